@@ -1,0 +1,73 @@
+"""The CloudEvents 1.0 envelope in Kafka binary content mode.
+
+The Kafka record value is the event's JSON data; every attribute travels as a ``ce_*`` header
+(https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/kafka-protocol-binding.md).
+The Kafka key is the aggregate id (= ``subject``) so each aggregate's events stay ordered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SPEC_VERSION: Final = "1.0"
+CONTENT_TYPE: Final = "application/json"
+HEADER_PREFIX: Final = "ce_"
+CONTENT_TYPE_HEADER: Final = "content-type"
+
+
+class MalformedEnvelopeError(ValueError):
+    """The Kafka headers do not form a valid PromptWorks CloudEvent."""
+
+
+class Envelope(BaseModel):
+    """CloudEvents attributes of one PromptWorks event (the data travels separately)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    specversion: Literal["1.0"] = SPEC_VERSION
+    id: UUID = Field(description="Event id; consumers deduplicate on it.")
+    type: str = Field(
+        pattern=r"^promptworks\.[a-z_]+\.[a-z_]+\.v[0-9]+$",
+        description="promptworks.<aggregate>.<event>.v<N>",
+    )
+    source: str = Field(min_length=1, description="The emitting service, e.g. /prompt-service.")
+    subject: str = Field(min_length=1, description="The aggregate id; also the Kafka key.")
+    time: AwareDatetime = Field(description="When the event was recorded.")
+    datacontenttype: Literal["application/json"] = CONTENT_TYPE
+    correlationid: str = Field(min_length=1, description="Id of the request that started it all.")
+    causationid: str | None = Field(default=None, description="Id of the message that caused it.")
+    streamversion: int = Field(ge=1, description="The aggregate's version after this event.")
+    traceparent: str | None = Field(default=None, description="W3C trace context.")
+
+    def to_kafka_headers(self) -> list[tuple[str, bytes]]:
+        headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]
+        for name, value in self.model_dump(mode="json", exclude_none=True).items():
+            if name == "datacontenttype":
+                continue  # carried by the content-type header in binary mode
+            headers.append((HEADER_PREFIX + name, str(value).encode()))
+        return headers
+
+    @classmethod
+    def from_kafka_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:
+        attributes: dict[str, str] = {}
+        for name, raw in headers:
+            if name.startswith(HEADER_PREFIX):
+                attributes[name[len(HEADER_PREFIX) :]] = raw.decode("utf-8", errors="replace")
+        try:
+            return cls.model_validate(attributes)
+        except ValueError as error:
+            raise MalformedEnvelopeError(str(error)) from error
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.time
+
+    @property
+    def event_name(self) -> str:
+        """The type without its version suffix, e.g. ``promptworks.run.created``."""
+        return self.type.rsplit(".", 1)[0]

@@ -1,0 +1,57 @@
+"""Every PromptWorks domain event, and the table that maps a CloudEvents type to its model."""
+
+from promptworks_contracts.events.base import DomainEvent
+from promptworks_contracts.events.evaluation import ResultEvaluated, RunEvaluated
+from promptworks_contracts.events.prompt import PromptCreated, PromptVersionCreated
+from promptworks_contracts.events.run import (
+    ResultRecorded,
+    RunCompleted,
+    RunCreated,
+    RunFailed,
+    RunStarted,
+)
+
+EVENT_MODELS: dict[str, type[DomainEvent]] = {
+    model.event_type: model
+    for model in (
+        PromptCreated,
+        PromptVersionCreated,
+        RunCreated,
+        RunStarted,
+        ResultRecorded,
+        RunCompleted,
+        RunFailed,
+        ResultEvaluated,
+        RunEvaluated,
+    )
+}
+
+
+class UnknownEventTypeError(LookupError):
+    pass
+
+
+def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
+    """Parse an event's JSON data into its model; raises on unknown types or invalid data."""
+    try:
+        model = EVENT_MODELS[event_type]
+    except KeyError:
+        raise UnknownEventTypeError(event_type) from None
+    return model.model_validate_json(data)
+
+
+__all__ = [
+    "EVENT_MODELS",
+    "DomainEvent",
+    "PromptCreated",
+    "PromptVersionCreated",
+    "ResultEvaluated",
+    "ResultRecorded",
+    "RunCompleted",
+    "RunCreated",
+    "RunEvaluated",
+    "RunFailed",
+    "RunStarted",
+    "UnknownEventTypeError",
+    "decode_event",
+]

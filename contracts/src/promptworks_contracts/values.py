@@ -1,0 +1,138 @@
+"""Value objects that events carry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PROMPT_CONTENT_CHARS = 100_000
+"""The largest prompt template the platform stores (characters)."""
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", serialize_by_alias=True)
+
+
+class ChatMessage(_Value):
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=MAX_PROMPT_CONTENT_CHARS)
+
+
+class TextTemplate(_Value):
+    kind: Literal["text"] = "text"
+    text: str = Field(min_length=1, max_length=MAX_PROMPT_CONTENT_CHARS)
+
+
+class ChatTemplate(_Value):
+    kind: Literal["chat"] = "chat"
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+
+
+PromptTemplate = Annotated[TextTemplate | ChatTemplate, Field(discriminator="kind")]
+"""A prompt's content: plain text, or a list of role messages. Variables use ``{{ name }}``."""
+
+
+class VariableSpec(_Value):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    type: Literal["string", "number", "boolean", "json"] = "string"
+    required: bool = True
+    default: Any = None
+
+
+class ModelParameters(_Value):
+    """Sampling parameters; ranges follow the OpenAI chat-completions API."""
+
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    seed: int | None = None
+    stop: list[str] | None = Field(default=None, max_length=4)
+
+
+class ModelRef(_Value):
+    """Which model a run calls. ``provider`` names a configured provider (``mock``,
+    ``openai``, or any OpenAI-compatible provider set up in the run-orchestrator); never a key."""
+
+    provider: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    version: str | None = Field(default=None, max_length=100)
+
+
+class TokenUsage(_Value):
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    total_tokens: int = Field(default=0, ge=0)
+
+
+class ContainsAssertion(_Value):
+    type: Literal["contains"] = "contains"
+    value: str = Field(min_length=1)
+    case_sensitive: bool = True
+
+
+class NotContainsAssertion(_Value):
+    type: Literal["not_contains"] = "not_contains"
+    value: str = Field(min_length=1)
+    case_sensitive: bool = True
+
+
+class EqualsAssertion(_Value):
+    type: Literal["equals"] = "equals"
+    value: str
+    strip: bool = True
+
+
+class RegexAssertion(_Value):
+    type: Literal["regex"] = "regex"
+    pattern: str = Field(min_length=1, max_length=1000)
+
+
+class IsJsonAssertion(_Value):
+    type: Literal["is_json"] = "is_json"
+
+
+class JsonSchemaAssertion(_Value):
+    type: Literal["json_schema"] = "json_schema"
+    json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True
+    )
+
+
+class MaxLatencyAssertion(_Value):
+    type: Literal["max_latency_ms"] = "max_latency_ms"
+    threshold: float = Field(gt=0)
+
+
+Assertion = Annotated[
+    ContainsAssertion
+    | NotContainsAssertion
+    | EqualsAssertion
+    | RegexAssertion
+    | IsJsonAssertion
+    | JsonSchemaAssertion
+    | MaxLatencyAssertion,
+    Field(discriminator="type"),
+]
+"""A check the evaluator applies to every result of a run. String values may use the case's
+variables as ``{{ name }}``."""
+
+
+class MetricValue(_Value):
+    """One measured quantity of one result. ``passed`` is set for assertions only."""
+
+    name: str = Field(min_length=1, max_length=200)
+    value: float | None = None
+    passed: bool | None = None
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class MetricSummary(_Value):
+    name: str
+    count: int = Field(ge=0)
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    pass_rate: float | None = Field(default=None, ge=0.0, le=1.0)

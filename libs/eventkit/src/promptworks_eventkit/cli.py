@@ -1,0 +1,85 @@
+"""The command line every service shares: ``serve``, ``migrate``, ``relay``, ``topics``.
+
+Migrations are a start step (``migrate``), never run by the app at import or start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
+
+from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.kafka import create_producer, ensure_topics
+from promptworks_eventkit.logging import configure_logging
+from promptworks_eventkit.relay import OutboxRelay
+from promptworks_eventkit.settings import ServiceSettings
+
+
+def service_cli(
+    *,
+    settings_factory: Callable[[], ServiceSettings],
+    app_factory: Callable[[ServiceSettings, bool], FastAPI],
+    alembic_ini: Path,
+) -> typer.Typer:
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+    @app.command()
+    def serve(
+        relay: bool = typer.Option(True, help="Run the outbox relay in this process."),
+    ) -> None:
+        """Serve the HTTP API and run the service's background work."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        uvicorn.run(
+            app_factory(settings, relay),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+
+    @app.command()
+    def migrate(revision: str = "head") -> None:
+        """Apply this service's Alembic migrations to DATABASE_URL."""
+        settings = settings_factory()
+        config = Config(str(alembic_ini))
+        config.set_main_option("script_location", str(alembic_ini.parent / "alembic"))
+        config.set_main_option(
+            "sqlalchemy.url", settings.database_url.get_secret_value().replace("%", "%%")
+        )
+        command.upgrade(config, revision)
+
+    @app.command("relay")
+    def relay_only() -> None:
+        """Run only the outbox relay (for a dedicated relay process)."""
+        settings = settings_factory()
+        configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+        async def run() -> None:
+            producer = create_producer(settings.kafka, f"{settings.service_name}-relay")
+            await producer.start()
+            try:
+                dsn = asyncpg_dsn(settings.database_url.get_secret_value())
+                await OutboxRelay(dsn, producer).run()
+            finally:
+                await producer.stop()
+
+        asyncio.run(run())
+
+    @app.command()
+    def topics() -> None:
+        """Create the event topics and their dead-letter topics if they are missing."""
+        settings = settings_factory()
+        names = [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)]
+        created = asyncio.run(ensure_topics(settings.kafka, names))
+        typer.echo(f"created: {', '.join(created) if created else 'none (all present)'}")
+
+    return app

@@ -1,0 +1,365 @@
+"""The consumer runner: exactly-once in effect on top of at-least-once Kafka delivery.
+
+How it holds:
+- Offsets live in PostgreSQL (``consumer_offsets``) and are written in the SAME transaction as
+  the batch's effects. On assignment the consumer seeks to them, so a crash anywhere replays
+  exactly what was not committed. Kafka's own group offsets are committed best-effort after,
+  for lag monitoring only.
+- Per stream, events arrive in version order; an event at or below the stream's applied version
+  (``consumer_stream_positions``) is a duplicate and is skipped in the same transaction.
+- A batch is processed under a lock that ``on_partitions_revoked`` also takes, so a rebalance
+  waits for the batch in flight to commit, and only partitions still assigned are processed.
+- A batch whose handler fails is retried with backoff; if it keeps failing, its events are
+  applied one by one and the one that still fails goes to ``<topic>.dlq`` (error in headers)
+  and ``dead_letters``, then the consumer moves on. An undecodable event goes there at once.
+- Batches are bounded (``max_records``) and handlers do database work only, so the loop never
+  approaches ``max_poll_interval_ms``; long work (model calls) runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prometheus_client import Counter
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import DomainEvent, decode_event
+from promptworks_contracts.topics import dlq_topic
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from promptworks_eventkit.settings import KafkaSettings
+from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
+
+log = structlog.get_logger(__name__)
+
+APPLIED = Counter("consumer_events_applied_total", "Events applied", ["consumer"])
+SKIPPED = Counter("consumer_duplicates_skipped_total", "Duplicate events skipped", ["consumer"])
+DEAD = Counter("consumer_dead_letters_total", "Events sent to a dead-letter topic", ["consumer"])
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """An event as a consumer sees it: where it came from, its envelope and its data."""
+
+    topic: str
+    """The logical topic (without the deployment prefix)."""
+    partition: int
+    offset: int
+    envelope: Envelope
+    event: DomainEvent
+
+
+BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
+"""Applies events (already deduplicated, in partition order) inside the given transaction."""
+
+
+class PoisonEventError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    physical_topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Waits for the batch in flight: its effects and offsets commit together, or not at all.
+        async with self._runner.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._runner.seek_to_stored_offsets(assigned)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        handles: Callable[[str], bool],
+        handler: BatchHandler,
+        sessions: async_sessionmaker[AsyncSession],
+        kafka: KafkaSettings,
+        producer: AIOKafkaProducer,
+        max_records: int = 2000,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.2,
+    ) -> None:
+        self.name = name
+        self._topics = list(topics)
+        self._handles = handles
+        self._handler = handler
+        self._sessions = sessions
+        self._kafka = kafka
+        self._producer = producer
+        self._max_records = max_records
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self.batch_lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.running = False
+
+    async def run(self) -> None:
+        """Consumes until cancelled; restarts the Kafka consumer after failures."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.running = False
+                log.exception("consumer failed; restarting", consumer=self.name)
+                await asyncio.sleep(1.0)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=self._kafka.topic(self.name),
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=self._kafka.max_message_bytes,
+        )
+        self._consumer = consumer
+        consumer.subscribe(
+            [self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self)
+        )
+        await consumer.start()
+        self.running = True
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                if batch:
+                    await self._process(consumer, batch)
+        finally:
+            self.running = False
+            await consumer.stop()
+
+    async def seek_to_stored_offsets(self, assigned: Sequence[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None or not assigned:
+            return
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(
+                    consumer_offsets.c.topic,
+                    consumer_offsets.c.partition,
+                    consumer_offsets.c.next_offset,
+                ).where(consumer_offsets.c.consumer == self.name)
+            )
+            stored = {(t, p): o for t, p, o in rows}
+        for tp in assigned:
+            offset = stored.get((self._kafka.logical_topic(tp.topic), tp.partition))
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+
+    async def _process(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]
+    ) -> None:
+        async with self.batch_lock:
+            owned = consumer.assignment()
+            records = [
+                _Record(
+                    topic=self._kafka.logical_topic(tp.topic),
+                    physical_topic=tp.topic,
+                    partition=tp.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value,
+                    headers=list(m.headers or ()),
+                )
+                for tp, messages in batch.items()
+                if tp in owned
+                for m in messages
+            ]
+            if records:
+                await self._apply_with_retries(records)
+        with contextlib.suppress(CommitFailedError, KafkaError):
+            # Informational only (lag dashboards); the truth is in consumer_offsets.
+            await consumer.commit(
+                {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if tp in owned}
+            )
+
+    async def _apply_with_retries(self, records: list[_Record]) -> None:
+        decoded, poison = self._decode(records)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._apply(records, decoded, poison)
+                return
+            except Exception as error:
+                log.warning(
+                    "batch failed", consumer=self.name, attempt=attempt, error=repr(error)
+                )
+                await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
+        # Still failing: isolate the poison event(s) by applying one record at a time.
+        for record in records:
+            event = decoded.get(id(record))
+            single_poison = dict(poison)
+            try:
+                await self._apply([record], {id(record): event} if event else {}, single_poison)
+            except Exception as error:
+                single_poison[id(record)] = f"handler failed: {error!r}"
+                await self._apply([record], {}, single_poison)
+
+    def _decode(
+        self, records: list[_Record]
+    ) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
+        decoded: dict[int, ReceivedEvent] = {}
+        poison: dict[int, str] = {}
+        for record in records:
+            try:
+                envelope = Envelope.from_kafka_headers(record.headers)
+                if not self._handles(envelope.type):
+                    continue  # not this consumer's business: just move the offset past it
+                event = decode_event(envelope.type, record.value)
+            except Exception as error:
+                poison[id(record)] = f"undecodable: {error}"
+                continue
+            decoded[id(record)] = ReceivedEvent(
+                record.topic, record.partition, record.offset, envelope, event
+            )
+        return decoded, poison
+
+    async def _apply(
+        self,
+        records: list[_Record],
+        decoded: dict[int, ReceivedEvent],
+        poison: dict[int, str],
+    ) -> None:
+        """One transaction: dead letters, deduplicated effects, stream positions, offsets."""
+        dead = [r for r in records if id(r) in poison]
+        for record in dead:
+            await self._send_to_dlq(record, poison[id(record)])
+        async with self._sessions() as session, session.begin():
+            events = [decoded[id(r)] for r in records if id(r) in decoded and id(r) not in poison]
+            fresh = await self._deduplicate(session, events)
+            if fresh:
+                await self._handler(session, fresh)
+            if dead:
+                await session.execute(
+                    dead_letters.insert(),
+                    [
+                        {
+                            "consumer": self.name,
+                            "topic": r.topic,
+                            "partition": r.partition,
+                            "offset": r.offset,
+                            "event_id": _header(r, "ce_id"),
+                            "event_type": _header(r, "ce_type"),
+                            "error": poison[id(r)][:4000],
+                        }
+                        for r in dead
+                    ],
+                )
+            await self._store_offsets(session, records)
+        APPLIED.labels(self.name).inc(len(fresh))
+        SKIPPED.labels(self.name).inc(len(events) - len(fresh))
+        DEAD.labels(self.name).inc(len(dead))
+
+    async def _deduplicate(
+        self, session: AsyncSession, events: list[ReceivedEvent]
+    ) -> list[ReceivedEvent]:
+        if not events:
+            return []
+        streams_by_topic: dict[str, set[str]] = {}
+        for event in events:
+            streams_by_topic.setdefault(event.topic, set()).add(event.envelope.subject)
+        positions = consumer_stream_positions.c
+        applied: dict[tuple[str, str], int] = {}
+        for topic, stream_ids in streams_by_topic.items():
+            rows = await session.execute(
+                select(positions.stream_id, positions.version).where(
+                    positions.consumer == self.name,
+                    positions.topic == topic,
+                    positions.stream_id.in_(sorted(stream_ids)),
+                )
+            )
+            applied.update({(topic, s): v for s, v in rows})
+        fresh: list[ReceivedEvent] = []
+        for event in events:
+            key = (event.topic, event.envelope.subject)
+            if event.envelope.streamversion > applied.get(key, 0):
+                applied[key] = event.envelope.streamversion
+                fresh.append(event)
+        if fresh:
+            touched = {(e.topic, e.envelope.subject) for e in fresh}
+            statement = pg_insert(consumer_stream_positions)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["consumer", "topic", "stream_id"],
+                    set_={"version": statement.excluded.version},
+                ),
+                [
+                    {"consumer": self.name, "topic": t, "stream_id": s, "version": applied[(t, s)]}
+                    for t, s in sorted(touched)
+                ],
+            )
+        return fresh
+
+    async def _store_offsets(self, session: AsyncSession, records: list[_Record]) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            latest[key] = max(latest.get(key, -1), record.offset + 1)
+        statement = pg_insert(consumer_offsets)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["consumer", "topic", "partition"],
+                set_={"next_offset": statement.excluded.next_offset, "updated_at": func.now()},
+            ),
+            [
+                {"consumer": self.name, "topic": t, "partition": p, "next_offset": o}
+                for (t, p), o in sorted(latest.items())
+            ],
+        )
+
+    async def _send_to_dlq(self, record: _Record, error: str) -> None:
+        log.error(
+            "poison event sent to dead-letter topic",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+        )
+        headers = [
+            *record.headers,
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_error", error[:4000].encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+        ]
+        await self._producer.send_and_wait(
+            dlq_topic(record.physical_topic), value=record.value, key=record.key, headers=headers
+        )
+
+
+def _header(record: _Record, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return value.decode("utf-8", errors="replace")
+    return None

@@ -1,0 +1,61 @@
+"""Kafka clients configured the way every PromptWorks service needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from promptworks_eventkit.settings import KafkaSettings
+
+EVENT_TOPIC_CONFIG = {
+    # Event topics are the system of record for every read model: keep them forever.
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+}
+
+
+def create_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
+    """An idempotent producer (implies acks=all): broker-side retries never duplicate."""
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id or client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=1024 * 1024,
+        max_request_size=kafka.max_message_bytes,
+        request_timeout_ms=30_000,
+    )
+
+
+async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]:
+    """Creates the missing topics (with their dead-letter topics); returns those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        config = {**EVENT_TOPIC_CONFIG, "max.message.bytes": str(kafka.max_message_bytes)}
+        wanted = [kafka.topic(name) for name in names]
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=kafka.topic_partitions,
+                            replication_factor=1 if "," not in kafka.bootstrap_servers else 3,
+                            topic_configs=config,
+                        )
+                        for name in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,132 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+
+Invariants and the choices behind them:
+- Rows are read by ``published_at IS NULL`` in ``id`` order, never "after the last id seen":
+  a row whose transaction commits late (its id is lower than rows already published) is still
+  unpublished and is picked up by the next pass. No late commit can be skipped.
+- Per aggregate, ``id`` order is version order: a second append to one stream waits on the
+  unique (stream_id, version) index until the first commits, so it always gets a later id.
+- A batch is sent in id order through one idempotent producer and marked published only after
+  every send of it was acknowledged. A crash in between re-sends the batch: duplicates carry the
+  same ``ce_id`` and stream version, which consumers skip.
+- One relay per database is active: it holds a session-level advisory lock; others wait for it.
+- It wakes on LISTEN/NOTIFY (sent by ``EventStore.append`` at commit) and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+
+from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+RELAY_LOCK_KEY = 0x5057_4F42  # "PWOB": one active relay per database
+PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka")
+PENDING = Gauge("outbox_pending_rows", "Unpublished outbox rows at the last pass")
+
+SELECT_BATCH = """
+    SELECT id, topic, key, headers, value FROM outbox
+    WHERE published_at IS NULL ORDER BY id LIMIT $1
+"""
+MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+PRUNE_PUBLISHED = """
+    DELETE FROM outbox WHERE published_at IS NOT NULL
+    AND published_at < now() - make_interval(secs => $1)
+"""
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        dsn: str,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 2000,
+        poll_interval: float = 1.0,
+        retention_seconds: float = 3600.0,
+    ) -> None:
+        self._dsn = dsn
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention_seconds = retention_seconds
+        self._wake = asyncio.Event()
+        self.active = False
+
+    async def run(self) -> None:
+        """Runs until cancelled; reconnects after database or broker failures."""
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.active = False
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _run_once(self) -> None:
+        connection: asyncpg.Connection = await asyncpg.connect(self._dsn)
+        try:
+            while not await connection.fetchval(
+                "SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY
+            ):
+                self.active = False
+                await asyncio.sleep(self._poll_interval)  # standby: another relay is active
+            self.active = True
+            log.info("outbox relay active")
+            await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            passes = 0
+            while True:
+                published = await self.publish_pending(connection)
+                passes += 1
+                if passes % 100 == 0:
+                    await connection.execute(PRUNE_PUBLISHED, self._retention_seconds)
+                if published < self._batch_size:
+                    await self._wait_for_work()
+        finally:
+            self.active = False
+            with contextlib.suppress(Exception):
+                await asyncio.shield(connection.close())
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        self._wake.clear()
+
+    async def publish_pending(self, connection: asyncpg.Connection) -> int:
+        """Publishes one batch; returns how many rows it published."""
+        rows = await connection.fetch(SELECT_BATCH, self._batch_size)
+        PENDING.set(len(rows))
+        if not rows:
+            return 0
+        sends = [
+            await self._producer.send(
+                row["topic"],
+                value=row["value"],
+                key=row["key"].encode(),
+                headers=[(name, value.encode()) for name, value in _headers(row["headers"])],
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
+        await connection.execute(MARK_PUBLISHED, [row["id"] for row in rows])
+        PUBLISHED.inc(len(rows))
+        return len(rows)
+
+
+def _headers(raw: Any) -> list[tuple[str, str]]:
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    return [(str(name), str(value)) for name, value in pairs]

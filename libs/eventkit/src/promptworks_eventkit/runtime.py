@@ -1,0 +1,172 @@
+"""Wires one service process: database, Kafka producer, outbox relay, consumers, HTTP.
+
+Everything starts in ``start()`` (called from the app's lifespan), never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.relay import OutboxRelay
+from promptworks_eventkit.router import EventRouter
+from promptworks_eventkit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str
+    router: EventRouter
+    max_records: int
+
+
+@dataclass
+class Runtime:
+    """Kafka clients need a running event loop, so they are created in ``start()``."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: EventStore
+    with_relay: bool = False
+    producer: AIOKafkaProducer | None = None
+    relay: OutboxRelay | None = None
+    consumer_specs: list[ConsumerSpec] = field(default_factory=list)
+    consumers: list[ConsumerRunner] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: ServiceSettings, *, with_relay: bool) -> Runtime:
+        engine = create_engine(settings.database_url.get_secret_value(), settings.db_pool_size)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            store=EventStore(f"/{settings.service_name}", settings.kafka),
+            with_relay=with_relay,
+        )
+
+    def add_consumer(self, name: str, router: EventRouter, max_records: int = 2000) -> None:
+        self.consumer_specs.append(ConsumerSpec(name, router, max_records))
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task crashed", task=name)
+                raise
+
+        self._tasks.append(asyncio.create_task(guarded(), name=name))
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.producer = create_producer(settings.kafka, settings.service_name)
+        await self.producer.start()
+        if self.with_relay:
+            dsn = asyncpg_dsn(settings.database_url.get_secret_value())
+            self.relay = OutboxRelay(dsn, self.producer)
+            self.spawn("outbox-relay", self.relay.run)
+        for spec in self.consumer_specs:
+            consumer = ConsumerRunner(
+                name=spec.name,
+                topics=spec.router.topics,
+                handles=spec.router.handles,
+                handler=spec.router,
+                sessions=self.sessions,
+                kafka=settings.kafka,
+                producer=self.producer,
+                max_records=spec.max_records,
+            )
+            self.consumers.append(consumer)
+            self.spawn(f"consumer-{spec.name}", consumer.run)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self.consumers.clear()
+        if self.producer is not None:
+            await self.producer.stop()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"error: {type(error).__name__}"
+        if self.relay is not None:
+            checks["outbox_relay"] = "active" if self.relay.active else "standby"
+        for consumer in self.consumers:
+            checks[f"consumer:{consumer.name}"] = "ok" if consumer.running else "starting"
+        checks["background_tasks"] = (
+            "ok" if all(not t.done() for t in self._tasks) else "a task stopped"
+        )
+        return checks
+
+
+def ops_router(runtime_of: Callable[[], Runtime]) -> APIRouter:
+    """Liveness, readiness and Prometheus metrics, the same in every service."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(response: Response) -> dict[str, Any]:
+        checks = await runtime_of().readiness()
+        ready = all(
+            v in ("ok", "active", "standby") for v in checks.values()
+        )
+        response.status_code = 200 if ready else 503
+        return {"status": "ready" if ready else "not ready", "checks": checks}
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def lifespan_for(
+    runtime: Runtime, extra: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        for starter in extra:
+            await starter(runtime)
+        log.info("service started", port=runtime.settings.http_port)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return lifespan

@@ -1,0 +1,43 @@
+"""Settings every service shares, read from the environment (12-factor, Kubernetes-friendly)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:19092"
+    topic_prefix: str = Field(
+        default="",
+        description="Prepended to every topic name; lets several deployments share one cluster.",
+    )
+    client_id: str | None = None
+    topic_partitions: int = Field(default=3, ge=1)
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def logical_topic(self, physical: str) -> str:
+        """Strips the deployment prefix from a physical topic name."""
+        return physical.removeprefix(self.topic_prefix)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's settings; a service subclasses it with its own defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    service_name: str = "promptworks"
+    database_url: SecretStr = SecretStr(
+        "postgresql+asyncpg://promptworks:promptworks@127.0.0.1:54329/promptworks"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    db_pool_size: int = Field(default=10, ge=1)

@@ -1,0 +1,102 @@
+"""The tables the shared machinery keeps in each service's own database.
+
+Invariants:
+- ``events``: append-only; ``UNIQUE (stream_id, version)`` turns a concurrent writer into a
+  conflict instead of a lost update.
+- ``outbox``: written in the same transaction as ``events``; the relay marks a row published
+  only after the broker acknowledged it, so a row is never lost, at worst sent twice.
+- ``consumer_offsets``: the next offset to read per (consumer, topic, partition), committed in
+  the same transaction as the consumer's effects; the consumer seeks there on assignment.
+- ``consumer_stream_positions``: the highest stream version a consumer applied per stream. Per
+  stream, events arrive in version order, so an event at or below it is a duplicate (for
+  example re-sent by a relay that crashed between publish and mark) and is skipped.
+- ``dead_letters``: every poison event a consumer sent to ``<topic>.dlq``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=True),
+    Column("stream_id", Text, nullable=False),
+    Column("stream_type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", Text, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("metadata", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("headers", JSONB, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consumer", "topic", "partition"),
+)
+
+consumer_stream_positions = Table(
+    "consumer_stream_positions",
+    metadata,
+    Column("consumer", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("stream_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("consumer", "topic", "stream_id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("consumer", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("event_id", Text, nullable=True),
+    Column("event_type", Text, nullable=True),
+    Column("error", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+COMMAND_SIDE_TABLES = (events, outbox)
+CONSUMER_SIDE_TABLES = (consumer_offsets, consumer_stream_positions, dead_letters)

@@ -1,0 +1,3 @@
+from prompt_service.cli import app
+
+app()
