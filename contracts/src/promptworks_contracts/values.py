@@ -65,34 +65,42 @@ class TokenUsage(_Value):
     total_tokens: int = Field(default=0, ge=0)
 
 
-class ContainsAssertion(_Value):
+class _Assertion(_Value):
+    name: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Metric name for this check; defaults to <type>_<index in the run>.",
+    )
+
+
+class ContainsAssertion(_Assertion):
     type: Literal["contains"] = "contains"
     value: str = Field(min_length=1)
     case_sensitive: bool = True
 
 
-class NotContainsAssertion(_Value):
+class NotContainsAssertion(_Assertion):
     type: Literal["not_contains"] = "not_contains"
     value: str = Field(min_length=1)
     case_sensitive: bool = True
 
 
-class EqualsAssertion(_Value):
+class EqualsAssertion(_Assertion):
     type: Literal["equals"] = "equals"
     value: str
     strip: bool = True
 
 
-class RegexAssertion(_Value):
+class RegexAssertion(_Assertion):
     type: Literal["regex"] = "regex"
     pattern: str = Field(min_length=1, max_length=1000)
 
 
-class IsJsonAssertion(_Value):
+class IsJsonAssertion(_Assertion):
     type: Literal["is_json"] = "is_json"
 
 
-class JsonSchemaAssertion(_Value):
+class JsonSchemaAssertion(_Assertion):
     type: Literal["json_schema"] = "json_schema"
     json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
 
@@ -101,7 +109,7 @@ class JsonSchemaAssertion(_Value):
     )
 
 
-class MaxLatencyAssertion(_Value):
+class MaxLatencyAssertion(_Assertion):
     type: Literal["max_latency_ms"] = "max_latency_ms"
     threshold: float = Field(gt=0)
 

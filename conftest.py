@@ -1,0 +1,47 @@
+"""Fixtures every test suite shares: real PostgreSQL and Kafka (see tests/support/infra.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from promptworks_eventkit.settings import KafkaSettings
+
+from tests.support.infra import (
+    Infra,
+    create_database,
+    drop_database,
+    isolated_kafka,
+    migrate,
+    start_infra,
+)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Infra:
+    return start_infra()
+
+
+@pytest.fixture
+async def kafka(infra: Infra) -> KafkaSettings:
+    """Settings for a fresh set of topics (own prefix) on the real broker."""
+    return await isolated_kafka(infra)
+
+
+DatabaseFactory = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+async def database(infra: Infra) -> AsyncIterator[DatabaseFactory]:
+    """``await database("prompt-service")``: a new database with that service's migrations."""
+    created: list[str] = []
+
+    async def make(service: str) -> str:
+        url = await create_database(infra, service.replace("-", "_"))
+        created.append(url)
+        await migrate(service, url)
+        return url
+
+    yield make
+    for url in created:
+        await drop_database(infra, url)

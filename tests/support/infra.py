@@ -1,0 +1,106 @@
+"""Real PostgreSQL and Kafka for tests: taken from the environment, or started here.
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL_BASE`` (a server URL without the database name,
+e.g. ``postgresql+asyncpg://u:p@127.0.0.1:5432``) point the tests at existing servers. Without
+them, ``deploy/local/infra.sh up`` starts a throwaway stack on test ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
+from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.kafka import ensure_topics
+from promptworks_eventkit.settings import KafkaSettings
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_STACK_ENV = {
+    "PROMPTWORKS_STATE_DIR": str(REPO / ".local" / "test-stack"),
+    "PROMPTWORKS_PG_PORT": "55432",
+    "PROMPTWORKS_KAFKA_PORT": "29092",
+    "PROMPTWORKS_KAFKA_CONTROLLER_PORT": "29093",
+    "PROMPTWORKS_PG_FAST": "1",
+}
+
+SERVICE_MODULES = {
+    "prompt-service": "prompt_service",
+    "run-orchestrator": "run_orchestrator",
+    "evaluator": "evaluator",
+    "query-api": "query_api",
+}
+
+
+@dataclass(frozen=True)
+class Infra:
+    database_url_base: str
+    kafka_bootstrap_servers: str
+
+    def database_url(self, name: str) -> str:
+        return f"{self.database_url_base}/{name}"
+
+
+def start_infra() -> Infra:
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database = os.environ.get("DATABASE_URL_BASE")
+    if kafka and database:
+        return Infra(database.rstrip("/"), kafka)
+    env = {**os.environ, **TEST_STACK_ENV}
+    subprocess.run(["bash", str(REPO / "deploy/local/infra.sh"), "up"], env=env, check=True)
+    return Infra(
+        f"postgresql+asyncpg://promptworks:promptworks@127.0.0.1:{TEST_STACK_ENV['PROMPTWORKS_PG_PORT']}",
+        f"127.0.0.1:{TEST_STACK_ENV['PROMPTWORKS_KAFKA_PORT']}",
+    )
+
+
+async def create_database(infra: Infra, prefix: str) -> str:
+    """A new, empty database; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return infra.database_url(name)
+
+
+async def drop_database(infra: Infra, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def migrate(service: str, database_url: str) -> None:
+    """Runs a service's Alembic migrations the way deployments do: its ``migrate`` command."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        SERVICE_MODULES[service],
+        "migrate",
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{service} migrate failed:\n{output.decode()}")
+
+
+async def isolated_kafka(infra: Infra) -> KafkaSettings:
+    """Kafka settings with a topic prefix of their own, topics created."""
+    kafka = KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+    )
+    await ensure_topics(kafka, [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)])
+    return kafka
