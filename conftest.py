@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from promptworks_eventkit.settings import KafkaSettings
 
+from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import (
     Infra,
     create_database,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.kafka import ensure_topics

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Final, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
@@ -60,8 +60,11 @@ class Envelope(BaseModel):
                 attributes[name[len(HEADER_PREFIX) :]] = raw.decode("utf-8", errors="replace")
         try:
             return cls.model_validate(attributes)
-        except ValueError as error:
-            raise MalformedEnvelopeError(str(error)) from error
+        except ValidationError as error:
+            problems = ", ".join(
+                f"ce_{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in error.errors()
+            )
+            raise MalformedEnvelopeError(f"not a PromptWorks CloudEvent: {problems}") from error
 
     @property
     def recorded_at(self) -> datetime:

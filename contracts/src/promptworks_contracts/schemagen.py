@@ -43,9 +43,7 @@ def asyncapi_document() -> dict[str, Any]:
             "payload": {"$ref": f"./{event_type}.json"},
             "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
         }
-        channel = channels.setdefault(
-            model.topic, {"address": model.topic, "messages": {}}
-        )
+        channel = channels.setdefault(model.topic, {"address": model.topic, "messages": {}})
         channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
     assert set(channels) <= set(ALL_EVENT_TOPICS)
     return {

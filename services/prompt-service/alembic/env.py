@@ -1,5 +1,4 @@
-from promptworks_eventkit.alembic_env import run_migrations
-
 from prompt_service.tables import metadata
+from promptworks_eventkit.alembic_env import run_migrations
 
 run_migrations(metadata)

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.topics import PROMPT_EVENTS
-from promptworks_eventkit.settings import KafkaSettings
 from pydantic import SecretStr
 
 from prompt_service.app import create_app
 from prompt_service.settings import PromptServiceSettings
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.topics import PROMPT_EVENTS
+from promptworks_eventkit.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,9 @@ async def read_topic(kafka: KafkaSettings, count: int) -> list[tuple[bytes, Enve
     return [(r.key, Envelope.from_kafka_headers(r.headers), r.value) for r in records]
 
 
-async def test_create_prompt_publishes_created_and_version_events(client: httpx.AsyncClient) -> None:
+async def test_create_prompt_publishes_created_and_version_events(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post(
         "/prompts",
         json={

@@ -14,8 +14,8 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
-from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.kafka import create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging

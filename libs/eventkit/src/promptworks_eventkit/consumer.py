@@ -28,13 +28,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
-from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import DomainEvent, decode_event
-from promptworks_contracts.topics import dlq_topic
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import DomainEvent, decode_event
+from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
 
@@ -142,12 +142,10 @@ class ConsumerRunner:
             max_partition_fetch_bytes=self._kafka.max_message_bytes,
         )
         self._consumer = consumer
-        consumer.subscribe(
-            [self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self)
-        )
-        await consumer.start()
-        self.running = True
+        consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))
         try:
+            await consumer.start()
+            self.running = True
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
@@ -205,28 +203,24 @@ class ConsumerRunner:
 
     async def _apply_with_retries(self, records: list[_Record]) -> None:
         decoded, poison = self._decode(records)
+        sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._apply(records, decoded, poison)
+                await self._apply(records, decoded, poison, sent)
                 return
             except Exception as error:
-                log.warning(
-                    "batch failed", consumer=self.name, attempt=attempt, error=repr(error)
-                )
+                log.warning("batch failed", consumer=self.name, attempt=attempt, error=repr(error))
                 await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
         # Still failing: isolate the poison event(s) by applying one record at a time.
         for record in records:
             event = decoded.get(id(record))
-            single_poison = dict(poison)
             try:
-                await self._apply([record], {id(record): event} if event else {}, single_poison)
+                await self._apply([record], {id(record): event} if event else {}, poison, sent)
             except Exception as error:
-                single_poison[id(record)] = f"handler failed: {error!r}"
-                await self._apply([record], {}, single_poison)
+                poison[id(record)] = f"handler failed: {error!r}"
+                await self._apply([record], {}, poison, sent)
 
-    def _decode(
-        self, records: list[_Record]
-    ) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
+    def _decode(self, records: list[_Record]) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
         decoded: dict[int, ReceivedEvent] = {}
         poison: dict[int, str] = {}
         for record in records:
@@ -248,11 +242,14 @@ class ConsumerRunner:
         records: list[_Record],
         decoded: dict[int, ReceivedEvent],
         poison: dict[int, str],
+        sent: set[int],
     ) -> None:
         """One transaction: dead letters, deduplicated effects, stream positions, offsets."""
         dead = [r for r in records if id(r) in poison]
         for record in dead:
-            await self._send_to_dlq(record, poison[id(record)])
+            if id(record) not in sent:
+                await self._send_to_dlq(record, poison[id(record)])
+                sent.add(id(record))
         async with self._sessions() as session, session.begin():
             events = [decoded[id(r)] for r in records if id(r) in decoded and id(r) not in poison]
             fresh = await self._deduplicate(session, events)

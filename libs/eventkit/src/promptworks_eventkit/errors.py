@@ -42,7 +42,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    details = []
+    details: list[dict[str, Any]] = []
     malformed = False
     for item in error.errors():
         if item.get("type") == "json_invalid":
@@ -72,7 +72,9 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, int | float | str | bool | None) else str(v) for k, v in value.items()}
+    return {
+        k: v if isinstance(v, int | float | str | bool | None) else str(v) for k, v in value.items()
+    }
 
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:

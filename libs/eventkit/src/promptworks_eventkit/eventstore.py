@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import DomainEvent, decode_event
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import DomainEvent, decode_event
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import events, outbox
 

@@ -30,7 +30,7 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit():
         raise DomainError(
-            "If-Match must be the stream version the client last saw, e.g. \"3\"",
+            'If-Match must be the stream version the client last saw, e.g. "3"',
             field="If-Match",
             rule="integer",
         )

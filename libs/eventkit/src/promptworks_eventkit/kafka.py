@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
@@ -42,7 +43,8 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]
         wanted = [kafka.topic(name) for name in names]
         missing = [name for name in wanted if name not in existing]
         if missing:
-            try:
+            # Another process may create one between list and create: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
                         NewTopic(
@@ -54,8 +56,6 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]
                         for name in missing
                     ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created it between list and create
         return missing
     finally:
         await admin.close()

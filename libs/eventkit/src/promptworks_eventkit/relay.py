@@ -77,9 +77,7 @@ class OutboxRelay:
     async def _run_once(self) -> None:
         connection: asyncpg.Connection = await asyncpg.connect(self._dsn)
         try:
-            while not await connection.fetchval(
-                "SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY
-            ):
+            while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                 self.active = False
                 await asyncio.sleep(self._poll_interval)  # standby: another relay is active
             self.active = True

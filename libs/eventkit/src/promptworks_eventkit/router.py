@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import groupby
 
-from promptworks_contracts.events import DomainEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.consumer import ReceivedEvent
 
 TypeHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]

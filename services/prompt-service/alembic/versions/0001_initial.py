@@ -5,9 +5,9 @@ Revises:
 """
 
 from alembic import op
-from promptworks_eventkit.migrations import create_command_side_tables, drop_command_side_tables
 
 from prompt_service.tables import prompt_names
+from promptworks_eventkit.migrations import create_command_side_tables, drop_command_side_tables
 
 revision = "0001"
 down_revision = None

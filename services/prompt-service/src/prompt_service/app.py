@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from promptworks_eventkit.errors import install_error_handlers
-from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
-from promptworks_eventkit.settings import ServiceSettings
 
 from prompt_service.api.routes import router
 from prompt_service.handlers import PromptHandlers
+from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.settings import ServiceSettings
 
 
 def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:

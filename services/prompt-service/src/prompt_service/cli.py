@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptworks_eventkit.cli import service_cli
-
 from prompt_service.app import create_app
 from prompt_service.settings import PromptServiceSettings
+from promptworks_eventkit.cli import service_cli
 
 app = service_cli(
     settings_factory=PromptServiceSettings,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from promptworks_contracts.events import PromptVersionCreated
-from promptworks_eventkit.errors import ConflictError, NotFoundError
-from promptworks_eventkit.eventstore import EventStore, MessageContext
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prompt_service.domain.commands import CreatePrompt, CreateVersion
 from prompt_service.domain.prompt import Prompt, create_prompt, create_version
 from prompt_service.tables import prompt_names
+from promptworks_contracts.events import PromptVersionCreated
+from promptworks_eventkit.errors import ConflictError, NotFoundError
+from promptworks_eventkit.eventstore import EventStore, MessageContext
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class PromptHandlers:
 
     async def create_prompt(self, command: CreatePrompt, context: MessageContext) -> VersionCreated:
         events = create_prompt(command)
-        created, version = events[0], events[1]
+        version = events[-1]
         assert isinstance(version, PromptVersionCreated)
         async with self._sessions() as session, session.begin():
             claimed = await session.execute(
@@ -52,13 +52,15 @@ class PromptHandlers:
                     rule="unique",
                 )
             envelopes = await self._store.append(
-                session, str(created.prompt_id), events, 0, context
+                session, str(version.prompt_id), events, 0, context
             )
         return VersionCreated(
             version.prompt_id, version.version_id, version.number, envelopes[-1].streamversion
         )
 
-    async def create_version(self, command: CreateVersion, context: MessageContext) -> VersionCreated:
+    async def create_version(
+        self, command: CreateVersion, context: MessageContext
+    ) -> VersionCreated:
         stream_id = str(command.prompt_id)
         async with self._sessions() as session, session.begin():
             stored = await self._store.load(session, stream_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pydantic import SecretStr
+
 from promptworks_eventkit.settings import ServiceSettings
 
 

@@ -7,8 +7,6 @@ from typing import Annotated, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.http import Context, ExpectedVersion
 from pydantic import ValidationError
 
 from prompt_service.api.schemas import (
@@ -18,6 +16,8 @@ from prompt_service.api.schemas import (
 )
 from prompt_service.domain.commands import CreatePrompt, CreateVersion
 from prompt_service.handlers import PromptHandlers, VersionCreated
+from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import Context, ExpectedVersion
 
 T = TypeVar("T")
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from prompt_service.domain.commands import VersionContent
 from promptworks_contracts.values import (
     MAX_PROMPT_CONTENT_CHARS,
     ChatMessage,
@@ -14,9 +17,6 @@ from promptworks_contracts.values import (
     TextTemplate,
     VariableSpec,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from prompt_service.domain.commands import VersionContent
 
 
 class VersionFields(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
 
 
 class _Command(BaseModel):

@@ -13,12 +13,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from prompt_service.domain.commands import CreatePrompt, VersionContent
 from promptworks_contracts.events import DomainEvent, PromptCreated, PromptVersionCreated
 from promptworks_contracts.values import ChatTemplate, TextTemplate
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.templating import TemplateError, check
-
-from prompt_service.domain.commands import CreatePrompt, VersionContent
 
 
 @dataclass
@@ -52,19 +51,14 @@ def validate_content(content: VersionContent) -> None:
     sources = (
         [("content", content.template.text)]
         if isinstance(content.template, TextTemplate)
-        else [
-            (f"messages.{i}.content", m.content)
-            for i, m in enumerate(content.template.messages)
-        ]
+        else [(f"messages.{i}.content", m.content) for i, m in enumerate(content.template.messages)]
     )
     used: set[str] = set()
     for where, source in sources:
         try:
             used |= check(source).used_variables
         except TemplateError as error:
-            raise DomainError(
-                str(error), field=where, rule="template_syntax"
-            ) from error
+            raise DomainError(str(error), field=where, rule="template_syntax") from error
     declared = {v.name for v in content.variables}
     if content.variables:
         # Declaring variables opts into strict checking; an undeclared prompt is free-form.
@@ -77,9 +71,7 @@ def validate_content(content: VersionContent) -> None:
             )
     names = [v.name for v in content.variables]
     if len(names) != len(set(names)):
-        raise DomainError(
-            "variable names must be unique", field="variables", rule="unique"
-        )
+        raise DomainError("variable names must be unique", field="variables", rule="unique")
 
 
 def _version_event(

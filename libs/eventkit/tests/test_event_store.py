@@ -1,0 +1,83 @@
+"""Event store guarantees on real PostgreSQL: optimistic concurrency and the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from promptworks_contracts.events import PromptCreated
+from promptworks_eventkit.eventstore import ConcurrencyConflictError, EventStore, MessageContext
+from promptworks_eventkit.settings import KafkaSettings
+from promptworks_eventkit.tables import events, outbox
+
+pytestmark = pytest.mark.integration
+
+STORE = EventStore("/tests", KafkaSettings())
+
+
+def created(prompt_id: uuid.UUID, name: str = "p") -> PromptCreated:
+    return PromptCreated(prompt_id=prompt_id, name=name)
+
+
+async def test_append_writes_events_and_outbox_in_one_transaction(scratch_db) -> None:
+    stream = uuid.uuid4()
+    async with scratch_db.sessions() as session, session.begin():
+        envelopes = await STORE.append(
+            session, str(stream), [created(stream), created(stream, "q")], 0, MessageContext()
+        )
+    assert [e.streamversion for e in envelopes] == [1, 2]
+    async with scratch_db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(events)) == 2
+        rows = (await session.execute(select(outbox.c.event_id, outbox.c.key))).all()
+    assert {r.event_id for r in rows} == {e.id for e in envelopes}
+    assert {r.key for r in rows} == {str(stream)}
+
+
+async def test_rolled_back_command_leaves_nothing_behind(scratch_db) -> None:
+    stream = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        async with scratch_db.sessions() as session, session.begin():
+            await STORE.append(session, str(stream), [created(stream)], 0, MessageContext())
+            raise RuntimeError("the command failed after appending")
+    async with scratch_db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(events)) == 0
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_stale_expected_version_is_a_conflict(scratch_db) -> None:
+    stream = uuid.uuid4()
+    async with scratch_db.sessions() as session, session.begin():
+        await STORE.append(session, str(stream), [created(stream)], 0, MessageContext())
+    with pytest.raises(ConcurrencyConflictError) as raised:
+        async with scratch_db.sessions() as session, session.begin():
+            await STORE.append(session, str(stream), [created(stream)], 0, MessageContext())
+    assert raised.value.actual == 1
+
+
+async def test_two_concurrent_appends_at_one_version_one_wins_one_conflicts(scratch_db) -> None:
+    """Both writers read version 0 before either commits; the unique index decides."""
+    stream = uuid.uuid4()
+    both_checked = asyncio.Barrier(2)
+
+    async def writer(name: str) -> str:
+        async with scratch_db.sessions() as session:
+            try:
+                async with session.begin():
+                    assert await STORE.version(session, str(stream)) == 0
+                    await both_checked.wait()  # neither has inserted yet: a true race
+                    await STORE.append(
+                        session, str(stream), [created(stream, name)], 0, MessageContext()
+                    )
+                return "ok"
+            except ConcurrencyConflictError as conflict:
+                assert conflict.actual == 1
+                return "conflict"
+
+    outcomes = await asyncio.gather(writer("a"), writer("b"))
+    assert sorted(outcomes) == ["conflict", "ok"]
+    async with scratch_db.sessions() as session:
+        assert await STORE.version(session, str(stream)) == 1
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 1

@@ -1,0 +1,4 @@
+from evaluator.tables import metadata
+from promptworks_eventkit.alembic_env import run_migrations
+
+run_migrations(metadata)

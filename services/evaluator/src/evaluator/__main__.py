@@ -1,0 +1,3 @@
+from evaluator.cli import app
+
+app()

@@ -1,0 +1,67 @@
+"""Running statistics per (run, metric) and the summaries computed from them.
+
+- ``count``/``sum``/``min``/``max`` cover the results whose metric had a value (None values,
+  e.g. ``tokens_per_second`` of a failed call, are left out of the mean).
+- ``passed``/``failed`` count the results whose metric had a verdict; ``pass_rate`` is
+  passed / (passed + failed), None when nothing had one.
+- Statistics merge associatively, so a batch's deltas can be added to the stored row in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from promptworks_contracts.values import MetricSummary, MetricValue
+
+
+@dataclass
+class MetricStats:
+    count: int = 0
+    sum: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    passed: int = 0
+    failed: int = 0
+
+    def add(self, metric: MetricValue) -> None:
+        value = metric.value
+        if value is not None:
+            self.count += 1
+            self.sum += value
+            self.min = value if self.min is None or value < self.min else self.min
+            self.max = value if self.max is None or value > self.max else self.max
+        if metric.passed is True:
+            self.passed += 1
+        elif metric.passed is False:
+            self.failed += 1
+
+    def summary(self, name: str) -> MetricSummary:
+        judged = self.passed + self.failed
+        return MetricSummary(
+            name=name,
+            count=self.count,
+            mean=self.sum / self.count if self.count else None,
+            min=self.min,
+            max=self.max,
+            pass_rate=self.passed / judged if judged else None,
+        )
+
+
+RunStats = dict[str, MetricStats]
+"""Metric name -> statistics, for one run."""
+
+
+def accumulate(stats: RunStats, metrics: Iterable[MetricValue]) -> None:
+    for metric in metrics:
+        entry = stats.get(metric.name)
+        if entry is None:
+            entry = stats[metric.name] = MetricStats()
+        entry.add(metric)
+
+
+def summaries(names: Sequence[str], stats: Mapping[str, MetricStats]) -> list[MetricSummary]:
+    """One summary per metric: the run's metrics in plan order (count 0 when no result carried
+    it yet), then any other metric found in the statistics, by name."""
+    ordered = [*names, *sorted(set(stats) - set(names))]
+    return [stats.get(name, MetricStats()).summary(name) for name in ordered]

@@ -1,0 +1,122 @@
+"""The standard metrics of every result, and the statistics that summarise a run."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import TypeAdapter
+
+from evaluator.domain.metrics import STANDARD_METRICS, standard_metrics
+from evaluator.domain.plan import RunPlan
+from evaluator.domain.stats import MetricStats, RunStats, accumulate, summaries
+from promptworks_contracts.events import ResultEvaluated, ResultRecorded
+from promptworks_contracts.values import Assertion, MetricValue, TokenUsage
+
+
+def recorded(
+    output: str | None = "hello",
+    *,
+    latency: float = 500.0,
+    usage: tuple[int, int, int] = (10, 20, 30),
+    error: str | None = None,
+    case: int = 0,
+) -> ResultRecorded:
+    prompt, completion, total = usage
+    return ResultRecorded(
+        run_id=uuid.uuid4(),
+        result_id=uuid.uuid4(),
+        case_index=case,
+        repetition=1,
+        output=output,
+        latency_ms=latency,
+        usage=TokenUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total),
+        error=error,
+    )
+
+
+def by_name(metrics: list[MetricValue]) -> dict[str, MetricValue]:
+    return {m.name: m for m in metrics}
+
+
+def test_standard_metrics_of_a_successful_call() -> None:
+    metrics = standard_metrics(recorded("hello", latency=500.0, usage=(10, 20, 30)))
+    assert [m.name for m in metrics] == list(STANDARD_METRICS)
+    values = {m.name: m.value for m in metrics}
+    assert values == {
+        "latency_ms": 500.0,
+        "prompt_tokens": 10.0,
+        "completion_tokens": 20.0,
+        "total_tokens": 30.0,
+        "output_chars": 5.0,
+        "tokens_per_second": 40.0,
+        "error": 0.0,
+    }
+    error = by_name(metrics)["error"]
+    assert error.passed is True and error.detail is None
+    assert all(m.passed is None for m in metrics if m.name != "error")
+
+
+def test_tokens_per_second_is_none_without_latency() -> None:
+    metrics = by_name(standard_metrics(recorded(latency=0.0)))
+    assert metrics["tokens_per_second"].value is None
+    assert metrics["latency_ms"].value == 0.0
+
+
+def test_standard_metrics_of_a_failed_call() -> None:
+    metrics = by_name(
+        standard_metrics(recorded(None, latency=1200.0, usage=(0, 0, 0), error="HTTP 500"))
+    )
+    assert (metrics["error"].value, metrics["error"].passed) == (1.0, False)
+    assert metrics["output_chars"].value is None
+    assert metrics["tokens_per_second"].value is None
+    assert metrics["latency_ms"].value == 1200.0
+    assert metrics["total_tokens"].value == 0.0
+
+
+def test_output_chars_counts_characters_not_bytes() -> None:
+    assert by_name(standard_metrics(recorded("héllo 🙂")))["output_chars"].value == 7.0
+
+
+def test_summaries_give_mean_min_max_and_pass_rate() -> None:
+    stats: RunStats = {}
+    accumulate(stats, standard_metrics(recorded(latency=100.0)))
+    accumulate(stats, standard_metrics(recorded(latency=300.0)))
+    accumulate(stats, standard_metrics(recorded(None, latency=0.0, error="boom")))
+    result = {s.name: s for s in summaries(STANDARD_METRICS, stats)}
+    latency = result["latency_ms"]
+    assert (latency.count, latency.mean, latency.min, latency.max) == (3, 400.0 / 3, 0.0, 300.0)
+    assert latency.pass_rate is None
+    # None values stay out of count and mean.
+    assert (result["output_chars"].count, result["output_chars"].mean) == (2, 5.0)
+    tps = result["tokens_per_second"]
+    assert (tps.count, tps.min, tps.max) == (2, 20_000 / 300, 200.0)
+    assert result["error"].pass_rate == pytest.approx(2 / 3)
+
+
+def test_summaries_list_the_plan_metrics_first_even_when_nothing_was_measured() -> None:
+    stats = {"zeta": MetricStats(count=1, sum=2.0, min=2.0, max=2.0)}
+    result = summaries(["latency_ms", "contains_0"], stats)
+    assert [s.name for s in result] == ["latency_ms", "contains_0", "zeta"]
+    assert result[0].count == 0 and result[0].mean is None and result[0].pass_rate is None
+
+
+def test_a_compiled_plan_evaluates_many_results_with_templated_checks() -> None:
+    assertions = TypeAdapter(list[Assertion]).validate_python(
+        [
+            {"type": "contains", "value": "{{ city }}"},
+            {"type": "json_schema", "schema": {"type": "object", "required": ["city"]}},
+            {"type": "regex", "pattern": r'"city"\s*:\s*"\w+"'},
+        ]
+    )
+    cases = [{"city": f"city{i}"} for i in range(500)]
+    results = [recorded(f'{{"city": "city{i % 500}"}}', case=i % 500) for i in range(10_000)]
+    run_plan = RunPlan.compile(assertions, cases)
+    stats: RunStats = {}
+    for result in results:
+        metrics = run_plan.evaluate(result)
+        accumulate(stats, metrics)
+        ResultEvaluated(run_id=result.run_id, result_id=result.result_id, metrics=metrics)
+    assert stats["contains_0"].passed == 10_000
+    assert stats["json_schema_1"].passed == 10_000
+    assert stats["regex_2"].passed == 10_000
