@@ -1,0 +1,155 @@
+"""Benchmark: one run of N cases on the mock model with three assertions, end to end.
+
+Timed from the POST of the run until every result and every metric is readable in query-api.
+Prints cases per second and the peak memory (RSS) of each service process.
+
+    uv run python -m bench.e2e_run [--cases 10000]
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. Each
+service runs as its own process on fresh databases and its own topic prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from devstack.services import Stack, default_specs
+from tests.support.fake_openai import free_port
+from tests.support.infra import Infra, create_database, drop_database, isolated_kafka, start_infra
+
+ASSERTIONS = [
+    {"type": "contains", "value": "{{ city }}", "name": "mentions_city"},
+    {"type": "regex", "pattern": "^Describe", "name": "starts_right"},
+    {"type": "max_latency_ms", "threshold": 1000, "name": "fast_enough"},
+]
+
+
+class PeakMemory:
+    """Samples each service's RSS every 100 ms on a thread of its own."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peak_mib: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            for name, process in self._processes.items():
+                rss = process.memory_info().rss / 2**20
+                self.peak_mib[name] = max(self.peak_mib[name], rss)
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
+    kafka = await isolated_kafka(infra)
+    specs = [type(s)(s.name, s.module, s.database, free_port()) for s in default_specs()]
+    urls = [await create_database(infra, s.database) for s in specs]
+    stack = Stack(
+        database_url_base=infra.database_url_base,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        run_dir=run_dir,
+        specs=specs,
+        topic_prefix=kafka.topic_prefix,
+        databases={s.name: u.rsplit("/", 1)[1] for s, u in zip(specs, urls, strict=True)},
+        extra_env={"query-api": {"LOG_LEVEL": "WARNING"}},
+    )
+    await asyncio.to_thread(stack.migrate)
+    stack.start_all()
+    await asyncio.to_thread(stack.wait_ready)
+    return stack, urls
+
+
+async def wait_until_readable(client: httpx.AsyncClient, run_id: str, cases: int) -> None:
+    while True:
+        run = (await client.get(f"/api/v1/test_prompt/{run_id}")).json()
+        if run["recorded"] >= cases and run.get("evaluation_summary"):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def count_readable(client: httpx.AsyncClient, run_id: str, metrics_each: int) -> int:
+    """Reads every result page and counts results carrying all their assertion metrics."""
+    complete, offset = 0, 0
+    while True:
+        page: list[dict[str, Any]] = (
+            await client.get(
+                f"/api/v1/test_prompt/{run_id}/results", params={"limit": 5000, "offset": offset}
+            )
+        ).json()
+        if not page:
+            return complete
+        names = {m["name"] for r in page for m in r["metrics"]}
+        assert {a["name"] for a in ASSERTIONS} <= names
+        complete += sum(1 for r in page if len(r["metrics"]) >= metrics_each)
+        offset += len(page)
+
+
+async def main(cases: int) -> dict[str, Any]:
+    infra = start_infra()
+    with tempfile.TemporaryDirectory() as run_dir:
+        stack, urls = await start_stack(infra, Path(run_dir))
+        try:
+            async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=120) as client:
+                prompt = (
+                    await client.post(
+                        "/api/v1/prompts",
+                        json={
+                            "name": "bench city",
+                            "content": "Describe {{ city }} in one line",
+                            "variables": [{"name": "city"}],
+                        },
+                    )
+                ).json()
+                body = {
+                    "prompt_version_id": prompt["current_version"]["id"],
+                    "provider": "mock",
+                    "model_name": "echo",
+                    "cases": [{"city": f"city-{i}"} for i in range(cases)],
+                    "assertions": ASSERTIONS,
+                }
+                pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
+                with PeakMemory(pids) as memory:
+                    started = time.perf_counter()
+                    response = await client.post("/api/v1/test_prompt", json=body)
+                    response.raise_for_status()
+                    run_id = response.json()["id"]
+                    await wait_until_readable(client, run_id, cases)
+                    elapsed = time.perf_counter() - started
+                readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
+                assert readable == cases, f"{readable} of {cases} results readable with metrics"
+        finally:
+            stack.stop_all()
+            for url in urls:
+                await drop_database(infra, url)
+    return {
+        "cases": cases,
+        "seconds": round(elapsed, 2),
+        "cases_per_second": round(cases / elapsed),
+        "peak_rss_mib": {k: round(v) for k, v in memory.peak_mib.items()},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=10_000)
+    report = asyncio.run(main(parser.parse_args().cases))
+    print(json.dumps(report, indent=2))

@@ -1,0 +1,69 @@
+"""The envelope is CloudEvents 1.0 in Kafka binary mode: checked against the CloudEvents SDK."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+
+from promptworks_contracts.envelope import Envelope, MalformedEnvelopeError
+from promptworks_contracts.events import EVENT_MODELS, PromptCreated, decode_event
+
+
+def envelope() -> Envelope:
+    return Envelope(
+        id=uuid.uuid4(),
+        type=PromptCreated.event_type,
+        source="/prompt-service",
+        subject=str(uuid.uuid4()),
+        time=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        correlationid="req-1",
+        causationid="req-1",
+        streamversion=3,
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+
+
+def test_headers_round_trip() -> None:
+    original = envelope()
+    assert Envelope.from_kafka_headers(original.to_kafka_headers()) == original
+
+
+def test_the_cloudevents_sdk_reads_our_kafka_records() -> None:
+    original = envelope()
+    data = PromptCreated(prompt_id=uuid.UUID(original.subject), name="n")
+    message = KafkaMessage(
+        headers=dict(original.to_kafka_headers()),
+        key=original.subject.encode(),
+        value=data.model_dump_json().encode(),
+    )
+    event = from_binary_event(message)  # the SDK validates the required CloudEvents attributes
+    assert event.get_id() == str(original.id)
+    assert event.get_type() == "promptworks.prompt.created.v1"
+    assert event.get_specversion() == "1.0"
+    assert event.get_subject() == original.subject
+    assert event.get_time() == original.time
+    assert event.get_datacontenttype() == "application/json"
+    assert event.get_extension("streamversion") == "3"
+    assert event.get_extension("correlationid") == "req-1"
+    data = event.get_data()
+    assert isinstance(data, dict) and data["name"] == "n"
+
+
+def test_missing_headers_are_named() -> None:
+    headers = [(k, v) for k, v in envelope().to_kafka_headers() if k != "ce_streamversion"]
+    with pytest.raises(MalformedEnvelopeError, match="ce_streamversion"):
+        Envelope.from_kafka_headers(headers)
+
+
+def test_types_follow_the_naming_rule() -> None:
+    for event_type in EVENT_MODELS:
+        assert event_type.startswith("promptworks.") and event_type.rsplit(".", 1)[1][0] == "v"
+
+
+def test_consumers_ignore_fields_added_later_within_a_version() -> None:
+    prompt_id = uuid.uuid4()
+    newer = f'{{"prompt_id": "{prompt_id}", "name": "n", "added_in_v1_later": 1}}'
+    assert decode_event(PromptCreated.event_type, newer) == PromptCreated(prompt_id=prompt_id, name="n")

@@ -1,0 +1,93 @@
+"""`python -m devstack up|demo|down|status`: the local stack's services (infra via infra.sh)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devstack.demo import run_demo
+from devstack.services import REPO, Stack
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+console = Console()
+
+
+def local_stack() -> Stack:
+    pg_port = os.environ.get("PROMPTWORKS_PG_PORT", "54329")
+    kafka_port = os.environ.get("PROMPTWORKS_KAFKA_PORT", "19092")
+    state = Path(os.environ.get("PROMPTWORKS_STATE_DIR", REPO / ".local"))
+    return Stack(
+        database_url_base=os.environ.get(
+            "DATABASE_URL_BASE", f"postgresql+asyncpg://promptworks:promptworks@127.0.0.1:{pg_port}"
+        ),
+        kafka_bootstrap_servers=os.environ.get(
+            "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{kafka_port}"
+        ),
+        run_dir=state / "services",
+        extra_env={"run-orchestrator": {"PROVIDERS": os.environ.get("PROVIDERS", "{}")}},
+    )
+
+
+@app.command()
+def up() -> None:
+    """Migrate every database, create the topics, start the four services, wait until ready."""
+    stack = local_stack()
+    with console.status("migrating databases"):
+        stack.migrate()
+    with console.status("creating topics"):
+        stack.create_topics()
+    with console.status("starting services"):
+        stack.start_all()
+        stack.wait_ready()
+    console.print("[green]services ready[/green]")
+
+
+@app.command()
+def demo() -> None:
+    """Create a prompt and a run on the mock model through query-api; print its metrics."""
+    stack = local_stack()
+    with console.status("running the demo"):
+        run, results = run_demo(stack.url("query-api"))
+    table = Table(title=f"demo run {run['id']} ({run['status']})")
+    for column in ("case", "rep", "output", "metrics"):
+        table.add_column(column)
+    for result in results:
+        metrics = ", ".join(
+            f"{m['name']}={'pass' if m['passed'] else 'fail' if m['passed'] is False else m['value']}"
+            for m in result["metrics"]
+        )
+        table.add_row(
+            str(result["case_index"]), str(result["repetition"]), result["output"][:40], metrics
+        )
+    console.print(table)
+    base = stack.url("query-api")
+    console.print(
+        f"\nquery-api:   {base}   (docs {base}/docs, OpenAPI {base}/api/v1/openapi.json)\n"
+        f"results:     {base}/api/v1/test_prompt/{run['id']}/results\n"
+        f"services:    {stack.describe()}\n"
+        f"logs:        {stack.run_dir}/*.log\n"
+        "stop:        make down"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the services started by `up`."""
+    local_stack().stop_all()
+    console.print("services stopped")
+
+
+@app.command()
+def status() -> None:
+    stack = local_stack()
+    for spec in stack.specs:
+        state = "running" if stack.is_running(spec.name) else "stopped"
+        console.print(f"{spec.name:17} {state:8} {stack.url(spec.name)}")
+
+
+if __name__ == "__main__":
+    app()

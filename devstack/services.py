@@ -1,0 +1,176 @@
+"""The four services as real OS processes: migrate, start, wait until ready, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    database: str
+    port: int
+
+
+def default_specs(base_port: int = 8000) -> list[ServiceSpec]:
+    """query-api answers on ``base_port`` (8000 as the original backend did)."""
+    return [
+        ServiceSpec("prompt-service", "prompt_service", "prompt_service", base_port + 1),
+        ServiceSpec("run-orchestrator", "run_orchestrator", "run_orchestrator", base_port + 2),
+        ServiceSpec("evaluator", "evaluator", "evaluator", base_port + 3),
+        ServiceSpec("query-api", "query_api", "query_api", base_port),
+    ]
+
+
+@dataclass
+class Stack:
+    """One deployment: where its databases and Kafka are, and how its services reach each other."""
+
+    database_url_base: str
+    kafka_bootstrap_servers: str
+    run_dir: Path
+    specs: list[ServiceSpec] = field(default_factory=default_specs)
+    topic_prefix: str = ""
+    databases: Mapping[str, str] = field(default_factory=dict)
+    """Overrides a service's database name (tests use fresh ones)."""
+    extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per-service extra environment, e.g. run-orchestrator's PROVIDERS."""
+
+    def spec(self, name: str) -> ServiceSpec:
+        return next(s for s in self.specs if s.name == name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.spec(name).port}"
+
+    def env(self, spec: ServiceSpec) -> dict[str, str]:
+        database = self.databases.get(spec.name, spec.database)
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"{self.database_url_base}/{database}",
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "HTTP_PORT": str(spec.port),
+            "PROMPT_SERVICE_URL": self.url("prompt-service"),
+            "RUN_ORCHESTRATOR_URL": self.url("run-orchestrator"),
+            **self.extra_env.get(spec.name, {}),
+        }
+        return env
+
+    def _command(self, spec: ServiceSpec, *args: str) -> list[str]:
+        return [sys.executable, "-m", spec.module, *args]
+
+    def migrate(self) -> None:
+        for spec in self.specs:
+            subprocess.run(self._command(spec, "migrate"), env=self.env(spec), check=True, cwd=REPO)
+
+    def create_topics(self) -> None:
+        spec = self.spec("prompt-service")
+        subprocess.run(
+            self._command(spec, "topics"),
+            env=self.env(spec),
+            check=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def pid_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.log"
+
+    def start(self, name: str) -> int:
+        """Starts one service in its own session (it outlives this process); returns its pid."""
+        spec = self.spec(name)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file(name).open("ab") as log:
+            process = subprocess.Popen(
+                self._command(spec, "serve"),
+                env=self.env(spec),
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file(name).write_text(str(process.pid))
+        return process.pid
+
+    def start_all(self) -> None:
+        for spec in self.specs:
+            if not self.is_running(spec.name):
+                self.start(spec.name)
+
+    def is_running(self, name: str) -> bool:
+        pid = self.pid(name)
+        return pid is not None and _alive(pid)
+
+    def pid(self, name: str) -> int | None:
+        try:
+            return int(self.pid_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {spec.name for spec in self.specs}
+        while pending:
+            for name in sorted(pending):
+                if not self.is_running(name):
+                    raise RuntimeError(f"{name} exited; see {self.log_file(name)}")
+                try:
+                    if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)}")
+            time.sleep(0.2)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            return
+        if _alive(pid):
+            os.killpg(pid, sig)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        self.pid_file(name).unlink(missing_ok=True)
+
+    def stop_all(self) -> None:
+        for spec in reversed(self.specs):
+            self.stop(spec.name)
+
+    def describe(self) -> str:
+        return json.dumps({s.name: self.url(s.name) for s in self.specs}, indent=2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True

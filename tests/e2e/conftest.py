@@ -1,0 +1,59 @@
+"""The four services as real processes on real Kafka and PostgreSQL, with fresh databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from devstack.services import Stack, default_specs
+from tests.support.fake_openai import FakeOpenAI, free_port, serving_fake_openai
+from tests.support.infra import Infra, create_database, drop_database, isolated_kafka
+
+FAKE_API_KEY = "sk-e2e-secret-never-logged"
+
+
+@pytest.fixture(scope="module")
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with serving_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    infra: Infra, fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    kafka = await isolated_kafka(infra)
+    specs = default_specs()
+    databases = {s.name: await create_database(infra, s.database) for s in specs}
+    ports = [free_port() for _ in specs]
+    specs = [type(s)(s.name, s.module, s.database, port) for s, port in zip(specs, ports, strict=True)]
+    providers = {
+        "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
+    }
+    stack = Stack(
+        database_url_base=infra.database_url_base,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        run_dir=Path(tmp_path_factory.mktemp("stack")),
+        specs=specs,
+        topic_prefix=kafka.topic_prefix,
+        databases={name: url.rsplit("/", 1)[1] for name, url in databases.items()},
+        extra_env={"run-orchestrator": {"PROVIDERS": json.dumps(providers)}},
+    )
+    await asyncio.to_thread(stack.migrate)
+    stack.start_all()
+    try:
+        await asyncio.to_thread(stack.wait_ready)
+        yield stack
+    finally:
+        stack.stop_all()
+        for url in databases.values():
+            await drop_database(infra, url)
+
+
+def unique(name: str) -> str:
+    return f"{name} {uuid.uuid4().hex[:6]}"
