@@ -3,101 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 
-from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
-from promptworks_eventkit.consumer import ConsumerRunner, ReceivedEvent
-from promptworks_eventkit.kafka import create_producer
-from promptworks_eventkit.router import EventRouter
-from promptworks_eventkit.settings import KafkaSettings
-from promptworks_eventkit.tables import consumer_offsets, dead_letters
-from tests.support.kafka import envelope_for, produce, read_topic
+from promptworks_eventkit.tables import dead_letters
+from tests.support.kafka import produce, read_topic
 
 from .conftest import applied
+from .helpers import (
+    _at_least,
+    _equals,
+    count_rows,
+    prompt_events,
+    running_consumer,
+    stored_offsets,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
-
-CONSUMER = "tests.projection"
-
-
-async def record_applies(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-    for event in events:
-        assert isinstance(event.event, PromptCreated)
-        if event.event.name == "poison":
-            raise ValueError("this event breaks the projection")
-    await session.execute(
-        insert(applied),
-        [
-            {
-                "event_id": str(e.envelope.id),
-                "stream_id": e.envelope.subject,
-                "version": e.envelope.streamversion,
-                "consumer": CONSUMER,
-            }
-            for e in events
-        ],
-    )
-
-
-@contextlib.asynccontextmanager
-async def running_consumer(scratch_db, kafka: KafkaSettings) -> AsyncIterator[ConsumerRunner]:
-    producer: AIOKafkaProducer = create_producer(kafka, "consumer-test")
-    await producer.start()
-    router = EventRouter({PromptCreated: record_applies})
-    runner = ConsumerRunner(
-        name=CONSUMER,
-        topics=router.topics,
-        handles=router.handles,
-        handler=router,
-        sessions=scratch_db.sessions,
-        kafka=kafka,
-        producer=producer,
-        max_records=500,
-        retry_backoff=0.01,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        yield runner
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await producer.stop()
-
-
-def prompt_events(count: int, name: str = "p") -> list:
-    records = []
-    for _ in range(count):
-        event = PromptCreated(prompt_id=uuid.uuid4(), name=name)
-        records.append((event, envelope_for(event, 1)))
-    return records
-
-
-async def wait_until(predicate, timeout: float = 30.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await predicate():
-            await asyncio.sleep(0.05)
-
-
-async def count_rows(scratch_db, table) -> int:
-    async with scratch_db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
-
-
-async def stored_offsets(scratch_db) -> int:
-    async with scratch_db.sessions() as session:
-        total = await session.scalar(
-            select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0))
-        )
-    return int(total or 0)
 
 
 async def test_each_event_applied_once_and_redelivery_is_a_no_op(scratch_db, kafka) -> None:
@@ -165,11 +92,3 @@ async def test_two_consumers_in_one_group_share_the_work_exactly_once(scratch_db
     async with scratch_db.sessions() as session:
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
     assert distinct == 800
-
-
-async def _equals(value, expected: int) -> bool:
-    return await value == expected
-
-
-async def _at_least(value, expected: int) -> bool:
-    return await value >= expected
