@@ -1,0 +1,133 @@
+"""/api/v1/test_prompt: test runs and their results; creation forwarded to run-orchestrator.
+
+The path keeps the original PromptWorks name so its frontend keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import TypeAdapter
+
+from promptworks_contracts.topics import RUN_EVENTS
+from query_api.api.deps import (
+    PAGE_HEADERS,
+    TOTAL_COUNT_HEADER,
+    ReadSession,
+    ResourceNotFoundError,
+    Settings,
+    Writes,
+    set_total,
+)
+from query_api.api.schemas import ResultOut, RunOut, RunStatus
+from query_api.queries import runs as queries
+from query_api.writes import WriteTarget
+
+router = APIRouter(prefix="/test_prompt", tags=["test runs"])
+
+RESULT_PAGE = TypeAdapter(list[ResultOut])
+
+RunId = Annotated[UUID, Path(description="The run's id")]
+
+CREATE_EXAMPLE: dict[str, Any] = {
+    "prompt_version_id": "00000000-0000-0000-0000-000000000000",
+    "model_name": "mock-echo",
+    "provider": "mock",
+    "temperature": 0.7,
+    "top_p": 1.0,
+    "repetitions": 3,
+    "notes": "smoke test",
+}
+
+
+@router.get(
+    "",
+    response_model=list[RunOut],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="List test runs",
+)
+async def list_runs(
+    session: ReadSession,
+    response: Response,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
+    prompt_version_id: Annotated[UUID | None, Query()] = None,
+    prompt_id: Annotated[UUID | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[RunOut]:
+    """Newest first."""
+    total, items = await queries.list_runs(
+        session,
+        status=status,
+        prompt_version_id=prompt_version_id,
+        prompt_id=prompt_id,
+        limit=limit,
+        offset=offset,
+    )
+    set_total(response, total)
+    return items
+
+
+@router.get("/{run_id}", response_model=RunOut, summary="One test run")
+async def get_run(session: ReadSession, run_id: RunId) -> RunOut:
+    run = await queries.get_run(session, run_id)
+    if run is None:
+        raise ResourceNotFoundError(f"test run {run_id} does not exist", field="run_id")
+    return run
+
+
+@router.get(
+    "/{run_id}/results",
+    response_model=list[ResultOut],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="A run's results with their metrics",
+)
+async def list_results(
+    session: ReadSession,
+    run_id: RunId,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Ordered by (case_index, repetition); each result carries every metric recorded so far."""
+    if not await queries.run_exists(session, run_id):
+        raise ResourceNotFoundError(f"test run {run_id} does not exist", field="run_id")
+    total, items = await queries.list_results(session, run_id, limit, offset)
+    # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
+    return Response(
+        RESULT_PAGE.dump_json(items),
+        media_type="application/json",
+        headers={TOTAL_COUNT_HEADER: str(total)},
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RunOut,
+    summary="Start a test run",
+    responses={
+        202: {"description": "Recorded by run-orchestrator, not yet visible here; see Location"},
+        422: {"description": "run-orchestrator refused the body; `detail` names the field"},
+        503: {"description": "run-orchestrator is unreachable; nothing was written"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "Validated by run-orchestrator.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": CREATE_EXAMPLE}
+            },
+        }
+    },
+)
+async def create_run(request: Request, writes: Writes, settings: Settings) -> Response:
+    target = WriteTarget(
+        service="run-orchestrator",
+        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs",
+        topic=RUN_EVENTS,
+        id_fields=("run_id", "id"),
+        location="/api/v1/test_prompt/{id}",
+    )
+    return await writes.create(request, target, queries.get_run)

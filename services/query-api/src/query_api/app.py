@@ -1,0 +1,74 @@
+"""query-api's composition root: one function wires every dependency.
+
+query-api records no events (no relay); its one consumer projects every topic into the read
+models, and its HTTP API serves those and forwards public writes to the command services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.http import CORRELATION_HEADER
+from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.settings import ServiceSettings
+from query_api.api import prompts, runs
+from query_api.api.deps import TOTAL_COUNT_HEADER
+from query_api.forwarding import CommandForwarder, install_upstream_error_handler
+from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
+from query_api.settings import QueryApiSettings
+from query_api.writes import ForwardedWrites
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
+    """``with_relay`` is accepted for the shared CLI and ignored: query-api emits no events."""
+    if not isinstance(settings, QueryApiSettings):
+        raise TypeError("query-api needs QueryApiSettings")
+    runtime = Runtime.build(settings, with_relay=False)
+    runtime.add_consumer(CONSUMER_NAME, build_router(), max_records=MAX_RECORDS)
+    runtime_lifespan = lifespan_for(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.command_timeout, connect=3.0)
+        # trust_env=False: calls between services never go through a proxy from the env.
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            app.state.writes = ForwardedWrites(
+                CommandForwarder(client), runtime.sessions, settings.read_your_writes_timeout
+            )
+            async with runtime_lifespan(app):
+                yield
+
+    app = FastAPI(
+        title="PromptWorks API",
+        summary="Prompts, test runs and their results; the single public entry for frontends",
+        version="1.0.0",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_error_handlers(app)
+    install_upstream_error_handler(app)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "If-Match", CORRELATION_HEADER, "traceparent"],
+            expose_headers=[TOTAL_COUNT_HEADER, "Location", "ETag", CORRELATION_HEADER],
+        )
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(prompts.router)
+    api.include_router(runs.router)
+    app.include_router(api)
+    app.include_router(ops_router(lambda: runtime))
+    return app

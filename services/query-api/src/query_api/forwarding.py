@@ -1,0 +1,108 @@
+"""Forwards a public write to the command service that owns it, unchanged.
+
+Invariants:
+- The body is forwarded byte for byte; the command service alone validates it, and its 4xx
+  answers reach the client unchanged (status, body, content type).
+- The caller's correlation id (or a new one) and W3C trace context travel with the call, so the
+  events the command records are correlated with the client's request.
+- A command service that cannot be reached is a 503 (nothing was written); one that accepted
+  the connection but failed or timed out is a 502/504 whose message says the outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from promptworks_eventkit.http import CORRELATION_HEADER
+
+log = structlog.get_logger(__name__)
+
+FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match")
+
+
+class UpstreamError(Exception):
+    """The command service could not give an answer to pass on."""
+
+    def __init__(self, status_code: int, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.rule = rule
+        self.message = message
+
+
+class CommandForwarder:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def post(self, service: str, url: str, request: Request) -> httpx.Response:
+        headers = {
+            "content-type": request.headers.get("content-type", "application/json"),
+            CORRELATION_HEADER: correlation_id(request),
+        }
+        for name in FORWARDED_HEADERS:
+            if name in request.headers:
+                headers[name] = request.headers[name]
+        try:
+            response = await self._client.post(url, content=await request.body(), headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            log.warning("command service unreachable", service=service, error=repr(error))
+            raise UpstreamError(
+                503,
+                "service_unavailable",
+                f"{service} is unreachable, so nothing was written; try again shortly",
+            ) from error
+        except httpx.TimeoutException as error:
+            log.warning("command service timed out", service=service, error=repr(error))
+            raise UpstreamError(
+                504,
+                "upstream_timeout",
+                f"{service} did not answer in time; the write may or may not have been "
+                "applied: read it back before retrying",
+            ) from error
+        except httpx.TransportError as error:
+            log.warning("command service connection failed", service=service, error=repr(error))
+            raise UpstreamError(
+                502,
+                "bad_gateway",
+                f"the connection to {service} failed mid-request; the write may or may not "
+                "have been applied: read it back before retrying",
+            ) from error
+        if response.status_code >= 500:
+            log.error("command service failed", service=service, status=response.status_code)
+            raise UpstreamError(
+                502,
+                "bad_gateway",
+                f"{service} failed (HTTP {response.status_code}); the write may or may not "
+                "have been applied: read it back before retrying",
+            )
+        return response
+
+
+def correlation_id(request: Request) -> str:
+    """The caller's correlation id, or one minted once per request."""
+    existing = request.headers.get(CORRELATION_HEADER) or getattr(
+        request.state, "correlation_id", None
+    )
+    if existing is None:
+        existing = str(uuid.uuid4())
+    request.state.correlation_id = existing[:200]
+    return str(request.state.correlation_id)
+
+
+async def _upstream_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, UpstreamError)
+    headers = {"Retry-After": "1"} if error.status_code in (503, 504) else {}
+    return JSONResponse(
+        {"detail": [{"loc": [], "field": None, "type": error.rule, "msg": error.message}]},
+        status_code=error.status_code,
+        headers=headers,
+    )
+
+
+def install_upstream_error_handler(app: FastAPI) -> None:
+    app.add_exception_handler(UpstreamError, _upstream_error)

@@ -1,0 +1,176 @@
+"""Run events -> ``runs`` and ``results``.
+
+Per run, run events arrive in stream order (created, started, results, completed|failed), so
+counters can be incremented. Results are inserted with ON CONFLICT DO NOTHING and the counters
+grow only by the rows actually inserted, so a replayed result is never counted twice. A
+terminal status is never overwritten by RunStarted. Evaluation events never touch ``status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import bindparam, case, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from promptworks_contracts.events import (
+    ResultRecorded,
+    RunCompleted,
+    RunCreated,
+    RunFailed,
+)
+from promptworks_eventkit.consumer import ReceivedEvent
+from query_api.projections._util import typed, unnest_rows, update_many
+from query_api.projections.evaluations import copy_evaluation_summaries
+from query_api.tables import FINISHED_STATUSES, results, runs
+
+r = runs.c
+
+
+async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    pairs = typed(events, RunCreated)
+    rows: list[dict[str, Any]] = [
+        {
+            "run_id": event.run_id,
+            "prompt_id": event.prompt_id,
+            "prompt_version_id": event.prompt_version_id,
+            "prompt_version_number": event.prompt_version_number,
+            "provider": event.model.provider,
+            "model_name": event.model.name,
+            "model_version": event.model.version,
+            "parameters": event.parameters.model_dump(mode="json"),
+            "repetitions": event.repetitions,
+            "case_count": max(len(event.cases), 1),
+            "assertions": [a.model_dump(mode="json") for a in event.assertions],
+            "notes": event.notes,
+            "batch_id": event.batch_id,
+            "total_calls": event.total_calls,
+            "recorded": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "status": "pending",
+            "failure_reason": None,
+            "created_at": received.envelope.time,
+            "started_at": None,
+            "finished_at": None,
+            "evaluation_summary": None,
+            "stream_version": received.envelope.streamversion,
+        }
+        for received, event in pairs
+    ]
+    await session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
+    # The evaluator may have been applied first (another topic): pick up its summary now.
+    await copy_evaluation_summaries(session, [event.run_id for _, event in pairs])
+
+
+async def on_run_started(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    statement = (
+        update(runs)
+        .where(r.run_id == bindparam("b_run_id"))
+        .values(
+            status=case((r.status.in_(FINISHED_STATUSES), r.status), else_="running"),
+            started_at=func.coalesce(r.started_at, bindparam("b_time")),
+            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+        )
+    )
+    await update_many(session, statement, _latest_per_run(events, {}))
+
+
+async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    pairs = typed(events, ResultRecorded)
+    rows = [
+        {
+            "result_id": event.result_id,
+            "run_id": event.run_id,
+            "case_index": event.case_index,
+            "repetition": event.repetition,
+            "output": event.output,
+            "latency_ms": event.latency_ms,
+            "prompt_tokens": event.usage.prompt_tokens,
+            "completion_tokens": event.usage.completion_tokens,
+            "total_tokens": event.usage.total_tokens,
+            "finish_reason": event.finish_reason,
+            "error": event.error,
+            "created_at": received.envelope.time,
+        }
+        for received, event in pairs
+    ]
+    names, source = unnest_rows(results, rows)
+    inserted = await session.execute(
+        pg_insert(results)
+        .from_select(names, source)
+        .on_conflict_do_nothing()
+        .returning(results.c.run_id, results.c.error.is_(None).label("ok"))
+    )
+    counts: dict[UUID, list[int]] = {}
+    for run_id, ok in inserted:
+        tally = counts.setdefault(run_id, [0, 0])
+        tally[0 if ok else 1] += 1
+    updates = _latest_per_run(events, {})
+    for row in updates:
+        succeeded, failed = counts.get(row["b_run_id"], [0, 0])
+        row.update(b_succeeded=succeeded, b_failed=failed)
+    statement = (
+        update(runs)
+        .where(r.run_id == bindparam("b_run_id"))
+        .values(
+            recorded=r.recorded + bindparam("b_succeeded") + bindparam("b_failed"),
+            succeeded=r.succeeded + bindparam("b_succeeded"),
+            failed=r.failed + bindparam("b_failed"),
+            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+        )
+    )
+    await update_many(session, statement, updates)
+
+
+async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    extra = {
+        e.run_id: {"b_status": e.status, "b_succeeded": e.succeeded, "b_failed": e.failed}
+        for _, e in typed(events, RunCompleted)
+    }
+    statement = (
+        update(runs)
+        .where(r.run_id == bindparam("b_run_id"))
+        .values(
+            status=bindparam("b_status"),
+            succeeded=bindparam("b_succeeded"),
+            failed=bindparam("b_failed"),
+            finished_at=bindparam("b_time"),
+            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+        )
+    )
+    await update_many(session, statement, _latest_per_run(events, extra))
+
+
+async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    extra = {e.run_id: {"b_reason": e.reason} for _, e in typed(events, RunFailed)}
+    statement = (
+        update(runs)
+        .where(r.run_id == bindparam("b_run_id"))
+        .values(
+            status="failed",
+            failure_reason=bindparam("b_reason"),
+            finished_at=func.coalesce(r.finished_at, bindparam("b_time")),
+            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+        )
+    )
+    await update_many(session, statement, _latest_per_run(events, extra))
+
+
+def _latest_per_run(
+    events: Sequence[ReceivedEvent], extra: dict[UUID, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One parameter set per run: the last event's time and stream version (+ ``extra``)."""
+    latest: dict[UUID, dict[str, Any]] = {}
+    for received in events:
+        run_id = UUID(received.event.stream_id())
+        latest[run_id] = {
+            "b_run_id": run_id,
+            "b_time": received.envelope.time,
+            "b_stream_version": received.envelope.streamversion,
+            **extra.get(run_id, {}),
+        }
+    return list(latest.values())

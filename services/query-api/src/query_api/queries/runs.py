@@ -1,0 +1,152 @@
+"""Reads of runs and their results.
+
+A results page costs three queries whatever its size: the run's existence, the count, and one
+query that returns the page of results, each with its metrics aggregated by PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import JSON, Row, and_, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from query_api.api.schemas import ResultOut, RunOut, RunStatus
+from query_api.tables import metrics, results, runs
+
+r = runs.c
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    status: RunStatus | None,
+    prompt_version_id: UUID | None,
+    prompt_id: UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[RunOut]]:
+    """A page of runs (newest first) and the total that match the filters."""
+    conditions = []
+    if status is not None:
+        conditions.append(r.status == status)
+    if prompt_version_id is not None:
+        conditions.append(r.prompt_version_id == prompt_version_id)
+    if prompt_id is not None:
+        conditions.append(r.prompt_id == prompt_id)
+    where = and_(*conditions) if conditions else None
+    count = select(func.count()).select_from(runs)
+    page = select(runs).order_by(r.created_at.desc(), r.run_id.desc()).limit(limit).offset(offset)
+    if where is not None:
+        count, page = count.where(where), page.where(where)
+    total = int(await session.scalar(count) or 0)
+    rows = (await session.execute(page)).all() if total > offset else []
+    return total, [_run(row) for row in rows]
+
+
+async def get_run(session: AsyncSession, run_id: UUID) -> RunOut | None:
+    row = (await session.execute(select(runs).where(r.run_id == run_id))).first()
+    return None if row is None else _run(row)
+
+
+async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
+    return (await session.scalar(select(r.run_id).where(r.run_id == run_id))) is not None
+
+
+async def list_results(
+    session: AsyncSession, run_id: UUID, limit: int, offset: int
+) -> tuple[int, list[ResultOut]]:
+    """A page of a run's results ordered by (case_index, repetition), metrics attached."""
+    res = results.c
+    total = int(
+        await session.scalar(select(func.count()).select_from(results).where(res.run_id == run_id))
+        or 0
+    )
+    if total <= offset:
+        return total, []
+    page = (
+        select(results)
+        .where(res.run_id == run_id)
+        .order_by(res.case_index, res.repetition, res.result_id)
+        .limit(limit)
+        .offset(offset)
+        .cte("page")
+    )
+    m = metrics.c
+    # One query: each result of the page with its metrics aggregated (name order) in PG.
+    metric_list = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_object(
+                            "name", m.name, "value", m.value, "passed", m.passed, "detail", m.detail
+                        ),
+                        m.name,
+                    )
+                ),
+                literal_column("'[]'::json"),
+                type_=JSON,
+            )
+        )
+        .where(m.result_id == page.c.result_id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(page, metric_list.label("metrics")).order_by(
+            page.c.case_index, page.c.repetition, page.c.result_id
+        )
+    )
+    return total, [ResultOut(**_result_fields(row)) for row in rows]
+
+
+def _result_fields(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.result_id,
+        "run_id": row.run_id,
+        "case_index": row.case_index,
+        "repetition": row.repetition,
+        "output": row.output,
+        "latency_ms": row.latency_ms,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "total_tokens": row.total_tokens,
+        "finish_reason": row.finish_reason,
+        "error": row.error,
+        "created_at": row.created_at,
+        "metrics": row.metrics,
+    }
+
+
+def _run(row: Row[Any]) -> RunOut:
+    parameters: dict[str, Any] = row.parameters or {}
+    return RunOut(
+        id=row.run_id,
+        prompt_id=row.prompt_id,
+        prompt_version_id=row.prompt_version_id,
+        prompt_version_number=row.prompt_version_number,
+        provider=row.provider,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        temperature=parameters.get("temperature"),
+        top_p=parameters.get("top_p"),
+        parameters=parameters,
+        repetitions=row.repetitions,
+        case_count=row.case_count,
+        total_calls=row.total_calls,
+        assertions=row.assertions,
+        status=row.status,
+        failure_reason=row.failure_reason,
+        recorded=row.recorded,
+        succeeded=row.succeeded,
+        failed=row.failed,
+        notes=row.notes,
+        batch_id=row.batch_id,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        evaluation_summary=row.evaluation_summary,
+        stream_version=row.stream_version,
+    )

@@ -1,0 +1,161 @@
+"""query-api's read models: denormalised tables shaped for the public REST API.
+
+Invariants:
+- Every row is derived from events only, so dropping these tables and replaying the topics
+  rebuilds them identically (the consumer's checkpoints are wiped with them).
+- ``metrics`` has no foreign key to ``results``: evaluation events travel on another topic and
+  may be applied before the result they measure. Reads join the two.
+- ``run_evaluations`` keeps each run's evaluation summary even when it is applied before the
+  run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
+  events (RunCreated, RunEvaluated) is applied last.
+- ``runs.status`` is written by run events only; evaluation events never touch it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+metadata = MetaData()
+
+RUN_STATUSES = ("pending", "running", "completed", "failed")
+FINISHED_STATUSES = ("completed", "failed")
+
+
+def _trigram_index(table_name: str, column: str) -> Index:
+    return Index(
+        f"ix_{table_name}_{column}_trgm",
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    )
+
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("class_name", Text, nullable=True),
+    Column("tags", ARRAY(Text), nullable=False),
+    Column("current_version_id", UUID(as_uuid=True), nullable=True),
+    Column("current_version_number", Integer, nullable=True),
+    Column("version_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    _trigram_index("prompts", "name"),
+    _trigram_index("prompts", "author"),
+    _trigram_index("prompts", "class_name"),
+)
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("version_id", UUID(as_uuid=True), primary_key=True),
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("template", JSONB, nullable=False),
+    Column("variables", JSONB, nullable=False),
+    Column("default_model", JSONB, nullable=True),
+    Column("default_parameters", JSONB, nullable=True),
+    Column("commit_message", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("prompt_id", "number", name="uq_prompt_versions_prompt_number"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), primary_key=True),
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("prompt_version_id", UUID(as_uuid=True), nullable=False),
+    Column("prompt_version_number", Integer, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=True),
+    Column("parameters", JSONB, nullable=False),
+    Column("repetitions", Integer, nullable=False),
+    Column("case_count", Integer, nullable=False),
+    Column("assertions", JSONB, nullable=False),
+    Column("notes", Text, nullable=True),
+    Column("batch_id", Text, nullable=True),
+    Column("total_calls", Integer, nullable=False),
+    Column("recorded", Integer, nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("failure_reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("evaluation_summary", JSONB, nullable=True),
+    Column("stream_version", Integer, nullable=False),
+    CheckConstraint(
+        "status IN ('pending', 'running', 'completed', 'failed')", name="ck_runs_status"
+    ),
+)
+
+# Newest first, the order of every list; run_id breaks ties so pages never overlap.
+Index("ix_prompts_updated_at", prompts.c.updated_at.desc(), prompts.c.prompt_id.desc())
+Index("ix_runs_created_at", runs.c.created_at.desc(), runs.c.run_id.desc())
+Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at.desc())
+Index("ix_runs_prompt_version_created_at", runs.c.prompt_version_id, runs.c.created_at.desc())
+Index("ix_runs_prompt_created_at", runs.c.prompt_id, runs.c.created_at.desc())
+
+run_evaluations = Table(
+    "run_evaluations",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), primary_key=True),
+    Column("summary", JSONB, nullable=False),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("result_id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    Column("case_index", Integer, nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("latency_ms", Double, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("total_tokens", BigInteger, nullable=False),
+    Column("finish_reason", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("result_id", UUID(as_uuid=True), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("value", Double, nullable=True),
+    Column("passed", Boolean, nullable=True),
+    Column("detail", Text, nullable=True),
+    PrimaryKeyConstraint("result_id", "name"),
+)
+
+READ_MODEL_TABLES = (prompts, prompt_versions, runs, run_evaluations, results, metrics)
+"""Everything a rebuild wipes (together with this consumer's checkpoints)."""

@@ -1,0 +1,201 @@
+"""Public writes forwarded to the REAL command services, served by uvicorn on loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from prompt_service.app import create_app as create_prompt_service
+from prompt_service.settings import PromptServiceSettings
+from run_orchestrator.app import create_app as create_run_orchestrator
+from run_orchestrator.settings import RunOrchestratorSettings
+
+pytestmark = pytest.mark.integration
+
+PROMPTS = "/api/v1/prompts"
+RUNS = "/api/v1/test_prompt"
+GREETING = {
+    "name": "greeting",
+    "author": "ann",
+    "class_name": "demo",
+    "version": "v1",
+    "content": "Say hello to {{ name }}",
+    "variables": [{"name": "name"}],
+}
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """Serves ``app`` with uvicorn on a socket bound here (no port race); yields its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                assert not task.done(), "the server stopped during start-up"
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+async def prompt_service(database, kafka) -> AsyncIterator[str]:
+    url = await database("prompt-service")
+    app = create_prompt_service(PromptServiceSettings(database_url=SecretStr(url), kafka=kafka))
+    async with served(app) as base_url:
+        yield base_url
+
+
+async def test_create_prompt_answers_with_the_projected_prompt(
+    serve, settings, prompt_service
+) -> None:
+    settings = settings.model_copy(update={"prompt_service_url": prompt_service})
+    async with serve(settings) as api:
+        response = await api.client.post(
+            PROMPTS, json=GREETING, headers={"X-Correlation-ID": "req-42"}
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert created["name"] == "greeting" and created["author"] == "ann"
+        assert created["current_version"]["number"] == 1
+        assert created["current_version"]["label"] == "v1"
+        assert created["current_version"]["template"] == {
+            "kind": "text",
+            "text": "Say hello to {{ name }}",
+        }
+        assert [v["number"] for v in created["versions"]] == [1]
+        assert response.headers["Location"] == f"{PROMPTS}/{created['id']}"
+        assert response.headers["ETag"] == '"2"'
+        assert response.headers["X-Correlation-ID"] == "req-42"
+        # Read-your-writes: the answer IS the projection, so reading it back gives the same.
+        again = await api.client.get(response.headers["Location"])
+        assert again.status_code == 200 and again.json() == created
+
+
+async def test_command_service_refusals_pass_through_unchanged(
+    serve, settings, prompt_service
+) -> None:
+    settings = settings.model_copy(update={"prompt_service_url": prompt_service})
+    async with serve(settings) as api, httpx.AsyncClient(base_url=prompt_service) as direct:
+        missing_name = {"content": "hi"}
+        response = await api.client.post(PROMPTS, json=missing_name)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["field"] == "name"
+        straight = await direct.post("/prompts", json=missing_name)
+        assert response.content == straight.content
+
+        malformed = await api.client.post(
+            PROMPTS, content=b'{"name": ', headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 400
+        assert malformed.json()["detail"][0]["type"] == "json_invalid"
+
+        assert (await api.client.post(PROMPTS, json=GREETING)).status_code == 201
+        duplicate = await api.client.post(PROMPTS, json=GREETING)
+        assert duplicate.status_code == 409
+        assert duplicate.json()["detail"][0]["field"] == "name"
+
+
+async def test_write_not_yet_projected_is_202_with_location(
+    serve, settings, database, kafka
+) -> None:
+    # Without its relay, prompt-service records the events but never publishes them, so the
+    # projection cannot catch up and the bounded wait must end in a 202.
+    url = await database("prompt-service")
+    command_app = create_prompt_service(
+        PromptServiceSettings(database_url=SecretStr(url), kafka=kafka), False
+    )
+    async with served(command_app) as base_url:
+        settings = settings.model_copy(
+            update={"prompt_service_url": base_url, "read_your_writes_timeout": 0.3}
+        )
+        async with serve(settings) as api:
+            response = await api.client.post(PROMPTS, json=GREETING)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["version_number"] == 1 and body["stream_version"] == 2
+    assert response.headers["Location"] == f"{PROMPTS}/{body['prompt_id']}"
+
+
+async def test_unreachable_command_services_are_503(serve, settings) -> None:
+    down = closed_port_url()
+    settings = settings.model_copy(
+        update={"prompt_service_url": down, "run_orchestrator_url": down}
+    )
+    async with serve(settings) as api:
+        targets = ((PROMPTS, "prompt-service"), ("/api/v1/test_prompt", "run-orchestrator"))
+        for path, service in targets:
+            response = await api.client.post(path, json={"name": "x"})
+            assert response.status_code == 503, response.text
+            detail = response.json()["detail"][0]
+            assert detail["type"] == "service_unavailable"
+            assert service in detail["msg"] and "nothing was written" in detail["msg"]
+            assert response.headers["Retry-After"] == "1"
+
+
+async def test_create_run_through_the_real_run_orchestrator(
+    serve, settings, database, kafka, prompt_service, eventually
+) -> None:
+    url = await database("run-orchestrator")
+    orchestrator = create_run_orchestrator(
+        RunOrchestratorSettings(database_url=SecretStr(url), kafka=kafka)
+    )
+    async with served(orchestrator) as orchestrator_url:
+        settings = settings.model_copy(
+            update={"prompt_service_url": prompt_service, "run_orchestrator_url": orchestrator_url}
+        )
+        async with serve(settings) as api:
+            prompt = (await api.client.post(PROMPTS, json=GREETING)).json()
+            version_id = prompt["current_version"]["id"]
+            response = await api.client.post(
+                RUNS,
+                json={
+                    "prompt_version_id": version_id,
+                    "provider": "mock",
+                    "model_name": "echo",
+                    "repetitions": 2,
+                    "cases": [{"name": "Ann"}, {"name": "Bob"}],
+                    "notes": "through query-api",
+                },
+            )
+            assert response.status_code == 201, response.text
+            run = response.json()
+            assert run["prompt_version_id"] == version_id and run["total_calls"] == 4
+            assert run["notes"] == "through query-api" and run["provider"] == "mock"
+            assert run["status"] in ("pending", "running", "completed")  # the run goes on
+            assert response.headers["Location"] == f"{RUNS}/{run['id']}"
+
+            async def finished() -> list[dict[str, object]]:
+                current = (await api.client.get(f"{RUNS}/{run['id']}")).json()
+                assert current["status"] == "completed", current
+                return list((await api.client.get(f"{RUNS}/{run['id']}/results")).json())
+
+            results = await eventually(finished)
+            assert [(r["case_index"], r["repetition"]) for r in results] == [
+                (0, 1), (0, 2), (1, 1), (1, 2)
+            ]  # fmt: skip
+
+            refused = await api.client.post(RUNS, json={"prompt_version_id": "nope"})
+            assert refused.status_code == 422
+            assert refused.json()["detail"][0]["field"] == "prompt_version_id"

@@ -1,0 +1,138 @@
+"""Run and result read models through GET /api/v1/test_prompt, built from real events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+RUNS = "/api/v1/test_prompt"
+
+
+def ids(body: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for item in body]
+
+
+async def test_runs_are_listed_newest_first_and_filtered(api, catalog) -> None:
+    done, failed, running, early = (
+        str(r.run_id) for r in (catalog.done, catalog.failed, catalog.running, catalog.early)
+    )
+    everything = await api.client.get(RUNS)
+    assert everything.status_code == 200
+    assert ids(everything.json()) == [early, running, failed, done]
+    assert everything.headers["X-Total-Count"] == "4"
+
+    async def listed(**params: Any) -> tuple[list[str], str]:
+        response = await api.client.get(RUNS, params=params)
+        assert response.status_code == 200, response.text
+        return ids(response.json()), response.headers["X-Total-Count"]
+
+    assert await listed(status="completed") == ([early, done], "2")
+    assert await listed(status="failed") == ([failed], "1")
+    assert await listed(status="running") == ([running], "1")
+    assert await listed(status="pending") == ([], "0")
+    v2 = catalog.greeting_v2.version_id
+    assert await listed(prompt_version_id=v2) == ([early, done], "2")
+    assert await listed(prompt_version_id=v2, status="completed", limit=1) == ([early], "2")
+    assert await listed(prompt_id=catalog.summarize.prompt_id) == ([running], "1")
+    assert await listed(limit=2, offset=1) == ([running, failed], "4")
+    assert await listed(offset=10) == ([], "4")
+
+
+async def test_bad_run_filters_are_422_naming_the_parameter(api, catalog) -> None:
+    response = await api.client.get(RUNS, params={"status": "done"})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["field"] == "status"
+    for allowed in ("pending", "running", "completed", "failed"):
+        assert allowed in detail["msg"]
+    for params, field in (
+        ({"prompt_version_id": "v2"}, "prompt_version_id"),
+        ({"limit": 201}, "limit"),
+        ({"offset": -1}, "offset"),
+    ):
+        bad = await api.client.get(RUNS, params=params)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
+
+
+async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -> None:
+    response = await api.client.get(f"{RUNS}/{catalog.done.run_id}")
+    assert response.status_code == 200
+    run = response.json()
+    assert run["status"] == "completed"
+    assert (run["recorded"], run["succeeded"], run["failed"]) == (4, 3, 1)
+    assert (run["case_count"], run["repetitions"], run["total_calls"]) == (2, 2, 4)
+    assert (run["temperature"], run["top_p"]) == (0.2, 0.9)
+    assert (run["provider"], run["model_name"], run["model_version"]) == ("mock", "echo", None)
+    assert run["prompt_version_id"] == str(catalog.greeting_v2.version_id)
+    assert run["prompt_version_number"] == 2
+    assert (run["notes"], run["batch_id"]) == ("smoke", "batch-1")
+    assert run["created_at"] <= run["started_at"] <= run["finished_at"]
+    summary = run["evaluation_summary"]
+    assert summary["evaluated"] == 4
+    assert summary["summaries"][0]["name"] == "contains_0"
+    assert summary["summaries"][0]["pass_rate"] == 0.75
+
+    failed = (await api.client.get(f"{RUNS}/{catalog.failed.run_id}")).json()
+    assert failed["status"] == "failed"
+    assert failed["failure_reason"] == "provider 'nope' is not configured"
+    assert failed["finished_at"] is not None and failed["evaluation_summary"] is None
+
+    running = (await api.client.get(f"{RUNS}/{catalog.running.run_id}")).json()
+    assert running["status"] == "running" and running["case_count"] == 1
+    assert running["finished_at"] is None
+
+
+async def test_a_summary_applied_before_its_run_still_shows(api, catalog) -> None:
+    early = (await api.client.get(f"{RUNS}/{catalog.early.run_id}")).json()
+    assert early["status"] == "completed"
+    assert early["evaluation_summary"]["evaluated"] == 4
+
+
+async def test_results_are_ordered_with_their_metrics(api, catalog) -> None:
+    response = await api.client.get(f"{RUNS}/{catalog.done.run_id}/results")
+    assert response.status_code == 200
+    assert response.headers["X-Total-Count"] == "4"
+    body = response.json()
+    assert [(r["case_index"], r["repetition"]) for r in body] == [(0, 1), (0, 2), (1, 1), (1, 2)]
+    by_id = {str(r.result_id): r for r in catalog.results}
+    for item in body:
+        recorded = by_id[item["id"]]
+        assert item["output"] == recorded.output and item["error"] == recorded.error
+        assert item["latency_ms"] == recorded.latency_ms
+        assert (item["prompt_tokens"], item["completion_tokens"], item["total_tokens"]) == (5, 3, 8)
+        # Every result has all three metrics, including the two whose metrics were applied
+        # before the result itself.
+        assert [m["name"] for m in item["metrics"]] == ["contains_0", "latency_ms", "output_chars"]
+        metrics = {m["name"]: m for m in item["metrics"]}
+        assert metrics["latency_ms"]["value"] == recorded.latency_ms
+        assert metrics["contains_0"] == {
+            "name": "contains_0",
+            "value": None,
+            "passed": recorded.error is None,
+            "detail": "checked",
+        }
+    assert body[3]["output"] is None and body[3]["error"] == "timeout"
+
+    page = await api.client.get(
+        f"{RUNS}/{catalog.done.run_id}/results", params={"limit": 1, "offset": 2}
+    )
+    assert page.headers["X-Total-Count"] == "4"
+    assert page.json() == [body[2]]
+
+
+async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:
+    unknown = uuid.uuid4()
+    for path in (f"{RUNS}/{unknown}", f"{RUNS}/{unknown}/results"):
+        response = await api.client.get(path)
+        assert response.status_code == 404
+        assert response.json()["detail"][0]["field"] == "run_id"
+    path = f"{RUNS}/{catalog.done.run_id}/results"
+    for params, field in (({"limit": 10_001}, "limit"), ({"limit": 0}, "limit")):
+        bad = await api.client.get(path, params=params)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
+    empty = await api.client.get(f"{RUNS}/{catalog.running.run_id}/results")
+    assert empty.json() == [] and empty.headers["X-Total-Count"] == "0"
