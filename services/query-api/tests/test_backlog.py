@@ -110,6 +110,8 @@ async def test_a_large_backlog_projects_completely(serve, settings, publisher, c
             assert time.perf_counter() - started < 120, "the projection is stuck"
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.5)  # nothing more may arrive: every row exactly once
+        assert await projected(api, expected_results)
     rate = len(heavy) / elapsed
     print(
         f"\nprojected a backlog of {len(heavy)} events ({expected_results} ResultRecorded + "
