@@ -101,7 +101,9 @@ class OutboxRelay:
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            # Not asyncio.wait_for: on 3.11 it can swallow a cancel that races the wake-up.
+            async with asyncio.timeout(self._poll_interval):
+                await self._wake.wait()
         self._wake.clear()
 
     async def publish_pending(self, connection: asyncpg.Connection) -> int:

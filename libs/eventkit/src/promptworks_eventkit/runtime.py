@@ -165,10 +165,10 @@ def lifespan_for(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        for starter in extra:
-            await starter(runtime)
-        log.info("service started", port=runtime.settings.http_port)
         try:
+            for starter in extra:
+                await starter(runtime)
+            log.info("service started", port=runtime.settings.http_port)
             yield
         finally:
             await runtime.stop()

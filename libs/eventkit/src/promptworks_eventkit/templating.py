@@ -39,6 +39,8 @@ def check(source: str) -> TemplateCheck:
         ast = _ENV.parse(source)
     except TemplateSyntaxError as error:
         raise TemplateError(f"invalid template: {error.message}", error.lineno) from error
+    except Exception as error:  # runtime errors inside the template (iterating a number, ...)
+        raise TemplateError(f"cannot render: {type(error).__name__}: {error}") from error
     return TemplateCheck(frozenset(meta.find_undeclared_variables(ast)))
 
 
@@ -59,3 +61,5 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
         raise TemplateError(f"forbidden in template: {error}") from error
     except TemplateSyntaxError as error:
         raise TemplateError(f"invalid template: {error.message}", error.lineno) from error
+    except Exception as error:  # runtime errors inside the template (iterating a number, ...)
+        raise TemplateError(f"cannot render: {type(error).__name__}: {error}") from error

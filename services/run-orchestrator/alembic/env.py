@@ -1,0 +1,4 @@
+from promptworks_eventkit.alembic_env import run_migrations
+from run_orchestrator.tables import metadata
+
+run_migrations(metadata)

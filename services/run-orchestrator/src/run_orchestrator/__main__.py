@@ -1,0 +1,3 @@
+from run_orchestrator.cli import app
+
+app()

@@ -1,0 +1,62 @@
+"""run-orchestrator's HTTP commands. Reads (run status, results) are served by query-api."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+
+from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import Context
+from run_orchestrator.api.schemas import CreateRunRequest, ProviderResponse, RunCreatedResponse
+from run_orchestrator.domain.commands import CreateRun
+from run_orchestrator.handlers import RunHandlers
+from run_orchestrator.providers.registry import ProviderRegistry
+
+router = APIRouter(tags=["runs"])
+
+
+def get_handlers(request: Request) -> RunHandlers:
+    handlers: RunHandlers = request.app.state.handlers
+    return handlers
+
+
+def get_providers(request: Request) -> ProviderRegistry:
+    providers: ProviderRegistry = request.app.state.providers
+    return providers
+
+
+def _command(body: CreateRunRequest) -> CreateRun:
+    """A rule the request schema could not express becomes a clear 422, never a 500."""
+    try:
+        return body.command()
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise DomainError(
+            first["msg"], field=".".join(str(p) for p in first["loc"]), rule=first["type"]
+        ) from error
+
+
+Handlers = Annotated[RunHandlers, Depends(get_handlers)]
+Providers = Annotated[ProviderRegistry, Depends(get_providers)]
+
+
+@router.post("/runs", status_code=201, response_model=RunCreatedResponse)
+async def create_run(
+    body: CreateRunRequest, handlers: Handlers, context: Context, response: Response
+) -> RunCreatedResponse:
+    accepted = await handlers.create_run(_command(body), context)
+    response.headers["ETag"] = f'"{accepted.stream_version}"'
+    return RunCreatedResponse(
+        run_id=accepted.run_id,
+        status="pending",
+        total_calls=accepted.total_calls,
+        stream_version=accepted.stream_version,
+    )
+
+
+@router.get("/providers", response_model=list[ProviderResponse])
+async def list_providers(providers: Providers) -> list[ProviderResponse]:
+    """Configured provider names and kinds; never a key or an endpoint URL."""
+    return [ProviderResponse(name=p.name, kind=p.kind) for p in providers.describe()]

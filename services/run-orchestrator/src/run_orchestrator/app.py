@@ -1,0 +1,59 @@
+"""run-orchestrator's composition root: one function wires every dependency."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.settings import ServiceSettings
+from run_orchestrator.api.routes import router
+from run_orchestrator.execution.scheduler import Executor
+from run_orchestrator.handlers import RunHandlers
+from run_orchestrator.prompt_copy import CONSUMER_NAME, prompt_versions_router
+from run_orchestrator.providers.registry import ProviderRegistry
+from run_orchestrator.settings import RunOrchestratorSettings
+
+
+def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
+    if not isinstance(settings, RunOrchestratorSettings):
+        raise TypeError("run-orchestrator needs RunOrchestratorSettings")
+    runtime = Runtime.build(settings, with_relay=with_relay)
+    runtime.add_consumer(CONSUMER_NAME, prompt_versions_router())
+    providers = ProviderRegistry(settings)
+    executor = Executor(runtime.sessions, runtime.store, providers, settings)
+
+    base = lifespan_for(runtime, extra=[executor.start])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Providers first: a bad provider configuration stops start-up before anything runs.
+        await providers.start()
+        try:
+            async with base(app):
+                yield
+        finally:
+            await providers.aclose()  # after the runtime stopped the executor
+
+    app = FastAPI(
+        title="PromptWorks run-orchestrator",
+        summary="Test runs: snapshot the prompt, call the models, record every result",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.providers = providers
+    app.state.executor = executor
+    app.state.handlers = RunHandlers(
+        runtime.sessions,
+        runtime.store,
+        providers,
+        prompt_wait_seconds=settings.prompt_wait_seconds,
+        on_run_created=executor.notify,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.include_router(ops_router(lambda: runtime))
+    return app

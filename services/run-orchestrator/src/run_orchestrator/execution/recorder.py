@@ -1,0 +1,170 @@
+"""Records a run's results in batches: one transaction per batch, never one per result.
+
+Invariants:
+- A flush appends up to ``flush_size`` ResultRecorded events with the stream's expected version
+  (bulk insert into events + outbox), inserts their ``run_results`` rows and advances the
+  ``runs`` counters, all in ONE transaction. Either the whole batch is recorded or none of it.
+- Flushes run one at a time in the recorder's own task, so versions stay contiguous while the
+  calls go on; a batch is flushed when ``flush_size`` results are buffered or ``interval``
+  after the previous flush, whichever comes first.
+- A stale expected version or a duplicate (case, repetition) means another writer: the
+  recorder fails for good and the run's execution stops; buffered results are dropped and
+  the run resumes from what the database holds.
+- The buffer is bounded (backpressure): callers wait when the database falls behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from types import TracebackType
+
+import structlog
+from sqlalchemy import func, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from promptworks_contracts.events import ResultRecorded
+from promptworks_eventkit.eventstore import ConcurrencyConflictError, EventStore
+from run_orchestrator.execution.state import RunState
+from run_orchestrator.execution.waiting import wait_event
+from run_orchestrator.tables import run_results, runs
+
+log = structlog.get_logger(__name__)
+
+FLUSH_ATTEMPTS = 3
+YIELD_EVERY = 100
+
+
+class RecorderFailedError(Exception):
+    """Results can no longer be recorded; the run's execution must stop."""
+
+
+class ResultRecorder:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: EventStore,
+        state: RunState,
+        *,
+        flush_size: int,
+        interval: float,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._state = state
+        self._flush_size = flush_size
+        self._interval = interval
+        self._max_buffer = 4 * flush_size
+        self._buffer: list[ResultRecorded] = []
+        self._added = 0
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._closing = False
+        self._failure: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ResultRecorder:
+        self._task = asyncio.create_task(self._run(), name=f"recorder-{self._state.run_id}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._task is not None
+        if exc_type is None:
+            self._closing = True
+            self._wake.set()
+            await self._task  # flushes the rest; raises if a flush failed for good
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+    async def add(self, result: ResultRecorded) -> None:
+        if self._failure is not None:
+            raise RecorderFailedError(str(self._failure))
+        self._buffer.append(result)
+        self._added += 1
+        if len(self._buffer) >= self._flush_size:
+            self._wake.set()
+        while len(self._buffer) >= self._max_buffer and self._failure is None:
+            self._drained.clear()
+            await self._drained.wait()
+        if self._failure is not None:
+            raise RecorderFailedError(str(self._failure))
+        if self._added % YIELD_EVERY == 0:
+            # Calls that never suspend (the mock without latency) must not starve the loop.
+            await asyncio.sleep(0)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                timed_out = False
+                if not self._closing and len(self._buffer) < self._flush_size:
+                    timed_out = not await wait_event(self._wake, self._interval)
+                self._wake.clear()
+                while len(self._buffer) >= self._flush_size or (
+                    self._buffer and (timed_out or self._closing)
+                ):
+                    batch = self._buffer[: self._flush_size]
+                    await self._flush(batch)
+                    del self._buffer[: len(batch)]
+                    self._drained.set()
+                if self._closing and not self._buffer:
+                    return
+        except BaseException as error:
+            self._failure = error
+            self._drained.set()
+            raise
+
+    async def _flush(self, batch: list[ResultRecorded]) -> None:
+        state = self._state
+        ok = sum(1 for r in batch if r.error is None)
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    await self._store.append(
+                        session, state.stream_id, batch, state.version, state.context
+                    )
+                    await session.execute(
+                        insert(run_results),
+                        [
+                            {
+                                "run_id": r.run_id,
+                                "case_index": r.case_index,
+                                "repetition": r.repetition,
+                                "result_id": r.result_id,
+                            }
+                            for r in batch
+                        ],
+                    )
+                    await session.execute(
+                        update(runs)
+                        .where(runs.c.run_id == state.run_id)
+                        .values(
+                            recorded=runs.c.recorded + len(batch),
+                            succeeded=runs.c.succeeded + ok,
+                            failed=runs.c.failed + (len(batch) - ok),
+                            updated_at=func.now(),
+                        )
+                    )
+                break
+            except (ConcurrencyConflictError, IntegrityError):
+                raise  # another writer: retrying cannot help
+            except Exception as error:
+                if attempt == FLUSH_ATTEMPTS:
+                    raise
+                log.warning(
+                    "result batch not recorded; retrying",
+                    run_id=str(state.run_id),
+                    attempt=attempt,
+                    error=type(error).__name__,
+                )
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+        state.version += len(batch)
+        state.succeeded += ok
+        state.failed += len(batch) - ok

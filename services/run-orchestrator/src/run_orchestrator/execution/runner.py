@@ -1,0 +1,146 @@
+"""Executes one run from its snapshot: RunStarted, every model call, RunCompleted.
+
+Invariants:
+- Only (case, repetition) pairs without a recorded result are called, so a resumed run ends
+  with exactly ``total_calls`` results and no duplicates.
+- Calls run concurrently, at most ``max_concurrency`` at a time per run (a provider may set its
+  own limit; the mock allows far more).
+- A failed call is a result with ``error`` set (exception type and message, never headers or
+  keys); it does not stop the run. The run completes as failed when no call succeeded.
+- A provider that is not configured any more fails the run with RunFailed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from promptworks_contracts.events import ResultRecorded, RunCompleted, RunFailed, RunStarted
+from promptworks_contracts.values import TokenUsage
+from promptworks_eventkit.eventstore import EventStore
+from run_orchestrator.domain.rendering import render_messages
+from run_orchestrator.execution.recorder import ResultRecorder
+from run_orchestrator.execution.state import RunState, append_lifecycle, load_run
+from run_orchestrator.providers.base import CompletionRequest, ModelProvider, ProviderError
+from run_orchestrator.providers.registry import ProviderRegistry
+from run_orchestrator.settings import RunOrchestratorSettings
+from run_orchestrator.tables import UNFINISHED
+
+MAX_ERROR_CHARS = 1000
+
+
+def error_message(error: BaseException) -> str:
+    if isinstance(error, ProviderError):
+        return str(error)[:MAX_ERROR_CHARS]
+    return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+
+
+class RunExecution:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: EventStore,
+        providers: ProviderRegistry,
+        settings: RunOrchestratorSettings,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._providers = providers
+        self._settings = settings
+
+    async def execute(self, run_id: uuid.UUID) -> None:
+        async with self._sessions() as session:
+            state = await load_run(session, self._store, run_id)
+        if state is None or state.status not in UNFINISHED:
+            return  # finished meanwhile (for example by another replica)
+        name = state.created.model.provider
+        provider = self._providers.get(name)
+        if provider is None:
+            reason = f"provider {name!r} is not configured"
+            await self._lifecycle(state, RunFailed(run_id=run_id, reason=reason), "failed")
+            return
+        if state.status == "pending":
+            await self._lifecycle(state, RunStarted(run_id=run_id), "running")
+        await self._call_all(state, provider)
+        status = "completed" if state.succeeded > 0 else "failed"
+        completed = RunCompleted(
+            run_id=run_id, status=status, succeeded=state.succeeded, failed=state.failed
+        )
+        await self._lifecycle(state, completed, status)
+
+    async def _lifecycle(
+        self, state: RunState, event: RunStarted | RunFailed | RunCompleted, status: str
+    ) -> None:
+        await append_lifecycle(self._sessions, self._store, state, event, status)
+
+    @staticmethod
+    def _pending_pairs(state: RunState) -> Iterator[tuple[int, int]]:
+        repetitions = range(1, state.created.repetitions + 1)
+        for case in range(state.case_count):
+            for repetition in repetitions:
+                if (case, repetition) not in state.done:
+                    yield case, repetition
+
+    async def _call_all(self, state: RunState, provider: ModelProvider) -> None:
+        remaining = state.case_count * state.created.repetitions - len(state.done)
+        if remaining <= 0:
+            return
+        limit = provider.max_concurrency or self._settings.max_concurrency
+        work = self._pending_pairs(state)
+
+        async def worker(recorder: ResultRecorder) -> None:
+            # Workers share one iterator: next() never suspends, so no pair is taken twice.
+            for case_index, repetition in work:
+                await recorder.add(await self._call(state, provider, case_index, repetition))
+
+        recorder = ResultRecorder(
+            self._sessions,
+            self._store,
+            state,
+            flush_size=self._settings.flush_size,
+            interval=self._settings.flush_interval_ms / 1000.0,
+        )
+        async with recorder, asyncio.TaskGroup() as group:
+            for _ in range(min(limit, remaining)):
+                group.create_task(worker(recorder))
+
+    async def _call(
+        self, state: RunState, provider: ModelProvider, case_index: int, repetition: int
+    ) -> ResultRecorded:
+        created = state.created
+        variables = created.cases[case_index] if created.cases else {}
+        started = time.perf_counter()
+        output: str | None = None
+        usage = TokenUsage()
+        finish_reason: str | None = None
+        error: str | None = None
+        try:
+            request = CompletionRequest(
+                model=created.model,
+                parameters=created.parameters,
+                messages=render_messages(created.template, variables),
+                case_index=case_index,
+                repetition=repetition,
+            )
+            completion = await provider.complete(request)
+            output, usage = completion.output, completion.usage
+            finish_reason = completion.finish_reason
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            error = error_message(failure)
+        return ResultRecorded(
+            run_id=state.run_id,
+            result_id=uuid.uuid4(),
+            case_index=case_index,
+            repetition=repetition,
+            output=output,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            usage=usage,
+            finish_reason=finish_reason,
+            error=error,
+        )

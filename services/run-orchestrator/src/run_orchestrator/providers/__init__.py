@@ -1,0 +1,1 @@
+"""Model providers behind one Protocol: the built-in mock and OpenAI-compatible endpoints."""

@@ -1,0 +1,70 @@
+"""The built-in deterministic ``mock`` provider, for demos, tests and benchmarks.
+
+- model ``echo`` answers the rendered prompt itself;
+- model ``fail`` always fails;
+- any other model answers ``mock answer <hex>``, a hash of (model, prompt, case, repetition);
+- ``failure_rate`` fails that fraction of calls, chosen by hash, so a rerun fails the same ones;
+- ``latency_ms`` is awaited before answering; token usage is the word count of prompt and output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from promptworks_contracts.values import TokenUsage
+from run_orchestrator.domain.rendering import prompt_text
+from run_orchestrator.providers.base import Completion, CompletionRequest, ProviderError
+
+ECHO_MODEL = "echo"
+FAIL_MODEL = "fail"
+
+
+def _digest(salt: str, request: CompletionRequest, prompt: str) -> bytes:
+    key = "\x00".join(
+        (salt, request.model.name, prompt, str(request.case_index), str(request.repetition))
+    )
+    return hashlib.sha256(key.encode()).digest()
+
+
+class MockProvider:
+    kind = "mock"
+
+    def __init__(
+        self, *, latency_ms: float = 0.0, failure_rate: float = 0.0, max_concurrency: int = 1000
+    ) -> None:
+        self._latency = latency_ms / 1000.0
+        self._failure_rate = failure_rate
+        self._max_concurrency = max_concurrency
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return self._max_concurrency
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
+        prompt = prompt_text(request.messages)
+        if request.model.name == FAIL_MODEL:
+            raise ProviderError("mock model 'fail' always fails")
+        if self._failure_rate > 0:
+            draw = int.from_bytes(_digest("failure", request, prompt)[:8], "big") / 2**64
+            if draw < self._failure_rate:
+                raise ProviderError("mock failure (mock_failure_rate)")
+        if request.model.name == ECHO_MODEL:
+            output = prompt
+        else:
+            output = f"mock answer {_digest('answer', request, prompt)[:8].hex()}"
+        prompt_words, output_words = len(prompt.split()), len(output.split())
+        return Completion(
+            output=output,
+            usage=TokenUsage(
+                prompt_tokens=prompt_words,
+                completion_tokens=output_words,
+                total_tokens=prompt_words + output_words,
+            ),
+            finish_reason="stop",
+        )
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,57 @@
+"""The configured providers by name: ``mock`` always, plus those in PROVIDERS.
+
+SDK clients are created in ``start()`` and closed in ``aclose()`` (the app's lifespan), so
+nothing opens connections at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.mock import MockProvider
+from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.settings import MOCK_PROVIDER, RunOrchestratorSettings
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: str
+    kind: str
+
+
+class ProviderRegistry:
+    def __init__(self, settings: RunOrchestratorSettings) -> None:
+        self._settings = settings
+        self._providers: dict[str, ModelProvider] = {}
+
+    def describe(self) -> list[ProviderInfo]:
+        """Names and kinds only: never a URL with credentials, never a key."""
+        configured = [ProviderInfo(n, c.kind) for n, c in sorted(self._settings.providers.items())]
+        return [ProviderInfo(MOCK_PROVIDER, "mock"), *configured]
+
+    def names(self) -> list[str]:
+        return [info.name for info in self.describe()]
+
+    def is_configured(self, name: str) -> bool:
+        return name == MOCK_PROVIDER or name in self._settings.providers
+
+    async def start(self) -> None:
+        settings = self._settings
+        self._providers = {
+            MOCK_PROVIDER: MockProvider(
+                latency_ms=settings.mock_latency_ms,
+                failure_rate=settings.mock_failure_rate,
+                max_concurrency=settings.mock_max_concurrency,
+            )
+        }
+        for name, config in settings.providers.items():
+            self._providers[name] = OpenAICompatibleProvider(name, config)
+
+    def get(self, name: str) -> ModelProvider | None:
+        return self._providers.get(name)
+
+    async def aclose(self) -> None:
+        providers, self._providers = self._providers, {}
+        for provider in providers.values():
+            await provider.aclose()

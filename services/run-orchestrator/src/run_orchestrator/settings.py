@@ -1,0 +1,70 @@
+"""run-orchestrator's settings: the shared ones plus providers, execution and mock knobs.
+
+Provider credentials are ``SecretStr``: they are read from the environment, handed to the SDK
+client, and never logged, echoed by the API or written into an event.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from promptworks_eventkit.settings import ServiceSettings
+
+MOCK_PROVIDER = "mock"
+PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class ProviderConfig(BaseModel):
+    """An OpenAI-compatible endpoint (OpenAI, Azure OpenAI, DeepSeek, Qwen, vLLM, Ollama ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(min_length=1, pattern=r"^https?://")
+    api_key: SecretStr = SecretStr("")
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=10_000, description="Overrides the global max_concurrency."
+    )
+
+
+class RunOrchestratorSettings(ServiceSettings):
+    service_name: str = "run-orchestrator"
+    http_port: int = 8002
+    database_url: SecretStr = SecretStr(
+        "postgresql+asyncpg://promptworks:promptworks@127.0.0.1:54329/run_orchestrator"
+    )
+
+    providers: dict[str, ProviderConfig] = Field(
+        default_factory=dict,
+        description="PROVIDERS as JSON: name -> config. `mock` is built in and always present.",
+    )
+    prompt_wait_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=120,
+        description="How long POST /runs waits for a just-created prompt version to arrive.",
+    )
+    max_concurrency: int = Field(default=64, ge=1, le=10_000, description="Calls per run.")
+    max_parallel_runs: int = Field(default=16, ge=1, le=1000, description="Runs per process.")
+    flush_size: int = Field(default=500, ge=1, le=10_000)
+    flush_interval_ms: float = Field(default=100.0, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+
+    mock_latency_ms: float = Field(default=0.0, ge=0)
+    mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    mock_max_concurrency: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("providers")
+    @classmethod
+    def _valid_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name in providers:
+            if name == MOCK_PROVIDER:
+                raise ValueError("`mock` is built in and cannot be configured in PROVIDERS")
+            if not re.fullmatch(PROVIDER_NAME_PATTERN, name) or len(name) > 64:
+                raise ValueError(f"provider name {name!r} must match {PROVIDER_NAME_PATTERN}")
+        return providers

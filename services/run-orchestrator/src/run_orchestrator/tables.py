@@ -1,0 +1,76 @@
+"""run-orchestrator's own tables besides the shared event store, outbox and consumer tables.
+
+Invariants:
+- ``prompt_versions`` is a local copy of prompt versions, filled from PromptVersionCreated by
+  the consumer; runs read it, never prompt-service's database. Versions are immutable, so an
+  insert that meets an existing row does nothing.
+- ``runs`` is the executor's work list. Its row is inserted in the same transaction as the
+  run's RunCreated, and ``status``/counters change only in the transactions that append the
+  matching events, so it always agrees with the run's stream.
+- ``run_results`` holds one row per recorded (case, repetition), written with the
+  ResultRecorded batch; its primary key makes a duplicate result impossible and tells a
+  resumed run what is left to do.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData()
+
+UNFINISHED = ("pending", "running")
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("version_id", UUID(as_uuid=True), primary_key=True),
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("template", JSONB, nullable=False),
+    Column("variables", JSONB, nullable=False),
+    Column("default_model", JSONB, nullable=True),
+    Column("default_parameters", JSONB, nullable=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("total_calls", Integer, nullable=False),
+    Column("recorded", Integer, nullable=False, server_default="0"),
+    Column("succeeded", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(
+        "ix_runs_unfinished",
+        "created_at",
+        postgresql_where=text("status IN ('pending', 'running')"),
+    ),
+)
+
+run_results = Table(
+    "run_results",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    Column("case_index", Integer, nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("result_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("run_id", "case_index", "repetition"),
+)
+
+OWN_TABLES = (prompt_versions, runs, run_results)

@@ -1,0 +1,168 @@
+"""POST /runs end to end on the mock provider, on real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from promptworks_contracts.values import VariableSpec
+
+pytestmark = pytest.mark.integration
+
+RESULT = "promptworks.run.result_recorded.v1"
+
+
+async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
+    version = await harness.publish_version("Hello {{ name }}")
+    async with harness.client() as client:
+        response = await client.post(
+            "/runs",
+            json={
+                "prompt_version_id": str(version.version_id),
+                "cases": [{"name": "Ann"}, {"name": "Bo"}, {"name": "Cy"}],
+                "repetitions": 2,
+                "temperature": 0.2,
+                "assertions": [{"type": "contains", "value": "Hello"}],
+                "schema": {"type": "string"},
+                "notes": "smoke",
+                "batch_id": "b-1",
+            },
+            headers={"X-Correlation-ID": "corr-123"},
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["status"] == "pending"
+        assert body["total_calls"] == 6 and body["stream_version"] == 1
+        run_id = body["run_id"]
+        published = await harness.read_run_topic(run_id)
+
+    types = [envelope.type.split(".")[2] for envelope, _ in published]
+    assert types == ["created", "started", *["result_recorded"] * 6, "completed"]
+    assert [envelope.streamversion for envelope, _ in published] == list(range(1, 10))
+    assert {envelope.correlationid for envelope, _ in published} == {"corr-123"}
+    assert {envelope.source for envelope, _ in published} == {"/run-orchestrator"}
+
+    created = published[0][1]
+    assert created["prompt_version_id"] == str(version.version_id)
+    assert created["template"] == {"kind": "text", "text": "Hello {{ name }}"}
+    assert created["model"] == {"provider": "mock", "name": "echo", "version": None}
+    assert created["parameters"]["temperature"] == 0.2
+    assert [a["type"] for a in created["assertions"]] == ["contains", "json_schema"]
+    assert created["notes"] == "smoke" and created["batch_id"] == "b-1"
+    assert created["total_calls"] == 6
+
+    results = [data for envelope, data in published if envelope.type.endswith(RESULT[-19:])]
+    assert sorted((r["case_index"], r["repetition"]) for r in results) == [
+        (c, r) for c in range(3) for r in (1, 2)
+    ]
+    assert len({r["result_id"] for r in results}) == 6
+    names = ["Ann", "Bo", "Cy"]
+    assert all(r["output"] == f"Hello {names[r['case_index']]}" for r in results)
+    assert all(r["error"] is None and r["usage"]["total_tokens"] == 4 for r in results)
+    completed = published[-1][1]
+    assert completed == {"run_id": run_id, "status": "completed", "succeeded": 6, "failed": 0}
+    assert await harness.fetchval("SELECT status FROM runs") == "completed"
+    assert await harness.fetchval("SELECT count(*) FROM run_results") == 6
+
+
+async def test_failing_model_completes_the_run_as_failed(harness: Any) -> None:
+    version = await harness.publish_version("Hi", variables=[])
+    async with harness.client() as client:
+        response = await client.post(
+            "/runs",
+            json={
+                "prompt_version_id": str(version.version_id),
+                "model_name": "fail",
+                "repetitions": 3,
+            },
+        )
+        assert response.status_code == 201, response.text
+        stored = await harness.wait_finished(response.json()["run_id"])
+    results = [data for _, kind, data in stored if kind == RESULT]
+    assert len(results) == 3
+    assert all(r["output"] is None and "always fails" in r["error"] for r in results)
+    assert stored[-1][2]["status"] == "failed" and stored[-1][2]["failed"] == 3
+
+
+async def test_chat_template_and_other_mock_models(harness: Any) -> None:
+    version = await harness.publish_version(
+        messages=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Name a {{ thing }}"},
+        ],
+        variables=[VariableSpec(name="thing", default="color")],
+    )
+    async with harness.client() as client:
+        echo = await client.post(
+            "/runs", json={"prompt_version_id": str(version.version_id), "cases": []}
+        )
+        other = await client.post(
+            "/runs",
+            json={
+                "prompt_version_id": str(version.version_id),
+                "model_name": "any-model",
+                "cases": [{"thing": "fruit"}],
+            },
+        )
+        assert echo.status_code == other.status_code == 201
+        echoed = await harness.wait_finished(echo.json()["run_id"])
+        answered = await harness.wait_finished(other.json()["run_id"])
+    assert echoed[0][2]["cases"] == [{"thing": "color"}]  # the default is snapshotted
+    assert echoed[2][2]["output"] == "You are terse.\nName a color"
+    assert answered[2][2]["output"].startswith("mock answer ")
+
+
+async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
+    version = await harness.publish_version("Hello {{ name.upper() }}")
+    good: dict[str, Any] = {"prompt_version_id": str(version.version_id), "cases": [{"name": "A"}]}
+    checks: list[tuple[dict[str, Any], str, str]] = [
+        ({"repetitions": 0}, "repetitions", "greater_than_equal"),
+        ({"repetitions": 51}, "repetitions", "less_than_equal"),
+        ({"temperature": -1}, "temperature", "greater_than_equal"),
+        ({"extra": True}, "extra", "extra_forbidden"),
+        ({"provider": "nowhere"}, "provider", "unknown_provider"),
+        ({"cases": [{"name": "A"}, {"nom": "B"}]}, "cases.1.name", "missing"),
+        ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1", "template_render"),
+    ]
+    async with harness.client() as client:
+        # The first request also waits for the consumer to copy the version.
+        assert (await client.post("/runs", json=good)).status_code == 201
+        for changes, field, rule in checks:
+            response = await client.post("/runs", json={**good, **changes})
+            assert response.status_code == 422, (changes, response.text)
+            detail = response.json()["detail"][0]
+            assert (detail["field"], detail["type"]) == (field, rule), (changes, detail)
+        missing = await client.post("/runs", json={"cases": []})
+        assert missing.status_code == 422
+        assert missing.json()["detail"][0]["field"] == "prompt_version_id"
+        unknown = await client.post("/runs", json={**good, "provider": "nowhere"})
+        assert "mock" in unknown.json()["detail"][0]["msg"]
+    # Nothing half-written: only the one good run exists.
+    assert await harness.fetchval("SELECT count(*) FROM runs") == 1
+    assert await harness.fetchval("SELECT count(DISTINCT stream_id) FROM events") == 1
+
+
+async def test_unknown_prompt_version_is_422_after_a_bounded_wait(harness: Any) -> None:
+    async with harness.client(prompt_wait_seconds=0.5) as client:
+        started = time.monotonic()
+        response = await client.post("/runs", json={"prompt_version_id": str(uuid.uuid4())})
+        waited = time.monotonic() - started
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert (detail["field"], detail["type"]) == ("prompt_version_id", "not_found")
+    assert 0.5 <= waited < 5
+
+
+async def test_providers_lists_names_and_kinds_only(harness: Any) -> None:
+    providers = {"local": {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-hidden-42"}}
+    async with harness.client(providers=providers) as client:
+        response = await client.get("/providers")
+    assert response.status_code == 200
+    assert response.json() == [
+        {"name": "mock", "kind": "mock"},
+        {"name": "local", "kind": "openai"},
+    ]
+    assert "sk-hidden" not in response.text and "127.0.0.1" not in response.text
