@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -54,14 +55,13 @@ def demo() -> None:
         run, results = run_demo(stack.url("query-api"))
     table = Table(title=f"demo run {run['id']} ({run['status']})")
     for column in ("case", "rep", "output", "metrics"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for result in results:
-        metrics = ", ".join(
-            f"{m['name']}={'pass' if m['passed'] else 'fail' if m['passed'] is False else m['value']}"
-            for m in result["metrics"]
-        )
         table.add_row(
-            str(result["case_index"]), str(result["repetition"]), result["output"][:40], metrics
+            str(result["case_index"]),
+            str(result["repetition"]),
+            result["output"][:40],
+            _metrics_summary(result["metrics"]),
         )
     console.print(table)
     base = stack.url("query-api")
@@ -72,6 +72,17 @@ def demo() -> None:
         f"logs:        {stack.run_dir}/*.log\n"
         "stop:        make down"
     )
+
+
+def _metrics_summary(metrics: list[dict[str, Any]]) -> str:
+    """Assertions as pass/fail, plus latency and tokens; the API has every metric."""
+    shown = []
+    for metric in metrics:
+        if metric["passed"] is not None and metric["name"] != "error":
+            shown.append(f"{metric['name']}={'pass' if metric['passed'] else 'fail'}")
+        elif metric["name"] in ("latency_ms", "total_tokens") and metric["value"] is not None:
+            shown.append(f"{metric['name']}={metric['value']:.3g}")
+    return ", ".join(shown)
 
 
 @app.command()

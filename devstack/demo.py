@@ -60,16 +60,22 @@ def wait_for_results(
         if len(complete) >= expected:
             return results
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(complete)} of {expected} results with metrics after {timeout}s")
+            raise TimeoutError(
+                f"{len(complete)} of {expected} results with metrics after {timeout}s"
+            )
         time.sleep(0.2)
 
 
 def run_demo(base_url: str, timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     with httpx.Client(base_url=base_url, timeout=30) as client:
         prompt = ensure_prompt(client)
-        response = client.post("/api/v1/test_prompt", json=demo_run(prompt["current_version"]["id"]))
+        response = client.post(
+            "/api/v1/test_prompt", json=demo_run(prompt["current_version"]["id"])
+        )
         response.raise_for_status()
         run: dict[str, Any] = response.json()
         run_id = run["id"] if "id" in run else run["run_id"]
-        results = wait_for_results(client, run_id, expected=6, metrics_per_result=2, timeout=timeout)
+        results = wait_for_results(
+            client, run_id, expected=6, metrics_per_result=2, timeout=timeout
+        )
         return client.get(f"/api/v1/test_prompt/{run_id}").json(), results

@@ -31,7 +31,9 @@ async def stack(
     specs = default_specs()
     databases = {s.name: await create_database(infra, s.database) for s in specs}
     ports = [free_port() for _ in specs]
-    specs = [type(s)(s.name, s.module, s.database, port) for s, port in zip(specs, ports, strict=True)]
+    specs = [
+        type(s)(s.name, s.module, s.database, port) for s, port in zip(specs, ports, strict=True)
+    ]
     providers = {
         "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
     }

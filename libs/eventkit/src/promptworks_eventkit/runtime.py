@@ -119,6 +119,9 @@ class Runtime:
             await self.producer.stop()
         await self.engine.dispose()
 
+    def background_alive(self) -> bool:
+        return all(not task.done() for task in self._tasks)
+
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         try:
@@ -131,9 +134,7 @@ class Runtime:
             checks["outbox_relay"] = "active" if self.relay.active else "standby"
         for consumer in self.consumers:
             checks[f"consumer:{consumer.name}"] = "ok" if consumer.running else "starting"
-        checks["background_tasks"] = (
-            "ok" if all(not t.done() for t in self._tasks) else "a task stopped"
-        )
+        checks["background_tasks"] = "ok" if self.background_alive() else "a task stopped"
         return checks
 
 
@@ -142,8 +143,12 @@ def ops_router(runtime_of: Callable[[], Runtime]) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(response: Response) -> dict[str, str]:
+        # Background tasks restart themselves after errors; one that ended is beyond repair,
+        # so liveness fails and the orchestrator (Kubernetes) restarts the process.
+        alive = runtime_of().background_alive()
+        response.status_code = 200 if alive else 503
+        return {"status": "ok" if alive else "a background task stopped"}
 
     @router.get("/readyz")
     async def readyz(response: Response) -> dict[str, Any]:
