@@ -42,8 +42,9 @@ def ensure_prompt(client: httpx.Client) -> dict[str, Any]:
             return created
         return client.get(f"/api/v1/prompts/{created['prompt_id']}").json()  # type: ignore[no-any-return]
     if response.status_code == 409:  # demo ran before: reuse it
-        found = client.get("/api/v1/prompts", params={"q": DEMO_PROMPT["name"]}).json()
-        return next(p for p in found if p["name"] == DEMO_PROMPT["name"])  # type: ignore[no-any-return]
+        name = str(DEMO_PROMPT["name"])
+        found: list[dict[str, Any]] = client.get("/api/v1/prompts", params={"q": name}).json()
+        return next(p for p in found if p["name"] == name)
     response.raise_for_status()
     raise RuntimeError(response.text)
 

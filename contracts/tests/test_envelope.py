@@ -66,4 +66,5 @@ def test_types_follow_the_naming_rule() -> None:
 def test_consumers_ignore_fields_added_later_within_a_version() -> None:
     prompt_id = uuid.uuid4()
     newer = f'{{"prompt_id": "{prompt_id}", "name": "n", "added_in_v1_later": 1}}'
-    assert decode_event(PromptCreated.event_type, newer) == PromptCreated(prompt_id=prompt_id, name="n")
+    decoded = decode_event(PromptCreated.event_type, newer)
+    assert decoded == PromptCreated(prompt_id=prompt_id, name="n")
