@@ -6,6 +6,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 INFRA := bash deploy/local/infra.sh
+# uv drives the Python workspace. On a fresh machine `make install` puts it in with pip, where
+# it may not be on PATH yet: `python3 -m uv` finds it either way. It must use this machine's
+# Python (no downloads here).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
 	demo down test lint schemas bench
@@ -14,9 +19,11 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: ## Install PostgreSQL, the Kafka jars and the Python workspace
+install: ## Install uv, PostgreSQL, the Kafka jars and the Python workspace (fast when present)
+	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
-	uv sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --quiet
 
 infra-up: ## Start local PostgreSQL + Kafka (durable settings) and create the databases
 	env -u PROMPTWORKS_PG_FAST $(INFRA) up
@@ -36,25 +43,25 @@ infra-reset: ## Stop local PostgreSQL + Kafka and delete their data
 dev: install infra-up services-up demo ## Bring up everything locally and run the demo
 
 services-up: ## Migrate, create topics, start the four services and wait until ready
-	uv run python -m devstack up
+	$(UV) run --frozen python -m devstack up
 
 demo: ## Create a prompt and a mock run through query-api; print its metrics
-	uv run python -m devstack demo
+	$(UV) run --frozen python -m devstack demo
 
 down: ## Stop everything `make dev` started
-	uv run --frozen python -m devstack down || true
+	$(UV) run --frozen python -m devstack down || true
 	$(INFRA) down
 
-test: ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
-	uv run --frozen pytest
+test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
+	$(UV) run --frozen pytest
 
 lint: ## ruff, formatting and mypy --strict on the sources
-	uv run ruff check .
-	uv run ruff format --check .
-	uv run mypy contracts/src libs/eventkit/src services/*/src
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy contracts/src libs/eventkit/src services/*/src devstack
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
-	uv run python -m promptworks_contracts.schemagen
+	$(UV) run python -m promptworks_contracts.schemagen
 
 bench: ## End-to-end benchmark: 10,000 cases on the mock model
-	uv run python -m bench.e2e_run --cases 10000
+	$(UV) run python -m bench.e2e_run --cases 10000
