@@ -73,15 +73,22 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving_fake_openai() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI(port=free_port())
-    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=fake.port, log_level="warning")
+async def serving(app: FastAPI, port: int) -> AsyncIterator[None]:
+    """Serves ``app`` with uvicorn on 127.0.0.1:``port`` for the duration of the block."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
     try:
-        yield fake
+        yield
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def serving_fake_openai() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI(port=free_port())
+    async with serving(fake.app(), fake.port):
+        yield fake

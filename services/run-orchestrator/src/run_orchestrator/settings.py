@@ -18,12 +18,18 @@ PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
 class ProviderConfig(BaseModel):
-    """An OpenAI-compatible endpoint (OpenAI, Azure OpenAI, DeepSeek, Qwen, vLLM, Ollama ...)."""
+    """``kind: openai``: any OpenAI-compatible endpoint (OpenAI, Azure OpenAI, DeepSeek, Qwen,
+    Moonshot, Zhipu, vLLM, Ollama ...); ``kind: anthropic``: Anthropic's Messages API."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["openai"] = "openai"
-    base_url: str = Field(min_length=1, pattern=r"^https?://")
+    kind: Literal["openai", "anthropic"] = "openai"
+    base_url: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^https?://",
+        description="Required for openai; anthropic defaults to Anthropic's API.",
+    )
     api_key: SecretStr = SecretStr("")
     timeout_seconds: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -58,6 +64,16 @@ class RunOrchestratorSettings(ServiceSettings):
     mock_latency_ms: float = Field(default=0.0, ge=0)
     mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     mock_max_concurrency: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("providers")
+    @classmethod
+    def _openai_needs_base_url(
+        cls, providers: dict[str, ProviderConfig]
+    ) -> dict[str, ProviderConfig]:
+        for name, config in providers.items():
+            if config.kind == "openai" and not config.base_url:
+                raise ValueError(f"provider {name!r} (kind openai) needs a base_url")
+        return providers
 
     @field_validator("providers")
     @classmethod

@@ -13,9 +13,22 @@ from typing import Protocol
 from promptworks_contracts.values import ModelParameters, ModelRef, TokenUsage
 from run_orchestrator.domain.rendering import Message
 
+MAX_ERROR_CHARS = 500
+
 
 class ProviderError(Exception):
     """A model call failed; ``str(error)`` is safe to record."""
+
+
+def describe_sdk_error(error: Exception, message: str, secret: str) -> str:
+    """A short, recordable description of an SDK error: type, HTTP status, the server's
+    message, with the API key scrubbed in case a server echoes it back."""
+    status = getattr(error, "status_code", None)
+    prefix = f"{type(error).__name__}" + (f" (HTTP {status})" if status else "")
+    text = f"{prefix}: {message}"
+    if secret:
+        text = text.replace(secret, "***")
+    return text[:MAX_ERROR_CHARS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,14 @@ from typing import Any
 import openai
 
 from promptworks_contracts.values import TokenUsage
-from run_orchestrator.providers.base import Completion, CompletionRequest, ProviderError
+from run_orchestrator.providers.base import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    describe_sdk_error,
+)
 from run_orchestrator.settings import ProviderConfig
 
-MAX_ERROR_CHARS = 500
 NO_KEY = "no-key"
 
 
@@ -60,7 +64,7 @@ class OpenAICompatibleProvider:
                 **options,
             )
         except openai.APIError as error:
-            raise ProviderError(self._describe(error)) from None
+            raise ProviderError(describe_sdk_error(error, error.message, self._secret)) from None
         if not response.choices:
             raise ProviderError("the provider returned no choices")
         choice = response.choices[0]
@@ -74,14 +78,6 @@ class OpenAICompatibleProvider:
             ),
             finish_reason=choice.finish_reason,
         )
-
-    def _describe(self, error: openai.APIError) -> str:
-        status = getattr(error, "status_code", None)
-        prefix = f"{type(error).__name__}" + (f" (HTTP {status})" if status else "")
-        message = f"{prefix}: {error.message}"
-        if self._secret:
-            message = message.replace(self._secret, "***")
-        return message[:MAX_ERROR_CHARS]
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from run_orchestrator.providers.anthropic_messages import AnthropicProvider
 from run_orchestrator.providers.base import ModelProvider
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
@@ -46,7 +47,11 @@ class ProviderRegistry:
             )
         }
         for name, config in settings.providers.items():
-            self._providers[name] = OpenAICompatibleProvider(name, config)
+            self._providers[name] = (
+                AnthropicProvider(name, config)
+                if config.kind == "anthropic"
+                else OpenAICompatibleProvider(name, config)
+            )
 
     def get(self, name: str) -> ModelProvider | None:
         return self._providers.get(name)

@@ -1,0 +1,78 @@
+"""Anthropic's Messages API through the official ``anthropic`` SDK.
+
+The system message travels in ``system`` (the API has no system role); ``max_tokens`` is
+required by the API, so a run without one asks for ``DEFAULT_MAX_TOKENS``. The SDK's
+``messages.create`` (anthropic 2.x) takes no temperature or top_p: the run's snapshot keeps
+them, but they are not sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from promptworks_contracts.values import TokenUsage
+from run_orchestrator.providers.base import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    describe_sdk_error,
+)
+from run_orchestrator.settings import ProviderConfig
+
+DEFAULT_MAX_TOKENS = 1024
+
+
+class AnthropicProvider:
+    kind = "anthropic"
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self._secret = config.api_key.get_secret_value()
+        self._max_concurrency = config.max_concurrency
+        self._client = anthropic.AsyncAnthropic(
+            api_key=self._secret,
+            base_url=config.base_url,
+            timeout=config.timeout_seconds,
+            max_retries=config.max_retries,
+        )
+
+    @property
+    def max_concurrency(self) -> int | None:
+        return self._max_concurrency
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        parameters = request.parameters
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        options: dict[str, Any] = {"max_tokens": parameters.max_tokens or DEFAULT_MAX_TOKENS}
+        if system:
+            options["system"] = system
+        if parameters.stop:
+            options["stop_sequences"] = list(parameters.stop)
+        try:
+            response = await self._client.messages.create(
+                model=request.model.name,
+                messages=[
+                    {"role": m.role, "content": m.content}  # type: ignore[misc]
+                    for m in request.messages
+                    if m.role != "system"
+                ],
+                **options,
+            )
+        except anthropic.APIError as error:
+            raise ProviderError(describe_sdk_error(error, error.message, self._secret)) from None
+        text = "".join(block.text for block in response.content if block.type == "text")
+        usage = response.usage
+        return Completion(
+            output=text,
+            usage=TokenUsage(
+                prompt_tokens=usage.input_tokens,
+                completion_tokens=usage.output_tokens,
+                total_tokens=usage.input_tokens + usage.output_tokens,
+            ),
+            finish_reason=response.stop_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
