@@ -24,12 +24,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
@@ -210,6 +212,11 @@ class ConsumerRunner:
                 return
             except Exception as error:
                 log.warning("batch failed", consumer=self.name, attempt=attempt, error=repr(error))
+                if attempt == self._max_attempts and is_infrastructure_failure(error):
+                    # The database or broker is down: no event is to blame. Give up the batch
+                    # (nothing was committed); the runner restarts and re-reads it from the
+                    # stored offsets once the infrastructure is back.
+                    raise
                 await asyncio.sleep(self._retry_backoff * 2 ** (attempt - 1))
         # Still failing: isolate the poison event(s) by applying one record at a time.
         for record in records:
@@ -217,6 +224,8 @@ class ConsumerRunner:
             try:
                 await self._apply([record], {id(record): event} if event else {}, poison, sent)
             except Exception as error:
+                if is_infrastructure_failure(error):
+                    raise
                 poison[id(record)] = f"handler failed: {error!r}"
                 await self._apply([record], {}, poison, sent)
 
@@ -353,6 +362,16 @@ class ConsumerRunner:
         await self._producer.send_and_wait(
             dlq_topic(record.physical_topic), value=record.value, key=record.key, headers=headers
         )
+
+
+def is_infrastructure_failure(error: BaseException) -> bool:
+    """A lost connection or an unreachable server: retry later, never dead-letter an event."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error,
+        OperationalError | InterfaceError | OSError | KafkaError | asyncpg.PostgresConnectionError,
+    )
 
 
 def _header(record: _Record, name: str) -> str | None:
