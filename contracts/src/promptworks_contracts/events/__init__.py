@@ -2,7 +2,22 @@
 
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.events.evaluation import ResultEvaluated, RunEvaluated
-from promptworks_contracts.events.prompt import PromptCreated, PromptVersionCreated
+from promptworks_contracts.events.prompt import (
+    PromptArchived,
+    PromptClassCreated,
+    PromptClassDeleted,
+    PromptClassUpdated,
+    PromptCreated,
+    PromptCurrentVersionSet,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptMetadataEdited,
+    PromptRestored,
+    PromptTagCreated,
+    PromptTagDeleted,
+    PromptTagUpdated,
+    PromptVersionCreated,
+)
 from promptworks_contracts.events.run import (
     ResultRecorded,
     RunCompleted,
@@ -16,6 +31,18 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
     for model in (
         PromptCreated,
         PromptVersionCreated,
+        PromptLabelMoved,
+        PromptLabelRemoved,
+        PromptCurrentVersionSet,
+        PromptMetadataEdited,
+        PromptArchived,
+        PromptRestored,
+        PromptClassCreated,
+        PromptClassUpdated,
+        PromptClassDeleted,
+        PromptTagCreated,
+        PromptTagUpdated,
+        PromptTagDeleted,
         RunCreated,
         RunStarted,
         ResultRecorded,
@@ -43,7 +70,19 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 __all__ = [
     "EVENT_MODELS",
     "DomainEvent",
+    "PromptArchived",
+    "PromptClassCreated",
+    "PromptClassDeleted",
+    "PromptClassUpdated",
     "PromptCreated",
+    "PromptCurrentVersionSet",
+    "PromptLabelMoved",
+    "PromptLabelRemoved",
+    "PromptMetadataEdited",
+    "PromptRestored",
+    "PromptTagCreated",
+    "PromptTagDeleted",
+    "PromptTagUpdated",
     "PromptVersionCreated",
     "ResultEvaluated",
     "ResultRecorded",

@@ -15,6 +15,8 @@ class DomainError(Exception):
     """A command was refused by a business rule. ``field`` names the input at fault."""
 
     status_code = 422
+    location = "body"
+    """Where the named field lives in the request: body, path, query or header."""
 
     def __init__(self, message: str, *, field: str | None = None, rule: str = "invalid") -> None:
         super().__init__(message)
@@ -23,12 +25,18 @@ class DomainError(Exception):
         self.rule = rule
 
     def detail(self) -> list[dict[str, Any]]:
-        loc = ["body", *self.field.split(".")] if self.field else ["body"]
+        loc = [self.location, *self.field.split(".")] if self.field else [self.location]
         return [{"loc": loc, "field": self.field, "type": self.rule, "msg": self.message}]
 
 
 class NotFoundError(DomainError):
     status_code = 404
+
+
+class PathNotFoundError(NotFoundError):
+    """A path parameter (an id, a label) names nothing."""
+
+    location = "path"
 
 
 class ConflictError(DomainError):

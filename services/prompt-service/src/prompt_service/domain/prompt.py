@@ -1,116 +1,111 @@
-"""The prompt aggregate: state folded from its events, and the decisions on commands.
+"""The prompt aggregate's state, folded from its stream (decisions live in ``prompt_decisions``).
 
-Invariants:
-- Version numbers start at 1 and grow by one, with no gaps (the stream's expected version
-  guards concurrent writers).
-- A version's template parses, every variable it requires is declared, and every declared
-  variable is used: a mismatch is refused with both lists named.
+Invariants the decisions keep:
+- Version numbers start at 1 and grow by one, with no gaps; a version never changes.
+- A new version becomes the current version; ``latest`` is always the highest number.
+- Every label points at an existing version.
+- ``version`` is the stream's version: the number of events folded.
 """
 
 from __future__ import annotations
 
-import uuid
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from uuid import UUID
 
-from prompt_service.domain.commands import CreatePrompt, VersionContent
-from promptworks_contracts.events import DomainEvent, PromptCreated, PromptVersionCreated
-from promptworks_contracts.values import ChatTemplate, TextTemplate
-from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.templating import TemplateError, check
+from promptworks_contracts.events import (
+    DomainEvent,
+    PromptArchived,
+    PromptCreated,
+    PromptCurrentVersionSet,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptMetadataEdited,
+    PromptRestored,
+    PromptVersionCreated,
+)
+from promptworks_eventkit.errors import ConflictError
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version_id: UUID
+    number: int
+    label: str | None
 
 
 @dataclass
 class Prompt:
-    prompt_id: uuid.UUID | None = None
+    prompt_id: UUID | None = None
     name: str = ""
-    versions: list[uuid.UUID] = field(default_factory=list)
+    description: str = ""
+    author: str = ""
+    class_id: UUID | None = None
+    tag_ids: tuple[UUID, ...] = ()
+    versions: list[VersionInfo] = field(default_factory=list)
+    labels: dict[str, int] = field(default_factory=dict)
+    current_version: int = 0
+    archived: bool = False
+    version: int = 0
 
     @classmethod
     def from_events(cls, events: Iterable[DomainEvent]) -> Prompt:
-        prompt = cls()
-        for event in events:
-            prompt.apply(event)
-        return prompt
+        return cls().evolve(events)
 
-    def apply(self, event: DomainEvent) -> None:
+    def evolve(self, events: Iterable[DomainEvent]) -> Prompt:
+        """A new state with ``events`` applied; ``self`` stays as it was."""
+        state = copy.deepcopy(self)
+        for event in events:
+            state._apply(event)
+        return state
+
+    def _apply(self, event: DomainEvent) -> None:
+        self.version += 1
         match event:
-            case PromptCreated():
+            case PromptCreated() | PromptMetadataEdited():
                 self.prompt_id = event.prompt_id
                 self.name = event.name
+                self.description = event.description
+                self.author = event.author
+                self.class_id = event.class_id
+                self.tag_ids = tuple(event.tag_ids)
             case PromptVersionCreated():
-                self.versions.append(event.version_id)
+                self.versions.append(VersionInfo(event.version_id, event.number, event.label))
+                self.current_version = event.number
+            case PromptLabelMoved():
+                self.labels[event.label] = event.version_number
+            case PromptLabelRemoved():
+                self.labels.pop(event.label, None)
+            case PromptCurrentVersionSet():
+                self.current_version = event.version_number
+            case PromptArchived():
+                self.archived = True
+            case PromptRestored():
+                self.archived = False
 
     @property
     def exists(self) -> bool:
         return self.prompt_id is not None
 
-
-def validate_content(content: VersionContent) -> None:
-    """Field names in errors are the ones clients send (``content``, ``messages.N.content``)."""
-    sources = (
-        [("content", content.template.text)]
-        if isinstance(content.template, TextTemplate)
-        else [(f"messages.{i}.content", m.content) for i, m in enumerate(content.template.messages)]
-    )
-    used: set[str] = set()
-    for where, source in sources:
-        try:
-            used |= check(source).used_variables
-        except TemplateError as error:
-            raise DomainError(str(error), field=where, rule="template_syntax") from error
-    declared = {v.name for v in content.variables}
-    if content.variables:
-        # Declaring variables opts into strict checking; an undeclared prompt is free-form.
-        undeclared, unused = sorted(used - declared), sorted(declared - used)
-        if undeclared or unused:
-            raise DomainError(
-                f"variables used but not declared: {undeclared}; declared but unused: {unused}",
-                field="variables",
-                rule="variables_mismatch",
+    def require_writable(self) -> UUID:
+        """The prompt's id; 409 ``archived`` when it is archived (only restore may write)."""
+        assert self.prompt_id is not None, "the handler loads an existing prompt"
+        if self.archived:
+            raise ConflictError(
+                f"prompt {self.prompt_id} is archived; restore it before changing it",
+                field="prompt_id",
+                rule="archived",
             )
-    names = [v.name for v in content.variables]
-    if len(names) != len(set(names)):
-        raise DomainError("variable names must be unique", field="variables", rule="unique")
+        return self.prompt_id
 
+    @property
+    def latest_version(self) -> int:
+        return len(self.versions)
 
-def _version_event(
-    prompt_id: uuid.UUID, number: int, content: VersionContent
-) -> PromptVersionCreated:
-    return PromptVersionCreated(
-        prompt_id=prompt_id,
-        version_id=uuid.uuid4(),
-        number=number,
-        label=content.label,
-        template=content.template,
-        variables=content.variables,
-        default_model=content.default_model,
-        default_parameters=content.default_parameters,
-        commit_message=content.commit_message,
-        author=content.author,
-    )
-
-
-def create_prompt(command: CreatePrompt) -> list[DomainEvent]:
-    validate_content(command.first_version)
-    prompt_id = uuid.uuid4()
-    return [
-        PromptCreated(
-            prompt_id=prompt_id,
-            name=command.name,
-            description=command.description,
-            author=command.author,
-            class_name=command.class_name,
-            tags=sorted(set(command.tags)),
-        ),
-        _version_event(prompt_id, 1, command.first_version),
-    ]
-
-
-def create_version(prompt: Prompt, content: VersionContent) -> list[DomainEvent]:
-    assert prompt.prompt_id is not None
-    validate_content(content)
-    return [_version_event(prompt.prompt_id, len(prompt.versions) + 1, content)]
-
-
-__all__ = ["ChatTemplate", "Prompt", "create_prompt", "create_version", "validate_content"]
+    def find_version(
+        self, number: int | None = None, version_id: UUID | None = None
+    ) -> VersionInfo | None:
+        if number is not None:
+            return self.versions[number - 1] if 1 <= number <= len(self.versions) else None
+        return next((v for v in self.versions if v.version_id == version_id), None)

@@ -1,0 +1,1 @@
+"""Command handlers: load the aggregates, decide, append, all in one transaction per command."""

@@ -1,0 +1,92 @@
+"""Migration 0002 on a database that 0001 built before classes and tags had ids."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from promptworks_eventkit.db import asyncpg_dsn
+from tests.support.infra import Infra, create_database, drop_database
+
+pytestmark = pytest.mark.integration
+
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
+PROMPT_A = "6b0f4a52-54bb-4c3e-9d9b-4e1d6e0c8a01"
+PROMPT_B = "6b0f4a52-54bb-4c3e-9d9b-4e1d6e0c8a02"
+
+# prompt_names as 0001 created it at the time (0001 builds it from the live table object).
+SHAPE_0001 = """
+DROP TABLE prompt_names;
+CREATE TABLE prompt_names (
+    prompt_id TEXT PRIMARY KEY,
+    class_name TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
+    CONSTRAINT uq_prompt_names_class_name UNIQUE (class_name, name)
+);
+"""
+
+
+async def alembic(url: str, *args: str) -> None:
+    """Runs Alembic in its own process, DATABASE_URL pointing at this test's database only."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args,
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+
+
+@pytest.fixture
+async def database_at_0001(infra: Infra) -> AsyncIterator[tuple[str, Any]]:
+    url = await create_database(infra, "prompt_service_migration")
+    await alembic(url, "upgrade", "0001")
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(SHAPE_0001)
+        await connection.execute(
+            "INSERT INTO prompt_names (prompt_id, class_name, name) "
+            "VALUES ($1, '', 'alpha'), ($2, 'demo', 'beta')",
+            PROMPT_A,
+            PROMPT_B,
+        )
+        yield url, connection
+    finally:
+        await connection.close()
+        await drop_database(infra, url)
+
+
+async def test_0002_keeps_every_prompt_name_and_downgrades_back(
+    database_at_0001: tuple[str, Any],
+) -> None:
+    url, connection = database_at_0001
+    await alembic(url, "upgrade", "head")
+    rows = await connection.fetch(
+        "SELECT prompt_id, class_id, name FROM prompt_names ORDER BY name"
+    )
+    assert [(str(r["prompt_id"]), r["class_id"], r["name"]) for r in rows] == [
+        (PROMPT_A, None, "alpha"),
+        (PROMPT_B, None, "beta"),
+    ]
+    tables = await connection.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+    )
+    assert {"classes", "tags", "prompt_tags"} <= {t["tablename"] for t in tables}
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await connection.execute(
+            "INSERT INTO prompt_names (prompt_id, name) VALUES (gen_random_uuid(), 'alpha')"
+        )
+
+    await alembic(url, "downgrade", "0001")
+    rows = await connection.fetch("SELECT prompt_id, class_name, name FROM prompt_names")
+    assert sorted((r["prompt_id"], r["class_name"], r["name"]) for r in rows) == [
+        (PROMPT_A, "", "alpha"),
+        (PROMPT_B, "", "beta"),
+    ]
