@@ -10,6 +10,7 @@ from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import (
     Infra,
     create_database,
+    delete_topics,
     drop_database,
     isolated_kafka,
     migrate,
@@ -23,9 +24,11 @@ def infra() -> Infra:
 
 
 @pytest.fixture
-async def kafka(infra: Infra) -> KafkaSettings:
-    """Settings for a fresh set of topics (own prefix) on the real broker."""
-    return await isolated_kafka(infra)
+async def kafka(infra: Infra) -> AsyncIterator[KafkaSettings]:
+    """Settings for a fresh set of topics (own prefix) on the real broker; deleted after."""
+    settings = await isolated_kafka(infra)
+    yield settings
+    await delete_topics(settings)
 
 
 DatabaseFactory = Callable[[str], Awaitable[str]]

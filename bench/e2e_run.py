@@ -24,8 +24,16 @@ import httpx
 import psutil
 
 from devstack.services import Stack, default_specs
+from promptworks_eventkit.settings import KafkaSettings
 from tests.support.fake_openai import free_port
-from tests.support.infra import Infra, create_database, drop_database, isolated_kafka, start_infra
+from tests.support.infra import (
+    Infra,
+    create_database,
+    delete_topics,
+    drop_database,
+    isolated_kafka,
+    start_infra,
+)
 
 ASSERTIONS = [
     {"type": "contains", "value": "{{ city }}", "name": "mentions_city"},
@@ -60,7 +68,7 @@ class PeakMemory:
 
 
 async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
-    kafka = await isolated_kafka(infra)
+    kafka = await isolated_kafka(infra)  # deleted after the run with the stack's databases
     specs = [type(s)(s.name, s.module, s.database, free_port()) for s in default_specs()]
     urls = [await create_database(infra, s.database) for s in specs]
     stack = Stack(
@@ -76,6 +84,12 @@ async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
     stack.start_all()
     await asyncio.to_thread(stack.wait_ready)
     return stack, urls
+
+
+def stack_kafka(stack: Stack) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=stack.kafka_bootstrap_servers, topic_prefix=stack.topic_prefix
+    )
 
 
 async def wait_until_readable(client: httpx.AsyncClient, run_id: str, cases: int) -> None:
@@ -140,6 +154,7 @@ async def main(cases: int) -> dict[str, Any]:
             stack.stop_all()
             for url in urls:
                 await drop_database(infra, url)
+            await delete_topics(stack_kafka(stack))
     return {
         "cases": cases,
         "seconds": round(elapsed, 2),

@@ -22,7 +22,7 @@
 #   PROMPTWORKS_KAFKA_CONTROLLER_PORT 19093
 #   PROMPTWORKS_PG_FAST               unset; 1 = fsync/synchronous_commit/full_page_writes off
 #                                     (throwaway clusters for tests and CI only; read at each start)
-#   PROMPTWORKS_KAFKA_HEAP            512m
+#   PROMPTWORKS_KAFKA_HEAP            1g
 #   PROMPTWORKS_KAFKA_START_TIMEOUT   60 (seconds)
 #
 # Layout of the state directory:
@@ -41,7 +41,7 @@ PG_PORT="${PROMPTWORKS_PG_PORT:-54329}"
 KAFKA_PORT="${PROMPTWORKS_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${PROMPTWORKS_KAFKA_CONTROLLER_PORT:-19093}"
 PG_FAST="${PROMPTWORKS_PG_FAST:-0}"
-KAFKA_HEAP="${PROMPTWORKS_KAFKA_HEAP:-512m}"
+KAFKA_HEAP="${PROMPTWORKS_KAFKA_HEAP:-1g}"
 KAFKA_START_TIMEOUT="${PROMPTWORKS_KAFKA_START_TIMEOUT:-60}"
 
 # Paths end up in config files read by other processes: make them absolute.

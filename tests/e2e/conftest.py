@@ -12,7 +12,13 @@ import pytest
 
 from devstack.services import Stack, default_specs
 from tests.support.fake_openai import FakeOpenAI, free_port, serving_fake_openai
-from tests.support.infra import Infra, create_database, drop_database, isolated_kafka
+from tests.support.infra import (
+    Infra,
+    create_database,
+    delete_topics,
+    drop_database,
+    isolated_kafka,
+)
 
 FAKE_API_KEY = "sk-e2e-secret-never-logged"
 
@@ -55,6 +61,7 @@ async def stack(
         stack.stop_all()
         for url in databases.values():
             await drop_database(infra, url)
+        await delete_topics(kafka)
 
 
 def unique(name: str) -> str:

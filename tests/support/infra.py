@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
@@ -95,6 +96,19 @@ async def migrate(service: str, database_url: str) -> None:
     output, _ = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"{service} migrate failed:\n{output.decode()}")
+
+
+async def delete_topics(kafka: KafkaSettings) -> None:
+    """Deletes every topic under ``kafka.topic_prefix``: a long suite would otherwise leave
+    hundreds of partitions on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(kafka.topic_prefix)]
+        if names and kafka.topic_prefix:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 async def isolated_kafka(infra: Infra) -> KafkaSettings:

@@ -88,7 +88,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             pass
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._runner.seek_to_stored_offsets(assigned)
+        # Under the lock: the offsets it seeks to must include the batch in flight, if any.
+        async with self._runner.batch_lock:
+            self._runner.generation += 1
+            await self._runner.seek_to_stored_offsets(assigned)
 
 
 class ConsumerRunner:
@@ -117,6 +120,10 @@ class ConsumerRunner:
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self.batch_lock = asyncio.Lock()
+        self.generation = 0
+        """Counts assignments: a batch fetched across one is dropped (see ``_process``)."""
+        self._next_offsets: dict[TopicPartition, int] = {}
+        """Per partition, the first offset not yet committed to ``consumer_offsets``."""
         self._consumer: AIOKafkaConsumer | None = None
         self.running = False
 
@@ -149,9 +156,10 @@ class ConsumerRunner:
             await consumer.start()
             self.running = True
             while True:
+                generation = self.generation
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
-                    await self._process(consumer, batch)
+                    await self._process(consumer, batch, generation)
         finally:
             self.running = False
             await consumer.stop()
@@ -171,16 +179,30 @@ class ConsumerRunner:
             stored = {(t, p): o for t, p, o in rows}
         for tp in assigned:
             offset = stored.get((self._kafka.logical_topic(tp.topic), tp.partition))
+            self._next_offsets[tp] = offset or 0
             if offset is None:
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, offset)
 
     async def _process(
-        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[Any]],
+        generation: int,
     ) -> None:
         async with self.batch_lock:
+            if generation != self.generation:
+                # Partitions were (re)assigned while this batch was fetched, and the assignment
+                # seeked to the stored offsets: the batch may predate that seek. Drop it and
+                # seek again, so its records are read once more from the stored offsets:
+                # nothing skipped, nothing (not even a dead letter) handled twice.
+                await self.seek_to_stored_offsets(list(consumer.assignment()))
+                return
             owned = consumer.assignment()
+            # A record below the committed position was applied already: aiokafka can hand a
+            # partition's records over twice (a fetch that was in flight across a metadata
+            # refresh), and a dead letter must not be sent twice.
             records = [
                 _Record(
                     topic=self._kafka.logical_topic(tp.topic),
@@ -194,9 +216,15 @@ class ConsumerRunner:
                 for tp, messages in batch.items()
                 if tp in owned
                 for m in messages
+                if m.offset >= self._next_offsets.get(tp, 0)
             ]
             if records:
                 await self._apply_with_retries(records)
+                for tp, messages in batch.items():
+                    if tp in owned:
+                        self._next_offsets[tp] = max(
+                            self._next_offsets.get(tp, 0), messages[-1].offset + 1
+                        )
         with contextlib.suppress(CommitFailedError, KafkaError):
             # Informational only (lag dashboards); the truth is in consumer_offsets.
             await consumer.commit(
