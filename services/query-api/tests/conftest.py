@@ -1,16 +1,19 @@
 """Fixtures of query-api's tests: real Kafka, real PostgreSQL, the app served in-process.
 
-Helpers are handed out as fixtures because test modules here are not importable packages.
+Helpers are handed out as fixtures because test modules here are not importable packages; the
+event worlds (``prompt_world``, ``run_world``) and ``servers`` are imported by path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -19,52 +22,51 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from promptworks_contracts.events import (
-    DomainEvent,
-    PromptCreated,
-    PromptVersionCreated,
-    ResultEvaluated,
-    ResultRecorded,
-    RunCompleted,
-    RunCreated,
-    RunEvaluated,
-    RunFailed,
-    RunStarted,
-)
-from promptworks_contracts.values import (
-    ChatMessage,
-    ChatTemplate,
-    MetricSummary,
-    MetricValue,
-    ModelParameters,
-    ModelRef,
-    TextTemplate,
-    TokenUsage,
-    VariableSpec,
-)
+from prompt_service.app import create_app as create_prompt_service
+from prompt_service.settings import PromptServiceSettings
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.positions import wait_for_stream_version
 from promptworks_eventkit.settings import KafkaSettings
 from query_api.app import create_app
 from query_api.projections import CONSUMER_NAME
 from query_api.settings import QueryApiSettings
-from tests.support.kafka import envelope_for, produce
+from tests.support.kafka import produce
+
+# Test modules are no package (the folder name has a hyphen): helpers are imported by path.
+prompt_world = importlib.import_module("services.query-api.tests.prompt_world")
+run_world = importlib.import_module("services.query-api.tests.run_world")
+servers = importlib.import_module("services.query-api.tests.servers")
 
 T = TypeVar("T")
 
 
 @dataclass
 class Publisher:
-    """Produces events as real CloudEvents, numbering each stream's versions from 1."""
+    """Produces events as real CloudEvents, numbering each stream's versions from 1.
+
+    Each event is recorded 1 ms after the one before, so orders by time are exact."""
 
     kafka: KafkaSettings
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
+    clock: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     async def publish(self, events: Iterable[DomainEvent]) -> None:
         records = []
         for event in events:
             key = (event.topic, event.stream_id())
             self.versions[key] = self.versions.get(key, 0) + 1
-            records.append((event, envelope_for(event, self.versions[key])))
+            self.clock = max(self.clock + timedelta(milliseconds=1), datetime.now(UTC))
+            envelope = Envelope(
+                id=uuid.uuid4(),
+                type=event.event_type,
+                source="/tests",
+                subject=event.stream_id(),
+                time=self.clock,
+                correlationid="tests",
+                streamversion=self.versions[key],
+            )
+            records.append((event, envelope))
         await produce(self.kafka, records)
 
     def version(self, event: DomainEvent) -> int:
@@ -145,163 +147,38 @@ def eventually() -> Eventually:
     return _eventually
 
 
-def _prompt(name: str, author: str, class_name: str | None, tags: list[str]) -> PromptCreated:
-    return PromptCreated(
-        prompt_id=uuid.uuid4(), name=name, author=author, class_name=class_name, tags=tags
-    )
-
-
-def _version(prompt: PromptCreated, number: int, **fields: Any) -> PromptVersionCreated:
-    fields.setdefault("template", TextTemplate(text=f"{prompt.name} v{number}"))
-    return PromptVersionCreated(
-        prompt_id=prompt.prompt_id, version_id=uuid.uuid4(), number=number, **fields
-    )
-
-
-def _run(version: PromptVersionCreated, cases: int, repetitions: int, **fields: Any) -> RunCreated:
-    return RunCreated(
-        run_id=uuid.uuid4(),
-        prompt_id=version.prompt_id,
-        prompt_version_id=version.version_id,
-        prompt_version_number=version.number,
-        template=version.template,
-        model=ModelRef(provider="mock", name="echo"),
-        parameters=ModelParameters(temperature=0.2, top_p=0.9),
-        repetitions=repetitions,
-        cases=[{"name": f"user{i}"} for i in range(cases)],
-        total_calls=max(cases, 1) * repetitions,
-        **fields,
-    )
-
-
-def _metrics(result: ResultRecorded) -> ResultEvaluated:
-    return ResultEvaluated(
-        run_id=result.run_id,
-        result_id=result.result_id,
-        metrics=[
-            MetricValue(name="latency_ms", value=result.latency_ms),
-            MetricValue(name="contains_0", passed=result.error is None, detail="checked"),
-            MetricValue(name="output_chars", value=float(len(result.output or ""))),
-        ],
-    )
-
-
-@dataclass
-class Catalog:
-    """Three prompts (one with two versions) and four runs that cover every status.
-
-    ``done`` is completed with 4 results (one failed call) and every metric; the metrics of
-    its first two results and ``early``'s summary are applied BEFORE their result/run exists.
-    """
-
-    greeting: PromptCreated
-    summarize: PromptCreated
-    translator: PromptCreated
-    greeting_v1: PromptVersionCreated
-    greeting_v2: PromptVersionCreated
-    summarize_v1: PromptVersionCreated
-    translator_v1: PromptVersionCreated
-    done: RunCreated
-    failed: RunCreated
-    running: RunCreated
-    early: RunCreated
-    results: list[ResultRecorded]
-
-    @classmethod
-    def build(cls) -> Catalog:
-        greeting = _prompt("greeting", "ann lee", "demo", ["onboarding", "email"])
-        summarize = _prompt("summarize article", "bob stone", "news", [])
-        translator = _prompt("translator", "carol", None, [])
-        v1, summarize_v1 = _version(greeting, 1, label="v1"), _version(summarize, 1, label="1st")
-        v2 = _version(
-            greeting,
-            2,
-            label="v2",
-            template=ChatTemplate(messages=[ChatMessage(role="user", content="Hi {{ name }}")]),
-            variables=[VariableSpec(name="name")],
-            default_model=ModelRef(provider="mock", name="echo"),
-            commit_message="chat form",
-            author="ann lee",
-        )
-        done = _run(v2, 2, 2, notes="smoke", batch_id="batch-1")
-        results = [
-            ResultRecorded(
-                run_id=done.run_id,
-                result_id=uuid.uuid4(),
-                case_index=case,
-                repetition=repetition,
-                output=None if (case, repetition) == (1, 2) else f"Hi user{case}",
-                error="timeout" if (case, repetition) == (1, 2) else None,
-                latency_ms=10.0 * (case + 1) + repetition,
-                usage=TokenUsage(prompt_tokens=5, completion_tokens=3, total_tokens=8),
-                finish_reason="stop",
-            )
-            for case in range(2)
-            for repetition in (1, 2)
-        ]
-        return cls(
-            greeting=greeting,
-            summarize=summarize,
-            translator=translator,
-            greeting_v1=v1,
-            greeting_v2=v2,
-            summarize_v1=summarize_v1,
-            translator_v1=_version(translator, 1),
-            done=done,
-            failed=_run(v1, 1, 1),
-            running=_run(summarize_v1, 0, 3),
-            early=_run(v2, 1, 1),
-            results=results,
-        )
-
-    async def publish(self, publisher: Publisher, api: RunningApi) -> None:
-        done, early, results = self.done, self.early, self.results
-        summary = RunEvaluated(
-            run_id=done.run_id,
-            evaluated=4,
-            summaries=[MetricSummary(name="contains_0", count=4, pass_rate=0.75)],
-        )
-        # 1. Evaluations that arrive before the result or run they describe.
-        await publisher.publish(
-            [_metrics(results[0]), _metrics(results[1]), replace_run(summary, early.run_id)]
-        )
-        await api.applied(summary, 2)
-        await api.applied(replace_run(summary, early.run_id), 1)
-        # 2. Prompts (greeting's v2 last: it becomes the most recently updated) and runs.
-        await publisher.publish(
-            [
-                self.greeting, self.greeting_v1, self.summarize, self.summarize_v1,
-                self.translator, self.translator_v1, self.greeting_v2,
-                done, RunStarted(run_id=done.run_id), *reversed(results),
-                RunCompleted(run_id=done.run_id, status="completed", succeeded=3, failed=1),
-                self.failed, RunStarted(run_id=self.failed.run_id),
-                RunFailed(run_id=self.failed.run_id, reason="provider 'nope' is not configured"),
-                self.running, RunStarted(run_id=self.running.run_id),
-                early, RunStarted(run_id=early.run_id),
-                RunCompleted(run_id=early.run_id, status="completed", succeeded=1, failed=0),
-            ]
-        )  # fmt: skip
-        # 3. The rest of the evaluations, after their results.
-        await publisher.publish([_metrics(results[2]), _metrics(results[3]), summary])
-        for event in (self.greeting, self.summarize, self.translator, done, early):
-            await api.applied(event, publisher.version(event))
-        for event in (self.failed, self.running, summary):
-            await api.applied(event, publisher.version(event))
-
-
-def replace_run(event: RunEvaluated, run_id: uuid.UUID) -> RunEvaluated:
-    return event.model_copy(update={"run_id": run_id})
-
-
 @pytest.fixture
-async def catalog(api: RunningApi, publisher: Publisher) -> Catalog:
-    """The catalog, published and fully projected by ``api``."""
-    built = Catalog.build()
+async def catalog(api: RunningApi, publisher: Publisher) -> Any:
+    """The run catalog, published and fully projected by ``api``."""
+    built = run_world.Catalog.build()
     await built.publish(publisher, api)
     return built
 
 
 @pytest.fixture
-def catalog_class() -> type[Catalog]:
+def catalog_class() -> type[Any]:
     """For tests that publish the catalog themselves (e.g. around a restart)."""
-    return Catalog
+    return run_world.Catalog  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def world_class() -> type[Any]:
+    """``prompt_world.World``: classes, tags and prompts with every kind of prompt event."""
+    return prompt_world.World  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def world(api: RunningApi, publisher: Publisher) -> Any:
+    """The prompt world, published and fully projected by ``api``."""
+    built = prompt_world.World.build()
+    await built.publish(publisher, api)
+    return built
+
+
+@pytest.fixture
+async def prompt_service(database: Any, kafka: KafkaSettings) -> AsyncIterator[str]:
+    """The real prompt-service (with its relay) on a fresh database, served on loopback."""
+    url = await database("prompt-service")
+    app = create_prompt_service(PromptServiceSettings(database_url=SecretStr(url), kafka=kafka))
+    async with servers.served(app) as base_url:
+        yield base_url

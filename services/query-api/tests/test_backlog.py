@@ -95,7 +95,9 @@ async def projected(api, expected_results: int) -> bool:
     return tuple(counts) == (expected_results, 3 * expected_results, RUNS)
 
 
-async def test_a_large_backlog_projects_completely(serve, settings, publisher, catalog_class) -> None:
+async def test_a_large_backlog_projects_completely(
+    serve, settings, publisher, catalog_class, capfd
+) -> None:
     lifecycle, heavy = load(catalog_class)
     warm_up = PromptCreated(prompt_id=uuid.uuid4(), name="warm-up")
     async with serve(settings) as api:
@@ -112,6 +114,8 @@ async def test_a_large_backlog_projects_completely(serve, settings, publisher, c
         elapsed = time.perf_counter() - started
         await asyncio.sleep(0.5)  # nothing more may arrive: every row exactly once
         assert await projected(api, expected_results)
+    # Every batch went through in bulk the first time (no retry, no one-by-one fallback).
+    assert "batch failed" not in capfd.readouterr().out
     rate = len(heavy) / elapsed
     print(
         f"\nprojected a backlog of {len(heavy)} events ({expected_results} ResultRecorded + "

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
+import importlib
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from pydantic import SecretStr
 
 from prompt_service.app import create_app as create_prompt_service
@@ -19,6 +14,9 @@ from run_orchestrator.app import create_app as create_run_orchestrator
 from run_orchestrator.settings import RunOrchestratorSettings
 
 pytestmark = pytest.mark.integration
+
+servers = importlib.import_module("services.query-api.tests.servers")
+served, closed_port_url = servers.served, servers.closed_port_url
 
 PROMPTS = "/api/v1/prompts"
 RUNS = "/api/v1/test_prompt"
@@ -30,41 +28,6 @@ GREETING = {
     "content": "Say hello to {{ name }}",
     "variables": [{"name": "name"}],
 }
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """Serves ``app`` with uvicorn on a socket bound here (no port race); yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                assert not task.done(), "the server stopped during start-up"
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-def closed_port_url() -> str:
-    """A loopback URL where nothing listens."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture
-async def prompt_service(database, kafka) -> AsyncIterator[str]:
-    url = await database("prompt-service")
-    app = create_prompt_service(PromptServiceSettings(database_url=SecretStr(url), kafka=kafka))
-    async with served(app) as base_url:
-        yield base_url
 
 
 async def test_create_prompt_answers_with_the_projected_prompt(

@@ -13,7 +13,17 @@ async def test_openapi_documents_the_public_api(api) -> None:
     paths = response.json()["paths"]
     assert set(paths["/api/v1/prompts"]) == {"get", "post"}
     assert set(paths["/api/v1/test_prompt"]) == {"get", "post"}
-    assert "get" in paths["/api/v1/prompts/{prompt_id}"]
+    assert set(paths["/api/v1/prompts/{prompt_id}"]) == {"get", "put", "patch", "delete"}
+    assert set(paths["/api/v1/prompts/{prompt_id}/labels/{label}"]) == {"put", "delete"}
+    for action in ("versions", "rollback", "archive", "restore", "render"):
+        assert "post" in paths[f"/api/v1/prompts/{{prompt_id}}/{action}"], action
+    for read in ("versions/{number}", "diff", "history"):
+        assert "get" in paths[f"/api/v1/prompts/{{prompt_id}}/{read}"], read
+    for kind, key in (("prompt-classes", "class_id"), ("prompt-tags", "tag_id")):
+        assert set(paths[f"/api/v1/{kind}"]) == {"get", "post"}
+        assert set(paths[f"/api/v1/{kind}/{{{key}}}"]) == {"get", "patch", "delete"}
+    listing = paths["/api/v1/prompts"]["get"]
+    assert {"X-Total-Count", "X-Next-Cursor", "Link"} <= set(listing["responses"]["200"]["headers"])
     assert "get" in paths["/api/v1/test_prompt/{run_id}"]
     results = paths["/api/v1/test_prompt/{run_id}/results"]["get"]
     assert "X-Total-Count" in results["responses"]["200"]["headers"]

@@ -1,4 +1,4 @@
-"""Prompt read models through GET /api/v1/prompts, built from real events on real Kafka."""
+"""GET /api/v1/prompts: shapes, filters, search, sorts and counts, from real events on Kafka."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
 
-from query_api.queries.prompts import search_condition
-from query_api.tables import prompts
+from promptworks_contracts.events import PromptArchived, PromptClassUpdated, PromptRestored
 
 pytestmark = pytest.mark.integration
 
@@ -20,52 +18,183 @@ def names(body: list[dict[str, Any]]) -> list[str]:
     return [item["name"] for item in body]
 
 
-async def test_prompts_are_listed_newest_first_with_their_versions(api, catalog) -> None:
+async def listed(api: Any, **params: Any) -> tuple[list[str], str]:
+    response = await api.client.get(PROMPTS, params=params)
+    assert response.status_code == 200, response.text
+    return names(response.json()), response.headers["X-Total-Count"]
+
+
+async def test_a_listed_prompt_has_the_full_shape(api, world) -> None:
     response = await api.client.get(PROMPTS)
     assert response.status_code == 200
     assert response.headers["X-Total-Count"] == "3"
     body = response.json()
-    # greeting's second version came last, so greeting is the most recently updated prompt.
+    # Newest change first; the archived prompt is hidden.
     assert names(body) == ["greeting", "translator", "summarize article"]
-
     greeting = body[0]
-    assert greeting["id"] == str(catalog.greeting.prompt_id)
-    assert greeting["author"] == "ann lee" and greeting["class_name"] == "demo"
-    assert greeting["tags"] == ["onboarding", "email"]
-    assert greeting["version_count"] == 2 and greeting["stream_version"] == 3
-    assert greeting["updated_at"] > greeting["created_at"]
-    current = greeting["current_version"]
-    assert current["id"] == str(catalog.greeting_v2.version_id)
-    assert current["number"] == 2 and current["label"] == "v2"
-    assert current["template"] == {
-        "kind": "chat",
-        "messages": [{"role": "user", "content": "Hi {{ name }}"}],
-    }
-    assert current["variables"] == [
-        {"name": "name", "type": "string", "required": True, "default": None}
+    g1, g2, g3 = world.greeting_versions
+    assert greeting["id"] == str(world.greeting.prompt_id)
+    assert greeting["description"] == "" and greeting["author"] == "ann lee"
+    assert greeting["class"] == {"id": str(world.demo.class_id), "name": "demo"}
+    assert greeting["tags"] == [
+        {"id": str(world.onboarding.tag_id), "name": "onboarding", "color": "#12AB34"},
+        {"id": str(world.email.tag_id), "name": "email", "color": "#0000AA"},
     ]
-    assert current["default_model"] == {"provider": "mock", "name": "echo", "version": None}
-    assert current["commit_message"] == "chat form" and current["author"] == "ann lee"
-    assert [(v["number"], v["label"]) for v in greeting["versions"]] == [(2, "v2"), (1, "v1")]
-    assert greeting["versions"][1]["id"] == str(catalog.greeting_v1.version_id)
-    assert body[1]["class_name"] is None and body[1]["current_version"]["number"] == 1
+    assert greeting["labels"] == {"production": 2, "staging": 3, "latest": 3}
+    assert greeting["archived"] is False
+    assert greeting["version_count"] == 3 and greeting["stream_version"] == 10
+    assert greeting["updated_at"] > greeting["created_at"]
+    current = greeting["current_version"]  # rolled back from 3 to 2
+    assert current == {
+        "id": str(g2.version_id),
+        "number": 2,
+        "label": None,
+        "created_at": current["created_at"],
+        "prompt_id": str(world.greeting.prompt_id),
+        "template": {
+            "kind": "chat",
+            "messages": [
+                {"role": "system", "content": "Be {{ tone }}."},
+                {"role": "user", "content": "Hi {{ name }}"},
+            ],
+        },
+        "variables": [
+            {"name": "name", "type": "string", "required": True, "default": None},
+            {"name": "tone", "type": "string", "required": False, "default": None},
+        ],
+        "default_model": {"provider": "mock", "name": "echo", "version": None},
+        "default_parameters": {
+            "temperature": 0.2, "top_p": 1.0, "max_tokens": None, "seed": None, "stop": None,
+        },
+        "commit_message": "chat form",
+        "author": "ann lee",
+        "variables_report": {"undeclared": [], "unused": [], "error": None},
+    }  # fmt: skip
+    assert [(v["id"], v["number"], v["label"]) for v in greeting["versions"]] == [
+        (str(g3.version_id), 3, "v3"),
+        (str(g2.version_id), 2, None),
+        (str(g1.version_id), 1, "v1"),
+    ]
+    translator, summarize = body[1], body[2]
+    assert translator["class"] is None and translator["archived"] is False
+    assert [t["name"] for t in translator["tags"]] == ["email"]
+    assert translator["labels"] == {"latest": 1}
+    assert summarize["class"]["name"] == "news" and summarize["tags"] == []
+    assert summarize["current_version"]["variables_report"] == {
+        "undeclared": ["article"],
+        "unused": ["length"],
+        "error": None,
+    }
 
-    one = await api.client.get(f"{PROMPTS}/{catalog.greeting.prompt_id}")
+    one = await api.client.get(f"{PROMPTS}/{world.greeting.prompt_id}")
     assert one.status_code == 200 and one.json() == greeting
+    assert one.headers["ETag"] == '"10"'
 
 
-async def test_prompt_pages_and_bad_paging(api, catalog) -> None:
+async def test_filters_by_class_tag_label_and_archived_state(api, world) -> None:
+    assert await listed(api, class_name="demo") == (["greeting"], "1")
+    assert await listed(api, class_name="NEWS") == (["summarize article"], "1")
+    assert await listed(api, class_id=str(world.news.class_id)) == (["summarize article"], "1")
+    assert await listed(api, class_name="nope") == ([], "0")
+    assert await listed(api, tag="email") == (["greeting", "translator"], "2")
+    assert await listed(api, tag=["email", "onboarding"]) == (["greeting"], "1")
+    assert await listed(api, tag=["email", "nope"]) == ([], "0")
+    assert await listed(api, tag="legacy") == ([], "0")
+    assert await listed(api, label="production") == (["greeting"], "1")
+    assert await listed(api, label="latest") == (
+        ["greeting", "translator", "summarize article"],
+        "3",
+    )
+    assert await listed(api, archived="true") == (["old greeting"], "1")
+    assert await listed(api, archived="all", label="production") == (
+        ["greeting", "old greeting"],
+        "2",
+    )
+    assert await listed(api, archived="all", tag="onboarding", class_name="demo") == (
+        ["greeting", "old greeting"],
+        "2",
+    )
+    bad = await api.client.get(PROMPTS, params={"archived": "maybe"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "archived"
+    bad = await api.client.get(PROMPTS, params={"class_id": "nope"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "class_id"
+
+
+async def test_sorts(api, world) -> None:
+    everything = {"archived": "all"}
+    assert await listed(api, sort="name") == (
+        ["greeting", "summarize article", "translator"],
+        "3",
+    )
+    assert await listed(api, sort="-name", **everything) == (
+        ["translator", "summarize article", "old greeting", "greeting"],
+        "4",
+    )
+    created = ["greeting", "summarize article", "translator", "old greeting"]
+    assert (await listed(api, sort="created_at", **everything))[0] == created
+    assert (await listed(api, sort="-created_at", **everything))[0] == created[::-1]
+    assert (await listed(api, sort="updated_at"))[0] == [
+        "summarize article",
+        "translator",
+        "greeting",
+    ]
+    for bad in ("newest", "updated", "+name"):
+        response = await api.client.get(PROMPTS, params={"sort": bad})
+        assert response.status_code == 422, bad
+        detail = response.json()["detail"][0]
+        assert detail["field"] == "sort" and "-updated_at" in detail["msg"]
+
+
+async def test_offset_paging_and_bad_paging(api, world) -> None:
     page = await api.client.get(PROMPTS, params={"limit": 1, "offset": 1})
     assert names(page.json()) == ["translator"] and page.headers["X-Total-Count"] == "3"
     past_end = await api.client.get(PROMPTS, params={"limit": 10, "offset": 5})
     assert past_end.json() == [] and past_end.headers["X-Total-Count"] == "3"
+    assert "X-Next-Cursor" not in past_end.headers
     bad_pages = (({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"offset": -1}, "offset"))
     for params, field in bad_pages:
         bad = await api.client.get(PROMPTS, params=params)
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
 
 
-async def test_unknown_prompt_is_404_naming_it(api, catalog) -> None:
+SEARCHES = [
+    ("greting", ["greeting"]),  # a typo
+    ("GREETING", ["greeting"]),
+    ("bob", ["summarize article"]),  # author
+    ("ann le", ["greeting"]),  # author, partial (old greeting is archived)
+    ("news", ["summarize article"]),  # class name
+    ("transl", ["translator"]),  # prefix
+    ("marize", ["summarize article"]),  # substring
+    ("50%_off", []),  # LIKE wildcards are taken literally
+    ("zzzzqqq", []),
+]
+
+
+async def test_fuzzy_search_on_name_author_and_class(api, world) -> None:
+    for q, expected in SEARCHES:
+        response = await api.client.get(PROMPTS, params={"q": q})
+        assert response.status_code == 200
+        assert names(response.json()) == expected, q
+        assert response.headers["X-Total-Count"] == str(len(expected)), q
+    found, _ = await listed(api, q="greeting", archived="all")
+    assert found == ["greeting", "old greeting"]  # the exact name first
+    too_long = await api.client.get(PROMPTS, params={"q": "x" * 201})
+    assert too_long.status_code == 422 and too_long.json()["detail"][0]["field"] == "q"
+
+
+async def test_search_follows_a_class_rename(api, world, publisher) -> None:
+    renamed = PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description="")
+    await publisher.publish([renamed])
+    await api.applied(renamed, publisher.version(renamed))
+    assert await listed(api, q="showcase") == (["greeting"], "1")
+    assert await listed(api, q="showcse") == (["greeting"], "1")
+    assert await listed(api, class_name="showcase") == (["greeting"], "1")
+    assert await listed(api, q="demo") == ([], "0")
+    body = (await api.client.get(f"{PROMPTS}/{world.greeting.prompt_id}")).json()
+    assert body["class"]["name"] == "showcase"
+
+
+async def test_unknown_prompt_is_404_naming_it(api, world) -> None:
     unknown = uuid.uuid4()
     response = await api.client.get(f"{PROMPTS}/{unknown}")
     assert response.status_code == 404
@@ -75,49 +204,20 @@ async def test_unknown_prompt_is_404_naming_it(api, catalog) -> None:
     assert malformed.status_code == 422 and malformed.json()["detail"][0]["field"] == "prompt_id"
 
 
-SEARCHES = [
-    ("greting", ["greeting"]),  # a typo
-    ("GREETING", ["greeting"]),
-    ("bob", ["summarize article"]),  # author
-    ("ann le", ["greeting"]),  # author, partial
-    ("news", ["summarize article"]),  # class
-    ("transl", ["translator"]),  # prefix
-    ("marize", ["summarize article"]),  # substring
-    ("50%_off", []),  # LIKE wildcards are taken literally
-    ("zzzzqqq", []),
-]
-
-
-async def test_fuzzy_search_on_name_author_and_class(api, catalog) -> None:
-    for q, expected in SEARCHES:
-        response = await api.client.get(PROMPTS, params={"q": q})
-        assert response.status_code == 200
-        assert names(response.json()) == expected, q
-        assert response.headers["X-Total-Count"] == str(len(expected)), q
-    too_long = await api.client.get(PROMPTS, params={"q": "x" * 201})
-    assert too_long.status_code == 422 and too_long.json()["detail"][0]["field"] == "q"
-
-
-async def test_search_orders_best_match_first(api, catalog, publisher) -> None:
-    greeting_card = catalog.greeting.model_copy(
-        update={"prompt_id": uuid.uuid4(), "name": "greeting card writer", "author": "dan"}
-    )
-    await publisher.publish([greeting_card])
-    await api.applied(greeting_card, 1)
-    body = (await api.client.get(PROMPTS, params={"q": "greeting"})).json()
-    # Both contain the word; the exact name ranks first although it was updated earlier.
-    assert names(body) == ["greeting", "greeting card writer"]
-    assert body[1]["current_version"] is None and body[1]["versions"] == []
-
-
-async def test_search_is_served_by_the_trigram_indexes(api, catalog) -> None:
-    match, _ = search_condition("greting")
-    query = select(prompts.c.prompt_id).where(match)
-    dialect = api.app.state.runtime.engine.dialect
-    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    async with api.sessions() as session, session.begin():
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
-    for index in ("ix_prompts_name_trgm", "ix_prompts_author_trgm", "ix_prompts_class_name_trgm"):
-        assert index in plan, plan
-    assert "Seq Scan" not in plan, plan
+async def test_counts_stay_exact_whatever_the_events_say(api, world, publisher) -> None:
+    """The unfiltered totals come from the projection's counters: they move only by the
+    prompts whose archived flag really flips (a second archive, or restoring a prompt that is
+    not archived, moves nothing)."""
+    odd = [
+        PromptArchived(prompt_id=world.greeting.prompt_id),
+        PromptArchived(prompt_id=world.greeting.prompt_id),
+        PromptRestored(prompt_id=world.summarize.prompt_id),
+    ]
+    await publisher.publish(odd)
+    await api.applied(odd[1], publisher.version(odd[1]))
+    await api.applied(odd[2], publisher.version(odd[2]))
+    # Every event counts as a change: the odd restore made summarize the latest.
+    assert await listed(api) == (["summarize article", "translator"], "2")
+    assert await listed(api, archived="true", sort="name") == (["greeting", "old greeting"], "2")
+    assert (await listed(api, archived="all"))[1] == "4"
+    assert (await listed(api, archived="all", label="latest"))[1] == "4"  # counted rows agree

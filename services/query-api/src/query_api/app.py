@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import event
 
 from promptworks_eventkit.errors import install_error_handlers
 from promptworks_eventkit.http import CORRELATION_HEADER
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
-from query_api.api import prompts, runs
-from query_api.api.deps import TOTAL_COUNT_HEADER
+from query_api.api import classes, prompt_writes, prompts, runs, tags
+from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
 from query_api.writes import ForwardedWrites
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
@@ -32,6 +32,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     if not isinstance(settings, QueryApiSettings):
         raise TypeError("query-api needs QueryApiSettings")
     runtime = Runtime.build(settings, with_relay=False)
+    event.listen(runtime.engine.sync_engine, "connect", _without_jit)
     runtime.add_consumer(CONSUMER_NAME, build_router(), max_records=MAX_RECORDS)
     runtime_lifespan = lifespan_for(runtime)
 
@@ -48,7 +49,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
 
     app = FastAPI(
         title="PromptWorks API",
-        summary="Prompts, test runs and their results; the single public entry for frontends",
+        summary="Prompts, their versions, labels, classes and tags, test runs and their results; "
+        "the single public entry for frontends",
         version="1.0.0",
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url="/docs",
@@ -62,13 +64,36 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_allow_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "If-Match", CORRELATION_HEADER, "traceparent"],
-            expose_headers=[TOTAL_COUNT_HEADER, "Location", "ETag", CORRELATION_HEADER],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "X-Actor",
+                CORRELATION_HEADER,
+                "traceparent",
+            ],
+            expose_headers=[
+                TOTAL_COUNT_HEADER,
+                NEXT_CURSOR_HEADER,
+                "Link",
+                "Location",
+                "ETag",
+                CORRELATION_HEADER,
+            ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(prompts.router)
-    api.include_router(runs.router)
+    for module in (prompts, prompt_writes, classes, tags, runs):
+        api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))
     return app
+
+
+def _without_jit(dbapi_connection: Any, _: Any) -> None:
+    """JIT compiles a query once its estimated cost passes ``jit_above_cost``: tens of ms that
+    short API queries never win back (and search plans, see ``prompt_list``, cost a lot on
+    paper). Off for this service's connections."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET jit = off")
+    cursor.close()

@@ -1,8 +1,9 @@
 """Forwards a public write to the command service that owns it, unchanged.
 
 Invariants:
-- The body is forwarded byte for byte; the command service alone validates it, and its 4xx
-  answers reach the client unchanged (status, body, content type).
+- The method, path, query string and body are forwarded as they came; the command service
+  alone validates them, and its 4xx answers reach the client unchanged (status, body, type).
+- Who did it (``X-Actor``) and the expected version (``If-Match``) travel with the call.
 - The caller's correlation id (or a new one) and W3C trace context travel with the call, so the
   events the command records are correlated with the client's request.
 - A command service that cannot be reached is a 503 (nothing was written); one that accepted
@@ -22,7 +23,7 @@ from promptworks_eventkit.http import CORRELATION_HEADER
 
 log = structlog.get_logger(__name__)
 
-FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match")
+FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match", "x-actor")
 
 
 class UpstreamError(Exception):
@@ -40,6 +41,10 @@ class CommandForwarder:
         self._client = client
 
     async def post(self, service: str, url: str, request: Request) -> httpx.Response:
+        return await self.send(service, "POST", url, request)
+
+    async def send(self, service: str, method: str, url: str, request: Request) -> httpx.Response:
+        """``method url`` with the request's body and forwarded headers; errors as above."""
         headers = {
             "content-type": request.headers.get("content-type", "application/json"),
             CORRELATION_HEADER: correlation_id(request),
@@ -48,7 +53,9 @@ class CommandForwarder:
             if name in request.headers:
                 headers[name] = request.headers[name]
         try:
-            response = await self._client.post(url, content=await request.body(), headers=headers)
+            response = await self._client.request(
+                method, url, content=await request.body(), headers=headers
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.warning("command service unreachable", service=service, error=repr(error))
             raise UpstreamError(

@@ -1,12 +1,17 @@
 """Public writes with read-your-writes: forward the command, then wait (bounded) until this
-service's own projection applied the events the command recorded.
+service's own projection applied every event the command recorded.
 
-Outcomes: the command's 4xx unchanged; 201 with the projected resource once the projection
-caught up; otherwise 202 with the command's own answer and a ``Location`` to poll.
+Outcomes: the command's 4xx unchanged; on its 2xx, once the projection caught up, the
+PROJECTED resource with the command's status (204 when the resource is gone, e.g. a deleted
+class); otherwise 202 with the command's own answer (and a ``Location`` to poll).
+
+The command's answer lists every stream it appended to (``positions``); a service that answers
+with one ``stream_version`` only (run-orchestrator) is waited for on the created aggregate.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,17 +29,24 @@ from query_api.forwarding import CommandForwarder, correlation_id
 from query_api.projections import CONSUMER_NAME
 
 Reader = Callable[[AsyncSession, UUID], Awaitable[BaseModel | None]]
+Position = tuple[str, int]
+"""(stream id, stream version)"""
 
 
 @dataclass(frozen=True)
 class WriteTarget:
     service: str
     url: str
+    """The command service's URL for this call, query string included."""
     topic: str
-    id_fields: tuple[str, ...]
-    """Where the command's answer names the created aggregate, in order of preference."""
-    location: str
-    """The public path of the created resource, with ``{id}``."""
+    read: Reader | None
+    """Reads the projected resource; None for deletes (answered 204)."""
+    resource_id: UUID | None = None
+    """The resource named by the public path, if any."""
+    id_fields: tuple[str, ...] = ()
+    """Where the command's answer names a created resource, in order of preference."""
+    location: str | None = None
+    """The public path of a created resource, with ``{id}``."""
 
 
 class ForwardedWrites:
@@ -48,41 +60,70 @@ class ForwardedWrites:
         self._sessions = sessions
         self._timeout = timeout
 
-    async def create(self, request: Request, target: WriteTarget, read: Reader) -> Response:
-        upstream = await self._forwarder.post(target.service, target.url, request)
+    async def forward(self, request: Request, target: WriteTarget) -> Response:
+        upstream = await self._forwarder.send(target.service, request.method, target.url, request)
         headers = {CORRELATION_HEADER: correlation_id(request)}
-        if upstream.status_code != 201:
+        if not 200 <= upstream.status_code < 300:
             return _pass_through(upstream, headers)
-        created = _created(upstream, target.id_fields)
-        if created is None:
+        body = _json(upstream)
+        resource_id = target.resource_id or _created_id(body, target.id_fields)
+        if resource_id is not None and target.location and upstream.status_code == 201:
+            headers["Location"] = target.location.format(id=resource_id)
+        positions = _positions(body, upstream, resource_id)
+        if positions is None or (target.read is not None and resource_id is None):
+            return _pass_through(upstream, headers)  # nothing to wait for: answer as is
+        if not await self._applied(target.topic, positions):
+            return _pass_through(upstream, headers, status_code=202)
+        if target.read is None:
+            return Response(status_code=204, headers=headers)
+        assert resource_id is not None
+        async with self._sessions() as session:
+            projected = await target.read(session, resource_id)
+        if projected is None:
             return _pass_through(upstream, headers)
-        aggregate_id, stream_version = created
-        headers["Location"] = target.location.format(id=aggregate_id)
-        applied = await wait_for_stream_version(
-            self._sessions,
-            CONSUMER_NAME,
-            target.topic,
-            str(aggregate_id),
-            stream_version,
-            self._timeout,
-        )
-        if applied:
-            async with self._sessions() as session:
-                projected = await read(session, aggregate_id)
-            if projected is not None:
-                headers["ETag"] = f'"{stream_version}"'
-                return JSONResponse(projected.model_dump(mode="json"), 201, headers)
-        return _pass_through(upstream, headers, status_code=202)
+        headers["ETag"] = f'"{getattr(projected, "stream_version", "")}"'
+        return JSONResponse(projected.model_dump(mode="json"), upstream.status_code, headers)
+
+    async def _applied(self, topic: str, positions: list[Position]) -> bool:
+        deadline = time.monotonic() + self._timeout
+        for stream_id, version in positions:
+            remaining = max(0.0, deadline - time.monotonic())
+            applied = await wait_for_stream_version(
+                self._sessions, CONSUMER_NAME, topic, stream_id, version, remaining
+            )
+            if not applied:
+                return False
+        return True
 
 
-def _created(upstream: httpx.Response, id_fields: tuple[str, ...]) -> tuple[UUID, int] | None:
-    """The created aggregate's id and stream version from the command's 201 answer."""
+def _json(upstream: httpx.Response) -> dict[str, Any]:
     try:
-        body: Any = upstream.json()
-        aggregate_id = next(UUID(str(body[f])) for f in id_fields if body.get(f) is not None)
+        body = upstream.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _created_id(body: dict[str, Any], id_fields: tuple[str, ...]) -> UUID | None:
+    for field in id_fields:
+        if body.get(field) is not None:
+            try:
+                return UUID(str(body[field]))
+            except ValueError:
+                return None
+    return None
+
+
+def _positions(
+    body: dict[str, Any], upstream: httpx.Response, resource_id: UUID | None
+) -> list[Position] | None:
+    """Every (stream, version) the command appended, or None if the answer does not say."""
+    try:
+        if "positions" in body:
+            return [(str(p["stream_id"]), int(p["stream_version"])) for p in body["positions"]]
         version = body.get("stream_version") or upstream.headers.get("etag", "").strip('W/"')
-        return aggregate_id, int(version)
-    except (ValueError, TypeError, AttributeError, StopIteration):
+        return None if resource_id is None else [(str(resource_id), int(version))]
+    except (ValueError, TypeError, KeyError):
         return None
 
 

@@ -13,7 +13,9 @@ from promptworks_eventkit.runtime import Runtime
 from query_api.settings import QueryApiSettings
 from query_api.writes import ForwardedWrites
 
+API_PREFIX = "/api/v1"
 TOTAL_COUNT_HEADER = "X-Total-Count"
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
 async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -40,6 +42,15 @@ def set_total(response: Response, total: int) -> None:
     response.headers[TOTAL_COUNT_HEADER] = str(total)
 
 
+def set_next(response: Response, request: Request, cursor: str | None) -> None:
+    """``X-Next-Cursor`` and ``Link: <...>; rel="next"`` when there is a next page."""
+    if cursor is None:
+        return
+    url = request.url.remove_query_params("offset").include_query_params(cursor=cursor)
+    response.headers[NEXT_CURSOR_HEADER] = cursor
+    response.headers["Link"] = f'<{url}>; rel="next"'
+
+
 class ResourceNotFoundError(NotFoundError):
     """A path parameter names nothing that exists: 404 naming that parameter."""
 
@@ -58,9 +69,17 @@ ReadSession = Annotated[AsyncSession, Depends(read_session)]
 Writes = Annotated[ForwardedWrites, Depends(forwarded_writes)]
 Settings = Annotated[QueryApiSettings, Depends(settings)]
 
-PAGE_HEADERS = {
+PAGE_HEADERS: dict[str, Any] = {
     TOTAL_COUNT_HEADER: {
         "description": "How many items match, over all pages",
         "schema": {"type": "integer"},
     }
+}
+CURSOR_HEADERS: dict[str, Any] = {
+    **PAGE_HEADERS,
+    NEXT_CURSOR_HEADER: {
+        "description": "Pass as `cursor` for the next page; absent on the last page",
+        "schema": {"type": "string"},
+    },
+    "Link": {"description": '`<next page URL>; rel="next"`', "schema": {"type": "string"}},
 }

@@ -1,102 +1,205 @@
-"""/api/v1/prompts: prompt reads from the read model; creation forwarded to prompt-service."""
+"""/api/v1/prompts reads: lists, one prompt (by label too), versions, render, diff, history."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import TypeAdapter
 
-from promptworks_contracts.topics import PROMPT_EVENTS
+from promptworks_contracts.events.prompt import LABEL_PATTERN
 from query_api.api.deps import (
+    CURSOR_HEADERS,
     PAGE_HEADERS,
+    TOTAL_COUNT_HEADER,
     ReadSession,
-    ResourceNotFoundError,
-    Settings,
-    Writes,
+    set_next,
     set_total,
 )
-from query_api.api.schemas import PromptOut
-from query_api.queries import prompts as queries
-from query_api.writes import WriteTarget
+from query_api.api.prompt_schemas import (
+    DiffOut,
+    HistoryEntry,
+    PromptByLabelOut,
+    PromptOut,
+    PromptVersionOut,
+    RenderOut,
+    RenderRequest,
+)
+from query_api.errors import ParameterError
+from query_api.queries import diff, history, prompt_list, prompt_reads, render
+from query_api.queries.prompt_docs import LATEST
 
 router = APIRouter(prefix="/prompts", tags=["prompts"])
 
-CREATE_EXAMPLE: dict[str, Any] = {
-    "name": "greeting",
-    "description": "Greets a user by name",
-    "author": "ann",
-    "class_name": "demo",
-    "tags": ["onboarding"],
-    "version": "v1",
-    "content": "Say hello to {{ name }}",
-    "variables": [{"name": "name"}],
-}
+PROMPT_PAGE = TypeAdapter(list[PromptOut])
+PromptId = Annotated[UUID, Path(description="The prompt's id")]
+_LABEL = re.compile(LABEL_PATTERN)
 
 
 @router.get(
     "",
     response_model=list[PromptOut],
-    responses={200: {"headers": PAGE_HEADERS}},
-    summary="List or search prompts",
+    responses={200: {"headers": CURSOR_HEADERS}},
+    summary="List, search and filter prompts",
 )
 async def list_prompts(
     session: ReadSession,
-    response: Response,
+    request: Request,
     q: Annotated[
         str | None,
+        Query(max_length=200, description="Fuzzy search on name, author and class name"),
+    ] = None,
+    class_id: Annotated[UUID | None, Query(description="Only prompts of this class")] = None,
+    class_name: Annotated[str | None, Query(max_length=200, description="Class, by name")] = None,
+    tag: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="Tag name; repeat it: a prompt must have them all"),
+    ] = None,
+    label: Annotated[
+        str | None, Query(max_length=50, description="Only prompts with this label")
+    ] = None,
+    archived: Annotated[
+        Literal["false", "true", "all"], Query(description="Archived prompts: hide, only, all")
+    ] = "false",
+    sort: Annotated[
+        str | None,
         Query(
-            max_length=200,
-            description="Fuzzy search on name, author and class (typos tolerated)",
+            description="updated_at, -updated_at (default), created_at, -created_at, name, "
+            "-name; with q and no sort: best match first"
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[PromptOut]:
-    """Newest first (by the latest change); best match first when ``q`` is given."""
-    total, items = await queries.list_prompts(session, q, limit, offset)
-    set_total(response, total)
-    return items
+    cursor: Annotated[
+        str | None, Query(max_length=1000, description="X-Next-Cursor of the previous page")
+    ] = None,
+) -> Response:
+    filters = prompt_list.PromptFilters(
+        q=q,
+        class_id=class_id,
+        class_name=class_name,
+        tags=tuple(tag or ()),
+        label=label,
+        archived=archived,
+    )
+    page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
+    # Pages carry whole documents: serialised in one pass of pydantic-core, not FastAPI's.
+    response = Response(PROMPT_PAGE.dump_json(page.items), media_type="application/json")
+    set_total(response, page.total)
+    set_next(response, request, page.next_cursor)
+    return response
 
 
-@router.get("/{prompt_id}", response_model=PromptOut, summary="One prompt")
+@router.get(
+    "/{prompt_id}",
+    response_model=PromptByLabelOut | PromptOut,
+    summary="One prompt; with ?label= the version an application should use",
+    responses={
+        200: {"headers": {"ETag": {"schema": {"type": "string"}}}},
+        304: {"description": "If-None-Match matched (with ?label=)"},
+        404: {"description": "No such prompt, or (with ?label=) no such label"},
+    },
+)
 async def get_prompt(
-    session: ReadSession, prompt_id: Annotated[UUID, Path(description="The prompt's id")]
-) -> PromptOut:
-    prompt = await queries.get_prompt(session, prompt_id)
-    if prompt is None:
-        raise ResourceNotFoundError(f"prompt {prompt_id} does not exist", field="prompt_id")
-    return prompt
+    session: ReadSession,
+    prompt_id: PromptId,
+    label: Annotated[
+        str | None,
+        Query(max_length=50, description="production, staging, latest ...: adds resolved_version"),
+    ] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    if label is None:
+        prompt = await prompt_reads.get_prompt(session, prompt_id)
+        if prompt is None:
+            raise prompt_reads.prompt_not_found(prompt_id)
+        return Response(
+            prompt.model_dump_json(),
+            media_type="application/json",
+            headers={"ETag": f'"{prompt.stream_version}"'},
+        )
+    if label != LATEST and not _LABEL.match(label):
+        raise ParameterError(
+            f"label must match {LABEL_PATTERN}", field="label", rule="string_pattern_mismatch"
+        )
+    found = await prompt_reads.get_by_label(session, prompt_id, label)
+    headers = {"ETag": found.etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and _matches(if_none_match, found.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(found.body, media_type="application/json", headers=headers)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+@router.get(
+    "/{prompt_id}/versions",
+    response_model=list[PromptVersionOut],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="A prompt's versions, newest first",
+)
+async def list_versions(
+    session: ReadSession,
+    response: Response,
+    prompt_id: PromptId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[PromptVersionOut]:
+    total, versions = await prompt_reads.list_versions(session, prompt_id, limit, offset)
+    set_total(response, total)
+    return versions
+
+
+@router.get("/{prompt_id}/versions/{number}", summary="One version, in full")
+async def get_version(
+    session: ReadSession,
+    prompt_id: PromptId,
+    number: Annotated[int, Path(ge=1, description="The version number")],
+) -> PromptVersionOut:
+    return await prompt_reads.get_version(session, prompt_id, number)
 
 
 @router.post(
-    "",
-    status_code=201,
-    response_model=PromptOut,
-    summary="Create a prompt with its first version",
-    responses={
-        202: {"description": "Recorded by prompt-service, not yet visible here; see Location"},
-        409: {"description": "A prompt of that name already exists in the class"},
-        422: {"description": "prompt-service refused the body; `detail` names the field"},
-        503: {"description": "prompt-service is unreachable; nothing was written"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "Validated by prompt-service: give `content` (text) or `messages` "
-            "(chat), not both.",
-            "content": {
-                "application/json": {"schema": {"type": "object"}, "example": CREATE_EXAMPLE}
-            },
-        }
-    },
+    "/{prompt_id}/render",
+    response_model=RenderOut,
+    response_model_exclude_none=True,
+    summary="Render a version with given variables (a preview: nothing is written)",
 )
-async def create_prompt(request: Request, writes: Writes, settings: Settings) -> Response:
-    target = WriteTarget(
-        service="prompt-service",
-        url=f"{settings.prompt_service_url.rstrip('/')}/prompts",
-        topic=PROMPT_EVENTS,
-        id_fields=("prompt_id",),
-        location="/api/v1/prompts/{id}",
-    )
-    return await writes.create(request, target, queries.get_prompt)
+async def render_prompt(
+    session: ReadSession, prompt_id: PromptId, body: RenderRequest
+) -> RenderOut:
+    """The current version, or ``version`` (a number), or the one ``label`` points to."""
+    return await render.render_prompt(session, prompt_id, body)
+
+
+@router.get("/{prompt_id}/diff", summary="What changed between two versions")
+async def diff_versions(
+    session: ReadSession,
+    prompt_id: PromptId,
+    from_: Annotated[int, Query(alias="from", ge=1, description="A version number")],
+    to: Annotated[int, Query(ge=1, description="A version number")],
+) -> DiffOut:
+    return await diff.diff_versions(session, prompt_id, from_, to)
+
+
+@router.get(
+    "/{prompt_id}/history",
+    response_model=list[HistoryEntry],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="Every change to the prompt, oldest first: who, when, what, why",
+)
+async def prompt_history(
+    session: ReadSession,
+    response: Response,
+    prompt_id: PromptId,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[HistoryEntry]:
+    total, entries = await history.prompt_history_page(session, prompt_id, limit, offset)
+    response.headers[TOTAL_COUNT_HEADER] = str(total)
+    return entries

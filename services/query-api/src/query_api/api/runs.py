@@ -127,7 +127,8 @@ async def create_run(request: Request, writes: Writes, settings: Settings) -> Re
         service="run-orchestrator",
         url=f"{settings.run_orchestrator_url.rstrip('/')}/runs",
         topic=RUN_EVENTS,
+        read=queries.get_run,
         id_fields=("run_id", "id"),
         location="/api/v1/test_prompt/{id}",
     )
-    return await writes.create(request, target, queries.get_run)
+    return await writes.forward(request, target)

@@ -1,4 +1,4 @@
-"""Response bodies of the public API (kept apart from the read-model tables and the events).
+"""Response bodies of the run endpoints (kept apart from the read-model tables and the events).
 
 Field names follow the original PromptWorks backend where it had the field (``current_version``,
 ``versions``, ``model_name``, ``temperature``, ``status`` ...), so its frontend keeps working.
@@ -12,45 +12,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
-
 RunStatus = Literal["pending", "running", "completed", "failed"]
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class VersionSummary(_Out):
-    id: UUID
-    number: int = Field(description="1, 2, 3 ... in creation order")
-    label: str | None = Field(description="Free-text version label such as v1.2")
-    created_at: datetime
-
-
-class PromptVersionOut(VersionSummary):
-    prompt_id: UUID
-    template: PromptTemplate
-    variables: list[VariableSpec]
-    default_model: ModelRef | None
-    default_parameters: ModelParameters | None
-    commit_message: str
-    author: str
-
-
-class PromptOut(_Out):
-    id: UUID
-    name: str
-    description: str
-    author: str
-    class_name: str | None
-    tags: list[str]
-    current_version: PromptVersionOut | None
-    versions: list[VersionSummary] = Field(description="Every version, newest first")
-    version_count: int
-    created_at: datetime
-    updated_at: datetime = Field(description="When the prompt's latest event was recorded")
-    stream_version: int = Field(description="Send as If-Match when writing to this prompt")
 
 
 class RunOut(_Out):

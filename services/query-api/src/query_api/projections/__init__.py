@@ -1,14 +1,27 @@
 """query-api's projection: every event of the three topics, applied in bulk to the read models.
 
 Handlers run inside the consumer's transaction (effects and checkpoint commit together), get
-the events of one type that were consecutive in a partition, and write each batch with a few
-set-based statements, never one statement per event.
+the events of one type (in each stream's order, see ``ordering``) and write each batch with a
+few set-based statements, never one statement per event. Every prompt-stream handler is
+wrapped by ``history.with_history`` (history rows, stream version, ``updated_at``).
 """
 
 from __future__ import annotations
 
 from promptworks_contracts.events import (
+    PromptArchived,
+    PromptClassCreated,
+    PromptClassDeleted,
+    PromptClassUpdated,
     PromptCreated,
+    PromptCurrentVersionSet,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptMetadataEdited,
+    PromptRestored,
+    PromptTagCreated,
+    PromptTagDeleted,
+    PromptTagUpdated,
     PromptVersionCreated,
     ResultEvaluated,
     ResultRecorded,
@@ -19,17 +32,31 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_eventkit.router import EventRouter
-from query_api.projections import evaluations, prompts, runs
+from query_api.projections import catalog, evaluations, prompt_state, prompts, runs
+from query_api.projections.history import with_history
+from query_api.projections.ordering import StreamOrderRouter
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 5000
 
 
 def build_router() -> EventRouter:
-    return EventRouter(
+    return StreamOrderRouter(
         {
-            PromptCreated: prompts.on_prompt_created,
-            PromptVersionCreated: prompts.on_version_created,
+            PromptCreated: with_history(prompts.on_prompt_created),
+            PromptVersionCreated: with_history(prompts.on_version_created),
+            PromptMetadataEdited: with_history(prompts.on_metadata_edited),
+            PromptLabelMoved: with_history(prompt_state.on_label_moved),
+            PromptLabelRemoved: with_history(prompt_state.on_label_removed),
+            PromptCurrentVersionSet: with_history(prompt_state.on_current_version_set),
+            PromptArchived: with_history(prompt_state.on_archived_or_restored),
+            PromptRestored: with_history(prompt_state.on_archived_or_restored),
+            PromptClassCreated: catalog.on_created,
+            PromptClassUpdated: catalog.on_updated,
+            PromptClassDeleted: catalog.on_class_deleted,
+            PromptTagCreated: catalog.on_created,
+            PromptTagUpdated: catalog.on_updated,
+            PromptTagDeleted: catalog.on_tag_deleted,
             RunCreated: runs.on_run_created,
             RunStarted: runs.on_run_started,
             ResultRecorded: runs.on_result_recorded,

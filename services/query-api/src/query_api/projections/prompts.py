@@ -1,24 +1,32 @@
-"""Prompt events -> ``prompts`` and ``prompt_versions``.
+"""Prompt events that create rows or rewrite a prompt's fields -> ``prompts``, ``prompt_versions``.
 
-The current version is the highest-numbered one; version numbers are gapless from 1, so the
-highest number is also the version count. Every write is monotonic (GREATEST, or only when
-newer), so applying the same batch twice changes nothing.
+Handlers get one type's events of many prompts (and maybe several of one prompt, in stream
+order) and write them with a few set-based statements. Stream version and ``updated_at`` are
+moved in the same UPDATE (``prompt_rows.update_prompts``).
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, case, func, update
+from sqlalchemy import Integer, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.events import PromptCreated, PromptVersionCreated
+from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, PromptVersionCreated
 from promptworks_eventkit.consumer import ReceivedEvent
-from query_api.projections._util import typed, update_many
+from query_api.projections import counts
+from query_api.projections._util import typed, unnest_rows
+from query_api.projections.prompt_rows import ID, update_prompts
+from query_api.projections.variables import variables_report
 from query_api.tables import prompt_versions, prompts
+
+p = prompts.c
 
 
 async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -28,8 +36,10 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
             "name": event.name,
             "description": event.description,
             "author": event.author,
-            "class_name": event.class_name,
-            "tags": list(event.tags),
+            "class_id": event.class_id,
+            "tag_ids": list(event.tag_ids),
+            "labels": "{}",
+            "archived": False,
             "current_version_id": None,
             "current_version_number": None,
             "version_count": 0,
@@ -39,7 +49,16 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
         }
         for received, event in typed(events, PromptCreated)
     ]
-    await session.execute(pg_insert(prompts).on_conflict_do_nothing(), rows)
+    names, source = unnest_rows(prompts, rows)
+    inserted = await session.execute(
+        pg_insert(prompts)
+        .from_select(names, source)
+        .on_conflict_do_nothing()
+        .returning(prompts.c.prompt_id)
+    )
+    partition = {UUID(received.envelope.subject): received.partition for received in events}
+    new = Counter(partition[prompt_id] for prompt_id in inserted.scalars())
+    await counts.add(session, new, new)
 
 
 async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -50,53 +69,67 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
             "prompt_id": event.prompt_id,
             "number": event.number,
             "label": event.label,
-            "template": event.template.model_dump(mode="json"),
-            "variables": [v.model_dump(mode="json") for v in event.variables],
+            "template": event.template.model_dump_json(),
+            "variables": _json_list(event.variables),
             "default_model": _json_or_none(event.default_model),
             "default_parameters": _json_or_none(event.default_parameters),
             "commit_message": event.commit_message,
             "author": event.author,
             "created_at": received.envelope.time,
+            "variables_report": _dumps(variables_report(event.template, list(event.variables))),
         }
         for received, event in pairs
     ]
-    await session.execute(pg_insert(prompt_versions).on_conflict_do_nothing(), rows)
-
-    latest: dict[UUID, dict[str, Any]] = {}
-    for received, event in pairs:
-        current = latest.setdefault(
-            event.prompt_id,
-            {
-                "b_prompt_id": event.prompt_id,
-                "b_number": 0,
-                "b_time": received.envelope.time,
-                "b_stream_version": 0,
-            },
-        )
-        if event.number > current["b_number"]:
-            current["b_number"], current["b_version_id"] = event.number, event.version_id
-        current["b_time"] = max(current["b_time"], received.envelope.time)
-        current["b_stream_version"] = max(
-            current["b_stream_version"], received.envelope.streamversion
-        )
-    p = prompts.c
-    number = func.coalesce(p.current_version_number, 0)
-    statement = (
-        update(prompts)
-        .where(p.prompt_id == bindparam("b_prompt_id"))
-        .values(
-            current_version_id=case(
-                (number < bindparam("b_number"), bindparam("b_version_id")),
-                else_=p.current_version_id,
-            ),
-            current_version_number=func.greatest(number, bindparam("b_number")),
-            version_count=func.greatest(p.version_count, bindparam("b_number")),
-            updated_at=func.greatest(p.updated_at, bindparam("b_time")),
-            stream_version=func.greatest(p.stream_version, bindparam("b_stream_version")),
-        )
+    names, source = unnest_rows(prompt_versions, rows)
+    await session.execute(
+        pg_insert(prompt_versions).from_select(names, source).on_conflict_do_nothing()
     )
-    await update_many(session, statement, list(latest.values()))
+    # The new version becomes the current one; numbers are gapless, so the highest is the count.
+    latest = {e.prompt_id: {"version_id": e.version_id, "number": e.number} for _, e in pairs}
+    await update_prompts(
+        session,
+        events,
+        {"version_id": ID, "number": Integer()},
+        latest,
+        lambda batch: {
+            "current_version_id": batch.c.version_id,
+            "current_version_number": batch.c.number,
+            "version_count": batch.c.number,
+        },
+    )
 
 
-def _json_or_none(value: Any) -> Any:
-    return None if value is None else value.model_dump(mode="json")
+async def on_metadata_edited(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    """The event carries the full metadata after the edit: the last one of a prompt wins."""
+    fields: dict[str, Any] = {
+        "name": Text(),
+        "description": Text(),
+        "author": Text(),
+        "class_id": ID,
+        "tag_ids": ARRAY(ID),
+    }
+    latest = {
+        event.prompt_id: {
+            "name": event.name,
+            "description": event.description,
+            "author": event.author,
+            "class_id": event.class_id,
+            "tag_ids": list(event.tag_ids),
+        }
+        for _, event in typed(events, PromptMetadataEdited)
+    }
+    await update_prompts(
+        session, events, fields, latest, lambda batch: {name: batch.c[name] for name in fields}
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    return "[" + ",".join(value.model_dump_json() for value in values) + "]"
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else str(value.model_dump_json())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, case, func, update
+from sqlalchemy import bindparam, case, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,7 +71,10 @@ async def on_run_started(session: AsyncSession, events: Sequence[ReceivedEvent])
         update(runs)
         .where(r.run_id == bindparam("b_run_id"))
         .values(
-            status=case((r.status.in_(FINISHED_STATUSES), r.status), else_="running"),
+            # Not IN (...): its expanding parameter cannot go into an executemany.
+            status=case(
+                (or_(*(r.status == s for s in FINISHED_STATUSES)), r.status), else_="running"
+            ),
             started_at=func.coalesce(r.started_at, bindparam("b_time")),
             stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
         )

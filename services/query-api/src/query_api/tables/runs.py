@@ -1,8 +1,6 @@
-"""query-api's read models: denormalised tables shaped for the public REST API.
+"""Run read models: ``runs``, ``run_evaluations``, ``results`` and ``metrics``.
 
 Invariants:
-- Every row is derived from events only, so dropping these tables and replaying the topics
-  rebuilds them identically (the consumer's checkpoints are wiped with them).
 - ``metrics`` has no foreign key to ``results``: evaluation events travel on another topic and
   may be applied before the result they measure. Reads join the two.
 - ``run_evaluations`` keeps each run's evaluation summary even when it is applied before the
@@ -22,65 +20,16 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
-    MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
-    UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-metadata = MetaData()
+from query_api.tables._base import metadata
 
 RUN_STATUSES = ("pending", "running", "completed", "failed")
 FINISHED_STATUSES = ("completed", "failed")
-
-
-def _trigram_index(table_name: str, column: str) -> Index:
-    return Index(
-        f"ix_{table_name}_{column}_trgm",
-        column,
-        postgresql_using="gin",
-        postgresql_ops={column: "gin_trgm_ops"},
-    )
-
-
-prompts = Table(
-    "prompts",
-    metadata,
-    Column("prompt_id", UUID(as_uuid=True), primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("class_name", Text, nullable=True),
-    Column("tags", ARRAY(Text), nullable=False),
-    Column("current_version_id", UUID(as_uuid=True), nullable=True),
-    Column("current_version_number", Integer, nullable=True),
-    Column("version_count", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("stream_version", Integer, nullable=False),
-    _trigram_index("prompts", "name"),
-    _trigram_index("prompts", "author"),
-    _trigram_index("prompts", "class_name"),
-)
-
-prompt_versions = Table(
-    "prompt_versions",
-    metadata,
-    Column("version_id", UUID(as_uuid=True), primary_key=True),
-    Column("prompt_id", UUID(as_uuid=True), nullable=False),
-    Column("number", Integer, nullable=False),
-    Column("label", Text, nullable=True),
-    Column("template", JSONB, nullable=False),
-    Column("variables", JSONB, nullable=False),
-    Column("default_model", JSONB, nullable=True),
-    Column("default_parameters", JSONB, nullable=True),
-    Column("commit_message", Text, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("prompt_id", "number", name="uq_prompt_versions_prompt_number"),
-)
 
 runs = Table(
     "runs",
@@ -114,8 +63,7 @@ runs = Table(
     ),
 )
 
-# Newest first, the order of every list; run_id breaks ties so pages never overlap.
-Index("ix_prompts_updated_at", prompts.c.updated_at.desc(), prompts.c.prompt_id.desc())
+# Newest first, the order of every run list; run_id breaks ties so pages never overlap.
 Index("ix_runs_created_at", runs.c.created_at.desc(), runs.c.run_id.desc())
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at.desc())
 Index("ix_runs_prompt_version_created_at", runs.c.prompt_version_id, runs.c.created_at.desc())
@@ -157,5 +105,4 @@ metrics = Table(
     PrimaryKeyConstraint("result_id", "name"),
 )
 
-READ_MODEL_TABLES = (prompts, prompt_versions, runs, run_evaluations, results, metrics)
-"""Everything a rebuild wipes (together with this consumer's checkpoints)."""
+RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics)

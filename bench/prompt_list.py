@@ -1,0 +1,228 @@
+"""Benchmark: the prompt list and fetch-by-label with 100,000 prompts in query-api.
+
+1. Produces the catalogue (classes, tags, prompts with 1-3 versions, labels, some archived) to
+   Kafka as real CloudEvents (``bench.prompt_data``).
+2. Starts query-api as its own process (``python -m query_api serve``, uvicorn on a loopback
+   port) on a fresh migrated database: its projection consumes the backlog. The projection
+   rate is timed from the process start until every event is applied.
+3. Measures GET latency over real HTTP (httpx, one request at a time, keep-alive) for each
+   scenario and prints p50/p95/p99 in ms, as a table and as JSON.
+
+    uv run python -m bench.prompt_list [--prompts 100000] [--requests 250]
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. The
+database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.prompt_data import Catalogue, produce_catalogue
+from promptworks_eventkit.db import asyncpg_dsn
+from tests.support.fake_openai import free_port
+from tests.support.infra import (
+    create_database,
+    drop_database,
+    isolated_kafka,
+    migrate,
+    start_infra,
+)
+
+# Typos of words in names and authors (each word-similar enough to the word it misspells).
+TYPOS = [
+    "sumarize",
+    "recomend",
+    "complant",
+    "kowalsky",
+    "clasify",
+    "feedbak",
+    "transalte",
+    "custmer",
+]
+Params = Callable[[int], dict[str, Any]]
+
+
+def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "HTTP_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "query_api", "serve"], env=env)
+
+
+async def wait_projected(database_url: str, events: int, started: float) -> float:
+    """Seconds from ``started`` until the projection's offsets cover every produced event."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        while True:
+            applied = await connection.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets "
+                "WHERE topic = 'promptworks.prompt'"
+            )
+            if applied >= events:
+                elapsed = time.perf_counter() - started
+                dead = await connection.fetchval("SELECT count(*) FROM dead_letters")
+                assert dead == 0, f"{dead} events went to the dead-letter topic"
+                # What autovacuum does within a minute of a bulk load: fresh planner statistics.
+                await connection.execute("VACUUM (ANALYZE) prompts, prompt_versions, prompt_labels")
+                return elapsed
+            await asyncio.sleep(0.25)
+    finally:
+        await connection.close()
+
+
+async def timed(client: httpx.AsyncClient, path: str, count: int, params: Params) -> list[float]:
+    """Latencies (ms) of ``count`` sequential requests, after 10 warm-up requests."""
+    samples = []
+    for i in range(-10, count):
+        started = time.perf_counter()
+        response = await client.get(path, params=params(i))
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, (path, params(i), response.text[:300])
+        if i >= 0:
+            samples.append(elapsed)
+    return samples
+
+
+async def cursor_walk(client: httpx.AsyncClient, count: int) -> list[float]:
+    """``count`` consecutive pages by cursor (newest first, 50 per page)."""
+    samples: list[float] = []
+    params: dict[str, Any] = {"limit": 50}
+    for _ in range(count):
+        started = time.perf_counter()
+        response = await client.get("/api/v1/prompts", params=params)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200 and len(response.json()) == 50
+        params = {"limit": 50, "cursor": response.headers["X-Next-Cursor"]}
+    return samples
+
+
+async def measure(client: httpx.AsyncClient, catalogue: Catalogue, n: int) -> dict[str, Any]:
+    classes, tags, ids = catalogue.class_names, catalogue.tag_names, catalogue.labelled
+    etags: dict[int, str] = {}
+    for i in range(-10, n):
+        response = await client.get(f"/api/v1/prompts/{ids[i]}", params={"label": "production"})
+        etags[i] = response.headers["ETag"]
+    scenarios: dict[str, Any] = {
+        "first page (default)": ("/api/v1/prompts", lambda i: {}),
+        "deep offset (50,000)": ("/api/v1/prompts", lambda i: {"offset": 50_000}),
+        "q fuzzy (typos)": ("/api/v1/prompts", lambda i: {"q": TYPOS[i % len(TYPOS)]}),
+        "tag filter": ("/api/v1/prompts", lambda i: {"tag": tags[i % len(tags)]}),
+        "class filter": ("/api/v1/prompts", lambda i: {"class_name": classes[i % len(classes)]}),
+        "label filter": (
+            "/api/v1/prompts",
+            lambda i: {"label": ("production", "staging")[i % 2]},
+        ),
+    }
+    results: dict[str, Any] = {}
+    for name, (path, params) in scenarios.items():
+        results[name] = await timed(client, path, n, params)
+    results[f"cursor pages ({n} deep)"] = await cursor_walk(client, n)
+    results["GET /{id}?label=production"] = await label_requests(client, ids, n, None)
+    results["GET /{id}?label=production, If-None-Match"] = await label_requests(
+        client, ids, n, etags
+    )
+    return results
+
+
+async def label_requests(
+    client: httpx.AsyncClient, ids: list[str], n: int, etags: dict[int, str] | None
+) -> list[float]:
+    samples = []
+    for i in range(-10, n):
+        headers = {"If-None-Match": etags[i]} if etags else {}
+        started = time.perf_counter()
+        response = await client.get(
+            f"/api/v1/prompts/{ids[i]}", params={"label": "production"}, headers=headers
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == (304 if etags else 200), response.text[:300]
+        if i >= 0:
+            samples.append(elapsed)
+    return samples
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {
+        "p50": round(cuts[49], 2),
+        "p95": round(cuts[94], 2),
+        "p99": round(cuts[98], 2),
+        "mean": round(statistics.fmean(samples), 2),
+        "requests": len(samples),
+    }
+
+
+async def main(prompts: int, requests: int) -> dict[str, Any]:
+    infra = start_infra()
+    kafka = await isolated_kafka(infra)
+    url = await create_database(infra, "query_api_bench")
+    process = None
+    try:
+        await migrate("query-api", url)
+        started = time.perf_counter()
+        catalogue = await produce_catalogue(kafka, prompts)
+        produced_in = time.perf_counter() - started
+        port = free_port()
+        started = time.perf_counter()
+        process = start_query_api(url, kafka, port)
+        projected_in = await wait_projected(url, catalogue.events, started)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            total = (await client.get("/api/v1/prompts", params={"archived": "all"})).headers
+            assert int(total["X-Total-Count"]) == prompts, total
+            latencies = await measure(client, catalogue, requests)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        await drop_database(infra, url)
+    return {
+        "prompts": prompts,
+        "events": catalogue.events,
+        "produce_seconds": round(produced_in, 1),
+        "projection_seconds": round(projected_in, 1),
+        "projection_events_per_second": round(catalogue.events / projected_in),
+        "projection_prompts_per_second": round(prompts / projected_in),
+        "latency_ms": {name: percentiles(samples) for name, samples in latencies.items()},
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"{'GET /api/v1/prompts ...':46} {'p50':>8} {'p95':>8} {'p99':>8}  (ms)"]
+    for name, cuts in report["latency_ms"].items():
+        lines.append(f"{name:46} {cuts['p50']:8.2f} {cuts['p95']:8.2f} {cuts['p99']:8.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=250, help="per scenario (>= 200)")
+    options = parser.parse_args()
+    result = asyncio.run(main(options.prompts, options.requests))
+    print(
+        f"\nprojected {result['events']:,} events ({result['prompts']:,} prompts) in "
+        f"{result['projection_seconds']} s from start-up = "
+        f"{result['projection_events_per_second']:,} events/s "
+        f"({result['projection_prompts_per_second']:,} prompts/s); "
+        f"produced in {result['produce_seconds']} s\n"
+    )
+    print(table(result))
+    print(json.dumps(result, indent=2))

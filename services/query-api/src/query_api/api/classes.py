@@ -1,0 +1,95 @@
+"""/api/v1/prompt-classes: reads from the read models; writes forwarded to prompt-service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
+from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api.prompt_schemas import ClassOut
+from query_api.errors import PathNotFoundError
+from query_api.queries import catalog
+
+router = APIRouter(prefix="/prompt-classes", tags=["prompt classes"])
+
+ClassId = Annotated[UUID, Path(description="The class's id")]
+
+
+@router.get(
+    "",
+    response_model=list[ClassOut],
+    responses={200: {"headers": PAGE_HEADERS}},
+    summary="Classes with how many prompts each holds",
+)
+async def list_classes(
+    session: ReadSession,
+    response: Response,
+    q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ClassOut]:
+    """By name; best match first with ``q``. Counts exclude archived prompts."""
+    total, items = await catalog.list_classes(session, q, limit, offset)
+    set_total(response, total)
+    return items
+
+
+@router.get("/{class_id}", summary="One class")
+async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
+    found = await catalog.get_class(session, class_id)
+    if found is None:
+        raise PathNotFoundError(f"class {class_id} does not exist", field="class_id")
+    return found
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClassOut,
+    summary="Create a class",
+    responses=WRITE_RESPONSES,
+    openapi_extra=body_doc("name, description", {"name": "support", "description": ""}),
+)
+async def create_class(request: Request, writes: Writes, settings: Settings) -> Response:
+    target = prompt_service_target(
+        request,
+        settings,
+        catalog.get_class,
+        id_fields=("class_id",),
+        location="/api/v1/prompt-classes/{id}",
+    )
+    return await writes.forward(request, target)
+
+
+@router.patch(
+    "/{class_id}",
+    response_model=ClassOut,
+    summary="Rename a class or change its description",
+    responses=WRITE_RESPONSES,
+    openapi_extra=body_doc("name?, description?"),
+)
+async def update_class(
+    request: Request, writes: Writes, settings: Settings, class_id: ClassId
+) -> Response:
+    target = prompt_service_target(request, settings, catalog.get_class, resource_id=class_id)
+    return await writes.forward(request, target)
+
+
+@router.delete(
+    "/{class_id}",
+    status_code=204,
+    summary="Delete a class (in use: 409 unless ?detach=true moves its prompts out first)",
+    responses=WRITE_RESPONSES,
+)
+async def delete_class(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    class_id: ClassId,
+    detach: Annotated[bool, Query(description="Move the class's prompts out first")] = False,
+) -> Response:
+    target = prompt_service_target(request, settings, None, resource_id=class_id)
+    return await writes.forward(request, target)

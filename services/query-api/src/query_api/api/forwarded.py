@@ -1,0 +1,62 @@
+"""Building forwarded writes: the command service's URL for a public path, and the docs."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request
+
+from promptworks_contracts.topics import PROMPT_EVENTS
+from query_api.api.deps import API_PREFIX
+from query_api.settings import QueryApiSettings
+from query_api.writes import Reader, WriteTarget
+
+PROMPT_SERVICE = "prompt-service"
+
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Recorded by the command service, not yet visible here: poll the resource"
+    },
+    404: {"description": "The resource in the path does not exist"},
+    409: {"description": "A rule or If-Match refused it; `detail` names the field and rule"},
+    422: {"description": "The command service refused the body; `detail` names the field"},
+    503: {"description": "The command service is unreachable; nothing was written"},
+}
+
+
+def body_doc(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
+    """OpenAPI for a body that query-api forwards unread (the command service validates it)."""
+    content: dict[str, Any] = {"schema": {"type": "object"}}
+    if example is not None:
+        content["example"] = example
+    return {
+        "requestBody": {
+            "required": False,
+            "description": description,
+            "content": {"application/json": content},
+        }
+    }
+
+
+def prompt_service_target(
+    request: Request,
+    settings: QueryApiSettings,
+    read: Reader | None,
+    *,
+    resource_id: UUID | None = None,
+    id_fields: tuple[str, ...] = (),
+    location: str | None = None,
+) -> WriteTarget:
+    """The same path (without /api/v1) and query string on prompt-service."""
+    path = request.url.path.removeprefix(API_PREFIX)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return WriteTarget(
+        service=PROMPT_SERVICE,
+        url=f"{settings.prompt_service_url.rstrip('/')}{path}{query}",
+        topic=PROMPT_EVENTS,
+        read=read,
+        resource_id=resource_id,
+        id_fields=id_fields,
+        location=location,
+    )

@@ -1,0 +1,81 @@
+"""/api/v1/prompt-tags: reads from the read models; writes forwarded to prompt-service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from query_api.api.deps import ReadSession, Settings, Writes
+from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api.prompt_schemas import TagList, TagOut
+from query_api.errors import PathNotFoundError
+from query_api.queries import catalog
+
+router = APIRouter(prefix="/prompt-tags", tags=["prompt tags"])
+
+TagId = Annotated[UUID, Path(description="The tag's id")]
+
+
+@router.get("", summary="Every tag with how many prompts use it (archived ones excluded)")
+async def list_tags(session: ReadSession) -> TagList:
+    return await catalog.list_tags(session)
+
+
+@router.get("/{tag_id}", summary="One tag")
+async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
+    found = await catalog.get_tag(session, tag_id)
+    if found is None:
+        raise PathNotFoundError(f"tag {tag_id} does not exist", field="tag_id")
+    return found
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TagOut,
+    summary="Create a tag",
+    responses=WRITE_RESPONSES,
+    openapi_extra=body_doc("name, color (#RRGGBB)", {"name": "onboarding", "color": "#12AB34"}),
+)
+async def create_tag(request: Request, writes: Writes, settings: Settings) -> Response:
+    target = prompt_service_target(
+        request,
+        settings,
+        catalog.get_tag,
+        id_fields=("tag_id",),
+        location="/api/v1/prompt-tags/{id}",
+    )
+    return await writes.forward(request, target)
+
+
+@router.patch(
+    "/{tag_id}",
+    response_model=TagOut,
+    summary="Rename a tag or change its colour",
+    responses=WRITE_RESPONSES,
+    openapi_extra=body_doc("name?, color?"),
+)
+async def update_tag(
+    request: Request, writes: Writes, settings: Settings, tag_id: TagId
+) -> Response:
+    target = prompt_service_target(request, settings, catalog.get_tag, resource_id=tag_id)
+    return await writes.forward(request, target)
+
+
+@router.delete(
+    "/{tag_id}",
+    status_code=204,
+    summary="Delete a tag (in use: 409 unless ?detach=true removes it from its prompts first)",
+    responses=WRITE_RESPONSES,
+)
+async def delete_tag(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    tag_id: TagId,
+    detach: Annotated[bool, Query(description="Remove the tag from its prompts first")] = False,
+) -> Response:
+    target = prompt_service_target(request, settings, None, resource_id=tag_id)
+    return await writes.forward(request, target)

@@ -1,0 +1,147 @@
+"""The prompt list: sorts and paging (offset or keyset cursor) over ``PromptFilters``.
+
+A page costs the filters' name lookups (tiny tables), a count and the page. The page first
+picks the page's prompt ids in the requested order (index-ordered, LIMIT/OFFSET on narrow
+rows) and only then builds their documents, so a deep offset never assembles the rows it
+skips. Ordered by relevance (``q`` without ``sort``), every match is scored anyway, so the
+count rides along as a window aggregate instead of a second scan; without filters it comes
+from the projection's counters (``prompt_counts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import ColumnElement, and_, func, literal, select, text, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from query_api.api.prompt_schemas import PromptOut
+from query_api.errors import ParameterError
+from query_api.queries import cursor as cursors
+from query_api.queries.prompt_docs import documents, prompt_fields
+from query_api.queries.prompt_filters import PromptFilters, relevance
+from query_api.tables import prompt_counts, prompts
+
+p = prompts.c
+
+PROMPT_LIST = TypeAdapter(list[PromptOut])
+SORTS = ("updated_at", "-updated_at", "created_at", "-created_at", "name", "-name")
+RELEVANCE = "relevance"
+
+__all__ = ["SORTS", "Page", "PromptFilters", "list_prompts"]
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    items: list[PromptOut]
+    next_cursor: str | None
+
+
+def _order(
+    sort: str, term: str, score: ColumnElement[float] | None
+) -> list[tuple[ColumnElement[Any], bool]]:
+    """(expression, descending) pairs; the last is always the prompt id (the tie-breaker).
+
+    Relevance: the best field score, then the exact name, then the shorter name (for names
+    that contain the query this ranks like trigram similarity, without computing it), then
+    recency."""
+    if score is not None:
+        return [
+            (score, True),
+            (func.lower(p.name) == term.lower(), True),
+            (func.length(p.name), False),
+            (p.updated_at, True),
+            (p.prompt_id, True),
+        ]
+    descending = sort.startswith("-")
+    return [(p[sort.lstrip("-")], descending), (p.prompt_id, descending)]
+
+
+async def list_prompts(
+    session: AsyncSession,
+    filters: PromptFilters,
+    sort: str | None,
+    limit: int,
+    offset: int,
+    cursor: str | None,
+) -> Page:
+    if sort is not None and sort not in SORTS:
+        raise ParameterError(f"sort must be one of {', '.join(SORTS)}", field="sort", rule="enum")
+    sort = sort or (RELEVANCE if filters.term else "-updated_at")
+    after: ColumnElement[bool] = true()
+    if cursor is not None:
+        if offset:
+            raise ParameterError(
+                "give offset or cursor, not both", field="offset", rule="cursor_and_offset"
+            )
+        position = cursors.decode(cursor, sort, filters.fingerprint(), "_at" in sort)
+        if position.offset is not None:
+            offset = position.offset
+        else:
+            after = _after(sort, position)
+    if filters.term:
+        # pg_trgm's operators are costed like an equality (COST 1) though each call costs
+        # microseconds: on big tables the planner then prefers evaluating them on every row
+        # (measured: 200+ ms at 100,000 prompts) over the GIN indexes (30 ms). Never faster.
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+    where = and_(true(), *(await filters.conditions(session)))
+    source, score = relevance(filters.term) if sort == RELEVANCE else (prompts, None)
+    order = _order(sort, filters.term, score)
+    keys = [expression.label(f"k{i}") for i, (expression, _) in enumerate(order)]
+    if sort == RELEVANCE:
+        keys.append(func.count().over().label("total"))
+    page = (
+        select(p.prompt_id.label("page_id"), *keys)
+        .select_from(source)
+        .where(where, after)
+        .order_by(*(e.desc() if d else e.asc() for e, d in order))
+        .limit(limit + 1)
+        .offset(offset)
+        .subquery("page")
+    )
+    ordered = [page.c[f"k{i}"] for i in range(len(order))]
+    query = (
+        documents()
+        .add_columns(*ordered, *([page.c.total] if sort == RELEVANCE else []))
+        .join(page, page.c.page_id == p.prompt_id)
+        .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(ordered, order, strict=True)))
+    )
+    rows = (await session.execute(query)).all()
+    if sort == RELEVANCE and rows:
+        total = int(rows[0].total)
+    else:
+        total = await _count(session, filters, where)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        if sort == RELEVANCE:
+            position = cursors.Cursor(sort, filters.fingerprint(), offset=offset + limit)
+        else:
+            position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
+        next_cursor = cursors.encode(position)
+    items = PROMPT_LIST.validate_python([prompt_fields(row) for row in rows])
+    return Page(total, items, next_cursor)
+
+
+async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:
+    """Without filters (but the archived state) the projection's counters answer."""
+    if filters.unfiltered:
+        n = prompt_counts.c
+        counted = {"false": n.active, "true": n.prompts - n.active, "all": n.prompts}
+        query = select(func.coalesce(func.sum(counted[filters.archived]), 0))
+    else:
+        query = select(func.count()).select_from(prompts).where(where)
+    return int(await session.scalar(query) or 0)
+
+
+def _after(sort: str, position: cursors.Cursor) -> ColumnElement[bool]:
+    column = p[sort.lstrip("-")]
+    key = tuple_(column, p.prompt_id)
+    bound = tuple_(
+        literal(position.key, type_=column.type), literal(position.last_id, type_=p.prompt_id.type)
+    )
+    return key < bound if sort.startswith("-") else key > bound

@@ -1,0 +1,127 @@
+"""A render preview: a version's template with given variables, through the platform's own
+sandboxed renderer (the one the run-orchestrator uses). A read: nothing is written.
+
+Values: the given ones, else a declared default, else "" for an optional declared variable
+(reported in ``missing``). A required declared variable or a variable the template uses
+without declaring it, left without a value, is a 422 naming ``variables.<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from promptworks_contracts.values import ChatMessage, TextTemplate
+from promptworks_eventkit.templating import TemplateError, render
+from query_api.api.prompt_schemas import PromptVersionOut, RenderOut, RenderRequest
+from query_api.errors import BodyError, BodyNotFoundError, ParameterError
+from query_api.projections.variables import template_sources, used_variables
+from query_api.queries.prompt_docs import LATEST
+from query_api.queries.prompt_reads import prompt_not_found, versions_by_number
+from query_api.tables import prompts
+
+p = prompts.c
+
+
+class MissingVariablesError(BodyError):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(
+            f"missing required variable(s): {', '.join(names)}", field="variables", rule="missing"
+        )
+        self.names = names
+
+    def detail(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "loc": ["body", "variables", name],
+                "field": f"variables.{name}",
+                "type": "missing",
+                "msg": f"variable {name!r} is required and has no default",
+            }
+            for name in self.names
+        ]
+
+
+async def render_prompt(
+    session: AsyncSession, prompt_id: UUID, request: RenderRequest
+) -> RenderOut:
+    version = await _version(session, prompt_id, request)
+    return render_version(version, request.variables)
+
+
+async def _version(
+    session: AsyncSession, prompt_id: UUID, request: RenderRequest
+) -> PromptVersionOut:
+    if request.version is not None and request.label is not None:
+        raise BodyError("give version or label, not both", field="label", rule="version_and_label")
+    row = (
+        await session.execute(
+            select(p.labels, p.version_count, p.current_version_number).where(
+                p.prompt_id == prompt_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise prompt_not_found(prompt_id)
+    field, number = "version", request.version
+    if request.label is not None:
+        field = "label"
+        number = row.version_count if request.label == LATEST else row.labels.get(request.label)
+        if not number:
+            raise _not_found(f"prompt {prompt_id} has no label {request.label!r}", "label")
+    elif number is None:
+        number = row.current_version_number
+        if number is None:
+            raise _not_found(f"prompt {prompt_id} has no version yet", "version")
+    found = await versions_by_number(session, prompt_id, [number])
+    if number not in found:
+        raise _not_found(f"prompt {prompt_id} has no version {number}", field)
+    return found[number]
+
+
+def _not_found(message: str, field: str) -> BodyNotFoundError:
+    return BodyNotFoundError(message, field=field, rule="not_found")
+
+
+def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOut:
+    sources = template_sources(version.template)
+    try:
+        used = set().union(*(used_variables(source) for source in sources))
+    except TemplateError as error:
+        raise ParameterError(str(error), field="template", rule="template_invalid") from error
+    values = dict(given)
+    missing: list[str] = []
+    required: list[str] = []
+    declared = {spec.name: spec for spec in version.variables}
+    for name, spec in declared.items():
+        if name in values:
+            continue
+        if spec.default is not None:
+            values[name] = spec.default
+        elif not spec.required:
+            values[name] = ""
+            missing.append(name)
+        else:
+            required.append(name)
+    required += sorted(used - declared.keys() - values.keys())
+    if required:
+        raise MissingVariablesError(required)
+    try:
+        rendered = [render(source, values) for source in sources]
+    except TemplateError as error:
+        raise BodyError(str(error), field="variables", rule="render_failed") from error
+    common = {
+        "version_number": version.number,
+        "missing": missing,
+        "unused": sorted(set(given) - used),
+    }
+    if isinstance(version.template, TextTemplate):
+        return RenderOut(kind="text", text=rendered[0], **common)
+    messages = [
+        ChatMessage(role=message.role, content=text)
+        for message, text in zip(version.template.messages, rendered, strict=True)
+    ]
+    return RenderOut(kind="chat", messages=messages, **common)

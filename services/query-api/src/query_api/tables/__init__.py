@@ -1,0 +1,51 @@
+"""query-api's read models: denormalised tables shaped for the public REST API.
+
+Every row is derived from events only, so dropping these tables and replaying the topics
+rebuilds them identically (the consumer's checkpoints are wiped with them).
+"""
+
+from __future__ import annotations
+
+from query_api.tables._base import metadata
+from query_api.tables.prompts import (
+    PROMPT_READ_MODEL_TABLES,
+    prompt_classes,
+    prompt_counts,
+    prompt_history,
+    prompt_labels,
+    prompt_tags,
+    prompt_versions,
+    prompts,
+)
+from query_api.tables.runs import (
+    FINISHED_STATUSES,
+    RUN_READ_MODEL_TABLES,
+    RUN_STATUSES,
+    metrics,
+    results,
+    run_evaluations,
+    runs,
+)
+
+READ_MODEL_TABLES = (*PROMPT_READ_MODEL_TABLES, *RUN_READ_MODEL_TABLES)
+"""Everything a rebuild wipes (together with this consumer's checkpoints)."""
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "PROMPT_READ_MODEL_TABLES",
+    "READ_MODEL_TABLES",
+    "RUN_READ_MODEL_TABLES",
+    "RUN_STATUSES",
+    "metadata",
+    "metrics",
+    "prompt_classes",
+    "prompt_counts",
+    "prompt_history",
+    "prompt_labels",
+    "prompt_tags",
+    "prompt_versions",
+    "prompts",
+    "results",
+    "run_evaluations",
+    "runs",
+]

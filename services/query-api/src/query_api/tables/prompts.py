@@ -1,0 +1,174 @@
+"""Prompt read models: prompts, their versions, labels and history, classes and tags.
+
+Invariants:
+- Every row is derived from the events of topic ``promptworks.prompt`` only.
+- Prompts refer to classes and tags by id and nothing more. Classes and tags are other
+  aggregates, so their events may be applied before or after the prompts that use them (other
+  partitions, other consumer instances): names are joined at read time, never copied, so no
+  order of arrival can leave a stale name behind, and nothing is dropped for want of a name.
+- ``prompts.labels`` ({label: version number}) and ``prompt_labels`` hold the same pointers:
+  the first for lists and the ``label`` filter (GIN), the second for the by-label lookup (PK).
+  ``latest`` is implied (the highest version number) and stored in neither.
+- ``prompt_history`` has one row per event of a prompt's stream; its sentence is written at
+  read time from ``details``, with the names of the moment.
+- Each list order has a btree index that ends with ``prompt_id``: the tie-breaker that makes
+  keyset cursors exact.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from query_api.tables._base import metadata, trigram_index
+
+prompts = Table(
+    "prompts",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("class_id", UUID(as_uuid=True), nullable=True),
+    Column("tag_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("labels", JSONB, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    Column("current_version_id", UUID(as_uuid=True), nullable=True),
+    Column("current_version_number", Integer, nullable=True),
+    Column("version_count", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    trigram_index("prompts", "name"),
+    trigram_index("prompts", "author"),
+    Index("ix_prompts_tag_ids", "tag_ids", postgresql_using="gin"),
+    Index("ix_prompts_labels", "labels", postgresql_using="gin"),
+)
+
+p = prompts.c
+# One per sort key (scanned backwards for the opposite direction), prompt_id as tie-breaker.
+Index("ix_prompts_updated_at", p.updated_at, p.prompt_id)
+Index("ix_prompts_created_at", p.created_at, p.prompt_id)
+Index("ix_prompts_name", p.name, p.prompt_id)
+# The default list (archived hidden) in its order, and its count as an index-only scan.
+Index(
+    "ix_prompts_active_updated_at",
+    p.updated_at,
+    p.prompt_id,
+    postgresql_where=text("NOT archived"),
+)
+# The class filter in the default order, and the per-class counts (index-only with archived).
+Index(
+    "ix_prompts_class",
+    p.class_id,
+    p.updated_at,
+    p.prompt_id,
+    postgresql_include=["archived"],
+)
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("version_id", UUID(as_uuid=True), primary_key=True),
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("template", JSONB, nullable=False),
+    Column("variables", JSONB, nullable=False),
+    Column("default_model", JSONB, nullable=True),
+    Column("default_parameters", JSONB, nullable=True),
+    Column("commit_message", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column(
+        "variables_report",
+        JSONB,
+        nullable=False,
+        comment="{undeclared, unused}: variables the template uses without declaring, and back",
+    ),
+    UniqueConstraint("prompt_id", "number", name="uq_prompt_versions_prompt_number"),
+)
+
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("version_id", UUID(as_uuid=True), nullable=False),
+    Column("version_number", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("prompt_id", "label"),
+)
+
+prompt_history = Table(
+    "prompt_history",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("type", Text, nullable=False, comment="e.g. version_created, label_moved"),
+    Column("actor", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB, nullable=False, comment="What the summary sentence is made of"),
+    PrimaryKeyConstraint("prompt_id", "stream_version"),
+)
+
+prompt_classes = Table(
+    "prompt_classes",
+    metadata,
+    Column("class_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    trigram_index("prompt_classes", "name"),
+)
+Index("ix_prompt_classes_lower_name", func.lower(prompt_classes.c.name))
+
+prompt_tags = Table(
+    "prompt_tags",
+    metadata,
+    Column("tag_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("color", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+)
+Index("ix_prompt_tags_lower_name", func.lower(prompt_tags.c.name))
+
+prompt_counts = Table(
+    "prompt_counts",
+    metadata,
+    Column("partition", Integer, primary_key=True, comment="of topic promptworks.prompt"),
+    Column("prompts", BigInteger, nullable=False),
+    Column("active", BigInteger, nullable=False, comment="prompts not archived"),
+)
+"""How many prompts there are, per partition: the total of the unfiltered list without
+counting 100,000 rows. A prompt's events all travel on one partition, owned by one consumer at
+a time, so each row has one writer and no contention."""
+
+PROMPT_READ_MODEL_TABLES = (
+    prompts,
+    prompt_versions,
+    prompt_labels,
+    prompt_history,
+    prompt_classes,
+    prompt_tags,
+    prompt_counts,
+)
+"""Everything built from topic ``promptworks.prompt``."""

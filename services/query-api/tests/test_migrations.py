@@ -1,0 +1,71 @@
+"""Migration 0002 takes a database in the 0001 shape to the prompt-management read models and
+makes the projection replay the prompt topic (and only it) into them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+pytestmark = pytest.mark.integration
+
+ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
+
+
+async def alembic(url: str, *args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args,
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+
+
+async def columns(connection: AsyncConnection, table: str) -> set[str]:
+    rows = await connection.execute(
+        text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
+        {"t": table},
+    )
+    return {row[0] for row in rows}
+
+
+CHECKPOINTS = """
+    INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES
+      ('query-api.projections', 'promptworks.prompt', 0, 10),
+      ('query-api.projections', 'promptworks.run', 0, 20);
+    INSERT INTO consumer_stream_positions (consumer, topic, stream_id, version) VALUES
+      ('query-api.projections', 'promptworks.prompt', 'p1', 2),
+      ('query-api.projections', 'promptworks.run', 'r1', 3)
+"""
+
+
+async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(database) -> None:
+    url = await database("query-api")
+    await alembic(url, "downgrade", "0001")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            assert {"class_name", "tags"} <= await columns(connection, "prompts")
+            assert await columns(connection, "prompt_labels") == set()
+            for statement in CHECKPOINTS.split(";"):
+                await connection.execute(text(statement))
+        await alembic(url, "upgrade", "head")
+        async with engine.connect() as connection:
+            shape = await columns(connection, "prompts")
+            assert {"class_id", "tag_ids", "labels", "archived"} <= shape
+            assert "class_name" not in shape
+            assert "variables_report" in await columns(connection, "prompt_versions")
+            assert await columns(connection, "prompt_history")
+            left = await connection.execute(
+                text("SELECT topic FROM consumer_offsets UNION ALL SELECT topic || '/' || stream_id"
+                     " FROM consumer_stream_positions ORDER BY 1")
+            )  # fmt: skip
+            assert [row[0] for row in left] == ["promptworks.run", "promptworks.run/r1"]
+    finally:
+        await engine.dispose()

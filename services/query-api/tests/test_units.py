@@ -1,0 +1,102 @@
+"""Unit tests of the pure parts: the variables report's fast path, stream-order levels."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import PromptCreated, PromptVersionCreated
+from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
+from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.templating import TemplateError, check
+from query_api.projections.ordering import levels
+from query_api.projections.variables import used_variables, variables_report
+
+TEMPLATES = [
+    "no variables at all",
+    "Hello {{ name }}",
+    "{{name}}{{ other }} and {{  name  }}",
+    "{{- trimmed -}} text",
+    'JSON {"a": {"b": 1}} with {{ value }}',
+    "{{ true }} {{ None }} {{ x }}",
+    "{{ user.name }} {{ items[0] }}",
+    "{{ name | upper }}",
+    "{% if flag %}{{ a }}{% else %}{{ b }}{% endif %}",
+    "{% for item in items %}{{ item }}{{ loop.index }}{% endfor %}",
+    "{# a comment #}{{ kept }}",
+    "{{{ weird }}}",
+    "{{ '{{' }} literal",
+    "a } b }} c { d",
+]
+
+
+def outcome(source: str, parse: Callable[[str], frozenset[str]]) -> frozenset[str] | str:
+    try:
+        return parse(source)
+    except TemplateError:
+        return "invalid"
+
+
+@pytest.mark.parametrize("source", TEMPLATES)
+def test_the_fast_path_agrees_with_the_template_parser(source: str) -> None:
+    used_variables.cache_clear()
+    expected = outcome(source, lambda s: check(s).used_variables)
+    assert outcome(source, used_variables) == expected
+
+
+def test_invalid_templates_are_reported_not_raised() -> None:
+    with pytest.raises(TemplateError):
+        used_variables("{{ unclosed ")
+    report = variables_report(TextTemplate(text="{% if %}"), [])
+    assert report["undeclared"] == [] and "line 1" in report["error"]
+
+
+def test_the_report_covers_every_chat_message() -> None:
+    template = ChatTemplate(
+        messages=[
+            ChatMessage(role="system", content="Be {{ tone }}"),
+            ChatMessage(role="user", content="{{ question }}"),
+        ]
+    )
+    declared = [VariableSpec(name="question"), VariableSpec(name="extra")]
+    assert variables_report(template, declared) == {"undeclared": ["tone"], "unused": ["extra"]}
+
+
+def received(event: PromptCreated | PromptVersionCreated, version: int) -> ReceivedEvent:
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        type=event.event_type,
+        source="/tests",
+        subject=event.stream_id(),
+        time=datetime.now(UTC),
+        correlationid="tests",
+        streamversion=version,
+    )
+    return ReceivedEvent("promptworks.prompt", 0, version, envelope, event)
+
+
+def test_levels_keep_each_streams_order_and_group_types() -> None:
+    a, b = (PromptCreated(prompt_id=uuid.uuid4(), name=n) for n in "ab")
+
+    def version(prompt: PromptCreated, number: int) -> PromptVersionCreated:
+        return PromptVersionCreated(
+            prompt_id=prompt.prompt_id,
+            version_id=uuid.uuid4(),
+            number=number,
+            template=TextTemplate(text="x"),
+        )
+
+    batch = [
+        received(a, 1), received(version(a, 1), 2), received(b, 1), received(version(b, 1), 2),
+        received(version(b, 2), 3), received(a.model_copy(), 3),
+    ]  # fmt: skip
+    found = levels(batch)
+    as_pairs = [[(e.envelope.subject, e.envelope.streamversion) for e in level] for level in found]
+    sa, sb = str(a.prompt_id), str(b.prompt_id)
+    # A's created | A's version, B's created | B's two versions... each stream in order.
+    assert as_pairs == [[(sa, 1), (sb, 1)], [(sa, 2), (sb, 2), (sb, 3)], [(sa, 3)]]
+    assert {e.envelope.type for e in found[0]} == {a.event_type}
