@@ -6,6 +6,7 @@ traceparent. See ``query_api.writes`` for the outcomes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -64,121 +65,87 @@ async def _on_prompt(
     return await writes.forward(request, target)
 
 
-@router.post(
-    "/{prompt_id}/versions",
-    status_code=201,
-    response_model=PromptOut,
-    summary="Add a version (it becomes the current one)",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc(
-        "version, content | messages, variables, model, parameters, commit_message, author"
-    ),
-)
-async def create_version(
+async def _on_prompt_endpoint(
     request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
 ) -> Response:
     return await _on_prompt(request, writes, settings, prompt_id)
 
 
-@router.patch(
-    "/{prompt_id}",
-    response_model=PromptOut,
-    summary="Edit metadata: name, description, author, class, tags",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc(
-        "any of name, description, author, class_id | class_name, tag_ids | tags, message"
-    ),
-)
-async def edit_prompt(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
-
-
-@router.put(
-    "/{prompt_id}",
-    response_model=PromptOut,
-    summary="The original combined update: metadata, a new version, activate_version_id",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("metadata as PATCH, plus version + content, activate_version_id"),
-)
-async def update_prompt(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
-
-
-@router.delete(
-    "/{prompt_id}",
-    response_model=PromptOut,
-    summary="Archive the prompt (history is never deleted)",
-    responses=WRITE_RESPONSES,
-)
-async def delete_prompt(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
-
-
-@router.put(
-    "/{prompt_id}/labels/{label}",
-    response_model=PromptOut,
-    summary="Point a label (production, staging, ...) at a version",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("version_number | version_id, message", {"version_number": 2}),
-)
-async def move_label(
+async def _on_label_endpoint(
     request: Request, writes: Writes, settings: Settings, prompt_id: PromptId, label: Label
 ) -> Response:
+    # ``label`` is declared for validation and the OpenAPI document; prompt-service reads it
+    # from the forwarded path.
     return await _on_prompt(request, writes, settings, prompt_id)
 
 
-@router.delete(
-    "/{prompt_id}/labels/{label}",
-    response_model=PromptOut,
-    summary="Remove a label",
-    responses=WRITE_RESPONSES,
+@dataclass(frozen=True)
+class PromptWrite:
+    """One forwarded write on an existing prompt, answered with the projected prompt."""
+
+    method: str
+    path: str
+    summary: str
+    body: str | None = None
+    example: dict[str, Any] | None = None
+    status_code: int = 200
+
+
+# Every write on an existing prompt, on one screen. All are forwarded 1:1 to prompt-service.
+PROMPT_WRITES = (
+    PromptWrite(
+        "POST",
+        "/{prompt_id}/versions",
+        "Add a version (it becomes the current one)",
+        "version, content | messages, variables, model, parameters, commit_message, author",
+        status_code=201,
+    ),
+    PromptWrite(
+        "PATCH",
+        "/{prompt_id}",
+        "Edit metadata: name, description, author, class, tags",
+        "any of name, description, author, class_id | class_name, tag_ids | tags, message",
+    ),
+    PromptWrite(
+        "PUT",
+        "/{prompt_id}",
+        "The original combined update: metadata, a new version, activate_version_id",
+        "metadata as PATCH, plus version + content, activate_version_id",
+    ),
+    PromptWrite("DELETE", "/{prompt_id}", "Archive the prompt (history is never deleted)"),
+    PromptWrite(
+        "PUT",
+        "/{prompt_id}/labels/{label}",
+        "Point a label (production, staging, ...) at a version",
+        "version_number | version_id, message",
+        {"version_number": 2},
+    ),
+    PromptWrite("DELETE", "/{prompt_id}/labels/{label}", "Remove a label"),
+    PromptWrite(
+        "POST",
+        "/{prompt_id}/rollback",
+        "Make an earlier (or later) version the current one",
+        "version_number | version_id, message",
+        {"version_number": 1},
+    ),
+    PromptWrite(
+        "POST",
+        "/{prompt_id}/archive",
+        "Archive: hidden from default lists, history kept",
+        "message (optional)",
+    ),
+    PromptWrite("POST", "/{prompt_id}/restore", "Restore an archived prompt", "message (optional)"),
 )
-async def remove_label(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId, label: Label
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
 
-
-@router.post(
-    "/{prompt_id}/rollback",
-    response_model=PromptOut,
-    summary="Make an earlier (or later) version the current one",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("version_number | version_id, message", {"version_number": 1}),
-)
-async def rollback(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
-
-
-@router.post(
-    "/{prompt_id}/archive",
-    response_model=PromptOut,
-    summary="Archive: hidden from default lists, history kept",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("message (optional)"),
-)
-async def archive(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
-
-
-@router.post(
-    "/{prompt_id}/restore",
-    response_model=PromptOut,
-    summary="Restore an archived prompt",
-    responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("message (optional)"),
-)
-async def restore(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
-) -> Response:
-    return await _on_prompt(request, writes, settings, prompt_id)
+for write in PROMPT_WRITES:
+    router.add_api_route(
+        write.path,
+        _on_label_endpoint if "{label}" in write.path else _on_prompt_endpoint,
+        methods=[write.method],
+        status_code=write.status_code,
+        response_model=PromptOut,
+        summary=write.summary,
+        responses=WRITE_RESPONSES,
+        openapi_extra=body_doc(write.body, write.example) if write.body else None,
+        name=f"{write.method.lower()} {write.path}",
+    )
