@@ -12,8 +12,8 @@ from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptCreated, PromptVersionCreated
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
 from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.router import stream_levels
 from promptworks_eventkit.templating import TemplateError, check
-from query_api.projections.ordering import levels
 from query_api.projections.variables import used_variables, variables_report
 
 TEMPLATES = [
@@ -94,7 +94,7 @@ def test_levels_keep_each_streams_order_and_group_types() -> None:
         received(a, 1), received(version(a, 1), 2), received(b, 1), received(version(b, 1), 2),
         received(version(b, 2), 3), received(a.model_copy(), 3),
     ]  # fmt: skip
-    found = levels(batch)
+    found = stream_levels(batch)
     as_pairs = [[(e.envelope.subject, e.envelope.streamversion) for e in level] for level in found]
     sa, sb = str(a.prompt_id), str(b.prompt_id)
     # A's created | A's version, B's created | B's two versions... each stream in order.

@@ -1,13 +1,20 @@
 """Routes a consumer's events to one handler per event type, through one readable table.
 
-Consecutive events of the same type are handed over together, so a handler can write them with
-one bulk statement while the partition's order between different types is kept.
+Two orders, chosen per consumer:
+- ``partition`` (default): consecutive events of one type are handed over together; the
+  partition's order between types is kept exactly.
+- ``stream``: each stream's (aggregate's) order is kept, order ACROSS streams is not. Commands
+  append several types at once (PromptCreated + PromptVersionCreated, ...), so a partition
+  alternates types and partition-ordered groups shrink to one event; stream order keeps a
+  batch in a few large groups. Only for consumers whose effects do not depend on the order of
+  different aggregates (for example read models that join at read time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import groupby
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +25,14 @@ TypeHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
 
 
 class EventRouter:
-    def __init__(self, table: Mapping[type[DomainEvent], TypeHandler]) -> None:
+    def __init__(
+        self,
+        table: Mapping[type[DomainEvent], TypeHandler],
+        order: Literal["partition", "stream"] = "partition",
+    ) -> None:
         self._by_type = {model.event_type: handler for model, handler in table.items()}
         self._topics = sorted({model.topic for model in table})
+        self._order = order
 
     def handles(self, event_type: str) -> bool:
         return event_type in self._by_type
@@ -31,5 +43,34 @@ class EventRouter:
         return list(self._topics)
 
     async def __call__(self, session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        if self._order == "partition":
+            await self._by_groups(session, events)
+            return
+        for level in stream_levels(events):
+            # A stable sort by type keeps each stream's order within its group.
+            await self._by_groups(session, sorted(level, key=lambda e: e.envelope.type))
+
+    async def _by_groups(self, session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
         for event_type, group in groupby(events, key=lambda e: e.envelope.type):
             await self._by_type[event_type](session, list(group))
+
+
+def stream_levels(events: Sequence[ReceivedEvent]) -> list[list[ReceivedEvent]]:
+    """The events by level: a stream moves one level deeper each time its event type changes,
+    so applying the levels in order applies every stream's events in stream order."""
+    result: list[list[ReceivedEvent]] = []
+    last: dict[tuple[str, str], tuple[str, int]] = {}
+    for event in events:
+        key = (event.topic, event.envelope.subject)
+        previous = last.get(key)
+        if previous is None:
+            level = 0
+        elif previous[0] == event.envelope.type:
+            level = previous[1]
+        else:
+            level = previous[1] + 1
+        last[key] = (event.envelope.type, level)
+        if level == len(result):
+            result.append([])
+        result[level].append(event)
+    return result

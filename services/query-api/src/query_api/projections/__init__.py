@@ -1,9 +1,10 @@
 """query-api's projection: every event of the three topics, applied in bulk to the read models.
 
 Handlers run inside the consumer's transaction (effects and checkpoint commit together), get
-the events of one type (in each stream's order, see ``ordering``) and write each batch with a
-few set-based statements, never one statement per event. Every prompt-stream handler is
-wrapped by ``history.with_history`` (history rows, stream version, ``updated_at``).
+the events of one type (in each stream's order: eventkit's EventRouter with order="stream")
+and write each batch with a few set-based statements, never one statement per event. Every
+prompt-stream handler is wrapped by ``history.with_history`` (history rows, stream version,
+``updated_at``).
 """
 
 from __future__ import annotations
@@ -34,14 +35,13 @@ from promptworks_contracts.events import (
 from promptworks_eventkit.router import EventRouter
 from query_api.projections import catalog, evaluations, prompt_state, prompts, runs
 from query_api.projections.history import with_history
-from query_api.projections.ordering import StreamOrderRouter
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 5000
 
 
 def build_router() -> EventRouter:
-    return StreamOrderRouter(
+    return EventRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
             PromptVersionCreated: with_history(prompts.on_version_created),
@@ -64,5 +64,6 @@ def build_router() -> EventRouter:
             RunFailed: runs.on_run_failed,
             ResultEvaluated: evaluations.on_result_evaluated,
             RunEvaluated: evaluations.on_run_evaluated,
-        }
+        },
+        order="stream",  # read models join at read time: only stream order matters
     )
