@@ -12,8 +12,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
-from promptworks_eventkit.consumer import ConsumerRunner, ReceivedEvent
+from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from promptworks_contracts.events import PromptCreated
-from promptworks_eventkit.eventstore import ConcurrencyConflictError, EventStore, MessageContext
+from promptworks_eventkit.errors import ConcurrencyConflictError
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import events, outbox
 

@@ -24,8 +24,9 @@ from sqlalchemy import select
 from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS
 from promptworks_eventkit.db import asyncpg_dsn
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import REPO

@@ -11,7 +11,7 @@ import pytest
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptCreated, PromptVersionCreated
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import stream_levels
 from promptworks_eventkit.templating import TemplateError, check
 from query_api.projections.variables import used_variables, variables_report

@@ -35,8 +35,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import DomainEvent, decode_event
+from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
 
@@ -45,18 +46,6 @@ log = structlog.get_logger(__name__)
 APPLIED = Counter("consumer_events_applied_total", "Events applied", ["consumer"])
 SKIPPED = Counter("consumer_duplicates_skipped_total", "Duplicate events skipped", ["consumer"])
 DEAD = Counter("consumer_dead_letters_total", "Events sent to a dead-letter topic", ["consumer"])
-
-
-@dataclass(frozen=True)
-class ReceivedEvent:
-    """An event as a consumer sees it: where it came from, its envelope and its data."""
-
-    topic: str
-    """The logical topic (without the deployment prefix)."""
-    partition: int
-    offset: int
-    envelope: Envelope
-    event: DomainEvent
 
 
 BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]

@@ -1,22 +1,14 @@
-"""Errors every service maps to HTTP the same way: 4xx that name the field and the rule."""
+"""Errors of business rules, free of any framework: a command refused names the field and the
+rule. How an error becomes an HTTP answer (status, ``loc``) is decided at the API edge
+(``promptworks_eventkit.http``), never here: domain packages raise these without knowing HTTP.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-
-from promptworks_eventkit.eventstore import ConcurrencyConflictError
-
 
 class DomainError(Exception):
-    """A command was refused by a business rule. ``field`` names the input at fault."""
-
-    status_code = 422
-    location = "body"
-    """Where the named field lives in the request: body, path, query or header."""
+    """A command was refused by a business rule. ``field`` names the input at fault (dotted
+    for nested fields, e.g. ``cases.3.topic``); ``rule`` names the rule it broke."""
 
     def __init__(self, message: str, *, field: str | None = None, rule: str = "invalid") -> None:
         super().__init__(message)
@@ -24,92 +16,32 @@ class DomainError(Exception):
         self.field = field
         self.rule = rule
 
-    def detail(self) -> list[dict[str, Any]]:
-        loc = [self.location, *self.field.split(".")] if self.field else [self.location]
-        return [{"loc": loc, "field": self.field, "type": self.rule, "msg": self.message}]
-
 
 class NotFoundError(DomainError):
-    status_code = 404
+    """The command or query names something that does not exist (the thing itself, not a
+    reference inside a body: an unknown ``class_id`` in a body is a ``DomainError``)."""
 
-
-class PathNotFoundError(NotFoundError):
-    """A path parameter (an id, a label) names nothing."""
-
-    location = "path"
+    def __init__(self, message: str, *, field: str | None = None, rule: str = "not_found") -> None:
+        super().__init__(message, field=field, rule=rule)
 
 
 class ConflictError(DomainError):
-    status_code = 409
+    """The command clashes with the current state (a name taken, a race lost)."""
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+class ConcurrencyConflictError(Exception):
+    """Another writer appended to the stream first: the expected version is stale."""
 
-
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    details: list[dict[str, Any]] = []
-    malformed = False
-    for item in error.errors():
-        if item.get("type") == "json_invalid":
-            malformed = True
-            position = item.get("loc", ("body", "?"))[-1]
-            reason = item.get("ctx", {}).get("error", "invalid JSON")
-            details.append(
-                {
-                    "loc": ["body"],
-                    "field": "body",
-                    "type": "json_invalid",
-                    "msg": f"malformed JSON at character {position}: {reason}",
-                }
-            )
-            continue
-        details.append(
-            {
-                "loc": list(item.get("loc", ())),
-                "field": _field(item.get("loc", ())),
-                "type": item.get("type"),
-                "msg": item.get("msg"),
-                **({"ctx": _jsonable(item["ctx"])} if "ctx" in item else {}),
-            }
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is at version {actual}, the command expected {expected}"
         )
-    # Body that is not JSON at all is a malformed request (400); JSON that breaks a rule is 422.
-    return JSONResponse({"detail": details}, status_code=400 if malformed else 422)
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
 
 
-def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v if isinstance(v, int | float | str | bool | None) else str(v) for k, v in value.items()
-    }
-
-
-async def _domain_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DomainError)
-    return JSONResponse({"detail": error.detail()}, status_code=error.status_code)
-
-
-async def _conflict(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, ConcurrencyConflictError)
-    return JSONResponse(
-        {
-            "detail": [
-                {
-                    "loc": ["header", "If-Match"],
-                    "field": "If-Match",
-                    "type": "version_conflict",
-                    "msg": str(error),
-                }
-            ],
-            "current_version": error.actual,
-        },
-        status_code=409,
-        headers={"ETag": f'"{error.actual}"'},
-    )
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(ConcurrencyConflictError, _conflict)
+def check_expected(stream_id: str, expected: int | None, actual: int) -> None:
+    """``If-Match``: a client that saw another version than the current one gets a conflict."""
+    if expected is not None and expected != actual:
+        raise ConcurrencyConflictError(stream_id, expected, actual)

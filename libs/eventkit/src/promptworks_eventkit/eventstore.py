@@ -7,9 +7,7 @@ command's events are stored AND queued for Kafka, or neither. Nothing is publish
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, text
@@ -18,38 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent, decode_event
+from promptworks_eventkit.errors import ConcurrencyConflictError
+from promptworks_eventkit.messages import MessageContext, StoredEvent, new_envelopes
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import events, outbox
 
 OUTBOX_CHANNEL = "promptworks_outbox"
 """NOTIFY channel the relay listens on; notifications are delivered at commit."""
-
-
-class ConcurrencyConflictError(Exception):
-    """Another writer appended to the stream first: the expected version is stale."""
-
-    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"stream {stream_id} is at version {actual}, the command expected {expected}"
-        )
-        self.stream_id = stream_id
-        self.expected = expected
-        self.actual = actual
-
-
-@dataclass(frozen=True)
-class MessageContext:
-    """Where a command came from: copied into every event it causes."""
-
-    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    causation_id: str | None = None
-    traceparent: str | None = None
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    envelope: Envelope
-    event: DomainEvent
 
 
 class EventStore:
@@ -64,12 +37,20 @@ class EventStore:
         )
         return int((await session.execute(query)).scalar_one())
 
-    async def load(self, session: AsyncSession, stream_id: str) -> list[StoredEvent]:
-        rows = await session.execute(
-            select(events.c.event_type, events.c.data, events.c.metadata)
-            .where(events.c.stream_id == stream_id)
-            .order_by(events.c.version)
+    async def load(
+        self,
+        session: AsyncSession,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+    ) -> list[StoredEvent]:
+        query = select(events.c.event_type, events.c.data, events.c.metadata).where(
+            events.c.stream_id == stream_id, events.c.version >= from_version
         )
+        if to_version is not None:
+            query = query.where(events.c.version <= to_version)
+        rows = await session.execute(query.order_by(events.c.version))
         return [
             StoredEvent(Envelope.model_validate(meta), decode_event(kind, json.dumps(data)))
             for kind, data, meta in rows
@@ -96,21 +77,11 @@ class EventStore:
         now = datetime.now(UTC)
         event_rows: list[dict[str, object]] = []
         outbox_rows: list[dict[str, object]] = []
-        envelopes: list[Envelope] = []
-        for offset, event in enumerate(new_events, start=1):
-            envelope = Envelope(
-                id=uuid.uuid4(),
-                type=event.event_type,
-                source=self._source,
-                subject=stream_id,
-                time=now,
-                correlationid=context.correlation_id,
-                causationid=context.causation_id,
-                streamversion=expected_version + offset,
-                traceparent=context.traceparent,
-            )
+        envelopes = new_envelopes(
+            self._source, stream_id, new_events, expected_version, context, now
+        )
+        for envelope, event in zip(envelopes, new_events, strict=True):
             data = event.model_dump(mode="json")
-            envelopes.append(envelope)
             event_rows.append(
                 {
                     "stream_id": stream_id,

@@ -1,14 +1,30 @@
-"""HTTP helpers shared by the services' routers."""
+"""The HTTP edge every service shares: request context, ``If-Match``, positions in answers, and
+the one mapping of errors to answers: ``{"detail": [{"loc", "field", "type", "msg"}]}``.
+
+Status by error class: ``NotFoundError`` 404, ``ConflictError`` 409, a stale expected version
+409 (with ``current_version`` and an ``ETag``), any other ``DomainError`` 422. ``loc`` starts
+with where the named field came from in THIS request: a path parameter, a query parameter, a
+header, or else the body. Domain code names fields only; it never knows HTTP.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.eventstore import MessageContext
+from promptworks_eventkit.errors import (
+    ConcurrencyConflictError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+)
+from promptworks_eventkit.messages import MessageContext, Position
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -39,3 +55,115 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 Context = Annotated[MessageContext, Depends(message_context)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
+class PositionOut(BaseModel):
+    stream_id: str
+    stream_version: int
+
+
+def positions_out(positions: Sequence[Position]) -> list[PositionOut]:
+    """Every stream a command appended to: the one answer query-api waits on (read your
+    writes), the same from every command service."""
+    return [PositionOut(stream_id=p.stream_id, stream_version=p.stream_version) for p in positions]
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def status_of(error: DomainError) -> int:
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    return 422
+
+
+def location_of(request: Request, field: str | None) -> str:
+    """Where ``field`` came from in this request: path, query, header, else body."""
+    root = (field or "").split(".", 1)[0]
+    if root in request.path_params:
+        return "path"
+    if root in request.query_params:
+        return "query"
+    if root and root in request.headers:
+        return "header"
+    return "body"
+
+
+def error_detail(request: Request, error: DomainError) -> list[dict[str, Any]]:
+    location = location_of(request, error.field)
+    loc = [location, *error.field.split(".")] if error.field else [location]
+    return [{"loc": loc, "field": error.field, "type": error.rule, "msg": error.message}]
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details: list[dict[str, Any]] = []
+    malformed = False
+    for item in error.errors():
+        if item.get("type") == "json_invalid":
+            malformed = True
+            position = item.get("loc", ("body", "?"))[-1]
+            reason = item.get("ctx", {}).get("error", "invalid JSON")
+            details.append(
+                {
+                    "loc": ["body"],
+                    "field": "body",
+                    "type": "json_invalid",
+                    "msg": f"malformed JSON at character {position}: {reason}",
+                }
+            )
+            continue
+        details.append(
+            {
+                "loc": list(item.get("loc", ())),
+                "field": _field(item.get("loc", ())),
+                "type": item.get("type"),
+                "msg": item.get("msg"),
+                **({"ctx": _jsonable(item["ctx"])} if "ctx" in item else {}),
+            }
+        )
+    # Body that is not JSON at all is a malformed request (400); JSON that breaks a rule is 422.
+    return JSONResponse({"detail": details}, status_code=400 if malformed else 422)
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, int | float | str | bool | None) else str(v) for k, v in value.items()
+    }
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse({"detail": error_detail(request, error)}, status_code=status_of(error))
+
+
+async def _conflict(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ConcurrencyConflictError)
+    return JSONResponse(
+        {
+            "detail": [
+                {
+                    "loc": ["header", "If-Match"],
+                    "field": "If-Match",
+                    "type": "version_conflict",
+                    "msg": str(error),
+                }
+            ],
+            "current_version": error.actual,
+        },
+        status_code=409,
+        headers={"ETag": f'"{error.actual}"'},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ConcurrencyConflictError, _conflict)

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import groupby
-from typing import Literal
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Generic, Literal, TypeVar
 
 from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 
-TypeHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
+W = TypeVar("W")
+"""What a handler works in: a query-api projection gets the consumer's database session, an
+event-emitting consumer a write-port transaction joined to that session."""
+
+TypeHandler = Callable[[W, Sequence[ReceivedEvent]], Awaitable[None]]
 
 
-class EventRouter:
+class EventRouter(Generic[W]):
     def __init__(
         self,
-        table: Mapping[type[DomainEvent], TypeHandler],
+        table: Mapping[type[DomainEvent], TypeHandler[W]],
         order: Literal["partition", "stream"] = "partition",
     ) -> None:
         self._by_type = {model.event_type: handler for model, handler in table.items()}
@@ -42,17 +44,17 @@ class EventRouter:
         """The logical topics that carry the routed event types."""
         return list(self._topics)
 
-    async def __call__(self, session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    async def __call__(self, work: W, events: Sequence[ReceivedEvent]) -> None:
         if self._order == "partition":
-            await self._by_groups(session, events)
+            await self._by_groups(work, events)
             return
         for level in stream_levels(events):
             # A stable sort by type keeps each stream's order within its group.
-            await self._by_groups(session, sorted(level, key=lambda e: e.envelope.type))
+            await self._by_groups(work, sorted(level, key=lambda e: e.envelope.type))
 
-    async def _by_groups(self, session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    async def _by_groups(self, work: W, events: Sequence[ReceivedEvent]) -> None:
         for event_type, group in groupby(events, key=lambda e: e.envelope.type):
-            await self._by_type[event_type](session, list(group))
+            await self._by_type[event_type](work, list(group))
 
 
 def stream_levels(events: Sequence[ReceivedEvent]) -> list[list[ReceivedEvent]]:

@@ -10,7 +10,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -19,24 +19,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.consumer import BatchHandler, ConsumerRunner
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.router import EventRouter
 from promptworks_eventkit.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-BackgroundTask = Callable[["Runtime"], Awaitable[None]]
+W = TypeVar("W")
 
 
 @dataclass(frozen=True)
 class ConsumerSpec:
     name: str
-    router: EventRouter
+    router: EventRouter[Any]
+    bind: Callable[[AsyncSession], Any]
+    """What the router's handlers work in, made from the batch's session."""
     max_records: int
+
+
+def _session_itself(session: AsyncSession) -> AsyncSession:
+    return session
 
 
 @dataclass
@@ -65,8 +72,17 @@ class Runtime:
             with_relay=with_relay,
         )
 
-    def add_consumer(self, name: str, router: EventRouter, max_records: int = 2000) -> None:
-        self.consumer_specs.append(ConsumerSpec(name, router, max_records))
+    def add_consumer(
+        self,
+        name: str,
+        router: EventRouter[W],
+        bind: Callable[[AsyncSession], W] = _session_itself,  # type: ignore[assignment]
+        max_records: int = 2000,
+    ) -> None:
+        """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
+        batch's session itself (read models) or a write-port transaction joined to it
+        (``PostgresWritePort.joined``) for consumers that append events."""
+        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records))
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -93,7 +109,7 @@ class Runtime:
                 name=spec.name,
                 topics=spec.router.topics,
                 handles=spec.router.handles,
-                handler=spec.router,
+                handler=_bound(spec),
                 sessions=self.sessions,
                 kafka=settings.kafka,
                 producer=self.producer,
@@ -136,6 +152,13 @@ class Runtime:
             checks[f"consumer:{consumer.name}"] = "ok" if consumer.running else "starting"
         checks["background_tasks"] = "ok" if self.background_alive() else "a task stopped"
         return checks
+
+
+def _bound(spec: ConsumerSpec) -> BatchHandler:
+    async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        await spec.router(spec.bind(session), events)
+
+    return handle
 
 
 def ops_router(runtime_of: Callable[[], Runtime]) -> APIRouter:

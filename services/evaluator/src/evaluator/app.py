@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from evaluator.api.routes import router
 from evaluator.handlers import CONSUMER_NAME, EvaluationHandlers
-from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.http import install_error_handlers
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 

@@ -35,8 +35,8 @@ from promptworks_contracts.events import (
     RunEvaluated,
     RunFailed,
 )
-from promptworks_eventkit.consumer import ReceivedEvent
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext, ReceivedEvent
 from promptworks_eventkit.router import EventRouter
 
 CONSUMER_NAME = "evaluator.runs"
@@ -95,7 +95,7 @@ class EvaluationHandlers:
         self._store = store
         self._plans = plans or PlanCache()
 
-    def router(self) -> EventRouter:
+    def router(self) -> EventRouter[AsyncSession]:
         return EventRouter(
             {
                 RunCreated: self.on_runs_created,

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from prompt_service.api import classes, prompts, tags
 from prompt_service.handlers.prompts import PromptHandlers
 from prompt_service.handlers.taxonomy import TaxonomyHandlers
-from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.http import install_error_handlers
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 

@@ -15,8 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import event
 
-from promptworks_eventkit.errors import install_error_handlers
-from promptworks_eventkit.http import CORRELATION_HEADER
+from promptworks_eventkit.http import CORRELATION_HEADER, install_error_handlers
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import classes, prompt_writes, prompts, runs, tags

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from promptworks_eventkit.errors import install_error_handlers
+from promptworks_eventkit.http import install_error_handlers
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from run_orchestrator.api.routes import router

@@ -17,7 +17,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 from run_orchestrator.domain.commands import CreateRun
 from run_orchestrator.domain.planning import plan_run
 from run_orchestrator.domain.prompt_version import PromptVersion

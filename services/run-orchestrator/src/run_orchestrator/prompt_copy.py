@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptVersionCreated
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
 from run_orchestrator.domain.prompt_version import version_row
 from run_orchestrator.tables import prompt_versions
@@ -26,5 +26,5 @@ async def store_versions(session: AsyncSession, received: Sequence[ReceivedEvent
         await session.execute(pg_insert(prompt_versions).on_conflict_do_nothing(), rows)
 
 
-def prompt_versions_router() -> EventRouter:
+def prompt_versions_router() -> EventRouter[AsyncSession]:
     return EventRouter({PromptVersionCreated: store_versions})

@@ -17,7 +17,7 @@ from promptworks_contracts.events import (
     PromptLabelRemoved,
 )
 from promptworks_contracts.events.prompt import LABEL_PATTERN
-from promptworks_eventkit.errors import DomainError, PathNotFoundError
+from promptworks_eventkit.errors import DomainError, NotFoundError
 
 RESERVED_LABEL = "latest"
 _LABEL = re.compile(LABEL_PATTERN)
@@ -95,7 +95,7 @@ def remove_label(prompt: Prompt, label: str, actor: str, message: str = "") -> l
     check_label(label)
     if label not in prompt.labels:
         known = ", ".join(sorted(prompt.labels)) or "none"
-        raise PathNotFoundError(
+        raise NotFoundError(
             f"this prompt has no label {label!r} (its labels: {known})",
             field="label",
             rule="not_found",

@@ -18,7 +18,7 @@ from promptworks_contracts.events import (
     PromptClassDeleted,
     PromptClassUpdated,
 )
-from promptworks_eventkit.errors import ConflictError, PathNotFoundError
+from promptworks_eventkit.errors import ConflictError, NotFoundError
 
 
 @dataclass
@@ -48,7 +48,7 @@ class PromptClass:
 
     def require_live(self) -> UUID:
         if self.class_id is None or self.deleted:
-            raise PathNotFoundError(f"class {self.class_id} does not exist", field="class_id")
+            raise NotFoundError(f"class {self.class_id} does not exist", field="class_id")
         return self.class_id
 
 

@@ -18,7 +18,7 @@ from promptworks_contracts.events import (
     PromptTagDeleted,
     PromptTagUpdated,
 )
-from promptworks_eventkit.errors import ConflictError, PathNotFoundError
+from promptworks_eventkit.errors import ConflictError, NotFoundError
 
 
 @dataclass
@@ -48,7 +48,7 @@ class PromptTag:
 
     def require_live(self) -> UUID:
         if self.tag_id is None or self.deleted:
-            raise PathNotFoundError(f"tag {self.tag_id} does not exist", field="tag_id")
+            raise NotFoundError(f"tag {self.tag_id} does not exist", field="tag_id")
         return self.tag_id
 
 

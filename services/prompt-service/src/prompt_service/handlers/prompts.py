@@ -38,8 +38,9 @@ from prompt_service.handlers.unit_of_work import (
 )
 from prompt_service.tables import classes
 from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.errors import ConflictError, PathNotFoundError
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.errors import ConflictError, NotFoundError
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ async def _name_taken(uow: UnitOfWork, name: str, class_id: UUID | None) -> Conf
 async def load_prompt(uow: UnitOfWork, prompt_id: UUID, expected: int | None) -> Prompt:
     """Locks and folds the prompt; 404 if unknown, 409 if ``expected`` is stale."""
     if not await lookups.lock_prompt(uow.session, prompt_id):
-        raise PathNotFoundError(f"prompt {prompt_id} does not exist", field="prompt_id")
+        raise NotFoundError(f"prompt {prompt_id} does not exist", field="prompt_id")
     prompt = Prompt.from_events(await uow.load(str(prompt_id)))
     check_expected(str(prompt_id), expected, prompt.version)
     return prompt

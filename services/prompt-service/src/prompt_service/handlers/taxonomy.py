@@ -34,8 +34,9 @@ from prompt_service.handlers.unit_of_work import (
     unit_of_work,
 )
 from prompt_service.tables import classes, tags
-from promptworks_eventkit.errors import ConflictError, PathNotFoundError
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.errors import ConflictError, NotFoundError
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ class TaxonomyHandlers:
         self, uow: UnitOfWork, class_id: UUID, expected: int | None
     ) -> PromptClass:
         if not await lookups.lock_named(uow.session, classes, class_id):
-            raise PathNotFoundError(f"class {class_id} does not exist", field="class_id")
+            raise NotFoundError(f"class {class_id} does not exist", field="class_id")
         state = PromptClass.from_events(await uow.load(str(class_id)))
         check_expected(str(class_id), expected, state.version)
         return state
 
     async def _load_tag(self, uow: UnitOfWork, tag_id: UUID, expected: int | None) -> PromptTag:
         if not await lookups.lock_named(uow.session, tags, tag_id):
-            raise PathNotFoundError(f"tag {tag_id} does not exist", field="tag_id")
+            raise NotFoundError(f"tag {tag_id} does not exist", field="tag_id")
         state = PromptTag.from_events(await uow.load(str(tag_id)))
         check_expected(str(tag_id), expected, state.version)
         return state

@@ -15,8 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.errors import ConflictError
-from promptworks_eventkit.eventstore import ConcurrencyConflictError, EventStore, MessageContext
+from promptworks_eventkit.errors import ConcurrencyConflictError, ConflictError
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 
 # Deadlock, serialization failure, lock not available, and a foreign key that a concurrent
 # delete removed: the outcome of a race, not of bad input, so the client may simply retry.

@@ -9,6 +9,8 @@ prompt-stream handler is wrapped by ``history.with_history`` (history rows, stre
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from promptworks_contracts.events import (
     PromptArchived,
     PromptClassCreated,
@@ -40,7 +42,7 @@ CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 5000
 
 
-def build_router() -> EventRouter:
+def build_router() -> EventRouter[AsyncSession]:
     return EventRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),

@@ -31,7 +31,7 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
 
 from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 
 E = TypeVar("E", bound=DomainEvent)
 

@@ -23,7 +23,7 @@ from promptworks_contracts.events import (
     PromptTagDeleted,
     PromptTagUpdated,
 )
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections._util import any_of, last_per_key, typed, update_many
 from query_api.tables import prompt_classes, prompt_tags
 

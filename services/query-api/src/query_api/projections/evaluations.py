@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import ResultEvaluated, RunEvaluated
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections._util import any_of, typed, unnest_rows
 from query_api.tables import metrics, run_evaluations, runs
 

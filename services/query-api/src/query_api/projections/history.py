@@ -26,7 +26,7 @@ from promptworks_contracts.events import (
     PromptMetadataEdited,
     PromptVersionCreated,
 )
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import TypeHandler
 from query_api.projections._util import any_of, unnest_rows
 from query_api.tables import prompt_history, prompts
@@ -36,7 +36,7 @@ Metadata = tuple[UUID | None, list[UUID]]
 """A prompt's (class_id, tag_ids) before an edit."""
 
 
-def with_history(handler: TypeHandler) -> TypeHandler:
+def with_history(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession]:
     async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
         before: dict[UUID, Metadata] = {}
         if isinstance(events[0].event, PromptMetadataEdited):

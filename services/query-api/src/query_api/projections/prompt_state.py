@@ -24,7 +24,7 @@ from promptworks_contracts.events import (
     PromptLabelMoved,
     PromptLabelRemoved,
 )
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections import counts
 from query_api.projections._util import any_of, last_per_key, typed, unnest_rows, unnest_source
 from query_api.projections.prompt_rows import ID, update_prompts

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, PromptVersionCreated
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections import counts
 from query_api.projections._util import typed, unnest_rows
 from query_api.projections.prompt_rows import ID, update_prompts

@@ -22,7 +22,7 @@ from promptworks_contracts.events import (
     RunCreated,
     RunFailed,
 )
-from promptworks_eventkit.consumer import ReceivedEvent
+from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections._util import typed, unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.tables import FINISHED_STATUSES, results, runs

@@ -25,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.events import ResultRecorded
-from promptworks_eventkit.eventstore import ConcurrencyConflictError, EventStore
+from promptworks_eventkit.errors import ConcurrencyConflictError
+from promptworks_eventkit.eventstore import EventStore
 from run_orchestrator.execution.state import RunState
 from run_orchestrator.execution.waiting import wait_event
 from run_orchestrator.tables import run_results, runs

@@ -14,7 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.events import DomainEvent, RunCreated
-from promptworks_eventkit.eventstore import EventStore, MessageContext
+from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.tables import events
 from run_orchestrator.tables import run_results, runs
 
