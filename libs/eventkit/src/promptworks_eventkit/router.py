@@ -76,3 +76,18 @@ def stream_levels(events: Sequence[ReceivedEvent]) -> list[list[ReceivedEvent]]:
             result.append([])
         result[level].append(event)
     return result
+
+
+E = TypeVar("E", bound=DomainEvent)
+
+
+def typed(events: Sequence[ReceivedEvent], model: type[E]) -> list[tuple[ReceivedEvent, E]]:
+    """The events with their data narrowed to ``model``: a handler's view of the group the
+    router handed it (the router routes one type per handler, so anything else is a bug)."""
+    pairs: list[tuple[ReceivedEvent, E]] = []
+    for received in events:
+        event = received.event
+        if not isinstance(event, model):
+            raise TypeError(f"expected {model.__name__}, got {type(event).__name__}")
+        pairs.append((received, event))
+    return pairs
