@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -32,13 +33,22 @@ class ScratchDb:
     sessions: async_sessionmaker[AsyncSession]
 
 
-@pytest.fixture
-async def scratch_db(infra: Infra) -> AsyncIterator[ScratchDb]:
+@contextlib.asynccontextmanager
+async def scratch_database(infra: Infra, *extra: MetaData) -> AsyncIterator[ScratchDb]:
+    """A new database with every eventkit table, the scratch tables and ``extra``'s."""
     url = await create_database(infra, "eventkit")
     engine = create_engine(url, pool_size=5)
     async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-        await connection.run_sync(scratch.create_all)
-    yield ScratchDb(url, engine, create_sessionmaker(engine))
-    await engine.dispose()
-    await drop_database(infra, url)
+        for tables in (metadata, scratch, *extra):
+            await connection.run_sync(tables.create_all)
+    try:
+        yield ScratchDb(url, engine, create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+        await drop_database(infra, url)
+
+
+@pytest.fixture
+async def scratch_db(infra: Infra) -> AsyncIterator[ScratchDb]:
+    async with scratch_database(infra) as db:
+        yield db
