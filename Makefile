@@ -55,10 +55,12 @@ down: ## Stop everything `make dev` started
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
 	$(UV) run --frozen pytest
 
-lint: ## ruff, formatting and mypy --strict on the sources
-	$(UV) run ruff check .
-	$(UV) run ruff format --check .
-	$(UV) run mypy contracts/src libs/eventkit/src services/*/src devstack
+lint: install ## ruff, formatting, mypy --strict and the dependency rules (import-linter)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack
+	$(UV) run --frozen lint-imports --no-cache
+	$(UV) run --frozen pytest -q -p no:cacheprovider tests/architecture
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen
