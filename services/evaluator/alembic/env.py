@@ -1,4 +1,4 @@
-from evaluator.tables import metadata
+from evaluator.adapters.tables import metadata
 from promptworks_eventkit.alembic_env import run_migrations
 
 run_migrations(metadata)

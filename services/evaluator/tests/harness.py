@@ -1,6 +1,7 @@
 """Helpers to feed the evaluator run events the way run-orchestrator's relay publishes them
-(binary-mode CloudEvents), and to read what it produced. Callers bound waits with
-``asyncio.timeout``."""
+(binary-mode CloudEvents on Kafka, or ``ReceivedEvent``s handed straight to the handlers), to read
+what it produced, and the checks both the Kafka and the in-memory tests make of it. Callers bound
+waits with ``asyncio.timeout``."""
 
 from __future__ import annotations
 
@@ -9,18 +10,27 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from evaluator.handlers import CONSUMER_NAME
+from evaluator.handlers.evaluation import CONSUMER_NAME
 from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import DomainEvent, ResultRecorded, RunCreated, decode_event
+from promptworks_contracts.events import (
+    DomainEvent,
+    ResultEvaluated,
+    ResultRecorded,
+    RunCompleted,
+    RunCreated,
+    RunEvaluated,
+    decode_event,
+)
 from promptworks_contracts.topics import RUN_EVENTS
-from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate
+from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.settings import KafkaSettings
 
 
@@ -39,10 +49,12 @@ class RunStream:
 
     run_id: uuid.UUID = field(default_factory=uuid.uuid4)
     version: int = 0
+    traceparent: str | None = None
 
-    def record(self, event: DomainEvent) -> Record:
+    def envelope(self, event: DomainEvent) -> Envelope:
+        """The next event's envelope (the stream moves one version on)."""
         self.version += 1
-        envelope = Envelope(
+        return Envelope(
             id=uuid.uuid4(),
             type=event.event_type,
             source="/run-orchestrator",
@@ -50,12 +62,19 @@ class RunStream:
             time=datetime.now(UTC),
             correlationid=f"corr-{self.run_id}",
             streamversion=self.version,
+            traceparent=self.traceparent,
         )
+
+    def record(self, event: DomainEvent) -> Record:
         return Record(
             key=str(self.run_id).encode(),
-            headers=envelope.to_kafka_headers(),
+            headers=self.envelope(event).to_kafka_headers(),
             value=event.model_dump_json().encode(),
         )
+
+    def receive(self, event: DomainEvent, offset: int = 0) -> ReceivedEvent:
+        """The event as the consumer runner hands it to the handlers."""
+        return ReceivedEvent(RUN_EVENTS, 0, offset, self.envelope(event), event)
 
 
 CITY_SCHEMA = {
@@ -114,6 +133,105 @@ def result(
             "error": error,
         }
     )
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """RunCreated (2 cases; contains + json_schema + regex), 4 results (one failed),
+    RunCompleted: stream versions 1..6 once turned into records or received events."""
+
+    stream: RunStream
+    results: list[ResultRecorded]
+    events: list[DomainEvent]
+
+
+def sample_run() -> SampleRun:
+    stream = RunStream()
+    results = [
+        result(stream, 0, '{"city": "Paris"}', latency=100.0),  # passes all three
+        result(stream, 1, '{"city": 5}', latency=200.0),  # no "Rome"; city not a string
+        result(stream, 0, "Paris, of course", latency=300.0),  # not JSON, no "city":
+        result(stream, 1, None, latency=400.0, error="provider timeout"),
+    ]
+    created = run_created(
+        stream, cases=[{"city": "Paris"}, {"city": "Rome"}], assertions=ASSERTIONS, total_calls=4
+    )
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
+    return SampleRun(stream, results, [created, *results, completed])
+
+
+class Emitted(Protocol):
+    """An evaluation event as read from Kafka (``Received``) or from a write port's outbox."""
+
+    @property
+    def envelope(self) -> Envelope: ...
+
+    @property
+    def event(self) -> DomainEvent: ...
+
+
+def check_sample_evaluated(out: Sequence[Emitted], sample: SampleRun, completion_id: str) -> None:
+    """What the evaluator must have appended for ``sample_run()``: 4 ResultEvaluated with their
+    metrics, then the RunEvaluated (caused by the completion ``completion_id``)."""
+    stream, results = sample.stream, sample.results
+    assert len(out) == 5
+    assert [r.envelope.streamversion for r in out] == [1, 2, 3, 4, 5]
+    assert {r.envelope.subject for r in out} == {str(stream.run_id)}
+    assert {r.envelope.source for r in out} == {"/evaluator"}
+    assert {r.envelope.correlationid for r in out} == {f"corr-{stream.run_id}"}
+    evaluated = [r.event for r in out[:4]]
+    assert all(isinstance(e, ResultEvaluated) for e in evaluated)
+    assert [e.result_id for e in evaluated if isinstance(e, ResultEvaluated)] == [
+        r.result_id for r in results
+    ]
+    # One append answers several results: no single cause is named.
+    assert {r.envelope.causationid for r in out[:4]} == {None}
+
+    metrics = [metrics_of(r) for r in out[:4]]
+    assert list(metrics[0]) == [
+        "latency_ms",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "output_chars",
+        "tokens_per_second",
+        "error",
+        "mentions_city",
+        "json_schema_1",
+        "regex_2",
+    ]
+    first, second, third, failed = metrics
+    assert [first[n].passed for n in ("mentions_city", "json_schema_1", "regex_2")] == [True] * 3
+    assert first["latency_ms"].value == 100.0 and first["output_chars"].value == 17.0
+    assert first["tokens_per_second"].value == 40.0 and first["error"].value == 0.0
+    assert second["mentions_city"].detail == "output does not contain 'Rome'"
+    assert second["json_schema_1"].detail == "$.city: 5 is not of type 'string'"
+    assert second["regex_2"].passed is True
+    assert third["mentions_city"].passed is True
+    assert third["json_schema_1"].detail == "not JSON: Expecting value: line 1 column 1 (char 0)"
+    assert third["regex_2"].detail == r'no match for /"city"\s*:/'
+    assert (failed["error"].value, failed["error"].passed) == (1.0, False)
+    for name in ("mentions_city", "json_schema_1", "regex_2"):
+        assert (failed[name].value, failed[name].passed) == (0.0, False)
+        assert failed[name].detail == "no output: provider timeout"
+
+    run = out[4]
+    assert isinstance(run.event, RunEvaluated)
+    assert run.envelope.causationid == completion_id
+    assert run.event.evaluated == 4
+    summary = {s.name: s for s in run.event.summaries}
+    assert summary["mentions_city"].pass_rate == 0.5
+    assert summary["json_schema_1"].pass_rate == 0.25
+    assert summary["regex_2"].pass_rate == 0.5
+    assert summary["error"].pass_rate == 0.75
+    latency = summary["latency_ms"]
+    assert (latency.count, latency.mean, latency.min, latency.max) == (4, 250.0, 100.0, 400.0)
+    assert (summary["output_chars"].count, summary["tokens_per_second"].count) == (3, 3)
+
+
+def metrics_of(emitted: Emitted) -> dict[str, MetricValue]:
+    assert isinstance(emitted.event, ResultEvaluated)
+    return {m.name: m for m in emitted.event.metrics}
 
 
 @dataclass

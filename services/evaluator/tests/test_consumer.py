@@ -9,44 +9,25 @@ from typing import Any
 
 import pytest
 
-from promptworks_contracts.events import (
-    ResultEvaluated,
-    ResultRecorded,
-    RunCompleted,
-    RunEvaluated,
-    RunFailed,
-)
+from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvaluated, RunFailed
 from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS, dlq_topic
-from promptworks_contracts.values import MetricValue
 from services.evaluator.tests.harness import (
-    ASSERTIONS,
     Harness,
-    Received,
     Record,
     RunStream,
+    SampleRun,
+    check_sample_evaluated,
     result,
     run_created,
+    sample_run,
 )
 
 pytestmark = pytest.mark.integration
 
 
-def sample_run() -> tuple[RunStream, list[ResultRecorded], list[Record]]:
-    """RunCreated (2 cases; contains + json_schema + regex), 4 results (one failed),
-    RunCompleted: stream versions 1..6."""
-    stream = RunStream()
-    results = [
-        result(stream, 0, '{"city": "Paris"}', latency=100.0),  # passes all three
-        result(stream, 1, '{"city": 5}', latency=200.0),  # no "Rome"; city not a string
-        result(stream, 0, "Paris, of course", latency=300.0),  # not JSON, no "city":
-        result(stream, 1, None, latency=400.0, error="provider timeout"),
-    ]
-    created = run_created(
-        stream, cases=[{"city": "Paris"}, {"city": "Rome"}], assertions=ASSERTIONS, total_calls=4
-    )
-    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
-    records = [stream.record(e) for e in (created, *results, completed)]
-    return stream, results, records
+def sample_records() -> tuple[SampleRun, list[Record]]:
+    sample = sample_run()
+    return sample, [sample.stream.record(e) for e in sample.events]
 
 
 def count_of(n: int) -> Any:
@@ -54,71 +35,23 @@ def count_of(n: int) -> Any:
 
 
 async def test_results_are_evaluated_and_the_run_is_summarised(evaluator: Harness) -> None:
-    stream, results, records = sample_run()
+    sample, records = sample_records()
     await evaluator.produce(records)
     async with asyncio.timeout(60):
         out = await evaluator.read(EVALUATION_EVENTS, count_of(5))
-    assert len(out) == 5
-    assert [r.envelope.streamversion for r in out] == [1, 2, 3, 4, 5]
-    assert {r.envelope.subject for r in out} == {str(stream.run_id)}
-    assert {r.envelope.source for r in out} == {"/evaluator"}
-    assert {r.envelope.correlationid for r in out} == {f"corr-{stream.run_id}"}
-    evaluated = [r.event for r in out[:4]]
-    assert all(isinstance(e, ResultEvaluated) for e in evaluated)
-    assert [e.result_id for e in evaluated if isinstance(e, ResultEvaluated)] == [
-        r.result_id for r in results
-    ]
+    check_sample_evaluated(out, sample, completion_id=_ce_id(records[-1]))
+    run = out[4].event
+    assert isinstance(run, RunEvaluated)
 
-    metrics = [_metrics(r) for r in out[:4]]
-    assert list(metrics[0]) == [
-        "latency_ms",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "output_chars",
-        "tokens_per_second",
-        "error",
-        "mentions_city",
-        "json_schema_1",
-        "regex_2",
-    ]
-    first, second, third, failed = metrics
-    assert [first[n].passed for n in ("mentions_city", "json_schema_1", "regex_2")] == [True] * 3
-    assert first["latency_ms"].value == 100.0 and first["output_chars"].value == 17.0
-    assert first["tokens_per_second"].value == 40.0 and first["error"].value == 0.0
-    assert second["mentions_city"].detail == "output does not contain 'Rome'"
-    assert second["json_schema_1"].detail == "$.city: 5 is not of type 'string'"
-    assert second["regex_2"].passed is True
-    assert third["mentions_city"].passed is True
-    assert third["json_schema_1"].detail == "not JSON: Expecting value: line 1 column 1 (char 0)"
-    assert third["regex_2"].detail == r'no match for /"city"\s*:/'
-    assert (failed["error"].value, failed["error"].passed) == (1.0, False)
-    for name in ("mentions_city", "json_schema_1", "regex_2"):
-        assert (failed[name].value, failed[name].passed) == (0.0, False)
-        assert failed[name].detail == "no output: provider timeout"
-
-    run = out[4]
-    assert isinstance(run.event, RunEvaluated)
-    assert run.envelope.causationid == _ce_id(records[-1])
-    assert run.event.evaluated == 4
-    summary = {s.name: s for s in run.event.summaries}
-    assert summary["mentions_city"].pass_rate == 0.5
-    assert summary["json_schema_1"].pass_rate == 0.25
-    assert summary["regex_2"].pass_rate == 0.5
-    assert summary["error"].pass_rate == 0.75
-    latency = summary["latency_ms"]
-    assert (latency.count, latency.mean, latency.min, latency.max) == (4, 250.0, 100.0, 400.0)
-    assert (summary["output_chars"].count, summary["tokens_per_second"].count) == (3, 3)
-
-    response = await evaluator.client.get(f"/runs/{stream.run_id}/summary")
+    response = await evaluator.client.get(f"/runs/{sample.stream.run_id}/summary")
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["evaluated"], body["stream_version"]) == ("completed", 4, 5)
-    assert body["summaries"] == [s.model_dump(mode="json") for s in run.event.summaries]
+    assert body["summaries"] == [s.model_dump(mode="json") for s in run.summaries]
 
 
 async def test_redelivered_events_change_nothing(evaluator: Harness) -> None:
-    _, _, records = sample_run()
+    _, records = sample_records()
     await evaluator.produce(records)
     async with asyncio.timeout(60):
         await evaluator.read(EVALUATION_EVENTS, count_of(5))
@@ -218,11 +151,6 @@ async def test_ops_endpoints_and_bad_input(evaluator: Harness) -> None:
     bad = await evaluator.client.get("/runs/not-a-uuid/summary")
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["field"] == "run_id"
-
-
-def _metrics(received: Received) -> dict[str, MetricValue]:
-    assert isinstance(received.event, ResultEvaluated)
-    return {m.name: m for m in received.event.metrics}
 
 
 def _ce_id(record: Record) -> str:

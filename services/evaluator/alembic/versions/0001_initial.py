@@ -6,7 +6,7 @@ Revises:
 
 from alembic import op
 
-from evaluator.tables import run_metric_stats, runs
+from evaluator.adapters.tables import run_metric_stats, runs
 from promptworks_eventkit.migrations import (
     create_command_side_tables,
     create_consumer_side_tables,

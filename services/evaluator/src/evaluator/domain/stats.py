@@ -4,12 +4,13 @@
   e.g. ``tokens_per_second`` of a failed call, are left out of the mean).
 - ``passed``/``failed`` count the results whose metric had a verdict; ``pass_rate`` is
   passed / (passed + failed), None when nothing had one.
-- Statistics merge associatively, so a batch's deltas can be added to the stored row in SQL.
+- Statistics merge associatively (``merge``), so a batch's deltas can be added to the stored
+  ones, in SQL as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from promptworks_contracts.values import MetricSummary, MetricValue
@@ -36,6 +37,15 @@ class MetricStats:
         elif metric.passed is False:
             self.failed += 1
 
+    def merge(self, other: MetricStats) -> None:
+        """Adds ``other``'s results; a side without values leaves the other's min/max."""
+        self.count += other.count
+        self.sum += other.sum
+        self.min = _bound(min, self.min, other.min)
+        self.max = _bound(max, self.max, other.max)
+        self.passed += other.passed
+        self.failed += other.failed
+
     def summary(self, name: str) -> MetricSummary:
         judged = self.passed + self.failed
         return MetricSummary(
@@ -46,6 +56,12 @@ class MetricStats:
             max=self.max,
             pass_rate=self.passed / judged if judged else None,
         )
+
+
+def _bound(pick: Callable[[float, float], float], a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return pick(a, b)
 
 
 RunStats = dict[str, MetricStats]

@@ -1,11 +1,9 @@
 """The evaluator's own tables besides the shared event store, outbox and consumer tables.
 
-Invariants (all written in the consumer's transaction, with its offsets):
-- ``runs``: one row per run seen in a ``RunCreated``; ``assertions`` and ``cases`` never change
-  after insert. ``stream_version`` is the version of the run's EVALUATION stream (the events
-  this service appended), ``evaluated`` the number of results evaluated so far.
-  ``status``: ``running`` until the run's ``RunCompleted``/``RunFailed``, then ``completed`` or
-  ``failed``; ``RunEvaluated`` is appended exactly when it leaves ``running``.
+All written in the consumer's transaction, with its offsets:
+- ``runs``: one row per run seen in a ``RunCreated``: its spec (``assertions``, ``cases``,
+  never changed after insert) and its state (``RunState`` in ``handlers/ports.py``, where the
+  invariants of ``evaluated``, ``stream_version`` and ``status`` are written down).
 - ``run_metric_stats``: running statistics per (run, metric), see ``domain/stats.py``.
 """
 
@@ -25,9 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-metadata = MetaData()
+from evaluator.handlers.ports import RUNNING
 
-RUNNING = "running"
+metadata = MetaData()
 
 runs = Table(
     "runs",

@@ -1,0 +1,121 @@
+"""``EvaluationRepository`` on PostgreSQL, bound to one session (the consumer batch's): every
+call is ONE statement for the whole batch."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import cache
+
+from pydantic import TypeAdapter
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evaluator.adapters.tables import run_metric_stats, runs
+from evaluator.domain.stats import MetricStats, RunStats
+from evaluator.handlers.ports import NewRun, RunSpec, RunState
+from promptworks_contracts.values import Assertion
+
+
+@cache
+def _assertions() -> TypeAdapter[list[Assertion]]:
+    return TypeAdapter(list[Assertion])
+
+
+class PostgresEvaluationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
+        if not new_runs:
+            return
+        rows = [
+            {
+                "run_id": run.run_id,
+                "assertions": [a.model_dump(mode="json") for a in run.spec.assertions],
+                "cases": run.spec.cases,
+                "total_calls": run.total_calls,
+            }
+            for run in new_runs
+        ]
+        await self._session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
+
+    async def load_states(self, run_ids: Collection[str]) -> dict[str, RunState]:
+        c = runs.c
+        rows = await self._session.execute(
+            select(c.run_id, c.total_calls, c.evaluated, c.stream_version, c.status).where(
+                c.run_id.in_(sorted(run_ids))
+            )
+        )
+        return {row.run_id: RunState(*row) for row in rows}
+
+    async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
+        c = runs.c
+        rows = await self._session.execute(
+            select(c.run_id, c.assertions, c.cases).where(c.run_id.in_(sorted(run_ids)))
+        )
+        return {
+            run_id: RunSpec(_assertions().validate_python(assertions), cases)
+            for run_id, assertions, cases in rows
+        }
+
+    async def save_states(self, states: Iterable[RunState]) -> None:
+        params = [
+            {
+                "b_run_id": s.run_id,
+                "b_evaluated": s.evaluated,
+                "b_stream_version": s.stream_version,
+                "b_status": s.status,
+            }
+            for s in states
+        ]
+        if not params:
+            return
+        statement = (
+            update(runs)
+            .where(runs.c.run_id == bindparam("b_run_id"))
+            .values(
+                evaluated=bindparam("b_evaluated"),
+                stream_version=bindparam("b_stream_version"),
+                status=bindparam("b_status"),
+            )
+        )
+        await self._session.execute(statement, params)
+
+    async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
+        rows = [
+            {"run_id": run_id, "name": name, **vars(stats)}
+            for run_id, by_name in deltas.items()
+            for name, stats in by_name.items()
+        ]
+        if not rows:
+            return
+        insert = pg_insert(run_metric_stats)
+        stored, new = run_metric_stats.c, insert.excluded
+        await self._session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[stored.run_id, stored.name],
+                set_={
+                    "count": stored.count + new.count,
+                    "sum": stored.sum + new.sum,
+                    # LEAST/GREATEST ignore NULLs: a side without values leaves the other's bound.
+                    "min": func.least(stored.min, new.min),
+                    "max": func.greatest(stored.max, new.max),
+                    "passed": stored.passed + new.passed,
+                    "failed": stored.failed + new.failed,
+                },
+            ),
+            rows,
+        )
+
+    async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
+        c = run_metric_stats.c
+        rows = await self._session.execute(
+            select(c.run_id, c.name, c.count, c.sum, c.min, c.max, c.passed, c.failed).where(
+                c.run_id.in_(sorted(run_ids))
+            )
+        )
+        stats: dict[str, RunStats] = {}
+        for run_id, name, *values in rows:
+            stats.setdefault(run_id, {})[name] = MetricStats(*values)
+        return stats

@@ -1,0 +1,164 @@
+"""The "evaluator.runs" consumer: run events in, evaluation events out, in ONE transaction.
+
+Everything a batch does happens in the write-port transaction the consumer runner binds to the
+batch's session (``PostgresWritePort.joined``), together with its offsets: the repository
+writes (runs, statistics) and the evaluation events appended with ``tx.append`` (which queues
+them in the outbox for the relay). A redelivered batch is skipped by the runner, so produced
+events are exactly-once in effect too.
+
+Invariants:
+- The evaluation stream of a run (stream id = run id) is appended at the run's stored
+  ``stream_version``, and that version moves in the same transaction, so versions are
+  contiguous from 1.
+- All results of one run within a handler call become ONE append; statistics of the whole
+  call become ONE ``add_stats``.
+- One ``RunEvaluated`` per run: it is appended when the run leaves ``running``; a later end
+  event changes nothing.
+- A result, completion or failure of a run whose ``RunCreated`` was not seen raises
+  ``UnknownRunError`` (the call writes nothing; the batch's transaction rolls back): the runner
+  retries, then dead-letters the event.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+
+from evaluator.domain.plan import RunPlan
+from evaluator.domain.stats import RunStats, accumulate, summaries
+from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
+from promptworks_contracts.events import (
+    ResultEvaluated,
+    ResultRecorded,
+    RunCompleted,
+    RunCreated,
+    RunEvaluated,
+    RunFailed,
+)
+from promptworks_eventkit.messages import MessageContext, ReceivedEvent
+from promptworks_eventkit.router import EventRouter, typed
+from promptworks_eventkit.writing.port import Transaction
+
+CONSUMER_NAME = "evaluator.runs"
+
+Tx = Transaction[EvaluationRepository]
+
+
+class UnknownRunError(LookupError):
+    def __init__(self, run_ids: Collection[str]) -> None:
+        super().__init__(f"unknown run(s), RunCreated not seen: {', '.join(sorted(run_ids))}")
+
+
+class PlanCache:
+    """Compiled plans by run id (least recently used out). Safe to keep across transactions:
+    a plan depends only on the run's immutable ``RunCreated``."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._capacity = capacity
+        self._plans: OrderedDict[str, RunPlan] = OrderedDict()
+
+    async def for_runs(
+        self, repository: EvaluationRepository, run_ids: Collection[str]
+    ) -> dict[str, RunPlan]:
+        missing = [run_id for run_id in run_ids if run_id not in self._plans]
+        if missing:
+            for run_id, spec in (await repository.load_specs(missing)).items():
+                self._plans[run_id] = RunPlan.compile(spec.assertions, spec.cases)
+        found = {}
+        for run_id in run_ids:
+            if run_id in self._plans:
+                self._plans.move_to_end(run_id)
+                found[run_id] = self._plans[run_id]
+        while len(self._plans) > max(self._capacity, len(found)):
+            self._plans.popitem(last=False)
+        return found
+
+
+class EvaluationHandlers:
+    def __init__(self, plans: PlanCache | None = None) -> None:
+        self._plans = plans or PlanCache()
+
+    def router(self) -> EventRouter[Tx]:
+        return EventRouter(
+            {
+                RunCreated: self.on_runs_created,
+                ResultRecorded: self.on_results_recorded,
+                RunCompleted: self.on_runs_completed,
+                RunFailed: self.on_runs_failed,
+            }
+        )
+
+    async def on_runs_created(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
+        await tx.repos.insert_runs(
+            [
+                NewRun(
+                    run_id=str(event.run_id),
+                    spec=RunSpec(assertions=event.assertions, cases=event.cases),
+                    total_calls=event.total_calls,
+                )
+                for _, event in typed(received, RunCreated)
+            ]
+        )
+
+    async def _known(
+        self, repository: EvaluationRepository, run_ids: Collection[str]
+    ) -> tuple[dict[str, RunState], dict[str, RunPlan]]:
+        states = await repository.load_states(run_ids)
+        if missing := set(run_ids) - states.keys():
+            raise UnknownRunError(missing)
+        return states, await self._plans.for_runs(repository, run_ids)
+
+    async def on_results_recorded(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
+        by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]] = {}
+        for item, event in typed(received, ResultRecorded):
+            by_run.setdefault(str(event.run_id), []).append((item, event))
+        states, plans = await self._known(tx.repos, by_run.keys())
+        deltas: dict[str, RunStats] = {}
+        for run_id, results in by_run.items():
+            plan, state, stats = plans[run_id], states[run_id], deltas.setdefault(run_id, {})
+            evaluations: list[ResultEvaluated] = []
+            for _, result in results:
+                metrics = plan.evaluate(result)
+                accumulate(stats, metrics)
+                evaluations.append(
+                    ResultEvaluated(
+                        run_id=result.run_id, result_id=result.result_id, metrics=metrics
+                    )
+                )
+            # One append for many causes: each event names its result; causation is left out.
+            context = MessageContext.caused_by(results[0][0].envelope, causation=False)
+            state.stream_version = await tx.append(
+                run_id, evaluations, state.stream_version, context=context
+            )
+            state.evaluated += len(evaluations)
+        await tx.repos.save_states(states.values())
+        await tx.repos.add_stats(deltas)
+
+    async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
+        await self._summarise(tx, typed(received, RunCompleted))
+
+    async def on_runs_failed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
+        await self._summarise(tx, typed(received, RunFailed))
+
+    async def _summarise(
+        self, tx: Tx, finished: Sequence[tuple[ReceivedEvent, RunCompleted | RunFailed]]
+    ) -> None:
+        run_ids = {str(event.run_id) for _, event in finished}
+        states, plans = await self._known(tx.repos, run_ids)
+        stats = await tx.repos.load_stats(run_ids)
+        for item, event in finished:
+            run_id = str(event.run_id)
+            state = states[run_id]
+            if state.status != RUNNING:
+                continue  # already summarised: one RunEvaluated per run
+            state.status = event.status if isinstance(event, RunCompleted) else "failed"
+            evaluated = RunEvaluated(
+                run_id=event.run_id,
+                evaluated=state.evaluated,
+                summaries=summaries(plans[run_id].metric_names, stats.get(run_id, {})),
+            )
+            context = MessageContext.caused_by(item.envelope)
+            state.stream_version = await tx.append(
+                run_id, [evaluated], state.stream_version, context=context
+            )
+        await tx.repos.save_states(states.values())

@@ -1,0 +1,83 @@
+"""What the evaluator's handlers need from storage, free of any framework: the runs it has seen
+and their running statistics. ``adapters/postgres.py`` implements it on the consumer batch's
+session, ``adapters/memory.py`` in memory for tests without infrastructure.
+
+Invariants every implementation keeps:
+- a run is stored once, from its ``RunCreated``; its spec (assertions, cases) and
+  ``total_calls`` never change afterwards: inserting a run already stored keeps the stored one;
+- ``stream_version`` is the version of the run's EVALUATION stream (the events this service
+  appended), ``evaluated`` the number of results evaluated so far; ``status`` is ``running``
+  until the run's end, then ``completed`` or ``failed`` (``RunEvaluated`` is appended exactly
+  when it leaves ``running``);
+- statistics per (run, metric) only grow by ``add_stats``, which merges a batch's deltas into
+  the stored ones (``MetricStats.merge``: min/max ignore missing values);
+- loaded states and statistics are the caller's copies: changing them stores nothing until
+  ``save_states`` / ``add_stats``;
+- every method is ONE round trip for the whole batch (the evaluator evaluates thousands of
+  results a second).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from evaluator.domain.stats import RunStats
+from promptworks_contracts.values import Assertion
+
+RUNNING: Final = "running"
+
+
+@dataclass
+class RunState:
+    """The mutable part of a stored run."""
+
+    run_id: str
+    total_calls: int
+    evaluated: int
+    stream_version: int
+    status: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The immutable part of a stored run: what to evaluate."""
+
+    assertions: list[Assertion]
+    cases: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as its ``RunCreated`` introduces it (nothing evaluated yet, ``running``)."""
+
+    run_id: str
+    spec: RunSpec
+    total_calls: int
+
+
+class EvaluationRepository(Protocol):
+    async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
+        """Stores new runs; a run already stored keeps its row (its spec never changes)."""
+        ...
+
+    async def load_states(self, run_ids: Collection[str]) -> dict[str, RunState]:
+        """The states of the stored runs among ``run_ids`` (unknown ids are left out)."""
+        ...
+
+    async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
+        """The specs of the stored runs among ``run_ids`` (unknown ids are left out)."""
+        ...
+
+    async def save_states(self, states: Iterable[RunState]) -> None:
+        """Stores ``evaluated``, ``stream_version`` and ``status`` of runs already stored."""
+        ...
+
+    async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
+        """Merges a batch's statistics (run id -> metric name -> delta) into the stored ones."""
+        ...
+
+    async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
+        """The stored statistics of ``run_ids`` (runs without any are left out)."""
+        ...
