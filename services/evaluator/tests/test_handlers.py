@@ -1,0 +1,185 @@
+"""The "evaluator.runs" consumer's handlers on the in-memory write port and repository: the
+events they are fed are built here, as the consumer runner would hand them over. No PostgreSQL,
+no Kafka: these run with both stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from evaluator.adapters.memory import InMemoryEvaluationRepository
+from evaluator.handlers.evaluation import EvaluationHandlers, UnknownRunError
+from evaluator.handlers.ports import EvaluationRepository, RunState
+from evaluator.handlers.summaries import RunSummaries
+from promptworks_contracts.events import (
+    DomainEvent,
+    ResultEvaluated,
+    RunCompleted,
+    RunEvaluated,
+    RunFailed,
+)
+from promptworks_eventkit.errors import NotFoundError
+from promptworks_eventkit.messages import Position, ReceivedEvent, StoredEvent
+from promptworks_eventkit.router import EventRouter
+from promptworks_eventkit.writing.memory import InMemoryWritePort
+from promptworks_eventkit.writing.port import Transaction
+from services.evaluator.tests.harness import (
+    RunStream,
+    check_sample_evaluated,
+    result,
+    run_created,
+    sample_run,
+)
+
+
+@dataclass
+class Evaluator:
+    """The consumer's handlers as the runtime wires them, on the in-memory write port: one
+    transaction per batch, one plan cache for all of them."""
+
+    port: InMemoryWritePort[InMemoryEvaluationRepository] = field(
+        default_factory=lambda: InMemoryWritePort(InMemoryEvaluationRepository(), "/evaluator")
+    )
+    router: EventRouter[Transaction[EvaluationRepository]] = field(
+        default_factory=lambda: EvaluationHandlers().router()
+    )
+
+    async def consume(self, batch: Sequence[ReceivedEvent]) -> list[Position]:
+        """Handles one batch; returns the positions of its appends, in order."""
+        async with self.port.transaction() as tx:
+            await self.router(tx, batch)
+        return list(tx.positions)
+
+    def state(self, stream: RunStream) -> RunState:
+        return self.port.repos.states[str(stream.run_id)]
+
+    def emitted(self, stream: RunStream) -> list[StoredEvent]:
+        return self.port.stream(str(stream.run_id))
+
+
+def received(stream: RunStream, *events: DomainEvent) -> list[ReceivedEvent]:
+    return [stream.receive(event, offset=stream.version) for event in events]
+
+
+def simple_run(stream: RunStream, total_calls: int = 1) -> DomainEvent:
+    return run_created(
+        stream,
+        cases=[{"city": "Oslo"}],
+        assertions=[{"type": "max_latency_ms", "threshold": 150}],
+        total_calls=total_calls,
+    )
+
+
+@pytest.mark.parametrize("batching", ["one batch", "event by event"])
+async def test_results_are_evaluated_and_the_run_is_summarised(batching: str) -> None:
+    evaluator = Evaluator()
+    sample = sample_run()
+    events = received(sample.stream, *sample.events)
+    batches = [events] if batching == "one batch" else [[event] for event in events]
+    for batch in batches:
+        await evaluator.consume(batch)
+
+    out = evaluator.emitted(sample.stream)
+    check_sample_evaluated(out, sample, completion_id=str(events[-1].envelope.id))
+    assert evaluator.port.outbox == out
+    run_id = str(sample.stream.run_id)
+    assert evaluator.state(sample.stream) == RunState(run_id, 4, 4, 5, "completed")
+
+    summary = await RunSummaries(evaluator.port).of_run(run_id)
+    assert summary.state == evaluator.state(sample.stream)
+    assert isinstance(out[-1].event, RunEvaluated)
+    assert summary.summaries == out[-1].event.summaries
+
+
+async def test_one_append_per_run_per_call_at_contiguous_versions() -> None:
+    evaluator = Evaluator()
+    a, b = RunStream(), RunStream()
+    await evaluator.consume([*received(a, simple_run(a, 3)), *received(b, simple_run(b, 3))])
+    interleaved = [
+        *received(a, result(a, 0, "x")),
+        *received(b, result(b, 0, "x")),
+        *received(a, result(a, 0, "y")),
+        *received(b, result(b, 0, "y")),
+    ]
+    positions = await evaluator.consume(interleaved)
+    assert positions == [Position(str(a.run_id), 2), Position(str(b.run_id), 2)]
+    positions = await evaluator.consume(received(b, result(b, 0, "z")))
+    assert positions == [Position(str(b.run_id), 3)]
+
+    assert [e.envelope.streamversion for e in evaluator.emitted(a)] == [1, 2]
+    assert [e.envelope.streamversion for e in evaluator.emitted(b)] == [1, 2, 3]
+    assert (evaluator.state(a).evaluated, evaluator.state(b).evaluated) == (2, 3)
+    assert evaluator.state(b).stream_version == 3
+    stats = evaluator.port.repos.stats[str(b.run_id)]
+    assert (stats["latency_ms"].count, stats["max_latency_ms_0"].passed) == (3, 3)
+
+
+async def test_a_run_is_summarised_once_and_later_results_are_still_evaluated() -> None:
+    evaluator = Evaluator()
+    stream = RunStream()
+    failed = RunFailed(run_id=stream.run_id, reason="provider 'x' is not configured")
+    completed = RunCompleted(run_id=stream.run_id, status="failed", succeeded=1, failed=0)
+    first = received(
+        stream, simple_run(stream, 3), result(stream, 0, "Oslo", latency=120.0), failed, completed
+    )
+    await evaluator.consume(first)
+    # Another end, even twice in one call, changes nothing.
+    assert await evaluator.consume(received(stream, completed, completed)) == []
+    await evaluator.consume(received(stream, result(stream, 0, "late", latency=200.0)))
+
+    out = evaluator.emitted(stream)
+    kinds = [ResultEvaluated.event_type, RunEvaluated.event_type, ResultEvaluated.event_type]
+    assert [e.envelope.type for e in out] == kinds
+    assert [e.envelope.streamversion for e in out] == [1, 2, 3]
+    run = out[1].event
+    assert isinstance(run, RunEvaluated) and run.evaluated == 1
+    assert {s.name: s for s in run.summaries}["max_latency_ms_0"].pass_rate == 1.0
+    assert out[1].envelope.causationid == str(first[2].envelope.id)
+    assert evaluator.state(stream) == RunState(str(stream.run_id), 3, 2, 3, "failed")
+
+
+@pytest.mark.parametrize("unknown_event", ["result", "completion", "failure"])
+async def test_an_event_of_an_unknown_run_raises_and_the_batch_writes_nothing(
+    unknown_event: str,
+) -> None:
+    evaluator = Evaluator()
+    known, unknown = RunStream(), RunStream()
+    orphan = {
+        "result": result(unknown, 0, "orphan"),
+        "completion": RunCompleted(
+            run_id=unknown.run_id, status="completed", succeeded=1, failed=0
+        ),
+        "failure": RunFailed(run_id=unknown.run_id, reason="gone"),
+    }[unknown_event]
+    batch = [
+        *received(known, simple_run(known), result(known, 0, "fine")),
+        *received(unknown, orphan),
+    ]
+    with pytest.raises(UnknownRunError, match=str(unknown.run_id)):
+        await evaluator.consume(batch)
+    assert evaluator.port.outbox == []
+    assert evaluator.port.repos == InMemoryEvaluationRepository()
+
+
+async def test_correlation_causation_and_trace_come_from_the_causing_event() -> None:
+    evaluator = Evaluator()
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    stream = RunStream(traceparent=trace)
+    end = RunCompleted(run_id=stream.run_id, status="completed", succeeded=2, failed=0)
+    events = received(
+        stream, simple_run(stream, 2), result(stream, 0, "a"), result(stream, 0, "b"), end
+    )
+    await evaluator.consume(events)
+    out = evaluator.emitted(stream)
+    assert [e.envelope.correlationid for e in out] == [f"corr-{stream.run_id}"] * 3
+    assert [e.envelope.traceparent for e in out] == [trace] * 3
+    assert [e.envelope.causationid for e in out] == [None, None, str(events[-1].envelope.id)]
+
+
+async def test_the_summary_of_a_run_never_seen_is_not_found() -> None:
+    stream = RunStream()
+    with pytest.raises(NotFoundError) as raised:
+        await RunSummaries(Evaluator().port).of_run(str(stream.run_id))
+    assert raised.value.field == "run_id"

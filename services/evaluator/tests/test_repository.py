@@ -1,0 +1,118 @@
+"""One suite for both ``EvaluationRepository`` implementations: what the handlers tests rely on
+in memory holds on PostgreSQL (the ``memory`` cases need no infrastructure)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from evaluator.adapters.memory import InMemoryEvaluationRepository
+from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.domain.stats import MetricStats
+from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
+from promptworks_contracts.values import Assertion
+from tests.support.infra import Infra, create_database, drop_database, migrate
+
+ASSERTIONS = TypeAdapter(list[Assertion]).validate_python(
+    [{"type": "contains", "value": "{{ city }}", "name": "mentions_city"}, {"type": "is_json"}]
+)
+
+
+@pytest.fixture(scope="module")
+async def sessions(infra: Infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """One migrated database for the module's PostgreSQL cases (run ids are unique per test)."""
+    url = await create_database(infra, "evaluator")
+    engine = create_async_engine(url)
+    try:
+        await migrate("evaluator", url)
+        yield async_sessionmaker(engine, expire_on_commit=False)
+    finally:
+        await engine.dispose()
+        await drop_database(infra, url)
+
+
+@pytest.fixture
+async def postgres(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[EvaluationRepository]:
+    async with sessions() as session, session.begin():
+        yield PostgresEvaluationRepository(session)
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def repository(request: pytest.FixtureRequest) -> EvaluationRepository:
+    if request.param == "memory":
+        return InMemoryEvaluationRepository()
+    repository: EvaluationRepository = request.getfixturevalue("postgres")
+    return repository
+
+
+def new_run(total_calls: int = 4, assertions: list[Assertion] | None = None) -> NewRun:
+    spec = RunSpec(assertions=ASSERTIONS if assertions is None else assertions, cases=[{"a": 1}])
+    return NewRun(run_id=str(uuid.uuid4()), spec=spec, total_calls=total_calls)
+
+
+async def test_a_new_run_is_running_with_its_spec_and_unknown_runs_are_left_out(
+    repository: EvaluationRepository,
+) -> None:
+    run = new_run()
+    unknown = str(uuid.uuid4())
+    await repository.insert_runs([run])
+    states = await repository.load_states([run.run_id, unknown])
+    assert states == {run.run_id: RunState(run.run_id, 4, 0, 0, RUNNING)}
+    assert await repository.load_specs([run.run_id, unknown]) == {run.run_id: run.spec}
+    assert await repository.load_stats([run.run_id, unknown]) == {}
+
+
+async def test_inserting_a_stored_run_keeps_it(repository: EvaluationRepository) -> None:
+    run = new_run(total_calls=4)
+    again = NewRun(run.run_id, RunSpec(assertions=[], cases=[]), total_calls=9)
+    await repository.insert_runs([run, again])
+    await repository.insert_runs([again])
+    assert (await repository.load_states([run.run_id]))[run.run_id].total_calls == 4
+    assert await repository.load_specs([run.run_id]) == {run.run_id: run.spec}
+
+
+async def test_saved_states_are_stored_and_loaded_ones_are_copies(
+    repository: EvaluationRepository,
+) -> None:
+    run, unknown = new_run(), str(uuid.uuid4())
+    await repository.insert_runs([run])
+    state = (await repository.load_states([run.run_id]))[run.run_id]
+    state.evaluated = 3
+    assert (await repository.load_states([run.run_id]))[run.run_id].evaluated == 0
+
+    saved = RunState(run.run_id, 4, evaluated=3, stream_version=4, status="completed")
+    await repository.save_states([saved, RunState(unknown, 1, 1, 1, "failed")])
+    assert await repository.load_states([run.run_id, unknown]) == {run.run_id: saved}
+
+
+async def test_statistics_merge_and_min_max_ignore_missing_values(
+    repository: EvaluationRepository,
+) -> None:
+    run = new_run()
+    await repository.insert_runs([run])
+    no_values = MetricStats(passed=1)
+    await repository.add_stats(
+        {run.run_id: {"a": MetricStats(2, 3.0, 1.0, 2.0, 1, 1), "b": no_values}}
+    )
+    await repository.add_stats(
+        {run.run_id: {"a": MetricStats(passed=2), "b": MetricStats(1, 5.0, 5.0, 5.0, 0, 1)}}
+    )
+    loaded = await repository.load_stats([run.run_id])
+    assert loaded == {
+        run.run_id: {
+            "a": MetricStats(2, 3.0, 1.0, 2.0, 3, 1),
+            "b": MetricStats(1, 5.0, 5.0, 5.0, 1, 1),
+        }
+    }
+    loaded[run.run_id]["a"].count = 99  # a copy: stores nothing
+    await repository.add_stats({run.run_id: {"a": MetricStats(1, 7.0, 0.5, 7.0, 0, 0)}})
+    stored = (await repository.load_stats([run.run_id]))[run.run_id]
+    assert stored["a"] == MetricStats(3, 10.0, 0.5, 7.0, 3, 1)
