@@ -20,6 +20,7 @@ from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import classes, prompt_writes, prompts, runs, tags
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
+from query_api.api.errors import install_render_error_handler
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
@@ -58,6 +59,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     install_error_handlers(app)
+    install_render_error_handler(app)
     install_upstream_error_handler(app)
     if settings.cors_allow_origins:
         app.add_middleware(

@@ -7,11 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
 from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
-from query_api.api.prompt_schemas import ClassOut
-from query_api.errors import PathNotFoundError
 from query_api.queries import catalog
+from query_api.schemas.prompts import ClassOut
 
 router = APIRouter(prefix="/prompt-classes", tags=["prompt classes"])
 
@@ -41,7 +41,7 @@ async def list_classes(
 async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
     found = await catalog.get_class(session, class_id)
     if found is None:
-        raise PathNotFoundError(f"class {class_id} does not exist", field="class_id")
+        raise NotFoundError(f"class {class_id} does not exist", field="class_id")
     return found
 
 

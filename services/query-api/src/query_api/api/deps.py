@@ -1,4 +1,4 @@
-"""Dependencies the routers share: a read-only session, the write forwarder, 404s."""
+"""Dependencies the routers share: a read-only session, the write forwarder, paging headers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_eventkit.errors import NotFoundError
 from promptworks_eventkit.runtime import Runtime
 from query_api.settings import QueryApiSettings
 from query_api.writes import ForwardedWrites
@@ -49,20 +48,6 @@ def set_next(response: Response, request: Request, cursor: str | None) -> None:
     url = request.url.remove_query_params("offset").include_query_params(cursor=cursor)
     response.headers[NEXT_CURSOR_HEADER] = cursor
     response.headers["Link"] = f'<{url}>; rel="next"'
-
-
-class ResourceNotFoundError(NotFoundError):
-    """A path parameter names nothing that exists: 404 naming that parameter."""
-
-    def detail(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "loc": ["path", self.field],
-                "field": self.field,
-                "type": "not_found",
-                "msg": self.message,
-            }
-        ]
 
 
 ReadSession = Annotated[AsyncSession, Depends(read_session)]

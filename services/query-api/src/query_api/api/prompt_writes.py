@@ -14,8 +14,8 @@ from fastapi import APIRouter, Path, Request, Response
 
 from query_api.api.deps import Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
-from query_api.api.prompt_schemas import PromptOut
 from query_api.queries.prompt_reads import get_prompt
+from query_api.schemas.prompts import PromptOut
 
 router = APIRouter(prefix="/prompts", tags=["prompts"])
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import TypeAdapter
 
 from promptworks_contracts.events.prompt import LABEL_PATTERN
+from promptworks_eventkit.errors import DomainError
 from query_api.api.deps import (
     CURSOR_HEADERS,
     PAGE_HEADERS,
@@ -18,7 +19,9 @@ from query_api.api.deps import (
     set_next,
     set_total,
 )
-from query_api.api.prompt_schemas import (
+from query_api.queries import diff, history, prompt_list, prompt_reads, render
+from query_api.queries.prompt_docs import LATEST
+from query_api.schemas.prompts import (
     DiffOut,
     HistoryEntry,
     PromptByLabelOut,
@@ -27,9 +30,6 @@ from query_api.api.prompt_schemas import (
     RenderOut,
     RenderRequest,
 )
-from query_api.errors import ParameterError
-from query_api.queries import diff, history, prompt_list, prompt_reads, render
-from query_api.queries.prompt_docs import LATEST
 
 router = APIRouter(prefix="/prompts", tags=["prompts"])
 
@@ -121,7 +121,7 @@ async def get_prompt(
             headers={"ETag": f'"{prompt.stream_version}"'},
         )
     if label != LATEST and not _LABEL.match(label):
-        raise ParameterError(
+        raise DomainError(
             f"label must match {LABEL_PATTERN}", field="label", rule="string_pattern_mismatch"
         )
     found = await prompt_reads.get_by_label(session, prompt_id, label)

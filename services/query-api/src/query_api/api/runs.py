@@ -12,17 +12,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import TypeAdapter
 
 from promptworks_contracts.topics import RUN_EVENTS
+from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import (
     PAGE_HEADERS,
     TOTAL_COUNT_HEADER,
     ReadSession,
-    ResourceNotFoundError,
     Settings,
     Writes,
     set_total,
 )
-from query_api.api.schemas import ResultOut, RunOut, RunStatus
 from query_api.queries import runs as queries
+from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.writes import WriteTarget
 
 router = APIRouter(prefix="/test_prompt", tags=["test runs"])
@@ -74,7 +74,7 @@ async def list_runs(
 async def get_run(session: ReadSession, run_id: RunId) -> RunOut:
     run = await queries.get_run(session, run_id)
     if run is None:
-        raise ResourceNotFoundError(f"test run {run_id} does not exist", field="run_id")
+        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     return run
 
 
@@ -92,7 +92,7 @@ async def list_results(
 ) -> Response:
     """Ordered by (case_index, repetition); each result carries every metric recorded so far."""
     if not await queries.run_exists(session, run_id):
-        raise ResourceNotFoundError(f"test run {run_id} does not exist", field="run_id")
+        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     total, items = await queries.list_results(session, run_id, limit, offset)
     # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
     return Response(

@@ -7,11 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
-from query_api.api.prompt_schemas import TagList, TagOut
-from query_api.errors import PathNotFoundError
 from query_api.queries import catalog
+from query_api.schemas.prompts import TagList, TagOut
 
 router = APIRouter(prefix="/prompt-tags", tags=["prompt tags"])
 
@@ -27,7 +27,7 @@ async def list_tags(session: ReadSession) -> TagList:
 async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
     found = await catalog.get_tag(session, tag_id)
     if found is None:
-        raise PathNotFoundError(f"tag {tag_id} does not exist", field="tag_id")
+        raise NotFoundError(f"tag {tag_id} does not exist", field="tag_id")
     return found
 
 

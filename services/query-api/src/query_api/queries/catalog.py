@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.api.prompt_schemas import ClassOut, TagList, TagOut
+from query_api.schemas.prompts import ClassOut, TagList, TagOut
 from query_api.tables import prompt_classes, prompt_tags, prompts
 
 p = prompts.c

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from query_api.errors import ParameterError
+from promptworks_eventkit.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ def decode(token: str, sort: str, filters: str, key_is_time: bool) -> Cursor:
         elif not isinstance(key, str):
             raise ValueError("key")
         return Cursor(sort, filters, key=key, last_id=UUID(last_id))
-    except ParameterError:
+    except DomainError:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as error:
         raise _invalid("malformed cursor: pass the X-Next-Cursor of the previous page") from error
 
 
-def _invalid(message: str) -> ParameterError:
-    return ParameterError(message, field="cursor", rule="invalid_cursor")
+def _invalid(message: str) -> DomainError:
+    return DomainError(message, field="cursor", rule="invalid_cursor")

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import TextTemplate
-from query_api.api.prompt_schemas import (
+from promptworks_eventkit.errors import NotFoundError
+from query_api.queries.prompt_reads import require_prompt, versions_by_number
+from query_api.schemas.prompts import (
     Change,
     CommitMessage,
     DiffOut,
@@ -22,8 +24,6 @@ from query_api.api.prompt_schemas import (
     VariableChange,
     VariablesDiff,
 )
-from query_api.errors import ParameterNotFoundError
-from query_api.queries.prompt_reads import require_prompt, versions_by_number
 from query_api.tables import prompt_versions
 
 v = prompt_versions.c
@@ -34,9 +34,7 @@ async def diff_versions(session: AsyncSession, prompt_id: UUID, first: int, seco
     for field, number in (("from", first), ("to", second)):
         if number not in found:
             await require_prompt(session, prompt_id)
-            raise ParameterNotFoundError(
-                f"prompt {prompt_id} has no version {number}", field=field, rule="not_found"
-            )
+            raise NotFoundError(f"prompt {prompt_id} has no version {number}", field=field)
     a, b = found[first], found[second]
     low, high = sorted((first, second))
     rows = await session.execute(

@@ -12,9 +12,9 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.api.prompt_schemas import HistoryEntry
 from query_api.projections._util import any_of
 from query_api.queries.prompt_reads import require_prompt
+from query_api.schemas.prompts import HistoryEntry
 from query_api.tables import prompt_classes, prompt_history, prompt_tags
 
 h = prompt_history.c

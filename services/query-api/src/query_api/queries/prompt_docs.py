@@ -17,7 +17,7 @@ from sqlalchemy import JSON, ColumnElement, Row, Select, and_, func, literal_col
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from query_api.api.prompt_schemas import PromptByLabelOut, PromptOut, PromptVersionOut
+from query_api.schemas.prompts import PromptByLabelOut, PromptOut, PromptVersionOut
 from query_api.tables import prompt_classes, prompt_labels, prompt_tags, prompt_versions, prompts
 
 p = prompts.c

@@ -17,11 +17,11 @@ from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, and_, func, literal, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.api.prompt_schemas import PromptOut
-from query_api.errors import ParameterError
+from promptworks_eventkit.errors import DomainError
 from query_api.queries import cursor as cursors
 from query_api.queries.prompt_docs import documents, prompt_fields
 from query_api.queries.prompt_filters import PromptFilters, relevance
+from query_api.schemas.prompts import PromptOut
 from query_api.tables import prompt_counts, prompts
 
 p = prompts.c
@@ -69,12 +69,12 @@ async def list_prompts(
     cursor: str | None,
 ) -> Page:
     if sort is not None and sort not in SORTS:
-        raise ParameterError(f"sort must be one of {', '.join(SORTS)}", field="sort", rule="enum")
+        raise DomainError(f"sort must be one of {', '.join(SORTS)}", field="sort", rule="enum")
     sort = sort or (RELEVANCE if filters.term else "-updated_at")
     after: ColumnElement[bool] = true()
     if cursor is not None:
         if offset:
-            raise ParameterError(
+            raise DomainError(
                 "give offset or cursor, not both", field="offset", rule="cursor_and_offset"
             )
         position = cursors.decode(cursor, sort, filters.fingerprint(), "_at" in sort)

@@ -10,8 +10,7 @@ from uuid import UUID
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.api.prompt_schemas import PromptOut, PromptVersionOut
-from query_api.errors import ParameterNotFoundError, PathNotFoundError
+from promptworks_eventkit.errors import NotFoundError
 from query_api.queries.prompt_docs import (
     LATEST,
     VERSION_FIELDS,
@@ -21,6 +20,7 @@ from query_api.queries.prompt_docs import (
     prompt_out,
     version_out,
 )
+from query_api.schemas.prompts import PromptOut, PromptVersionOut
 from query_api.tables import prompt_versions, prompts
 
 p = prompts.c
@@ -48,7 +48,7 @@ async def get_by_label(session: AsyncSession, prompt_id: UUID, label: str) -> La
         raise prompt_not_found(prompt_id)
     prompt = prompt_by_label_out(row)
     if prompt is None:
-        raise ParameterNotFoundError(
+        raise NotFoundError(
             f"prompt {prompt_id} has no label {label!r}"
             + (
                 ""
@@ -56,17 +56,14 @@ async def get_by_label(session: AsyncSession, prompt_id: UUID, label: str) -> La
                 else f" (its labels: {', '.join(sorted(row.labels)) or 'none'})"
             ),
             field="label",
-            rule="not_found",
         )
     body = prompt.model_dump_json().encode()
     digest = hashlib.blake2b(body, digest_size=8).hexdigest()
     return LabelledPrompt(body, f'"{prompt.stream_version}.{label}.{digest}"')
 
 
-def prompt_not_found(prompt_id: UUID) -> PathNotFoundError:
-    return PathNotFoundError(
-        f"prompt {prompt_id} does not exist", field="prompt_id", rule="not_found"
-    )
+def prompt_not_found(prompt_id: UUID) -> NotFoundError:
+    return NotFoundError(f"prompt {prompt_id} does not exist", field="prompt_id")
 
 
 async def require_prompt(session: AsyncSession, prompt_id: UUID) -> None:
@@ -100,9 +97,7 @@ async def get_version(session: AsyncSession, prompt_id: UUID, number: int) -> Pr
     ).first()
     if row is None:
         await require_prompt(session, prompt_id)
-        raise PathNotFoundError(
-            f"prompt {prompt_id} has no version {number}", field="number", rule="not_found"
-        )
+        raise NotFoundError(f"prompt {prompt_id} has no version {number}", field="number")
     return _version(row)
 
 

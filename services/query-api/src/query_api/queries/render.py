@@ -3,7 +3,8 @@ sandboxed renderer (the one the run-orchestrator uses). A read: nothing is writt
 
 Values: the given ones, else a declared default, else "" for an optional declared variable
 (reported in ``missing``). A required declared variable or a variable the template uses
-without declaring it, left without a value, is a 422 naming ``variables.<name>``.
+without declaring it, left without a value, is a 422 naming ``variables.<name>`` (one entry of
+the answer's ``detail`` per variable: see ``MissingVariablesError``).
 """
 
 from __future__ import annotations
@@ -15,33 +16,33 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import ChatMessage, TextTemplate
+from promptworks_eventkit.errors import DomainError, NotFoundError
 from promptworks_eventkit.templating import TemplateError, render
-from query_api.api.prompt_schemas import PromptVersionOut, RenderOut, RenderRequest
-from query_api.errors import BodyError, BodyNotFoundError, ParameterError
 from query_api.projections.variables import template_sources, used_variables
 from query_api.queries.prompt_docs import LATEST
 from query_api.queries.prompt_reads import prompt_not_found, versions_by_number
+from query_api.schemas.prompts import PromptVersionOut, RenderOut, RenderRequest
 from query_api.tables import prompts
 
 p = prompts.c
 
 
-class MissingVariablesError(BodyError):
+class MissingVariablesError(DomainError):
+    """Required variables without a value. The API answers with one error per variable
+    (``errors``: field ``variables.<name>``, rule ``missing``), not one for them all."""
+
     def __init__(self, names: list[str]) -> None:
         super().__init__(
             f"missing required variable(s): {', '.join(names)}", field="variables", rule="missing"
         )
         self.names = names
-
-    def detail(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "loc": ["body", "variables", name],
-                "field": f"variables.{name}",
-                "type": "missing",
-                "msg": f"variable {name!r} is required and has no default",
-            }
-            for name in self.names
+        self.errors = [
+            DomainError(
+                f"variable {name!r} is required and has no default",
+                field=f"variables.{name}",
+                rule="missing",
+            )
+            for name in names
         ]
 
 
@@ -56,7 +57,9 @@ async def _version(
     session: AsyncSession, prompt_id: UUID, request: RenderRequest
 ) -> PromptVersionOut:
     if request.version is not None and request.label is not None:
-        raise BodyError("give version or label, not both", field="label", rule="version_and_label")
+        raise DomainError(
+            "give version or label, not both", field="label", rule="version_and_label"
+        )
     row = (
         await session.execute(
             select(p.labels, p.version_count, p.current_version_number).where(
@@ -71,19 +74,15 @@ async def _version(
         field = "label"
         number = row.version_count if request.label == LATEST else row.labels.get(request.label)
         if not number:
-            raise _not_found(f"prompt {prompt_id} has no label {request.label!r}", "label")
+            raise NotFoundError(f"prompt {prompt_id} has no label {request.label!r}", field="label")
     elif number is None:
         number = row.current_version_number
         if number is None:
-            raise _not_found(f"prompt {prompt_id} has no version yet", "version")
+            raise NotFoundError(f"prompt {prompt_id} has no version yet", field="version")
     found = await versions_by_number(session, prompt_id, [number])
     if number not in found:
-        raise _not_found(f"prompt {prompt_id} has no version {number}", field)
+        raise NotFoundError(f"prompt {prompt_id} has no version {number}", field=field)
     return found[number]
-
-
-def _not_found(message: str, field: str) -> BodyNotFoundError:
-    return BodyNotFoundError(message, field=field, rule="not_found")
 
 
 def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOut:
@@ -91,7 +90,7 @@ def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOu
     try:
         used = set().union(*(used_variables(source) for source in sources))
     except TemplateError as error:
-        raise ParameterError(str(error), field="template", rule="template_invalid") from error
+        raise DomainError(str(error), field="template", rule="template_invalid") from error
     values = dict(given)
     missing: list[str] = []
     required: list[str] = []
@@ -112,7 +111,7 @@ def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOu
     try:
         rendered = [render(source, values) for source in sources]
     except TemplateError as error:
-        raise BodyError(str(error), field="variables", rule="render_failed") from error
+        raise DomainError(str(error), field="variables", rule="render_failed") from error
     common = {
         "version_number": version.number,
         "missing": missing,

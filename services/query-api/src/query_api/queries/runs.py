@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Row, and_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.api.schemas import ResultOut, RunOut, RunStatus
+from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.tables import metrics, results, runs
 
 r = runs.c
