@@ -1,4 +1,5 @@
-"""Unit tests of the pure parts: the variables report's fast path, stream-order levels."""
+"""Unit tests of the pure parts: the variables report's fast path, stream-order levels, what a
+forwarded write waits for, the answer to a render missing variables."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptCreated, PromptVersionCreated
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
+from promptworks_eventkit.http import PositionOut, install_error_handlers
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import stream_levels
 from promptworks_eventkit.templating import TemplateError, check
+from query_api import writes
+from query_api.api.errors import install_render_error_handler
 from query_api.projections.variables import used_variables, variables_report
+from query_api.queries.render import MissingVariablesError
 
 TEMPLATES = [
     "no variables at all",
@@ -100,3 +107,36 @@ def test_levels_keep_each_streams_order_and_group_types() -> None:
     # A's created | A's version, B's created | B's two versions... each stream in order.
     assert as_pairs == [[(sa, 1), (sb, 1)], [(sa, 2), (sb, 2), (sb, 3)], [(sa, 3)]]
     assert {e.envelope.type for e in found[0]} == {a.event_type}
+
+
+def test_a_write_waits_for_the_positions_answer_only() -> None:
+    answer = {"positions": [{"stream_id": "a", "stream_version": 3}], "stream_version": 3}
+    assert writes._positions(answer) == [PositionOut(stream_id="a", stream_version=3)]
+    assert writes._positions({"stream_version": 3}) is None  # no fallback: passed through
+    assert writes._positions({"positions": [{"stream_id": "a"}]}) is None
+
+
+async def test_missing_variables_are_one_error_each_located_in_the_body() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    install_render_error_handler(app)
+
+    @app.post("/prompts/{prompt_id}/render")
+    async def render(prompt_id: str) -> None:
+        raise MissingVariablesError(["name", "greeting"])
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://query-api") as client:
+        response = await client.post("/prompts/p/render", json={"variables": {}})
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": [
+            {
+                "loc": ["body", "variables", name],
+                "field": f"variables.{name}",
+                "type": "missing",
+                "msg": f"variable {name!r} is required and has no default",
+            }
+            for name in ("name", "greeting")
+        ]
+    }

@@ -40,9 +40,6 @@ class CommandForwarder:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def post(self, service: str, url: str, request: Request) -> httpx.Response:
-        return await self.send(service, "POST", url, request)
-
     async def send(self, service: str, method: str, url: str, request: Request) -> httpx.Response:
         """``method url`` with the request's body and forwarded headers; errors as above."""
         headers = {

@@ -5,8 +5,9 @@ Outcomes: the command's 4xx unchanged; on its 2xx, once the projection caught up
 PROJECTED resource with the command's status (204 when the resource is gone, e.g. a deleted
 class); otherwise 202 with the command's own answer (and a ``Location`` to poll).
 
-The command's answer lists every stream it appended to (``positions``); a service that answers
-with one ``stream_version`` only (run-orchestrator) is waited for on the created aggregate.
+What to wait for is the one answer every command service gives: ``positions``, every stream
+the command appended to with its version after the append (eventkit's ``PositionOut``). An
+answer without them is passed through as it came, without waiting.
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ from uuid import UUID
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from promptworks_eventkit.http import CORRELATION_HEADER
+from promptworks_eventkit.http import CORRELATION_HEADER, PositionOut
 from promptworks_eventkit.positions import wait_for_stream_version
 from query_api.forwarding import CommandForwarder, correlation_id
 from query_api.projections import CONSUMER_NAME
 
 Reader = Callable[[AsyncSession, UUID], Awaitable[BaseModel | None]]
-Position = tuple[str, int]
-"""(stream id, stream version)"""
+POSITIONS = TypeAdapter(list[PositionOut])
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class ForwardedWrites:
         resource_id = target.resource_id or _created_id(body, target.id_fields)
         if resource_id is not None and target.location and upstream.status_code == 201:
             headers["Location"] = target.location.format(id=resource_id)
-        positions = _positions(body, upstream, resource_id)
+        positions = _positions(body)
         if positions is None or (target.read is not None and resource_id is None):
             return _pass_through(upstream, headers)  # nothing to wait for: answer as is
         if not await self._applied(target.topic, positions):
@@ -84,12 +84,17 @@ class ForwardedWrites:
         headers["ETag"] = f'"{getattr(projected, "stream_version", "")}"'
         return JSONResponse(projected.model_dump(mode="json"), upstream.status_code, headers)
 
-    async def _applied(self, topic: str, positions: list[Position]) -> bool:
+    async def _applied(self, topic: str, positions: list[PositionOut]) -> bool:
         deadline = time.monotonic() + self._timeout
-        for stream_id, version in positions:
+        for position in positions:
             remaining = max(0.0, deadline - time.monotonic())
             applied = await wait_for_stream_version(
-                self._sessions, CONSUMER_NAME, topic, stream_id, version, remaining
+                self._sessions,
+                CONSUMER_NAME,
+                topic,
+                position.stream_id,
+                position.stream_version,
+                remaining,
             )
             if not applied:
                 return False
@@ -114,16 +119,11 @@ def _created_id(body: dict[str, Any], id_fields: tuple[str, ...]) -> UUID | None
     return None
 
 
-def _positions(
-    body: dict[str, Any], upstream: httpx.Response, resource_id: UUID | None
-) -> list[Position] | None:
-    """Every (stream, version) the command appended, or None if the answer does not say."""
+def _positions(body: dict[str, Any]) -> list[PositionOut] | None:
+    """Every stream the command appended to, or None if the answer does not say."""
     try:
-        if "positions" in body:
-            return [(str(p["stream_id"]), int(p["stream_version"])) for p in body["positions"]]
-        version = body.get("stream_version") or upstream.headers.get("etag", "").strip('W/"')
-        return None if resource_id is None else [(str(resource_id), int(version))]
-    except (ValueError, TypeError, KeyError):
+        return POSITIONS.validate_python(body["positions"])
+    except (KeyError, ValidationError):
         return None
 
 

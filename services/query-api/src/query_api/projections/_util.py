@@ -10,7 +10,7 @@ JSON arrays, so JSON and array columns travel as text and are cast back in SQL.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -29,21 +29,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.types import TypeEngine
-
-from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.messages import ReceivedEvent
-
-E = TypeVar("E", bound=DomainEvent)
-
-
-def typed(events: Sequence[ReceivedEvent], model: type[E]) -> list[tuple[ReceivedEvent, E]]:
-    """The events with their data narrowed to ``model`` (the router only routes that type)."""
-    pairs: list[tuple[ReceivedEvent, E]] = []
-    for received in events:
-        event = received.event
-        assert isinstance(event, model)
-        pairs.append((received, event))
-    return pairs
 
 
 def array_literal(values: Iterable[Any]) -> str:

@@ -24,7 +24,8 @@ from promptworks_contracts.events import (
     PromptTagUpdated,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from query_api.projections._util import any_of, last_per_key, typed, update_many
+from promptworks_eventkit.router import typed
+from query_api.projections._util import any_of, last_per_key, update_many
 from query_api.tables import prompt_classes, prompt_tags
 
 

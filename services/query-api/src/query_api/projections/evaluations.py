@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
-from query_api.projections._util import any_of, typed, unnest_rows
+from promptworks_eventkit.router import typed
+from query_api.projections._util import any_of, unnest_rows
 from query_api.tables import metrics, run_evaluations, runs
 
 

@@ -25,8 +25,9 @@ from promptworks_contracts.events import (
     PromptLabelRemoved,
 )
 from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import any_of, last_per_key, typed, unnest_rows, unnest_source
+from query_api.projections._util import any_of, last_per_key, unnest_rows, unnest_source
 from query_api.projections.prompt_rows import ID, update_prompts
 from query_api.tables import prompt_labels, prompts
 

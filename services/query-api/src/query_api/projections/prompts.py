@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, PromptVersionCreated
 from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import typed, unnest_rows
+from query_api.projections._util import unnest_rows
 from query_api.projections.prompt_rows import ID, update_prompts
 from query_api.projections.variables import variables_report
 from query_api.tables import prompt_versions, prompts

@@ -23,7 +23,8 @@ from promptworks_contracts.events import (
     RunFailed,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from query_api.projections._util import typed, unnest_rows, update_many
+from promptworks_eventkit.router import typed
+from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.tables import FINISHED_STATUSES, results, runs
 
