@@ -1,7 +1,8 @@
-"""Fixtures of query-api's tests: real Kafka, real PostgreSQL, the app served in-process.
+"""Fixtures of query-api's tests: real Kafka, real PostgreSQL, the app served in-process; the
+command services it forwards writes to run as real processes (``tests/support/service_process``).
 
 Helpers are handed out as fixtures because test modules here are not importable packages; the
-event worlds (``prompt_world``, ``run_world``) and ``servers`` are imported by path.
+event worlds (``prompt_world``, ``run_world``) are imported by path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -22,8 +24,6 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prompt_service.app import create_app as create_prompt_service
-from prompt_service.settings import PromptServiceSettings
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.positions import wait_for_stream_version
@@ -32,11 +32,11 @@ from query_api.app import create_app
 from query_api.projections import CONSUMER_NAME
 from query_api.settings import QueryApiSettings
 from tests.support.kafka import produce
+from tests.support.service_process import service_process
 
 # Test modules are no package (the folder name has a hyphen): helpers are imported by path.
 prompt_world = importlib.import_module("services.query-api.tests.prompt_world")
 run_world = importlib.import_module("services.query-api.tests.run_world")
-servers = importlib.import_module("services.query-api.tests.servers")
 
 T = TypeVar("T")
 
@@ -176,9 +176,9 @@ async def world(api: RunningApi, publisher: Publisher) -> Any:
 
 
 @pytest.fixture
-async def prompt_service(database: Any, kafka: KafkaSettings) -> AsyncIterator[str]:
-    """The real prompt-service (with its relay) on a fresh database, served on loopback."""
+async def prompt_service(database: Any, kafka: KafkaSettings, tmp_path: Path) -> AsyncIterator[str]:
+    """The real prompt-service (``serve``, with its relay) as a process on a fresh database;
+    its URL."""
     url = await database("prompt-service")
-    app = create_prompt_service(PromptServiceSettings(database_url=SecretStr(url), kafka=kafka))
-    async with servers.served(app) as base_url:
+    async with service_process("prompt-service", url, kafka, tmp_path) as base_url:
         yield base_url

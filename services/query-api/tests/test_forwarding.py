@@ -1,22 +1,14 @@
-"""Public writes forwarded to the REAL command services, served by uvicorn on loopback ports."""
+"""Public writes forwarded to the REAL command services, run as processes on loopback ports."""
 
 from __future__ import annotations
 
-import importlib
-
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from prompt_service.app import create_app as create_prompt_service
-from prompt_service.settings import PromptServiceSettings
-from run_orchestrator.app import create_app as create_run_orchestrator
-from run_orchestrator.settings import RunOrchestratorSettings
+from tests.support.fake_openai import free_port
+from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
-
-servers = importlib.import_module("services.query-api.tests.servers")
-served, closed_port_url = servers.served, servers.closed_port_url
 
 PROMPTS = "/api/v1/prompts"
 RUNS = "/api/v1/test_prompt"
@@ -81,15 +73,12 @@ async def test_command_service_refusals_pass_through_unchanged(
 
 
 async def test_write_not_yet_projected_is_202_with_location(
-    serve, settings, database, kafka
+    serve, settings, database, kafka, tmp_path
 ) -> None:
     # Without its relay, prompt-service records the events but never publishes them, so the
     # projection cannot catch up and the bounded wait must end in a 202.
     url = await database("prompt-service")
-    command_app = create_prompt_service(
-        PromptServiceSettings(database_url=SecretStr(url), kafka=kafka), False
-    )
-    async with served(command_app) as base_url:
+    async with service_process("prompt-service", url, kafka, tmp_path, "--no-relay") as base_url:
         settings = settings.model_copy(
             update={"prompt_service_url": base_url, "read_your_writes_timeout": 0.3}
         )
@@ -102,7 +91,7 @@ async def test_write_not_yet_projected_is_202_with_location(
 
 
 async def test_unreachable_command_services_are_503(serve, settings) -> None:
-    down = closed_port_url()
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = settings.model_copy(
         update={"prompt_service_url": down, "run_orchestrator_url": down}
     )
@@ -118,13 +107,10 @@ async def test_unreachable_command_services_are_503(serve, settings) -> None:
 
 
 async def test_create_run_through_the_real_run_orchestrator(
-    serve, settings, database, kafka, prompt_service, eventually
+    serve, settings, database, kafka, prompt_service, eventually, tmp_path
 ) -> None:
     url = await database("run-orchestrator")
-    orchestrator = create_run_orchestrator(
-        RunOrchestratorSettings(database_url=SecretStr(url), kafka=kafka)
-    )
-    async with served(orchestrator) as orchestrator_url:
+    async with service_process("run-orchestrator", url, kafka, tmp_path) as orchestrator_url:
         settings = settings.model_copy(
             update={"prompt_service_url": prompt_service, "run_orchestrator_url": orchestrator_url}
         )
