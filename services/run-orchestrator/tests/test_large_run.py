@@ -1,7 +1,7 @@
 """10,000 cases in one request on the mock provider: accepted, executed, recorded in batches.
 
 Prints the orchestrator's own throughput (POST until RunCompleted is in the event store):
-    uv run pytest services/run-orchestrator/tests/test_throughput.py -s
+    uv run pytest services/run-orchestrator/tests/test_large_run.py -s
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from promptworks_eventkit.db import asyncpg_dsn
-from run_orchestrator.execution.locks import lock_key
+from run_orchestrator.adapters.locks import lock_key
 
 pytestmark = pytest.mark.integration
 

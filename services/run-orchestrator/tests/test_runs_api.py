@@ -37,6 +37,7 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
         assert body["status"] == "pending"
         assert body["total_calls"] == 6 and body["stream_version"] == 1
         run_id = body["run_id"]
+        assert body["positions"] == [{"stream_id": run_id, "stream_version": 1}]
         published = await harness.read_run_topic(run_id)
 
     types = [envelope.type.split(".")[2] for envelope, _ in published]

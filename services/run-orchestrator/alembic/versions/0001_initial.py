@@ -12,7 +12,7 @@ from promptworks_eventkit.migrations import (
     drop_command_side_tables,
     drop_consumer_side_tables,
 )
-from run_orchestrator.tables import OWN_TABLES
+from run_orchestrator.adapters.tables import OWN_TABLES
 
 revision = "0001"
 down_revision = None

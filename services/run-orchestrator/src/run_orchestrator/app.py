@@ -7,13 +7,18 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.http import install_error_handlers
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.writing.postgres import PostgresWritePort
+from run_orchestrator.adapters.locks import PostgresRunLocks
+from run_orchestrator.adapters.postgres import PostgresRunRepository
 from run_orchestrator.api.routes import router
 from run_orchestrator.execution.scheduler import Executor
-from run_orchestrator.handlers import RunHandlers
-from run_orchestrator.prompt_copy import CONSUMER_NAME, prompt_versions_router
+from run_orchestrator.handlers.commands import RunCommands
+from run_orchestrator.handlers.ports import RunRepository
+from run_orchestrator.handlers.prompt_versions import CONSUMER_NAME, prompt_versions_router
 from run_orchestrator.providers.registry import ProviderRegistry
 from run_orchestrator.settings import RunOrchestratorSettings
 
@@ -22,9 +27,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     if not isinstance(settings, RunOrchestratorSettings):
         raise TypeError("run-orchestrator needs RunOrchestratorSettings")
     runtime = Runtime.build(settings, with_relay=with_relay)
-    runtime.add_consumer(CONSUMER_NAME, prompt_versions_router())
+    port = PostgresWritePort[RunRepository](
+        runtime.sessions, runtime.store, repos=PostgresRunRepository
+    )
+    runtime.add_consumer(CONSUMER_NAME, prompt_versions_router(), bind=port.joined)
     providers = ProviderRegistry(settings)
-    executor = Executor(runtime.sessions, runtime.store, providers, settings)
+    locks = PostgresRunLocks(asyncpg_dsn(settings.database_url.get_secret_value()))
+    executor = Executor(port, providers, locks, settings)
 
     base = lifespan_for(runtime, extra=[executor.start])
 
@@ -46,9 +55,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.providers = providers
     app.state.executor = executor
-    app.state.handlers = RunHandlers(
-        runtime.sessions,
-        runtime.store,
+    app.state.commands = RunCommands(
+        port,
         providers,
         prompt_wait_seconds=settings.prompt_wait_seconds,
         on_run_created=executor.notify,

@@ -19,14 +19,13 @@ def lock_key(run_id: UUID) -> int:
     return int.from_bytes(run_id.bytes[:8], "big", signed=True)
 
 
-class RunLock:
-    def __init__(self, connection: asyncpg.Connection) -> None:
-        self._connection = connection
+class PostgresRunLocks:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
 
-    @classmethod
-    async def try_acquire(cls, dsn: str, run_id: UUID) -> RunLock | None:
+    async def try_acquire(self, run_id: UUID) -> PostgresRunLock | None:
         """The lock, or None when another process holds it."""
-        connection: asyncpg.Connection = await asyncpg.connect(dsn)
+        connection: asyncpg.Connection = await asyncpg.connect(self._dsn)
         try:
             locked = await connection.fetchval("SELECT pg_try_advisory_lock($1)", lock_key(run_id))
         except BaseException:
@@ -35,7 +34,12 @@ class RunLock:
         if not locked:
             await connection.close()
             return None
-        return cls(connection)
+        return PostgresRunLock(connection)
+
+
+class PostgresRunLock:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
 
     async def release(self) -> None:
         """Closing the session releases the lock; shielded so a cancelled run still frees it."""

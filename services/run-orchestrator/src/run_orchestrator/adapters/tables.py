@@ -30,8 +30,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
-UNFINISHED = ("pending", "running")
-
 prompt_versions = Table(
     "prompt_versions",
     metadata,

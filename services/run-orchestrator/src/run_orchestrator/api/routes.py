@@ -8,18 +8,18 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.http import Context
+from promptworks_eventkit.http import Context, positions_out
 from run_orchestrator.api.schemas import CreateRunRequest, ProviderResponse, RunCreatedResponse
 from run_orchestrator.domain.commands import CreateRun
-from run_orchestrator.handlers import RunHandlers
+from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.providers.registry import ProviderRegistry
 
 router = APIRouter(tags=["runs"])
 
 
-def get_handlers(request: Request) -> RunHandlers:
-    handlers: RunHandlers = request.app.state.handlers
-    return handlers
+def get_commands(request: Request) -> RunCommands:
+    commands: RunCommands = request.app.state.commands
+    return commands
 
 
 def get_providers(request: Request) -> ProviderRegistry:
@@ -38,21 +38,22 @@ def _command(body: CreateRunRequest) -> CreateRun:
         ) from error
 
 
-Handlers = Annotated[RunHandlers, Depends(get_handlers)]
+Commands = Annotated[RunCommands, Depends(get_commands)]
 Providers = Annotated[ProviderRegistry, Depends(get_providers)]
 
 
 @router.post("/runs", status_code=201, response_model=RunCreatedResponse)
 async def create_run(
-    body: CreateRunRequest, handlers: Handlers, context: Context, response: Response
+    body: CreateRunRequest, commands: Commands, context: Context, response: Response
 ) -> RunCreatedResponse:
-    accepted = await handlers.create_run(_command(body), context)
+    accepted = await commands.create_run(_command(body), context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
     return RunCreatedResponse(
         run_id=accepted.run_id,
         status="pending",
         total_calls=accepted.total_calls,
         stream_version=accepted.stream_version,
+        positions=positions_out(accepted.positions),
     )
 
 

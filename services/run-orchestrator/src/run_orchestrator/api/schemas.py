@@ -18,6 +18,7 @@ from promptworks_contracts.values import (
     ModelParameters,
     ModelRef,
 )
+from promptworks_eventkit.http import PositionOut
 from run_orchestrator.domain.commands import MAX_CASES, MAX_REPETITIONS, CreateRun
 from run_orchestrator.settings import MOCK_PROVIDER, PROVIDER_NAME_PATTERN
 
@@ -79,7 +80,14 @@ class RunCreatedResponse(BaseModel):
     run_id: UUID
     status: Literal["pending"]
     total_calls: int
-    stream_version: int = Field(description="The run stream's version after RunCreated")
+    stream_version: int = Field(
+        description="The run stream's version after RunCreated (kept for compatibility; "
+        "`positions` is the answer readers wait on)"
+    )
+    positions: list[PositionOut] = Field(
+        description="Every stream the command appended to: what query-api waits on "
+        "(read your writes)"
+    )
 
 
 class ProviderResponse(BaseModel):

@@ -2,8 +2,9 @@
 
 Invariants:
 - A flush appends up to ``flush_size`` ResultRecorded events with the stream's expected version
-  (bulk insert into events + outbox), inserts their ``run_results`` rows and advances the
-  ``runs`` counters, all in ONE transaction. Either the whole batch is recorded or none of it.
+  (bulk insert into events + outbox), records their pairs and advances the run's counters
+  (``RunRepository.record_results``: one bulk insert, one update), all in ONE write-port
+  transaction. Either the whole batch is recorded or none of it.
 - Flushes run one at a time in the recorder's own task, so versions stay contiguous while the
   calls go on; a batch is flushed when ``flush_size`` results are buffered or ``interval``
   after the previous flush, whichever comes first.
@@ -20,16 +21,12 @@ import contextlib
 from types import TracebackType
 
 import structlog
-from sqlalchemy import func, insert, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.events import ResultRecorded
 from promptworks_eventkit.errors import ConcurrencyConflictError
-from promptworks_eventkit.eventstore import EventStore
-from run_orchestrator.execution.state import RunState
+from run_orchestrator.execution.state import ExecutorPort, RunState
 from run_orchestrator.execution.waiting import wait_event
-from run_orchestrator.tables import run_results, runs
+from run_orchestrator.handlers.ports import ResultAlreadyRecordedError
 
 log = structlog.get_logger(__name__)
 
@@ -44,15 +41,13 @@ class RecorderFailedError(Exception):
 class ResultRecorder:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        store: EventStore,
+        port: ExecutorPort,
         state: RunState,
         *,
         flush_size: int,
         interval: float,
     ) -> None:
-        self._sessions = sessions
-        self._store = store
+        self._port = port
         self._state = state
         self._flush_size = flush_size
         self._interval = interval
@@ -127,34 +122,11 @@ class ResultRecorder:
         ok = sum(1 for r in batch if r.error is None)
         for attempt in range(1, FLUSH_ATTEMPTS + 1):
             try:
-                async with self._sessions() as session, session.begin():
-                    await self._store.append(
-                        session, state.stream_id, batch, state.version, state.context
-                    )
-                    await session.execute(
-                        insert(run_results),
-                        [
-                            {
-                                "run_id": r.run_id,
-                                "case_index": r.case_index,
-                                "repetition": r.repetition,
-                                "result_id": r.result_id,
-                            }
-                            for r in batch
-                        ],
-                    )
-                    await session.execute(
-                        update(runs)
-                        .where(runs.c.run_id == state.run_id)
-                        .values(
-                            recorded=runs.c.recorded + len(batch),
-                            succeeded=runs.c.succeeded + ok,
-                            failed=runs.c.failed + (len(batch) - ok),
-                            updated_at=func.now(),
-                        )
-                    )
+                async with self._port.transaction(state.context) as tx:
+                    await tx.append(state.stream_id, batch, state.version)
+                    await tx.repos.record_results(state.run_id, batch)
                 break
-            except (ConcurrencyConflictError, IntegrityError):
+            except (ConcurrencyConflictError, ResultAlreadyRecordedError):
                 raise  # another writer: retrying cannot help
             except Exception as error:
                 if attempt == FLUSH_ATTEMPTS:

@@ -16,19 +16,16 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import Protocol
 
 from promptworks_contracts.events import ResultRecorded, RunCompleted, RunFailed, RunStarted
 from promptworks_contracts.values import TokenUsage
-from promptworks_eventkit.eventstore import EventStore
 from run_orchestrator.domain.rendering import render_messages
 from run_orchestrator.execution.recorder import ResultRecorder
-from run_orchestrator.execution.state import RunState, append_lifecycle, load_run
+from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
+from run_orchestrator.handlers.ports import PENDING, RUNNING, UNFINISHED
 from run_orchestrator.providers.base import CompletionRequest, ModelProvider, ProviderError
-from run_orchestrator.providers.registry import ProviderRegistry
 from run_orchestrator.settings import RunOrchestratorSettings
-from run_orchestrator.tables import UNFINISHED
 
 MAX_ERROR_CHARS = 1000
 
@@ -39,22 +36,22 @@ def error_message(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
 
 
+class Providers(Protocol):
+    """The configured providers by name (the registry)."""
+
+    def get(self, name: str) -> ModelProvider | None: ...
+
+
 class RunExecution:
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        store: EventStore,
-        providers: ProviderRegistry,
-        settings: RunOrchestratorSettings,
+        self, port: ExecutorPort, providers: Providers, settings: RunOrchestratorSettings
     ) -> None:
-        self._sessions = sessions
-        self._store = store
+        self._port = port
         self._providers = providers
         self._settings = settings
 
     async def execute(self, run_id: uuid.UUID) -> None:
-        async with self._sessions() as session:
-            state = await load_run(session, self._store, run_id)
+        state = await load_run(self._port, run_id)
         if state is None or state.status not in UNFINISHED:
             return  # finished meanwhile (for example by another replica)
         name = state.created.model.provider
@@ -63,8 +60,8 @@ class RunExecution:
             reason = f"provider {name!r} is not configured"
             await self._lifecycle(state, RunFailed(run_id=run_id, reason=reason), "failed")
             return
-        if state.status == "pending":
-            await self._lifecycle(state, RunStarted(run_id=run_id), "running")
+        if state.status == PENDING:
+            await self._lifecycle(state, RunStarted(run_id=run_id), RUNNING)
         await self._call_all(state, provider)
         status = "completed" if state.succeeded > 0 else "failed"
         completed = RunCompleted(
@@ -75,7 +72,7 @@ class RunExecution:
     async def _lifecycle(
         self, state: RunState, event: RunStarted | RunFailed | RunCompleted, status: str
     ) -> None:
-        await append_lifecycle(self._sessions, self._store, state, event, status)
+        await append_lifecycle(self._port, state, event, status)
 
     @staticmethod
     def _pending_pairs(state: RunState) -> Iterator[tuple[int, int]]:
@@ -98,8 +95,7 @@ class RunExecution:
                 await recorder.add(await self._call(state, provider, case_index, repetition))
 
         recorder = ResultRecorder(
-            self._sessions,
-            self._store,
+            self._port,
             state,
             flush_size=self._settings.flush_size,
             interval=self._settings.flush_interval_ms / 1000.0,

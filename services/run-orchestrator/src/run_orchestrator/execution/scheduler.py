@@ -3,8 +3,9 @@
 - It wakes at once when a run is created (``notify``) and polls every
   ``poll_interval_seconds`` as a fallback, also at start-up, so a restarted process resumes
   the runs it left unfinished.
-- A run is executed only under its advisory lock (see ``locks``): two replicas never execute
-  the same run at the same time. A run locked elsewhere is skipped until the next poll.
+- A run is executed only under its lock (``RunLocks``: PostgreSQL advisory locks, see
+  ``adapters/locks.py``): two replicas never execute the same run at the same time. A run
+  locked elsewhere is skipped until the next poll.
 - At most ``max_parallel_runs`` runs execute at once in one process.
 - A run whose execution crashed stays unfinished and is retried after a back-off; stopping the
   executor cancels the runs in flight, which resume later from what was recorded.
@@ -15,39 +16,55 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from promptworks_eventkit.db import asyncpg_dsn
-from promptworks_eventkit.eventstore import EventStore
-from promptworks_eventkit.runtime import Runtime
-from run_orchestrator.execution.locks import RunLock
-from run_orchestrator.execution.runner import RunExecution
+from run_orchestrator.execution.runner import Providers, RunExecution
+from run_orchestrator.execution.state import ExecutorPort
 from run_orchestrator.execution.waiting import wait_event
-from run_orchestrator.providers.registry import ProviderRegistry
 from run_orchestrator.settings import RunOrchestratorSettings
-from run_orchestrator.tables import UNFINISHED, runs
 
 log = structlog.get_logger(__name__)
 
 RETRY_BACKOFF_SECONDS = 5.0
+CANDIDATES_PER_POLL = 1000
+
+
+class RunLock(Protocol):
+    async def release(self) -> None:
+        """Frees the run for other processes; must not fail (a cancelled run still frees it)."""
+        ...
+
+
+class RunLocks(Protocol):
+    """Per-run locks shared by every replica (PostgreSQL advisory locks, see adapters)."""
+
+    async def try_acquire(self, run_id: UUID) -> RunLock | None:
+        """The run's lock, or None when another process holds it."""
+        ...
+
+
+class Spawner(Protocol):
+    """Runs a background task for the life of the process (the service runtime)."""
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None: ...
 
 
 class Executor:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        store: EventStore,
-        providers: ProviderRegistry,
+        port: ExecutorPort,
+        providers: Providers,
+        locks: RunLocks,
         settings: RunOrchestratorSettings,
     ) -> None:
-        self._sessions = sessions
-        self._execution = RunExecution(sessions, store, providers, settings)
+        self._port = port
+        self._execution = RunExecution(port, providers, settings)
+        self._locks = locks
         self._settings = settings
-        self._dsn = asyncpg_dsn(settings.database_url.get_secret_value())
         self._wake = asyncio.Event()
         self._active: dict[UUID, asyncio.Task[None]] = {}
         self._not_before: dict[UUID, float] = {}
@@ -56,7 +73,7 @@ class Executor:
         """A run was created: schedule it now rather than at the next poll."""
         self._wake.set()
 
-    async def start(self, runtime: Runtime) -> None:
+    async def start(self, runtime: Spawner) -> None:
         runtime.spawn("run-executor", self.run)
 
     @property
@@ -83,22 +100,15 @@ class Executor:
         free = self._settings.max_parallel_runs - len(self._active)
         if free <= 0:
             return
-        async with self._sessions() as session:
-            candidates = (
-                await session.scalars(
-                    select(runs.c.run_id)
-                    .where(runs.c.status.in_(UNFINISHED))
-                    .order_by(runs.c.created_at)
-                    .limit(1000)
-                )
-            ).all()
+        async with self._port.transaction() as tx:
+            candidates = await tx.repos.unfinished_runs(CANDIDATES_PER_POLL)
         now = time.monotonic()
         for run_id in candidates:
             if free <= 0:
                 break
             if run_id in self._active or self._not_before.get(run_id, 0.0) > now:
                 continue
-            lock = await RunLock.try_acquire(self._dsn, run_id)
+            lock = await self._locks.try_acquire(run_id)
             if lock is None:
                 continue  # another replica executes it
             task = asyncio.create_task(self._execute(run_id, lock), name=f"run-{run_id}")

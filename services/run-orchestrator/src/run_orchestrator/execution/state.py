@@ -1,7 +1,7 @@
-"""What the executor knows about one run, read back from its own tables and event store.
+"""What the executor knows about one run, read back through the write port.
 
 A run is resumable from this state alone: the RunCreated snapshot says what to call, the
-stream version is where the next batch goes, and ``run_results`` says which (case,
+stream version is where the next batch goes, and the recorded pairs say which (case,
 repetition) pairs already have a result.
 """
 
@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from promptworks_contracts.events import DomainEvent, RunCreated
-from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.messages import MessageContext
-from promptworks_eventkit.tables import events
-from run_orchestrator.tables import run_results, runs
+from promptworks_eventkit.writing.port import WritePort
+from run_orchestrator.handlers.ports import RunRepository
+
+ExecutorPort = WritePort[RunRepository]
 
 
 @dataclass
@@ -41,58 +39,36 @@ class RunState:
         return max(1, len(self.created.cases))
 
 
-async def load_run(session: AsyncSession, store: EventStore, run_id: UUID) -> RunState | None:
-    row = (
-        await session.execute(
-            select(runs.c.status, runs.c.succeeded, runs.c.failed).where(runs.c.run_id == run_id)
-        )
-    ).first()
-    if row is None:
-        return None
+async def load_run(port: ExecutorPort, run_id: UUID) -> RunState | None:
     stream_id = str(run_id)
-    data, metadata = (
-        await session.execute(
-            select(events.c.data, events.c.metadata).where(
-                events.c.stream_id == stream_id, events.c.version == 1
-            )
-        )
-    ).one()
-    done = await session.execute(
-        select(run_results.c.case_index, run_results.c.repetition).where(
-            run_results.c.run_id == run_id
-        )
-    )
+    async with port.transaction() as tx:
+        row = await tx.repos.find_run(run_id)
+        if row is None:
+            return None
+        [snapshot] = await tx.load(stream_id, to_version=1)
+        done = await tx.repos.recorded_pairs(run_id)
+        version = await tx.version(stream_id)
+    if not isinstance(snapshot.event, RunCreated):
+        raise TypeError(f"run {run_id} starts with {snapshot.envelope.type}, not RunCreated")
     return RunState(
         run_id=run_id,
-        created=RunCreated.model_validate(data),
+        created=snapshot.event,
         status=row.status,
-        version=await store.version(session, stream_id),
+        version=version,
         succeeded=row.succeeded,
         failed=row.failed,
         # Lifecycle and result events belong to the request that created the run.
-        context=MessageContext(
-            correlation_id=metadata["correlationid"],
-            causation_id=str(metadata["id"]),
-            traceparent=metadata.get("traceparent"),
-        ),
-        done={(c, r) for c, r in done},
+        context=MessageContext.caused_by(snapshot.envelope),
+        done=done,
     )
 
 
 async def append_lifecycle(
-    sessions: async_sessionmaker[AsyncSession],
-    store: EventStore,
-    state: RunState,
-    event: DomainEvent,
-    status: str,
+    port: ExecutorPort, state: RunState, event: DomainEvent, status: str
 ) -> None:
-    """Appends one lifecycle event and moves ``runs.status`` in the same transaction."""
-    async with sessions() as session, session.begin():
-        await store.append(session, state.stream_id, [event], state.version, state.context)
-        await session.execute(
-            update(runs)
-            .where(runs.c.run_id == state.run_id)
-            .values(status=status, updated_at=func.now())
-        )
+    """Appends one lifecycle event and moves the run's status in the same transaction."""
+    async with port.transaction(state.context) as tx:
+        await tx.append(state.stream_id, [event], state.version)
+        await tx.repos.set_status(state.run_id, status)
     state.version += 1
     state.status = status

@@ -1,0 +1,93 @@
+"""``RunRepository`` in memory, for handler and executor tests without PostgreSQL: plain data
+(the in-memory write port deep-copies it per transaction) with the semantics of the PostgreSQL
+one (a version already present is kept, a second result for a pair is refused, runs listed
+oldest first, returned rows are copies)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from uuid import UUID
+
+from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from run_orchestrator.domain.prompt_version import PromptVersion
+from run_orchestrator.handlers.ports import (
+    PENDING,
+    UNFINISHED,
+    ResultAlreadyRecordedError,
+    RunRow,
+)
+
+
+@dataclass
+class InMemoryRunRepository:
+    versions: dict[UUID, PromptVersion] = field(default_factory=dict)
+    runs: dict[UUID, RunRow] = field(default_factory=dict)
+    """In creation order (dicts keep insertion order)."""
+    results: dict[UUID, dict[tuple[int, int], UUID]] = field(default_factory=dict)
+    """Run id -> (case, repetition) -> result id."""
+
+    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+        for event in versions:
+            self.versions.setdefault(
+                event.version_id, PromptVersion.model_validate(event, from_attributes=True)
+            )
+
+    async def find_version(self, version_id: UUID) -> PromptVersion | None:
+        return self.versions.get(version_id)  # immutable: no copy needed
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        if run_id in self.runs:
+            raise ValueError(f"run {run_id} exists")  # the primary key on PostgreSQL
+        self.runs[run_id] = RunRow(PENDING, total_calls, recorded=0, succeeded=0, failed=0)
+
+    async def find_run(self, run_id: UUID) -> RunRow | None:
+        return self.runs.get(run_id)  # frozen: no copy needed
+
+    async def set_status(self, run_id: UUID, status: str) -> None:
+        if run_id in self.runs:
+            self.runs[run_id] = replace(self.runs[run_id], status=status)
+
+    async def unfinished_runs(self, limit: int) -> list[UUID]:
+        return [run_id for run_id, row in self.runs.items() if row.status in UNFINISHED][:limit]
+
+    async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
+        return set(self.results.get(run_id, {}))
+
+    async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
+        done = self.results.setdefault(run_id, {})
+        pairs = [(r.case_index, r.repetition) for r in results]
+        if len(set(pairs)) < len(pairs) or any(pair in done for pair in pairs):
+            raise ResultAlreadyRecordedError(run_id)
+        done.update((pair, r.result_id) for pair, r in zip(pairs, results, strict=True))
+        row = self.runs.get(run_id)
+        if row is not None:
+            succeeded = sum(1 for r in results if r.error is None)
+            self.runs[run_id] = replace(
+                row,
+                recorded=row.recorded + len(results),
+                succeeded=row.succeeded + succeeded,
+                failed=row.failed + len(results) - succeeded,
+            )
+
+
+@dataclass
+class InMemoryRunLocks:
+    """The per-run locks of processes sharing this object: a run is held by one at a time."""
+
+    held: set[UUID] = field(default_factory=set)
+
+    async def try_acquire(self, run_id: UUID) -> InMemoryRunLock | None:
+        if run_id in self.held:
+            return None
+        self.held.add(run_id)
+        return InMemoryRunLock(self, run_id)
+
+
+@dataclass
+class InMemoryRunLock:
+    locks: InMemoryRunLocks
+    run_id: UUID
+
+    async def release(self) -> None:
+        self.locks.held.discard(self.run_id)

@@ -1,0 +1,130 @@
+"""``RunRepository`` on PostgreSQL, bound to the write port's session: every write commits or
+rolls back with the events of the same transaction (``PostgresWritePort(..., repos=
+PostgresRunRepository)``). The only SQL on run-orchestrator's own tables is here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from run_orchestrator.adapters.tables import prompt_versions, run_results, runs
+from run_orchestrator.domain.prompt_version import PromptVersion
+from run_orchestrator.handlers.ports import (
+    PENDING,
+    UNFINISHED,
+    ResultAlreadyRecordedError,
+    RunRow,
+)
+
+UNIQUE_VIOLATION = "23505"
+
+
+def version_row(event: PromptVersionCreated) -> dict[str, Any]:
+    """The ``prompt_versions`` row of a PromptVersionCreated (JSON columns as plain data)."""
+
+    def dump(value: BaseModel | None) -> Any:
+        return None if value is None else value.model_dump(mode="json")
+
+    return {
+        "version_id": event.version_id,
+        "prompt_id": event.prompt_id,
+        "number": event.number,
+        "label": event.label,
+        "template": event.template.model_dump(mode="json"),
+        "variables": [v.model_dump(mode="json") for v in event.variables],
+        "default_model": dump(event.default_model),
+        "default_parameters": dump(event.default_parameters),
+    }
+
+
+class PostgresRunRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+        # Versions are immutable: one bulk INSERT per batch that ignores rows already present.
+        if versions:
+            rows = [version_row(v) for v in versions]
+            await self._session.execute(pg_insert(prompt_versions).on_conflict_do_nothing(), rows)
+
+    async def find_version(self, version_id: UUID) -> PromptVersion | None:
+        query = select(
+            prompt_versions.c.version_id,
+            prompt_versions.c.prompt_id,
+            prompt_versions.c.number,
+            prompt_versions.c.template,
+            prompt_versions.c.variables,
+        ).where(prompt_versions.c.version_id == version_id)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else PromptVersion.model_validate(row._asdict())
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        await self._session.execute(
+            insert(runs).values(run_id=run_id, status=PENDING, total_calls=total_calls)
+        )
+
+    async def find_run(self, run_id: UUID) -> RunRow | None:
+        query = select(
+            runs.c.status, runs.c.total_calls, runs.c.recorded, runs.c.succeeded, runs.c.failed
+        ).where(runs.c.run_id == run_id)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else RunRow(**row._asdict())
+
+    async def set_status(self, run_id: UUID, status: str) -> None:
+        await self._session.execute(
+            update(runs).where(runs.c.run_id == run_id).values(status=status, updated_at=func.now())
+        )
+
+    async def unfinished_runs(self, limit: int) -> list[UUID]:
+        query = (
+            select(runs.c.run_id)
+            .where(runs.c.status.in_(UNFINISHED))
+            .order_by(runs.c.created_at)
+            .limit(limit)
+        )
+        return list((await self._session.scalars(query)).all())
+
+    async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
+        query = select(run_results.c.case_index, run_results.c.repetition).where(
+            run_results.c.run_id == run_id
+        )
+        return {(case, repetition) for case, repetition in await self._session.execute(query)}
+
+    async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
+        if not results:
+            return
+        rows = [
+            {
+                "run_id": run_id,
+                "case_index": r.case_index,
+                "repetition": r.repetition,
+                "result_id": r.result_id,
+            }
+            for r in results
+        ]
+        try:
+            await self._session.execute(insert(run_results), rows)
+        except IntegrityError as error:
+            # The primary key (run_id, case_index, repetition): another writer recorded it.
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            raise ResultAlreadyRecordedError(run_id) from error
+        succeeded = sum(1 for r in results if r.error is None)
+        await self._session.execute(
+            update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(
+                recorded=runs.c.recorded + len(results),
+                succeeded=runs.c.succeeded + succeeded,
+                failed=runs.c.failed + (len(results) - succeeded),
+                updated_at=func.now(),
+            )
+        )

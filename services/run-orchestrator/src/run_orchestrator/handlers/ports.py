@@ -1,0 +1,85 @@
+"""What run-orchestrator's handlers and executor need from its own tables, free of any
+framework. ``adapters/postgres.py`` implements it on the write port's session,
+``adapters/memory.py`` in memory for tests without infrastructure. A handler reaches it only as
+``tx.repos``, so every write shares the unit of work of the events it goes with.
+
+Invariants every implementation keeps:
+- the prompt-version copy holds versions as ``PromptVersionCreated`` introduced them; versions
+  are immutable, so adding one already present keeps the stored one;
+- a run is added ``pending`` in the transaction that appends its ``RunCreated``; its status
+  and counters change only in the transactions that append the matching events, so they
+  always agree with the run's stream;
+- a (case, repetition) has at most one recorded result: recording a second one raises
+  ``ResultAlreadyRecordedError`` (another writer got there first) and the unit of work fails;
+- ``record_results`` stores a whole batch (which pairs are done, the counters) in ONE round
+  trip per table: the executor records thousands of results a second;
+- what a method returns is the caller's copy: changing it stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+from uuid import UUID
+
+from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from promptworks_eventkit.errors import ConflictError
+from run_orchestrator.domain.prompt_version import PromptVersion
+
+PENDING: Final = "pending"
+RUNNING: Final = "running"
+UNFINISHED: Final = (PENDING, RUNNING)
+"""Runs the executor still has to (finish to) execute."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """The executor's row of one run."""
+
+    status: str
+    total_calls: int
+    recorded: int
+    succeeded: int
+    failed: int
+
+
+class ResultAlreadyRecordedError(ConflictError):
+    """A (case, repetition) of the batch already has a result: another writer recorded it."""
+
+    def __init__(self, run_id: UUID) -> None:
+        super().__init__(
+            f"run {run_id} already has a result for a (case, repetition) of this batch",
+            rule="result_already_recorded",
+        )
+
+
+class RunRepository(Protocol):
+    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+        """Adds versions to the local copy; a version already present is kept as it is."""
+        ...
+
+    async def find_version(self, version_id: UUID) -> PromptVersion | None:
+        """A version of the local copy; None when it has not arrived (yet)."""
+        ...
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        """Adds a ``pending`` run with nothing recorded."""
+        ...
+
+    async def find_run(self, run_id: UUID) -> RunRow | None: ...
+
+    async def set_status(self, run_id: UUID, status: str) -> None: ...
+
+    async def unfinished_runs(self, limit: int) -> list[UUID]:
+        """Runs ``pending`` or ``running``, oldest first, at most ``limit``."""
+        ...
+
+    async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
+        """The (case, repetition) pairs of the run that have a recorded result."""
+        ...
+
+    async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
+        """Marks the results' pairs done and advances the run's counters (recorded,
+        succeeded: no error, failed: an error) by the batch."""
+        ...
