@@ -1,4 +1,4 @@
-from prompt_service.tables import metadata
+from prompt_service.adapters.tables import metadata
 from promptworks_eventkit.alembic_env import run_migrations
 
 run_migrations(metadata)

@@ -8,13 +8,14 @@ import pytest
 
 from prompt_service.domain.commands import VersionContent
 from prompt_service.domain.content import check_content
-from prompt_service.domain.prompt_class import (
-    PromptClass,
-    create_class,
-    delete_class,
-    update_class,
+from prompt_service.domain.taxonomy import (
+    CLASS,
+    TAG,
+    Term,
+    create_term,
+    delete_term,
+    update_term,
 )
-from prompt_service.domain.prompt_tag import PromptTag, create_tag, delete_tag, update_tag
 from promptworks_contracts.events import (
     PromptClassDeleted,
     PromptClassUpdated,
@@ -24,7 +25,7 @@ from promptworks_contracts.events import (
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
 from promptworks_eventkit.errors import ConflictError, DomainError, NotFoundError
 
-CLASS = uuid.uuid4()
+CLASS_ID = uuid.uuid4()
 
 
 def content(text: str, *names: str) -> VersionContent:
@@ -78,31 +79,31 @@ def test_a_variable_declared_twice_is_refused() -> None:
 
 
 def test_class_rename_describe_and_delete_rules() -> None:
-    state = PromptClass.from_events(create_class(CLASS, "support", "", "ann"))
-    assert update_class(state, "support", None, "ann") == []
-    (renamed,) = update_class(state, "helpdesk", None, "bo")
+    state = Term.from_events(CLASS, create_term(CLASS, CLASS_ID, "support", "", "ann"))
+    assert update_term(state, "support", None, "ann") == []
+    (renamed,) = update_term(state, "helpdesk", None, "bo")
     assert isinstance(renamed, PromptClassUpdated) and renamed.name == "helpdesk"
     with pytest.raises(ConflictError) as error:
-        delete_class(state, 3, detach=False, actor="ann")
+        delete_term(state, 3, detach=False, actor="ann")
     assert rule_of(error) == ("class_id", "in_use") and "3 prompt(s)" in error.value.message
-    (deleted,) = delete_class(state, 3, detach=True, actor="ann")
+    (deleted,) = delete_term(state, 3, detach=True, actor="ann")
     assert isinstance(deleted, PromptClassDeleted)
     gone = state.evolve([deleted])
     with pytest.raises(NotFoundError):
-        update_class(gone, "again", None, "ann")
+        update_term(gone, "again", None, "ann")
     with pytest.raises(NotFoundError):
-        delete_class(gone, 0, detach=False, actor="ann")
+        delete_term(gone, 0, detach=False, actor="ann")
 
 
 def test_tag_rename_recolour_and_delete_rules() -> None:
     tag_id = uuid.uuid4()
-    state = PromptTag.from_events(create_tag(tag_id, "prod", "#112233", "ann"))
-    assert update_tag(state, None, "#112233", "ann") == []
-    (recoloured,) = update_tag(state, None, "#AABBCC", "ann")
+    state = Term.from_events(TAG, create_term(TAG, tag_id, "prod", "#112233", "ann"))
+    assert update_term(state, None, "#112233", "ann") == []
+    (recoloured,) = update_term(state, None, "#AABBCC", "ann")
     assert isinstance(recoloured, PromptTagUpdated) and recoloured.name == "prod"
     with pytest.raises(ConflictError) as error:
-        delete_tag(state, 1, detach=False, actor="ann")
+        delete_term(state, 1, detach=False, actor="ann")
     assert rule_of(error) == ("tag_id", "in_use")
-    (deleted,) = delete_tag(state, 0, detach=False, actor="ann")
+    (deleted,) = delete_term(state, 0, detach=False, actor="ann")
     assert isinstance(deleted, PromptTagDeleted) and deleted.actor == "ann"
     assert state.evolve([deleted]).deleted

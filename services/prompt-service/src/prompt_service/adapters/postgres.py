@@ -1,4 +1,5 @@
-"""The set-validation tables (see ``tables``), read and written inside a command's transaction.
+"""The set-validation lookups on PostgreSQL (``handlers.ports`` protocols, the ``tables`` rows),
+read and written inside a command's transaction: the repositories of the ``PostgresWritePort``.
 
 Locking, and why it is race-free (PostgreSQL, READ COMMITTED):
 - Unique indexes decide every race on a name: two creators of one prompt name in one class (or
@@ -17,13 +18,14 @@ Locking, and why it is race-free (PostgreSQL, READ COMMITTED):
   order for everyone: two deletes cannot deadlock on them) and recounts the users. A prompt
   command takes its own row before any class or tag, and only for ones it newly attaches (which
   that delete is not waiting for), so these locks form no cycle in practice; a deadlock
-  PostgreSQL still detects becomes a 409 "retry" (see ``handlers.unit_of_work``).
+  PostgreSQL still detects becomes a 409 "retry" (see ``promptworks_eventkit.writing.postgres``).
 - Renaming a class or tag locks its row ``FOR UPDATE`` and the unique index refuses a taken name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -32,7 +34,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prompt_service.tables import classes, prompt_names, prompt_tags
+from prompt_service.adapters.tables import classes, prompt_names, prompt_tags, tags
+from prompt_service.domain.taxonomy import Kind
+from prompt_service.handlers.ports import TermLookups
 
 UNIQUE_VIOLATION = "23505"
 
@@ -56,50 +60,49 @@ async def _update_unless_taken(session: AsyncSession, statement: Executable) -> 
 # --- prompts -------------------------------------------------------------------------------
 
 
-async def lock_prompt(session: AsyncSession, prompt_id: UUID) -> bool:
-    """Locks the prompt for this transaction; False when no such prompt exists."""
-    query = select(prompt_names.c.prompt_id).where(prompt_names.c.prompt_id == prompt_id)
-    return (await session.execute(query.with_for_update())).first() is not None
+class PostgresPromptRepos:
+    """``PromptRepos`` on the command's session."""
 
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
-async def claim_prompt_name(
-    session: AsyncSession, prompt_id: UUID, class_id: UUID | None, name: str
-) -> bool:
-    """False when another prompt already holds ``name`` in that class."""
-    claimed = await session.execute(
-        pg_insert(prompt_names)
-        .values(prompt_id=prompt_id, class_id=class_id, name=name)
-        .on_conflict_do_nothing()
-        .returning(prompt_names.c.prompt_id)
-    )
-    return claimed.first() is not None
+    async def lock_prompt(self, prompt_id: UUID) -> bool:
+        query = select(prompt_names.c.prompt_id).where(prompt_names.c.prompt_id == prompt_id)
+        return (await self._session.execute(query.with_for_update())).first() is not None
 
-
-async def move_prompt_name(
-    session: AsyncSession, prompt_id: UUID, class_id: UUID | None, name: str
-) -> bool:
-    """A rename and/or a move to another class; False when the name is taken there."""
-    statement = (
-        update(prompt_names)
-        .where(prompt_names.c.prompt_id == prompt_id)
-        .values(class_id=class_id, name=name)
-    )
-    return await _update_unless_taken(session, statement)
-
-
-async def set_prompt_tags(
-    session: AsyncSession, prompt_id: UUID, before: Iterable[UUID], after: Iterable[UUID]
-) -> None:
-    old, new = set(before), set(after)
-    if old - new:
-        await session.execute(
-            delete(prompt_tags).where(
-                prompt_tags.c.prompt_id == prompt_id, prompt_tags.c.tag_id.in_(old - new)
-            )
+    async def claim_prompt_name(self, prompt_id: UUID, class_id: UUID | None, name: str) -> bool:
+        claimed = await self._session.execute(
+            pg_insert(prompt_names)
+            .values(prompt_id=prompt_id, class_id=class_id, name=name)
+            .on_conflict_do_nothing()
+            .returning(prompt_names.c.prompt_id)
         )
-    if new - old:
-        rows = [{"prompt_id": prompt_id, "tag_id": tag_id} for tag_id in new - old]
-        await session.execute(insert(prompt_tags), rows)
+        return claimed.first() is not None
+
+    async def move_prompt_name(self, prompt_id: UUID, class_id: UUID | None, name: str) -> bool:
+        statement = (
+            update(prompt_names)
+            .where(prompt_names.c.prompt_id == prompt_id)
+            .values(class_id=class_id, name=name)
+        )
+        return await _update_unless_taken(self._session, statement)
+
+    async def set_prompt_tags(
+        self, prompt_id: UUID, before: Iterable[UUID], after: Iterable[UUID]
+    ) -> None:
+        old, new = set(before), set(after)
+        if old - new:
+            await self._session.execute(
+                delete(prompt_tags).where(
+                    prompt_tags.c.prompt_id == prompt_id, prompt_tags.c.tag_id.in_(old - new)
+                )
+            )
+        if new - old:
+            rows = [{"prompt_id": prompt_id, "tag_id": tag_id} for tag_id in new - old]
+            await self._session.execute(insert(prompt_tags), rows)
+
+    def terms(self, kind: Kind) -> TermLookups:
+        return PostgresTermLookups(self._session, _LOOKUPS[kind.lookup])
 
 
 async def lock_prompts_in_class(session: AsyncSession, class_id: UUID) -> list[UUID]:
@@ -136,57 +139,93 @@ async def lock_prompts_tagged(session: AsyncSession, tag_id: UUID) -> list[UUID]
     return sorted((await session.execute(tagged)).scalars(), key=str)
 
 
+async def no_clashes(session: AsyncSession, tag_id: UUID) -> list[str]:
+    """A prompt without a tag clashes with nothing."""
+    return []
+
+
 # --- classes and tags (same shape: id, unique name) ------------------------------------------
 
-
-def _id(table: Table) -> Column[Any]:
-    return table.c.class_id if table is classes else table.c.tag_id
-
-
-async def lock_named(session: AsyncSession, table: Table, row_id: UUID) -> bool:
-    """``FOR UPDATE``: a rename, a recolour or a delete of a class or tag."""
-    query = select(_id(table)).where(_id(table) == row_id).with_for_update()
-    return (await session.execute(query)).first() is not None
+Users = Callable[[AsyncSession, UUID], Awaitable[list[UUID]]]
+Clashes = Callable[[AsyncSession, UUID], Awaitable[list[str]]]
 
 
-async def share_named(session: AsyncSession, table: Table, ids: Sequence[UUID]) -> set[UUID]:
-    """``FOR KEY SHARE`` on classes or tags about to be attached; returns the ones that exist."""
-    if not ids:
-        return set()
-    query = (
-        select(_id(table))
-        .where(_id(table).in_(ids))
-        .order_by(_id(table))
-        .with_for_update(read=True, key_share=True)
-    )
-    return set((await session.execute(query)).scalars())
+@dataclass(frozen=True)
+class _Lookup:
+    """Where one kind's live terms are kept, and who uses a term. ``extra`` is the column of
+    the kind's extra attribute, if kept (a class's description lives in its stream only)."""
+
+    table: Table
+    id: Column[Any]
+    extra: Column[Any] | None
+    users: Users
+    clashes: Clashes
 
 
-async def ids_by_name(session: AsyncSession, table: Table, names: Sequence[str]) -> dict[str, UUID]:
-    query = select(table.c.name, _id(table)).where(table.c.name.in_(names))
-    return {name: row_id for name, row_id in await session.execute(query)}
+_LOOKUPS = {
+    "classes": _Lookup(classes, classes.c.class_id, None, lock_prompts_in_class, classless_clashes),
+    "tags": _Lookup(tags, tags.c.tag_id, tags.c.color, lock_prompts_tagged, no_clashes),
+}
 
 
-async def name_of(session: AsyncSession, table: Table, row_id: UUID) -> str | None:
-    name: str | None = await session.scalar(select(table.c.name).where(_id(table) == row_id))
-    return name
+class PostgresTermLookups:
+    """``TermLookups`` on the ``classes`` or the ``tags`` table."""
 
+    def __init__(self, session: AsyncSession, lookup: _Lookup) -> None:
+        self._session = session
+        self._lookup = lookup
+        self._table = lookup.table
+        self._id = lookup.id
 
-async def claim_named(session: AsyncSession, table: Table, values: dict[str, object]) -> bool:
-    """Inserts a class or tag row; False when its name is taken."""
-    claimed = await session.execute(
-        pg_insert(table).values(**values).on_conflict_do_nothing().returning(table.c.name)
-    )
-    return claimed.first() is not None
+    def _values(self, name: str, extra: str) -> dict[str, object]:
+        column = self._lookup.extra
+        return {"name": name} if column is None else {"name": name, column.name: extra}
 
+    async def lock(self, term_id: UUID) -> bool:
+        """``FOR UPDATE``: a rename, a recolour or a delete of a class or tag."""
+        query = select(self._id).where(self._id == term_id).with_for_update()
+        return (await self._session.execute(query)).first() is not None
 
-async def update_named(
-    session: AsyncSession, table: Table, row_id: UUID, values: dict[str, object]
-) -> bool:
-    """False when the new name is taken."""
-    statement = update(table).where(_id(table) == row_id).values(**values)
-    return await _update_unless_taken(session, statement)
+    async def share(self, term_ids: Sequence[UUID]) -> set[UUID]:
+        """``FOR KEY SHARE`` on classes or tags about to be attached; returns the existing ones."""
+        if not term_ids:
+            return set()
+        query = (
+            select(self._id)
+            .where(self._id.in_(term_ids))
+            .order_by(self._id)
+            .with_for_update(read=True, key_share=True)
+        )
+        return set((await self._session.execute(query)).scalars())
 
+    async def ids_by_name(self, names: Sequence[str]) -> dict[str, UUID]:
+        query = select(self._table.c.name, self._id).where(self._table.c.name.in_(names))
+        return {name: term_id for name, term_id in await self._session.execute(query)}
 
-async def delete_named(session: AsyncSession, table: Table, row_id: UUID) -> None:
-    await session.execute(delete(table).where(_id(table) == row_id))
+    async def name_of(self, term_id: UUID) -> str | None:
+        query = select(self._table.c.name).where(self._id == term_id)
+        name: str | None = await self._session.scalar(query)
+        return name
+
+    async def claim(self, term_id: UUID, name: str, extra: str) -> bool:
+        """Inserts a class or tag row; False when its name is taken."""
+        values = {self._id.name: term_id, **self._values(name, extra)}
+        claimed = await self._session.execute(
+            pg_insert(self._table).values(**values).on_conflict_do_nothing().returning(self._id)
+        )
+        return claimed.first() is not None
+
+    async def update(self, term_id: UUID, name: str, extra: str) -> bool:
+        """False when the new name is taken."""
+        values = self._values(name, extra)
+        statement = update(self._table).where(self._id == term_id).values(**values)
+        return await _update_unless_taken(self._session, statement)
+
+    async def delete(self, term_id: UUID) -> None:
+        await self._session.execute(delete(self._table).where(self._id == term_id))
+
+    async def lock_users(self, term_id: UUID) -> list[UUID]:
+        return await self._lookup.users(self._session, term_id)
+
+    async def detach_clashes(self, term_id: UUID) -> list[str]:
+        return await self._lookup.clashes(self._session, term_id)

@@ -4,7 +4,7 @@ Set validation for an event-sourced write model: rules across aggregates (a prom
 unique within its class, class and tag names are unique, a class or tag in use cannot vanish)
 need indexes the event streams do not have. These rows are written in the SAME transaction as
 the events they mirror, so they can never disagree with the streams. How concurrent commands
-lock them is explained in ``lookups``.
+lock them is explained in ``adapters.postgres``; what they answer, in ``handlers.ports``.
 
 Invariants:
 - ``prompt_names``: one row per prompt (archived ones included: a restore must not clash);
@@ -22,8 +22,8 @@ from sqlalchemy.dialects.postgresql import UUID
 metadata = MetaData()
 
 # Migration 0001 creates this table from this very object, so it must not refer to tables that
-# 0001 does not create (no foreign key to ``classes``: the locks in ``lookups`` keep it right);
-# 0002 rebuilds it in this shape from a definition of its own.
+# 0001 does not create (no foreign key to ``classes``: the locks in ``adapters.postgres`` keep
+# it right); 0002 rebuilds it in this shape from a definition of its own.
 prompt_names = Table(
     "prompt_names",
     metadata,

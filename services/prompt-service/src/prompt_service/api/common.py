@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
-from pydantic import ValidationError
 
-from prompt_service.api.schemas import PositionModel
+from prompt_service.domain.commands import validated
 from prompt_service.handlers.prompts import PromptHandlers
-from prompt_service.handlers.taxonomy import TaxonomyHandlers
-from prompt_service.handlers.unit_of_work import Position
 from promptworks_eventkit.errors import DomainError
-
-T = TypeVar("T")
+from promptworks_eventkit.http import PositionOut, positions_out
+from promptworks_eventkit.messages import Position
 
 MAX_ACTOR_CHARS = 200
 
 
 def prompt_handlers(request: Request) -> PromptHandlers:
     handlers: PromptHandlers = request.app.state.prompt_handlers
-    return handlers
-
-
-def taxonomy_handlers(request: Request) -> TaxonomyHandlers:
-    handlers: TaxonomyHandlers = request.app.state.taxonomy_handlers
     return handlers
 
 
@@ -42,24 +34,14 @@ def actor(x_actor: Annotated[str | None, Header(alias="X-Actor")] = None) -> str
 
 
 Prompts = Annotated[PromptHandlers, Depends(prompt_handlers)]
-Taxonomy = Annotated[TaxonomyHandlers, Depends(taxonomy_handlers)]
 Actor = Annotated[str, Depends(actor)]
 
 
-def command(build: Callable[[], T]) -> T:
-    """Builds a command; a rule the request schema could not express becomes a clear 422."""
-    try:
-        return build()
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise DomainError(
-            first["msg"], field=".".join(str(p) for p in first["loc"]), rule=first["type"]
-        ) from error
+command = validated
+"""Builds a command; a rule the request schema could not express becomes a clear 422."""
 
 
-def written(response: Response, version: int, positions: list[Position]) -> list[PositionModel]:
+def written(response: Response, version: int, positions: Sequence[Position]) -> list[PositionOut]:
     """Sets the ETag (the main stream's version) and returns the positions for the body."""
     response.headers["ETag"] = f'"{version}"'
-    return [
-        PositionModel(stream_id=p.stream_id, stream_version=p.stream_version) for p in positions
-    ]
+    return positions_out(positions)

@@ -23,6 +23,7 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import PositionOut
 
 
 def not_blank(value: str) -> str:
@@ -167,11 +168,6 @@ class MessageRequest(Body):
     message: Message = ""
 
 
-class PositionModel(BaseModel):
-    stream_id: str
-    stream_version: int
-
-
 class WarningModel(BaseModel):
     field: str
     type: str
@@ -180,7 +176,7 @@ class WarningModel(BaseModel):
 
 class WriteResponse(BaseModel):
     stream_version: int = Field(description="The main stream's version; send it as If-Match")
-    positions: list[PositionModel] = Field(
+    positions: list[PositionOut] = Field(
         description="Every stream this command appended to, in order (empty: nothing changed)"
     )
 

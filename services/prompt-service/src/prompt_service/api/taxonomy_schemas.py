@@ -1,9 +1,10 @@
-"""HTTP bodies of the class and tag endpoints."""
+"""HTTP bodies of the class and tag endpoints: each kind has its own (a class has a
+description, a tag a colour and a shorter name); the router (``taxonomy``) is one."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from uuid import UUID
 
 from pydantic import AfterValidator, Field
@@ -69,3 +70,34 @@ class TagResponse(WriteResponse):
     detached_prompt_ids: list[UUID] = Field(
         default_factory=list, description="Prompts a delete with ?detach=true removed it from"
     )
+
+
+# --- each kind's bodies as the one taxonomy router reads them -------------------------------
+
+
+class NewTerm(NamedTuple):
+    name: str
+    extra: str
+
+
+class TermChange(NamedTuple):
+    """``None``: keep the value."""
+
+    name: str | None
+    extra: str | None
+
+
+def new_class(body: CreateClassRequest) -> NewTerm:
+    return NewTerm(body.name, body.description)
+
+
+def class_change(body: UpdateClassRequest) -> TermChange:
+    return TermChange(body.name, body.description)
+
+
+def new_tag(body: CreateTagRequest) -> NewTerm:
+    return NewTerm(body.name, body.color)
+
+
+def tag_change(body: UpdateTagRequest) -> TermChange:
+    return TermChange(body.name, body.color)

@@ -6,12 +6,28 @@ existing stream, the ``expected_version`` the caller last saw (``None``: whateve
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promptworks_contracts.events.prompt import COLOR_PATTERN
 from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
+from promptworks_eventkit.errors import DomainError
+
+T = TypeVar("T")
+
+
+def validated(build: Callable[[], T]) -> T:
+    """Builds a command (or an event); a value it refuses is a ``DomainError`` naming the field
+    and the rule, never a bare validation error."""
+    try:
+        return build()
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise DomainError(
+            first["msg"], field=".".join(str(p) for p in first["loc"]), rule=first["type"]
+        ) from error
 
 
 class _Value(BaseModel):
@@ -135,37 +151,25 @@ class RestorePrompt(_Write):
     message: str = Field(default="", max_length=2000)
 
 
-class CreateClass(_Command):
+class CreateTerm(_Command):
+    """A new class or tag (``taxonomy``): its name and its extra attribute (a class's
+    description, a tag's colour). What only one kind allows (a tag's name length, a colour's
+    pattern) the request schema checks, and the event again (``taxonomy``)."""
+
     name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    extra: str = Field(default="", max_length=5000)
 
 
-class UpdateClass(_Write):
-    class_id: UUID
+class UpdateTerm(_Write):
+    """A rename and/or a new extra attribute; a field left ``None`` keeps its value."""
+
+    term_id: UUID
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    extra: str | None = Field(default=None, max_length=5000)
 
 
-class DeleteClass(_Write):
-    """``detach``: move every prompt out of the class first (each by an edit)."""
+class DeleteTerm(_Write):
+    """``detach``: first edit every prompt out of the class or tag (one edit each)."""
 
-    class_id: UUID
-    detach: bool = False
-
-
-class CreateTag(_Command):
-    name: str = Field(min_length=1, max_length=100)
-    color: str = Field(pattern=COLOR_PATTERN)
-
-
-class UpdateTag(_Write):
-    tag_id: UUID
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    color: str | None = Field(default=None, pattern=COLOR_PATTERN)
-
-
-class DeleteTag(_Write):
-    """``detach``: remove the tag from every prompt first (each by an edit)."""
-
-    tag_id: UUID
+    term_id: UUID
     detach: bool = False

@@ -1,8 +1,9 @@
 """Resolves the class and tags a prompt command names into ids that exist, inside its transaction.
 
-A class or tag the prompt does not have yet is locked ``FOR KEY SHARE`` (see ``lookups``), so
-it cannot be deleted before this command commits. A ``class_name`` that names no class creates
-the class in the same transaction (one ``PromptClassCreated`` on the new class's stream).
+A class or tag the prompt does not have yet is shared (``FOR KEY SHARE`` on PostgreSQL, see
+``adapters.postgres``), so it cannot be deleted before this command commits. A ``class_name``
+that names no class creates the class in the same transaction (one ``PromptClassCreated`` on
+the new class's stream).
 """
 
 from __future__ import annotations
@@ -11,45 +12,42 @@ import uuid
 from collections.abc import Sequence
 from uuid import UUID
 
-from prompt_service import lookups
 from prompt_service.domain.commands import ClassRef, TagRefs
-from prompt_service.domain.prompt_class import create_class
-from prompt_service.handlers.unit_of_work import UnitOfWork
-from prompt_service.tables import classes, tags
+from prompt_service.domain.taxonomy import CLASS, TAG, create_term
+from prompt_service.handlers.ports import PromptTx
 from promptworks_eventkit.errors import ConflictError, DomainError
 
 _ATTEMPTS = 3
 
 
 async def resolve_class(
-    uow: UnitOfWork, ref: ClassRef, current: UUID | None, actor: str
+    tx: PromptTx, ref: ClassRef, current: UUID | None, actor: str
 ) -> UUID | None:
     """The class's id (``None``: no class); 422 ``class_id`` ``not_found`` for an unknown id."""
     if ref.class_id is not None:
-        if ref.class_id != current and not await lookups.share_named(
-            uow.session, classes, [ref.class_id]
-        ):
+        if ref.class_id != current and not await tx.repos.terms(CLASS).share([ref.class_id]):
             raise DomainError(
                 f"class {ref.class_id} does not exist", field="class_id", rule="not_found"
             )
         return ref.class_id
     if ref.class_name is None:
         return None
-    return await _class_by_name(uow, ref.class_name, current, actor)
+    return await _class_by_name(tx, ref.class_name, current, actor)
 
 
-async def _class_by_name(uow: UnitOfWork, name: str, current: UUID | None, actor: str) -> UUID:
+async def _class_by_name(tx: PromptTx, name: str, current: UUID | None, actor: str) -> UUID:
     # Each step either finds a live class or creates one; a class deleted or created by another
     # transaction between the steps sends us round once more.
+    classes = tx.repos.terms(CLASS)
     for _ in range(_ATTEMPTS):
-        found = (await lookups.ids_by_name(uow.session, classes, [name])).get(name)
+        found = (await classes.ids_by_name([name])).get(name)
         if found is not None:
-            if found == current or await lookups.share_named(uow.session, classes, [found]):
+            if found == current or await classes.share([found]):
                 return found
             continue
         class_id = uuid.uuid4()
-        if await lookups.claim_named(uow.session, classes, {"class_id": class_id, "name": name}):
-            await uow.append(str(class_id), create_class(class_id, name, "", actor), 0)
+        if await classes.claim(class_id, name, ""):
+            await tx.append(str(class_id), create_term(CLASS, class_id, name, "", actor), 0)
             return class_id
     raise ConflictError(
         f"class {name!r} kept changing concurrently; nothing was written, retry the request",
@@ -58,11 +56,11 @@ async def _class_by_name(uow: UnitOfWork, name: str, current: UUID | None, actor
     )
 
 
-async def resolve_tags(uow: UnitOfWork, refs: TagRefs, current: Sequence[UUID]) -> tuple[UUID, ...]:
+async def resolve_tags(tx: PromptTx, refs: TagRefs, current: Sequence[UUID]) -> tuple[UUID, ...]:
     """The tags' ids in the order given; 422 naming ``tags.<i>`` or ``tag_ids.<i>`` if unknown."""
     if refs.names is not None:
         field = "tags"
-        by_name = await lookups.ids_by_name(uow.session, tags, list(refs.names))
+        by_name = await tx.repos.terms(TAG).ids_by_name(list(refs.names))
         for index, name in enumerate(refs.names):
             if name not in by_name:
                 raise DomainError(
@@ -75,7 +73,7 @@ async def resolve_tags(uow: UnitOfWork, refs: TagRefs, current: Sequence[UUID]) 
         field = "tag_ids"
         ids = list(refs.tag_ids or ())
     new = [tag_id for tag_id in dict.fromkeys(ids) if tag_id not in current]
-    existing = await lookups.share_named(uow.session, tags, new)
+    existing = await tx.repos.terms(TAG).share(new)
     for index, tag_id in enumerate(ids):
         if tag_id in new and tag_id not in existing:
             shown = refs.names[index] if refs.names is not None else str(tag_id)
