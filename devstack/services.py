@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,8 @@ class ServiceSpec:
     module: str
     database: str
     port: int
+    serve_args: tuple[str, ...] = ()
+    """Appended to ``serve``, e.g. ``("--no-relay",)``."""
 
 
 def default_specs(base_port: int = 8000) -> list[ServiceSpec]:
@@ -98,7 +100,7 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file(name).open("ab") as log:
             process = subprocess.Popen(
-                self._command(spec, "serve"),
+                self._command(spec, "serve", *spec.serve_args),
                 env=self.env(spec),
                 cwd=REPO,
                 stdout=log,
@@ -124,9 +126,10 @@ class Stack:
         except (FileNotFoundError, ValueError):
             return None
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 90.0, names: Sequence[str] | None = None) -> None:
+        """Waits until every service (or those ``names``) answers ``/readyz`` with 200."""
         deadline = time.monotonic() + timeout
-        pending = {spec.name for spec in self.specs}
+        pending = set(names) if names is not None else {spec.name for spec in self.specs}
         while pending:
             for name in sorted(pending):
                 if not self.is_running(name):

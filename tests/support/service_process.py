@@ -11,19 +11,9 @@ import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-from devstack.services import ServiceSpec, Stack, default_specs
+from devstack.services import Stack, default_specs
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.fake_openai import free_port
-
-
-@dataclasses.dataclass
-class _Stack(Stack):
-    serve_args: tuple[str, ...] = ()
-    """Appended to ``serve``, e.g. ``--no-relay``."""
-
-    def _command(self, spec: ServiceSpec, *args: str) -> list[str]:
-        extra = self.serve_args if args == ("serve",) else ()
-        return super()._command(spec, *args, *extra)
 
 
 @contextlib.asynccontextmanager
@@ -43,10 +33,12 @@ async def service_process(
     # Every spec stays in the stack (its environment names the other services' URLs); only
     # ``name`` is started.
     specs = [
-        dataclasses.replace(spec, port=free_port()) if spec.name == name else spec
+        dataclasses.replace(spec, port=free_port(), serve_args=serve_args)
+        if spec.name == name
+        else spec
         for spec in default_specs()
     ]
-    stack = _Stack(
+    stack = Stack(
         database_url_base=base,
         kafka_bootstrap_servers=kafka.bootstrap_servers,
         run_dir=run_dir,
@@ -54,13 +46,11 @@ async def service_process(
         topic_prefix=kafka.topic_prefix,
         databases={name: database},
         extra_env={name: {"HTTP_HOST": "127.0.0.1", "LOG_JSON": "false", **(env or {})}},
-        serve_args=serve_args,
     )
     stack.start(name)
     try:
-        only = dataclasses.replace(stack, specs=[stack.spec(name)])
         try:
-            await asyncio.to_thread(only.wait_ready, ready_within)
+            await asyncio.to_thread(stack.wait_ready, ready_within, [name])
         except (RuntimeError, TimeoutError) as error:
             log = stack.log_file(name).read_text(errors="replace")[-4000:]
             raise RuntimeError(f"{error}\n--- {name} log (tail) ---\n{log}") from error
