@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 
 from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.errors import ConcurrencyConflictError
-from promptworks_eventkit.messages import MessageContext, Position, StoredEvent, new_envelopes
+from promptworks_eventkit.messages import MessageContext, StoredEvent, new_envelopes
+from promptworks_eventkit.writing.port import TransactionBase
 
 R = TypeVar("R")
 
@@ -31,24 +32,11 @@ class _State(Generic[R]):
     outbox: list[StoredEvent] = field(default_factory=list)
 
 
-class InMemoryTransaction(Generic[R]):
+class InMemoryTransaction(TransactionBase[R]):
     def __init__(self, state: _State[R], source: str, context: MessageContext) -> None:
+        super().__init__(state.repos, context)
         self._state = state
         self._source = source
-        self._context = context
-        self._positions: list[Position] = []
-
-    @property
-    def repos(self) -> R:
-        return self._state.repos
-
-    @property
-    def context(self) -> MessageContext:
-        return self._context
-
-    @property
-    def positions(self) -> Sequence[Position]:
-        return self._positions
 
     async def version(self, stream_id: str) -> int:
         return len(self._state.streams.get(stream_id, ()))
@@ -85,9 +73,7 @@ class InMemoryTransaction(Generic[R]):
         ]
         self._state.streams.setdefault(stream_id, []).extend(stored)
         self._state.outbox.extend(stored)
-        version = envelopes[-1].streamversion
-        self._positions.append(Position(stream_id, version))
-        return version
+        return self._appended(stream_id, envelopes[-1].streamversion)
 
 
 class InMemoryWritePort(Generic[R]):

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.messages import MessageContext, Position, StoredEvent
 
 R_co = TypeVar("R_co", covariant=True)
+R = TypeVar("R")
 
 RETRY_MESSAGE = "a concurrent change got in the way; nothing was written, retry the request"
 
@@ -83,3 +84,29 @@ class WritePort(Protocol[R_co]):
 async def load_events(tx: Transaction[object], stream_id: str) -> list[DomainEvent]:
     """The stream's events without their envelopes: what an aggregate folds."""
     return [stored.event for stored in await tx.load(stream_id)]
+
+
+class TransactionBase(Generic[R]):
+    """What every implementation keeps the same way: its repositories, its default context and
+    the positions of its appends. Subclasses store events and call ``_appended``."""
+
+    def __init__(self, repos: R, context: MessageContext) -> None:
+        self._repos = repos
+        self._context = context
+        self._positions: list[Position] = []
+
+    @property
+    def repos(self) -> R:
+        return self._repos
+
+    @property
+    def context(self) -> MessageContext:
+        return self._context
+
+    @property
+    def positions(self) -> Sequence[Position]:
+        return self._positions
+
+    def _appended(self, stream_id: str, version: int) -> int:
+        self._positions.append(Position(stream_id, version))
+        return version

@@ -23,35 +23,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.errors import ConflictError
 from promptworks_eventkit.eventstore import EventStore
-from promptworks_eventkit.messages import MessageContext, Position, StoredEvent
-from promptworks_eventkit.writing.port import RETRY_MESSAGE
+from promptworks_eventkit.messages import MessageContext, StoredEvent
+from promptworks_eventkit.writing.port import RETRY_MESSAGE, TransactionBase
 
 R = TypeVar("R")
 
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03", "23503"})
 
 
-class PostgresTransaction(Generic[R]):
+class PostgresTransaction(TransactionBase[R]):
     def __init__(
         self, session: AsyncSession, store: EventStore, repos: R, context: MessageContext
     ) -> None:
+        super().__init__(repos, context)
         self.session = session
         self._store = store
-        self._repos = repos
-        self._context = context
-        self._positions: list[Position] = []
-
-    @property
-    def repos(self) -> R:
-        return self._repos
-
-    @property
-    def context(self) -> MessageContext:
-        return self._context
-
-    @property
-    def positions(self) -> Sequence[Position]:
-        return self._positions
 
     async def version(self, stream_id: str) -> int:
         return await self._store.version(self.session, stream_id)
@@ -76,9 +62,7 @@ class PostgresTransaction(Generic[R]):
         envelopes = await self._store.append(
             self.session, stream_id, events, expected_version, context or self._context
         )
-        version = envelopes[-1].streamversion
-        self._positions.append(Position(stream_id, version))
-        return version
+        return self._appended(stream_id, envelopes[-1].streamversion)
 
 
 class PostgresWritePort(Generic[R]):
