@@ -47,16 +47,13 @@ class InMemoryTransaction(TransactionBase[R]):
         stored = self._state.streams.get(stream_id, [])
         return stored[from_version - 1 : to_version]
 
-    async def append(
+    async def _store_events(
         self,
         stream_id: str,
         events: Sequence[DomainEvent],
         expected_version: int,
-        *,
-        context: MessageContext | None = None,
+        context: MessageContext,
     ) -> int:
-        if not events:
-            return expected_version
         actual = await self.version(stream_id)
         if actual != expected_version:
             raise ConcurrencyConflictError(stream_id, expected_version, actual)
@@ -65,7 +62,7 @@ class InMemoryTransaction(TransactionBase[R]):
             stream_id,
             events,
             expected_version,
-            context or self._context,
+            context,
             datetime.now(UTC),
         )
         stored = [
@@ -73,7 +70,7 @@ class InMemoryTransaction(TransactionBase[R]):
         ]
         self._state.streams.setdefault(stream_id, []).extend(stored)
         self._state.outbox.extend(stored)
-        return self._appended(stream_id, envelopes[-1].streamversion)
+        return envelopes[-1].streamversion
 
 
 class InMemoryWritePort(Generic[R]):

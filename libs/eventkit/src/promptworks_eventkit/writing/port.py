@@ -22,6 +22,7 @@ Invariants every implementation keeps (the contract suite checks them):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Generic, Protocol, TypeVar
@@ -86,9 +87,9 @@ async def load_events(tx: Transaction[object], stream_id: str) -> list[DomainEve
     return [stored.event for stored in await tx.load(stream_id)]
 
 
-class TransactionBase(Generic[R]):
-    """What every implementation keeps the same way: its repositories, its default context and
-    the positions of its appends. Subclasses store events and call ``_appended``."""
+class TransactionBase(ABC, Generic[R]):
+    """What every implementation keeps the same way: its repositories, its default context,
+    ``append``'s bookkeeping and the positions. Subclasses store events in ``_store_events``."""
 
     def __init__(self, repos: R, context: MessageContext) -> None:
         self._repos = repos
@@ -107,6 +108,28 @@ class TransactionBase(Generic[R]):
     def positions(self) -> Sequence[Position]:
         return self._positions
 
-    def _appended(self, stream_id: str, version: int) -> int:
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: int,
+        *,
+        context: MessageContext | None = None,
+    ) -> int:
+        if not events:
+            return expected_version
+        version = await self._store_events(
+            stream_id, events, expected_version, context or self._context
+        )
         self._positions.append(Position(stream_id, version))
         return version
+
+    @abstractmethod
+    async def _store_events(
+        self,
+        stream_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: int,
+        context: MessageContext,
+    ) -> int:
+        """Stores ``events`` (at least one) after ``expected_version``; the version after."""

@@ -49,20 +49,17 @@ class PostgresTransaction(TransactionBase[R]):
             self.session, stream_id, from_version=from_version, to_version=to_version
         )
 
-    async def append(
+    async def _store_events(
         self,
         stream_id: str,
         events: Sequence[DomainEvent],
         expected_version: int,
-        *,
-        context: MessageContext | None = None,
+        context: MessageContext,
     ) -> int:
-        if not events:
-            return expected_version
         envelopes = await self._store.append(
-            self.session, stream_id, events, expected_version, context or self._context
+            self.session, stream_id, events, expected_version, context
         )
-        return self._appended(stream_id, envelopes[-1].streamversion)
+        return envelopes[-1].streamversion
 
 
 class PostgresWritePort(Generic[R]):
