@@ -170,6 +170,7 @@ async def test_many_writers_race_on_one_prompt_without_lost_updates(
             "tags.0",
         ),
         ("/prompt-tags", {"name": "c", "color": "red"}, 422, "color"),
+        ("/prompts", {"name": "nul\u0000", "content": "x"}, 422, "name"),
     ],
 )
 async def test_bad_input_is_a_clear_4xx(
@@ -187,3 +188,18 @@ async def test_label_on_a_missing_version_names_the_field(api: httpx.AsyncClient
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "version_number"
+
+
+@pytest.mark.parametrize("actor", ["张伟", "Zoë"])
+async def test_a_non_ascii_actor_travels_through_query_api_into_the_history(
+    api: httpx.AsyncClient, actor: str
+) -> None:
+    created = await api.post(
+        "/prompts",
+        json={"name": unique("actor"), "content": "x"},
+        headers={"X-Actor": actor.encode()},
+    )
+    prompt = await ok(created, 201)
+    history = await ok(await api.get(f"/prompts/{prompt['id']}/history"))
+    assert isinstance(history, list)
+    assert {h["actor"] for h in history} == {actor}

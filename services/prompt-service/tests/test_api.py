@@ -230,3 +230,32 @@ async def test_unknown_prompt_is_404_naming_the_path_parameter(service: Any) -> 
     assert response.status_code == 404
     assert service.error(response)["field"] == "prompt_id"
     assert service.error(response)["loc"] == ["path", "prompt_id"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ({"name": "a\u0000b", "content": "x"}, ["body", "name"]),
+        ({"name": "a", "content": "x\u0000"}, ["body", "content"]),
+        ({"name": "a", "messages": [{"role": "user", "content": "\u0000"}]},
+         ["body", "messages", "0", "content"]),
+    ],
+)  # fmt: skip
+async def test_nul_characters_are_422_naming_the_field_and_nothing_is_written(
+    service: Any, payload: dict[str, object], loc: list[str]
+) -> None:
+    response = await service.client.post("/prompts", json=payload)
+    error = service.error(response)
+    assert response.status_code == 422, response.text
+    assert (error["loc"], error["type"]) == (loc, "nul_character")
+    assert await service.event_count() == 0
+
+
+@pytest.mark.parametrize("actor", ["张伟", "Zoë"])
+async def test_a_non_ascii_actor_in_utf8_is_recorded_as_sent(service: Any, actor: str) -> None:
+    response = await service.client.post(
+        "/prompts", json={"name": actor, "content": "x"}, headers={"X-Actor": actor.encode()}
+    )
+    assert response.status_code == 201, response.text
+    stream = await service.stream(response.json()["prompt_id"])
+    assert {data["actor"] for _, _, data in stream} == {actor}

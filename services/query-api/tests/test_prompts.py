@@ -180,6 +180,10 @@ async def test_fuzzy_search_on_name_author_and_class(api, world) -> None:
     assert found == ["greeting", "old greeting"]  # the exact name first
     too_long = await api.client.get(PROMPTS, params={"q": "x" * 201})
     assert too_long.status_code == 422 and too_long.json()["detail"][0]["field"] == "q"
+    nul = await api.client.get(f"{PROMPTS}?q=a%00b")  # PostgreSQL cannot compare with NUL
+    assert nul.status_code == 422, nul.text
+    assert nul.json()["detail"][0]["loc"] == ["query", "q"]
+    assert nul.json()["detail"][0]["type"] == "nul_character"
 
 
 async def test_search_follows_a_class_rename(api, world, publisher) -> None:

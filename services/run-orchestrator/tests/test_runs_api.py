@@ -127,6 +127,9 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
         ({"provider": "nowhere"}, "provider", "unknown_provider"),
         ({"cases": [{"name": "A"}, {"nom": "B"}]}, "cases.1.name", "missing"),
         ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1", "template_render"),
+        # PostgreSQL's jsonb cannot hold NUL: refused at the edge, not a 5xx at the insert.
+        ({"notes": "a\u0000b"}, "notes", "nul_character"),
+        ({"cases": [{"name": "A"}, {"name": "B\u0000"}]}, "cases.1.name", "nul_character"),
     ]
     async with harness.client() as client:
         # The first request also waits for the consumer to copy the version.

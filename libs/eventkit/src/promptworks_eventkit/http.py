@@ -1,5 +1,6 @@
 """The HTTP edge every service shares: request context, ``If-Match``, positions in answers, and
-the one mapping of errors to answers: ``{"detail": [{"loc", "field", "type", "msg"}]}``.
+the one mapping of errors to answers: ``{"detail": [{"loc", "field", "type", "msg"}]}``, and
+the input guard (``input_guard``).
 
 Status by error class: ``NotFoundError`` 404, ``ConflictError`` 409, a stale expected version
 409 (with ``current_version`` and an ``ETag``), any other ``DomainError`` 422. ``loc`` starts
@@ -24,6 +25,7 @@ from promptworks_eventkit.errors import (
     DomainError,
     NotFoundError,
 )
+from promptworks_eventkit.input_guard import RefuseNulCharacters
 from promptworks_eventkit.messages import MessageContext, Position
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -164,6 +166,9 @@ async def _conflict(request: Request, error: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The one error mapping above, and the guard that refuses input PostgreSQL cannot store
+    (NUL characters) with a 422 before any handler runs."""
+    app.add_middleware(RefuseNulCharacters)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)
