@@ -251,6 +251,18 @@ async def test_a_case_that_cannot_render_writes_nothing() -> None:
     assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
 
 
+async def test_a_template_that_would_blow_up_its_output_is_refused_before_a_call() -> None:
+    # 20 bytes of template must not make a megabyte of prompt per case (a denial of service).
+    orchestrator = Orchestrator()
+    version = version_created('{{ "ab" * 500000 }}')
+    await orchestrator.consume([version])
+    with pytest.raises(DomainError) as refused:
+        await orchestrator.commands.create_run(create_run(version.version_id), CONTEXT)
+    assert (refused.value.field, refused.value.rule) == ("cases.0", "template_render")
+    assert "100000" in refused.value.message
+    assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
+
+
 # --- execution --------------------------------------------------------------------------------
 
 

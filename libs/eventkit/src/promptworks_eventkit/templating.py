@@ -2,6 +2,13 @@
 
 One renderer for the whole platform, so that what prompt-service validates is exactly what the
 run-orchestrator renders. Literal single braces (JSON examples) pass through untouched.
+
+Bounded, so that a few bytes of template cannot make megabytes of answer (``{{ "ab" * 500000
+}}``) or exhaust memory: an expression may build a string or list of at most ``MAX_EXPANSION``
+items (the sandbox's own limit on ``range``), ``**`` takes small exponents only, the padding
+methods (``ljust``, ``center``, ...) small widths only, and the rendered text is counted as it
+is produced and refused past ``MAX_RENDERED_CHARS``. Values passed in (case variables) are
+not expansion and count only towards the rendered size.
 """
 
 from __future__ import annotations
@@ -13,11 +20,47 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Context
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
+MAX_EXPANSION = MAX_RANGE
+"""The longest string or list one template expression may build (100,000, as ``range``)."""
+MAX_RENDERED_CHARS = 1_000_000
+"""The longest rendered prompt, variables included (about 250,000 tokens)."""
+MAX_EXPONENT = 1_000
+_PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            _check_repeat(left, right)
+            _check_repeat(right, left)
+        elif isinstance(right, int) and right > MAX_EXPONENT:
+            raise SecurityError(f"exponents above {MAX_EXPONENT} are not allowed")
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(obj, "__name__", "")
+        if isinstance(getattr(obj, "__self__", None), str) and name in _PADDING:
+            widths = [a for a in (*args, *kwargs.values()) if isinstance(a, int)]
+            if any(w > MAX_EXPANSION for w in widths):
+                raise SecurityError(f"str.{name} wider than {MAX_EXPANSION} is not allowed")
+        return super().call(context, obj, *args, **kwargs)
+
+
+def _check_repeat(sequence: Any, times: Any) -> None:
+    sized = isinstance(sequence, str | list | tuple) and isinstance(times, int)
+    if sized and len(sequence) * times > MAX_EXPANSION:
+        raise SecurityError(
+            f"an expression may build at most {MAX_EXPANSION} characters or items "
+            f"(this one: {len(sequence) * times})"
+        )
+
+
+_ENV = _BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 class TemplateError(ValueError):
@@ -54,7 +97,9 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
     if "{" not in source:
         return source  # fast path: nothing to substitute
     try:
-        return str(_compiled(source).render(**variables))
+        return _bounded_output(_compiled(source), variables)
+    except TemplateError:
+        raise
     except UndefinedError as error:
         raise TemplateError(f"missing variable: {error.message}") from error
     except SecurityError as error:
@@ -63,3 +108,18 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
         raise TemplateError(f"invalid template: {error.message}", error.lineno) from error
     except Exception as error:  # runtime errors inside the template (iterating a number, ...)
         raise TemplateError(f"cannot render: {type(error).__name__}: {error}") from error
+
+
+def _bounded_output(template: Any, variables: Mapping[str, Any]) -> str:
+    """Renders chunk by chunk, refusing past ``MAX_RENDERED_CHARS`` before it is all built."""
+    chunks: list[str] = []
+    size = 0
+    for chunk in template.generate(**variables):
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise TemplateError(
+                f"the rendered prompt exceeds {MAX_RENDERED_CHARS} characters; "
+                "shorten the template or its variables"
+            )
+        chunks.append(chunk)
+    return "".join(chunks)
