@@ -149,6 +149,7 @@ async def test_labels_move_stay_and_go(service: Any) -> None:
         ("production", {"version_id": str(uuid.uuid4())}, 422, "version_id", "not_found"),
         ("production", {}, 422, "version_number", "missing"),
         ("production", {"version_number": 0}, 422, "version_number", "greater_than_equal"),
+        ("production", {"version_number": True}, 422, "version_number", "int_type"),
     ],
 )
 async def test_label_errors_name_the_field(

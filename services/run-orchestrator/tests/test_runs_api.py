@@ -122,6 +122,9 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
     checks: list[tuple[dict[str, Any], str, str]] = [
         ({"repetitions": 0}, "repetitions", "greater_than_equal"),
         ({"repetitions": 51}, "repetitions", "less_than_equal"),
+        ({"repetitions": True}, "repetitions", "int_type"),  # a boolean is not a number
+        ({"repetitions": "2"}, "repetitions", "int_type"),
+        ({"temperature": False}, "temperature", "float_type"),
         ({"temperature": -1}, "temperature", "greater_than_equal"),
         ({"extra": True}, "extra", "extra_forbidden"),
         ({"provider": "nowhere"}, "provider", "unknown_provider"),

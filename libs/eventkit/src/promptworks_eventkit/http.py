@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Strict
 
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
@@ -57,6 +57,12 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 
 Context = Annotated[MessageContext, Depends(message_context)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+JsonInt = Annotated[int, Strict()]
+"""An integer in a request body: a JSON number without a fraction. ``true`` is not 1 and
+``"3"`` is not 3 (pydantic's lax mode would take both)."""
+JsonFloat = Annotated[float, Strict()]
+"""A number in a request body: ``1`` and ``0.5`` are, ``true`` and ``"0.5"`` are not."""
 
 
 class PositionOut(BaseModel):

@@ -23,7 +23,7 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import DomainError
-from promptworks_eventkit.http import PositionOut
+from promptworks_eventkit.http import JsonInt, PositionOut
 
 
 def not_blank(value: str) -> str:
@@ -156,7 +156,7 @@ class UpdatePromptRequest(EditPromptRequest, VersionFields):
 
 
 class VersionTargetRequest(Body):
-    version_number: int | None = Field(default=None, ge=1)
+    version_number: JsonInt | None = Field(default=None, ge=1)
     version_id: UUID | None = None
     message: Message = ""
 

@@ -18,7 +18,7 @@ from promptworks_contracts.values import (
     ModelParameters,
     ModelRef,
 )
-from promptworks_eventkit.http import PositionOut
+from promptworks_eventkit.http import JsonFloat, JsonInt, PositionOut
 from run_orchestrator.domain.commands import MAX_CASES, MAX_REPETITIONS, CreateRun
 from run_orchestrator.settings import MOCK_PROVIDER, PROVIDER_NAME_PATTERN
 
@@ -32,12 +32,12 @@ class CreateRunRequest(BaseModel):
     )
     model_name: str = Field(default="echo", min_length=1, max_length=200)
     model_version: str | None = Field(default=None, max_length=100)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    seed: int | None = None
+    temperature: JsonFloat = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: JsonFloat = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    seed: JsonInt | None = None
     stop: list[str] | None = Field(default=None, max_length=4)
-    repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
+    repetitions: JsonInt = Field(default=1, ge=1, le=MAX_REPETITIONS)
     cases: list[dict[str, Any]] = Field(
         default_factory=list,
         max_length=MAX_CASES,
