@@ -1,23 +1,28 @@
-"""The edge refuses NUL characters (PostgreSQL cannot store them) with a 422 naming where they
-were, before any handler runs; everything else passes through untouched. A real FastAPI app
-with eventkit's edge, called over HTTP through httpx's ASGI transport (no infrastructure)."""
+"""The edge refuses bodies over the limit (413) and NUL characters (PostgreSQL cannot store
+them; 422 naming where they were) before any handler runs; everything else passes through
+untouched. A real FastAPI app with eventkit's edge, called over HTTP through httpx's ASGI
+transport (no infrastructure)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from promptworks_eventkit.http import install_error_handlers
+from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.input_guard import nul_path
+from promptworks_eventkit.settings import ServiceSettings
+
+LIMIT = 4096
 
 
 @pytest.fixture
 def client() -> httpx.AsyncClient:
     app = FastAPI()
-    install_error_handlers(app)
+    install_edge(app, ServiceSettings(max_request_bytes=LIMIT))
     seen: list[Any] = []
 
     @app.post("/echo")
@@ -72,6 +77,24 @@ async def test_malformed_json_stays_a_400(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 400
     assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_a_body_over_the_limit_is_413_declared_or_streamed(client: httpx.AsyncClient) -> None:
+    declared = await client.post("/echo", json={"text": "x" * LIMIT})
+    assert declared.status_code == 413, declared.text
+    assert declared.json()["detail"][0]["type"] == "body_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"text": "'
+        for _ in range(LIMIT // 100 + 1):
+            yield b"y" * 100
+        yield b'"}'
+
+    streamed = await client.post("/echo", content=chunks())
+    assert streamed.status_code == 413, streamed.text
+    assert client._transport.app.state.seen == []  # type: ignore[attr-defined]
+    at_limit = await client.post("/echo", json={"text": "z" * (LIMIT - 20)})
+    assert at_limit.status_code == 200
 
 
 def test_nul_path_finds_the_first_offender_or_none() -> None:

@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptCreated, PromptVersionCreated
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
-from promptworks_eventkit.http import PositionOut, install_error_handlers
+from promptworks_eventkit.http import PositionOut, install_edge
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import stream_levels
+from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.templating import TemplateError, check
 from query_api import writes
 from query_api.api.errors import install_render_error_handler
@@ -118,7 +119,7 @@ def test_a_write_waits_for_the_positions_answer_only() -> None:
 
 async def test_missing_variables_are_one_error_each_located_in_the_body() -> None:
     app = FastAPI()
-    install_error_handlers(app)
+    install_edge(app, ServiceSettings())
     install_render_error_handler(app)
 
     @app.post("/prompts/{prompt_id}/render")

@@ -25,8 +25,9 @@ from promptworks_eventkit.errors import (
     DomainError,
     NotFoundError,
 )
-from promptworks_eventkit.input_guard import RefuseNulCharacters
+from promptworks_eventkit.input_guard import InputGuard
 from promptworks_eventkit.messages import MessageContext, Position
+from promptworks_eventkit.settings import ServiceSettings
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -171,10 +172,10 @@ async def _conflict(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """The one error mapping above, and the guard that refuses input PostgreSQL cannot store
-    (NUL characters) with a 422 before any handler runs."""
-    app.add_middleware(RefuseNulCharacters)
+def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
+    """The one error mapping above, and the input guard that refuses, before any handler runs,
+    a body over ``settings.max_request_bytes`` (413) and NUL characters (422)."""
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)

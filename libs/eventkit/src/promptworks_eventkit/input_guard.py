@@ -1,4 +1,5 @@
-"""The edge's guard against input PostgreSQL cannot store: U+0000 (NUL).
+"""The edge's guard against input that must not reach a handler: bodies over the size limit
+(413, counted as they arrive, so an oversized upload is never held in memory whole) and U+0000.
 
 PostgreSQL refuses NUL in ``text`` and ``jsonb``; a value with one would reach the database and
 fail there as a 5xx (or, forwarded, a 502). This ASGI middleware refuses it before any handler
@@ -61,19 +62,27 @@ def _refusal(loc: list[str]) -> JSONResponse:
     )
 
 
-class RefuseNulCharacters:
-    def __init__(self, app: ASGIApp) -> None:
+class InputGuard:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self._app = app
+        self._max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            await _too_large(self._max_body_bytes)(scope, receive, send)
+            return
         refusal = _in_url(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        messages = await _read_body(receive)
+        messages = await _read_body(receive, self._max_body_bytes)
+        if messages is None:
+            await _too_large(self._max_body_bytes)(scope, receive, send)
+            return
         body = b"".join(m.get("body", b"") for m in messages)
         if b"\\u0000" in body:
             try:
@@ -97,13 +106,34 @@ def _in_url(scope: Scope) -> JSONResponse | None:
     return None
 
 
-async def _read_body(receive: Receive) -> list[Message]:
+async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's messages, or None as soon as the body exceeds ``limit`` bytes."""
     messages: list[Message] = []
+    size = 0
     while True:
         message = await receive()
         messages.append(message)
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
         if message["type"] != "http.request" or not message.get("more_body", False):
             return messages
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": [
+                {
+                    "loc": ["body"],
+                    "field": "body",
+                    "type": "body_too_large",
+                    "msg": f"the request body exceeds {limit} bytes",
+                }
+            ]
+        },
+        status_code=413,
+    )
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

@@ -41,3 +41,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db_pool_size: int = Field(default=10, ge=1)
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="The largest request body accepted (413 above it); a run's cases must fit "
+        "in one event, and Kafka's max.message.bytes is 16 MiB.",
+    )

@@ -8,7 +8,7 @@ from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.api.routes import router
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.summaries import RunSummaries
-from promptworks_eventkit.http import install_error_handlers
+from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
@@ -25,7 +25,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.run_summaries = RunSummaries(port)
-    install_error_handlers(app)
+    install_edge(app, settings)
     app.include_router(router)
     app.include_router(ops_router(lambda: runtime))
     return app

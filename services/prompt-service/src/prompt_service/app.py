@@ -14,7 +14,7 @@ from prompt_service.api.taxonomy import CLASSES, TAGS, taxonomy_router
 from prompt_service.handlers.ports import PromptPort
 from prompt_service.handlers.prompts import PromptHandlers
 from prompt_service.handlers.taxonomy import TaxonomyHandlers
-from promptworks_eventkit.http import install_error_handlers
+from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
@@ -30,7 +30,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.prompt_handlers = PromptHandlers(port)
-    install_error_handlers(app)
+    install_edge(app, settings)
     app.include_router(prompts.router)
     for api in (CLASSES, TAGS):
         app.include_router(taxonomy_router(api, TaxonomyHandlers(port, api.kind)))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import event
 
-from promptworks_eventkit.http import CORRELATION_HEADER, install_error_handlers
+from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import classes, prompt_writes, prompts, runs, tags
@@ -58,7 +58,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.settings = settings
-    install_error_handlers(app)
+    install_edge(app, settings)
     install_render_error_handler(app)
     install_upstream_error_handler(app)
     if settings.cors_allow_origins:

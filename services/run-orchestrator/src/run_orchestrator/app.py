@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from promptworks_eventkit.db import asyncpg_dsn
-from promptworks_eventkit.http import install_error_handlers
+from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
@@ -61,7 +61,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         prompt_wait_seconds=settings.prompt_wait_seconds,
         on_run_created=executor.notify,
     )
-    install_error_handlers(app)
+    install_edge(app, settings)
     app.include_router(router)
     app.include_router(ops_router(lambda: runtime))
     return app
