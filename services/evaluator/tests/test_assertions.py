@@ -118,7 +118,22 @@ def test_an_invalid_regex_fails_with_the_error_named_and_never_raises() -> None:
         metric = verdict(regex, result("anything"))
         assert metric.passed is False and metric.value == 0.0
         assert metric.detail is not None
-        assert metric.detail.startswith("invalid regex '(unclosed': missing ), unterminated")
+        assert metric.detail == "invalid regex '(unclosed': missing ): (unclosed (RE2 syntax)"
+
+
+def test_regex_runs_in_linear_time_so_no_pattern_stalls_the_evaluator() -> None:
+    # Python's backtracking `re` takes exponential time here (it would hit the test timeout);
+    # RE2 answers at once.
+    regex = plan({"type": "regex", "pattern": "(a+)+$"})
+    assert verdict(regex, result("a" * 5000 + "!")).passed is False
+    assert verdict(regex, result("a" * 5000)).passed is True
+
+
+def test_backreferences_and_lookaround_are_refused_as_invalid_not_run() -> None:
+    for pattern, reason in ((r"(a)\1", "invalid escape sequence"), ("a(?=b)", "perl operator")):
+        metric = verdict(plan({"type": "regex", "pattern": pattern}), result("aa ab"))
+        assert metric.passed is False and metric.detail is not None
+        assert reason in metric.detail and "RE2 syntax" in metric.detail
 
 
 def test_is_json() -> None:

@@ -7,6 +7,9 @@ Invariants:
   compiled when the check is prepared, and templated values are rendered once per case.
 - String values (contains / not_contains / equals values, regex patterns) may use the case's
   variables as ``{{ name }}``; a regex pattern is rendered first, then compiled.
+- Regexes run on RE2 (``google-re2``): matching takes time linear in the output, so no pattern
+  (``(a+)+$``, say) can stall the evaluator on a long output. RE2 has no backreferences and no
+  lookaround; such a pattern fails its assertion as an invalid regex, saying so.
 - A result without output (the call failed) fails every output assertion with
   ``no output: <error>``; ``max_latency_ms`` still judges its latency.
 """
@@ -14,11 +17,11 @@ Invariants:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import re2
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
@@ -137,18 +140,28 @@ def _equals(assertion: EqualsAssertion) -> Check:
     return _on_output(check)
 
 
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # an invalid pattern is reported in the assertion, not on stderr
+    return options
+
+
+_RE2_OPTIONS: Final = _re2_options()
+
+
 def _regex(assertion: RegexAssertion) -> Check:
     text = _Text(assertion.pattern)
-    compiled: dict[str, re.Pattern[str] | str] = {}  # rendered pattern -> pattern or error
+    compiled: dict[str, Any] = {}  # rendered pattern -> an RE2 pattern, or the error (str)
 
     def check(subject: Subject, output: str) -> Outcome:
         source = text.value(subject)
         pattern = compiled.get(source)
         if pattern is None:
             try:
-                pattern = re.compile(source)
-            except re.error as error:
-                pattern = short(f"invalid regex {source!r}: {error}")
+                pattern = re2.compile(source, _RE2_OPTIONS)
+            except re2.error as error:
+                reason = error.args[0].decode() if error.args else "invalid"
+                pattern = short(f"invalid regex {source!r}: {reason} (RE2 syntax)")
             compiled[source] = pattern
         if isinstance(pattern, str):
             return False, pattern
