@@ -28,7 +28,7 @@ from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.messages import MessageContext, Position, ReceivedEvent, StoredEvent
 from promptworks_eventkit.writing.memory import InMemoryWritePort
 from run_orchestrator.adapters.memory import InMemoryRunLocks, InMemoryRunRepository
-from run_orchestrator.domain.commands import CreateRun
+from run_orchestrator.domain.commands import MAX_CALLS, CreateRun
 from run_orchestrator.execution.runner import RunExecution
 from run_orchestrator.execution.scheduler import Executor
 from run_orchestrator.execution.state import append_lifecycle, load_run
@@ -261,6 +261,21 @@ async def test_a_template_that_would_blow_up_its_output_is_refused_before_a_call
     assert (refused.value.field, refused.value.rule) == ("cases.0", "template_render")
     assert "100000" in refused.value.message
     assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
+
+
+async def test_a_run_of_more_than_the_maximum_calls_is_refused_naming_the_product() -> None:
+    orchestrator = Orchestrator()
+    version = await orchestrator.version()
+    names = [str(i) for i in range(MAX_CALLS // 10)]
+    command = create_run(version.version_id, names, repetitions=11)
+    with pytest.raises(DomainError) as refused:
+        await orchestrator.commands.create_run(command, CONTEXT)
+    assert (refused.value.field, refused.value.rule) == ("repetitions", "too_many_calls")
+    assert "10000 cases x 11 repetitions = 110000" in refused.value.message
+    assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
+    at_limit = command.model_copy(update={"repetitions": 10})
+    accepted = await orchestrator.commands.create_run(at_limit, CONTEXT)
+    assert accepted.total_calls == MAX_CALLS
 
 
 # --- execution --------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from promptworks_contracts.values import Assertion, ModelParameters, ModelRef
 
 MAX_CASES = 10_000
 MAX_REPETITIONS = 50
+MAX_CALLS = 100_000
+"""Model calls one run may make (cases times repetitions): larger work is several runs (a batch)."""
 
 
 class CreateRun(BaseModel):

@@ -7,7 +7,7 @@ Invariants:
 - Every case renders at creation; a case that cannot render is refused before anything is
   written, so the executor never meets a template error.
 - ``total_calls = max(1, len(cases)) * repetitions``: no cases means one case without
-  variables.
+  variables; at most ``MAX_CALLS``, checked before any case is rendered.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from promptworks_contracts.events import RunCreated
 from promptworks_contracts.values import VariableSpec
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.templating import TemplateError
-from run_orchestrator.domain.commands import CreateRun
+from run_orchestrator.domain.commands import MAX_CALLS, CreateRun
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.domain.rendering import render_messages
 
@@ -84,6 +84,15 @@ def _describe(error: Exception) -> str:
 
 def plan_run(run_id: UUID, command: CreateRun, version: PromptVersion) -> RunCreated:
     """The RunCreated that snapshots everything the run will use; raises DomainError."""
+    calls = total_calls(len(command.cases), command.repetitions)
+    if calls > MAX_CALLS:
+        raise DomainError(
+            f"{max(1, len(command.cases))} cases x {command.repetitions} repetitions = {calls} "
+            f"model calls; a run makes at most {MAX_CALLS}: use fewer repetitions or split "
+            "the cases over several runs",
+            field="repetitions",
+            rule="too_many_calls",
+        )
     cases = case_variables(version, command.cases)
     check_renders(version, cases)
     return RunCreated(
@@ -99,5 +108,5 @@ def plan_run(run_id: UUID, command: CreateRun, version: PromptVersion) -> RunCre
         assertions=command.assertions,
         notes=command.notes,
         batch_id=command.batch_id,
-        total_calls=total_calls(len(cases), command.repetitions),
+        total_calls=calls,
     )
