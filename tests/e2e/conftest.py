@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,11 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
         yield fake
 
 
-@pytest.fixture(scope="module")
-async def stack(
-    infra: Infra, fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def running_stack(
+    infra: Infra, run_dir: Path, extra_env: Mapping[str, Mapping[str, str]]
 ) -> AsyncIterator[Stack]:
+    """The four services as processes on fresh databases and topics; removed afterwards."""
     kafka = await isolated_kafka(infra)
     specs = default_specs()
     databases = {s.name: await create_database(infra, s.database) for s in specs}
@@ -40,17 +42,14 @@ async def stack(
     specs = [
         type(s)(s.name, s.module, s.database, port) for s, port in zip(specs, ports, strict=True)
     ]
-    providers = {
-        "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
-    }
     stack = Stack(
         database_url_base=infra.database_url_base,
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
-        run_dir=Path(tmp_path_factory.mktemp("stack")),
+        run_dir=run_dir,
         specs=specs,
         topic_prefix=kafka.topic_prefix,
         databases={name: url.rsplit("/", 1)[1] for name, url in databases.items()},
-        extra_env={"run-orchestrator": {"PROVIDERS": json.dumps(providers)}},
+        extra_env=extra_env,
     )
     await asyncio.to_thread(stack.migrate)
     stack.start_all()
@@ -62,6 +61,18 @@ async def stack(
         for url in databases.values():
             await drop_database(infra, url)
         await delete_topics(kafka)
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    infra: Infra, fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    providers = {
+        "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
+    }
+    extra_env = {"run-orchestrator": {"PROVIDERS": json.dumps(providers)}}
+    async with running_stack(infra, Path(tmp_path_factory.mktemp("stack")), extra_env) as stack:
+        yield stack
 
 
 def unique(name: str) -> str:

@@ -59,6 +59,10 @@ def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | 
 Context = Annotated[MessageContext, Depends(message_context)]
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
+MAX_INT32 = 2**31 - 1
+"""The largest integer a request may carry to PostgreSQL's ``integer`` (version numbers,
+offsets): a larger one is a 422 naming the parameter, not an overflow (500) in the database."""
+
 JsonInt = Annotated[int, Strict()]
 """An integer in a request body: a JSON number without a fraction. ``true`` is not 1 and
 ``"3"`` is not 3 (pydantic's lax mode would take both)."""

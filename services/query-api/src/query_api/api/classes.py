@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from promptworks_eventkit.errors import NotFoundError
+from promptworks_eventkit.http import MAX_INT32
 from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
 from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
 from query_api.queries import catalog
@@ -29,7 +30,7 @@ async def list_classes(
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> list[ClassOut]:
     """By name; best match first with ``q``. Counts exclude archived prompts."""
     total, items = await catalog.list_classes(session, q, limit, offset)

@@ -48,8 +48,11 @@ def prompt_service_target(
     id_fields: tuple[str, ...] = (),
     location: str | None = None,
 ) -> WriteTarget:
-    """The same path (without /api/v1) and query string on prompt-service."""
-    path = request.url.path.removeprefix(API_PREFIX)
+    """The same path (without /api/v1) and query string on prompt-service. The path is taken
+    as it came, still percent-encoded: decoded, a label such as ``%12`` would be a control
+    character that no URL may carry."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1").removeprefix(API_PREFIX)
     query = f"?{request.url.query}" if request.url.query else ""
     return WriteTarget(
         service=PROMPT_SERVICE,

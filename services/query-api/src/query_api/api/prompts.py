@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from promptworks_contracts.events.prompt import LABEL_PATTERN
 from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import MAX_INT32
 from query_api.api.deps import (
     CURSOR_HEADERS,
     PAGE_HEADERS,
@@ -71,7 +72,7 @@ async def list_prompts(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
     cursor: Annotated[
         str | None, Query(max_length=1000, description="X-Next-Cursor of the previous page")
     ] = None,
@@ -148,7 +149,7 @@ async def list_versions(
     response: Response,
     prompt_id: PromptId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> list[PromptVersionOut]:
     total, versions = await prompt_reads.list_versions(session, prompt_id, limit, offset)
     set_total(response, total)
@@ -159,7 +160,7 @@ async def list_versions(
 async def get_version(
     session: ReadSession,
     prompt_id: PromptId,
-    number: Annotated[int, Path(ge=1, description="The version number")],
+    number: Annotated[int, Path(ge=1, le=MAX_INT32, description="The version number")],
 ) -> PromptVersionOut:
     return await prompt_reads.get_version(session, prompt_id, number)
 
@@ -181,8 +182,8 @@ async def render_prompt(
 async def diff_versions(
     session: ReadSession,
     prompt_id: PromptId,
-    from_: Annotated[int, Query(alias="from", ge=1, description="A version number")],
-    to: Annotated[int, Query(ge=1, description="A version number")],
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_INT32, description="A version number")],
+    to: Annotated[int, Query(ge=1, le=MAX_INT32, description="A version number")],
 ) -> DiffOut:
     return await diff.diff_versions(session, prompt_id, from_, to)
 
@@ -198,7 +199,7 @@ async def prompt_history(
     response: Response,
     prompt_id: PromptId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> list[HistoryEntry]:
     total, entries = await history.prompt_history_page(session, prompt_id, limit, offset)
     response.headers[TOTAL_COUNT_HEADER] = str(total)

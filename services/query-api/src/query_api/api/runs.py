@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
+from promptworks_eventkit.http import MAX_INT32
 from query_api.api.deps import (
     PAGE_HEADERS,
     TOTAL_COUNT_HEADER,
@@ -55,7 +56,7 @@ async def list_runs(
     prompt_version_id: Annotated[UUID | None, Query()] = None,
     prompt_id: Annotated[UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> list[RunOut]:
     """Newest first."""
     total, items = await queries.list_runs(
@@ -88,7 +89,7 @@ async def list_results(
     session: ReadSession,
     run_id: RunId,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> Response:
     """Ordered by (case_index, repetition); each result carries every metric recorded so far."""
     if not await queries.run_exists(session, run_id):

@@ -19,6 +19,7 @@ from promptworks_contracts.values import (
     PromptTemplate,
     VariableSpec,
 )
+from promptworks_eventkit.http import MAX_INT32
 
 UtcDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
@@ -89,7 +90,7 @@ class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: dict[str, Any] = Field(default_factory=dict)
-    version: int | None = Field(default=None, ge=1, description="A version number")
+    version: int | None = Field(default=None, ge=1, le=MAX_INT32, description="A version number")
     label: str | None = Field(default=None, max_length=50, description="e.g. production")
 
 
