@@ -52,10 +52,6 @@ BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]
 """Applies events (already deduplicated, in partition order) inside the given transaction."""
 
 
-class PoisonEventError(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class _Record:
     topic: str
