@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,6 +58,16 @@ class ModelRef(_Value):
     provider: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     name: str = Field(min_length=1, max_length=200)
     version: str | None = Field(default=None, max_length=100)
+
+
+class ModelPricing(_Value):
+    """What a model costs, per million tokens. Snapshotted into RunCreated, so a run's cost
+    never changes when the catalog's prices do. Decimal keeps money exact; JSON carries it
+    as a string (``"2.50"``)."""
+
+    input_per_million: Decimal = Field(ge=0, max_digits=18, decimal_places=9)
+    output_per_million: Decimal = Field(ge=0, max_digits=18, decimal_places=9)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 class TokenUsage(_Value):

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from promptworks_eventkit.settings import ServiceSettings
+from run_orchestrator.domain.catalog import ModelSpec
 
 MOCK_PROVIDER = "mock"
 PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -35,6 +36,11 @@ class ProviderConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     max_concurrency: int | None = Field(
         default=None, ge=1, le=10_000, description="Overrides the global max_concurrency."
+    )
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="Per model: context length, pricing and limits. A model not listed can "
+        "still be called; it has no price (cost unknown) and only the provider's limits.",
     )
 
 
