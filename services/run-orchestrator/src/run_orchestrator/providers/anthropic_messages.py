@@ -17,8 +17,10 @@ from run_orchestrator.providers.base import (
     Completion,
     CompletionRequest,
     ProviderError,
-    describe_sdk_error,
+    scrub,
+    sdk_failure,
 )
+from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.settings import ProviderConfig
 
 DEFAULT_MAX_TOKENS = 1024
@@ -27,7 +29,7 @@ DEFAULT_MAX_TOKENS = 1024
 class AnthropicProvider:
     kind = "anthropic"
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: ProviderConfig, *, pool_size: int) -> None:
         self.name = name
         self._secret = config.api_key.get_secret_value()
         self._max_concurrency = config.max_concurrency
@@ -35,7 +37,12 @@ class AnthropicProvider:
             api_key=self._secret,
             base_url=config.base_url,
             timeout=config.timeout_seconds,
-            max_retries=config.max_retries,
+            max_retries=0,  # the executor's retry policy is the only one
+            # aiohttp's pool, sized for the concurrency the executor allows (pool.py).
+            http_client=anthropic.DefaultAioHttpClient(
+                limits=pool_limits(pool_size),
+                timeout=config.timeout_seconds,
+            ),
         )
 
     @property
@@ -61,18 +68,26 @@ class AnthropicProvider:
                 **options,
             )
         except anthropic.APIError as error:
-            raise ProviderError(describe_sdk_error(error, error.message, self._secret)) from None
-        text = "".join(block.text for block in response.content if block.type == "text")
-        usage = response.usage
-        return Completion(
-            output=text,
-            usage=TokenUsage(
-                prompt_tokens=usage.input_tokens,
-                completion_tokens=usage.output_tokens,
-                total_tokens=usage.input_tokens + usage.output_tokens,
-            ),
-            finish_reason=response.stop_reason,
-        )
+            raise sdk_failure(error, error.message, self._secret) from None
+        except ValueError as error:  # a body that is not JSON (json.JSONDecodeError)
+            message = scrub(f"malformed response: {type(error).__name__}", self._secret)
+            raise ProviderError(message, kind="malformed") from None
+        try:
+            text = "".join(block.text for block in response.content if block.type == "text")
+            usage = response.usage
+            return Completion(
+                output=text,
+                usage=TokenUsage(
+                    prompt_tokens=usage.input_tokens,
+                    completion_tokens=usage.output_tokens,
+                    total_tokens=usage.input_tokens + usage.output_tokens,
+                ),
+                finish_reason=response.stop_reason,
+            )
+        except (AttributeError, TypeError) as error:
+            # The SDK does not validate bodies: a malformed one surfaces here.
+            message = scrub(f"malformed response: {type(error).__name__}", self._secret)
+            raise ProviderError(message, kind="malformed") from None
 
     async def aclose(self) -> None:
         await self._client.close()

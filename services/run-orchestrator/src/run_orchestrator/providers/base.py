@@ -7,8 +7,11 @@ never contain credentials or request headers.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from promptworks_contracts.values import ModelParameters, ModelRef, TokenUsage
 from run_orchestrator.domain.rendering import Message
@@ -16,8 +19,57 @@ from run_orchestrator.domain.rendering import Message
 MAX_ERROR_CHARS = 500
 
 
+FailureKind = Literal[
+    "rate_limited", "server", "timeout", "connection", "circuit_open", "client", "malformed"
+]
+RETRYABLE: frozenset[FailureKind] = frozenset(
+    {"rate_limited", "server", "timeout", "connection", "circuit_open"}
+)
+
+
 class ProviderError(Exception):
-    """A model call failed; ``str(error)`` is safe to record."""
+    """A model call failed; ``str(error)`` is safe to record.
+
+    ``kind`` says what the executor may do about it: ``rate_limited`` (429), ``server`` (5xx),
+    ``timeout``, ``connection`` and ``circuit_open`` (the executor's breaker sent nothing) are
+    retried; ``client`` (other 4xx, the mock's failures)
+    and ``malformed`` (a body that is not the API's) are not. ``retry_after`` is the
+    provider's ``Retry-After`` in seconds, when it sent one."""
+
+    def __init__(
+        self, message: str, *, kind: FailureKind = "client", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+def failure_kind(status: int | None) -> FailureKind:
+    if status == 429:
+        return "rate_limited"
+    if status is not None and (status >= 500 or status == 408):
+        return "server"
+    return "client"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date (RFC 9110); None when absent or
+    unreadable. Also reads OpenAI's ``retry-after-ms``-style values when given in seconds."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def describe_sdk_error(error: Exception, message: str, secret: str) -> str:
@@ -26,9 +78,44 @@ def describe_sdk_error(error: Exception, message: str, secret: str) -> str:
     status = getattr(error, "status_code", None)
     prefix = f"{type(error).__name__}" + (f" (HTTP {status})" if status else "")
     text = f"{prefix}: {message}"
+    return scrub(text, secret)
+
+
+def scrub(text: str, secret: str) -> str:
     if secret:
         text = text.replace(secret, "***")
     return text[:MAX_ERROR_CHARS]
+
+
+def sdk_failure(error: Exception, message: str, secret: str) -> ProviderError:
+    """A ProviderError from an SDK's exception (openai and anthropic share the shape:
+    ``status_code`` and ``response`` on status errors; timeout and connection classes)."""
+    status: int | None = getattr(error, "status_code", None)
+    name = type(error).__name__
+    if status is None and _refused(error):
+        # The SDKs' aiohttp transport maps a refused connection to a connect *timeout*.
+        return ProviderError(
+            scrub(f"APIConnectionError: {message} (connection refused)", secret),
+            kind="connection",
+        )
+    if status is None:
+        if "Timeout" in name:
+            kind: FailureKind = "timeout"
+        elif "Connection" in name:
+            kind = "connection"
+        elif "ResponseValidation" in name:
+            kind = "malformed"
+        else:
+            kind = "client"
+    else:
+        kind = failure_kind(status)
+    retry_after = None
+    response = getattr(error, "response", None)
+    if response is not None and status is not None:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return ProviderError(
+        describe_sdk_error(error, message, secret), kind=kind, retry_after=retry_after
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +145,15 @@ class ModelProvider(Protocol):
     async def complete(self, request: CompletionRequest) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether the error's cause chain holds an OS-level connection failure (not a timeout)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -1,8 +1,12 @@
 """Any OpenAI-compatible chat-completions endpoint, through the official ``openai`` SDK.
 
-One ``AsyncOpenAI`` client per configured provider (its connection pool is shared by all runs).
-Errors become ``ProviderError`` with the exception type, HTTP status and the server's short
-message; the API key is scrubbed from the message in case a server echoes it back.
+One ``AsyncOpenAI`` client per configured provider (its connection pool is shared by all runs),
+on the SDK's aiohttp transport with a pool as large as the executor's concurrency (pool.py).
+
+The SDK's own retries are off (``max_retries=0``): the executor's retry policy is the only one.
+Errors become ``ProviderError`` with the exception type, HTTP status, the server's short
+message and what the executor may do about it (``kind``, ``retry_after``); the API key is
+scrubbed from the message in case a server echoes it back.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from run_orchestrator.providers.base import (
     Completion,
     CompletionRequest,
     ProviderError,
-    describe_sdk_error,
+    scrub,
+    sdk_failure,
 )
+from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.settings import ProviderConfig
 
 NO_KEY = "no-key"
@@ -26,7 +32,7 @@ NO_KEY = "no-key"
 class OpenAICompatibleProvider:
     kind = "openai"
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
+    def __init__(self, name: str, config: ProviderConfig, *, pool_size: int) -> None:
         self.name = name
         self._secret = config.api_key.get_secret_value()
         self._max_concurrency = config.max_concurrency
@@ -35,7 +41,10 @@ class OpenAICompatibleProvider:
             # Local servers (vLLM, Ollama) need no key, but the SDK insists on one.
             api_key=self._secret or NO_KEY,
             timeout=config.timeout_seconds,
-            max_retries=config.max_retries,
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(
+                limits=pool_limits(pool_size), timeout=config.timeout_seconds
+            ),
         )
 
     @property
@@ -64,20 +73,26 @@ class OpenAICompatibleProvider:
                 **options,
             )
         except openai.APIError as error:
-            raise ProviderError(describe_sdk_error(error, error.message, self._secret)) from None
-        if not response.choices:
-            raise ProviderError("the provider returned no choices")
-        choice = response.choices[0]
-        usage = response.usage
-        return Completion(
-            output=choice.message.content or "",
-            usage=TokenUsage(
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-                total_tokens=usage.total_tokens if usage else 0,
-            ),
-            finish_reason=choice.finish_reason,
-        )
+            raise sdk_failure(error, error.message, self._secret) from None
+        except ValueError as error:  # a body that is not JSON (json.JSONDecodeError)
+            message = scrub(f"malformed response: {type(error).__name__}", self._secret)
+            raise ProviderError(message, kind="malformed") from None
+        try:
+            choice = response.choices[0]
+            usage = response.usage
+            return Completion(
+                output=choice.message.content or "",
+                usage=TokenUsage(
+                    prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0,
+                    total_tokens=usage.total_tokens if usage else 0,
+                ),
+                finish_reason=choice.finish_reason,
+            )
+        except (AttributeError, IndexError, TypeError) as error:
+            # The SDK does not validate bodies: a malformed one surfaces here.
+            message = scrub(f"malformed response: {type(error).__name__}", self._secret)
+            raise ProviderError(message, kind="malformed") from None
 
     async def aclose(self) -> None:
         await self._client.close()

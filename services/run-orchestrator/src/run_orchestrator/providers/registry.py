@@ -12,6 +12,8 @@ from run_orchestrator.providers.base import ModelProvider
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
 
+MAX_POOL_SIZE = 10_000
+
 
 @dataclass(frozen=True)
 class ProviderInfo:
@@ -45,7 +47,11 @@ class ProviderRegistry:
             )
         }
         for name, config in settings.providers.items():
-            self._providers[name] = _sdk_provider(name, config)
+            # Every run of this provider may have its concurrency in flight at once: the
+            # pool must never be what makes calls queue.
+            per_run = config.max_concurrency or settings.max_concurrency
+            pool_size = min(MAX_POOL_SIZE, per_run * settings.max_parallel_runs)
+            self._providers[name] = _sdk_provider(name, config, pool_size)
 
     def get(self, name: str) -> ModelProvider | None:
         return self._providers.get(name)
@@ -56,14 +62,14 @@ class ProviderRegistry:
             await provider.aclose()
 
 
-def _sdk_provider(name: str, config: ProviderConfig) -> ModelProvider:
+def _sdk_provider(name: str, config: ProviderConfig, pool_size: int) -> ModelProvider:
     # The SDKs take seconds to import (anthropic ~1.9 s, openai ~0.6 s on this project's
     # machines): only the kinds configured are loaded, so `migrate` and a mock-only service
     # start without them.
     if config.kind == "anthropic":
         from run_orchestrator.providers.anthropic_messages import AnthropicProvider
 
-        return AnthropicProvider(name, config)
+        return AnthropicProvider(name, config, pool_size=pool_size)
     from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
 
-    return OpenAICompatibleProvider(name, config)
+    return OpenAICompatibleProvider(name, config, pool_size=pool_size)
