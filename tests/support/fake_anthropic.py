@@ -35,12 +35,13 @@ class FakeAnthropic(ReplyScript):
         @app.post("/v1/messages")
         async def messages(request: Request) -> Response:
             self.arrived()
+            # Older SDKs send x-api-key, anthropic 2.x a bearer token: accept either. Recorded
+            # before any await: api_keys[i] belongs to request_times[i].
+            bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+            self.api_keys.append(request.headers.get("x-api-key") or bearer)
             try:
                 body = await request.json()
                 self.requests.append(body)
-                # Older SDKs send x-api-key, anthropic 2.x a bearer token: accept either.
-                bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
-                self.api_keys.append(request.headers.get("x-api-key") or bearer)
                 reply = self.next_reply()
                 if body["model"] == "claude-unknown":
                     reply = Reply.error(404)

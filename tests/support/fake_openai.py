@@ -41,10 +41,11 @@ class FakeOpenAI(ReplyScript):
         @app.post("/v1/chat/completions")
         async def complete(request: Request) -> Response:
             self.arrived()
+            # Recorded before any await: authorizations[i] belongs to request_times[i].
+            self.authorizations.append(request.headers.get("authorization", ""))
             try:
                 body = await request.json()
                 self.requests.append(body)
-                self.authorizations.append(request.headers.get("authorization", ""))
                 reply = self.next_reply()
                 await self.wait(reply)
                 return self._answer(reply, body)

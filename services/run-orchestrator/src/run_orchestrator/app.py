@@ -14,7 +14,10 @@ from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
 from run_orchestrator.adapters.locks import PostgresRunLocks
 from run_orchestrator.adapters.postgres import PostgresRunRepository
+from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
 from run_orchestrator.api.routes import router
+from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.limits import SharedRateLimiter
 from run_orchestrator.execution.scheduler import Executor
 from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.handlers.ports import RunRepository
@@ -32,8 +35,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     runtime.add_consumer(CONSUMER_NAME, prompt_versions_router(), bind=port.joined)
     providers = ProviderRegistry(settings)
-    locks = PostgresRunLocks(asyncpg_dsn(settings.database_url.get_secret_value()))
-    executor = Executor(port, providers, locks, settings)
+    dsn = asyncpg_dsn(settings.database_url.get_secret_value())
+    locks = PostgresRunLocks(dsn)
+    # Rate limits hold for all replicas together: their schedules live in the shared database.
+    rate_store = PostgresRateLimitStore(dsn)
+    limiter = SharedRateLimiter(rate_store)
+    executor = Executor(port, providers, locks, settings, ProviderCalls(settings, limiter))
 
     base = lifespan_for(runtime, extra=[executor.start])
 
@@ -45,7 +52,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
             async with base(app):
                 yield
         finally:
-            await providers.aclose()  # after the runtime stopped the executor
+            # After the runtime stopped the executor.
+            await limiter.aclose()
+            await rate_store.aclose()
+            await providers.aclose()
 
     app = FastAPI(
         title="PromptWorks run-orchestrator",

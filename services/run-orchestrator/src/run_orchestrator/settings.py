@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from promptworks_eventkit.settings import ServiceSettings
-from run_orchestrator.domain.catalog import ModelSpec
+from run_orchestrator.domain.catalog import ModelLimits, ModelSpec
 
 MOCK_PROVIDER = "mock"
 PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -32,10 +32,32 @@ class ProviderConfig(BaseModel):
         description="Required for openai; anthropic defaults to Anthropic's API.",
     )
     api_key: SecretStr = SecretStr("")
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    max_retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per call (per attempt).")
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        le=10,
+        description="Retries of a call on 429, 5xx, timeouts and connection errors, by the "
+        "executor (the SDK's own retries are always off).",
+    )
+    retry_base_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="Backoff: full jitter up to base * 2^(retry-1)."
+    )
+    retry_max_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Cap of one backoff and of a Retry-After."
+    )
+    breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive failures that open the circuit."
+    )
+    breaker_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Open time before one probe call."
+    )
     max_concurrency: int | None = Field(
         default=None, ge=1, le=10_000, description="Overrides the global max_concurrency."
+    )
+    limits: ModelLimits = Field(
+        default=ModelLimits(),
+        description="Defaults for every model of this provider; a model's own limits win.",
     )
     models: dict[str, ModelSpec] = Field(
         default_factory=dict,
@@ -66,6 +88,20 @@ class RunOrchestratorSettings(ServiceSettings):
     flush_size: int = Field(default=500, ge=1, le=10_000)
     flush_interval_ms: float = Field(default=100.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
+    rate_limit_headroom: float = Field(
+        default=0.02,
+        ge=0,
+        lt=0.5,
+        description="Shared rate limits are scheduled this fraction below the configured "
+        "limit, so network jitter between replicas and the provider cannot push an observed "
+        "window over it.",
+    )
+    completion_token_estimate: int = Field(
+        default=512,
+        ge=1,
+        le=1_000_000,
+        description="Completion tokens reserved for a call without max_tokens (tokens/min).",
+    )
 
     mock_latency_ms: float = Field(default=0.0, ge=0)
     mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -5,6 +5,7 @@ oldest first, returned rows are copies)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from uuid import UUID
@@ -91,3 +92,22 @@ class InMemoryRunLock:
 
     async def release(self) -> None:
         self.locks.held.discard(self.run_id)
+
+
+class InMemoryRateLimitStore:
+    """The shared rate-limit schedules of ``execution/limits.py`` for one process (tests
+    without PostgreSQL): the same arithmetic as the PostgreSQL statement, on the monotonic
+    clock."""
+
+    def __init__(self) -> None:
+        self.tat: dict[str, float] = {}
+
+    async def reserve(self, key: str, seconds: float) -> tuple[float, float]:
+        now = time.monotonic()
+        start = max(self.tat.get(key, now), now)
+        self.tat[key] = start + seconds
+        return start, now
+
+    async def adjust(self, key: str, seconds: float) -> None:
+        if key in self.tat:
+            self.tat[key] += seconds

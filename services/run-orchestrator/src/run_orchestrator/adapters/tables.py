@@ -17,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -71,4 +72,15 @@ run_results = Table(
     PrimaryKeyConstraint("run_id", "case_index", "repetition"),
 )
 
+# The shared rate-limit schedules (execution/limits.py, adapters/rate_limits.py): one row per
+# (provider, model) key; ``tat`` is the GCRA's theoretical arrival time, in epoch seconds on
+# the database's clock.
+rate_limit_schedules = Table(
+    "rate_limit_schedules",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("tat", Float(precision=53), nullable=False),
+)
+
 OWN_TABLES = (prompt_versions, runs, run_results)
+"""The tables of migration 0001; later migrations add their own."""

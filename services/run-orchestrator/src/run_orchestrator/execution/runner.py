@@ -4,9 +4,12 @@ Invariants:
 - Only (case, repetition) pairs without a recorded result are called, so a resumed run ends
   with exactly ``total_calls`` results and no duplicates.
 - Calls run concurrently, at most ``max_concurrency`` at a time per run (a provider may set its
-  own limit; the mock allows far more).
-- A failed call is a result with ``error`` set (exception type and message, never headers or
-  keys); it does not stop the run. The run completes as failed when no call succeeded.
+  own limit; the mock allows far more); each call goes through ``ProviderCalls`` (shared
+  limits, adaptive concurrency, retries, timeout, circuit breaker: calls.py).
+- A failed call (after its retries) is a result with ``error`` set (exception type and
+  message, never headers or keys); it does not stop the run. The run completes as failed when
+  no call succeeded. An unreachable shared rate limit is not a call failure: it stops the
+  run's execution, which resumes later from what was recorded.
 - A provider that is not configured any more fails the run with RunFailed.
 """
 
@@ -21,6 +24,8 @@ from typing import Protocol
 from promptworks_contracts.events import ResultRecorded, RunCompleted, RunFailed, RunStarted
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.domain.rendering import render_messages
+from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.limits import RateLimiterUnavailableError
 from run_orchestrator.execution.recorder import ResultRecorder
 from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
 from run_orchestrator.handlers.ports import PENDING, RUNNING, UNFINISHED
@@ -44,11 +49,16 @@ class Providers(Protocol):
 
 class RunExecution:
     def __init__(
-        self, port: ExecutorPort, providers: Providers, settings: RunOrchestratorSettings
+        self,
+        port: ExecutorPort,
+        providers: Providers,
+        settings: RunOrchestratorSettings,
+        calls: ProviderCalls | None = None,
     ) -> None:
         self._port = port
         self._providers = providers
         self._settings = settings
+        self._calls = calls or ProviderCalls(settings, limiter=None)
 
     async def execute(self, run_id: uuid.UUID) -> None:
         state = await load_run(self._port, run_id)
@@ -92,7 +102,8 @@ class RunExecution:
         async def worker(recorder: ResultRecorder) -> None:
             # Workers share one iterator: next() never suspends, so no pair is taken twice.
             for case_index, repetition in work:
-                await recorder.add(await self._call(state, provider, case_index, repetition))
+                result = await self._call(state, provider, case_index, repetition, limit)
+                await recorder.add(result)
 
         recorder = ResultRecorder(
             self._port,
@@ -105,7 +116,12 @@ class RunExecution:
                 group.create_task(worker(recorder))
 
     async def _call(
-        self, state: RunState, provider: ModelProvider, case_index: int, repetition: int
+        self,
+        state: RunState,
+        provider: ModelProvider,
+        case_index: int,
+        repetition: int,
+        concurrency: int,
     ) -> ResultRecorded:
         created = state.created
         variables = created.cases[case_index] if created.cases else {}
@@ -122,10 +138,10 @@ class RunExecution:
                 case_index=case_index,
                 repetition=repetition,
             )
-            completion = await provider.complete(request)
+            completion = await self._calls.complete(provider, request, concurrency)
             output, usage = completion.output, completion.usage
             finish_reason = completion.finish_reason
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, RateLimiterUnavailableError):
             raise
         except Exception as failure:
             error = error_message(failure)

@@ -22,6 +22,8 @@ from uuid import UUID
 
 import structlog
 
+from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.metrics import RUNS_IN_FLIGHT
 from run_orchestrator.execution.runner import Providers, RunExecution
 from run_orchestrator.execution.state import ExecutorPort
 from run_orchestrator.execution.waiting import wait_event
@@ -60,9 +62,10 @@ class Executor:
         providers: Providers,
         locks: RunLocks,
         settings: RunOrchestratorSettings,
+        calls: ProviderCalls | None = None,
     ) -> None:
         self._port = port
-        self._execution = RunExecution(port, providers, settings)
+        self._execution = RunExecution(port, providers, settings, calls)
         self._locks = locks
         self._settings = settings
         self._wake = asyncio.Event()
@@ -113,11 +116,13 @@ class Executor:
                 continue  # another replica executes it
             task = asyncio.create_task(self._execute(run_id, lock), name=f"run-{run_id}")
             self._active[run_id] = task
+            RUNS_IN_FLIGHT.inc()
             task.add_done_callback(functools.partial(self._finished, run_id))
             free -= 1
 
     def _finished(self, run_id: UUID, _: asyncio.Task[None]) -> None:
-        self._active.pop(run_id, None)
+        if self._active.pop(run_id, None) is not None:
+            RUNS_IN_FLIGHT.dec()
         self._wake.set()  # a slot is free: start the next waiting run now
 
     async def _execute(self, run_id: UUID, lock: RunLock) -> None:

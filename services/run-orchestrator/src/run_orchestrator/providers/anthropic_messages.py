@@ -44,6 +44,9 @@ class AnthropicProvider:
                 timeout=config.timeout_seconds,
             ),
         )
+        # The SDK imports its resources on first use: done here, at start-up, not on the
+        # event loop in the middle of a rate-limited schedule.
+        self._messages = self._client.messages
 
     @property
     def max_concurrency(self) -> int | None:
@@ -58,7 +61,7 @@ class AnthropicProvider:
         if parameters.stop:
             options["stop_sequences"] = list(parameters.stop)
         try:
-            response = await self._client.messages.create(
+            response = await self._messages.create(
                 model=request.model.name,
                 messages=[
                     {"role": m.role, "content": m.content}  # type: ignore[misc]

@@ -46,6 +46,9 @@ class OpenAICompatibleProvider:
                 limits=pool_limits(pool_size), timeout=config.timeout_seconds
             ),
         )
+        # The SDK imports its chat resources on first use (~0.1 s of blocking import): done
+        # here, at start-up, not on the event loop in the middle of a rate-limited schedule.
+        self._completions = self._client.chat.completions
 
     @property
     def max_concurrency(self) -> int | None:
@@ -64,7 +67,7 @@ class OpenAICompatibleProvider:
         if parameters.stop:
             options["stop"] = list(parameters.stop)
         try:
-            response = await self._client.chat.completions.create(
+            response = await self._completions.create(
                 model=request.model.name,
                 messages=[
                     {"role": m.role, "content": m.content}  # type: ignore[misc]

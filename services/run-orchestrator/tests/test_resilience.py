@@ -1,0 +1,278 @@
+"""Dependable calls without PostgreSQL or Kafka: backoff, the circuit breaker, adaptive
+concurrency, the shared schedule's arithmetic (in memory), and ``ProviderCalls`` against the
+loopback OpenAI fake answering 429, 5xx, hanging, and recovering."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from promptworks_contracts.values import ModelParameters, ModelRef
+from run_orchestrator.adapters.memory import InMemoryRateLimitStore
+from run_orchestrator.domain.catalog import ModelLimits
+from run_orchestrator.domain.rendering import Message
+from run_orchestrator.execution.backoff import backoff_seconds
+from run_orchestrator.execution.breaker import CircuitBreaker
+from run_orchestrator.execution.calls import ProviderCalls, effective_limits
+from run_orchestrator.execution.concurrency import AdaptiveConcurrency
+from run_orchestrator.execution.limits import (
+    RateLimiterUnavailableError,
+    SharedRateLimiter,
+    call_cost,
+    estimate_tokens,
+)
+from run_orchestrator.execution.metrics import PROVIDER_CALLS, PROVIDER_RETRIES
+from run_orchestrator.providers.base import CompletionRequest, ProviderError
+from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.settings import ProviderConfig, RunOrchestratorSettings
+from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
+from tests.support.fake_replies import Reply
+
+KEY = "sk-resilience-secret"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_backoff_is_full_jitter_capped_and_honours_retry_after() -> None:
+    draw = random.Random(7)
+    for retry in range(1, 8):
+        for _ in range(50):
+            delay = backoff_seconds(retry, base=0.5, cap=8.0, draw=draw)
+            assert 0.0 <= delay <= min(8.0, 0.5 * 2 ** (retry - 1))
+    assert backoff_seconds(1, base=0.5, cap=8.0, retry_after=3.0, draw=draw) == 3.0
+    assert backoff_seconds(1, base=0.5, cap=8.0, retry_after=60.0, draw=draw) == 8.0
+
+
+def test_the_breaker_opens_after_consecutive_failures_and_probes_once() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, cooldown=10.0, clock=clock)
+    breaker.failed()
+    breaker.failed()
+    breaker.succeeded()  # a success resets the count
+    breaker.failed()
+    breaker.failed()
+    assert breaker.admit() is None and breaker.state == "closed"
+    breaker.failed()
+    assert breaker.state == "open" and breaker.admit() == 10.0
+    clock.now += 10.0
+    assert breaker.state == "half_open"
+    assert breaker.admit() is None  # the probe
+    assert breaker.admit() is not None  # everyone else waits for it
+    breaker.failed()  # the probe failed: open again for a cooldown
+    assert breaker.state == "open" and breaker.admit() == 10.0
+    clock.now += 10.0
+    assert breaker.admit() is None
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.admit() is None
+
+
+async def test_adaptive_concurrency_halves_on_429_and_recovers_on_success() -> None:
+    gate = AdaptiveConcurrency(8)
+    first = await gate.acquire()
+    second = await gate.acquire()
+    gate.rate_limited(first)
+    assert gate.limit == 4
+    gate.rate_limited(second)  # sent under the old limit: the same overload counts once
+    assert gate.limit == 4
+    gate.release()
+    gate.release()
+    third = await gate.acquire()
+    gate.rate_limited(third)
+    gate.release()
+    assert gate.limit == 2
+    for _ in range(200):
+        gate.succeeded()
+    assert gate.limit == 8  # additive increase back to the ceiling, never beyond
+
+    # Waiters beyond the limit get in as slots are released.
+    for _ in range(2):
+        gate.rate_limited(await gate.acquire())
+        gate.release()
+    assert gate.limit == 2
+    for _ in range(2):
+        await gate.acquire()
+    entered: list[int] = []
+
+    async def enter(i: int) -> None:
+        await gate.acquire()
+        entered.append(i)
+
+    waiting = [asyncio.create_task(enter(i)) for i in range(3)]
+    await asyncio.sleep(0.01)
+    assert entered == [] and gate.in_flight == 2
+    gate.release()
+    await asyncio.sleep(0.01)
+    assert entered == [0]
+    waiting[1].cancel()
+    gate.release()
+    await asyncio.sleep(0.01)
+    assert entered == [0, 2] and gate.in_flight == 2
+
+
+def test_call_costs_combine_both_limits_and_settle_with_actual_usage() -> None:
+    assert call_cost(ModelLimits(), 100, 0.0) is None
+    assert estimate_tokens(prompt_chars=401, max_tokens=50, default_completion=512) == 151
+    assert estimate_tokens(prompt_chars=8, max_tokens=None, default_completion=512) == 514
+    cost = call_cost(ModelLimits(requests_per_minute=120, tokens_per_minute=6000), 200, 0.0)
+    assert cost is not None
+    assert cost.seconds == pytest.approx(2.0)  # tokens bind: 200 * 60/6000
+    assert cost.settled(100) == pytest.approx(-1.0)  # gives one second back
+    assert cost.settled(10) == pytest.approx(-1.5)  # never below one request's 0.5 s
+    paced = call_cost(ModelLimits(requests_per_minute=60), 10_000, 0.1)
+    assert paced is not None and paced.seconds == pytest.approx(1.1) and paced.settled(5) == 0.0
+    config = ProviderConfig.model_validate(
+        {
+            "base_url": "http://x/v1",
+            "limits": {"requests_per_minute": 100, "max_concurrency": 3},
+            "models": {"m": {"limits": {"requests_per_minute": 10}}},
+        }
+    )
+    assert effective_limits(config, "m") == ModelLimits(requests_per_minute=10, max_concurrency=3)
+    assert effective_limits(config, "other").requests_per_minute == 100
+
+
+async def test_the_shared_schedule_paces_callers_and_batches_reservations() -> None:
+    store = InMemoryRateLimitStore()
+    reservations: list[float] = []
+    reserve = store.reserve
+
+    async def counting(key: str, seconds: float) -> tuple[float, float]:
+        reservations.append(seconds)
+        return await reserve(key, seconds)
+
+    store.reserve = counting  # type: ignore[method-assign]
+    limiter = SharedRateLimiter(store, lookahead=0.1)
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    async def call() -> None:
+        await limiter.acquire("p/m", 0.05)
+        started.append(loop.time())
+
+    await asyncio.gather(*(call() for _ in range(8)))
+    await limiter.aclose()
+    gaps = [b - a for a, b in zip(sorted(started), sorted(started)[1:], strict=False)]
+    assert all(gap >= 0.05 - 0.005 for gap in gaps)  # paced, never bursty
+    assert sum(reservations) == pytest.approx(8 * 0.05)
+    assert len(reservations) < 8  # callers queued together share a round trip
+
+
+async def test_an_unreachable_schedule_fails_the_acquisition_not_silently() -> None:
+    class Down:
+        async def reserve(self, key: str, seconds: float) -> tuple[float, float]:
+            raise ConnectionError("database down")
+
+        async def adjust(self, key: str, seconds: float) -> None:
+            raise ConnectionError("database down")
+
+    limiter = SharedRateLimiter(Down())
+    with pytest.raises(RateLimiterUnavailableError):
+        await limiter.acquire("p/m", 0.1)
+    await limiter.adjust("p/m", 1.0)  # a lost settlement is only logged
+
+
+def request() -> CompletionRequest:
+    return CompletionRequest(
+        model=ModelRef(provider="fake", name="gpt-r"),
+        parameters=ModelParameters(max_tokens=8),
+        messages=[Message("user", "Hello")],
+        case_index=0,
+        repetition=1,
+    )
+
+
+def settings(fake: FakeOpenAI, **provider: Any) -> RunOrchestratorSettings:
+    config = {
+        "base_url": fake.base_url,
+        "api_key": KEY,
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 2.0,
+        **provider,
+    }
+    return RunOrchestratorSettings(providers={"fake": config})
+
+
+def count(metric: Any, *labels: str) -> float:
+    return float(metric.labels(*labels)._value.get())
+
+
+async def test_429_and_5xx_are_retried_honouring_retry_after_then_succeed() -> None:
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=3, timeout_seconds=0.3)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=None, draw=random.Random(1))
+        before = count(PROVIDER_RETRIES, "fake", "gpt-r", "rate_limited")
+        limited_before = count(PROVIDER_CALLS, "fake", "gpt-r", "rate_limited")
+        try:
+            fake.then(Reply.rate_limited(retry_after=0.4), Reply.error(502), Reply.hang())
+            completion = await calls.complete(provider, request(), 4)
+        finally:
+            await provider.aclose()
+    assert completion.output == "fake reply to: Hello"
+    assert len(fake.request_times) == 4
+    assert fake.request_times[1] - fake.request_times[0] >= 0.4  # Retry-After honoured
+    assert count(PROVIDER_RETRIES, "fake", "gpt-r", "rate_limited") == before + 1
+    assert count(PROVIDER_CALLS, "fake", "gpt-r", "rate_limited") == limited_before + 1
+
+
+async def test_the_last_failure_is_raised_with_a_safe_message() -> None:
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=2)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=None)
+        fake.fail_with_status = 500
+        try:
+            with pytest.raises(ProviderError) as raised:
+                await calls.complete(provider, request(), 4)
+        finally:
+            await provider.aclose()
+    assert len(fake.requests) == 3  # one call and two retries
+    assert str(raised.value).startswith("InternalServerError (HTTP 500)")
+    assert KEY not in str(raised.value)
+
+
+async def test_a_failing_provider_opens_the_circuit_and_no_request_is_sent() -> None:
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=0, breaker_failures=3, breaker_cooldown_seconds=30.0)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=None)
+        fake.fail_with_status = 503
+        errors: list[ProviderError] = []
+        try:
+            for _ in range(6):
+                with pytest.raises(ProviderError) as raised:
+                    await calls.complete(provider, request(), 4)
+                errors.append(raised.value)
+        finally:
+            await provider.aclose()
+    assert len(fake.requests) == 3  # the circuit opened after three failures
+    assert [e.kind for e in errors] == ["server"] * 3 + ["circuit_open"] * 3
+    assert "circuit open" in str(errors[-1])
+
+
+async def test_concurrency_backs_off_on_429_and_recovers() -> None:
+    async with serving_fake_openai() as fake:
+        fake.latency = 0.05
+        fake.rate_limit_above = 3
+        config = settings(fake, max_retries=10, retry_max_seconds=0.05)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=16)
+        calls = ProviderCalls(config, limiter=None)
+        try:
+            await asyncio.gather(*(calls.complete(provider, request(), 16) for _ in range(40)))
+            gate = calls.gate("fake", "gpt-r")
+            assert gate is not None and gate.limit < 16  # backed off
+            fake.rate_limit_above = None
+            for _ in range(10):
+                await asyncio.gather(*(calls.complete(provider, request(), 16) for _ in range(16)))
+        finally:
+            await provider.aclose()
+    assert gate.limit == 16  # recovered to the ceiling
