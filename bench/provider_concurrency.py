@@ -1,0 +1,286 @@
+"""Benchmark: one run of 1,000 calls to a loopback OpenAI-compatible server that answers in
+200 ms, at concurrency 200. The physical limit is 1.0 s (5 waves of 200 x 200 ms).
+
+Three figures, each against the same server (``bench/openai_server.py``, aiohttp.web, as its
+own process; ``--server fake`` uses the tests' FastAPI fake instead, which costs more CPU):
+1. ``aiohttp_baseline_s``: a plain aiohttp client making the 1,000 calls (what the server and
+   the machine allow);
+2. ``provider_s``: the orchestrator's call stack in this process (``ProviderCalls`` +
+   ``OpenAICompatibleProvider`` on the SDK's aiohttp transport), without a database;
+3. ``run_s``: run-orchestrator as its own process on real PostgreSQL and Kafka: a run of
+   1,000 cases, timed from the run's start (``RunStarted`` in the event store) to its last
+   recorded ``ResultRecorded`` (``recorded_at``, the same process's clock), and from the POST
+   until ``RunCompleted`` is stored.
+
+``--compare`` adds the SDK's typed ``chat.completions.create`` (how the provider called before)
+on httpx, the SDK's default client, and on aiohttp.
+
+    uv run python -m bench.provider_concurrency [--calls 1000] [--concurrency 200] [--runs 3]
+        [--server lean|fake] [--compare]
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import httpx
+import openai
+
+from promptworks_contracts.events import PromptVersionCreated
+from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, VariableSpec
+from promptworks_eventkit.db import asyncpg_dsn
+from run_orchestrator.domain.rendering import Message
+from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.providers.base import CompletionRequest
+from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.providers.pool import pool_limits
+from run_orchestrator.settings import RunOrchestratorSettings
+from tests.support.fake_openai import free_port
+from tests.support.infra import (
+    REPO,
+    create_database,
+    delete_topics,
+    drop_database,
+    isolated_kafka,
+    migrate,
+    start_infra,
+)
+from tests.support.kafka import envelope_for, produce
+from tests.support.service_process import service_process
+
+LATENCY = 0.2
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}]}
+
+
+@contextlib.asynccontextmanager
+async def fake_server(latency: float, module: str = "bench.openai_server") -> AsyncIterator[str]:
+    """The OpenAI-compatible server as its own process; yields its base URL."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        "--port",
+        str(port),
+        "--latency",
+        str(latency),
+        cwd=REPO,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    await client.post(f"{base_url}/chat/completions", json=BODY)
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+        yield base_url
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> float:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def call() -> None:
+            async with gate, session.post(f"{base_url}/chat/completions", json=BODY) as answer:
+                answer.raise_for_status()
+                await answer.json()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(call() for _ in range(calls)))
+        return time.perf_counter() - started
+
+
+async def provider_stack(base_url: str, calls: int, concurrency: int) -> float:
+    settings = RunOrchestratorSettings(
+        providers={"bench": {"base_url": base_url, "max_concurrency": concurrency}},
+        max_parallel_runs=1,
+    )
+    provider = OpenAICompatibleProvider("bench", settings.providers["bench"], pool_size=concurrency)
+    stack = ProviderCalls(settings, limiter=None)
+    request = CompletionRequest(
+        model=ModelRef(provider="bench", name="bench"),
+        parameters=ModelParameters(),
+        messages=[Message("user", "Hello")],
+        case_index=0,
+        repetition=1,
+    )
+    gate = asyncio.Semaphore(concurrency)
+
+    async def call() -> None:
+        async with gate:
+            await stack.complete(provider, request, concurrency)
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(call() for _ in range(calls)))
+        return time.perf_counter() - started
+    finally:
+        await provider.aclose()
+
+
+async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str) -> float:
+    """The SDK's typed ``chat.completions.create``, as the provider called it before, on
+    ``httpx`` (the SDK's default client) or ``aiohttp``: the comparison."""
+    http_client = (
+        openai.DefaultAioHttpClient(limits=pool_limits(concurrency))
+        if transport == "aiohttp"
+        else openai.DefaultAsyncHttpxClient()
+    )
+    client = openai.AsyncOpenAI(
+        base_url=base_url, api_key="none", max_retries=0, http_client=http_client
+    )
+    gate = asyncio.Semaphore(concurrency)
+
+    async def call() -> None:
+        async with gate:
+            await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": "Hello"}]
+            )
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(call() for _ in range(calls)))
+        return time.perf_counter() - started
+    finally:
+        await client.close()
+
+
+async def orchestrator_runs(
+    base_url: str, calls: int, concurrency: int, runs: int
+) -> list[dict[str, float]]:
+    infra = start_infra()
+    kafka = await isolated_kafka(infra)
+    database_url = await create_database(infra, "bench_run_orchestrator")
+    figures: list[dict[str, float]] = []
+    try:
+        await migrate("run-orchestrator", database_url)
+        providers = {"bench": {"base_url": base_url, "max_concurrency": concurrency}}
+        env = {"PROVIDERS": json.dumps(providers), "LOG_LEVEL": "WARNING"}
+        version = PromptVersionCreated(
+            prompt_id=uuid.uuid4(),
+            version_id=uuid.uuid4(),
+            number=1,
+            template=TextTemplate(text="Hello {{ name }}"),
+            variables=[VariableSpec(name="name")],
+        )
+        await produce(kafka, [(version, envelope_for(version, 2))])
+        with tempfile.TemporaryDirectory() as run_dir:
+            async with (
+                service_process(
+                    "run-orchestrator", database_url, kafka, Path(run_dir), env=env
+                ) as url,
+                httpx.AsyncClient(base_url=url, timeout=120) as client,
+            ):
+                for _ in range(runs):
+                    figures.append(await one_run(client, database_url, version, calls))
+    finally:
+        await drop_database(infra, database_url)
+        await delete_topics(kafka)
+    return figures
+
+
+async def one_run(
+    client: httpx.AsyncClient, database_url: str, version: PromptVersionCreated, calls: int
+) -> dict[str, float]:
+    body = {
+        "prompt_version_id": str(version.version_id),
+        "provider": "bench",
+        "model_name": "bench",
+        "cases": [{"name": f"n{i}"} for i in range(calls)],
+    }
+    started = time.perf_counter()
+    response = await client.post("/runs", json=body)
+    response.raise_for_status()
+    run_id = response.json()["run_id"]
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        while not await connection.fetchval(
+            "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2",
+            run_id,
+            "promptworks.run.completed.v1",
+        ):
+            await asyncio.sleep(0.02)
+        completed = time.perf_counter() - started
+        row = await connection.fetchrow(
+            """
+            SELECT
+              extract(epoch FROM max(recorded_at) FILTER (WHERE event_type LIKE '%result_recorded%')
+                - min(recorded_at) FILTER (WHERE event_type LIKE '%started%')) AS recorded,
+              count(*) FILTER (WHERE event_type LIKE '%result_recorded%') AS results,
+              count(*) FILTER (WHERE data->>'error' IS NOT NULL
+                               AND event_type LIKE '%result_recorded%') AS failed
+            FROM events WHERE stream_id = $1
+            """,
+            run_id,
+        )
+    finally:
+        await connection.close()
+    assert row is not None and row["results"] == calls and row["failed"] == 0, dict(row or {})
+    return {
+        "start_to_last_result_s": round(float(row["recorded"]), 3),
+        "post_to_completed_s": round(completed, 3),
+    }
+
+
+SERVERS = {"lean": "bench.openai_server", "fake": "tests.support.fake_openai"}
+
+
+async def main(
+    calls: int, concurrency: int, runs: int, server: str, compare: bool
+) -> dict[str, Any]:
+    async with fake_server(LATENCY, SERVERS[server]) as base_url:
+        baseline = [await aiohttp_baseline(base_url, calls, concurrency) for _ in range(runs)]
+        provider = [await provider_stack(base_url, calls, concurrency) for _ in range(runs)]
+        compared = {
+            f"sdk_create_{transport}_s": [
+                round(await sdk_create(base_url, calls, concurrency, transport), 3)
+                for _ in range(runs)
+            ]
+            for transport in (("httpx", "aiohttp") if compare else ())
+        }
+        orchestrated = await orchestrator_runs(base_url, calls, concurrency, runs)
+    return {
+        "server": SERVERS[server],
+        "calls": calls,
+        "concurrency": concurrency,
+        "server_latency_s": LATENCY,
+        "physical_limit_s": round(-(-calls // concurrency) * LATENCY, 3),
+        "aiohttp_baseline_s": [round(s, 3) for s in baseline],
+        "provider_s": [round(s, 3) for s in provider],
+        **compared,
+        "run_s": orchestrated,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="lean")
+    parser.add_argument(
+        "--compare", action="store_true", help="also the SDK's typed create on httpx and aiohttp"
+    )
+    args = parser.parse_args()
+    report = asyncio.run(main(args.calls, args.concurrency, args.runs, args.server, args.compare))
+    print(json.dumps(report, indent=2))
