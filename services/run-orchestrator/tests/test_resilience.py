@@ -5,6 +5,7 @@ loopback OpenAI fake answering 429, 5xx, hanging, and recovering."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Any
 
@@ -160,7 +161,7 @@ async def test_the_shared_schedule_paces_callers_and_batches_reservations() -> N
 
     await asyncio.gather(*(call() for _ in range(8)))
     await limiter.aclose()
-    gaps = [b - a for a, b in zip(sorted(started), sorted(started)[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(sorted(started))]
     assert all(gap >= 0.05 - 0.005 for gap in gaps)  # paced, never bursty
     assert sum(reservations) == pytest.approx(8 * 0.05)
     assert len(reservations) < 8  # callers queued together share a round trip
