@@ -277,3 +277,30 @@ async def test_concurrency_backs_off_on_429_and_recovers() -> None:
         finally:
             await provider.aclose()
     assert gate.limit == 16  # recovered to the ceiling
+
+
+async def test_tokens_per_minute_reserves_an_estimate_and_settles_with_actual_usage() -> None:
+    store = InMemoryRateLimitStore()
+    starts: list[float] = []
+    reserve = store.reserve
+
+    async def recording(key: str, seconds: float) -> tuple[float, float]:
+        start, now = await reserve(key, seconds)
+        starts.append(start)
+        return start, now
+
+    store.reserve = recording  # type: ignore[method-assign]
+    limiter = SharedRateLimiter(store)
+    async with serving_fake_openai() as fake:
+        config = settings(fake, models={"gpt-r": {"limits": {"tokens_per_minute": 60_000}}})
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=limiter)
+        try:
+            completion = await calls.complete(provider, request(), 4)
+        finally:
+            await provider.aclose()
+            await limiter.aclose()
+    # Reserved: "Hello" (5 chars -> 2 tokens) + max_tokens 8 = 10 tokens; used: 1 + 4 = 5.
+    assert completion.usage.total_tokens == 5
+    per_token = 60.0 / 60_000 * (1 + config.rate_limit_headroom)
+    assert store.tat["fake/gpt-r"] - starts[0] == pytest.approx(5 * per_token)
