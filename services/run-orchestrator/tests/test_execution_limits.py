@@ -168,8 +168,8 @@ async def test_two_orchestrator_processes_together_keep_the_shared_rate_limit(
         f"\nlimit {LIMIT_PER_MINUTE}/min, {len(times)} requests in "
         f"{max(times) - min(times):.2f} s; most in any window (s: requests): {observed}"
     )
-    # The schedule paces starts 0.51 s apart (2 % headroom): a window of W seconds has
-    # W/60 * 2 % of a minute's worth of slack, 0.2 s at 10 s. Windows of 10 s and 20 s must
+    # The schedule paces starts 0.51 s apart (2 % headroom): a window of W seconds has about
+    # 2 % of W of slack for jitter (0.2 s at 10 s). Windows of 10 s and 20 s must
     # hold the limit exactly. Shorter ones are reported only: on two cores shared with other
     # test sessions, scheduling delays of the three processes reach 0.1-0.15 s, which can bring
     # 3 requests within 1 s or 11 within 5 s.
