@@ -27,8 +27,14 @@ from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.messages import MessageContext, Position, ReceivedEvent, StoredEvent
 from promptworks_eventkit.writing.memory import InMemoryWritePort
-from run_orchestrator.adapters.memory import InMemoryRunLocks, InMemoryRunRepository
+from run_orchestrator.adapters.memory import (
+    InMemoryRateLimitStore,
+    InMemoryRunLocks,
+    InMemoryRunRepository,
+)
 from run_orchestrator.domain.commands import MAX_CALLS, CreateRun
+from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.limits import RateLimiterUnavailableError, SharedRateLimiter
 from run_orchestrator.execution.runner import RunExecution
 from run_orchestrator.execution.scheduler import Executor
 from run_orchestrator.execution.state import append_lifecycle, load_run
@@ -402,3 +408,45 @@ async def test_the_executor_runs_created_runs_under_their_lock() -> None:
         await asyncio.gather(running, return_exceptions=True)
     for run_id in run_ids:
         assert kinds(orchestrator.stream(run_id))[-1] == "completed"
+
+
+async def test_an_unreachable_rate_limit_stops_the_run_without_failed_results() -> None:
+    """A call must not go out unlimited, nor be recorded as failed: the run's execution stops
+    and a later attempt (here with the schedule back) records every result once."""
+
+    class Down:
+        async def reserve(self, key: str, seconds: float) -> tuple[float, float]:
+            raise ConnectionError("database down")
+
+        async def adjust(self, key: str, seconds: float) -> None:
+            raise ConnectionError("database down")
+
+    limited = RunOrchestratorSettings(
+        flush_size=2,
+        flush_interval_ms=5,
+        providers={
+            "limited": {
+                "base_url": "http://127.0.0.1:9/v1",
+                "limits": {"requests_per_minute": 600_000},
+            }
+        },
+    )
+    orchestrator = Orchestrator()
+    version = await orchestrator.version()
+    commands = RunCommands(orchestrator.port, ProviderRegistry(limited), prompt_wait_seconds=0.0)
+    accepted = await commands.create_run(
+        create_run(version.version_id, provider="limited"), CONTEXT
+    )
+    providers = {"limited": MockProvider()}
+    down = ProviderCalls(limited, SharedRateLimiter(Down()))
+    with pytest.raises(ExceptionGroup) as stopped:
+        await RunExecution(orchestrator.port, providers, limited, down).execute(accepted.run_id)
+    assert stopped.group_contains(RateLimiterUnavailableError)
+    assert results_of(orchestrator.stream(accepted.run_id)) == []
+    assert orchestrator.run(accepted.run_id).status == "running"
+
+    back = ProviderCalls(limited, SharedRateLimiter(InMemoryRateLimitStore()))
+    await RunExecution(orchestrator.port, providers, limited, back).execute(accepted.run_id)
+    stored = orchestrator.stream(accepted.run_id)
+    assert kinds(stored) == ["created", "started", *["result_recorded"] * 3, "completed"]
+    assert all(r.error is None for r in results_of(stored))
