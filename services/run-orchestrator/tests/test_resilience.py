@@ -304,3 +304,22 @@ async def test_tokens_per_minute_reserves_an_estimate_and_settles_with_actual_us
     assert completion.usage.total_tokens == 5
     per_token = 60.0 / 60_000 * (1 + config.rate_limit_headroom)
     assert store.tat["fake/gpt-r"] - starts[0] == pytest.approx(5 * per_token)
+
+
+async def test_a_retry_after_holds_every_new_call_of_the_model_until_then() -> None:
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=2)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=None, draw=random.Random(3))
+        fake.then(Reply.rate_limited(retry_after=0.5))
+        try:
+            first = asyncio.create_task(calls.complete(provider, request(), 4))
+            while not fake.request_times:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # the 429 is in
+            await calls.complete(provider, request(), 4)  # another call of the same model
+            await first
+        finally:
+            await provider.aclose()
+    limited_at, *later = fake.request_times
+    assert len(later) == 2 and min(later) - limited_at >= 0.5  # nobody asked before then

@@ -3,7 +3,8 @@
 Per attempt, in this order:
 1. the provider's circuit breaker admits it (an open circuit is a retryable failure that
    waits out the cooldown; no request is sent);
-2. a slot of the (provider, model)'s adaptive concurrency (AIMD: halves on 429, creeps back);
+2. a slot of the (provider, model)'s adaptive concurrency (AIMD: halves on 429, creeps back;
+   a 429's Retry-After holds every new call of the pair until then);
 3. the shared requests/min and tokens/min schedule (every replica together), when the model
    has limits: the attempt starts when its slot comes; tokens are settled after the call;
 4. the call, under the per-call timeout.
@@ -194,6 +195,8 @@ class ProviderCalls:
                 PROVIDER_CALLS.labels(*labels, OUTCOMES.get(error.kind, "error")).inc()
                 if error.kind == "rate_limited":
                     gate.rate_limited(epoch)
+                    if error.retry_after:
+                        gate.hold(min(error.retry_after, policy.retry_cap))
                 elif error.kind in BREAKER_FAILURES:
                     healthy = False
                 raise

@@ -5,6 +5,9 @@ a 429 of a call that started after the last decrease: the calls already in fligh
 under the old limit, so one overload counts once (as TCP halves once per window). Each success
 adds 1/limit (additive increase: about +1 per limit's worth of successes) back up to the
 ceiling. The limit never drops below one call.
+
+A 429 with ``Retry-After`` also holds every new call of the (provider, model) until then
+(``hold``): the provider said when it will take calls again, so nobody else asks earlier.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class AdaptiveConcurrency:
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._epoch = 0
+        self._resume_at = 0.0
 
     @property
     def limit(self) -> int:
@@ -29,8 +33,17 @@ class AdaptiveConcurrency:
     def in_flight(self) -> int:
         return self._in_flight
 
+    def hold(self, seconds: float) -> None:
+        """No new call starts for ``seconds`` (a provider's Retry-After)."""
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + seconds)
+
     async def acquire(self) -> int:
-        """Waits for a slot; returns the epoch to hand to ``rate_limited``."""
+        """Waits for a hold to pass and for a slot; returns the epoch to hand to
+        ``rate_limited``."""
+        loop = asyncio.get_running_loop()
+        while (pause := self._resume_at - loop.time()) > 0:
+            await asyncio.sleep(pause)
         while self._in_flight >= self.limit:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
