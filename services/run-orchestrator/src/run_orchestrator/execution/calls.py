@@ -182,9 +182,9 @@ class ProviderCalls:
                 retry_after=wait,
             )
         healthy: bool | None = None
+        key = f"{labels[0]}/{labels[1]}"
         epoch = await gate.acquire()
         try:
-            key = f"{labels[0]}/{labels[1]}"
             if cost is not None and self._limiter is not None:
                 await self._limiter.acquire(key, cost.seconds)
             started = time.perf_counter()
@@ -200,6 +200,9 @@ class ProviderCalls:
                 elif error.kind in BREAKER_FAILURES:
                     healthy = False
                 raise
+            except Exception:  # not a provider's answer (a bug): counted, not retried
+                PROVIDER_CALLS.labels(*labels, "error").inc()
+                raise
             PROVIDER_CALL_DURATION.labels(*labels).observe(time.perf_counter() - started)
             PROVIDER_CALLS.labels(*labels, "ok").inc()
             usage = completion.usage
@@ -207,9 +210,6 @@ class ProviderCalls:
             PROVIDER_TOKENS.labels(*labels, "completion").inc(usage.completion_tokens)
             healthy = True
             gate.succeeded()
-            if cost is not None and self._limiter is not None:
-                await self._limiter.adjust(key, cost.settled(usage.total_tokens))
-            return completion
         finally:
             gate.release()
             if healthy is True:
@@ -218,6 +218,10 @@ class ProviderCalls:
                 breaker.failed()
             else:
                 breaker.released()
+        if cost is not None and self._limiter is not None:
+            # After the slot is free: the settlement's round trip delays no other call.
+            await self._limiter.adjust(key, cost.settled(completion.usage.total_tokens))
+        return completion
 
     @staticmethod
     async def _call(
