@@ -92,7 +92,7 @@ async def test_a_run_moves_through_its_statuses_and_counts_its_results(port: Por
     run_id = uuid.uuid4()
     async with port.transaction() as tx:
         await tx.repos.add_run(run_id, 4)
-        assert await tx.repos.find_run(run_id) == RunRow("pending", 4, 0, 0, 0)
+        assert await tx.repos.find_run(run_id) == RunRow("queued", 4, 0, 0, 0)
         assert await tx.repos.find_run(uuid.uuid4()) is None
         assert await tx.repos.recorded_pairs(run_id) == set()
     async with port.transaction() as tx:
@@ -117,7 +117,7 @@ async def test_a_second_result_for_a_pair_is_refused_and_the_batch_rolled_back(
             await tx.repos.record_results(run_id, [result(run_id, 1, 1), result(run_id, 0, 1)])
     async with port.transaction() as tx:
         assert await tx.repos.recorded_pairs(run_id) == {(0, 1)}
-        assert await tx.repos.find_run(run_id) == RunRow("pending", 4, 1, 1, 0)
+        assert await tx.repos.find_run(run_id) == RunRow("queued", 4, 1, 1, 0)
 
 
 async def test_unfinished_runs_are_listed_oldest_first(port: Port) -> None:

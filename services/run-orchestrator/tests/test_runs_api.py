@@ -34,7 +34,7 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
         )
         assert response.status_code == 201, response.text
         body = response.json()
-        assert body["status"] == "pending"
+        assert body["status"] == "queued"
         assert body["total_calls"] == 6 and body["stream_version"] == 1
         run_id = body["run_id"]
         assert body["positions"] == [{"stream_id": run_id, "stream_version": 1}]
@@ -64,7 +64,13 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
     assert all(r["output"] == f"Hello {names[r['case_index']]}" for r in results)
     assert all(r["error"] is None and r["usage"]["total_tokens"] == 4 for r in results)
     completed = published[-1][1]
-    assert completed == {"run_id": run_id, "status": "completed", "succeeded": 6, "failed": 0}
+    assert completed == {
+        "run_id": run_id,
+        "status": "completed",
+        "succeeded": 6,
+        "failed": 0,
+        "cost": {"amount": "0", "currency": "USD"},  # the mock is free unless MOCK_MODELS prices it
+    }
     assert await harness.fetchval("SELECT status FROM runs") == "completed"
     assert await harness.fetchval("SELECT count(*) FROM run_results") == 6
 
@@ -129,7 +135,7 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
         ({"extra": True}, "extra", "extra_forbidden"),
         ({"provider": "nowhere"}, "provider", "unknown_provider"),
         ({"cases": [{"name": "A"}, {"nom": "B"}]}, "cases.1.name", "missing"),
-        ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1", "template_render"),
+        ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1.name", "type"),
         # PostgreSQL's jsonb cannot hold NUL: refused at the edge, not a 5xx at the insert.
         ({"notes": "a\u0000b"}, "notes", "nul_character"),
         ({"cases": [{"name": "A"}, {"name": "B\u0000"}]}, "cases.1.name", "nul_character"),

@@ -20,6 +20,7 @@ from promptworks_contracts.events.prompt import (
 )
 from promptworks_contracts.events.run import (
     ResultRecorded,
+    RunCancelled,
     RunCompleted,
     RunCreated,
     RunFailed,
@@ -48,6 +49,7 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         ResultRecorded,
         RunCompleted,
         RunFailed,
+        RunCancelled,
         ResultEvaluated,
         RunEvaluated,
     )
@@ -86,6 +88,7 @@ __all__ = [
     "PromptVersionCreated",
     "ResultEvaluated",
     "ResultRecorded",
+    "RunCancelled",
     "RunCompleted",
     "RunCreated",
     "RunEvaluated",

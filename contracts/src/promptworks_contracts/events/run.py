@@ -12,7 +12,9 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import (
     Assertion,
     ModelParameters,
+    ModelPricing,
     ModelRef,
+    Money,
     PromptTemplate,
     TokenUsage,
 )
@@ -44,6 +46,27 @@ class RunCreated(_RunEvent):
     notes: str | None = None
     batch_id: str | None = None
     total_calls: int = Field(ge=1)
+    expected: list[Any] = Field(
+        default_factory=list,
+        description="Per case (same order as `cases`), the expected output or null; empty when "
+        "no case gives one.",
+    )
+    case_metadata: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per case (same order as `cases`), free metadata; empty when none is given.",
+    )
+    label: str | None = Field(
+        default=None, description="The label the version was resolved from, if the run named one."
+    )
+    pricing: ModelPricing | None = Field(
+        default=None, description="The model's price when the run was created; null: unknown."
+    )
+    estimated_cost: Money | None = Field(
+        default=None, description="Estimated before any call (prompt + max output tokens)."
+    )
+    budget: Money | None = Field(
+        default=None, description="Spend at which the run stops (RunCancelled, cause budget)."
+    )
 
 
 class RunStarted(_RunEvent):
@@ -62,6 +85,9 @@ class ResultRecorded(_RunEvent):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     finish_reason: str | None = None
     error: str | None = None
+    cost: Money | None = Field(
+        default=None, description="From the usage and the run's pricing; null: price unknown."
+    )
 
 
 class RunCompleted(_RunEvent):
@@ -71,6 +97,20 @@ class RunCompleted(_RunEvent):
     status: Literal["completed", "failed"]
     succeeded: int = Field(ge=0)
     failed: int = Field(ge=0)
+    cost: Money | None = Field(default=None, description="Total spend; null: price unknown.")
+
+
+class RunCancelled(_RunEvent):
+    """The run stopped before every call was made: on request, or when its spend reached its
+    budget. Results recorded before it are kept; no result follows it."""
+
+    event_type: ClassVar[str] = "promptworks.run.cancelled.v1"
+    cause: Literal["requested", "budget"]
+    reason: str = Field(max_length=1000)
+    cancelled_by: str | None = Field(default=None, max_length=200)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cost: Money | None = None
 
 
 class RunFailed(_RunEvent):

@@ -70,6 +70,11 @@ class RunOrchestratorSettings(ServiceSettings):
     mock_latency_ms: float = Field(default=0.0, ge=0)
     mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     mock_max_concurrency: int = Field(default=1000, ge=1, le=100_000)
+    mock_models: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="MOCK_MODELS as JSON: a price (and limits) for mock models, so demos and "
+        "tests see costs. Without one a mock model costs nothing.",
+    )
 
     @field_validator("providers")
     @classmethod

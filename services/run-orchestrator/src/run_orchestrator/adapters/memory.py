@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
-    PENDING,
+    QUEUED,
     UNFINISHED,
     ResultAlreadyRecordedError,
     RunRow,
@@ -22,6 +24,7 @@ from run_orchestrator.handlers.ports import (
 @dataclass
 class InMemoryRunRepository:
     versions: dict[UUID, PromptVersion] = field(default_factory=dict)
+    labels: dict[tuple[UUID, str], UUID] = field(default_factory=dict)
     runs: dict[UUID, RunRow] = field(default_factory=dict)
     """In creation order (dicts keep insertion order)."""
     results: dict[UUID, dict[tuple[int, int], UUID]] = field(default_factory=dict)
@@ -36,13 +39,32 @@ class InMemoryRunRepository:
     async def find_version(self, version_id: UUID) -> PromptVersion | None:
         return self.versions.get(version_id)  # immutable: no copy needed
 
+    async def move_label(self, prompt_id: UUID, label: str, version_id: UUID) -> None:
+        self.labels[(prompt_id, label)] = version_id
+
+    async def remove_label(self, prompt_id: UUID, label: str) -> None:
+        self.labels.pop((prompt_id, label), None)
+
+    async def resolve_label(self, prompt_id: UUID, label: str) -> UUID | None:
+        if label != LATEST:
+            return self.labels.get((prompt_id, label))
+        numbered = [
+            (v.number, v.version_id) for v in self.versions.values() if v.prompt_id == prompt_id
+        ]
+        return max(numbered)[1] if numbered else None
+
     async def add_run(self, run_id: UUID, total_calls: int) -> None:
         if run_id in self.runs:
             raise ValueError(f"run {run_id} exists")  # the primary key on PostgreSQL
-        self.runs[run_id] = RunRow(PENDING, total_calls, recorded=0, succeeded=0, failed=0)
+        self.runs[run_id] = RunRow(QUEUED, total_calls, recorded=0, succeeded=0, failed=0)
 
-    async def find_run(self, run_id: UUID) -> RunRow | None:
+    async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
+        # Transactions of the in-memory port are serialized: the row is locked anyway.
         return self.runs.get(run_id)  # frozen: no copy needed
+
+    async def request_cancel(self, run_id: UUID, actor: str) -> None:
+        if run_id in self.runs:
+            self.runs[run_id] = replace(self.runs[run_id], cancel_requested_by=actor)
 
     async def set_status(self, run_id: UUID, status: str) -> None:
         if run_id in self.runs:
@@ -63,11 +85,13 @@ class InMemoryRunRepository:
         row = self.runs.get(run_id)
         if row is not None:
             succeeded = sum(1 for r in results if r.error is None)
+            costs = [r.cost.amount for r in results if r.cost is not None]
             self.runs[run_id] = replace(
                 row,
                 recorded=row.recorded + len(results),
                 succeeded=row.succeeded + succeeded,
                 failed=row.failed + len(results) - succeeded,
+                cost=(row.cost or Decimal(0)) + sum(costs) if costs else row.cost,
             )
 
 

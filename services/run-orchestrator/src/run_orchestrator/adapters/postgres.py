@@ -9,16 +9,17 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
-from run_orchestrator.adapters.tables import prompt_versions, run_results, runs
+from run_orchestrator.adapters.tables import prompt_labels, prompt_versions, run_results, runs
+from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
-    PENDING,
+    QUEUED,
     UNFINISHED,
     ResultAlreadyRecordedError,
     RunRow,
@@ -62,21 +63,71 @@ class PostgresRunRepository:
             prompt_versions.c.number,
             prompt_versions.c.template,
             prompt_versions.c.variables,
+            prompt_versions.c.default_model,
+            prompt_versions.c.default_parameters,
         ).where(prompt_versions.c.version_id == version_id)
         row = (await self._session.execute(query)).first()
         return None if row is None else PromptVersion.model_validate(row._asdict())
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+    async def move_label(self, prompt_id: UUID, label: str, version_id: UUID) -> None:
+        statement = pg_insert(prompt_labels).values(
+            prompt_id=prompt_id, label=label, version_id=version_id
+        )
         await self._session.execute(
-            insert(runs).values(run_id=run_id, status=PENDING, total_calls=total_calls)
+            statement.on_conflict_do_update(
+                index_elements=[prompt_labels.c.prompt_id, prompt_labels.c.label],
+                set_={"version_id": statement.excluded.version_id},
+            )
         )
 
-    async def find_run(self, run_id: UUID) -> RunRow | None:
+    async def remove_label(self, prompt_id: UUID, label: str) -> None:
+        await self._session.execute(
+            delete(prompt_labels).where(
+                prompt_labels.c.prompt_id == prompt_id, prompt_labels.c.label == label
+            )
+        )
+
+    async def resolve_label(self, prompt_id: UUID, label: str) -> UUID | None:
+        if label == LATEST:
+            query = (
+                select(prompt_versions.c.version_id)
+                .where(prompt_versions.c.prompt_id == prompt_id)
+                .order_by(prompt_versions.c.number.desc())
+                .limit(1)
+            )
+        else:
+            query = select(prompt_labels.c.version_id).where(
+                prompt_labels.c.prompt_id == prompt_id, prompt_labels.c.label == label
+            )
+        found: UUID | None = (await self._session.execute(query)).scalar()
+        return found
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        await self._session.execute(
+            insert(runs).values(run_id=run_id, status=QUEUED, total_calls=total_calls)
+        )
+
+    async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
         query = select(
-            runs.c.status, runs.c.total_calls, runs.c.recorded, runs.c.succeeded, runs.c.failed
+            runs.c.status,
+            runs.c.total_calls,
+            runs.c.recorded,
+            runs.c.succeeded,
+            runs.c.failed,
+            runs.c.cost,
+            runs.c.cancel_requested_by,
         ).where(runs.c.run_id == run_id)
+        if for_update:
+            query = query.with_for_update()
         row = (await self._session.execute(query)).first()
         return None if row is None else RunRow(**row._asdict())
+
+    async def request_cancel(self, run_id: UUID, actor: str) -> None:
+        await self._session.execute(
+            update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(cancel_requested_by=actor, updated_at=func.now())
+        )
 
     async def set_status(self, run_id: UUID, status: str) -> None:
         await self._session.execute(
@@ -118,6 +169,7 @@ class PostgresRunRepository:
                 raise
             raise ResultAlreadyRecordedError(run_id) from error
         succeeded = sum(1 for r in results if r.error is None)
+        costs = [r.cost.amount for r in results if r.cost is not None]
         await self._session.execute(
             update(runs)
             .where(runs.c.run_id == run_id)
@@ -125,6 +177,7 @@ class PostgresRunRepository:
                 recorded=runs.c.recorded + len(results),
                 succeeded=runs.c.succeeded + succeeded,
                 failed=runs.c.failed + (len(results) - succeeded),
+                cost=func.coalesce(runs.c.cost, 0) + sum(costs) if costs else runs.c.cost,
                 updated_at=func.now(),
             )
         )

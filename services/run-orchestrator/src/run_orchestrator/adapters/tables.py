@@ -1,6 +1,8 @@
 """run-orchestrator's own tables besides the shared event store, outbox and consumer tables.
 
 Invariants:
+- ``prompt_labels`` copies where each prompt's labels point (PromptLabelMoved/Removed), so a
+  run can name ``production`` instead of a version id.
 - ``prompt_versions`` is a local copy of prompt versions, filled from PromptVersionCreated by
   the consumer; runs read it, never prompt-service's database. Versions are immutable, so an
   insert that meets an existing row does nothing.
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -43,6 +46,15 @@ prompt_versions = Table(
     Column("default_parameters", JSONB, nullable=True),
 )
 
+prompt_labels = Table(
+    "prompt_labels",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("version_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("prompt_id", "label"),
+)
+
 runs = Table(
     "runs",
     metadata,
@@ -52,12 +64,14 @@ runs = Table(
     Column("recorded", Integer, nullable=False, server_default="0"),
     Column("succeeded", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
+    Column("cost", Numeric(36, 12), nullable=True),
+    Column("cancel_requested_by", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
         "ix_runs_unfinished",
         "created_at",
-        postgresql_where=text("status IN ('pending', 'running')"),
+        postgresql_where=text("status IN ('queued', 'running')"),
     ),
 )
 
@@ -71,4 +85,4 @@ run_results = Table(
     PrimaryKeyConstraint("run_id", "case_index", "repetition"),
 )
 
-OWN_TABLES = (prompt_versions, runs, run_results)
+OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
+from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context, positions_out
-from run_orchestrator.api.schemas import CreateRunRequest, ProviderResponse, RunCreatedResponse
+from run_orchestrator.api.schemas import (
+    CancelRunResponse,
+    CreateRunRequest,
+    ProviderResponse,
+    RunCreatedResponse,
+)
 from run_orchestrator.domain.commands import CreateRun
 from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.providers.registry import ProviderRegistry
@@ -48,11 +55,31 @@ async def create_run(
 ) -> RunCreatedResponse:
     accepted = await commands.create_run(_command(body), context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
+    plan = accepted.plan
     return RunCreatedResponse(
         run_id=accepted.run_id,
-        status="pending",
+        status="queued",
         total_calls=accepted.total_calls,
+        prompt_version_id=plan.version.version_id,
+        label=plan.label,
+        model=plan.model,
+        parameters=plan.parameters,
+        pricing=plan.pricing,
+        estimated_cost=accepted.estimated_cost,
         stream_version=accepted.stream_version,
+        positions=positions_out(accepted.positions),
+    )
+
+
+@router.post("/runs/{run_id}/cancel", status_code=202, response_model=CancelRunResponse)
+async def cancel_run(
+    run_id: UUID, commands: Commands, actor: Actor, context: Context
+) -> CancelRunResponse:
+    """Stops a run: no new calls within a second; the results already recorded are kept."""
+    accepted = await commands.cancel_run(run_id, actor, context)
+    return CancelRunResponse(
+        run_id=accepted.run_id,
+        status="cancelled" if accepted.status == "cancelled" else "cancelling",
         positions=positions_out(accepted.positions),
     )
 

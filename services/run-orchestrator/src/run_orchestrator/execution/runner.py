@@ -8,6 +8,8 @@ Invariants:
 - A failed call is a result with ``error`` set (exception type and message, never headers or
   keys); it does not stop the run. The run completes as failed when no call succeeded.
 - A provider that is not configured any more fails the run with RunFailed.
+- Each result carries its cost (usage at the run's snapshotted price); a run stops with
+  RunCancelled when asked to or when its spend reaches its budget (see ``stopping``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,31 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Protocol
 
-from promptworks_contracts.events import ResultRecorded, RunCompleted, RunFailed, RunStarted
-from promptworks_contracts.values import TokenUsage
+from promptworks_contracts.events import (
+    ResultRecorded,
+    RunCancelled,
+    RunCompleted,
+    RunCreated,
+    RunFailed,
+    RunStarted,
+)
+from promptworks_contracts.values import Money, TokenUsage
+from promptworks_eventkit.errors import ConcurrencyConflictError
+from run_orchestrator.domain.cost import add, budget_reached, call_cost
 from run_orchestrator.domain.rendering import render_messages
 from run_orchestrator.execution.recorder import ResultRecorder
 from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
-from run_orchestrator.handlers.ports import PENDING, RUNNING, UNFINISHED
+from run_orchestrator.execution.stopping import (
+    StopReason,
+    StopSignal,
+    cancel_when_stopped,
+    requested_by,
+    watch_cancel_requests,
+)
+from run_orchestrator.handlers.ports import CANCELLED, QUEUED, RUNNING, UNFINISHED
 from run_orchestrator.providers.base import CompletionRequest, ModelProvider, ProviderError
 from run_orchestrator.settings import RunOrchestratorSettings
 
@@ -60,17 +79,54 @@ class RunExecution:
             reason = f"provider {name!r} is not configured"
             await self._lifecycle(state, RunFailed(run_id=run_id, reason=reason), "failed")
             return
-        if state.status == PENDING:
-            await self._lifecycle(state, RunStarted(run_id=run_id), RUNNING)
-        await self._call_all(state, provider)
+        if state.status == QUEUED:
+            try:
+                await self._lifecycle(state, RunStarted(run_id=run_id), RUNNING)
+            except ConcurrencyConflictError:
+                return  # cancelled while queued: the stream moved on without us
+        signal = StopSignal()
+        if state.cancel_requested_by is not None:
+            signal.stop(requested_by(state.cancel_requested_by))
+        self._check_budget(state, signal)
+        await self._call_all(state, provider, signal)
+        if signal.reason is not None:
+            await self._lifecycle(state, self._cancelled(state, signal.reason), CANCELLED)
+            return
         status = "completed" if state.succeeded > 0 else "failed"
         completed = RunCompleted(
-            run_id=run_id, status=status, succeeded=state.succeeded, failed=state.failed
+            run_id=run_id,
+            status=status,
+            succeeded=state.succeeded,
+            failed=state.failed,
+            cost=state.spent,
         )
         await self._lifecycle(state, completed, status)
 
+    @staticmethod
+    def _cancelled(state: RunState, reason: StopReason) -> RunCancelled:
+        return RunCancelled(
+            run_id=state.run_id,
+            cause=reason.cause,
+            reason=reason.reason,
+            cancelled_by=reason.by,
+            succeeded=state.succeeded,
+            failed=state.failed,
+            cost=state.spent,
+        )
+
+    @staticmethod
+    def _check_budget(state: RunState, signal: StopSignal) -> None:
+        budget = state.created.budget
+        if budget is not None and budget_reached(state.spent, budget):
+            spent = state.spent.amount if state.spent else 0
+            reason = f"spend {spent} reached the budget of {budget.amount} {budget.currency}"
+            signal.stop(StopReason("budget", reason))
+
     async def _lifecycle(
-        self, state: RunState, event: RunStarted | RunFailed | RunCompleted, status: str
+        self,
+        state: RunState,
+        event: RunStarted | RunFailed | RunCompleted | RunCancelled,
+        status: str,
     ) -> None:
         await append_lifecycle(self._port, state, event, status)
 
@@ -82,9 +138,9 @@ class RunExecution:
                 if (case, repetition) not in state.done:
                     yield case, repetition
 
-    async def _call_all(self, state: RunState, provider: ModelProvider) -> None:
+    async def _call_all(self, state: RunState, provider: ModelProvider, signal: StopSignal) -> None:
         remaining = state.case_count * state.created.repetitions - len(state.done)
-        if remaining <= 0:
+        if remaining <= 0 or signal.reason is not None:
             return
         limit = provider.max_concurrency or self._settings.max_concurrency
         work = self._pending_pairs(state)
@@ -92,7 +148,10 @@ class RunExecution:
         async def worker(recorder: ResultRecorder) -> None:
             # Workers share one iterator: next() never suspends, so no pair is taken twice.
             for case_index, repetition in work:
-                await recorder.add(await self._call(state, provider, case_index, repetition))
+                result = await self._call(state, provider, case_index, repetition)
+                state.spent = add(state.spent, result.cost)
+                self._check_budget(state, signal)
+                await recorder.add(result)
 
         recorder = ResultRecorder(
             self._port,
@@ -100,9 +159,21 @@ class RunExecution:
             flush_size=self._settings.flush_size,
             interval=self._settings.flush_interval_ms / 1000.0,
         )
-        async with recorder, asyncio.TaskGroup() as group:
-            for _ in range(min(limit, remaining)):
-                group.create_task(worker(recorder))
+        watcher = asyncio.create_task(watch_cancel_requests(self._port, state.run_id, signal))
+        stopper: asyncio.Task[None] | None = None
+        try:
+            # Stopping cancels the workers one by one (not the group), so the recorder still
+            # records what finished before the stop.
+            async with recorder, asyncio.TaskGroup() as group:
+                workers = [
+                    group.create_task(worker(recorder)) for _ in range(min(limit, remaining))
+                ]
+                stopper = asyncio.create_task(cancel_when_stopped(signal, workers))
+        finally:
+            for task in (watcher, stopper):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(watcher, *([stopper] if stopper else []), return_exceptions=True)
 
     async def _call(
         self, state: RunState, provider: ModelProvider, case_index: int, repetition: int
@@ -139,4 +210,12 @@ class RunExecution:
             usage=usage,
             finish_reason=finish_reason,
             error=error,
+            cost=call_cost(usage, created.pricing) if error is None else _no_cost(created),
         )
+
+
+def _no_cost(created: RunCreated) -> Money | None:
+    """A failed call is not billed (providers do not charge a refused request)."""
+    if created.pricing is None:
+        return None
+    return Money(amount=Decimal(0), currency=created.pricing.currency)

@@ -8,9 +8,11 @@ repetition) pairs already have a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import DomainEvent, RunCreated
+from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.writing.port import WritePort
 from run_orchestrator.handlers.ports import RunRepository
@@ -29,6 +31,9 @@ class RunState:
     failed: int
     context: MessageContext
     done: set[tuple[int, int]] = field(default_factory=set)
+    spent: Money | None = None
+    """What the calls made so far cost (recorded or not yet); None: the price is unknown."""
+    cancel_requested_by: str | None = None
 
     @property
     def stream_id(self) -> str:
@@ -60,7 +65,15 @@ async def load_run(port: ExecutorPort, run_id: UUID) -> RunState | None:
         # Lifecycle and result events belong to the request that created the run.
         context=MessageContext.caused_by(snapshot.envelope),
         done=done,
+        spent=_spent(snapshot.event, row.cost),
+        cancel_requested_by=row.cancel_requested_by,
     )
+
+
+def _spent(created: RunCreated, recorded: Decimal | None) -> Money | None:
+    if created.pricing is None:
+        return None
+    return Money(amount=recorded or Decimal(0), currency=created.pricing.currency)
 
 
 async def append_lifecycle(

@@ -6,7 +6,7 @@ framework. ``adapters/postgres.py`` implements it on the write port's session,
 Invariants every implementation keeps:
 - the prompt-version copy holds versions as ``PromptVersionCreated`` introduced them; versions
   are immutable, so adding one already present keeps the stored one;
-- a run is added ``pending`` in the transaction that appends its ``RunCreated``; its status
+- a run is added ``queued`` in the transaction that appends its ``RunCreated``; its status
   and counters change only in the transactions that append the matching events, so they
   always agree with the run's stream;
 - a (case, repetition) has at most one recorded result: recording a second one raises
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final, Protocol
 from uuid import UUID
 
@@ -27,9 +28,12 @@ from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
 from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.domain.prompt_version import PromptVersion
 
-PENDING: Final = "pending"
+QUEUED: Final = "queued"
 RUNNING: Final = "running"
-UNFINISHED: Final = (PENDING, RUNNING)
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+UNFINISHED: Final = (QUEUED, RUNNING)
 """Runs the executor still has to (finish to) execute."""
 
 
@@ -42,6 +46,10 @@ class RunRow:
     recorded: int
     succeeded: int
     failed: int
+    cost: Decimal | None = None
+    """The recorded results' cost summed; None while no result had a known price."""
+    cancel_requested_by: str | None = None
+    """Set by POST /runs/{id}/cancel on a running run; the executor stops it."""
 
 
 class ResultAlreadyRecordedError(ConflictError):
@@ -63,11 +71,27 @@ class RunRepository(Protocol):
         """A version of the local copy; None when it has not arrived (yet)."""
         ...
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
-        """Adds a ``pending`` run with nothing recorded."""
+    async def move_label(self, prompt_id: UUID, label: str, version_id: UUID) -> None:
+        """The prompt's ``label`` now points at ``version_id`` (the copy of PromptLabelMoved)."""
         ...
 
-    async def find_run(self, run_id: UUID) -> RunRow | None: ...
+    async def remove_label(self, prompt_id: UUID, label: str) -> None: ...
+
+    async def resolve_label(self, prompt_id: UUID, label: str) -> UUID | None:
+        """The version ``label`` points at; ``latest`` is the highest number. None: unknown."""
+        ...
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        """Adds a ``queued`` run with nothing recorded."""
+        ...
+
+    async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
+        """The run's row; ``for_update`` locks it until the transaction ends."""
+        ...
+
+    async def request_cancel(self, run_id: UUID, actor: str) -> None:
+        """Marks a running run for the executor to stop."""
+        ...
 
     async def set_status(self, run_id: UUID, status: str) -> None: ...
 
@@ -81,5 +105,5 @@ class RunRepository(Protocol):
 
     async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
         """Marks the results' pairs done and advances the run's counters (recorded,
-        succeeded: no error, failed: an error) by the batch."""
+        succeeded: no error, failed: an error, cost: the batch's known costs) by the batch."""
         ...

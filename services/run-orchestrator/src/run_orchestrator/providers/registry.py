@@ -7,10 +7,16 @@ nothing opens connections at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from promptworks_contracts.values import ModelPricing, ModelRef
+from run_orchestrator.domain.catalog import ModelSpec
 from run_orchestrator.providers.base import ModelProvider
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
+
+FREE = ModelPricing(input_per_million=Decimal(0), output_per_million=Decimal(0))
+"""The mock's price unless MOCK_MODELS sets one: it calls nothing that costs money."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,19 @@ class ProviderRegistry:
 
     def is_configured(self, name: str) -> bool:
         return name == MOCK_PROVIDER or name in self._settings.providers
+
+    def model_spec(self, model: ModelRef) -> ModelSpec | None:
+        """What the catalog knows about the model; None when it is not listed."""
+        if model.provider == MOCK_PROVIDER:
+            return self._settings.mock_models.get(model.name)
+        config = self._settings.providers.get(model.provider)
+        return None if config is None else config.models.get(model.name)
+
+    def pricing(self, model: ModelRef) -> ModelPricing | None:
+        spec = self.model_spec(model)
+        if spec is None:
+            return FREE if model.provider == MOCK_PROVIDER else None
+        return spec.pricing
 
     async def start(self) -> None:
         settings = self._settings
