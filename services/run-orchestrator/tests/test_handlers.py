@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from promptworks_contracts.events import (
+    DomainEvent,
     PromptVersionCreated,
     ResultRecorded,
     RunCompleted,
@@ -58,7 +59,7 @@ def version_created(text: str = "Hello {{ name }}", number: int = 1) -> PromptVe
     )
 
 
-def received(events: Sequence[PromptVersionCreated]) -> list[ReceivedEvent]:
+def received(events: Sequence[DomainEvent]) -> list[ReceivedEvent]:
     """The events as the consumer runner hands them to the router."""
     return [
         ReceivedEvent(PROMPT_EVENTS, 0, offset, envelope_for(event, 2), event)
@@ -116,12 +117,13 @@ class Orchestrator:
     )
     prompt_wait_seconds: float = 0.0
     created: int = 0
+    settings: RunOrchestratorSettings = field(default_factory=lambda: SETTINGS)
 
     @property
     def commands(self) -> RunCommands:
         return RunCommands(
             self.port,
-            ProviderRegistry(SETTINGS),
+            ProviderRegistry(self.settings),
             prompt_wait_seconds=self.prompt_wait_seconds,
             on_run_created=self._count_created,
         )
@@ -129,7 +131,7 @@ class Orchestrator:
     def _count_created(self) -> None:
         self.created += 1
 
-    async def consume(self, events: Sequence[PromptVersionCreated]) -> None:
+    async def consume(self, events: Sequence[DomainEvent]) -> None:
         """One consumer batch: one transaction, as the runner's session."""
         async with self.port.transaction() as tx:
             await prompt_versions_router()(tx, received(events))
@@ -141,7 +143,7 @@ class Orchestrator:
 
     async def execute(self, run_id: uuid.UUID, provider: ModelProvider | None = None) -> None:
         providers = {"mock": provider or MockProvider()}
-        await RunExecution(self.port, providers, SETTINGS).execute(run_id)
+        await RunExecution(self.port, providers, self.settings).execute(run_id)
 
     def stream(self, run_id: uuid.UUID) -> list[StoredEvent]:
         return self.port.stream(str(run_id))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -28,8 +29,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from query_api.tables._base import metadata
 
-RUN_STATUSES = ("pending", "running", "completed", "failed")
-FINISHED_STATUSES = ("completed", "failed")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+MONEY = Numeric(36, 12)
 
 runs = Table(
     "runs",
@@ -58,8 +60,15 @@ runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("evaluation_summary", JSONB, nullable=True),
     Column("stream_version", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("currency", Text, nullable=True, comment="Of every amount; null: price unknown"),
+    Column("cost", MONEY, nullable=True),
+    Column("estimated_cost", MONEY, nullable=True),
+    Column("budget", MONEY, nullable=True),
+    Column("cancelled_by", Text, nullable=True),
     CheckConstraint(
-        "status IN ('pending', 'running', 'completed', 'failed')", name="ck_runs_status"
+        "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
+        name="ck_runs_status",
     ),
 )
 
@@ -68,6 +77,7 @@ Index("ix_runs_created_at", runs.c.created_at.desc(), runs.c.run_id.desc())
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at.desc())
 Index("ix_runs_prompt_version_created_at", runs.c.prompt_version_id, runs.c.created_at.desc())
 Index("ix_runs_prompt_created_at", runs.c.prompt_id, runs.c.created_at.desc())
+Index("ix_runs_batch_created_at", runs.c.batch_id, runs.c.created_at.desc())
 
 run_evaluations = Table(
     "run_evaluations",
@@ -91,6 +101,7 @@ results = Table(
     Column("finish_reason", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("cost", MONEY, nullable=True),
     Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
 )
 

@@ -148,6 +148,8 @@ class RunExecution:
         async def worker(recorder: ResultRecorder) -> None:
             # Workers share one iterator: next() never suspends, so no pair is taken twice.
             for case_index, repetition in work:
+                if signal.reason is not None:
+                    return  # stopped: take no new pair (calls in flight are cancelled)
                 result = await self._call(state, provider, case_index, repetition)
                 state.spent = add(state.spent, result.cost)
                 self._check_budget(state, signal)
