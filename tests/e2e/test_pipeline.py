@@ -160,3 +160,52 @@ async def test_repetitions_out_of_range_and_malformed_json(client: httpx.AsyncCl
     assert response.status_code == 400
     before = (await client.get("/api/v1/test_prompt", params={"limit": 200})).json()
     assert all(r["prompt_version_id"] != version_id for r in before)  # nothing half-written
+
+
+async def test_a_priced_run_by_label_in_a_batch_reports_its_cost(client: httpx.AsyncClient) -> None:
+    prompt = await create_prompt(
+        client,
+        content="Say hello to {{ name }} ({{ n }})",
+        variables=[{"name": "name"}, {"name": "n", "type": "integer"}],
+    )
+    batch = unique("batch")
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_id": prompt["id"],
+            "label": "latest",
+            "model_name": "priced",
+            "cases_text": "name,n,expected\nAda,1,hi\nGrace,2,hi\n",
+            "cases_format": "csv",
+            "batch_id": batch,
+            "max_tokens": 20,
+        },
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["label"], created["status"]) == ("latest", "queued")
+    # Rendered prompts of 20 + 22 characters = 11 tokens in, 2 x 20 out: 11 x 3/1M + 40 x 15/1M.
+    assert created["estimated_cost"] == {"amount": "0.000633", "currency": "USD"}
+    run_id = created["id"]
+    results = await results_with_metrics(client, run_id, expected=2)
+    # Each result costs its own tokens at the snapshotted price.
+    for result in results:
+        expected_cost = (result["prompt_tokens"] * 3 + result["completion_tokens"] * 15) / 1_000_000
+        assert float(result["cost"]["amount"]) == pytest.approx(expected_cost, abs=1e-12)
+    run = await finished_run(client, run_id)
+    total = sum(float(r["cost"]["amount"]) for r in results)
+    assert float(run["cost"]["amount"]) == pytest.approx(total, abs=1e-12)
+    listed = (await client.get("/api/v1/test_prompt", params={"batch_id": batch})).json()
+    assert [r["id"] for r in listed] == [run_id]
+
+    finished = await client.post(f"/api/v1/test_prompt/{run_id}/cancel")
+    assert finished.status_code == 409, finished.text
+    assert "run_finished" in finished.text
+    typed = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "cases": [{"name": "Ada", "n": "one"}],
+        },
+    )
+    assert typed.status_code == 422 and "cases.0.n" in typed.text
