@@ -30,7 +30,8 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import ConflictError, DomainError, NotFoundError
-from run_orchestrator.api.schemas import CreateRunRequest
+from run_orchestrator.api.requests import CreateRunRequest
+from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.cases import Case, parse_cases
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.cost import call_cost, estimate_cost
@@ -334,3 +335,66 @@ async def _prompt(orchestrator: Orchestrator) -> tuple[uuid.UUID, str]:
     prompt_id = uuid.uuid4()
     await orchestrator.consume([version(1, prompt_id)])
     return prompt_id, "latest"
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+
+async def test_a_batch_of_3_versions_x_2_models_x_2_parameter_sets_makes_12_runs() -> None:
+    orchestrator = Orchestrator(settings=PRICED)
+    prompt_id = uuid.uuid4()
+    versions = [version(n, prompt_id) for n in (1, 2, 3)]
+    await orchestrator.consume(versions)
+    command = CreateBatch(
+        name="v1-v3 on two models",
+        versions=[VersionSelector(prompt_version_id=v.version_id) for v in versions],
+        models=[ModelRef(provider="mock", name="echo"), ModelRef(provider="mock", name="other")],
+        parameter_sets=[{"temperature": 0.0}, {"temperature": 1.0, "seed": 3}],
+        repetitions=2,
+        cases=[Case(variables={"name": "Ann"}), Case(variables={"name": "Bo"})],
+    )
+    accepted = await orchestrator.commands.create_batch(command, CONTEXT)
+    cells = accepted.batch.cells
+    assert len(cells) == len(accepted.runs) == 12 and accepted.batch.total_calls == 48
+    assert [(c.prompt_version_number, c.model.name, c.parameter_set) for c in cells[:4]] == [
+        (1, "echo", 0),
+        (1, "echo", 1),
+        (1, "other", 0),
+        (1, "other", 1),
+    ]
+    assert cells[1].parameters == ModelParameters(temperature=1.0, seed=3)
+    assert {run.batch_id for run in accepted.runs} == {str(accepted.batch.batch_id)}
+    # Each cell snapshots its own model's price: echo is priced, "other" is the free mock.
+    prices = [run.pricing and run.pricing.input_per_million for run in accepted.runs[:4]]
+    assert prices == [Decimal("2.50"), Decimal("2.50"), Decimal(0), Decimal(0)]
+    for run in accepted.runs:
+        await orchestrator.execute(run.run_id)
+        assert kinds(orchestrator.stream(run.run_id))[-1] == "completed"
+    assert [s.event for s in orchestrator.port.stream(str(accepted.batch.batch_id))] == [
+        accepted.batch
+    ]
+
+
+async def test_a_batch_is_created_whole_or_not_at_all() -> None:
+    orchestrator = Orchestrator()
+    prompt_id = uuid.uuid4()
+    await orchestrator.consume([version(1, prompt_id)])
+    base = {
+        "versions": [VersionSelector(prompt_id=prompt_id, label="latest")],
+        "models": [ModelRef(provider="mock", name="echo"), ModelRef(provider="nowhere", name="x")],
+        "parameter_sets": [{}],
+        "cases": [Case(variables={"name": "Ann"})],
+    }
+    for changes, field, rule in (
+        ({}, "models.1.provider", "unknown_provider"),
+        (
+            {"models": [None], "parameter_sets": [{}, {"temperature": 9}]},
+            "parameter_sets.1.temperature",
+            "less_than_equal",
+        ),
+        ({"models": [None] * 11, "parameter_sets": [{}] * 10}, "parameter_sets", "too_many_cells"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await orchestrator.commands.create_batch(CreateBatch(**{**base, **changes}), CONTEXT)
+        assert (refused.value.field, refused.value.rule) == (field, rule)
+    assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}

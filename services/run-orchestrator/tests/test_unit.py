@@ -16,7 +16,7 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import DomainError
-from run_orchestrator.api.schemas import CreateRunRequest
+from run_orchestrator.api.requests import CreateRunRequest
 from run_orchestrator.domain.cases import Case
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.planning import RunPlan, plan_run, total_calls

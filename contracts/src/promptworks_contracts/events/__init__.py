@@ -19,6 +19,8 @@ from promptworks_contracts.events.prompt import (
     PromptVersionCreated,
 )
 from promptworks_contracts.events.run import (
+    BatchCell,
+    BatchCreated,
     ResultRecorded,
     RunCancelled,
     RunCompleted,
@@ -50,6 +52,7 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         RunCompleted,
         RunFailed,
         RunCancelled,
+        BatchCreated,
         ResultEvaluated,
         RunEvaluated,
     )
@@ -70,6 +73,8 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 
 
 __all__ = [
+    "BatchCell",
+    "BatchCreated",
     "EVENT_MODELS",
     "DomainEvent",
     "PromptArchived",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.topics import RUN_EVENTS
@@ -118,3 +118,31 @@ class RunFailed(_RunEvent):
 
     event_type: ClassVar[str] = "promptworks.run.failed.v1"
     reason: str
+
+
+class BatchCell(BaseModel):
+    """One cell of a batch's matrix: the run that covers it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    run_id: UUID
+    prompt_version_id: UUID
+    prompt_version_number: int = Field(ge=1)
+    model: ModelRef
+    parameters: ModelParameters
+    parameter_set: int = Field(ge=0, description="Index into the request's parameter sets.")
+
+
+class BatchCreated(DomainEvent):
+    """A matrix of prompt versions x models x parameter sets over one case set: one run per
+    cell, each created (RunCreated with this ``batch_id``) in the same transaction."""
+
+    topic: ClassVar[str] = RUN_EVENTS
+    event_type: ClassVar[str] = "promptworks.batch.created.v1"
+    batch_id: UUID
+    name: str | None = Field(default=None, max_length=200)
+    cells: list[BatchCell] = Field(min_length=1)
+    total_calls: int = Field(ge=1)
+
+    def stream_id(self) -> str:
+        return str(self.batch_id)

@@ -11,12 +11,15 @@ from pydantic import ValidationError
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context, positions_out
+from run_orchestrator.api.requests import CreateBatchRequest, CreateRunRequest
 from run_orchestrator.api.schemas import (
+    BatchCreatedResponse,
+    BatchRunOut,
     CancelRunResponse,
-    CreateRunRequest,
     ProviderResponse,
     RunCreatedResponse,
 )
+from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.commands import CreateRun
 from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.providers.registry import ProviderRegistry
@@ -34,7 +37,7 @@ def get_providers(request: Request) -> ProviderRegistry:
     return providers
 
 
-def _command(body: CreateRunRequest) -> CreateRun:
+def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateBatch:
     """A rule the request schema could not express becomes a clear 422, never a 500."""
     try:
         return body.command()
@@ -53,7 +56,9 @@ Providers = Annotated[ProviderRegistry, Depends(get_providers)]
 async def create_run(
     body: CreateRunRequest, commands: Commands, context: Context, response: Response
 ) -> RunCreatedResponse:
-    accepted = await commands.create_run(_command(body), context)
+    command = _command(body)
+    assert isinstance(command, CreateRun)
+    accepted = await commands.create_run(command, context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
     plan = accepted.plan
     return RunCreatedResponse(
@@ -67,6 +72,36 @@ async def create_run(
         pricing=plan.pricing,
         estimated_cost=accepted.estimated_cost,
         stream_version=accepted.stream_version,
+        positions=positions_out(accepted.positions),
+    )
+
+
+@router.post("/batches", status_code=201, response_model=BatchCreatedResponse)
+async def create_batch(
+    body: CreateBatchRequest, commands: Commands, context: Context
+) -> BatchCreatedResponse:
+    """Versions x models x parameter sets over one case set: every run created at once."""
+    command = _command(body)
+    assert isinstance(command, CreateBatch)
+    accepted = await commands.create_batch(command, context)
+    cells = zip(accepted.batch.cells, accepted.runs, strict=True)
+    return BatchCreatedResponse(
+        batch_id=accepted.batch.batch_id,
+        status="queued",
+        total_calls=accepted.batch.total_calls,
+        runs=[
+            BatchRunOut(
+                run_id=cell.run_id,
+                prompt_version_id=cell.prompt_version_id,
+                prompt_version_number=cell.prompt_version_number,
+                model=cell.model,
+                parameters=cell.parameters,
+                parameter_set=cell.parameter_set,
+                total_calls=run.total_calls,
+                estimated_cost=run.estimated_cost,
+            )
+            for cell, run in cells
+        ],
         positions=positions_out(accepted.positions),
     )
 

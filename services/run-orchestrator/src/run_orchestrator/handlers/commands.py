@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from promptworks_contracts.events import RunCancelled
+from promptworks_contracts.events import BatchCreated, RunCancelled, RunCreated
 from promptworks_contracts.values import ModelPricing, ModelRef, Money
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
@@ -32,8 +32,10 @@ from promptworks_eventkit.errors import (
 )
 from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.writing.port import WritePort
+from run_orchestrator.domain.batches import CreateBatch, batch_created, cells
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.planning import (
+    FALLBACK_MODEL,
     RunPlan,
     plan_run,
     resolve_model,
@@ -69,6 +71,13 @@ class RunAccepted:
 
 
 @dataclass(frozen=True)
+class BatchAccepted:
+    batch: BatchCreated
+    runs: list[RunCreated]
+    positions: Sequence[Position]
+
+
+@dataclass(frozen=True)
 class CancelAccepted:
     run_id: UUID
     status: str
@@ -90,16 +99,19 @@ class RunCommands:
         self._prompt_wait = prompt_wait_seconds
         self._on_run_created = on_run_created
 
-    async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
-        version = await self._await_version(command.version)
-        model = resolve_model(command, version)
+    def _check_provider(self, model: ModelRef, field: str) -> None:
         if not self._providers.is_configured(model.provider):
             raise DomainError(
                 f"provider {model.provider!r} is not configured; "
                 f"configured providers: {self._providers.names()}",
-                field="provider",
+                field=field,
                 rule="unknown_provider",
             )
+
+    async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
+        version = await self._await_version(command.version)
+        model = resolve_model(command, version)
+        self._check_provider(model, "provider")
         plan = RunPlan(
             version=version,
             model=model,
@@ -123,6 +135,49 @@ class RunCommands:
             plan,
             created.estimated_cost,
         )
+
+    async def create_batch(self, command: CreateBatch, context: MessageContext) -> BatchAccepted:
+        specs = cells(command)
+        versions = [await self._await_version(selector) for selector in command.versions]
+        batch_id = uuid.uuid4()
+        planned: list[tuple[CreateRun, RunPlan]] = []
+        for spec in specs:
+            version, selector = versions[spec.version], command.versions[spec.version]
+            model = command.models[spec.model] or version.default_model or FALLBACK_MODEL
+            self._check_provider(model, f"models.{spec.model}.provider")
+            try:
+                parameters = resolve_parameters(command.parameter_sets[spec.parameter_set], version)
+            except DomainError as error:
+                raise DomainError(
+                    str(error),
+                    field=f"parameter_sets.{spec.parameter_set}.{error.field}",
+                    rule=error.rule,
+                ) from error
+            run = CreateRun(
+                version=selector,
+                model=model,
+                repetitions=command.repetitions,
+                cases=command.cases,
+                assertions=command.assertions,
+                notes=command.notes,
+                batch_id=str(batch_id),
+                budget=command.budget,
+            )
+            pricing = self._providers.pricing(model)
+            planned.append((run, RunPlan(version, model, parameters, pricing, selector.label)))
+
+        def plan_all() -> list[RunCreated]:
+            return [plan_run(uuid.uuid4(), run, plan) for run, plan in planned]
+
+        created = await asyncio.to_thread(plan_all)
+        batch = batch_created(batch_id, command, specs, created)
+        async with self._port.transaction(context) as tx:
+            await tx.append(str(batch_id), [batch], 0)
+            for snapshot in created:
+                await tx.append(str(snapshot.run_id), [snapshot], 0)
+                await tx.repos.add_run(snapshot.run_id, snapshot.total_calls)
+        self._on_run_created()
+        return BatchAccepted(batch, created, tx.positions)
 
     async def cancel_run(self, run_id: UUID, actor: str, context: MessageContext) -> CancelAccepted:
         for attempt in range(1, CANCEL_ATTEMPTS + 1):
