@@ -1,5 +1,6 @@
-"""Runs cost money, name labels and can be cancelled (issue 7): cost columns on runs and
-results, ``queued`` and ``cancelled`` statuses (``pending`` is gone), a batch index.
+"""Runs cost money, name labels, can be cancelled and come in batches (issue 7): cost columns
+on runs and results, ``queued`` and ``cancelled`` statuses (``pending`` is gone), a batch
+index, the ``batches`` table.
 
 Read models are derived data: the run read models are emptied and this consumer's
 checkpoints of the run and evaluation topics deleted, so the projection replays both topics
@@ -15,7 +16,7 @@ from sqlalchemy import delete
 from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
 from query_api.projections import CONSUMER_NAME
-from query_api.tables import RUN_READ_MODEL_TABLES
+from query_api.tables import RUN_READ_MODEL_TABLES, batches
 
 revision = "0003"
 down_revision = "0002"
@@ -26,6 +27,7 @@ RUN_COLUMNS = ("label", "currency", "cost", "estimated_cost", "budget", "cancell
 
 
 def _replay_run_topics() -> None:
+    batches.create(op.get_bind(), checkfirst=True)  # 0001 already made it on a new database
     for table in RUN_READ_MODEL_TABLES:
         op.execute(f"TRUNCATE {table.name}")
     for checkpoints in (consumer_offsets, consumer_stream_positions):
@@ -55,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     _replay_run_topics()
+    batches.drop(op.get_bind())
     op.execute("DROP INDEX IF EXISTS ix_runs_batch_created_at")
     op.execute("ALTER TABLE results DROP COLUMN IF EXISTS cost")
     for column in RUN_COLUMNS:

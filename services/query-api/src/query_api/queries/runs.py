@@ -167,4 +167,9 @@ def _run(row: Row[Any]) -> RunOut:
 def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
     if amount is None or currency is None:
         return None
+    return money_out(amount, currency)
+
+
+def money_out(amount: Decimal, currency: str) -> MoneyOut:
+    """One spelling per amount (``0.00125``), as the events carry it."""
     return MoneyOut(amount=Decimal(format(amount.normalize(), "f")), currency=currency)

@@ -1,4 +1,4 @@
-"""Run read models: ``runs``, ``run_evaluations``, ``results`` and ``metrics``.
+"""Run read models: ``runs``, ``run_evaluations``, ``results``, ``metrics`` and ``batches``.
 
 Invariants:
 - ``metrics`` has no foreign key to ``results``: evaluation events travel on another topic and
@@ -7,6 +7,8 @@ Invariants:
   run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
   events (RunCreated, RunEvaluated) is applied last.
 - ``runs.status`` is written by run events only; evaluation events never touch it.
+- ``batches`` holds each batch's matrix as created; its runs' progress is read from ``runs``
+  (by ``batch_id``) at read time, so a batch never needs updating.
 """
 
 from __future__ import annotations
@@ -116,4 +118,16 @@ metrics = Table(
     PrimaryKeyConstraint("result_id", "name"),
 )
 
-RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics)
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("cells", JSONB, nullable=False, comment="The matrix: run, version, model, parameters"),
+    Column("total_calls", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+)
+Index("ix_batches_created_at", batches.c.created_at.desc(), batches.c.batch_id.desc())
+
+RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics, batches)
