@@ -125,6 +125,25 @@ class ModelPricing(_Value):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+class ModelLimits(_Value):
+    """A provider's published quotas for one API key; they hold for all orchestrator replicas
+    together."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=10_000, description="Calls in flight at once, per replica."
+    )
+
+
+class ModelSpec(_Value):
+    """What is known about a model beyond its name: size, price and limits."""
+
+    context_length: int | None = Field(default=None, ge=1, le=100_000_000)
+    pricing: ModelPricing | None = None
+    limits: ModelLimits = ModelLimits()
+
+
 class Money(_Value):
     """An exact amount of money; JSON carries ``amount`` as a string (``"0.001250"``)."""
 

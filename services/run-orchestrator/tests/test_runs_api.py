@@ -176,10 +176,8 @@ async def test_providers_lists_names_and_kinds_only(harness: Any) -> None:
     async with harness.client(providers=providers) as client:
         response = await client.get("/providers")
     assert response.status_code == 200
-    assert response.json() == [
-        {"name": "mock", "kind": "mock"},
-        {"name": "local", "kind": "openai"},
-    ]
+    listed = [(p["name"], p["kind"], p["source"], p["base_url"]) for p in response.json()]
+    assert listed == [("mock", "mock", "builtin", None), ("local", "openai", "config", None)]
     assert "sk-hidden" not in response.text and "127.0.0.1" not in response.text
 
 

@@ -234,7 +234,7 @@ def test_providers_are_read_from_json_and_never_listed_with_keys(
     settings = RunOrchestratorSettings()
     assert settings.providers["openai"].api_key == SecretStr("sk-secret-123")
     assert "sk-secret-123" not in repr(settings)
-    listed = ProviderRegistry(settings).describe()
+    listed = ProviderRegistry(settings).describe_configured()
     assert [(p.name, p.kind) for p in listed] == [("mock", "mock"), ("openai", "openai")]
     assert "sk-secret" not in repr(listed)
 

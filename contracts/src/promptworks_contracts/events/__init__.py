@@ -18,6 +18,13 @@ from promptworks_contracts.events.prompt import (
     PromptTagUpdated,
     PromptVersionCreated,
 )
+from promptworks_contracts.events.provider import (
+    CredentialRef,
+    ProviderChanged,
+    ProviderRegistered,
+    ProviderRemoved,
+    ProviderState,
+)
 from promptworks_contracts.events.run import (
     BatchCell,
     BatchCreated,
@@ -53,6 +60,9 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         RunFailed,
         RunCancelled,
         BatchCreated,
+        ProviderRegistered,
+        ProviderChanged,
+        ProviderRemoved,
         ResultEvaluated,
         RunEvaluated,
     )
@@ -73,6 +83,11 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 
 
 __all__ = [
+    "CredentialRef",
+    "ProviderChanged",
+    "ProviderRegistered",
+    "ProviderRemoved",
+    "ProviderState",
     "BatchCell",
     "BatchCreated",
     "EVENT_MODELS",

@@ -67,6 +67,29 @@ class RunOrchestratorSettings(ServiceSettings):
     flush_interval_ms: float = Field(default=100.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
 
+    provider_secret_key: SecretStr | None = Field(
+        default=None,
+        description="PROVIDER_SECRET_KEY: a Fernet key (32 url-safe base64 bytes) that encrypts "
+        "credentials given inline to the provider catalog. Without it, catalog providers take "
+        "credentials by reference only.",
+    )
+    provider_credential_env_pattern: str = Field(
+        default=r"^[A-Z0-9_]*API_KEY[A-Z0-9_]*$",
+        description="Environment variables a catalog provider may name as its credential.",
+    )
+    provider_secrets_dir: str = Field(
+        default="/var/run/secrets/promptworks/providers",
+        description="Where credential files named by catalog providers are mounted.",
+    )
+    allow_private_provider_urls: bool = Field(
+        default=False,
+        description="Let catalog providers point at loopback, private and link-local addresses "
+        "(self-hosted vLLM or Ollama); off, such base URLs are refused (SSRF).",
+    )
+    catalog_refresh_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="How often a replica re-reads the catalog."
+    )
+
     mock_latency_ms: float = Field(default=0.0, ge=0)
     mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     mock_max_concurrency: int = Field(default=1000, ge=1, le=100_000)

@@ -11,6 +11,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
@@ -18,6 +19,7 @@ from run_orchestrator.handlers.ports import (
     UNFINISHED,
     ResultAlreadyRecordedError,
     RunRow,
+    StoredProvider,
 )
 
 
@@ -25,6 +27,7 @@ from run_orchestrator.handlers.ports import (
 class InMemoryRunRepository:
     versions: dict[UUID, PromptVersion] = field(default_factory=dict)
     labels: dict[tuple[UUID, str], UUID] = field(default_factory=dict)
+    providers: dict[UUID, StoredProvider] = field(default_factory=dict)
     runs: dict[UUID, RunRow] = field(default_factory=dict)
     """In creation order (dicts keep insertion order)."""
     results: dict[UUID, dict[tuple[int, int], UUID]] = field(default_factory=dict)
@@ -72,6 +75,23 @@ class InMemoryRunRepository:
 
     async def unfinished_runs(self, limit: int) -> list[UUID]:
         return [run_id for run_id, row in self.runs.items() if row.status in UNFINISHED][:limit]
+
+    async def find_provider(self, name: str) -> StoredProvider | None:
+        return next((p for p in self.providers.values() if p.state.name == name), None)
+
+    async def list_providers(self) -> list[StoredProvider]:
+        return sorted(self.providers.values(), key=lambda p: p.state.name)
+
+    async def save_provider(self, provider: StoredProvider) -> None:
+        same_name = await self.find_provider(provider.state.name)
+        if same_name is not None and same_name.provider_id != provider.provider_id:
+            raise ConflictError(
+                f"provider {provider.state.name!r} exists", field="name", rule="duplicate"
+            )
+        self.providers[provider.provider_id] = provider
+
+    async def delete_provider(self, provider_id: UUID) -> None:
+        self.providers.pop(provider_id, None)
 
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         return set(self.results.get(run_id, {}))

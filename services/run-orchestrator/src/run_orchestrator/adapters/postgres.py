@@ -14,8 +14,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
-from run_orchestrator.adapters.tables import prompt_labels, prompt_versions, run_results, runs
+from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
+from promptworks_eventkit.errors import ConflictError
+from run_orchestrator.adapters.tables import (
+    prompt_labels,
+    prompt_versions,
+    provider_catalog,
+    run_results,
+    runs,
+)
 from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
@@ -23,6 +30,7 @@ from run_orchestrator.handlers.ports import (
     UNFINISHED,
     ResultAlreadyRecordedError,
     RunRow,
+    StoredProvider,
 )
 
 UNIQUE_VIOLATION = "23505"
@@ -143,6 +151,41 @@ class PostgresRunRepository:
         )
         return list((await self._session.scalars(query)).all())
 
+    async def find_provider(self, name: str) -> StoredProvider | None:
+        query = select(provider_catalog).where(provider_catalog.c.name == name)
+        row = (await self._session.execute(query)).first()
+        return None if row is None else _provider(row)
+
+    async def list_providers(self) -> list[StoredProvider]:
+        query = select(provider_catalog).order_by(provider_catalog.c.name)
+        return [_provider(row) for row in await self._session.execute(query)]
+
+    async def save_provider(self, provider: StoredProvider) -> None:
+        values = {
+            "provider_id": provider.provider_id,
+            "name": provider.state.name,
+            "state": provider.state.model_dump(mode="json"),
+            "secret": provider.secret,
+        }
+        statement = pg_insert(provider_catalog).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[provider_catalog.c.provider_id],
+            set_={**values, "updated_at": func.now()},
+        )
+        try:
+            await self._session.execute(statement)
+        except IntegrityError as error:
+            if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+                raise
+            raise ConflictError(
+                f"provider {provider.state.name!r} exists", field="name", rule="duplicate"
+            ) from error
+
+    async def delete_provider(self, provider_id: UUID) -> None:
+        await self._session.execute(
+            delete(provider_catalog).where(provider_catalog.c.provider_id == provider_id)
+        )
+
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         query = select(run_results.c.case_index, run_results.c.repetition).where(
             run_results.c.run_id == run_id
@@ -181,3 +224,11 @@ class PostgresRunRepository:
                 updated_at=func.now(),
             )
         )
+
+
+def _provider(row: Any) -> StoredProvider:
+    return StoredProvider(
+        row.provider_id,
+        ProviderState.model_validate(row.state),
+        None if row.secret is None else bytes(row.secret),
+    )

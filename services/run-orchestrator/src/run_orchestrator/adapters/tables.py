@@ -9,6 +9,8 @@ Invariants:
 - ``runs`` is the executor's work list. Its row is inserted in the same transaction as the
   run's RunCreated, and ``status``/counters change only in the transactions that append the
   matching events, so it always agrees with the run's stream.
+- ``provider_catalog`` is the catalog as its events describe it, plus each provider's
+  encrypted credential (never in an event); written in the transactions that append them.
 - ``run_results`` holds one row per recorded (case, repetition), written with the
   ResultRecorded batch; its primary key makes a duplicate result impossible and tells a
   resumed run what is left to do.
@@ -21,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
@@ -85,4 +88,14 @@ run_results = Table(
     PrimaryKeyConstraint("run_id", "case_index", "repetition"),
 )
 
-OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results)
+provider_catalog = Table(
+    "provider_catalog",
+    metadata,
+    Column("provider_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("state", JSONB, nullable=False),
+    Column("secret", LargeBinary, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results, provider_catalog)

@@ -16,13 +16,11 @@ from run_orchestrator.api.schemas import (
     BatchCreatedResponse,
     BatchRunOut,
     CancelRunResponse,
-    ProviderResponse,
     RunCreatedResponse,
 )
 from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.commands import CreateRun
 from run_orchestrator.handlers.commands import RunCommands
-from run_orchestrator.providers.registry import ProviderRegistry
 
 router = APIRouter(tags=["runs"])
 
@@ -30,11 +28,6 @@ router = APIRouter(tags=["runs"])
 def get_commands(request: Request) -> RunCommands:
     commands: RunCommands = request.app.state.commands
     return commands
-
-
-def get_providers(request: Request) -> ProviderRegistry:
-    providers: ProviderRegistry = request.app.state.providers
-    return providers
 
 
 def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateBatch:
@@ -49,7 +42,6 @@ def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateB
 
 
 Commands = Annotated[RunCommands, Depends(get_commands)]
-Providers = Annotated[ProviderRegistry, Depends(get_providers)]
 
 
 @router.post("/runs", status_code=201, response_model=RunCreatedResponse)
@@ -117,9 +109,3 @@ async def cancel_run(
         status="cancelled" if accepted.status == "cancelled" else "cancelling",
         positions=positions_out(accepted.positions),
     )
-
-
-@router.get("/providers", response_model=list[ProviderResponse])
-async def list_providers(providers: Providers) -> list[ProviderResponse]:
-    """Configured provider names and kinds; never a key or an endpoint URL."""
-    return [ProviderResponse(name=p.name, kind=p.kind) for p in providers.describe()]

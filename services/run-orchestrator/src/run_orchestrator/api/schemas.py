@@ -43,11 +43,6 @@ class CancelRunResponse(BaseModel):
     positions: list[PositionOut]
 
 
-class ProviderResponse(BaseModel):
-    name: str
-    kind: str
-
-
 class BatchRunOut(BaseModel):
     run_id: UUID
     prompt_version_id: UUID

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Final, Protocol
 from uuid import UUID
 
-from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
 from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.domain.prompt_version import PromptVersion
 
@@ -60,6 +60,16 @@ class ResultAlreadyRecordedError(ConflictError):
             f"run {run_id} already has a result for a (case, repetition) of this batch",
             rule="result_already_recorded",
         )
+
+
+@dataclass(frozen=True)
+class StoredProvider:
+    """A catalog provider as run-orchestrator keeps it: the state its events describe, and
+    the encrypted credential (only when the credential's source is ``encrypted``)."""
+
+    provider_id: UUID
+    state: ProviderState
+    secret: bytes | None = None
 
 
 class RunRepository(Protocol):
@@ -98,6 +108,19 @@ class RunRepository(Protocol):
     async def unfinished_runs(self, limit: int) -> list[UUID]:
         """Runs ``pending`` or ``running``, oldest first, at most ``limit``."""
         ...
+
+    async def find_provider(self, name: str) -> StoredProvider | None: ...
+
+    async def list_providers(self) -> list[StoredProvider]:
+        """Every catalog provider, by name."""
+        ...
+
+    async def save_provider(self, provider: StoredProvider) -> None:
+        """Adds or replaces the provider (by id); a second provider with the same name is
+        refused (``ConflictError``)."""
+        ...
+
+    async def delete_provider(self, provider_id: UUID) -> None: ...
 
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         """The (case, repetition) pairs of the run that have a recorded result."""

@@ -12,6 +12,7 @@ from decimal import Decimal
 from promptworks_contracts.values import ModelPricing, ModelRef
 from run_orchestrator.domain.catalog import ModelSpec
 from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.catalog import CatalogProviders
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
 
@@ -26,27 +27,36 @@ class ProviderInfo:
 
 
 class ProviderRegistry:
-    def __init__(self, settings: RunOrchestratorSettings) -> None:
+    """The built-in mock, the PROVIDERS configuration and (optionally) the API's catalog."""
+
+    def __init__(
+        self, settings: RunOrchestratorSettings, catalog: CatalogProviders | None = None
+    ) -> None:
         self._settings = settings
+        self._catalog = catalog
         self._providers: dict[str, ModelProvider] = {}
 
-    def describe(self) -> list[ProviderInfo]:
-        """Names and kinds only: never a URL with credentials, never a key."""
+    def describe_configured(self) -> list[ProviderInfo]:
+        """The mock and PROVIDERS, names and kinds only: never a URL, never a key."""
         configured = [ProviderInfo(n, c.kind) for n, c in sorted(self._settings.providers.items())]
         return [ProviderInfo(MOCK_PROVIDER, "mock"), *configured]
 
     def names(self) -> list[str]:
-        return [info.name for info in self.describe()]
+        catalog = self._catalog.names() if self._catalog else []
+        return [info.name for info in self.describe_configured()] + catalog
 
     def is_configured(self, name: str) -> bool:
-        return name == MOCK_PROVIDER or name in self._settings.providers
+        in_catalog = self._catalog is not None and self._catalog.has(name)
+        return name == MOCK_PROVIDER or name in self._settings.providers or in_catalog
 
     def model_spec(self, model: ModelRef) -> ModelSpec | None:
-        """What the catalog knows about the model; None when it is not listed."""
+        """What is known about the model; None when it is not listed."""
         if model.provider == MOCK_PROVIDER:
             return self._settings.mock_models.get(model.name)
         config = self._settings.providers.get(model.provider)
-        return None if config is None else config.models.get(model.name)
+        if config is not None:
+            return config.models.get(model.name)
+        return self._catalog.spec(model.provider, model.name) if self._catalog else None
 
     def pricing(self, model: ModelRef) -> ModelPricing | None:
         spec = self.model_spec(model)
@@ -64,18 +74,23 @@ class ProviderRegistry:
             )
         }
         for name, config in settings.providers.items():
-            self._providers[name] = _sdk_provider(name, config)
+            self._providers[name] = sdk_provider(name, config)
 
     def get(self, name: str) -> ModelProvider | None:
-        return self._providers.get(name)
+        static = self._providers.get(name)
+        if static is not None or self._catalog is None:
+            return static
+        return self._catalog.get(name)
 
     async def aclose(self) -> None:
         providers, self._providers = self._providers, {}
         for provider in providers.values():
             await provider.aclose()
+        if self._catalog is not None:
+            await self._catalog.aclose()
 
 
-def _sdk_provider(name: str, config: ProviderConfig) -> ModelProvider:
+def sdk_provider(name: str, config: ProviderConfig) -> ModelProvider:
     # The SDKs take seconds to import (anthropic ~1.9 s, openai ~0.6 s on this project's
     # machines): only the kinds configured are loaded, so `migrate` and a mock-only service
     # start without them.

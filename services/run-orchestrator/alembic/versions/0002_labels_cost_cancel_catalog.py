@@ -1,5 +1,5 @@
 """Runs name a label, cost money and can be cancelled: the label copy, cost and cancel
-columns, and ``pending`` renamed ``queued``.
+columns, and ``pending`` renamed ``queued``; the provider catalog.
 
 Revision ID: 0002
 Revises: 0001
@@ -7,7 +7,7 @@ Revises: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision = "0002"
 down_revision = "0001"
@@ -22,6 +22,16 @@ def upgrade() -> None:
         sa.Column("label", sa.Text, nullable=False),
         sa.Column("version_id", UUID(as_uuid=True), nullable=False),
         sa.PrimaryKeyConstraint("prompt_id", "label"),
+    )
+    op.create_table(
+        "provider_catalog",
+        sa.Column("provider_id", UUID(as_uuid=True), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("state", JSONB, nullable=False),
+        sa.Column("secret", sa.LargeBinary, nullable=True),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
     )
     op.add_column("runs", sa.Column("cost", sa.Numeric(36, 12), nullable=True))
     op.add_column("runs", sa.Column("cancel_requested_by", sa.Text, nullable=True))
@@ -51,3 +61,4 @@ def downgrade() -> None:
     op.drop_column("runs", "cancel_requested_by")
     op.drop_column("runs", "cost")
     op.drop_table("prompt_labels")
+    op.drop_table("provider_catalog")
