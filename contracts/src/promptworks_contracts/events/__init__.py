@@ -83,14 +83,10 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 
 
 __all__ = [
-    "CredentialRef",
-    "ProviderChanged",
-    "ProviderRegistered",
-    "ProviderRemoved",
-    "ProviderState",
+    "EVENT_MODELS",
     "BatchCell",
     "BatchCreated",
-    "EVENT_MODELS",
+    "CredentialRef",
     "DomainEvent",
     "PromptArchived",
     "PromptClassCreated",
@@ -106,6 +102,10 @@ __all__ = [
     "PromptTagDeleted",
     "PromptTagUpdated",
     "PromptVersionCreated",
+    "ProviderChanged",
+    "ProviderRegistered",
+    "ProviderRemoved",
+    "ProviderState",
     "ResultEvaluated",
     "ResultRecorded",
     "RunCancelled",
