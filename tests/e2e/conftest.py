@@ -74,7 +74,13 @@ async def stack(
     }
     priced = {"priced": {"pricing": PRICED_MOCK}}
     extra_env = {
-        "run-orchestrator": {"PROVIDERS": json.dumps(providers), "MOCK_MODELS": json.dumps(priced)}
+        "run-orchestrator": {
+            "PROVIDERS": json.dumps(providers),
+            "MOCK_MODELS": json.dumps(priced),
+            # The catalog test registers the loopback fake by reference to this variable.
+            "E2E_FAKE_API_KEY": FAKE_API_KEY,
+            "ALLOW_PRIVATE_PROVIDER_URLS": "true",
+        }
     }
     async with running_stack(infra, Path(tmp_path_factory.mktemp("stack")), extra_env) as stack:
         yield stack

@@ -4,6 +4,7 @@ real Kafka, back out of query-api's read models. Every service is a real process
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -265,3 +266,44 @@ async def test_a_batch_of_3_versions_x_2_models_x_2_parameter_sets(
     assert {r["id"] for r in runs} == {c["run_id"] for c in batch["cells"]}
     listed = (await client.get("/api/v1/batches")).json()
     assert batch["id"] in {b["id"] for b in listed}
+
+
+async def test_a_catalog_provider_registered_through_query_api_serves_a_run(
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, stack: Stack
+) -> None:
+    name = f"acme-{uuid.uuid4().hex[:6]}"
+    registered = await client.post(
+        "/api/v1/providers",
+        json={
+            "name": name,
+            "base_url": fake_openai.base_url,
+            "api_key_env": "E2E_FAKE_API_KEY",
+            "models": {
+                "gpt-cat": {"pricing": {"input_per_million": "1", "output_per_million": "1"}}
+            },
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["credential"] == {"source": "env", "name": "E2E_FAKE_API_KEY"}
+    listed = (await client.get("/api/v1/providers")).json()
+    assert name in {p["name"] for p in listed}
+    prompt = await create_prompt(client)
+    before = len(fake_openai.authorizations)
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "provider": name,
+            "model_name": "gpt-cat",
+            "cases": [{"name": "Ada"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    run = await finished_run(client, response.json()["id"])
+    assert run["status"] == "completed" and float(run["cost"]["amount"]) > 0
+    assert fake_openai.authorizations[before:] == [f"Bearer {FAKE_API_KEY}"]
+    assert FAKE_API_KEY not in registered.text + str(listed) + str(run)
+    bad = await client.post("/api/v1/providers", json={"name": "x", "base_url": "ftp://x"})
+    assert bad.status_code == 422 and "base_url" in bad.text
+    removed = await client.delete(f"/api/v1/providers/{name}")
+    assert removed.status_code == 204
