@@ -19,6 +19,7 @@ from promptworks_contracts.events import (
     RunCancelled,
     RunCompleted,
     RunCreated,
+    RunProgressed,
 )
 from promptworks_contracts.values import (
     ModelParameters,
@@ -398,3 +399,22 @@ async def test_a_batch_is_created_whole_or_not_at_all() -> None:
             await orchestrator.commands.create_batch(CreateBatch(**{**base, **changes}), CONTEXT)
         assert (refused.value.field, refused.value.rule) == (field, rule)
     assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
+
+
+async def test_progress_events_are_throttled_and_count_the_results_before_them() -> None:
+    throttled = RunOrchestratorSettings(
+        **{**SETTINGS.model_dump(), "progress_interval_seconds": 0.05}
+    )
+    orchestrator = Orchestrator(settings=throttled)
+    command = by_label(*(await _prompt(orchestrator)), repetitions=40)
+    accepted = await orchestrator.commands.create_run(command, CONTEXT)
+    await orchestrator.execute(accepted.run_id, MockProvider(latency_ms=10.0, max_concurrency=2))
+    stored = orchestrator.stream(accepted.run_id)
+    progressed = [
+        (index, s.event) for index, s in enumerate(stored) if isinstance(s.event, RunProgressed)
+    ]
+    # 40 calls of 10 ms two at a time take ~0.2 s: a few progress events, not one per flush.
+    assert 1 <= len(progressed) <= 8
+    for index, event in progressed:
+        assert event.recorded == len(results_of(stored[:index])) and event.total_calls == 40
+    assert kinds(stored)[-1] == "completed" and len(results_of(stored)) == 40

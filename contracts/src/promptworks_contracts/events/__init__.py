@@ -33,6 +33,7 @@ from promptworks_contracts.events.run import (
     RunCompleted,
     RunCreated,
     RunFailed,
+    RunProgressed,
     RunStarted,
 )
 
@@ -59,6 +60,7 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         RunCompleted,
         RunFailed,
         RunCancelled,
+        RunProgressed,
         BatchCreated,
         ProviderRegistered,
         ProviderChanged,
@@ -113,6 +115,7 @@ __all__ = [
     "RunCreated",
     "RunEvaluated",
     "RunFailed",
+    "RunProgressed",
     "RunStarted",
     "UnknownEventTypeError",
     "decode_event",

@@ -110,7 +110,9 @@ class RunCancelled(_RunEvent):
     cancelled_by: str | None = Field(default=None, max_length=200)
     succeeded: int = Field(ge=0)
     failed: int = Field(ge=0)
-    cost: Money | None = None
+    cost: Money | None = Field(
+        default=None, description="Spend of the calls made so far; null: price unknown."
+    )
 
 
 class RunFailed(_RunEvent):
@@ -146,3 +148,17 @@ class BatchCreated(DomainEvent):
 
     def stream_id(self) -> str:
         return str(self.batch_id)
+
+
+class RunProgressed(_RunEvent):
+    """Where a running run stands, at most every ``progress_interval`` (about twice a second):
+    for consumers that want live progress without reading every result."""
+
+    event_type: ClassVar[str] = "promptworks.run.progressed.v1"
+    total_calls: int = Field(ge=1)
+    recorded: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cost: Money | None = Field(
+        default=None, description="Spend of the calls made so far; null: price unknown."
+    )

@@ -160,6 +160,7 @@ class RunExecution:
             state,
             flush_size=self._settings.flush_size,
             interval=self._settings.flush_interval_ms / 1000.0,
+            progress_interval=self._settings.progress_interval_seconds,
         )
         watcher = asyncio.create_task(watch_cancel_requests(self._port, state.run_id, signal))
         stopper: asyncio.Task[None] | None = None
