@@ -307,3 +307,30 @@ async def test_a_catalog_provider_registered_through_query_api_serves_a_run(
     assert bad.status_code == 422 and "base_url" in bad.text
     removed = await client.delete(f"/api/v1/providers/{name}")
     assert removed.status_code == 204
+
+
+async def test_the_failed_calls_of_a_finished_run_are_retried_as_a_new_run(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await create_prompt(client)
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "provider": "mock",
+            "model_name": "fail",  # the mock model that always fails
+            "repetitions": 3,
+            "cases": [{"name": "Ada"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    run = await finished_run(client, response.json()["id"])
+    assert (run["status"], run["failed"]) == ("failed", 3)
+    retried = await client.post(f"/api/v1/test_prompt/{run['id']}/retry")
+    assert retried.status_code == 201, retried.text
+    retry = retried.json()
+    assert retry["retry_of"] == run["id"] and retry["total_calls"] == 3
+    finished = await finished_run(client, retry["id"])
+    assert finished["failed"] == 3  # the model still fails: nothing is hidden
+    missing = await client.post(f"/api/v1/test_prompt/{uuid.uuid4()}/retry")
+    assert missing.status_code == 404

@@ -418,3 +418,31 @@ async def test_progress_events_are_throttled_and_count_the_results_before_them()
     for index, event in progressed:
         assert event.recorded == len(results_of(stored[:index])) and event.total_calls == 40
     assert kinds(stored)[-1] == "completed" and len(results_of(stored)) == 40
+
+
+async def test_retry_makes_only_the_failed_calls_again_as_a_new_run() -> None:
+    orchestrator = Orchestrator()
+    accepted = await orchestrator.commands.create_run(
+        by_label(*(await _prompt(orchestrator)), repetitions=20), CONTEXT
+    )
+    with pytest.raises(ConflictError) as unfinished:
+        await orchestrator.commands.retry_failed(accepted.run_id, CONTEXT)
+    assert unfinished.value.rule == "run_unfinished"
+    await orchestrator.execute(accepted.run_id, MockProvider(failure_rate=0.4))
+    first = results_of(orchestrator.stream(accepted.run_id))
+    failed = sorted((r.case_index, r.repetition) for r in first if r.error is not None)
+    assert 0 < len(failed) < 20  # the mock fails by hash: the same pairs on every run
+
+    retry = await orchestrator.commands.retry_failed(accepted.run_id, CONTEXT)
+    assert retry.total_calls == len(failed)
+    await orchestrator.execute(retry.run_id, MockProvider())
+    stored = orchestrator.stream(retry.run_id)
+    created = stored[0].event
+    assert isinstance(created, RunCreated)
+    assert created.retry_of == accepted.run_id and created.pairs == failed
+    again = results_of(stored)
+    assert sorted((r.case_index, r.repetition) for r in again) == failed
+    assert all(r.error is None for r in again) and kinds(stored)[-1] == "completed"
+    with pytest.raises(ConflictError) as nothing:
+        await orchestrator.commands.retry_failed(retry.run_id, CONTEXT)
+    assert nothing.value.rule == "nothing_to_retry"

@@ -67,6 +67,13 @@ class RunCreated(_RunEvent):
     budget: Money | None = Field(
         default=None, description="Spend at which the run stops (RunCancelled, cause budget)."
     )
+    retry_of: UUID | None = Field(
+        default=None, description="The finished run whose failed calls this run makes again."
+    )
+    pairs: list[tuple[int, int]] | None = Field(
+        default=None,
+        description="Only these (case index, repetition) pairs are called; null: every pair.",
+    )
 
 
 class RunStarted(_RunEvent):

@@ -1,6 +1,6 @@
-"""Runs cost money, name labels, can be cancelled and come in batches (issue 7): cost columns
-on runs and results, ``queued`` and ``cancelled`` statuses (``pending`` is gone), a batch
-index, the ``batches`` table.
+"""Runs cost money, name labels, can be cancelled and retried, and come in batches (issue 7):
+cost columns on runs and results, ``retry_of``, ``queued`` and ``cancelled`` statuses
+(``pending`` is gone), a batch index, the ``batches`` table.
 
 Read models are derived data: the run read models are emptied and this consumer's
 checkpoints of the run and evaluation topics deleted, so the projection replays both topics
@@ -23,7 +23,15 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-RUN_COLUMNS = ("label", "currency", "cost", "estimated_cost", "budget", "cancelled_by")
+RUN_COLUMNS = {
+    "label": "text",
+    "currency": "text",
+    "cost": "numeric(36, 12)",
+    "estimated_cost": "numeric(36, 12)",
+    "budget": "numeric(36, 12)",
+    "cancelled_by": "text",
+    "retry_of": "uuid",
+}
 
 
 def _replay_run_topics() -> None:
@@ -46,8 +54,7 @@ def upgrade() -> None:
         "ALTER TABLE runs ADD CONSTRAINT ck_runs_status "
         "CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled'))"
     )
-    for column in RUN_COLUMNS:
-        kind = "numeric(36, 12)" if column in ("cost", "estimated_cost", "budget") else "text"
+    for column, kind in RUN_COLUMNS.items():
         op.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
     op.execute("ALTER TABLE results ADD COLUMN IF NOT EXISTS cost numeric(36, 12)")
     op.execute(

@@ -1,5 +1,5 @@
-"""Runs name a label, cost money and can be cancelled: the label copy, cost and cancel
-columns, and ``pending`` renamed ``queued``; the provider catalog.
+"""Runs name a label, cost money, can be cancelled and retried: the label copy, cost and
+cancel columns, which results failed, ``pending`` renamed ``queued``; the provider catalog.
 
 Revision ID: 0002
 Revises: 0001
@@ -34,6 +34,10 @@ def upgrade() -> None:
         ),
     )
     op.add_column("runs", sa.Column("cost", sa.Numeric(36, 12), nullable=True))
+    op.add_column(
+        "run_results",
+        sa.Column("failed", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
     op.add_column("runs", sa.Column("cancel_requested_by", sa.Text, nullable=True))
     op.execute("UPDATE runs SET status = 'queued' WHERE status = 'pending'")
     op.drop_index("ix_runs_unfinished", table_name="runs")
@@ -58,6 +62,7 @@ def downgrade() -> None:
         ["created_at"],
         postgresql_where=sa.text("status IN ('pending', 'running')"),
     )
+    op.drop_column("run_results", "failed")
     op.drop_column("runs", "cancel_requested_by")
     op.drop_column("runs", "cost")
     op.drop_table("prompt_labels")

@@ -140,6 +140,34 @@ async def create_run(request: Request, writes: Writes, settings: Settings) -> Re
 
 
 @router.post(
+    "/{run_id}/retry",
+    response_model=RunOut,
+    status_code=201,
+    summary="Retry the failed calls of a finished run",
+    responses={
+        201: {"description": "A new run (`retry_of`) that makes only the failed calls again"},
+        404: {"description": "No such run"},
+        409: {
+            "description": "Still running (`run_unfinished`) or nothing failed (`nothing_to_retry`)"
+        },
+        503: {"description": "run-orchestrator is unreachable; nothing was written"},
+    },
+)
+async def retry_failed(
+    request: Request, run_id: RunId, writes: Writes, settings: Settings
+) -> Response:
+    target = WriteTarget(
+        service="run-orchestrator",
+        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs/{run_id}/retry",
+        topic=RUN_EVENTS,
+        read=queries.get_run,
+        id_fields=("run_id",),
+        location="/api/v1/test_prompt/{id}",
+    )
+    return await writes.forward(request, target)
+
+
+@router.post(
     "/{run_id}/cancel",
     response_model=RunOut,
     status_code=202,

@@ -64,6 +64,7 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "estimated_cost": _amount(event.estimated_cost),
             "budget": _amount(event.budget),
             "cancelled_by": None,
+            "retry_of": event.retry_of,
             "created_at": received.envelope.time,
             "started_at": None,
             "finished_at": None,

@@ -151,6 +151,7 @@ def _run(row: Row[Any]) -> RunOut:
         cost=money(row.cost, row.currency),
         estimated_cost=money(row.estimated_cost, row.currency),
         budget=money(row.budget, row.currency),
+        retry_of=row.retry_of,
         recorded=row.recorded,
         succeeded=row.succeeded,
         failed=row.failed,

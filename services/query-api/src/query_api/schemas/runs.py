@@ -48,6 +48,9 @@ class RunOut(_Out):
     )
     estimated_cost: MoneyOut | None = Field(default=None, description="Estimated at creation")
     budget: MoneyOut | None = Field(default=None, description="Spend at which the run stops")
+    retry_of: UUID | None = Field(
+        default=None, description="The run whose failed calls this run makes again"
+    )
     recorded: int = Field(description="Results recorded so far")
     succeeded: int
     failed: int

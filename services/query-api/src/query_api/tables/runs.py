@@ -68,6 +68,7 @@ runs = Table(
     Column("estimated_cost", MONEY, nullable=True),
     Column("budget", MONEY, nullable=True),
     Column("cancelled_by", Text, nullable=True),
+    Column("retry_of", UUID(as_uuid=True), nullable=True),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
         name="ck_runs_status",

@@ -32,6 +32,8 @@ class InMemoryRunRepository:
     """In creation order (dicts keep insertion order)."""
     results: dict[UUID, dict[tuple[int, int], UUID]] = field(default_factory=dict)
     """Run id -> (case, repetition) -> result id."""
+    failures: dict[UUID, set[tuple[int, int]]] = field(default_factory=dict)
+    """Run id -> the pairs whose result is an error."""
 
     async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
         for event in versions:
@@ -93,6 +95,9 @@ class InMemoryRunRepository:
     async def delete_provider(self, provider_id: UUID) -> None:
         self.providers.pop(provider_id, None)
 
+    async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
+        return sorted(self.failures.get(run_id, set()))
+
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         return set(self.results.get(run_id, {}))
 
@@ -102,6 +107,8 @@ class InMemoryRunRepository:
         if len(set(pairs)) < len(pairs) or any(pair in done for pair in pairs):
             raise ResultAlreadyRecordedError(run_id)
         done.update((pair, r.result_id) for pair, r in zip(pairs, results, strict=True))
+        failed = {pair for pair, r in zip(pairs, results, strict=True) if r.error is not None}
+        self.failures.setdefault(run_id, set()).update(failed)
         row = self.runs.get(run_id)
         if row is not None:
             succeeded = sum(1 for r in results if r.error is None)

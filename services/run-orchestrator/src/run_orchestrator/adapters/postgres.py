@@ -186,6 +186,14 @@ class PostgresRunRepository:
             delete(provider_catalog).where(provider_catalog.c.provider_id == provider_id)
         )
 
+    async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
+        query = (
+            select(run_results.c.case_index, run_results.c.repetition)
+            .where(run_results.c.run_id == run_id, run_results.c.failed)
+            .order_by(run_results.c.case_index, run_results.c.repetition)
+        )
+        return [(case, repetition) for case, repetition in await self._session.execute(query)]
+
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         query = select(run_results.c.case_index, run_results.c.repetition).where(
             run_results.c.run_id == run_id
@@ -201,6 +209,7 @@ class PostgresRunRepository:
                 "case_index": r.case_index,
                 "repetition": r.repetition,
                 "result_id": r.result_id,
+                "failed": r.error is not None,
             }
             for r in results
         ]

@@ -19,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    false,
     func,
     text,
 )
@@ -85,6 +87,7 @@ run_results = Table(
     Column("case_index", Integer, nullable=False),
     Column("repetition", Integer, nullable=False),
     Column("result_id", UUID(as_uuid=True), nullable=False),
+    Column("failed", Boolean, nullable=False, server_default=false()),
     PrimaryKeyConstraint("run_id", "case_index", "repetition"),
 )
 

@@ -20,7 +20,7 @@ from run_orchestrator.api.schemas import (
 )
 from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.commands import CreateRun
-from run_orchestrator.handlers.commands import RunCommands
+from run_orchestrator.handlers.commands import RunAccepted, RunCommands
 
 router = APIRouter(tags=["runs"])
 
@@ -52,6 +52,10 @@ async def create_run(
     assert isinstance(command, CreateRun)
     accepted = await commands.create_run(command, context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
+    return _created(accepted)
+
+
+def _created(accepted: RunAccepted) -> RunCreatedResponse:
     plan = accepted.plan
     return RunCreatedResponse(
         run_id=accepted.run_id,
@@ -96,6 +100,12 @@ async def create_batch(
         ],
         positions=positions_out(accepted.positions),
     )
+
+
+@router.post("/runs/{run_id}/retry", status_code=201, response_model=RunCreatedResponse)
+async def retry_failed(run_id: UUID, commands: Commands, context: Context) -> RunCreatedResponse:
+    """A new run (``retry_of``) that makes the finished run's failed calls again."""
+    return _created(await commands.retry_failed(run_id, context))
 
 
 @router.post("/runs/{run_id}/cancel", status_code=202, response_model=CancelRunResponse)

@@ -60,3 +60,10 @@ def add(total: Money | None, cost: Money | None) -> Money | None:
 
 def budget_reached(spent: Money | None, budget: Money | None) -> bool:
     return budget is not None and spent is not None and spent.amount >= budget.amount
+
+
+def scaled(estimate: Money | None, calls: int, of_calls: int) -> Money | None:
+    """An estimate for ``calls`` of a run estimated for ``of_calls`` (a retry's share)."""
+    if estimate is None:
+        return None
+    return _money(estimate.amount * calls / of_calls, estimate.currency)

@@ -132,14 +132,12 @@ class RunExecution:
 
     @staticmethod
     def _pending_pairs(state: RunState) -> Iterator[tuple[int, int]]:
-        repetitions = range(1, state.created.repetitions + 1)
-        for case in range(state.case_count):
-            for repetition in repetitions:
-                if (case, repetition) not in state.done:
-                    yield case, repetition
+        for pair in state.pairs():
+            if pair not in state.done:
+                yield pair
 
     async def _call_all(self, state: RunState, provider: ModelProvider, signal: StopSignal) -> None:
-        remaining = state.case_count * state.created.repetitions - len(state.done)
+        remaining = state.created.total_calls - len(state.done)
         if remaining <= 0 or signal.reason is not None:
             return
         limit = provider.max_concurrency or self._settings.max_concurrency

@@ -7,6 +7,7 @@ repetition) pairs already have a result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
@@ -42,6 +43,17 @@ class RunState:
     @property
     def case_count(self) -> int:
         return max(1, len(self.created.cases))
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """Every (case, repetition) the run calls: all of them, or the snapshot's ``pairs``
+        (a retry of failed calls)."""
+        if self.created.pairs is not None:
+            yield from self.created.pairs
+            return
+        repetitions = range(1, self.created.repetitions + 1)
+        for case in range(self.case_count):
+            for repetition in repetitions:
+                yield case, repetition
 
 
 async def load_run(port: ExecutorPort, run_id: UUID) -> RunState | None:

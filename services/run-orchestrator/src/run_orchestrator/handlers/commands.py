@@ -34,6 +34,7 @@ from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.writing.port import WritePort
 from run_orchestrator.domain.batches import CreateBatch, batch_created, cells
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
+from run_orchestrator.domain.cost import scaled
 from run_orchestrator.domain.planning import (
     FALLBACK_MODEL,
     RunPlan,
@@ -42,7 +43,13 @@ from run_orchestrator.domain.planning import (
     resolve_parameters,
 )
 from run_orchestrator.domain.prompt_version import PromptVersion
-from run_orchestrator.handlers.ports import CANCELLED, QUEUED, RUNNING, RunRepository
+from run_orchestrator.handlers.ports import (
+    CANCELLED,
+    QUEUED,
+    RUNNING,
+    UNFINISHED,
+    RunRepository,
+)
 
 VERSION_POLL_SECONDS = 0.05
 CANCEL_ATTEMPTS = 3
@@ -178,6 +185,48 @@ class RunCommands:
                 await tx.repos.add_run(snapshot.run_id, snapshot.total_calls)
         self._on_run_created()
         return BatchAccepted(batch, created, tx.positions)
+
+    async def retry_failed(self, run_id: UUID, context: MessageContext) -> RunAccepted:
+        """A new run (``retry_of``) of the same snapshot that calls only the finished run's
+        failed pairs; the finished run stays as it was."""
+        async with self._port.transaction() as tx:
+            row = await tx.repos.find_run(run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            if row.status in UNFINISHED:
+                raise ConflictError(
+                    f"run {run_id} is still {row.status}: retry it once it finished",
+                    rule="run_unfinished",
+                )
+            [first] = await tx.load(str(run_id), to_version=1)
+            pairs = await tx.repos.failed_pairs(run_id)
+        snapshot = first.event
+        assert isinstance(snapshot, RunCreated)
+        if not pairs:
+            raise ConflictError(f"run {run_id} has no failed calls", rule="nothing_to_retry")
+        version = await self._await_version(
+            VersionSelector(prompt_version_id=snapshot.prompt_version_id)
+        )
+        retry_id = uuid.uuid4()
+        created = snapshot.model_copy(
+            update={
+                "run_id": retry_id,
+                "retry_of": run_id,
+                "pairs": pairs,
+                "total_calls": len(pairs),
+                "estimated_cost": scaled(snapshot.estimated_cost, len(pairs), snapshot.total_calls),
+            }
+        )
+        async with self._port.transaction(context) as tx:
+            stream_version = await tx.append(str(retry_id), [created], 0)
+            await tx.repos.add_run(retry_id, created.total_calls)
+        self._on_run_created()
+        plan = RunPlan(
+            version, snapshot.model, snapshot.parameters, snapshot.pricing, snapshot.label
+        )
+        return RunAccepted(
+            retry_id, QUEUED, len(pairs), stream_version, tx.positions, plan, created.estimated_cost
+        )
 
     async def cancel_run(self, run_id: UUID, actor: str, context: MessageContext) -> CancelAccepted:
         for attempt in range(1, CANCEL_ATTEMPTS + 1):

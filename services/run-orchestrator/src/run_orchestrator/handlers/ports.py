@@ -122,6 +122,10 @@ class RunRepository(Protocol):
 
     async def delete_provider(self, provider_id: UUID) -> None: ...
 
+    async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
+        """The (case, repetition) pairs whose result is an error, in order."""
+        ...
+
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
         """The (case, repetition) pairs of the run that have a recorded result."""
         ...
