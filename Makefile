@@ -16,6 +16,10 @@ export UV_PYTHON_DOWNLOADS := never
 GO := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE_STAMP := .cache/bin/kustomize.$(KUSTOMIZE_VERSION)
+# The Compose Specification's JSON schema, as the npm package dclint ships it, for the test that
+# validates docker-compose.yml (tests/deploy/test_observability.py; no Docker engine needed).
+DCLINT_VERSION := 3.1.0
+COMPOSE_SCHEMA_STAMP := .cache/compose-spec/dclint.$(DCLINT_VERSION)
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
 	demo down test lint schemas bench
@@ -24,7 +28,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(KUSTOMIZE_STAMP) ## Install uv, PostgreSQL, the Kafka jars, kustomize and the Python workspace (fast when present)
+install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, kustomize, the Compose schema and the Python workspace (fast when present)
 	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
@@ -35,6 +39,13 @@ install: $(KUSTOMIZE_STAMP) ## Install uv, PostgreSQL, the Kafka jars, kustomize
 
 $(KUSTOMIZE_STAMP):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-modcacherw $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	touch $@
+
+$(COMPOSE_SCHEMA_STAMP):
+	rm -rf .cache/compose-spec && mkdir -p .cache/compose-spec
+	cd .cache/compose-spec && npm pack --silent dclint@$(DCLINT_VERSION) >/dev/null \
+		&& tar -xzf dclint-$(DCLINT_VERSION).tgz package/schemas/compose.schema.json \
+		&& mv package/schemas/compose.schema.json . && rm -rf package dclint-$(DCLINT_VERSION).tgz
 	touch $@
 
 infra-up: ## Start local PostgreSQL + Kafka (durable settings) and create the databases

@@ -12,6 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.services import Stack
+from tests.deploy.observability import (
+    PROMETHEUS_SERIES,
+    PROVIDER_METRICS,
+    referenced_metrics,
+    sample_names,
+)
 from tests.e2e.test_pipeline import create_prompt, finished_run
 
 pytestmark = pytest.mark.e2e
@@ -26,11 +32,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 class Scrape:
     def __init__(self, text: str) -> None:
+        families = list(text_string_to_metric_families(text))
         self.samples: Samples = {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
+            (s.name, frozenset(s.labels.items())): s.value for f in families for s in f.samples
         }
+        self.exposed: set[str] = set().union(*(sample_names(f.name, f.type) for f in families))
 
     def value(self, name: str, **labels: str) -> float:
         """The sum of ``name`` over the series whose labels include ``labels``."""
@@ -94,6 +100,11 @@ async def test_every_service_exports_its_series_and_they_move_during_a_run(stack
         assert delta == results
 
     await eventually(settled)
+
+    # What the dashboard and the alert rules use is what the running services expose.
+    exposed = set().union(*(s.exposed for s in (await scrape(stack)).values()))
+    missing = referenced_metrics().keys() - exposed - PROVIDER_METRICS - PROMETHEUS_SERIES
+    assert missing == set()
 
 
 def delta(before: dict[str, Scrape], after: dict[str, Scrape], service: str, name: str,

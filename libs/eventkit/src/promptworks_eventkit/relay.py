@@ -94,26 +94,29 @@ class OutboxRelay:
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                 self.active = False
-                await asyncio.sleep(self._poll_interval)  # standby: another relay is active
+                # Standby: another relay is active and reports the backlog.
+                OUTBOX_BACKLOG.set(0)
+                OUTBOX_OLDEST_AGE.set(0)
+                await asyncio.sleep(self._poll_interval)
             self.active = True
             log.info("outbox relay active")
             await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
             passes = 0
             counted_at = 0.0
             while True:
+                # Measured before publishing: while Kafka refuses writes (each attempt fails and
+                # reconnects), the backlog still shows, growing.
+                if time.monotonic() - counted_at >= BACKLOG_INTERVAL:
+                    await self.measure_backlog(connection)
+                    counted_at = time.monotonic()
                 published = await self.publish_pending(connection)
                 passes += 1
                 if passes % 100 == 0:
                     await connection.execute(PRUNE_PUBLISHED, self._retention_seconds)
-                if time.monotonic() - counted_at >= BACKLOG_INTERVAL:
-                    await self.measure_backlog(connection)
-                    counted_at = time.monotonic()
                 if published < self._batch_size:
                     await self._wait_for_work()
         finally:
             self.active = False
-            OUTBOX_BACKLOG.set(0)  # a standby reports none: the active relay reports them all
-            OUTBOX_OLDEST_AGE.set(0)
             with contextlib.suppress(Exception):
                 await asyncio.shield(connection.close())
 
