@@ -79,3 +79,7 @@ async def test_refusals_unknown_paths_and_crashes_are_counted(client: httpx.Asyn
     assert count("POST", f"{prefix}/api/items", "413") == 1
     assert (await client.get(f"{prefix}/api/items/x/boom")).status_code == 500
     assert count("GET", f"{prefix}/api/items/{{item_id}}/boom", "500") == 1
+    # A made-up method does not make a label value of its own.
+    before = count("OTHER", "<unmatched>", "404")
+    assert (await client.request("BREW", f"{prefix}/nowhere")).status_code == 404
+    assert count("OTHER", "<unmatched>", "404") == before + 1

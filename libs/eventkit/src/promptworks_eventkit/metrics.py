@@ -19,6 +19,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED_ROUTE = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Any other method a client sends is counted as ``OTHER``: labels stay bounded."""
 
 HTTP_REQUESTS = Counter(
     "promptworks_http_requests_total",
@@ -113,7 +115,10 @@ class _Templates:
 
     def match(self, path: str) -> str:
         if self._patterns is None:
-            paths = self._app.openapi().get("paths", {})
+            try:
+                paths = self._app.openapi().get("paths", {})
+            except Exception:  # the metrics must never break an answer
+                paths = {}
             # Static routes before parametrised ones: /prompts/search before /prompts/{id}.
             ordered = sorted(paths, key=lambda t: (t.count("{"), -len(t)))
             self._patterns = [(_template_pattern(t), t) for t in ordered]
@@ -153,6 +158,7 @@ class HttpMetrics:
             route = route_of(scope)
             if route == UNMATCHED_ROUTE and self._templates is not None and status != 404:
                 route = self._templates.match(str(scope.get("path", "")))
-            labels = (scope["method"], route, str(status))
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            labels = (method, route, str(status))
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_DURATION.labels(*labels).observe(time.perf_counter() - started)
