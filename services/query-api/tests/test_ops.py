@@ -43,4 +43,8 @@ async def test_health_readiness_and_metrics(api, eventually) -> None:
 
     await eventually(ready)
     metrics = await api.client.get("/metrics")
-    assert "# TYPE consumer_events_applied_total counter" in metrics.text
+    assert "# TYPE promptworks_consumer_events_applied_total counter" in metrics.text
+    # Requests are counted by route template, not by raw path.
+    assert (
+        'promptworks_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics.text
+    )
