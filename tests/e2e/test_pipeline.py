@@ -334,3 +334,22 @@ async def test_the_failed_calls_of_a_finished_run_are_retried_as_a_new_run(
     assert finished["failed"] == 3  # the model still fails: nothing is hidden
     missing = await client.post(f"/api/v1/test_prompt/{uuid.uuid4()}/retry")
     assert missing.status_code == 404
+
+
+async def test_a_cached_run_is_answered_from_the_first_runs_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await create_prompt(client)
+    body = {
+        "prompt_version_id": prompt["current_version"]["id"],
+        "model_name": "priced",
+        "cases": [{"name": "Ada"}, {"name": "Grace"}],
+        "cache": True,
+    }
+    first = (await client.post("/api/v1/test_prompt", json=body)).json()
+    first_results = await results_with_metrics(client, first["id"], expected=2)
+    second = (await client.post("/api/v1/test_prompt", json=body)).json()
+    second_results = await results_with_metrics(client, second["id"], expected=2)
+    assert not any(r["cached"] for r in first_results)
+    assert all(r["cached"] and r["cost"]["amount"] == "0" for r in second_results)
+    assert [r["output"] for r in second_results] == [r["output"] for r in first_results]

@@ -446,3 +446,29 @@ async def test_retry_makes_only_the_failed_calls_again_as_a_new_run() -> None:
     with pytest.raises(ConflictError) as nothing:
         await orchestrator.commands.retry_failed(retry.run_id, CONTEXT)
     assert nothing.value.rule == "nothing_to_retry"
+
+
+async def test_the_response_cache_answers_repeated_calls_without_calling_or_cost() -> None:
+    orchestrator = Orchestrator(settings=PRICED)
+    prompt = await _prompt(orchestrator)
+    counting = _handlers.CountingProvider()
+
+    async def run(repetitions: int, cache: bool) -> list[Any]:
+        command = by_label(*prompt, repetitions=repetitions, use_cache=cache)
+        accepted = await orchestrator.commands.create_run(command, CONTEXT)
+        await orchestrator.execute(accepted.run_id, counting)
+        return results_of(orchestrator.stream(accepted.run_id))
+
+    first = await run(2, cache=True)
+    assert len(counting.calls) == 2 and not any(r.cached for r in first)
+    again = await run(3, cache=True)  # repetitions 1 and 2 are cached, 3 is new
+    assert sum(counting.calls.values()) == 3
+    cached = {r.repetition: r for r in again if r.cached}
+    assert set(cached) == {1, 2}
+    assert all(r.cost == Money(amount=Decimal(0)) for r in cached.values())
+    assert [r.output for r in sorted(first, key=lambda r: r.repetition)] == [
+        cached[1].output,
+        cached[2].output,
+    ]
+    await run(2, cache=False)  # without the cache, every call is made
+    assert sum(counting.calls.values()) == 5

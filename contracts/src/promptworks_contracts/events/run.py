@@ -70,6 +70,11 @@ class RunCreated(_RunEvent):
     retry_of: UUID | None = Field(
         default=None, description="The finished run whose failed calls this run makes again."
     )
+    use_cache: bool = Field(
+        default=False,
+        description="Answers come from the shared response cache when it holds one (same "
+        "rendered prompt, model, parameters, seed and repetition), and fill it.",
+    )
     pairs: list[tuple[int, int]] | None = Field(
         default=None,
         description="Only these (case index, repetition) pairs are called; null: every pair.",
@@ -94,6 +99,9 @@ class ResultRecorded(_RunEvent):
     error: str | None = None
     cost: Money | None = Field(
         default=None, description="From the usage and the run's pricing; null: price unknown."
+    )
+    cached: bool = Field(
+        default=False, description="Answered from the response cache: no call, no cost."
     )
 
 

@@ -57,6 +57,7 @@ def upgrade() -> None:
     for column, kind in RUN_COLUMNS.items():
         op.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
     op.execute("ALTER TABLE results ADD COLUMN IF NOT EXISTS cost numeric(36, 12)")
+    op.execute("ALTER TABLE results ADD COLUMN IF NOT EXISTS cached boolean NOT NULL DEFAULT false")
     op.execute(
         "CREATE INDEX IF NOT EXISTS ix_runs_batch_created_at ON runs (batch_id, created_at DESC)"
     )
@@ -67,6 +68,7 @@ def downgrade() -> None:
     batches.drop(op.get_bind())
     op.execute("DROP INDEX IF EXISTS ix_runs_batch_created_at")
     op.execute("ALTER TABLE results DROP COLUMN IF EXISTS cost")
+    op.execute("ALTER TABLE results DROP COLUMN IF EXISTS cached")
     for column in RUN_COLUMNS:
         op.execute(f"ALTER TABLE runs DROP COLUMN IF EXISTS {column}")
     op.execute("ALTER TABLE runs DROP CONSTRAINT ck_runs_status")

@@ -1,5 +1,6 @@
 """Runs name a label, cost money, can be cancelled and retried: the label copy, cost and
-cancel columns, which results failed, ``pending`` renamed ``queued``; the provider catalog.
+cancel columns, which results failed, ``pending`` renamed ``queued``; the provider catalog;
+the response cache.
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +32,16 @@ def upgrade() -> None:
         sa.Column("secret", sa.LargeBinary, nullable=True),
         sa.Column(
             "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+    )
+    op.create_table(
+        "response_cache",
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("output", sa.Text, nullable=False),
+        sa.Column("usage", JSONB, nullable=False),
+        sa.Column("finish_reason", sa.Text, nullable=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
     )
     op.add_column("runs", sa.Column("cost", sa.Numeric(36, 12), nullable=True))
@@ -67,3 +78,4 @@ def downgrade() -> None:
     op.drop_column("runs", "cost")
     op.drop_table("prompt_labels")
     op.drop_table("provider_catalog")
+    op.drop_table("response_cache")

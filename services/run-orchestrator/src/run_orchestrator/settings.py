@@ -66,6 +66,9 @@ class RunOrchestratorSettings(ServiceSettings):
     flush_size: int = Field(default=500, ge=1, le=10_000)
     flush_interval_ms: float = Field(default=100.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
+    response_cache_ttl_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Cached answers older than this are not used."
+    )
     progress_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="RunProgressed at most this often per run."
     )

@@ -111,6 +111,7 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
             "error": event.error,
             "created_at": received.envelope.time,
             "cost": _amount(event.cost),
+            "cached": event.cached,
         }
         for received, event in pairs
     ]

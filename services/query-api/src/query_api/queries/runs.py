@@ -123,6 +123,7 @@ def _result_fields(row: Row[Any]) -> dict[str, Any]:
         "error": row.error,
         "created_at": row.created_at,
         "cost": money(row.cost, row.currency),
+        "cached": row.cached,
         "metrics": row.metrics,
     }
 

@@ -92,4 +92,5 @@ class ResultOut(_Out):
     error: str | None
     created_at: datetime
     cost: MoneyOut | None = None
+    cached: bool = Field(default=False, description="Answered from the response cache")
     metrics: list[MetricOut]

@@ -26,6 +26,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -105,6 +106,7 @@ results = Table(
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("cost", MONEY, nullable=True),
+    Column("cached", Boolean, nullable=False, server_default=false()),
     Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
 )
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
 from promptworks_eventkit.errors import ConflictError
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
@@ -28,6 +30,7 @@ class InMemoryRunRepository:
     versions: dict[UUID, PromptVersion] = field(default_factory=dict)
     labels: dict[tuple[UUID, str], UUID] = field(default_factory=dict)
     providers: dict[UUID, StoredProvider] = field(default_factory=dict)
+    cache: dict[str, tuple[CachedResponse, datetime]] = field(default_factory=dict)
     runs: dict[UUID, RunRow] = field(default_factory=dict)
     """In creation order (dicts keep insertion order)."""
     results: dict[UUID, dict[tuple[int, int], UUID]] = field(default_factory=dict)
@@ -94,6 +97,17 @@ class InMemoryRunRepository:
 
     async def delete_provider(self, provider_id: UUID) -> None:
         self.providers.pop(provider_id, None)
+
+    async def cached_responses(
+        self, keys: Sequence[str], not_before: datetime
+    ) -> dict[str, CachedResponse]:
+        hits = {key: self.cache[key] for key in keys if key in self.cache}
+        return {key: answer for key, (answer, at) in hits.items() if at >= not_before}
+
+    async def store_responses(self, entries: Sequence[tuple[str, CachedResponse]]) -> None:
+        now = datetime.now(UTC)
+        for key, answer in entries:
+            self.cache.setdefault(key, (answer, now))
 
     async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
         return sorted(self.failures.get(run_id, set()))

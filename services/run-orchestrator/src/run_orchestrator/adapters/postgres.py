@@ -5,6 +5,7 @@ PostgresRunRepository)``). The only SQL on run-orchestrator's own tables is here
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,14 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
+from promptworks_contracts.values import TokenUsage
 from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.adapters.tables import (
     prompt_labels,
     prompt_versions,
     provider_catalog,
+    response_cache,
     run_results,
     runs,
 )
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.commands import LATEST
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.handlers.ports import (
@@ -34,6 +38,7 @@ from run_orchestrator.handlers.ports import (
 )
 
 UNIQUE_VIOLATION = "23505"
+CACHE_CHUNK = 1000
 
 
 def version_row(event: PromptVersionCreated) -> dict[str, Any]:
@@ -185,6 +190,32 @@ class PostgresRunRepository:
         await self._session.execute(
             delete(provider_catalog).where(provider_catalog.c.provider_id == provider_id)
         )
+
+    async def cached_responses(
+        self, keys: Sequence[str], not_before: datetime
+    ) -> dict[str, CachedResponse]:
+        c = response_cache.c
+        found: dict[str, CachedResponse] = {}
+        for start in range(0, len(keys), CACHE_CHUNK):
+            query = select(c.key, c.output, c.usage, c.finish_reason).where(
+                c.key.in_(keys[start : start + CACHE_CHUNK]), c.created_at >= not_before
+            )
+            for key, output, usage, finish_reason in await self._session.execute(query):
+                found[key] = CachedResponse(output, TokenUsage.model_validate(usage), finish_reason)
+        return found
+
+    async def store_responses(self, entries: Sequence[tuple[str, CachedResponse]]) -> None:
+        if entries:
+            rows = [
+                {
+                    "key": key,
+                    "output": answer.output,
+                    "usage": answer.usage.model_dump(mode="json"),
+                    "finish_reason": answer.finish_reason,
+                }
+                for key, answer in entries
+            ]
+            await self._session.execute(pg_insert(response_cache).on_conflict_do_nothing(), rows)
 
     async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
         query = (

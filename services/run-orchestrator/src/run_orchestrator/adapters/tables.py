@@ -11,6 +11,8 @@ Invariants:
   matching events, so it always agrees with the run's stream.
 - ``provider_catalog`` is the catalog as its events describe it, plus each provider's
   encrypted credential (never in an event); written in the transactions that append them.
+- ``response_cache`` is shared by every replica: answers of runs that use the cache, by
+  ``domain.caching.cache_key``; written with the results they answered, read at a run's start.
 - ``run_results`` holds one row per recorded (case, repetition), written with the
   ResultRecorded batch; its primary key makes a duplicate result impossible and tells a
   resumed run what is left to do.
@@ -101,4 +103,14 @@ provider_catalog = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results, provider_catalog)
+response_cache = Table(
+    "response_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("output", Text, nullable=False),
+    Column("usage", JSONB, nullable=False),
+    Column("finish_reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results, provider_catalog, response_cache)

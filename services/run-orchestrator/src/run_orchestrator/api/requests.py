@@ -150,6 +150,13 @@ class WorkIn(BaseModel):
         "needs a priced model).",
     )
 
+    cache: bool = Field(
+        default=False,
+        description="Use the shared response cache: a call whose rendered prompt, model, "
+        "parameters (seed included) and repetition were answered before is answered from it "
+        "(`cached`, no cost); new answers fill it.",
+    )
+
     def all_assertions(self) -> list[Assertion]:
         assertions = list(self.assertions)
         if self.json_schema is not None:
@@ -205,6 +212,7 @@ class CreateRunRequest(WorkIn, ParametersIn, ModelIn, VersionIn):
             notes=self.notes,
             batch_id=self.batch_id,
             budget=self.budget,
+            use_cache=self.cache,
         )
 
 
@@ -237,4 +245,5 @@ class CreateBatchRequest(WorkIn):
             assertions=self.all_assertions(),
             notes=self.notes,
             budget=self.budget,
+            use_cache=self.cache,
         )

@@ -42,6 +42,7 @@ class CreateBatch(BaseModel):
     assertions: list[Assertion] = Field(default_factory=list)
     notes: str | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="Per run (cell).")
+    use_cache: bool = False
 
     def cell_count(self) -> int:
         return len(self.versions) * len(self.models) * len(self.parameter_sets)

@@ -54,6 +54,7 @@ class CreateRun(BaseModel):
     notes: str | None = None
     batch_id: str | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="In the model's currency.")
+    use_cache: bool = False
 
 
 class CancelRun(BaseModel):

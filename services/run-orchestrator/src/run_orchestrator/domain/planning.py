@@ -172,6 +172,7 @@ def plan_run(run_id: UUID, command: CreateRun, plan: RunPlan) -> RunCreated:
         pricing=plan.pricing,
         estimated_cost=estimate,
         budget=budget,
+        use_cache=command.use_cache,
     )
 
 

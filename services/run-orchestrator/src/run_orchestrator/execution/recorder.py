@@ -28,6 +28,7 @@ import structlog
 
 from promptworks_contracts.events import ResultRecorded, RunProgressed
 from promptworks_eventkit.errors import ConcurrencyConflictError
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.execution.state import ExecutorPort, RunState
 from run_orchestrator.execution.waiting import wait_event
 from run_orchestrator.handlers.ports import ResultAlreadyRecordedError
@@ -135,6 +136,7 @@ class ResultRecorder:
                 async with self._port.transaction(state.context) as tx:
                     await tx.append(state.stream_id, events, state.version)
                     await tx.repos.record_results(state.run_id, batch)
+                    await tx.repos.store_responses(self._answers(batch))
                 break
             except (ConcurrencyConflictError, ResultAlreadyRecordedError):
                 raise  # another writer: retrying cannot help
@@ -153,6 +155,18 @@ class ResultRecorder:
         state.failed += len(batch) - ok
         if progress:
             self._last_progress = time.monotonic()
+
+    def _answers(self, batch: list[ResultRecorded]) -> list[tuple[str, CachedResponse]]:
+        """The batch's new answers for the response cache (runs that use it)."""
+        keys = self._state.cache_keys
+        return [
+            (keys[(r.case_index, r.repetition)], CachedResponse(r.output, r.usage, r.finish_reason))
+            for r in batch
+            if r.output is not None
+            and r.error is None
+            and not r.cached
+            and (r.case_index, r.repetition) in keys
+        ]
 
     def _progress(self, batch: list[ResultRecorded], ok: int) -> list[RunProgressed]:
         """A RunProgressed to append after ``batch``, when one is due."""

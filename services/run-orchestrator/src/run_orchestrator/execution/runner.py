@@ -33,6 +33,7 @@ from promptworks_contracts.values import Money, TokenUsage
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from run_orchestrator.domain.cost import add, budget_reached, call_cost
 from run_orchestrator.domain.rendering import render_messages
+from run_orchestrator.execution.caching import cached_result, prefetch
 from run_orchestrator.execution.recorder import ResultRecorder
 from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
 from run_orchestrator.execution.stopping import (
@@ -141,6 +142,8 @@ class RunExecution:
         if remaining <= 0 or signal.reason is not None:
             return
         limit = provider.max_concurrency or self._settings.max_concurrency
+        if state.created.use_cache:
+            await prefetch(self._port, state, self._settings.response_cache_ttl_seconds)
         work = self._pending_pairs(state)
 
         async def worker(recorder: ResultRecorder) -> None:
@@ -180,6 +183,9 @@ class RunExecution:
         self, state: RunState, provider: ModelProvider, case_index: int, repetition: int
     ) -> ResultRecorded:
         created = state.created
+        hit = cached_result(state, case_index, repetition, uuid.uuid4())
+        if hit is not None:
+            return hit
         variables = created.cases[case_index] if created.cases else {}
         started = time.perf_counter()
         output: str | None = None

@@ -16,6 +16,7 @@ from promptworks_contracts.events import DomainEvent, RunCreated
 from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.writing.port import WritePort
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.handlers.ports import RunRepository
 
 ExecutorPort = WritePort[RunRepository]
@@ -35,6 +36,9 @@ class RunState:
     spent: Money | None = None
     """What the calls made so far cost (recorded or not yet); None: the price is unknown."""
     cancel_requested_by: str | None = None
+    cache_keys: dict[tuple[int, int], str] = field(default_factory=dict)
+    """Per pending pair, its response-cache key (runs that use the cache)."""
+    cache_hits: dict[str, CachedResponse] = field(default_factory=dict)
 
     @property
     def stream_id(self) -> str:

@@ -169,6 +169,7 @@ class RunCommands:
                 notes=command.notes,
                 batch_id=str(batch_id),
                 budget=command.budget,
+                use_cache=command.use_cache,
             )
             pricing = self._providers.pricing(model)
             planned.append((run, RunPlan(version, model, parameters, pricing, selector.label)))

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Final, Protocol
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
 from promptworks_eventkit.errors import ConflictError
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.prompt_version import PromptVersion
 
 QUEUED: Final = "queued"
@@ -121,6 +123,16 @@ class RunRepository(Protocol):
         ...
 
     async def delete_provider(self, provider_id: UUID) -> None: ...
+
+    async def cached_responses(
+        self, keys: Sequence[str], not_before: datetime
+    ) -> dict[str, CachedResponse]:
+        """The cache's answers for ``keys`` stored at ``not_before`` or later."""
+        ...
+
+    async def store_responses(self, entries: Sequence[tuple[str, CachedResponse]]) -> None:
+        """Adds answers to the cache; a key already there keeps its answer."""
+        ...
 
     async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
         """The (case, repetition) pairs whose result is an error, in order."""
