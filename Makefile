@@ -11,6 +11,15 @@ INFRA := bash deploy/local/infra.sh
 # Python (no downloads here).
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export UV_PYTHON_DOWNLOADS := never
+# kustomize renders deploy/k8s in tests/deploy (offline validation of the manifests). Built once
+# from the Go module proxy into .cache/bin (the marker file names the version it was built at).
+GO := $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+KUSTOMIZE_VERSION := v5.5.0
+KUSTOMIZE_STAMP := .cache/bin/kustomize.$(KUSTOMIZE_VERSION)
+# The Compose Specification's JSON schema, as the npm package dclint ships it, for the test that
+# validates docker-compose.yml (tests/deploy/test_observability.py; no Docker engine needed).
+DCLINT_VERSION := 3.1.0
+COMPOSE_SCHEMA_STAMP := .cache/compose-spec/dclint.$(DCLINT_VERSION)
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
 	demo down test lint schemas bench
@@ -19,7 +28,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: ## Install uv, PostgreSQL, the Kafka jars and the Python workspace (fast when present)
+install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, kustomize, the Compose schema and the Python workspace (fast when present)
 	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
@@ -27,6 +36,17 @@ install: ## Install uv, PostgreSQL, the Kafka jars and the Python workspace (fas
 	@# Byte-compiled once here: every service process (tests start hundreds) then imports
 	@# without compiling, also where PYTHONDONTWRITEBYTECODE keeps Python from caching.
 	$(UV) run --frozen python -m compileall -q contracts/src libs/eventkit/src services/*/src devstack >/dev/null
+
+$(KUSTOMIZE_STAMP):
+	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-modcacherw $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	touch $@
+
+$(COMPOSE_SCHEMA_STAMP):
+	rm -rf .cache/compose-spec && mkdir -p .cache/compose-spec
+	cd .cache/compose-spec && npm pack --silent dclint@$(DCLINT_VERSION) >/dev/null \
+		&& tar -xzf dclint-$(DCLINT_VERSION).tgz package/schemas/compose.schema.json \
+		&& mv package/schemas/compose.schema.json . && rm -rf package dclint-$(DCLINT_VERSION).tgz
+	touch $@
 
 infra-up: ## Start local PostgreSQL + Kafka (durable settings) and create the databases
 	env -u PROMPTWORKS_PG_FAST $(INFRA) up

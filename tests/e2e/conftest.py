@@ -22,6 +22,8 @@ from tests.support.infra import (
 )
 
 FAKE_API_KEY = "sk-e2e-secret-never-logged"
+PRICED_MOCK = {"input_per_million": "3.00", "output_per_million": "15.00", "currency": "USD"}
+"""The price of the mock model ``priced`` in the e2e stack."""
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,16 @@ async def stack(
     providers = {
         "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
     }
-    extra_env = {"run-orchestrator": {"PROVIDERS": json.dumps(providers)}}
+    priced = {"priced": {"pricing": PRICED_MOCK}}
+    extra_env = {
+        "run-orchestrator": {
+            "PROVIDERS": json.dumps(providers),
+            "MOCK_MODELS": json.dumps(priced),
+            # The catalog test registers the loopback fake by reference to this variable.
+            "E2E_FAKE_API_KEY": FAKE_API_KEY,
+            "ALLOW_PRIVATE_PROVIDER_URLS": "true",
+        }
+    }
     async with running_stack(infra, Path(tmp_path_factory.mktemp("stack")), extra_env) as stack:
         yield stack
 

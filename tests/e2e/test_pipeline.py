@@ -4,6 +4,7 @@ real Kafka, back out of query-api's read models. Every service is a real process
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -160,3 +161,195 @@ async def test_repetitions_out_of_range_and_malformed_json(client: httpx.AsyncCl
     assert response.status_code == 400
     before = (await client.get("/api/v1/test_prompt", params={"limit": 200})).json()
     assert all(r["prompt_version_id"] != version_id for r in before)  # nothing half-written
+
+
+async def test_a_priced_run_by_label_in_a_batch_reports_its_cost(client: httpx.AsyncClient) -> None:
+    prompt = await create_prompt(
+        client,
+        content="Say hello to {{ name }} ({{ n }})",
+        variables=[{"name": "name"}, {"name": "n", "type": "integer"}],
+    )
+    batch = unique("batch")
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_id": prompt["id"],
+            "label": "latest",
+            "model_name": "priced",
+            "cases_text": "name,n,expected\nAda,1,hi\nGrace,2,hi\n",
+            "cases_format": "csv",
+            "batch_id": batch,
+            "max_tokens": 20,
+        },
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["label"] == "latest"
+    assert created["status"] in ("queued", "running", "completed")  # it starts at once
+    # Rendered prompts of 20 + 22 characters = 11 tokens in, 2 x 20 out: 11 x 3/1M + 40 x 15/1M.
+    assert created["estimated_cost"] == {"amount": "0.000633", "currency": "USD"}
+    run_id = created["id"]
+    results = await results_with_metrics(client, run_id, expected=2)
+    # Each result costs its own tokens at the snapshotted price.
+    for result in results:
+        expected_cost = (result["prompt_tokens"] * 3 + result["completion_tokens"] * 15) / 1_000_000
+        assert float(result["cost"]["amount"]) == pytest.approx(expected_cost, abs=1e-12)
+    run = await finished_run(client, run_id)
+    total = sum(float(r["cost"]["amount"]) for r in results)
+    assert float(run["cost"]["amount"]) == pytest.approx(total, abs=1e-12)
+    listed = (await client.get("/api/v1/test_prompt", params={"batch_id": batch})).json()
+    assert [r["id"] for r in listed] == [run_id]
+
+    finished = await client.post(f"/api/v1/test_prompt/{run_id}/cancel")
+    assert finished.status_code == 409, finished.text
+    assert "run_finished" in finished.text
+    typed = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "cases": [{"name": "Ada", "n": "one"}],
+        },
+    )
+    assert typed.status_code == 422 and "cases.0.n" in typed.text
+
+
+async def test_a_batch_of_3_versions_x_2_models_x_2_parameter_sets(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await create_prompt(client)
+    for text in ("Hi {{ name }}", "Hey there, {{ name }}"):
+        added = await client.post(
+            f"/api/v1/prompts/{prompt['id']}/versions",
+            json={"content": text, "variables": [{"name": "name"}]},
+        )
+        assert added.status_code in (201, 200), added.text
+    versions = (await client.get(f"/api/v1/prompts/{prompt['id']}/versions")).json()
+    assert len(versions) == 3
+    response = await client.post(
+        "/api/v1/batches",
+        json={
+            "name": unique("matrix"),
+            "versions": [{"prompt_version_id": v["id"]} for v in versions],
+            "models": [
+                {"provider": "mock", "model_name": "echo"},
+                {"provider": "mock", "model_name": "priced"},
+            ],
+            "parameter_sets": [{"temperature": 0.0}, {"temperature": 1.0, "seed": 7}],
+            "cases": [{"name": "Ada"}, {"name": "Grace"}],
+            "repetitions": 2,
+            "assertions": [{"type": "contains", "value": "{{ name }}"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["Location"].startswith("/api/v1/batches/")
+    batch = response.json()
+    assert batch["total_calls"] == 12 * 2 * 2 and len(batch["cells"]) == 12
+    async with asyncio.timeout(60):
+        while batch["status"] != "completed" or any(
+            not c["evaluation_summary"] for c in batch["cells"]
+        ):
+            await asyncio.sleep(0.3)
+            batch = (await client.get(f"/api/v1/batches/{batch['id']}")).json()
+    assert batch["progress"] == 1.0 and batch["recorded"] == 48
+    cells = {
+        (c["prompt_version_number"], c["model_name"], c["parameters"]["temperature"]): c
+        for c in batch["cells"]
+    }
+    assert len(cells) == 12 and all(c["status"] == "completed" for c in cells.values())
+    # Only the priced mock costs money: the batch's spend is the sum of its six cells.
+    priced = [c for c in batch["cells"] if c["model_name"] == "priced"]
+    assert all(float(c["cost"]["amount"]) > 0 for c in priced)
+    assert [m["currency"] for m in batch["cost"]] == ["USD"]
+    spent = sum(float(c["cost"]["amount"]) for c in batch["cells"])
+    assert float(batch["cost"][0]["amount"]) == pytest.approx(spent, abs=1e-12)
+    runs = (await client.get("/api/v1/test_prompt", params={"batch_id": batch["id"]})).json()
+    assert {r["id"] for r in runs} == {c["run_id"] for c in batch["cells"]}
+    listed = (await client.get("/api/v1/batches")).json()
+    assert batch["id"] in {b["id"] for b in listed}
+
+
+async def test_a_catalog_provider_registered_through_query_api_serves_a_run(
+    client: httpx.AsyncClient, fake_openai: FakeOpenAI, stack: Stack
+) -> None:
+    name = f"acme-{uuid.uuid4().hex[:6]}"
+    registered = await client.post(
+        "/api/v1/providers",
+        json={
+            "name": name,
+            "base_url": fake_openai.base_url,
+            "api_key_env": "E2E_FAKE_API_KEY",
+            "models": {
+                "gpt-cat": {"pricing": {"input_per_million": "1", "output_per_million": "1"}}
+            },
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["credential"] == {"source": "env", "name": "E2E_FAKE_API_KEY"}
+    listed = (await client.get("/api/v1/providers")).json()
+    assert name in {p["name"] for p in listed}
+    prompt = await create_prompt(client)
+    before = len(fake_openai.authorizations)
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "provider": name,
+            "model_name": "gpt-cat",
+            "cases": [{"name": "Ada"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    run = await finished_run(client, response.json()["id"])
+    assert run["status"] == "completed" and float(run["cost"]["amount"]) > 0
+    assert fake_openai.authorizations[before:] == [f"Bearer {FAKE_API_KEY}"]
+    assert FAKE_API_KEY not in registered.text + str(listed) + str(run)
+    bad = await client.post("/api/v1/providers", json={"name": "x", "base_url": "ftp://x"})
+    assert bad.status_code == 422 and "base_url" in bad.text
+    removed = await client.delete(f"/api/v1/providers/{name}")
+    assert removed.status_code == 204
+
+
+async def test_the_failed_calls_of_a_finished_run_are_retried_as_a_new_run(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await create_prompt(client)
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "provider": "mock",
+            "model_name": "fail",  # the mock model that always fails
+            "repetitions": 3,
+            "cases": [{"name": "Ada"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    run = await finished_run(client, response.json()["id"])
+    assert (run["status"], run["failed"]) == ("failed", 3)
+    retried = await client.post(f"/api/v1/test_prompt/{run['id']}/retry")
+    assert retried.status_code == 201, retried.text
+    retry = retried.json()
+    assert retry["retry_of"] == run["id"] and retry["total_calls"] == 3
+    finished = await finished_run(client, retry["id"])
+    assert finished["failed"] == 3  # the model still fails: nothing is hidden
+    missing = await client.post(f"/api/v1/test_prompt/{uuid.uuid4()}/retry")
+    assert missing.status_code == 404
+
+
+async def test_a_cached_run_is_answered_from_the_first_runs_answers(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await create_prompt(client)
+    body = {
+        "prompt_version_id": prompt["current_version"]["id"],
+        "model_name": "priced",
+        "cases": [{"name": "Ada"}, {"name": "Grace"}],
+        "cache": True,
+    }
+    first = (await client.post("/api/v1/test_prompt", json=body)).json()
+    first_results = await results_with_metrics(client, first["id"], expected=2)
+    second = (await client.post("/api/v1/test_prompt", json=body)).json()
+    second_results = await results_with_metrics(client, second["id"], expected=2)
+    assert not any(r["cached"] for r in first_results)
+    assert all(r["cached"] and r["cost"]["amount"] == "0" for r in second_results)
+    assert [r["output"] for r in second_results] == [r["output"] for r in first_results]

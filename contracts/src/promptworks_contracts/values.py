@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PROMPT_CONTENT_CHARS = 100_000
 """The largest prompt template the platform stores (characters)."""
@@ -34,11 +34,66 @@ PromptTemplate = Annotated[TextTemplate | ChatTemplate, Field(discriminator="kin
 """A prompt's content: plain text, or a list of role messages. Variables use ``{{ name }}``."""
 
 
+VariableType = Literal["string", "number", "integer", "boolean", "enum", "json", "list"]
+EnumChoice = str | int | float | bool
+
+
 class VariableSpec(_Value):
+    """A variable a prompt version declares. Runs enforce ``type`` on every case before a
+    model is called; ``choices`` lists an ``enum``'s allowed values."""
+
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    type: Literal["string", "number", "boolean", "json"] = "string"
+    type: VariableType = "string"
     required: bool = True
     default: Any = None
+    choices: list[EnumChoice] | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VariableSpec:
+        if self.type == "enum" and not self.choices:
+            raise ValueError(f"variable {self.name!r} of type enum needs `choices`")
+        if self.type != "enum" and self.choices is not None:
+            raise ValueError(f"`choices` is only for variables of type enum ({self.name!r})")
+        if self.default is not None and (problem := self.type_error(self.default)):
+            raise ValueError(f"the default of variable {self.name!r} {problem}")
+        return self
+
+    def type_error(self, value: Any) -> str | None:
+        """Why ``value`` is not of this variable's type, or None when it is. JSON's types:
+        a boolean is never a number, and an integer may be written ``5.0``."""
+        kind = self.type
+        if kind == "json":
+            return None
+        if kind == "string":
+            ok = isinstance(value, str)
+        elif kind == "boolean":
+            ok = isinstance(value, bool)
+        elif kind == "number":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif kind == "integer":
+            ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+                isinstance(value, float) and value.is_integer()
+            )
+        elif kind == "list":
+            ok = isinstance(value, list)
+        else:  # enum: compared with its JSON type, so True is not 1
+            choices = self.choices or []
+            ok = any(type(value) is type(choice) and value == choice for choice in choices)
+            if not ok:
+                return f"must be one of {choices}, not {value!r}"
+        return None if ok else f"must be of type {kind}, not {_json_type(value)}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list) else "object"
 
 
 class ModelParameters(_Value):
@@ -68,6 +123,39 @@ class ModelPricing(_Value):
     input_per_million: Decimal = Field(ge=0, max_digits=18, decimal_places=9)
     output_per_million: Decimal = Field(ge=0, max_digits=18, decimal_places=9)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class ModelLimits(_Value):
+    """A provider's published quotas for one API key; they hold for all orchestrator replicas
+    together."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=10_000, description="Calls in flight at once, per replica."
+    )
+
+
+class ModelSpec(_Value):
+    """What is known about a model beyond its name: size, price and limits."""
+
+    context_length: int | None = Field(default=None, ge=1, le=100_000_000)
+    pricing: ModelPricing | None = None
+    limits: ModelLimits = ModelLimits()
+
+
+class Money(_Value):
+    """An exact amount of money; JSON carries ``amount`` as a string (``"0.001250"``)."""
+
+    amount: Decimal = Field(ge=0, max_digits=24, decimal_places=12)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("amount")
+    @classmethod
+    def _canonical(cls, amount: Decimal) -> Decimal:
+        """One spelling per amount: ``0.00125``, never ``0.001250000000``, ``0E-12`` or
+        ``1E+2``, so equal amounts compare and print equal everywhere."""
+        return Decimal(format(amount.normalize(), "f"))
 
 
 class TokenUsage(_Value):

@@ -204,3 +204,37 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     async with scratch_db.sessions() as session:
         rows = (await session.execute(select(applied.c.stream_id))).scalars().all()
     assert sorted(rows) == sorted(streams)
+
+
+async def test_backlog_and_relay_latency_are_measured(scratch_db, kafka: KafkaSettings) -> None:
+    """The backlog is counted from the table (not from what one pass fetched), and every
+    published row's latency is observed; what the alert rules read (ADR 0007)."""
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    await append_prompts(scratch_db, store, 30)
+    connection = await asyncpg.connect(dsn)
+    try:
+        relay = OutboxRelay(dsn, create_producer(kafka, "unused"), batch_size=10)
+        await relay.measure_backlog(connection)
+        assert sample("promptworks_outbox_backlog_events") == 30
+        assert sample("promptworks_outbox_oldest_unpublished_age_seconds") > 0
+    finally:
+        await connection.close()
+
+    observed = sample("promptworks_outbox_relay_latency_seconds_count")
+    published = sample("promptworks_outbox_published_total")
+    async with running_relay(dsn, kafka):
+        await read_topic(kafka, PROMPT_EVENTS, 30)
+
+        async def drained() -> bool:
+            return sample("promptworks_outbox_backlog_events") == 0
+
+        await wait_until(drained, timeout=15)
+    assert sample("promptworks_outbox_published_total") - published == 30
+    assert sample("promptworks_outbox_relay_latency_seconds_count") - observed == 30
+    assert sample("promptworks_outbox_oldest_unpublished_age_seconds") == 0

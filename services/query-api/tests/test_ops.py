@@ -28,7 +28,7 @@ async def test_openapi_documents_the_public_api(api) -> None:
     results = paths["/api/v1/test_prompt/{run_id}/results"]["get"]
     assert "X-Total-Count" in results["responses"]["200"]["headers"]
     statuses = paths["/api/v1/test_prompt"]["get"]["parameters"][0]["schema"]
-    assert "pending" in str(statuses) and "completed" in str(statuses)
+    assert "queued" in str(statuses) and "completed" in str(statuses)
     docs = await api.client.get("/docs")
     assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
 
@@ -43,4 +43,8 @@ async def test_health_readiness_and_metrics(api, eventually) -> None:
 
     await eventually(ready)
     metrics = await api.client.get("/metrics")
-    assert "# TYPE consumer_events_applied_total counter" in metrics.text
+    assert "# TYPE promptworks_consumer_events_applied_total counter" in metrics.text
+    # Requests are counted by route template, not by raw path.
+    assert (
+        'promptworks_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics.text
+    )

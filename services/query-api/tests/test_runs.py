@@ -33,7 +33,7 @@ async def test_runs_are_listed_newest_first_and_filtered(api, catalog) -> None:
     assert await listed(status="completed") == ([early, done], "2")
     assert await listed(status="failed") == ([failed], "1")
     assert await listed(status="running") == ([running], "1")
-    assert await listed(status="pending") == ([], "0")
+    assert await listed(status="queued") == ([], "0")
     v2 = catalog.greeting_v2.version_id
     assert await listed(prompt_version_id=v2) == ([early, done], "2")
     assert await listed(prompt_version_id=v2, status="completed", limit=1) == ([early], "2")
@@ -47,7 +47,7 @@ async def test_bad_run_filters_are_422_naming_the_parameter(api, catalog) -> Non
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["field"] == "status"
-    for allowed in ("pending", "running", "completed", "failed"):
+    for allowed in ("queued", "running", "completed", "failed", "cancelled"):
         assert allowed in detail["msg"]
     for params, field in (
         ({"prompt_version_id": "v2"}, "prompt_version_id"),

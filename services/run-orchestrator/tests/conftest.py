@@ -32,6 +32,7 @@ from run_orchestrator.settings import RunOrchestratorSettings
 
 COMPLETED = "promptworks.run.completed.v1"
 FAILED = "promptworks.run.failed.v1"
+CANCELLED = "promptworks.run.cancelled.v1"
 
 
 class Harness:
@@ -124,10 +125,10 @@ class Harness:
     async def wait_finished(
         self, run_id: str, timeout: float = 60.0, interval: float = 0.05
     ) -> list[tuple[int, str, dict[str, Any]]]:
-        """The run's stored events once RunCompleted or RunFailed is in the event store."""
+        """The run's stored events once RunCompleted, RunFailed or RunCancelled is stored."""
         query = "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = ANY($2::text[])"
         async with asyncio.timeout(timeout):
-            while not await self.fetchval(query, run_id, [COMPLETED, FAILED]):
+            while not await self.fetchval(query, run_id, [COMPLETED, FAILED, CANCELLED]):
                 await asyncio.sleep(interval)
         return await self.stored_events(run_id)
 

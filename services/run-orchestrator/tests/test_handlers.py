@@ -10,11 +10,13 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from promptworks_contracts.events import (
+    DomainEvent,
     PromptVersionCreated,
     ResultRecorded,
     RunCompleted,
@@ -23,7 +25,7 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_contracts.topics import PROMPT_EVENTS
-from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, VariableSpec
+from promptworks_contracts.values import ModelRef, Money, TextTemplate, VariableSpec
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.messages import MessageContext, Position, ReceivedEvent, StoredEvent
 from promptworks_eventkit.writing.memory import InMemoryWritePort
@@ -32,7 +34,8 @@ from run_orchestrator.adapters.memory import (
     InMemoryRunLocks,
     InMemoryRunRepository,
 )
-from run_orchestrator.domain.commands import MAX_CALLS, CreateRun
+from run_orchestrator.domain.cases import Case
+from run_orchestrator.domain.commands import MAX_CALLS, CreateRun, VersionSelector
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.limits import RateLimiterUnavailableError, SharedRateLimiter
 from run_orchestrator.execution.runner import RunExecution
@@ -47,6 +50,7 @@ from run_orchestrator.providers.registry import ProviderRegistry
 from run_orchestrator.settings import RunOrchestratorSettings
 from tests.support.kafka import envelope_for
 
+FREE = Money(amount=Decimal(0))
 SETTINGS = RunOrchestratorSettings(flush_size=2, flush_interval_ms=5, poll_interval_seconds=0.05)
 CONTEXT = MessageContext(correlation_id="corr-42", causation_id="corr-42", traceparent="00-ab")
 
@@ -61,7 +65,7 @@ def version_created(text: str = "Hello {{ name }}", number: int = 1) -> PromptVe
     )
 
 
-def received(events: Sequence[PromptVersionCreated]) -> list[ReceivedEvent]:
+def received(events: Sequence[DomainEvent]) -> list[ReceivedEvent]:
     """The events as the consumer runner hands them to the router."""
     return [
         ReceivedEvent(PROMPT_EVENTS, 0, offset, envelope_for(event, 2), event)
@@ -73,10 +77,9 @@ def create_run(
     version_id: uuid.UUID, names: Sequence[str] = ("Ann", "Bo", "Cy"), **changes: Any
 ) -> CreateRun:
     return CreateRun(
-        prompt_version_id=version_id,
+        version=VersionSelector(prompt_version_id=version_id),
         model=ModelRef(provider=changes.pop("provider", "mock"), name="echo"),
-        parameters=ModelParameters(),
-        cases=[{"name": name} for name in names],
+        cases=[Case(variables={"name": name}) for name in names],
         **changes,
     )
 
@@ -120,12 +123,13 @@ class Orchestrator:
     )
     prompt_wait_seconds: float = 0.0
     created: int = 0
+    settings: RunOrchestratorSettings = field(default_factory=lambda: SETTINGS)
 
     @property
     def commands(self) -> RunCommands:
         return RunCommands(
             self.port,
-            ProviderRegistry(SETTINGS),
+            ProviderRegistry(self.settings),
             prompt_wait_seconds=self.prompt_wait_seconds,
             on_run_created=self._count_created,
         )
@@ -133,7 +137,7 @@ class Orchestrator:
     def _count_created(self) -> None:
         self.created += 1
 
-    async def consume(self, events: Sequence[PromptVersionCreated]) -> None:
+    async def consume(self, events: Sequence[DomainEvent]) -> None:
         """One consumer batch: one transaction, as the runner's session."""
         async with self.port.transaction() as tx:
             await prompt_versions_router()(tx, received(events))
@@ -145,7 +149,7 @@ class Orchestrator:
 
     async def execute(self, run_id: uuid.UUID, provider: ModelProvider | None = None) -> None:
         providers = {"mock": provider or MockProvider()}
-        await RunExecution(self.port, providers, SETTINGS).execute(run_id)
+        await RunExecution(self.port, providers, self.settings).execute(run_id)
 
     def stream(self, run_id: uuid.UUID) -> list[StoredEvent]:
         return self.port.stream(str(run_id))
@@ -184,16 +188,17 @@ async def test_the_consumer_copies_versions_and_keeps_the_first_copy() -> None:
 # --- POST /runs (command handler) -----------------------------------------------------------
 
 
-async def test_an_accepted_run_appends_run_created_and_a_pending_run_together() -> None:
+async def test_an_accepted_run_appends_run_created_and_a_queued_run_together() -> None:
     orchestrator = Orchestrator()
     version = await orchestrator.version()
     accepted = await orchestrator.commands.create_run(
         create_run(version.version_id, repetitions=2), CONTEXT
     )
 
-    assert accepted == RunAccepted(
-        accepted.run_id, "pending", 6, 1, [Position(str(accepted.run_id), 1)]
-    )
+    assert (accepted.status, accepted.total_calls, accepted.stream_version) == ("queued", 6, 1)
+    assert accepted.positions == [Position(str(accepted.run_id), 1)]
+    assert accepted.plan.model == ModelRef(provider="mock", name="echo")
+    assert accepted.estimated_cost is not None and accepted.estimated_cost.amount == 0
     [stored] = orchestrator.port.outbox
     assert isinstance(stored.event, RunCreated)
     assert stored.event.run_id == accepted.run_id
@@ -204,7 +209,7 @@ async def test_an_accepted_run_appends_run_created_and_a_pending_run_together() 
     assert (envelope.subject, envelope.streamversion) == (str(accepted.run_id), 1)
     assert (envelope.correlationid, envelope.traceparent) == ("corr-42", "00-ab")
     assert envelope.source == "/run-orchestrator"
-    assert orchestrator.run(accepted.run_id) == RunRow("pending", 6, 0, 0, 0)
+    assert orchestrator.run(accepted.run_id) == RunRow("queued", 6, 0, 0, 0)
     assert orchestrator.created == 1  # the executor was woken
 
 
@@ -241,19 +246,29 @@ async def test_a_version_arriving_during_the_wait_is_used() -> None:
     assert not creating.done()
     await orchestrator.consume([version])
     accepted = await asyncio.wait_for(creating, 2)
-    assert orchestrator.run(accepted.run_id).status == "pending"
+    assert orchestrator.run(accepted.run_id).status == "queued"
 
 
 async def test_a_case_that_cannot_render_writes_nothing() -> None:
     orchestrator = Orchestrator()
-    version = version_created("Hello {{ name.upper() }}")
+    version = version_created("Hello {{ 10 // (name | length - 2) }}")  # "Bo": division by 0
     await orchestrator.consume([version])
+    with pytest.raises(DomainError) as refused:
+        await orchestrator.commands.create_run(create_run(version.version_id), CONTEXT)
+    assert (refused.value.field, refused.value.rule) == ("cases.1", "template_render")
+    assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
+
+
+async def test_a_case_with_a_wrong_type_writes_nothing() -> None:
+    orchestrator = Orchestrator()
+    version = await orchestrator.version()  # `name` is a string
     command = create_run(version.version_id).model_copy(
-        update={"cases": [{"name": "Ann"}, {"name": 3}]}
+        update={"cases": [Case(variables={"name": "Ann"}), Case(variables={"name": 3})]}
     )
     with pytest.raises(DomainError) as refused:
         await orchestrator.commands.create_run(command, CONTEXT)
-    assert (refused.value.field, refused.value.rule) == ("cases.1", "template_render")
+    assert (refused.value.field, refused.value.rule) == ("cases.1.name", "type")
+    assert "must be of type string, not number" in str(refused.value)
     assert orchestrator.port.outbox == [] and orchestrator.port.repos.runs == {}
 
 
@@ -308,7 +323,7 @@ async def test_a_run_executes_on_the_mock_and_records_every_result_in_batches() 
     names = ["Ann", "Bo", "Cy"]
     assert all(r.output == f"Hello {names[r.case_index]}" and r.error is None for r in results)
     assert stored[-1].event == RunCompleted(
-        run_id=accepted.run_id, status="completed", succeeded=6, failed=0
+        run_id=accepted.run_id, status="completed", succeeded=6, failed=0, cost=FREE
     )
     # Every event of the run belongs to the creating request and is caused by RunCreated.
     created = stored[0].envelope
@@ -316,7 +331,7 @@ async def test_a_run_executes_on_the_mock_and_records_every_result_in_batches() 
     assert {s.envelope.causationid for s in stored[1:]} == {str(created.id)}
     assert {s.envelope.traceparent for s in stored} == {"00-ab"}
     # The run's row agrees with its stream.
-    assert orchestrator.run(accepted.run_id) == RunRow("completed", 6, 6, 6, 0)
+    assert orchestrator.run(accepted.run_id) == RunRow("completed", 6, 6, 6, 0, cost=Decimal(0))
     assert len(orchestrator.port.repos.results[accepted.run_id]) == 6
     # Recorded in flushes of at most flush_size (2) results, one transaction each.
     batches = orchestrator.port.repos.batches
@@ -354,7 +369,7 @@ async def test_a_resumed_run_calls_only_the_pairs_without_a_result() -> None:
     assert kinds(stored) == ["created", "started", *["result_recorded"] * 6, "completed"]
     pairs = [(r.case_index, r.repetition) for r in results_of(stored)]
     assert len(set(pairs)) == len(pairs) == 6
-    assert orchestrator.run(accepted.run_id) == RunRow("completed", 6, 6, 6, 0)
+    assert orchestrator.run(accepted.run_id) == RunRow("completed", 6, 6, 6, 0, cost=Decimal(0))
 
 
 async def test_a_run_whose_provider_is_gone_fails() -> None:
@@ -401,7 +416,7 @@ async def test_the_executor_runs_created_runs_under_their_lock() -> None:
         async with asyncio.timeout(10):
             while any(orchestrator.run(r).status != "completed" for r in run_ids):
                 await asyncio.sleep(0.01)
-        assert orchestrator.run(locked_elsewhere).status == "pending"
+        assert orchestrator.run(locked_elsewhere).status == "queued"
         assert locks.held == {locked_elsewhere}  # the executor released the locks it took
     finally:
         running.cancel()
@@ -437,7 +452,13 @@ async def test_an_unreachable_rate_limit_stops_the_run_without_failed_results() 
     accepted = await commands.create_run(
         create_run(version.version_id, provider="limited"), CONTEXT
     )
-    providers = {"limited": MockProvider()}
+
+    class LimitedMock(MockProvider):
+        """The mock's answers, with the configuration of the limited provider."""
+
+        config = limited.providers["limited"]
+
+    providers = {"limited": LimitedMock()}
     down = ProviderCalls(limited, SharedRateLimiter(Down()))
     with pytest.raises(ExceptionGroup) as stopped:
         await RunExecution(orchestrator.port, providers, limited, down).execute(accepted.run_id)

@@ -103,6 +103,7 @@ async def test_server_errors_become_result_errors_and_the_run_fails(harness: Any
         "status": "failed",
         "succeeded": 0,
         "failed": 2,
+        "cost": None,  # no price for this model in PROVIDERS
     }
 
 

@@ -113,7 +113,7 @@ async def test_a_run_whose_provider_is_gone_fails(harness: Any) -> None:
         assert slow.status_code == stranded.status_code == 201
         await asyncio.sleep(0.3)
         status = "SELECT status FROM runs WHERE run_id = $1"
-        assert await harness.fetchval(status, uuid.UUID(stranded.json()["run_id"])) == "pending"
+        assert await harness.fetchval(status, uuid.UUID(stranded.json()["run_id"])) == "queued"
 
     async with harness.client() as client:  # restarted without the `gone` provider
         failed = await harness.wait_finished(stranded.json()["run_id"])

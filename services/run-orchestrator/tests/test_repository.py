@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
-from promptworks_contracts.values import TextTemplate, VariableSpec
+from promptworks_contracts.events import (
+    CredentialRef,
+    PromptVersionCreated,
+    ProviderState,
+    ResultRecorded,
+)
+from promptworks_contracts.values import Money, TextTemplate, TokenUsage, VariableSpec
 from promptworks_eventkit.db import create_engine, create_sessionmaker
+from promptworks_eventkit.errors import ConflictError
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.writing.memory import InMemoryWritePort
@@ -19,7 +27,13 @@ from promptworks_eventkit.writing.port import WritePort
 from promptworks_eventkit.writing.postgres import PostgresWritePort
 from run_orchestrator.adapters.memory import InMemoryRunRepository
 from run_orchestrator.adapters.postgres import PostgresRunRepository
-from run_orchestrator.handlers.ports import ResultAlreadyRecordedError, RunRepository, RunRow
+from run_orchestrator.domain.caching import CachedResponse
+from run_orchestrator.handlers.ports import (
+    ResultAlreadyRecordedError,
+    RunRepository,
+    RunRow,
+    StoredProvider,
+)
 from tests.support.infra import Infra, create_database, drop_database, migrate
 
 Port = WritePort[RunRepository]
@@ -92,7 +106,7 @@ async def test_a_run_moves_through_its_statuses_and_counts_its_results(port: Por
     run_id = uuid.uuid4()
     async with port.transaction() as tx:
         await tx.repos.add_run(run_id, 4)
-        assert await tx.repos.find_run(run_id) == RunRow("pending", 4, 0, 0, 0)
+        assert await tx.repos.find_run(run_id) == RunRow("queued", 4, 0, 0, 0)
         assert await tx.repos.find_run(uuid.uuid4()) is None
         assert await tx.repos.recorded_pairs(run_id) == set()
     async with port.transaction() as tx:
@@ -117,7 +131,7 @@ async def test_a_second_result_for_a_pair_is_refused_and_the_batch_rolled_back(
             await tx.repos.record_results(run_id, [result(run_id, 1, 1), result(run_id, 0, 1)])
     async with port.transaction() as tx:
         assert await tx.repos.recorded_pairs(run_id) == {(0, 1)}
-        assert await tx.repos.find_run(run_id) == RunRow("pending", 4, 1, 1, 0)
+        assert await tx.repos.find_run(run_id) == RunRow("queued", 4, 1, 1, 0)
 
 
 async def test_unfinished_runs_are_listed_oldest_first(port: Port) -> None:
@@ -135,3 +149,81 @@ async def test_unfinished_runs_are_listed_oldest_first(port: Port) -> None:
     async with port.transaction() as tx:
         assert await tx.repos.unfinished_runs(10) == [run_ids[0], run_ids[1], run_ids[4]]
         assert await tx.repos.unfinished_runs(2) == [run_ids[0], run_ids[1]]
+
+
+async def test_labels_resolve_and_latest_is_the_highest_number(port: Port) -> None:
+    prompt_id = uuid.uuid4()
+    versions = [
+        PromptVersionCreated(
+            prompt_id=prompt_id,
+            version_id=uuid.uuid4(),
+            number=number,
+            template=TextTemplate(text=f"v{number}"),
+        )
+        for number in (1, 3, 2)
+    ]
+    async with port.transaction() as tx:
+        await tx.repos.add_versions(versions)
+        await tx.repos.move_label(prompt_id, "production", versions[0].version_id)
+        await tx.repos.move_label(prompt_id, "production", versions[2].version_id)
+        await tx.repos.move_label(prompt_id, "staging", versions[0].version_id)
+        await tx.repos.remove_label(prompt_id, "staging")
+    async with port.transaction() as tx:
+        assert await tx.repos.resolve_label(prompt_id, "production") == versions[2].version_id
+        assert await tx.repos.resolve_label(prompt_id, "latest") == versions[1].version_id
+        assert await tx.repos.resolve_label(prompt_id, "staging") is None
+        assert await tx.repos.resolve_label(uuid.uuid4(), "latest") is None
+
+
+async def test_costs_failures_and_cancel_marks_are_kept_with_the_run(port: Port) -> None:
+    run_id = uuid.uuid4()
+    priced = [
+        result(run_id, 0, 1).model_copy(update={"cost": Money(amount=Decimal("0.25"))}),
+        result(run_id, 0, 2, error="boom").model_copy(update={"cost": Money(amount=Decimal(0))}),
+        result(run_id, 1, 1).model_copy(update={"cost": Money(amount=Decimal("0.5"))}),
+    ]
+    async with port.transaction() as tx:
+        await tx.repos.add_run(run_id, 4)
+        await tx.repos.record_results(run_id, priced)
+        await tx.repos.request_cancel(run_id, "张伟")
+    async with port.transaction() as tx:
+        row = await tx.repos.find_run(run_id, for_update=True)
+        assert row is not None and row.cost == Decimal("0.75")
+        assert (row.recorded, row.failed, row.cancel_requested_by) == (3, 1, "张伟")
+        assert await tx.repos.failed_pairs(run_id) == [(0, 2)]
+
+
+async def test_the_response_cache_keeps_the_first_answer_and_ages_out(port: Port) -> None:
+    first = CachedResponse("one", TokenUsage(prompt_tokens=1), "stop")
+    key = uuid.uuid4().hex
+    async with port.transaction() as tx:
+        await tx.repos.store_responses([(key, first)])
+        await tx.repos.store_responses([(key, CachedResponse("two", TokenUsage(), None))])
+    async with port.transaction() as tx:
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        assert await tx.repos.cached_responses([key, "absent"], hour_ago) == {key: first}
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert await tx.repos.cached_responses([key], later) == {}
+
+
+async def test_catalog_providers_have_unique_names(port: Port) -> None:
+    state = ProviderState(
+        name=f"p{uuid.uuid4().hex[:8]}",
+        kind="openai",
+        base_url="https://api.example.com/v1",
+        credential=CredentialRef(source="encrypted"),
+        timeout_seconds=30,
+    )
+    provider = StoredProvider(uuid.uuid4(), state, b"sealed")
+    async with port.transaction() as tx:
+        await tx.repos.save_provider(provider)
+    async with port.transaction() as tx:
+        assert await tx.repos.find_provider(state.name) == provider
+        assert provider in await tx.repos.list_providers()
+    with pytest.raises(ConflictError):
+        async with port.transaction() as tx:
+            await tx.repos.save_provider(StoredProvider(uuid.uuid4(), state))
+    async with port.transaction() as tx:
+        await tx.repos.delete_provider(provider.provider_id)
+    async with port.transaction() as tx:
+        assert await tx.repos.find_provider(state.name) is None

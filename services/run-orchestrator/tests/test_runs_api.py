@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -34,7 +36,7 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
         )
         assert response.status_code == 201, response.text
         body = response.json()
-        assert body["status"] == "pending"
+        assert body["status"] == "queued"
         assert body["total_calls"] == 6 and body["stream_version"] == 1
         run_id = body["run_id"]
         assert body["positions"] == [{"stream_id": run_id, "stream_version": 1}]
@@ -64,7 +66,13 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
     assert all(r["output"] == f"Hello {names[r['case_index']]}" for r in results)
     assert all(r["error"] is None and r["usage"]["total_tokens"] == 4 for r in results)
     completed = published[-1][1]
-    assert completed == {"run_id": run_id, "status": "completed", "succeeded": 6, "failed": 0}
+    assert completed == {
+        "run_id": run_id,
+        "status": "completed",
+        "succeeded": 6,
+        "failed": 0,
+        "cost": {"amount": "0", "currency": "USD"},  # the mock is free unless MOCK_MODELS prices it
+    }
     assert await harness.fetchval("SELECT status FROM runs") == "completed"
     assert await harness.fetchval("SELECT count(*) FROM run_results") == 6
 
@@ -129,7 +137,7 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
         ({"extra": True}, "extra", "extra_forbidden"),
         ({"provider": "nowhere"}, "provider", "unknown_provider"),
         ({"cases": [{"name": "A"}, {"nom": "B"}]}, "cases.1.name", "missing"),
-        ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1", "template_render"),
+        ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1.name", "type"),
         # PostgreSQL's jsonb cannot hold NUL: refused at the edge, not a 5xx at the insert.
         ({"notes": "a\u0000b"}, "notes", "nul_character"),
         ({"cases": [{"name": "A"}, {"name": "B\u0000"}]}, "cases.1.name", "nul_character"),
@@ -168,8 +176,78 @@ async def test_providers_lists_names_and_kinds_only(harness: Any) -> None:
     async with harness.client(providers=providers) as client:
         response = await client.get("/providers")
     assert response.status_code == 200
-    assert response.json() == [
-        {"name": "mock", "kind": "mock"},
-        {"name": "local", "kind": "openai"},
-    ]
+    listed = [(p["name"], p["kind"], p["source"], p["base_url"]) for p in response.json()]
+    assert listed == [("mock", "mock", "builtin", None), ("local", "openai", "config", None)]
     assert "sk-hidden" not in response.text and "127.0.0.1" not in response.text
+
+
+async def test_cancel_stops_a_running_run_and_costs_are_exact(harness: Any) -> None:
+    """On real PostgreSQL and Kafka: a priced mock, a run cancelled mid-way through HTTP; what
+    finished is kept and costed, and RunCancelled closes the stream."""
+    version = await harness.publish_version("Hello {{ name }}")
+    price = {"input_per_million": "2.50", "output_per_million": "10.00", "currency": "EUR"}
+    slow = {"mock_latency_ms": 100.0, "mock_max_concurrency": 2}
+    async with harness.client(mock_models={"echo": {"pricing": price}}, **slow) as client:
+        created = await client.post(
+            "/runs",
+            json={
+                "prompt_version_id": str(version.version_id),
+                "cases_text": "name,expected\nAnn,Hello Ann\n",
+                "cases_format": "csv",
+                "repetitions": 40,
+                "max_tokens": 10,
+            },
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        run_id = body["run_id"]
+        assert body["pricing"] == price
+        # 9 characters ("Hello Ann") = 3 tokens in, 10 out, x 40: 120 x 2.5/1M + 400 x 10/1M.
+        assert body["estimated_cost"] == {"amount": "0.0043", "currency": "EUR"}
+        deadline = time.monotonic() + 10
+        while await harness.fetchval("SELECT recorded FROM runs") < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        cancel = await client.post(f"/runs/{run_id}/cancel", headers={"X-Actor": "张伟".encode()})
+        assert cancel.status_code == 202 and cancel.json()["status"] == "cancelling"
+        stored = await harness.wait_finished(run_id)
+        again = await client.post(f"/runs/{run_id}/cancel")
+        assert again.status_code == 409
+        missing = await client.post(f"/runs/{uuid.uuid4()}/cancel")
+        assert missing.status_code == 404
+    kinds = [kind for _, kind, _ in stored]
+    assert kinds[-1] == "promptworks.run.cancelled.v1"
+    results = [data for _, kind, data in stored if kind == RESULT]
+    assert 4 <= len(results) < 40
+    # "Hello Ann" is 2 words in and out on the mock: 2 x 2.5/1M + 2 x 10/1M = 0.000025.
+    assert {r["cost"]["amount"] for r in results} == {"0.000025"}
+    cancelled = stored[-1][2]
+    assert cancelled["cause"] == "requested" and cancelled["cancelled_by"] == "张伟"
+    assert cancelled["succeeded"] == len(results)
+    total = Decimal(cancelled["cost"]["amount"])
+    assert total == Decimal("0.000025") * len(results) and cancelled["cost"]["currency"] == "EUR"
+    created_event = stored[0][2]
+    assert created_event["expected"] == ["Hello Ann"]
+    assert await harness.fetchval("SELECT status FROM runs") == "cancelled"
+
+
+async def test_a_case_of_the_wrong_type_is_a_422_naming_case_and_variable(harness: Any) -> None:
+    version = await harness.publish_version(
+        "{{ n }} x {{ flag }}",
+        variables=[
+            VariableSpec(name="n", type="number"),
+            VariableSpec(name="flag", type="boolean"),
+        ],
+    )
+    async with harness.client() as client:
+        for body, field in (
+            ({"cases": [{"n": 1, "flag": True}, {"n": "five", "flag": False}]}, "cases.1.n"),
+            ({"cases_text": "n,flag\n1,true\n2,maybe\n", "cases_format": "csv"}, "cases.1.flag"),
+        ):
+            response = await client.post(
+                "/runs", json={"prompt_version_id": str(version.version_id), **body}
+            )
+            assert response.status_code == 422, response.text
+            detail = response.json()["detail"][0]
+            assert (detail["field"], detail["type"]) == (field, "type")
+        assert await harness.fetchval("SELECT count(*) FROM runs") == 0

@@ -16,9 +16,10 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import DomainError
-from run_orchestrator.api.schemas import CreateRunRequest
-from run_orchestrator.domain.commands import CreateRun
-from run_orchestrator.domain.planning import plan_run, total_calls
+from run_orchestrator.api.requests import CreateRunRequest
+from run_orchestrator.domain.cases import Case
+from run_orchestrator.domain.commands import CreateRun, VersionSelector
+from run_orchestrator.domain.planning import RunPlan, plan_run, total_calls
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.domain.rendering import Message
 from run_orchestrator.execution.runner import error_message
@@ -110,7 +111,6 @@ BASE = {"prompt_version_id": str(uuid.uuid4())}
     [
         ({"repetitions": 0}, "repetitions", "greater_than_equal"),
         ({"repetitions": 51}, "repetitions", "less_than_equal"),
-        ({"prompt_version_id": None}, "prompt_version_id", "missing"),
         ({"prompt_version_id": "nope"}, "prompt_version_id", "uuid_parsing"),
         ({"temperature": 2.5}, "temperature", "less_than_equal"),
         ({"top_p": 0}, "top_p", "greater_than"),
@@ -135,8 +135,8 @@ def test_request_validation_names_field_and_rule(
 def test_request_defaults_and_schema_become_a_command() -> None:
     body = CreateRunRequest.model_validate({**BASE, "schema": {"type": "object"}})
     command = body.command()
-    assert command.model == ModelRef(provider="mock", name="echo")
-    assert command.parameters == ModelParameters(temperature=0.7, top_p=1.0)
+    assert command.model is None  # the version's default model, else mock echo
+    assert command.parameters == {}  # the version's default parameters
     assert command.repetitions == 1 and command.cases == []
     assert [a.type for a in command.assertions] == ["json_schema"]
     assert command.assertions[0].model_dump(mode="json")["schema"] == {"type": "object"}
@@ -161,12 +161,15 @@ def version(text: str, variables: list[VariableSpec]) -> PromptVersion:
 
 def command(cases: list[dict[str, Any]], repetitions: int = 1) -> CreateRun:
     return CreateRun(
-        prompt_version_id=uuid.uuid4(),
+        version=VersionSelector(prompt_version_id=uuid.uuid4()),
         model=ModelRef(provider="mock", name="echo"),
-        parameters=ModelParameters(),
         repetitions=repetitions,
-        cases=cases,
+        cases=[Case(variables=case) for case in cases],
     )
+
+
+def plan(version: PromptVersion) -> RunPlan:
+    return RunPlan(version, ModelRef(provider="mock", name="echo"), ModelParameters(), None)
 
 
 def test_plan_applies_defaults_and_snapshots_the_run() -> None:
@@ -179,7 +182,9 @@ def test_plan_applies_defaults_and_snapshots_the_run() -> None:
         ],
     )
     run_id = uuid.uuid4()
-    created = plan_run(run_id, command([{"name": "Ann"}, {"name": "Bo", "greeting": "Hi"}], 2), v)
+    created = plan_run(
+        run_id, command([{"name": "Ann"}, {"name": "Bo", "greeting": "Hi"}], 2), plan(v)
+    )
     assert created.run_id == run_id and created.total_calls == 4
     assert created.cases == [
         {"greeting": "Hello", "suffix": "", "name": "Ann"},
@@ -202,7 +207,7 @@ def test_plan_refuses_bad_cases_naming_the_case(
     v = version("Hi {{ name }} {% for i in items %}{{ i }}{% endfor %}", [])
     v = v.model_copy(update={"variables": [VariableSpec(name="name")]})
     with pytest.raises(DomainError) as caught:
-        plan_run(uuid.uuid4(), command(cases), v)
+        plan_run(uuid.uuid4(), command(cases), plan(v))
     assert (caught.value.field, caught.value.rule) == (field, rule)
 
 
@@ -214,7 +219,7 @@ def test_plan_without_cases_renders_one_case() -> None:
         template=ChatTemplate.model_validate({"messages": [{"role": "user", "content": "Hi"}]}),
         variables=[],
     )
-    created = plan_run(uuid.uuid4(), command([], repetitions=3), v)
+    created = plan_run(uuid.uuid4(), command([], repetitions=3), plan(v))
     assert created.cases == [] and created.total_calls == 3
 
 
@@ -229,7 +234,7 @@ def test_providers_are_read_from_json_and_never_listed_with_keys(
     settings = RunOrchestratorSettings()
     assert settings.providers["openai"].api_key == SecretStr("sk-secret-123")
     assert "sk-secret-123" not in repr(settings)
-    listed = ProviderRegistry(settings).describe()
+    listed = ProviderRegistry(settings).describe_configured()
     assert [(p.name, p.kind) for p in listed] == [("mock", "mock"), ("openai", "openai")]
     assert "sk-secret" not in repr(listed)
 

@@ -18,11 +18,22 @@ from promptworks_contracts.events.prompt import (
     PromptTagUpdated,
     PromptVersionCreated,
 )
+from promptworks_contracts.events.provider import (
+    CredentialRef,
+    ProviderChanged,
+    ProviderRegistered,
+    ProviderRemoved,
+    ProviderState,
+)
 from promptworks_contracts.events.run import (
+    BatchCell,
+    BatchCreated,
     ResultRecorded,
+    RunCancelled,
     RunCompleted,
     RunCreated,
     RunFailed,
+    RunProgressed,
     RunStarted,
 )
 
@@ -48,6 +59,12 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         ResultRecorded,
         RunCompleted,
         RunFailed,
+        RunCancelled,
+        RunProgressed,
+        BatchCreated,
+        ProviderRegistered,
+        ProviderChanged,
+        ProviderRemoved,
         ResultEvaluated,
         RunEvaluated,
     )
@@ -69,6 +86,9 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 
 __all__ = [
     "EVENT_MODELS",
+    "BatchCell",
+    "BatchCreated",
+    "CredentialRef",
     "DomainEvent",
     "PromptArchived",
     "PromptClassCreated",
@@ -84,12 +104,18 @@ __all__ = [
     "PromptTagDeleted",
     "PromptTagUpdated",
     "PromptVersionCreated",
+    "ProviderChanged",
+    "ProviderRegistered",
+    "ProviderRemoved",
+    "ProviderState",
     "ResultEvaluated",
     "ResultRecorded",
+    "RunCancelled",
     "RunCompleted",
     "RunCreated",
     "RunEvaluated",
     "RunFailed",
+    "RunProgressed",
     "RunStarted",
     "UnknownEventTypeError",
     "decode_event",

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import (
     Assertion,
     ModelParameters,
+    ModelPricing,
     ModelRef,
+    Money,
     PromptTemplate,
     TokenUsage,
 )
@@ -44,6 +46,39 @@ class RunCreated(_RunEvent):
     notes: str | None = None
     batch_id: str | None = None
     total_calls: int = Field(ge=1)
+    expected: list[Any] = Field(
+        default_factory=list,
+        description="Per case (same order as `cases`), the expected output or null; empty when "
+        "no case gives one.",
+    )
+    case_metadata: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per case (same order as `cases`), free metadata; empty when none is given.",
+    )
+    label: str | None = Field(
+        default=None, description="The label the version was resolved from, if the run named one."
+    )
+    pricing: ModelPricing | None = Field(
+        default=None, description="The model's price when the run was created; null: unknown."
+    )
+    estimated_cost: Money | None = Field(
+        default=None, description="Estimated before any call (prompt + max output tokens)."
+    )
+    budget: Money | None = Field(
+        default=None, description="Spend at which the run stops (RunCancelled, cause budget)."
+    )
+    retry_of: UUID | None = Field(
+        default=None, description="The finished run whose failed calls this run makes again."
+    )
+    use_cache: bool = Field(
+        default=False,
+        description="Answers come from the shared response cache when it holds one (same "
+        "rendered prompt, model, parameters, seed and repetition), and fill it.",
+    )
+    pairs: list[tuple[int, int]] | None = Field(
+        default=None,
+        description="Only these (case index, repetition) pairs are called; null: every pair.",
+    )
 
 
 class RunStarted(_RunEvent):
@@ -62,6 +97,12 @@ class ResultRecorded(_RunEvent):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     finish_reason: str | None = None
     error: str | None = None
+    cost: Money | None = Field(
+        default=None, description="From the usage and the run's pricing; null: price unknown."
+    )
+    cached: bool = Field(
+        default=False, description="Answered from the response cache: no call, no cost."
+    )
 
 
 class RunCompleted(_RunEvent):
@@ -71,6 +112,22 @@ class RunCompleted(_RunEvent):
     status: Literal["completed", "failed"]
     succeeded: int = Field(ge=0)
     failed: int = Field(ge=0)
+    cost: Money | None = Field(default=None, description="Total spend; null: price unknown.")
+
+
+class RunCancelled(_RunEvent):
+    """The run stopped before every call was made: on request, or when its spend reached its
+    budget. Results recorded before it are kept; no result follows it."""
+
+    event_type: ClassVar[str] = "promptworks.run.cancelled.v1"
+    cause: Literal["requested", "budget"]
+    reason: str = Field(max_length=1000)
+    cancelled_by: str | None = Field(default=None, max_length=200)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cost: Money | None = Field(
+        default=None, description="Spend of the calls made so far; null: price unknown."
+    )
 
 
 class RunFailed(_RunEvent):
@@ -78,3 +135,45 @@ class RunFailed(_RunEvent):
 
     event_type: ClassVar[str] = "promptworks.run.failed.v1"
     reason: str
+
+
+class BatchCell(BaseModel):
+    """One cell of a batch's matrix: the run that covers it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    run_id: UUID
+    prompt_version_id: UUID
+    prompt_version_number: int = Field(ge=1)
+    model: ModelRef
+    parameters: ModelParameters
+    parameter_set: int = Field(ge=0, description="Index into the request's parameter sets.")
+
+
+class BatchCreated(DomainEvent):
+    """A matrix of prompt versions x models x parameter sets over one case set: one run per
+    cell, each created (RunCreated with this ``batch_id``) in the same transaction."""
+
+    topic: ClassVar[str] = RUN_EVENTS
+    event_type: ClassVar[str] = "promptworks.batch.created.v1"
+    batch_id: UUID
+    name: str | None = Field(default=None, max_length=200)
+    cells: list[BatchCell] = Field(min_length=1)
+    total_calls: int = Field(ge=1)
+
+    def stream_id(self) -> str:
+        return str(self.batch_id)
+
+
+class RunProgressed(_RunEvent):
+    """Where a running run stands, at most every ``progress_interval`` (about twice a second):
+    for consumers that want live progress without reading every result."""
+
+    event_type: ClassVar[str] = "promptworks.run.progressed.v1"
+    total_calls: int = Field(ge=1)
+    recorded: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cost: Money | None = Field(
+        default=None, description="Spend of the calls made so far; null: price unknown."
+    )

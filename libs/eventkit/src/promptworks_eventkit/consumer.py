@@ -28,7 +28,6 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -38,18 +37,22 @@ from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.metrics import (
+    CONSUMER_APPLIED,
+    CONSUMER_DEAD_LETTERS,
+    CONSUMER_DUPLICATES,
+    CONSUMER_LAG,
+)
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
 
 log = structlog.get_logger(__name__)
 
-APPLIED = Counter("consumer_events_applied_total", "Events applied", ["consumer"])
-SKIPPED = Counter("consumer_duplicates_skipped_total", "Duplicate events skipped", ["consumer"])
-DEAD = Counter("consumer_dead_letters_total", "Events sent to a dead-letter topic", ["consumer"])
-
-
 BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
 """Applies events (already deduplicated, in partition order) inside the given transaction."""
+
+AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
+"""Told the events of a batch once they are committed (e.g. to count them); must not fail."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Waits for the batch in flight: its effects and offsets commit together, or not at all.
         async with self._runner.batch_lock:
-            pass
+            self._runner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Under the lock: the offsets it seeks to must include the batch in flight, if any.
@@ -93,8 +96,10 @@ class ConsumerRunner:
         max_records: int = 2000,
         max_attempts: int = 3,
         retry_backoff: float = 0.2,
+        on_applied: AppliedHook | None = None,
     ) -> None:
         self.name = name
+        self._on_applied = on_applied
         self._topics = list(topics)
         self._handles = handles
         self._handler = handler
@@ -145,9 +150,30 @@ class ConsumerRunner:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
                     await self._process(consumer, batch, generation)
+                self._record_lag(consumer)
         finally:
             self.running = False
+            self.forget_lag(list(self._next_offsets))
             await consumer.stop()
+
+    def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Per owned partition: its high watermark (from the last fetch) minus our position."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = self._next_offsets.get(tp)
+            if highwater is None or position is None:
+                continue
+            CONSUMER_LAG.labels(
+                self.name, self._kafka.logical_topic(tp.topic), str(tp.partition)
+            ).set(max(0, highwater - position))
+
+    def forget_lag(self, partitions: Sequence[TopicPartition]) -> None:
+        """A partition this process no longer owns must not report a stale lag."""
+        for tp in partitions:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(
+                    self.name, self._kafka.logical_topic(tp.topic), str(tp.partition)
+                )
 
     async def seek_to_stored_offsets(self, assigned: Sequence[TopicPartition]) -> None:
         consumer = self._consumer
@@ -294,9 +320,16 @@ class ConsumerRunner:
                     ],
                 )
             await self._store_offsets(session, records)
-        APPLIED.labels(self.name).inc(len(fresh))
-        SKIPPED.labels(self.name).inc(len(events) - len(fresh))
-        DEAD.labels(self.name).inc(len(dead))
+        by_type: dict[str, int] = {}
+        for event in fresh:
+            by_type[event.envelope.type] = by_type.get(event.envelope.type, 0) + 1
+        for event_type, count in by_type.items():
+            CONSUMER_APPLIED.labels(self.name, event_type).inc(count)
+        CONSUMER_DUPLICATES.labels(self.name).inc(len(events) - len(fresh))
+        for record in dead:
+            CONSUMER_DEAD_LETTERS.labels(self.name, record.topic).inc()
+        if fresh and self._on_applied is not None:
+            self._on_applied(fresh)
 
     async def _deduplicate(
         self, session: AsyncSession, events: list[ReceivedEvent]

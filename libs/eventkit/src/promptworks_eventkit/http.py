@@ -27,6 +27,7 @@ from promptworks_eventkit.errors import (
 )
 from promptworks_eventkit.input_guard import InputGuard
 from promptworks_eventkit.messages import MessageContext, Position
+from promptworks_eventkit.metrics import HttpMetrics
 from promptworks_eventkit.settings import ServiceSettings
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -177,9 +178,11 @@ async def _conflict(request: Request, error: Exception) -> JSONResponse:
 
 
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
-    """The one error mapping above, and the input guard that refuses, before any handler runs,
-    a body over ``settings.max_request_bytes`` (413) and NUL characters (422)."""
+    """The one error mapping above, the input guard that refuses, before any handler runs,
+    a body over ``settings.max_request_bytes`` (413) and NUL characters (422), and, outermost,
+    the HTTP request metrics (count and duration by route template and status)."""
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(HttpMetrics, router=app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)

@@ -40,6 +40,8 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]
     try:
         existing = set(await admin.list_topics())
         config = {**EVENT_TOPIC_CONFIG, "max.message.bytes": str(kafka.max_message_bytes)}
+        if kafka.topic_min_insync_replicas is not None:
+            config["min.insync.replicas"] = str(kafka.topic_min_insync_replicas)
         wanted = [kafka.topic(name) for name in names]
         missing = [name for name in wanted if name not in existing]
         if missing:
@@ -50,7 +52,7 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]
                         NewTopic(
                             name,
                             num_partitions=kafka.topic_partitions,
-                            replication_factor=1 if "," not in kafka.bootstrap_servers else 3,
+                            replication_factor=kafka.replication_factor(),
                             topic_configs=config,
                         )
                         for name in missing

@@ -18,26 +18,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
-from prometheus_client import Counter, Gauge
 
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
+from promptworks_eventkit.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISHED,
+    OUTBOX_RELAY_LATENCY,
+)
 
 log = structlog.get_logger(__name__)
 
 RELAY_LOCK_KEY = 0x5057_4F42  # "PWOB": one active relay per database
-PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka")
-PENDING = Gauge("outbox_pending_rows", "Unpublished outbox rows at the last pass")
+BACKLOG_INTERVAL = 5.0
+"""Seconds between two counts of the backlog (a count reads every unpublished row)."""
 
 SELECT_BATCH = """
     SELECT id, topic, key, headers, value FROM outbox
     WHERE published_at IS NULL ORDER BY id LIMIT $1
 """
-MARK_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+# Returns each row's relay latency on the database clock: created (in the event's transaction)
+# -> published and marked.
+MARK_PUBLISHED = (
+    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[]) "
+    "RETURNING extract(epoch FROM published_at - created_at)::float8"
+)
+BACKLOG = """
+    SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
+    FROM outbox WHERE published_at IS NULL
+"""
 PRUNE_PUBLISHED = """
     DELETE FROM outbox WHERE published_at IS NOT NULL
     AND published_at < now() - make_interval(secs => $1)
@@ -79,12 +94,21 @@ class OutboxRelay:
         try:
             while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
                 self.active = False
-                await asyncio.sleep(self._poll_interval)  # standby: another relay is active
+                # Standby: another relay is active and reports the backlog.
+                OUTBOX_BACKLOG.set(0)
+                OUTBOX_OLDEST_AGE.set(0)
+                await asyncio.sleep(self._poll_interval)
             self.active = True
             log.info("outbox relay active")
             await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
             passes = 0
+            counted_at = 0.0
             while True:
+                # Measured before publishing: while Kafka refuses writes (each attempt fails and
+                # reconnects), the backlog still shows, growing.
+                if time.monotonic() - counted_at >= BACKLOG_INTERVAL:
+                    await self.measure_backlog(connection)
+                    counted_at = time.monotonic()
                 published = await self.publish_pending(connection)
                 passes += 1
                 if passes % 100 == 0:
@@ -109,7 +133,6 @@ class OutboxRelay:
     async def publish_pending(self, connection: asyncpg.Connection) -> int:
         """Publishes one batch; returns how many rows it published."""
         rows = await connection.fetch(SELECT_BATCH, self._batch_size)
-        PENDING.set(len(rows))
         if not rows:
             return 0
         sends = [
@@ -122,9 +145,16 @@ class OutboxRelay:
             for row in rows
         ]
         await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
-        await connection.execute(MARK_PUBLISHED, [row["id"] for row in rows])
-        PUBLISHED.inc(len(rows))
+        latencies = await connection.fetch(MARK_PUBLISHED, [row["id"] for row in rows])
+        OUTBOX_PUBLISHED.inc(len(rows))
+        for (latency,) in latencies:
+            OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
+
+    async def measure_backlog(self, connection: asyncpg.Connection) -> None:
+        count, oldest_age = await connection.fetchrow(BACKLOG)
+        OUTBOX_BACKLOG.set(count)
+        OUTBOX_OLDEST_AGE.set(oldest_age)
 
 
 def _headers(raw: Any) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from promptworks_eventkit.consumer import BatchHandler, ConsumerRunner
+from promptworks_eventkit.consumer import AppliedHook, BatchHandler, ConsumerRunner
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
@@ -40,6 +40,7 @@ class ConsumerSpec:
     bind: Callable[[AsyncSession], Any]
     """What the router's handlers work in, made from the batch's session."""
     max_records: int
+    on_applied: AppliedHook | None = None
 
 
 def _session_itself(session: AsyncSession) -> AsyncSession:
@@ -78,11 +79,13 @@ class Runtime:
         router: EventRouter[W],
         bind: Callable[[AsyncSession], W] = _session_itself,  # type: ignore[assignment]
         max_records: int = 2000,
+        on_applied: AppliedHook | None = None,
     ) -> None:
         """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
         batch's session itself (read models) or a write-port transaction joined to it
-        (``PostgresWritePort.joined``) for consumers that append events."""
-        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records))
+        (``PostgresWritePort.joined``) for consumers that append events. ``on_applied`` is told
+        each batch's events once they are committed."""
+        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records, on_applied))
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -114,6 +117,7 @@ class Runtime:
                 kafka=settings.kafka,
                 producer=self.producer,
                 max_records=spec.max_records,
+                on_applied=spec.on_applied,
             )
             self.consumers.append(consumer)
             self.spawn(f"consumer-{spec.name}", consumer.run)

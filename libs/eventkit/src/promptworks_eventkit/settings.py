@@ -16,7 +16,24 @@ class KafkaSettings(BaseSettings):
     )
     client_id: str | None = None
     topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of each topic the `topics` command creates; unset: 1 with one "
+        "bootstrap broker, 3 with several.",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="`min.insync.replicas` of the topics `topics` creates (with acks=all, how "
+        "many replicas must have a write); unset: the broker's default.",
+    )
     max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+
+    def replication_factor(self) -> int:
+        if self.topic_replication_factor is not None:
+            return self.topic_replication_factor
+        return 1 if "," not in self.bootstrap_servers else 3
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

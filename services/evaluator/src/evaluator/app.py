@@ -8,6 +8,7 @@ from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.api.routes import router
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.summaries import RunSummaries
+from evaluator.metrics import count_evaluated
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
@@ -17,7 +18,12 @@ from promptworks_eventkit.writing.postgres import PostgresWritePort
 def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     runtime = Runtime.build(settings, with_relay=with_relay)
     port = PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresEvaluationRepository)
-    runtime.add_consumer(CONSUMER_NAME, EvaluationHandlers().router(), bind=port.joined)
+    runtime.add_consumer(
+        CONSUMER_NAME,
+        EvaluationHandlers().router(),
+        bind=port.joined,
+        on_applied=count_evaluated,
+    )
     app = FastAPI(
         title="PromptWorks evaluator",
         summary="Metrics and assertions for every model result; a summary per run",

@@ -60,6 +60,13 @@ class ForwardedWrites:
         self._sessions = sessions
         self._timeout = timeout
 
+    async def relay(self, request: Request, service: str, url: str) -> Response:
+        """Forwards the call and answers as the command service did, without waiting: for
+        state query-api does not project (the provider catalog, which run-orchestrator also
+        merges with its configuration)."""
+        upstream = await self._forwarder.send(service, request.method, url, request)
+        return _pass_through(upstream, {CORRELATION_HEADER: correlation_id(request)})
+
     async def forward(self, request: Request, target: WriteTarget) -> Response:
         upstream = await self._forwarder.send(target.service, request.method, target.url, request)
         headers = {CORRELATION_HEADER: correlation_id(request)}

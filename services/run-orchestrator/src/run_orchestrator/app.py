@@ -15,15 +15,22 @@ from promptworks_eventkit.writing.postgres import PostgresWritePort
 from run_orchestrator.adapters.locks import PostgresRunLocks
 from run_orchestrator.adapters.postgres import PostgresRunRepository
 from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
+from run_orchestrator.adapters.resolver import SystemResolver
+from run_orchestrator.adapters.secret_box import FernetBox
+from run_orchestrator.api import providers as providers_api
 from run_orchestrator.api.routes import router
+from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
 from run_orchestrator.execution.scheduler import Executor
 from run_orchestrator.handlers.commands import RunCommands
-from run_orchestrator.handlers.ports import RunRepository
+from run_orchestrator.handlers.ports import RunRepository, StoredProvider
 from run_orchestrator.handlers.prompt_versions import CONSUMER_NAME, prompt_versions_router
-from run_orchestrator.providers.registry import ProviderRegistry
-from run_orchestrator.settings import RunOrchestratorSettings
+from run_orchestrator.handlers.providers import ProviderCommands
+from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.catalog import CatalogProviders
+from run_orchestrator.providers.registry import ProviderRegistry, pool_size_for, sdk_provider
+from run_orchestrator.settings import ProviderConfig, RunOrchestratorSettings
 
 
 def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
@@ -34,7 +41,24 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         runtime.sessions, runtime.store, repos=PostgresRunRepository
     )
     runtime.add_consumer(CONSUMER_NAME, prompt_versions_router(), bind=port.joined)
-    providers = ProviderRegistry(settings)
+    secret_key = settings.provider_secret_key
+    box = FernetBox(secret_key.get_secret_value()) if secret_key else None
+
+    async def load_catalog() -> list[StoredProvider]:
+        async with port.transaction() as tx:
+            return await tx.repos.list_providers()
+
+    def catalog_provider(name: str, config: ProviderConfig) -> ModelProvider:
+        return sdk_provider(name, config, pool_size_for(settings, config))
+
+    catalog = CatalogProviders(
+        load_catalog,
+        catalog_provider,
+        secrets_dir=settings.provider_secrets_dir,
+        box=box,
+        refresh_seconds=settings.catalog_refresh_seconds,
+    )
+    providers = ProviderRegistry(settings, catalog)
     dsn = asyncpg_dsn(settings.database_url.get_secret_value())
     locks = PostgresRunLocks(dsn)
     # Rate limits hold for all replicas together: their schedules live in the shared database.
@@ -42,12 +66,16 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     limiter = SharedRateLimiter(rate_store)
     executor = Executor(port, providers, locks, settings, ProviderCalls(settings, limiter))
 
-    base = lifespan_for(runtime, extra=[executor.start])
+    async def keep_catalog_fresh(spawner: Runtime) -> None:
+        spawner.spawn("provider-catalog", catalog.keep_fresh)
+
+    base = lifespan_for(runtime, extra=[keep_catalog_fresh, executor.start])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Providers first: a bad provider configuration stops start-up before anything runs.
         await providers.start()
+        await catalog.refresh()
         try:
             async with base(app):
                 yield
@@ -71,7 +99,21 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         prompt_wait_seconds=settings.prompt_wait_seconds,
         on_run_created=executor.notify,
     )
+    app.state.port = port
+    app.state.provider_commands = ProviderCommands(
+        port,
+        SystemResolver(),
+        box,
+        CatalogRules(
+            credential_env_pattern=settings.provider_credential_env_pattern,
+            allow_private_urls=settings.allow_private_provider_urls,
+            can_encrypt=box is not None,
+        ),
+        configured_names=settings.providers.keys(),
+        on_change=catalog.changed,
+    )
     install_edge(app, settings)
     app.include_router(router)
+    app.include_router(providers_api.router)
     app.include_router(ops_router(lambda: runtime))
     return app

@@ -102,10 +102,44 @@ class RunOrchestratorSettings(ServiceSettings):
         le=1_000_000,
         description="Completion tokens reserved for a call without max_tokens (tokens/min).",
     )
+    response_cache_ttl_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Cached answers older than this are not used."
+    )
+    progress_interval_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="RunProgressed at most this often per run."
+    )
+
+    provider_secret_key: SecretStr | None = Field(
+        default=None,
+        description="PROVIDER_SECRET_KEY: a Fernet key (32 url-safe base64 bytes) that encrypts "
+        "credentials given inline to the provider catalog. Without it, catalog providers take "
+        "credentials by reference only.",
+    )
+    provider_credential_env_pattern: str = Field(
+        default=r"^[A-Z0-9_]*API_KEY[A-Z0-9_]*$",
+        description="Environment variables a catalog provider may name as its credential.",
+    )
+    provider_secrets_dir: str = Field(
+        default="/var/run/secrets/promptworks/providers",
+        description="Where credential files named by catalog providers are mounted.",
+    )
+    allow_private_provider_urls: bool = Field(
+        default=False,
+        description="Let catalog providers point at loopback, private and link-local addresses "
+        "(self-hosted vLLM or Ollama); off, such base URLs are refused (SSRF).",
+    )
+    catalog_refresh_seconds: float = Field(
+        default=2.0, gt=0, le=300, description="How often a replica re-reads the catalog."
+    )
 
     mock_latency_ms: float = Field(default=0.0, ge=0)
     mock_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     mock_max_concurrency: int = Field(default=1000, ge=1, le=100_000)
+    mock_models: dict[str, ModelSpec] = Field(
+        default_factory=dict,
+        description="MOCK_MODELS as JSON: a price (and limits) for mock models, so demos and "
+        "tests see costs. Without one a mock model costs nothing.",
+    )
 
     @field_validator("providers")
     @classmethod

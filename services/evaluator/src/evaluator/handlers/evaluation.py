@@ -30,6 +30,7 @@ from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunS
 from promptworks_contracts.events import (
     ResultEvaluated,
     ResultRecorded,
+    RunCancelled,
     RunCompleted,
     RunCreated,
     RunEvaluated,
@@ -85,6 +86,7 @@ class EvaluationHandlers:
                 ResultRecorded: self.on_results_recorded,
                 RunCompleted: self.on_runs_completed,
                 RunFailed: self.on_runs_failed,
+                RunCancelled: self.on_runs_cancelled,
             }
         )
 
@@ -140,8 +142,14 @@ class EvaluationHandlers:
     async def on_runs_failed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
         await self._summarise(tx, typed(received, RunFailed))
 
+    async def on_runs_cancelled(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
+        # A cancelled run is summarised over the results it recorded before it stopped.
+        await self._summarise(tx, typed(received, RunCancelled))
+
     async def _summarise(
-        self, tx: Tx, finished: Sequence[tuple[ReceivedEvent, RunCompleted | RunFailed]]
+        self,
+        tx: Tx,
+        finished: Sequence[tuple[ReceivedEvent, RunCompleted | RunFailed | RunCancelled]],
     ) -> None:
         run_ids = {str(event.run_id) for _, event in finished}
         states, plans = await self._known(tx.repos, run_ids)
@@ -151,7 +159,7 @@ class EvaluationHandlers:
             state = states[run_id]
             if state.status != RUNNING:
                 continue  # already summarised: one RunEvaluated per run
-            state.status = event.status if isinstance(event, RunCompleted) else "failed"
+            state.status = _finished_status(event)
             evaluated = RunEvaluated(
                 run_id=event.run_id,
                 evaluated=state.evaluated,
@@ -162,3 +170,9 @@ class EvaluationHandlers:
                 run_id, [evaluated], state.stream_version, context=context
             )
         await tx.repos.save_states(states.values())
+
+
+def _finished_status(event: RunCompleted | RunFailed | RunCancelled) -> str:
+    if isinstance(event, RunCompleted):
+        return event.status
+    return "cancelled" if isinstance(event, RunCancelled) else "failed"

@@ -55,6 +55,9 @@ async def list_runs(
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
     prompt_id: Annotated[UUID | None, Query()] = None,
+    batch_id: Annotated[
+        str | None, Query(max_length=200, description="Only the runs of this batch")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
 ) -> list[RunOut]:
@@ -64,6 +67,7 @@ async def list_runs(
         status=status,
         prompt_version_id=prompt_version_id,
         prompt_id=prompt_id,
+        batch_id=batch_id,
         limit=limit,
         offset=offset,
     )
@@ -131,5 +135,62 @@ async def create_run(request: Request, writes: Writes, settings: Settings) -> Re
         read=queries.get_run,
         id_fields=("run_id", "id"),
         location="/api/v1/test_prompt/{id}",
+    )
+    return await writes.forward(request, target)
+
+
+@router.post(
+    "/{run_id}/retry",
+    response_model=RunOut,
+    status_code=201,
+    summary="Retry the failed calls of a finished run",
+    responses={
+        201: {"description": "A new run (`retry_of`) that makes only the failed calls again"},
+        404: {"description": "No such run"},
+        409: {
+            "description": "Still running (`run_unfinished`) or nothing failed (`nothing_to_retry`)"
+        },
+        503: {"description": "run-orchestrator is unreachable; nothing was written"},
+    },
+)
+async def retry_failed(
+    request: Request, run_id: RunId, writes: Writes, settings: Settings
+) -> Response:
+    target = WriteTarget(
+        service="run-orchestrator",
+        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs/{run_id}/retry",
+        topic=RUN_EVENTS,
+        read=queries.get_run,
+        id_fields=("run_id",),
+        location="/api/v1/test_prompt/{id}",
+    )
+    return await writes.forward(request, target)
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response_model=RunOut,
+    status_code=202,
+    summary="Cancel a test run",
+    responses={
+        202: {
+            "description": "Cancelled (a queued run: `status` is `cancelled`), or being stopped "
+            "(a running run: no new call starts within a second; the results already recorded "
+            "are kept, and `status` becomes `cancelled` shortly)"
+        },
+        404: {"description": "No such run"},
+        409: {"description": "The run has already finished (`rule`: run_finished)"},
+        503: {"description": "run-orchestrator is unreachable; nothing was changed"},
+    },
+)
+async def cancel_run(
+    request: Request, run_id: RunId, writes: Writes, settings: Settings
+) -> Response:
+    target = WriteTarget(
+        service="run-orchestrator",
+        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs/{run_id}/cancel",
+        topic=RUN_EVENTS,
+        read=queries.get_run,
+        resource_id=run_id,
     )
     return await writes.forward(request, target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
+    BatchCreated,
     PromptArchived,
     PromptClassCreated,
     PromptClassDeleted,
@@ -28,6 +29,7 @@ from promptworks_contracts.events import (
     PromptVersionCreated,
     ResultEvaluated,
     ResultRecorded,
+    RunCancelled,
     RunCompleted,
     RunCreated,
     RunEvaluated,
@@ -35,7 +37,7 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_eventkit.router import EventRouter
-from query_api.projections import catalog, evaluations, prompt_state, prompts, runs
+from query_api.projections import batches, catalog, evaluations, prompt_state, prompts, runs
 from query_api.projections.history import with_history
 
 CONSUMER_NAME = "query-api.projections"
@@ -64,6 +66,8 @@ def build_router() -> EventRouter[AsyncSession]:
             ResultRecorded: runs.on_result_recorded,
             RunCompleted: runs.on_run_completed,
             RunFailed: runs.on_run_failed,
+            RunCancelled: runs.on_run_cancelled,
+            BatchCreated: batches.on_batch_created,
             ResultEvaluated: evaluations.on_result_evaluated,
             RunEvaluated: evaluations.on_run_evaluated,
         },

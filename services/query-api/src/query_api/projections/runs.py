@@ -9,6 +9,7 @@ terminal status is never overwritten by RunStarted. Evaluation events never touc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -18,15 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
     ResultRecorded,
+    RunCancelled,
     RunCompleted,
     RunCreated,
     RunFailed,
 )
+from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.tables import FINISHED_STATUSES, results, runs
+from query_api.tables.runs import MONEY
 
 r = runs.c
 
@@ -52,8 +56,15 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "recorded": 0,
             "succeeded": 0,
             "failed": 0,
-            "status": "pending",
+            "status": "queued",
             "failure_reason": None,
+            "label": event.label,
+            "currency": event.pricing.currency if event.pricing else None,
+            "cost": Decimal(0) if event.pricing else None,
+            "estimated_cost": _amount(event.estimated_cost),
+            "budget": _amount(event.budget),
+            "cancelled_by": None,
+            "retry_of": event.retry_of,
             "created_at": received.envelope.time,
             "started_at": None,
             "finished_at": None,
@@ -99,6 +110,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
             "finish_reason": event.finish_reason,
             "error": event.error,
             "created_at": received.envelope.time,
+            "cost": _amount(event.cost),
+            "cached": event.cached,
         }
         for received, event in pairs
     ]
@@ -107,16 +120,19 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         pg_insert(results)
         .from_select(names, source)
         .on_conflict_do_nothing()
-        .returning(results.c.run_id, results.c.error.is_(None).label("ok"))
+        .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
     )
     counts: dict[UUID, list[int]] = {}
-    for run_id, ok in inserted:
+    spent: dict[UUID, Decimal] = {}
+    for run_id, ok, cost in inserted:
         tally = counts.setdefault(run_id, [0, 0])
         tally[0 if ok else 1] += 1
+        if cost is not None:
+            spent[run_id] = spent.get(run_id, Decimal(0)) + cost
     updates = _latest_per_run(events, {})
     for row in updates:
         succeeded, failed = counts.get(row["b_run_id"], [0, 0])
-        row.update(b_succeeded=succeeded, b_failed=failed)
+        row.update(b_succeeded=succeeded, b_failed=failed, b_cost=spent.get(row["b_run_id"]))
     statement = (
         update(runs)
         .where(r.run_id == bindparam("b_run_id"))
@@ -124,6 +140,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
             recorded=r.recorded + bindparam("b_succeeded") + bindparam("b_failed"),
             succeeded=r.succeeded + bindparam("b_succeeded"),
             failed=r.failed + bindparam("b_failed"),
+            # Unknown stays unknown: a run without a price keeps a null cost.
+            cost=r.cost + func.coalesce(bindparam("b_cost", type_=MONEY), 0),
             stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
         )
     )
@@ -132,7 +150,12 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
     extra = {
-        e.run_id: {"b_status": e.status, "b_succeeded": e.succeeded, "b_failed": e.failed}
+        e.run_id: {
+            "b_status": e.status,
+            "b_succeeded": e.succeeded,
+            "b_failed": e.failed,
+            "b_cost": _amount(e.cost),
+        }
         for _, e in typed(events, RunCompleted)
     }
     statement = (
@@ -142,6 +165,35 @@ async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent
             status=bindparam("b_status"),
             succeeded=bindparam("b_succeeded"),
             failed=bindparam("b_failed"),
+            cost=bindparam("b_cost", type_=MONEY),
+            finished_at=bindparam("b_time"),
+            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+        )
+    )
+    await update_many(session, statement, _latest_per_run(events, extra))
+
+
+async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    extra = {
+        e.run_id: {
+            "b_reason": e.reason,
+            "b_by": e.cancelled_by,
+            "b_succeeded": e.succeeded,
+            "b_failed": e.failed,
+            "b_cost": _amount(e.cost),
+        }
+        for _, e in typed(events, RunCancelled)
+    }
+    statement = (
+        update(runs)
+        .where(r.run_id == bindparam("b_run_id"))
+        .values(
+            status="cancelled",
+            failure_reason=bindparam("b_reason"),
+            cancelled_by=bindparam("b_by"),
+            succeeded=bindparam("b_succeeded"),
+            failed=bindparam("b_failed"),
+            cost=bindparam("b_cost", type_=MONEY),
             finished_at=bindparam("b_time"),
             stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
         )
@@ -178,3 +230,7 @@ def _latest_per_run(
             **extra.get(run_id, {}),
         }
     return list(latest.values())
+
+
+def _amount(money: Money | None) -> Decimal | None:
+    return None if money is None else money.amount

@@ -6,6 +6,7 @@ query that returns the page of results, each with its metrics aggregated by Post
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from sqlalchemy import JSON, Row, and_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.schemas.runs import ResultOut, RunOut, RunStatus
+from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
 from query_api.tables import metrics, results, runs
 
 r = runs.c
@@ -27,6 +28,7 @@ async def list_runs(
     prompt_id: UUID | None,
     limit: int,
     offset: int,
+    batch_id: str | None = None,
 ) -> tuple[int, list[RunOut]]:
     """A page of runs (newest first) and the total that match the filters."""
     conditions = []
@@ -36,6 +38,8 @@ async def list_runs(
         conditions.append(r.prompt_version_id == prompt_version_id)
     if prompt_id is not None:
         conditions.append(r.prompt_id == prompt_id)
+    if batch_id is not None:
+        conditions.append(r.batch_id == batch_id)
     where = and_(*conditions) if conditions else None
     count = select(func.count()).select_from(runs)
     page = select(runs).order_by(r.created_at.desc(), r.run_id.desc()).limit(limit).offset(offset)
@@ -95,9 +99,11 @@ async def list_results(
         .scalar_subquery()
     )
     rows = await session.execute(
-        select(page, metric_list.label("metrics")).order_by(
-            page.c.case_index, page.c.repetition, page.c.result_id
-        )
+        select(
+            page,
+            metric_list.label("metrics"),
+            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
+        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
     )
     return total, [ResultOut(**_result_fields(row)) for row in rows]
 
@@ -116,6 +122,8 @@ def _result_fields(row: Row[Any]) -> dict[str, Any]:
         "finish_reason": row.finish_reason,
         "error": row.error,
         "created_at": row.created_at,
+        "cost": money(row.cost, row.currency),
+        "cached": row.cached,
         "metrics": row.metrics,
     }
 
@@ -139,6 +147,12 @@ def _run(row: Row[Any]) -> RunOut:
         assertions=row.assertions,
         status=row.status,
         failure_reason=row.failure_reason,
+        cancelled_by=row.cancelled_by,
+        label=row.label,
+        cost=money(row.cost, row.currency),
+        estimated_cost=money(row.estimated_cost, row.currency),
+        budget=money(row.budget, row.currency),
+        retry_of=row.retry_of,
         recorded=row.recorded,
         succeeded=row.succeeded,
         failed=row.failed,
@@ -150,3 +164,14 @@ def _run(row: Row[Any]) -> RunOut:
         evaluation_summary=row.evaluation_summary,
         stream_version=row.stream_version,
     )
+
+
+def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
+    if amount is None or currency is None:
+        return None
+    return money_out(amount, currency)
+
+
+def money_out(amount: Decimal, currency: str) -> MoneyOut:
+    """One spelling per amount (``0.00125``), as the events carry it."""
+    return MoneyOut(amount=Decimal(format(amount.normalize(), "f")), currency=currency)

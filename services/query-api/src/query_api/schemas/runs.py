@@ -7,12 +7,13 @@ Field names follow the original PromptWorks backend where it had the field (``cu
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-RunStatus = Literal["pending", "running", "completed", "failed"]
+RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
 class _Out(BaseModel):
@@ -35,7 +36,21 @@ class RunOut(_Out):
     total_calls: int = Field(description="case_count x repetitions")
     assertions: list[dict[str, Any]]
     status: RunStatus
-    failure_reason: str | None
+    failure_reason: str | None = Field(
+        description="Why the run failed or was cancelled (for example its budget was reached)"
+    )
+    cancelled_by: str | None = Field(default=None, description="Who cancelled it, if someone did")
+    label: str | None = Field(
+        default=None, description="The label the version was resolved from, if the run named one"
+    )
+    cost: MoneyOut | None = Field(
+        default=None, description="Spend so far (final once finished); null: price unknown"
+    )
+    estimated_cost: MoneyOut | None = Field(default=None, description="Estimated at creation")
+    budget: MoneyOut | None = Field(default=None, description="Spend at which the run stops")
+    retry_of: UUID | None = Field(
+        default=None, description="The run whose failed calls this run makes again"
+    )
     recorded: int = Field(description="Results recorded so far")
     succeeded: int
     failed: int
@@ -49,6 +64,11 @@ class RunOut(_Out):
         "every result is evaluated"
     )
     stream_version: int
+
+
+class MoneyOut(_Out):
+    amount: Decimal = Field(description='Exact, as a string: `"0.00125"`')
+    currency: str
 
 
 class MetricOut(_Out):
@@ -71,4 +91,6 @@ class ResultOut(_Out):
     finish_reason: str | None
     error: str | None
     created_at: datetime
+    cost: MoneyOut | None = None
+    cached: bool = Field(default=False, description="Answered from the response cache")
     metrics: list[MetricOut]

@@ -1,4 +1,4 @@
-"""Run read models: ``runs``, ``run_evaluations``, ``results`` and ``metrics``.
+"""Run read models: ``runs``, ``run_evaluations``, ``results``, ``metrics`` and ``batches``.
 
 Invariants:
 - ``metrics`` has no foreign key to ``results``: evaluation events travel on another topic and
@@ -7,6 +7,8 @@ Invariants:
   run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
   events (RunCreated, RunEvaluated) is applied last.
 - ``runs.status`` is written by run events only; evaluation events never touch it.
+- ``batches`` holds each batch's matrix as created; its runs' progress is read from ``runs``
+  (by ``batch_id``) at read time, so a batch never needs updating.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from query_api.tables._base import metadata
 
-RUN_STATUSES = ("pending", "running", "completed", "failed")
-FINISHED_STATUSES = ("completed", "failed")
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+FINISHED_STATUSES = ("completed", "failed", "cancelled")
+MONEY = Numeric(36, 12)
 
 runs = Table(
     "runs",
@@ -58,8 +63,16 @@ runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("evaluation_summary", JSONB, nullable=True),
     Column("stream_version", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("currency", Text, nullable=True, comment="Of every amount; null: price unknown"),
+    Column("cost", MONEY, nullable=True),
+    Column("estimated_cost", MONEY, nullable=True),
+    Column("budget", MONEY, nullable=True),
+    Column("cancelled_by", Text, nullable=True),
+    Column("retry_of", UUID(as_uuid=True), nullable=True),
     CheckConstraint(
-        "status IN ('pending', 'running', 'completed', 'failed')", name="ck_runs_status"
+        "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
+        name="ck_runs_status",
     ),
 )
 
@@ -68,6 +81,7 @@ Index("ix_runs_created_at", runs.c.created_at.desc(), runs.c.run_id.desc())
 Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at.desc())
 Index("ix_runs_prompt_version_created_at", runs.c.prompt_version_id, runs.c.created_at.desc())
 Index("ix_runs_prompt_created_at", runs.c.prompt_id, runs.c.created_at.desc())
+Index("ix_runs_batch_created_at", runs.c.batch_id, runs.c.created_at.desc())
 
 run_evaluations = Table(
     "run_evaluations",
@@ -91,6 +105,8 @@ results = Table(
     Column("finish_reason", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("cost", MONEY, nullable=True),
+    Column("cached", Boolean, nullable=False, server_default=false()),
     Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
 )
 
@@ -105,4 +121,16 @@ metrics = Table(
     PrimaryKeyConstraint("result_id", "name"),
 )
 
-RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics)
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=True),
+    Column("cells", JSONB, nullable=False, comment="The matrix: run, version, model, parameters"),
+    Column("total_calls", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+)
+Index("ix_batches_created_at", batches.c.created_at.desc(), batches.c.batch_id.desc())
+
+RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics, batches)

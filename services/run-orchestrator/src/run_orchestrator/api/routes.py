@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
+from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context, positions_out
-from run_orchestrator.api.schemas import CreateRunRequest, ProviderResponse, RunCreatedResponse
+from run_orchestrator.api.requests import CreateBatchRequest, CreateRunRequest
+from run_orchestrator.api.schemas import (
+    BatchCreatedResponse,
+    BatchRunOut,
+    CancelRunResponse,
+    RunCreatedResponse,
+)
+from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.commands import CreateRun
-from run_orchestrator.handlers.commands import RunCommands
-from run_orchestrator.providers.registry import ProviderRegistry
+from run_orchestrator.handlers.commands import RunAccepted, RunCommands
 
 router = APIRouter(tags=["runs"])
 
@@ -22,12 +30,7 @@ def get_commands(request: Request) -> RunCommands:
     return commands
 
 
-def get_providers(request: Request) -> ProviderRegistry:
-    providers: ProviderRegistry = request.app.state.providers
-    return providers
-
-
-def _command(body: CreateRunRequest) -> CreateRun:
+def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateBatch:
     """A rule the request schema could not express becomes a clear 422, never a 500."""
     try:
         return body.command()
@@ -39,25 +42,80 @@ def _command(body: CreateRunRequest) -> CreateRun:
 
 
 Commands = Annotated[RunCommands, Depends(get_commands)]
-Providers = Annotated[ProviderRegistry, Depends(get_providers)]
 
 
 @router.post("/runs", status_code=201, response_model=RunCreatedResponse)
 async def create_run(
     body: CreateRunRequest, commands: Commands, context: Context, response: Response
 ) -> RunCreatedResponse:
-    accepted = await commands.create_run(_command(body), context)
+    command = _command(body)
+    assert isinstance(command, CreateRun)
+    accepted = await commands.create_run(command, context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
+    return _created(accepted)
+
+
+def _created(accepted: RunAccepted) -> RunCreatedResponse:
+    plan = accepted.plan
     return RunCreatedResponse(
         run_id=accepted.run_id,
-        status="pending",
+        status="queued",
         total_calls=accepted.total_calls,
+        prompt_version_id=plan.version.version_id,
+        label=plan.label,
+        model=plan.model,
+        parameters=plan.parameters,
+        pricing=plan.pricing,
+        estimated_cost=accepted.estimated_cost,
         stream_version=accepted.stream_version,
         positions=positions_out(accepted.positions),
     )
 
 
-@router.get("/providers", response_model=list[ProviderResponse])
-async def list_providers(providers: Providers) -> list[ProviderResponse]:
-    """Configured provider names and kinds; never a key or an endpoint URL."""
-    return [ProviderResponse(name=p.name, kind=p.kind) for p in providers.describe()]
+@router.post("/batches", status_code=201, response_model=BatchCreatedResponse)
+async def create_batch(
+    body: CreateBatchRequest, commands: Commands, context: Context
+) -> BatchCreatedResponse:
+    """Versions x models x parameter sets over one case set: every run created at once."""
+    command = _command(body)
+    assert isinstance(command, CreateBatch)
+    accepted = await commands.create_batch(command, context)
+    cells = zip(accepted.batch.cells, accepted.runs, strict=True)
+    return BatchCreatedResponse(
+        batch_id=accepted.batch.batch_id,
+        status="queued",
+        total_calls=accepted.batch.total_calls,
+        runs=[
+            BatchRunOut(
+                run_id=cell.run_id,
+                prompt_version_id=cell.prompt_version_id,
+                prompt_version_number=cell.prompt_version_number,
+                model=cell.model,
+                parameters=cell.parameters,
+                parameter_set=cell.parameter_set,
+                total_calls=run.total_calls,
+                estimated_cost=run.estimated_cost,
+            )
+            for cell, run in cells
+        ],
+        positions=positions_out(accepted.positions),
+    )
+
+
+@router.post("/runs/{run_id}/retry", status_code=201, response_model=RunCreatedResponse)
+async def retry_failed(run_id: UUID, commands: Commands, context: Context) -> RunCreatedResponse:
+    """A new run (``retry_of``) that makes the finished run's failed calls again."""
+    return _created(await commands.retry_failed(run_id, context))
+
+
+@router.post("/runs/{run_id}/cancel", status_code=202, response_model=CancelRunResponse)
+async def cancel_run(
+    run_id: UUID, commands: Commands, actor: Actor, context: Context
+) -> CancelRunResponse:
+    """Stops a run: no new calls within a second; the results already recorded are kept."""
+    accepted = await commands.cancel_run(run_id, actor, context)
+    return CancelRunResponse(
+        run_id=accepted.run_id,
+        status="cancelled" if accepted.status == "cancelled" else "cancelling",
+        positions=positions_out(accepted.positions),
+    )

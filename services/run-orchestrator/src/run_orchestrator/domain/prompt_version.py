@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from promptworks_contracts.values import PromptTemplate, VariableSpec
+from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
 
 
 class PromptVersion(BaseModel):
@@ -17,3 +17,5 @@ class PromptVersion(BaseModel):
     number: int
     template: PromptTemplate
     variables: list[VariableSpec]
+    default_model: ModelRef | None = None
+    default_parameters: ModelParameters | None = None

@@ -68,11 +68,18 @@ class CallPolicy:
 
 
 def policy_for(
-    settings: RunOrchestratorSettings, provider: str, model: str, run_concurrency: int
+    settings: RunOrchestratorSettings,
+    config: ProviderConfig | None,
+    model: str,
+    run_concurrency: int,
 ) -> CallPolicy:
-    config = settings.providers.get(provider)
-    if config is None:  # the built-in mock: nothing to retry, no limits
-        return CallPolicy(0, 0.1, 1.0, None, 1_000_000, 1.0, run_concurrency, ModelLimits())
+    """The call policy of ``model`` on a provider built from ``config`` (None: the built-in
+    mock, whose models may have limits in MOCK_MODELS but nothing to retry)."""
+    if config is None:
+        spec = settings.mock_models.get(model)
+        mock_limits = spec.limits if spec is not None else ModelLimits()
+        concurrency = mock_limits.max_concurrency or run_concurrency
+        return CallPolicy(0, 0.1, 1.0, None, 1_000_000, 1.0, concurrency, mock_limits)
     limits = effective_limits(config, model)
     return CallPolicy(
         max_retries=config.max_retries,
@@ -84,6 +91,13 @@ def policy_for(
         concurrency=limits.max_concurrency or run_concurrency,
         limits=limits,
     )
+
+
+def provider_config(provider: ModelProvider) -> ProviderConfig | None:
+    """The configuration an SDK provider was built from (PROVIDERS or the API's catalog);
+    None for the mock and for providers without one."""
+    config = getattr(provider, "config", None)
+    return config if isinstance(config, ProviderConfig) else None
 
 
 def effective_limits(config: ProviderConfig, model: str) -> ModelLimits:
@@ -110,7 +124,7 @@ class ProviderCalls:
         self._settings = settings
         self._limiter = limiter
         self._draw = draw or random.Random()
-        self._policies: dict[tuple[str, str, int], CallPolicy] = {}
+        self._policies: dict[tuple[str, str, int], tuple[ProviderConfig | None, CallPolicy]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._gates: dict[tuple[str, str], AdaptiveConcurrency] = {}
 
@@ -121,10 +135,13 @@ class ProviderCalls:
         self, provider: ModelProvider, request: CompletionRequest, run_concurrency: int
     ) -> Completion:
         name, model = request.model.provider, request.model.name
-        policy = self._policies.get((name, model, run_concurrency))
-        if policy is None:
-            policy = policy_for(self._settings, name, model, run_concurrency)
-            self._policies[(name, model, run_concurrency)] = policy
+        config = provider_config(provider)
+        cached = self._policies.get((name, model, run_concurrency))
+        if cached is not None and cached[0] is config:
+            policy = cached[1]
+        else:  # first call, or the provider was rebuilt from a changed catalog entry
+            policy = policy_for(self._settings, config, model, run_concurrency)
+            self._policies[(name, model, run_concurrency)] = (config, policy)
         breaker = self._breakers.get(name)
         if breaker is None:
             breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown)

@@ -12,18 +12,23 @@ Invariants:
   recorder fails for good and the run's execution stops; buffered results are dropped and
   the run resumes from what the database holds.
 - The buffer is bounded (backpressure): callers wait when the database falls behind.
+- A flush at least ``progress_interval`` after the last RunProgressed appends a new one after
+  its results (same transaction), so progress events stay a few a second however fast the
+  results come.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from types import TracebackType
 
 import structlog
 
-from promptworks_contracts.events import ResultRecorded
+from promptworks_contracts.events import ResultRecorded, RunProgressed
 from promptworks_eventkit.errors import ConcurrencyConflictError
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.execution.state import ExecutorPort, RunState
 from run_orchestrator.execution.waiting import wait_event
 from run_orchestrator.handlers.ports import ResultAlreadyRecordedError
@@ -31,6 +36,7 @@ from run_orchestrator.handlers.ports import ResultAlreadyRecordedError
 log = structlog.get_logger(__name__)
 
 FLUSH_ATTEMPTS = 3
+DEFAULT_PROGRESS_INTERVAL = 0.5
 YIELD_EVERY = 100
 
 
@@ -46,9 +52,12 @@ class ResultRecorder:
         *,
         flush_size: int,
         interval: float,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
     ) -> None:
         self._port = port
         self._state = state
+        self._progress_interval = progress_interval
+        self._last_progress = time.monotonic()
         self._flush_size = flush_size
         self._interval = interval
         self._max_buffer = 4 * flush_size
@@ -120,11 +129,14 @@ class ResultRecorder:
     async def _flush(self, batch: list[ResultRecorded]) -> None:
         state = self._state
         ok = sum(1 for r in batch if r.error is None)
+        progress = self._progress(batch, ok)
+        events: list[ResultRecorded | RunProgressed] = [*batch, *progress]
         for attempt in range(1, FLUSH_ATTEMPTS + 1):
             try:
                 async with self._port.transaction(state.context) as tx:
-                    await tx.append(state.stream_id, batch, state.version)
+                    await tx.append(state.stream_id, events, state.version)
                     await tx.repos.record_results(state.run_id, batch)
+                    await tx.repos.store_responses(self._answers(batch))
                 break
             except (ConcurrencyConflictError, ResultAlreadyRecordedError):
                 raise  # another writer: retrying cannot help
@@ -138,6 +150,38 @@ class ResultRecorder:
                     error=type(error).__name__,
                 )
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))
-        state.version += len(batch)
+        state.version += len(events)
         state.succeeded += ok
         state.failed += len(batch) - ok
+        if progress:
+            self._last_progress = time.monotonic()
+
+    def _answers(self, batch: list[ResultRecorded]) -> list[tuple[str, CachedResponse]]:
+        """The batch's new answers for the response cache (runs that use it)."""
+        keys = self._state.cache_keys
+        return [
+            (keys[(r.case_index, r.repetition)], CachedResponse(r.output, r.usage, r.finish_reason))
+            for r in batch
+            if r.output is not None
+            and r.error is None
+            and not r.cached
+            and (r.case_index, r.repetition) in keys
+        ]
+
+    def _progress(self, batch: list[ResultRecorded], ok: int) -> list[RunProgressed]:
+        """A RunProgressed to append after ``batch``, when one is due."""
+        if time.monotonic() - self._last_progress < self._progress_interval:
+            return []
+        state = self._state
+        succeeded, failed = state.succeeded + ok, state.failed + len(batch) - ok
+        spent = state.spent
+        return [
+            RunProgressed(
+                run_id=state.run_id,
+                total_calls=state.created.total_calls,
+                recorded=succeeded + failed,
+                succeeded=succeeded,
+                failed=failed,
+                cost=spent,
+            )
+        ]

@@ -7,12 +7,16 @@ repetition) pairs already have a result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import DomainEvent, RunCreated
+from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.writing.port import WritePort
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.handlers.ports import RunRepository
 
 ExecutorPort = WritePort[RunRepository]
@@ -29,6 +33,12 @@ class RunState:
     failed: int
     context: MessageContext
     done: set[tuple[int, int]] = field(default_factory=set)
+    spent: Money | None = None
+    """What the calls made so far cost (recorded or not yet); None: the price is unknown."""
+    cancel_requested_by: str | None = None
+    cache_keys: dict[tuple[int, int], str] = field(default_factory=dict)
+    """Per pending pair, its response-cache key (runs that use the cache)."""
+    cache_hits: dict[str, CachedResponse] = field(default_factory=dict)
 
     @property
     def stream_id(self) -> str:
@@ -37,6 +47,17 @@ class RunState:
     @property
     def case_count(self) -> int:
         return max(1, len(self.created.cases))
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """Every (case, repetition) the run calls: all of them, or the snapshot's ``pairs``
+        (a retry of failed calls)."""
+        if self.created.pairs is not None:
+            yield from self.created.pairs
+            return
+        repetitions = range(1, self.created.repetitions + 1)
+        for case in range(self.case_count):
+            for repetition in repetitions:
+                yield case, repetition
 
 
 async def load_run(port: ExecutorPort, run_id: UUID) -> RunState | None:
@@ -60,7 +81,15 @@ async def load_run(port: ExecutorPort, run_id: UUID) -> RunState | None:
         # Lifecycle and result events belong to the request that created the run.
         context=MessageContext.caused_by(snapshot.envelope),
         done=done,
+        spent=_spent(snapshot.event, row.cost),
+        cancel_requested_by=row.cancel_requested_by,
     )
+
+
+def _spent(created: RunCreated, recorded: Decimal | None) -> Money | None:
+    if created.pricing is None:
+        return None
+    return Money(amount=recorded or Decimal(0), currency=created.pricing.currency)
 
 
 async def append_lifecycle(

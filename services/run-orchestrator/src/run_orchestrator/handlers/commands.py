@@ -1,7 +1,15 @@
-"""Command handler of POST /runs: resolve the version, plan, append RunCreated + the run.
+"""Command handlers of POST /runs and POST /runs/{id}/cancel.
 
-The RunCreated event and the executor's run (``pending``) are written in ONE transaction, so
-the executor never sees a run without its snapshot, nor a snapshot it does not know to execute.
+Creating: resolve the version (directly or through a label), the model, its parameters and
+price, plan, then append RunCreated and add the executor's run (``queued``) in ONE
+transaction, so the executor never sees a run without its snapshot, nor a snapshot it does
+not know to execute.
+
+Cancelling: a queued run has no writer yet, so the handler appends RunCancelled itself (with
+the stream's expected version: should the executor start it at that moment, one of the two
+appends is refused and the handler then takes the running path). A running run belongs to
+the executor that holds its lock, the only writer of its stream: the handler marks the run,
+and that executor stops it within a second (see execution/stopping.py).
 """
 
 from __future__ import annotations
@@ -14,23 +22,48 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from promptworks_eventkit.errors import DomainError
+from promptworks_contracts.events import BatchCreated, RunCancelled, RunCreated
+from promptworks_contracts.values import ModelPricing, ModelRef, Money
+from promptworks_eventkit.errors import (
+    ConcurrencyConflictError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+)
 from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.writing.port import WritePort
-from run_orchestrator.domain.commands import CreateRun
-from run_orchestrator.domain.planning import plan_run
+from run_orchestrator.domain.batches import CreateBatch, batch_created, cells
+from run_orchestrator.domain.commands import CreateRun, VersionSelector
+from run_orchestrator.domain.cost import scaled
+from run_orchestrator.domain.planning import (
+    FALLBACK_MODEL,
+    RunPlan,
+    plan_run,
+    resolve_model,
+    resolve_parameters,
+)
 from run_orchestrator.domain.prompt_version import PromptVersion
-from run_orchestrator.handlers.ports import PENDING, RunRepository
+from run_orchestrator.handlers.ports import (
+    CANCELLED,
+    QUEUED,
+    RUNNING,
+    UNFINISHED,
+    RunRepository,
+)
 
 VERSION_POLL_SECONDS = 0.05
+CANCEL_ATTEMPTS = 3
 
 
 class ProviderCatalog(Protocol):
-    """Which providers are configured (the registry; its SDK clients stay out of here)."""
+    """Which providers are configured and what their models cost (the registry; its SDK
+    clients stay out of here)."""
 
     def is_configured(self, name: str) -> bool: ...
 
     def names(self) -> list[str]: ...
+
+    def pricing(self, model: ModelRef) -> ModelPricing | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,23 @@ class RunAccepted:
     status: str
     total_calls: int
     stream_version: int
+    positions: Sequence[Position]
+    plan: RunPlan
+    estimated_cost: Money | None
+
+
+@dataclass(frozen=True)
+class BatchAccepted:
+    batch: BatchCreated
+    runs: list[RunCreated]
+    positions: Sequence[Position]
+
+
+@dataclass(frozen=True)
+class CancelAccepted:
+    run_id: UUID
+    status: str
+    """``cancelled`` (it was queued) or ``cancelling`` (the executor stops it)."""
     positions: Sequence[Position]
 
 
@@ -56,36 +106,190 @@ class RunCommands:
         self._prompt_wait = prompt_wait_seconds
         self._on_run_created = on_run_created
 
-    async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
-        if not self._providers.is_configured(command.model.provider):
+    def _check_provider(self, model: ModelRef, field: str) -> None:
+        if not self._providers.is_configured(model.provider):
             raise DomainError(
-                f"provider {command.model.provider!r} is not configured; "
+                f"provider {model.provider!r} is not configured; "
                 f"configured providers: {self._providers.names()}",
-                field="provider",
+                field=field,
                 rule="unknown_provider",
             )
-        version = await self._await_version(command.prompt_version_id)
+
+    async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
+        version = await self._await_version(command.version)
+        model = resolve_model(command, version)
+        self._check_provider(model, "provider")
+        plan = RunPlan(
+            version=version,
+            model=model,
+            parameters=resolve_parameters(command.parameters, version),
+            pricing=self._providers.pricing(model),
+            label=command.version.label,
+        )
         run_id = uuid.uuid4()
         # Rendering 10,000 cases takes a while: keep the event loop free for running runs.
-        created = await asyncio.to_thread(plan_run, run_id, command, version)
+        created = await asyncio.to_thread(plan_run, run_id, command, plan)
         async with self._port.transaction(context) as tx:
             stream_version = await tx.append(str(run_id), [created], 0)
             await tx.repos.add_run(run_id, created.total_calls)
         self._on_run_created()
-        return RunAccepted(run_id, PENDING, created.total_calls, stream_version, tx.positions)
+        return RunAccepted(
+            run_id,
+            QUEUED,
+            created.total_calls,
+            stream_version,
+            tx.positions,
+            plan,
+            created.estimated_cost,
+        )
 
-    async def _await_version(self, version_id: UUID) -> PromptVersion:
+    async def create_batch(self, command: CreateBatch, context: MessageContext) -> BatchAccepted:
+        specs = cells(command)
+        versions = [await self._await_version(selector) for selector in command.versions]
+        batch_id = uuid.uuid4()
+        planned: list[tuple[CreateRun, RunPlan]] = []
+        for spec in specs:
+            version, selector = versions[spec.version], command.versions[spec.version]
+            model = command.models[spec.model] or version.default_model or FALLBACK_MODEL
+            self._check_provider(model, f"models.{spec.model}.provider")
+            try:
+                parameters = resolve_parameters(command.parameter_sets[spec.parameter_set], version)
+            except DomainError as error:
+                raise DomainError(
+                    str(error),
+                    field=f"parameter_sets.{spec.parameter_set}.{error.field}",
+                    rule=error.rule,
+                ) from error
+            run = CreateRun(
+                version=selector,
+                model=model,
+                repetitions=command.repetitions,
+                cases=command.cases,
+                assertions=command.assertions,
+                notes=command.notes,
+                batch_id=str(batch_id),
+                budget=command.budget,
+                use_cache=command.use_cache,
+            )
+            pricing = self._providers.pricing(model)
+            planned.append((run, RunPlan(version, model, parameters, pricing, selector.label)))
+
+        def plan_all() -> list[RunCreated]:
+            return [plan_run(uuid.uuid4(), run, plan) for run, plan in planned]
+
+        created = await asyncio.to_thread(plan_all)
+        batch = batch_created(batch_id, command, specs, created)
+        async with self._port.transaction(context) as tx:
+            await tx.append(str(batch_id), [batch], 0)
+            for snapshot in created:
+                await tx.append(str(snapshot.run_id), [snapshot], 0)
+                await tx.repos.add_run(snapshot.run_id, snapshot.total_calls)
+        self._on_run_created()
+        return BatchAccepted(batch, created, tx.positions)
+
+    async def retry_failed(self, run_id: UUID, context: MessageContext) -> RunAccepted:
+        """A new run (``retry_of``) of the same snapshot that calls only the finished run's
+        failed pairs; the finished run stays as it was."""
+        async with self._port.transaction() as tx:
+            row = await tx.repos.find_run(run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            if row.status in UNFINISHED:
+                raise ConflictError(
+                    f"run {run_id} is still {row.status}: retry it once it finished",
+                    rule="run_unfinished",
+                )
+            [first] = await tx.load(str(run_id), to_version=1)
+            pairs = await tx.repos.failed_pairs(run_id)
+        snapshot = first.event
+        assert isinstance(snapshot, RunCreated)
+        if not pairs:
+            raise ConflictError(f"run {run_id} has no failed calls", rule="nothing_to_retry")
+        version = await self._await_version(
+            VersionSelector(prompt_version_id=snapshot.prompt_version_id)
+        )
+        retry_id = uuid.uuid4()
+        created = snapshot.model_copy(
+            update={
+                "run_id": retry_id,
+                "retry_of": run_id,
+                "pairs": pairs,
+                "total_calls": len(pairs),
+                "estimated_cost": scaled(snapshot.estimated_cost, len(pairs), snapshot.total_calls),
+            }
+        )
+        async with self._port.transaction(context) as tx:
+            stream_version = await tx.append(str(retry_id), [created], 0)
+            await tx.repos.add_run(retry_id, created.total_calls)
+        self._on_run_created()
+        plan = RunPlan(
+            version, snapshot.model, snapshot.parameters, snapshot.pricing, snapshot.label
+        )
+        return RunAccepted(
+            retry_id, QUEUED, len(pairs), stream_version, tx.positions, plan, created.estimated_cost
+        )
+
+    async def cancel_run(self, run_id: UUID, actor: str, context: MessageContext) -> CancelAccepted:
+        for attempt in range(1, CANCEL_ATTEMPTS + 1):
+            try:
+                return await self._cancel_once(run_id, actor, context)
+            except ConcurrencyConflictError:
+                if attempt == CANCEL_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _cancel_once(
+        self, run_id: UUID, actor: str, context: MessageContext
+    ) -> CancelAccepted:
+        async with self._port.transaction(context) as tx:
+            row = await tx.repos.find_run(run_id, for_update=True)
+            if row is None:
+                raise NotFoundError(f"run {run_id} does not exist")
+            if row.status == QUEUED:
+                cancelled = RunCancelled(
+                    run_id=run_id,
+                    cause="requested",
+                    reason="cancelled before it started",
+                    cancelled_by=actor or None,
+                    succeeded=0,
+                    failed=0,
+                )
+                await tx.append(str(run_id), [cancelled], await tx.version(str(run_id)))
+                await tx.repos.set_status(run_id, CANCELLED)
+                status = CANCELLED
+            elif row.status == RUNNING:
+                await tx.repos.request_cancel(run_id, actor)
+                status = "cancelling"
+            else:
+                raise ConflictError(f"run {run_id} is already {row.status}", rule="run_finished")
+        return CancelAccepted(run_id, status, tx.positions)
+
+    async def _await_version(self, selector: VersionSelector) -> PromptVersion:
         """The local copy may lag a prompt created a moment ago: wait for it, bounded."""
         deadline = time.monotonic() + self._prompt_wait
         while True:
             async with self._port.transaction() as tx:
-                version = await tx.repos.find_version(version_id)
+                version_id = selector.prompt_version_id
+                if version_id is None:
+                    assert selector.prompt_id is not None and selector.label is not None
+                    version_id = await tx.repos.resolve_label(selector.prompt_id, selector.label)
+                version = None if version_id is None else await tx.repos.find_version(version_id)
             if version is not None:
                 return version
             if time.monotonic() >= deadline:
-                raise DomainError(
-                    f"prompt version {version_id} does not exist",
-                    field="prompt_version_id",
-                    rule="not_found",
-                )
+                raise _unknown_version(selector)
             await asyncio.sleep(VERSION_POLL_SECONDS)
+
+
+def _unknown_version(selector: VersionSelector) -> DomainError:
+    if selector.prompt_version_id is not None:
+        return DomainError(
+            f"prompt version {selector.prompt_version_id} does not exist",
+            field="prompt_version_id",
+            rule="not_found",
+        )
+    return DomainError(
+        f"prompt {selector.prompt_id} has no version labelled {selector.label!r}",
+        field="label",
+        rule="not_found",
+    )

@@ -6,7 +6,7 @@ framework. ``adapters/postgres.py`` implements it on the write port's session,
 Invariants every implementation keeps:
 - the prompt-version copy holds versions as ``PromptVersionCreated`` introduced them; versions
   are immutable, so adding one already present keeps the stored one;
-- a run is added ``pending`` in the transaction that appends its ``RunCreated``; its status
+- a run is added ``queued`` in the transaction that appends its ``RunCreated``; its status
   and counters change only in the transactions that append the matching events, so they
   always agree with the run's stream;
 - a (case, repetition) has at most one recorded result: recording a second one raises
@@ -20,16 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Final, Protocol
 from uuid import UUID
 
-from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
 from promptworks_eventkit.errors import ConflictError
+from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.prompt_version import PromptVersion
 
-PENDING: Final = "pending"
+QUEUED: Final = "queued"
 RUNNING: Final = "running"
-UNFINISHED: Final = (PENDING, RUNNING)
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+UNFINISHED: Final = (QUEUED, RUNNING)
 """Runs the executor still has to (finish to) execute."""
 
 
@@ -42,6 +48,10 @@ class RunRow:
     recorded: int
     succeeded: int
     failed: int
+    cost: Decimal | None = None
+    """The recorded results' cost summed; None while no result had a known price."""
+    cancel_requested_by: str | None = None
+    """Set by POST /runs/{id}/cancel on a running run; the executor stops it."""
 
 
 class ResultAlreadyRecordedError(ConflictError):
@@ -54,6 +64,16 @@ class ResultAlreadyRecordedError(ConflictError):
         )
 
 
+@dataclass(frozen=True)
+class StoredProvider:
+    """A catalog provider as run-orchestrator keeps it: the state its events describe, and
+    the encrypted credential (only when the credential's source is ``encrypted``)."""
+
+    provider_id: UUID
+    state: ProviderState
+    secret: bytes | None = None
+
+
 class RunRepository(Protocol):
     async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
         """Adds versions to the local copy; a version already present is kept as it is."""
@@ -63,16 +83,59 @@ class RunRepository(Protocol):
         """A version of the local copy; None when it has not arrived (yet)."""
         ...
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
-        """Adds a ``pending`` run with nothing recorded."""
+    async def move_label(self, prompt_id: UUID, label: str, version_id: UUID) -> None:
+        """The prompt's ``label`` now points at ``version_id`` (the copy of PromptLabelMoved)."""
         ...
 
-    async def find_run(self, run_id: UUID) -> RunRow | None: ...
+    async def remove_label(self, prompt_id: UUID, label: str) -> None: ...
+
+    async def resolve_label(self, prompt_id: UUID, label: str) -> UUID | None:
+        """The version ``label`` points at; ``latest`` is the highest number. None: unknown."""
+        ...
+
+    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+        """Adds a ``queued`` run with nothing recorded."""
+        ...
+
+    async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
+        """The run's row; ``for_update`` locks it until the transaction ends."""
+        ...
+
+    async def request_cancel(self, run_id: UUID, actor: str) -> None:
+        """Marks a running run for the executor to stop."""
+        ...
 
     async def set_status(self, run_id: UUID, status: str) -> None: ...
 
     async def unfinished_runs(self, limit: int) -> list[UUID]:
         """Runs ``pending`` or ``running``, oldest first, at most ``limit``."""
+        ...
+
+    async def find_provider(self, name: str) -> StoredProvider | None: ...
+
+    async def list_providers(self) -> list[StoredProvider]:
+        """Every catalog provider, by name."""
+        ...
+
+    async def save_provider(self, provider: StoredProvider) -> None:
+        """Adds or replaces the provider (by id); a second provider with the same name is
+        refused (``ConflictError``)."""
+        ...
+
+    async def delete_provider(self, provider_id: UUID) -> None: ...
+
+    async def cached_responses(
+        self, keys: Sequence[str], not_before: datetime
+    ) -> dict[str, CachedResponse]:
+        """The cache's answers for ``keys`` stored at ``not_before`` or later."""
+        ...
+
+    async def store_responses(self, entries: Sequence[tuple[str, CachedResponse]]) -> None:
+        """Adds answers to the cache; a key already there keeps its answer."""
+        ...
+
+    async def failed_pairs(self, run_id: UUID) -> list[tuple[int, int]]:
+        """The (case, repetition) pairs whose result is an error, in order."""
         ...
 
     async def recorded_pairs(self, run_id: UUID) -> set[tuple[int, int]]:
@@ -81,5 +144,5 @@ class RunRepository(Protocol):
 
     async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
         """Marks the results' pairs done and advances the run's counters (recorded,
-        succeeded: no error, failed: an error) by the batch."""
+        succeeded: no error, failed: an error, cost: the batch's known costs) by the batch."""
         ...

@@ -1,4 +1,5 @@
-"""Consumer "run-orchestrator.prompt-versions": keeps the local copy of prompt versions.
+"""Consumer "run-orchestrator.prompt-versions": keeps the local copy of prompt versions and
+of where their labels point.
 
 Runs resolve their prompt version here, never in prompt-service's database. Versions are
 immutable, so a batch is stored at once and versions already present are kept. The handler
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from promptworks_contracts.events import PromptVersionCreated
+from promptworks_contracts.events import PromptLabelMoved, PromptLabelRemoved, PromptVersionCreated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter, typed
 from promptworks_eventkit.writing.port import Transaction
@@ -23,5 +24,22 @@ async def store_versions(tx: Transaction[RunRepository], received: Sequence[Rece
     await tx.repos.add_versions([event for _, event in typed(received, PromptVersionCreated)])
 
 
+async def move_labels(tx: Transaction[RunRepository], received: Sequence[ReceivedEvent]) -> None:
+    for _, moved in typed(received, PromptLabelMoved):
+        await tx.repos.move_label(moved.prompt_id, moved.label, moved.version_id)
+
+
+async def remove_labels(tx: Transaction[RunRepository], received: Sequence[ReceivedEvent]) -> None:
+    for _, removed in typed(received, PromptLabelRemoved):
+        await tx.repos.remove_label(removed.prompt_id, removed.label)
+
+
 def prompt_versions_router() -> EventRouter[Transaction[RunRepository]]:
-    return EventRouter({PromptVersionCreated: store_versions})
+    # Partition order: a label's moves and removals apply in the order they happened.
+    return EventRouter(
+        {
+            PromptVersionCreated: store_versions,
+            PromptLabelMoved: move_labels,
+            PromptLabelRemoved: remove_labels,
+        }
+    )

@@ -77,6 +77,7 @@ class OpenAICompatibleProvider:
 
     def __init__(self, name: str, config: ProviderConfig, *, pool_size: int) -> None:
         self.name = name
+        self.config = config  # the executor's call policy (retries, timeout, limits) reads it
         self._secret = config.api_key.get_secret_value()
         self._max_concurrency = config.max_concurrency
         self._client = openai.AsyncOpenAI(

@@ -7,11 +7,17 @@ nothing opens connections at import time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from promptworks_contracts.values import ModelPricing, ModelRef
+from run_orchestrator.domain.catalog import ModelSpec
 from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.catalog import CatalogProviders
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
 
+FREE = ModelPricing(input_per_million=Decimal(0), output_per_million=Decimal(0))
+"""The mock's price unless MOCK_MODELS sets one: it calls nothing that costs money."""
 MAX_POOL_SIZE = 10_000
 
 
@@ -22,20 +28,42 @@ class ProviderInfo:
 
 
 class ProviderRegistry:
-    def __init__(self, settings: RunOrchestratorSettings) -> None:
+    """The built-in mock, the PROVIDERS configuration and (optionally) the API's catalog."""
+
+    def __init__(
+        self, settings: RunOrchestratorSettings, catalog: CatalogProviders | None = None
+    ) -> None:
         self._settings = settings
+        self._catalog = catalog
         self._providers: dict[str, ModelProvider] = {}
 
-    def describe(self) -> list[ProviderInfo]:
-        """Names and kinds only: never a URL with credentials, never a key."""
+    def describe_configured(self) -> list[ProviderInfo]:
+        """The mock and PROVIDERS, names and kinds only: never a URL, never a key."""
         configured = [ProviderInfo(n, c.kind) for n, c in sorted(self._settings.providers.items())]
         return [ProviderInfo(MOCK_PROVIDER, "mock"), *configured]
 
     def names(self) -> list[str]:
-        return [info.name for info in self.describe()]
+        catalog = self._catalog.names() if self._catalog else []
+        return [info.name for info in self.describe_configured()] + catalog
 
     def is_configured(self, name: str) -> bool:
-        return name == MOCK_PROVIDER or name in self._settings.providers
+        in_catalog = self._catalog is not None and self._catalog.has(name)
+        return name == MOCK_PROVIDER or name in self._settings.providers or in_catalog
+
+    def model_spec(self, model: ModelRef) -> ModelSpec | None:
+        """What is known about the model; None when it is not listed."""
+        if model.provider == MOCK_PROVIDER:
+            return self._settings.mock_models.get(model.name)
+        config = self._settings.providers.get(model.provider)
+        if config is not None:
+            return config.models.get(model.name)
+        return self._catalog.spec(model.provider, model.name) if self._catalog else None
+
+    def pricing(self, model: ModelRef) -> ModelPricing | None:
+        spec = self.model_spec(model)
+        if spec is None:
+            return FREE if model.provider == MOCK_PROVIDER else None
+        return spec.pricing
 
     async def start(self) -> None:
         settings = self._settings
@@ -47,22 +75,30 @@ class ProviderRegistry:
             )
         }
         for name, config in settings.providers.items():
-            # Every run of this provider may have its concurrency in flight at once: the
-            # pool must never be what makes calls queue.
-            per_run = config.max_concurrency or settings.max_concurrency
-            pool_size = min(MAX_POOL_SIZE, per_run * settings.max_parallel_runs)
-            self._providers[name] = _sdk_provider(name, config, pool_size)
+            self._providers[name] = sdk_provider(name, config, pool_size_for(settings, config))
 
     def get(self, name: str) -> ModelProvider | None:
-        return self._providers.get(name)
+        static = self._providers.get(name)
+        if static is not None or self._catalog is None:
+            return static
+        return self._catalog.get(name)
 
     async def aclose(self) -> None:
         providers, self._providers = self._providers, {}
         for provider in providers.values():
             await provider.aclose()
+        if self._catalog is not None:
+            await self._catalog.aclose()
 
 
-def _sdk_provider(name: str, config: ProviderConfig, pool_size: int) -> ModelProvider:
+def pool_size_for(settings: RunOrchestratorSettings, config: ProviderConfig) -> int:
+    """Every run of this provider may have its concurrency in flight at once: the pool must
+    never be what makes calls queue."""
+    per_run = config.max_concurrency or settings.max_concurrency
+    return min(MAX_POOL_SIZE, per_run * settings.max_parallel_runs)
+
+
+def sdk_provider(name: str, config: ProviderConfig, pool_size: int) -> ModelProvider:
     # The SDKs take seconds to import (anthropic ~1.9 s, openai ~0.6 s on this project's
     # machines): only the kinds configured are loaded, so `migrate` and a mock-only service
     # start without them.

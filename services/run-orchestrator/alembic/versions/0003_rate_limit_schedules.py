@@ -1,15 +1,15 @@
 """The shared rate-limit schedules (one row per provider and model).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from alembic import op
 
 from run_orchestrator.adapters.tables import rate_limit_schedules
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,49 @@
+"""The `topics` step creates topics with the partitions, replicas and `min.insync.replicas` the
+settings ask for (the production overlay sets 12, 3 and 2; a one-broker test cluster takes 1)."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from promptworks_eventkit.kafka import ensure_topics
+from promptworks_eventkit.settings import KafkaSettings
+from tests.support.infra import Infra, delete_topics
+
+
+async def test_topics_get_the_configured_partitions_replicas_and_min_insync(infra: Infra) -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        topic_partitions=2,
+        topic_replication_factor=1,
+        topic_min_insync_replicas=1,
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        assert await ensure_topics(kafka, ["promptworks.run"]) == [kafka.topic("promptworks.run")]
+        # Idempotent: a second call creates nothing.
+        assert await ensure_topics(kafka, ["promptworks.run"]) == []
+        name = kafka.topic("promptworks.run")
+        [described] = await admin.describe_topics([name])
+        assert len(described["partitions"]) == 2
+        assert all(len(p["replicas"]) == 1 for p in described["partitions"])
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        configs = {entry[0]: entry[1] for resource in response.resources for entry in resource[4]}
+        assert configs["min.insync.replicas"] == "1"
+        assert configs["retention.ms"] == "-1"
+    finally:
+        await admin.close()
+        await delete_topics(kafka)
+
+
+def test_replication_factor_defaults_to_three_with_several_brokers() -> None:
+    assert KafkaSettings(bootstrap_servers="a:9092").replication_factor() == 1
+    assert KafkaSettings(bootstrap_servers="a:9092,b:9092").replication_factor() == 3
+    assert (
+        KafkaSettings(bootstrap_servers="a:9092", topic_replication_factor=2).replication_factor()
+        == 2
+    )

@@ -1,0 +1,92 @@
+"""Reads of batches: the matrix from ``batches``, each cell's progress from ``runs``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from query_api.queries.runs import money, money_out
+from query_api.schemas.batches import BatchCellOut, BatchOut, BatchStatus
+from query_api.schemas.runs import MoneyOut
+from query_api.tables import batches, runs
+
+b, r = batches.c, runs.c
+
+
+async def list_batches(
+    session: AsyncSession, limit: int, offset: int
+) -> tuple[int, list[BatchOut]]:
+    total = int(await session.scalar(select(func.count()).select_from(batches)) or 0)
+    page = select(batches).order_by(b.created_at.desc(), b.batch_id.desc()).limit(limit)
+    rows = (await session.execute(page.offset(offset))).all() if total > offset else []
+    return total, [await _batch(session, row) for row in rows]
+
+
+async def get_batch(session: AsyncSession, batch_id: UUID) -> BatchOut | None:
+    row = (await session.execute(select(batches).where(b.batch_id == batch_id))).first()
+    return None if row is None else await _batch(session, row)
+
+
+async def _batch(session: AsyncSession, row: Row[Any]) -> BatchOut:
+    query = select(runs).where(r.batch_id == str(row.batch_id))
+    projected = {run.run_id: run for run in (await session.execute(query)).all()}
+    cells = [_cell(cell, projected.get(UUID(cell["run_id"]))) for cell in row.cells]
+    recorded = sum(cell.recorded for cell in cells)
+    return BatchOut(
+        id=row.batch_id,
+        name=row.name,
+        status=_status([cell.status for cell in cells]),
+        total_calls=row.total_calls,
+        recorded=recorded,
+        progress=min(1.0, recorded / row.total_calls),
+        cost=_totals(cells),
+        created_at=row.created_at,
+        cells=cells,
+        stream_version=row.stream_version,
+    )
+
+
+def _cell(cell: dict[str, Any], run: Row[Any] | None) -> BatchCellOut:
+    model = cell["model"]
+    return BatchCellOut(
+        run_id=cell["run_id"],
+        prompt_version_id=cell["prompt_version_id"],
+        prompt_version_number=cell["prompt_version_number"],
+        provider=model["provider"],
+        model_name=model["name"],
+        parameters=cell["parameters"],
+        parameter_set=cell["parameter_set"],
+        status=None if run is None else run.status,
+        total_calls=0 if run is None else run.total_calls,
+        recorded=0 if run is None else run.recorded,
+        succeeded=0 if run is None else run.succeeded,
+        failed=0 if run is None else run.failed,
+        cost=None if run is None else money(run.cost, run.currency),
+        evaluation_summary=None if run is None else run.evaluation_summary,
+    )
+
+
+def _status(statuses: list[str | None]) -> BatchStatus:
+    if all(status in (None, "queued") for status in statuses):
+        return "queued"
+    if any(status in (None, "queued", "running") for status in statuses):
+        return "running"
+    if all(status == "cancelled" for status in statuses):
+        return "cancelled"
+    if all(status == "failed" for status in statuses):
+        return "failed"
+    return "completed"
+
+
+def _totals(cells: list[BatchCellOut]) -> list[MoneyOut]:
+    totals: dict[str, Decimal] = {}
+    for cell in cells:
+        if cell.cost is not None:
+            totals[cell.cost.currency] = (
+                totals.get(cell.cost.currency, Decimal(0)) + cell.cost.amount
+            )
+    return [money_out(amount, currency) for currency, amount in sorted(totals.items())]

@@ -1,0 +1,224 @@
+"""The provider catalog over HTTP: register, change, remove, list; presets.
+
+Credentials go in (``api_key`` is encrypted at rest, or ``api_key_env`` / ``api_key_file``
+name where the operator mounted it) and never come out: no response carries a key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from promptworks_contracts.events import CredentialRef, ProviderState
+from promptworks_contracts.values import ModelLimits, ModelSpec
+from promptworks_eventkit.actor import Actor
+from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import Context, PositionOut, positions_out
+from promptworks_eventkit.writing.port import WritePort
+from run_orchestrator.domain.presets import PRESETS
+from run_orchestrator.domain.providers import CredentialInput
+from run_orchestrator.handlers.ports import RunRepository
+from run_orchestrator.handlers.providers import ProviderAccepted, ProviderCommands
+from run_orchestrator.providers.registry import ProviderRegistry
+from run_orchestrator.settings import PROVIDER_NAME_PATTERN
+
+router = APIRouter(tags=["providers"])
+
+
+class _Credential(BaseModel):
+    api_key: SecretStr | None = Field(
+        default=None, description="Stored encrypted with the operator's PROVIDER_SECRET_KEY."
+    )
+    api_key_env: str | None = Field(
+        default=None, max_length=200, description="An environment variable the operator set."
+    )
+    api_key_file: str | None = Field(
+        default=None, max_length=200, description="A file in the operator's secrets directory."
+    )
+
+    def credential(self) -> CredentialInput:
+        key = None if self.api_key is None else self.api_key.get_secret_value()
+        return CredentialInput(key, self.api_key_env, self.api_key_file)
+
+    def gives_credential(self) -> bool:
+        return any(v is not None for v in (self.api_key, self.api_key_env, self.api_key_file))
+
+
+class RegisterProviderRequest(_Credential):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=PROVIDER_NAME_PATTERN)
+    preset: str | None = Field(
+        default=None, description=f"Fill kind, base_url and models from one of {sorted(PRESETS)}"
+    )
+    kind: Literal["openai", "anthropic"] | None = None
+    base_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    limits: ModelLimits = ModelLimits()
+    models: dict[str, ModelSpec] = Field(default_factory=dict, max_length=1000)
+
+    def state(self) -> ProviderState:
+        preset = None
+        if self.preset is not None:
+            preset = PRESETS.get(self.preset)
+            if preset is None:
+                raise DomainError(
+                    f"no preset {self.preset!r}; presets: {sorted(PRESETS)}",
+                    field="preset",
+                    rule="unknown",
+                )
+        models = dict(self.models)
+        if preset is not None:
+            models = {**{name: ModelSpec() for name in preset.models}, **models}
+        return ProviderState(
+            name=self.name,
+            kind=self.kind or (preset.kind if preset else "openai"),
+            base_url=self.base_url or (preset.base_url if preset else None),
+            credential=CredentialRef(source="none"),
+            timeout_seconds=self.timeout_seconds,
+            max_concurrency=self.max_concurrency,
+            limits=self.limits,
+            models=models,
+        )
+
+
+class ChangeProviderRequest(_Credential):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(default=None, min_length=1, max_length=2000)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
+    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    limits: ModelLimits | None = None
+    models: dict[str, ModelSpec] | None = Field(
+        default=None, max_length=1000, description="Replaces the whole model list."
+    )
+
+    def changes(self) -> dict[str, Any]:
+        fields = ("base_url", "timeout_seconds", "max_concurrency", "limits", "models")
+        return {
+            name: getattr(self, name)
+            for name in fields
+            if name in self.model_fields_set and getattr(self, name) is not None
+        }
+
+
+class ProviderOut(BaseModel):
+    name: str
+    kind: str
+    source: Literal["builtin", "config", "catalog"]
+    base_url: str | None = Field(default=None, description="Catalog providers only")
+    credential: CredentialRef | None = Field(
+        default=None, description="Where the key is kept (never the key)"
+    )
+    timeout_seconds: float | None = None
+    max_concurrency: int | None = None
+    limits: ModelLimits | None = None
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+
+
+class ProviderWritten(ProviderOut):
+    positions: list[PositionOut]
+
+
+class PresetOut(BaseModel):
+    name: str
+    kind: str
+    base_url: str
+    models: list[str]
+    credential_env: str | None
+    notes: str
+
+
+def _commands(request: Request) -> ProviderCommands:
+    commands: ProviderCommands = request.app.state.provider_commands
+    return commands
+
+
+def _port(request: Request) -> WritePort[RunRepository]:
+    port: WritePort[RunRepository] = request.app.state.port
+    return port
+
+
+def _registry(request: Request) -> ProviderRegistry:
+    registry: ProviderRegistry = request.app.state.providers
+    return registry
+
+
+Commands = Annotated[ProviderCommands, Depends(_commands)]
+Port = Annotated[WritePort[RunRepository], Depends(_port)]
+Registry = Annotated[ProviderRegistry, Depends(_registry)]
+
+
+def _written(accepted: ProviderAccepted) -> ProviderWritten:
+    return ProviderWritten(
+        **_catalog_out(accepted.state).model_dump(), positions=positions_out(accepted.positions)
+    )
+
+
+def _catalog_out(state: ProviderState) -> ProviderOut:
+    return ProviderOut(
+        name=state.name,
+        kind=state.kind,
+        source="catalog",
+        base_url=state.base_url,
+        credential=state.credential,
+        timeout_seconds=state.timeout_seconds,
+        max_concurrency=state.max_concurrency,
+        limits=state.limits,
+        models=state.models,
+    )
+
+
+@router.get("/providers", response_model=list[ProviderOut])
+async def list_providers(registry: Registry, port: Port) -> list[ProviderOut]:
+    """The built-in mock, the PROVIDERS configuration (names and kinds only) and the catalog."""
+    async with port.transaction() as tx:
+        catalog = await tx.repos.list_providers()
+    configured = [
+        ProviderOut(name=p.name, kind=p.kind, source="builtin" if p.kind == "mock" else "config")
+        for p in registry.describe_configured()
+    ]
+    return [*configured, *(_catalog_out(p.state) for p in catalog)]
+
+
+@router.get("/provider-presets", response_model=list[PresetOut])
+async def list_presets() -> list[PresetOut]:
+    return [
+        PresetOut(
+            name=name,
+            kind=p.kind,
+            base_url=p.base_url,
+            models=list(p.models),
+            credential_env=p.credential_env,
+            notes=p.notes,
+        )
+        for name, p in sorted(PRESETS.items())
+    ]
+
+
+@router.post("/providers", status_code=201, response_model=ProviderWritten)
+async def register_provider(
+    body: RegisterProviderRequest, commands: Commands, actor: Actor, context: Context
+) -> ProviderWritten:
+    accepted = await commands.register(body.state(), body.credential(), actor, context)
+    return _written(accepted)
+
+
+@router.patch("/providers/{name}", response_model=ProviderWritten)
+async def change_provider(
+    name: str, body: ChangeProviderRequest, commands: Commands, actor: Actor, context: Context
+) -> ProviderWritten:
+    credential = body.credential() if body.gives_credential() else None
+    accepted = await commands.change(name, body.changes(), credential, actor, context)
+    return _written(accepted)
+
+
+@router.delete("/providers/{name}", status_code=204)
+async def remove_provider(
+    name: str, commands: Commands, actor: Actor, context: Context
+) -> Response:
+    await commands.remove(name, actor, context)
+    return Response(status_code=204)

@@ -1,0 +1,32 @@
+"""The response cache's key: one answer per (rendered prompt, model, parameters, seed,
+repetition). The repetition is part of the key, so repetitions of a case stay independent
+samples: a cached run of 3 repetitions replays 3 answers, not one answer three times."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from promptworks_contracts.values import ModelParameters, ModelRef, TokenUsage
+from run_orchestrator.domain.rendering import Message
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    output: str
+    usage: TokenUsage
+    finish_reason: str | None
+
+
+def cache_key(
+    messages: list[Message], model: ModelRef, parameters: ModelParameters, repetition: int
+) -> str:
+    document = {
+        "messages": [[m.role, m.content] for m in messages],
+        "model": model.model_dump(mode="json"),
+        "parameters": parameters.model_dump(mode="json"),  # the seed is one of them
+        "repetition": repetition,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
