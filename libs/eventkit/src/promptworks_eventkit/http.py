@@ -1,6 +1,9 @@
 """The HTTP edge every service shares: request context, ``If-Match``, positions in answers, and
-the one mapping of errors to answers: ``{"detail": [{"loc", "field", "type", "msg"}]}``, and
-the input guard (``input_guard``).
+the one mapping of errors to answers, RFC 9457 problem details (``problems``; the shape is
+``promptworks_contracts.api.problem``): ``{"type", "title", "status", "detail", "errors":
+[{"loc", "field", "type", "msg"}]}``, and the input guard (``input_guard``). Unknown routes
+(404), wrong methods (405), bodies that are not JSON (400) and unexpected failures (500, which
+never carry the exception) answer in that shape too.
 
 Status by error class: ``NotFoundError`` 404, ``ConflictError`` 409, a stale expected version
 409 (with ``current_version`` and an ``ETag``), any other ``DomainError`` 422. ``loc`` starts
@@ -18,6 +21,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Strict
+from starlette.exceptions import HTTPException
 
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
@@ -27,7 +31,10 @@ from promptworks_eventkit.errors import (
 )
 from promptworks_eventkit.input_guard import InputGuard
 from promptworks_eventkit.messages import MessageContext, Position
+from promptworks_eventkit.openapi_problems import document_problems
+from promptworks_eventkit.problems import problem
 from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.trailing_slash import TrailingSlash
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -82,6 +89,15 @@ def positions_out(positions: Sequence[Position]) -> list[PositionOut]:
 
 
 # --- errors -----------------------------------------------------------------------------------
+
+
+def kind_of(error: DomainError) -> str:
+    """The problem ``type`` of a refused command."""
+    if isinstance(error, NotFoundError):
+        return "not-found"
+    if isinstance(error, ConflictError):
+        return "conflict"
+    return "invalid-input"
 
 
 def status_of(error: DomainError) -> int:
@@ -143,7 +159,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
             }
         )
     # Body that is not JSON at all is a malformed request (400); JSON that breaks a rule is 422.
-    return JSONResponse({"detail": details}, status_code=400 if malformed else 422)
+    return problem(400 if malformed else 422, details)
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
@@ -154,32 +170,54 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    return JSONResponse({"detail": error_detail(request, error)}, status_code=status_of(error))
+    return problem(status_of(error), error_detail(request, error), kind=kind_of(error))
 
 
 async def _conflict(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConcurrencyConflictError)
-    return JSONResponse(
-        {
-            "detail": [
-                {
-                    "loc": ["header", "If-Match"],
-                    "field": "If-Match",
-                    "type": "version_conflict",
-                    "msg": str(error),
-                }
-            ],
-            "current_version": error.actual,
-        },
-        status_code=409,
+    return problem(
+        409,
+        [
+            {
+                "loc": ["header", "If-Match"],
+                "field": "If-Match",
+                "type": "version_conflict",
+                "msg": str(error),
+            }
+        ],
+        kind="version-conflict",
         headers={"ETag": f'"{error.actual}"'},
+        current_version=error.actual,
     )
 
 
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own refusals: an unknown route (404), a wrong method (405, with ``Allow``)."""
+    assert isinstance(error, HTTPException)
+    return problem(error.status_code, detail=str(error.detail), headers=error.headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """A bug or an outage: the same shape, and nothing about the exception (the server logs
+    it; the correlation id ties the answer to that log line)."""
+    correlation = request.headers.get(CORRELATION_HEADER)
+    detail = "the server failed to answer this request; it has been logged"
+    if correlation:
+        detail += f" under correlation id {correlation[:200]}"
+    return problem(500, detail=detail)
+
+
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
-    """The one error mapping above, and the input guard that refuses, before any handler runs,
-    a body over ``settings.max_request_bytes`` (413) and NUL characters (422)."""
+    """The one error mapping above (documented on every operation of the app's OpenAPI
+    document), and the input guard that refuses, before any handler runs, a body over
+    ``settings.max_request_bytes`` (413) and NUL characters (422). A path with a trailing
+    slash is served as the path without it (``trailing_slash``), never redirected."""
+    app.router.redirect_slashes = False
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(TrailingSlash)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    document_problems(app)
