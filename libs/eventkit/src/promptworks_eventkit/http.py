@@ -20,9 +20,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Strict
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from promptworks_contracts.api.prompts import JsonFloat, JsonInt
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
     ConflictError,
@@ -70,11 +71,8 @@ MAX_INT32 = 2**31 - 1
 """The largest integer a request may carry to PostgreSQL's ``integer`` (version numbers,
 offsets): a larger one is a 422 naming the parameter, not an overflow (500) in the database."""
 
-JsonInt = Annotated[int, Strict()]
-"""An integer in a request body: a JSON number without a fraction. ``true`` is not 1 and
-``"3"`` is not 3 (pydantic's lax mode would take both)."""
-JsonFloat = Annotated[float, Strict()]
-"""A number in a request body: ``1`` and ``0.5`` are, ``true`` and ``"0.5"`` are not."""
+# Strict JSON numbers in request bodies: defined with the public API's request models.
+__all__ = ["JsonFloat", "JsonInt"]
 
 
 class PositionOut(BaseModel):

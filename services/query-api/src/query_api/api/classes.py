@@ -7,10 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_contracts.api.taxonomy import CreateClassRequest, UpdateClassRequest
 from promptworks_eventkit.errors import NotFoundError
 from promptworks_eventkit.http import MAX_INT32
 from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries import catalog
 from query_api.schemas.prompts import ClassOut
 
@@ -52,9 +53,10 @@ async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
     response_model=ClassOut,
     summary="Create a class",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name, description", {"name": "support", "description": ""}),
 )
-async def create_class(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_class(
+    request: Request, writes: Writes, settings: Settings, body: CreateClassRequest
+) -> Response:
     target = prompt_service_target(
         request,
         settings,
@@ -70,10 +72,13 @@ async def create_class(request: Request, writes: Writes, settings: Settings) -> 
     response_model=ClassOut,
     summary="Rename a class or change its description",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name?, description?"),
 )
 async def update_class(
-    request: Request, writes: Writes, settings: Settings, class_id: ClassId
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    class_id: ClassId,
+    body: UpdateClassRequest,
 ) -> Response:
     target = prompt_service_target(request, settings, catalog.get_class, resource_id=class_id)
     return await writes.forward(request, target)

@@ -110,12 +110,15 @@ async def list_results(
     summary="Start a test run",
     responses={
         202: {"description": "Recorded by run-orchestrator, not yet visible here; see Location"},
-        422: {"description": "run-orchestrator refused the body; `detail` names the field"},
+        422: {"description": "run-orchestrator refused the body; `errors` names the field"},
+        502: {"description": "run-orchestrator failed mid-request; read back before retrying"},
         503: {"description": "run-orchestrator is unreachable; nothing was written"},
+        504: {"description": "run-orchestrator did not answer in time; read back first"},
     },
     openapi_extra={
         "requestBody": {
             "required": True,
+            # Typed once the run-creation request moves to promptworks_contracts.api.runs.
             "description": "Validated by run-orchestrator.",
             "content": {
                 "application/json": {"schema": {"type": "object"}, "example": CREATE_EXAMPLE}

@@ -7,9 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_contracts.api.taxonomy import CreateTagRequest, UpdateTagRequest
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession, Settings, Writes
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries import catalog
 from query_api.schemas.prompts import TagList, TagOut
 
@@ -37,9 +38,10 @@ async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
     response_model=TagOut,
     summary="Create a tag",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name, color (#RRGGBB)", {"name": "onboarding", "color": "#12AB34"}),
 )
-async def create_tag(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_tag(
+    request: Request, writes: Writes, settings: Settings, body: CreateTagRequest
+) -> Response:
     target = prompt_service_target(
         request,
         settings,
@@ -55,10 +57,9 @@ async def create_tag(request: Request, writes: Writes, settings: Settings) -> Re
     response_model=TagOut,
     summary="Rename a tag or change its colour",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name?, color?"),
 )
 async def update_tag(
-    request: Request, writes: Writes, settings: Settings, tag_id: TagId
+    request: Request, writes: Writes, settings: Settings, tag_id: TagId, body: UpdateTagRequest
 ) -> Response:
     target = prompt_service_target(request, settings, catalog.get_tag, resource_id=tag_id)
     return await writes.forward(request, target)
