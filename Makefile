@@ -19,7 +19,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: ## Install uv, PostgreSQL, the Kafka jars and the Python workspace (fast when present)
+install: ## Install uv, PostgreSQL, the Kafka jars, Node.js, the Python workspace and the npm tools (fast when present)
 	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
@@ -27,6 +27,11 @@ install: ## Install uv, PostgreSQL, the Kafka jars and the Python workspace (fas
 	@# Byte-compiled once here: every service process (tests start hundreds) then imports
 	@# without compiling, also where PYTHONDONTWRITEBYTECODE keeps Python from caching.
 	$(UV) run --frozen python -m compileall -q contracts/src libs/eventkit/src services/*/src devstack >/dev/null
+	@# The npm tools (clients/typescript): exactly the lockfile, no install scripts; skipped when
+	@# node_modules was installed from this very lockfile (a copy of it there is the stamp).
+	@cd clients/typescript && if ! cmp -s package-lock.json node_modules/.package-lock.json.src; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& cp package-lock.json node_modules/.package-lock.json.src; fi
 
 infra-up: ## Start local PostgreSQL + Kafka (durable settings) and create the databases
 	env -u PROMPTWORKS_PG_FAST $(INFRA) up
