@@ -13,7 +13,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
-	demo down test lint schemas bench
+	demo down test lint schemas client bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,6 +72,10 @@ lint: install ## ruff, formatting, mypy --strict and the dependency rules (impor
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen
+
+client: ## Regenerate the TypeScript client's types from query-api's OpenAPI document
+	$(UV) run --frozen python -m query_api.openapi_export clients/typescript/openapi.json
+	cd clients/typescript && npm run --silent generate
 
 bench: ## End-to-end benchmark: 10,000 cases on the mock model
 	$(UV) run python -m bench.e2e_run --cases 10000
