@@ -1,7 +1,8 @@
 """Every error answer of the shared edge has the one shape (RFC 9457 problem details with
 ``errors``), whatever refused the request: routing (404, 405), the input guard (413, 422),
 request parsing (400, 422), a business rule (404, 409, 422), a stale If-Match (409) or a bug
-(500, without a trace of the exception). And the OpenAPI document says so on every operation.
+(500, without a trace of the exception, CORS headers kept). And the OpenAPI document says so on
+every operation. A path with a trailing slash is served, not redirected.
 A real FastAPI app with eventkit's edge over httpx's ASGI transport (no infrastructure)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 
 from promptworks_contracts.api.problem import Problem
@@ -132,3 +134,20 @@ async def test_a_trailing_slash_is_served_not_redirected(client: httpx.AsyncClie
     created = await client.post("/things/", json={"name": "a", "size": 1})
     assert created.status_code == 200 and created.json() == {"name": "a", "size": 1}
     problem(await client.get("/things/3/"), 404, "not-found")
+
+
+async def test_a_failure_is_readable_cross_origin() -> None:
+    app = FastAPI()
+    install_edge(app, ServiceSettings())
+    app.add_middleware(CORSMiddleware, allow_origins=["http://app.test"])
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/boom", headers={"Origin": "http://app.test"})
+    problem(response, 500, "internal-error")
+    assert response.headers["access-control-allow-origin"] == "http://app.test"
+    assert "hunter2" not in response.text

@@ -36,6 +36,7 @@ from promptworks_eventkit.openapi_problems import document_problems
 from promptworks_eventkit.problems import problem
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.trailing_slash import TrailingSlash
+from promptworks_eventkit.unexpected import Unexpected, failure_detail
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -198,11 +199,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     """A bug or an outage: the same shape, and nothing about the exception (the server logs
     it; the correlation id ties the answer to that log line)."""
-    correlation = request.headers.get(CORRELATION_HEADER)
-    detail = "the server failed to answer this request; it has been logged"
-    if correlation:
-        detail += f" under correlation id {correlation[:200]}"
-    return problem(500, detail=detail)
+    return problem(500, detail=failure_detail(request.headers.get(CORRELATION_HEADER)))
 
 
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
@@ -211,6 +208,7 @@ def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
     ``settings.max_request_bytes`` (413) and NUL characters (422). A path with a trailing
     slash is served as the path without it (``trailing_slash``), never redirected."""
     app.router.redirect_slashes = False
+    app.add_middleware(Unexpected)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
     app.add_middleware(TrailingSlash)
     app.add_exception_handler(RequestValidationError, _validation_error)
