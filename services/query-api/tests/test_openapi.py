@@ -52,7 +52,5 @@ def test_every_error_answer_is_a_problem() -> None:
             assert {"422", "500"} <= set(errors), (method, path)
             for response in errors.values():
                 assert response["content"] == {
-                    "application/problem+json": {
-                        "schema": {"$ref": "#/components/schemas/Problem"}
-                    }
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
                 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from query_api.settings import QueryApiSettings
+
 pytestmark = pytest.mark.integration
 
 API = "/api/v1"
@@ -41,3 +43,38 @@ async def test_unknown_routes_and_wrong_methods_are_problems(api) -> None:
     wrong = await api.client.delete(f"{API}/prompts")
     assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
     assert wrong.json()["type"] == "urn:promptworks:problem:method-not-allowed"
+
+
+ORIGIN = "http://localhost:5173"
+
+
+def test_cors_origins_come_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("CORS_ALLOW_ORIGINS", f'["{ORIGIN}"]')
+    assert QueryApiSettings().cors_allow_origins == [ORIGIN]
+
+
+async def test_a_browser_on_an_allowed_origin_may_call_and_read_the_headers(
+    serve, settings
+) -> None:
+    settings = settings.model_copy(update={"cors_allow_origins": [ORIGIN]})
+    async with serve(settings) as api:
+        preflight = await api.client.options(
+            f"{API}/prompts/",
+            headers={
+                "Origin": ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, if-match, x-actor",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        listed = await api.client.get(f"{API}/prompts", headers={"Origin": ORIGIN})
+        assert listed.headers["access-control-allow-origin"] == ORIGIN
+        exposed = listed.headers["access-control-expose-headers"]
+        assert "X-Total-Count" in exposed and "X-Next-Cursor" in exposed
+        missing = await api.client.get(f"{API}/nothing", headers={"Origin": ORIGIN})
+        assert missing.status_code == 404  # errors are readable cross-origin too
+        assert missing.headers["access-control-allow-origin"] == ORIGIN
+        other = await api.client.get(f"{API}/prompts", headers={"Origin": "http://evil.test"})
+        assert "access-control-allow-origin" not in other.headers

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from promptworks_contracts.api.taxonomy import CreateClassRequest, UpdateClassRequest
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.http import MAX_INT32
-from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries import catalog
 from query_api.schemas.prompts import ClassOut
@@ -23,19 +23,22 @@ ClassId = Annotated[UUID, Path(description="The class's id")]
 @router.get(
     "",
     response_model=list[ClassOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="Classes with how many prompts each holds",
 )
 async def list_classes(
     session: ReadSession,
+    request: Request,
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[ClassOut]:
     """By name; best match first with ``q``. Counts exclude archived prompts."""
-    total, items = await catalog.list_classes(session, q, limit, offset)
-    set_total(response, total)
+    first = paging.start(request, "classes", offset, cursor)
+    total, items = await catalog.list_classes(session, q, limit, first)
+    paging.finish(response, request, "classes", first, len(items), total)
     return items
 
 
