@@ -51,7 +51,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every tag with how many prompts use it (archived ones excluded) */
+        /**
+         * Every tag with how many prompts use it (archived ones excluded)
+         * @description By name, in the original shape (``items``, ``tagged_prompt_total``).
+         */
         get: operations["list_tags_api_v1_prompt_tags_get"];
         put?: never;
         /** Create a tag */
@@ -1418,7 +1421,10 @@ export interface operations {
                 /** @description Fuzzy search on name */
                 q?: string | null;
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -1429,6 +1435,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;
@@ -1830,7 +1840,13 @@ export interface operations {
     };
     list_tags_api_v1_prompt_tags_get: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -1840,6 +1856,12 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2994,7 +3016,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path: {
@@ -3008,6 +3033,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;
@@ -3585,7 +3614,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path: {
@@ -3599,6 +3631,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;
@@ -3811,7 +3847,10 @@ export interface operations {
                 prompt_version_id?: string | null;
                 prompt_id?: string | null;
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -3822,6 +3861,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;
@@ -4010,7 +4053,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path: {
@@ -4024,6 +4070,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;
