@@ -63,12 +63,13 @@ down: ## Stop everything `make dev` started
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
 	$(UV) run --frozen pytest
 
-lint: install ## ruff, formatting, mypy --strict and the dependency rules (import-linter)
+lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack
 	$(UV) run --frozen lint-imports --no-cache
 	$(UV) run --frozen pytest -q -p no:cacheprovider tests/architecture
+	cd clients/typescript && node_modules/.bin/tsc --noEmit -p .
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen
