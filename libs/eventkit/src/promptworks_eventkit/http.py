@@ -23,7 +23,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from promptworks_contracts.api.prompts import JsonFloat, JsonInt
+# Strict JSON numbers in request bodies, defined with the public API's request models.
+from promptworks_contracts.api.prompts import JsonFloat as JsonFloat
+from promptworks_contracts.api.prompts import JsonInt as JsonInt
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
     ConflictError,
@@ -71,9 +73,6 @@ ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 MAX_INT32 = 2**31 - 1
 """The largest integer a request may carry to PostgreSQL's ``integer`` (version numbers,
 offsets): a larger one is a 422 naming the parameter, not an overflow (500) in the database."""
-
-# Strict JSON numbers in request bodies: defined with the public API's request models.
-__all__ = ["JsonFloat", "JsonInt"]
 
 
 class PositionOut(BaseModel):
