@@ -4126,9 +4126,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description A parameter or the body broke a rule: `errors` names each field and rule */
@@ -4142,6 +4140,15 @@ export interface operations {
             };
             /** @description The server failed; the answer carries nothing of the failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not (yet) able to serve */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4166,9 +4173,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description A parameter or the body broke a rule: `errors` names each field and rule */
@@ -4182,6 +4187,15 @@ export interface operations {
             };
             /** @description The server failed; the answer carries nothing of the failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not (yet) able to serve */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

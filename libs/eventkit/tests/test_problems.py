@@ -13,12 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from promptworks_contracts.api.problem import Problem
 from promptworks_eventkit.errors import ConcurrencyConflictError, ConflictError, NotFoundError
 from promptworks_eventkit.http import install_edge
+from promptworks_eventkit.runtime import Runtime, ops_router
 from promptworks_eventkit.settings import ServiceSettings
+from tests.support.fake_openai import free_port
 
 SECRET = "password=hunter2 at db.internal:5432"
 
@@ -151,3 +153,24 @@ async def test_a_failure_is_readable_cross_origin() -> None:
     problem(response, 500, "internal-error")
     assert response.headers["access-control-allow-origin"] == "http://app.test"
     assert "hunter2" not in response.text
+
+
+async def test_a_service_not_ready_answers_the_problem_naming_what_fails() -> None:
+    # A real runtime whose database does not answer (nothing listens on the port).
+    settings = ServiceSettings(
+        database_url=SecretStr(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none")
+    )
+    runtime = Runtime.build(settings, with_relay=False)
+    app = FastAPI()
+    install_edge(app, settings)
+    app.include_router(ops_router(lambda: runtime))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            alive = await client.get("/healthz")
+            assert alive.status_code == 200 and alive.json() == {"status": "ok"}
+            body = problem(await client.get("/readyz"), 503, "not-ready")
+    finally:
+        await runtime.engine.dispose()
+    assert body["detail"] == "not ready: database"
+    assert body["checks"]["database"].startswith("error: ")
