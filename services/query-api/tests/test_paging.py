@@ -89,3 +89,7 @@ async def test_a_cursor_is_bound_to_its_list_and_filters(api, catalog) -> None:
         refused = await api.client.get(path, params={"cursor": cursor, **params})
         assert refused.status_code == 422, (path, refused.text)
         assert refused.json()["errors"][0]["field"] == "cursor"
+    both = await api.client.get(
+        f"{API}/test_prompt", params={"status": "completed", "offset": 1, "cursor": cursor}
+    )
+    assert both.status_code == 422 and both.json()["errors"][0]["field"] == "offset"

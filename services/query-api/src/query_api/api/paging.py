@@ -40,6 +40,10 @@ def start(request: Request, name: str, offset: int, cursor: str | None) -> int:
     """Where the page starts: the cursor's offset when one is given, else ``offset``."""
     if cursor is None:
         return offset
+    if offset:
+        raise DomainError(
+            "give offset or cursor, not both", field="offset", rule="cursor_and_offset"
+        )
     found = decode(cursor, name, fingerprint(request), key_is_time=False).offset
     if found is None or found > MAX_INT32:  # a keyset cursor, or a forged offset
         raise DomainError(
