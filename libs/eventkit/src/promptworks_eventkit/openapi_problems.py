@@ -70,10 +70,8 @@ def document_problems(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if getattr(app.state, "problems_documented", False) and app.openapi_schema:
-            return app.openapi_schema
-        app.openapi_schema = add_problems(build())
-        app.state.problems_documented = True
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problems(build())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
