@@ -2150,7 +2150,10 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip (or use cursor) */
                 offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -2161,6 +2164,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
                     /** @description How many items match, over all pages */
                     "X-Total-Count"?: number;
                     [name: string]: unknown;

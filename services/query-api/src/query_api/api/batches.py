@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from promptworks_contracts.api.runs import CreateBatchRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.http import MAX_INT32
-from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES
 from query_api.queries import batches as queries
 from query_api.schemas.batches import BatchOut
@@ -26,18 +26,21 @@ BatchId = Annotated[UUID, Path(description="The batch's id")]
 @router.get(
     "",
     response_model=list[BatchOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="List batches",
 )
 async def list_batches(
     session: ReadSession,
+    request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[BatchOut]:
     """Newest first, each with its cells' progress."""
-    total, items = await queries.list_batches(session, limit, offset)
-    set_total(response, total)
+    first = paging.start(request, "batches", offset, cursor)
+    total, items = await queries.list_batches(session, limit, first)
+    paging.finish(response, request, "batches", first, len(items), total)
     return items
 
 

@@ -5,7 +5,7 @@ The path keeps the original PromptWorks name so its frontend keeps working.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -25,16 +25,6 @@ router = APIRouter(prefix="/test_prompt", tags=["test runs"])
 RESULT_PAGE = TypeAdapter(list[ResultOut])
 
 RunId = Annotated[UUID, Path(description="The run's id")]
-
-CREATE_EXAMPLE: dict[str, Any] = {
-    "prompt_version_id": "00000000-0000-0000-0000-000000000000",
-    "model_name": "mock-echo",
-    "provider": "mock",
-    "temperature": 0.7,
-    "top_p": 1.0,
-    "repetitions": 3,
-    "notes": "smoke test",
-}
 
 
 @router.get(
