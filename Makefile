@@ -22,13 +22,13 @@ DCLINT_VERSION := 3.1.0
 COMPOSE_SCHEMA_STAMP := .cache/compose-spec/dclint.$(DCLINT_VERSION)
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
-	demo down test lint schemas bench
+	demo down test lint schemas client bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, kustomize, the Compose schema and the Python workspace (fast when present)
+install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, Node.js, kustomize, the Compose schema, the Python workspace and the npm tools (fast when present)
 	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
@@ -36,6 +36,11 @@ install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, t
 	@# Byte-compiled once here: every service process (tests start hundreds) then imports
 	@# without compiling, also where PYTHONDONTWRITEBYTECODE keeps Python from caching.
 	$(UV) run --frozen python -m compileall -q contracts/src libs/eventkit/src services/*/src devstack >/dev/null
+	@# The npm tools (clients/typescript): exactly the lockfile, no install scripts; skipped when
+	@# node_modules was installed from this very lockfile (a copy of it there is the stamp).
+	@cd clients/typescript && if ! cmp -s package-lock.json node_modules/.package-lock.json.src; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& cp package-lock.json node_modules/.package-lock.json.src; fi
 
 $(KUSTOMIZE_STAMP):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-modcacherw $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
@@ -78,15 +83,20 @@ down: ## Stop everything `make dev` started
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
 	$(UV) run --frozen pytest
 
-lint: install ## ruff, formatting, mypy --strict and the dependency rules (import-linter)
+lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack
 	$(UV) run --frozen lint-imports --no-cache
 	$(UV) run --frozen pytest -q -p no:cacheprovider tests/architecture
+	cd clients/typescript && node_modules/.bin/tsc --noEmit -p .
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen
+
+client: ## Regenerate the TypeScript client's types from query-api's OpenAPI document
+	$(UV) run --frozen python -m query_api.openapi_export clients/typescript/openapi.json
+	cd clients/typescript && npm run --silent generate
 
 bench: ## End-to-end benchmark: 10,000 cases on the mock model
 	$(UV) run python -m bench.e2e_run --cases 10000

@@ -1,9 +1,12 @@
-"""Benchmark: one run of N cases on the mock model with three assertions, end to end.
+"""Benchmark: one run of N cases (x R repetitions) on the mock model with three assertions,
+end to end.
 
 Timed from the POST of the run until every result and every metric is readable in query-api.
-Prints cases per second and the peak memory (RSS) of each service process.
+Prints calls per second and the peak memory (RSS) of each service process.
 
-    uv run python -m bench.e2e_run [--cases 10000]
+    uv run python -m bench.e2e_run [--cases 10000] [--repetitions 1]
+
+100,000 calls (the memory target): ``--cases 10000 --repetitions 10``.
 
 Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. Each
 service runs as its own process on fresh databases and its own topic prefix.
@@ -92,10 +95,10 @@ def stack_kafka(stack: Stack) -> KafkaSettings:
     )
 
 
-async def wait_until_readable(client: httpx.AsyncClient, run_id: str, cases: int) -> None:
+async def wait_until_readable(client: httpx.AsyncClient, run_id: str, calls: int) -> None:
     while True:
         run = (await client.get(f"/api/v1/test_prompt/{run_id}")).json()
-        if run["recorded"] >= cases and run.get("evaluation_summary"):
+        if run["recorded"] >= calls and run.get("evaluation_summary"):
             return
         await asyncio.sleep(0.05)
 
@@ -117,7 +120,8 @@ async def count_readable(client: httpx.AsyncClient, run_id: str, metrics_each: i
         offset += len(page)
 
 
-async def main(cases: int) -> dict[str, Any]:
+async def main(cases: int, repetitions: int) -> dict[str, Any]:
+    calls = cases * repetitions
     infra = start_infra()
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir))
@@ -138,6 +142,7 @@ async def main(cases: int) -> dict[str, Any]:
                     "provider": "mock",
                     "model_name": "echo",
                     "cases": [{"city": f"city-{i}"} for i in range(cases)],
+                    "repetitions": repetitions,
                     "assertions": ASSERTIONS,
                 }
                 pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
@@ -146,10 +151,10 @@ async def main(cases: int) -> dict[str, Any]:
                     response = await client.post("/api/v1/test_prompt", json=body)
                     response.raise_for_status()
                     run_id = response.json()["id"]
-                    await wait_until_readable(client, run_id, cases)
+                    await wait_until_readable(client, run_id, calls)
                     elapsed = time.perf_counter() - started
                 readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
-                assert readable == cases, f"{readable} of {cases} results readable with metrics"
+                assert readable == calls, f"{readable} of {calls} results readable with metrics"
         finally:
             stack.stop_all()
             for url in urls:
@@ -157,8 +162,10 @@ async def main(cases: int) -> dict[str, Any]:
             await delete_topics(stack_kafka(stack))
     return {
         "cases": cases,
+        "repetitions": repetitions,
+        "calls": calls,
         "seconds": round(elapsed, 2),
-        "cases_per_second": round(cases / elapsed),
+        "calls_per_second": round(calls / elapsed),
         "peak_rss_mib": {k: round(v) for k, v in memory.peak_mib.items()},
     }
 
@@ -166,5 +173,7 @@ async def main(cases: int) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=10_000)
-    report = asyncio.run(main(parser.parse_args().cases))
+    parser.add_argument("--repetitions", type=int, default=1)
+    arguments = parser.parse_args()
+    report = asyncio.run(main(arguments.cases, arguments.repetitions))
     print(json.dumps(report, indent=2))

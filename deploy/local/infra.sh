@@ -126,6 +126,14 @@ install_java_maven() {
   check_java
 }
 
+# Node.js runs the npm tools (the TypeScript client's generator and compiler, the AsyncAPI parser).
+install_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    note "installing nodejs, npm (apt)"
+    apt_install nodejs npm
+  fi
+}
+
 pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
 
 install_kafka_libs() {
@@ -155,6 +163,7 @@ cmd_install() {
   install_postgres
   install_java_maven
   install_kafka_libs
+  install_node
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -90,3 +90,24 @@ async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer
     report = output.decode(errors="replace")
     assert process.returncode == 0, f"schemathesis found failures in {service}:\n{report}"
     assert " passed" in report and "generated" in report
+
+
+async def test_every_error_answer_of_every_service_is_documented_as_the_problem(
+    fuzz_stack: Stack,
+) -> None:
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for service, path in sorted(DOCUMENTS.items()):
+            document = (await client.get(f"{fuzz_stack.url(service)}{path}")).json()
+            assert {"Problem", "ProblemItem"} <= set(document["components"]["schemas"]), service
+            for route, item in document["paths"].items():
+                for method, operation in item.items():
+                    errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+                    assert {"422", "500"} <= set(errors), (service, method, route)
+                    for status, response in errors.items():
+                        assert response["content"] == problem, (service, method, route, status)
+            # And an unknown route answers in that shape.
+            missing = await client.get(f"{fuzz_stack.url(service)}/no-such-route/")
+            assert missing.status_code == 404, service
+            assert missing.headers["content-type"] == "application/problem+json", service
+            assert missing.json()["type"] == "urn:promptworks:problem:not-found", service

@@ -142,7 +142,7 @@ async def test_bad_run_requests_name_the_field(
 ) -> None:
     response = await client.post("/api/v1/test_prompt", json=body)
     assert response.status_code == status, response.text
-    assert response.json()["detail"][0]["field"] == field
+    assert response.json()["errors"][0]["field"] == field
 
 
 async def test_repetitions_out_of_range_and_malformed_json(client: httpx.AsyncClient) -> None:
@@ -154,7 +154,7 @@ async def test_repetitions_out_of_range_and_malformed_json(client: httpx.AsyncCl
             json={"prompt_version_id": version_id, "repetitions": repetitions},
         )
         assert response.status_code == 422, response.text
-        assert response.json()["detail"][0]["field"] == "repetitions"
+        assert response.json()["errors"][0]["field"] == "repetitions"
     response = await client.post(
         "/api/v1/test_prompt", content=b"{oops", headers={"content-type": "application/json"}
     )

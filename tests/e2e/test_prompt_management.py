@@ -178,7 +178,7 @@ async def test_bad_input_is_a_clear_4xx(
 ) -> None:
     response = await api.post(path, json=body)
     assert response.status_code == status, response.text
-    assert response.json()["detail"][0]["field"] == field
+    assert response.json()["errors"][0]["field"] == field
 
 
 async def test_label_on_a_missing_version_names_the_field(api: httpx.AsyncClient) -> None:
@@ -187,7 +187,7 @@ async def test_label_on_a_missing_version_names_the_field(api: httpx.AsyncClient
         f"/prompts/{prompt['id']}/labels/production", json={"version_number": 7}
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "version_number"
+    assert response.json()["errors"][0]["field"] == "version_number"
 
 
 @pytest.mark.parametrize("actor", ["张伟", "Zoë"])

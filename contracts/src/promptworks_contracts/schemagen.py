@@ -1,5 +1,11 @@
 """Generates the committed JSON Schemas and AsyncAPI document from the event models.
 
+The schemas are JSON Schema draft-07, the newest draft AsyncAPI's tooling knows
+(``application/schema+json;version=draft-07``, declared as each message's ``schemaFormat``):
+pydantic writes 2020-12 with OpenAPI's ``discriminator`` objects, so ``draft07`` rewrites
+``$defs`` as ``definitions`` and drops ``discriminator`` (each ``oneOf`` branch already fixes
+its tag with ``const``, which is what tells the branches apart).
+
 ``python -m promptworks_contracts.schemagen [--check] [DIR]`` writes them (or, with ``--check``,
 fails when the committed files differ from what the models generate).
 """
@@ -22,10 +28,42 @@ def _render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+SCHEMA_FORMAT = "application/schema+json;version=draft-07"
+
+
+def draft07(schema: Any) -> Any:
+    """A pydantic (2020-12, OpenAPI-flavoured) schema as draft-07; see the module's doc."""
+    if isinstance(schema, list):
+        return [draft07(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "discriminator" and isinstance(value, dict):
+            continue
+        if key == "$ref" and isinstance(value, str):
+            converted[key] = value.replace("#/$defs/", "#/definitions/")
+        elif key in ("properties", "$defs", "definitions", "patternProperties"):
+            # Maps of names to schemas: the names are not keywords.
+            target = "definitions" if key == "$defs" else key
+            converted[target] = {name: draft07(sub) for name, sub in value.items()}
+        else:
+            converted[key] = draft07(value)
+    return converted
+
+
 def event_schema(event_type: str) -> dict[str, Any]:
-    schema = EVENT_MODELS[event_type].model_json_schema(mode="serialization", by_alias=True)
+    model = EVENT_MODELS[event_type]
+    schema: dict[str, Any] = draft07(model.model_json_schema(mode="serialization", by_alias=True))
     schema["$id"] = f"https://promptworks.dev/schemas/{event_type}.json"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$schema"] = DRAFT_07
+    return schema
+
+
+def envelope_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = draft07(Envelope.model_json_schema(mode="serialization"))
+    schema["$schema"] = DRAFT_07
     return schema
 
 
@@ -39,8 +77,8 @@ def asyncapi_document() -> dict[str, Any]:
             "title": model.__name__,
             "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
             "contentType": "application/json",
-            "headers": Envelope.model_json_schema(mode="serialization"),
-            "payload": {"$ref": f"./{event_type}.json"},
+            "headers": {"schemaFormat": SCHEMA_FORMAT, "schema": {"$ref": "./envelope.json"}},
+            "payload": {"schemaFormat": SCHEMA_FORMAT, "schema": {"$ref": f"./{event_type}.json"}},
             "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate id"}}},
         }
         channel = channels.setdefault(model.topic, {"address": model.topic, "messages": {}})
@@ -64,8 +102,7 @@ def asyncapi_document() -> dict[str, Any]:
 def generate() -> dict[str, str]:
     """File name -> content of every generated document."""
     files = {f"{t}.json": _render(event_schema(t)) for t in EVENT_MODELS}
-    envelope = Envelope.model_json_schema(mode="serialization")
-    files["envelope.json"] = _render(envelope)
+    files["envelope.json"] = _render(envelope_schema())
     files["asyncapi.json"] = _render(asyncapi_document())
     return files
 

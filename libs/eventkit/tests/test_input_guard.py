@@ -40,7 +40,7 @@ def client() -> httpx.AsyncClient:
 
 def _error(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 422, response.text
-    [error] = response.json()["detail"]
+    [error] = response.json()["errors"]
     assert error["type"] == "nul_character"
     return dict(error)
 
@@ -76,13 +76,13 @@ async def test_malformed_json_stays_a_400(client: httpx.AsyncClient) -> None:
         "/echo", content=b'{"a": "\\u0000', headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert response.json()["errors"][0]["type"] == "json_invalid"
 
 
 async def test_a_body_over_the_limit_is_413_declared_or_streamed(client: httpx.AsyncClient) -> None:
     declared = await client.post("/echo", json={"text": "x" * LIMIT})
     assert declared.status_code == 413, declared.text
-    assert declared.json()["detail"][0]["type"] == "body_too_large"
+    assert declared.json()["errors"][0]["type"] == "body_too_large"
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
         yield b'{"text": "'

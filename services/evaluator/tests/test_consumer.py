@@ -104,7 +104,7 @@ async def test_a_result_of_an_unknown_run_is_dead_lettered_and_the_consumer_goes
     assert {r.envelope.subject for r in out} == {str(valid.run_id)}
     response = await evaluator.client.get(f"/runs/{unknown.run_id}/summary")
     assert response.status_code == 404
-    assert response.json()["detail"][0]["field"] == "run_id"
+    assert response.json()["errors"][0]["field"] == "run_id"
 
 
 async def test_a_failed_run_is_summarised_once_with_what_exists(evaluator: Harness) -> None:
@@ -150,7 +150,7 @@ async def test_ops_endpoints_and_bad_input(evaluator: Harness) -> None:
     assert (await evaluator.client.get("/metrics")).status_code == 200
     bad = await evaluator.client.get("/runs/not-a-uuid/summary")
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["field"] == "run_id"
+    assert bad.json()["errors"][0]["field"] == "run_id"
 
 
 def _ce_id(record: Record) -> str:

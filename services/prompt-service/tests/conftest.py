@@ -45,7 +45,7 @@ class Service:
     @staticmethod
     def error(response: httpx.Response) -> dict[str, Any]:
         """The first error of a 4xx body."""
-        first: dict[str, Any] = response.json()["detail"][0]
+        first: dict[str, Any] = response.json()["errors"][0]
         return first
 
     async def query(self, sql: str, *args: Any) -> list[asyncpg.Record]:

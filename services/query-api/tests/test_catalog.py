@@ -49,7 +49,7 @@ async def test_classes_with_counts_that_exclude_archived_prompts(api, world) -> 
     paged = await api.client.get(f"{API}/prompt-classes", params={"limit": 1, "offset": 1})
     assert [c["name"] for c in paged.json()] == ["news"]
     missing = await api.client.get(f"{API}/prompt-classes/{uuid.uuid4()}")
-    assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "class_id"
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "class_id"
 
 
 async def test_tags_with_counts_in_the_original_shape(api, world) -> None:
@@ -66,7 +66,7 @@ async def test_tags_with_counts_in_the_original_shape(api, world) -> None:
     one = await api.client.get(f"{API}/prompt-tags/{world.email.tag_id}")
     assert one.status_code == 200 and one.json() == body["items"][0]
     missing = await api.client.get(f"{API}/prompt-tags/{uuid.uuid4()}")
-    assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "tag_id"
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "tag_id"
 
 
 async def test_deleted_classes_and_tags_disappear(api, world, publisher) -> None:

@@ -56,7 +56,9 @@ async def test_command_service_refusals_pass_through_unchanged(
         missing_name = {"content": "hi"}
         response = await api.client.post(PROMPTS, json=missing_name)
         assert response.status_code == 422
-        assert response.json()["detail"][0]["field"] == "name"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == "urn:promptworks:problem:invalid-input"
+        assert response.json()["errors"][0]["field"] == "name"
         straight = await direct.post("/prompts", json=missing_name)
         assert response.content == straight.content
 
@@ -64,12 +66,12 @@ async def test_command_service_refusals_pass_through_unchanged(
             PROMPTS, content=b'{"name": ', headers={"content-type": "application/json"}
         )
         assert malformed.status_code == 400
-        assert malformed.json()["detail"][0]["type"] == "json_invalid"
+        assert malformed.json()["errors"][0]["type"] == "json_invalid"
 
         assert (await api.client.post(PROMPTS, json=GREETING)).status_code == 201
         duplicate = await api.client.post(PROMPTS, json=GREETING)
         assert duplicate.status_code == 409
-        assert duplicate.json()["detail"][0]["field"] == "name"
+        assert duplicate.json()["errors"][0]["field"] == "name"
 
 
 async def test_write_not_yet_projected_is_202_with_location(
@@ -100,9 +102,10 @@ async def test_unreachable_command_services_are_503(serve, settings) -> None:
         for path, service in targets:
             response = await api.client.post(path, json={"name": "x"})
             assert response.status_code == 503, response.text
-            detail = response.json()["detail"][0]
-            assert detail["type"] == "service_unavailable"
-            assert service in detail["msg"] and "nothing was written" in detail["msg"]
+            problem = response.json()
+            assert problem["type"] == "urn:promptworks:problem:upstream-unavailable"
+            assert service in problem["detail"] and "nothing was written" in problem["detail"]
+            assert problem["status"] == 503 and problem["errors"] == []
             assert response.headers["Retry-After"] == "1"
 
 
@@ -147,4 +150,4 @@ async def test_create_run_through_the_real_run_orchestrator(
 
             refused = await api.client.post(RUNS, json={"prompt_version_id": "nope"})
             assert refused.status_code == 422
-            assert refused.json()["detail"][0]["field"] == "prompt_version_id"
+            assert refused.json()["errors"][0]["field"] == "prompt_version_id"

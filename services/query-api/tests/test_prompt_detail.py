@@ -73,13 +73,13 @@ async def test_fetch_by_label_refuses_unknown_labels_and_prompts(api, world) -> 
     url = f"{PROMPTS}/{world.greeting.prompt_id}"
     unknown = await api.client.get(url, params={"label": "canary"})
     assert unknown.status_code == 404
-    detail = unknown.json()["detail"][0]
+    detail = unknown.json()["errors"][0]
     assert detail["field"] == "label" and detail["loc"] == ["query", "label"]
     assert "production, staging" in detail["msg"]
     malformed = await api.client.get(url, params={"label": "Not A Label"})
-    assert malformed.status_code == 422 and malformed.json()["detail"][0]["field"] == "label"
+    assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "label"
     missing = await api.client.get(f"{PROMPTS}/{uuid.uuid4()}", params={"label": "production"})
-    assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "prompt_id"
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "prompt_id"
 
 
 async def test_versions_list_and_one(api, world) -> None:
@@ -100,11 +100,11 @@ async def test_versions_list_and_one(api, world) -> None:
     assert one.status_code == 200 and one.json() == versions[1]
     assert one.json()["variables_report"]["unused"] == []  # tone is used by the system message
     missing = await api.client.get(f"{url}/9")
-    assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == "number"
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "number"
     nobody = await api.client.get(f"{PROMPTS}/{uuid.uuid4()}/versions")
-    assert nobody.status_code == 404 and nobody.json()["detail"][0]["field"] == "prompt_id"
+    assert nobody.status_code == 404 and nobody.json()["errors"][0]["field"] == "prompt_id"
     zero = await api.client.get(f"{url}/0")
-    assert zero.status_code == 422 and zero.json()["detail"][0]["field"] == "number"
+    assert zero.status_code == 422 and zero.json()["errors"][0]["field"] == "number"
 
 
 async def test_render_preview(api, world) -> None:
@@ -134,7 +134,7 @@ async def test_render_preview(api, world) -> None:
 
     missing = await api.client.post(url, json={"version": 3, "variables": {}})
     assert missing.status_code == 422
-    assert [d["field"] for d in missing.json()["detail"]] == [
+    assert [d["field"] for d in missing.json()["errors"]] == [
         "variables.name",
         "variables.greeting",
     ]
@@ -147,9 +147,9 @@ async def test_render_preview(api, world) -> None:
     ):
         refused = await api.client.post(url, json=body)
         assert refused.status_code == status, (body, refused.text)
-        assert refused.json()["detail"][0]["field"] == field, body
+        assert refused.json()["errors"][0]["field"] == field, body
     nobody = await api.client.post(f"{PROMPTS}/{uuid.uuid4()}/render", json={})
-    assert nobody.status_code == 404 and nobody.json()["detail"][0]["field"] == "prompt_id"
+    assert nobody.status_code == 404 and nobody.json()["errors"][0]["field"] == "prompt_id"
 
 
 async def test_diff_between_versions(api, world) -> None:
@@ -189,9 +189,9 @@ async def test_diff_between_versions(api, world) -> None:
 
     for params, field in (({"from": 9, "to": 1}, "from"), ({"from": 1, "to": 7}, "to")):
         missing = await api.client.get(url, params=params)
-        assert missing.status_code == 404 and missing.json()["detail"][0]["field"] == field
+        assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == field
     bad = await api.client.get(url, params={"from": "one", "to": 2})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "from"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "from"
 
 
 async def test_history_tells_who_did_what(api, world) -> None:

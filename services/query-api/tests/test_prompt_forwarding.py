@@ -69,7 +69,7 @@ async def test_a_prompts_whole_life_through_query_api(serve, settings, prompt_se
         assert by_label.json()["resolved_version"]["number"] == 2
         missing = await client.put(f"{url}/labels/production", json={"version_number": 7})
         assert missing.status_code == 422
-        assert missing.json()["detail"][0]["field"] == "version_number"
+        assert missing.json()["errors"][0]["field"] == "version_number"
 
         edited = await ok(
             await client.patch(url, json={"name": "answer faq", "tags": []}, headers=ANN)
@@ -80,7 +80,7 @@ async def test_a_prompts_whole_life_through_query_api(serve, settings, prompt_se
         unlabelled = await ok(await client.delete(f"{url}/labels/production"))
         assert "production" not in unlabelled["labels"]
         unknown = await client.delete(f"{url}/labels/production")
-        assert unknown.status_code == 404 and unknown.json()["detail"][0]["field"] == "label"
+        assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "label"
 
         combined = await ok(
             await client.put(url, json={"description": "FAQ", "version": "v3", "content": "A"})
@@ -117,7 +117,7 @@ async def test_classes_and_tags_through_query_api(serve, settings, prompt_servic
             await client.post(f"{API}/prompt-tags", json={"name": "hot", "color": "#FF0000"}), 201
         )
         bad_colour = await client.post(f"{API}/prompt-tags", json={"name": "x", "color": "red"})
-        assert bad_colour.status_code == 422 and bad_colour.json()["detail"][0]["field"] == "color"
+        assert bad_colour.status_code == 422 and bad_colour.json()["errors"][0]["field"] == "color"
 
         prompt = await ok(
             await client.post(

@@ -114,7 +114,7 @@ async def test_bad_cursors_are_422_naming_the_parameter(api, publisher) -> None:
     for params, field, words in cases:
         response = await api.client.get(PROMPTS, params=params)
         assert response.status_code == 422, params
-        detail = response.json()["detail"][0]
+        detail = response.json()["errors"][0]
         assert detail["field"] == field and words in detail["msg"], (params, detail)
     ok = await api.client.get(PROMPTS, params={"cursor": cursor, "sort": "name"})
     assert ok.status_code == 200

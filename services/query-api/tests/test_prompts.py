@@ -115,9 +115,9 @@ async def test_filters_by_class_tag_label_and_archived_state(api, world) -> None
         "2",
     )
     bad = await api.client.get(PROMPTS, params={"archived": "maybe"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "archived"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "archived"
     bad = await api.client.get(PROMPTS, params={"class_id": "nope"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "class_id"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "class_id"
 
 
 async def test_sorts(api, world) -> None:
@@ -141,7 +141,7 @@ async def test_sorts(api, world) -> None:
     for bad in ("newest", "updated", "+name"):
         response = await api.client.get(PROMPTS, params={"sort": bad})
         assert response.status_code == 422, bad
-        detail = response.json()["detail"][0]
+        detail = response.json()["errors"][0]
         assert detail["field"] == "sort" and "-updated_at" in detail["msg"]
 
 
@@ -154,7 +154,7 @@ async def test_offset_paging_and_bad_paging(api, world) -> None:
     bad_pages = (({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"offset": -1}, "offset"))
     for params, field in bad_pages:
         bad = await api.client.get(PROMPTS, params=params)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
 
 
 SEARCHES = [
@@ -179,11 +179,11 @@ async def test_fuzzy_search_on_name_author_and_class(api, world) -> None:
     found, _ = await listed(api, q="greeting", archived="all")
     assert found == ["greeting", "old greeting"]  # the exact name first
     too_long = await api.client.get(PROMPTS, params={"q": "x" * 201})
-    assert too_long.status_code == 422 and too_long.json()["detail"][0]["field"] == "q"
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "q"
     nul = await api.client.get(f"{PROMPTS}?q=a%00b")  # PostgreSQL cannot compare with NUL
     assert nul.status_code == 422, nul.text
-    assert nul.json()["detail"][0]["loc"] == ["query", "q"]
-    assert nul.json()["detail"][0]["type"] == "nul_character"
+    assert nul.json()["errors"][0]["loc"] == ["query", "q"]
+    assert nul.json()["errors"][0]["type"] == "nul_character"
 
 
 async def test_search_follows_a_class_rename(api, world, publisher) -> None:
@@ -202,10 +202,10 @@ async def test_unknown_prompt_is_404_naming_it(api, world) -> None:
     unknown = uuid.uuid4()
     response = await api.client.get(f"{PROMPTS}/{unknown}")
     assert response.status_code == 404
-    detail = response.json()["detail"][0]
+    detail = response.json()["errors"][0]
     assert detail["field"] == "prompt_id" and str(unknown) in detail["msg"]
     malformed = await api.client.get(f"{PROMPTS}/not-a-uuid")
-    assert malformed.status_code == 422 and malformed.json()["detail"][0]["field"] == "prompt_id"
+    assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "prompt_id"
 
 
 async def test_counts_stay_exact_whatever_the_events_say(api, world, publisher) -> None:

@@ -45,7 +45,7 @@ async def test_runs_are_listed_newest_first_and_filtered(api, catalog) -> None:
 async def test_bad_run_filters_are_422_naming_the_parameter(api, catalog) -> None:
     response = await api.client.get(RUNS, params={"status": "done"})
     assert response.status_code == 422
-    detail = response.json()["detail"][0]
+    detail = response.json()["errors"][0]
     assert detail["field"] == "status"
     for allowed in ("queued", "running", "completed", "failed", "cancelled"):
         assert allowed in detail["msg"]
@@ -55,7 +55,7 @@ async def test_bad_run_filters_are_422_naming_the_parameter(api, catalog) -> Non
         ({"offset": -1}, "offset"),
     ):
         bad = await api.client.get(RUNS, params=params)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
 
 
 async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -> None:
@@ -129,10 +129,10 @@ async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:
     for path in (f"{RUNS}/{unknown}", f"{RUNS}/{unknown}/results"):
         response = await api.client.get(path)
         assert response.status_code == 404
-        assert response.json()["detail"][0]["field"] == "run_id"
+        assert response.json()["errors"][0]["field"] == "run_id"
     path = f"{RUNS}/{catalog.done.run_id}/results"
     for params, field in (({"limit": 10_001}, "limit"), ({"limit": 0}, "limit")):
         bad = await api.client.get(path, params=params)
-        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == field
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
     empty = await api.client.get(f"{RUNS}/{catalog.running.run_id}/results")
     assert empty.json() == [] and empty.headers["X-Total-Count"] == "0"

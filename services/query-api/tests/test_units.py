@@ -130,8 +130,13 @@ async def test_missing_variables_are_one_error_each_located_in_the_body() -> Non
     async with httpx.AsyncClient(transport=transport, base_url="http://query-api") as client:
         response = await client.post("/prompts/p/render", json={"variables": {}})
     assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "detail": [
+        "type": "urn:promptworks:problem:invalid-input",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": "variables.name: variable 'name' is required and has no default (and 1 more)",
+        "errors": [
             {
                 "loc": ["body", "variables", name],
                 "field": f"variables.{name}",
@@ -139,5 +144,5 @@ async def test_missing_variables_are_one_error_each_located_in_the_body() -> Non
                 "msg": f"variable {name!r} is required and has no default",
             }
             for name in ("name", "greeting")
-        ]
+        ],
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.events import (
     PromptLabelMoved,
     PromptLabelRemoved,
@@ -31,7 +32,7 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import ConflictError, DomainError, NotFoundError
-from run_orchestrator.api.requests import CreateRunRequest
+from run_orchestrator.api.requests import run_command
 from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.cases import Case, parse_cases
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
@@ -233,7 +234,7 @@ def test_the_request_says_which_way_to_name_the_version() -> None:
         ({"prompt_version_id": version_id, "cases_text": "a\n1"}, "cases_format", "missing"),
     ):
         with pytest.raises(DomainError) as refused:
-            CreateRunRequest.model_validate(body).command()
+            run_command(CreateRunRequest.model_validate(body))
         assert (refused.value.field, refused.value.rule) == (field, rule), body
 
 

@@ -148,13 +148,13 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
         for changes, field, rule in checks:
             response = await client.post("/runs", json={**good, **changes})
             assert response.status_code == 422, (changes, response.text)
-            detail = response.json()["detail"][0]
+            detail = response.json()["errors"][0]
             assert (detail["field"], detail["type"]) == (field, rule), (changes, detail)
         missing = await client.post("/runs", json={"cases": []})
         assert missing.status_code == 422
-        assert missing.json()["detail"][0]["field"] == "prompt_version_id"
+        assert missing.json()["errors"][0]["field"] == "prompt_version_id"
         unknown = await client.post("/runs", json={**good, "provider": "nowhere"})
-        assert "mock" in unknown.json()["detail"][0]["msg"]
+        assert "mock" in unknown.json()["errors"][0]["msg"]
     # Nothing half-written: only the one good run exists.
     assert await harness.fetchval("SELECT count(*) FROM runs") == 1
     assert await harness.fetchval("SELECT count(DISTINCT stream_id) FROM events") == 1
@@ -166,7 +166,7 @@ async def test_unknown_prompt_version_is_422_after_a_bounded_wait(harness: Any) 
         response = await client.post("/runs", json={"prompt_version_id": str(uuid.uuid4())})
         waited = time.monotonic() - started
     assert response.status_code == 422
-    detail = response.json()["detail"][0]
+    detail = response.json()["errors"][0]
     assert (detail["field"], detail["type"]) == ("prompt_version_id", "not_found")
     assert 0.5 <= waited < 5
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.values import (
     ChatTemplate,
     ModelParameters,
@@ -16,7 +17,7 @@ from promptworks_contracts.values import (
     VariableSpec,
 )
 from promptworks_eventkit.errors import DomainError
-from run_orchestrator.api.requests import CreateRunRequest
+from run_orchestrator.api.requests import run_command
 from run_orchestrator.domain.cases import Case
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.planning import RunPlan, plan_run, total_calls
@@ -134,7 +135,7 @@ def test_request_validation_names_field_and_rule(
 
 def test_request_defaults_and_schema_become_a_command() -> None:
     body = CreateRunRequest.model_validate({**BASE, "schema": {"type": "object"}})
-    command = body.command()
+    command = run_command(body)
     assert command.model is None  # the version's default model, else mock echo
     assert command.parameters == {}  # the version's default parameters
     assert command.repetitions == 1 and command.cases == []

@@ -1,6 +1,9 @@
 """The HTTP edge every service shares: request context, ``If-Match``, positions in answers, and
-the one mapping of errors to answers: ``{"detail": [{"loc", "field", "type", "msg"}]}``, and
-the input guard (``input_guard``).
+the one mapping of errors to answers, RFC 9457 problem details (``problems``; the shape is
+``promptworks_contracts.api.problem``): ``{"type", "title", "status", "detail", "errors":
+[{"loc", "field", "type", "msg"}]}``, and the input guard (``input_guard``). Unknown routes
+(404), wrong methods (405), bodies that are not JSON (400) and unexpected failures (500, which
+never carry the exception) answer in that shape too.
 
 Status by error class: ``NotFoundError`` 404, ``ConflictError`` 409, a stale expected version
 409 (with ``current_version`` and an ``ETag``), any other ``DomainError`` 422. ``loc`` starts
@@ -17,8 +20,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Strict
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
+# Strict JSON numbers in request bodies, defined with the public API's request models.
+from promptworks_contracts.api.prompts import JsonFloat as JsonFloat
+from promptworks_contracts.api.prompts import JsonInt as JsonInt
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
     ConflictError,
@@ -28,7 +35,11 @@ from promptworks_eventkit.errors import (
 from promptworks_eventkit.input_guard import InputGuard
 from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.metrics import HttpMetrics
+from promptworks_eventkit.openapi_problems import document_problems
+from promptworks_eventkit.problems import problem
 from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.trailing_slash import TrailingSlash
+from promptworks_eventkit.unexpected import Unexpected, failure_detail
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -64,12 +75,6 @@ MAX_INT32 = 2**31 - 1
 """The largest integer a request may carry to PostgreSQL's ``integer`` (version numbers,
 offsets): a larger one is a 422 naming the parameter, not an overflow (500) in the database."""
 
-JsonInt = Annotated[int, Strict()]
-"""An integer in a request body: a JSON number without a fraction. ``true`` is not 1 and
-``"3"`` is not 3 (pydantic's lax mode would take both)."""
-JsonFloat = Annotated[float, Strict()]
-"""A number in a request body: ``1`` and ``0.5`` are, ``true`` and ``"0.5"`` are not."""
-
 
 class PositionOut(BaseModel):
     stream_id: str
@@ -83,6 +88,15 @@ def positions_out(positions: Sequence[Position]) -> list[PositionOut]:
 
 
 # --- errors -----------------------------------------------------------------------------------
+
+
+def kind_of(error: DomainError) -> str:
+    """The problem ``type`` of a refused command."""
+    if isinstance(error, NotFoundError):
+        return "not-found"
+    if isinstance(error, ConflictError):
+        return "conflict"
+    return "invalid-input"
 
 
 def status_of(error: DomainError) -> int:
@@ -144,7 +158,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
             }
         )
     # Body that is not JSON at all is a malformed request (400); JSON that breaks a rule is 422.
-    return JSONResponse({"detail": details}, status_code=400 if malformed else 422)
+    return problem(400 if malformed else 422, details)
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
@@ -155,34 +169,53 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
 
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    return JSONResponse({"detail": error_detail(request, error)}, status_code=status_of(error))
+    return problem(status_of(error), error_detail(request, error), kind=kind_of(error))
 
 
 async def _conflict(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ConcurrencyConflictError)
-    return JSONResponse(
-        {
-            "detail": [
-                {
-                    "loc": ["header", "If-Match"],
-                    "field": "If-Match",
-                    "type": "version_conflict",
-                    "msg": str(error),
-                }
-            ],
-            "current_version": error.actual,
-        },
-        status_code=409,
+    return problem(
+        409,
+        [
+            {
+                "loc": ["header", "If-Match"],
+                "field": "If-Match",
+                "type": "version_conflict",
+                "msg": str(error),
+            }
+        ],
+        kind="version-conflict",
         headers={"ETag": f'"{error.actual}"'},
+        current_version=error.actual,
     )
 
 
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own refusals: an unknown route (404), a wrong method (405, with ``Allow``)."""
+    assert isinstance(error, HTTPException)
+    return problem(error.status_code, detail=str(error.detail), headers=error.headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """A bug or an outage: the same shape, and nothing about the exception (the server logs
+    it; the correlation id ties the answer to that log line)."""
+    return problem(500, detail=failure_detail(request.headers.get(CORRELATION_HEADER)))
+
+
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
-    """The one error mapping above, the input guard that refuses, before any handler runs,
-    a body over ``settings.max_request_bytes`` (413) and NUL characters (422), and, outermost,
-    the HTTP request metrics (count and duration by route template and status)."""
+    """The one error mapping above (documented on every operation of the app's OpenAPI
+    document), the input guard that refuses, before any handler runs, a body over
+    ``settings.max_request_bytes`` (413) and NUL characters (422), and, outermost, the HTTP
+    request metrics (count and duration by route template and status). A path with a trailing
+    slash is served as the path without it (``trailing_slash``), never redirected."""
+    app.router.redirect_slashes = False
+    app.add_middleware(Unexpected)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(TrailingSlash)
     app.add_middleware(HttpMetrics, router=app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    document_problems(app)

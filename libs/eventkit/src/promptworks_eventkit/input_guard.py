@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from promptworks_eventkit.problems import problem
+
 NUL = "\x00"
 RULE = "nul_character"
 
@@ -47,18 +49,16 @@ def nul_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
 def _refusal(loc: list[str]) -> JSONResponse:
     field = ".".join(loc[1:])
     where = f"{loc[0]} field {field!r}" if field else loc[0]
-    return JSONResponse(
-        {
-            "detail": [
-                {
-                    "loc": loc,
-                    "field": field,
-                    "type": RULE,
-                    "msg": f"{where} contains the NUL character (U+0000), which cannot be stored",
-                }
-            ]
-        },
-        status_code=422,
+    return problem(
+        422,
+        [
+            {
+                "loc": loc,
+                "field": field,
+                "type": RULE,
+                "msg": f"{where} contains the NUL character (U+0000), which cannot be stored",
+            }
+        ],
     )
 
 
@@ -121,18 +121,16 @@ async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse(
-        {
-            "detail": [
-                {
-                    "loc": ["body"],
-                    "field": "body",
-                    "type": "body_too_large",
-                    "msg": f"the request body exceeds {limit} bytes",
-                }
-            ]
-        },
-        status_code=413,
+    return problem(
+        413,
+        [
+            {
+                "loc": ["body"],
+                "field": "body",
+                "type": "body_too_large",
+                "msg": f"the request body exceeds {limit} bytes",
+            }
+        ],
     )
 
 

@@ -24,6 +24,7 @@ from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionma
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.problems import problem
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.router import EventRouter
 from promptworks_eventkit.settings import ServiceSettings
@@ -169,20 +170,25 @@ def ops_router(runtime_of: Callable[[], Runtime]) -> APIRouter:
     """Liveness, readiness and Prometheus metrics, the same in every service."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
-    async def healthz(response: Response) -> dict[str, str]:
+    # A 503 is the one problem shape (``problems``), like every error answer.
+    unavailable: dict[int | str, dict[str, Any]] = {503: {"description": "Not (yet) able to serve"}}
+
+    @router.get("/healthz", response_model=None, responses=unavailable)
+    async def healthz() -> dict[str, str] | Response:
         # Background tasks restart themselves after errors; one that ended is beyond repair,
         # so liveness fails and the orchestrator (Kubernetes) restarts the process.
-        alive = runtime_of().background_alive()
-        response.status_code = 200 if alive else 503
-        return {"status": "ok" if alive else "a background task stopped"}
+        if runtime_of().background_alive():
+            return {"status": "ok"}
+        return problem(503, detail="a background task stopped", kind="not-alive")
 
-    @router.get("/readyz")
-    async def readyz(response: Response) -> dict[str, Any]:
+    @router.get("/readyz", response_model=None, responses=unavailable)
+    async def readyz() -> dict[str, Any] | Response:
         checks = await runtime_of().readiness()
-        ready = all(v in ("ok", "active", "standby") for v in checks.values())
-        response.status_code = 200 if ready else 503
-        return {"status": "ready" if ready else "not ready", "checks": checks}
+        if all(v in ("ok", "active", "standby") for v in checks.values()):
+            return {"status": "ready", "checks": checks}
+        failing = sorted(name for name, v in checks.items() if v not in ("ok", "active", "standby"))
+        detail = "not ready: " + ", ".join(failing)
+        return problem(503, detail=detail, kind="not-ready", checks=checks)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

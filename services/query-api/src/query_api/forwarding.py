@@ -2,7 +2,9 @@
 
 Invariants:
 - The method, path, query string and body are forwarded as they came; the command service
-  alone validates them, and its 4xx answers reach the client unchanged (status, body, type).
+  alone validates them, and its 4xx answers reach the client unchanged (status, body, type):
+  every service answers errors in the one problem shape, so a forwarded error looks like one
+  query-api gave.
 - Who did it (``X-Actor``) and the expected version (``If-Match``) travel with the call.
 - The caller's correlation id (or a new one) and W3C trace context travel with the call, so the
   events the command records are correlated with the client's request.
@@ -20,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from promptworks_eventkit.http import CORRELATION_HEADER
+from promptworks_eventkit.problems import problem
 
 log = structlog.get_logger(__name__)
 
@@ -29,10 +32,10 @@ FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match", "x-actor")
 class UpstreamError(Exception):
     """The command service could not give an answer to pass on."""
 
-    def __init__(self, status_code: int, rule: str, message: str) -> None:
+    def __init__(self, status_code: int, kind: str, message: str) -> None:
         super().__init__(message)
         self.status_code = status_code
-        self.rule = rule
+        self.kind = kind
         self.message = message
 
 
@@ -61,14 +64,14 @@ class CommandForwarder:
             log.warning("command service unreachable", service=service, error=repr(error))
             raise UpstreamError(
                 503,
-                "service_unavailable",
+                "upstream-unavailable",
                 f"{service} is unreachable, so nothing was written; try again shortly",
             ) from error
         except httpx.TimeoutException as error:
             log.warning("command service timed out", service=service, error=repr(error))
             raise UpstreamError(
                 504,
-                "upstream_timeout",
+                "upstream-timeout",
                 f"{service} did not answer in time; the write may or may not have been "
                 "applied: read it back before retrying",
             ) from error
@@ -76,7 +79,7 @@ class CommandForwarder:
             log.warning("command service connection failed", service=service, error=repr(error))
             raise UpstreamError(
                 502,
-                "bad_gateway",
+                "upstream-failed",
                 f"the connection to {service} failed mid-request; the write may or may not "
                 "have been applied: read it back before retrying",
             ) from error
@@ -84,7 +87,7 @@ class CommandForwarder:
             log.error("command service failed", service=service, status=response.status_code)
             raise UpstreamError(
                 502,
-                "bad_gateway",
+                "upstream-failed",
                 f"{service} failed (HTTP {response.status_code}); the write may or may not "
                 "have been applied: read it back before retrying",
             )
@@ -105,11 +108,7 @@ def correlation_id(request: Request) -> str:
 async def _upstream_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, UpstreamError)
     headers = {"Retry-After": "1"} if error.status_code in (503, 504) else {}
-    return JSONResponse(
-        {"detail": [{"loc": [], "field": None, "type": error.rule, "msg": error.message}]},
-        status_code=error.status_code,
-        headers=headers,
-    )
+    return problem(error.status_code, detail=error.message, kind=error.kind, headers=headers)
 
 
 def install_upstream_error_handler(app: FastAPI) -> None:

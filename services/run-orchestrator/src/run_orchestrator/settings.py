@@ -11,11 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from promptworks_contracts.api.runs import PROVIDER_NAME_PATTERN
 from promptworks_eventkit.settings import ServiceSettings
 from run_orchestrator.domain.catalog import ModelLimits, ModelSpec
 
 MOCK_PROVIDER = "mock"
-PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+__all__ = ["MOCK_PROVIDER", "PROVIDER_NAME_PATTERN", "ProviderConfig", "RunOrchestratorSettings"]
 
 
 class ProviderConfig(BaseModel):

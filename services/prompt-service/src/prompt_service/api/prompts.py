@@ -22,6 +22,10 @@ from prompt_service.api.schemas import (
     UpdatePromptRequest,
     VersionCreatedResponse,
     VersionTargetRequest,
+    class_ref,
+    tag_refs,
+    version_content,
+    version_target,
 )
 from prompt_service.domain.commands import (
     ArchivePrompt,
@@ -55,9 +59,9 @@ async def create_prompt(
             name=body.name,
             description=body.description,
             author=body.author,
-            class_ref=body.class_ref() or ClassRef(),
-            tags=body.tag_refs() or TagRefs(),
-            first_version=body.version_content(body.author),
+            class_ref=class_ref(body) or ClassRef(),
+            tags=tag_refs(body) or TagRefs(),
+            first_version=version_content(body, body.author),
         )
     )
     return version_created(await handlers.create_prompt(cmd, context), response)
@@ -78,7 +82,7 @@ async def create_version(
         lambda: CreateVersion(
             actor=actor,
             prompt_id=prompt_id,
-            content=body.version_content(body.author),
+            content=version_content(body, body.author),
             expected_version=expected,
         )
     )
@@ -94,8 +98,8 @@ def _edit(prompt_id: UUID, body: EditPromptRequest, actor: str, expected: int | 
             name=body.name,
             description=body.description,
             author=body.author,
-            class_ref=body.class_ref(),
-            tags=body.tag_refs(),
+            class_ref=class_ref(body),
+            tags=tag_refs(body),
             message=body.message,
         )
     )
@@ -136,7 +140,7 @@ async def update_prompt(
     cmd = command(
         lambda: UpdatePrompt(
             edit=_edit(prompt_id, body, actor, expected),
-            new_version=body.version_content(body.author or "") if body.has_content() else None,
+            new_version=version_content(body, body.author or "") if body.has_content() else None,
             activate_version_id=body.activate_version_id,
         )
     )
@@ -160,7 +164,7 @@ async def move_label(
             actor=actor,
             prompt_id=prompt_id,
             label=label,
-            target=body.target(),
+            target=version_target(body),
             message=body.message,
             expected_version=expected,
         )
@@ -206,7 +210,7 @@ async def rollback(
         lambda: SetCurrentVersion(
             actor=actor,
             prompt_id=prompt_id,
-            target=body.target(),
+            target=version_target(body),
             message=body.message,
             expected_version=expected,
         )

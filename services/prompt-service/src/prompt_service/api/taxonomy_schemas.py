@@ -3,43 +3,20 @@ description, a tag a colour and a shorter name); the router (``taxonomy``) is on
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
-from pydantic import AfterValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
-from prompt_service.api.schemas import Body, Name, TagName, WriteResponse
-from promptworks_contracts.events.prompt import COLOR_PATTERN
+from prompt_service.api.schemas import WriteResponse
+from promptworks_contracts.api.taxonomy import (
+    CreateClassRequest,
+    CreateTagRequest,
+    UpdateClassRequest,
+    UpdateTagRequest,
+)
 
-_COLOR = re.compile(COLOR_PATTERN)
-
-
-def _color(value: str) -> str:
-    if not _COLOR.match(value):
-        raise PydanticCustomError(
-            "string_pattern_mismatch",
-            "must be a colour written #RRGGBB in hexadecimal, e.g. #1F77B4 (got {value!r})",
-            {"value": value[:20]},
-        )
-    return value
-
-
-Color = Annotated[str, Field(examples=["#1F77B4"]), AfterValidator(_color)]
-Description = Annotated[str, Field(max_length=5000)]
-
-
-class CreateClassRequest(Body):
-    name: Name
-    description: Description = ""
-
-
-class UpdateClassRequest(Body):
-    """Fields left out keep their value."""
-
-    name: Name | None = None
-    description: Description | None = None
+__all__ = ["CreateClassRequest", "CreateTagRequest", "UpdateClassRequest", "UpdateTagRequest"]
 
 
 class ClassResponse(WriteResponse):
@@ -50,16 +27,6 @@ class ClassResponse(WriteResponse):
     detached_prompt_ids: list[UUID] = Field(
         default_factory=list, description="Prompts a delete with ?detach=true moved out"
     )
-
-
-class CreateTagRequest(Body):
-    name: TagName
-    color: Color
-
-
-class UpdateTagRequest(Body):
-    name: TagName | None = None
-    color: Color | None = None
 
 
 class TagResponse(WriteResponse):

@@ -3,16 +3,17 @@ forwarded to run-orchestrator, progress read from the runs' read model."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_contracts.api.runs import CreateBatchRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.http import MAX_INT32
-from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.forwarded import WRITE_RESPONSES
 from query_api.queries import batches as queries
 from query_api.schemas.batches import BatchOut
 from query_api.writes import WriteTarget
@@ -21,34 +22,25 @@ router = APIRouter(prefix="/batches", tags=["batches"])
 
 BatchId = Annotated[UUID, Path(description="The batch's id")]
 
-CREATE_EXAMPLE: dict[str, Any] = {
-    "name": "greeting v1-v3 on two models",
-    "versions": [
-        {"prompt_id": "00000000-0000-0000-0000-000000000000", "label": "production"},
-        {"prompt_id": "00000000-0000-0000-0000-000000000000", "label": "latest"},
-    ],
-    "models": [{"provider": "mock", "model_name": "echo"}, {"provider": "mock", "model_name": "x"}],
-    "parameter_sets": [{"temperature": 0.0}, {"temperature": 1.0}],
-    "cases": [{"name": "Ada"}, {"variables": {"name": "Grace"}, "expected": "Hello Grace"}],
-    "repetitions": 2,
-}
-
 
 @router.get(
     "",
     response_model=list[BatchOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="List batches",
 )
 async def list_batches(
     session: ReadSession,
+    request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[BatchOut]:
     """Newest first, each with its cells' progress."""
-    total, items = await queries.list_batches(session, limit, offset)
-    set_total(response, total)
+    first = paging.start(request, "batches", offset, cursor)
+    total, items = await queries.list_batches(session, limit, first)
+    paging.finish(response, request, "batches", first, len(items), total)
     return items
 
 
@@ -66,17 +58,13 @@ async def get_batch(session: ReadSession, batch_id: BatchId) -> BatchOut:
     response_model=BatchOut,
     summary="Start a batch: one run per (version, model, parameter set)",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc(
-        "`versions` (each a `prompt_version_id`, or `prompt_id` + `label`), `models` "
-        "(`provider`, `model_name`; default: the version's default model), `parameter_sets` "
-        "(each overrides the version's default parameters), and what every run shares: "
-        "`cases` or `cases_text` + `cases_format`, `repetitions`, `assertions`, `schema`, "
-        "`notes`, `budget` (per run). At most 100 cells and 1,000,000 calls. Validated by "
-        "run-orchestrator.",
-        CREATE_EXAMPLE,
-    ),
 )
-async def create_batch(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_batch(
+    request: Request, writes: Writes, settings: Settings, body: CreateBatchRequest
+) -> Response:
+    """`versions` (each a `prompt_version_id`, or `prompt_id` + `label`) x `models` x
+    `parameter_sets` over what every run shares (cases, repetitions, assertions, budget per
+    run). At most 100 cells and 1,000,000 calls."""
     target = WriteTarget(
         service="run-orchestrator",
         url=f"{settings.run_orchestrator_url.rstrip('/')}/batches",

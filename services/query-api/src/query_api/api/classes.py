@@ -7,10 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_contracts.api.taxonomy import CreateClassRequest, UpdateClassRequest
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.http import MAX_INT32
-from query_api.api.deps import PAGE_HEADERS, ReadSession, Settings, Writes, set_total
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries import catalog
 from query_api.schemas.prompts import ClassOut
 
@@ -22,19 +23,22 @@ ClassId = Annotated[UUID, Path(description="The class's id")]
 @router.get(
     "",
     response_model=list[ClassOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="Classes with how many prompts each holds",
 )
 async def list_classes(
     session: ReadSession,
+    request: Request,
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[ClassOut]:
     """By name; best match first with ``q``. Counts exclude archived prompts."""
-    total, items = await catalog.list_classes(session, q, limit, offset)
-    set_total(response, total)
+    first = paging.start(request, "classes", offset, cursor)
+    total, items = await catalog.list_classes(session, q, limit, first)
+    paging.finish(response, request, "classes", first, len(items), total)
     return items
 
 
@@ -52,9 +56,10 @@ async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
     response_model=ClassOut,
     summary="Create a class",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name, description", {"name": "support", "description": ""}),
 )
-async def create_class(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_class(
+    request: Request, writes: Writes, settings: Settings, body: CreateClassRequest
+) -> Response:
     target = prompt_service_target(
         request,
         settings,
@@ -70,10 +75,13 @@ async def create_class(request: Request, writes: Writes, settings: Settings) -> 
     response_model=ClassOut,
     summary="Rename a class or change its description",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name?, description?"),
 )
 async def update_class(
-    request: Request, writes: Writes, settings: Settings, class_id: ClassId
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    class_id: ClassId,
+    body: UpdateClassRequest,
 ) -> Response:
     target = prompt_service_target(request, settings, catalog.get_class, resource_id=class_id)
     return await writes.forward(request, target)

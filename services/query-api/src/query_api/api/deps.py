@@ -42,12 +42,14 @@ def set_total(response: Response, total: int) -> None:
 
 
 def set_next(response: Response, request: Request, cursor: str | None) -> None:
-    """``X-Next-Cursor`` and ``Link: <...>; rel="next"`` when there is a next page."""
+    """``X-Next-Cursor`` and ``Link: <...>; rel="next"`` when there is a next page. The link
+    is relative (path and query): built from the Host header, an absolute URL would name the
+    wrong scheme or host behind a proxy."""
     if cursor is None:
         return
     url = request.url.remove_query_params("offset").include_query_params(cursor=cursor)
     response.headers[NEXT_CURSOR_HEADER] = cursor
-    response.headers["Link"] = f'<{url}>; rel="next"'
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
 ReadSession = Annotated[AsyncSession, Depends(read_session)]

@@ -19,24 +19,12 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Recorded by the command service, not yet visible here: poll the resource"
     },
     404: {"description": "The resource in the path does not exist"},
-    409: {"description": "A rule or If-Match refused it; `detail` names the field and rule"},
-    422: {"description": "The command service refused the body; `detail` names the field"},
+    409: {"description": "A rule or If-Match refused it; `errors` names the field and rule"},
+    422: {"description": "The command service refused the body; `errors` names the field"},
+    502: {"description": "The command service failed mid-request; read back before retrying"},
     503: {"description": "The command service is unreachable; nothing was written"},
+    504: {"description": "The command service did not answer in time; read back first"},
 }
-
-
-def body_doc(description: str, example: dict[str, Any] | None = None) -> dict[str, Any]:
-    """OpenAPI for a body that query-api forwards unread (the command service validates it)."""
-    content: dict[str, Any] = {"schema": {"type": "object"}}
-    if example is not None:
-        content["example"] = example
-    return {
-        "requestBody": {
-            "required": False,
-            "description": description,
-            "content": {"application/json": content},
-        }
-    }
 
 
 def prompt_service_target(

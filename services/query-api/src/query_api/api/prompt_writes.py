@@ -1,19 +1,32 @@
 """/api/v1/prompts writes: forwarded 1:1 to prompt-service, answered with the projected prompt.
 
+Bodies are the public API's request models (``promptworks_contracts.api.prompts``), the ones
+prompt-service validates: declared here so the document types them and a body that breaks a
+field rule is refused without a round trip; the rules between fields are prompt-service's.
+
 Headers forwarded: If-Match (expected stream version), X-Actor (who), X-Correlation-ID and
 traceparent. See ``query_api.writes`` for the outcomes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 
+from promptworks_contracts.api.prompts import (
+    CreatePromptRequest,
+    CreateVersionRequest,
+    EditPromptRequest,
+    MessageRequest,
+    UpdatePromptRequest,
+    VersionTargetRequest,
+)
 from query_api.api.deps import Settings, Writes
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries.prompt_reads import get_prompt
 from query_api.schemas.prompts import PromptOut
 
@@ -22,17 +35,7 @@ router = APIRouter(prefix="/prompts", tags=["prompts"])
 PromptId = Annotated[UUID, Path(description="The prompt's id")]
 Label = Annotated[str, Path(description="e.g. production, staging")]
 
-CREATE_EXAMPLE: dict[str, Any] = {
-    "name": "greeting",
-    "description": "Greets a user by name",
-    "author": "ann",
-    "class_name": "demo",
-    "tags": ["onboarding"],
-    "version": "v1",
-    "content": "Say hello to {{ name }}",
-    "variables": [{"name": "name"}],
-    "commit_message": "first version",
-}
+OptionalMessage = Annotated[MessageRequest | None, Body()]
 
 
 @router.post(
@@ -41,13 +44,10 @@ CREATE_EXAMPLE: dict[str, Any] = {
     response_model=PromptOut,
     summary="Create a prompt with its first version",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc(
-        "name, description, author, class_name | class_id, tags | tag_ids, version, "
-        "content (text) | messages (chat), variables, model, parameters, commit_message",
-        CREATE_EXAMPLE,
-    ),
 )
-async def create_prompt(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_prompt(
+    request: Request, writes: Writes, settings: Settings, body: CreatePromptRequest
+) -> Response:
     target = prompt_service_target(
         request,
         settings,
@@ -65,17 +65,80 @@ async def _on_prompt(
     return await writes.forward(request, target)
 
 
-async def _on_prompt_endpoint(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId
+# One endpoint per body: the body is declared so that it is validated here and documented
+# (the public API's model, the same prompt-service validates), then forwarded as it came.
+# ``label`` is declared for validation and the document; prompt-service reads it from the path.
+
+
+async def _versions(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    body: CreateVersionRequest,
 ) -> Response:
     return await _on_prompt(request, writes, settings, prompt_id)
 
 
-async def _on_label_endpoint(
-    request: Request, writes: Writes, settings: Settings, prompt_id: PromptId, label: Label
+async def _edit(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    body: EditPromptRequest,
 ) -> Response:
-    # ``label`` is declared for validation and the OpenAPI document; prompt-service reads it
-    # from the forwarded path.
+    return await _on_prompt(request, writes, settings, prompt_id)
+
+
+async def _update(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    body: UpdatePromptRequest,
+) -> Response:
+    return await _on_prompt(request, writes, settings, prompt_id)
+
+
+async def _target(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    body: VersionTargetRequest,
+) -> Response:
+    return await _on_prompt(request, writes, settings, prompt_id)
+
+
+async def _message(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    body: OptionalMessage = None,
+) -> Response:
+    return await _on_prompt(request, writes, settings, prompt_id)
+
+
+async def _label_target(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    label: Label,
+    body: VersionTargetRequest,
+) -> Response:
+    return await _on_prompt(request, writes, settings, prompt_id)
+
+
+async def _label_message(
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    prompt_id: PromptId,
+    label: Label,
+    body: OptionalMessage = None,
+) -> Response:
     return await _on_prompt(request, writes, settings, prompt_id)
 
 
@@ -86,8 +149,7 @@ class PromptWrite:
     method: str
     path: str
     summary: str
-    body: str | None = None
-    example: dict[str, Any] | None = None
+    endpoint: Callable[..., Awaitable[Response]]
     status_code: int = 200
 
 
@@ -97,55 +159,48 @@ PROMPT_WRITES = (
         "POST",
         "/{prompt_id}/versions",
         "Add a version (it becomes the current one)",
-        "version, content | messages, variables, model, parameters, commit_message, author",
+        _versions,
         status_code=201,
     ),
     PromptWrite(
-        "PATCH",
-        "/{prompt_id}",
-        "Edit metadata: name, description, author, class, tags",
-        "any of name, description, author, class_id | class_name, tag_ids | tags, message",
+        "PATCH", "/{prompt_id}", "Edit metadata: name, description, author, class, tags", _edit
     ),
     PromptWrite(
         "PUT",
         "/{prompt_id}",
         "The original combined update: metadata, a new version, activate_version_id",
-        "metadata as PATCH, plus version + content, activate_version_id",
+        _update,
     ),
-    PromptWrite("DELETE", "/{prompt_id}", "Archive the prompt (history is never deleted)"),
+    PromptWrite(
+        "DELETE", "/{prompt_id}", "Archive the prompt (history is never deleted)", _message
+    ),
     PromptWrite(
         "PUT",
         "/{prompt_id}/labels/{label}",
         "Point a label (production, staging, ...) at a version",
-        "version_number | version_id, message",
-        {"version_number": 2},
+        _label_target,
     ),
-    PromptWrite("DELETE", "/{prompt_id}/labels/{label}", "Remove a label"),
+    PromptWrite("DELETE", "/{prompt_id}/labels/{label}", "Remove a label", _label_message),
     PromptWrite(
         "POST",
         "/{prompt_id}/rollback",
         "Make an earlier (or later) version the current one",
-        "version_number | version_id, message",
-        {"version_number": 1},
+        _target,
     ),
     PromptWrite(
-        "POST",
-        "/{prompt_id}/archive",
-        "Archive: hidden from default lists, history kept",
-        "message (optional)",
+        "POST", "/{prompt_id}/archive", "Archive: hidden from default lists, history kept", _message
     ),
-    PromptWrite("POST", "/{prompt_id}/restore", "Restore an archived prompt", "message (optional)"),
+    PromptWrite("POST", "/{prompt_id}/restore", "Restore an archived prompt", _message),
 )
 
 for write in PROMPT_WRITES:
     router.add_api_route(
         write.path,
-        _on_label_endpoint if "{label}" in write.path else _on_prompt_endpoint,
+        write.endpoint,
         methods=[write.method],
         status_code=write.status_code,
         response_model=PromptOut,
         summary=write.summary,
         responses=WRITE_RESPONSES,
-        openapi_extra=body_doc(write.body, write.example) if write.body else None,
         name=f"{write.method.lower()} {write.path}",
     )

@@ -12,10 +12,9 @@ from pydantic import TypeAdapter
 from promptworks_contracts.events.prompt import LABEL_PATTERN
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import MAX_INT32
+from query_api.api import paging
 from query_api.api.deps import (
     CURSOR_HEADERS,
-    PAGE_HEADERS,
-    TOTAL_COUNT_HEADER,
     ReadSession,
     set_next,
     set_total,
@@ -141,18 +140,21 @@ def _matches(if_none_match: str, etag: str) -> bool:
 @router.get(
     "/{prompt_id}/versions",
     response_model=list[PromptVersionOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="A prompt's versions, newest first",
 )
 async def list_versions(
     session: ReadSession,
+    request: Request,
     response: Response,
     prompt_id: PromptId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[PromptVersionOut]:
-    total, versions = await prompt_reads.list_versions(session, prompt_id, limit, offset)
-    set_total(response, total)
+    first = paging.start(request, "versions", offset, cursor)
+    total, versions = await prompt_reads.list_versions(session, prompt_id, limit, first)
+    paging.finish(response, request, "versions", first, len(versions), total)
     return versions
 
 
@@ -191,16 +193,19 @@ async def diff_versions(
 @router.get(
     "/{prompt_id}/history",
     response_model=list[HistoryEntry],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="Every change to the prompt, oldest first: who, when, what, why",
 )
 async def prompt_history(
     session: ReadSession,
+    request: Request,
     response: Response,
     prompt_id: PromptId,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[HistoryEntry]:
-    total, entries = await history.prompt_history_page(session, prompt_id, limit, offset)
-    response.headers[TOTAL_COUNT_HEADER] = str(total)
+    first = paging.start(request, "history", offset, cursor)
+    total, entries = await history.prompt_history_page(session, prompt_id, limit, first)
+    paging.finish(response, request, "history", first, len(entries), total)
     return entries

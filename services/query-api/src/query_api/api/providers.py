@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
+from promptworks_contracts.api.providers import ChangeProviderRequest, RegisterProviderRequest
 from query_api.api.deps import Settings, Writes
-from query_api.api.forwarded import body_doc
 
 router = APIRouter(tags=["providers"])
 SERVICE = "run-orchestrator"
@@ -62,15 +62,11 @@ async def list_presets(request: Request, writes: Writes, settings: Settings) -> 
     status_code=201,
     summary="Register a provider in the catalog",
     responses=RESPONSES,
-    openapi_extra=body_doc(
-        "`name`, `kind` (`openai` for any OpenAI-compatible API, `anthropic`) or a `preset`, "
-        "`base_url`, one credential (`api_key`, stored encrypted; `api_key_env`; "
-        "`api_key_file`), `timeout_seconds`, `max_concurrency`, `limits`, and `models` with "
-        "their `context_length`, `pricing` and `limits`.",
-        REGISTER_EXAMPLE,
-    ),
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": REGISTER_EXAMPLE}}}},
 )
-async def register_provider(request: Request, writes: Writes, settings: Settings) -> Response:
+async def register_provider(
+    request: Request, writes: Writes, settings: Settings, body: RegisterProviderRequest
+) -> Response:
     return await writes.relay(request, SERVICE, _url(settings, "/providers"))
 
 
@@ -78,14 +74,16 @@ async def register_provider(request: Request, writes: Writes, settings: Settings
     "/providers/{name}",
     summary="Change a catalog provider",
     responses=RESPONSES,
-    openapi_extra=body_doc(
-        "Any of `base_url`, a credential, `timeout_seconds`, "
-        "`max_concurrency`, `limits`, `models` (replaces the list)."
-    ),
 )
 async def change_provider(
-    name: ProviderName, request: Request, writes: Writes, settings: Settings
+    name: ProviderName,
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    body: ChangeProviderRequest,
 ) -> Response:
+    """Any of `base_url`, a credential, `timeout_seconds`, `max_concurrency`, `limits`,
+    `models` (replaces the list)."""
     return await writes.relay(request, SERVICE, _url(settings, f"/providers/{name}"))
 
 

@@ -5,23 +5,17 @@ The path keeps the original PromptWorks name so its frontend keeps working.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import TypeAdapter
 
+from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.http import MAX_INT32
-from query_api.api.deps import (
-    PAGE_HEADERS,
-    TOTAL_COUNT_HEADER,
-    ReadSession,
-    Settings,
-    Writes,
-    set_total,
-)
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
 from query_api.queries import runs as queries
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.writes import WriteTarget
@@ -32,25 +26,16 @@ RESULT_PAGE = TypeAdapter(list[ResultOut])
 
 RunId = Annotated[UUID, Path(description="The run's id")]
 
-CREATE_EXAMPLE: dict[str, Any] = {
-    "prompt_version_id": "00000000-0000-0000-0000-000000000000",
-    "model_name": "mock-echo",
-    "provider": "mock",
-    "temperature": 0.7,
-    "top_p": 1.0,
-    "repetitions": 3,
-    "notes": "smoke test",
-}
-
 
 @router.get(
     "",
     response_model=list[RunOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="List test runs",
 )
 async def list_runs(
     session: ReadSession,
+    request: Request,
     response: Response,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
@@ -59,9 +44,11 @@ async def list_runs(
         str | None, Query(max_length=200, description="Only the runs of this batch")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> list[RunOut]:
     """Newest first."""
+    first = paging.start(request, "runs", offset, cursor)
     total, items = await queries.list_runs(
         session,
         status=status,
@@ -69,9 +56,9 @@ async def list_runs(
         prompt_id=prompt_id,
         batch_id=batch_id,
         limit=limit,
-        offset=offset,
+        offset=first,
     )
-    set_total(response, total)
+    paging.finish(response, request, "runs", first, len(items), total)
     return items
 
 
@@ -86,25 +73,26 @@ async def get_run(session: ReadSession, run_id: RunId) -> RunOut:
 @router.get(
     "/{run_id}/results",
     response_model=list[ResultOut],
-    responses={200: {"headers": PAGE_HEADERS}},
+    responses={200: {"headers": CURSOR_HEADERS}},
     summary="A run's results with their metrics",
 )
 async def list_results(
     session: ReadSession,
+    request: Request,
     run_id: RunId,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
 ) -> Response:
     """Ordered by (case_index, repetition); each result carries every metric recorded so far."""
     if not await queries.run_exists(session, run_id):
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
-    total, items = await queries.list_results(session, run_id, limit, offset)
+    first = paging.start(request, "results", offset, cursor)
+    total, items = await queries.list_results(session, run_id, limit, first)
     # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
-    return Response(
-        RESULT_PAGE.dump_json(items),
-        media_type="application/json",
-        headers={TOTAL_COUNT_HEADER: str(total)},
-    )
+    response = Response(RESULT_PAGE.dump_json(items), media_type="application/json")
+    paging.finish(response, request, "results", first, len(items), total)
+    return response
 
 
 @router.post(
@@ -114,20 +102,16 @@ async def list_results(
     summary="Start a test run",
     responses={
         202: {"description": "Recorded by run-orchestrator, not yet visible here; see Location"},
-        422: {"description": "run-orchestrator refused the body; `detail` names the field"},
+        422: {"description": "run-orchestrator refused the body; `errors` names the field"},
+        502: {"description": "run-orchestrator failed mid-request; read back before retrying"},
         503: {"description": "run-orchestrator is unreachable; nothing was written"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "Validated by run-orchestrator.",
-            "content": {
-                "application/json": {"schema": {"type": "object"}, "example": CREATE_EXAMPLE}
-            },
-        }
+        504: {"description": "run-orchestrator did not answer in time; read back first"},
     },
 )
-async def create_run(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_run(
+    request: Request, writes: Writes, settings: Settings, body: CreateRunRequest
+) -> Response:
+    """Validated here with the model run-orchestrator validates with, then forwarded as sent."""
     target = WriteTarget(
         service="run-orchestrator",
         url=f"{settings.run_orchestrator_url.rstrip('/')}/runs",

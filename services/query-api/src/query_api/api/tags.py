@@ -7,9 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from promptworks_contracts.api.taxonomy import CreateTagRequest, UpdateTagRequest
 from promptworks_eventkit.errors import NotFoundError
-from query_api.api.deps import ReadSession, Settings, Writes
-from query_api.api.forwarded import WRITE_RESPONSES, body_doc, prompt_service_target
+from query_api.api import paging
+from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
 from query_api.queries import catalog
 from query_api.schemas.prompts import TagList, TagOut
 
@@ -18,9 +20,24 @@ router = APIRouter(prefix="/prompt-tags", tags=["prompt tags"])
 TagId = Annotated[UUID, Path(description="The tag's id")]
 
 
-@router.get("", summary="Every tag with how many prompts use it (archived ones excluded)")
-async def list_tags(session: ReadSession) -> TagList:
-    return await catalog.list_tags(session)
+@router.get(
+    "",
+    responses={200: {"headers": CURSOR_HEADERS}},
+    summary="Every tag with how many prompts use it (archived ones excluded)",
+)
+async def list_tags(
+    session: ReadSession,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: paging.Offset = 0,
+    cursor: paging.CursorParam = None,
+) -> TagList:
+    """By name, in the original shape (``items``, ``tagged_prompt_total``)."""
+    first = paging.start(request, "tags", offset, cursor)
+    total, tags = await catalog.list_tags(session, limit, first)
+    paging.finish(response, request, "tags", first, len(tags.items), total)
+    return tags
 
 
 @router.get("/{tag_id}", summary="One tag")
@@ -37,9 +54,10 @@ async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
     response_model=TagOut,
     summary="Create a tag",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name, color (#RRGGBB)", {"name": "onboarding", "color": "#12AB34"}),
 )
-async def create_tag(request: Request, writes: Writes, settings: Settings) -> Response:
+async def create_tag(
+    request: Request, writes: Writes, settings: Settings, body: CreateTagRequest
+) -> Response:
     target = prompt_service_target(
         request,
         settings,
@@ -55,10 +73,9 @@ async def create_tag(request: Request, writes: Writes, settings: Settings) -> Re
     response_model=TagOut,
     summary="Rename a tag or change its colour",
     responses=WRITE_RESPONSES,
-    openapi_extra=body_doc("name?, color?"),
 )
 async def update_tag(
-    request: Request, writes: Writes, settings: Settings, tag_id: TagId
+    request: Request, writes: Writes, settings: Settings, tag_id: TagId, body: UpdateTagRequest
 ) -> Response:
     target = prompt_service_target(request, settings, catalog.get_tag, resource_id=tag_id)
     return await writes.forward(request, target)

@@ -94,13 +94,16 @@ def _tag_out(row: Any) -> TagOut:
     )
 
 
-async def list_tags(session: AsyncSession) -> TagList:
-    """Every tag by name (tags are few: the original API did not page them either)."""
-    rows = await session.execute(_tags().order_by(t.name, t.tag_id))
+async def list_tags(session: AsyncSession, limit: int, offset: int) -> tuple[int, TagList]:
+    """A page of tags by name, and how many there are (tags are few: the original API did not
+    page them, and the default page holds them all)."""
+    total = int(await session.scalar(select(func.count()).select_from(prompt_tags)) or 0)
+    rows = await session.execute(_tags().order_by(t.name, t.tag_id).limit(limit).offset(offset))
     tagged = await session.scalar(
         select(func.count()).where(func.cardinality(p.tag_ids) > 0, p.archived.is_(False))
     )
-    return TagList(items=[_tag_out(row) for row in rows], tagged_prompt_total=int(tagged or 0))
+    items = [_tag_out(row) for row in rows]
+    return total, TagList(items=items, tagged_prompt_total=int(tagged or 0))
 
 
 async def get_tag(session: AsyncSession, tag_id: UUID) -> TagOut | None:

@@ -4,7 +4,7 @@ sandboxed renderer (the one the run-orchestrator uses). A read: nothing is writt
 Values: the given ones, else a declared default, else "" for an optional declared variable
 (reported in ``missing``). A required declared variable or a variable the template uses
 without declaring it, left without a value, is a 422 naming ``variables.<name>`` (one entry of
-the answer's ``detail`` per variable: see ``MissingVariablesError``).
+the answer's ``errors`` per variable: see ``MissingVariablesError``).
 """
 
 from __future__ import annotations

@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, Field
 
+from promptworks_contracts.api.providers import (
+    ChangeProviderRequest,
+    CredentialIn,
+    RegisterProviderRequest,
+)
 from promptworks_contracts.events import CredentialRef, ProviderState
 from promptworks_contracts.values import ModelLimits, ModelSpec
 from promptworks_eventkit.actor import Actor
@@ -22,87 +27,50 @@ from run_orchestrator.domain.providers import CredentialInput
 from run_orchestrator.handlers.ports import RunRepository
 from run_orchestrator.handlers.providers import ProviderAccepted, ProviderCommands
 from run_orchestrator.providers.registry import ProviderRegistry
-from run_orchestrator.settings import PROVIDER_NAME_PATTERN
 
 router = APIRouter(tags=["providers"])
 
 
-class _Credential(BaseModel):
-    api_key: SecretStr | None = Field(
-        default=None, description="Stored encrypted with the operator's PROVIDER_SECRET_KEY."
-    )
-    api_key_env: str | None = Field(
-        default=None, max_length=200, description="An environment variable the operator set."
-    )
-    api_key_file: str | None = Field(
-        default=None, max_length=200, description="A file in the operator's secrets directory."
-    )
-
-    def credential(self) -> CredentialInput:
-        key = None if self.api_key is None else self.api_key.get_secret_value()
-        return CredentialInput(key, self.api_key_env, self.api_key_file)
-
-    def gives_credential(self) -> bool:
-        return any(v is not None for v in (self.api_key, self.api_key_env, self.api_key_file))
+def credential(body: CredentialIn) -> CredentialInput | None:
+    """The credential the body gives, or None when it gives none."""
+    if body.api_key is None and body.api_key_env is None and body.api_key_file is None:
+        return None
+    key = None if body.api_key is None else body.api_key.get_secret_value()
+    return CredentialInput(key, body.api_key_env, body.api_key_file)
 
 
-class RegisterProviderRequest(_Credential):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=64, pattern=PROVIDER_NAME_PATTERN)
-    preset: str | None = Field(
-        default=None, description=f"Fill kind, base_url and models from one of {sorted(PRESETS)}"
-    )
-    kind: Literal["openai", "anthropic"] | None = None
-    base_url: str | None = Field(default=None, min_length=1, max_length=2000)
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
-    limits: ModelLimits = ModelLimits()
-    models: dict[str, ModelSpec] = Field(default_factory=dict, max_length=1000)
-
-    def state(self) -> ProviderState:
-        preset = None
-        if self.preset is not None:
-            preset = PRESETS.get(self.preset)
-            if preset is None:
-                raise DomainError(
-                    f"no preset {self.preset!r}; presets: {sorted(PRESETS)}",
-                    field="preset",
-                    rule="unknown",
-                )
-        models = dict(self.models)
-        if preset is not None:
-            models = {**{name: ModelSpec() for name in preset.models}, **models}
-        return ProviderState(
-            name=self.name,
-            kind=self.kind or (preset.kind if preset else "openai"),
-            base_url=self.base_url or (preset.base_url if preset else None),
-            credential=CredentialRef(source="none"),
-            timeout_seconds=self.timeout_seconds,
-            max_concurrency=self.max_concurrency,
-            limits=self.limits,
-            models=models,
-        )
-
-
-class ChangeProviderRequest(_Credential):
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str | None = Field(default=None, min_length=1, max_length=2000)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=3600)
-    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
-    limits: ModelLimits | None = None
-    models: dict[str, ModelSpec] | None = Field(
-        default=None, max_length=1000, description="Replaces the whole model list."
+def registered_state(body: RegisterProviderRequest) -> ProviderState:
+    preset = None
+    if body.preset is not None:
+        preset = PRESETS.get(body.preset)
+        if preset is None:
+            raise DomainError(
+                f"no preset {body.preset!r}; presets: {sorted(PRESETS)}",
+                field="preset",
+                rule="unknown",
+            )
+    models = dict(body.models)
+    if preset is not None:
+        models = {**{name: ModelSpec() for name in preset.models}, **models}
+    return ProviderState(
+        name=body.name,
+        kind=body.kind or (preset.kind if preset else "openai"),
+        base_url=body.base_url or (preset.base_url if preset else None),
+        credential=CredentialRef(source="none"),
+        timeout_seconds=body.timeout_seconds,
+        max_concurrency=body.max_concurrency,
+        limits=body.limits,
+        models=models,
     )
 
-    def changes(self) -> dict[str, Any]:
-        fields = ("base_url", "timeout_seconds", "max_concurrency", "limits", "models")
-        return {
-            name: getattr(self, name)
-            for name in fields
-            if name in self.model_fields_set and getattr(self, name) is not None
-        }
+
+def changes(body: ChangeProviderRequest) -> dict[str, Any]:
+    fields = ("base_url", "timeout_seconds", "max_concurrency", "limits", "models")
+    return {
+        name: getattr(body, name)
+        for name in fields
+        if name in body.model_fields_set and getattr(body, name) is not None
+    }
 
 
 class ProviderOut(BaseModel):
@@ -203,7 +171,8 @@ async def list_presets() -> list[PresetOut]:
 async def register_provider(
     body: RegisterProviderRequest, commands: Commands, actor: Actor, context: Context
 ) -> ProviderWritten:
-    accepted = await commands.register(body.state(), body.credential(), actor, context)
+    given = credential(body) or CredentialInput()
+    accepted = await commands.register(registered_state(body), given, actor, context)
     return _written(accepted)
 
 
@@ -211,8 +180,7 @@ async def register_provider(
 async def change_provider(
     name: str, body: ChangeProviderRequest, commands: Commands, actor: Actor, context: Context
 ) -> ProviderWritten:
-    credential = body.credential() if body.gives_credential() else None
-    accepted = await commands.change(name, body.changes(), credential, actor, context)
+    accepted = await commands.change(name, changes(body), credential(body), actor, context)
     return _written(accepted)
 
 

@@ -8,10 +8,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
+from promptworks_contracts.api.runs import CreateBatchRequest, CreateRunRequest
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context, positions_out
-from run_orchestrator.api.requests import CreateBatchRequest, CreateRunRequest
+from run_orchestrator.api.requests import batch_command, run_command
 from run_orchestrator.api.schemas import (
     BatchCreatedResponse,
     BatchRunOut,
@@ -33,7 +34,7 @@ def get_commands(request: Request) -> RunCommands:
 def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateBatch:
     """A rule the request schema could not express becomes a clear 422, never a 500."""
     try:
-        return body.command()
+        return run_command(body) if isinstance(body, CreateRunRequest) else batch_command(body)
     except ValidationError as error:
         first = error.errors()[0]
         raise DomainError(

@@ -18,13 +18,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promptworks_contracts.api.runs import MAX_CASES, MAX_CELLS, MAX_REPETITIONS
 from promptworks_contracts.events import BatchCell, BatchCreated, RunCreated
 from promptworks_contracts.values import Assertion, ModelRef
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.cases import Case
-from run_orchestrator.domain.commands import MAX_CASES, MAX_REPETITIONS, VersionSelector
+from run_orchestrator.domain.commands import VersionSelector
 
-MAX_CELLS = 100
 MAX_BATCH_CALLS = 1_000_000
 
 

@@ -16,17 +16,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from promptworks_contracts.api.runs import CaseFormat
 from promptworks_eventkit.errors import DomainError
 
 CASE_KEYS = frozenset({"variables", "expected", "metadata"})
 EXPECTED_COLUMN = "expected"
 METADATA_PREFIX = "metadata."
-CaseFormat = Literal["csv", "jsonl"]
-MAX_CASES_TEXT_CHARS = 10_000_000
 
 
 class Case(BaseModel):

@@ -8,11 +8,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from promptworks_contracts.api.runs import MAX_CASES, MAX_REPETITIONS
 from promptworks_contracts.values import Assertion, ModelRef
 from run_orchestrator.domain.cases import Case
 
-MAX_CASES = 10_000
-MAX_REPETITIONS = 50
 MAX_CALLS = 100_000
 """Model calls one run may make (cases times repetitions): larger work is several runs (a batch)."""
 LATEST = "latest"
