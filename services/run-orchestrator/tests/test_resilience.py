@@ -17,7 +17,12 @@ from run_orchestrator.domain.catalog import ModelLimits
 from run_orchestrator.domain.rendering import Message
 from run_orchestrator.execution.backoff import backoff_seconds
 from run_orchestrator.execution.breaker import CircuitBreaker
-from run_orchestrator.execution.calls import ProviderCalls, effective_limits
+from run_orchestrator.execution.calls import (
+    ProviderCalls,
+    effective_limits,
+    policy_for,
+    provider_config,
+)
 from run_orchestrator.execution.concurrency import AdaptiveConcurrency
 from run_orchestrator.execution.limits import (
     RateLimiterUnavailableError,
@@ -27,6 +32,7 @@ from run_orchestrator.execution.limits import (
 )
 from run_orchestrator.execution.metrics import PROVIDER_CALLS, PROVIDER_RETRIES
 from run_orchestrator.providers.base import CompletionRequest, ProviderError
+from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
 from run_orchestrator.settings import ProviderConfig, RunOrchestratorSettings
 from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
@@ -320,3 +326,23 @@ async def test_a_retry_after_holds_every_new_call_of_the_model_until_then() -> N
             await provider.aclose()
     limited_at, *later = fake.request_times
     assert len(later) == 2 and min(later) - limited_at >= 0.5  # nobody asked before then
+
+
+def test_the_policy_comes_from_the_providers_own_configuration() -> None:
+    """PROVIDERS and catalog providers carry the config they were built from; the mock's
+    models take limits from MOCK_MODELS and retry nothing."""
+    settings_ = RunOrchestratorSettings(
+        mock_models={"slow": {"limits": {"requests_per_minute": 60, "max_concurrency": 2}}}
+    )
+    catalog_entry = ProviderConfig.model_validate(
+        {"base_url": "http://127.0.0.1:9/v1", "max_retries": 7, "timeout_seconds": 5}
+    )
+    built = OpenAICompatibleProvider("from-catalog", catalog_entry, pool_size=2)
+    assert provider_config(built) is catalog_entry
+    assert provider_config(MockProvider()) is None
+    policy = policy_for(settings_, provider_config(built), "any", 64)
+    assert (policy.max_retries, policy.timeout, policy.concurrency) == (7, 5.0, 64)
+    mock = policy_for(settings_, None, "slow", 64)
+    assert mock.max_retries == 0 and mock.concurrency == 2
+    assert mock.limits.requests_per_minute == 60
+    assert policy_for(settings_, None, "echo", 64).limits == ModelLimits()
