@@ -185,10 +185,12 @@ def output_checks(
             more_missing, more_mismatches = [], []
             numbers = [False for value in leaves if is_number(value)]
             booleans = [False for value in leaves if isinstance(value, bool)]
-        missing = _unique([*missing, *more_missing])
-        mismatches = _unique_mismatches([*mismatches, *more_mismatches])
+        missing, mismatches = [*missing, *more_missing], [*mismatches, *more_mismatches]
         numeric = sum(numbers) / len(numbers) if numbers else None
         boolean = sum(booleans) / len(booleans) if booleans else None
+    # jsonschema reports a `required` keyword once per missing property; a field may also be
+    # missing for a schema and for the expected output alike: each is listed once.
+    missing, mismatches = _unique(missing), _unique_mismatches(mismatches)
     checks = OutputChecks(
         is_valid_json=valid_json,
         schema_pass=schema_pass,
