@@ -4,14 +4,18 @@ computed by hand in the comments (BLEU, ROUGE, Levenshtein)."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
+from rouge_score.rouge_scorer import RougeScorer
+from sacrebleu.metrics.bleu import BLEU
+from sacrebleu.metrics.chrf import CHRF
 
-from evaluator.domain.checks_similarity import RougeTokenizer
+from evaluator.domain.checks_similarity import RougeTokenizer, SentenceScorer, rouge_scores
 from evaluator.domain.plan import Evaluation, RunPlan
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion, MetricValue, Money
@@ -258,3 +262,57 @@ def test_a_failed_call_fails_with_its_error_as_the_first_reason() -> None:
     assert (judged.passed, judged.score) == (False, None)
     assert [(r.name, r.detail) for r in judged.reasons] == [("error", "rate limited")]
     assert plan().judge(result("fine")).passed is True
+
+
+def random_texts(seed: int, count: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    words = [
+        "the",
+        "a",
+        "cat",
+        "dog",
+        "sat",
+        "ran",
+        "on",
+        "under",
+        "mat",
+        "rug",
+        "and",
+        "or",
+        "big",
+        "small",
+        "red",
+        "42",
+        "7",
+        "it's",
+    ]
+    pairs = []
+    for _ in range(count):
+        reference = " ".join(rng.choice(words) for _ in range(rng.randint(0, 25)))
+        output = " ".join(rng.choice(words) for _ in range(rng.randint(0, 25)))
+        pairs.append((reference, output.capitalize() + rng.choice(["", ".", "!", " ?"])))
+    return pairs
+
+
+@pytest.mark.parametrize("kind", ["rouge1", "rouge2", "rougeL"])
+def test_our_rouge_equals_rouge_scores_own_on_random_texts(kind: str) -> None:
+    reference_scorer = RougeScorer([kind], use_stemmer=False)
+    tokenizer = RougeTokenizer()
+    for target, prediction in random_texts(7, 300):
+        theirs = reference_scorer.score(target, prediction)[kind]
+        ours = rouge_scores(kind, tokenizer.tokenize(target), tokenizer.tokenize(prediction))
+        assert ours == {
+            "precision": pytest.approx(theirs.precision),
+            "recall": pytest.approx(theirs.recall),
+            "fmeasure": pytest.approx(theirs.fmeasure),
+        }
+
+
+def test_cached_sentence_scores_equal_sacrebleus_sentence_score() -> None:
+    bleu, chrf = BLEU(effective_order=True), CHRF()
+    ours_bleu, ours_chrf = SentenceScorer(bleu), SentenceScorer(chrf)
+    for reference, output in random_texts(11, 300):
+        expected_bleu = BLEU(effective_order=True).sentence_score(output, [reference]).score
+        assert ours_bleu.score(output, reference) == pytest.approx(expected_bleu / 100)
+        expected_chrf = CHRF().sentence_score(output, [reference]).score
+        assert ours_chrf.score(output, reference) == pytest.approx(expected_chrf / 100)
