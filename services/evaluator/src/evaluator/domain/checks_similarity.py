@@ -24,7 +24,7 @@ from rapidfuzz.distance import LCSseq, Levenshtein
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
-from evaluator.domain.subject import Check, Outcome, Reference, Subject, on_output, short
+from evaluator.domain.subject import Check, Outcome, Reference, Subject, on_output
 from promptworks_contracts.values import (
     BleuAssertion,
     ChrfAssertion,
@@ -180,4 +180,4 @@ def rouge(assertion: RougeAssertion) -> Check:
     return on_output(check)
 
 
-__all__ = ["bleu", "chrf", "levenshtein", "rouge", "short", "similarity"]
+__all__ = ["bleu", "chrf", "levenshtein", "rouge", "similarity"]
