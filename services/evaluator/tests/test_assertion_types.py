@@ -15,7 +15,12 @@ from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
-from evaluator.domain.checks_similarity import RougeTokenizer, SentenceScorer, rouge_scores
+from evaluator.domain.checks_similarity import (
+    BleuScorer,
+    RougeTokenizer,
+    SentenceScorer,
+    rouge_scores,
+)
 from evaluator.domain.plan import Evaluation, RunPlan
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion, MetricValue, Money
@@ -306,6 +311,14 @@ def test_our_rouge_equals_rouge_scores_own_on_random_texts(kind: str) -> None:
             "recall": pytest.approx(theirs.recall),
             "fmeasure": pytest.approx(theirs.fmeasure),
         }
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "zh", "char"])
+def test_our_sentence_scores_equal_sacrebleus_sentence_score(tokenize: str) -> None:
+    ours_bleu = BleuScorer(BLEU(effective_order=True, tokenize=tokenize))
+    for reference, output in [*random_texts(13, 300), ("北京是中国的首都。", "北京是首都")]:
+        expected = BLEU(effective_order=True, tokenize=tokenize).sentence_score(output, [reference])
+        assert ours_bleu.score(output, reference) == pytest.approx(expected.score / 100)
 
 
 def test_cached_sentence_scores_equal_sacrebleus_sentence_score() -> None:

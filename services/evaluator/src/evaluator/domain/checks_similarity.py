@@ -90,9 +90,45 @@ class SentenceScorer:
 _REFERENCES_KEPT: Final = 4096
 
 
+class BleuScorer:
+    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams kept and
+    the hypothesis' n-gram statistics counted with ``zip`` and ``Counter`` (sacrebleu's own
+    loop was a third of the evaluation time); the tokenizer and the score from the statistics
+    (smoothing, brevity penalty, effective order) are sacrebleu's. Tests check equality with
+    ``BLEU.sentence_score``."""
+
+    def __init__(self, metric: BLEU) -> None:
+        self._metric = metric
+        self._order = metric.max_ngram_order
+        self._references: dict[str, tuple[Counter[tuple[str, ...]], int]] = {}
+
+    def statistics(self, hypothesis: str, reference: str) -> list[int]:
+        known = self._references.get(reference)
+        if known is None:
+            if len(self._references) >= _REFERENCES_KEPT:
+                self._references.clear()
+            info = self._metric._extract_reference_info(
+                [self._metric._preprocess_segment(reference)]
+            )
+            known = self._references[reference] = (info["ref_ngrams"], info["ref_lens"][0])
+        ref_ngrams, ref_len = known
+        tokens = self._metric._preprocess_segment(hypothesis).split()
+        correct: list[int] = []
+        total: list[int] = []
+        for n in range(1, self._order + 1):
+            grams = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+            total.append(max(len(tokens) - n + 1, 0))
+            correct.append(sum(min(c, ref_ngrams.get(g, 0)) for g, c in grams.items()))
+        return [len(tokens), ref_len, *correct, *total]
+
+    def score(self, hypothesis: str, reference: str) -> float:
+        stats = self.statistics(hypothesis, reference)
+        return float(self._metric._compute_score_from_stats(stats).score) / 100.0
+
+
 def bleu(assertion: BleuAssertion) -> Check:
     reference, threshold = Reference(assertion.value), assertion.threshold
-    scorer = SentenceScorer(BLEU(effective_order=True, tokenize=assertion.tokenize))
+    scorer = BleuScorer(BLEU(effective_order=True, tokenize=assertion.tokenize))
 
     def check(subject: Subject, output: str) -> Outcome:
         return _at_least("bleu", scorer.score(output, reference.value(subject)), threshold)
