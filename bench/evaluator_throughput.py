@@ -13,6 +13,7 @@ assertions plus BLEU and ROUGE-L against each case's expected output.
    and of the machine's PostgreSQL and Kafka processes over the same window, when visible).
 
     uv run python -m bench.evaluator_throughput [--cases 1000] [--repetitions 10] [--profile F]
+        [--baseline]
 
 Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. The
 database and the topics are dropped at the end.
@@ -66,6 +67,8 @@ ASSERTIONS: list[dict[str, Any]] = [
     {"type": "bleu", "threshold": 0.2},
     {"type": "rouge-l", "threshold": 0.4},
 ]
+BASELINE: list[dict[str, Any]] = [{"type": "contains", "value": "{{ topic }}"}]
+"""``--baseline``: one check and no expected output, to show what the pipeline costs alone."""
 WORDS = [
     "the",
     "river",
@@ -115,7 +118,7 @@ def paraphrase(rng: random.Random, text: str) -> str:
     return " ".join(words) + "."
 
 
-def run_events(cases: int, repetitions: int) -> list[DomainEvent]:
+def run_events(cases: int, repetitions: int, baseline: bool = False) -> list[DomainEvent]:
     rng = random.Random(20261128)
     run_id = uuid.uuid4()
     topics = [rng.choice(TOPICS) for _ in range(cases)]
@@ -131,8 +134,8 @@ def run_events(cases: int, repetitions: int) -> list[DomainEvent]:
             "parameters": ModelParameters(),
             "repetitions": repetitions,
             "cases": [{"topic": topic} for topic in topics],
-            "expected": expected,
-            "assertions": ASSERTIONS,
+            "expected": [] if baseline else expected,
+            "assertions": BASELINE if baseline else ASSERTIONS,
             "total_calls": cases * repetitions,
         }
     )
@@ -294,14 +297,14 @@ def judge_alone(events: list[DomainEvent]) -> dict[str, float]:
     }
 
 
-async def main(cases: int, repetitions: int, profile: str | None) -> dict[str, Any]:
+async def main(cases: int, repetitions: int, profile: str | None, baseline: bool) -> dict[str, Any]:
     infra = start_infra()
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "evaluator")
     process = None
     try:
         await migrate("evaluator", url)
-        events = run_events(cases, repetitions)
+        events = run_events(cases, repetitions, baseline)
         alone = judge_alone(events)
         produced = time.perf_counter()
         await produce(kafka, events)
@@ -312,7 +315,7 @@ async def main(cases: int, repetitions: int, profile: str | None) -> dict[str, A
         )
         return {
             "nproc": os.cpu_count(),
-            "assertions": [a["type"] for a in ASSERTIONS],
+            "assertions": [a["type"] for a in (BASELINE if baseline else ASSERTIONS)],
             "produce_seconds": round(produce_seconds, 2),
             "judge_alone": alone,
             **report,
@@ -334,6 +337,11 @@ if __name__ == "__main__":
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--repetitions", type=int, default=10)
     parser.add_argument("--profile", help="run the evaluator under cProfile, stats to this file")
+    parser.add_argument(
+        "--baseline", action="store_true", help="one contains check, no expected outputs"
+    )
     arguments = parser.parse_args()
-    report = asyncio.run(main(arguments.cases, arguments.repetitions, arguments.profile))
+    report = asyncio.run(
+        main(arguments.cases, arguments.repetitions, arguments.profile, arguments.baseline)
+    )
     print(json.dumps(report, indent=2))
