@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MAX_PROMPT_CONTENT_CHARS = 100_000
 """The largest prompt template the platform stores (characters)."""
@@ -164,11 +171,38 @@ class TokenUsage(_Value):
     total_tokens: int = Field(default=0, ge=0)
 
 
+RECORDED: Final = {"recorded": True}
+"""Validation context for assertions read back from events or storage: their definitions were
+checked when the run was created, so the (costly, and possibly stricter since) definition checks
+are skipped: ``TypeAdapter(list[Assertion]).validate_python(data, context=RECORDED)``."""
+
+_TEMPLATE_TOKENS: Final = ("{{", "{%", "{#")
+
+
+def _is_templated(text: str) -> bool:
+    """A value the evaluator renders with the case's variables first (checked per case then)."""
+    return any(token in text for token in _TEMPLATE_TOKENS)
+
+
+def _recorded(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("recorded"))
+
+
 class _Assertion(_Value):
+    """What every assertion has. A result passes when every assertion of weight > 0 passes;
+    ``weight`` also weighs the assertion in the result's score (0 = report only)."""
+
     name: str | None = Field(
         default=None,
         max_length=100,
         description="Metric name for this check; defaults to <type>_<index in the run>.",
+    )
+    weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1000.0,
+        description="Weight in the result's score; 0 reports the check without it deciding "
+        "whether the result passes.",
     )
 
 
@@ -178,8 +212,27 @@ class ContainsAssertion(_Assertion):
     case_sensitive: bool = True
 
 
+class IContainsAssertion(_Assertion):
+    """``contains`` ignoring case (Unicode case folding)."""
+
+    type: Literal["icontains"] = "icontains"
+    value: str = Field(min_length=1)
+
+
+class ContainsAnyAssertion(_Assertion):
+    type: Literal["contains_any", "contains-any"] = "contains_any"
+    values: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=1000)
+    case_sensitive: bool = True
+
+
+class ContainsAllAssertion(_Assertion):
+    type: Literal["contains_all", "contains-all"] = "contains_all"
+    values: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1, max_length=1000)
+    case_sensitive: bool = True
+
+
 class NotContainsAssertion(_Assertion):
-    type: Literal["not_contains"] = "not_contains"
+    type: Literal["not_contains", "not-contains"] = "not_contains"
     value: str = Field(min_length=1)
     case_sensitive: bool = True
 
@@ -190,41 +243,221 @@ class EqualsAssertion(_Assertion):
     strip: bool = True
 
 
+class StartsWithAssertion(_Assertion):
+    type: Literal["starts_with", "starts-with"] = "starts_with"
+    value: str = Field(min_length=1)
+    case_sensitive: bool = True
+    strip: bool = Field(default=True, description="Ignore leading whitespace of the output.")
+
+
+class EndsWithAssertion(_Assertion):
+    type: Literal["ends_with", "ends-with"] = "ends_with"
+    value: str = Field(min_length=1)
+    case_sensitive: bool = True
+    strip: bool = Field(default=True, description="Ignore trailing whitespace of the output.")
+
+
 class RegexAssertion(_Assertion):
+    """An RE2 pattern searched anywhere in the output. A pattern without template syntax is
+    compiled when the run is created, so an invalid one (or one RE2 refuses: backreferences,
+    lookaround) is a validation error naming the assertion."""
+
     type: Literal["regex"] = "regex"
     pattern: str = Field(min_length=1, max_length=1000)
 
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str, info: ValidationInfo) -> str:
+        if not _recorded(info) and not _is_templated(pattern):
+            problem = regex_problem(pattern)
+            if problem is not None:
+                raise ValueError(problem)
+        return pattern
+
 
 class IsJsonAssertion(_Assertion):
-    type: Literal["is_json"] = "is_json"
+    type: Literal["is_json", "is-json"] = "is_json"
 
 
 class JsonSchemaAssertion(_Assertion):
-    type: Literal["json_schema"] = "json_schema"
+    """The output is JSON valid under ``schema`` (Draft 2020-12, formats checked). The schema
+    itself is checked when the run is created."""
+
+    type: Literal["json_schema", "json-schema"] = "json_schema"
     json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
 
     model_config = ConfigDict(
         frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True
     )
 
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if not _recorded(info):
+            problem = schema_problem(schema)
+            if problem is not None:
+                raise ValueError(problem)
+        return schema
+
+
+Comparison = Literal["eq", "ne", "gt", "ge", "lt", "le"]
+
+
+class JsonFieldAssertion(_Assertion):
+    """The output is JSON and the value at ``path`` (a JSON pointer, RFC 6901: ``/items/0/id``;
+    ``""`` is the whole document) compares to ``value`` with ``op``. ``eq``/``ne`` compare JSON
+    values (``1`` equals ``1.0``, ``true`` is not ``1``); the others need numbers."""
+
+    type: Literal["json_field", "json-field"] = "json_field"
+    path: str = Field(max_length=1000, pattern=r"^(/([^~]|~[01])*)*$")
+    op: Comparison = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _ordered_needs_a_number(self) -> JsonFieldAssertion:
+        if self.op not in ("eq", "ne") and not _is_number(self.value):
+            raise ValueError(f"op {self.op!r} compares numbers: `value` must be a number")
+        return self
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class LevenshteinAssertion(_Assertion):
+    """Edit distance (rapidfuzz) between the output and ``value`` (default: the case's
+    ``expected``) at most ``threshold``."""
+
+    type: Literal["levenshtein"] = "levenshtein"
+    value: str | None = None
+    threshold: int = Field(ge=0, description="The largest distance that passes.")
+
+
+class SimilarityAssertion(_Assertion):
+    """Normalised Levenshtein similarity (rapidfuzz, 1 - distance / longer length, 0..1)
+    between the output and ``value`` (default: the case's ``expected``) at least ``threshold``."""
+
+    type: Literal["similarity", "levenshtein_similarity", "levenshtein-similarity"] = "similarity"
+    value: str | None = None
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    case_sensitive: bool = True
+
+
+BleuTokenizer = Literal["13a", "intl", "zh", "char", "none"]
+
+
+class BleuAssertion(_Assertion):
+    """Sentence BLEU (sacrebleu, exponential smoothing, effective order) of the output against
+    ``value`` (default: the case's ``expected``), reported 0..1 (sacrebleu's score / 100)."""
+
+    type: Literal["bleu"] = "bleu"
+    value: str | None = None
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    tokenize: BleuTokenizer = Field(
+        default="13a", description="sacrebleu tokenizer; zh for Chinese."
+    )
+
+
+class ChrfAssertion(_Assertion):
+    """Sentence chrF (sacrebleu, character 6-grams, beta 2), reported 0..1."""
+
+    type: Literal["chrf"] = "chrf"
+    value: str | None = None
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class RougeAssertion(_Assertion):
+    """ROUGE-1, ROUGE-2 or ROUGE-L (rouge-score, no stemming) of the output against ``value``
+    (default: the case's ``expected``): the F-measure unless ``measure`` says otherwise."""
+
+    type: Literal["rouge_1", "rouge-1", "rouge_2", "rouge-2", "rouge_l", "rouge-l"]
+    value: str | None = None
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    measure: Literal["f", "precision", "recall"] = "f"
+
 
 class MaxLatencyAssertion(_Assertion):
-    type: Literal["max_latency_ms"] = "max_latency_ms"
-    threshold: float = Field(gt=0)
+    type: Literal["max_latency_ms", "latency"] = "max_latency_ms"
+    threshold: float = Field(gt=0, description="Milliseconds; a slower call fails.")
+
+
+class MaxCostAssertion(_Assertion):
+    """The call's cost (``ResultRecorded.cost``) at most ``threshold``. A call without a known
+    cost (unpriced model) or in another currency fails: it cannot be shown to be under."""
+
+    type: Literal["max_cost", "cost"] = "max_cost"
+    threshold: Decimal = Field(ge=0, max_digits=24, decimal_places=12)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 Assertion = Annotated[
     ContainsAssertion
+    | IContainsAssertion
+    | ContainsAnyAssertion
+    | ContainsAllAssertion
     | NotContainsAssertion
     | EqualsAssertion
+    | StartsWithAssertion
+    | EndsWithAssertion
     | RegexAssertion
     | IsJsonAssertion
     | JsonSchemaAssertion
-    | MaxLatencyAssertion,
+    | JsonFieldAssertion
+    | LevenshteinAssertion
+    | SimilarityAssertion
+    | BleuAssertion
+    | ChrfAssertion
+    | RougeAssertion
+    | MaxLatencyAssertion
+    | MaxCostAssertion,
     Field(discriminator="type"),
 ]
 """A check the evaluator applies to every result of a run. String values may use the case's
-variables as ``{{ name }}``."""
+variables as ``{{ name }}``. Types are snake_case (``contains_any``); the kebab-case spellings
+(``contains-any``) are accepted too. Definitions are validated here, so an invalid regex or
+JSON Schema is rejected with the run that carries it."""
+
+
+def canonical_type(assertion_type: str) -> str:
+    """``contains-any`` -> ``contains_any``; the evaluator dispatches on this spelling."""
+    canonical = assertion_type.replace("-", "_")
+    return _TYPE_SYNONYMS.get(canonical, canonical)
+
+
+_TYPE_SYNONYMS: Final = {
+    "levenshtein_similarity": "similarity",
+    "latency": "max_latency_ms",
+    "cost": "max_cost",
+}
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 refuses ``pattern``, or None when it compiles."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        return f"invalid regex {pattern!r}: {reason} (RE2 syntax)"
+    return None
+
+
+def schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` is not a valid Draft 2020-12 JSON Schema, or None when it is."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        location = "/".join(str(part) for part in error.absolute_path)
+        return f"invalid schema{f' at /{location}' if location else ''}: {error.message}"
+    return None
 
 
 class MetricValue(_Value):
@@ -243,3 +476,85 @@ class MetricSummary(_Value):
     min: float | None = None
     max: float | None = None
     pass_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    passed: int | None = Field(default=None, ge=0, description="Results that passed it.")
+    judged: int | None = Field(default=None, ge=0, description="Results with a verdict.")
+    pass_rate_interval: Interval | None = Field(
+        default=None, description="95 % Wilson score interval of `pass_rate`."
+    )
+
+
+class Interval(_Value):
+    """A 95 % confidence interval."""
+
+    low: float
+    high: float
+
+
+class AssertionFailure(_Value):
+    """Why a result failed: one assertion (or ``error``, the call itself) and by how much:
+    ``value`` is what was measured, ``threshold`` what it had to reach (``value`` 0.31 against
+    ``threshold`` 0.5 for a BLEU check; none for a plain yes/no check)."""
+
+    name: str = Field(max_length=200)
+    type: str = Field(max_length=64)
+    detail: str | None = Field(default=None, max_length=2000)
+    value: float | None = None
+    threshold: float | None = None
+    weight: float = 1.0
+
+
+class TypeMismatch(_Value):
+    path: str = Field(description="JSON pointer into the output.")
+    expected: str = Field(description="The JSON type wanted (or the schema's `type`).")
+    actual: str
+
+
+class OutputChecks(_Value):
+    """The original product's metrics of one output, against the case's ``expected`` output
+    and the run's JSON Schemas. ``None`` = not applicable (no expected value of that kind)."""
+
+    is_valid_json: bool
+    schema_pass: bool | None = None
+    missing_fields: list[str] = Field(default_factory=list, description="JSON pointers.")
+    type_mismatches: list[TypeMismatch] = Field(default_factory=list)
+    numeric_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+    boolean_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class LatencySummary(_Value):
+    """Over the results of a run (milliseconds); percentiles interpolate linearly between
+    order statistics (numpy's default)."""
+
+    count: int = Field(ge=0)
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class PassAtK(_Value):
+    """The chance that at least one of k repetitions of a case passes (the unbiased estimator
+    1 - C(n-c, k) / C(n, k)), averaged over the cases with at least k repetitions."""
+
+    k: int = Field(ge=1)
+    value: float = Field(ge=0.0, le=1.0)
+    cases: int = Field(ge=0)
+
+
+class CaseStatistics(_Value):
+    """Per case across its repetitions."""
+
+    cases: int = Field(ge=0, description="Cases with at least one result.")
+    repeated: int = Field(ge=0, description="Cases with two or more results.")
+    flaky: int = Field(ge=0, description="Cases whose results both pass and fail.")
+    flaky_cases: list[int] = Field(
+        default_factory=list, description="Indexes of the flaky cases (the first 1,000)."
+    )
+    flakiness: float | None = Field(default=None, description="flaky / repeated.")
+    pass_at_k: list[PassAtK] = Field(default_factory=list)
+    consistency_score: float | None = Field(
+        default=None,
+        description="Mean over repeated cases of the share of repetitions giving the case's "
+        "most frequent output (JSON compared as values, text stripped).",
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -196,6 +197,13 @@ def check_sample_evaluated(out: Sequence[Emitted], sample: SampleRun, completion
         "output_chars",
         "tokens_per_second",
         "error",
+        # The run has a JSON Schema: the original product's metrics apply.
+        "is_valid_json",
+        "schema_pass",
+        "missing_fields",
+        "type_mismatches",
+        "numeric_accuracy",
+        "boolean_accuracy",
         "mentions_city",
         "json_schema_1",
         "regex_2",
@@ -215,6 +223,7 @@ def check_sample_evaluated(out: Sequence[Emitted], sample: SampleRun, completion
         assert (failed[name].value, failed[name].passed) == (0.0, False)
         assert failed[name].detail == "no output: provider timeout"
 
+    check_sample_verdicts([r.event for r in out[:4]])
     run = out[4]
     assert isinstance(run.event, RunEvaluated)
     assert run.envelope.causationid == completion_id
@@ -227,6 +236,73 @@ def check_sample_evaluated(out: Sequence[Emitted], sample: SampleRun, completion
     latency = summary["latency_ms"]
     assert (latency.count, latency.mean, latency.min, latency.max) == (4, 250.0, 100.0, 400.0)
     assert (summary["output_chars"].count, summary["tokens_per_second"].count) == (3, 3)
+    check_sample_statistics(run.event)
+
+
+def check_sample_verdicts(evaluated: Sequence[DomainEvent]) -> None:
+    first, second, third, failed = evaluated
+    assert isinstance(first, ResultEvaluated) and isinstance(second, ResultEvaluated)
+    assert isinstance(third, ResultEvaluated) and isinstance(failed, ResultEvaluated)
+    assert (first.passed, first.score, first.reasons) == (True, 1.0, [])
+    assert first.parsed_output == {"city": "Paris"}
+    assert first.output_checks is not None and first.output_checks.schema_pass is True
+    assert second.passed is False and second.score == 1 / 3
+    assert [(r.name, r.type) for r in second.reasons] == [
+        ("mentions_city", "contains"),
+        ("json_schema_1", "json_schema"),
+    ]
+    assert second.reasons[0].detail == "output does not contain 'Rome'"
+    checks = second.output_checks
+    assert checks is not None and (checks.is_valid_json, checks.schema_pass) == (True, False)
+    assert [(m.path, m.expected, m.actual) for m in checks.type_mismatches] == [
+        ("/city", "string", "integer")
+    ]
+    assert [r.name for r in third.reasons] == ["json_schema_1", "regex_2"]
+    assert third.parsed_output is None
+    assert third.output_checks is not None and third.output_checks.is_valid_json is False
+    assert [r.name for r in failed.reasons] == [
+        "error",
+        "mentions_city",
+        "json_schema_1",
+        "regex_2",
+    ]
+    assert failed.reasons[0].detail == "provider timeout" and failed.score == 0.0
+
+
+def check_sample_statistics(run: RunEvaluated) -> None:
+    """Figures computed by hand for ``sample_run()`` (see the comments)."""
+    assert (run.passed, run.pass_rate) == (1, 0.25)
+    # Wilson, 1 of 4 (as statsmodels' proportion_confint(1, 4, method="wilson") gives it).
+    assert run.pass_rate_interval is not None
+    assert run.pass_rate_interval.low == pytest.approx(0.045587, abs=1e-6)
+    assert run.pass_rate_interval.high == pytest.approx(0.699358, abs=1e-6)
+    # Latencies 100, 200, 300, 400: p95 at rank 2.85 -> 385, p99 at rank 2.97 -> 397.
+    assert run.latency is not None
+    latency = run.latency
+    assert (latency.count, latency.mean, latency.p50, latency.max) == (4, 250.0, 250.0, 400.0)
+    assert (latency.p95, latency.p99) == (pytest.approx(385.0), pytest.approx(397.0))
+    assert run.tokens is not None
+    assert (run.tokens.prompt_tokens, run.tokens.completion_tokens) == (32, 16)
+    assert (run.cost, run.uncosted) == (None, 4)
+    # Case 0: one pass, one fail (flaky); case 1: two fails. pass@1 = (1/2 + 0) / 2,
+    # pass@2 = (1 + 0) / 2. Consistency: case 0's two outputs differ (1/2); case 1 has one.
+    cases = run.cases
+    assert cases is not None
+    assert (cases.cases, cases.repeated, cases.flaky, cases.flaky_cases) == (2, 2, 1, [0])
+    assert cases.flakiness == 0.5
+    assert [(p.k, p.value, p.cases) for p in cases.pass_at_k] == [(1, 0.25, 2), (2, 0.5, 2)]
+    assert cases.consistency_score == 0.5
+    # Per assertion: mentions_city passed 2 of 4: Wilson (0.150039, 0.849961).
+    summary = {s.name: s for s in run.summaries}
+    interval = summary["mentions_city"].pass_rate_interval
+    assert interval is not None and (
+        summary["mentions_city"].judged,
+        summary["mentions_city"].passed,
+    ) == (4, 2)
+    assert (interval.low, interval.high) == (
+        pytest.approx(0.150039, abs=1e-6),
+        pytest.approx(0.849961, abs=1e-6),
+    )
 
 
 def metrics_of(emitted: Emitted) -> dict[str, MetricValue]:

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from evaluator.domain.assertions import DETAIL_CHARS, PREPARERS
 from evaluator.domain.plan import RunPlan, assertion_names
 from promptworks_contracts.events import ResultRecorded
-from promptworks_contracts.values import Assertion, MetricValue
+from promptworks_contracts.values import RECORDED, Assertion, MetricValue, canonical_type
 
 ASSERTIONS = TypeAdapter(list[Assertion])
 
@@ -41,8 +41,10 @@ def verdict(run_plan: RunPlan, recorded: ResultRecorded, index: int = 0) -> Metr
 
 def test_the_table_handles_every_assertion_type_of_the_contract() -> None:
     union = get_args(get_args(Assertion)[0])
-    kinds = {model.model_fields["type"].default for model in union}
-    assert kinds == set(PREPARERS)
+    spellings = {
+        kind for model in union for kind in get_args(model.model_fields["type"].annotation)
+    }
+    assert {canonical_type(kind) for kind in spellings} == set(PREPARERS)
 
 
 def test_contains_passes_and_fails_with_a_reason() -> None:
@@ -112,8 +114,13 @@ def test_regex_pattern_may_use_case_variables() -> None:
     assert verdict(regex, result("yes!")).passed is False
 
 
+def recorded_plan(*assertions: dict[str, Any]) -> RunPlan:
+    """A plan of assertions as an event recorded before definitions were validated holds them."""
+    return RunPlan.compile(ASSERTIONS.validate_python(list(assertions), context=RECORDED), [])
+
+
 def test_an_invalid_regex_fails_with_the_error_named_and_never_raises() -> None:
-    regex = plan({"type": "regex", "pattern": "(unclosed"})
+    regex = recorded_plan({"type": "regex", "pattern": "(unclosed"})
     for _ in range(2):  # the compile error is remembered, not re-raised
         metric = verdict(regex, result("anything"))
         assert metric.passed is False and metric.value == 0.0
@@ -131,7 +138,7 @@ def test_regex_runs_in_linear_time_so_no_pattern_stalls_the_evaluator() -> None:
 
 def test_backreferences_and_lookaround_are_refused_as_invalid_not_run() -> None:
     for pattern, reason in ((r"(a)\1", "invalid escape sequence"), ("a(?=b)", "perl operator")):
-        metric = verdict(plan({"type": "regex", "pattern": pattern}), result("aa ab"))
+        metric = verdict(recorded_plan({"type": "regex", "pattern": pattern}), result("aa ab"))
         assert metric.passed is False and metric.detail is not None
         assert reason in metric.detail and "RE2 syntax" in metric.detail
 
@@ -180,7 +187,7 @@ def test_json_schema_checks_formats() -> None:
 
 
 def test_an_invalid_schema_fails_every_result_with_the_reason() -> None:
-    schema = plan({"type": "json_schema", "schema": {"type": "no-such-type"}})
+    schema = recorded_plan({"type": "json_schema", "schema": {"type": "no-such-type"}})
     metric = verdict(schema, result("{}"))
     assert metric.passed is False
     assert metric.detail is not None and metric.detail.startswith("invalid schema: ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 
@@ -16,10 +17,13 @@ from evaluator.handlers.summaries import RunSummaries
 from promptworks_contracts.events import (
     DomainEvent,
     ResultEvaluated,
+    ResultRecorded,
     RunCompleted,
+    RunCreated,
     RunEvaluated,
     RunFailed,
 )
+from promptworks_contracts.values import Money
 from promptworks_eventkit.errors import NotFoundError
 from promptworks_eventkit.messages import Position, ReceivedEvent, StoredEvent
 from promptworks_eventkit.router import EventRouter
@@ -183,3 +187,47 @@ async def test_the_summary_of_a_run_never_seen_is_not_found() -> None:
     with pytest.raises(NotFoundError) as raised:
         await RunSummaries(Evaluator().port).of_run(str(stream.run_id))
     assert raised.value.field == "run_id"
+
+
+async def test_expected_outputs_and_costs_reach_the_verdicts_and_the_run_statistics() -> None:
+    evaluator, stream = Evaluator(), RunStream()
+    created = RunCreated.model_validate(
+        {
+            **run_created(stream, cases=[{}, {}], assertions=[], total_calls=4).model_dump(),
+            "assertions": [{"type": "rouge-1", "threshold": 0.8, "name": "overlap"}],
+            "expected": ["the cat sat on the mat", {"n": 3}],
+            "repetitions": 2,
+        }
+    )
+
+    def costed(case: int, output: str, repetition: int, amount: str) -> ResultRecorded:
+        recorded = result(stream, case, output)
+        return recorded.model_copy(
+            update={"repetition": repetition, "cost": Money(amount=Decimal(amount))}
+        )
+
+    results = [
+        costed(0, "the cat sat on the mat", 1, "0.001"),  # ROUGE-1 F = 1
+        costed(0, "the cat is on the mat", 2, "0.002"),  # 5/6 = 0.83 >= 0.8
+        costed(1, '{"n": 3}', 1, "0.0005"),  # text "{"n":3}" -> tokens n, 3 both sides
+        costed(1, '{"n": 4}', 2, "0.0005"),  # n only: F = 1/2 < 0.8
+    ]
+    done = RunCompleted(run_id=stream.run_id, status="completed", succeeded=4, failed=0)
+    await evaluator.consume(received(stream, created, *results, done))
+
+    out = [stored.event for stored in evaluator.emitted(stream)]
+    verdicts = [e for e in out if isinstance(e, ResultEvaluated)]
+    assert [v.passed for v in verdicts] == [True, True, True, False]
+    assert verdicts[3].reasons[0].name == "overlap"
+    assert verdicts[3].reasons[0].value == pytest.approx(0.5)
+    assert verdicts[3].output_checks is not None
+    assert verdicts[3].output_checks.numeric_accuracy == 0.0
+    assert verdicts[2].parsed_output == {"n": 3}
+    run = out[-1]
+    assert isinstance(run, RunEvaluated)
+    assert run.cost == Money(amount=Decimal("0.004")) and run.uncosted == 0
+    assert run.cases is not None
+    assert (run.cases.flaky, run.cases.flaky_cases, run.cases.consistency_score) == (1, [1], 0.5)
+    summary = {s.name: s for s in run.summaries}
+    assert summary["numeric_accuracy"].mean == 0.5  # case 1: one right, one wrong
+    assert summary["overlap"].pass_rate == 0.75

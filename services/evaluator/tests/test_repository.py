@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 from pydantic import TypeAdapter
@@ -12,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from evaluator.adapters.memory import InMemoryEvaluationRepository
 from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats
 from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
-from promptworks_contracts.values import Assertion
+from promptworks_contracts.values import Assertion, Money
 from tests.support.infra import Infra, create_database, drop_database, migrate
 
 ASSERTIONS = TypeAdapter(list[Assertion]).validate_python(
@@ -54,7 +56,11 @@ def repository(request: pytest.FixtureRequest) -> EvaluationRepository:
 
 
 def new_run(total_calls: int = 4, assertions: list[Assertion] | None = None) -> NewRun:
-    spec = RunSpec(assertions=ASSERTIONS if assertions is None else assertions, cases=[{"a": 1}])
+    spec = RunSpec(
+        assertions=ASSERTIONS if assertions is None else assertions,
+        cases=[{"a": 1}],
+        expected=[{"answer": 42}],
+    )
     return NewRun(run_id=str(uuid.uuid4()), spec=spec, total_calls=total_calls)
 
 
@@ -116,3 +122,21 @@ async def test_statistics_merge_and_min_max_ignore_missing_values(
     await repository.add_stats({run.run_id: {"a": MetricStats(1, 7.0, 0.5, 7.0, 0, 0)}})
     stored = (await repository.load_stats([run.run_id]))[run.run_id]
     assert stored["a"] == MetricStats(3, 10.0, 0.5, 7.0, 3, 1)
+
+
+async def test_outcomes_are_stored_once_per_result_with_exact_costs(
+    repository: EvaluationRepository,
+) -> None:
+    run, other = new_run(), new_run()
+    await repository.insert_runs([run, other])
+    assert (await repository.load_specs([run.run_id]))[run.run_id].expected == [{"answer": 42}]
+    first = ResultOutcome(
+        run.run_id, str(uuid.uuid4()), 0, 1, True, 12.5, "ab12", Money(amount=Decimal("0.000123"))
+    )
+    second = ResultOutcome(run.run_id, str(uuid.uuid4()), 1, 2, False, 30.0, None, None)
+    elsewhere = ResultOutcome(other.run_id, str(uuid.uuid4()), 0, 1, True, 1.0, None, None)
+    await repository.add_outcomes([first, second, elsewhere])
+    await repository.add_outcomes([first])  # redelivered: kept once
+    loaded = await repository.load_outcomes([run.run_id, str(uuid.uuid4())])
+    assert list(loaded) == [run.run_id]
+    assert sorted(loaded[run.run_id], key=lambda o: o.case_index) == [first, second]

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import Field
 
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.topics import EVALUATION_EVENTS
-from promptworks_contracts.values import MetricSummary, MetricValue
+from promptworks_contracts.values import (
+    AssertionFailure,
+    CaseStatistics,
+    Interval,
+    LatencySummary,
+    MetricSummary,
+    MetricValue,
+    Money,
+    OutputChecks,
+    TokenUsage,
+)
 
 
 class _EvaluationEvent(DomainEvent):
@@ -24,11 +34,46 @@ class ResultEvaluated(_EvaluationEvent):
     event_type: ClassVar[str] = "promptworks.evaluation.result_evaluated.v1"
     result_id: UUID
     metrics: list[MetricValue] = Field(default_factory=list)
+    passed: bool | None = Field(
+        default=None,
+        description="The call succeeded and every assertion of weight > 0 passed "
+        "(null in events written before verdicts existed).",
+    )
+    score: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Weighted mean of the assertions' scores (null without weighted assertions).",
+    )
+    reasons: list[AssertionFailure] = Field(
+        default_factory=list, description="What made it fail: each failed assertion, by how much."
+    )
+    parsed_output: Any = Field(default=None, description="The output as JSON, when it is JSON.")
+    output_checks: OutputChecks | None = Field(
+        default=None,
+        description="The original product's metrics, when the run gives an expected output or "
+        "a JSON Schema.",
+    )
 
 
 class RunEvaluated(_EvaluationEvent):
-    """Every result of a finished run has been evaluated; the summary per metric."""
+    """Every result of a finished run has been evaluated; the summary per metric and, since
+    verdicts exist, the run's statistics (all optional)."""
 
     event_type: ClassVar[str] = "promptworks.evaluation.run_evaluated.v1"
     evaluated: int = Field(ge=0)
     summaries: list[MetricSummary] = Field(default_factory=list)
+    passed: int | None = Field(default=None, ge=0, description="Results that passed.")
+    pass_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    pass_rate_interval: Interval | None = Field(
+        default=None, description="95 % Wilson score interval of `pass_rate`."
+    )
+    latency: LatencySummary | None = None
+    tokens: TokenUsage | None = Field(default=None, description="Summed over the results.")
+    cost: Money | None = Field(
+        default=None, description="Sum of the results' costs; null when none had one."
+    )
+    uncosted: int | None = Field(
+        default=None, ge=0, description="Results without a cost (unpriced, or another currency)."
+    )
+    cases: CaseStatistics | None = None

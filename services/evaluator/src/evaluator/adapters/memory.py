@@ -9,6 +9,7 @@ import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from evaluator.handlers.ports import RUNNING, NewRun, RunSpec, RunState
 
@@ -18,6 +19,7 @@ class InMemoryEvaluationRepository:
     states: dict[str, RunState] = field(default_factory=dict)
     specs: dict[str, RunSpec] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, ResultOutcome]] = field(default_factory=dict)
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         for run in new_runs:
@@ -52,3 +54,10 @@ class InMemoryEvaluationRepository:
 
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
         return {r: copy.deepcopy(self.stats[r]) for r in run_ids if r in self.stats}
+
+    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
+        for outcome in outcomes:
+            self.outcomes.setdefault(outcome.run_id, {}).setdefault(outcome.result_id, outcome)
+
+    async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
+        return {r: list(self.outcomes[r].values()) for r in run_ids if r in self.outcomes}

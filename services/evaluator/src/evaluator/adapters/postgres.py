@@ -11,10 +11,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evaluator.adapters.tables import run_metric_stats, runs
+from evaluator.adapters.tables import result_outcomes, run_metric_stats, runs
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
-from promptworks_contracts.values import Assertion
+from promptworks_contracts.values import RECORDED, Assertion, Money
 
 
 @cache
@@ -34,6 +35,7 @@ class PostgresEvaluationRepository:
                 "run_id": run.run_id,
                 "assertions": [a.model_dump(mode="json") for a in run.spec.assertions],
                 "cases": run.spec.cases,
+                "expected": run.spec.expected,
                 "total_calls": run.total_calls,
             }
             for run in new_runs
@@ -52,11 +54,13 @@ class PostgresEvaluationRepository:
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
         c = runs.c
         rows = await self._session.execute(
-            select(c.run_id, c.assertions, c.cases).where(c.run_id.in_(sorted(run_ids)))
+            select(c.run_id, c.assertions, c.cases, c.expected).where(c.run_id.in_(sorted(run_ids)))
         )
         return {
-            run_id: RunSpec(_assertions().validate_python(assertions), cases)
-            for run_id, assertions, cases in rows
+            run_id: RunSpec(
+                _assertions().validate_python(assertions, context=RECORDED), cases, expected
+            )
+            for run_id, assertions, cases, expected in rows
         }
 
     async def save_states(self, states: Iterable[RunState]) -> None:
@@ -119,3 +123,63 @@ class PostgresEvaluationRepository:
         for run_id, name, *values in rows:
             stats.setdefault(run_id, {})[name] = MetricStats(*values)
         return stats
+
+    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
+        if not outcomes:
+            return
+        rows = [
+            {
+                "run_id": o.run_id,
+                "result_id": o.result_id,
+                "case_index": o.case_index,
+                "repetition": o.repetition,
+                "passed": o.passed,
+                "latency_ms": o.latency_ms,
+                "digest": o.digest,
+                "cost_amount": None if o.cost is None else o.cost.amount,
+                "cost_currency": None if o.cost is None else o.cost.currency,
+            }
+            for o in outcomes
+        ]
+        await self._session.execute(pg_insert(result_outcomes).on_conflict_do_nothing(), rows)
+
+    async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
+        c = result_outcomes.c
+        rows = await self._session.execute(
+            select(
+                c.run_id,
+                c.result_id,
+                c.case_index,
+                c.repetition,
+                c.passed,
+                c.latency_ms,
+                c.digest,
+                c.cost_amount,
+                c.cost_currency,
+            ).where(c.run_id.in_(sorted(run_ids)))
+        )
+        outcomes: dict[str, list[ResultOutcome]] = {}
+        for (
+            run_id,
+            result_id,
+            case_index,
+            repetition,
+            passed,
+            latency,
+            digest,
+            amount,
+            currency,
+        ) in rows:
+            outcomes.setdefault(run_id, []).append(
+                ResultOutcome(
+                    run_id=run_id,
+                    result_id=result_id,
+                    case_index=case_index,
+                    repetition=repetition,
+                    passed=passed,
+                    latency_ms=latency,
+                    digest=digest,
+                    cost=None if amount is None else Money(amount=amount, currency=currency),
+                )
+            )
+        return outcomes

@@ -5,17 +5,21 @@ All written in the consumer's transaction, with its offsets:
   never changed after insert) and its state (``RunState`` in ``handlers/ports.py``, where the
   invariants of ``evaluated``, ``stream_version`` and ``status`` are written down).
 - ``run_metric_stats``: running statistics per (run, metric), see ``domain/stats.py``.
+- ``result_outcomes``: per evaluated result what the run's statistics need (verdict, latency,
+  output fingerprint, cost), see ``domain/run_statistics.py``; read once, when the run ends.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
     Integer,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -33,6 +37,7 @@ runs = Table(
     Column("run_id", Text, primary_key=True),
     Column("assertions", JSONB, nullable=False),
     Column("cases", JSONB, nullable=False),
+    Column("expected", JSONB, nullable=False, server_default="[]"),
     Column("total_calls", Integer, nullable=False),
     Column("evaluated", Integer, nullable=False, server_default="0"),
     Column("stream_version", Integer, nullable=False, server_default="0"),
@@ -52,4 +57,19 @@ run_metric_stats = Table(
     Column("passed", BigInteger, nullable=False),
     Column("failed", BigInteger, nullable=False),
     PrimaryKeyConstraint("run_id", "name"),
+)
+
+result_outcomes = Table(
+    "result_outcomes",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("result_id", Text, nullable=False),
+    Column("case_index", Integer, nullable=False),
+    Column("repetition", Integer, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("latency_ms", Double, nullable=False),
+    Column("digest", Text, nullable=True),
+    Column("cost_amount", Numeric, nullable=True),
+    Column("cost_currency", Text, nullable=True),
+    PrimaryKeyConstraint("run_id", "result_id"),
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from evaluator.domain.output_checks import Findings
+from evaluator.domain.subject import short
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import MetricValue
 
@@ -46,4 +48,49 @@ def standard_metrics(result: ResultRecorded) -> list[MetricValue]:
         ),
         MetricValue(name="tokens_per_second", value=tokens_per_second(result)),
         MetricValue(name="error", value=1.0 if failed else 0.0, passed=not failed),
+    ]
+
+
+OUTPUT_METRICS: Final = (
+    "is_valid_json",
+    "schema_pass",
+    "missing_fields",
+    "type_mismatches",
+    "numeric_accuracy",
+    "boolean_accuracy",
+)
+"""The original product's metrics (``output_checks``), on the results of runs that give an
+expected output or a JSON Schema. ``missing_fields`` and ``type_mismatches`` are counts here;
+the event's ``output_checks`` lists them."""
+
+
+def output_metrics(findings: Findings) -> list[MetricValue]:
+    checks, structural = findings.checks, findings.structural
+    missing = ", ".join(checks.missing_fields)
+    mismatched = "; ".join(
+        f"{m.path or '/'}: {m.expected}, got {m.actual}" for m in checks.type_mismatches
+    )
+    return [
+        MetricValue(
+            name="is_valid_json",
+            value=1.0 if checks.is_valid_json else 0.0,
+            passed=checks.is_valid_json,
+        ),
+        MetricValue(
+            name="schema_pass",
+            value=None if checks.schema_pass is None else float(checks.schema_pass),
+            passed=checks.schema_pass,
+        ),
+        MetricValue(
+            name="missing_fields",
+            value=float(findings.missing) if structural else None,
+            detail=short(missing) if missing else None,
+        ),
+        MetricValue(
+            name="type_mismatches",
+            value=float(findings.mismatched) if structural else None,
+            detail=short(mismatched) if mismatched else None,
+        ),
+        MetricValue(name="numeric_accuracy", value=checks.numeric_accuracy),
+        MetricValue(name="boolean_accuracy", value=checks.boolean_accuracy),
     ]

@@ -1,32 +1,63 @@
-"""A run's evaluation plan: its assertions compiled once, applied to each of its results.
+"""A run's evaluation plan: its assertions compiled once, applied to each of its results, and
+the result's verdict (``Evaluation``).
 
 Invariants:
 - Metric names are unique within a run: an assertion's name is ``assertion.name`` or
-  ``<type>_<index in the run's list>``; a name already taken (by a standard metric or an
-  earlier assertion) gets ``_<index>`` appended, so running statistics never mix two checks.
-- A plan is a pure function of the run's ``RunCreated`` (assertions and cases), so it may be
-  cached per run for as long as the process lives.
+  ``<canonical type>_<index in the run's list>``; a name already taken (by a standard metric,
+  an output metric or an earlier assertion) gets ``_<index>`` appended, so running statistics
+  never mix two checks.
+- A plan is a pure function of the run's ``RunCreated`` (assertions, cases, expected outputs),
+  so it may be cached per run for as long as the process lives.
+- A result passes when its call succeeded and every assertion of weight > 0 passed; its
+  ``reasons`` name each of those that failed (and the call's error), with what was measured
+  and the threshold. Its ``score`` is the weighted share of those assertions that passed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from evaluator.domain.assertions import Check, Subject, prepare
-from evaluator.domain.metrics import STANDARD_METRICS, standard_metrics
+from evaluator.domain.checks_json import schema_validator
+from evaluator.domain.metrics import (
+    OUTPUT_METRICS,
+    STANDARD_METRICS,
+    output_metrics,
+    standard_metrics,
+)
+from evaluator.domain.output_checks import output_checks
 from promptworks_contracts.events import ResultRecorded
-from promptworks_contracts.values import Assertion, MetricValue
+from promptworks_contracts.values import (
+    Assertion,
+    AssertionFailure,
+    JsonSchemaAssertion,
+    MetricValue,
+    OutputChecks,
+    canonical_type,
+)
 
 _NO_VARIABLES: Mapping[str, Any] = {}
 
 
-def assertion_names(assertions: Sequence[Assertion]) -> list[str]:
-    taken = set(STANDARD_METRICS)
+def uses_output_metrics(assertions: Sequence[Assertion], expected: Sequence[Any]) -> bool:
+    """The original product's metrics apply when a case gives an expected output or the run a
+    JSON Schema; other runs' results do not carry them."""
+    return any(value is not None for value in expected) or any(
+        isinstance(a, JsonSchemaAssertion) for a in assertions
+    )
+
+
+def assertion_names(assertions: Sequence[Assertion], *, output_metrics: bool = False) -> list[str]:
+    taken = set(STANDARD_METRICS) | (set(OUTPUT_METRICS) if output_metrics else set())
     names: list[str] = []
     for index, assertion in enumerate(assertions):
-        name = assertion.name or f"{assertion.type}_{index}"
+        name = assertion.name or f"{canonical_type(assertion.type)}_{index}"
         if name in taken:
             name = f"{name}_{index}"
         taken.add(name)
@@ -34,26 +65,80 @@ def assertion_names(assertions: Sequence[Assertion]) -> list[str]:
     return names
 
 
-def metric_names(assertions: Sequence[Assertion]) -> list[str]:
+def metric_names(assertions: Sequence[Assertion], expected: Sequence[Any] = ()) -> list[str]:
     """Every metric a run's results carry, in the order they are reported."""
-    return [*STANDARD_METRICS, *assertion_names(assertions)]
+    with_output = uses_output_metrics(assertions, expected)
+    return [
+        *STANDARD_METRICS,
+        *(OUTPUT_METRICS if with_output else ()),
+        *assertion_names(assertions, output_metrics=with_output),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCheck:
+    name: str
+    type: str
+    weight: float
+    threshold: float | None
+    run: Check
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One result, evaluated."""
+
+    metrics: list[MetricValue]
+    passed: bool
+    score: float | None
+    reasons: list[AssertionFailure]
+    is_json: bool
+    parsed_output: Any
+    output_checks: OutputChecks | None
+    digest: str | None
+    """A fingerprint of the output (JSON compared as values, text stripped); None without one."""
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    checks: tuple[tuple[str, Check], ...]
+    checks: tuple[PlannedCheck, ...]
     cases: tuple[Mapping[str, Any], ...]
+    expected: tuple[Any, ...]
     metric_names: tuple[str, ...]
+    schemas: tuple[Draft202012Validator, ...]
+    with_output_metrics: bool
 
     @classmethod
     def compile(
-        cls, assertions: Sequence[Assertion], cases: Sequence[Mapping[str, Any]]
+        cls,
+        assertions: Sequence[Assertion],
+        cases: Sequence[Mapping[str, Any]],
+        expected: Sequence[Any] = (),
     ) -> RunPlan:
-        names = assertion_names(assertions)
+        with_output = uses_output_metrics(assertions, expected)
+        names = assertion_names(assertions, output_metrics=with_output)
+        checks = tuple(
+            PlannedCheck(
+                name=name,
+                type=canonical_type(assertion.type),
+                weight=assertion.weight,
+                threshold=_threshold(assertion),
+                run=prepare(assertion),
+            )
+            for name, assertion in zip(names, assertions, strict=True)
+        )
+        validators = (
+            schema_validator(a.json_schema)
+            for a in assertions
+            if isinstance(a, JsonSchemaAssertion)
+        )
         return cls(
-            checks=tuple(zip(names, (prepare(a) for a in assertions), strict=True)),
+            checks=checks,
             cases=tuple(cases),
-            metric_names=(*STANDARD_METRICS, *names),
+            expected=tuple(expected),
+            metric_names=(*STANDARD_METRICS, *(OUTPUT_METRICS if with_output else ()), *names),
+            schemas=tuple(v for v in validators if not isinstance(v, str)),
+            with_output_metrics=with_output,
         )
 
     def variables(self, case_index: int) -> Mapping[str, Any]:
@@ -63,21 +148,86 @@ class RunPlan:
             return self.cases[case_index]
         return _NO_VARIABLES
 
+    def expected_of(self, case_index: int) -> Any:
+        return self.expected[case_index] if 0 <= case_index < len(self.expected) else None
+
     def evaluate(self, result: ResultRecorded) -> list[MetricValue]:
+        """The result's metrics (standard, output metrics, then one per assertion)."""
+        return self.judge(result).metrics
+
+    def judge(self, result: ResultRecorded) -> Evaluation:
         metrics = standard_metrics(result)
-        if self.checks:
-            subject = Subject(
-                case_index=result.case_index,
-                variables=self.variables(result.case_index),
-                output=result.output,
-                error=result.error,
-                latency_ms=result.latency_ms,
-            )
-            for name, check in self.checks:
-                passed, detail = check(subject)
-                metrics.append(
-                    MetricValue(
-                        name=name, value=1.0 if passed else 0.0, passed=passed, detail=detail
-                    )
+        subject = Subject(
+            case_index=result.case_index,
+            variables=self.variables(result.case_index),
+            output=result.output,
+            error=result.error,
+            latency_ms=result.latency_ms,
+            expected=self.expected_of(result.case_index),
+            cost=result.cost,
+        )
+        parsed, problem = subject.parsed() if result.output is not None else (None, "no output")
+        is_json = problem is None
+        checks: OutputChecks | None = None
+        if self.with_output_metrics:
+            findings = output_checks(result.output, parsed, problem, subject.expected, self.schemas)
+            checks = findings.checks
+            metrics.extend(output_metrics(findings))
+        reasons: list[AssertionFailure] = []
+        if result.error is not None:
+            reasons.append(AssertionFailure(name="error", type="error", detail=_cut(result.error)))
+        weights = passed_weight = 0.0
+        for check in self.checks:
+            outcome = check.run(subject)
+            value = outcome.score if outcome.score is not None else (1.0 if outcome.passed else 0.0)
+            metrics.append(
+                MetricValue(
+                    name=check.name, value=value, passed=outcome.passed, detail=outcome.detail
                 )
-        return metrics
+            )
+            if check.weight > 0:
+                weights += check.weight
+                if outcome.passed:
+                    passed_weight += check.weight
+                else:
+                    measured = outcome.measured if outcome.measured is not None else outcome.score
+                    reasons.append(
+                        AssertionFailure(
+                            name=check.name,
+                            type=check.type,
+                            detail=outcome.detail,
+                            value=measured,
+                            threshold=check.threshold,
+                            weight=check.weight,
+                        )
+                    )
+        return Evaluation(
+            metrics=metrics,
+            passed=not reasons,
+            score=passed_weight / weights if weights else None,
+            reasons=reasons,
+            is_json=is_json,
+            parsed_output=parsed if is_json else None,
+            output_checks=checks,
+            digest=_digest(result.output, parsed, is_json),
+        )
+
+
+def _threshold(assertion: Assertion) -> float | None:
+    threshold = getattr(assertion, "threshold", None)
+    return None if threshold is None else float(threshold)
+
+
+def _cut(text: str, limit: int = 2000) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _digest(output: str | None, parsed: Any, is_json: bool) -> str | None:
+    if output is None:
+        return None
+    canonical = (
+        json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if is_json
+        else output.strip()
+    )
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()

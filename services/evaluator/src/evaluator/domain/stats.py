@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from evaluator.domain.run_statistics import wilson
 from promptworks_contracts.values import MetricSummary, MetricValue
 
 
@@ -55,6 +56,9 @@ class MetricStats:
             min=self.min,
             max=self.max,
             pass_rate=self.passed / judged if judged else None,
+            passed=self.passed if judged else None,
+            judged=judged if judged else None,
+            pass_rate_interval=wilson(self.passed, judged),
         )
 
 

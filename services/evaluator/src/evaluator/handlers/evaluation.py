@@ -25,7 +25,9 @@ from collections import OrderedDict
 from collections.abc import Collection, Sequence
 
 from evaluator.domain.plan import RunPlan
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
+from evaluator.domain.summary import run_statistics
 from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
 from promptworks_contracts.events import (
     ResultEvaluated,
@@ -64,7 +66,7 @@ class PlanCache:
         missing = [run_id for run_id in run_ids if run_id not in self._plans]
         if missing:
             for run_id, spec in (await repository.load_specs(missing)).items():
-                self._plans[run_id] = RunPlan.compile(spec.assertions, spec.cases)
+                self._plans[run_id] = RunPlan.compile(spec.assertions, spec.cases, spec.expected)
         found = {}
         for run_id in run_ids:
             if run_id in self._plans:
@@ -95,7 +97,9 @@ class EvaluationHandlers:
             [
                 NewRun(
                     run_id=str(event.run_id),
-                    spec=RunSpec(assertions=event.assertions, cases=event.cases),
+                    spec=RunSpec(
+                        assertions=event.assertions, cases=event.cases, expected=event.expected
+                    ),
                     total_calls=event.total_calls,
                 )
                 for _, event in typed(received, RunCreated)
@@ -116,15 +120,35 @@ class EvaluationHandlers:
             by_run.setdefault(str(event.run_id), []).append((item, event))
         states, plans = await self._known(tx.repos, by_run.keys())
         deltas: dict[str, RunStats] = {}
+        outcomes: list[ResultOutcome] = []
         for run_id, results in by_run.items():
             plan, state, stats = plans[run_id], states[run_id], deltas.setdefault(run_id, {})
             evaluations: list[ResultEvaluated] = []
             for _, result in results:
-                metrics = plan.evaluate(result)
-                accumulate(stats, metrics)
+                judged = plan.judge(result)
+                accumulate(stats, judged.metrics)
                 evaluations.append(
                     ResultEvaluated(
-                        run_id=result.run_id, result_id=result.result_id, metrics=metrics
+                        run_id=result.run_id,
+                        result_id=result.result_id,
+                        metrics=judged.metrics,
+                        passed=judged.passed,
+                        score=judged.score,
+                        reasons=judged.reasons,
+                        parsed_output=judged.parsed_output,
+                        output_checks=judged.output_checks,
+                    )
+                )
+                outcomes.append(
+                    ResultOutcome(
+                        run_id=run_id,
+                        result_id=str(result.result_id),
+                        case_index=result.case_index,
+                        repetition=result.repetition,
+                        passed=judged.passed,
+                        latency_ms=result.latency_ms,
+                        digest=judged.digest,
+                        cost=result.cost,
                     )
                 )
             # One append for many causes: each event names its result; causation is left out.
@@ -135,6 +159,7 @@ class EvaluationHandlers:
             state.evaluated += len(evaluations)
         await tx.repos.save_states(states.values())
         await tx.repos.add_stats(deltas)
+        await tx.repos.add_outcomes(outcomes)
 
     async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
         await self._summarise(tx, typed(received, RunCompleted))
@@ -154,16 +179,19 @@ class EvaluationHandlers:
         run_ids = {str(event.run_id) for _, event in finished}
         states, plans = await self._known(tx.repos, run_ids)
         stats = await tx.repos.load_stats(run_ids)
+        outcomes = await tx.repos.load_outcomes(run_ids)
         for item, event in finished:
             run_id = str(event.run_id)
             state = states[run_id]
             if state.status != RUNNING:
                 continue  # already summarised: one RunEvaluated per run
             state.status = _finished_status(event)
+            run_stats = stats.get(run_id, {})
             evaluated = RunEvaluated(
                 run_id=event.run_id,
                 evaluated=state.evaluated,
-                summaries=summaries(plans[run_id].metric_names, stats.get(run_id, {})),
+                summaries=summaries(plans[run_id].metric_names, run_stats),
+                **run_statistics(outcomes.get(run_id, []), run_stats),
             )
             context = MessageContext.caused_by(item.envelope)
             state.stream_version = await tx.append(

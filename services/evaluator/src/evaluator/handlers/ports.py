@@ -13,6 +13,8 @@ Invariants every implementation keeps:
   the stored ones (``MetricStats.merge``: min/max ignore missing values);
 - loaded states and statistics are the caller's copies: changing them stores nothing until
   ``save_states`` / ``add_stats``;
+- outcomes (what the run's statistics need of each result) are stored once per result: adding
+  one already stored keeps the stored one;
 - every method is ONE round trip for the whole batch (the evaluator evaluates thousands of
   results a second).
 """
@@ -20,9 +22,10 @@ Invariants every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from promptworks_contracts.values import Assertion
 
@@ -46,6 +49,8 @@ class RunSpec:
 
     assertions: list[Assertion]
     cases: list[dict[str, Any]]
+    expected: list[Any] = field(default_factory=list)
+    """Per case, its expected output or None (empty when no case gives one)."""
 
 
 @dataclass(frozen=True)
@@ -80,4 +85,12 @@ class EvaluationRepository(Protocol):
 
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
         """The stored statistics of ``run_ids`` (runs without any are left out)."""
+        ...
+
+    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
+        """Stores the outcomes of evaluated results (one already stored is kept)."""
+        ...
+
+    async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
+        """Every stored outcome of ``run_ids`` (runs without any are left out)."""
         ...

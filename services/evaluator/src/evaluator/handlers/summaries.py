@@ -34,4 +34,4 @@ class RunSummaries:
                 )
             spec = (await tx.repos.load_specs([run_id]))[run_id]
             stats = (await tx.repos.load_stats([run_id])).get(run_id, {})
-        return RunSummary(state, summaries(metric_names(spec.assertions), stats))
+        return RunSummary(state, summaries(metric_names(spec.assertions, spec.expected), stats))

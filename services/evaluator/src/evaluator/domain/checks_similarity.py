@@ -1,0 +1,219 @@
+"""Checks that score the output against a reference text: the assertion's ``value`` when it
+gives one, else the case's ``expected`` output (``subject.Reference``).
+
+- ``levenshtein``: edit distance (rapidfuzz), passes at most ``threshold``;
+- ``similarity``: normalised Levenshtein similarity, 1 - distance / length of the longer text;
+- ``bleu``: sentence BLEU (sacrebleu: exponential smoothing, effective order), score / 100;
+- ``chrf``: sentence chrF (sacrebleu defaults: character 6-grams, beta 2), score / 100;
+- ``rouge_1`` / ``rouge_2`` / ``rouge_l``: rouge-score's definitions without stemming, the
+  F-measure unless ``measure`` says otherwise, computed here from the same tokens (rouge-score's
+  LCS is a quadratic pure-Python table; tests check equality with rouge-score). Its tokenizer
+  keeps only ``[a-z0-9]`` runs and would drop Chinese entirely; ours is the same for such text
+  and also makes each CJK character a token.
+
+Scorers are built once per plan (their construction is not free); scores are the metric's value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Final
+
+from rapidfuzz.distance import LCSseq, Levenshtein
+from sacrebleu.metrics.bleu import BLEU
+from sacrebleu.metrics.chrf import CHRF
+
+from evaluator.domain.subject import Check, Outcome, Reference, Subject, on_output
+from promptworks_contracts.values import (
+    BleuAssertion,
+    ChrfAssertion,
+    LevenshteinAssertion,
+    RougeAssertion,
+    SimilarityAssertion,
+    canonical_type,
+)
+
+
+def levenshtein(assertion: LevenshteinAssertion) -> Check:
+    reference, threshold = Reference(assertion.value), assertion.threshold
+
+    def check(subject: Subject, output: str) -> Outcome:
+        distance = Levenshtein.distance(output, reference.value(subject))
+        if distance <= threshold:
+            return Outcome(True, score=float(distance))
+        return Outcome(False, f"edit distance {distance} > {threshold}", float(distance))
+
+    return on_output(check)
+
+
+def similarity(assertion: SimilarityAssertion) -> Check:
+    reference, threshold = Reference(assertion.value), assertion.threshold
+    sensitive = assertion.case_sensitive
+
+    def check(subject: Subject, output: str) -> Outcome:
+        target = reference.value(subject)
+        if not sensitive:
+            output, target = output.casefold(), target.casefold()
+        return _at_least("similarity", Levenshtein.normalized_similarity(output, target), threshold)
+
+    return on_output(check)
+
+
+def _at_least(what: str, score: float, threshold: float) -> Outcome:
+    if score >= threshold:
+        return Outcome(True, score=score)
+    return Outcome(False, f"{what} {score:.4f} < {threshold:g}", score)
+
+
+class SentenceScorer:
+    """sacrebleu's ``sentence_score`` with each reference's statistics kept: a case's expected
+    output comes back once per repetition, and extracting its n-grams is half the work. Uses
+    the steps ``Metric.sentence_score`` takes (tests check equality with it)."""
+
+    def __init__(self, metric: BLEU | CHRF) -> None:
+        self._metric = metric
+        self._references: dict[str, Any] = {}
+
+    def score(self, hypothesis: str, reference: str) -> float:
+        metric = self._metric
+        info = self._references.get(reference)
+        if info is None:
+            if len(self._references) >= _REFERENCES_KEPT:
+                self._references.clear()
+            info = metric._extract_reference_info([metric._preprocess_segment(reference)])
+            self._references[reference] = info
+        stats = metric._compute_segment_statistics(metric._preprocess_segment(hypothesis), info)
+        return float(metric._aggregate_and_compute([stats]).score) / 100.0
+
+
+_REFERENCES_KEPT: Final = 4096
+
+
+class BleuScorer:
+    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams kept and
+    the hypothesis' n-gram statistics counted with ``zip`` and ``Counter`` (sacrebleu's own
+    loop was a third of the evaluation time); the tokenizer and the score from the statistics
+    (smoothing, brevity penalty, effective order) are sacrebleu's. Tests check equality with
+    ``BLEU.sentence_score``."""
+
+    def __init__(self, metric: BLEU) -> None:
+        self._metric = metric
+        self._order = metric.max_ngram_order
+        self._references: dict[str, tuple[Counter[tuple[str, ...]], int]] = {}
+
+    def statistics(self, hypothesis: str, reference: str) -> list[int]:
+        known = self._references.get(reference)
+        if known is None:
+            if len(self._references) >= _REFERENCES_KEPT:
+                self._references.clear()
+            info = self._metric._extract_reference_info(
+                [self._metric._preprocess_segment(reference)]
+            )
+            known = self._references[reference] = (info["ref_ngrams"], info["ref_lens"][0])
+        ref_ngrams, ref_len = known
+        tokens = self._metric._preprocess_segment(hypothesis).split()
+        correct: list[int] = []
+        total: list[int] = []
+        for n in range(1, self._order + 1):
+            grams = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+            total.append(max(len(tokens) - n + 1, 0))
+            correct.append(sum(min(c, ref_ngrams.get(g, 0)) for g, c in grams.items()))
+        return [len(tokens), ref_len, *correct, *total]
+
+    def score(self, hypothesis: str, reference: str) -> float:
+        stats = self.statistics(hypothesis, reference)
+        return float(self._metric._compute_score_from_stats(stats).score) / 100.0
+
+
+def bleu(assertion: BleuAssertion) -> Check:
+    reference, threshold = Reference(assertion.value), assertion.threshold
+    scorer = BleuScorer(BLEU(effective_order=True, tokenize=assertion.tokenize))
+
+    def check(subject: Subject, output: str) -> Outcome:
+        return _at_least("bleu", scorer.score(output, reference.value(subject)), threshold)
+
+    return on_output(check)
+
+
+def chrf(assertion: ChrfAssertion) -> Check:
+    reference, threshold = Reference(assertion.value), assertion.threshold
+    scorer = SentenceScorer(CHRF())
+
+    def check(subject: Subject, output: str) -> Outcome:
+        return _at_least("chrf", scorer.score(output, reference.value(subject)), threshold)
+
+    return on_output(check)
+
+
+# rouge-score's own rule ([a-z0-9]+ after lowercasing), plus one token per CJK character. No
+# nested quantifier, so Python's `re` (much faster per match than RE2's wrapper) is safe here.
+_TOKEN: Final = re.compile(
+    "[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+)
+
+
+class RougeTokenizer:
+    """rouge-score's tokenizer interface (``tokenize``)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return _TOKEN.findall(text.lower())
+
+
+def _ngrams(tokens: list[str], n: int) -> Counter[tuple[str, ...]]:
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _prf(overlap: int, predicted: int, target: int) -> dict[str, float]:
+    """rouge-score's precision, recall and F-measure of an overlap."""
+    precision = overlap / max(predicted, 1)
+    recall = overlap / max(target, 1)
+    total = precision + recall
+    return {
+        "precision": precision,
+        "recall": recall,
+        "fmeasure": 2 * precision * recall / total if total > 0 else 0.0,
+    }
+
+
+def rouge_scores(kind: str, target: list[str], prediction: list[str]) -> dict[str, float]:
+    """What ``rouge_score.rouge_scorer.RougeScorer([kind]).score`` computes from the same tokens
+    (tests compare the two), with the longest common subsequence from rapidfuzz (C++, bit
+    parallel) instead of rouge-score's quadratic pure-Python table."""
+    if kind == "rougeL":
+        if not target or not prediction:
+            return _prf(0, 0, 0)
+        return _prf(LCSseq.similarity(target, prediction), len(prediction), len(target))
+    n = 1 if kind == "rouge1" else 2
+    want, got = _ngrams(target, n), _ngrams(prediction, n)
+    overlap = sum(min(count, got[gram]) for gram, count in want.items())
+    return _prf(overlap, sum(got.values()), sum(want.values()))
+
+
+_ROUGE_TYPES: Final = {"rouge_1": "rouge1", "rouge_2": "rouge2", "rouge_l": "rougeL"}
+_MEASURES: Final = {"f": "fmeasure", "precision": "precision", "recall": "recall"}
+
+
+def rouge(assertion: RougeAssertion) -> Check:
+    reference, threshold = Reference(assertion.value), assertion.threshold
+    kind = _ROUGE_TYPES[canonical_type(assertion.type)]
+    measure = _MEASURES[assertion.measure]
+    label = kind.replace("rouge", "rouge-").lower()
+    tokenizer = RougeTokenizer()
+    # The same reference (a case's expected output) comes back once per repetition.
+    reference_tokens: dict[str, list[str]] = {}
+
+    def check(subject: Subject, output: str) -> Outcome:
+        target_text = reference.value(subject)
+        target = reference_tokens.get(target_text)
+        if target is None:
+            if len(reference_tokens) >= _REFERENCES_KEPT:
+                reference_tokens.clear()
+            target = reference_tokens[target_text] = tokenizer.tokenize(target_text)
+        score = rouge_scores(kind, target, tokenizer.tokenize(output))[measure]
+        return _at_least(label, score, threshold)
+
+    return on_output(check)
+
+
+__all__ = ["bleu", "chrf", "levenshtein", "rouge", "similarity"]
