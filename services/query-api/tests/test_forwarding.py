@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -98,9 +100,12 @@ async def test_unreachable_command_services_are_503(serve, settings) -> None:
         update={"prompt_service_url": down, "run_orchestrator_url": down}
     )
     async with serve(settings) as api:
-        targets = ((PROMPTS, "prompt-service"), ("/api/v1/test_prompt", "run-orchestrator"))
-        for path, service in targets:
-            response = await api.client.post(path, json={"name": "x"})
+        targets = (
+            (PROMPTS, {"name": "x"}, "prompt-service"),
+            ("/api/v1/test_prompt", {"prompt_version_id": str(uuid.uuid4())}, "run-orchestrator"),
+        )
+        for path, body, service in targets:
+            response = await api.client.post(path, json=body)
             assert response.status_code == 503, response.text
             problem = response.json()
             assert problem["type"] == "urn:promptworks:problem:upstream-unavailable"
@@ -135,7 +140,7 @@ async def test_create_run_through_the_real_run_orchestrator(
             run = response.json()
             assert run["prompt_version_id"] == version_id and run["total_calls"] == 4
             assert run["notes"] == "through query-api" and run["provider"] == "mock"
-            assert run["status"] in ("pending", "running", "completed")  # the run goes on
+            assert run["status"] in ("queued", "running", "completed")  # the run goes on
             assert response.headers["Location"] == f"{RUNS}/{run['id']}"
 
             async def finished() -> list[dict[str, object]]:

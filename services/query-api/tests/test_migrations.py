@@ -55,7 +55,7 @@ async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(data
             assert await columns(connection, "prompt_labels") == set()
             for statement in CHECKPOINTS.split(";"):
                 await connection.execute(text(statement))
-        await alembic(url, "upgrade", "head")
+        await alembic(url, "upgrade", "0002")
         async with engine.connect() as connection:
             shape = await columns(connection, "prompts")
             assert {"class_id", "tag_ids", "labels", "archived"} <= shape
@@ -67,5 +67,38 @@ async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(data
                      " FROM consumer_stream_positions ORDER BY 1")
             )  # fmt: skip
             assert [row[0] for row in left] == ["promptworks.run", "promptworks.run/r1"]
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_adds_cost_and_batches_and_replays_the_run_topics(database) -> None:
+    url = await database("query-api")
+    await alembic(url, "downgrade", "0002")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            assert "cost" not in await columns(connection, "runs")
+            assert await columns(connection, "batches") == set()
+            for statement in CHECKPOINTS.split(";"):
+                await connection.execute(text(statement))
+            await connection.execute(
+                text(
+                    "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES"
+                    " ('query-api.projections', 'promptworks.evaluation', 0, 5)"
+                )
+            )
+        await alembic(url, "upgrade", "head")
+        async with engine.connect() as connection:
+            assert {"cost", "currency", "label", "retry_of", "cancelled_by"} <= await columns(
+                connection, "runs"
+            )
+            assert {"cost", "cached"} <= await columns(connection, "results")
+            assert {"batch_id", "cells"} <= await columns(connection, "batches")
+            left = await connection.execute(
+                text("SELECT topic FROM consumer_offsets UNION ALL SELECT topic || '/' || stream_id"
+                     " FROM consumer_stream_positions ORDER BY 1")
+            )  # fmt: skip
+            # The run and evaluation topics replay into the new shape; the prompt topic stays.
+            assert [row[0] for row in left] == ["promptworks.prompt", "promptworks.prompt/p1"]
     finally:
         await engine.dispose()

@@ -180,7 +180,7 @@ async def test_diff_between_versions(api, world) -> None:
         "changed": {"temperature": {"from": None, "to": 0.2}, "top_p": {"from": None, "to": 1.0}}
     }
     assert to_chat["variables"]["added"] == [
-        {"name": "tone", "type": "string", "required": False, "default": None}
+        {"name": "tone", "type": "string", "required": False, "default": None, "choices": None}
     ]
     back = (await api.client.get(url, params={"from": 2, "to": 3})).json()
     assert back["variables"]["removed"][0]["name"] == "tone"

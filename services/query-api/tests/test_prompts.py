@@ -59,8 +59,8 @@ async def test_a_listed_prompt_has_the_full_shape(api, world) -> None:
             ],
         },
         "variables": [
-            {"name": "name", "type": "string", "required": True, "default": None},
-            {"name": "tone", "type": "string", "required": False, "default": None},
+            {"name": "name", "type": "string", "required": True, "default": None, "choices": None},
+            {"name": "tone", "type": "string", "required": False, "default": None, "choices": None},
         ],
         "default_model": {"provider": "mock", "name": "echo", "version": None},
         "default_parameters": {

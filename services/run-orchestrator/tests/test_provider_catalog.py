@@ -177,7 +177,7 @@ async def test_base_urls_pointing_inside_are_refused(harness: Any) -> None:
                 "/providers", json={"name": "sneaky", "base_url": url, "api_key_env": "X_API_KEY"}
             )
             assert response.status_code == 422, (url, response.text)
-            detail = response.json()["detail"][0]
+            detail = response.json()["errors"][0]
             assert (detail["field"], detail["type"]) == ("base_url", "forbidden_address")
         inline = await client.post(
             "/providers",

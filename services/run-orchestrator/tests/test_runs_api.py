@@ -248,6 +248,6 @@ async def test_a_case_of_the_wrong_type_is_a_422_naming_case_and_variable(harnes
                 "/runs", json={"prompt_version_id": str(version.version_id), **body}
             )
             assert response.status_code == 422, response.text
-            detail = response.json()["detail"][0]
+            detail = response.json()["errors"][0]
             assert (detail["field"], detail["type"]) == (field, "type")
         assert await harness.fetchval("SELECT count(*) FROM runs") == 0

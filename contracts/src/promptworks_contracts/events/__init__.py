@@ -36,6 +36,7 @@ from promptworks_contracts.events.run import (
     RunProgressed,
     RunStarted,
 )
+from promptworks_contracts.values import RECORDED
 
 EVENT_MODELS: dict[str, type[DomainEvent]] = {
     model.event_type: model
@@ -76,12 +77,16 @@ class UnknownEventTypeError(LookupError):
 
 
 def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
-    """Parse an event's JSON data into its model; raises on unknown types or invalid data."""
+    """Parse an event's JSON data into its model; raises on unknown types or invalid data.
+
+    An event is a fact already accepted: the checks that only guard new definitions (an
+    assertion's regex compiles, its JSON Schema is valid) are skipped (``RECORDED``), so a
+    stricter contract never turns an old event into a dead letter on replay."""
     try:
         model = EVENT_MODELS[event_type]
     except KeyError:
         raise UnknownEventTypeError(event_type) from None
-    return model.model_validate_json(data)
+    return model.model_validate_json(data, context=RECORDED)
 
 
 __all__ = [
