@@ -473,3 +473,14 @@ async def test_the_response_cache_answers_repeated_calls_without_calling_or_cost
     ]
     await run(2, cache=False)  # without the cache, every call is made
     assert sum(counting.calls.values()) == 5
+
+
+def test_an_invalid_schema_or_regex_is_refused_when_the_run_is_requested() -> None:
+    base = {"prompt_version_id": str(uuid.uuid4())}
+    with pytest.raises(DomainError) as refused:
+        run_command(CreateRunRequest.model_validate({**base, "schema": {"type": "nonsense"}}))
+    assert (refused.value.field, refused.value.rule) == ("schema", "json_schema")
+    with pytest.raises(ValueError, match="assertions"):
+        CreateRunRequest.model_validate(
+            {**base, "assertions": [{"type": "regex", "pattern": "(unclosed"}]}
+        )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from promptworks_contracts.api.runs import (
     MAX_CASES,
     CreateBatchRequest,
@@ -102,7 +104,14 @@ def overrides(parameters: ParametersIn) -> dict[str, Any]:
 def all_assertions(work: WorkIn) -> list[Assertion]:
     assertions = list(work.assertions)
     if work.json_schema is not None:
-        assertions.append(JsonSchemaAssertion(type="json_schema", json_schema=work.json_schema))
+        try:
+            assertions.append(JsonSchemaAssertion(type="json_schema", json_schema=work.json_schema))
+        except ValidationError as error:
+            raise DomainError(
+                f"`schema` is not a valid JSON Schema: {error.errors()[0]['msg']}",
+                field="schema",
+                rule="json_schema",
+            ) from error
     return assertions
 
 
