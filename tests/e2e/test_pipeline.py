@@ -4,6 +4,7 @@ real Kafka, back out of query-api's read models. Every service is a real process
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -353,3 +354,27 @@ async def test_a_cached_run_is_answered_from_the_first_runs_answers(
     assert not any(r["cached"] for r in first_results)
     assert all(r["cached"] and r["cost"]["amount"] == "0" for r in second_results)
     assert [r["output"] for r in second_results] == [r["output"] for r in first_results]
+
+
+async def test_a_quick_test_streams_through_query_api(client: httpx.AsyncClient) -> None:
+    prompt = await create_prompt(client)
+    body = {
+        "prompt_id": prompt["id"],
+        "label": "latest",
+        "variables": {"name": "Ada"},
+        "model_name": "priced",
+        "stream": True,
+    }
+    async with client.stream("POST", "/api/v1/quick-test", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        text = (await response.aread()).decode()
+    blocks = [
+        dict(line.split(": ", 1) for line in b.splitlines()) for b in text.strip().split("\n\n")
+    ]
+    assert [b["event"] for b in blocks][-1] == "done" and len(blocks) > 1
+    done = json.loads(blocks[-1]["data"])
+    assert done["output"] == "".join(json.loads(b["data"])["text"] for b in blocks[:-1])
+    assert float(done["cost"]["amount"]) > 0 and done["label"] == "latest"
+    refused = await client.post("/api/v1/quick-test", json={**body, "variables": {}})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "variables.name"

@@ -380,6 +380,23 @@ export interface paths {
         patch: operations["change_provider_api_v1_providers__name__patch"];
         trace?: never;
     };
+    "/api/v1/quick-test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Try a prompt version once (whole, or streamed as server-sent events) */
+        post: operations["quick_test_api_v1_quick_test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt": {
         parameters: {
             query?: never;
@@ -604,6 +621,43 @@ export interface components {
             /** Total Calls */
             total_calls: number;
         };
+        /**
+         * BleuAssertion
+         * @description Sentence BLEU (sacrebleu, exponential smoothing, effective order) of the output against
+         *     ``value`` (default: the case's ``expected``), reported 0..1 (sacrebleu's score / 100).
+         */
+        BleuAssertion: {
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Threshold
+             * @default 0.5
+             */
+            threshold?: number;
+            /**
+             * Tokenize
+             * @description sacrebleu tokenizer; zh for Chinese.
+             * @default 13a
+             * @enum {string}
+             */
+            tokenize?: "13a" | "intl" | "zh" | "char" | "none";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "bleu";
+            /** Value */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** Change */
         Change: {
             /** From */
@@ -663,6 +717,35 @@ export interface components {
             /** Messages */
             messages: components["schemas"]["ChatMessage"][];
         };
+        /**
+         * ChrfAssertion
+         * @description Sentence chrF (sacrebleu, character 6-grams, beta 2), reported 0..1.
+         */
+        ChrfAssertion: {
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Threshold
+             * @default 0.5
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "chrf";
+            /** Value */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** ClassOut */
         ClassOut: {
             /**
@@ -714,6 +797,58 @@ export interface components {
             /** Number */
             number: number;
         };
+        /** ContainsAllAssertion */
+        ContainsAllAssertion: {
+            /**
+             * Case Sensitive
+             * @default true
+             */
+            case_sensitive?: boolean;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "contains-all" | "contains_all";
+            /** Values */
+            values: string[];
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /** ContainsAnyAssertion */
+        ContainsAnyAssertion: {
+            /**
+             * Case Sensitive
+             * @default true
+             */
+            case_sensitive?: boolean;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "contains-any" | "contains_any";
+            /** Values */
+            values: string[];
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** ContainsAssertion */
         ContainsAssertion: {
             /**
@@ -733,6 +868,12 @@ export interface components {
             type: "contains";
             /** Value */
             value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /**
          * CreateBatchRequest
@@ -740,7 +881,7 @@ export interface components {
          */
         CreateBatchRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["MaxLatencyAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
             /**
              * Budget
              * @description Stop a run when its spend reaches this amount (the model's currency; needs a priced model).
@@ -912,7 +1053,7 @@ export interface components {
          */
         CreateRunRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["MaxLatencyAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
             /**
              * Batch Id
              * @description Free text grouping runs (the original API).
@@ -1104,6 +1245,38 @@ export interface components {
              */
             tags?: string[] | null;
         };
+        /** EndsWithAssertion */
+        EndsWithAssertion: {
+            /**
+             * Case Sensitive
+             * @default true
+             */
+            case_sensitive?: boolean;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Strip
+             * @description Ignore trailing whitespace of the output.
+             * @default true
+             */
+            strip?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ends-with" | "ends_with";
+            /** Value */
+            value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** EqualsAssertion */
         EqualsAssertion: {
             /**
@@ -1123,6 +1296,12 @@ export interface components {
             type: "equals";
             /** Value */
             value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** HistoryEntry */
         HistoryEntry: {
@@ -1148,6 +1327,30 @@ export interface components {
              */
             type: string;
         };
+        /**
+         * IContainsAssertion
+         * @description ``contains`` ignoring case (Unicode case folding).
+         */
+        IContainsAssertion: {
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "icontains";
+            /** Value */
+            value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** IsJsonAssertion */
         IsJsonAssertion: {
             /**
@@ -1159,9 +1362,53 @@ export interface components {
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            type: "is_json";
+            type: "is-json" | "is_json";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
-        /** JsonSchemaAssertion */
+        /**
+         * JsonFieldAssertion
+         * @description The output is JSON and the value at ``path`` (a JSON pointer, RFC 6901: ``/items/0/id``;
+         *     ``""`` is the whole document) compares to ``value`` with ``op``. ``eq``/``ne`` compare JSON
+         *     values (``1`` equals ``1.0``, ``true`` is not ``1``); the others need numbers.
+         */
+        JsonFieldAssertion: {
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Op
+             * @default eq
+             * @enum {string}
+             */
+            op?: "eq" | "ne" | "gt" | "ge" | "lt" | "le";
+            /** Path */
+            path: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "json-field" | "json_field";
+            /** Value */
+            value?: unknown;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * JsonSchemaAssertion
+         * @description The output is JSON valid under ``schema`` (Draft 2020-12, formats checked). The schema
+         *     itself is checked when the run is created.
+         */
         JsonSchemaAssertion: {
             /**
              * Name
@@ -1176,7 +1423,73 @@ export interface components {
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            type: "json_schema";
+            type: "json-schema" | "json_schema";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * LevenshteinAssertion
+         * @description Edit distance (rapidfuzz) between the output and ``value`` (default: the case's
+         *     ``expected``) at most ``threshold``.
+         */
+        LevenshteinAssertion: {
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Threshold
+             * @description The largest distance that passes.
+             */
+            threshold: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "levenshtein";
+            /** Value */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * MaxCostAssertion
+         * @description The call's cost (``ResultRecorded.cost``) at most ``threshold``. A call without a known
+         *     cost (unpriced model) or in another currency fails: it cannot be shown to be under.
+         */
+        MaxCostAssertion: {
+            /**
+             * Currency
+             * @default USD
+             */
+            currency?: string;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /** Threshold */
+            threshold: number | string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cost" | "max_cost";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** MaxLatencyAssertion */
         MaxLatencyAssertion: {
@@ -1185,13 +1498,22 @@ export interface components {
              * @description Metric name for this check; defaults to <type>_<index in the run>.
              */
             name?: string | null;
-            /** Threshold */
+            /**
+             * Threshold
+             * @description Milliseconds; a slower call fails.
+             */
             threshold: number;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            type: "max_latency_ms";
+            type: "latency" | "max_latency_ms";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /**
          * MessageRequest
@@ -1345,9 +1667,15 @@ export interface components {
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            type: "not_contains";
+            type: "not-contains" | "not_contains";
             /** Value */
             value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** ParametersDiff */
         ParametersDiff: {
@@ -1611,7 +1939,77 @@ export interface components {
             variables: components["schemas"]["VariableSpec"][];
             variables_report: components["schemas"]["VariablesReport"];
         };
-        /** RegexAssertion */
+        /**
+         * QuickTestRequest
+         * @description One call to try a prompt version: answered whole, or streamed as server-sent events
+         *     (``stream``: ``delta`` events with text, then ``done`` with usage and cost). Recorded as
+         *     usage (``promptworks.quick_test.completed.v1``), not as a run.
+         * @example {
+         *       "label": "latest",
+         *       "model_name": "echo",
+         *       "prompt_id": "00000000-0000-0000-0000-000000000000",
+         *       "provider": "mock",
+         *       "stream": true,
+         *       "variables": {
+         *         "name": "Ada"
+         *       }
+         *     }
+         */
+        QuickTestRequest: {
+            /**
+             * Label
+             * @description A label of `prompt_id` (`production`, ...), or `latest` for its highest version; resolved when the run is created and kept in its snapshot.
+             */
+            label?: string | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /**
+             * Model Name
+             * @description Defaults to the version's default model, else the mock's `echo`.
+             */
+            model_name?: string | null;
+            /** Model Version */
+            model_version?: string | null;
+            /** Prompt Id */
+            prompt_id?: string | null;
+            /**
+             * Prompt Version Id
+             * @description The version to run; or name `prompt_id` and `label`.
+             */
+            prompt_version_id?: string | null;
+            /**
+             * Provider
+             * @description Defaults to the version's default model's provider, else `mock`.
+             */
+            provider?: string | null;
+            /** Seed */
+            seed?: number | null;
+            /** Stop */
+            stop?: string[] | null;
+            /**
+             * Stream
+             * @description Answer as text/event-stream.
+             * @default false
+             */
+            stream?: boolean;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /**
+             * Variables
+             * @description One case's variables.
+             */
+            variables?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * RegexAssertion
+         * @description An RE2 pattern searched anywhere in the output. A pattern without template syntax is
+         *     compiled when the run is created, so an invalid one (or one RE2 refuses: backreferences,
+         *     lookaround) is a validation error naming the assertion.
+         */
         RegexAssertion: {
             /**
              * Name
@@ -1625,6 +2023,12 @@ export interface components {
              * @enum {string}
              */
             type: "regex";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** RegisterProviderRequest */
         RegisterProviderRequest: {
@@ -1754,6 +2158,42 @@ export interface components {
             /** Total Tokens */
             total_tokens: number;
         };
+        /**
+         * RougeAssertion
+         * @description ROUGE-1, ROUGE-2 or ROUGE-L (rouge-score, no stemming) of the output against ``value``
+         *     (default: the case's ``expected``): the F-measure unless ``measure`` says otherwise.
+         */
+        RougeAssertion: {
+            /**
+             * Measure
+             * @default f
+             * @enum {string}
+             */
+            measure?: "f" | "precision" | "recall";
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Threshold
+             * @default 0.5
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "rouge-1" | "rouge-2" | "rouge-l" | "rouge_1" | "rouge_2" | "rouge_l";
+            /** Value */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
         /** RunOut */
         RunOut: {
             /** Assertions */
@@ -1865,6 +2305,73 @@ export interface components {
              * @description case_count x repetitions
              */
             total_calls: number;
+        };
+        /**
+         * SimilarityAssertion
+         * @description Normalised Levenshtein similarity (rapidfuzz, 1 - distance / longer length, 0..1)
+         *     between the output and ``value`` (default: the case's ``expected``) at least ``threshold``.
+         */
+        SimilarityAssertion: {
+            /**
+             * Case Sensitive
+             * @default true
+             */
+            case_sensitive?: boolean;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Threshold
+             * @default 0.8
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "levenshtein-similarity" | "levenshtein_similarity" | "similarity";
+            /** Value */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /** StartsWithAssertion */
+        StartsWithAssertion: {
+            /**
+             * Case Sensitive
+             * @default true
+             */
+            case_sensitive?: boolean;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /**
+             * Strip
+             * @description Ignore leading whitespace of the output.
+             * @default true
+             */
+            strip?: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "starts-with" | "starts_with";
+            /** Value */
+            value: string;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** TagList */
         TagList: {
@@ -5107,6 +5614,76 @@ export interface operations {
                 };
             };
             /** @description run-orchestrator is unreachable; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    quick_test_api_v1_quick_test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuickTestRequest"];
+            };
+        };
+        responses: {
+            /** @description The recorded call (JSON), or with `stream` a text/event-stream of `delta` events (`{"text"}`) and one `done` event with the record (usage, cost) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused before any call: `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description run-orchestrator is unreachable */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -160,3 +160,28 @@ class CreateBatchRequest(WorkIn):
         max_length=MAX_CELLS,
         description="Default: one, the version's default parameters.",
     )
+
+
+class QuickTestRequest(ParametersIn, ModelIn, VersionIn):
+    """One call to try a prompt version: answered whole, or streamed as server-sent events
+    (``stream``: ``delta`` events with text, then ``done`` with usage and cost). Recorded as
+    usage (``promptworks.quick_test.completed.v1``), not as a run."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt_id": "00000000-0000-0000-0000-000000000000",
+                    "label": "latest",
+                    "variables": {"name": "Ada"},
+                    "provider": "mock",
+                    "model_name": "echo",
+                    "stream": True,
+                }
+            ]
+        },
+    )
+
+    variables: dict[str, Any] = Field(default_factory=dict, description="One case's variables.")
+    stream: bool = Field(default=False, description="Answer as text/event-stream.")

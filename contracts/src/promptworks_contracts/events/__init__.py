@@ -28,6 +28,7 @@ from promptworks_contracts.events.provider import (
 from promptworks_contracts.events.run import (
     BatchCell,
     BatchCreated,
+    QuickTestCompleted,
     ResultRecorded,
     RunCancelled,
     RunCompleted,
@@ -63,6 +64,7 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         RunCancelled,
         RunProgressed,
         BatchCreated,
+        QuickTestCompleted,
         ProviderRegistered,
         ProviderChanged,
         ProviderRemoved,
@@ -113,6 +115,7 @@ __all__ = [
     "ProviderRegistered",
     "ProviderRemoved",
     "ProviderState",
+    "QuickTestCompleted",
     "ResultEvaluated",
     "ResultRecorded",
     "RunCancelled",

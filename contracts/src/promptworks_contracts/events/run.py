@@ -177,3 +177,30 @@ class RunProgressed(_RunEvent):
     cost: Money | None = Field(
         default=None, description="Spend of the calls made so far; null: price unknown."
     )
+
+
+class QuickTestCompleted(DomainEvent):
+    """One call made to try a prompt (POST /quick-test): usage and cost, not a run. ``error``
+    is set, and ``output`` is None, when the call failed."""
+
+    topic: ClassVar[str] = RUN_EVENTS
+    event_type: ClassVar[str] = "promptworks.quick_test.completed.v1"
+    quick_test_id: UUID
+    prompt_id: UUID
+    prompt_version_id: UUID
+    prompt_version_number: int = Field(ge=1)
+    label: str | None = None
+    model: ModelRef
+    parameters: ModelParameters
+    variables: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    error: str | None = None
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost: Money | None = None
+    latency_ms: float = Field(ge=0)
+    finish_reason: str | None = None
+    streamed: bool = False
+    actor: str = ""
+
+    def stream_id(self) -> str:
+        return str(self.quick_test_id)

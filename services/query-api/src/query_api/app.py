@@ -18,7 +18,16 @@ from sqlalchemy import event
 from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
-from query_api.api import batches, classes, prompt_writes, prompts, providers, runs, tags
+from query_api.api import (
+    batches,
+    classes,
+    prompt_writes,
+    prompts,
+    providers,
+    quick_tests,
+    runs,
+    tags,
+)
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
@@ -84,7 +93,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers):
+    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))

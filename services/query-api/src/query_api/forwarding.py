@@ -43,8 +43,11 @@ class CommandForwarder:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def send(self, service: str, method: str, url: str, request: Request) -> httpx.Response:
-        """``method url`` with the request's body and forwarded headers; errors as above."""
+    async def send(
+        self, service: str, method: str, url: str, request: Request, *, stream: bool = False
+    ) -> httpx.Response:
+        """``method url`` with the request's body and forwarded headers; errors as above. With
+        ``stream``, the answer's body is left unread: the caller streams it and closes it."""
         # Values are sent as the bytes that came (Starlette decodes headers as latin-1, so
         # encoding back gives them exactly): a UTF-8 ``X-Actor: 张伟`` arrives intact.
         headers = {
@@ -57,9 +60,10 @@ class CommandForwarder:
             if name in request.headers:
                 headers[name.encode()] = request.headers[name].encode("latin-1")
         try:
-            response = await self._client.request(
+            outgoing = self._client.build_request(
                 method, url, content=await request.body(), headers=headers
             )
+            response = await self._client.send(outgoing, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.warning("command service unreachable", service=service, error=repr(error))
             raise UpstreamError(
@@ -84,6 +88,7 @@ class CommandForwarder:
                 "have been applied: read it back before retrying",
             ) from error
         if response.status_code >= 500:
+            await response.aclose()
             log.error("command service failed", service=service, status=response.status_code)
             raise UpstreamError(
                 502,

@@ -20,9 +20,10 @@ from uuid import UUID
 
 import httpx
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.background import BackgroundTask
 
 from promptworks_eventkit.http import CORRELATION_HEADER, PositionOut
 from promptworks_eventkit.positions import wait_for_stream_version
@@ -66,6 +67,24 @@ class ForwardedWrites:
         merges with its configuration)."""
         upstream = await self._forwarder.send(service, request.method, url, request)
         return _pass_through(upstream, {CORRELATION_HEADER: correlation_id(request)})
+
+    async def relay_stream(self, request: Request, service: str, url: str) -> Response:
+        """Like ``relay``, but the answer's body flows through as it arrives (server-sent
+        events); a non-stream answer (a 4xx problem) is passed through whole."""
+        upstream = await self._forwarder.send(service, request.method, url, request, stream=True)
+        headers = {CORRELATION_HEADER: correlation_id(request)}
+        media_type = upstream.headers.get("content-type", "application/json")
+        if not media_type.startswith("text/event-stream"):
+            await upstream.aread()
+            return _pass_through(upstream, headers)
+        headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            media_type=media_type,
+            headers=headers,
+            background=BackgroundTask(upstream.aclose),
+        )
 
     async def forward(self, request: Request, target: WriteTarget) -> Response:
         upstream = await self._forwarder.send(target.service, request.method, target.url, request)

@@ -18,6 +18,7 @@ from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
 from run_orchestrator.adapters.resolver import SystemResolver
 from run_orchestrator.adapters.secret_box import FernetBox
 from run_orchestrator.api import providers as providers_api
+from run_orchestrator.api import quick_tests as quick_tests_api
 from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
@@ -27,6 +28,7 @@ from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.handlers.ports import RunRepository, StoredProvider
 from run_orchestrator.handlers.prompt_versions import CONSUMER_NAME, prompt_versions_router
 from run_orchestrator.handlers.providers import ProviderCommands
+from run_orchestrator.handlers.quick_tests import QuickTests
 from run_orchestrator.providers.base import ModelProvider
 from run_orchestrator.providers.catalog import CatalogProviders
 from run_orchestrator.providers.registry import ProviderRegistry, pool_size_for, sdk_provider
@@ -100,6 +102,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         on_run_created=executor.notify,
     )
     app.state.port = port
+    app.state.quick_tests = QuickTests(
+        port, providers, prompt_wait_seconds=settings.prompt_wait_seconds
+    )
     app.state.provider_commands = ProviderCommands(
         port,
         SystemResolver(),
@@ -115,5 +120,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     install_edge(app, settings)
     app.include_router(router)
     app.include_router(providers_api.router)
+    app.include_router(quick_tests_api.router)
     app.include_router(ops_router(lambda: runtime))
     return app

@@ -15,7 +15,6 @@ and that executor stops it within a second (see execution/stopping.py).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,8 +49,8 @@ from run_orchestrator.handlers.ports import (
     UNFINISHED,
     RunRepository,
 )
+from run_orchestrator.handlers.versions import await_version
 
-VERSION_POLL_SECONDS = 0.05
 CANCEL_ATTEMPTS = 3
 
 
@@ -265,31 +264,4 @@ class RunCommands:
         return CancelAccepted(run_id, status, tx.positions)
 
     async def _await_version(self, selector: VersionSelector) -> PromptVersion:
-        """The local copy may lag a prompt created a moment ago: wait for it, bounded."""
-        deadline = time.monotonic() + self._prompt_wait
-        while True:
-            async with self._port.transaction() as tx:
-                version_id = selector.prompt_version_id
-                if version_id is None:
-                    assert selector.prompt_id is not None and selector.label is not None
-                    version_id = await tx.repos.resolve_label(selector.prompt_id, selector.label)
-                version = None if version_id is None else await tx.repos.find_version(version_id)
-            if version is not None:
-                return version
-            if time.monotonic() >= deadline:
-                raise _unknown_version(selector)
-            await asyncio.sleep(VERSION_POLL_SECONDS)
-
-
-def _unknown_version(selector: VersionSelector) -> DomainError:
-    if selector.prompt_version_id is not None:
-        return DomainError(
-            f"prompt version {selector.prompt_version_id} does not exist",
-            field="prompt_version_id",
-            rule="not_found",
-        )
-    return DomainError(
-        f"prompt {selector.prompt_id} has no version labelled {selector.label!r}",
-        field="label",
-        rule="not_found",
-    )
+        return await await_version(self._port, selector, self._prompt_wait)

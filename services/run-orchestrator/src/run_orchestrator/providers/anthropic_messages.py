@@ -8,6 +8,7 @@ them, but they are not sent.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -21,6 +22,7 @@ from run_orchestrator.providers.base import (
     sdk_failure,
 )
 from run_orchestrator.providers.pool import pool_limits
+from run_orchestrator.providers.streaming import StreamPart, TextDelta
 from run_orchestrator.settings import ProviderConfig
 
 DEFAULT_MAX_TOKENS = 1024
@@ -54,23 +56,9 @@ class AnthropicProvider:
         return self._max_concurrency
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        parameters = request.parameters
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        options: dict[str, Any] = {"max_tokens": parameters.max_tokens or DEFAULT_MAX_TOKENS}
-        if system:
-            options["system"] = system
-        if parameters.stop:
-            options["stop_sequences"] = list(parameters.stop)
+        options = _options(request)
         try:
-            response = await self._messages.create(
-                model=request.model.name,
-                messages=[
-                    {"role": m.role, "content": m.content}  # type: ignore[misc]
-                    for m in request.messages
-                    if m.role != "system"
-                ],
-                **options,
-            )
+            response = await self._messages.create(**options)
         except anthropic.APIError as error:
             raise sdk_failure(error, error.message, self._secret) from None
         except ValueError as error:  # a body that is not JSON (json.JSONDecodeError)
@@ -93,5 +81,44 @@ class AnthropicProvider:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
 
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamPart]:
+        """The Messages API's SSE stream, through the SDK's stream helper."""
+        try:
+            async with self._messages.stream(**_options(request)) as events:
+                async for text in events.text_stream:
+                    yield TextDelta(text)
+                final = await events.get_final_message()
+        except anthropic.APIError as error:
+            raise sdk_failure(error, error.message, self._secret) from None
+        text = "".join(block.text for block in final.content if block.type == "text")
+        usage = final.usage
+        yield Completion(
+            output=text,
+            usage=TokenUsage(
+                prompt_tokens=usage.input_tokens,
+                completion_tokens=usage.output_tokens,
+                total_tokens=usage.input_tokens + usage.output_tokens,
+            ),
+            finish_reason=final.stop_reason,
+        )
+
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _options(request: CompletionRequest) -> dict[str, Any]:
+    """The Messages API's arguments: system prompts apart, ``max_tokens`` required."""
+    parameters = request.parameters
+    options: dict[str, Any] = {
+        "model": request.model.name,
+        "messages": [
+            {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+        ],
+        "max_tokens": parameters.max_tokens or DEFAULT_MAX_TOKENS,
+    }
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    if system:
+        options["system"] = system
+    if parameters.stop:
+        options["stop_sequences"] = list(parameters.stop)
+    return options

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+from collections.abc import AsyncIterator
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.domain.rendering import prompt_text
 from run_orchestrator.providers.base import Completion, CompletionRequest, ProviderError
+from run_orchestrator.providers.streaming import StreamPart, TextDelta
 
 ECHO_MODEL = "echo"
 FAIL_MODEL = "fail"
+WORDS = re.compile(r"\s*\S+\s*")
 
 
 def _digest(salt: str, request: CompletionRequest, prompt: str) -> bytes:
@@ -65,6 +69,13 @@ class MockProvider:
             ),
             finish_reason="stop",
         )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamPart]:
+        """The whole answer, one word (with its trailing space) per delta."""
+        completion = await self.complete(request)
+        for word in WORDS.findall(completion.output):
+            yield TextDelta(word)
+        yield completion
 
     async def aclose(self) -> None:
         return None

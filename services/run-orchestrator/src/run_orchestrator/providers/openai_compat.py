@@ -18,6 +18,7 @@ scrubbed from the message in case a server echoes it back.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -32,6 +33,7 @@ from run_orchestrator.providers.base import (
     sdk_failure,
 )
 from run_orchestrator.providers.pool import pool_limits
+from run_orchestrator.providers.streaming import StreamPart, TextDelta
 from run_orchestrator.settings import ProviderConfig
 
 NO_KEY = "no-key"
@@ -107,6 +109,30 @@ class OpenAICompatibleProvider:
         except (ValueError, KeyError, IndexError, TypeError) as error:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamPart]:
+        """The chat-completions SSE stream (``stream_options.include_usage`` for the usage)."""
+        parts: list[str] = []
+        usage, finish_reason = TokenUsage(), None
+        try:
+            chunks = await self._client.chat.completions.create(
+                **request_body(request), stream=True, stream_options={"include_usage": True}
+            )
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = TokenUsage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                        total_tokens=chunk.usage.total_tokens,
+                    )
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        yield TextDelta(choice.delta.content)
+                    finish_reason = choice.finish_reason or finish_reason
+        except openai.APIError as error:
+            raise sdk_failure(error, error.message, self._secret) from None
+        yield Completion(output="".join(parts), usage=usage, finish_reason=finish_reason)
 
     async def aclose(self) -> None:
         await self._client.close()
