@@ -23,12 +23,12 @@ from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
+from run_orchestrator.execution.quick_tests import QuickTests
 from run_orchestrator.execution.scheduler import Executor
 from run_orchestrator.handlers.commands import RunCommands
 from run_orchestrator.handlers.ports import RunRepository, StoredProvider
 from run_orchestrator.handlers.prompt_versions import CONSUMER_NAME, prompt_versions_router
 from run_orchestrator.handlers.providers import ProviderCommands
-from run_orchestrator.handlers.quick_tests import QuickTests
 from run_orchestrator.providers.base import ModelProvider
 from run_orchestrator.providers.catalog import CatalogProviders
 from run_orchestrator.providers.registry import ProviderRegistry, pool_size_for, sdk_provider

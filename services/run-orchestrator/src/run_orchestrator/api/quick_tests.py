@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -20,11 +20,23 @@ from promptworks_contracts.events import QuickTestCompleted
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context
+from promptworks_eventkit.messages import MessageContext
 from run_orchestrator.api.requests import model_ref, overrides, selector
-from run_orchestrator.handlers.quick_tests import QuickTest, QuickTests
+from run_orchestrator.domain.commands import QuickTest
+from run_orchestrator.providers.base import Completion
 from run_orchestrator.providers.streaming import TextDelta
 
 router = APIRouter(tags=["quick test"])
+
+
+class QuickTests(Protocol):
+    """What the route needs of the quick-test runner (``execution.quick_tests``)."""
+
+    async def prepare(self, command: QuickTest) -> Any: ...
+
+    def run(
+        self, test: Any, actor: str, context: MessageContext, *, streamed: bool
+    ) -> AsyncIterator[TextDelta | Completion | QuickTestCompleted]: ...
 
 
 def _quick_tests(request: Request) -> QuickTests:
@@ -37,7 +49,12 @@ QuickTestsDep = Annotated[QuickTests, Depends(_quick_tests)]
 
 def _command(body: QuickTestRequest) -> QuickTest:
     try:
-        return QuickTest(selector(body), model_ref(body), overrides(body), body.variables)
+        return QuickTest(
+            version=selector(body),
+            model=model_ref(body),
+            parameters=overrides(body),
+            variables=body.variables,
+        )
     except ValidationError as error:
         first = error.errors()[0]
         raise DomainError(

@@ -60,3 +60,15 @@ class CancelRun(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run_id: UUID
+
+
+class QuickTest(BaseModel):
+    """One call to try a version: the version, the model (None: the version's default) and
+    the parameters given (the version's defaults fill the rest), one case's variables."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: VersionSelector
+    model: ModelRef | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)

@@ -25,7 +25,7 @@ from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.writing.port import WritePort
 from run_orchestrator.domain.cases import Case
-from run_orchestrator.domain.commands import VersionSelector
+from run_orchestrator.domain.commands import QuickTest
 from run_orchestrator.domain.cost import call_cost
 from run_orchestrator.domain.planning import FALLBACK_MODEL, case_variables, resolve_parameters
 from run_orchestrator.domain.prompt_version import PromptVersion
@@ -44,14 +44,6 @@ class QuickTestProviders(Protocol):
     def names(self) -> list[str]: ...
 
     def pricing(self, model: ModelRef) -> ModelPricing | None: ...
-
-
-@dataclass(frozen=True)
-class QuickTest:
-    version: VersionSelector
-    model: ModelRef | None
-    parameters: dict[str, Any]
-    variables: dict[str, Any]
 
 
 @dataclass(frozen=True)
