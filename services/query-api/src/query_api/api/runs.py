@@ -5,7 +5,7 @@ The path keeps the original PromptWorks name so its frontend keeps working.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -18,6 +18,7 @@ from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
 from query_api.queries import runs as queries
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
+from query_api.settings import QueryApiSettings
 from query_api.writes import WriteTarget
 
 router = APIRouter(prefix="/test_prompt", tags=["test runs"])
@@ -112,14 +113,7 @@ async def create_run(
     request: Request, writes: Writes, settings: Settings, body: CreateRunRequest
 ) -> Response:
     """Validated here with the model run-orchestrator validates with, then forwarded as sent."""
-    target = WriteTarget(
-        service="run-orchestrator",
-        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs",
-        topic=RUN_EVENTS,
-        read=queries.get_run,
-        id_fields=("run_id", "id"),
-        location="/api/v1/test_prompt/{id}",
-    )
+    target = _run_target(settings, "/runs", id_fields=("run_id", "id"), location=RUN_LOCATION)
     return await writes.forward(request, target)
 
 
@@ -140,13 +134,8 @@ async def create_run(
 async def retry_failed(
     request: Request, run_id: RunId, writes: Writes, settings: Settings
 ) -> Response:
-    target = WriteTarget(
-        service="run-orchestrator",
-        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs/{run_id}/retry",
-        topic=RUN_EVENTS,
-        read=queries.get_run,
-        id_fields=("run_id",),
-        location="/api/v1/test_prompt/{id}",
+    target = _run_target(
+        settings, f"/runs/{run_id}/retry", id_fields=("run_id",), location=RUN_LOCATION
     )
     return await writes.forward(request, target)
 
@@ -170,11 +159,19 @@ async def retry_failed(
 async def cancel_run(
     request: Request, run_id: RunId, writes: Writes, settings: Settings
 ) -> Response:
-    target = WriteTarget(
+    target = _run_target(settings, f"/runs/{run_id}/cancel", resource_id=run_id)
+    return await writes.forward(request, target)
+
+
+RUN_LOCATION = "/api/v1/test_prompt/{id}"
+
+
+def _run_target(settings: QueryApiSettings, path: str, **naming: Any) -> WriteTarget:
+    """A write on run-orchestrator answered with the projected run (read your writes)."""
+    return WriteTarget(
         service="run-orchestrator",
-        url=f"{settings.run_orchestrator_url.rstrip('/')}/runs/{run_id}/cancel",
+        url=f"{settings.run_orchestrator_url.rstrip('/')}{path}",
         topic=RUN_EVENTS,
         read=queries.get_run,
-        resource_id=run_id,
+        **naming,
     )
-    return await writes.forward(request, target)

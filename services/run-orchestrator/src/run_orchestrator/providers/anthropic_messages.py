@@ -65,17 +65,7 @@ class AnthropicProvider:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
         try:
-            text = "".join(block.text for block in response.content if block.type == "text")
-            usage = response.usage
-            return Completion(
-                output=text,
-                usage=TokenUsage(
-                    prompt_tokens=usage.input_tokens,
-                    completion_tokens=usage.output_tokens,
-                    total_tokens=usage.input_tokens + usage.output_tokens,
-                ),
-                finish_reason=response.stop_reason,
-            )
+            return _completion(response)
         except (AttributeError, TypeError) as error:
             # The SDK does not validate bodies: a malformed one surfaces here.
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
@@ -90,17 +80,7 @@ class AnthropicProvider:
                 final = await events.get_final_message()
         except anthropic.APIError as error:
             raise sdk_failure(error, error.message, self._secret) from None
-        text = "".join(block.text for block in final.content if block.type == "text")
-        usage = final.usage
-        yield Completion(
-            output=text,
-            usage=TokenUsage(
-                prompt_tokens=usage.input_tokens,
-                completion_tokens=usage.output_tokens,
-                total_tokens=usage.input_tokens + usage.output_tokens,
-            ),
-            finish_reason=final.stop_reason,
-        )
+        yield _completion(final)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -122,3 +102,19 @@ def _options(request: CompletionRequest) -> dict[str, Any]:
     if parameters.stop:
         options["stop_sequences"] = list(parameters.stop)
     return options
+
+
+def _completion(message: Any) -> Completion:
+    """A Messages API message as a Completion: its text blocks, usage and stop reason. The
+    SDK does not validate bodies, so a malformed one raises AttributeError or TypeError."""
+    text = "".join(block.text for block in message.content if block.type == "text")
+    usage = message.usage
+    return Completion(
+        output=text,
+        usage=TokenUsage(
+            prompt_tokens=usage.input_tokens,
+            completion_tokens=usage.output_tokens,
+            total_tokens=usage.input_tokens + usage.output_tokens,
+        ),
+        finish_reason=message.stop_reason,
+    )
