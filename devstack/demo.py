@@ -41,10 +41,16 @@ def ensure_prompt(client: httpx.Client) -> dict[str, Any]:
         if response.status_code == 201:
             return created
         return client.get(f"/api/v1/prompts/{created['prompt_id']}").json()  # type: ignore[no-any-return]
-    if response.status_code == 409:  # demo ran before: reuse it
+    if response.status_code == 409:  # demo ran before: reuse it (restored if archived since)
         name = str(DEMO_PROMPT["name"])
-        found: list[dict[str, Any]] = client.get("/api/v1/prompts", params={"q": name}).json()
-        return next(p for p in found if p["name"] == name)
+        found: list[dict[str, Any]] = client.get(
+            "/api/v1/prompts", params={"q": name, "archived": "all"}
+        ).json()
+        prompt = next(p for p in found if p["name"] == name)
+        if prompt.get("archived"):
+            restored = client.post(f"/api/v1/prompts/{prompt['id']}/restore", json={})
+            restored.raise_for_status()
+        return prompt
     response.raise_for_status()
     raise RuntimeError(response.text)
 
