@@ -23,17 +23,24 @@ async def list_batches(
     total = int(await session.scalar(select(func.count()).select_from(batches)) or 0)
     page = select(batches).order_by(b.created_at.desc(), b.batch_id.desc()).limit(limit)
     rows = (await session.execute(page.offset(offset))).all() if total > offset else []
-    return total, [await _batch(session, row) for row in rows]
+    projected = await _runs(session, [row.batch_id for row in rows])
+    return total, [_batch(row, projected) for row in rows]
 
 
 async def get_batch(session: AsyncSession, batch_id: UUID) -> BatchOut | None:
     row = (await session.execute(select(batches).where(b.batch_id == batch_id))).first()
-    return None if row is None else await _batch(session, row)
+    return None if row is None else _batch(row, await _runs(session, [batch_id]))
 
 
-async def _batch(session: AsyncSession, row: Row[Any]) -> BatchOut:
-    query = select(runs).where(r.batch_id == str(row.batch_id))
-    projected = {run.run_id: run for run in (await session.execute(query)).all()}
+async def _runs(session: AsyncSession, batch_ids: list[UUID]) -> dict[UUID, Row[Any]]:
+    """The projected runs of these batches by run id: one query for a whole page."""
+    if not batch_ids:
+        return {}
+    query = select(runs).where(r.batch_id.in_([str(batch_id) for batch_id in batch_ids]))
+    return {run.run_id: run for run in (await session.execute(query)).all()}
+
+
+def _batch(row: Row[Any], projected: dict[UUID, Row[Any]]) -> BatchOut:
     cells = [_cell(cell, projected.get(UUID(cell["run_id"]))) for cell in row.cells]
     recorded = sum(cell.recorded for cell in cells)
     return BatchOut(

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Row, and_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.values import Money
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
 from query_api.tables import metrics, results, runs
 
@@ -173,5 +174,6 @@ def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
 
 
 def money_out(amount: Decimal, currency: str) -> MoneyOut:
-    """One spelling per amount (``0.00125``), as the events carry it."""
-    return MoneyOut(amount=Decimal(format(amount.normalize(), "f")), currency=currency)
+    """One spelling per amount (``0.00125``): the contracts' ``Money`` makes it canonical."""
+    canonical = Money(amount=amount, currency=currency)
+    return MoneyOut(amount=canonical.amount, currency=canonical.currency)

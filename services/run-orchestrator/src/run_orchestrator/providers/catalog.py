@@ -121,17 +121,15 @@ class CatalogProviders:
 
     def _config(self, entry: StoredProvider) -> ProviderConfig:
         state = entry.state
-        fields: dict[str, object] = {
-            "kind": "anthropic" if state.kind == "anthropic" else "openai",
-            "base_url": state.base_url,
-            "api_key": SecretStr(self._credential(entry)),
-            "timeout_seconds": state.timeout_seconds,
-            "max_concurrency": state.max_concurrency,
-            "models": state.models,
-        }
-        if "limits" in ProviderConfig.model_fields:
-            fields["limits"] = state.limits
-        return ProviderConfig.model_validate(fields)
+        return ProviderConfig(
+            kind="anthropic" if state.kind == "anthropic" else "openai",
+            base_url=state.base_url,
+            api_key=SecretStr(self._credential(entry)),
+            timeout_seconds=state.timeout_seconds,
+            max_concurrency=state.max_concurrency,
+            limits=state.limits,
+            models=state.models,
+        )
 
     def _credential(self, entry: StoredProvider) -> str:
         credential = entry.state.credential
