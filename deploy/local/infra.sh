@@ -13,6 +13,10 @@
 #   status   show whether each is up (exit 0 when both are up, 3 otherwise).
 #   env      print `export` lines for clients:  eval "$(deploy/local/infra.sh env)"
 #   reset    down, then delete this stack's data (pg/, kafka/) and the state dir if left empty.
+#   crash-postgres  stop PostgreSQL as a crash would (`pg_ctl stop -m immediate`: no checkpoint,
+#            connections cut; the next `up` recovers from the WAL). For fault tests on a private
+#            state dir only.
+#   crash-kafka     kill -9 the broker (the next `up` restarts it on its data). Same caveat.
 #
 # Configuration (environment, with defaults):
 #   PROMPTWORKS_STATE_DIR             $REPO/.local   data, configs, pid and log files
@@ -528,6 +532,23 @@ cmd_down() {
   pg_stop
 }
 
+cmd_crash_postgres() {
+  lock_state
+  PG_BIN="$(pg_bin_dir)" || die "PostgreSQL is not installed"
+  if pg_running; then
+    pg_ctl_ stop -m immediate -w -t 60 -s >/dev/null
+  fi
+}
+
+cmd_crash_kafka() {
+  local pid
+  lock_state
+  pid="$(kafka_pid)" || return 0
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$KAFKA_DIR/kafka.pid"
+}
+
 cmd_status() {
   local ok=0 pid port
   if PG_BIN="$(pg_bin_dir)" && pg_running; then
@@ -589,6 +610,8 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   reset) cmd_reset ;;
+  crash-postgres) cmd_crash_postgres ;;
+  crash-kafka) cmd_crash_kafka ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac
