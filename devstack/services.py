@@ -67,6 +67,7 @@ class Stack:
             "HTTP_PORT": str(spec.port),
             "PROMPT_SERVICE_URL": self.url("prompt-service"),
             "RUN_ORCHESTRATOR_URL": self.url("run-orchestrator"),
+            "EVALUATOR_URL": self.url("evaluator"),
             **self.extra_env.get(spec.name, {}),
         }
         return env

@@ -175,11 +175,15 @@ def test_network_policies_expose_only_query_api(overlay: tuple[str, list[Manifes
             continue
         # Everything else admits query-api's pods only.
         assert name == "command-services-ingress"
-        assert selected["matchExpressions"][0]["values"] == ["prompt-service", "run-orchestrator"]
+        assert selected["matchExpressions"][0]["values"] == [
+            "prompt-service",
+            "run-orchestrator",
+            "evaluator",  # its dead-letter routes (ADR 0013)
+        ]
         assert [rule["from"] for rule in spec["ingress"]] == [
             [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "query-api"}}}]
         ]
-    # The evaluator is admitted by nothing but the metrics scraper.
+    # Otherwise the evaluator is admitted by nothing but the metrics scraper.
     scraping = policies["metrics-scraping"]["spec"]["ingress"][0]["from"]
     assert scraping == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from devstack.services import Stack
+from promptworks_contracts.topics import RUN_EVENTS
 from tests.e2e.conftest import FAKE_API_KEY, unique
 from tests.support.fake_openai import FakeOpenAI
 
@@ -378,3 +380,55 @@ async def test_a_quick_test_streams_through_query_api(client: httpx.AsyncClient)
     assert float(done["cost"]["amount"]) > 0 and done["label"] == "latest"
     refused = await client.post("/api/v1/quick-test", json={**body, "variables": {}})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "variables.name"
+
+
+async def test_dead_letters_are_listed_with_their_reason_and_replays_report_failure(
+    client: httpx.AsyncClient, stack: Stack
+) -> None:
+    """An undecodable record on the run topic is dead-lettered by both of its consumers
+    (evaluator, query-api); query-api lists both with the reason, one by one and per service,
+    and a replay that still fails says why and leaves the letter open. (Successful replays, and
+    that they apply exactly once, are proven in libs/eventkit/tests/test_dead_letters.py.)"""
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{stack.topic_prefix}{RUN_EVENTS}", b"{oops", key=b"bad")
+    finally:
+        await producer.stop()
+
+    async def undecodable() -> list[dict[str, Any]]:
+        response = await client.get("/api/v1/admin/dead-letters")
+        assert response.status_code == 200, response.text
+        return [i for i in response.json()["items"] if i["reason"].startswith("undecodable")]
+
+    async with asyncio.timeout(30):
+        while len(letters := await undecodable()) < 2:
+            await asyncio.sleep(0.2)
+    assert sorted(i["service"] for i in letters) == ["evaluator", "query-api"]
+    assert all(i["status"] == "open" and i["topic"] == RUN_EVENTS for i in letters)
+
+    only = await client.get("/api/v1/admin/dead-letters", params={"service": "evaluator"})
+    assert {i["service"] for i in only.json()["items"]} == {"evaluator"}
+    for letter in letters:
+        one = await client.get(f"/api/v1/admin/dead-letters/{letter['service']}/{letter['id']}")
+        assert one.status_code == 200 and one.json() == letter
+
+    evaluators = next(i for i in letters if i["service"] == "evaluator")
+    replay = await client.post(
+        f"/api/v1/admin/dead-letters/evaluator/{evaluators['id']}/replay",
+        headers={"X-Actor": "ops"},
+    )
+    assert replay.status_code == 422, replay.text
+    assert "stays open" in replay.json()["detail"]
+    every = await client.post("/api/v1/admin/dead-letters/replay", headers={"X-Actor": "ops"})
+    assert every.status_code == 200, every.text
+    failed = {(f["service"], f["id"]) for f in every.json()["failed"]}
+    assert {(i["service"], i["id"]) for i in letters} <= failed
+    assert every.json()["replayed"] == []
+    after = await undecodable()
+    assert all(i["status"] == "open" and "undecodable" in i["replay_error"] for i in after)
+
+    missing = await client.post("/api/v1/admin/dead-letters/query-api/999999999/replay")
+    assert missing.status_code == 404
+    unknown = await client.get("/api/v1/admin/dead-letters/prompt-service/1")
+    assert unknown.status_code == 422  # prompt-service consumes nothing: no letters there

@@ -4,6 +4,74 @@
  */
 
 export interface paths {
+    "/api/v1/admin/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dead letters of every consumer, oldest first, with the reason */
+        get: operations["list_dead_letters_api_v1_admin_dead_letters_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/dead-letters/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replay every open dead letter (of one service or consumer if given) */
+        post: operations["replay_every_dead_letter_api_v1_admin_dead_letters_replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/dead-letters/{service}/{letter_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dead letter */
+        get: operations["get_dead_letter_api_v1_admin_dead_letters__service___letter_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/dead-letters/{service}/{letter_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Replay one dead letter through its consumer (exactly once in effect) */
+        post: operations["replay_dead_letter_api_v1_admin_dead_letters__service___letter_id__replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/batches": {
         parameters: {
             query?: never;
@@ -1192,6 +1260,68 @@ export interface components {
              */
             version?: string | null;
         };
+        /** DeadLetterOut */
+        DeadLetterOut: {
+            /** Consumer */
+            consumer: string;
+            /**
+             * Event Id
+             * @description ce_id; null when the record had none
+             */
+            event_id: string | null;
+            /** Event Type */
+            event_type: string | null;
+            /**
+             * Id
+             * @description Unique within the service that holds it
+             */
+            id: number;
+            /** Offset */
+            offset: number;
+            /** Partition */
+            partition: number;
+            /**
+             * Reason
+             * @description Why the consumer could not apply it
+             */
+            reason: string;
+            /**
+             * Recorded At
+             * Format: date-time
+             */
+            recorded_at: string;
+            /**
+             * Replay Error
+             * @description Why the last replay failed (the letter stays open); null otherwise
+             */
+            replay_error: string | null;
+            /** Replayed At */
+            replayed_at: string | null;
+            /** Replayed By */
+            replayed_by: string | null;
+            /**
+             * Service
+             * @description The service whose consumer dead-lettered the event
+             */
+            service: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "replayed";
+            /** Topic */
+            topic: string;
+        };
+        /** DeadLetterPage */
+        DeadLetterPage: {
+            /** Items */
+            items: components["schemas"]["DeadLetterOut"][];
+            /**
+             * Total
+             * @description Letters matching the filters, over all pages
+             */
+            total: number;
+        };
         /** DiffOut */
         DiffOut: {
             /**
@@ -2113,6 +2243,25 @@ export interface components {
              */
             version?: number | null;
         };
+        /** ReplayAllOut */
+        ReplayAllOut: {
+            /**
+             * Failed
+             * @description Still failing; they stay open
+             */
+            failed: components["schemas"]["ReplayFailure"][];
+            /** Replayed */
+            replayed: components["schemas"]["DeadLetterOut"][];
+        };
+        /** ReplayFailure */
+        ReplayFailure: {
+            /** Id */
+            id: number;
+            /** Reason */
+            reason: string;
+            /** Service */
+            service: string;
+        };
         /** ResultOut */
         ResultOut: {
             /**
@@ -2653,6 +2802,245 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_dead_letters_api_v1_admin_dead_letters_get: {
+        parameters: {
+            query?: {
+                /** @description Only this service's letters */
+                service?: ("query-api" | "run-orchestrator" | "evaluator") | null;
+                /** @description open (default), replayed or all */
+                status?: "open" | "replayed" | "all";
+                consumer?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterPage"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service that holds dead letters is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replay_every_dead_letter_api_v1_admin_dead_letters_replay_post: {
+        parameters: {
+            query?: {
+                /** @description Only this service's letters */
+                service?: ("query-api" | "run-orchestrator" | "evaluator") | null;
+                consumer?: string | null;
+            };
+            header?: {
+                "X-Actor"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayAllOut"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service that holds dead letters is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_dead_letter_api_v1_admin_dead_letters__service___letter_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The service that holds the letter */
+                service: "query-api" | "run-orchestrator" | "evaluator";
+                letter_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterOut"];
+                };
+            };
+            /** @description No such letter */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service that holds dead letters is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replay_dead_letter_api_v1_admin_dead_letters__service___letter_id__replay_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Actor"?: string | null;
+            };
+            path: {
+                /** @description The service that holds the letter */
+                service: "query-api" | "run-orchestrator" | "evaluator";
+                letter_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterOut"];
+                };
+            };
+            /** @description No such letter */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Replayed already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The replay failed again; the letter stays open (`detail` says why) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service that holds dead letters is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_batches_api_v1_batches_get: {
         parameters: {
             query?: {

@@ -13,7 +13,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from promptworks_eventkit.consumer import is_infrastructure_failure
+from promptworks_eventkit.failures import is_infrastructure_failure
 
 
 def wrapped(error: BaseException) -> DBAPIError:

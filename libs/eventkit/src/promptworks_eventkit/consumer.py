@@ -24,18 +24,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
+from promptworks_eventkit.dead_letters import encode_headers
+from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
     CONSUMER_APPLIED,
@@ -315,6 +315,9 @@ class ConsumerRunner:
                             "event_id": _header(r, "ce_id"),
                             "event_type": _header(r, "ce_type"),
                             "error": poison[id(r)][:4000],
+                            "key": r.key,
+                            "value": r.value,
+                            "headers": encode_headers(r.headers),
                         }
                         for r in dead
                     ],
@@ -408,44 +411,6 @@ class ConsumerRunner:
         await self._producer.send_and_wait(
             dlq_topic(record.physical_topic), value=record.value, key=record.key, headers=headers
         )
-
-
-TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
-"""Connection exception, insufficient resources (too many connections, disk full), operator
-intervention (shutting down, crashed, "the database system is not yet accepting connections"
-while it recovers): the server's state, never an event's fault."""
-
-
-def is_infrastructure_failure(error: BaseException) -> bool:
-    """A lost connection or an unreachable or recovering server: retry later, never
-    dead-letter an event. Looks through the whole chain (SQLAlchemy wraps the driver's error,
-    which may wrap an OSError)."""
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        if isinstance(
-            current,
-            OperationalError
-            | InterfaceError
-            | OSError
-            | KafkaError
-            | asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InsufficientResourcesError,
-        ):
-            return True
-        sqlstate = getattr(current, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
-            return True
-        orig = current.orig if isinstance(current, DBAPIError) else None
-        pending.extend([orig, current.__cause__, current.__context__])
-    return False
 
 
 def _header(record: _Record, name: str) -> str | None:

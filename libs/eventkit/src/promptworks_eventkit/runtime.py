@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from promptworks_eventkit.consumer import AppliedHook, BatchHandler, ConsumerRunner
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
+from promptworks_eventkit.dead_letters import ConsumerPath, DeadLetters
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
@@ -87,6 +88,14 @@ class Runtime:
         (``PostgresWritePort.joined``) for consumers that append events. ``on_applied`` is told
         each batch's events once they are committed."""
         self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records, on_applied))
+
+    def dead_letters(self) -> DeadLetters:
+        """The operator's view of this process's consumers' dead letters (replays go through
+        the same handlers the consumers run)."""
+        return DeadLetters(
+            self.sessions,
+            {s.name: ConsumerPath(s.router.handles, _bound(s)) for s in self.consumer_specs},
+        )
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:

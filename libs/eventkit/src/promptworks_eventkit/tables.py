@@ -10,7 +10,10 @@ Invariants:
 - ``consumer_stream_positions``: the highest stream version a consumer applied per stream. Per
   stream, events arrive in version order, so an event at or below it is a duplicate (for
   example re-sent by a relay that crashed between publish and mark) and is skipped.
-- ``dead_letters``: every poison event a consumer sent to ``<topic>.dlq``.
+- ``dead_letters``: every poison event a consumer sent to ``<topic>.dlq``, with the record
+  itself (key, value, headers) so an operator can replay it after a fix. A replayed letter is
+  kept, marked ``replayed_at``/``replayed_by``; a replay that failed again keeps it open with
+  ``replay_error`` (see ``dead_letters.py``).
 """
 
 from __future__ import annotations
@@ -96,6 +99,13 @@ dead_letters = Table(
     Column("event_type", Text, nullable=True),
     Column("error", Text, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Added by migrations.add_dead_letter_replay_columns (null on letters older than it).
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", JSONB, nullable=True, comment="[[name, base64 value], ...]"),
+    Column("replayed_at", DateTime(timezone=True), nullable=True),
+    Column("replayed_by", Text, nullable=True),
+    Column("replay_error", Text, nullable=True),
 )
 
 COMMAND_SIDE_TABLES = (events, outbox)

@@ -9,6 +9,7 @@ from evaluator.api.routes import router
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.summaries import RunSummaries
 from evaluator.metrics import count_evaluated
+from promptworks_eventkit.dead_letters_api import dead_letters_router
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
@@ -33,5 +34,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.run_summaries = RunSummaries(port)
     install_edge(app, settings)
     app.include_router(router)
+    app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(ops_router(lambda: runtime))
     return app

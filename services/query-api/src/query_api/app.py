@@ -19,6 +19,7 @@ from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
+    admin,
     batches,
     classes,
     prompt_writes,
@@ -93,7 +94,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests):
+    modules = (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests, admin)
+    for module in modules:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))

@@ -44,7 +44,14 @@ class CommandForwarder:
         self._client = client
 
     async def send(
-        self, service: str, method: str, url: str, request: Request, *, stream: bool = False
+        self,
+        service: str,
+        method: str,
+        url: str,
+        request: Request,
+        *,
+        stream: bool = False,
+        with_body: bool = True,
     ) -> httpx.Response:
         """``method url`` with the request's body and forwarded headers; errors as above. With
         ``stream``, the answer's body is left unread: the caller streams it and closes it."""
@@ -61,7 +68,7 @@ class CommandForwarder:
                 headers[name.encode()] = request.headers[name].encode("latin-1")
         try:
             outgoing = self._client.build_request(
-                method, url, content=await request.body(), headers=headers
+                method, url, content=await request.body() if with_body else b"", headers=headers
             )
             response = await self._client.send(outgoing, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:

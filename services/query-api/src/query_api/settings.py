@@ -17,6 +17,10 @@ class QueryApiSettings(ServiceSettings):
     run_orchestrator_url: str = Field(
         default="http://127.0.0.1:8002", description="Where public run writes are forwarded."
     )
+    evaluator_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Where the evaluator's operator routes (dead letters) are forwarded.",
+    )
     read_your_writes_timeout: float = Field(
         default=5.0,
         ge=0.0,

@@ -68,6 +68,14 @@ class ForwardedWrites:
         upstream = await self._forwarder.send(service, request.method, url, request)
         return _pass_through(upstream, {CORRELATION_HEADER: correlation_id(request)})
 
+    async def fetch(
+        self, request: Request, service: str, url: str, method: str = "GET"
+    ) -> httpx.Response:
+        """The command service's answer itself (read), for query-api to combine with others;
+        unreachable or failing services raise ``UpstreamError`` as for every forwarded call.
+        The request's own body is not sent along (the call is ``method url`` alone)."""
+        return await self._forwarder.send(service, method, url, request, with_body=False)
+
     async def relay_stream(self, request: Request, service: str, url: str) -> Response:
         """Like ``relay``, but the answer's body flows through as it arrives (server-sent
         events); a non-stream answer (a 4xx problem) is passed through whole."""

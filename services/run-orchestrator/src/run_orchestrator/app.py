@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.dead_letters_api import dead_letters_router
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
@@ -121,5 +122,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.include_router(router)
     app.include_router(providers_api.router)
     app.include_router(quick_tests_api.router)
+    app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(ops_router(lambda: runtime))
     return app
