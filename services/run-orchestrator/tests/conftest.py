@@ -11,6 +11,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,13 @@ from run_orchestrator.settings import RunOrchestratorSettings
 COMPLETED = "promptworks.run.completed.v1"
 FAILED = "promptworks.run.failed.v1"
 CANCELLED = "promptworks.run.cancelled.v1"
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    events: list[tuple[Envelope, dict[str, Any]]]
+    duplicates: int
+    """Copies of an event id beyond the first (a relay re-sending after a crash)."""
 
 
 class Harness:
@@ -132,10 +140,9 @@ class Harness:
                 await asyncio.sleep(interval)
         return await self.stored_events(run_id)
 
-    async def read_run_topic(
-        self, run_id: str, timeout: float = 60.0
-    ) -> list[tuple[Envelope, dict[str, Any]]]:
-        """The run's events as published on Kafka, up to RunCompleted (duplicates dropped)."""
+    async def read_run_topic(self, run_id: str, timeout: float = 60.0) -> PublishedRun:
+        """The run's events as published on Kafka, up to RunCompleted, each once, and how many
+        extra copies of an event id were on the topic (counted, not hidden)."""
         consumer = AIOKafkaConsumer(
             self.kafka.topic(RUN_EVENTS),
             bootstrap_servers=self.kafka.bootstrap_servers,
@@ -145,6 +152,7 @@ class Harness:
         )
         await consumer.start()
         seen: dict[uuid.UUID, tuple[Envelope, dict[str, Any]]] = {}
+        duplicates = 0
         try:
             async with asyncio.timeout(timeout):
                 while not any(e.type in (COMPLETED, FAILED) for e, _ in seen.values()):
@@ -153,10 +161,14 @@ class Harness:
                             if record.key != run_id.encode():
                                 continue
                             envelope = Envelope.from_kafka_headers(record.headers)
-                            seen.setdefault(envelope.id, (envelope, json.loads(record.value)))
+                            if envelope.id in seen:
+                                duplicates += 1
+                                continue
+                            seen[envelope.id] = (envelope, json.loads(record.value))
         finally:
             await consumer.stop()
-        return sorted(seen.values(), key=lambda item: item[0].streamversion)
+        events = sorted(seen.values(), key=lambda item: item[0].streamversion)
+        return PublishedRun(events, duplicates)
 
 
 @pytest.fixture

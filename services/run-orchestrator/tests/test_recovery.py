@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
+from devstack.services import _alive
 from promptworks_eventkit.db import asyncpg_dsn
 from run_orchestrator.adapters.locks import lock_key
+from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +40,20 @@ async def recorded(harness: Any, run_id: str) -> int:
     return int(await harness.fetchval(query, uuid.UUID(run_id)))
 
 
-async def test_a_restarted_orchestrator_resumes_the_run_without_duplicates(harness: Any) -> None:
+async def test_a_crashed_orchestrator_resumes_the_run_without_duplicates(
+    harness: Any, tmp_path: Path
+) -> None:
+    """The first orchestrator is a real process, killed with SIGKILL mid-run (no shutdown, no
+    flush of the results it holds, its run lock released only by PostgreSQL noticing the dead
+    connection); a new one finishes the run with every (case, repetition) once."""
     version = await harness.publish_version("Hello {{ name }}")
     cases = [{"name": f"n{i}"} for i in range(20)]
-    async with harness.client(**SLOW) as client:
+    slow = {"MOCK_LATENCY_MS": "100", "MOCK_MAX_CONCURRENCY": "4", "FLUSH_SIZE": "5"}
+    url = await harness.database_url()
+    async with (
+        service_process("run-orchestrator", url, harness.kafka, tmp_path, env=slow) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+    ):
         response = await client.post(
             "/runs",
             json={"prompt_version_id": str(version.version_id), "cases": cases, "repetitions": 3},
@@ -47,7 +63,11 @@ async def test_a_restarted_orchestrator_resumes_the_run_without_duplicates(harne
         async with asyncio.timeout(30):
             while await recorded(harness, run_id) < 10:
                 await asyncio.sleep(0.02)
-    # The first process is gone mid-run.
+        pid = int((tmp_path / "run-orchestrator.pid").read_text())
+        os.killpg(pid, signal.SIGKILL)  # the process group: uvicorn and the app
+        async with asyncio.timeout(10):
+            while _alive(pid):
+                await asyncio.sleep(0.02)
     done_before = await recorded(harness, run_id)
     assert 10 <= done_before < 60
     assert await harness.fetchval("SELECT status FROM runs") == "running"
