@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
@@ -27,7 +28,7 @@ from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import MessageContext
-from promptworks_eventkit.relay import OutboxRelay
+from promptworks_eventkit.relay import RELAY_LOCK_KEY, OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import REPO
 from tests.support.kafka import read_topic
@@ -114,17 +115,6 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
     assert await unpublished(dsn) == 0
 
 
-async def test_only_one_relay_is_active(scratch_db, kafka: KafkaSettings) -> None:
-    dsn = asyncpg_dsn(scratch_db.url)
-    async with running_relay(dsn, kafka) as first, running_relay(dsn, kafka) as second:
-        for _ in range(100):
-            if first.active or second.active:
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
-        assert [first.active, second.active].count(True) == 1
-
-
 async def start_relay_process(scratch_db, kafka: KafkaSettings) -> asyncio.subprocess.Process:
     """The relay as its own OS process (prompt-service's `relay` command), so it can be killed."""
     env = {
@@ -143,6 +133,70 @@ async def start_relay_process(scratch_db, kafka: KafkaSettings) -> asyncio.subpr
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def test_only_one_relay_is_active(scratch_db, kafka: KafkaSettings) -> None:
+    dsn = asyncpg_dsn(scratch_db.url)
+    async with running_relay(dsn, kafka) as first, running_relay(dsn, kafka) as second:
+        for _ in range(100):
+            if first.active or second.active:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert [first.active, second.active].count(True) == 1
+
+
+async def lock_holder(dsn: str, relays: list[asyncio.subprocess.Process]) -> int | None:
+    """The relay process holding the relay lock: its backend's client port is one of the
+    process's own sockets."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        port = await connection.fetchval(
+            "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            RELAY_LOCK_KEY,
+        )
+    finally:
+        await connection.close()
+    for relay in relays:
+        ports = {c.laddr.port for c in psutil.Process(relay.pid).net_connections("tcp")}
+        if port in ports:
+            return relay.pid
+    return None
+
+
+async def test_a_standby_relay_takes_over_when_the_active_one_is_killed(
+    scratch_db, kafka: KafkaSettings
+) -> None:
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    relays = [await start_relay_process(scratch_db, kafka) for _ in range(2)]
+    try:
+        first = await append_prompts(scratch_db, store, 20)
+        await wait_until(lambda: _equals(unpublished(dsn), 0), timeout=60)
+        active = await lock_holder(dsn, relays)
+        assert active is not None, "one relay holds the lock"
+        [standby] = [r for r in relays if r.pid != active]
+
+        killed = next(r for r in relays if r.pid == active)
+        killed.send_signal(signal.SIGKILL)
+        await killed.wait()
+        second = await append_prompts(scratch_db, store, 30)
+        # PostgreSQL drops the dead relay's session and its lock; the standby, polling for
+        # the lock, takes over and publishes what was written meanwhile.
+        await wait_until(lambda: _equals(unpublished(dsn), 0), timeout=60)
+        assert await lock_holder(dsn, relays) == standby.pid
+    finally:
+        for relay in relays:
+            if relay.returncode is None:
+                relay.send_signal(signal.SIGKILL)
+                await relay.wait()
+
+    records = await read_topic(kafka, PROMPT_EVENTS, 50, settle=0.5)
+    assert {r.envelope.subject for r in records} == set(first + second)
+    duplicates = len(records) - len({r.envelope.id for r in records})
+    assert duplicates == 0, "the kill struck between batches: nothing was re-sent"
 
 
 async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
