@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
+from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.router import EventRouter
 from promptworks_eventkit.tables import dead_letters
 from tests.support.kafka import produce, read_topic
 
 from .conftest import applied
 from .helpers import (
-    _at_least,
     _equals,
     count_rows,
     prompt_events,
@@ -79,16 +87,81 @@ async def test_poison_events_go_to_the_dlq_and_the_consumer_goes_on(scratch_db, 
     assert any("undecodable" in e for e in errors)
 
 
-async def test_two_consumers_in_one_group_share_the_work_exactly_once(scratch_db, kafka) -> None:
+class Member:
+    """One member of the consumer group, recording its name with every event it applies; its
+    first batch can be held open to force a rebalance while it is in flight."""
+
+    def __init__(self, name: str, hold_first_batch: bool = False) -> None:
+        self.name = name
+        self.in_batch = asyncio.Event()
+        self.release = asyncio.Event()
+        if not hold_first_batch:
+            self.release.set()
+
+    async def __call__(self, session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        self.in_batch.set()
+        await self.release.wait()
+        await session.execute(
+            insert(applied),
+            [
+                {
+                    "event_id": str(e.envelope.id),
+                    "stream_id": e.envelope.subject,
+                    "version": e.envelope.streamversion,
+                    "consumer": self.name,
+                }
+                for e in events
+            ],
+        )
+
+
+@contextlib.asynccontextmanager
+async def member(scratch_db, kafka, handler: Member) -> AsyncIterator[ConsumerRunner]:
+    producer = create_producer(kafka, f"member-{handler.name}")
+    await producer.start()
+    router = EventRouter({PromptCreated: handler})
+    runner = ConsumerRunner(
+        name="tests.rebalance",
+        topics=router.topics,
+        handles=router.handles,
+        handler=router,
+        sessions=scratch_db.sessions,
+        kafka=kafka,
+        producer=producer,
+        max_records=50,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await producer.stop()
+
+
+async def test_a_rebalance_forced_mid_batch_loses_and_doubles_nothing(scratch_db, kafka) -> None:
     await produce(kafka, prompt_events(400))
-    async with running_consumer(scratch_db, kafka):
-        await wait_until(lambda: _at_least(count_rows(scratch_db, applied), 1))
-        # A second member joins mid-stream: the group rebalances while events flow.
-        async with running_consumer(scratch_db, kafka):
+    first, second = Member("a", hold_first_batch=True), Member("b")
+    async with member(scratch_db, kafka, first) as runner_a:
+        async with asyncio.timeout(30):
+            await first.in_batch.wait()  # a's first batch is in flight, held open
+        assert runner_a.generation == 1
+        async with member(scratch_db, kafka, second):
+            # b joins: the group rebalances. a hears of it at its next heartbeat (3 s) and its
+            # revocation waits for the batch in flight, so the rebalance cannot complete yet.
+            await asyncio.sleep(5)
+            assert runner_a.generation == 1, "the rebalance waited for the batch in flight"
+            assert await count_rows(scratch_db, applied) == 0
+            first.release.set()
+            async with asyncio.timeout(30):
+                while runner_a.generation < 2:  # a was assigned again: the rebalance completed
+                    await asyncio.sleep(0.05)
             await produce(kafka, prompt_events(400))
-            await wait_until(lambda: _equals(count_rows(scratch_db, applied), 800))
+            await wait_until(lambda: _equals(count_rows(scratch_db, applied), 800), timeout=60)
             await asyncio.sleep(1.0)
-    assert await count_rows(scratch_db, applied) == 800
     async with scratch_db.sessions() as session:
-        distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
-    assert distinct == 800
+        rows = (await session.execute(select(applied.c.event_id, applied.c.consumer))).all()
+    assert len(rows) == len({event_id for event_id, _ in rows}) == 800  # each once
+    by_member = Counter(name for _, name in rows)
+    assert by_member["a"] > 0 and by_member["b"] > 0, by_member  # both applied work
