@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from tests.support.infra import (
     drop_database,
     isolated_kafka,
 )
+from tests.support.private_infra import PrivateInfra, running_private_infra
 
 FAKE_API_KEY = "sk-e2e-secret-never-logged"
 PRICED_MOCK = {"input_per_million": "3.00", "output_per_million": "15.00", "currency": "USD"}
@@ -88,3 +89,12 @@ async def stack(
 
 def unique(name: str) -> str:
     return f"{name} {uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def private_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateInfra]:
+    """A PostgreSQL + Kafka of the fault tests' own (free ports, own state dir), which they
+    crash and restart; the shared test stack is never touched. One for the session: both fault
+    modules use it (each on fresh databases and topics)."""
+    with running_private_infra(tmp_path_factory.mktemp("private-infra")) as infra:
+        yield infra

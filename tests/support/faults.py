@@ -1,0 +1,517 @@
+"""Fault rounds on real processes, shared by the CI fault test and ``bench/fault_rounds.py``.
+
+A round starts runs on the ``mock`` model (slowed down, with an assertion so the evaluator works
+too), then, while the orchestrator is still making calls, kills each service with SIGKILL at a
+random point (and starts it again), stops PostgreSQL as a crash would and starts it again, and
+kills the Kafka broker and starts it again. ``verify`` then checks, once every run finished
+unattended, that everything happened exactly once: in query-api (HTTP and tables), in the
+command services' event stores, in the evaluator's tables, and on the Kafka topics (where
+duplicate copies are allowed, counted, and must have been dropped by every consumer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from devstack.services import Stack, _alive, default_specs
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
+from promptworks_eventkit.db import asyncpg_dsn
+from tests.support.fake_openai import free_port
+from tests.support.private_infra import PrivateInfra
+
+SERVICES = ("prompt-service", "run-orchestrator", "evaluator", "query-api")
+COMMAND_SERVICES = ("prompt-service", "run-orchestrator", "evaluator")
+"""The services with an event store (the evaluator records its evaluations as events)."""
+CONSUMING_SERVICES = ("run-orchestrator", "evaluator", "query-api")
+RESULT_RECORDED = "promptworks.run.result_recorded.v1"
+RESULT_EVALUATED = "promptworks.evaluation.result_evaluated.v1"
+RUN_EVALUATED = "promptworks.evaluation.run_evaluated.v1"
+
+
+@dataclass(frozen=True)
+class Workload:
+    runs: int = 1
+    cases: int = 250
+    repetitions: int = 4
+    mock_latency_ms: int = 20
+    mock_concurrency: int = 16
+
+    @property
+    def calls_per_run(self) -> int:
+        return self.cases * self.repetitions
+
+
+@dataclass
+class FaultLog:
+    """What was done, for the report."""
+
+    rounds: int = 0
+    kills: Counter[str] = field(default_factory=Counter)
+    exits: Counter[str] = field(default_factory=Counter)
+    """Services that exited on their own (restarted by the supervisor)."""
+    seconds: list[float] = field(default_factory=list)
+    """Per round, from the first fault until the last was over."""
+    fault_seconds: list[float] = field(default_factory=list)
+    postgres_crashes: int = 0
+    broker_crashes: int = 0
+    mid_run: list[tuple[str, int, int]] = field(default_factory=list)
+    """Per fault: what, and the orchestrator's calls recorded and to make when it struck."""
+
+    def all_mid_run(self) -> bool:
+        return all(recorded < total for _, recorded, total in self.mid_run)
+
+    def describe(self) -> str:
+        kills = ", ".join(f"{name} x{n}" for name, n in sorted(self.kills.items()))
+        return (
+            f"{self.rounds} round(s); SIGKILL: {kills}; PostgreSQL immediate stops: "
+            f"{self.postgres_crashes}; broker kill -9: {self.broker_crashes}; exited on their "
+            f"own and restarted: {dict(self.exits) or 'none'}; faults took {self.seconds} s"
+        )
+
+
+@contextlib.asynccontextmanager
+async def private_stack(
+    infra: PrivateInfra, run_dir: Path, workload: Workload
+) -> AsyncIterator[Stack]:
+    """The four services as processes on the private infrastructure (fresh databases each
+    time: the stack's database names carry a random suffix)."""
+    suffix = uuid.uuid4().hex[:8]
+    specs = [type(s)(s.name, s.module, s.database, free_port()) for s in default_specs()]
+    stack = Stack(
+        database_url_base=infra.database_url_base,
+        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        run_dir=run_dir,
+        specs=specs,
+        topic_prefix=f"f{suffix}.",
+        databases={s.name: f"{s.database}_{suffix}" for s in specs},
+        extra_env={
+            "run-orchestrator": {
+                # Slow, bounded calls: the run is still going while the faults strike.
+                "MOCK_LATENCY_MS": str(workload.mock_latency_ms),
+                "MOCK_MAX_CONCURRENCY": str(workload.mock_concurrency),
+            }
+        },
+    )
+    admin = await asyncpg.connect(asyncpg_dsn(f"{infra.database_url_base}/postgres"))
+    try:
+        for name in stack.databases.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await asyncio.to_thread(stack.migrate)
+    await asyncio.to_thread(stack.create_topics)
+    stack.start_all()
+    try:
+        await asyncio.to_thread(stack.wait_ready)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def database_dsn(stack: Stack, service: str) -> str:
+    return asyncpg_dsn(f"{stack.database_url_base}/{stack.databases[service]}")
+
+
+async def fetch(stack: Stack, service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """One query on a service's database, retried while PostgreSQL is down."""
+    for attempt in range(600):
+        try:
+            connection = await asyncpg.connect(database_dsn(stack, service), timeout=5)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            if attempt == 599:
+                raise
+            await asyncio.sleep(0.2)
+            continue
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+            return rows
+        finally:
+            await connection.close()
+    raise AssertionError("unreachable")
+
+
+async def call(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A query-api call that outlives a query-api restart (connection errors and 5xx retried);
+    only for idempotent calls (reads) or before any fault."""
+    for _ in range(600):
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TransportError:
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code < 500:
+            return response
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{method} {url} kept failing")
+
+
+async def create_prompt(client: httpx.AsyncClient) -> str:
+    """A prompt for the fault runs; returns its version id."""
+    prompt = await client.post(
+        "/api/v1/prompts",
+        json={
+            "name": f"faults {uuid.uuid4().hex[:6]}",
+            "content": "Say {{ word }}",
+            "variables": [{"name": "word"}],
+        },
+    )
+    assert prompt.status_code == 201, prompt.text
+    version_id: str = prompt.json()["current_version"]["id"]
+    return version_id
+
+
+async def start_run(client: httpx.AsyncClient, version_id: str, workload: Workload) -> str:
+    tag = uuid.uuid4().hex[:4]
+    response = await client.post(
+        "/api/v1/test_prompt",
+        json={
+            "prompt_version_id": version_id,
+            "cases": [{"word": f"w{tag}x{i}"} for i in range(workload.cases)],
+            "repetitions": workload.repetitions,
+            "assertions": [{"type": "contains", "value": "{{ word }}"}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    return run_id
+
+
+async def start_runs(client: httpx.AsyncClient, workload: Workload) -> list[str]:
+    version_id = await create_prompt(client)
+    return [await start_run(client, version_id, workload) for _ in range(workload.runs)]
+
+
+async def orchestrator_progress(stack: Stack, run_ids: list[str]) -> int:
+    """Calls recorded over the runs, from the orchestrator's own table (the truth about how
+    many calls were made, ahead of any projection)."""
+    rows = await fetch(
+        stack,
+        "run-orchestrator",
+        "SELECT coalesce(sum(recorded), 0) AS recorded FROM runs WHERE run_id = ANY($1::uuid[])",
+        run_ids,
+    )
+    return int(rows[0]["recorded"])
+
+
+class FaultInjector:
+    """Strikes the faults, and meanwhile supervises the services as a deployment would
+    (Kubernetes restarts a process that exits): a service that exits on its own, say because
+    it could not start while PostgreSQL or Kafka was down, is started again and counted."""
+
+    def __init__(self, stack: Stack, infra: PrivateInfra, draw: random.Random) -> None:
+        self.stack = stack
+        self.infra = infra
+        self.draw = draw
+        self.log = FaultLog()
+        self._supervisor: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> FaultInjector:
+        self._supervisor = asyncio.create_task(self._supervise())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._supervisor is not None
+        self._supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._supervisor
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            for name in SERVICES:
+                if not self.stack.is_running(name):
+                    self.log.exits[name] += 1
+                    self.stack.start(name)
+
+    async def kill_service(self, name: str) -> None:
+        pid = self.stack.pid(name)
+        assert pid is not None and _alive(pid), f"{name} is not running"
+        await asyncio.to_thread(self._kill_group, pid)
+        self.log.kills[name] += 1
+        self.stack.start(name)  # at once, before the supervisor would count an exit
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.02)
+
+    async def crash_postgres(self, down_for: float) -> None:
+        await asyncio.to_thread(self.infra.crash_postgres)
+        self.log.postgres_crashes += 1
+        await asyncio.sleep(down_for)
+        await asyncio.to_thread(self.infra.up)
+
+    async def crash_broker(self, down_for: float) -> None:
+        await asyncio.to_thread(self.infra.crash_broker)
+        self.log.broker_crashes += 1
+        await asyncio.sleep(down_for)
+        await asyncio.to_thread(self.infra.up)
+
+    async def settle(self) -> None:
+        """Waits until every service answers again (it may take a while after a crash)."""
+        await asyncio.to_thread(self.stack.wait_ready, 180.0)
+
+    async def round(
+        self, run_ids: list[str], calls_per_run: int, start_run: Callable[[], Awaitable[str]]
+    ) -> None:
+        """Every fault once, in a random order, each at a random point of a run: fault i waits
+        until the orchestrator recorded a random share (sorted draws in 5-60 %) of the newest
+        run's calls, so each strikes while calls are still being made. Recoveries overlap the
+        next faults. On a machine where recovering takes longer than a run (the broker's JVM on
+        busy cores), the newest run may finish first: then another run is started (appended to
+        ``run_ids``, checked like the others) and the remaining faults strike during it."""
+        faults: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            (f"kill {name}", functools.partial(self.kill_service, name)) for name in SERVICES
+        ]
+        faults.append(
+            ("crash postgres", functools.partial(self.crash_postgres, self.draw.uniform(0.5, 2)))
+        )
+        faults.append(
+            ("crash kafka", functools.partial(self.crash_broker, self.draw.uniform(0.5, 2)))
+        )
+        self.draw.shuffle(faults)
+        points = sorted(self.draw.uniform(0.05, 0.6) for _ in faults)
+        started = time.monotonic()
+        for (label, fault), point in zip(faults, points, strict=True):
+            while (recorded := await orchestrator_progress(self.stack, run_ids[-1:])) < int(
+                point * calls_per_run
+            ) or recorded >= calls_per_run:
+                if recorded >= calls_per_run:
+                    await self.settle()
+                    run_ids.append(await start_run())
+                await asyncio.sleep(0.05)
+            self.log.mid_run.append((label, recorded, calls_per_run))
+            struck = time.monotonic()
+            await fault()
+            self.log.fault_seconds.append(round(time.monotonic() - struck, 1))
+        self.log.seconds.append(round(time.monotonic() - started, 1))
+        self.log.rounds += 1
+
+
+async def wait_finished(
+    client: httpx.AsyncClient, run_ids: list[str], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Every run completed and evaluated, as query-api shows it."""
+    states: dict[str, dict[str, Any]] = {}
+    async with asyncio.timeout(timeout):
+        for run_id in run_ids:
+            while True:
+                response = await call(client, "GET", f"/api/v1/test_prompt/{run_id}")
+                state: dict[str, Any] = response.json()
+                if state["status"] in ("completed", "failed", "cancelled") and state.get(
+                    "evaluation_summary"
+                ):
+                    states[run_id] = state
+                    break
+                await asyncio.sleep(0.5)
+    return states
+
+
+@dataclass
+class Verification:
+    checked: list[str] = field(default_factory=list)
+    kafka_duplicates: dict[str, int] = field(default_factory=dict)
+    """Per topic, copies of an event id beyond the first (the relay re-sent after a crash)."""
+
+    def ok(self, what: str) -> None:
+        self.checked.append(what)
+
+
+async def verify(
+    client: httpx.AsyncClient, stack: Stack, run_ids: list[str], workload: Workload
+) -> Verification:
+    """Raises AssertionError on the first thing that happened other than exactly once."""
+    v = Verification()
+    total = workload.calls_per_run
+    pairs = {(c, r) for c in range(workload.cases) for r in range(1, workload.repetitions + 1)}
+    states = await wait_finished(client, run_ids, timeout=60)
+
+    # query-api, through its public API
+    for run_id in run_ids:
+        state = states[run_id]
+        assert state["status"] == "completed", state
+        counts = (state["recorded"], state["succeeded"], state["failed"])
+        assert counts == (total, total, 0), counts
+        assert state["evaluation_summary"]["evaluated"] == total, state["evaluation_summary"]
+        page = await call(
+            client, "GET", f"/api/v1/test_prompt/{run_id}/results", params={"limit": 10_000}
+        )
+        results = page.json()
+        assert page.headers["X-Total-Count"] == str(total)
+        assert [(r["case_index"], r["repetition"]) for r in results].__len__() == total
+        assert {(r["case_index"], r["repetition"]) for r in results} == pairs
+        names = [tuple(sorted(m["name"] for m in r["metrics"])) for r in results]
+        assert len(set(names)) == 1 and len(set(names[0])) == len(names[0]), set(names)
+        assert all({m["name"]: m["passed"] for m in r["metrics"]}["contains_0"] for r in results)
+    v.ok(
+        f"query-api API: {len(run_ids)} run(s) completed, {total} results each, one per "
+        "(case, repetition), each with the same metric set once, evaluated == total"
+    )
+
+    # query-api, its tables
+    rows = await fetch(
+        stack,
+        "query-api",
+        "SELECT run_id::text, count(*) AS n, count(DISTINCT (case_index, repetition)) AS pairs "
+        "FROM results WHERE run_id = ANY($1::uuid[]) GROUP BY run_id",
+        run_ids,
+    )
+    assert sorted((r["n"], r["pairs"]) for r in rows) == [(total, total)] * len(run_ids), rows
+    rows = await fetch(
+        stack,
+        "query-api",
+        "SELECT count(*) AS n, count(DISTINCT (m.result_id, m.name)) AS d FROM metrics m "
+        "JOIN results r USING (result_id) WHERE r.run_id = ANY($1::uuid[])",
+        run_ids,
+    )
+    assert rows[0]["n"] == rows[0]["d"] > 0, dict(rows[0])
+    v.ok("query-api tables: results and metrics rows each once")
+
+    # The command services' event stores
+    for service in COMMAND_SERVICES:
+        rows = await fetch(
+            stack,
+            service,
+            "SELECT count(*) AS n, count(DISTINCT event_id) AS ids, "
+            "count(*) FILTER (WHERE o.published_at IS NULL) AS unpublished "
+            "FROM events e LEFT JOIN outbox o USING (event_id)",
+        )
+        assert rows[0]["n"] == rows[0]["ids"] and rows[0]["unpublished"] == 0, dict(rows[0])
+    for run_id in run_ids:
+        rows = await fetch(
+            stack,
+            "run-orchestrator",
+            "SELECT version, event_type, data FROM events WHERE stream_id = $1 ORDER BY version",
+            run_id,
+        )
+        assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
+        kinds = Counter(r["event_type"].split(".")[2] for r in rows)
+        kinds.pop("progressed", None)
+        assert kinds == {"created": 1, "started": 1, "result_recorded": total, "completed": 1}
+        recorded = [_pair(r["data"]) for r in rows if r["event_type"] == RESULT_RECORDED]
+        assert len(recorded) == len(set(recorded)) == total
+        rows = await fetch(
+            stack,
+            "evaluator",
+            "SELECT event_type, data->>'result_id' AS result_id FROM events "
+            "WHERE data->>'run_id' = $1",
+            run_id,
+        )
+        evaluated = Counter(r["result_id"] for r in rows if r["event_type"] == RESULT_EVALUATED)
+        assert len(evaluated) == total and set(evaluated.values()) == {1}, evaluated.most_common(3)
+        assert sum(r["event_type"] == RUN_EVALUATED for r in rows) == 1
+    v.ok(
+        "event stores: every event once and published; per run 1 created, 1 started, "
+        f"{total} result_recorded (distinct pairs), 1 completed; 1 result_evaluated per "
+        "result, 1 run_evaluated"
+    )
+
+    # The evaluator's own tables
+    rows = await fetch(
+        stack,
+        "evaluator",
+        "SELECT r.run_id, r.evaluated, (SELECT count(*) FROM result_outcomes o "
+        "WHERE o.run_id = r.run_id) AS outcomes FROM runs r WHERE r.run_id = ANY($1::text[])",
+        run_ids,
+    )
+    assert sorted((r["evaluated"], r["outcomes"]) for r in rows) == [(total, total)] * len(run_ids)
+    v.ok("evaluator tables: evaluated == result_outcomes == total per run")
+
+    # Nothing was dead-lettered: an infrastructure fault is never an event's fault.
+    for service in CONSUMING_SERVICES:
+        rows = await fetch(stack, service, "SELECT count(*) AS n FROM dead_letters")
+        assert rows[0]["n"] == 0, f"{service} dead-lettered {rows[0]['n']} event(s)"
+    v.ok("no dead letters in any consumer")
+
+    # Kafka: every stored event on its topic; duplicate copies counted; every consumer read
+    # past them (stored offsets at the end of each partition) and applied them once (above).
+    stored_ids: set[str] = set()
+    for service in COMMAND_SERVICES:
+        rows = await fetch(stack, service, "SELECT event_id::text AS id FROM events")
+        stored_ids |= {r["id"] for r in rows}
+    seen: set[str] = set()
+    ends: dict[tuple[str, int], int] = {}
+    for topic in ALL_EVENT_TOPICS:
+        ids, topic_ends = await _read_ids(stack, topic)
+        ends |= {(topic, p): end for p, end in topic_ends.items()}
+        copies = Counter(ids)
+        v.kafka_duplicates[topic] = sum(n - 1 for n in copies.values())
+        seen |= set(copies)
+        dlq, _ = await _read_ids(stack, dlq_topic(topic))
+        assert dlq == [], f"{len(dlq)} record(s) on {dlq_topic(topic)}"
+    assert seen == stored_ids, (len(seen - stored_ids), len(stored_ids - seen))
+    for service in CONSUMING_SERVICES:
+        rows = await fetch(
+            stack, service, "SELECT consumer, topic, partition, next_offset FROM consumer_offsets"
+        )
+        for row in rows:
+            end = ends[(row["topic"], row["partition"])]
+            assert row["next_offset"] == end, (service, dict(row), end)
+    v.ok(
+        f"Kafka: every stored event on its topic ({len(stored_ids)} ids), none on a DLQ; "
+        f"duplicate copies {v.kafka_duplicates}, all read (consumer offsets at each "
+        "partition's end) and dropped (effects above once)"
+    )
+    return v
+
+
+def _pair(data: Any) -> tuple[int, int]:
+    value = json.loads(data) if isinstance(data, str) else data
+    return int(value["case_index"]), int(value["repetition"])
+
+
+async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]]:
+    """Every record's ``ce_id`` on ``topic`` (prefixed for the stack), and each partition's end."""
+    physical = f"{stack.topic_prefix}{topic}"
+    # Without a group, a subscription is assigned every partition of the topic.
+    consumer = AIOKafkaConsumer(
+        physical,
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while not (partitions := sorted(consumer.assignment())):
+                await asyncio.sleep(0.05)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        ids: list[str] = []
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        async with asyncio.timeout(60):
+            while remaining:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for tp, messages in batch.items():
+                    for message in messages:
+                        headers = dict(message.headers or ())
+                        ids.append(headers.get("ce_id", b"").decode())
+                    if messages and messages[-1].offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return ids, {tp.partition: ends[tp] for tp in partitions}
+
+
+def query_api_client(stack: Stack) -> httpx.AsyncClient:
+    """The fault tests' client of query-api (one place for credentials once they exist)."""
+    return httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30)

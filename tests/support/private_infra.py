@@ -1,0 +1,71 @@
+"""A private PostgreSQL + Kafka (``deploy/local/infra.sh`` on free ports, its own state dir) for
+tests and benches that crash the infrastructure: the shared test stack is never touched."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from devstack.services import REPO
+from tests.support.fake_openai import free_port
+
+
+class PrivateInfra:
+    def __init__(self, state_dir: Path) -> None:
+        self.pg_port, self.kafka_port = free_port(), free_port()
+        self.env = {
+            **os.environ,
+            "PROMPTWORKS_STATE_DIR": str(state_dir),
+            "PROMPTWORKS_PG_PORT": str(self.pg_port),
+            "PROMPTWORKS_KAFKA_PORT": str(self.kafka_port),
+            "PROMPTWORKS_KAFKA_CONTROLLER_PORT": str(free_port()),
+            # Durable commits: with PG_FAST's synchronous_commit=off, an immediate stop loses
+            # commits PostgreSQL already acknowledged (and the relay may already have published
+            # their events): a crash test would then test the fast mode, not the system.
+            "PROMPTWORKS_PG_FAST": "0",
+            # A loaded machine (CI, shared cores) may need longer than the default 60 s for the
+            # JVM; a small heap is plenty for a test broker.
+            "PROMPTWORKS_KAFKA_START_TIMEOUT": "180",
+            "PROMPTWORKS_KAFKA_HEAP": "512m",
+        }
+
+    @property
+    def database_url_base(self) -> str:
+        return f"postgresql+asyncpg://promptworks:promptworks@127.0.0.1:{self.pg_port}"
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def run(self, command: str) -> None:
+        """``up``, ``reset``, ``crash-postgres`` (immediate stop) or ``crash-kafka`` (kill -9)."""
+        script = REPO / "deploy/local/infra.sh"
+        subprocess.run(
+            ["bash", str(script), command],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def up(self) -> None:
+        self.run("up")
+
+    def crash_broker(self) -> None:
+        self.run("crash-kafka")
+
+    def crash_postgres(self) -> None:
+        self.run("crash-postgres")
+
+
+@contextlib.contextmanager
+def running_private_infra(state_dir: Path) -> Iterator[PrivateInfra]:
+    """Started here, and stopped and deleted afterwards."""
+    infra = PrivateInfra(state_dir)
+    infra.up()
+    try:
+        yield infra
+    finally:
+        infra.run("reset")
