@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from run_orchestrator.domain.catalog import ModelLimits
@@ -316,7 +316,7 @@ class ProviderCalls:
 
     async def _streamed_attempt(
         self, provider: ModelProvider, request: CompletionRequest, plan: _CallPlan
-    ) -> AsyncIterator[StreamPart]:
+    ) -> AsyncGenerator[StreamPart, None]:
         completion: Completion | None = None
         parts = _within(stream_completion(provider, request), plan.policy.timeout)
         async with self._admitted(plan), contextlib.aclosing(parts):
@@ -344,7 +344,7 @@ class ProviderCalls:
 
 async def _within(
     parts: AsyncIterator[StreamPart], timeout: float | None
-) -> AsyncIterator[StreamPart]:
+) -> AsyncGenerator[StreamPart, None]:
     """The stream's parts, each awaited under the call's remaining time: the deadline covers
     the provider, never the time the consumer takes between parts."""
     if timeout is None:
