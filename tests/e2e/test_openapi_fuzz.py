@@ -39,7 +39,11 @@ async def fuzz_stack(
 ) -> AsyncIterator[Stack]:
     # An unknown prompt version is answered after a bounded wait for the prompt copy: short
     # here, or every generated POST /runs would wait out the default 5 s.
-    extra_env = {"run-orchestrator": {"PROMPT_WAIT_SECONDS": "0.05"}}
+    # Schemathesis calls as fast as it can: no rate limit here (it is tested in query-api).
+    extra_env = {
+        "run-orchestrator": {"PROMPT_WAIT_SECONDS": "0.05"},
+        "query-api": {"RATE_LIMIT_PER_MINUTE": "0"},
+    }
     async with running_stack(infra, Path(tmp_path_factory.mktemp("fuzz")), extra_env) as stack:
         await _seed(stack)
         yield stack
@@ -49,7 +53,7 @@ async def _seed(stack: Stack) -> None:
     """A prompt with versions, a label, a class and a tag, and a finished run: operations on an
     existing resource are reached only when one exists (schemathesis follows the ids the
     lists answer with)."""
-    async with httpx.AsyncClient(base_url=f"{stack.url('query-api')}/api/v1", timeout=30) as api:
+    async with stack.api_client("/api/v1", timeout=30) as api:
         tag = await api.post("/prompt-tags", json={"name": "fuzz", "color": "#112233"})
         assert tag.status_code == 201, tag.text
         body = {"name": "seed", "class_name": "fuzz", "tags": ["fuzz"], "content": "Hi {{ name }}"}
@@ -71,6 +75,8 @@ async def _seed(stack: Stack) -> None:
 async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer(
     fuzz_stack: Stack, service: str
 ) -> None:
+    # Authenticated: query-api as the bootstrap admin, a command service as query-api does.
+    headers = fuzz_stack.api_headers() if service == "query-api" else fuzz_stack.service_headers()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -82,6 +88,7 @@ async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer
         "--max-examples",
         str(EXAMPLES_PER_OPERATION),
         "--generation-deterministic",
+        *(f"--header={name}: {value}" for name, value in headers.items()),
         "--no-color",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

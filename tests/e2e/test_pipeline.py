@@ -58,7 +58,7 @@ async def finished_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]
 
 @pytest.fixture
 async def client(stack: Stack) -> Any:
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         yield client
 
 
