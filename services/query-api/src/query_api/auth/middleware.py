@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +27,8 @@ from query_api.auth.keys import Principal
 from query_api.auth.ratelimit import RateLimiter, retry_after
 from query_api.auth.scopes import scope_for
 from query_api.auth.store import KeyStore
+
+log = structlog.get_logger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 BOOTSTRAP_NAME = "bootstrap-admin"
@@ -76,7 +79,18 @@ class ApiKeyAuth:
             )
             await refusal(scope, receive, send)
             return
-        principal, reason = await self._authenticate(secret)
+        try:
+            principal, reason = await self._authenticate(secret)
+        except Exception:  # the database is out of reach: say so, in the one shape
+            log.exception("API key lookup failed")
+            refusal = problem(
+                503,
+                detail="the API key cannot be checked right now; try again shortly",
+                kind="unavailable",
+                headers={"Retry-After": "1"},
+            )
+            await refusal(scope, receive, send)
+            return
         if principal is None:
             await _unauthorized(reason)(scope, receive, send)
             return

@@ -40,6 +40,7 @@ def refusals(method: str, path: str) -> dict[str, str]:
         "401": "No API key, or one that is unknown, revoked or expired",
         "403": f"The key lacks the scope `{scope}` (or `admin`)",
         "429": "The key made too many requests: retry after `Retry-After` seconds",
+        "503": "The key cannot be checked right now (or the command service is unreachable)",
     }
 
 

@@ -20,7 +20,7 @@ OPEN_PATHS = frozenset(
         f"{API_PREFIX}/openapi.json",
     }
 )
-READ_METHODS = frozenset({"GET", "HEAD"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WRITE_SCOPES = (
     ("/prompts", "prompts:write"),
     ("/prompt-classes", "prompts:write"),
