@@ -71,12 +71,16 @@ async def _seed(stack: Stack) -> None:
         assert run.status_code in (201, 202), run.text
 
 
+def credential(stack: Stack, service: str) -> dict[str, str]:
+    """query-api is called as the bootstrap admin, a command service as query-api calls it."""
+    return stack.api_headers() if service == "query-api" else stack.service_headers()
+
+
 @pytest.mark.parametrize("service", sorted(DOCUMENTS))
 async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer(
     fuzz_stack: Stack, service: str
 ) -> None:
-    # Authenticated: query-api as the bootstrap admin, a command service as query-api does.
-    headers = fuzz_stack.api_headers() if service == "query-api" else fuzz_stack.service_headers()
+    headers = credential(fuzz_stack, service)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -113,8 +117,13 @@ async def test_every_error_answer_of_every_service_is_documented_as_the_problem(
                     assert {"422", "500"} <= set(errors), (service, method, route)
                     for status, response in errors.items():
                         assert response["content"] == problem, (service, method, route, status)
-            # And an unknown route answers in that shape.
-            missing = await client.get(f"{fuzz_stack.url(service)}/no-such-route/")
+            # And an unknown route answers in that shape: 404 to a caller with a credential,
+            # 401 to one without (no route is revealed to a stranger).
+            url = f"{fuzz_stack.url(service)}/no-such-route/"
+            missing = await client.get(url, headers=credential(fuzz_stack, service))
             assert missing.status_code == 404, service
             assert missing.headers["content-type"] == "application/problem+json", service
             assert missing.json()["type"] == "urn:promptworks:problem:not-found", service
+            stranger = await client.get(url)
+            assert stranger.status_code == 401, service
+            assert stranger.json()["type"] == "urn:promptworks:problem:unauthorized", service
