@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devstack.demo import run_demo
 from devstack.services import Stack
 from promptworks_contracts.topics import RUN_EVENTS
 from tests.e2e.conftest import FAKE_API_KEY, unique
@@ -60,7 +61,7 @@ async def finished_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]
 
 @pytest.fixture
 async def client(stack: Stack) -> Any:
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         yield client
 
 
@@ -432,3 +433,13 @@ async def test_dead_letters_are_listed_with_their_reason_and_replays_report_fail
     assert missing.status_code == 404
     unknown = await client.get("/api/v1/admin/dead-letters/prompt-service/1")
     assert unknown.status_code == 422  # prompt-service consumes nothing: no letters there
+
+
+async def test_the_make_dev_demo_runs_with_the_bootstrap_admin_key(stack: Stack) -> None:
+    """What ``make dev`` prints: the demo, authenticated with the key devstack gave query-api."""
+    run, results = await asyncio.to_thread(run_demo, stack.url("query-api"), stack.admin_key)
+    assert run["status"] == "completed"
+    assert len(results) == 6 and all(r["metrics"] for r in results)
+    async with httpx.AsyncClient(base_url=stack.url("query-api")) as anonymous:
+        refused = await anonymous.get(f"/api/v1/test_prompt/{run['id']}")
+        assert refused.status_code == 401

@@ -513,5 +513,5 @@ async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]
 
 
 def query_api_client(stack: Stack) -> httpx.AsyncClient:
-    """The fault tests' client of query-api (one place for credentials once they exist)."""
-    return httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30)
+    """The fault tests' client of query-api, as the stack's bootstrap admin."""
+    return stack.api_client(timeout=30)

@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.dead_letters import DeadLetterNotFoundError, DeadLetters
 from promptworks_eventkit.dead_letters_api import (
     ADMIN_DEAD_LETTERS,
@@ -30,6 +29,7 @@ from promptworks_eventkit.dead_letters_api import (
 )
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import Settings, Writes
+from query_api.forwarding import actor_header
 from query_api.settings import QueryApiSettings
 from query_api.writes import ForwardedWrites
 
@@ -44,6 +44,12 @@ ServicePath = Annotated[Service, Path(description="The service that holds the le
 RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "A service that holds dead letters is unreachable"},
 }
+
+
+def _actor(request: Request) -> str:
+    """Who replays: the API key's owner (as forwarded writes name it)."""
+    raw = actor_header(request)
+    return raw.decode("utf-8", errors="replace") if raw else "operator"
 
 
 def _letters(request: Request) -> DeadLetters:
@@ -116,14 +122,13 @@ async def replay_every_dead_letter(
     request: Request,
     writes: Writes,
     settings: Settings,
-    actor: Actor,
     service: ServiceFilter = None,
     consumer: ConsumerFilter = None,
 ) -> ReplayAllOut:
     out = ReplayAllOut(replayed=[], failed=[])
     for name in SERVICES if service is None else (service,):
         if name == SELF:
-            part = await replay_all(SELF, _letters(request), consumer, actor)
+            part = await replay_all(SELF, _letters(request), consumer, _actor(request))
         else:
             query = f"?{urlencode({'consumer': consumer})}" if consumer is not None else ""
             body = await _remote_json(
@@ -173,10 +178,9 @@ async def replay_dead_letter(
     request: Request,
     writes: Writes,
     settings: Settings,
-    actor: Actor,
     service: ServicePath,
     letter_id: LetterId,
 ) -> DeadLetterOut | Response:
     if service == SELF:
-        return await replay_one(SELF, _letters(request), letter_id, actor)
+        return await replay_one(SELF, _letters(request), letter_id, _actor(request))
     return await writes.relay(request, service, f"{_base(settings, service)}/{letter_id}/replay")
