@@ -30,6 +30,8 @@ from query_api.auth.scopes import scope_for
         ("DELETE", "/api/v1/providers/x", "providers:admin"),
         ("GET", "/api/v1/api-keys", "admin"),
         ("POST", "/api/v1/api-keys", "admin"),
+        ("GET", "/api/v1/admin/dead-letters", "admin"),  # operators' reads too
+        ("POST", "/api/v1/admin/dead-letters/evaluator/1/replay", "admin"),
         # Unknown writes fail closed; a look-alike prefix is not the collection.
         ("POST", "/api/v1/prompts-export", "admin"),
         ("POST", "/api/v1/something-new", "admin"),
