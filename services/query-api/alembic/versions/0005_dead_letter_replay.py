@@ -1,7 +1,7 @@
 """Dead letters keep their record and their replay state (operator replay, ADR 0013).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from promptworks_eventkit.migrations import (
@@ -9,8 +9,8 @@ from promptworks_eventkit.migrations import (
     drop_dead_letter_replay_columns,
 )
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
