@@ -47,6 +47,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batch_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live progress of a batch (server-sent events) */
+        get: operations["batch_events_api_v1_batches__batch_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -449,6 +466,23 @@ export interface paths {
         put?: never;
         /** Cancel a test run */
         post: operations["cancel_run_api_v1_test_prompt__run_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live progress of a test run (server-sent events) */
+        get: operations["run_events_api_v1_test_prompt__run_id__events_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2837,6 +2871,69 @@ export interface operations {
                 };
             };
             /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batch_events_api_v1_batches__batch_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers */
+                last_event_id?: number | null;
+            };
+            header?: {
+                /** @description The `id` of the last event received: only newer snapshots are sent */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The batch's id */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `progress` events (`id`: position, `data`: the resource as GET answers it) whenever it changes, `: heartbeat` comments while quiet, then one `end` event (`data`: `{"status", "evaluated"}`) before the stream closes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The stream has ended and the client has seen its last event */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such run or batch */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5953,6 +6050,69 @@ export interface operations {
             };
             /** @description run-orchestrator is unreachable; nothing was changed */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    run_events_api_v1_test_prompt__run_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers */
+                last_event_id?: number | null;
+            };
+            header?: {
+                /** @description The `id` of the last event received: only newer snapshots are sent */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `progress` events (`id`: position, `data`: the resource as GET answers it) whenever it changes, `: heartbeat` comments while quiet, then one `end` event (`data`: `{"status", "evaluated"}`) before the stream closes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The stream has ended and the client has seen its last event */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such run or batch */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

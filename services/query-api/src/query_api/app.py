@@ -21,6 +21,7 @@ from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
     batches,
     classes,
+    live,
     prompt_writes,
     prompts,
     providers,
@@ -80,6 +81,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
                 "If-Match",
                 "If-None-Match",
                 "X-Actor",
+                "Last-Event-ID",
                 CORRELATION_HEADER,
                 "traceparent",
             ],
@@ -93,7 +95,17 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests):
+    for module in (
+        prompts,
+        prompt_writes,
+        classes,
+        tags,
+        runs,
+        batches,
+        live,
+        providers,
+        quick_tests,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))
