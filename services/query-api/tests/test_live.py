@@ -69,6 +69,8 @@ def evaluated(run: Any) -> RunEvaluated:
         run_id=run.run_id,
         evaluated=2,
         summaries=[MetricSummary(name="contains_0", count=2, pass_rate=1.0)],
+        passed=2,
+        pass_rate=1.0,
     )
 
 
@@ -108,7 +110,8 @@ async def test_a_run_streams_its_progress_until_evaluated_and_resumes_after_last
         assert {r["id"] for r in runs} == {str(run.run_id)}
         assert [r["recorded"] for r in runs] == sorted(r["recorded"] for r in runs)
         assert {"queued", "running", "completed"} <= {r["status"] for r in runs}
-        assert runs[-1]["recorded"] == 2 and runs[-1]["evaluation_summary"]["evaluated"] == 2
+        summary = runs[-1]["evaluation_summary"]
+        assert runs[-1]["recorded"] == 2 and (summary["evaluated"], summary["pass_rate"]) == (2, 1)
         assert runs[-2]["status"] == "completed" and runs[-2]["evaluation_summary"] is None
         assert any("comment" in f for f in frames), "quiet stretches send heartbeats"
         assert frames[-1]["event"] == "end" and frames[-1]["id"] == progress[-1]["id"]
