@@ -1861,6 +1861,8 @@ export interface components {
             };
             /** Name */
             name: string;
+            /** @description As `class`, under the original API's name (its frontend) */
+            readonly prompt_class: components["schemas"]["ClassRef"] | null;
             /** @description The version the label points to */
             resolved_version: components["schemas"]["PromptVersionOut"];
             /**
@@ -1913,6 +1915,8 @@ export interface components {
             };
             /** Name */
             name: string;
+            /** @description As `class`, under the original API's name (its frontend) */
+            readonly prompt_class: components["schemas"]["ClassRef"] | null;
             /**
              * Stream Version
              * @description Send as If-Match when writing to this prompt
@@ -1940,6 +1944,11 @@ export interface components {
             author: string;
             /** Commit Message */
             commit_message: string;
+            /**
+             * Content
+             * @description The template as the original API's text (its frontend reads it): a text template's text; a chat template's messages, one `role: content` block each
+             */
+            readonly content: string;
             /**
              * Created At
              * Format: date-time
@@ -1969,9 +1978,20 @@ export interface components {
             prompt_id: string;
             /** Template */
             template: components["schemas"]["TextTemplate"] | components["schemas"]["ChatTemplate"];
+            /**
+             * Updated At
+             * Format: date-time
+             * @description As `created_at`: versions are immutable (the original field)
+             */
+            readonly updated_at: string;
             /** Variables */
             variables: components["schemas"]["VariableSpec"][];
             variables_report: components["schemas"]["VariablesReport"];
+            /**
+             * Version
+             * @description The original API's name of `label` (its frontend reads it)
+             */
+            readonly version: string | null;
         };
         /**
          * QuickTestRequest
@@ -2189,6 +2209,17 @@ export interface components {
              * Format: uuid
              */
             run_id: string;
+            /**
+             * Test Run Id
+             * Format: uuid
+             * @description As `run_id` (the original API's name)
+             */
+            readonly test_run_id: string;
+            /**
+             * Tokens Used
+             * @description As `total_tokens` (the original API's name)
+             */
+            readonly tokens_used: number;
             /** Total Tokens */
             total_tokens: number;
         };
@@ -2256,7 +2287,7 @@ export interface components {
             estimated_cost?: components["schemas"]["MoneyOut"] | null;
             /**
              * Evaluation Summary
-             * @description {evaluated, summaries: [{name, count, mean, min, max, pass_rate}]} once every result is evaluated
+             * @description Once every result is evaluated: {evaluated, summaries: [{name, count, mean, min, max, pass_rate, ...}], passed, pass_rate, pass_rate_interval, latency, tokens, cost, uncosted, cases, evaluated_at} (the evaluator's run summary)
              */
             evaluation_summary: {
                 [key: string]: unknown;
@@ -2339,6 +2370,12 @@ export interface components {
              * @description case_count x repetitions
              */
             total_calls: number;
+            /**
+             * Updated At
+             * Format: date-time
+             * @description When the run last changed state (the original API's field)
+             */
+            readonly updated_at: string;
         };
         /**
          * SimilarityAssertion
@@ -2658,6 +2695,11 @@ export interface components {
              * @description 1, 2, 3 ... in creation order
              */
             number: number;
+            /**
+             * Version
+             * @description The original API's name of `label` (its frontend reads it)
+             */
+            readonly version: string | null;
         };
         /**
          * VersionTargetRequest
