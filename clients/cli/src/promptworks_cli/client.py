@@ -79,6 +79,20 @@ class Client:
                 return
             query = {"limit": limit, "cursor": cursor}
 
+    def lines(self, path: str, **params: Any) -> Iterator[Any]:
+        """The documents of an NDJSON answer, one per line, as they arrive."""
+        timeout = httpx.Timeout(30.0, read=300.0)
+        try:
+            with self._http.stream("GET", path, params=_clean(params), timeout=timeout) as answer:
+                if answer.status_code >= 400:
+                    answer.read()
+                    _raise_for_problem(answer)
+                for line in answer.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.HTTPError as error:
+            raise ApiError(0, "unreachable", f"{path}: {error}", []) from error
+
     def events(self, path: str, retries: int = 20) -> Iterator[Event]:
         """The events of a live stream until its ``end`` event; a dropped connection is
         resumed after the last event seen."""

@@ -329,10 +329,12 @@ def run_results(
     """A run's results with their checks: a table, or an export (CSV, JSONL)."""
     if format not in ("table", "csv", "jsonl"):
         _usage(f"--format must be table, csv or jsonl, not {format}")
+    passed = False if failed_only else None
     with _api() as api:
-        results: Iterator[dict[str, Any]] = api.pages(f"/test_prompt/{run_id}/results", limit=1000)
-        if failed_only:
-            results = (r for r in results if r.get("error") or render.failed_checks(r))
+        # The NDJSON export streams the whole run in one answer (constant memory both ends).
+        results: Iterator[dict[str, Any]] = api.lines(
+            f"/test_prompt/{run_id}/results/export", passed=passed
+        )
         if format == "table" and output is None and not STATE.json:
             out.print(render.results_table(results))
             return

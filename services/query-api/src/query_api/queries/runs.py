@@ -6,11 +6,12 @@ query that returns the page of results, each with its metrics aggregated by Post
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Row, and_, func, literal_column, select
+from sqlalchemy import JSON, ColumnElement, Row, and_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,27 +62,44 @@ async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
 
 
 async def list_results(
-    session: AsyncSession, run_id: UUID, limit: int, offset: int
+    session: AsyncSession,
+    run_id: UUID,
+    limit: int,
+    offset: int,
+    where: Sequence[ColumnElement[Any]] = (),
 ) -> tuple[int, list[ResultOut]]:
-    """A page of a run's results ordered by (case_index, repetition), metrics attached."""
+    """A page of a run's results ordered by (case_index, repetition), metrics attached;
+    ``where``: more conditions on ``results`` (``queries.result_filters``)."""
     res = results.c
+    matching = and_(res.run_id == run_id, *where)
     total = int(
-        await session.scalar(select(func.count()).select_from(results).where(res.run_id == run_id))
-        or 0
+        await session.scalar(select(func.count()).select_from(results).where(matching)) or 0
     )
     if total <= offset:
         return total, []
     page = (
         select(results)
-        .where(res.run_id == run_id)
+        .where(matching)
         .order_by(res.case_index, res.repetition, res.result_id)
         .limit(limit)
         .offset(offset)
         .cte("page")
     )
-    m = metrics.c
     # One query: each result of the page with its metrics aggregated (name order) in PG.
-    metric_list = (
+    rows = await session.execute(
+        select(
+            page,
+            metrics_json(page.c.result_id).label("metrics"),
+            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
+        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
+    )
+    return total, [ResultOut(**result_fields(row)) for row in rows]
+
+
+def metrics_json(result_id: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The metrics of the result ``result_id`` as one JSON list, in name order."""
+    m = metrics.c
+    return (
         select(
             func.coalesce(
                 func.json_agg(
@@ -96,20 +114,12 @@ async def list_results(
                 type_=JSON,
             )
         )
-        .where(m.result_id == page.c.result_id)
+        .where(m.result_id == result_id)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(
-            page,
-            metric_list.label("metrics"),
-            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
-    )
-    return total, [ResultOut(**_result_fields(row)) for row in rows]
 
 
-def _result_fields(row: Row[Any]) -> dict[str, Any]:
+def result_fields(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.result_id,
         "run_id": row.run_id,
