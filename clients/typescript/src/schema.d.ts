@@ -499,8 +499,26 @@ export interface paths {
         /**
          * A run's results with their metrics
          * @description Ordered by (case_index, repetition); each result carries every metric recorded so far.
+         *     A whole run in one answer: `/results/export` (NDJSON, streamed).
          */
         get: operations["list_results_api_v1_test_prompt__run_id__results_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/results/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's results as NDJSON (streamed) */
+        get: operations["export_results_api_v1_test_prompt__run_id__results_export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -520,6 +538,48 @@ export interface paths {
         put?: never;
         /** Retry the failed calls of a finished run */
         post: operations["retry_failed_api_v1_test_prompt__run_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage totals per model and prompt
+         * @description Calls (failed, cached, without a price), tokens and cost per currency: in total, per
+         *     provider and model, and per prompt, over the results recorded in [start, end).
+         */
+        get: operations["overview_api_v1_usage_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage per UTC day
+         * @description The same figures per UTC day (days without calls are left out), optionally for one
+         *     provider, model or prompt.
+         */
+        get: operations["timeseries_api_v1_usage_timeseries_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2597,6 +2657,141 @@ export interface components {
             color?: string | null;
             /** Name */
             name?: string | null;
+        };
+        /** UsageFigures */
+        UsageFigures: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /** Failed Calls */
+            failed_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageGroup */
+        UsageGroup: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /** Failed Calls */
+            failed_calls: number;
+            /** Model Name */
+            model_name?: string | null;
+            /** Prompt Id */
+            prompt_id?: string | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Provider */
+            provider?: string | null;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageOverview */
+        UsageOverview: {
+            /**
+             * By Model
+             * @description Per provider and model, most calls first
+             */
+            by_model: components["schemas"]["UsageGroup"][];
+            /**
+             * By Prompt
+             * @description Per prompt, most calls first
+             */
+            by_prompt: components["schemas"]["UsageGroup"][];
+            /** End */
+            end: string | null;
+            /** Start */
+            start: string | null;
+            totals: components["schemas"]["UsageFigures"];
+        };
+        /** UsagePoint */
+        UsagePoint: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /**
+             * Day
+             * Format: date
+             * @description UTC day
+             */
+            day: string;
+            /** Failed Calls */
+            failed_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageSeries */
+        UsageSeries: {
+            /** End */
+            end: string | null;
+            /**
+             * Points
+             * @description One per UTC day with calls, oldest first
+             */
+            points: components["schemas"]["UsagePoint"][];
+            /** Start */
+            start: string | null;
         };
         /** VariableChange */
         VariableChange: {
@@ -6172,6 +6367,13 @@ export interface operations {
                 offset?: number;
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
+                /** @description true: results that passed; false: failed calls or failed checks */
+                passed?: boolean | null;
+                /** @description Only results where this check failed */
+                failed_check?: string | null;
+                case_index?: number | null;
+                /** @description Text in the output (case-insensitive) */
+                q?: string | null;
             };
             header?: never;
             path: {
@@ -6198,6 +6400,64 @@ export interface operations {
                 };
             };
             /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_results_api_v1_test_prompt__run_id__results_export_get: {
+        parameters: {
+            query?: {
+                /** @description true: results that passed; false: failed calls or failed checks */
+                passed?: boolean | null;
+                /** @description Only results where this check failed */
+                failed_check?: string | null;
+                case_index?: number | null;
+                /** @description Text in the output (case-insensitive) */
+                q?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One result per line, each as `GET /test_prompt/{id}/results` answers it, in (case_index, repetition) order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description No such run */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -6285,6 +6545,95 @@ export interface operations {
             };
             /** @description run-orchestrator is unreachable; nothing was written */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    overview_api_v1_usage_overview_get: {
+        parameters: {
+            query?: {
+                /** @description From this time (inclusive, ISO 8601 with a zone) */
+                start?: string | null;
+                /** @description Until this time (exclusive) */
+                end?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOverview"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    timeseries_api_v1_usage_timeseries_get: {
+        parameters: {
+            query?: {
+                /** @description From this time (inclusive, ISO 8601 with a zone) */
+                start?: string | null;
+                /** @description Until this time (exclusive) */
+                end?: string | null;
+                provider?: string | null;
+                model_name?: string | null;
+                prompt_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSeries"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,5 +1,6 @@
 """Live progress over server-sent events: a run's (and a batch's) stream follows the read model
-from queued to evaluated, resumes after ``Last-Event-ID`` and ends (204 once seen to the end)."""
+from queued to evaluated, resumes after ``Last-Event-ID`` and ends (204 once seen to the end).
+The run's results then serve the result filters and the NDJSON export (one setup for both)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from promptworks_contracts.events import (
     BatchCell,
     BatchCreated,
     DomainEvent,
+    ResultEvaluated,
     ResultRecorded,
     RunCompleted,
     RunEvaluated,
     RunStarted,
 )
-from promptworks_contracts.values import MetricSummary, TokenUsage
+from promptworks_contracts.values import MetricSummary, MetricValue, TokenUsage
 
 run_world = importlib.import_module("services.query-api.tests.run_world")
 
@@ -86,7 +88,8 @@ async def test_a_run_streams_its_progress_until_evaluated_and_resumes_after_last
         await api.applied(run, 1)
         url = f"/api/v1/test_prompt/{run.run_id}/events"
         watching = asyncio.create_task(api.client.get(url, timeout=60))
-        for step in (RunStarted(run_id=run.run_id), result(run, 0), result(run, 1)):
+        recorded = [result(run, 0), result(run, 1)]
+        for step in (RunStarted(run_id=run.run_id), *recorded):
             await asyncio.sleep(0.3)  # quiet for a while: heartbeats, not progress
             await publisher.publish([step])
             await api.applied(run, publisher.version(run))
@@ -96,7 +99,15 @@ async def test_a_run_streams_its_progress_until_evaluated_and_resumes_after_last
         await api.applied(run, publisher.version(run))
         await asyncio.sleep(0.3)  # finished, not yet evaluated: the stream stays open
         assert not watching.done()
-        await publisher.publish([evaluated(run)])
+        checks = [
+            ResultEvaluated(
+                run_id=run.run_id,
+                result_id=r.result_id,
+                metrics=[MetricValue(name="greets", passed=r.case_index == 0)],
+            )
+            for r in recorded
+        ]
+        await publisher.publish([*checks, evaluated(run)])
         response = await asyncio.wait_for(watching, 60)
 
         assert response.status_code == 200
@@ -139,6 +150,30 @@ async def test_a_run_streams_its_progress_until_evaluated_and_resumes_after_last
             assert missing.headers["content-type"] == "application/problem+json"
         bad = await api.client.get(url, headers={"Last-Event-ID": "x"})
         assert bad.status_code == 422 and bad.json()["errors"][0]["loc"][0] == "header"
+
+        # The same run's results: the NDJSON export is the paged list, line by line; filters.
+        results_url = f"/api/v1/test_prompt/{run.run_id}/results"
+        listed = (await api.client.get(results_url)).json()
+        export = await api.client.get(f"{results_url}/export")
+        assert export.headers["content-type"] == "application/x-ndjson"
+        assert [json.loads(line) for line in export.text.splitlines()] == listed
+        assert [r["metrics"][0]["passed"] for r in listed] == [True, False]
+        for query, cases in [
+            ({"passed": "false"}, [1]),
+            ({"passed": "true"}, [0]),
+            ({"failed_check": "greets"}, [1]),
+            ({"failed_check": "other"}, []),
+            ({"q": "HI 1"}, [1]),
+            ({"q": "%"}, []),
+            ({"case_index": 0}, [0]),
+        ]:
+            page = await api.client.get(results_url, params=query)
+            assert [r["case_index"] for r in page.json()] == cases, query
+            assert page.headers["X-Total-Count"] == str(len(cases))
+            lines = (await api.client.get(f"{results_url}/export", params=query)).text
+            assert [json.loads(line)["case_index"] for line in lines.splitlines()] == cases
+        gone = await api.client.get(f"/api/v1/test_prompt/{uuid.uuid4()}/results/export")
+        assert gone.status_code == 404
 
 
 async def test_a_batch_streams_the_progress_of_its_runs_and_streams_end_unevaluated_when_told(
@@ -188,6 +223,26 @@ async def test_a_batch_streams_the_progress_of_its_runs_and_streams_end_unevalua
         assert (last["id"], last["status"], last["recorded"]) == (str(batch_id), "completed", 4)
         assert [cell["status"] for cell in last["cells"]] == ["completed", "completed"]
         assert frames[-1]["data"] == {"status": "completed", "evaluated": False}
+
+        # Usage over the same results: per model, per prompt, per UTC day.
+        usage = (await api.client.get("/api/v1/usage/overview")).json()
+        assert (usage["totals"]["calls"], usage["totals"]["total_tokens"]) == (4, 12)
+        assert usage["totals"]["uncosted_calls"] == 4 and usage["totals"]["cost"] == []
+        [model] = usage["by_model"]
+        assert (model["provider"], model["model_name"], model["calls"]) == ("mock", "echo", 4)
+        assert [(p["prompt_id"], p["calls"]) for p in usage["by_prompt"]] == [
+            (str(prompt.prompt_id), 4)
+        ]
+        series = await api.client.get(
+            "/api/v1/usage/timeseries", params={"model_name": "echo", "start": "2000-01-01T00:00Z"}
+        )
+        assert [p["calls"] for p in series.json()["points"]] == [4]
+        later = await api.client.get(
+            "/api/v1/usage/overview", params={"start": "2999-01-01T00:00Z"}
+        )
+        assert later.json()["totals"]["calls"] == 0 and later.json()["by_model"] == []
+        naive = await api.client.get("/api/v1/usage/overview", params={"start": "2026-01-01T00:00"})
+        assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "start"
 
         # A failed run, never evaluated: its stream ends at once.
         created, run = world()

@@ -21,6 +21,7 @@ from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
     batches,
     classes,
+    exports,
     live,
     prompt_writes,
     prompts,
@@ -28,6 +29,7 @@ from query_api.api import (
     quick_tests,
     runs,
     tags,
+    usage,
 )
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
@@ -101,10 +103,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         classes,
         tags,
         runs,
+        exports,
         batches,
         live,
         providers,
         quick_tests,
+        usage,
     ):
         api.include_router(module.router)
     app.include_router(api)
