@@ -423,7 +423,7 @@ export interface paths {
         };
         /**
          * List test runs
-         * @description Newest first.
+         * @description Newest first unless `sort` says otherwise.
          */
         get: operations["list_runs_api_v1_test_prompt_get"];
         put?: never;
@@ -6042,6 +6042,14 @@ export interface operations {
                 offset?: number;
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
+                provider?: string | null;
+                model_name?: string | null;
+                /** @description Created at or after (ISO 8601 with a zone) */
+                created_after?: string | null;
+                /** @description Created before */
+                created_before?: string | null;
+                /** @description `-` first: descending; unfinished runs last on finished_at */
+                sort?: "-created_at" | "created_at" | "-finished_at" | "finished_at" | "-cost" | "cost";
             };
             header?: never;
             path?: never;

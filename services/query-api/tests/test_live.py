@@ -254,3 +254,21 @@ async def test_a_batch_streams_the_progress_of_its_runs_and_streams_end_unevalua
         assert [f["event"] for f in events] == ["progress", "end"]
         assert events[0]["data"]["status"] == "failed"
         assert events[1]["data"] == {"status": "failed", "evaluated": False}
+
+        # The run list's filters and sorts over these three runs.
+        async def listed(**params: Any) -> list[str]:
+            page = await api.client.get("/api/v1/test_prompt", params=params)
+            assert page.status_code == 200, page.text
+            return [r["id"] for r in page.json()]
+
+        newest = await listed()
+        assert len(newest) == 3 and newest[0] == str(run.run_id)
+        assert await listed(sort="created_at") == newest[::-1]
+        assert await listed(provider="mock", model_name="echo") == newest
+        assert await listed(model_name="gpt-x") == []
+        assert await listed(created_after="2999-01-01T00:00:00Z") == []
+        assert await listed(created_before="2999-01-01T00:00:00Z") == newest
+        finished = await listed(sort="-finished_at", status="completed")
+        assert sorted(finished) == sorted(str(r.run_id) for r in runs)
+        naive = await api.client.get("/api/v1/test_prompt", params={"created_after": "2026-01-01"})
+        assert naive.status_code == 422

@@ -1,13 +1,16 @@
-"""The query parameters that filter a run's results (the paged list and the export)."""
+"""Query parameters that filter runs, and a run's results (the paged list and the export)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
+from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import MAX_INT32
 from query_api.queries.result_filters import ResultFilter
+from query_api.queries.run_filters import RunFilter, RunSort
 
 
 def result_filter(
@@ -27,3 +30,23 @@ def result_filter(
 
 
 ResultFilters = Annotated[ResultFilter, Depends(result_filter)]
+
+
+def run_filter(
+    provider: Annotated[str | None, Query(max_length=200)] = None,
+    model_name: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Created at or after (ISO 8601 with a zone)")
+    ] = None,
+    created_before: Annotated[datetime | None, Query(description="Created before")] = None,
+    sort: Annotated[
+        RunSort, Query(description="`-` first: descending; unfinished runs last on finished_at")
+    ] = "-created_at",
+) -> RunFilter:
+    for name, value in (("created_after", created_after), ("created_before", created_before)):
+        if value is not None and value.tzinfo is None:
+            raise DomainError(f"{name} needs a time zone (e.g. Z)", field=name, rule="timezone")
+    return RunFilter(provider, model_name, created_after, created_before, sort)
+
+
+RunFilters = Annotated[RunFilter, Depends(run_filter)]

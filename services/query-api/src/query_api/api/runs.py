@@ -16,7 +16,7 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
-from query_api.api.result_params import ResultFilters
+from query_api.api.result_params import ResultFilters, RunFilters
 from query_api.queries import runs as queries
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
@@ -39,6 +39,7 @@ async def list_runs(
     session: ReadSession,
     request: Request,
     response: Response,
+    more: RunFilters,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
     prompt_id: Annotated[UUID | None, Query()] = None,
@@ -49,7 +50,7 @@ async def list_runs(
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> list[RunOut]:
-    """Newest first."""
+    """Newest first unless `sort` says otherwise."""
     first = paging.start(request, "runs", offset, cursor)
     total, items = await queries.list_runs(
         session,
@@ -59,6 +60,7 @@ async def list_runs(
         batch_id=batch_id,
         limit=limit,
         offset=first,
+        more=more,
     )
     paging.finish(response, request, "runs", first, len(items), total)
     return items

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import Money
+from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
 from query_api.tables import metrics, results, runs
 
@@ -31,9 +32,11 @@ async def list_runs(
     limit: int,
     offset: int,
     batch_id: str | None = None,
+    more: RunFilter | None = None,
 ) -> tuple[int, list[RunOut]]:
-    """A page of runs (newest first) and the total that match the filters."""
-    conditions = []
+    """A page of runs (newest first, or ``more.sort``) and the total that match the filters."""
+    more = more or RunFilter()
+    conditions = more.conditions()
     if status is not None:
         conditions.append(r.status == status)
     if prompt_version_id is not None:
@@ -44,7 +47,7 @@ async def list_runs(
         conditions.append(r.batch_id == batch_id)
     where = and_(*conditions) if conditions else None
     count = select(func.count()).select_from(runs)
-    page = select(runs).order_by(r.created_at.desc(), r.run_id.desc()).limit(limit).offset(offset)
+    page = select(runs).order_by(*more.order()).limit(limit).offset(offset)
     if where is not None:
         count, page = count.where(where), page.where(where)
     total = int(await session.scalar(count) or 0)
