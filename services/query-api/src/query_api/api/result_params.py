@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -43,10 +43,26 @@ def run_filter(
         RunSort, Query(description="`-` first: descending; unfinished runs last on finished_at")
     ] = "-created_at",
 ) -> RunFilter:
-    for name, value in (("created_after", created_after), ("created_before", created_before)):
-        if value is not None and value.tzinfo is None:
-            raise DomainError(f"{name} needs a time zone (e.g. Z)", field=name, rule="timezone")
-    return RunFilter(provider, model_name, created_after, created_before, sort)
+    return RunFilter(
+        provider,
+        model_name,
+        aware("created_after", created_after),
+        aware("created_before", created_before),
+        sort,
+    )
+
+
+def aware(name: str, value: datetime | None) -> datetime | None:
+    """The instant in UTC; a time without a zone, or one that has no UTC instant (year 1 at
+    +14:00), is a 422 naming the parameter."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise DomainError(f"{name} needs a time zone (e.g. Z)", field=name, rule="timezone")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise DomainError(f"{name} is out of range", field=name, rule="range") from None
 
 
 RunFilters = Annotated[RunFilter, Depends(run_filter)]

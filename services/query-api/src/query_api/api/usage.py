@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from promptworks_eventkit.errors import DomainError
 from query_api.api.deps import ReadSession
+from query_api.api.result_params import aware
 from query_api.queries import usage as queries
 from query_api.schemas.usage import UsageOverview, UsageSeries
 
@@ -22,19 +23,20 @@ Start = Annotated[
 End = Annotated[datetime | None, Query(description="Until this time (exclusive)")]
 
 
-def _check(start: datetime | None, end: datetime | None) -> None:
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise DomainError(f"{name} needs a time zone (e.g. Z)", field=name, rule="timezone")
+def _window(
+    start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    start, end = aware("start", start), aware("end", end)
     if start is not None and end is not None and end <= start:
         raise DomainError("end must be after start", field="end", rule="window")
+    return start, end
 
 
 @router.get("/overview", response_model=UsageOverview, summary="Usage totals per model and prompt")
 async def overview(session: ReadSession, start: Start = None, end: End = None) -> UsageOverview:
     """Calls (failed, cached, without a price), tokens and cost per currency: in total, per
     provider and model, and per prompt, over the results recorded in [start, end)."""
-    _check(start, end)
+    start, end = _window(start, end)
     return await queries.overview(session, start, end)
 
 
@@ -49,5 +51,5 @@ async def timeseries(
 ) -> UsageSeries:
     """The same figures per UTC day (days without calls are left out), optionally for one
     provider, model or prompt."""
-    _check(start, end)
+    start, end = _window(start, end)
     return await queries.daily(session, start, end, provider, model_name, prompt_id)
