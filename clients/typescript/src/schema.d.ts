@@ -3160,7 +3160,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** @description progress: the run (batch) as GET answers it; end: `{"status", "evaluated"}` */
+                        data?: string;
+                        /** @enum {string} */
+                        event?: "progress" | "end";
+                        /** @description The position: send back as Last-Event-ID */
+                        id?: string;
+                        /** @description Reconnection delay (ms) */
+                        retry?: number;
+                    };
                 };
             };
             /** @description The stream has ended and the client has seen its last event */
@@ -6328,7 +6337,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** @description progress: the run (batch) as GET answers it; end: `{"status", "evaluated"}` */
+                        data?: string;
+                        /** @enum {string} */
+                        event?: "progress" | "end";
+                        /** @description The position: send back as Last-Event-ID */
+                        id?: string;
+                        /** @description Reconnection delay (ms) */
+                        retry?: number;
+                    };
                 };
             };
             /** @description The stream has ended and the client has seen its last event */

@@ -54,12 +54,28 @@ LastEventQuery = Annotated[
     ),
 ]
 
+SSE_EVENT: dict[str, object] = {
+    "type": "object",
+    "description": "One server-sent event",
+    "properties": {
+        "event": {"type": "string", "enum": ["progress", "end"]},
+        "id": {"type": "string", "description": "The position: send back as Last-Event-ID"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "progress: the run (batch) as GET answers it; end: "
+            '`{"status", "evaluated"}`',
+        },
+        "retry": {"type": "integer", "description": "Reconnection delay (ms)"},
+    },
+}
+
 STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "`text/event-stream`: `progress` events (`id`: position, `data`: the "
         "resource as GET answers it) whenever it changes, `: heartbeat` comments while quiet, "
         'then one `end` event (`data`: `{"status", "evaluated"}`) before the stream closes',
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT}},
     },
     204: {"description": "The stream has ended and the client has seen its last event"},
     404: {"description": "No such run or batch"},
