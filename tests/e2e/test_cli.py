@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from devstack.services import Stack
 from promptworks_cli.main import app
 from tests.e2e.conftest import unique
+from tests.support.credentials import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +35,8 @@ class Cli:
         self.env = {
             "PROMPTWORKS_URL": stack.url("query-api"),
             "PROMPTWORKS_CONFIG": str(home / "config.yaml"),
-            "PROMPTWORKS_API_KEY": None,
+            # The bootstrap admin key of the test stacks, sent by the CLI as a Bearer token.
+            "PROMPTWORKS_API_KEY": ADMIN_KEY,
             "PROMPTWORKS_API_KEY_FILE": None,
             "COLUMNS": "200",
         }
@@ -161,6 +163,10 @@ async def test_refusals_and_unknown_names_exit_with_their_codes(cli: Cli) -> Non
     refused = await cli("run", "start", str(bad), code=3)
     assert "422" in refused.stderr and "prompt_version_id" in refused.stderr
     await cli("run", "start", str(cli.write("list.yaml", "- 1\n")), code=2)
+    # Without a key (none saved, none in the working directory) query-api refuses: 401.
+    cli.env["PROMPTWORKS_API_KEY"] = None
+    refused = await cli("prompts", "list", code=3)
+    assert "401" in refused.stderr
     # A saved configuration is used by later commands (here: a wrong URL, so unreachable).
     await cli("configure", "--url", "http://127.0.0.1:9")
     cli.env["PROMPTWORKS_URL"] = None

@@ -72,7 +72,7 @@ async def eventually(check: Callable[[], Awaitable[None]], timeout: float = 30.0
 
 async def test_every_service_exports_its_series_and_they_move_during_a_run(stack: Stack) -> None:
     before = await scrape(stack)
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         prompt = await create_prompt(client)
         response = await client.post(
             "/api/v1/test_prompt",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.demo import run_demo
 from devstack.services import Stack
 from tests.e2e.conftest import FAKE_API_KEY, unique
 from tests.support.fake_openai import FakeOpenAI
@@ -58,7 +59,7 @@ async def finished_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]
 
 @pytest.fixture
 async def client(stack: Stack) -> Any:
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         yield client
 
 
@@ -378,3 +379,13 @@ async def test_a_quick_test_streams_through_query_api(client: httpx.AsyncClient)
     assert float(done["cost"]["amount"]) > 0 and done["label"] == "latest"
     refused = await client.post("/api/v1/quick-test", json={**body, "variables": {}})
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "variables.name"
+
+
+async def test_the_make_dev_demo_runs_with_the_bootstrap_admin_key(stack: Stack) -> None:
+    """What ``make dev`` prints: the demo, authenticated with the key devstack gave query-api."""
+    run, results = await asyncio.to_thread(run_demo, stack.url("query-api"), stack.admin_key)
+    assert run["status"] == "completed"
+    assert len(results) == 6 and all(r["metrics"] for r in results)
+    async with httpx.AsyncClient(base_url=stack.url("query-api")) as anonymous:
+        refused = await anonymous.get(f"/api/v1/test_prompt/{run['id']}")
+        assert refused.status_code == 401

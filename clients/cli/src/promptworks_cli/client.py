@@ -35,7 +35,8 @@ class Event:
 
 class Client:
     def __init__(self, config: Config, timeout: float = 30.0) -> None:
-        headers = {"User-Agent": "promptworks-cli", "X-Actor": "promptworks-cli"}
+        # No X-Actor: with API keys the actor is the key's name, as it should be.
+        headers = {"User-Agent": "promptworks-cli"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
         self._http = httpx.Client(base_url=config.url + API, headers=headers, timeout=timeout)
