@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from devstack.services import Stack
 from promptworks_cli.main import app
 from tests.e2e.conftest import unique
-from tests.support.credentials import ADMIN_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +34,8 @@ class Cli:
         self.env = {
             "PROMPTWORKS_URL": stack.url("query-api"),
             "PROMPTWORKS_CONFIG": str(home / "config.yaml"),
-            # The bootstrap admin key of the test stacks, sent by the CLI as a Bearer token.
-            "PROMPTWORKS_API_KEY": ADMIN_KEY,
+            # The stack's bootstrap admin key, sent by the CLI as a Bearer token.
+            "PROMPTWORKS_API_KEY": stack.admin_key,
             "PROMPTWORKS_API_KEY_FILE": None,
             "COLUMNS": "200",
         }
