@@ -35,7 +35,7 @@ install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, t
 	$(UV) sync --frozen --all-packages --quiet --compile-bytecode
 	@# Byte-compiled once here: every service process (tests start hundreds) then imports
 	@# without compiling, also where PYTHONDONTWRITEBYTECODE keeps Python from caching.
-	$(UV) run --frozen python -m compileall -q contracts/src libs/eventkit/src services/*/src devstack >/dev/null
+	$(UV) run --frozen python -m compileall -q contracts/src libs/eventkit/src services/*/src devstack clients/cli/src >/dev/null
 	@# The npm tools (clients/typescript): exactly the lockfile, no install scripts; skipped when
 	@# node_modules was installed from this very lockfile (a copy of it there is the stamp).
 	@cd clients/typescript && if ! cmp -s package-lock.json node_modules/.package-lock.json.src; then \
@@ -86,7 +86,7 @@ test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway t
 lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack
+	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack clients/cli/src
 	$(UV) run --frozen lint-imports --no-cache
 	$(UV) run --frozen pytest -q -p no:cacheprovider tests/architecture
 	cd clients/typescript && node_modules/.bin/tsc --noEmit -p .

@@ -151,6 +151,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batch_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live progress of a batch (server-sent events) */
+        get: operations["batch_events_api_v1_batches__batch_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -510,7 +527,7 @@ export interface paths {
         };
         /**
          * List test runs
-         * @description Newest first.
+         * @description Newest first unless `sort` says otherwise.
          */
         get: operations["list_runs_api_v1_test_prompt_get"];
         put?: never;
@@ -559,6 +576,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/test_prompt/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live progress of a test run (server-sent events) */
+        get: operations["run_events_api_v1_test_prompt__run_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt/{run_id}/results": {
         parameters: {
             query?: never;
@@ -569,8 +603,26 @@ export interface paths {
         /**
          * A run's results with their metrics
          * @description Ordered by (case_index, repetition); each result carries every metric recorded so far.
+         *     A whole run in one answer: `/results/export` (NDJSON, streamed).
          */
         get: operations["list_results_api_v1_test_prompt__run_id__results_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/results/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's results as NDJSON (streamed) */
+        get: operations["export_results_api_v1_test_prompt__run_id__results_export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -590,6 +642,48 @@ export interface paths {
         put?: never;
         /** Retry the failed calls of a finished run */
         post: operations["retry_failed_api_v1_test_prompt__run_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage totals per model and prompt
+         * @description Calls (failed, cached, without a price), tokens and cost per currency: in total, per
+         *     provider and model, and per prompt, over the results recorded in [start, end).
+         */
+        get: operations["overview_api_v1_usage_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/usage/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage per UTC day
+         * @description The same figures per UTC day (days without calls are left out), optionally for one
+         *     provider, model or prompt.
+         */
+        get: operations["timeseries_api_v1_usage_timeseries_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2116,6 +2210,8 @@ export interface components {
             };
             /** Name */
             name: string;
+            /** @description As `class`, under the original API's name (its frontend) */
+            readonly prompt_class: components["schemas"]["ClassRef"] | null;
             /** @description The version the label points to */
             resolved_version: components["schemas"]["PromptVersionOut"];
             /**
@@ -2168,6 +2264,8 @@ export interface components {
             };
             /** Name */
             name: string;
+            /** @description As `class`, under the original API's name (its frontend) */
+            readonly prompt_class: components["schemas"]["ClassRef"] | null;
             /**
              * Stream Version
              * @description Send as If-Match when writing to this prompt
@@ -2195,6 +2293,11 @@ export interface components {
             author: string;
             /** Commit Message */
             commit_message: string;
+            /**
+             * Content
+             * @description The template as the original API's text (its frontend reads it): a text template's text; a chat template's messages, one `role: content` block each
+             */
+            readonly content: string;
             /**
              * Created At
              * Format: date-time
@@ -2224,9 +2327,20 @@ export interface components {
             prompt_id: string;
             /** Template */
             template: components["schemas"]["TextTemplate"] | components["schemas"]["ChatTemplate"];
+            /**
+             * Updated At
+             * Format: date-time
+             * @description As `created_at`: versions are immutable (the original field)
+             */
+            readonly updated_at: string;
             /** Variables */
             variables: components["schemas"]["VariableSpec"][];
             variables_report: components["schemas"]["VariablesReport"];
+            /**
+             * Version
+             * @description The original API's name of `label` (its frontend reads it)
+             */
+            readonly version: string | null;
         };
         /**
          * QuickTestRequest
@@ -2463,6 +2577,17 @@ export interface components {
              * Format: uuid
              */
             run_id: string;
+            /**
+             * Test Run Id
+             * Format: uuid
+             * @description As `run_id` (the original API's name)
+             */
+            readonly test_run_id: string;
+            /**
+             * Tokens Used
+             * @description As `total_tokens` (the original API's name)
+             */
+            readonly tokens_used: number;
             /** Total Tokens */
             total_tokens: number;
         };
@@ -2530,7 +2655,7 @@ export interface components {
             estimated_cost?: components["schemas"]["MoneyOut"] | null;
             /**
              * Evaluation Summary
-             * @description {evaluated, summaries: [{name, count, mean, min, max, pass_rate}]} once every result is evaluated
+             * @description Once every result is evaluated: {evaluated, summaries: [{name, count, mean, min, max, pass_rate, ...}], passed, pass_rate, pass_rate_interval, latency, tokens, cost, uncosted, cases, evaluated_at} (the evaluator's run summary)
              */
             evaluation_summary: {
                 [key: string]: unknown;
@@ -2613,6 +2738,12 @@ export interface components {
              * @description case_count x repetitions
              */
             total_calls: number;
+            /**
+             * Updated At
+             * Format: date-time
+             * @description When the run last changed state (the original API's field)
+             */
+            readonly updated_at: string;
         };
         /**
          * SimilarityAssertion
@@ -2835,6 +2966,141 @@ export interface components {
             /** Name */
             name?: string | null;
         };
+        /** UsageFigures */
+        UsageFigures: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /** Failed Calls */
+            failed_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageGroup */
+        UsageGroup: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /** Failed Calls */
+            failed_calls: number;
+            /** Model Name */
+            model_name?: string | null;
+            /** Prompt Id */
+            prompt_id?: string | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Provider */
+            provider?: string | null;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageOverview */
+        UsageOverview: {
+            /**
+             * By Model
+             * @description Per provider and model, most calls first
+             */
+            by_model: components["schemas"]["UsageGroup"][];
+            /**
+             * By Prompt
+             * @description Per prompt, most calls first
+             */
+            by_prompt: components["schemas"]["UsageGroup"][];
+            /** End */
+            end: string | null;
+            /** Start */
+            start: string | null;
+            totals: components["schemas"]["UsageFigures"];
+        };
+        /** UsagePoint */
+        UsagePoint: {
+            /**
+             * Cached Calls
+             * @description Answered from the response cache (no cost)
+             */
+            cached_calls: number;
+            /**
+             * Calls
+             * @description Model calls recorded (cached answers included)
+             */
+            calls: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @description Exact spend, one amount per currency
+             */
+            cost: components["schemas"]["MoneyOut"][];
+            /**
+             * Day
+             * Format: date
+             * @description UTC day
+             */
+            day: string;
+            /** Failed Calls */
+            failed_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
+            /**
+             * Uncosted Calls
+             * @description Calls on a model without a price (no cost known)
+             */
+            uncosted_calls: number;
+        };
+        /** UsageSeries */
+        UsageSeries: {
+            /** End */
+            end: string | null;
+            /**
+             * Points
+             * @description One per UTC day with calls, oldest first
+             */
+            points: components["schemas"]["UsagePoint"][];
+            /** Start */
+            start: string | null;
+        };
         /** VariableChange */
         VariableChange: {
             /** From */
@@ -2932,6 +3198,11 @@ export interface components {
              * @description 1, 2, 3 ... in creation order
              */
             number: number;
+            /**
+             * Version
+             * @description The original API's name of `label` (its frontend reads it)
+             */
+            readonly version: string | null;
         };
         /**
          * VersionTargetRequest
@@ -3923,6 +4194,114 @@ export interface operations {
                 };
             };
             /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batch_events_api_v1_batches__batch_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers */
+                last_event_id?: number | null;
+            };
+            header?: {
+                /** @description The `id` of the last event received: only newer snapshots are sent */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The batch's id */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `progress` events (`id`: position, `data`: the resource as GET answers it) whenever it changes, `: heartbeat` comments while quiet, then one `end` event (`data`: `{"status", "evaluated"}`) before the stream closes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @description progress: the run (batch) as GET answers it; end: `{"status", "evaluated"}` */
+                        data?: string;
+                        /** @enum {string} */
+                        event?: "progress" | "end";
+                        /** @description The position: send back as Last-Event-ID */
+                        id?: string;
+                        /** @description Reconnection delay (ms) */
+                        retry?: number;
+                    };
+                };
+            };
+            /** @description The stream has ended and the client has seen its last event */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such run or batch */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -7820,6 +8199,14 @@ export interface operations {
                 offset?: number;
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
+                provider?: string | null;
+                model_name?: string | null;
+                /** @description Created at or after (ISO 8601 with a zone) */
+                created_after?: string | null;
+                /** @description Created before */
+                created_before?: string | null;
+                /** @description `-` first: descending; unfinished runs last on finished_at */
+                sort?: "-created_at" | "created_at" | "-finished_at" | "finished_at" | "-cost" | "cost";
             };
             header?: never;
             path?: never;
@@ -8200,6 +8587,114 @@ export interface operations {
             };
         };
     };
+    run_events_api_v1_test_prompt__run_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description As `Last-Event-ID`, for clients that cannot set headers */
+                last_event_id?: number | null;
+            };
+            header?: {
+                /** @description The `id` of the last event received: only newer snapshots are sent */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `progress` events (`id`: position, `data`: the resource as GET answers it) whenever it changes, `: heartbeat` comments while quiet, then one `end` event (`data`: `{"status", "evaluated"}`) before the stream closes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        /** @description progress: the run (batch) as GET answers it; end: `{"status", "evaluated"}` */
+                        data?: string;
+                        /** @enum {string} */
+                        event?: "progress" | "end";
+                        /** @description The position: send back as Last-Event-ID */
+                        id?: string;
+                        /** @description Reconnection delay (ms) */
+                        retry?: number;
+                    };
+                };
+            };
+            /** @description The stream has ended and the client has seen its last event */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such run or batch */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_results_api_v1_test_prompt__run_id__results_get: {
         parameters: {
             query?: {
@@ -8208,6 +8703,13 @@ export interface operations {
                 offset?: number;
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
+                /** @description true: results that passed; false: failed calls or failed checks */
+                passed?: boolean | null;
+                /** @description Only results where this check failed */
+                failed_check?: string | null;
+                case_index?: number | null;
+                /** @description Text in the output (case-insensitive) */
+                q?: string | null;
             };
             header?: never;
             path: {
@@ -8252,6 +8754,100 @@ export interface operations {
                 };
             };
             /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_results_api_v1_test_prompt__run_id__results_export_get: {
+        parameters: {
+            query?: {
+                /** @description true: results that passed; false: failed calls or failed checks */
+                passed?: boolean | null;
+                /** @description Only results where this check failed */
+                failed_check?: string | null;
+                case_index?: number | null;
+                /** @description Text in the output (case-insensitive) */
+                q?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One result per line, each as `GET /test_prompt/{id}/results` answers it, in (case_index, repetition) order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such run */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -8383,6 +8979,167 @@ export interface operations {
                 };
             };
             /** @description run-orchestrator is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    overview_api_v1_usage_overview_get: {
+        parameters: {
+            query?: {
+                /** @description From this time (inclusive, ISO 8601 with a zone) */
+                start?: string | null;
+                /** @description Until this time (exclusive) */
+                end?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOverview"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    timeseries_api_v1_usage_timeseries_get: {
+        parameters: {
+            query?: {
+                /** @description From this time (inclusive, ISO 8601 with a zone) */
+                start?: string | null;
+                /** @description Until this time (exclusive) */
+                end?: string | null;
+                provider?: string | null;
+                model_name?: string | null;
+                prompt_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSeries"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -24,12 +24,15 @@ from query_api.api import (
     api_keys,
     batches,
     classes,
+    exports,
+    live,
     prompt_writes,
     prompts,
     providers,
     quick_tests,
     runs,
     tags,
+    usage,
 )
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
@@ -98,6 +101,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
                 "If-Match",
                 "If-None-Match",
                 "X-Actor",
+                "Last-Event-ID",
                 "Authorization",
                 API_KEY_HEADER,
                 CORRELATION_HEADER,
@@ -120,9 +124,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         classes,
         tags,
         runs,
+        exports,
         batches,
+        live,
         providers,
         quick_tests,
+        usage,
         api_keys,
         admin,
     )

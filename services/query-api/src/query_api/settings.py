@@ -37,6 +37,26 @@ class QueryApiSettings(ServiceSettings):
         default_factory=list,
         description='Browser origins allowed to call the API, e.g. ["http://localhost:5173"].',
     )
+    live_poll_interval: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=10.0,
+        description="How often a live progress stream reads its run or batch (seconds).",
+    )
+    live_heartbeat: float = Field(
+        default=15.0,
+        gt=0.0,
+        le=300.0,
+        description="A live progress stream sends a comment when it has been quiet this long, "
+        "so proxies keep the connection open (seconds).",
+    )
+    live_evaluation_wait: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=3600.0,
+        description="How long after a run finished its live stream waits for the evaluation "
+        "summary before ending without it (seconds).",
+    )
     bootstrap_admin_key: SecretStr | None = Field(
         default=None,
         description="An admin API key from the configuration (e.g. a Kubernetes Secret), to "

@@ -16,6 +16,7 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.result_params import ResultFilters, RunFilters
 from query_api.queries import runs as queries
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
@@ -38,6 +39,7 @@ async def list_runs(
     session: ReadSession,
     request: Request,
     response: Response,
+    more: RunFilters,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
     prompt_id: Annotated[UUID | None, Query()] = None,
@@ -48,7 +50,7 @@ async def list_runs(
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> list[RunOut]:
-    """Newest first."""
+    """Newest first unless `sort` says otherwise."""
     first = paging.start(request, "runs", offset, cursor)
     total, items = await queries.list_runs(
         session,
@@ -58,6 +60,7 @@ async def list_runs(
         batch_id=batch_id,
         limit=limit,
         offset=first,
+        more=more,
     )
     paging.finish(response, request, "runs", first, len(items), total)
     return items
@@ -81,15 +84,17 @@ async def list_results(
     session: ReadSession,
     request: Request,
     run_id: RunId,
+    filters: ResultFilters,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
-    """Ordered by (case_index, repetition); each result carries every metric recorded so far."""
+    """Ordered by (case_index, repetition); each result carries every metric recorded so far.
+    A whole run in one answer: `/results/export` (NDJSON, streamed)."""
     if not await queries.run_exists(session, run_id):
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     first = paging.start(request, "results", offset, cursor)
-    total, items = await queries.list_results(session, run_id, limit, first)
+    total, items = await queries.list_results(session, run_id, limit, first, filters.conditions())
     # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
     response = Response(RESULT_PAGE.dump_json(items), media_type="application/json")
     paging.finish(response, request, "results", first, len(items), total)

@@ -49,9 +49,10 @@ async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent
     for received, event in typed(events, RunEvaluated):
         latest[event.run_id] = {
             "run_id": event.run_id,
+            # The whole summary (pass rate and its interval, latency, tokens, cost, cases):
+            # the verdict a client or a CI gate reads without recomputing it.
             "summary": {
-                "evaluated": event.evaluated,
-                "summaries": [s.model_dump(mode="json") for s in event.summaries],
+                **event.model_dump(mode="json", exclude={"run_id"}),
                 "evaluated_at": received.envelope.time.isoformat(),
             },
         }

@@ -6,15 +6,17 @@ query that returns the page of results, each with its metrics aggregated by Post
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Row, and_, func, literal_column, select
+from sqlalchemy import JSON, ColumnElement, Row, and_, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import Money
+from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
 from query_api.tables import metrics, results, runs
 
@@ -30,9 +32,11 @@ async def list_runs(
     limit: int,
     offset: int,
     batch_id: str | None = None,
+    more: RunFilter | None = None,
 ) -> tuple[int, list[RunOut]]:
-    """A page of runs (newest first) and the total that match the filters."""
-    conditions = []
+    """A page of runs (newest first, or ``more.sort``) and the total that match the filters."""
+    more = more or RunFilter()
+    conditions = more.conditions()
     if status is not None:
         conditions.append(r.status == status)
     if prompt_version_id is not None:
@@ -43,7 +47,7 @@ async def list_runs(
         conditions.append(r.batch_id == batch_id)
     where = and_(*conditions) if conditions else None
     count = select(func.count()).select_from(runs)
-    page = select(runs).order_by(r.created_at.desc(), r.run_id.desc()).limit(limit).offset(offset)
+    page = select(runs).order_by(*more.order()).limit(limit).offset(offset)
     if where is not None:
         count, page = count.where(where), page.where(where)
     total = int(await session.scalar(count) or 0)
@@ -61,27 +65,44 @@ async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
 
 
 async def list_results(
-    session: AsyncSession, run_id: UUID, limit: int, offset: int
+    session: AsyncSession,
+    run_id: UUID,
+    limit: int,
+    offset: int,
+    where: Sequence[ColumnElement[Any]] = (),
 ) -> tuple[int, list[ResultOut]]:
-    """A page of a run's results ordered by (case_index, repetition), metrics attached."""
+    """A page of a run's results ordered by (case_index, repetition), metrics attached;
+    ``where``: more conditions on ``results`` (``queries.result_filters``)."""
     res = results.c
+    matching = and_(res.run_id == run_id, *where)
     total = int(
-        await session.scalar(select(func.count()).select_from(results).where(res.run_id == run_id))
-        or 0
+        await session.scalar(select(func.count()).select_from(results).where(matching)) or 0
     )
     if total <= offset:
         return total, []
     page = (
         select(results)
-        .where(res.run_id == run_id)
+        .where(matching)
         .order_by(res.case_index, res.repetition, res.result_id)
         .limit(limit)
         .offset(offset)
         .cte("page")
     )
-    m = metrics.c
     # One query: each result of the page with its metrics aggregated (name order) in PG.
-    metric_list = (
+    rows = await session.execute(
+        select(
+            page,
+            metrics_json(page.c.result_id).label("metrics"),
+            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
+        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
+    )
+    return total, [ResultOut(**result_fields(row)) for row in rows]
+
+
+def metrics_json(result_id: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The metrics of the result ``result_id`` as one JSON list, in name order."""
+    m = metrics.c
+    return (
         select(
             func.coalesce(
                 func.json_agg(
@@ -96,20 +117,12 @@ async def list_results(
                 type_=JSON,
             )
         )
-        .where(m.result_id == page.c.result_id)
+        .where(m.result_id == result_id)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(
-            page,
-            metric_list.label("metrics"),
-            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
-    )
-    return total, [ResultOut(**_result_fields(row)) for row in rows]
 
 
-def _result_fields(row: Row[Any]) -> dict[str, Any]:
+def result_fields(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.result_id,
         "run_id": row.run_id,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from promptworks_contracts.values import (
     ChatMessage,
@@ -40,6 +40,10 @@ class VersionSummary(_Out):
     label: str | None = Field(description="Free-text version label such as v1.2")
     created_at: UtcDatetime
 
+    @computed_field(description="The original API's name of `label` (its frontend reads it)")
+    def version(self) -> str | None:
+        return self.label
+
 
 class PromptVersionOut(VersionSummary):
     prompt_id: UUID
@@ -50,6 +54,19 @@ class PromptVersionOut(VersionSummary):
     commit_message: str
     author: str
     variables_report: VariablesReport
+
+    @computed_field(
+        description="The template as the original API's text (its frontend reads it): a text "
+        "template's text; a chat template's messages, one `role: content` block each"
+    )
+    def content(self) -> str:
+        if self.template.kind == "text":
+            return self.template.text
+        return "\n\n".join(f"{m.role}: {m.content}" for m in self.template.messages)
+
+    @computed_field(description="As `created_at`: versions are immutable (the original field)")
+    def updated_at(self) -> datetime:
+        return self.created_at
 
 
 class ClassRef(_Out):
@@ -68,7 +85,7 @@ class PromptOut(_Out):
     name: str
     description: str
     author: str
-    prompt_class: ClassRef | None = Field(alias="class")
+    class_ref: ClassRef | None = Field(alias="class")
     tags: list[TagRef]
     labels: dict[str, int] = Field(
         description="Label -> version number; `latest` (the highest version) included"
@@ -80,6 +97,10 @@ class PromptOut(_Out):
     created_at: UtcDatetime
     updated_at: UtcDatetime = Field(description="When the prompt's latest event was recorded")
     stream_version: int = Field(description="Send as If-Match when writing to this prompt")
+
+    @computed_field(description="As `class`, under the original API's name (its frontend)")
+    def prompt_class(self) -> ClassRef | None:
+        return self.class_ref
 
 
 class PromptByLabelOut(PromptOut):

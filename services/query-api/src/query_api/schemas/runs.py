@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -60,10 +60,15 @@ class RunOut(_Out):
     started_at: datetime | None
     finished_at: datetime | None
     evaluation_summary: dict[str, Any] | None = Field(
-        description="{evaluated, summaries: [{name, count, mean, min, max, pass_rate}]} once "
-        "every result is evaluated"
+        description="Once every result is evaluated: {evaluated, summaries: [{name, count, "
+        "mean, min, max, pass_rate, ...}], passed, pass_rate, pass_rate_interval, latency, "
+        "tokens, cost, uncosted, cases, evaluated_at} (the evaluator's run summary)"
     )
     stream_version: int
+
+    @computed_field(description="When the run last changed state (the original API's field)")
+    def updated_at(self) -> datetime:
+        return self.finished_at or self.started_at or self.created_at
 
 
 class MoneyOut(_Out):
@@ -94,3 +99,11 @@ class ResultOut(_Out):
     cost: MoneyOut | None = None
     cached: bool = Field(default=False, description="Answered from the response cache")
     metrics: list[MetricOut]
+
+    @computed_field(description="As `run_id` (the original API's name)")
+    def test_run_id(self) -> UUID:
+        return self.run_id
+
+    @computed_field(description="As `total_tokens` (the original API's name)")
+    def tokens_used(self) -> int:
+        return self.total_tokens

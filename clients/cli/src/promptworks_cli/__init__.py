@@ -1,0 +1,1 @@
+"""``promptworks``: the PromptWorks command line (a client of query-api's public API only)."""
