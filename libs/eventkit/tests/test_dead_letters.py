@@ -141,6 +141,27 @@ async def test_a_dead_letter_is_replayed_once_after_the_fix_and_kept(scratch_db,
     assert count == 1
 
 
+async def test_a_resent_copy_of_a_dead_letter_is_a_duplicate_only_the_replay_applies(
+    scratch_db, kafka
+) -> None:
+    """A relay may re-send a poison event after the fix is deployed. That copy is skipped (the
+    dead letter moved its stream's position), so the operator's replay applies it, once."""
+    broken = prompt_events(1, name="broken")
+    await produce(kafka, broken)
+    projection = Projection()
+    async with consuming(scratch_db, kafka, projection) as letters:
+        await wait_until(lambda: _equals(count_rows(scratch_db, dead_letters), 1))
+        projection.fixed = True
+        await produce(kafka, [*broken, *prompt_events(1)])  # the re-sent copy, then a marker
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 1))
+        assert await count_rows(scratch_db, applied) == 1  # the marker only, not the copy
+        [letter], _ = await letters.page()
+        await letters.replay(letter.id, "ops")
+    async with scratch_db.sessions() as session:
+        ids = (await session.execute(select(applied.c.event_id))).scalars().all()
+    assert ids.count(str(broken[0][1].id)) == 1 and len(ids) == 2
+
+
 async def test_an_undecodable_record_stays_open_with_its_reason(scratch_db, kafka) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
     await producer.start()

@@ -266,7 +266,7 @@ class ConsumerRunner:
                 if is_infrastructure_failure(error):
                     raise
                 poison[id(record)] = f"handler failed: {error!r}"
-                await self._apply([record], {}, poison, sent)
+                await self._apply([record], {id(record): event} if event else {}, poison, sent)
 
     def _decode(self, records: list[_Record]) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
         decoded: dict[int, ReceivedEvent] = {}
@@ -299,8 +299,13 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
-            events = [decoded[id(r)] for r in records if id(r) in decoded and id(r) not in poison]
-            fresh = await self._deduplicate(session, events)
+            # A decodable dead letter moves its stream's position like an applied event: a
+            # re-sent copy of it is then a duplicate, so only an operator's replay applies it
+            # (once), never a redelivery as well.
+            dead_ids = {id(decoded[id(r)]) for r in dead if id(r) in decoded}
+            events = [decoded[id(r)] for r in records if id(r) in decoded]
+            fresh = [e for e in await self._deduplicate(session, events) if id(e) not in dead_ids]
+            events = [e for e in events if id(e) not in dead_ids]
             if fresh:
                 await self._handler(session, fresh)
             if dead:
