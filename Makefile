@@ -80,8 +80,12 @@ down: ## Stop everything `make dev` started
 	$(UV) run --frozen python -m devstack down || true
 	$(INFRA) down
 
+# Tests mostly wait (on Kafka, PostgreSQL, service processes), so three workers share two cores
+# well. Whole files go to one worker: a module's stack of service processes starts once.
+TEST_WORKERS ?= 3
+
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client
 	$(UV) run --frozen ruff check .
