@@ -45,6 +45,8 @@ from promptworks_eventkit.metrics import (
 )
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
+from promptworks_eventkit.tracing import enabled as tracing_enabled
+from promptworks_eventkit.tracing import processing
 
 log = structlog.get_logger(__name__)
 
@@ -302,7 +304,10 @@ class ConsumerRunner:
             events = [decoded[id(r)] for r in records if id(r) in decoded and id(r) not in poison]
             fresh = await self._deduplicate(session, events)
             if fresh:
-                await self._handler(session, fresh)
+                if tracing_enabled():
+                    await self._handle_traced(session, records, fresh)
+                else:
+                    await self._handler(session, fresh)
             if dead:
                 await session.execute(
                     dead_letters.insert(),
@@ -330,6 +335,16 @@ class ConsumerRunner:
             CONSUMER_DEAD_LETTERS.labels(self.name, record.topic).inc()
         if fresh and self._on_applied is not None:
             self._on_applied(fresh)
+
+    async def _handle_traced(
+        self, session: AsyncSession, records: list[_Record], fresh: list[ReceivedEvent]
+    ) -> None:
+        """The handler within one process span per event (``tracing.processing``)."""
+        headers = {(r.topic, r.partition, r.offset): r.headers for r in records}
+        with processing(
+            self.name, fresh, [headers[(e.topic, e.partition, e.offset)] for e in fresh]
+        ) as traced:
+            await self._handler(session, traced)
 
     async def _deduplicate(
         self, session: AsyncSession, events: list[ReceivedEvent]

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Protocol
 
+import structlog
+
 from promptworks_contracts.events import (
     ResultRecorded,
     RunCancelled,
@@ -33,6 +35,7 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_contracts.values import Money, TokenUsage
+from promptworks_eventkit import tracing
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from run_orchestrator.domain.cost import add, budget_reached, call_cost
 from run_orchestrator.domain.rendering import render_messages
@@ -84,6 +87,17 @@ class RunExecution:
         state = await load_run(self._port, run_id)
         if state is None or state.status not in UNFINISHED:
             return  # finished meanwhile (for example by another replica)
+        # In the trace of the request that created the run; its events and model calls
+        # (httpx spans) are children of this span, its log lines name its correlation id.
+        with (
+            tracing.span("run execute", state.context, run_id=str(run_id)) as context,
+            structlog.contextvars.bound_contextvars(correlation_id=context.correlation_id),
+        ):
+            state.context = context
+            await self._execute(state)
+
+    async def _execute(self, state: RunState) -> None:
+        run_id = state.run_id
         name = state.created.model.provider
         provider = self._providers.get(name)
         if provider is None:
