@@ -79,8 +79,10 @@ def choose_backend(
     environ: Mapping[str, str], docker: Callable[[], bool] = docker_answers
 ) -> Backend:
     choice = environ.get(BACKEND_VARIABLE, "auto").strip().lower() or "auto"
-    if choice == "local" or choice == "testcontainers":
-        return choice
+    if choice == "local":
+        return "local"
+    if choice == "testcontainers":
+        return "testcontainers"
     if choice != "auto":
         raise ValueError(
             f"{BACKEND_VARIABLE} must be local, testcontainers or auto, not {choice!r}"
