@@ -42,6 +42,7 @@ from run_orchestrator.domain.rendering import render_messages
 from run_orchestrator.execution.caching import cached_result, prefetch
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.limits import RateLimiterUnavailableError
+from run_orchestrator.execution.metrics import PROVIDER_COST, label
 from run_orchestrator.execution.recorder import ResultRecorder
 from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
 from run_orchestrator.execution.stopping import (
@@ -236,6 +237,12 @@ class RunExecution:
             raise
         except Exception as failure:
             error = error_message(failure)
+        cost = call_cost(usage, created.pricing) if error is None else _no_cost(created)
+        if error is None and cost is not None:
+            model = created.model
+            PROVIDER_COST.labels(label(model.provider), label(model.name), cost.currency).inc(
+                float(cost.amount)
+            )
         return ResultRecorded(
             run_id=state.run_id,
             result_id=uuid.uuid4(),
@@ -246,7 +253,7 @@ class RunExecution:
             usage=usage,
             finish_reason=finish_reason,
             error=error,
-            cost=call_cost(usage, created.pricing) if error is None else _no_cost(created),
+            cost=cost,
         )
 
 
