@@ -25,7 +25,7 @@ from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.messages import MessageContext, ReceivedEvent
 from promptworks_eventkit.settings import ServiceSettings
-from promptworks_eventkit.tracing_setup import configure_tracing, wanted
+from promptworks_eventkit.tracing_setup import configure_tracing, sampler_for, wanted
 from tests.support.kafka import envelope_for
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
@@ -45,6 +45,25 @@ def test_tracing_is_wanted_only_with_an_endpoint_and_not_disabled(
     environ: dict[str, str], on: bool
 ) -> None:
     assert wanted(environ) is on
+
+
+def test_sql_and_calls_outside_any_trace_are_not_sampled() -> None:
+    """The relay's and the scheduler's polling would otherwise start a trace per poll."""
+    sampler = sampler_for({})
+    assert sampler is not None
+    tracer = TracerProvider(sampler=sampler).get_tracer("tests")
+    assert not tracer.start_span("SELECT", kind=SpanKind.CLIENT).is_recording()
+    with tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER) as request:
+        assert request.is_recording()
+        assert tracer.start_span("SELECT", kind=SpanKind.CLIENT).is_recording()
+    # A ratio applies to the traces that start here; orphans stay dropped.
+    none_kept = sampler_for(
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}
+    )
+    assert none_kept is not None
+    assert not TracerProvider(sampler=none_kept).get_tracer("t").start_span("GET").is_recording()
+    # Any other sampler is the SDK's, as the variable names it.
+    assert sampler_for({"OTEL_TRACES_SAMPLER": "always_on"}) is None
 
 
 def test_without_the_variables_nothing_is_installed() -> None:

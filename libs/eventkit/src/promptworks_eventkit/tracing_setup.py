@@ -15,7 +15,14 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
@@ -48,9 +55,12 @@ def wanted(environ: Mapping[str, str]) -> bool:
 
 
 class _NoOrphanClients(Sampler):
-    """Root spans only for work that starts somewhere: a request, a consumed batch, a run.
-    A SQL query or outgoing call without a parent is background polling (the relay, the
-    scheduler): one trace per poll would bury the traces that matter."""
+    """Root spans only for work that starts somewhere: a request, a consumed batch, a run
+    (sampled by ``roots``). A SQL query or outgoing call without a parent is background polling
+    (the relay, the scheduler): one trace per poll would bury the traces that matter."""
+
+    def __init__(self, roots: Sampler) -> None:
+        self._roots = roots
 
     def should_sample(
         self,
@@ -64,10 +74,27 @@ class _NoOrphanClients(Sampler):
     ) -> SamplingResult:
         if kind == SpanKind.CLIENT:
             return SamplingResult(Decision.DROP)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self._roots.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
 
     def get_description(self) -> str:
-        return "NoOrphanClients"
+        return f"NoOrphanClients{{{self._roots.get_description()}}}"
+
+
+def sampler_for(environ: Mapping[str, str]) -> Sampler | None:
+    """The parent-based samplers (the default, and a ratio of the traces that start here) drop
+    orphan client spans; any other ``OTEL_TRACES_SAMPLER`` is the SDK's, as named (None)."""
+    name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if name in ("", "parentbased_always_on"):
+        return ParentBased(_NoOrphanClients(ALWAYS_ON))
+    if name == "parentbased_traceidratio":
+        try:
+            ratio = float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))
+        except ValueError:
+            ratio = 1.0
+        return ParentBased(_NoOrphanClients(TraceIdRatioBased(min(1.0, max(0.0, ratio)))))
+    return None
 
 
 def configure_tracing(service: str, environ: Mapping[str, str] | None = None) -> bool:
@@ -86,9 +113,7 @@ def configure_tracing(service: str, environ: Mapping[str, str] | None = None) ->
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service}))
-    # An explicit OTEL_TRACES_SAMPLER wins (the SDK reads it when sampler is None).
-    sampler = None if env.get("OTEL_TRACES_SAMPLER") else ParentBased(_NoOrphanClients())
-    provider = TracerProvider(resource=resource, sampler=sampler)
+    provider = TracerProvider(resource=resource, sampler=sampler_for(env))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _provider.installed = provider
