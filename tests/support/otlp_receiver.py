@@ -1,6 +1,9 @@
 """A real OTLP/HTTP trace receiver on loopback, for tests: services export to it over the
 standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` exactly as they would to a collector. It decodes the
-protobuf ``ExportTraceServiceRequest`` (opentelemetry-proto) and keeps every span."""
+protobuf ``ExportTraceServiceRequest`` (opentelemetry-proto) and keeps every span.
+
+As its own process (benchmarks with tracing on): ``python -m tests.support.otlp_receiver 4318``.
+"""
 
 from __future__ import annotations
 
@@ -118,8 +121,8 @@ class OtlpReceiver:
         return Handler
 
     @contextlib.contextmanager
-    def serving(self) -> Iterator[OtlpReceiver]:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+    def serving(self, port: int = 0) -> Iterator[OtlpReceiver]:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -169,3 +172,18 @@ async def wait_for_trace(
             await asyncio.sleep(0.2)
     await asyncio.sleep(1.0)
     return Trace(receiver.spans(trace_id))
+
+
+def main() -> None:
+    import sys
+    import time
+
+    with OtlpReceiver().serving(int(sys.argv[1]) if len(sys.argv) > 1 else 4318) as receiver:
+        print(f"receiving OTLP/HTTP traces on {receiver.endpoint}", flush=True)
+        while True:
+            time.sleep(10)
+            print(f"{len(receiver.spans())} spans in {receiver.requests} requests", flush=True)
+
+
+if __name__ == "__main__":
+    main()

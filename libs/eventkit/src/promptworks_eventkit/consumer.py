@@ -252,7 +252,13 @@ class ConsumerRunner:
                 await self._apply(records, decoded, poison, sent)
                 return
             except Exception as error:
-                log.warning("batch failed", consumer=self.name, attempt=attempt, error=repr(error))
+                log.warning(
+                    "batch failed",
+                    consumer=self.name,
+                    attempt=attempt,
+                    error=repr(error),
+                    correlation_ids=_correlations(records),
+                )
                 if attempt == self._max_attempts and is_infrastructure_failure(error):
                     # The database or broker is down: no event is to blame. Give up the batch
                     # (nothing was committed); the runner restarts and re-reads it from the
@@ -411,6 +417,7 @@ class ConsumerRunner:
             partition=record.partition,
             offset=record.offset,
             error=error,
+            correlation_id=_header(record, "ce_correlationid"),
         )
         headers = [
             *record.headers,
@@ -440,3 +447,15 @@ def _header(record: _Record, name: str) -> str | None:
         if key == name:
             return value.decode("utf-8", errors="replace")
     return None
+
+
+def _correlations(records: Sequence[_Record], most: int = 5) -> list[str]:
+    """The distinct correlation ids of a batch's events (a few): what to search the logs for."""
+    found: dict[str, None] = {}
+    for record in records:
+        correlation = _header(record, "ce_correlationid")
+        if correlation is not None:
+            found[correlation] = None
+            if len(found) == most:
+                break
+    return list(found)

@@ -148,15 +148,22 @@ class OutboxRelay:
 
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
         headers = _headers(row["headers"])
-        # Sent within the context the event was recorded in: with tracing on, the send span
-        # continues the request's trace and names itself in the Kafka ``traceparent`` header.
-        with within(_trace_of(headers) if tracing_enabled() else None):
-            sent: asyncio.Future[Any] = await self._producer.send(
-                row["topic"],
-                value=row["value"],
-                key=row["key"].encode(),
-                headers=[(name, value.encode()) for name, value in headers],
-            )
+        if not tracing_enabled():
+            return await self._publish(row, headers)
+        # Sent within the context the event was recorded in: the send span continues the
+        # request's trace and names itself in the Kafka ``traceparent`` header.
+        with within(_trace_of(headers)):
+            return await self._publish(row, headers)
+
+    async def _publish(
+        self, row: asyncpg.Record, headers: list[tuple[str, str]]
+    ) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = await self._producer.send(
+            row["topic"],
+            value=row["value"],
+            key=row["key"].encode(),
+            headers=[(name, value.encode()) for name, value in headers],
+        )
         return sent
 
     async def measure_backlog(self, connection: asyncpg.Connection) -> None:
