@@ -165,13 +165,17 @@ class Trace:
 async def wait_for_trace(
     receiver: OtlpReceiver, trace_id: str, wanted: set[str], timeout: float = 30.0
 ) -> Trace:
-    """The trace once each ``"service/span name"`` in ``wanted`` was exported (and a moment
-    more, for the last batches of the other processes)."""
+    """The trace once each ``"service/span name"`` in ``wanted`` was exported and every span's
+    parent too (the services export on their own schedules), but for the caller's span that
+    the trace's roots share."""
     async with asyncio.timeout(timeout):
-        while not wanted <= {f"{s.service}/{s.name}" for s in receiver.spans(trace_id)}:
+        while True:
+            trace = Trace(receiver.spans(trace_id))
+            names = {f"{s.service}/{s.name}" for s in trace.spans}
+            missing = {s.parent_span_id for s in trace.spans} - trace.by_id.keys()
+            if wanted <= names and len(missing) == 1:
+                return trace
             await asyncio.sleep(0.2)
-    await asyncio.sleep(1.0)
-    return Trace(receiver.spans(trace_id))
 
 
 def main() -> None:
