@@ -66,7 +66,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Rate limits hold for all replicas together: their schedules live in the shared database.
     rate_store = PostgresRateLimitStore(dsn)
     limiter = SharedRateLimiter(rate_store)
-    executor = Executor(port, providers, locks, settings, ProviderCalls(settings, limiter))
+    calls = ProviderCalls(settings, limiter)  # one per process: runs and quick tests share it
+    executor = Executor(port, providers, locks, settings, calls)
 
     async def keep_catalog_fresh(spawner: Runtime) -> None:
         spawner.spawn("provider-catalog", catalog.keep_fresh)
@@ -103,7 +104,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.port = port
     app.state.quick_tests = QuickTests(
-        port, providers, prompt_wait_seconds=settings.prompt_wait_seconds
+        port, providers, calls, prompt_wait_seconds=settings.prompt_wait_seconds
     )
     app.state.provider_commands = ProviderCommands(
         port,
