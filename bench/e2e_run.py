@@ -134,7 +134,7 @@ async def main(cases: int, repetitions: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir))
         try:
-            async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=120) as client:
+            async with stack.api_client(timeout=120) as client:
                 prompt = (
                     await client.post(
                         "/api/v1/prompts",

@@ -32,6 +32,7 @@ import httpx
 
 from bench.prompt_data import Catalogue, produce_catalogue
 from promptworks_eventkit.db import asyncpg_dsn
+from tests.support.credentials import ADMIN_KEY, admin_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
     create_database,
@@ -63,6 +64,9 @@ def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Pope
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
         "HTTP_PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        # The measured client is one key; the bench measures the queries, not the limiter.
+        "RATE_LIMIT_PER_MINUTE": "0",
     }
     return subprocess.Popen([sys.executable, "-m", "query_api", "serve"], env=env)
 
@@ -184,7 +188,9 @@ async def main(prompts: int, requests: int) -> dict[str, Any]:
         started = time.perf_counter()
         process = start_query_api(url, kafka, port)
         projected_in = await wait_projected(url, catalogue.events, started)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, headers=admin_headers()
+        ) as client:
             total = (await client.get("/api/v1/prompts", params={"archived": "all"})).headers
             assert int(total["X-Total-Count"]) == prompts, total
             latencies = await measure(client, catalogue, requests)

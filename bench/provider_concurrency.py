@@ -49,6 +49,7 @@ from run_orchestrator.providers.base import CompletionRequest
 from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
 from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.settings import RunOrchestratorSettings
+from tests.support.credentials import service_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
     REPO,
@@ -189,7 +190,7 @@ async def orchestrator_runs(
                 service_process(
                     "run-orchestrator", database_url, kafka, Path(run_dir), env=env
                 ) as url,
-                httpx.AsyncClient(base_url=url, timeout=120) as client,
+                httpx.AsyncClient(base_url=url, timeout=120, headers=service_headers()) as client,
             ):
                 for _ in range(runs):
                     figures.append(await one_run(client, database_url, version, calls))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.demo import run_demo
-from devstack.services import REPO, Stack
+from devstack.services import REPO, Stack, new_admin_key
+
+ADMIN_KEY_FILE = "admin-key"
+"""In the state directory (``.local``): the local bootstrap admin key, for the demo and a CLI."""
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
@@ -22,6 +27,8 @@ def local_stack() -> Stack:
     kafka_port = os.environ.get("PROMPTWORKS_KAFKA_PORT", "19092")
     state = Path(os.environ.get("PROMPTWORKS_STATE_DIR", REPO / ".local"))
     return Stack(
+        service_token=_kept_secret(state / "service-token", lambda: secrets.token_urlsafe(32)),
+        admin_key=_kept_secret(state / ADMIN_KEY_FILE, new_admin_key),
         database_url_base=os.environ.get(
             "DATABASE_URL_BASE", f"postgresql+asyncpg://promptworks:promptworks@127.0.0.1:{pg_port}"
         ),
@@ -31,6 +38,18 @@ def local_stack() -> Stack:
         run_dir=state / "services",
         extra_env={"run-orchestrator": {"PROVIDERS": os.environ.get("PROVIDERS", "{}")}},
     )
+
+
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path`` (made on first use, readable by its owner only), so the
+    services, the demo and a CLI all use the same one across commands."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(value + "\n")
+    return value
 
 
 @app.command()
@@ -52,7 +71,7 @@ def demo() -> None:
     """Create a prompt and a run on the mock model through query-api; print its metrics."""
     stack = local_stack()
     with console.status("running the demo"):
-        run, results = run_demo(stack.url("query-api"))
+        run, results = run_demo(stack.url("query-api"), stack.admin_key)
     table = Table(title=f"demo run {run['id']} ({run['status']})")
     for column in ("case", "rep", "output", "metrics"):
         table.add_column(column, overflow="fold")
@@ -68,6 +87,8 @@ def demo() -> None:
     console.print(
         f"\nquery-api:   {base}   (docs {base}/docs, OpenAPI {base}/api/v1/openapi.json)\n"
         f"results:     {base}/api/v1/test_prompt/{run['id']}/results\n"
+        f"admin key:   {stack.admin_key}   (kept in {stack.run_dir.parent / ADMIN_KEY_FILE}; "
+        "send it as `Authorization: Bearer <key>`)\n"
         f"services:    {stack.describe()}\n"
         f"logs:        {stack.run_dir}/*.log\n"
         "stop:        make down"

@@ -73,8 +73,11 @@ def wait_for_results(
         time.sleep(0.2)
 
 
-def run_demo(base_url: str, timeout: float = 60.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+def run_demo(
+    base_url: str, api_key: str, timeout: float = 60.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=base_url, timeout=30, headers=headers) as client:
         prompt = ensure_prompt(client)
         response = client.post(
             "/api/v1/test_prompt", json=demo_run(prompt["current_version"]["id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -50,6 +52,10 @@ class Stack:
     """Overrides a service's database name (tests use fresh ones)."""
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Per-service extra environment, e.g. run-orchestrator's PROVIDERS."""
+    service_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """The service credential query-api presents to the command services."""
+    admin_key: str = field(default_factory=lambda: new_admin_key())
+    """query-api's bootstrap admin key: what the demo, the CLI and tests call it with."""
 
     def spec(self, name: str) -> ServiceSpec:
         return next(s for s in self.specs if s.name == name)
@@ -67,9 +73,26 @@ class Stack:
             "HTTP_PORT": str(spec.port),
             "PROMPT_SERVICE_URL": self.url("prompt-service"),
             "RUN_ORCHESTRATOR_URL": self.url("run-orchestrator"),
+            "SERVICE_TOKEN": self.service_token,
+            **({"BOOTSTRAP_ADMIN_KEY": self.admin_key} if spec.name == "query-api" else {}),
             **self.extra_env.get(spec.name, {}),
         }
         return env
+
+    def api_headers(self) -> dict[str, str]:
+        """Headers of a call to query-api as the bootstrap admin."""
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def api_client(self, path: str = "", **options: Any) -> httpx.AsyncClient:
+        """An HTTP client on query-api (``path``, e.g. ``/api/v1``, appended to its URL) that
+        authenticates as the bootstrap admin."""
+        headers = {**self.api_headers(), **options.pop("headers", {})}
+        base_url = self.url("query-api") + path
+        return httpx.AsyncClient(base_url=base_url, headers=headers, **options)
+
+    def service_headers(self) -> dict[str, str]:
+        """Headers of a direct call to a command service (as query-api makes it)."""
+        return {"Authorization": f"Bearer {self.service_token}"}
 
     def _command(self, spec: ServiceSpec, *args: str) -> list[str]:
         return [sys.executable, "-m", spec.module, *args]
@@ -162,6 +185,10 @@ class Stack:
 
     def describe(self) -> str:
         return json.dumps({s.name: self.url(s.name) for s in self.specs}, indent=2)
+
+
+def new_admin_key() -> str:
+    return "pwk_" + secrets.token_urlsafe(32)
 
 
 def _alive(pid: int) -> bool:

@@ -248,6 +248,9 @@ def test_a_migration_job_per_service_runs_before_the_rollout(
     }
 
 
+SERVICE_CREDENTIAL = "promptworks-service-credential"
+
+
 def test_secrets_are_referenced_never_rendered(overlay: tuple[str, list[Manifest]]) -> None:
     _, manifests = overlay
     assert of_kind(manifests, "Secret") == {}
@@ -259,6 +262,12 @@ def test_secrets_are_referenced_never_rendered(overlay: tuple[str, list[Manifest
             if container["args"][1] in ("serve", "migrate"):
                 service = name.split("/")[1].removesuffix("-migrate")
                 assert refs == [f"{service}-secrets"], name
+            if container["args"][1] == "serve":  # the service credential, by reference
+                [token] = [e for e in container["env"] if e["name"] == "SERVICE_TOKEN"]
+                assert token["valueFrom"]["secretKeyRef"] == {
+                    "name": SERVICE_CREDENTIAL,
+                    "key": "SERVICE_TOKEN",
+                }, name
 
 
 def test_production_topics_are_replicated() -> None:
@@ -282,7 +291,10 @@ def test_the_example_secrets_match_what_the_pods_reference() -> None:
     import yaml
 
     example = [d for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text()) if d]
-    assert {d["metadata"]["name"] for d in example} == {f"{s}-secrets" for s in SERVICES}
+    assert {d["metadata"]["name"] for d in example} == {
+        *(f"{s}-secrets" for s in SERVICES),
+        SERVICE_CREDENTIAL,
+    }
     assert schema_errors(example) == []
 
 

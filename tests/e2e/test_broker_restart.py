@@ -102,7 +102,7 @@ async def run_state(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
 async def test_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(
     private_stack: Stack, private_infra: PrivateInfra
 ) -> None:
-    async with httpx.AsyncClient(base_url=private_stack.url("query-api"), timeout=30) as client:
+    async with private_stack.api_client(timeout=30) as client:
         prompt = await client.post(
             "/api/v1/prompts",
             json={"name": "restart", "content": "Say {{ word }}", "variables": [{"name": "word"}]},

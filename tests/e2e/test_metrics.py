@@ -75,7 +75,7 @@ async def test_every_service_exports_its_series_and_they_move_during_a_run(
     stack: Stack, fake_openai: FakeOpenAI
 ) -> None:
     before = await scrape(stack)
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         prompt = await create_prompt(client)
         # The priced mock model: tokens and cost move with the calls.
         response = await client.post(

@@ -39,7 +39,11 @@ async def fuzz_stack(
 ) -> AsyncIterator[Stack]:
     # An unknown prompt version is answered after a bounded wait for the prompt copy: short
     # here, or every generated POST /runs would wait out the default 5 s.
-    extra_env = {"run-orchestrator": {"PROMPT_WAIT_SECONDS": "0.05"}}
+    # Schemathesis calls as fast as it can: no rate limit here (it is tested in query-api).
+    extra_env = {
+        "run-orchestrator": {"PROMPT_WAIT_SECONDS": "0.05"},
+        "query-api": {"RATE_LIMIT_PER_MINUTE": "0"},
+    }
     async with running_stack(infra, Path(tmp_path_factory.mktemp("fuzz")), extra_env) as stack:
         await _seed(stack)
         yield stack
@@ -49,7 +53,7 @@ async def _seed(stack: Stack) -> None:
     """A prompt with versions, a label, a class and a tag, and a finished run: operations on an
     existing resource are reached only when one exists (schemathesis follows the ids the
     lists answer with)."""
-    async with httpx.AsyncClient(base_url=f"{stack.url('query-api')}/api/v1", timeout=30) as api:
+    async with stack.api_client("/api/v1", timeout=30) as api:
         tag = await api.post("/prompt-tags", json={"name": "fuzz", "color": "#112233"})
         assert tag.status_code == 201, tag.text
         body = {"name": "seed", "class_name": "fuzz", "tags": ["fuzz"], "content": "Hi {{ name }}"}
@@ -67,10 +71,16 @@ async def _seed(stack: Stack) -> None:
         assert run.status_code in (201, 202), run.text
 
 
+def credential(stack: Stack, service: str) -> dict[str, str]:
+    """query-api is called as the bootstrap admin, a command service as query-api calls it."""
+    return stack.api_headers() if service == "query-api" else stack.service_headers()
+
+
 @pytest.mark.parametrize("service", sorted(DOCUMENTS))
 async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer(
     fuzz_stack: Stack, service: str
 ) -> None:
+    headers = credential(fuzz_stack, service)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -82,6 +92,10 @@ async def test_no_input_the_document_allows_gets_a_5xx_or_an_undocumented_answer
         "--max-examples",
         str(EXAMPLES_PER_OPERATION),
         "--generation-deterministic",
+        # A busy CI machine can take seconds to answer one request; that is no failure.
+        "--request-timeout",
+        "60",
+        *(f"--header={name}: {value}" for name, value in headers.items()),
         "--no-color",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -106,8 +120,13 @@ async def test_every_error_answer_of_every_service_is_documented_as_the_problem(
                     assert {"422", "500"} <= set(errors), (service, method, route)
                     for status, response in errors.items():
                         assert response["content"] == problem, (service, method, route, status)
-            # And an unknown route answers in that shape.
-            missing = await client.get(f"{fuzz_stack.url(service)}/no-such-route/")
+            # And an unknown route answers in that shape: 404 to a caller with a credential,
+            # 401 to one without (no route is revealed to a stranger).
+            url = f"{fuzz_stack.url(service)}/no-such-route/"
+            missing = await client.get(url, headers=credential(fuzz_stack, service))
             assert missing.status_code == 404, service
             assert missing.headers["content-type"] == "application/problem+json", service
             assert missing.json()["type"] == "urn:promptworks:problem:not-found", service
+            stranger = await client.get(url)
+            assert stranger.status_code == 401, service
+            assert stranger.json()["type"] == "urn:promptworks:problem:unauthorized", service

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.demo import run_demo
 from devstack.services import Stack
 from tests.e2e.conftest import FAKE_API_KEY, unique
 from tests.support.fake_openai import FakeOpenAI
@@ -79,7 +80,7 @@ async def finished_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]
 
 @pytest.fixture
 async def client(stack: Stack) -> Any:
-    async with httpx.AsyncClient(base_url=stack.url("query-api"), timeout=30) as client:
+    async with stack.api_client(timeout=30) as client:
         yield client
 
 
@@ -401,6 +402,16 @@ async def test_a_quick_test_streams_through_query_api(client: httpx.AsyncClient)
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "variables.name"
 
 
+async def test_the_make_dev_demo_runs_with_the_bootstrap_admin_key(stack: Stack) -> None:
+    """What ``make dev`` prints: the demo, authenticated with the key devstack gave query-api."""
+    run, results = await asyncio.to_thread(run_demo, stack.url("query-api"), stack.admin_key)
+    assert run["status"] == "completed"
+    assert len(results) == 6 and all(r["metrics"] for r in results)
+    async with httpx.AsyncClient(base_url=stack.url("query-api")) as anonymous:
+        refused = await anonymous.get(f"/api/v1/test_prompt/{run['id']}")
+        assert refused.status_code == 401
+
+
 async def test_one_trace_spans_all_four_services_across_kafka(
     stack: Stack, receiver: OtlpReceiver
 ) -> None:
@@ -408,9 +419,7 @@ async def test_one_trace_spans_all_four_services_across_kafka(
     over the four processes, exported over OTLP/HTTP, parent links intact at every hop."""
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
     headers = {"traceparent": f"00-{trace_id}-{caller_span}-01", "X-Correlation-ID": "trace-e2e"}
-    async with httpx.AsyncClient(
-        base_url=stack.url("query-api"), timeout=30, headers=headers
-    ) as client:
+    async with stack.api_client(timeout=30, headers=headers) as client:
         prompt = await create_prompt(client)
         response = await client.post(
             "/api/v1/test_prompt",

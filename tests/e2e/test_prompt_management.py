@@ -18,9 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def api(stack: Stack) -> Any:
     headers = {"X-Actor": "e2e-tester"}
-    async with httpx.AsyncClient(
-        base_url=f"{stack.url('query-api')}/api/v1", timeout=30, headers=headers
-    ) as client:
+    async with stack.api_client("/api/v1", timeout=30, headers=headers) as client:
         yield client
 
 

@@ -50,6 +50,6 @@ async def test_the_committed_document_and_types_are_current(tmp_path: Path) -> N
 
 async def test_a_typescript_program_uses_a_running_query_api(stack: Stack) -> None:
     await run(str(BIN / "tsc"), "-p", ".")  # type-checks, then builds into dist/
-    output = await run("node", "dist/test/smoke.js", stack.url("query-api"))
+    output = await run("node", "dist/test/smoke.js", stack.url("query-api"), stack.admin_key)
     assert "FAILED" not in output
     assert "ok: the refusal names the field" in output  # the program's last check ran

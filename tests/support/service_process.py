@@ -13,6 +13,7 @@ from pathlib import Path
 
 from devstack.services import Stack, default_specs
 from promptworks_eventkit.settings import KafkaSettings
+from tests.support.credentials import ADMIN_KEY, SERVICE_TOKEN
 from tests.support.fake_openai import free_port
 
 
@@ -28,7 +29,8 @@ async def service_process(
 ) -> AsyncIterator[str]:
     """Serves service ``name`` (e.g. ``"prompt-service"``) on a free loopback port, on
     ``database_url`` (already migrated, e.g. by the ``database`` fixture) and ``kafka``'s topics;
-    yields its base URL once ``/readyz`` answers 200. Its log is ``run_dir/<name>.log``."""
+    yields its base URL once ``/readyz`` answers 200. Its log is ``run_dir/<name>.log``. It
+    runs with the test credentials (``tests.support.credentials``)."""
     base, database = database_url.rsplit("/", 1)
     # Every spec stays in the stack (its environment names the other services' URLs); only
     # ``name`` is started.
@@ -46,6 +48,8 @@ async def service_process(
         topic_prefix=kafka.topic_prefix,
         databases={name: database},
         extra_env={name: {"HTTP_HOST": "127.0.0.1", "LOG_JSON": "false", **(env or {})}},
+        service_token=SERVICE_TOKEN,
+        admin_key=ADMIN_KEY,
     )
     stack.start(name)
     try:

@@ -12,10 +12,17 @@ export type CreatePromptRequest = Schemas["CreatePromptRequest"];
 
 export type PromptWorksClient = Client<paths>;
 
-/** A client of query-api at `baseUrl` (its root, e.g. http://127.0.0.1:8000). */
+/**
+ * A client of query-api at `baseUrl` (its root, e.g. http://127.0.0.1:8000) that sends
+ * `apiKey` (`Authorization: Bearer <key>`) with every call; `make dev` leaves a local admin key
+ * in `.local/admin-key`.
+ */
 export function promptWorksClient(
   baseUrl: string,
+  apiKey: string,
   options: Omit<ClientOptions, "baseUrl"> = {},
 ): PromptWorksClient {
-  return createClient<paths>({ ...options, baseUrl });
+  const headers = { ...(options.headers as Record<string, string> | undefined) };
+  headers["Authorization"] = `Bearer ${apiKey}`;
+  return createClient<paths>({ ...options, baseUrl, headers });
 }

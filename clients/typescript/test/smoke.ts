@@ -1,5 +1,6 @@
 // A real client of a running query-api: creates a prompt, reads it back, reads errors.
-// Usage: node dist/test/smoke.js <query-api root URL>. Exit status 1 on the first failed check.
+// Usage: node dist/test/smoke.js <query-api root URL> <API key>. Exit status 1 on the first
+// failed check.
 import { type Problem, promptWorksClient } from "../src/index.js";
 
 function check(condition: boolean, what: string, seen?: unknown): asserts condition {
@@ -12,7 +13,9 @@ function check(condition: boolean, what: string, seen?: unknown): asserts condit
 
 const baseUrl = process.argv[2];
 check(typeof baseUrl === "string" && baseUrl.startsWith("http"), "a base URL is given", baseUrl);
-const api = promptWorksClient(baseUrl, { headers: { "X-Actor": "ts-client" } });
+const apiKey = process.argv[3];
+check(typeof apiKey === "string" && apiKey.length > 0, "an API key is given");
+const api = promptWorksClient(baseUrl, apiKey, { headers: { "X-Actor": "ts-client" } });
 const name = `ts-client ${Date.now()}`;
 
 const created = await api.POST("/api/v1/prompts", {

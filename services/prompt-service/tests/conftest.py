@@ -21,6 +21,7 @@ from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.topics import PROMPT_EVENTS
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
+from tests.support.credentials import SERVICE_TOKEN, service_headers
 
 
 @dataclass
@@ -101,11 +102,14 @@ class Service:
 @pytest.fixture
 async def service(database: Any, kafka: KafkaSettings) -> AsyncIterator[Service]:
     url = await database("prompt-service")
-    app = create_app(PromptServiceSettings(database_url=SecretStr(url), kafka=kafka))
+    settings = PromptServiceSettings(
+        database_url=SecretStr(url), kafka=kafka, service_token=SecretStr(SERVICE_TOKEN)
+    )
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://prompt", timeout=60
+            transport=transport, base_url="http://prompt", timeout=60, headers=service_headers()
         ) as client:
             yield Service(client, url, kafka)
 

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.credentials import SERVICE_TOKEN, service_headers
+
 pytestmark = pytest.mark.integration
 
 WRITERS = 20
@@ -43,13 +45,16 @@ async def second_process(service: Any) -> AsyncIterator[httpx.AsyncClient]:
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "SERVICE_TOKEN": SERVICE_TOKEN,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "prompt_service", "serve", "--no-relay", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, headers=service_headers()
+        ) as client:
             deadline = time.monotonic() + 30
             while True:
                 with contextlib.suppress(httpx.TransportError):

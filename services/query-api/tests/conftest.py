@@ -1,5 +1,7 @@
 """Fixtures of query-api's tests: real Kafka, real PostgreSQL, the app served in-process; the
 command services it forwards writes to run as real processes (``tests/support/service_process``).
+``api.client`` calls as the bootstrap admin and query-api calls the command services with the
+service credential (``tests/support/credentials``).
 
 Helpers are handed out as fixtures because test modules here are not importable packages; the
 event worlds (``prompt_world``, ``run_world``) are imported by path.
@@ -31,6 +33,7 @@ from promptworks_eventkit.settings import KafkaSettings
 from query_api.app import create_app
 from query_api.projections import CONSUMER_NAME
 from query_api.settings import QueryApiSettings
+from tests.support.credentials import ADMIN_KEY, SERVICE_TOKEN, admin_headers
 from tests.support.kafka import produce
 from tests.support.service_process import service_process
 
@@ -100,7 +103,9 @@ async def _serve(settings: QueryApiSettings) -> AsyncIterator[RunningApi]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://query-api") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://query-api", headers=admin_headers()
+        ) as client:
             yield RunningApi(app, client)
 
 
@@ -113,7 +118,12 @@ def serve() -> Serve:
 @pytest.fixture
 async def settings(database: Any, kafka: KafkaSettings) -> QueryApiSettings:
     url = await database("query-api")
-    return QueryApiSettings(database_url=SecretStr(url), kafka=kafka)
+    return QueryApiSettings(
+        database_url=SecretStr(url),
+        kafka=kafka,
+        service_token=SecretStr(SERVICE_TOKEN),
+        bootstrap_admin_key=SecretStr(ADMIN_KEY),
+    )
 
 
 @pytest.fixture

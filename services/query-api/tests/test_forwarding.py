@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.support.credentials import service_headers
 from tests.support.fake_openai import free_port
 from tests.support.service_process import service_process
 
@@ -54,7 +55,10 @@ async def test_command_service_refusals_pass_through_unchanged(
     serve, settings, prompt_service
 ) -> None:
     settings = settings.model_copy(update={"prompt_service_url": prompt_service})
-    async with serve(settings) as api, httpx.AsyncClient(base_url=prompt_service) as direct:
+    async with (
+        serve(settings) as api,
+        httpx.AsyncClient(base_url=prompt_service, headers=service_headers()) as direct,
+    ):
         missing_name = {"content": "hi"}
         response = await api.client.post(PROMPTS, json=missing_name)
         assert response.status_code == 422

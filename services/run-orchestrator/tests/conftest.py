@@ -29,6 +29,7 @@ from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.settings import KafkaSettings
 from run_orchestrator.app import create_app
 from run_orchestrator.settings import RunOrchestratorSettings
+from tests.support.credentials import SERVICE_TOKEN, service_headers
 
 COMPLETED = "promptworks.run.completed.v1"
 FAILED = "promptworks.run.failed.v1"
@@ -52,13 +53,16 @@ class Harness:
         settings = RunOrchestratorSettings(
             database_url=SecretStr(await self.database_url()),
             kafka=self.kafka,
-            **{"prompt_wait_seconds": 30.0, **overrides},
+            **{"prompt_wait_seconds": 30.0, "service_token": SecretStr(SERVICE_TOKEN), **overrides},
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://orchestrator", timeout=60
+                transport=transport,
+                base_url="http://orchestrator",
+                timeout=60,
+                headers=service_headers(),
             ) as client:
                 yield client
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.credentials import service_headers
 from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
 from tests.support.fake_replies import Reply, max_in_window
 from tests.support.service_process import service_process
@@ -138,7 +139,9 @@ async def test_two_orchestrator_processes_together_keep_the_shared_rate_limit(
         ):
             run_ids = []
             for url in (url_a, url_b):
-                async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                async with httpx.AsyncClient(
+                    base_url=url, timeout=60, headers=service_headers()
+                ) as client:
                     response = await client.post(
                         "/runs",
                         json={

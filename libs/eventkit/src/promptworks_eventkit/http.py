@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 # Strict JSON numbers in request bodies, defined with the public API's request models.
 from promptworks_contracts.api.prompts import JsonFloat as JsonFloat
@@ -210,16 +211,22 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     return problem(500, detail=failure_detail(correlation))
 
 
-def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
+def install_edge(
+    app: FastAPI, settings: ServiceSettings, *, auth: Middleware | None = None
+) -> None:
     """The one error mapping above (documented on every operation of the app's OpenAPI
     document), the input guard that refuses, before any handler runs, a body over
     ``settings.max_request_bytes`` (413) and NUL characters (422), and, outermost, the HTTP
     request metrics (count and duration by route template and status) and the request's
     correlation id (``correlation``: in the log context and the request state). A path with a
-    trailing slash is served as the path without it (``trailing_slash``), never redirected."""
+    trailing slash is served as the path without it (``trailing_slash``), never redirected.
+    ``auth`` (who may call; ``service_credential`` or query-api's API keys) runs before the
+    input guard, so a caller without a credential learns nothing about its body."""
     app.router.redirect_slashes = False
     app.add_middleware(Unexpected)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
+    if auth is not None:
+        app.add_middleware(auth.cls, *auth.args, **auth.kwargs)
     app.add_middleware(TrailingSlash)
     app.add_middleware(HttpMetrics, router=app)
     app.add_middleware(CorrelationId)

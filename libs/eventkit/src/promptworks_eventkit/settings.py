@@ -64,3 +64,9 @@ class ServiceSettings(BaseSettings):
         description="The largest request body accepted (413 above it); a run's cases must fit "
         "in one event, and Kafka's max.message.bytes is 16 MiB.",
     )
+    service_token: SecretStr | None = Field(
+        default=None,
+        description="The shared service credential: query-api presents it to the command "
+        "services (`Authorization: Bearer ...`), which refuse every other caller (401). "
+        "Unset, a command service refuses every API call.",
+    )

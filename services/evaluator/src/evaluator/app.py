@@ -11,6 +11,10 @@ from evaluator.handlers.summaries import RunSummaries
 from evaluator.metrics import count_evaluated
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.service_credential import (
+    document_service_credential,
+    service_credential,
+)
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
 
@@ -31,7 +35,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.run_summaries = RunSummaries(port)
-    install_edge(app, settings)
+    install_edge(app, settings, auth=service_credential(settings))
+    document_service_credential(app)
     app.include_router(router)
     app.include_router(ops_router(lambda: runtime))
     return app

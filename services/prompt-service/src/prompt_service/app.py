@@ -16,6 +16,10 @@ from prompt_service.handlers.prompts import PromptHandlers
 from prompt_service.handlers.taxonomy import TaxonomyHandlers
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.service_credential import (
+    document_service_credential,
+    service_credential,
+)
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
 
@@ -30,7 +34,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.prompt_handlers = PromptHandlers(port)
-    install_edge(app, settings)
+    install_edge(app, settings, auth=service_credential(settings))
+    document_service_credential(app)
     app.include_router(prompts.router)
     for api in (CLASSES, TAGS):
         app.include_router(taxonomy_router(api, TaxonomyHandlers(port, api.kind)))

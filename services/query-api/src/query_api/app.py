@@ -14,11 +14,13 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import event
+from starlette.middleware import Middleware
 
 from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
+    api_keys,
     batches,
     classes,
     prompt_writes,
@@ -30,6 +32,10 @@ from query_api.api import (
 )
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
+from query_api.auth.middleware import API_KEY_HEADER, ApiKeyAuth
+from query_api.auth.openapi import document_api_keys
+from query_api.auth.ratelimit import RateLimiter
+from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
@@ -44,14 +50,16 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     event.listen(runtime.engine.sync_engine, "connect", _without_jit)
     runtime.add_consumer(CONSUMER_NAME, build_router(), max_records=MAX_RECORDS)
     runtime_lifespan = lifespan_for(runtime)
+    service_token = settings.service_token.get_secret_value() if settings.service_token else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.command_timeout, connect=3.0)
         # trust_env=False: calls between services never go through a proxy from the env.
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            forwarder = CommandForwarder(client, service_token)
             app.state.writes = ForwardedWrites(
-                CommandForwarder(client), runtime.sessions, settings.read_your_writes_timeout
+                forwarder, runtime.sessions, settings.read_your_writes_timeout
             )
             async with runtime_lifespan(app):
                 yield
@@ -67,7 +75,16 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.settings = settings
-    install_edge(app, settings)
+    app.state.keys = KeyStore(runtime.sessions, settings.pepper())
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    auth = Middleware(
+        ApiKeyAuth,
+        store_of=lambda: app.state.keys,
+        limiter=limiter,
+        bootstrap_key=settings.bootstrap_key(),
+    )
+    install_edge(app, settings, auth=auth)
+    document_api_keys(app)
     install_render_error_handler(app)
     install_upstream_error_handler(app)
     if settings.cors_allow_origins:
@@ -80,10 +97,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
                 "If-Match",
                 "If-None-Match",
                 "X-Actor",
+                "Authorization",
+                API_KEY_HEADER,
                 CORRELATION_HEADER,
                 "traceparent",
             ],
             expose_headers=[
+                "Retry-After",
                 TOTAL_COUNT_HEADER,
                 NEXT_CURSOR_HEADER,
                 "Link",
@@ -93,7 +113,18 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests):
+    modules = (
+        prompts,
+        prompt_writes,
+        classes,
+        tags,
+        runs,
+        batches,
+        providers,
+        quick_tests,
+        api_keys,
+    )
+    for module in modules:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))

@@ -5,7 +5,10 @@ Invariants:
   alone validates them, and its 4xx answers reach the client unchanged (status, body, type):
   every service answers errors in the one problem shape, so a forwarded error looks like one
   query-api gave.
-- Who did it (``X-Actor``) and the expected version (``If-Match``) travel with the call.
+- The call carries the service credential (``SERVICE_TOKEN``), without which the command
+  services answer nothing, and who did it (``X-Actor``): the caller's API key's owner, or,
+  from a key allowed to name the actor (``may_set_actor``), its ``X-Actor`` header. The
+  expected version (``If-Match``) travels with the call.
 - The caller's correlation id (or a new one) and W3C trace context travel with the call, so the
   events the command records are correlated with the client's request.
 - A command service that cannot be reached is a 503 (nothing was written); one that accepted
@@ -23,10 +26,11 @@ from fastapi.responses import JSONResponse
 
 from promptworks_eventkit.http import CORRELATION_HEADER
 from promptworks_eventkit.problems import problem
+from query_api.auth.keys import Principal
 
 log = structlog.get_logger(__name__)
 
-FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match", "x-actor")
+FORWARDED_HEADERS = ("traceparent", "tracestate", "if-match")
 
 
 class UpstreamError(Exception):
@@ -40,8 +44,9 @@ class UpstreamError(Exception):
 
 
 class CommandForwarder:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, service_token: str | None) -> None:
         self._client = client
+        self._authorization = f"Bearer {service_token}".encode() if service_token else None
 
     async def send(
         self, service: str, method: str, url: str, request: Request, *, stream: bool = False
@@ -59,6 +64,11 @@ class CommandForwarder:
         for name in FORWARDED_HEADERS:
             if name in request.headers:
                 headers[name.encode()] = request.headers[name].encode("latin-1")
+        if self._authorization is not None:
+            headers[b"authorization"] = self._authorization
+        actor = actor_header(request)
+        if actor is not None:
+            headers[b"x-actor"] = actor
         try:
             outgoing = self._client.build_request(
                 method, url, content=await request.body(), headers=headers
@@ -97,6 +107,16 @@ class CommandForwarder:
                 "have been applied: read it back before retrying",
             )
         return response
+
+
+def actor_header(request: Request) -> bytes | None:
+    """The ``X-Actor`` to send: the key's owner, unless the key may name the actor and did."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return None
+    if principal.may_set_actor and "x-actor" in request.headers:
+        return request.headers["x-actor"].encode("latin-1")
+    return principal.actor.encode()
 
 
 def correlation_id(request: Request) -> str:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from promptworks_eventkit.settings import ServiceSettings
+from query_api.auth.keys import DEFAULT_PEPPER
 
 
 class QueryApiSettings(ServiceSettings):
@@ -30,3 +33,42 @@ class QueryApiSettings(ServiceSettings):
         default_factory=list,
         description='Browser origins allowed to call the API, e.g. ["http://localhost:5173"].',
     )
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None,
+        description="An admin API key from the configuration (e.g. a Kubernetes Secret), to "
+        "create the other keys with; rotate it by changing it and restarting.",
+    )
+    bootstrap_admin_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the bootstrap admin key (e.g. a mounted secret); wins "
+        "over BOOTSTRAP_ADMIN_KEY.",
+    )
+    api_key_pepper: SecretStr | None = Field(
+        default=None,
+        description="The key of the HMAC that stores API keys' digests: with it, a copy of the "
+        "database alone cannot be used to test guessed keys. Changing it invalidates every "
+        "stored key.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=3000,
+        ge=0,
+        description="Requests a minute each API key may make on average (0: no limit); per "
+        "query-api process.",
+    )
+    rate_limit_burst: int = Field(
+        default=300, ge=1, description="Requests an API key may make at once before the limit."
+    )
+
+    def bootstrap_key(self) -> str | None:
+        """The bootstrap admin key, read from its file when one is named."""
+        if self.bootstrap_admin_key_file is not None:
+            value = self.bootstrap_admin_key_file.read_text().strip()
+            return value or None
+        if self.bootstrap_admin_key is not None:
+            return self.bootstrap_admin_key.get_secret_value().strip() or None
+        return None
+
+    def pepper(self) -> bytes:
+        if self.api_key_pepper is None:
+            return DEFAULT_PEPPER
+        return self.api_key_pepper.get_secret_value().encode()

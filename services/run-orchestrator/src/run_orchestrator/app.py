@@ -10,6 +10,10 @@ from fastapi import FastAPI
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
+from promptworks_eventkit.service_credential import (
+    document_service_credential,
+    service_credential,
+)
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
 from run_orchestrator.adapters.locks import PostgresRunLocks
@@ -118,7 +122,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         configured_names=settings.providers.keys(),
         on_change=catalog.changed,
     )
-    install_edge(app, settings)
+    install_edge(app, settings, auth=service_credential(settings))
+    document_service_credential(app)
     app.include_router(router)
     app.include_router(providers_api.router)
     app.include_router(quick_tests_api.router)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.runtime import Runtime
+from query_api.auth.keys import Principal
 from query_api.settings import QueryApiSettings
 from query_api.writes import ForwardedWrites
 
@@ -35,6 +36,12 @@ def forwarded_writes(request: Request) -> ForwardedWrites:
 def settings(request: Request) -> QueryApiSettings:
     value: QueryApiSettings = request.app.state.settings
     return value
+
+
+def principal_of(request: Request) -> Principal:
+    """Who is calling (set by ``auth.middleware`` on every operation that needs a key)."""
+    principal: Principal = request.state.principal
+    return principal
 
 
 def set_total(response: Response, total: int) -> None:
