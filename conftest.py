@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -14,13 +14,16 @@ from tests.support.infra import (
     drop_database,
     isolated_kafka,
     migrate,
-    start_infra,
+    running_infra,
 )
 
 
 @pytest.fixture(scope="session")
-def infra() -> Infra:
-    return start_infra()
+def infra() -> Iterator[Infra]:
+    """Kafka and PostgreSQL from the back end chosen at start-up (``tests/support/infra.py``:
+    the local stack, or testcontainers where a Docker engine answers)."""
+    with running_infra() as infra:
+        yield infra
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 end to end.
 
 Timed from the POST of the run until every result and every metric is readable in query-api.
-Prints calls per second and the peak memory (RSS) of each service process.
+Prints calls per second, the peak memory (RSS) and the CPU time of each service process.
 
     uv run python -m bench.e2e_run [--cases 10000] [--repetitions 1]
 
@@ -51,6 +51,8 @@ class PeakMemory:
     def __init__(self, pids: dict[str, int]) -> None:
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peak_mib: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self._cpu_before: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -61,13 +63,19 @@ class PeakMemory:
                 self.peak_mib[name] = max(self.peak_mib[name], rss)
             self._stop.wait(0.1)
 
+    def _cpu(self) -> dict[str, float]:
+        return {name: sum(process.cpu_times()[:2]) for name, process in self._processes.items()}
+
     def __enter__(self) -> PeakMemory:
+        self._cpu_before = self._cpu()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+        after = self._cpu()
+        self.cpu_seconds = {name: after[name] - self._cpu_before[name] for name in after}
 
 
 async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
@@ -167,6 +175,9 @@ async def main(cases: int, repetitions: int) -> dict[str, Any]:
         "seconds": round(elapsed, 2),
         "calls_per_second": round(calls / elapsed),
         "peak_rss_mib": {k: round(v) for k, v in memory.peak_mib.items()},
+        # CPU (user + system) each service used while timed: steadier than the wall clock when
+        # other work shares the cores.
+        "cpu_seconds": {k: round(v, 2) for k, v in memory.cpu_seconds.items()},
     }
 
 

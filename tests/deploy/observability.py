@@ -25,8 +25,7 @@ PROVIDER_METRICS = {
     "promptworks_provider_cost_total",
     "promptworks_runs_in_flight",
 }
-"""run-orchestrator's provider metrics, added with its provider-call path (named in ADR 0007):
-not exported by this code yet, so the dashboard and the rules may refer to them."""
+"""run-orchestrator's provider metrics (named in ADR 0007, where their author reads them)."""
 
 PROMETHEUS_SERIES = {"up"}
 """Series Prometheus makes itself for every target."""

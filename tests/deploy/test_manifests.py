@@ -57,6 +57,17 @@ def test_each_optional_component_renders_and_validates() -> None:
             assert target["name"] in of_kind(manifests, "Deployment")
 
 
+def test_the_tracing_component_sets_the_otel_variables_and_opens_the_collector_port() -> None:
+    with composed([K8S / "overlays" / "prod"], [K8S / "components" / "tracing"]) as root:
+        manifests = render(root)
+    assert schema_errors(manifests) == []
+    config = of_kind(manifests, "ConfigMap")["promptworks-config"]["data"]
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    assert config["KAFKA_BOOTSTRAP_SERVERS"]  # patched, not replaced
+    egress = of_kind(manifests, "NetworkPolicy")["egress-to-otel-collector"]["spec"]["egress"]
+    assert egress == [{"ports": [{"protocol": "TCP", "port": 4318}]}]
+
+
 @pytest.mark.parametrize(
     ("patch", "expected"),
     [

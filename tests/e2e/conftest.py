@@ -67,21 +67,33 @@ async def running_stack(
 
 
 @pytest.fixture(scope="module")
+def service_env() -> dict[str, str]:
+    """Environment every service of the module's stack gets; a module overrides this fixture
+    to change it (``test_pipeline`` exports traces to a receiver of its own)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def stack(
-    infra: Infra, fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+    infra: Infra,
+    fake_openai: FakeOpenAI,
+    service_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Stack]:
     providers = {
         "fake-openai": {"kind": "openai", "base_url": fake_openai.base_url, "api_key": FAKE_API_KEY}
     }
     priced = {"priced": {"pricing": PRICED_MOCK}}
-    extra_env = {
-        "run-orchestrator": {
-            "PROVIDERS": json.dumps(providers),
-            "MOCK_MODELS": json.dumps(priced),
-            # The catalog test registers the loopback fake by reference to this variable.
-            "E2E_FAKE_API_KEY": FAKE_API_KEY,
-            "ALLOW_PRIVATE_PROVIDER_URLS": "true",
-        }
+    extra_env: dict[str, dict[str, str]] = {
+        name: dict(service_env)
+        for name in ("prompt-service", "run-orchestrator", "evaluator", "query-api")
+    }
+    extra_env["run-orchestrator"] |= {
+        "PROVIDERS": json.dumps(providers),
+        "MOCK_MODELS": json.dumps(priced),
+        # The catalog test registers the loopback fake by reference to this variable.
+        "E2E_FAKE_API_KEY": FAKE_API_KEY,
+        "ALLOW_PRIVATE_PROVIDER_URLS": "true",
     }
     async with running_stack(infra, Path(tmp_path_factory.mktemp("stack")), extra_env) as stack:
         yield stack

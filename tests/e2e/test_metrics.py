@@ -14,11 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from devstack.services import Stack
 from tests.deploy.observability import (
     PROMETHEUS_SERIES,
-    PROVIDER_METRICS,
     referenced_metrics,
     sample_names,
 )
 from tests.e2e.test_pipeline import create_prompt, finished_run
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_replies import Reply
 
 pytestmark = pytest.mark.e2e
 
@@ -70,16 +71,19 @@ async def eventually(check: Callable[[], Awaitable[None]], timeout: float = 30.0
             await asyncio.sleep(0.25)
 
 
-async def test_every_service_exports_its_series_and_they_move_during_a_run(stack: Stack) -> None:
+async def test_every_service_exports_its_series_and_they_move_during_a_run(
+    stack: Stack, fake_openai: FakeOpenAI
+) -> None:
     before = await scrape(stack)
     async with stack.api_client(timeout=30) as client:
         prompt = await create_prompt(client)
+        # The priced mock model: tokens and cost move with the calls.
         response = await client.post(
             "/api/v1/test_prompt",
             json={
                 "prompt_version_id": prompt["current_version"]["id"],
                 "provider": "mock",
-                "model_name": "echo",
+                "model_name": "priced",
                 "repetitions": REPETITIONS,
                 "cases": [{"name": f"case {i}"} for i in range(CASES)],
             },
@@ -88,28 +92,81 @@ async def test_every_service_exports_its_series_and_they_move_during_a_run(stack
         run_id = response.json()["id"]
         await finished_run(client, run_id)
         assert (await client.get("/api/v1/no-such-route")).status_code == 404
-    results = CASES * REPETITIONS
+        # A provider that answers 429, then 500, then slowly: the outcomes and retries move,
+        # and the run is in flight while its last attempt is pending.
+        fake_openai.then(Reply.rate_limited(retry_after=0.01), Reply.error(500), Reply.ok(2.0))
+        response = await client.post(
+            "/api/v1/test_prompt",
+            json={
+                "prompt_version_id": prompt["current_version"]["id"],
+                "provider": "fake-openai",
+                "model_name": "gpt-metrics",
+                "cases": [{"name": "slow"}],
+            },
+        )
+        assert response.status_code == 201, response.text
+        await eventually(runs_in_flight_is(stack, 1))
+        assert (await finished_run(client, response.json()["id"]))["status"] == "completed"
+    results = CASES * REPETITIONS + 1
 
     async def settled() -> None:
         after = await scrape(stack)
         check_http(before, after, run_id, prompt["id"])
         check_consumers(before, after)
         check_outboxes(before, after)
+        check_provider_calls(before, after)
         evaluated = "promptworks_evaluator_results_evaluated_total"
         delta = after["evaluator"].value(evaluated) - before["evaluator"].value(evaluated)
         assert delta == results
 
     await eventually(settled)
+    await eventually(runs_in_flight_is(stack, 0))
 
     # What the dashboard and the alert rules use is what the running services expose.
     exposed = set().union(*(s.exposed for s in (await scrape(stack)).values()))
-    missing = referenced_metrics().keys() - exposed - PROVIDER_METRICS - PROMETHEUS_SERIES
+    missing = referenced_metrics().keys() - exposed - PROMETHEUS_SERIES
     assert missing == set()
 
 
 def delta(before: dict[str, Scrape], after: dict[str, Scrape], service: str, name: str,
           **labels: str) -> float:  # fmt: skip
     return after[service].value(name, **labels) - before[service].value(name, **labels)
+
+
+def runs_in_flight_is(stack: Stack, runs: int) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        now = (await scrape(stack))["run-orchestrator"]
+        assert now.value("promptworks_runs_in_flight") == runs
+
+    return check
+
+
+def check_provider_calls(before: dict[str, Scrape], after: dict[str, Scrape]) -> None:
+    """Calls, latency, errors, 429s, retries, tokens and cost, by provider and model."""
+    calls = "promptworks_provider_calls_total"
+    priced = {"provider": "mock", "model": "priced"}
+    fake = {"provider": "fake-openai", "model": "gpt-metrics"}
+    service = "run-orchestrator"
+    assert delta(before, after, service, calls, outcome="ok", **priced) == CASES * REPETITIONS
+    duration = "promptworks_provider_call_duration_seconds_count"
+    assert delta(before, after, service, duration, **priced) == CASES * REPETITIONS
+    for direction in ("prompt", "completion"):
+        tokens = delta(
+            before, after, service, "promptworks_provider_tokens_total", direction=direction,
+            **priced,
+        )  # fmt: skip
+        assert tokens > 0, direction
+    cost = "promptworks_provider_cost_total"
+    assert delta(before, after, service, cost, currency="USD", **priced) > 0
+    # Each attempt is counted once, by outcome; the 429 and the 500 were retried.
+    for outcome in ("rate_limited", "error", "ok"):
+        assert delta(before, after, service, calls, outcome=outcome, **fake) == 1, outcome
+    assert delta(before, after, service, duration, **fake) == 3
+    retries = "promptworks_provider_retries_total"
+    assert delta(before, after, service, retries, reason="rate_limited", **fake) == 1
+    assert delta(before, after, service, retries, reason="server", **fake) == 1
+    # A run without a price costs nothing: no series for it.
+    assert delta(before, after, service, cost, **fake) == 0
 
 
 def check_http(
@@ -145,7 +202,7 @@ def check_consumers(before: dict[str, Scrape], after: dict[str, Scrape]) -> None
     applied = "promptworks_consumer_events_applied_total"
     query = {"consumer": "query-api.projections"}
     assert delta(before, after, "query-api", applied, type=RESULT_RECORDED, **query) == (
-        CASES * REPETITIONS
+        CASES * REPETITIONS + 1
     )
     assert delta(before, after, "evaluator", applied, consumer="evaluator.runs") > 0
     assert delta(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,8 +19,27 @@ from devstack.services import Stack
 from promptworks_contracts.topics import RUN_EVENTS
 from tests.e2e.conftest import FAKE_API_KEY, unique
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.otlp_receiver import OtlpReceiver, wait_for_trace
 
 pytestmark = pytest.mark.e2e
+
+SERVICES = ("prompt-service", "run-orchestrator", "evaluator", "query-api")
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    """A real OTLP/HTTP receiver: this module's services export their traces to it."""
+    with OtlpReceiver().serving() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def service_env(receiver: OtlpReceiver) -> dict[str, str]:
+    """Tracing on, through the standard variables only (the pipeline runs traced)."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within a fraction of a second
+    }
 
 
 async def create_prompt(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
@@ -443,3 +464,82 @@ async def test_the_make_dev_demo_runs_with_the_bootstrap_admin_key(stack: Stack)
     async with httpx.AsyncClient(base_url=stack.url("query-api")) as anonymous:
         refused = await anonymous.get(f"/api/v1/test_prompt/{run['id']}")
         assert refused.status_code == 401
+
+
+async def test_one_trace_spans_all_four_services_across_kafka(
+    stack: Stack, receiver: OtlpReceiver
+) -> None:
+    """Request -> command -> relay -> Kafka -> consumer -> projection -> evaluation: one trace
+    over the four processes, exported over OTLP/HTTP, parent links intact at every hop."""
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    headers = {"traceparent": f"00-{trace_id}-{caller_span}-01", "X-Correlation-ID": "trace-e2e"}
+    async with stack.api_client(timeout=30, headers=headers) as client:
+        prompt = await create_prompt(client)
+        response = await client.post(
+            "/api/v1/test_prompt",
+            json={
+                "prompt_version_id": prompt["current_version"]["id"],
+                "provider": "mock",
+                "model_name": "echo",
+                "cases": [{"name": "Ada"}, {"name": "Grace"}],
+                "assertions": [{"type": "contains", "value": "{{ name }}", "name": "names"}],
+            },
+        )
+        assert response.status_code == 201, response.text
+        await finished_run(client, response.json()["id"])
+
+    trace = await wait_for_trace(
+        receiver,
+        trace_id,
+        {
+            "prompt-service/POST /prompts",
+            "run-orchestrator/POST /runs",
+            "run-orchestrator/promptworks.prompt process",
+            "evaluator/promptworks.run process",
+            "query-api/promptworks.run process",
+            "query-api/promptworks.evaluation process",
+        },
+    )
+    assert {s.service for s in trace.spans} == set(SERVICES)
+
+    # Every processed event's span is the child of the send span that carried it over Kafka,
+    # in the service that recorded it.
+    producers = {"promptworks.prompt": "prompt-service", "promptworks.run": "run-orchestrator"}
+    producers["promptworks.evaluation"] = "evaluator"
+    processed = [s for s in trace.spans if s.name.endswith(" process")]
+    assert len(processed) >= 6
+    for span in processed:
+        topic = span.attributes["messaging.destination.name"]
+        send = trace.parent(span)
+        assert (send.kind, send.service) == ("PRODUCER", producers[topic]), span
+        assert send.name.endswith(f"{topic} send"), send.name
+        assert span.kind == "CONSUMER"
+
+    # One evaluation projected by query-api, traced back hop by hop to the caller's span.
+    evaluation = trace.named("query-api", "promptworks.evaluation process")[0]
+    ancestry = trace.ancestry(evaluation)
+    assert [(service, kind) for service, kind, _ in ancestry] == [
+        ("query-api", "CONSUMER"),  # the projection of the evaluation
+        ("evaluator", "PRODUCER"),  # its relay's send
+        ("evaluator", "CONSUMER"),  # the evaluation of a result
+        ("run-orchestrator", "PRODUCER"),  # the result's send
+        ("run-orchestrator", "INTERNAL"),  # the run's execution
+        ("run-orchestrator", "SERVER"),  # the forwarded command
+        ("query-api", "CLIENT"),  # query-api forwarding it
+        ("query-api", "SERVER"),  # the public request
+    ]
+    assert [name for _, _, name in ancestry][4:6] == ["run execute", "POST /runs"]
+    assert ancestry[-1][2] == "POST /api/v1/test_prompt"
+    assert trace.root(evaluation).parent_span_id == caller_span
+
+    # The prompt's creation: query-api -> prompt-service -> Kafka -> run-orchestrator's copy.
+    copied = trace.named("run-orchestrator", "promptworks.prompt process")[0]
+    assert ("prompt-service", "SERVER", "POST /prompts") in trace.ancestry(copied)
+
+    # SQL is traced under the requests (asyncpg client spans).
+    sql = [
+        s
+        for s in trace.spans
+        if s.kind == "CLIENT" and any(k.startswith("db.") for k in s.attributes)
+    ]
+    assert {s.service for s in sql} >= {"prompt-service", "run-orchestrator", "query-api"}

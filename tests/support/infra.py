@@ -1,19 +1,27 @@
-"""Real PostgreSQL and Kafka for tests: taken from the environment, or started here.
+"""Real PostgreSQL and Kafka for tests, from one of two back ends chosen at start-up:
 
-``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL_BASE`` (a server URL without the database name,
-e.g. ``postgresql+asyncpg://u:p@127.0.0.1:5432``) point the tests at existing servers. Without
-them, ``deploy/local/infra.sh up`` starts a throwaway stack on test ports.
+- ``local``: ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL_BASE`` (a server URL without the
+  database name, e.g. ``postgresql+asyncpg://u:p@127.0.0.1:5432``) point the tests at existing
+  servers; without them, ``deploy/local/infra.sh up`` starts a throwaway stack on test ports.
+- ``testcontainers``: containers started for the session (``containers``), on a Docker engine.
+
+``PROMPTWORKS_TEST_INFRA`` = ``local`` | ``testcontainers`` | ``auto`` (the default) chooses;
+``auto`` takes servers named in the environment first, else containers when a Docker engine
+answers, else the local stack.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,6 +55,59 @@ class Infra:
 
     def database_url(self, name: str) -> str:
         return f"{self.database_url_base}/{name}"
+
+
+BACKEND_VARIABLE = "PROMPTWORKS_TEST_INFRA"
+Backend = Literal["local", "testcontainers"]
+
+
+def docker_answers(timeout: float = 2.0) -> bool:
+    """Whether a Docker engine answers a ping (``DOCKER_HOST`` or the default socket)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def choose_backend(
+    environ: Mapping[str, str], docker: Callable[[], bool] = docker_answers
+) -> Backend:
+    choice = environ.get(BACKEND_VARIABLE, "auto").strip().lower() or "auto"
+    if choice == "local":
+        return "local"
+    if choice == "testcontainers":
+        return "testcontainers"
+    if choice != "auto":
+        raise ValueError(
+            f"{BACKEND_VARIABLE} must be local, testcontainers or auto, not {choice!r}"
+        )
+    if environ.get("KAFKA_BOOTSTRAP_SERVERS") and environ.get("DATABASE_URL_BASE"):
+        return "local"  # servers named explicitly: never start containers beside them
+    return "testcontainers" if docker() else "local"
+
+
+@contextlib.contextmanager
+def running_infra(
+    environ: Mapping[str, str] | None = None, docker: Callable[[], bool] = docker_answers
+) -> Iterator[Infra]:
+    """The session's infrastructure from the chosen back end; containers are removed after."""
+    env = os.environ if environ is None else environ
+    backend = choose_backend(env, docker)
+    if backend == "local":
+        yield start_infra()
+        return
+    if not docker():
+        raise RuntimeError(f"{BACKEND_VARIABLE}=testcontainers, but no Docker engine answers")
+    from tests.support.containers import running_containers
+
+    with running_containers() as infra:
+        yield infra
 
 
 def start_infra() -> Infra:

@@ -1,6 +1,8 @@
 """The command line every service shares: ``serve``, ``migrate``, ``relay``, ``topics``.
 
 Migrations are a start step (``migrate``), never run by the app at import or start-up.
+Logging and tracing (``tracing``: on when the ``OTEL_*`` variables ask) are set up here, the
+one bootstrap of every service process.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from promptworks_eventkit.kafka import create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.tracing_setup import configure_tracing, instrument_app, shutdown_tracing
 
 
 def service_cli(
@@ -38,13 +41,19 @@ def service_cli(
         """Serve the HTTP API and run the service's background work."""
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
-        uvicorn.run(
-            app_factory(settings, relay),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-        )
+        configure_tracing(settings.service_name)
+        service = app_factory(settings, relay)
+        instrument_app(service)
+        try:
+            uvicorn.run(
+                service,
+                host=settings.http_host,
+                port=settings.http_port,
+                log_config=None,
+                access_log=False,
+            )
+        finally:
+            shutdown_tracing()
 
     @app.command()
     def migrate(revision: str = "head") -> None:
@@ -62,6 +71,7 @@ def service_cli(
         """Run only the outbox relay (for a dedicated relay process)."""
         settings = settings_factory()
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        configure_tracing(settings.service_name)
 
         async def run() -> None:
             producer = create_producer(settings.kafka, f"{settings.service_name}-relay")
@@ -72,7 +82,10 @@ def service_cli(
             finally:
                 await producer.stop()
 
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        finally:
+            shutdown_tracing()
 
     @app.command()
     def topics() -> None:

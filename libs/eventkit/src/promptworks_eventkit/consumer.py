@@ -45,6 +45,8 @@ from promptworks_eventkit.metrics import (
 )
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
+from promptworks_eventkit.tracing import enabled as tracing_enabled
+from promptworks_eventkit.tracing import processing
 
 log = structlog.get_logger(__name__)
 
@@ -250,7 +252,13 @@ class ConsumerRunner:
                 await self._apply(records, decoded, poison, sent)
                 return
             except Exception as error:
-                log.warning("batch failed", consumer=self.name, attempt=attempt, error=repr(error))
+                log.warning(
+                    "batch failed",
+                    consumer=self.name,
+                    attempt=attempt,
+                    error=repr(error),
+                    correlation_ids=_correlations(records),
+                )
                 if attempt == self._max_attempts and is_infrastructure_failure(error):
                     # The database or broker is down: no event is to blame. Give up the batch
                     # (nothing was committed); the runner restarts and re-reads it from the
@@ -307,7 +315,10 @@ class ConsumerRunner:
             fresh = [e for e in await self._deduplicate(session, events) if id(e) not in dead_ids]
             events = [e for e in events if id(e) not in dead_ids]
             if fresh:
-                await self._handler(session, fresh)
+                if tracing_enabled():
+                    await self._handle_traced(session, records, fresh)
+                else:
+                    await self._handler(session, fresh)
             if dead:
                 await session.execute(
                     dead_letters.insert(),
@@ -338,6 +349,16 @@ class ConsumerRunner:
             CONSUMER_DEAD_LETTERS.labels(self.name, record.topic).inc()
         if fresh and self._on_applied is not None:
             self._on_applied(fresh)
+
+    async def _handle_traced(
+        self, session: AsyncSession, records: list[_Record], fresh: list[ReceivedEvent]
+    ) -> None:
+        """The handler within one process span per event (``tracing.processing``)."""
+        headers = {(r.topic, r.partition, r.offset): r.headers for r in records}
+        with processing(
+            self.name, fresh, [headers[(e.topic, e.partition, e.offset)] for e in fresh]
+        ) as traced:
+            await self._handler(session, traced)
 
     async def _deduplicate(
         self, session: AsyncSession, events: list[ReceivedEvent]
@@ -404,6 +425,7 @@ class ConsumerRunner:
             partition=record.partition,
             offset=record.offset,
             error=error,
+            correlation_id=_header(record, "ce_correlationid"),
         )
         headers = [
             *record.headers,
@@ -423,3 +445,15 @@ def _header(record: _Record, name: str) -> str | None:
         if key == name:
             return value.decode("utf-8", errors="replace")
     return None
+
+
+def _correlations(records: Sequence[_Record], most: int = 5) -> list[str]:
+    """The distinct correlation ids of a batch's events (a few): what to search the logs for."""
+    found: dict[str, None] = {}
+    for record in records:
+        correlation = _header(record, "ce_correlationid")
+        if correlation is not None:
+            found[correlation] = None
+            if len(found) == most:
+                break
+    return list(found)

@@ -27,6 +27,7 @@ from starlette.middleware import Middleware
 # Strict JSON numbers in request bodies, defined with the public API's request models.
 from promptworks_contracts.api.prompts import JsonFloat as JsonFloat
 from promptworks_contracts.api.prompts import JsonInt as JsonInt
+from promptworks_eventkit.correlation import CorrelationId
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
     ConflictError,
@@ -39,6 +40,7 @@ from promptworks_eventkit.metrics import HttpMetrics
 from promptworks_eventkit.openapi_problems import document_problems
 from promptworks_eventkit.problems import problem
 from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.tracing import current_traceparent
 from promptworks_eventkit.trailing_slash import TrailingSlash
 from promptworks_eventkit.unexpected import Unexpected, failure_detail
 
@@ -46,12 +48,17 @@ CORRELATION_HEADER = "X-Correlation-ID"
 
 
 def message_context(request: Request) -> MessageContext:
-    """Carries the caller's correlation id and W3C trace context into the events."""
-    correlation = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+    """Carries the request's correlation id (``correlation``) and trace context into the
+    events: the current span's with tracing on (the command's server span), else the caller's
+    ``traceparent`` as it came (its trace goes on even where this service does not trace)."""
+    correlation = (
+        getattr(request.state, "correlation_id", None)
+        or (request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4()))[:200]
+    )
     return MessageContext(
-        correlation_id=correlation[:200],
-        causation_id=correlation[:200],
-        traceparent=request.headers.get("traceparent"),
+        correlation_id=correlation,
+        causation_id=correlation,
+        traceparent=current_traceparent() or request.headers.get("traceparent"),
     )
 
 
@@ -200,7 +207,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     """A bug or an outage: the same shape, and nothing about the exception (the server logs
     it; the correlation id ties the answer to that log line)."""
-    return problem(500, detail=failure_detail(request.headers.get(CORRELATION_HEADER)))
+    correlation = getattr(request.state, "correlation_id", None)
+    return problem(500, detail=failure_detail(correlation))
 
 
 def install_edge(
@@ -209,10 +217,11 @@ def install_edge(
     """The one error mapping above (documented on every operation of the app's OpenAPI
     document), the input guard that refuses, before any handler runs, a body over
     ``settings.max_request_bytes`` (413) and NUL characters (422), and, outermost, the HTTP
-    request metrics (count and duration by route template and status). A path with a trailing
-    slash is served as the path without it (``trailing_slash``), never redirected. ``auth``
-    (who may call; ``service_credential`` or query-api's API keys) runs before the input guard,
-    so a caller without a credential learns nothing about its body."""
+    request metrics (count and duration by route template and status) and the request's
+    correlation id (``correlation``: in the log context and the request state). A path with a
+    trailing slash is served as the path without it (``trailing_slash``), never redirected.
+    ``auth`` (who may call; ``service_credential`` or query-api's API keys) runs before the
+    input guard, so a caller without a credential learns nothing about its body."""
     app.router.redirect_slashes = False
     app.add_middleware(Unexpected)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_request_bytes)
@@ -220,6 +229,7 @@ def install_edge(
         app.add_middleware(auth.cls, *auth.args, **auth.kwargs)
     app.add_middleware(TrailingSlash)
     app.add_middleware(HttpMetrics, router=app)
+    app.add_middleware(CorrelationId)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflictError, _conflict)

@@ -1,4 +1,6 @@
-"""structlog set-up: JSON lines to stdout, one logger per module."""
+"""structlog set-up: JSON lines to stdout, one logger per module. Each line carries the
+service, the request's ``correlation_id`` (bound by ``correlation`` for HTTP requests, and by
+the work that handles events) and, with tracing on, the current ``trace_id`` and ``span_id``."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import logging
 import sys
 
 import structlog
+
+from promptworks_eventkit.tracing import add_trace_ids
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
@@ -18,6 +22,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

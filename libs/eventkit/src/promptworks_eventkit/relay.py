@@ -10,6 +10,7 @@ Invariants and the choices behind them:
   every send of it was acknowledged. A crash in between re-sends the batch: duplicates carry the
   same ``ce_id`` and stream version, which consumers skip.
 - One relay per database is active: it holds a session-level advisory lock; others wait for it.
+- With tracing on, each row is sent within the trace context stored with it (``tracing``).
 - It wakes on LISTEN/NOTIFY (sent by ``EventStore.append`` at commit) and polls as a fallback.
 """
 
@@ -32,6 +33,8 @@ from promptworks_eventkit.metrics import (
     OUTBOX_PUBLISHED,
     OUTBOX_RELAY_LATENCY,
 )
+from promptworks_eventkit.tracing import enabled as tracing_enabled
+from promptworks_eventkit.tracing import within
 
 log = structlog.get_logger(__name__)
 
@@ -135,15 +138,7 @@ class OutboxRelay:
         rows = await connection.fetch(SELECT_BATCH, self._batch_size)
         if not rows:
             return 0
-        sends = [
-            await self._producer.send(
-                row["topic"],
-                value=row["value"],
-                key=row["key"].encode(),
-                headers=[(name, value.encode()) for name, value in _headers(row["headers"])],
-            )
-            for row in rows
-        ]
+        sends = [await self._send(row) for row in rows]
         await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
         latencies = await connection.fetch(MARK_PUBLISHED, [row["id"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
@@ -151,10 +146,34 @@ class OutboxRelay:
             OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
 
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        headers = _headers(row["headers"])
+        if not tracing_enabled():
+            return await self._publish(row, headers)
+        # Sent within the context the event was recorded in: the send span continues the
+        # request's trace and names itself in the Kafka ``traceparent`` header.
+        with within(_trace_of(headers)):
+            return await self._publish(row, headers)
+
+    async def _publish(
+        self, row: asyncpg.Record, headers: list[tuple[str, str]]
+    ) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = await self._producer.send(
+            row["topic"],
+            value=row["value"],
+            key=row["key"].encode(),
+            headers=[(name, value.encode()) for name, value in headers],
+        )
+        return sent
+
     async def measure_backlog(self, connection: asyncpg.Connection) -> None:
         count, oldest_age = await connection.fetchrow(BACKLOG)
         OUTBOX_BACKLOG.set(count)
         OUTBOX_OLDEST_AGE.set(oldest_age)
+
+
+def _trace_of(headers: list[tuple[str, str]]) -> str | None:
+    return next((value for name, value in headers if name == "ce_traceparent"), None)
 
 
 def _headers(raw: Any) -> list[tuple[str, str]]:

@@ -39,8 +39,10 @@ class Unexpected:
             await self._app(scope, receive, tracked)
         except Exception:
             if not started:
-                headers = dict(scope.get("headers") or [])
-                raw = headers.get(CORRELATION_HEADER)
-                correlation = raw.decode("latin-1") if raw else None
+                # The request's id (``correlation``), also when it was minted for it.
+                correlation = scope.get("state", {}).get("correlation_id")
+                if correlation is None:
+                    raw = dict(scope.get("headers") or []).get(CORRELATION_HEADER)
+                    correlation = raw.decode("latin-1") if raw else None
                 await problem(500, detail=failure_detail(correlation))(scope, receive, send)
             raise

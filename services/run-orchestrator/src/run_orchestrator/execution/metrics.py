@@ -6,6 +6,8 @@
 - ``promptworks_provider_tokens_total{provider,model,direction}``: ``prompt``/``completion``;
 - ``promptworks_provider_retries_total{provider,model,reason}``: ``rate_limited``,
   ``server``, ``timeout``, ``connection``, ``circuit_open``;
+- ``promptworks_provider_cost_total{provider,model,currency}``: what the successful calls
+  cost at the run's snapshotted price (runs without a price add nothing);
 - ``promptworks_runs_in_flight``: runs this process executes now.
 """
 
@@ -35,6 +37,11 @@ PROVIDER_RETRIES = Counter(
     "promptworks_provider_retries",
     "Retries of model calls, by reason",
     ["provider", "model", "reason"],
+)
+PROVIDER_COST = Counter(
+    "promptworks_provider_cost",
+    "What model calls cost at their run's price, by currency",
+    ["provider", "model", "currency"],
 )
 RUNS_IN_FLIGHT = Gauge("promptworks_runs_in_flight", "Runs this process is executing")
 

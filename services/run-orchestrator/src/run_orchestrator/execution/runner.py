@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Protocol
 
+import structlog
+
 from promptworks_contracts.events import (
     ResultRecorded,
     RunCancelled,
@@ -33,12 +35,14 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_contracts.values import Money, TokenUsage
+from promptworks_eventkit import tracing
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from run_orchestrator.domain.cost import add, budget_reached, call_cost
 from run_orchestrator.domain.rendering import render_messages
 from run_orchestrator.execution.caching import cached_result, prefetch
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.limits import RateLimiterUnavailableError
+from run_orchestrator.execution.metrics import PROVIDER_COST, label
 from run_orchestrator.execution.recorder import ResultRecorder
 from run_orchestrator.execution.state import ExecutorPort, RunState, append_lifecycle, load_run
 from run_orchestrator.execution.stopping import (
@@ -84,6 +88,17 @@ class RunExecution:
         state = await load_run(self._port, run_id)
         if state is None or state.status not in UNFINISHED:
             return  # finished meanwhile (for example by another replica)
+        # In the trace of the request that created the run; its events and model calls
+        # (httpx spans) are children of this span, its log lines name its correlation id.
+        with (
+            tracing.span("run execute", state.context, run_id=str(run_id)) as context,
+            structlog.contextvars.bound_contextvars(correlation_id=context.correlation_id),
+        ):
+            state.context = context
+            await self._execute(state)
+
+    async def _execute(self, state: RunState) -> None:
+        run_id = state.run_id
         name = state.created.model.provider
         provider = self._providers.get(name)
         if provider is None:
@@ -222,6 +237,12 @@ class RunExecution:
             raise
         except Exception as failure:
             error = error_message(failure)
+        cost = call_cost(usage, created.pricing) if error is None else _no_cost(created)
+        if error is None and cost is not None:
+            model = created.model
+            PROVIDER_COST.labels(label(model.provider), label(model.name), cost.currency).inc(
+                float(cost.amount)
+            )
         return ResultRecorded(
             run_id=state.run_id,
             result_id=uuid.uuid4(),
@@ -232,7 +253,7 @@ class RunExecution:
             usage=usage,
             finish_reason=finish_reason,
             error=error,
-            cost=call_cost(usage, created.pricing) if error is None else _no_cost(created),
+            cost=cost,
         )
 
 
