@@ -881,7 +881,7 @@ export interface components {
          */
         CreateBatchRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Budget
              * @description Stop a run when its spend reaches this amount (the model's currency; needs a priced model).
@@ -1053,7 +1053,7 @@ export interface components {
          */
         CreateRunRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Batch Id
              * @description Free text grouping runs (the original API).
@@ -1427,6 +1427,85 @@ export interface components {
             /**
              * Weight
              * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * JudgeAssertion
+         * @description LLM-as-judge: a judge model scores the output on each rubric dimension (0-100, with a
+         *     reason), asked for as structured output; it passes when the weighted mean of the
+         *     dimensions reaches ``threshold``. An answer off the scale or malformed is asked again up
+         *     to ``max_attempts`` times, then recorded as a judge error (the assertion fails), never as a
+         *     score. Judge calls go through run-orchestrator's providers: their shared limits, retries
+         *     and pricing.
+         */
+        JudgeAssertion: {
+            /**
+             * Criteria
+             * @description What a good answer is for this run (may use the case's variables).
+             */
+            criteria?: string | null;
+            /** Dimensions */
+            dimensions?: components["schemas"]["JudgeDimension"][];
+            /**
+             * Max Attempts
+             * @description Asks before an unusable answer is a judge error.
+             * @default 3
+             */
+            max_attempts?: number;
+            /**
+             * Max Tokens
+             * @default 1024
+             */
+            max_tokens?: number;
+            /** Model */
+            model: string;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /** Provider */
+            provider: string;
+            /**
+             * Temperature
+             * @default 0
+             */
+            temperature?: number;
+            /**
+             * Threshold
+             * @description The weighted mean score (0-100) that passes.
+             * @default 60
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "judge" | "llm-judge" | "llm_judge";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * JudgeDimension
+         * @description One named dimension of a judge's rubric, scored 0-100 with a reason.
+         */
+        JudgeDimension: {
+            /**
+             * Description
+             * @description What the judge looks for in this dimension.
+             */
+            description?: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Weight
+             * @description Weight in the judge's overall score.
              * @default 1
              */
             weight?: number;

@@ -17,11 +17,13 @@ from run_orchestrator.adapters.postgres import PostgresRunRepository
 from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
 from run_orchestrator.adapters.resolver import SystemResolver
 from run_orchestrator.adapters.secret_box import FernetBox
+from run_orchestrator.api import completions as completions_api
 from run_orchestrator.api import providers as providers_api
 from run_orchestrator.api import quick_tests as quick_tests_api
 from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.completions import CompletionCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
 from run_orchestrator.execution.quick_tests import QuickTests
 from run_orchestrator.execution.scheduler import Executor
@@ -66,7 +68,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Rate limits hold for all replicas together: their schedules live in the shared database.
     rate_store = PostgresRateLimitStore(dsn)
     limiter = SharedRateLimiter(rate_store)
-    executor = Executor(port, providers, locks, settings, ProviderCalls(settings, limiter))
+    # One ProviderCalls per process: runs and other services' calls (the judge) share its
+    # breakers, concurrency gates and the shared schedule.
+    calls = ProviderCalls(settings, limiter)
+    executor = Executor(port, providers, locks, settings, calls)
 
     async def keep_catalog_fresh(spawner: Runtime) -> None:
         spawner.spawn("provider-catalog", catalog.keep_fresh)
@@ -105,6 +110,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.quick_tests = QuickTests(
         port, providers, prompt_wait_seconds=settings.prompt_wait_seconds
     )
+    app.state.completion_calls = CompletionCalls(
+        providers, calls, concurrency=settings.max_concurrency
+    )
     app.state.provider_commands = ProviderCommands(
         port,
         SystemResolver(),
@@ -121,5 +129,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.include_router(router)
     app.include_router(providers_api.router)
     app.include_router(quick_tests_api.router)
+    app.include_router(completions_api.router)
     app.include_router(ops_router(lambda: runtime))
     return app
