@@ -31,9 +31,10 @@ from run_orchestrator.execution.limits import (
     estimate_tokens,
 )
 from run_orchestrator.execution.metrics import PROVIDER_CALLS, PROVIDER_RETRIES
-from run_orchestrator.providers.base import CompletionRequest, ProviderError
+from run_orchestrator.providers.base import Completion, CompletionRequest, ProviderError
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.providers.streaming import TextDelta
 from run_orchestrator.settings import ProviderConfig, RunOrchestratorSettings
 from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
 from tests.support.fake_replies import Reply
@@ -346,3 +347,58 @@ def test_the_policy_comes_from_the_providers_own_configuration() -> None:
     assert mock.max_retries == 0 and mock.concurrency == 2
     assert mock.limits.requests_per_minute == 60
     assert policy_for(settings_, None, "echo", 64).limits == ModelLimits()
+
+
+async def test_a_streamed_call_is_retried_until_its_first_text_and_shares_the_circuit() -> None:
+    """Quick tests stream through the same ProviderCalls as runs: a 429 before any text is
+    retried (honouring Retry-After), and a provider whose circuit runs opened is not called."""
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=2, breaker_failures=2, breaker_cooldown_seconds=30.0)
+        provider = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=4)
+        calls = ProviderCalls(config, limiter=None, draw=random.Random(1))
+        try:
+            fake.then(Reply.rate_limited(retry_after=0.3))
+            parts = [part async for part in calls.stream(provider, request())]
+            retried = list(fake.request_times)
+            fake.fail_with_status = 503
+            for _ in range(2):  # a run's calls fail twice: the circuit opens
+                with pytest.raises(ProviderError):
+                    await calls.complete(provider, request(), 4)
+            sent = len(fake.requests)
+            with pytest.raises(ProviderError) as refused:
+                [part async for part in calls.stream(provider, request())]
+        finally:
+            await provider.aclose()
+    *deltas, completion = parts
+    assert isinstance(completion, Completion) and completion.output == "fake reply to: Hello"
+    assert "".join(d.text for d in deltas if isinstance(d, TextDelta)) == completion.output
+    assert len(retried) == 2 and retried[1] - retried[0] >= 0.3
+    assert refused.value.kind == "circuit_open" and len(fake.requests) == sent
+
+
+async def test_a_changed_catalog_entry_gets_a_fresh_breaker_and_its_new_concurrency() -> None:
+    """A provider rebuilt from a changed catalog entry is a new configuration: its circuit and
+    concurrency gate start again from the new settings, not the old entry's state."""
+    async with serving_fake_openai() as fake:
+        config = settings(fake, max_retries=0, breaker_failures=1, breaker_cooldown_seconds=30.0)
+        old = OpenAICompatibleProvider("fake", config.providers["fake"], pool_size=2)
+        changed = config.providers["fake"].model_copy(
+            update={"limits": ModelLimits(max_concurrency=3)}
+        )
+        new = OpenAICompatibleProvider("fake", changed, pool_size=2)
+        calls = ProviderCalls(config, limiter=None)
+        try:
+            fake.fail_with_status = 500
+            with pytest.raises(ProviderError):
+                await calls.complete(old, request(), 8)
+            old_breaker = calls.breaker("fake")
+            assert old_breaker is not None and old_breaker.state == "open"
+            fake.fail_with_status = None
+            completion = await calls.complete(new, request(), 8)
+        finally:
+            await old.aclose()
+            await new.aclose()
+    assert completion.output == "fake reply to: Hello"
+    breaker, gate = calls.breaker("fake"), calls.gate("fake", "gpt-r")
+    assert breaker is not None and breaker is not old_breaker and breaker.state == "closed"
+    assert gate is not None and gate.limit == 3

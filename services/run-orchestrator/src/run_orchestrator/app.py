@@ -68,8 +68,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Rate limits hold for all replicas together: their schedules live in the shared database.
     rate_store = PostgresRateLimitStore(dsn)
     limiter = SharedRateLimiter(rate_store)
-    # One ProviderCalls per process: runs and other services' calls (the judge) share its
-    # breakers, concurrency gates and the shared schedule.
+    # One ProviderCalls per process: runs, quick tests and other services' calls (the judge)
+    # share its breakers, concurrency gates and the shared schedule.
     calls = ProviderCalls(settings, limiter)
     executor = Executor(port, providers, locks, settings, calls)
 
@@ -108,7 +108,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.port = port
     app.state.quick_tests = QuickTests(
-        port, providers, prompt_wait_seconds=settings.prompt_wait_seconds
+        port, providers, calls, prompt_wait_seconds=settings.prompt_wait_seconds
     )
     app.state.completion_calls = CompletionCalls(
         providers, calls, concurrency=settings.max_concurrency

@@ -18,8 +18,10 @@ result. RateLimiterUnavailableError is not a call failure: it stops the run, whi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from run_orchestrator.domain.catalog import ModelLimits
@@ -47,6 +49,7 @@ from run_orchestrator.providers.base import (
     ModelProvider,
     ProviderError,
 )
+from run_orchestrator.providers.streaming import StreamPart, stream_completion
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
 
 OUTCOMES: dict[FailureKind, str] = {"rate_limited": "rate_limited", "timeout": "timeout"}
@@ -112,8 +115,30 @@ def effective_limits(config: ProviderConfig, model: str) -> ModelLimits:
     )
 
 
+@dataclass(frozen=True)
+class _CallPlan:
+    """What one call (all its attempts) goes through: its policy and the shared gates."""
+
+    policy: CallPolicy
+    breaker: CircuitBreaker
+    gate: AdaptiveConcurrency
+    cost: CallCost | None
+    labels: tuple[str, str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.labels[0]}/{self.labels[1]}"
+
+
+class _Attempt:
+    """Set by an attempt's body: how the provider answered, for the breaker."""
+
+    healthy: bool | None = None
+
+
 class ProviderCalls:
-    """One per process: the breakers, concurrency gates and the shared limiter of all runs."""
+    """One per process: the breakers, concurrency gates and the shared limiter of all calls,
+    a run's and a quick test's alike."""
 
     def __init__(
         self,
@@ -124,24 +149,62 @@ class ProviderCalls:
         self._settings = settings
         self._limiter = limiter
         self._draw = draw or random.Random()
-        self._policies: dict[tuple[str, str, int], tuple[ProviderConfig | None, CallPolicy]] = {}
+        self._configs: dict[str, ProviderConfig | None] = {}
+        self._policies: dict[tuple[str, str, int], CallPolicy] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._gates: dict[tuple[str, str], AdaptiveConcurrency] = {}
 
     def gate(self, provider: str, model: str) -> AdaptiveConcurrency | None:
         return self._gates.get((provider, model))
 
+    def breaker(self, provider: str) -> CircuitBreaker | None:
+        return self._breakers.get(provider)
+
     async def complete(
         self, provider: ModelProvider, request: CompletionRequest, run_concurrency: int
     ) -> Completion:
+        plan = self._plan(provider, request, run_concurrency)
+        retry = 0
+        while True:
+            try:
+                return await self._attempt(provider, request, plan)
+            except ProviderError as error:
+                retry = await self._before_retry(error, retry, plan)
+
+    async def stream(
+        self, provider: ModelProvider, request: CompletionRequest
+    ) -> AsyncIterator[StreamPart]:
+        """Text deltas then the Completion, under the same breaker, concurrency and shared
+        limits as a run's calls. A failure before the first delta is retried like any call;
+        after it, the caller has shown text, so the failure is raised as it is."""
+        plan = self._plan(provider, request, run_concurrency=1)
+        retry = 0
+        while True:
+            delivered = False
+            try:
+                attempt = self._streamed_attempt(provider, request, plan)
+                async with contextlib.aclosing(attempt) as parts:
+                    async for part in parts:
+                        delivered = True
+                        yield part
+                return
+            except ProviderError as error:
+                if delivered:
+                    raise
+                retry = await self._before_retry(error, retry, plan)
+
+    def _plan(
+        self, provider: ModelProvider, request: CompletionRequest, run_concurrency: int
+    ) -> _CallPlan:
         name, model = request.model.provider, request.model.name
         config = provider_config(provider)
-        cached = self._policies.get((name, model, run_concurrency))
-        if cached is not None and cached[0] is config:
-            policy = cached[1]
-        else:  # first call, or the provider was rebuilt from a changed catalog entry
+        if name in self._configs and self._configs[name] is not config:
+            self._forget(name)  # rebuilt from a changed catalog entry: its new limits apply
+        self._configs[name] = config
+        policy = self._policies.get((name, model, run_concurrency))
+        if policy is None:
             policy = policy_for(self._settings, config, model, run_concurrency)
-            self._policies[(name, model, run_concurrency)] = (config, policy)
+            self._policies[(name, model, run_concurrency)] = policy
         breaker = self._breakers.get(name)
         if breaker is None:
             breaker = CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown)
@@ -150,26 +213,35 @@ class ProviderCalls:
         if gate is None:
             gate = AdaptiveConcurrency(policy.concurrency)
             self._gates[(name, model)] = gate
-        cost = self._cost(policy, request)
-        labels = (label(name), label(model))
-        retry = 0
-        while True:
-            try:
-                return await self._attempt(provider, request, policy, breaker, gate, cost, labels)
-            except ProviderError as error:
-                if not error.retryable or retry >= policy.max_retries:
-                    raise
-                retry += 1
-                PROVIDER_RETRIES.labels(*labels, error.kind).inc()
-                await asyncio.sleep(
-                    backoff_seconds(
-                        retry,
-                        base=policy.retry_base,
-                        cap=policy.retry_cap,
-                        retry_after=error.retry_after,
-                        draw=self._draw,
-                    )
-                )
+        return _CallPlan(
+            policy, breaker, gate, self._cost(policy, request), (label(name), label(model))
+        )
+
+    def _forget(self, name: str) -> None:
+        """Drops a provider's policies, breaker and gates; calls in flight finish on the old
+        ones, which are then unreferenced."""
+        self._breakers.pop(name, None)
+        for key in [key for key in self._policies if key[0] == name]:
+            del self._policies[key]
+        for pair in [pair for pair in self._gates if pair[0] == name]:
+            del self._gates[pair]
+
+    async def _before_retry(self, error: ProviderError, retry: int, plan: _CallPlan) -> int:
+        """Raises ``error`` when it is final; else waits out the backoff, returns the count."""
+        if not error.retryable or retry >= plan.policy.max_retries:
+            raise error
+        retry += 1
+        PROVIDER_RETRIES.labels(*plan.labels, error.kind).inc()
+        await asyncio.sleep(
+            backoff_seconds(
+                retry,
+                base=plan.policy.retry_base,
+                cap=plan.policy.retry_cap,
+                retry_after=error.retry_after,
+                draw=self._draw,
+            )
+        )
+        return retry
 
     def _cost(self, policy: CallPolicy, request: CompletionRequest) -> CallCost | None:
         if self._limiter is None:
@@ -181,64 +253,79 @@ class ProviderCalls:
         )
         return call_cost(policy.limits, tokens, self._settings.rate_limit_headroom)
 
-    async def _attempt(
-        self,
-        provider: ModelProvider,
-        request: CompletionRequest,
-        policy: CallPolicy,
-        breaker: CircuitBreaker,
-        gate: AdaptiveConcurrency,
-        cost: CallCost | None,
-        labels: tuple[str, str],
-    ) -> Completion:
-        wait = breaker.admit()
+    @contextlib.asynccontextmanager
+    async def _admitted(self, plan: _CallPlan) -> AsyncIterator[_Attempt]:
+        """Holds the breaker's admission, a concurrency slot and the shared schedule's slot for
+        one attempt; the body reports the provider's health on the yielded _Attempt."""
+        wait = plan.breaker.admit()
         if wait is not None:
             raise ProviderError(
-                f"circuit open for provider {labels[0]!r}: it failed repeatedly",
+                f"circuit open for provider {plan.labels[0]!r}: it failed repeatedly",
                 kind="circuit_open",
                 retry_after=wait,
             )
-        healthy: bool | None = None
-        key = f"{labels[0]}/{labels[1]}"
-        epoch = await gate.acquire()
+        attempt = _Attempt()
+        epoch = await plan.gate.acquire()
         try:
-            if cost is not None and self._limiter is not None:
-                await self._limiter.acquire(key, cost.seconds)
+            if plan.cost is not None and self._limiter is not None:
+                await self._limiter.acquire(plan.key, plan.cost.seconds)
             started = time.perf_counter()
             try:
-                completion = await self._call(provider, request, policy.timeout)
+                yield attempt
             except ProviderError as error:
-                PROVIDER_CALL_DURATION.labels(*labels).observe(time.perf_counter() - started)
-                PROVIDER_CALLS.labels(*labels, OUTCOMES.get(error.kind, "error")).inc()
+                PROVIDER_CALL_DURATION.labels(*plan.labels).observe(time.perf_counter() - started)
+                PROVIDER_CALLS.labels(*plan.labels, OUTCOMES.get(error.kind, "error")).inc()
                 if error.kind == "rate_limited":
-                    gate.rate_limited(epoch)
+                    plan.gate.rate_limited(epoch)
                     if error.retry_after:
-                        gate.hold(min(error.retry_after, policy.retry_cap))
+                        plan.gate.hold(min(error.retry_after, plan.policy.retry_cap))
                 elif error.kind in BREAKER_FAILURES:
-                    healthy = False
+                    attempt.healthy = False
                 raise
             except Exception:  # not a provider's answer (a bug): counted, not retried
-                PROVIDER_CALLS.labels(*labels, "error").inc()
+                PROVIDER_CALLS.labels(*plan.labels, "error").inc()
                 raise
-            PROVIDER_CALL_DURATION.labels(*labels).observe(time.perf_counter() - started)
-            PROVIDER_CALLS.labels(*labels, "ok").inc()
-            usage = completion.usage
-            PROVIDER_TOKENS.labels(*labels, "prompt").inc(usage.prompt_tokens)
-            PROVIDER_TOKENS.labels(*labels, "completion").inc(usage.completion_tokens)
-            healthy = True
-            gate.succeeded()
+            PROVIDER_CALL_DURATION.labels(*plan.labels).observe(time.perf_counter() - started)
+            PROVIDER_CALLS.labels(*plan.labels, "ok").inc()
+            attempt.healthy = True
+            plan.gate.succeeded()
         finally:
-            gate.release()
-            if healthy is True:
-                breaker.succeeded()
-            elif healthy is False:
-                breaker.failed()
+            plan.gate.release()
+            if attempt.healthy is True:
+                plan.breaker.succeeded()
+            elif attempt.healthy is False:
+                plan.breaker.failed()
             else:
-                breaker.released()
-        if cost is not None and self._limiter is not None:
+                plan.breaker.released()
+
+    async def _settle(self, plan: _CallPlan, completion: Completion) -> None:
+        usage = completion.usage
+        PROVIDER_TOKENS.labels(*plan.labels, "prompt").inc(usage.prompt_tokens)
+        PROVIDER_TOKENS.labels(*plan.labels, "completion").inc(usage.completion_tokens)
+        if plan.cost is not None and self._limiter is not None:
             # After the slot is free: the settlement's round trip delays no other call.
-            await self._limiter.adjust(key, cost.settled(completion.usage.total_tokens))
+            await self._limiter.adjust(plan.key, plan.cost.settled(usage.total_tokens))
+
+    async def _attempt(
+        self, provider: ModelProvider, request: CompletionRequest, plan: _CallPlan
+    ) -> Completion:
+        async with self._admitted(plan):
+            completion = await self._call(provider, request, plan.policy.timeout)
+        await self._settle(plan, completion)
         return completion
+
+    async def _streamed_attempt(
+        self, provider: ModelProvider, request: CompletionRequest, plan: _CallPlan
+    ) -> AsyncGenerator[StreamPart, None]:
+        completion: Completion | None = None
+        parts = _within(stream_completion(provider, request), plan.policy.timeout)
+        async with self._admitted(plan), contextlib.aclosing(parts):
+            async for part in parts:
+                if isinstance(part, Completion):
+                    completion = part
+                yield part
+        if completion is not None:
+            await self._settle(plan, completion)
 
     @staticmethod
     async def _call(
@@ -253,3 +340,27 @@ class ProviderCalls:
             raise ProviderError(
                 f"TimeoutError: no answer within {timeout:g} s", kind="timeout"
             ) from None
+
+
+async def _within(
+    parts: AsyncIterator[StreamPart], timeout: float | None
+) -> AsyncGenerator[StreamPart, None]:
+    """The stream's parts, each awaited under the call's remaining time: the deadline covers
+    the provider, never the time the consumer takes between parts."""
+    if timeout is None:
+        async for part in parts:
+            yield part
+        return
+    deadline = asyncio.get_running_loop().time() + timeout
+    iterator = aiter(parts)
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                part = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ProviderError(
+                f"TimeoutError: no answer within {timeout:g} s", kind="timeout"
+            ) from None
+        yield part

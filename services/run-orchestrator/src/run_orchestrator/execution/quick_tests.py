@@ -6,8 +6,9 @@ provider, the variables' types, the render. The call's outcome, success or failu
 recorded in one write-port transaction. A client that disconnects mid-stream stops the call,
 and nothing is recorded for it.
 
-Quick tests are single interactive calls: they do not wait for the executor's shared rate
-limits and are not retried.
+A quick test's call goes through the same ProviderCalls as the runs' calls: the provider's
+breaker, concurrency and the requests/min and tokens/min shared by every replica hold for it
+too, and it is retried until its first text arrives.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from run_orchestrator.domain.cost import call_cost
 from run_orchestrator.domain.planning import FALLBACK_MODEL, case_variables, resolve_parameters
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.domain.rendering import Message, render_messages
+from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.handlers.ports import RunRepository
 from run_orchestrator.handlers.versions import await_version
 from run_orchestrator.providers.base import Completion, CompletionRequest, ModelProvider
-from run_orchestrator.providers.streaming import StreamPart, TextDelta, stream_completion
+from run_orchestrator.providers.streaming import StreamPart, TextDelta
 
 MAX_ERROR_CHARS = 1000
 
@@ -64,11 +66,13 @@ class QuickTests:
         self,
         port: WritePort[RunRepository],
         providers: QuickTestProviders,
+        calls: ProviderCalls,
         *,
         prompt_wait_seconds: float,
     ) -> None:
         self._port = port
         self._providers = providers
+        self._calls = calls
         self._wait = prompt_wait_seconds
 
     async def prepare(self, command: QuickTest) -> PreparedQuickTest:
@@ -110,7 +114,7 @@ class QuickTests:
         completion: Completion | None = None
         error: str | None = None
         try:
-            async for part in stream_completion(test.provider, request):
+            async for part in self._calls.stream(test.provider, request):
                 if isinstance(part, TextDelta):
                     yield part
                 else:
