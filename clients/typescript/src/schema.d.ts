@@ -530,6 +530,29 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AssertionFailure
+         * @description Why a result failed: one assertion (or ``error``, the call itself) and by how much:
+         *     ``value`` is what was measured, ``threshold`` what it had to reach (``value`` 0.31 against
+         *     ``threshold`` 0.5 for a BLEU check; none for a plain yes/no check).
+         */
+        AssertionFailure: {
+            /** Detail */
+            detail?: string | null;
+            /** Name */
+            name: string;
+            /** Threshold */
+            threshold?: number | null;
+            /** Type */
+            type: string;
+            /** Value */
+            value?: number | null;
+            /**
+             * Weight
+             * @default 1
+             */
+            weight?: number;
+        };
         /** BatchCellOut */
         BatchCellOut: {
             cost: components["schemas"]["MoneyOut"] | null;
@@ -1209,6 +1232,15 @@ export interface components {
             to: number;
             variables: components["schemas"]["VariablesDiff"];
         };
+        /** DimensionScore */
+        DimensionScore: {
+            /** Dimension */
+            dimension: string;
+            /** Reason */
+            reason: string;
+            /** Score */
+            score: number;
+        };
         /**
          * EditPromptRequest
          * @description Fields left out keep their value; ``class_id``/``class_name`` null or "" mean no class.
@@ -1511,6 +1543,31 @@ export interface components {
             weight?: number;
         };
         /**
+         * Judgement
+         * @description One judge assertion's answer for one result: a score per dimension with its reason and
+         *     the weighted mean, or ``error`` (the judge could not be called, or answered off the scale
+         *     or malformed ``attempts`` times); never both.
+         */
+        Judgement: {
+            /** Attempts */
+            attempts: number;
+            /** @description All attempts; null: price unknown. */
+            cost?: components["schemas"]["Money"] | null;
+            /** Error */
+            error?: string | null;
+            model: components["schemas"]["ModelRef"];
+            /**
+             * Name
+             * @description The assertion's metric name.
+             */
+            name: string;
+            /** Score */
+            score?: number | null;
+            /** Scores */
+            scores?: components["schemas"]["DimensionScore"][];
+            usage?: components["schemas"]["TokenUsage"];
+        };
+        /**
          * LevenshteinAssertion
          * @description Edit distance (rapidfuzz) between the output and ``value`` (default: the case's
          *     ``expected``) at most ``threshold``.
@@ -1720,6 +1777,19 @@ export interface components {
             limits?: components["schemas"]["ModelLimits"];
             pricing?: components["schemas"]["ModelPricing"] | null;
         };
+        /**
+         * Money
+         * @description An exact amount of money; JSON carries ``amount`` as a string (``"0.001250"``).
+         */
+        Money: {
+            /** Amount */
+            amount: string;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency?: string;
+        };
         /** MoneyOut */
         MoneyOut: {
             /**
@@ -1755,6 +1825,28 @@ export interface components {
              * @default 1
              */
             weight?: number;
+        };
+        /**
+         * OutputChecks
+         * @description The original product's metrics of one output, against the case's ``expected`` output
+         *     and the run's JSON Schemas. ``None`` = not applicable (no expected value of that kind).
+         */
+        OutputChecks: {
+            /** Boolean Accuracy */
+            boolean_accuracy?: number | null;
+            /** Is Valid Json */
+            is_valid_json: boolean;
+            /**
+             * Missing Fields
+             * @description JSON pointers.
+             */
+            missing_fields?: string[];
+            /** Numeric Accuracy */
+            numeric_accuracy?: number | null;
+            /** Schema Pass */
+            schema_pass?: boolean | null;
+            /** Type Mismatches */
+            type_mismatches?: components["schemas"]["TypeMismatch"][];
         };
         /** ParametersDiff */
         ParametersDiff: {
@@ -2219,14 +2311,31 @@ export interface components {
              * Format: uuid
              */
             id: string;
+            /**
+             * Judgements
+             * @description Each LLM judge's scores and reasons per dimension, or its judge error
+             */
+            judgements?: components["schemas"]["Judgement"][];
             /** Latency Ms */
             latency_ms: number;
             /** Metrics */
             metrics: components["schemas"]["MetricOut"][];
             /** Output */
             output: string | null;
+            /** @description The original product's output metrics, where they apply */
+            output_checks?: components["schemas"]["OutputChecks"] | null;
+            /**
+             * Passed
+             * @description The verdict: the call succeeded and every weighted assertion passed (null until evaluated)
+             */
+            passed?: boolean | null;
             /** Prompt Tokens */
             prompt_tokens: number;
+            /**
+             * Reasons
+             * @description Why it failed: each failed assertion, by how much
+             */
+            reasons?: components["schemas"]["AssertionFailure"][];
             /** Repetition */
             repetition: number;
             /**
@@ -2234,6 +2343,11 @@ export interface components {
              * Format: uuid
              */
             run_id: string;
+            /**
+             * Score
+             * @description Weighted share of the weighted assertions that passed
+             */
+            score?: number | null;
             /** Total Tokens */
             total_tokens: number;
         };
@@ -2301,7 +2415,7 @@ export interface components {
             estimated_cost?: components["schemas"]["MoneyOut"] | null;
             /**
              * Evaluation Summary
-             * @description {evaluated, summaries: [{name, count, mean, min, max, pass_rate}]} once every result is evaluated
+             * @description Once every result is evaluated: `evaluated`, `summaries` (per metric: count, mean, std, mean_interval, min, max, pass_rate, pass_rate_interval), `passed`, `pass_rate` and `pass_rate_interval` (Wilson), `latency` (mean, p50, p95, p99, max), `tokens`, `cost`, `uncosted`, `cases` (flakiness, pass@k, consistency), `judge_cost`, `judge_tokens`, `evaluated_at`
              */
             evaluation_summary: {
                 [key: string]: unknown;
@@ -2523,6 +2637,39 @@ export interface components {
             kind: "text";
             /** Text */
             text: string;
+        };
+        /** TokenUsage */
+        TokenUsage: {
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens?: number;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens?: number;
+            /**
+             * Total Tokens
+             * @default 0
+             */
+            total_tokens?: number;
+        };
+        /** TypeMismatch */
+        TypeMismatch: {
+            /** Actual */
+            actual: string;
+            /**
+             * Expected
+             * @description The JSON type wanted (or the schema's `type`).
+             */
+            expected: string;
+            /**
+             * Path
+             * @description JSON pointer into the output.
+             */
+            path: string;
         };
         /**
          * UpdateClassRequest

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import Money
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
-from query_api.tables import metrics, results, runs
+from query_api.tables import metrics, result_verdicts, results, runs
 
 r = runs.c
 
@@ -99,12 +99,20 @@ async def list_results(
         .where(m.result_id == page.c.result_id)
         .scalar_subquery()
     )
+    v = result_verdicts.c
     rows = await session.execute(
         select(
             page,
             metric_list.label("metrics"),
             select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
+            v.passed,
+            v.score,
+            v.reasons,
+            v.judgements,
+            v.output_checks,
+        )
+        .outerjoin(result_verdicts, v.result_id == page.c.result_id)
+        .order_by(page.c.case_index, page.c.repetition, page.c.result_id)
     )
     return total, [ResultOut(**_result_fields(row)) for row in rows]
 
@@ -126,6 +134,11 @@ def _result_fields(row: Row[Any]) -> dict[str, Any]:
         "cost": money(row.cost, row.currency),
         "cached": row.cached,
         "metrics": row.metrics,
+        "passed": row.passed,
+        "score": row.score,
+        "reasons": row.reasons or [],
+        "judgements": row.judgements or [],
+        "output_checks": row.output_checks,
     }
 
 
