@@ -455,6 +455,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/test_prompt/{run_id}/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare a run with a baseline run: deltas, significance, flipped cases, verdict
+         * @description Results pair by (case_index, repetition). Pass/fail: exact McNemar test; every numeric
+         *     metric (latency, tokens, similarity scores, judge scores ...): mean paired difference with
+         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on.
+         */
+        get: operations["compare_api_v1_test_prompt__run_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt/{run_id}/results": {
         parameters: {
             query?: never;
@@ -819,6 +841,56 @@ export interface components {
             message: string;
             /** Number */
             number: number;
+        };
+        /** ComparisonOut */
+        ComparisonOut: {
+            /** Alpha */
+            alpha: number;
+            /**
+             * Baseline Run Id
+             * Format: uuid
+             */
+            baseline_run_id: string;
+            /**
+             * Fixes
+             * @description Pairs that failed in the baseline and pass now
+             */
+            fixes: components["schemas"]["PairOut"][];
+            /** Max Pass Rate Drop */
+            max_pass_rate_drop: number;
+            /** Metrics */
+            metrics: components["schemas"]["MetricComparison"][];
+            /**
+             * Pairs
+             * @description Results paired by (case_index, repetition)
+             */
+            pairs: number;
+            pass_rate: components["schemas"]["PassRateComparison"];
+            /**
+             * Regressed
+             * @description The pass rate fell by more than `max_pass_rate_drop` and significantly (McNemar p < `alpha`): what a CI job gates on
+             */
+            regressed: boolean;
+            /**
+             * Regressions
+             * @description Pairs that passed in the baseline and fail now (the first 1,000)
+             */
+            regressions: components["schemas"]["PairOut"][];
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Unpaired
+             * @description Results of either run without a partner
+             */
+            unpaired: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "regressed" | "improved" | "no_significant_change";
         };
         /** ContainsAllAssertion */
         ContainsAllAssertion: {
@@ -1383,6 +1455,16 @@ export interface components {
              */
             weight?: number;
         };
+        /**
+         * Interval
+         * @description A 95 % confidence interval.
+         */
+        Interval: {
+            /** High */
+            high: number;
+            /** Low */
+            low: number;
+        };
         /** IsJsonAssertion */
         IsJsonAssertion: {
             /**
@@ -1663,6 +1745,32 @@ export interface components {
              */
             message?: string;
         };
+        /** MetricComparison */
+        MetricComparison: {
+            /** Baseline Mean */
+            baseline_mean: number;
+            /** Candidate Mean */
+            candidate_mean: number;
+            /**
+             * Delta
+             * @description Mean of the paired differences, candidate - baseline
+             */
+            delta: number;
+            /** @description 95 % paired bootstrap interval of `delta` */
+            delta_interval: components["schemas"]["Interval"];
+            /** Name */
+            name: string;
+            /**
+             * Pairs
+             * @description Paired results that both carry a value
+             */
+            pairs: number;
+            /**
+             * Significant
+             * @description The interval excludes 0
+             */
+            significant: boolean;
+        };
         /** MetricOut */
         MetricOut: {
             /** Detail */
@@ -1848,6 +1956,13 @@ export interface components {
             /** Type Mismatches */
             type_mismatches?: components["schemas"]["TypeMismatch"][];
         };
+        /** PairOut */
+        PairOut: {
+            /** Case Index */
+            case_index: number;
+            /** Repetition */
+            repetition: number;
+        };
         /** ParametersDiff */
         ParametersDiff: {
             /** Changed */
@@ -1870,6 +1985,41 @@ export interface components {
             temperature?: number | null;
             /** Top P */
             top_p?: number | null;
+        };
+        /** PassRateComparison */
+        PassRateComparison: {
+            /**
+             * Baseline
+             * @description Pass rate over the paired results
+             */
+            baseline: number | null;
+            /**
+             * Baseline Only
+             * @description Pairs that passed in the baseline only (regressions)
+             */
+            baseline_only: number;
+            /** Candidate */
+            candidate: number | null;
+            /**
+             * Candidate Only
+             * @description Pairs that passed in the candidate only (fixes)
+             */
+            candidate_only: number;
+            /**
+             * Delta
+             * @description candidate - baseline
+             */
+            delta: number | null;
+            /**
+             * P Value
+             * @description Exact McNemar test on the discordant pairs, two-sided
+             */
+            p_value: number;
+            /**
+             * Significant
+             * @description p_value < alpha
+             */
+            significant: boolean;
         };
         /**
          * Problem
@@ -6179,6 +6329,63 @@ export interface operations {
             };
             /** @description run-orchestrator is unreachable; nothing was changed */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compare_api_v1_test_prompt__run_id__compare_get: {
+        parameters: {
+            query: {
+                /** @description The baseline run */
+                baseline: string;
+                /** @description Significance level of the tests */
+                alpha?: number;
+                /** @description A significant fall of the pass rate larger than this is a regression */
+                max_pass_rate_drop?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The candidate run */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonOut"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

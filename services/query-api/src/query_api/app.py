@@ -21,6 +21,7 @@ from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
     batches,
     classes,
+    comparisons,
     prompt_writes,
     prompts,
     providers,
@@ -93,7 +94,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             ],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (prompts, prompt_writes, classes, tags, runs, batches, providers, quick_tests):
+    routers = (prompts, prompt_writes, classes, tags, comparisons, runs, batches, providers)
+    for module in (*routers, quick_tests):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))
