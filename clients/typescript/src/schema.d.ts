@@ -47,6 +47,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batch_id}/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare every cell of a batch with one of its cells
+         * @description Each cell as `GET /test_prompt/{run_id}/compare?baseline=` would answer it (the cells
+         *     share the batch's cases); `regressed` when any cell regressed.
+         */
+        get: operations["compare_batch_api_v1_batches__batch_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -621,6 +642,30 @@ export interface components {
             /** Total Calls */
             total_calls: number;
         };
+        /** BatchComparisonOut */
+        BatchComparisonOut: {
+            /**
+             * Baseline Run Id
+             * Format: uuid
+             * @description The cell every other cell is compared with
+             */
+            baseline_run_id: string;
+            /**
+             * Batch Id
+             * Format: uuid
+             */
+            batch_id: string;
+            /**
+             * Cells
+             * @description In the batch's matrix order
+             */
+            cells: components["schemas"]["CellComparisonOut"][];
+            /**
+             * Regressed
+             * @description Some cell regressed against the baseline
+             */
+            regressed: boolean;
+        };
         /** BatchOut */
         BatchOut: {
             /**
@@ -702,6 +747,16 @@ export interface components {
              * @default 1
              */
             weight?: number;
+        };
+        /** CellComparisonOut */
+        CellComparisonOut: {
+            /** @description Null for the baseline cell itself, or a cell without results in common */
+            comparison: components["schemas"]["ComparisonOut"] | null;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
         };
         /** Change */
         Change: {
@@ -3210,6 +3265,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compare_batch_api_v1_batches__batch_id__compare_get: {
+        parameters: {
+            query: {
+                /** @description The run of the baseline cell */
+                baseline: string;
+                /** @description Significance level of the tests */
+                alpha?: number;
+                /** @description A significant fall of the pass rate larger than this is a regression */
+                max_pass_rate_drop?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The batch */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchComparisonOut"];
                 };
             };
             /** @description Nothing has the id in the path */

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from promptworks_contracts.events import ResultEvaluated, ResultRecorded, RunCreated
+from promptworks_contracts.events import (
+    BatchCell,
+    BatchCreated,
+    ResultEvaluated,
+    ResultRecorded,
+    RunCreated,
+)
 from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
 from query_api.queries.comparison_stats import mcnemar_exact, paired_bootstrap
 
@@ -85,8 +91,24 @@ async def test_a_regression_is_found_with_its_cases_and_deltas(api: Any, publish
     broken = {(case, 1) for case in range(CASES)} | {(0, 2), (1, 2)}  # 12 pairs now fail
     baseline_events = results(baseline, 100.0, failing=set())
     candidate_events = results(candidate, 150.0, failing=broken)
-    await publisher.publish([baseline, candidate, *baseline_events, *candidate_events])
-    for event in (baseline, candidate, baseline_events[-1], candidate_events[-1]):
+    batch = BatchCreated(
+        batch_id=uuid.uuid4(),
+        cells=[
+            BatchCell(
+                run_id=r.run_id,
+                prompt_version_id=version_id,
+                prompt_version_number=1,
+                model=r.model,
+                parameters=r.parameters,
+                parameter_set=i,
+            )
+            for i, r in enumerate((baseline, candidate))
+        ],
+        total_calls=2 * CASES * REPETITIONS,
+    )
+    events = [batch, baseline, candidate, *baseline_events, *candidate_events]
+    await publisher.publish(events)
+    for event in (batch, baseline, candidate, baseline_events[-1], candidate_events[-1]):
         await api.applied(event, publisher.version(event))
 
     response = await api.client.get(
@@ -126,3 +148,18 @@ async def test_a_regression_is_found_with_its_cases_and_deltas(api: Any, publish
         f"{RUNS}/{candidate.run_id}/compare", params={"baseline": str(uuid.uuid4())}
     )
     assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "baseline"
+
+    # Every cell of the batch against its baseline cell: the same answer per cell.
+    cells = await api.client.get(
+        f"/api/v1/batches/{batch.batch_id}/compare", params={"baseline": str(baseline.run_id)}
+    )
+    assert cells.status_code == 200, cells.text
+    matrix = cells.json()
+    assert matrix["regressed"] is True
+    assert [c["run_id"] for c in matrix["cells"]] == [str(baseline.run_id), str(candidate.run_id)]
+    assert matrix["cells"][0]["comparison"] is None
+    assert matrix["cells"][1]["comparison"] == body
+    outsider = await api.client.get(
+        f"/api/v1/batches/{batch.batch_id}/compare", params={"baseline": str(uuid.uuid4())}
+    )
+    assert outsider.status_code == 422 and outsider.json()["errors"][0]["field"] == "baseline"

@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.values import Interval
 from query_api.queries.comparison_stats import mcnemar_exact, paired_bootstrap
 from query_api.schemas.comparisons import (
+    BatchComparisonOut,
+    CellComparisonOut,
     ComparisonOut,
     MetricComparison,
     PairOut,
     PassRateComparison,
 )
-from query_api.tables import metrics, result_verdicts, results
+from query_api.tables import batches, metrics, result_verdicts, results
 
 MAX_LISTED: Final = 1000
 
@@ -87,6 +89,41 @@ async def compare_runs(
         regressed=regressed,
         alpha=alpha,
         max_pass_rate_drop=max_pass_rate_drop,
+    )
+
+
+async def batch_cells(session: AsyncSession, batch_id: UUID) -> list[UUID] | None:
+    """The run of each cell of the batch, in matrix order; None for an unknown batch."""
+    cells = await session.scalar(select(batches.c.cells).where(batches.c.batch_id == batch_id))
+    return None if cells is None else [UUID(cell["run_id"]) for cell in cells]
+
+
+async def compare_cells(
+    session: AsyncSession,
+    batch_id: UUID,
+    cells: list[UUID],
+    baseline_run_id: UUID,
+    *,
+    alpha: float,
+    max_pass_rate_drop: float,
+) -> BatchComparisonOut:
+    compared = []
+    for run_id in cells:
+        comparison = None
+        if run_id != baseline_run_id:
+            comparison = await compare_runs(
+                session,
+                run_id,
+                baseline_run_id,
+                alpha=alpha,
+                max_pass_rate_drop=max_pass_rate_drop,
+            )
+        compared.append(CellComparisonOut(run_id=run_id, comparison=comparison))
+    return BatchComparisonOut(
+        batch_id=batch_id,
+        baseline_run_id=baseline_run_id,
+        cells=compared,
+        regressed=any(c.comparison is not None and c.comparison.regressed for c in compared),
     )
 
 

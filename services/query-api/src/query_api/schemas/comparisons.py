@@ -57,3 +57,17 @@ class ComparisonOut(_Out):
     )
     alpha: float
     max_pass_rate_drop: float
+
+
+class CellComparisonOut(_Out):
+    run_id: UUID
+    comparison: ComparisonOut | None = Field(
+        description="Null for the baseline cell itself, or a cell without results in common"
+    )
+
+
+class BatchComparisonOut(_Out):
+    batch_id: UUID
+    baseline_run_id: UUID = Field(description="The cell every other cell is compared with")
+    cells: list[CellComparisonOut] = Field(description="In the batch's matrix order")
+    regressed: bool = Field(description="Some cell regressed against the baseline")
