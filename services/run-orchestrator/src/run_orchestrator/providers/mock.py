@@ -89,12 +89,17 @@ class MockProvider:
         return None
 
 
-def _fitting(schema: Any, prompt: str, path: str) -> Any:
-    """A deterministic JSON value valid under a simple schema (objects, arrays, scalars)."""
+def _fitting(schema: Any, prompt: str, path: str, depth: int = 0) -> Any:
+    """A deterministic JSON value valid under a simple schema (objects, arrays, scalars); any
+    other shape, or nesting deeper than 20, gets a string (the schema comes from a request)."""
     kind = schema.get("type") if isinstance(schema, dict) else None
-    if kind == "object":
-        properties = schema.get("properties") or {}
-        return {name: _fitting(sub, prompt, f"{path}/{name}") for name, sub in properties.items()}
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if kind == "object" and depth < 20:
+        fields = properties if isinstance(properties, dict) else {}
+        return {
+            str(name): _fitting(sub, prompt, f"{path}/{name}", depth + 1)
+            for name, sub in fields.items()
+        }
     if kind == "array":
         return []
     if kind in ("integer", "number"):
@@ -102,6 +107,7 @@ def _fitting(schema: Any, prompt: str, path: str) -> Any:
         return int.from_bytes(digest[:4], "big") % 101
     if kind == "boolean":
         return True
-    if isinstance(schema, dict) and schema.get("enum"):
-        return schema["enum"][0]
+    enum = schema.get("enum") if isinstance(schema, dict) else None
+    if isinstance(enum, list) and enum:
+        return enum[0]
     return "mock"
