@@ -16,7 +16,7 @@ from promptworks_contracts.events import (
     RunCreated,
 )
 from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
-from query_api.queries.comparison_stats import mcnemar_exact, paired_bootstrap
+from query_api.queries.comparison_stats import mcnemar_exact, normal_interval, paired_bootstrap
 
 RUNS = "/api/v1/test_prompt"
 CASES, REPETITIONS = 10, 3
@@ -34,6 +34,8 @@ def test_the_paired_bootstrap_brackets_the_mean_difference() -> None:
     assert paired_bootstrap([2.0] * 50) == (2.0, 2.0, 2.0)
     mean, low, high = paired_bootstrap([float(i % 7) - 3.0 for i in range(700)])
     assert mean == pytest.approx(0.0) and low < 0 < high
+    # Beyond the bootstrap's size: mean ± 1.96 s/√n (s = 10, n = 10,000: ± 0.196)
+    assert normal_interval(2.0, 10.0, 10_000) == pytest.approx((2.0 - 0.19599640, 2.0 + 0.19599640))
 
 
 def run(prompt_id: uuid.UUID, version_id: uuid.UUID) -> RunCreated:

@@ -5,9 +5,12 @@
   c = passed in the candidate only): p = min(1, 2 · P[X ≤ min(b, c)]), X ~ Binomial(b + c, ½);
   p = 1 without discordant pairs.
 - A numeric metric: the mean of the paired differences (candidate - baseline) with a 95 %
-  paired bootstrap interval (percentile method, ``BOOTSTRAP_RESAMPLES`` resamples of the pairs,
-  a fixed seed so the same runs always give the same answer); it is significant when the
-  interval excludes 0.
+  interval; it is significant when the interval excludes 0. Up to ``BOOTSTRAP_MAX_PAIRS``
+  pairs: a paired bootstrap (percentile method, ``BOOTSTRAP_RESAMPLES`` resamples of the
+  pairs, a fixed seed so the same runs always give the same answer). Beyond, the normal
+  interval mean ± z·s/√n: with thousands of pairs the central limit theorem makes it agree
+  with the bootstrap to well under its own resampling noise, at a fraction of the cost
+  (2,000 resamples of 10,000 pairs are 20 million draws per metric).
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from typing import Final
 import numpy as np
 
 BOOTSTRAP_RESAMPLES: Final = 2000
+BOOTSTRAP_MAX_PAIRS: Final = 2000
 SEED: Final = 20261128
+Z_95: Final = 1.959963984540054
+
+
+def normal_interval(mean: float, std: float, count: int) -> tuple[float, float]:
+    half = Z_95 * std / math.sqrt(count)
+    return mean - half, mean + half
 
 
 def mcnemar_exact(b: int, c: int) -> float:

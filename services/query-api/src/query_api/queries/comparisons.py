@@ -4,14 +4,20 @@ both runs, paired by (case_index, repetition), then ``comparison_stats``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import Interval
-from query_api.queries.comparison_stats import mcnemar_exact, paired_bootstrap
+from query_api.queries.comparison_stats import (
+    BOOTSTRAP_MAX_PAIRS,
+    mcnemar_exact,
+    normal_interval,
+    paired_bootstrap,
+)
 from query_api.schemas.comparisons import (
     BatchComparisonOut,
     CellComparisonOut,
@@ -37,17 +43,73 @@ async def _verdicts(session: AsyncSession, run_id: UUID) -> dict[Pair, bool | No
     return {(case, repetition): passed for case, repetition, passed in rows}
 
 
-async def _values(session: AsyncSession, run_id: UUID) -> dict[str, dict[Pair, float]]:
-    r, m = results.c, metrics.c
+@dataclass(frozen=True)
+class PairedMetric:
+    """One metric over the pairs where both runs have a value: SQL's aggregates, and the
+    differences themselves when there are few enough to bootstrap."""
+
+    name: str
+    pairs: int
+    candidate_mean: float
+    baseline_mean: float
+    delta: float
+    std: float | None
+
+
+async def _paired_metrics(
+    session: AsyncSession, run_id: UUID, baseline_run_id: UUID
+) -> list[PairedMetric]:
+    """Per metric name, aggregated in PostgreSQL over the paired results (one query)."""
+    rc, rb = results.alias("rc"), results.alias("rb")
+    mc, mb = metrics.alias("mc"), metrics.alias("mb")
+    difference = mc.c.value - mb.c.value
     rows = await session.execute(
-        select(m.name, r.case_index, r.repetition, m.value)
-        .select_from(results.join(metrics, m.result_id == r.result_id))
-        .where(r.run_id == run_id, m.value.is_not(None))
+        select(
+            mc.c.name,
+            func.count(),
+            func.avg(mc.c.value),
+            func.avg(mb.c.value),
+            func.avg(difference),
+            func.stddev_samp(difference),
+        )
+        .select_from(
+            rc.join(mc, mc.c.result_id == rc.c.result_id)
+            .join(
+                rb,
+                (rb.c.run_id == baseline_run_id)
+                & (rb.c.case_index == rc.c.case_index)
+                & (rb.c.repetition == rc.c.repetition),
+            )
+            .join(mb, (mb.c.result_id == rb.c.result_id) & (mb.c.name == mc.c.name))
+        )
+        .where(rc.c.run_id == run_id, mc.c.value.is_not(None), mb.c.value.is_not(None))
+        .group_by(mc.c.name)
+        .order_by(mc.c.name)
     )
-    found: dict[str, dict[Pair, float]] = {}
-    for name, case, repetition, value in rows:
-        found.setdefault(name, {})[(case, repetition)] = value
-    return found
+    return [PairedMetric(*row) for row in rows]
+
+
+async def _differences(
+    session: AsyncSession, run_id: UUID, baseline_run_id: UUID, name: str
+) -> list[float]:
+    rc, rb = results.alias("rc"), results.alias("rb")
+    mc, mb = metrics.alias("mc"), metrics.alias("mb")
+    rows = await session.scalars(
+        select(mc.c.value - mb.c.value)
+        .select_from(
+            rc.join(mc, (mc.c.result_id == rc.c.result_id) & (mc.c.name == name))
+            .join(
+                rb,
+                (rb.c.run_id == baseline_run_id)
+                & (rb.c.case_index == rc.c.case_index)
+                & (rb.c.repetition == rc.c.repetition),
+            )
+            .join(mb, (mb.c.result_id == rb.c.result_id) & (mb.c.name == name))
+        )
+        .where(rc.c.run_id == run_id, mc.c.value.is_not(None), mb.c.value.is_not(None))
+        .order_by(rc.c.case_index, rc.c.repetition)
+    )
+    return [float(value) for value in rows]
 
 
 async def compare_runs(
@@ -70,9 +132,7 @@ async def compare_runs(
     regressions = [p for p in judged if baseline[p] and not candidate[p]]
     fixes = [p for p in judged if candidate[p] and not baseline[p]]
     pass_rate = _pass_rate(judged, candidate, baseline, len(regressions), len(fixes), alpha)
-    compared = _metrics(
-        await _values(session, run_id), await _values(session, baseline_run_id), paired
-    )
+    compared = await _metrics(session, run_id, baseline_run_id)
     drop = -(pass_rate.delta or 0.0)
     regressed = pass_rate.significant and drop > max_pass_rate_drop
     improved = pass_rate.significant and (pass_rate.delta or 0.0) > 0
@@ -159,24 +219,23 @@ def _pass_rate(
     )
 
 
-def _metrics(
-    candidate: Mapping[str, Mapping[Pair, float]],
-    baseline: Mapping[str, Mapping[Pair, float]],
-    paired: list[Pair],
+async def _metrics(
+    session: AsyncSession, run_id: UUID, baseline_run_id: UUID
 ) -> list[MetricComparison]:
     compared = []
-    for name in sorted(candidate.keys() & baseline.keys()):
-        mine, theirs = candidate[name], baseline[name]
-        both = [p for p in paired if p in mine and p in theirs]
-        if not both:
-            continue
-        delta, low, high = paired_bootstrap([mine[p] - theirs[p] for p in both])
+    for paired in await _paired_metrics(session, run_id, baseline_run_id):
+        if paired.pairs <= BOOTSTRAP_MAX_PAIRS:
+            differences = await _differences(session, run_id, baseline_run_id, paired.name)
+            delta, low, high = paired_bootstrap(differences)
+        else:
+            delta = paired.delta
+            low, high = normal_interval(delta, paired.std or 0.0, paired.pairs)
         compared.append(
             MetricComparison(
-                name=name,
-                pairs=len(both),
-                baseline_mean=sum(theirs[p] for p in both) / len(both),
-                candidate_mean=sum(mine[p] for p in both) / len(both),
+                name=paired.name,
+                pairs=paired.pairs,
+                baseline_mean=paired.baseline_mean,
+                candidate_mean=paired.candidate_mean,
                 delta=delta,
                 delta_interval=Interval(low=low, high=high),
                 significant=low > 0 or high < 0,
