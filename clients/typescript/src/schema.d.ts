@@ -1811,7 +1811,7 @@ export interface components {
              * @description Mean of the paired differences, candidate - baseline
              */
             delta: number;
-            /** @description 95 % paired bootstrap interval of `delta` */
+            /** @description 95 % interval of `delta`: paired bootstrap up to 2,000 pairs, normal beyond */
             delta_interval: components["schemas"]["Interval"];
             /** Name */
             name: string;

@@ -30,7 +30,9 @@ class MetricComparison(_Out):
     baseline_mean: float
     candidate_mean: float
     delta: float = Field(description="Mean of the paired differences, candidate - baseline")
-    delta_interval: Interval = Field(description="95 % paired bootstrap interval of `delta`")
+    delta_interval: Interval = Field(
+        description="95 % interval of `delta`: paired bootstrap up to 2,000 pairs, normal beyond"
+    )
     significant: bool = Field(description="The interval excludes 0")
 
 
