@@ -184,6 +184,18 @@ def test_network_policies_expose_only_query_api(overlay: tuple[str, list[Manifes
         if name == "query-api-ingress":
             assert selected == {"matchLabels": {"app.kubernetes.io/name": "query-api"}}
             continue
+        if name == "run-orchestrator-ingress-from-evaluator":
+            # The judge's calls (POST /internal/completions), from the evaluator's pods only.
+            assert selected == {"matchLabels": {"app.kubernetes.io/name": "run-orchestrator"}}
+            assert spec["ingress"] == [
+                {
+                    "from": [
+                        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "evaluator"}}}
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 8002}],
+                }
+            ]
+            continue
         # Everything else admits query-api's pods only.
         assert name == "command-services-ingress"
         assert selected["matchExpressions"][0]["values"] == [

@@ -14,7 +14,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,9 @@ class FakeOpenAI(ReplyScript):
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
+    content: Callable[[dict[str, Any]], str] | None = None
+    """Told per test: the answer's text from the request body (default: ``fake reply to:``
+    and the prompt), e.g. a judge's JSON that depends on the answer being judged."""
 
     @property
     def base_url(self) -> str:
@@ -64,7 +67,7 @@ class FakeOpenAI(ReplyScript):
         if reply.kind == "malformed":
             return PlainTextResponse('{"choices": [', media_type="application/json")
         prompt = " ".join(str(m["content"]) for m in body["messages"])
-        answer = f"fake reply to: {prompt}"
+        answer = self.content(body) if self.content else f"fake reply to: {prompt}"
         usage = {
             "prompt_tokens": len(prompt.split()),
             "completion_tokens": len(answer.split()),

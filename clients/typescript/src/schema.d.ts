@@ -151,6 +151,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/batches/{batch_id}/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare every cell of a batch with one of its cells
+         * @description Each cell as `GET /test_prompt/{run_id}/compare?baseline=` would answer it (the cells
+         *     share the batch's cases); `regressed` when any cell regressed.
+         */
+        get: operations["compare_batch_api_v1_batches__batch_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/batches/{batch_id}/events": {
         parameters: {
             query?: never;
@@ -576,6 +597,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/test_prompt/{run_id}/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare a run with a baseline run: deltas, significance, flipped cases, verdict
+         * @description Results pair by (case_index, repetition). Pass/fail: exact McNemar test; every numeric
+         *     metric (latency, tokens, similarity scores, judge scores ...): mean paired difference with
+         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on.
+         */
+        get: operations["compare_api_v1_test_prompt__run_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt/{run_id}/events": {
         parameters: {
             query?: never;
@@ -770,6 +813,29 @@ export interface components {
             /** Scopes */
             scopes: string[];
         };
+        /**
+         * AssertionFailure
+         * @description Why a result failed: one assertion (or ``error``, the call itself) and by how much:
+         *     ``value`` is what was measured, ``threshold`` what it had to reach (``value`` 0.31 against
+         *     ``threshold`` 0.5 for a BLEU check; none for a plain yes/no check).
+         */
+        AssertionFailure: {
+            /** Detail */
+            detail?: string | null;
+            /** Name */
+            name: string;
+            /** Threshold */
+            threshold?: number | null;
+            /** Type */
+            type: string;
+            /** Value */
+            value?: number | null;
+            /**
+             * Weight
+             * @default 1
+             */
+            weight?: number;
+        };
         /** BatchCellOut */
         BatchCellOut: {
             cost: components["schemas"]["MoneyOut"] | null;
@@ -815,6 +881,30 @@ export interface components {
             succeeded: number;
             /** Total Calls */
             total_calls: number;
+        };
+        /** BatchComparisonOut */
+        BatchComparisonOut: {
+            /**
+             * Baseline Run Id
+             * Format: uuid
+             * @description The cell every other cell is compared with
+             */
+            baseline_run_id: string;
+            /**
+             * Batch Id
+             * Format: uuid
+             */
+            batch_id: string;
+            /**
+             * Cells
+             * @description In the batch's matrix order
+             */
+            cells: components["schemas"]["CellComparisonOut"][];
+            /**
+             * Regressed
+             * @description Some cell regressed against the baseline
+             */
+            regressed: boolean;
         };
         /** BatchOut */
         BatchOut: {
@@ -897,6 +987,16 @@ export interface components {
              * @default 1
              */
             weight?: number;
+        };
+        /** CellComparisonOut */
+        CellComparisonOut: {
+            /** @description Null for the baseline cell itself, or a cell without results in common */
+            comparison: components["schemas"]["ComparisonOut"] | null;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
         };
         /** Change */
         Change: {
@@ -1037,6 +1137,56 @@ export interface components {
             /** Number */
             number: number;
         };
+        /** ComparisonOut */
+        ComparisonOut: {
+            /** Alpha */
+            alpha: number;
+            /**
+             * Baseline Run Id
+             * Format: uuid
+             */
+            baseline_run_id: string;
+            /**
+             * Fixes
+             * @description Pairs that failed in the baseline and pass now
+             */
+            fixes: components["schemas"]["PairOut"][];
+            /** Max Pass Rate Drop */
+            max_pass_rate_drop: number;
+            /** Metrics */
+            metrics: components["schemas"]["MetricComparison"][];
+            /**
+             * Pairs
+             * @description Results paired by (case_index, repetition)
+             */
+            pairs: number;
+            pass_rate: components["schemas"]["PassRateComparison"];
+            /**
+             * Regressed
+             * @description The pass rate fell by more than `max_pass_rate_drop` and significantly (McNemar p < `alpha`): what a CI job gates on
+             */
+            regressed: boolean;
+            /**
+             * Regressions
+             * @description Pairs that passed in the baseline and fail now (the first 1,000)
+             */
+            regressions: components["schemas"]["PairOut"][];
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Unpaired
+             * @description Results of either run without a partner
+             */
+            unpaired: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "regressed" | "improved" | "no_significant_change";
+        };
         /** ContainsAllAssertion */
         ContainsAllAssertion: {
             /**
@@ -1160,7 +1310,7 @@ export interface components {
          */
         CreateBatchRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Budget
              * @description Stop a run when its spend reaches this amount (the model's currency; needs a priced model).
@@ -1332,7 +1482,7 @@ export interface components {
          */
         CreateRunRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Batch Id
              * @description Free text grouping runs (the original API).
@@ -1592,6 +1742,15 @@ export interface components {
             to: number;
             variables: components["schemas"]["VariablesDiff"];
         };
+        /** DimensionScore */
+        DimensionScore: {
+            /** Dimension */
+            dimension: string;
+            /** Reason */
+            reason: string;
+            /** Score */
+            score: number;
+        };
         /**
          * EditPromptRequest
          * @description Fields left out keep their value; ``class_id``/``class_name`` null or "" mean no class.
@@ -1734,6 +1893,16 @@ export interface components {
              */
             weight?: number;
         };
+        /**
+         * Interval
+         * @description A 95 % confidence interval.
+         */
+        Interval: {
+            /** High */
+            high: number;
+            /** Low */
+            low: number;
+        };
         /** IsJsonAssertion */
         IsJsonAssertion: {
             /**
@@ -1813,6 +1982,110 @@ export interface components {
              * @default 1
              */
             weight?: number;
+        };
+        /**
+         * JudgeAssertion
+         * @description LLM-as-judge: a judge model scores the output on each rubric dimension (0-100, with a
+         *     reason), asked for as structured output; it passes when the weighted mean of the
+         *     dimensions reaches ``threshold``. An answer off the scale or malformed is asked again up
+         *     to ``max_attempts`` times, then recorded as a judge error (the assertion fails), never as a
+         *     score. Judge calls go through run-orchestrator's providers: their shared limits, retries
+         *     and pricing.
+         */
+        JudgeAssertion: {
+            /**
+             * Criteria
+             * @description What a good answer is for this run (may use the case's variables).
+             */
+            criteria?: string | null;
+            /** Dimensions */
+            dimensions?: components["schemas"]["JudgeDimension"][];
+            /**
+             * Max Attempts
+             * @description Asks before an unusable answer is a judge error.
+             * @default 3
+             */
+            max_attempts?: number;
+            /**
+             * Max Tokens
+             * @default 1024
+             */
+            max_tokens?: number;
+            /** Model */
+            model: string;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /** Provider */
+            provider: string;
+            /**
+             * Temperature
+             * @default 0
+             */
+            temperature?: number;
+            /**
+             * Threshold
+             * @description The weighted mean score (0-100) that passes.
+             * @default 60
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "judge" | "llm-judge" | "llm_judge";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * JudgeDimension
+         * @description One named dimension of a judge's rubric, scored 0-100 with a reason.
+         */
+        JudgeDimension: {
+            /**
+             * Description
+             * @description What the judge looks for in this dimension.
+             */
+            description?: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Weight
+             * @description Weight in the judge's overall score.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * Judgement
+         * @description One judge assertion's answer for one result: a score per dimension with its reason and
+         *     the weighted mean, or ``error`` (the judge could not be called, or answered off the scale
+         *     or malformed ``attempts`` times); never both.
+         */
+        Judgement: {
+            /** Attempts */
+            attempts: number;
+            /** @description All attempts; null: price unknown. */
+            cost?: components["schemas"]["Money"] | null;
+            /** Error */
+            error?: string | null;
+            model: components["schemas"]["ModelRef"];
+            /**
+             * Name
+             * @description The assertion's metric name.
+             */
+            name: string;
+            /** Score */
+            score?: number | null;
+            /** Scores */
+            scores?: components["schemas"]["DimensionScore"][];
+            usage?: components["schemas"]["TokenUsage"];
         };
         /**
          * LevenshteinAssertion
@@ -1909,6 +2182,32 @@ export interface components {
              * @default
              */
             message?: string;
+        };
+        /** MetricComparison */
+        MetricComparison: {
+            /** Baseline Mean */
+            baseline_mean: number;
+            /** Candidate Mean */
+            candidate_mean: number;
+            /**
+             * Delta
+             * @description Mean of the paired differences, candidate - baseline
+             */
+            delta: number;
+            /** @description 95 % interval of `delta`: paired bootstrap up to 2,000 pairs, normal beyond */
+            delta_interval: components["schemas"]["Interval"];
+            /** Name */
+            name: string;
+            /**
+             * Pairs
+             * @description Paired results that both carry a value
+             */
+            pairs: number;
+            /**
+             * Significant
+             * @description The interval excludes 0
+             */
+            significant: boolean;
         };
         /** MetricOut */
         MetricOut: {
@@ -2024,6 +2323,19 @@ export interface components {
             limits?: components["schemas"]["ModelLimits"];
             pricing?: components["schemas"]["ModelPricing"] | null;
         };
+        /**
+         * Money
+         * @description An exact amount of money; JSON carries ``amount`` as a string (``"0.001250"``).
+         */
+        Money: {
+            /** Amount */
+            amount: string;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency?: string;
+        };
         /** MoneyOut */
         MoneyOut: {
             /**
@@ -2060,6 +2372,35 @@ export interface components {
              */
             weight?: number;
         };
+        /**
+         * OutputChecks
+         * @description The original product's metrics of one output, against the case's ``expected`` output
+         *     and the run's JSON Schemas. ``None`` = not applicable (no expected value of that kind).
+         */
+        OutputChecks: {
+            /** Boolean Accuracy */
+            boolean_accuracy?: number | null;
+            /** Is Valid Json */
+            is_valid_json: boolean;
+            /**
+             * Missing Fields
+             * @description JSON pointers.
+             */
+            missing_fields?: string[];
+            /** Numeric Accuracy */
+            numeric_accuracy?: number | null;
+            /** Schema Pass */
+            schema_pass?: boolean | null;
+            /** Type Mismatches */
+            type_mismatches?: components["schemas"]["TypeMismatch"][];
+        };
+        /** PairOut */
+        PairOut: {
+            /** Case Index */
+            case_index: number;
+            /** Repetition */
+            repetition: number;
+        };
         /** ParametersDiff */
         ParametersDiff: {
             /** Changed */
@@ -2082,6 +2423,41 @@ export interface components {
             temperature?: number | null;
             /** Top P */
             top_p?: number | null;
+        };
+        /** PassRateComparison */
+        PassRateComparison: {
+            /**
+             * Baseline
+             * @description Pass rate over the paired results
+             */
+            baseline: number | null;
+            /**
+             * Baseline Only
+             * @description Pairs that passed in the baseline only (regressions)
+             */
+            baseline_only: number;
+            /** Candidate */
+            candidate: number | null;
+            /**
+             * Candidate Only
+             * @description Pairs that passed in the candidate only (fixes)
+             */
+            candidate_only: number;
+            /**
+             * Delta
+             * @description candidate - baseline
+             */
+            delta: number | null;
+            /**
+             * P Value
+             * @description Exact McNemar test on the discordant pairs, two-sided
+             */
+            p_value: number;
+            /**
+             * Significant
+             * @description p_value < alpha
+             */
+            significant: boolean;
         };
         /**
          * Problem
@@ -2562,14 +2938,31 @@ export interface components {
              * Format: uuid
              */
             id: string;
+            /**
+             * Judgements
+             * @description Each LLM judge's scores and reasons per dimension, or its judge error
+             */
+            judgements?: components["schemas"]["Judgement"][];
             /** Latency Ms */
             latency_ms: number;
             /** Metrics */
             metrics: components["schemas"]["MetricOut"][];
             /** Output */
             output: string | null;
+            /** @description The original product's output metrics, where they apply */
+            output_checks?: components["schemas"]["OutputChecks"] | null;
+            /**
+             * Passed
+             * @description The verdict: the call succeeded and every weighted assertion passed (null until evaluated)
+             */
+            passed?: boolean | null;
             /** Prompt Tokens */
             prompt_tokens: number;
+            /**
+             * Reasons
+             * @description Why it failed: each failed assertion, by how much
+             */
+            reasons?: components["schemas"]["AssertionFailure"][];
             /** Repetition */
             repetition: number;
             /**
@@ -2577,6 +2970,11 @@ export interface components {
              * Format: uuid
              */
             run_id: string;
+            /**
+             * Score
+             * @description Weighted share of the weighted assertions that passed
+             */
+            score?: number | null;
             /**
              * Test Run Id
              * Format: uuid
@@ -2655,7 +3053,7 @@ export interface components {
             estimated_cost?: components["schemas"]["MoneyOut"] | null;
             /**
              * Evaluation Summary
-             * @description Once every result is evaluated: {evaluated, summaries: [{name, count, mean, min, max, pass_rate, ...}], passed, pass_rate, pass_rate_interval, latency, tokens, cost, uncosted, cases, evaluated_at} (the evaluator's run summary)
+             * @description Once every result is evaluated: `evaluated`, `summaries` (per metric: count, mean, std, mean_interval, min, max, pass_rate, pass_rate_interval), `passed`, `pass_rate` and `pass_rate_interval` (Wilson), `latency` (mean, p50, p95, p99, max), `tokens`, `cost`, `uncosted`, `cases` (flakiness, pass@k, consistency), `judge_cost`, `judge_tokens`, `evaluated_at`
              */
             evaluation_summary: {
                 [key: string]: unknown;
@@ -2883,6 +3281,39 @@ export interface components {
             kind: "text";
             /** Text */
             text: string;
+        };
+        /** TokenUsage */
+        TokenUsage: {
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens?: number;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens?: number;
+            /**
+             * Total Tokens
+             * @default 0
+             */
+            total_tokens?: number;
+        };
+        /** TypeMismatch */
+        TypeMismatch: {
+            /** Actual */
+            actual: string;
+            /**
+             * Expected
+             * @description The JSON type wanted (or the schema's `type`).
+             */
+            expected: string;
+            /**
+             * Path
+             * @description JSON pointer into the output.
+             */
+            path: string;
         };
         /**
          * UpdateClassRequest
@@ -4173,6 +4604,99 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compare_batch_api_v1_batches__batch_id__compare_get: {
+        parameters: {
+            query: {
+                /** @description The run of the baseline cell */
+                baseline: string;
+                /** @description Significance level of the tests */
+                alpha?: number;
+                /** @description A significant fall of the pass rate larger than this is a regression */
+                max_pass_rate_drop?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The batch */
+                batch_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchComparisonOut"];
                 };
             };
             /** @description No API key, or one that is unknown, revoked or expired */
@@ -8577,6 +9101,99 @@ export interface operations {
                 };
             };
             /** @description run-orchestrator is unreachable; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compare_api_v1_test_prompt__run_id__compare_get: {
+        parameters: {
+            query: {
+                /** @description The baseline run */
+                baseline: string;
+                /** @description Significance level of the tests */
+                alpha?: number;
+                /** @description A significant fall of the pass rate larger than this is a regression */
+                max_pass_rate_drop?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The candidate run */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -390,6 +390,80 @@ class MaxCostAssertion(_Assertion):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+class JudgeDimension(_Value):
+    """One named dimension of a judge's rubric, scored 0-100 with a reason."""
+
+    name: str = Field(min_length=1, max_length=50)
+    description: str | None = Field(
+        default=None, max_length=1000, description="What the judge looks for in this dimension."
+    )
+    weight: float = Field(
+        default=1.0, gt=0.0, le=1000.0, description="Weight in the judge's overall score."
+    )
+
+
+DEFAULT_JUDGE_DIMENSIONS: Final = (
+    JudgeDimension(
+        name="准确性",
+        description="accuracy: the answer is correct and faithful to the input and the "
+        "expected output; no invented facts",
+    ),
+    JudgeDimension(
+        name="完整性",
+        description="completeness: every part of the request is addressed, nothing required "
+        "is missing",
+    ),
+    JudgeDimension(
+        name="清晰度",
+        description="clarity: well organised, unambiguous, in the requested format and language",
+    ),
+    JudgeDimension(
+        name="稳定性",
+        description="stability: self-consistent and well grounded, so the same request would "
+        "get the same substance again; no contradictions or hedging between alternatives",
+    ),
+)
+"""The original product's rubric: 准确性 accuracy, 完整性 completeness, 清晰度 clarity,
+稳定性 stability."""
+
+
+class JudgeAssertion(_Assertion):
+    """LLM-as-judge: a judge model scores the output on each rubric dimension (0-100, with a
+    reason), asked for as structured output; it passes when the weighted mean of the
+    dimensions reaches ``threshold``. An answer off the scale or malformed is asked again up
+    to ``max_attempts`` times, then recorded as a judge error (the assertion fails), never as a
+    score. Judge calls go through run-orchestrator's providers: their shared limits, retries
+    and pricing."""
+
+    type: Literal["llm_judge", "llm-judge", "judge"] = "llm_judge"
+    provider: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    model: str = Field(min_length=1, max_length=200)
+    dimensions: list[JudgeDimension] = Field(
+        default_factory=lambda: list(DEFAULT_JUDGE_DIMENSIONS), min_length=1, max_length=20
+    )
+    criteria: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="What a good answer is for this run (may use the case's variables).",
+    )
+    threshold: float = Field(
+        default=60.0, ge=0.0, le=100.0, description="The weighted mean score (0-100) that passes."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=5, description="Asks before an unusable answer is a judge error."
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1024, ge=64, le=16_000)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _unique_dimensions(cls, dimensions: list[JudgeDimension]) -> list[JudgeDimension]:
+        names = [d.name for d in dimensions]
+        if duplicates := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"dimension names must be unique: {duplicates} repeat")
+        return dimensions
+
+
 Assertion = Annotated[
     ContainsAssertion
     | IContainsAssertion
@@ -409,7 +483,8 @@ Assertion = Annotated[
     | ChrfAssertion
     | RougeAssertion
     | MaxLatencyAssertion
-    | MaxCostAssertion,
+    | MaxCostAssertion
+    | JudgeAssertion,
     Field(discriminator="type"),
 ]
 """A check the evaluator applies to every result of a run. String values may use the case's
@@ -428,6 +503,7 @@ _TYPE_SYNONYMS: Final = {
     "levenshtein_similarity": "similarity",
     "latency": "max_latency_ms",
     "cost": "max_cost",
+    "judge": "llm_judge",
 }
 
 
@@ -480,6 +556,12 @@ class MetricSummary(_Value):
     judged: int | None = Field(default=None, ge=0, description="Results with a verdict.")
     pass_rate_interval: Interval | None = Field(
         default=None, description="95 % Wilson score interval of `pass_rate`."
+    )
+    std: float | None = Field(
+        default=None, ge=0.0, description="Sample standard deviation of the values (n - 1)."
+    )
+    mean_interval: Interval | None = Field(
+        default=None, description="95 % confidence interval of `mean` (Student's t)."
     )
 
 
@@ -558,3 +640,24 @@ class CaseStatistics(_Value):
         description="Mean over repeated cases of the share of repetitions giving the case's "
         "most frequent output (JSON compared as values, text stripped).",
     )
+
+
+class DimensionScore(_Value):
+    dimension: str
+    score: float = Field(ge=0.0, le=100.0)
+    reason: str = Field(max_length=2000)
+
+
+class Judgement(_Value):
+    """One judge assertion's answer for one result: a score per dimension with its reason and
+    the weighted mean, or ``error`` (the judge could not be called, or answered off the scale
+    or malformed ``attempts`` times); never both."""
+
+    name: str = Field(description="The assertion's metric name.")
+    model: ModelRef
+    scores: list[DimensionScore] = Field(default_factory=list)
+    score: float | None = Field(default=None, ge=0.0, le=100.0)
+    error: str | None = Field(default=None, max_length=2000)
+    attempts: int = Field(ge=0)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost: Money | None = Field(default=None, description="All attempts; null: price unknown.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from promptworks_contracts.events import (
@@ -19,12 +20,16 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_contracts.values import (
+    AssertionFailure,
     ChatMessage,
     ChatTemplate,
+    DimensionScore,
+    Judgement,
     MetricSummary,
     MetricValue,
     ModelParameters,
     ModelRef,
+    Money,
     TextTemplate,
     TokenUsage,
     VariableSpec,
@@ -59,13 +64,32 @@ def _run(version: PromptVersionCreated, cases: int, repetitions: int, **fields: 
 
 
 def _metrics(result: ResultRecorded) -> ResultEvaluated:
+    """Metrics and a verdict; results with an output were judged (a score per dimension)."""
+    failed = result.error is not None
     return ResultEvaluated(
         run_id=result.run_id,
         result_id=result.result_id,
         metrics=[
             MetricValue(name="latency_ms", value=result.latency_ms),
-            MetricValue(name="contains_0", passed=result.error is None, detail="checked"),
+            MetricValue(name="contains_0", passed=not failed, detail="checked"),
             MetricValue(name="output_chars", value=float(len(result.output or ""))),
+        ],
+        passed=not failed,
+        score=0.0 if failed else 1.0,
+        reasons=[AssertionFailure(name="error", type="error", detail=result.error)]
+        if failed
+        else [],
+        judgements=[]
+        if failed
+        else [
+            Judgement(
+                name="judge_1",
+                model=ModelRef(provider="mock", name="judge"),
+                scores=[DimensionScore(dimension="准确性", score=80.0, reason="right")],
+                score=80.0,
+                attempts=1,
+                cost=Money(amount=Decimal("0.0001")),
+            )
         ],
     )
 
@@ -145,6 +169,9 @@ class Catalog:
             run_id=done.run_id,
             evaluated=4,
             summaries=[MetricSummary(name="contains_0", count=4, pass_rate=0.75)],
+            passed=3,
+            pass_rate=0.75,
+            judge_cost=Money(amount=Decimal("0.0003")),
         )
         # 1. Evaluations that arrive before the result or run they describe.
         await publisher.publish(

@@ -75,6 +75,9 @@ async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -
     assert summary["evaluated"] == 4
     assert summary["summaries"][0]["name"] == "contains_0"
     assert summary["summaries"][0]["pass_rate"] == 0.75
+    # The whole evaluation, not only the per-metric summaries.
+    assert (summary["passed"], summary["pass_rate"]) == (3, 0.75)
+    assert summary["judge_cost"] == {"amount": "0.0003", "currency": "USD"}
 
     failed = (await api.client.get(f"{RUNS}/{catalog.failed.run_id}")).json()
     assert failed["status"] == "failed"
@@ -116,6 +119,28 @@ async def test_results_are_ordered_with_their_metrics(api, catalog) -> None:
             "detail": "checked",
         }
     assert body[3]["output"] is None and body[3]["error"] == "timeout"
+    # Each result's verdict, with its reasons and its judges' scores.
+    assert [(r["passed"], r["score"]) for r in body] == [
+        (True, 1.0),
+        (True, 1.0),
+        (True, 1.0),
+        (False, 0.0),
+    ]
+    assert body[3]["reasons"] == [
+        {
+            "name": "error",
+            "type": "error",
+            "detail": "timeout",
+            "value": None,
+            "threshold": None,
+            "weight": 1.0,
+        }
+    ]
+    assert body[3]["judgements"] == [] and body[0]["reasons"] == []
+    [judgement] = body[0]["judgements"]
+    assert (judgement["name"], judgement["score"], judgement["error"]) == ("judge_1", 80.0, None)
+    assert judgement["scores"] == [{"dimension": "准确性", "score": 80.0, "reason": "right"}]
+    assert judgement["cost"] == {"amount": "0.0001", "currency": "USD"}
 
     page = await api.client.get(
         f"{RUNS}/{catalog.done.run_id}/results", params={"limit": 1, "offset": 2}

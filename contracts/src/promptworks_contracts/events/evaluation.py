@@ -13,6 +13,7 @@ from promptworks_contracts.values import (
     AssertionFailure,
     CaseStatistics,
     Interval,
+    Judgement,
     LatencySummary,
     MetricSummary,
     MetricValue,
@@ -54,6 +55,9 @@ class ResultEvaluated(_EvaluationEvent):
         description="The original product's metrics, when the run gives an expected output or "
         "a JSON Schema.",
     )
+    judgements: list[Judgement] = Field(
+        default_factory=list, description="Each judge assertion's scores and reasons (or error)."
+    )
 
 
 class RunEvaluated(_EvaluationEvent):
@@ -77,3 +81,9 @@ class RunEvaluated(_EvaluationEvent):
         default=None, ge=0, description="Results without a cost (unpriced, or another currency)."
     )
     cases: CaseStatistics | None = None
+    judge_cost: Money | None = Field(
+        default=None, description="What the judge calls cost; null: no judge, or unpriced."
+    )
+    judge_tokens: TokenUsage | None = Field(
+        default=None, description="Tokens of the judge calls; null: the run has no judge."
+    )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
+from evaluator.adapters.completions import RunOrchestratorCompletions
 from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.api.routes import router
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
+from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.summaries import RunSummaries
 from evaluator.metrics import count_evaluated
+from evaluator.settings import EvaluatorSettings
 from promptworks_eventkit.dead_letters_api import dead_letters_router
 from promptworks_eventkit.http import install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
@@ -21,18 +27,33 @@ from promptworks_eventkit.writing.postgres import PostgresWritePort
 
 
 def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
+    if not isinstance(settings, EvaluatorSettings):
+        raise TypeError("the evaluator needs EvaluatorSettings")
     runtime = Runtime.build(settings, with_relay=with_relay)
     port = PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresEvaluationRepository)
+    # Judge calls go through run-orchestrator: its providers' shared limits, retries, pricing.
+    token = settings.service_token.get_secret_value() if settings.service_token else None
+    completions = RunOrchestratorCompletions(settings.run_orchestrator_url, service_token=token)
     runtime.add_consumer(
         CONSUMER_NAME,
-        EvaluationHandlers().router(),
+        EvaluationHandlers(judges=JudgeQueue(completions, settings.judge_concurrency)).router(),
         bind=port.joined,
         on_applied=count_evaluated,
     )
+    base = lifespan_for(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with base(app):
+                yield
+        finally:
+            await completions.aclose()  # after the consumer stopped asking
+
     app = FastAPI(
         title="PromptWorks evaluator",
         summary="Metrics and assertions for every model result; a summary per run",
-        lifespan=lifespan_for(runtime),
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.run_summaries = RunSummaries(port)

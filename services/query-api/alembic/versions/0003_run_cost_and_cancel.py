@@ -16,7 +16,7 @@ from sqlalchemy import delete
 from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
 from query_api.projections import CONSUMER_NAME
-from query_api.tables import RUN_READ_MODEL_TABLES, batches
+from query_api.tables import batches
 
 revision = "0003"
 down_revision = "0002"
@@ -34,10 +34,15 @@ RUN_COLUMNS = {
 }
 
 
+# The run read models as they were at this revision (later ones, e.g. 0004's result_verdicts,
+# do not exist yet when this runs, or no longer when it is undone).
+RUN_TABLES = ("runs", "run_evaluations", "results", "metrics", "batches")
+
+
 def _replay_run_topics() -> None:
     batches.create(op.get_bind(), checkfirst=True)  # 0001 already made it on a new database
-    for table in RUN_READ_MODEL_TABLES:
-        op.execute(f"TRUNCATE {table.name}")
+    for table in RUN_TABLES:
+        op.execute(f"TRUNCATE {table}")
     for checkpoints in (consumer_offsets, consumer_stream_positions):
         op.execute(
             delete(checkpoints).where(

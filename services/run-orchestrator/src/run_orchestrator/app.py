@@ -22,11 +22,13 @@ from run_orchestrator.adapters.postgres import PostgresRunRepository
 from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
 from run_orchestrator.adapters.resolver import SystemResolver
 from run_orchestrator.adapters.secret_box import FernetBox
+from run_orchestrator.api import completions as completions_api
 from run_orchestrator.api import providers as providers_api
 from run_orchestrator.api import quick_tests as quick_tests_api
 from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.completions import CompletionCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
 from run_orchestrator.execution.quick_tests import QuickTests
 from run_orchestrator.execution.scheduler import Executor
@@ -71,7 +73,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Rate limits hold for all replicas together: their schedules live in the shared database.
     rate_store = PostgresRateLimitStore(dsn)
     limiter = SharedRateLimiter(rate_store)
-    calls = ProviderCalls(settings, limiter)  # one per process: runs and quick tests share it
+    # One ProviderCalls per process: runs, quick tests and other services' calls (the judge)
+    # share its breakers, concurrency gates and the shared schedule.
+    calls = ProviderCalls(settings, limiter)
     executor = Executor(port, providers, locks, settings, calls)
 
     async def keep_catalog_fresh(spawner: Runtime) -> None:
@@ -111,6 +115,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.quick_tests = QuickTests(
         port, providers, calls, prompt_wait_seconds=settings.prompt_wait_seconds
     )
+    app.state.completion_calls = CompletionCalls(
+        providers, calls, concurrency=settings.max_concurrency
+    )
     app.state.provider_commands = ProviderCommands(
         port,
         SystemResolver(),
@@ -129,5 +136,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.include_router(providers_api.router)
     app.include_router(quick_tests_api.router)
     app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
+    app.include_router(completions_api.router)
     app.include_router(ops_router(lambda: runtime))
     return app

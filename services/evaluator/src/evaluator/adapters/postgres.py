@@ -102,6 +102,7 @@ class PostgresEvaluationRepository:
                 set_={
                     "count": stored.count + new.count,
                     "sum": stored.sum + new.sum,
+                    "sum_squares": stored.sum_squares + new.sum_squares,
                     # LEAST/GREATEST ignore NULLs: a side without values leaves the other's bound.
                     "min": func.least(stored.min, new.min),
                     "max": func.greatest(stored.max, new.max),
@@ -115,9 +116,9 @@ class PostgresEvaluationRepository:
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
         c = run_metric_stats.c
         rows = await self._session.execute(
-            select(c.run_id, c.name, c.count, c.sum, c.min, c.max, c.passed, c.failed).where(
-                c.run_id.in_(sorted(run_ids))
-            )
+            select(
+                c.run_id, c.name, c.count, c.sum, c.min, c.max, c.passed, c.failed, c.sum_squares
+            ).where(c.run_id.in_(sorted(run_ids)))
         )
         stats: dict[str, RunStats] = {}
         for run_id, name, *values in rows:
@@ -138,6 +139,10 @@ class PostgresEvaluationRepository:
                 "digest": o.digest,
                 "cost_amount": None if o.cost is None else o.cost.amount,
                 "cost_currency": None if o.cost is None else o.cost.currency,
+                "judge_cost_amount": None if o.judge_cost is None else o.judge_cost.amount,
+                "judge_cost_currency": None if o.judge_cost is None else o.judge_cost.currency,
+                "judge_prompt_tokens": o.judge_prompt_tokens,
+                "judge_completion_tokens": o.judge_completion_tokens,
             }
             for o in outcomes
         ]
@@ -156,6 +161,10 @@ class PostgresEvaluationRepository:
                 c.digest,
                 c.cost_amount,
                 c.cost_currency,
+                c.judge_cost_amount,
+                c.judge_cost_currency,
+                c.judge_prompt_tokens,
+                c.judge_completion_tokens,
             ).where(c.run_id.in_(sorted(run_ids)))
         )
         outcomes: dict[str, list[ResultOutcome]] = {}
@@ -169,6 +178,10 @@ class PostgresEvaluationRepository:
             digest,
             amount,
             currency,
+            judge_amount,
+            judge_currency,
+            judge_prompt,
+            judge_completion,
         ) in rows:
             outcomes.setdefault(run_id, []).append(
                 ResultOutcome(
@@ -180,6 +193,11 @@ class PostgresEvaluationRepository:
                     latency_ms=latency,
                     digest=digest,
                     cost=None if amount is None else Money(amount=amount, currency=currency),
+                    judge_cost=None
+                    if judge_amount is None
+                    else Money(amount=judge_amount, currency=judge_currency),
+                    judge_prompt_tokens=judge_prompt,
+                    judge_completion_tokens=judge_completion,
                 )
             )
         return outcomes

@@ -52,6 +52,7 @@ run_metric_stats = Table(
     Column("name", Text, nullable=False),
     Column("count", BigInteger, nullable=False),
     Column("sum", Double, nullable=False),
+    Column("sum_squares", Double, nullable=False, server_default="0"),
     Column("min", Double, nullable=True),
     Column("max", Double, nullable=True),
     Column("passed", BigInteger, nullable=False),
@@ -71,5 +72,9 @@ result_outcomes = Table(
     Column("digest", Text, nullable=True),
     Column("cost_amount", Numeric, nullable=True),
     Column("cost_currency", Text, nullable=True),
+    Column("judge_cost_amount", Numeric, nullable=True),
+    Column("judge_cost_currency", Text, nullable=True),
+    Column("judge_prompt_tokens", Integer, nullable=False, server_default="0"),
+    Column("judge_completion_tokens", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_id", "result_id"),
 )

@@ -42,8 +42,15 @@ PREPARERS: Final[Mapping[str, Callable[[Any], Check]]] = {
     "rouge_l": checks_similarity.rouge,
     "max_latency_ms": checks_limits.max_latency_ms,
     "max_cost": checks_limits.max_cost,
+    # Judged asynchronously before the plan runs (``plan.RunPlan.judge_questions``): a judge
+    # assertion checked without its judgement fails.
+    "llm_judge": lambda _: _not_judged,
 }
 """Canonical assertion type -> the function that compiles it into a check (the only dispatch)."""
+
+
+def _not_judged(_: Subject) -> Outcome:
+    return Outcome(False, "not judged")
 
 
 def prepare(assertion: Assertion) -> Check:

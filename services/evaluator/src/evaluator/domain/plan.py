@@ -25,6 +25,12 @@ from jsonschema import Draft202012Validator
 
 from evaluator.domain.assertions import Check, Subject, prepare
 from evaluator.domain.checks_json import schema_validator
+from evaluator.domain.judge import (
+    criteria_problem,
+    dimension_metric,
+    dimension_values,
+    judge_outcome,
+)
 from evaluator.domain.metrics import (
     OUTPUT_METRICS,
     STANDARD_METRICS,
@@ -37,6 +43,8 @@ from promptworks_contracts.values import (
     Assertion,
     AssertionFailure,
     JsonSchemaAssertion,
+    JudgeAssertion,
+    Judgement,
     MetricValue,
     OutputChecks,
     canonical_type,
@@ -66,13 +74,24 @@ def assertion_names(assertions: Sequence[Assertion], *, output_metrics: bool = F
 
 
 def metric_names(assertions: Sequence[Assertion], expected: Sequence[Any] = ()) -> list[str]:
-    """Every metric a run's results carry, in the order they are reported."""
+    """Every metric a run's results carry, in the order they are reported: a judge's metric is
+    followed by one per rubric dimension (``<name>.<dimension>``, 0-100)."""
     with_output = uses_output_metrics(assertions, expected)
+    names = assertion_names(assertions, output_metrics=with_output)
     return [
         *STANDARD_METRICS,
         *(OUTPUT_METRICS if with_output else ()),
-        *assertion_names(assertions, output_metrics=with_output),
+        *_with_dimensions(names, assertions),
     ]
+
+
+def _with_dimensions(names: Sequence[str], assertions: Sequence[Assertion]) -> list[str]:
+    listed: list[str] = []
+    for name, assertion in zip(names, assertions, strict=True):
+        listed.append(name)
+        if isinstance(assertion, JudgeAssertion):
+            listed.extend(dimension_metric(name, d.name) for d in assertion.dimensions)
+    return listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,8 @@ class PlannedCheck:
     weight: float
     threshold: float | None
     run: Check
+    judge: JudgeAssertion | None = None
+    """Set for an LLM judge: its outcome comes from the judgement asked before ``judge``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +118,7 @@ class Evaluation:
     output_checks: OutputChecks | None
     digest: str | None
     """A fingerprint of the output (JSON compared as values, text stripped); None without one."""
+    judgements: list[Judgement]
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,7 @@ class RunPlan:
                 weight=assertion.weight,
                 threshold=_threshold(assertion),
                 run=prepare(assertion),
+                judge=assertion if isinstance(assertion, JudgeAssertion) else None,
             )
             for name, assertion in zip(names, assertions, strict=True)
         )
@@ -136,7 +159,11 @@ class RunPlan:
             checks=checks,
             cases=tuple(cases),
             expected=tuple(expected),
-            metric_names=(*STANDARD_METRICS, *(OUTPUT_METRICS if with_output else ()), *names),
+            metric_names=(
+                *STANDARD_METRICS,
+                *(OUTPUT_METRICS if with_output else ()),
+                *_with_dimensions(names, assertions),
+            ),
             schemas=tuple(v for v in validators if not isinstance(v, str)),
             with_output_metrics=with_output,
         )
@@ -155,9 +182,12 @@ class RunPlan:
         """The result's metrics (standard, output metrics, then one per assertion)."""
         return self.judge(result).metrics
 
-    def judge(self, result: ResultRecorded) -> Evaluation:
-        metrics = standard_metrics(result)
-        subject = Subject(
+    @property
+    def has_judges(self) -> bool:
+        return any(check.judge is not None for check in self.checks)
+
+    def subject(self, result: ResultRecorded) -> Subject:
+        return Subject(
             case_index=result.case_index,
             variables=self.variables(result.case_index),
             output=result.output,
@@ -166,6 +196,27 @@ class RunPlan:
             expected=self.expected_of(result.case_index),
             cost=result.cost,
         )
+
+    def judge_questions(self, result: ResultRecorded) -> list[tuple[str, JudgeAssertion, Subject]]:
+        """What to ask a judge model about ``result``: one question per judge assertion, none
+        when the call produced no output or the criteria do not render (that fails it)."""
+        if not self.has_judges:
+            return []
+        subject = self.subject(result)
+        return [
+            (check.name, check.judge, subject)
+            for check in self.checks
+            if check.judge is not None and criteria_problem(check.judge, subject) is None
+        ]
+
+    def judge(
+        self, result: ResultRecorded, judgements: Mapping[str, Judgement] | None = None
+    ) -> Evaluation:
+        """The result's evaluation; ``judgements`` are the answers to ``judge_questions`` by
+        assertion name (a judge assertion without one fails)."""
+        judgements = judgements or {}
+        metrics = standard_metrics(result)
+        subject = self.subject(result)
         parsed, problem = subject.parsed() if result.output is not None else (None, "no output")
         is_json = problem is None
         checks: OutputChecks | None = None
@@ -178,13 +229,26 @@ class RunPlan:
             reasons.append(AssertionFailure(name="error", type="error", detail=_cut(result.error)))
         weights = passed_weight = 0.0
         for check in self.checks:
-            outcome = check.run(subject)
-            value = outcome.score if outcome.score is not None else (1.0 if outcome.passed else 0.0)
+            value: float | None
+            if check.judge is None:
+                outcome = check.run(subject)
+                value = outcome.score if outcome.score is not None else float(outcome.passed)
+            else:
+                judgement = judgements.get(check.name)
+                problem = None if judgement else criteria_problem(check.judge, subject)
+                outcome = judge_outcome(judgement, check.judge.threshold, problem)
+                value = outcome.score  # no score for a judge error: never a made-up one
             metrics.append(
                 MetricValue(
                     name=check.name, value=value, passed=outcome.passed, detail=outcome.detail
                 )
             )
+            if check.judge is not None:
+                scores = dimension_values(judgements.get(check.name))
+                metrics.extend(
+                    MetricValue(name=dimension_metric(check.name, d.name), value=scores.get(d.name))
+                    for d in check.judge.dimensions
+                )
             if check.weight > 0:
                 weights += check.weight
                 if outcome.passed:
@@ -210,6 +274,7 @@ class RunPlan:
             parsed_output=parsed if is_json else None,
             output_checks=checks,
             digest=_digest(result.output, parsed, is_json),
+            judgements=[judgements[c.name] for c in self.checks if c.name in judgements],
         )
 
 

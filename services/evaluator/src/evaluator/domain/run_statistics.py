@@ -50,6 +50,10 @@ class ResultOutcome:
     latency_ms: float
     digest: str | None
     cost: Money | None
+    judge_cost: Money | None = None
+    """What its judge calls cost (None: no judge call, or unpriced)."""
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
 
 
 def wilson(passed: int, total: int, z: float = Z_95) -> Interval | None:
@@ -61,6 +65,14 @@ def wilson(passed: int, total: int, z: float = Z_95) -> Interval | None:
     centre = (p + z2 / (2 * total)) / denominator
     half = z * math.sqrt(p * (1.0 - p) / total + z2 / (4 * total * total)) / denominator
     return Interval(low=max(0.0, centre - half), high=min(1.0, centre + half))
+
+
+def mean_interval(mean: float, std: float, count: int) -> Interval:
+    """95 % interval of a mean from ``count`` ≥ 2 values: mean ± t(0.975, n-1) · s / √n."""
+    from scipy.stats import t  # imported when a summary needs it, not at start-up
+
+    half = float(t.ppf(0.975, count - 1)) * std / math.sqrt(count)
+    return Interval(low=mean - half, high=mean + half)
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -91,12 +103,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def total_cost(outcomes: Sequence[ResultOutcome]) -> tuple[Money | None, int]:
+def total_cost(
+    outcomes: Sequence[ResultOutcome], *, judge: bool = False
+) -> tuple[Money | None, int]:
+    """The sum of the results' costs (``judge``: of their judge calls) and how many had none."""
     currency: str | None = None
     amount = Decimal(0)
     uncosted = 0
     for outcome in outcomes:
-        cost = outcome.cost
+        cost = outcome.judge_cost if judge else outcome.cost
         if cost is None or (currency is not None and cost.currency != currency):
             uncosted += 1
             continue

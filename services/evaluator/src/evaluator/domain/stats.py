@@ -4,16 +4,19 @@
   e.g. ``tokens_per_second`` of a failed call, are left out of the mean).
 - ``passed``/``failed`` count the results whose metric had a verdict; ``pass_rate`` is
   passed / (passed + failed), None when nothing had one.
+- ``sum_squares`` gives the sample standard deviation (n - 1) and the mean's 95 % interval
+  (Student's t, n - 1 degrees of freedom), for judge scores and every other metric.
 - Statistics merge associatively (``merge``), so a batch's deltas can be added to the stored
   ones, in SQL as well.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from evaluator.domain.run_statistics import wilson
+from evaluator.domain.run_statistics import mean_interval, wilson
 from promptworks_contracts.values import MetricSummary, MetricValue
 
 
@@ -25,12 +28,14 @@ class MetricStats:
     max: float | None = None
     passed: int = 0
     failed: int = 0
+    sum_squares: float = 0.0
 
     def add(self, metric: MetricValue) -> None:
         value = metric.value
         if value is not None:
             self.count += 1
             self.sum += value
+            self.sum_squares += value * value
             self.min = value if self.min is None or value < self.min else self.min
             self.max = value if self.max is None or value > self.max else self.max
         if metric.passed is True:
@@ -42,13 +47,23 @@ class MetricStats:
         """Adds ``other``'s results; a side without values leaves the other's min/max."""
         self.count += other.count
         self.sum += other.sum
+        self.sum_squares += other.sum_squares
         self.min = _bound(min, self.min, other.min)
         self.max = _bound(max, self.max, other.max)
         self.passed += other.passed
         self.failed += other.failed
 
+    def std(self) -> float | None:
+        if self.count < 2:
+            return None
+        mean = self.sum / self.count
+        # Rounding can make the difference a hair below zero for constant values.
+        variance = max(0.0, (self.sum_squares - self.count * mean * mean) / (self.count - 1))
+        return math.sqrt(variance)
+
     def summary(self, name: str) -> MetricSummary:
         judged = self.passed + self.failed
+        std = self.std()
         return MetricSummary(
             name=name,
             count=self.count,
@@ -59,6 +74,10 @@ class MetricStats:
             passed=self.passed if judged else None,
             judged=judged if judged else None,
             pass_rate_interval=wilson(self.passed, judged),
+            std=std,
+            mean_interval=None
+            if std is None
+            else mean_interval(self.sum / self.count, std, self.count),
         )
 
 

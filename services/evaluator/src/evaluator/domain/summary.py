@@ -19,10 +19,10 @@ from promptworks_contracts.values import TokenUsage
 
 
 def run_statistics(
-    outcomes: Sequence[ResultOutcome], stats: Mapping[str, MetricStats]
+    outcomes: Sequence[ResultOutcome], stats: Mapping[str, MetricStats], *, judged: bool = False
 ) -> dict[str, Any]:
     """The optional fields of ``RunEvaluated`` (passed, pass rate and its interval, latency,
-    tokens, cost, per-case statistics)."""
+    tokens, cost, per-case statistics; with ``judged``, the judge calls' tokens and cost)."""
     total = len(outcomes)
     passed = sum(1 for o in outcomes if o.passed)
     cost, uncosted = total_cost(outcomes)
@@ -44,4 +44,16 @@ def run_statistics(
         "cost": cost,
         "uncosted": uncosted,
         "cases": case_statistics(outcomes),
+        **(_judge_statistics(outcomes) if judged else {}),
+    }
+
+
+def _judge_statistics(outcomes: Sequence[ResultOutcome]) -> dict[str, Any]:
+    prompt = sum(o.judge_prompt_tokens for o in outcomes)
+    completion = sum(o.judge_completion_tokens for o in outcomes)
+    return {
+        "judge_cost": total_cost(outcomes, judge=True)[0],
+        "judge_tokens": TokenUsage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
     }

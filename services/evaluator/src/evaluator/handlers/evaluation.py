@@ -14,6 +14,9 @@ Invariants:
   call become ONE ``add_stats``.
 - One ``RunEvaluated`` per run: it is appended when the run leaves ``running``; a later end
   event changes nothing.
+- LLM judges are asked before a batch's results are evaluated, all the batch's questions
+  concurrently (``JudgeQueue``); a redelivered batch whose transaction rolled back asks again
+  (the calls are paid again, the evaluation is recorded once).
 - A result, completion or failure of a run whose ``RunCreated`` was not seen raises
   ``UnknownRunError`` (the call writes nothing; the batch's transaction rolls back): the runner
   retries, then dead-letters the event.
@@ -22,12 +25,14 @@ Invariants:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from uuid import UUID
 
 from evaluator.domain.plan import RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
 from evaluator.domain.summary import run_statistics
+from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
 from promptworks_contracts.events import (
     ResultEvaluated,
@@ -38,6 +43,7 @@ from promptworks_contracts.events import (
     RunEvaluated,
     RunFailed,
 )
+from promptworks_contracts.values import Judgement, Money, TokenUsage
 from promptworks_eventkit.messages import MessageContext, ReceivedEvent
 from promptworks_eventkit.router import EventRouter, typed
 from promptworks_eventkit.writing.port import Transaction
@@ -78,8 +84,10 @@ class PlanCache:
 
 
 class EvaluationHandlers:
-    def __init__(self, plans: PlanCache | None = None) -> None:
+    def __init__(self, plans: PlanCache | None = None, judges: JudgeQueue | None = None) -> None:
+        """``judges`` asks judge models; without one a judge assertion fails ``not judged``."""
         self._plans = plans or PlanCache()
+        self._judges = judges
 
     def router(self) -> EventRouter[Tx]:
         return EventRouter(
@@ -119,13 +127,14 @@ class EvaluationHandlers:
         for item, event in typed(received, ResultRecorded):
             by_run.setdefault(str(event.run_id), []).append((item, event))
         states, plans = await self._known(tx.repos, by_run.keys())
+        judgements = await self._ask_judges(plans, by_run)
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
         for run_id, results in by_run.items():
             plan, state, stats = plans[run_id], states[run_id], deltas.setdefault(run_id, {})
             evaluations: list[ResultEvaluated] = []
             for _, result in results:
-                judged = plan.judge(result)
+                judged = plan.judge(result, judgements.get(result.result_id))
                 accumulate(stats, judged.metrics)
                 evaluations.append(
                     ResultEvaluated(
@@ -137,8 +146,10 @@ class EvaluationHandlers:
                         reasons=judged.reasons,
                         parsed_output=judged.parsed_output,
                         output_checks=judged.output_checks,
+                        judgements=judged.judgements,
                     )
                 )
+                judge_usage = _usage(j.usage for j in judged.judgements)
                 outcomes.append(
                     ResultOutcome(
                         run_id=run_id,
@@ -149,6 +160,9 @@ class EvaluationHandlers:
                         latency_ms=result.latency_ms,
                         digest=judged.digest,
                         cost=result.cost,
+                        judge_cost=_cost(j.cost for j in judged.judgements),
+                        judge_prompt_tokens=judge_usage.prompt_tokens,
+                        judge_completion_tokens=judge_usage.completion_tokens,
                     )
                 )
             # One append for many causes: each event names its result; causation is left out.
@@ -160,6 +174,26 @@ class EvaluationHandlers:
         await tx.repos.save_states(states.values())
         await tx.repos.add_stats(deltas)
         await tx.repos.add_outcomes(outcomes)
+
+    async def _ask_judges(
+        self,
+        plans: dict[str, RunPlan],
+        by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]],
+    ) -> dict[UUID, dict[str, Judgement]]:
+        """Every judge question of the batch, asked concurrently: result id -> name -> answer."""
+        asked = [
+            (result.result_id, question)
+            for run_id, results in by_run.items()
+            for _, result in results
+            for question in plans[run_id].judge_questions(result)
+        ]
+        if not asked or self._judges is None:
+            return {}
+        answers = await self._judges.ask([question for _, question in asked])
+        found: dict[UUID, dict[str, Judgement]] = {}
+        for (result_id, _), judgement in zip(asked, answers, strict=True):
+            found.setdefault(result_id, {})[judgement.name] = judgement
+        return found
 
     async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
         await self._summarise(tx, typed(received, RunCompleted))
@@ -191,7 +225,9 @@ class EvaluationHandlers:
                 run_id=event.run_id,
                 evaluated=state.evaluated,
                 summaries=summaries(plans[run_id].metric_names, run_stats),
-                **run_statistics(outcomes.get(run_id, []), run_stats),
+                **run_statistics(
+                    outcomes.get(run_id, []), run_stats, judged=plans[run_id].has_judges
+                ),
             )
             context = MessageContext.caused_by(item.envelope)
             state.stream_version = await tx.append(
@@ -204,3 +240,26 @@ def _finished_status(event: RunCompleted | RunFailed | RunCancelled) -> str:
     if isinstance(event, RunCompleted):
         return event.status
     return "cancelled" if isinstance(event, RunCancelled) else "failed"
+
+
+def _usage(usages: Iterable[TokenUsage]) -> TokenUsage:
+    prompt = completion = 0
+    for usage in usages:
+        prompt += usage.prompt_tokens
+        completion += usage.completion_tokens
+    return TokenUsage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _cost(costs: Iterable[Money | None]) -> Money | None:
+    """The sum of the judge calls' costs in one currency; None when none had a cost."""
+    total: Money | None = None
+    for cost in costs:
+        if cost is None:
+            continue
+        if total is None:
+            total = cost
+        elif cost.currency == total.currency:
+            total = Money(amount=total.amount + cost.amount, currency=total.currency)
+    return total

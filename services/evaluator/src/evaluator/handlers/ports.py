@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
+from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
 from promptworks_contracts.values import Assertion
 
 RUNNING: Final = "running"
@@ -94,3 +95,11 @@ class EvaluationRepository(Protocol):
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         """Every stored outcome of ``run_ids`` (runs without any are left out)."""
         ...
+
+
+class CompletionClient(Protocol):
+    """A model call made by run-orchestrator for the evaluator (``adapters/completions.py``):
+    its shared limits, retries and pricing. Never raises for a failed call: the answer's
+    ``error`` says why (also when run-orchestrator could not be reached)."""
+
+    async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer: ...

@@ -1,4 +1,5 @@
-"""Evaluation events -> ``metrics``, ``run_evaluations`` and ``runs.evaluation_summary``.
+"""Evaluation events -> ``metrics``, ``result_verdicts``, ``run_evaluations`` and
+``runs.evaluation_summary``.
 
 Evaluation events travel on their own topic, so they may be applied before the run or result
 they describe. Metrics are stored without a foreign key and joined on read; a run summary is
@@ -20,13 +21,24 @@ from promptworks_contracts.events import ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import any_of, unnest_rows
-from query_api.tables import metrics, run_evaluations, runs
+from query_api.tables import metrics, result_verdicts, run_evaluations, runs
 
 
 async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
+    verdicts: dict[UUID, dict[str, Any]] = {}
     for _, event in typed(events, ResultEvaluated):
+        verdicts[event.result_id] = {
+            "result_id": event.result_id,
+            "passed": event.passed,
+            "score": event.score,
+            "reasons": [r.model_dump(mode="json") for r in event.reasons],
+            "judgements": [j.model_dump(mode="json") for j in event.judgements],
+            "output_checks": None
+            if event.output_checks is None
+            else event.output_checks.model_dump(mode="json"),
+        }
         latest[event.result_id] = {
             m.name: {
                 "result_id": event.result_id,
@@ -42,6 +54,22 @@ async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEv
     if rows:
         names, source = unnest_rows(metrics, rows)
         await session.execute(metrics.insert().from_select(names, source))
+    if verdicts:
+        statement = pg_insert(result_verdicts)
+        excluded = statement.excluded
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[result_verdicts.c.result_id],
+                set_={
+                    "passed": excluded.passed,
+                    "score": excluded.score,
+                    "reasons": excluded.reasons,
+                    "judgements": excluded.judgements,
+                    "output_checks": excluded.output_checks,
+                },
+            ),
+            list(verdicts.values()),
+        )
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -49,8 +77,8 @@ async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent
     for received, event in typed(events, RunEvaluated):
         latest[event.run_id] = {
             "run_id": event.run_id,
-            # The whole summary (pass rate and its interval, latency, tokens, cost, cases):
-            # the verdict a client or a CI gate reads without recomputing it.
+            # The whole summary (pass rate and its interval, latency, tokens, cost, cases,
+            # judge cost): the verdict a client or a CI gate reads without recomputing it.
             "summary": {
                 **event.model_dump(mode="json", exclude={"run_id"}),
                 "evaluated_at": received.envelope.time.isoformat(),

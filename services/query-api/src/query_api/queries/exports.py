@@ -12,9 +12,9 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from query_api.queries.result_filters import ResultFilter
-from query_api.queries.runs import metrics_json, result_fields
+from query_api.queries.runs import VERDICT_COLUMNS, metrics_json, result_fields
 from query_api.schemas.runs import ResultOut
-from query_api.tables import results, runs
+from query_api.tables import result_verdicts, results, runs
 
 CHUNK = 2000
 """Rows per cursor fetch, and per write to the client."""
@@ -34,7 +34,9 @@ async def results_ndjson(
             .where(runs.c.run_id == run_id)
             .scalar_subquery()
             .label("currency"),
+            *VERDICT_COLUMNS,
         )
+        .outerjoin(result_verdicts, result_verdicts.c.result_id == res.result_id)
         .where(and_(res.run_id == run_id, *where.conditions()))
         .order_by(res.case_index, res.repetition, res.result_id)
         .execution_options(yield_per=CHUNK)

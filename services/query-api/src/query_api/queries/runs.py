@@ -18,9 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.values import Money
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
-from query_api.tables import metrics, results, runs
+from query_api.tables import metrics, result_verdicts, results, runs
 
 r = runs.c
+VERDICT_COLUMNS = (
+    result_verdicts.c.passed,
+    result_verdicts.c.score,
+    result_verdicts.c.reasons,
+    result_verdicts.c.judgements,
+    result_verdicts.c.output_checks,
+)
+"""A result's verdict, read beside it (outer join on ``result_verdicts``)."""
 
 
 async def list_runs(
@@ -88,13 +96,17 @@ async def list_results(
         .offset(offset)
         .cte("page")
     )
-    # One query: each result of the page with its metrics aggregated (name order) in PG.
+    # One query: each result of the page with its metrics aggregated (name order) in PG and
+    # its verdict (null until evaluated).
     rows = await session.execute(
         select(
             page,
             metrics_json(page.c.result_id).label("metrics"),
             select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-        ).order_by(page.c.case_index, page.c.repetition, page.c.result_id)
+            *VERDICT_COLUMNS,
+        )
+        .outerjoin(result_verdicts, result_verdicts.c.result_id == page.c.result_id)
+        .order_by(page.c.case_index, page.c.repetition, page.c.result_id)
     )
     return total, [ResultOut(**result_fields(row)) for row in rows]
 
@@ -139,6 +151,11 @@ def result_fields(row: Row[Any]) -> dict[str, Any]:
         "cost": money(row.cost, row.currency),
         "cached": row.cached,
         "metrics": row.metrics,
+        "passed": row.passed,
+        "score": row.score,
+        "reasons": row.reasons or [],
+        "judgements": row.judgements or [],
+        "output_checks": row.output_checks,
     }
 
 

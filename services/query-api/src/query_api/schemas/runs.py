@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from promptworks_contracts.values import AssertionFailure, Judgement, OutputChecks
+
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
 
@@ -60,9 +62,11 @@ class RunOut(_Out):
     started_at: datetime | None
     finished_at: datetime | None
     evaluation_summary: dict[str, Any] | None = Field(
-        description="Once every result is evaluated: {evaluated, summaries: [{name, count, "
-        "mean, min, max, pass_rate, ...}], passed, pass_rate, pass_rate_interval, latency, "
-        "tokens, cost, uncosted, cases, evaluated_at} (the evaluator's run summary)"
+        description="Once every result is evaluated: `evaluated`, `summaries` (per metric: "
+        "count, mean, std, mean_interval, min, max, pass_rate, pass_rate_interval), `passed`, "
+        "`pass_rate` and `pass_rate_interval` (Wilson), `latency` (mean, p50, p95, p99, max), "
+        "`tokens`, `cost`, `uncosted`, `cases` (flakiness, pass@k, consistency), `judge_cost`, "
+        "`judge_tokens`, `evaluated_at`"
     )
     stream_version: int
 
@@ -99,6 +103,24 @@ class ResultOut(_Out):
     cost: MoneyOut | None = None
     cached: bool = Field(default=False, description="Answered from the response cache")
     metrics: list[MetricOut]
+    passed: bool | None = Field(
+        default=None,
+        description="The verdict: the call succeeded and every weighted assertion passed "
+        "(null until evaluated)",
+    )
+    score: float | None = Field(
+        default=None, description="Weighted share of the weighted assertions that passed"
+    )
+    reasons: list[AssertionFailure] = Field(
+        default_factory=list, description="Why it failed: each failed assertion, by how much"
+    )
+    judgements: list[Judgement] = Field(
+        default_factory=list,
+        description="Each LLM judge's scores and reasons per dimension, or its judge error",
+    )
+    output_checks: OutputChecks | None = Field(
+        default=None, description="The original product's output metrics, where they apply"
+    )
 
     @computed_field(description="As `run_id` (the original API's name)")
     def test_run_id(self) -> UUID:

@@ -121,6 +121,18 @@ metrics = Table(
     PrimaryKeyConstraint("result_id", "name"),
 )
 
+result_verdicts = Table(
+    "result_verdicts",
+    metadata,
+    Column("result_id", UUID(as_uuid=True), primary_key=True),
+    Column("passed", Boolean, nullable=True),
+    Column("score", Double, nullable=True),
+    Column("reasons", JSONB, nullable=False, server_default="[]"),
+    Column("judgements", JSONB, nullable=False, server_default="[]"),
+    Column("output_checks", JSONB, nullable=True),
+    comment="Per result: the verdict of its latest evaluation (joined on read, like metrics)",
+)
+
 batches = Table(
     "batches",
     metadata,
@@ -133,4 +145,4 @@ batches = Table(
 )
 Index("ix_batches_created_at", batches.c.created_at.desc(), batches.c.batch_id.desc())
 
-RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics, batches)
+RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics, result_verdicts, batches)

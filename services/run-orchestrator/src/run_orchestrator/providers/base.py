@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from promptworks_contracts.api.completions import ResponseFormat
 from promptworks_contracts.values import ModelParameters, ModelRef, TokenUsage
 from run_orchestrator.domain.rendering import Message
 
@@ -125,6 +126,8 @@ class CompletionRequest:
     messages: list[Message]
     case_index: int
     repetition: int
+    response_format: ResponseFormat | None = None
+    """Structured output asked for (the judge's); None for a run's calls."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 - model ``echo`` answers the rendered prompt itself;
 - model ``fail`` always fails;
+- asked for structured output (a judge), any model answers JSON that fits the schema: each
+  integer or number a hash of (prompt, its path) between 0 and 100, each string ``mock``;
 - any other model answers ``mock answer <hex>``, a hash of (model, prompt, case, repetition);
 - ``failure_rate`` fails that fraction of calls, chosen by hash, so a rerun fails the same ones;
 - ``latency_ms`` is awaited before answering; token usage is the word count of prompt and output.
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.domain.rendering import prompt_text
@@ -55,7 +59,11 @@ class MockProvider:
             draw = int.from_bytes(_digest("failure", request, prompt)[:8], "big") / 2**64
             if draw < self._failure_rate:
                 raise ProviderError("mock failure (mock_failure_rate)")
-        if request.model.name == ECHO_MODEL:
+        if request.response_format is not None:
+            output = json.dumps(
+                _fitting(request.response_format.json_schema, prompt, ""), ensure_ascii=False
+            )
+        elif request.model.name == ECHO_MODEL:
             output = prompt
         else:
             output = f"mock answer {_digest('answer', request, prompt)[:8].hex()}"
@@ -79,3 +87,27 @@ class MockProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+def _fitting(schema: Any, prompt: str, path: str, depth: int = 0) -> Any:
+    """A deterministic JSON value valid under a simple schema (objects, arrays, scalars); any
+    other shape, or nesting deeper than 20, gets a string (the schema comes from a request)."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if kind == "object" and depth < 20:
+        fields = properties if isinstance(properties, dict) else {}
+        return {
+            str(name): _fitting(sub, prompt, f"{path}/{name}", depth + 1)
+            for name, sub in fields.items()
+        }
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        digest = hashlib.sha256(f"{prompt}\x00{path}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % 101
+    if kind == "boolean":
+        return True
+    enum = schema.get("enum") if isinstance(schema, dict) else None
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    return "mock"

@@ -54,6 +54,15 @@ def request_body(request: CompletionRequest) -> dict[str, Any]:
         body["seed"] = parameters.seed
     if parameters.stop:
         body["stop"] = list(parameters.stop)
+    if request.response_format is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": request.response_format.name,
+                "schema": request.response_format.json_schema,
+                "strict": True,
+            },
+        }
     return body
 
 

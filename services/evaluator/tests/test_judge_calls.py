@@ -1,0 +1,240 @@
+"""LLM-as-judge end to end: the evaluator (in process, real Kafka and PostgreSQL) asks a real
+run-orchestrator process, which calls the loopback OpenAI-compatible fake (structured output,
+its pricing and retries) or the built-in mock; malformed and off-scale answers are asked again,
+then recorded as judge errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from evaluator.app import create_app
+from evaluator.settings import EvaluatorSettings
+from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvaluated
+from promptworks_contracts.topics import EVALUATION_EVENTS
+from promptworks_eventkit.settings import KafkaSettings
+from services.evaluator.tests.harness import Harness, RunStream, result, run_created
+from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
+from tests.support.service_process import service_process
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-judge-secret-never-recorded"
+PRICE_IN, PRICE_OUT = Decimal("1.00"), Decimal("2.00")  # per million tokens
+DIMENSIONS = ("准确性", "完整性", "清晰度", "稳定性")
+
+
+def scores(*values: Any) -> str:
+    pairs = zip(DIMENSIONS, values, strict=True)
+    entries = {d: {"score": v, "reason": f"{d} is {v}"} for d, v in pairs}
+    return json.dumps({"scores": entries}, ensure_ascii=False)
+
+
+def judge_content(body: dict[str, Any]) -> str:
+    """The judge as told: by the answer it is shown and how often it was asked."""
+    question = body["messages"][1]["content"]
+    asked_again = len(body["messages"]) > 2
+    if "GOOD" in question:
+        return scores(90, 80, 70, 60)  # mean 75: passes 60
+    if "WEAK" in question:  # malformed first, then a low but valid judgement
+        return scores(40, 40, 40, 40) if asked_again else "I think it is fine, 8/10"
+    return scores(150, 50, 50, 50)  # STUBBORN: off the scale every time
+
+
+@pytest.fixture
+async def judged(
+    database: Any, kafka: KafkaSettings, tmp_path: Path
+) -> AsyncIterator[tuple[Harness, FakeOpenAI]]:
+    async with serving_fake_openai() as fake:
+        fake.content = judge_content
+        providers = {
+            "judgeco": {
+                "kind": "openai",
+                "base_url": fake.base_url,
+                "api_key": KEY,
+                "max_retries": 1,
+                "retry_base_seconds": 0.05,
+                "models": {
+                    "judge-1": {
+                        "pricing": {
+                            "input_per_million": str(PRICE_IN),
+                            "output_per_million": str(PRICE_OUT),
+                        }
+                    }
+                },
+            }
+        }
+        orchestrator_db = await database("run-orchestrator")
+        async with service_process(
+            "run-orchestrator",
+            orchestrator_db,
+            kafka,
+            tmp_path,
+            env={"PROVIDERS": json.dumps(providers)},
+        ) as orchestrator_url:
+            url: str = await database("evaluator")
+            settings = EvaluatorSettings(
+                database_url=SecretStr(url), kafka=kafka, run_orchestrator_url=orchestrator_url
+            )
+            app = create_app(settings)
+            engine = create_async_engine(url)
+            producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5)
+            await producer.start()
+            try:
+                async with app.router.lifespan_context(app):
+                    transport = httpx.ASGITransport(app=app)
+                    async with httpx.AsyncClient(transport=transport, base_url="http://e") as c:
+                        yield Harness(kafka, engine, c, producer), fake
+            finally:
+                await producer.stop()
+                await engine.dispose()
+
+
+def cost_of(fake_request: dict[str, Any], answer: str) -> Decimal:
+    """The fake's usage (words of prompt and answer) at the judge model's price."""
+    prompt = " ".join(str(m["content"]) for m in fake_request["messages"])
+    tokens_in, tokens_out = len(prompt.split()), len(answer.split())
+    return (tokens_in * PRICE_IN + tokens_out * PRICE_OUT) / 1_000_000
+
+
+async def test_judges_score_retry_and_record_errors_never_as_scores(
+    judged: tuple[Harness, FakeOpenAI],
+) -> None:
+    harness, fake = judged
+    stream = RunStream()
+    assertions = [
+        {"type": "llm_judge", "provider": "judgeco", "model": "judge-1", "threshold": 60},
+        {
+            "type": "llm-judge",
+            "name": "mock_judge",
+            "provider": "mock",
+            "model": "judge",
+            "dimensions": [{"name": "relevance", "description": "on topic"}],
+            "threshold": 0,
+            "weight": 0,
+        },
+        # A provider run-orchestrator does not know: refused (422), a judge error, no call.
+        {"type": "judge", "name": "lost_judge", "provider": "nowhere", "model": "m", "weight": 0},
+    ]
+    outputs = ["GOOD answer", "WEAK answer", "STUBBORN answer", None]
+    results = [result(stream, 0, out, error=None if out else "provider timeout") for out in outputs]
+    created = run_created(stream, cases=[{"topic": "tides"}], assertions=assertions, total_calls=4)
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
+    await harness.produce([stream.record(e) for e in [created, *results, completed]])
+    async with asyncio.timeout(90):
+        out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 5)
+    evaluated = {e.event.result_id: e.event for e in out if isinstance(e.event, ResultEvaluated)}
+    good, weak, stubborn, failed = (evaluated[r.result_id] for r in results)
+
+    # What the judge model was sent: structured output with the rubric's schema, the key.
+    assert len(fake.requests) == 1 + 2 + 3  # good once, weak twice, stubborn three times
+    for body in fake.requests:
+        form = body["response_format"]
+        assert form["type"] == "json_schema"
+        assert form["json_schema"]["strict"] is True
+        schema = form["json_schema"]["schema"]
+        assert schema["properties"]["scores"]["required"] == list(DIMENSIONS)
+        assert body["temperature"] == 0.0
+        assert '"topic": "tides"' in body["messages"][1]["content"]
+    assert all(a == f"Bearer {KEY}" for a in fake.authorizations)
+    weak_retry = next(b for b in fake.requests if "WEAK" in str(b) and len(b["messages"]) > 2)
+    assert weak_retry["messages"][2] == {
+        "role": "assistant",
+        "content": "I think it is fine, 8/10",
+    }
+    assert "not JSON" in weak_retry["messages"][3]["content"]
+
+    # A good judgement: scores, reasons, the weighted mean, cost of its one call.
+    [judgement, mock_judgement, lost_judgement] = good.judgements
+    assert [(s.dimension, s.score) for s in judgement.scores] == list(
+        zip(DIMENSIONS, [90.0, 80.0, 70.0, 60.0], strict=True)
+    )
+    assert judgement.scores[0].reason == "准确性 is 90"
+    assert (judgement.score, judgement.attempts, judgement.error) == (75.0, 1, None)
+    good_request = next(b for b in fake.requests if "GOOD" in str(b))
+    assert judgement.cost is not None
+    assert judgement.cost.amount == cost_of(good_request, scores(90, 80, 70, 60))
+    metrics = {m.name: m for m in good.metrics}
+    assert (metrics["llm_judge_0"].value, metrics["llm_judge_0"].passed) == (75.0, True)
+    assert metrics["llm_judge_0.清晰度"].value == 70.0
+    assert good.passed is True
+
+    # The built-in mock judges too (0-100 by hash), free, reported only (weight 0).
+    assert mock_judgement.name == "mock_judge"
+    assert mock_judgement.error is None and mock_judgement.score is not None
+    assert 0 <= mock_judgement.score <= 100
+    assert mock_judgement.cost is not None and mock_judgement.cost.amount == 0
+
+    # An unknown provider: the refusal is the judge error; nothing was scored or paid.
+    assert lost_judgement.score is None and lost_judgement.cost is None
+    assert lost_judgement.error is not None
+    assert "provider 'nowhere' is not configured" in lost_judgement.error
+    assert {m.name: m for m in good.metrics}["lost_judge"].passed is False
+
+    # Malformed, asked again, then a valid low score: fails the threshold with its score.
+    weak_judgement = weak.judgements[0]
+    assert (weak_judgement.score, weak_judgement.attempts) == (40.0, 2)
+    assert weak.passed is False
+    [reason] = weak.reasons
+    assert (reason.name, reason.type, reason.value, reason.threshold) == (
+        "llm_judge_0",
+        "llm_judge",
+        40.0,
+        60.0,
+    )
+
+    # Off the scale three times: a judge error, no score anywhere, every attempt paid for.
+    stubborn_judgement = stubborn.judgements[0]
+    assert stubborn_judgement.score is None and stubborn_judgement.scores == []
+    assert stubborn_judgement.attempts == 3
+    assert stubborn_judgement.error is not None
+    assert "off the 0-100 scale" in stubborn_judgement.error
+    stubborn_requests = [b for b in fake.requests if "STUBBORN" in str(b)]
+    assert stubborn_judgement.cost is not None
+    assert stubborn_judgement.cost.amount == sum(
+        cost_of(b, scores(150, 50, 50, 50)) for b in stubborn_requests
+    )
+    stubborn_metrics = {m.name: m for m in stubborn.metrics}
+    assert stubborn_metrics["llm_judge_0"].value is None
+    assert stubborn_metrics["llm_judge_0"].passed is False
+    assert stubborn_metrics["llm_judge_0.准确性"].value is None
+    assert stubborn.passed is False
+
+    # A failed call is not judged (nothing to judge, nothing paid).
+    assert failed.judgements == []
+    assert {m.name: m for m in failed.metrics}["llm_judge_0"].detail == (
+        "no output: provider timeout"
+    )
+
+    # The run: judge cost and tokens; per dimension mean, standard deviation, t interval.
+    [run] = [e.event for e in out if isinstance(e.event, RunEvaluated)]
+    judge_total = sum(
+        (j.cost.amount for e in evaluated.values() for j in e.judgements if j.cost), Decimal(0)
+    )
+    assert run.judge_cost is not None and run.judge_cost.amount == judge_total
+    assert run.judge_tokens is not None
+    assert run.judge_tokens.total_tokens == sum(
+        j.usage.total_tokens for e in evaluated.values() for j in e.judgements
+    )
+    accuracy = {s.name: s for s in run.summaries}["llm_judge_0.准确性"]
+    assert (accuracy.count, accuracy.mean) == (2, 65.0)  # 90 and 40; the error has no score
+    std = math.sqrt(2 * 25.0**2)  # sample standard deviation of 90 and 40
+    assert accuracy.std == pytest.approx(std)
+    half = 12.706204736174698 * std / math.sqrt(2)  # t(0.975, 1 degree of freedom)
+    assert accuracy.mean_interval is not None
+    assert accuracy.mean_interval.low == pytest.approx(65.0 - half)
+    assert accuracy.mean_interval.high == pytest.approx(65.0 + half)
+    overall = {s.name: s for s in run.summaries}["llm_judge_0"]
+    assert (overall.passed, overall.judged) == (1, 4)
+    assert KEY not in json.dumps([e.event.model_dump(mode="json") for e in out])
