@@ -1,14 +1,14 @@
 """LLM judges: the sum of squares of every metric (standard deviation and the mean's interval)
 and what each result's judge calls cost.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

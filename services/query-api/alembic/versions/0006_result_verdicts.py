@@ -4,8 +4,8 @@ run evaluation (pass rate, latency, cost, per-case statistics, judge cost) in th
 Read models are derived data: the evaluation topic is replayed (its checkpoints deleted) so
 results evaluated before this revision get their verdicts and runs their full summaries.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
@@ -16,8 +16,8 @@ from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positi
 from query_api.projections import CONSUMER_NAME
 from query_api.tables import result_verdicts
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
