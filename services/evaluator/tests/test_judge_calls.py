@@ -25,6 +25,7 @@ from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvalu
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.settings import KafkaSettings
 from services.evaluator.tests.harness import Harness, RunStream, result, run_created
+from tests.support.credentials import SERVICE_TOKEN
 from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
 from tests.support.service_process import service_process
 
@@ -85,7 +86,10 @@ async def judged(
         ) as orchestrator_url:
             url: str = await database("evaluator")
             settings = EvaluatorSettings(
-                database_url=SecretStr(url), kafka=kafka, run_orchestrator_url=orchestrator_url
+                database_url=SecretStr(url),
+                kafka=kafka,
+                run_orchestrator_url=orchestrator_url,
+                service_token=SecretStr(SERVICE_TOKEN),  # run-orchestrator demands it
             )
             app = create_app(settings)
             engine = create_async_engine(url)
