@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from evaluator.app import create_app
+from evaluator.metrics import JUDGE_CALLS
 from evaluator.settings import EvaluatorSettings
 from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvaluated
 from promptworks_contracts.topics import EVALUATION_EVENTS
@@ -135,6 +136,7 @@ async def test_judges_score_retry_and_record_errors_never_as_scores(
     results = [result(stream, 0, out, error=None if out else "provider timeout") for out in outputs]
     created = run_created(stream, cases=[{"topic": "tides"}], assertions=assertions, total_calls=4)
     completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
+    calls_before = {o: JUDGE_CALLS.labels(o)._value.get() for o in ("ok", "error")}
     await harness.produce([stream.record(e) for e in [created, *results, completed]])
     async with asyncio.timeout(90):
         out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 5)
@@ -143,6 +145,10 @@ async def test_judges_score_retry_and_record_errors_never_as_scores(
 
     # What the judge model was sent: structured output with the rubric's schema, the key.
     assert len(fake.requests) == 1 + 2 + 3  # good once, weak twice, stubborn three times
+    # The judge-call metric: judgeco's six calls and the mock judge's three were answered;
+    # the unknown provider's three were refused.
+    calls = {o: JUDGE_CALLS.labels(o)._value.get() - calls_before[o] for o in ("ok", "error")}
+    assert calls == {"ok": 6 + 3, "error": 3}
     for body in fake.requests:
         form = body["response_format"]
         assert form["type"] == "json_schema"

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import httpx
 from pydantic import ValidationError
 
+from evaluator.metrics import JUDGE_CALL_DURATION, JUDGE_CALLS
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
 
 PATH = "/internal/completions"
@@ -41,6 +43,13 @@ class RunOrchestratorCompletions:
             self._headers["authorization"] = f"Bearer {service_token}"
 
     async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer:
+        started = time.perf_counter()
+        answer = await self._complete(call)
+        JUDGE_CALL_DURATION.observe(time.perf_counter() - started)
+        JUDGE_CALLS.labels("ok" if answer.error is None else "error").inc()
+        return answer
+
+    async def _complete(self, call: CompletionCallRequest) -> CompletionCallAnswer:
         body = call.model_dump_json(by_alias=True)
         problem = "not sent"
         for attempt in range(1, self._attempts + 1):
