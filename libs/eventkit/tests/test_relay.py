@@ -160,6 +160,8 @@ async def lock_holder(dsn: str, relays: list[asyncio.subprocess.Process]) -> int
     finally:
         await connection.close()
     for relay in relays:
+        if relay.returncode is not None:
+            continue  # killed and reaped: it holds nothing (and psutil cannot see it)
         ports = {c.laddr.port for c in psutil.Process(relay.pid).net_connections("tcp")}
         if port in ports:
             return relay.pid

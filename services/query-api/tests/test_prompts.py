@@ -69,6 +69,10 @@ async def test_a_listed_prompt_has_the_full_shape(api, world) -> None:
         "commit_message": "chat form",
         "author": "ann lee",
         "variables_report": {"undeclared": [], "unused": [], "error": None},
+        # The original API's names, which its frontend reads.
+        "version": None,
+        "content": "system: Be {{ tone }}.\n\nuser: Hi {{ name }}",
+        "updated_at": current["created_at"],
     }  # fmt: skip
     assert [(v["id"], v["number"], v["label"]) for v in greeting["versions"]] == [
         (str(g3.version_id), 3, "v3"),

@@ -17,6 +17,7 @@ import pytest
 from devstack.services import _alive
 from promptworks_eventkit.db import asyncpg_dsn
 from run_orchestrator.adapters.locks import lock_key
+from tests.support.credentials import service_headers
 from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ async def test_a_crashed_orchestrator_resumes_the_run_without_duplicates(
     url = await harness.database_url()
     async with (
         service_process("run-orchestrator", url, harness.kafka, tmp_path, env=slow) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        httpx.AsyncClient(base_url=base_url, timeout=30, headers=service_headers()) as client,
     ):
         response = await client.post(
             "/runs",
