@@ -50,9 +50,33 @@ def ensure_prompt(client: httpx.Client) -> dict[str, Any]:
         if prompt.get("archived"):
             restored = client.post(f"/api/v1/prompts/{prompt['id']}/restore", json={})
             restored.raise_for_status()
+        if (prompt.get("current_version") or {}).get("content") != DEMO_PROMPT["content"]:
+            # Edited since (by hand, or a fuzzer pointed at `make dev`): the demo runs its own
+            # template again, as a new version, rather than whatever is current now.
+            added = client.post(
+                f"/api/v1/prompts/{prompt['id']}/versions",
+                json={
+                    "content": DEMO_PROMPT["content"],
+                    "variables": DEMO_PROMPT["variables"],
+                    "commit_message": "make dev: the demo's template again",
+                },
+            )
+            added.raise_for_status()
+            return _current(client, str(prompt["id"]))
         return prompt
     response.raise_for_status()
     raise RuntimeError(response.text)
+
+
+def _current(client: httpx.Client, prompt_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The prompt once its read model shows the demo's template as the current version."""
+    deadline = time.monotonic() + timeout
+    while True:
+        prompt: dict[str, Any] = client.get(f"/api/v1/prompts/{prompt_id}").json()
+        current = prompt.get("current_version") or {}
+        if current.get("content") == DEMO_PROMPT["content"] or time.monotonic() > deadline:
+            return prompt
+        time.sleep(0.1)
 
 
 def wait_for_results(
