@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { batchEstimate, cellCost, pricingOf, promptChars } from "../src/lib/estimate";
+import { MOCK_FREE, batchEstimate, cellCost, pricingOf, promptChars } from "../src/lib/estimate";
 import { match } from "../src/lib/router";
 import { messagesToText, textToMessages } from "../src/lib/templates";
 
@@ -21,9 +21,11 @@ describe("estimated cost", () => {
   });
 
   it("finds a model's price in the provider list", () => {
-    const providers = [{ name: "mock", models: { priced: { pricing } } }];
+    const providers = [{ name: "mock", kind: "mock", models: { priced: { pricing } } }, { name: "acme", kind: "openai" }];
     expect(pricingOf(providers, "mock", "priced")).toEqual(pricing);
-    expect(pricingOf(providers, "mock", "echo")).toBeNull();
+    expect(pricingOf(providers, "mock", "echo")).toEqual(MOCK_FREE); // the mock costs nothing
+    expect(pricingOf(providers, "acme", "big")).toBeNull();
+    expect(pricingOf(providers, "nowhere", "x")).toBeNull();
     expect(promptChars("Hi {{ n }}", [{ n: "Ada" }, { n: 7 }])).toBe(10 + 3 + 10 + 1);
   });
 });

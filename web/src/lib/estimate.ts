@@ -6,10 +6,16 @@ export const CHARS_PER_TOKEN = 4;
 export const DEFAULT_OUTPUT_TOKENS = 256;
 
 export interface Pricing { input_per_million: string | number; output_per_million: string | number; currency?: string }
-export interface Provider { name: string; models?: Record<string, { pricing?: Pricing | null } | null> }
+export interface Provider { name: string; kind?: string; models?: Record<string, { pricing?: Pricing | null } | null> }
+
+/** The mock's price for a model MOCK_MODELS does not list: it costs nothing (registry.FREE). */
+export const MOCK_FREE: Pricing = { input_per_million: 0, output_per_million: 0, currency: "USD" };
 
 export function pricingOf(providers: readonly Provider[], provider: string, model: string): Pricing | null {
-  return providers.find((p) => p.name === provider)?.models?.[model]?.pricing ?? null;
+  const found = providers.find((p) => p.name === provider);
+  const listed = found?.models?.[model]?.pricing ?? null;
+  if (listed) return listed;
+  return found?.kind === "mock" ? MOCK_FREE : null;
 }
 
 export interface CellPlan { promptChars: number; cases: number; repetitions: number; maxTokens: number | null; pricing: Pricing | null }

@@ -41,8 +41,8 @@ export function BatchDetail({ id }: { id: string }) {
             const summary = (c.evaluation_summary ?? null) as Record<string, unknown> | null;
             return (
               <tr key={c.run_id}>
-                <td><input type="checkbox" data-testid={`cell-v${c.prompt_version_number}`} checked={pair.includes(c.run_id)} onChange={() => setPair((p) => (p.includes(c.run_id) ? p.filter((x) => x !== c.run_id) : [...p.slice(-1), c.run_id]))} /></td>
-                <td><Link to={`/runs/${c.run_id}`} testId={`cell-run-v${c.prompt_version_number}`}>v{c.prompt_version_number}</Link></td>
+                <td><input type="checkbox" data-testid={`cell-v${c.prompt_version_number}-${c.model_name}`} checked={pair.includes(c.run_id)} onChange={() => setPair((p) => (p.includes(c.run_id) ? p.filter((x) => x !== c.run_id) : [...p.slice(-1), c.run_id]))} /></td>
+                <td><Link to={`/runs/${c.run_id}`} testId={`cell-run-v${c.prompt_version_number}-${c.model_name}`}>v{c.prompt_version_number}</Link></td>
                 <td>{c.provider}/{c.model_name}</td>
                 <td><code>{JSON.stringify(c.parameters)}</code></td>
                 <td>{c.status ? t(`status.${c.status}`) : "—"}</td>

@@ -55,6 +55,7 @@ export function VersionEditor({ promptId }: { promptId: string | null }) {
         target = promptId;
       } else {
         const tagList = tags.split(",").map((s) => s.trim()).filter(Boolean);
+        await ensureTags(api, tagList);
         const { data } = await call(api.POST("/api/v1/prompts", { body: {
           name, description, ...template, variables, commit_message: message,
           ...(className.trim() ? { class_name: className.trim() } : {}),
@@ -138,6 +139,17 @@ export function VersionEditor({ promptId }: { promptId: string | null }) {
       </form>
     </section>
   );
+}
+
+const TAG_COLORS = ["#1F77B4", "#2CA02C", "#D62728", "#9467BD", "#FF7F0E", "#17BECF"];
+
+/** Tags are their own resources: the ones named here that do not exist yet are created first. */
+async function ensureTags(api: ReturnType<typeof useSession>["api"], names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const existing = new Set((await call(api.GET("/api/v1/prompt-tags", { params: { query: { limit: 200 } } }))).data.items.map((g) => g.name));
+  for (const name of names.filter((n) => !existing.has(n))) {
+    await call(api.POST("/api/v1/prompt-tags", { body: { name, color: TAG_COLORS[name.length % TAG_COLORS.length]! } }));
+  }
 }
 
 function parseLoose(value: string): unknown {
