@@ -103,6 +103,7 @@ export const en = {
   "results.output": "Output",
   "results.passedCol": "Passed",
   "results.metrics": "Metrics",
+  "results.caseFilter": "Case # (all its repetitions)",
   "results.latency": "Latency",
   "results.tokens": "Tokens",
   "batch.new": "New batch",

@@ -105,6 +105,7 @@ export const zh: Record<MessageKey, string> = {
   "results.output": "输出",
   "results.passedCol": "通过",
   "results.metrics": "指标",
+  "results.caseFilter": "用例编号（其全部重复）",
   "results.latency": "延迟",
   "results.tokens": "Token 数",
   "batch.new": "新建批量测试",

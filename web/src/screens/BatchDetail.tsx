@@ -13,9 +13,9 @@ type Batch = Schemas["BatchOut"];
 
 export function BatchDetail({ id }: { id: string }) {
   const t = useT();
-  const { api, apiKey, project } = useSession();
+  const { api } = useSession();
   const loaded = useLoad(async () => (await call(api.GET("/api/v1/batches/{batch_id}", { params: { path: { batch_id: id } } }))).data, [api, id]);
-  const live = useLive<Batch>(loaded.data ? `/api/v1/batches/${id}/events` : null, apiKey, project, loaded.data);
+  const live = useLive<Batch>(api, loaded.data ? { batch: id } : null, loaded.data);
   const [pair, setPair] = useState<string[]>([]);
   if (loaded.failure && !loaded.data) return <FailureBox failure={loaded.failure} retry={loaded.reload} />;
   const batch = live.value ?? loaded.data;

@@ -5,7 +5,7 @@ import { useT } from "../i18n";
 import { asFailure, call } from "../lib/api";
 import { useLoad } from "../lib/load";
 import { problemToFormErrors, type FormErrors } from "../lib/problems";
-import { SseParser } from "../lib/sse";
+import { readEvents } from "../lib/sse";
 import { FieldError, GeneralErrors, useSession } from "../ui";
 
 const FIELDS = ["prompt_id", "provider", "model_name", "variables", "temperature", "max_tokens", "label"];
@@ -41,17 +41,11 @@ export function QuickTest() {
       }));
       const stream = data as unknown as ReadableStream<BufferSource> | null;
       if (!stream) return;
-      const parser = new SseParser();
-      const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-      for (;;) {
-        const chunk: ReadableStreamReadResult<string> = await reader.read();
-        if (chunk.done) break;
-        for (const event of parser.push(chunk.value)) {
-          const body = JSON.parse(event.data) as Record<string, unknown>;
-          if (event.event === "delta") setOutput((o) => o + String(body["text"] ?? ""));
-          else if (event.event === "done") setRecord(body);
-          else if (event.event === "error") setErrors({ fields: {}, general: [String(body["detail"] ?? body["message"] ?? event.data)] });
-        }
+      for await (const event of readEvents(stream)) {
+        const body = JSON.parse(event.data) as Record<string, unknown>;
+        if (event.event === "delta") setOutput((o) => o + String(body["text"] ?? ""));
+        else if (event.event === "done") setRecord(body);
+        else if (event.event === "error") setErrors({ fields: {}, general: [String(body["detail"] ?? body["message"] ?? event.data)] });
       }
     } catch (e) {
       const failure = asFailure(e);

@@ -57,9 +57,9 @@ export function RunList() {
 
 function RunRow({ run }: { run: Run }) {
   const t = useT();
-  const { apiKey, project } = useSession();
+  const { api } = useSession();
   const going = run.status === "queued" || run.status === "running";
-  const live = useLive<Run>(going ? `/api/v1/test_prompt/${run.id}/events` : null, apiKey, project, run);
+  const live = useLive<Run>(api, going ? { run: run.id } : null, run);
   const r = live.value ?? run;
   return (
     <tr>
