@@ -27,11 +27,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,27 @@ async def fake_server(latency: float, module: str = "bench.openai_server") -> As
         await process.wait()
 
 
-async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> float:
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    cpu_s: float
+    """CPU seconds this process spent (user + system): far less sensitive than wall time to
+    other work on the machine."""
+
+
+async def timed(work: Awaitable[object]) -> Timing:
+    cpu, wall = time.process_time(), time.perf_counter()
+    await work
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> Timing:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         gate = asyncio.Semaphore(concurrency)
@@ -106,12 +128,10 @@ async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> float
                 answer.raise_for_status()
                 await answer.json()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
 
 
-async def provider_stack(base_url: str, calls: int, concurrency: int) -> float:
+async def provider_stack(base_url: str, calls: int, concurrency: int) -> Timing:
     settings = RunOrchestratorSettings(
         providers={"bench": {"base_url": base_url, "max_concurrency": concurrency}},
         max_parallel_runs=1,
@@ -132,14 +152,15 @@ async def provider_stack(base_url: str, calls: int, concurrency: int) -> float:
             await stack.complete(provider, request, concurrency)
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        # The SDK detects the platform on a client's first call; the service's client lives
+        # for the process, so that is done before timing.
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
     finally:
         await provider.aclose()
 
 
-async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str) -> float:
+async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str) -> Timing:
     """The SDK's typed ``chat.completions.create``, as the provider called it before, on
     ``httpx`` (the SDK's default client) or ``aiohttp``: the comparison."""
     http_client = (
@@ -159,9 +180,8 @@ async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str
             )
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
     finally:
         await client.close()
 
@@ -192,8 +212,12 @@ async def orchestrator_runs(
                 ) as url,
                 httpx.AsyncClient(base_url=url, timeout=120, headers=service_headers()) as client,
             ):
+                pid = int((Path(run_dir) / "run-orchestrator.pid").read_text())
                 for _ in range(runs):
-                    figures.append(await one_run(client, database_url, version, calls))
+                    cpu = process_cpu_seconds(pid)
+                    figure = await one_run(client, database_url, version, calls)
+                    figure["orchestrator_cpu_s"] = round(process_cpu_seconds(pid) - cpu, 2)
+                    figures.append(figure)
     finally:
         await drop_database(infra, database_url)
         await delete_topics(kafka)
@@ -243,6 +267,13 @@ async def one_run(
     }
 
 
+def figures(timings: list[Timing]) -> dict[str, list[float]]:
+    return {
+        "wall_s": [round(t.wall_s, 3) for t in timings],
+        "cpu_s": [round(t.cpu_s, 3) for t in timings],
+    }
+
+
 SERVERS = {"lean": "bench.openai_server", "fake": "tests.support.fake_openai"}
 
 
@@ -252,10 +283,9 @@ async def main(
     async with fake_server(LATENCY, SERVERS[server]) as base_url:
         baseline = [await aiohttp_baseline(base_url, calls, concurrency) for _ in range(runs)]
         provider = [await provider_stack(base_url, calls, concurrency) for _ in range(runs)]
-        compared = {
-            f"sdk_create_{transport}_s": [
-                round(await sdk_create(base_url, calls, concurrency, transport), 3)
-                for _ in range(runs)
+        compared: dict[str, list[Timing]] = {
+            f"sdk_create_{transport}": [
+                await sdk_create(base_url, calls, concurrency, transport) for _ in range(runs)
             ]
             for transport in (("httpx", "aiohttp") if compare else ())
         }
@@ -266,9 +296,9 @@ async def main(
         "concurrency": concurrency,
         "server_latency_s": LATENCY,
         "physical_limit_s": round(-(-calls // concurrency) * LATENCY, 3),
-        "aiohttp_baseline_s": [round(s, 3) for s in baseline],
-        "provider_s": [round(s, 3) for s in provider],
-        **compared,
+        "aiohttp_baseline": figures(baseline),
+        "provider": figures(provider),
+        **{name: figures(timings) for name, timings in compared.items()},
         "run_s": orchestrated,
     }
 
