@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import httpx2
 import openai
+from anthropic._models import FinalRequestOptions as AnthropicOptions
 from openai._models import FinalRequestOptions
 
+from run_orchestrator.providers.anthropic_messages import TemplatedAsyncAnthropic
 from run_orchestrator.providers.openai_compat import TemplatedAsyncOpenAI
 from run_orchestrator.providers.templates import RequestTemplates
 
@@ -91,3 +94,16 @@ def test_only_the_first_request_per_path_and_retry_count_is_built_by_the_sdk() -
     build({"n": 0}, 1)
     build({"n": 1}, 1)
     assert built == [0, 1]
+
+
+def test_anthropic_templated_requests_equal_the_sdks() -> None:
+    settings: dict[str, Any] = {"base_url": BASE_URL, "api_key": KEY, "max_retries": 0}
+    sdk, templated = anthropic.AsyncAnthropic(**settings), TemplatedAsyncAnthropic(**settings)
+    for retries in (0, 1):
+        for text in ("Hello", "Grüß dich", "third"):
+            body = {"model": "c", "max_tokens": 16, "messages": [{"role": "user", "content": text}]}
+            options = AnthropicOptions.construct(method="post", url="/v1/messages", json_data=body)
+            expected = sdk._build_request(options, retries_taken=retries)
+            assert facts(templated._build_request(options, retries_taken=retries)) == facts(
+                expected
+            )
