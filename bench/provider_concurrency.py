@@ -12,8 +12,14 @@ own process; ``--server fake`` uses the tests' FastAPI fake instead, which costs
    recorded ``ResultRecorded`` (``recorded_at``, the same process's clock), and from the POST
    until ``RunCompleted`` is stored.
 
-``--compare`` adds the SDK's typed ``chat.completions.create`` (how the provider called before)
-on httpx, the SDK's default client, and on aiohttp.
+``--compare`` adds the SDK's typed ``chat.completions.create`` on httpx, the SDK's default
+client, and on aiohttp; and the provider's call alone (no executor stack) through the SDK's
+generic ``post`` as it built every request before ADR 0021 (``sdk_post``) and through the
+provider's client that reuses each path's request (``templated_post``).
+
+Every figure has its wall time and the CPU seconds it cost (this process; the orchestrator
+process's from /proc): CPU time is far less sensitive than wall time to other work on the
+machine, so compare CPU figures when the machine is shared.
 
     uv run python -m bench.provider_concurrency [--calls 1000] [--concurrency 200] [--runs 3]
         [--server lean|fake] [--compare]
@@ -40,6 +46,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
+import httpx2
 import openai
 
 from promptworks_contracts.events import PromptVersionCreated
@@ -48,7 +55,10 @@ from promptworks_eventkit.db import asyncpg_dsn
 from run_orchestrator.domain.rendering import Message
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.providers.base import CompletionRequest
-from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.providers.openai_compat import (
+    OpenAICompatibleProvider,
+    TemplatedAsyncOpenAI,
+)
 from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.settings import RunOrchestratorSettings
 from tests.support.credentials import service_headers
@@ -66,6 +76,9 @@ from tests.support.kafka import envelope_for, produce
 from tests.support.service_process import service_process
 
 LATENCY = 0.2
+TIMEOUT = 60.0
+"""Generous: on a loaded machine 200 connections can take longer than the SDK's 5-s connect
+timeout to open, which fails a benchmark rather than slowing it."""
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}]}
 
 
@@ -164,12 +177,12 @@ async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str
     """The SDK's typed ``chat.completions.create``, as the provider called it before, on
     ``httpx`` (the SDK's default client) or ``aiohttp``: the comparison."""
     http_client = (
-        openai.DefaultAioHttpClient(limits=pool_limits(concurrency))
+        openai.DefaultAioHttpClient(limits=pool_limits(concurrency), timeout=TIMEOUT)
         if transport == "aiohttp"
-        else openai.DefaultAsyncHttpxClient()
+        else openai.DefaultAsyncHttpxClient(timeout=TIMEOUT)
     )
     client = openai.AsyncOpenAI(
-        base_url=base_url, api_key="none", max_retries=0, http_client=http_client
+        base_url=base_url, api_key="none", max_retries=0, timeout=TIMEOUT, http_client=http_client
     )
     gate = asyncio.Semaphore(concurrency)
 
@@ -178,6 +191,37 @@ async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str
             await client.chat.completions.create(
                 model="bench", messages=[{"role": "user", "content": "Hello"}]
             )
+
+    try:
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
+    finally:
+        await client.close()
+
+
+async def sdk_post(base_url: str, calls: int, concurrency: int, templated: bool) -> Timing:
+    """One call as the provider makes it, without the executor's stack, on the SDK's aiohttp
+    client: the SDK's generic ``post`` building every request (before ADR 0021) or the
+    provider's client reusing each path's request (``templated``)."""
+    client_class = TemplatedAsyncOpenAI if templated else openai.AsyncOpenAI
+    client = client_class(
+        base_url=base_url,
+        api_key="none",
+        max_retries=0,
+        timeout=TIMEOUT,
+        http_client=openai.DefaultAioHttpClient(limits=pool_limits(concurrency), timeout=TIMEOUT),
+    )
+    gate = asyncio.Semaphore(concurrency)
+
+    async def call() -> None:
+        async with gate:
+            if isinstance(client, TemplatedAsyncOpenAI):
+                response = await client.post_json("/chat/completions", BODY)
+            else:
+                response = await client.post(
+                    "/chat/completions", body=BODY, cast_to=httpx2.Response
+                )
+            json.loads(response.content)
 
     try:
         await call()
@@ -289,6 +333,11 @@ async def main(
             ]
             for transport in (("httpx", "aiohttp") if compare else ())
         }
+        for templated in (False, True) if compare else ():
+            name = "templated_post" if templated else "sdk_post"
+            compared[name] = [
+                await sdk_post(base_url, calls, concurrency, templated) for _ in range(runs)
+            ]
         orchestrated = await orchestrator_runs(base_url, calls, concurrency, runs)
     return {
         "server": SERVERS[server],
