@@ -49,7 +49,8 @@ async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
     """What the API answers for every read: prompts, classes, tags, runs and results."""
     paths = [f"{API}/test_prompt", *prompt_paths(world)]
     for run in (catalog.done, catalog.failed, catalog.running, catalog.early):
-        paths += [f"{API}/test_prompt/{run.run_id}", f"{API}/test_prompt/{run.run_id}/results"]
+        results = f"{API}/test_prompt/{run.run_id}/results"
+        paths += [f"{API}/test_prompt/{run.run_id}", results, f"{results}?passed=false"]
     taken: dict[str, Any] = {}
     for path in paths:
         response = await client.get(path)
@@ -63,7 +64,22 @@ async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
         f"{API}/prompts/{world.greeting.prompt_id}/render", json={"variables": {"name": "A"}}
     )
     taken["render"] = render.json()
+    export = await client.get(f"{API}/test_prompt/{catalog.done.run_id}/results/export")
+    taken["export"] = export.text  # the stored documents, byte for byte
     return taken
+
+
+async def documents(url: str) -> list[Any]:
+    """Every stored result document with its filter columns."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT result_id, document, ok, failed_checks FROM results ORDER BY 1")
+            )
+            return [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
 
 
 async def test_wiped_read_models_are_rebuilt_identically(
@@ -74,6 +90,8 @@ async def test_wiped_read_models_are_rebuilt_identically(
         await catalog.publish(publisher, api)
         await world.publish(publisher, api)
         before = await snapshot(api.client, catalog, world)
+    stored = await documents(settings.database_url.get_secret_value())
+    assert stored and all(row[1] is not None for row in stored)
 
     engine = create_async_engine(settings.database_url.get_secret_value())
     try:
@@ -96,6 +114,8 @@ async def test_wiped_read_models_are_rebuilt_identically(
             assert await snapshot(api.client, catalog, world) == before
 
         await eventually(rebuilt)
+    # Rendered from the final rows, whatever order the topics were applied in: the same bytes.
+    assert await documents(settings.database_url.get_secret_value()) == stored
     # The replay applied every batch in bulk the first time (no retry, no one-by-one fallback).
     assert "batch failed" not in capfd.readouterr().out
     # The rebuilt models carry the same counters, statuses and metrics, not just the same rows.

@@ -29,6 +29,7 @@ from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
+from query_api.projections.result_documents import refresh_results, refresh_runs
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -76,6 +77,9 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
     await session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
     # The evaluator may have been applied first (another topic): pick up its summary now.
     await copy_evaluation_summaries(session, [event.run_id for _, event in pairs])
+    # Results never precede their run on its stream, but a document shows the run's currency:
+    # render any that exist (normally none; one index probe per run).
+    await refresh_runs(session, [event.run_id for _, event in pairs])
 
 
 async def on_run_started(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -120,11 +124,18 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         pg_insert(results)
         .from_select(names, source)
         .on_conflict_do_nothing()
-        .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
+        .returning(
+            results.c.result_id,
+            results.c.run_id,
+            results.c.error.is_(None).label("ok"),
+            results.c.cost,
+        )
     )
     counts: dict[UUID, list[int]] = {}
     spent: dict[UUID, Decimal] = {}
-    for run_id, ok, cost in inserted:
+    new: list[UUID] = []
+    for result_id, run_id, ok, cost in inserted:
+        new.append(result_id)
         tally = counts.setdefault(run_id, [0, 0])
         tally[0 if ok else 1] += 1
         if cost is not None:
@@ -146,6 +157,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         )
     )
     await update_many(session, statement, updates)
+    # A redelivered result was rendered when first inserted; only new rows need a document.
+    await refresh_results(session, new)
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:

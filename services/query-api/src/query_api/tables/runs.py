@@ -7,6 +7,10 @@ Invariants:
   run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
   events (RunCreated, RunEvaluated) is applied last.
 - ``runs.status`` is written by run events only; evaluation events never touch it.
+- ``results.document`` is the result's public JSON exactly as the API answers it (the paged
+  list and the NDJSON export), re-rendered in the projection's transaction whenever the result,
+  its metrics, its verdict or its run's currency is applied (``projections.result_documents``);
+  ``ok`` and ``failed_checks`` are derived beside it so the filters read indexes, not metrics.
 - ``batches`` holds each batch's matrix as created; its runs' progress is read from ``runs``
   (by ``batch_id``) at read time, so a batch never needs updating.
 """
@@ -28,7 +32,7 @@ from sqlalchemy import (
     Text,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from query_api.tables._base import metadata
 
@@ -107,7 +111,34 @@ results = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("cost", MONEY, nullable=True),
     Column("cached", Boolean, nullable=False, server_default=false()),
+    Column(
+        "document",
+        Text,
+        nullable=True,
+        comment="The public JSON of the result (null only inside the transaction inserting it)",
+    ),
+    Column(
+        "ok",
+        Boolean,
+        nullable=True,
+        comment="The call succeeded and no check failed (the `passed` filter)",
+    ),
+    Column(
+        "failed_checks",
+        ARRAY(Text),
+        nullable=False,
+        server_default="{}",
+        comment="Names of the metrics whose check failed (the `failed_check` filter)",
+    ),
     Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
+    Index("ix_results_run_ok", "run_id", "ok", "case_index", "repetition", "result_id"),
+    Index("ix_results_failed_checks", "failed_checks", postgresql_using="gin"),
+    Index(
+        "ix_results_output_trgm",
+        "output",
+        postgresql_using="gin",
+        postgresql_ops={"output": "gin_trgm_ops"},
+    ),
 )
 
 metrics = Table(
