@@ -14,12 +14,13 @@ before, so the stored bytes are exactly what the paged list and the export answe
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, ColumnElement, Connection, Row, Select, literal_column, select
+from sqlalchemy import JSON, ColumnElement, Connection, Select, literal_column, select
 from sqlalchemy import func as f
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,9 +58,18 @@ def metrics_json(result_id: ColumnElement[Any]) -> ColumnElement[Any]:
     )
 
 
+VERDICT_COLUMNS = (
+    result_verdicts.c.passed,
+    result_verdicts.c.score,
+    result_verdicts.c.reasons,
+    result_verdicts.c.judgements,
+    result_verdicts.c.output_checks,
+)
+NO_VERDICT: Mapping[str, Any] = dict.fromkeys(c.name for c in VERDICT_COLUMNS)
+
+
 def sources(where: ColumnElement[bool]) -> Select[Any]:
     """Everything a document is rendered from, for the results ``where`` selects."""
-    v = result_verdicts.c
     return (
         select(
             *RESULT_COLUMNS,
@@ -68,47 +78,44 @@ def sources(where: ColumnElement[bool]) -> Select[Any]:
             .where(runs.c.run_id == res.run_id)
             .scalar_subquery()
             .label("currency"),
-            v.passed,
-            v.score,
-            v.reasons,
-            v.judgements,
-            v.output_checks,
+            *VERDICT_COLUMNS,
         )
-        .outerjoin(result_verdicts, v.result_id == res.result_id)
+        .outerjoin(result_verdicts, result_verdicts.c.result_id == res.result_id)
         .where(where)
     )
 
 
-def render(row: Row[Any]) -> dict[str, Any]:
-    """The stored columns of one result: its document, ``ok`` and ``failed_checks``."""
-    found: list[dict[str, Any]] = row.metrics or []
+def render(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The stored columns of one result (``row``: its columns, ``metrics``, ``currency`` and
+    the verdict's): its document, ``ok`` and ``failed_checks``."""
+    found: list[dict[str, Any]] = row["metrics"] or []
     failed = sorted({m["name"] for m in found if m["passed"] is False})
     document = ResultOut(
-        id=row.result_id,
-        run_id=row.run_id,
-        case_index=row.case_index,
-        repetition=row.repetition,
-        output=row.output,
-        latency_ms=row.latency_ms,
-        prompt_tokens=row.prompt_tokens,
-        completion_tokens=row.completion_tokens,
-        total_tokens=row.total_tokens,
-        finish_reason=row.finish_reason,
-        error=row.error,
-        created_at=row.created_at,
-        cost=money(row.cost, row.currency),
-        cached=row.cached,
+        id=row["result_id"],
+        run_id=row["run_id"],
+        case_index=row["case_index"],
+        repetition=row["repetition"],
+        output=row["output"],
+        latency_ms=row["latency_ms"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        total_tokens=row["total_tokens"],
+        finish_reason=row["finish_reason"],
+        error=row["error"],
+        created_at=row["created_at"].astimezone(UTC),  # as read back from PostgreSQL
+        cost=money(row["cost"], row["currency"]),
+        cached=row["cached"],
         metrics=found,
-        passed=row.passed,
-        score=row.score,
-        reasons=row.reasons or [],
-        judgements=row.judgements or [],
-        output_checks=row.output_checks,
+        passed=row["passed"],
+        score=row["score"],
+        reasons=row["reasons"] or [],
+        judgements=row["judgements"] or [],
+        output_checks=row["output_checks"],
     )
     return {
-        "result_id": row.result_id,
+        "result_id": row["result_id"],
         "document": RESULT.dump_json(document).decode(),
-        "ok": row.error is None and not failed,
+        "ok": row["error"] is None and not failed,
         "failed_checks": failed,
     }
 
@@ -135,7 +142,52 @@ async def refresh(session: AsyncSession, where: ColumnElement[bool]) -> None:
     """Re-renders the documents of the results ``where`` selects (those that exist)."""
     rows = (await session.execute(sources(where))).all()
     if rows:
-        await session.execute(_store([render(row) for row in rows]))
+        await session.execute(_store([render(row._mapping) for row in rows]))
+
+
+async def render_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Adds ``document``, ``ok`` and ``failed_checks`` to result rows about to be inserted, so
+    a new result is written once (not inserted, then updated). Their metrics and verdicts may
+    already be applied (another topic); their run's currency is read from ``runs``."""
+    ids = [row["result_id"] for row in rows]
+    m, v = metrics.c, result_verdicts.c
+    found: dict[UUID, list[dict[str, Any]]] = {}
+    # Name order as PostgreSQL sorts it: the order ``metrics_json`` aggregates in.
+    for metric in await session.execute(
+        select(m.result_id, m.name, m.value, m.passed, m.detail)
+        .where(any_of(m.result_id, ids))
+        .order_by(m.result_id, m.name)
+    ):
+        found.setdefault(metric.result_id, []).append(dict(metric._mapping))
+    verdicts = {
+        verdict.result_id: verdict._mapping
+        for verdict in await session.execute(
+            select(*VERDICT_COLUMNS, v.result_id).where(any_of(v.result_id, ids))
+        )
+    }
+    run_ids = list({row["run_id"] for row in rows})
+    currencies = {
+        run_id: currency
+        for run_id, currency in await session.execute(
+            select(runs.c.run_id, runs.c.currency).where(any_of(runs.c.run_id, run_ids))
+        )
+    }
+    for row in rows:
+        metrics_of = [
+            {key: value for key, value in metric.items() if key != "result_id"}
+            for metric in found.get(row["result_id"], [])
+        ]
+        verdict = verdicts.get(row["result_id"], NO_VERDICT)
+        row.update(
+            render(
+                {
+                    **row,
+                    "metrics": metrics_of,
+                    "currency": currencies.get(row["run_id"]),
+                    **{c.name: verdict[c.name] for c in VERDICT_COLUMNS},
+                }
+            )
+        )
 
 
 async def refresh_results(session: AsyncSession, result_ids: Sequence[UUID]) -> None:
@@ -154,7 +206,7 @@ def backfill(connection: Connection, chunk: int = 2000) -> int:
     done = 0
     for ids in _missing(connection, chunk):
         rows = connection.execute(sources(any_of(res.result_id, ids))).all()
-        connection.execute(_store([render(row) for row in rows]))
+        connection.execute(_store([render(row._mapping) for row in rows]))
         done += len(rows)
     return done
 

@@ -29,7 +29,7 @@ from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
-from query_api.projections.result_documents import refresh_results, refresh_runs
+from query_api.projections.result_documents import refresh_runs, render_new
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -119,23 +119,17 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for received, event in pairs
     ]
+    await render_new(session, rows)
     names, source = unnest_rows(results, rows)
     inserted = await session.execute(
         pg_insert(results)
         .from_select(names, source)
         .on_conflict_do_nothing()
-        .returning(
-            results.c.result_id,
-            results.c.run_id,
-            results.c.error.is_(None).label("ok"),
-            results.c.cost,
-        )
+        .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
     )
     counts: dict[UUID, list[int]] = {}
     spent: dict[UUID, Decimal] = {}
-    new: list[UUID] = []
-    for result_id, run_id, ok, cost in inserted:
-        new.append(result_id)
+    for run_id, ok, cost in inserted:
         tally = counts.setdefault(run_id, [0, 0])
         tally[0 if ok else 1] += 1
         if cost is not None:
@@ -157,8 +151,6 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         )
     )
     await update_many(session, statement, updates)
-    # A redelivered result was rendered when first inserted; only new rows need a document.
-    await refresh_results(session, new)
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
