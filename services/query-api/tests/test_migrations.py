@@ -142,13 +142,27 @@ async def test_0008_renders_the_documents_of_existing_results(database) -> None:
                     text("SELECT document, ok, failed_checks FROM results ORDER BY case_index")
                 )
             ).all()
+            numbered = (
+                await connection.execute(
+                    text("SELECT position, result_id::text FROM result_positions ORDER BY 1")
+                )
+            ).all()
             indexes = await connection.scalars(
                 text("SELECT indexname FROM pg_indexes WHERE tablename = 'results'")
             )
-            assert {"ix_results_run_ok", "ix_results_failed_checks"} <= set(indexes)
+            assert {
+                "ix_results_run_ok",
+                "ix_results_failed_checks",
+                "ix_results_created_at",
+            } <= set(indexes)
     finally:
         await engine.dispose()
     (greeted, ok, failed), (timed_out, ok_2, failed_2) = rows
+    # The finished run's results are numbered for paging.
+    assert [tuple(row) for row in numbered] == [
+        (0, "00000000-0000-0000-0000-0000000000b1"),
+        (1, "00000000-0000-0000-0000-0000000000b2"),
+    ]
     assert (ok, failed, ok_2, failed_2) == (False, ["polite"], False, [])
     # Compact JSON, exactly as the API answers it: metrics in name order, money canonical.
     assert greeted.startswith('{"id":"00000000-0000-0000-0000-0000000000b1","run_id":')

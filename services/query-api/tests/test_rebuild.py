@@ -52,6 +52,7 @@ async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
     for run in (catalog.done, catalog.failed, catalog.running, catalog.early):
         results = f"{API}/test_prompt/{run.run_id}/results"
         paths += [f"{API}/test_prompt/{run.run_id}", results, f"{results}?passed=false"]
+        paths += [f"{results}?limit=2&offset=1"]  # by position (finished runs)
     taken: dict[str, Any] = {}
     for path in paths:
         response = await client.get(path)

@@ -30,6 +30,7 @@ from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.projections.result_documents import refresh_runs, render_new
+from query_api.projections.result_positions import number, renumber_finished
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -151,6 +152,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         )
     )
     await update_many(session, statement, updates)
+    # Normally none: results precede their run's terminal event on its stream.
+    await renumber_finished(session, list(counts))
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -176,6 +179,7 @@ async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -204,6 +208,7 @@ async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -219,6 +224,11 @@ async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) 
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
+
+
+def _run_ids(events: Sequence[ReceivedEvent]) -> list[UUID]:
+    return list({UUID(received.event.stream_id()): None for received in events})
 
 
 def _latest_per_run(

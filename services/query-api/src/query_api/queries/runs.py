@@ -1,8 +1,9 @@
 """Reads of runs and their results.
 
 A results page costs two queries whatever its size (three with a filter: its count): the run's
-``recorded`` counter, and one indexed range read of the stored documents
-(``projections.result_documents``), answered as they are stored.
+``recorded`` counter and status, and one indexed range read of the stored documents
+(``projections.result_documents``), answered as they are stored. A finished run's page is read
+by position (``result_positions``) at any offset.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import RunOut, RunStatus, money
-from query_api.tables import results, runs
+from query_api.tables import FINISHED_STATUSES, result_positions, results, runs
 
 r = runs.c
 
@@ -76,19 +77,32 @@ async def result_page(
     Unfiltered, the total is the run's ``recorded`` counter (one primary-key read that also
     proves the run exists), not a count of 100,000 index entries.
     """
-    recorded = await session.scalar(select(r.recorded).where(r.run_id == run_id))
-    if recorded is None:
+    run = (await session.execute(select(r.recorded, r.status).where(r.run_id == run_id))).first()
+    if run is None:
         return None
     res = results.c
     matching = and_(res.run_id == run_id, *where)
     total = (
         int(await session.scalar(select(func.count()).select_from(results).where(matching)) or 0)
         if where
-        else int(recorded)
+        else int(run.recorded)
     )
     if total <= offset:
         return total, []
-    # The offset is skipped on the index alone (ids only); documents are read for the page.
+    if not where and run.status in FINISHED_STATUSES:
+        # A finished run's results are numbered: the page is one range read at any offset.
+        p = result_positions.c
+        numbered = list(
+            await session.scalars(
+                select(res.document)
+                .join(result_positions, p.result_id == res.result_id)
+                .where(p.run_id == run_id, p.position >= offset, p.position < offset + limit)
+                .order_by(p.position)
+            )
+        )
+        if len(numbered) == min(limit, total - offset):
+            return total, numbered
+    # Otherwise the offset is skipped on the index alone; documents are read for the page only.
     page = (
         select(res.result_id, res.case_index, res.repetition)
         .where(matching)
