@@ -122,6 +122,7 @@ try {
   await page.waitForSelector($("batch-status"), WAIT);
   await waitText($("batch-status"), (v) => v === "completed", "the batch to complete (live)");
   await waitText($("cell-table"), (v) => v.includes("%"), "the cells' evaluation (live)");
+  await waitText($("matrix-table"), (v) => /regressed|improved|no significant change/i.test(v), "the batch's comparison matrix");
   await shot("07-batch-progress");
   step(`batch completed, cost ${await text($("batch-cost"))}`);
 
