@@ -176,9 +176,10 @@ try {
   await shot("13-api-keys");
   step("providers listed; API key created");
 
-  // Runs list; then a lost connection shows a retry, and the retry brings the page back.
+  // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
+  // retry brings the page back.
   await page.click($("nav-runs"));
-  await page.waitForSelector($("run-table"), WAIT);
+  await waitText($("run-table"), (v) => (v.match(/completed/g) ?? []).length >= 4, "the batch's runs listed");
   await shot("14-runs");
   await page.setOfflineMode(true);
   await page.click($("nav-prompts"));

@@ -157,7 +157,7 @@ function Screen({ route }: { route: Route }) {
     case "prompt": return <PromptDetail id={id} />;
     case "version-new": return <VersionEditor promptId={id} />;
     case "diff": return <VersionDiff id={id} from={route.query.get("from")} to={route.query.get("to")} />;
-    case "runs": return <RunList />;
+    case "runs": return <RunList promptId={route.query.get("prompt")} />;
     case "run": return <RunDetail id={id} />;
     case "batch-new": return <BatchNew promptId={route.query.get("prompt")} />;
     case "batch": return <BatchDetail id={id} />;
