@@ -42,9 +42,14 @@ async function waitText(sel, predicate, what) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-async function fill(sel, value) {
-  await page.$eval(sel, (el) => { el.value = ""; });
-  await page.type(sel, value);
+// Replaces a field's text as a user would (select all, delete, type), so React sees each change.
+async function fill(sel, value, target = page) {
+  await target.focus(sel);
+  await target.keyboard.down("Control");
+  await target.keyboard.press("KeyA");
+  await target.keyboard.up("Control");
+  await target.keyboard.press("Backspace");
+  await target.type(sel, value);
 }
 
 try {
@@ -175,6 +180,29 @@ try {
   await waitText($("key-table"), (v) => v.includes(`ci ${unique}`), "the new key in the list");
   await shot("13-api-keys");
   step("providers listed; API key created");
+
+  // The new key signs in another tab (its own session); revoked, that tab is signed out.
+  const secret = (await text($("k-secret"))).match(/pwk_\S+/)?.[0] ?? "";
+  const other = await browser.newPage();
+  await other.goto(base + "/prompts", { waitUntil: "networkidle0" });
+  await other.type($("api-key"), secret);
+  await other.click($("sign-in"));
+  await other.waitForSelector($("prompt-table"), WAIT);
+  await page.bringToFront();
+  await page.$$eval(`${$("key-table")} tbody tr`, (rows, wanted) => {
+    const row = rows.find((tr) => tr.textContent?.includes(wanted));
+    row?.querySelector("button")?.click();
+  }, `ci ${unique}`);
+  // Revoked: its row loses the Revoke button.
+  await page.waitForFunction((sel, wanted) => {
+    const row = [...document.querySelectorAll(`${sel} tbody tr`)].find((tr) => tr.textContent?.includes(wanted));
+    return row !== undefined && row.querySelector("button") === null;
+  }, WAIT, $("key-table"), `ci ${unique}`);
+  await other.bringToFront();
+  await other.click($("nav-runs"));
+  await other.waitForSelector($("signed-out"), WAIT);
+  await other.close();
+  step("a revoked key's tab is signed out");
 
   // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
   // retry brings the page back.

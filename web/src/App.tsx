@@ -1,7 +1,7 @@
 // The console's shell: sign-in, language and project switches, navigation, the routed screen.
 import { useEffect, useMemo, useState } from "react";
 import { I18n, saveLang, translator, useT, type Lang } from "./i18n";
-import { apiClient, asFailure, call } from "./lib/api";
+import { apiClient, asFailure, call, UNAUTHORIZED } from "./lib/api";
 import { fetchProjects, type Project } from "./lib/projects";
 import { forgetKey, storedKey, storedProject, storeKey, storeProject } from "./lib/session";
 import { useRoute, type Route } from "./lib/router";
@@ -29,12 +29,19 @@ export function App({ initialLang }: { initialLang: Lang }) {
   );
   useEffect(() => { document.documentElement.lang = lang === "zh" ? "zh-CN" : "en"; }, [lang]);
   const [apiKey, setApiKey] = useState<string | null>(storedKey());
+  const [expired, setExpired] = useState(false);
+  useEffect(() => {
+    // A key revoked or expired while in use: back to sign-in, saying why.
+    const signOut = () => { if (storedKey()) { forgetKey(); setApiKey(null); setExpired(true); } };
+    window.addEventListener(UNAUTHORIZED, signOut);
+    return () => window.removeEventListener(UNAUTHORIZED, signOut);
+  }, []);
   return (
     <I18n.Provider value={i18n}>
       {apiKey ? (
         <Console apiKey={apiKey} signOut={() => { forgetKey(); setApiKey(null); }} />
       ) : (
-        <SignIn onSignedIn={(k) => { storeKey(k); setApiKey(k); }} />
+        <SignIn expired={expired} onSignedIn={(k) => { storeKey(k); setApiKey(k); setExpired(false); }} />
       )}
     </I18n.Provider>
   );
@@ -55,7 +62,7 @@ function useI18nContext() {
   return useContext(I18n);
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
+function SignIn({ onSignedIn, expired }: { onSignedIn: (key: string) => void; expired: boolean }) {
   const t = useT();
   const [key, setKey] = useState("");
   const [failure, setFailure] = useState<Failure | null>(null);
@@ -78,6 +85,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
         <h1>PromptWorks</h1>
         <LangSwitch />
         <p className="muted">{t("signin.explain")}</p>
+        {expired && <p className="warn" data-testid="signed-out">{t("signin.expired")}</p>}
         <form onSubmit={(e) => { e.preventDefault(); void submit(); }}>
           <label>
             {t("signin.key")}

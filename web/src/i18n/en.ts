@@ -29,6 +29,7 @@ export const en = {
   "signin.explain": "Sign in with an API key. It stays in this browser tab only.",
   "signin.key": "API key",
   "signin.submit": "Sign in",
+  "signin.expired": "The API no longer accepts this key (revoked or expired): sign in again.",
   "nav.prompts": "Prompts",
   "nav.runs": "Runs",
   "nav.usage": "Cost & usage",

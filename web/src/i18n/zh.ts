@@ -31,6 +31,7 @@ export const zh: Record<MessageKey, string> = {
   "signin.explain": "使用 API 密钥登录。密钥只保存在当前浏览器标签页中。",
   "signin.key": "API 密钥",
   "signin.submit": "登录",
+  "signin.expired": "API 不再接受此密钥（已吊销或过期），请重新登录。",
   "nav.prompts": "提示词",
   "nav.runs": "测试运行",
   "nav.usage": "费用与用量",
