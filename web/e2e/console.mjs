@@ -95,8 +95,10 @@ try {
   await shot("03-version-editor");
   await page.click($("save"));
   await page.waitForSelector($("pick-2"), WAIT);
+  await page.click($("label-1")); // "production" -> v1
+  await waitText("body", (v) => v.includes("production → v1"), "the label on v1");
   await shot("04-prompt-detail");
-  step("second version created");
+  step("second version created; production label set on v1");
 
   // Diff v1 and v2 side by side.
   await page.click($("pick-1"));
