@@ -119,7 +119,6 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
       () => { if (live) setProjects(null); },
     );
     return () => { live = false; };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [apiKey]);
   const section = route.name.startsWith("prompt") || route.name === "version-new" || route.name === "diff" ? "prompts"
     : ["usage", "quick-test", "providers", "keys"].includes(route.name) ? route.name : "runs";
