@@ -2,6 +2,7 @@
 
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.events.evaluation import ResultEvaluated, RunEvaluated
+from promptworks_contracts.events.evaluator import EvaluatorCreated, EvaluatorVersionCreated
 from promptworks_contracts.events.prompt import (
     PromptArchived,
     PromptClassCreated,
@@ -70,6 +71,8 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         ProviderRemoved,
         ResultEvaluated,
         RunEvaluated,
+        EvaluatorCreated,
+        EvaluatorVersionCreated,
     )
 }
 
@@ -97,6 +100,8 @@ __all__ = [
     "BatchCreated",
     "CredentialRef",
     "DomainEvent",
+    "EvaluatorCreated",
+    "EvaluatorVersionCreated",
     "PromptArchived",
     "PromptClassCreated",
     "PromptClassDeleted",

@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from evaluator.adapters.completions import RunOrchestratorCompletions
+from evaluator.adapters.definitions import PostgresDefinitionLookups
 from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.api.evaluators import router as evaluators_router
 from evaluator.api.routes import router
+from evaluator.handlers.definitions import DefinitionHandlers
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.summaries import RunSummaries
@@ -57,9 +60,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.run_summaries = RunSummaries(port)
+    app.state.definitions = DefinitionHandlers(
+        PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresDefinitionLookups)
+    )
     install_edge(app, settings, auth=service_credential(settings))
     document_service_credential(app)
     app.include_router(router)
+    app.include_router(evaluators_router)
     app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(ops_router(lambda: runtime))
     return app

@@ -78,3 +78,24 @@ result_outcomes = Table(
     Column("judge_completion_tokens", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_id", "result_id"),
 )
+
+# Evaluator definitions (command side, ``handlers/definitions.py``): their streams are the truth;
+# these rows are written in the command's transaction and serve lookups (a unique name, a
+# version's assertions for a run or a re-evaluation) without folding a stream.
+evaluator_definitions = Table(
+    "evaluator_definitions",
+    metadata,
+    Column("evaluator_id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("latest_version", Integer, nullable=False),
+)
+
+evaluator_versions = Table(
+    "evaluator_versions",
+    metadata,
+    Column("evaluator_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("assertions", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("evaluator_id", "version"),
+)

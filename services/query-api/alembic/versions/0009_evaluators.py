@@ -1,0 +1,44 @@
+"""Evaluator definitions and their versions in the read model.
+
+Read models are derived data: the evaluation topic is replayed (its checkpoints deleted) so
+evaluators defined before this revision are projected too.
+
+Revision ID: 0009
+Revises: 0006
+"""
+
+from alembic import op
+from sqlalchemy import delete
+
+from promptworks_contracts.topics import EVALUATION_EVENTS
+from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
+from query_api.projections import CONSUMER_NAME
+from query_api.tables import evaluator_versions, evaluators
+
+revision = "0009"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def _replay_evaluations() -> None:
+    for checkpoints in (consumer_offsets, consumer_stream_positions):
+        op.execute(
+            delete(checkpoints).where(
+                checkpoints.c.consumer == CONSUMER_NAME,
+                checkpoints.c.topic == EVALUATION_EVENTS,
+            )
+        )
+
+
+def upgrade() -> None:
+    # 0001 made them on a new database (it creates every read-model table).
+    evaluators.create(op.get_bind(), checkfirst=True)
+    evaluator_versions.create(op.get_bind(), checkfirst=True)
+    _replay_evaluations()
+
+
+def downgrade() -> None:
+    evaluator_versions.drop(op.get_bind())
+    evaluators.drop(op.get_bind())
+    _replay_evaluations()
