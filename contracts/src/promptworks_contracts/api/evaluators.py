@@ -62,3 +62,27 @@ class EvaluatorRefIn(Body):
         description="A version number, or `latest`: resolved when the run is created and "
         "pinned in its snapshot.",
     )
+
+
+class EvaluatorVersionAnswer(Body):
+    """The evaluator's answer to ``GET /evaluators/{id}/versions/{n|latest}`` (service to
+    service: run-orchestrator pins a run's evaluator with it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    evaluator_id: UUID
+    version: int = Field(ge=1)
+    assertions: Assertions
+
+
+class ReevaluateRequest(EvaluatorRefIn):
+    """``POST /test_prompt/{id}/evaluations``: evaluate a finished run's recorded results again
+    with an evaluator version, without calling the model again. Asking again for the same run
+    and version answers the evaluation already made (it is not made twice)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"evaluator_id": "00000000-0000-0000-0000-000000000000", "version": 2}]
+        },
+    )

@@ -1,7 +1,11 @@
 """Every PromptWorks domain event, and the table that maps a CloudEvents type to its model."""
 
 from promptworks_contracts.events.base import DomainEvent
-from promptworks_contracts.events.evaluation import ResultEvaluated, RunEvaluated
+from promptworks_contracts.events.evaluation import (
+    EvaluationRequested,
+    ResultEvaluated,
+    RunEvaluated,
+)
 from promptworks_contracts.events.evaluator import EvaluatorCreated, EvaluatorVersionCreated
 from promptworks_contracts.events.prompt import (
     PromptArchived,
@@ -73,6 +77,7 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         RunEvaluated,
         EvaluatorCreated,
         EvaluatorVersionCreated,
+        EvaluationRequested,
     )
 }
 
@@ -100,6 +105,7 @@ __all__ = [
     "BatchCreated",
     "CredentialRef",
     "DomainEvent",
+    "EvaluationRequested",
     "EvaluatorCreated",
     "EvaluatorVersionCreated",
     "PromptArchived",

@@ -1,4 +1,5 @@
-"""Evaluator definitions: a unique name per evaluator and each version's assertions.
+"""Evaluator definitions (a unique name per evaluator, each version's assertions) and what
+re-evaluation needs: every recorded result, one row per re-evaluation.
 
 Revision ID: 0005
 Revises: 0004
@@ -6,7 +7,14 @@ Revises: 0004
 
 from alembic import op
 
-from evaluator.adapters.tables import evaluator_definitions, evaluator_versions
+from evaluator.adapters.tables import (
+    evaluations,
+    evaluator_definitions,
+    evaluator_versions,
+    result_records,
+)
+
+TABLES = (evaluator_definitions, evaluator_versions, result_records, evaluations)
 
 revision = "0005"
 down_revision = "0004"
@@ -15,10 +23,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    evaluator_definitions.create(op.get_bind())
-    evaluator_versions.create(op.get_bind())
+    for table in TABLES:
+        table.create(op.get_bind())
 
 
 def downgrade() -> None:
-    evaluator_versions.drop(op.get_bind())
-    evaluator_definitions.drop(op.get_bind())
+    for table in reversed(TABLES):
+        table.drop(op.get_bind())

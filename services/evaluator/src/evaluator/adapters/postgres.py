@@ -11,10 +11,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evaluator.adapters.tables import result_outcomes, run_metric_stats, runs
+from evaluator.adapters.tables import result_outcomes, result_records, run_metric_stats, runs
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
+from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import RECORDED, Assertion, Money
 
 
@@ -201,3 +202,16 @@ class PostgresEvaluationRepository:
                 )
             )
         return outcomes
+
+    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
+        if not records:
+            return
+        rows = [
+            {
+                "run_id": str(r.run_id),
+                "result_id": str(r.result_id),
+                "record": r.model_dump(mode="json"),
+            }
+            for r in records
+        ]
+        await self._session.execute(pg_insert(result_records).on_conflict_do_nothing(), rows)

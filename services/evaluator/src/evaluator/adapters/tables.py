@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -98,4 +99,31 @@ evaluator_versions = Table(
     Column("assertions", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("evaluator_id", "version"),
+)
+
+# What re-evaluation needs (``handlers/reevaluation.py``): every recorded result as its
+# ``ResultRecorded`` event (the output, error, usage, cost, latency), kept by the runs consumer
+# in its transaction; and one row per re-evaluation, unique per (run, evaluator version), so
+# asking twice makes one. The rows are also the re-evaluation work queue: ``requested`` until
+# the worker evaluated it, in the transaction that appends its events.
+result_records = Table(
+    "result_records",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("result_id", Text, nullable=False),
+    Column("record", JSONB, nullable=False),
+    PrimaryKeyConstraint("run_id", "result_id"),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("evaluation_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("evaluator_id", Text, nullable=False),
+    Column("evaluator_version", Integer, nullable=False),
+    Column("assertions", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="requested"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("run_id", "evaluator_id", "evaluator_version"),
 )

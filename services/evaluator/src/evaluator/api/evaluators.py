@@ -15,8 +15,8 @@ from evaluator.handlers.definitions import DefinitionHandlers, DefinitionWritten
 from promptworks_contracts.api.evaluators import (
     CreateEvaluatorRequest,
     CreateEvaluatorVersionRequest,
+    EvaluatorVersionAnswer,
 )
-from promptworks_contracts.values import Assertion
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.http import Context, ExpectedVersion, PositionOut, positions_out
 
@@ -29,12 +29,6 @@ class EvaluatorWritten(BaseModel):
     latest_version: int
     stream_version: int
     positions: list[PositionOut]
-
-
-class EvaluatorVersionOut(BaseModel):
-    evaluator_id: UUID
-    version: int
-    assertions: list[Assertion]
 
 
 def _handlers(request: Request) -> DefinitionHandlers:
@@ -90,8 +84,8 @@ async def evaluator_version(
     request: Request,
     evaluator_id: UUID,
     version: Annotated[int | Literal["latest"], Path(description="A version number or `latest`")],
-) -> EvaluatorVersionOut:
+) -> EvaluatorVersionAnswer:
     number, assertions = await _handlers(request).version(
         evaluator_id, None if version == "latest" else version
     )
-    return EvaluatorVersionOut(evaluator_id=evaluator_id, version=number, assertions=assertions)
+    return EvaluatorVersionAnswer(evaluator_id=evaluator_id, version=number, assertions=assertions)
