@@ -706,9 +706,51 @@ export interface paths {
          * Compare a run with a baseline run: deltas, significance, flipped cases, verdict
          * @description Results pair by (case_index, repetition). Pass/fail: exact McNemar test; every numeric
          *     metric (latency, tokens, similarity scores, judge scores ...): mean paired difference with
-         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on.
+         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on. Each side reads
+         *     one evaluation of its run (default: the latest); the same run under two evaluations shows
+         *     what a new evaluator changed.
          */
         get: operations["compare_api_v1_test_prompt__run_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's evaluations: the first, then each re-evaluation (`latest` marks the one shown by default) */
+        get: operations["list_evaluations_api_v1_test_prompt__run_id__evaluations_get"];
+        put?: never;
+        /**
+         * Re-evaluate a finished run with an evaluator version (no model is called again)
+         * @description 202: accepted, `status` `requested` until the evaluator has evaluated every result
+         *     again (then `evaluated`, and it becomes the run's latest). The earlier evaluations are
+         *     kept. The same run and version again: 200 with the evaluation already made.
+         */
+        post: operations["reevaluate_api_v1_test_prompt__run_id__evaluations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/evaluations/{evaluation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One evaluation with its summary */
+        get: operations["get_evaluation_api_v1_test_prompt__run_id__evaluations__evaluation_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -743,8 +785,9 @@ export interface paths {
         };
         /**
          * A run's results with their metrics
-         * @description Ordered by (case_index, repetition); each result carries every metric recorded so far.
-         *     A whole run in one answer: `/results/export` (NDJSON, streamed).
+         * @description Ordered by (case_index, repetition); each result carries every metric recorded so far,
+         *     and its verdict, of the chosen evaluation (default: the latest). A whole run in one
+         *     answer: `/results/export` (NDJSON, streamed).
          */
         get: operations["list_results_api_v1_test_prompt__run_id__results_get"];
         put?: never;
@@ -1437,6 +1480,8 @@ export interface components {
              * @description Cases as an uploaded file's text, in `cases_format` (instead of `cases`).
              */
             cases_text?: string | null;
+            /** @description Evaluate with this evaluator version (its assertions and judges) instead of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run. */
+            evaluator?: components["schemas"]["EvaluatorRefIn"] | null;
             /**
              * Models
              * @description Default: one, the version's default model.
@@ -1666,6 +1711,8 @@ export interface components {
              * @description Cases as an uploaded file's text, in `cases_format` (instead of `cases`).
              */
             cases_text?: string | null;
+            /** @description Evaluate with this evaluator version (its assertions and judges) instead of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run. */
+            evaluator?: components["schemas"]["EvaluatorRefIn"] | null;
             /**
              * Label
              * @description A label of `prompt_id` (`production`, ...), or `latest` for its highest version; resolved when the run is created and kept in its snapshot.
@@ -1995,6 +2042,50 @@ export interface components {
              */
             weight?: number;
         };
+        /** EvaluationOut */
+        EvaluationOut: {
+            /** Evaluated At */
+            evaluated_at: string | null;
+            /** @description The evaluator version it used; null: the run's inline assertions. */
+            evaluator: components["schemas"]["EvaluatorPin"] | null;
+            /**
+             * First
+             * @description The evaluation made as the run's results arrived.
+             */
+            first: boolean;
+            /**
+             * Id
+             * Format: uuid
+             * @description The run's id for its first evaluation.
+             */
+            id: string;
+            /**
+             * Latest
+             * @description What the run's results and summary show by default.
+             */
+            latest: boolean;
+            /** Requested At */
+            requested_at: string | null;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "requested" | "evaluated";
+            /**
+             * Summary
+             * @description As the run's `evaluation_summary` (pass rate, per-metric summaries ...).
+             */
+            summary: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** EvaluatorChangeOut */
         EvaluatorChangeOut: {
             /** Actor */
@@ -2051,6 +2142,36 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * EvaluatorPin
+         * @description The evaluator version a run is evaluated with, resolved when the run was created.
+         */
+        EvaluatorPin: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * EvaluatorRefIn
+         * @description An evaluator version a run is evaluated with (instead of inline ``assertions``).
+         */
+        EvaluatorRefIn: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /**
+             * Version
+             * @description A version number, or `latest`: resolved when the run is created and pinned in its snapshot.
+             * @default latest
+             */
+            version?: number | "latest";
         };
         /** EvaluatorSummaryOut */
         EvaluatorSummaryOut: {
@@ -3079,6 +3200,29 @@ export interface components {
             };
         };
         /**
+         * ReevaluateRequest
+         * @description ``POST /test_prompt/{id}/evaluations``: evaluate a finished run's recorded results again
+         *     with an evaluator version, without calling the model again. Asking again for the same run
+         *     and version answers the evaluation already made (it is not made twice).
+         * @example {
+         *       "evaluator_id": "00000000-0000-0000-0000-000000000000",
+         *       "version": 2
+         *     }
+         */
+        ReevaluateRequest: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /**
+             * Version
+             * @description A version number, or `latest`: resolved when the run is created and pinned in its snapshot.
+             * @default latest
+             */
+            version?: number | "latest";
+        };
+        /**
          * RegexAssertion
          * @description An RE2 pattern searched anywhere in the output. A pattern without template syntax is
          *     compiled when the run is created, so an invalid one (or one RE2 refuses: backreferences,
@@ -3353,6 +3497,8 @@ export interface components {
             evaluation_summary: {
                 [key: string]: unknown;
             } | null;
+            /** @description The evaluator version the run is evaluated with (pinned at creation); null: inline assertions */
+            evaluator?: components["schemas"]["EvaluatorPin"] | null;
             /** Failed */
             failed: number;
             /**
@@ -10153,6 +10299,10 @@ export interface operations {
                 alpha?: number;
                 /** @description A significant fall of the pass rate larger than this is a regression */
                 max_pass_rate_drop?: number;
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
+                /** @description Which evaluation of the baseline run; default: its latest */
+                baseline_evaluation?: string | null;
             };
             header?: never;
             path: {
@@ -10170,6 +10320,321 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ComparisonOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_evaluations_api_v1_test_prompt__run_id__evaluations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reevaluate_api_v1_test_prompt__run_id__evaluations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReevaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description This run was re-evaluated with this version before: that one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `runs:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The run is not finished (`run_unfinished`) or its results were not kept (`results_not_kept`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_evaluation_api_v1_test_prompt__run_id__evaluations__evaluation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+                evaluation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
                 };
             };
             /** @description No API key, or one that is unknown, revoked or expired */
@@ -10348,6 +10813,8 @@ export interface operations {
     list_results_api_v1_test_prompt__run_id__results_get: {
         parameters: {
             query?: {
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
                 limit?: number;
                 /** @description Rows to skip (or use cursor) */
                 offset?: number;
@@ -10453,6 +10920,8 @@ export interface operations {
     export_results_api_v1_test_prompt__run_id__results_export_get: {
         parameters: {
             query?: {
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
                 /** @description true: results that passed; false: failed calls or failed checks */
                 passed?: boolean | null;
                 /** @description Only results where this check failed */

@@ -1,4 +1,5 @@
-"""Evaluator definitions and their versions in the read model.
+"""Evaluator definitions and their versions, runs' evaluator pins and every evaluation of a
+run (re-evaluations' metrics and verdicts) in the read model.
 
 Read models are derived data: the evaluation topic is replayed (its checkpoints deleted) so
 evaluators defined before this revision are projected too.
@@ -13,7 +14,7 @@ from sqlalchemy import delete
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
 from query_api.projections import CONSUMER_NAME
-from query_api.tables import evaluator_versions, evaluators
+from query_api.tables import EVALUATOR_READ_MODEL_TABLES
 
 revision = "0009"
 down_revision = "0006"
@@ -33,12 +34,17 @@ def _replay_evaluations() -> None:
 
 def upgrade() -> None:
     # 0001 made them on a new database (it creates every read-model table).
-    evaluators.create(op.get_bind(), checkfirst=True)
-    evaluator_versions.create(op.get_bind(), checkfirst=True)
+    for table in EVALUATOR_READ_MODEL_TABLES:
+        table.create(op.get_bind(), checkfirst=True)
+    # Runs pinned to an evaluator version (runs before this revision named none).
+    for column, kind in (("evaluator_id", "UUID"), ("evaluator_version", "INTEGER")):
+        op.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")
     _replay_evaluations()
 
 
 def downgrade() -> None:
-    evaluator_versions.drop(op.get_bind())
-    evaluators.drop(op.get_bind())
+    op.drop_column("runs", "evaluator_version")
+    op.drop_column("runs", "evaluator_id")
+    for table in reversed(EVALUATOR_READ_MODEL_TABLES):
+        table.drop(op.get_bind())
     _replay_evaluations()

@@ -16,8 +16,9 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
-from query_api.api.result_params import ResultFilters, RunFilters
+from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
 from query_api.queries import runs as queries
+from query_api.queries.evaluation_sources import choose
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
 from query_api.writes import WriteTarget
@@ -85,16 +86,21 @@ async def list_results(
     request: Request,
     run_id: RunId,
     filters: ResultFilters,
+    evaluation: EvaluationParam = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
-    """Ordered by (case_index, repetition); each result carries every metric recorded so far.
-    A whole run in one answer: `/results/export` (NDJSON, streamed)."""
+    """Ordered by (case_index, repetition); each result carries every metric recorded so far,
+    and its verdict, of the chosen evaluation (default: the latest). A whole run in one
+    answer: `/results/export` (NDJSON, streamed)."""
     if not await queries.run_exists(session, run_id):
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     first = paging.start(request, "results", offset, cursor)
-    total, items = await queries.list_results(session, run_id, limit, first, filters.conditions())
+    source = await choose(session, run_id, evaluation)
+    total, items = await queries.list_results(
+        session, run_id, limit, first, filters.conditions(source), source
+    )
     # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
     response = Response(RESULT_PAGE.dump_json(items), media_type="application/json")
     paging.finish(response, request, "results", first, len(items), total)

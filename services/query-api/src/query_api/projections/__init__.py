@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
     BatchCreated,
+    EvaluationRequested,
     EvaluatorCreated,
     EvaluatorVersionCreated,
     PromptArchived,
@@ -80,6 +81,7 @@ def build_router() -> EventRouter[AsyncSession]:
             BatchCreated: batches.on_batch_created,
             ResultEvaluated: evaluations.on_result_evaluated,
             RunEvaluated: evaluations.on_run_evaluated,
+            EvaluationRequested: evaluations.on_evaluation_requested,
             EvaluatorCreated: evaluators.on_evaluator_created,
             EvaluatorVersionCreated: evaluators.on_version_created,
         },

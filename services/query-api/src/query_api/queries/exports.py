@@ -11,10 +11,11 @@ from pydantic import TypeAdapter
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from query_api.queries.evaluation_sources import FIRST, EvaluationSource
 from query_api.queries.result_filters import ResultFilter
-from query_api.queries.runs import VERDICT_COLUMNS, metrics_json, result_fields
+from query_api.queries.runs import metrics_json, result_fields, verdict_columns
 from query_api.schemas.runs import ResultOut
-from query_api.tables import result_verdicts, results, runs
+from query_api.tables import results, runs
 
 CHUNK = 2000
 """Rows per cursor fetch, and per write to the client."""
@@ -23,21 +24,24 @@ RESULT = TypeAdapter(ResultOut)
 
 
 async def results_ndjson(
-    sessions: async_sessionmaker[AsyncSession], run_id: UUID, where: ResultFilter
+    sessions: async_sessionmaker[AsyncSession],
+    run_id: UUID,
+    where: ResultFilter,
+    source: EvaluationSource = FIRST,
 ) -> AsyncIterator[bytes]:
     res = results.c
     query = (
         select(
             results,
-            metrics_json(res.result_id).label("metrics"),
+            metrics_json(res.result_id, source).label("metrics"),
             select(runs.c.currency)
             .where(runs.c.run_id == run_id)
             .scalar_subquery()
             .label("currency"),
-            *VERDICT_COLUMNS,
+            *verdict_columns(source),
         )
-        .outerjoin(result_verdicts, result_verdicts.c.result_id == res.result_id)
-        .where(and_(res.run_id == run_id, *where.conditions()))
+        .outerjoin(source.verdicts, source.verdicts.c.result_id == res.result_id)
+        .where(and_(res.run_id == run_id, *where.conditions(source)))
         .order_by(res.case_index, res.repetition, res.result_id)
         .execution_options(yield_per=CHUNK)
     )

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, not_, select
 
-from query_api.tables import metrics, results
+from query_api.queries.evaluation_sources import FIRST, EvaluationSource
+from query_api.tables import results
 
-res, m = results.c, metrics.c
+res = results.c
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,9 @@ class ResultFilter:
     q: str | None = None
     """Text the output contains (case-insensitive)."""
 
-    def conditions(self) -> list[ColumnElement[Any]]:
+    def conditions(self, source: EvaluationSource = FIRST) -> list[ColumnElement[Any]]:
+        """On the metrics of the ``source`` evaluation."""
+        m = source.metrics.c
         found: list[ColumnElement[Any]] = []
         if self.passed is not None:
             any_failed = exists(

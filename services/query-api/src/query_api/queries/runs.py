@@ -15,20 +15,22 @@ from sqlalchemy import JSON, ColumnElement, Row, and_, func, literal_column, sel
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.values import Money
+from promptworks_contracts.values import EvaluatorPin, Money
+from query_api.queries.evaluation_sources import FIRST, EvaluationSource
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
-from query_api.tables import metrics, result_verdicts, results, runs
+from query_api.tables import results, runs
 
 r = runs.c
-VERDICT_COLUMNS = (
-    result_verdicts.c.passed,
-    result_verdicts.c.score,
-    result_verdicts.c.reasons,
-    result_verdicts.c.judgements,
-    result_verdicts.c.output_checks,
-)
-"""A result's verdict, read beside it (outer join on ``result_verdicts``)."""
+
+
+def verdict_columns(source: EvaluationSource = FIRST) -> tuple[ColumnElement[Any], ...]:
+    """A result's verdict, read beside it (outer join on the source's verdicts)."""
+    v = source.verdicts.c
+    return (v.passed, v.score, v.reasons, v.judgements, v.output_checks)
+
+
+VERDICT_COLUMNS = verdict_columns()
 
 
 async def list_runs(
@@ -78,9 +80,11 @@ async def list_results(
     limit: int,
     offset: int,
     where: Sequence[ColumnElement[Any]] = (),
+    source: EvaluationSource = FIRST,
 ) -> tuple[int, list[ResultOut]]:
-    """A page of a run's results ordered by (case_index, repetition), metrics attached;
-    ``where``: more conditions on ``results`` (``queries.result_filters``)."""
+    """A page of a run's results ordered by (case_index, repetition), metrics and verdicts
+    of the ``source`` evaluation attached; ``where``: more conditions on ``results``
+    (``queries.result_filters``)."""
     res = results.c
     matching = and_(res.run_id == run_id, *where)
     total = int(
@@ -101,19 +105,21 @@ async def list_results(
     rows = await session.execute(
         select(
             page,
-            metrics_json(page.c.result_id).label("metrics"),
+            metrics_json(page.c.result_id, source).label("metrics"),
             select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-            *VERDICT_COLUMNS,
+            *verdict_columns(source),
         )
-        .outerjoin(result_verdicts, result_verdicts.c.result_id == page.c.result_id)
+        .outerjoin(source.verdicts, source.verdicts.c.result_id == page.c.result_id)
         .order_by(page.c.case_index, page.c.repetition, page.c.result_id)
     )
     return total, [ResultOut(**result_fields(row)) for row in rows]
 
 
-def metrics_json(result_id: ColumnElement[Any]) -> ColumnElement[Any]:
+def metrics_json(
+    result_id: ColumnElement[Any], source: EvaluationSource = FIRST
+) -> ColumnElement[Any]:
     """The metrics of the result ``result_id`` as one JSON list, in name order."""
-    m = metrics.c
+    m = source.metrics.c
     return (
         select(
             func.coalesce(
@@ -184,6 +190,11 @@ def _run(row: Row[Any]) -> RunOut:
         estimated_cost=money(row.estimated_cost, row.currency),
         budget=money(row.budget, row.currency),
         retry_of=row.retry_of,
+        evaluator=(
+            None
+            if row.evaluator_id is None
+            else EvaluatorPin(evaluator_id=row.evaluator_id, version=row.evaluator_version)
+        ),
         recorded=row.recorded,
         succeeded=row.succeeded,
         failed=row.failed,

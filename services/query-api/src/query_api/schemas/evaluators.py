@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from promptworks_contracts.values import Assertion
+from promptworks_contracts.values import Assertion, EvaluatorPin
 
 
 class _Out(BaseModel):
@@ -54,3 +54,20 @@ class EvaluatorChangeOut(_Out):
     message: str
     at: datetime
     stream_version: int
+
+
+class EvaluationOut(_Out):
+    id: UUID = Field(description="The run's id for its first evaluation.")
+    run_id: UUID
+    first: bool = Field(description="The evaluation made as the run's results arrived.")
+    latest: bool = Field(description="What the run's results and summary show by default.")
+    evaluator: EvaluatorPin | None = Field(
+        description="The evaluator version it used; null: the run's inline assertions."
+    )
+    status: Literal["requested", "evaluated"]
+    requested_by: str
+    requested_at: datetime | None
+    evaluated_at: datetime | None
+    summary: dict[str, Any] | None = Field(
+        description="As the run's `evaluation_summary` (pass rate, per-metric summaries ...)."
+    )

@@ -9,6 +9,9 @@ from __future__ import annotations
 from query_api.tables._base import metadata
 from query_api.tables.evaluators import (
     EVALUATOR_READ_MODEL_TABLES,
+    evaluation_metrics,
+    evaluation_verdicts,
+    evaluations,
     evaluator_versions,
     evaluators,
 )
@@ -49,6 +52,9 @@ __all__ = [
     "RUN_READ_MODEL_TABLES",
     "RUN_STATUSES",
     "batches",
+    "evaluation_metrics",
+    "evaluation_verdicts",
+    "evaluations",
     "evaluator_versions",
     "evaluators",
     "metadata",

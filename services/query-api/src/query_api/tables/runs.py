@@ -70,6 +70,8 @@ runs = Table(
     Column("budget", MONEY, nullable=True),
     Column("cancelled_by", Text, nullable=True),
     Column("retry_of", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_id", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_version", Integer, nullable=True),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
         name="ck_runs_status",
