@@ -1,5 +1,6 @@
 """Evaluator definitions (a unique name per evaluator, each version's assertions) and what
-re-evaluation needs: every recorded result, one row per re-evaluation.
+re-evaluation needs (every recorded result, one row per re-evaluation); judgements kept so
+that a rolled-back batch does not pay for its judge calls twice.
 
 Revision ID: 0005
 Revises: 0004
@@ -11,10 +12,11 @@ from evaluator.adapters.tables import (
     evaluations,
     evaluator_definitions,
     evaluator_versions,
+    kept_judgements,
     result_records,
 )
 
-TABLES = (evaluator_definitions, evaluator_versions, result_records, evaluations)
+TABLES = (evaluator_definitions, evaluator_versions, result_records, evaluations, kept_judgements)
 
 revision = "0005"
 down_revision = "0004"

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from evaluator.adapters.completions import RunOrchestratorCompletions
 from evaluator.adapters.definitions import PostgresDefinitionLookups
+from evaluator.adapters.judgements import PostgresJudgementStore
 from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.adapters.reevaluation import PostgresReevaluationRepository
 from evaluator.api.evaluators import router as evaluators_router
@@ -40,7 +41,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Judge calls go through run-orchestrator: its providers' shared limits, retries, pricing.
     token = settings.service_token.get_secret_value() if settings.service_token else None
     completions = RunOrchestratorCompletions(settings.run_orchestrator_url, service_token=token)
-    judges = JudgeQueue(completions, settings.judge_concurrency)
+    # Judgements are kept as soon as they are paid for: a rolled-back batch does not pay twice.
+    judges = JudgeQueue(
+        completions, settings.judge_concurrency, PostgresJudgementStore(runtime.sessions)
+    )
     runtime.add_consumer(
         CONSUMER_NAME,
         EvaluationHandlers(judges=judges).router(),

@@ -69,3 +69,6 @@ class InMemoryEvaluationRepository:
             self.records.setdefault(str(record.run_id), {}).setdefault(
                 str(record.result_id), record
             )
+
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        """Nothing is kept in memory across transactions: nothing to forget."""

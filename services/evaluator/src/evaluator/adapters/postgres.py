@@ -7,11 +7,17 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cache
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evaluator.adapters.tables import result_outcomes, result_records, run_metric_stats, runs
+from evaluator.adapters.tables import (
+    kept_judgements,
+    result_outcomes,
+    result_records,
+    run_metric_stats,
+    runs,
+)
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
@@ -215,3 +221,9 @@ class PostgresEvaluationRepository:
             for r in records
         ]
         await self._session.execute(pg_insert(result_records).on_conflict_do_nothing(), rows)
+
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._session.execute(
+                delete(kept_judgements).where(kept_judgements.c.key.in_(list(keys)))
+            )

@@ -127,3 +127,14 @@ evaluations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("run_id", "evaluator_id", "evaluator_version"),
 )
+
+# Judgements already paid for, kept by question key in their own transaction as soon as they
+# are answered, so a batch that rolls back after its judge calls does not pay twice; the
+# batch's transaction deletes the keys it used (``handlers/judging.py``).
+kept_judgements = Table(
+    "kept_judgements",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("judgement", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -127,7 +127,7 @@ class EvaluationHandlers:
         for item, event in typed(received, ResultRecorded):
             by_run.setdefault(str(event.run_id), []).append((item, event))
         states, plans = await self._known(tx.repos, by_run.keys())
-        judgements = await self._ask_judges(plans, by_run)
+        judgements = await self._ask_judges(tx.repos, plans, by_run)
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
         for run_id, results in by_run.items():
@@ -153,6 +153,7 @@ class EvaluationHandlers:
 
     async def _ask_judges(
         self,
+        repository: EvaluationRepository,
         plans: dict[str, RunPlan],
         by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]],
     ) -> dict[UUID, dict[str, Judgement]]:
@@ -164,6 +165,7 @@ class EvaluationHandlers:
                 for run_id, results in by_run.items()
                 for _, result in results
             ],
+            repository,
         )
 
     async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
@@ -208,10 +210,15 @@ class EvaluationHandlers:
 
 
 async def ask_judges(
-    judges: JudgeQueue | None, planned: Sequence[tuple[RunPlan, ResultRecorded]]
+    judges: JudgeQueue | None,
+    planned: Sequence[tuple[RunPlan, ResultRecorded]],
+    repository: EvaluationRepository,
+    evaluation_id: UUID | None = None,
 ) -> dict[UUID, dict[str, Judgement]]:
     """Every judge question of these results, asked concurrently: result id -> name -> answer.
-    Without a queue nothing is asked (the judge assertions fail ``not judged``)."""
+    Without a queue nothing is asked (the judge assertions fail ``not judged``). Idempotent
+    (``judging.py``): the keys name the evaluation, the result and the judge; the caller's
+    transaction forgets them, so they live exactly as long as they can be needed."""
     asked = [
         (result.result_id, question)
         for plan, result in planned
@@ -219,11 +226,20 @@ async def ask_judges(
     ]
     if not asked or judges is None:
         return {}
-    answers = await judges.ask([question for _, question in asked])
+    scope = str(evaluation_id or "first")
+    keys = [judgement_key(scope, result_id, question[0]) for result_id, question in asked]
+    answers = await judges.ask([question for _, question in asked], keys)
+    await repository.forget_judgements(keys)
     found: dict[UUID, dict[str, Judgement]] = {}
     for (result_id, _), judgement in zip(asked, answers, strict=True):
         found.setdefault(result_id, {})[judgement.name] = judgement
     return found
+
+
+def judgement_key(scope: str, result_id: UUID, judge: str) -> str:
+    """A judge question's idempotency key: the evaluation (``first`` or a re-evaluation's id),
+    the result, the judge assertion's name (unique within an evaluation)."""
+    return f"{scope}/{result_id}/{judge}"
 
 
 def evaluate_result(

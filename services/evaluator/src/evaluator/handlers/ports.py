@@ -101,6 +101,11 @@ class EvaluationRepository(Protocol):
         """Keeps recorded results for re-evaluation (one already kept is kept)."""
         ...
 
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        """Drops judgements kept (``JudgementStore``) under these keys, in this transaction:
+        once it commits they are not needed again."""
+        ...
+
 
 class CompletionClient(Protocol):
     """A model call made by run-orchestrator for the evaluator (``adapters/completions.py``):

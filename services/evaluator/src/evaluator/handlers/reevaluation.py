@@ -166,7 +166,9 @@ class Reevaluations:
             spec = (await tx.repos.load_specs([run_id]))[run_id]
             records = await tx.repos.load_records(run_id)
             plan = RunPlan.compile(claimed.assertions, spec.cases, spec.expected)
-            judgements = await ask_judges(self._judges, [(plan, r) for r in records])
+            judgements = await ask_judges(
+                self._judges, [(plan, r) for r in records], tx.repos, claimed.evaluation_id
+            )
             stats: RunStats = {}
             events: list[ResultEvaluated] = []
             outcomes: list[ResultOutcome] = []
