@@ -216,7 +216,7 @@ class PostgresEvaluationRepository:
             {
                 "run_id": str(r.run_id),
                 "result_id": str(r.result_id),
-                "record": r.model_dump(mode="json"),
+                "record": r.model_dump_json(),  # JSON text: serialised once, in pydantic-core
             }
             for r in records
         ]

@@ -88,5 +88,5 @@ class PostgresReevaluationRepository(PostgresEvaluationRepository):
     async def load_records(self, run_id: str) -> list[ResultRecorded]:
         c = result_records.c
         rows = await self._session.execute(select(c.record).where(c.run_id == run_id))
-        records = [ResultRecorded.model_validate(row.record, context=RECORDED) for row in rows]
+        records = [ResultRecorded.model_validate_json(row.record, context=RECORDED) for row in rows]
         return sorted(records, key=lambda r: (r.case_index, r.repetition, str(r.result_id)))

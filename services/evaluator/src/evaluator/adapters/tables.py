@@ -111,7 +111,7 @@ result_records = Table(
     metadata,
     Column("run_id", Text, nullable=False),
     Column("result_id", Text, nullable=False),
-    Column("record", JSONB, nullable=False),
+    Column("record", Text, nullable=False, comment="The event's JSON, as the consumer got it"),
     PrimaryKeyConstraint("run_id", "result_id"),
 )
 
