@@ -192,14 +192,3 @@ async def prompt_service(database: Any, kafka: KafkaSettings, tmp_path: Path) ->
     url = await database("prompt-service")
     async with service_process("prompt-service", url, kafka, tmp_path) as base_url:
         yield base_url
-
-
-@pytest.fixture
-async def evaluator_service(
-    database: Any, kafka: KafkaSettings, tmp_path: Path
-) -> AsyncIterator[str]:
-    """The real evaluator (``serve``, with its relay) as a process on a fresh database; its
-    URL (evaluator definitions are its commands)."""
-    url = await database("evaluator")
-    async with service_process("evaluator", url, kafka, tmp_path) as base_url:
-        yield base_url
