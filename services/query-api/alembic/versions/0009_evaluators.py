@@ -5,7 +5,7 @@ Read models are derived data: the evaluation topic is replayed (its checkpoints 
 evaluators defined before this revision are projected too.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from alembic import op
@@ -17,7 +17,7 @@ from query_api.projections import CONSUMER_NAME
 from query_api.tables import EVALUATOR_READ_MODEL_TABLES
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

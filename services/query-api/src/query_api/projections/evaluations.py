@@ -1,16 +1,17 @@
-"""Evaluation events -> ``metrics``, ``result_verdicts``, ``run_evaluations`` and
-``runs.evaluation_summary``.
+"""Evaluation events -> ``metrics``, ``result_verdicts``, ``results.document``,
+``run_evaluations`` and ``runs.evaluation_summary``.
 
 Evaluation events travel on their own topic, so they may be applied before the run or result
 they describe. Metrics are stored without a foreign key and joined on read; a run summary is
 kept in ``run_evaluations`` and copied onto the run by whichever of RunCreated / RunEvaluated
 comes last.
 
-A run's first evaluation (``evaluation_id`` null) fills ``metrics`` and ``result_verdicts``; a
-re-evaluation's results go to ``evaluation_metrics`` / ``evaluation_verdicts`` under its id, so
-every evaluation stays readable. Every evaluation is listed in ``evaluations`` (the first under
-the run's id). The run's summary (``run_evaluations``, ``runs.evaluation_summary``) is the
-latest evaluation's: the run's evaluation stream is applied in order, so the last one wins.
+A run's first evaluation (``evaluation_id`` null) fills ``metrics`` and ``result_verdicts``
+(and the stored result documents); a re-evaluation's results go to ``evaluation_metrics`` /
+``evaluation_verdicts`` under its id, so every evaluation stays readable. Every evaluation is
+listed in ``evaluations`` (the first under the run's id). The run's summary
+(``run_evaluations``, ``runs.evaluation_summary``) is the latest evaluation's: the run's
+evaluation stream is applied in order, so the last one wins.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, R
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import any_of, unnest_rows
+from query_api.projections.result_documents import refresh_results
 from query_api.tables import (
     evaluation_metrics,
     evaluation_verdicts,
@@ -53,7 +55,7 @@ def _verdict(event: ResultEvaluated) -> dict[str, Any]:
 
 async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
     evaluated = typed(events, ResultEvaluated)
-    first = [(r, e) for r, e in evaluated if e.evaluation_id is None]
+    first = [e for _, e in evaluated if e.evaluation_id is None]
     again = [e for _, e in evaluated if e.evaluation_id is not None]
     if first:
         await _first_evaluations(session, first)
@@ -85,13 +87,11 @@ async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated
     await session.execute(statement.on_conflict_do_nothing(), list(verdicts.values()))
 
 
-async def _first_evaluations(
-    session: AsyncSession, evaluated: Sequence[tuple[ReceivedEvent, ResultEvaluated]]
-) -> None:
+async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
-    for _, event in evaluated:
+    for event in evaluated:
         verdicts[event.result_id] = _verdict(event)
         latest[event.result_id] = {
             m.name: {
@@ -124,6 +124,8 @@ async def _first_evaluations(
             ),
             list(verdicts.values()),
         )
+    # Results not applied yet get theirs rendered when ResultRecorded arrives.
+    await refresh_results(session, list(latest))
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
