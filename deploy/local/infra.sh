@@ -138,6 +138,15 @@ install_node() {
   fi
 }
 
+# Debian's Chromium runs the web console's browser tests (puppeteer-core drives it; a test tool's
+# own browser download is not possible here).
+install_chromium() {
+  if ! command -v chromium >/dev/null; then
+    note "installing chromium (apt)"
+    apt_install chromium
+  fi
+}
+
 pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
 
 install_kafka_libs() {
@@ -168,6 +177,7 @@ cmd_install() {
   install_java_maven
   install_kafka_libs
   install_node
+  install_chromium
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -149,6 +149,27 @@ async def test_results_are_ordered_with_their_metrics(api, catalog) -> None:
     assert page.json() == [body[2]]
 
 
+async def test_a_result_applied_after_its_run_finished_takes_its_place_in_the_pages(
+    api, catalog, publisher
+) -> None:
+    """A finished run's pages are read by position; a late result renumbers the run."""
+    done = catalog.done
+    late = catalog.results[0].model_copy(update={"result_id": uuid.uuid4(), "repetition": 3})
+    await publisher.publish([late])
+    await api.applied(done, publisher.version(done))
+    url = f"{RUNS}/{done.run_id}/results"
+    everything = (await api.client.get(url)).json()
+    order = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
+    assert [(r["case_index"], r["repetition"]) for r in everything] == order
+    for offset, limit in ((0, 2), (2, 2), (4, 2), (1, 10)):
+        page = await api.client.get(url, params={"offset": offset, "limit": limit})
+        assert page.headers["X-Total-Count"] == "5"
+        assert page.json() == everything[offset : offset + limit]
+    # A filtered page skips its offset on the index instead: the same documents.
+    failed = await api.client.get(url, params={"passed": "false"})
+    assert [r["id"] for r in failed.json()] == [everything[4]["id"]]
+
+
 async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:
     unknown = uuid.uuid4()
     for path in (f"{RUNS}/{unknown}", f"{RUNS}/{unknown}/results"):

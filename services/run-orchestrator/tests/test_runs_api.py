@@ -174,14 +174,24 @@ async def test_unknown_prompt_version_is_422_after_a_bounded_wait(harness: Any) 
     assert 0.5 <= waited < 5
 
 
-async def test_providers_lists_names_and_kinds_only(harness: Any) -> None:
-    providers = {"local": {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-hidden-42"}}
+async def test_providers_lists_names_kinds_and_prices_only(harness: Any) -> None:
+    price = {"input_per_million": "1.5", "output_per_million": "2", "currency": "USD"}
+    providers = {
+        "local": {
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key": "sk-hidden-42",
+            "models": {"small": {"pricing": price}},
+        }
+    }
     async with harness.client(providers=providers) as client:
         response = await client.get("/providers")
     assert response.status_code == 200
     listed = [(p["name"], p["kind"], p["source"], p["base_url"]) for p in response.json()]
     assert listed == [("mock", "mock", "builtin", None), ("local", "openai", "config", None)]
     assert "sk-hidden" not in response.text and "127.0.0.1" not in response.text
+    # A client (the web console) estimates a run's cost from the listed prices.
+    pricing = response.json()[1]["models"]["small"]["pricing"]
+    assert (pricing["input_per_million"], pricing["output_per_million"]) == ("1.5", "2")
 
 
 async def test_cancel_stops_a_running_run_and_costs_are_exact(harness: Any) -> None:

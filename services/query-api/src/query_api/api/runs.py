@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import TypeAdapter
 
 from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
@@ -23,8 +22,6 @@ from query_api.settings import QueryApiSettings
 from query_api.writes import WriteTarget
 
 router = APIRouter(prefix="/test_prompt", tags=["test runs"])
-
-RESULT_PAGE = TypeAdapter(list[ResultOut])
 
 RunId = Annotated[UUID, Path(description="The run's id")]
 
@@ -91,13 +88,15 @@ async def list_results(
 ) -> Response:
     """Ordered by (case_index, repetition); each result carries every metric recorded so far.
     A whole run in one answer: `/results/export` (NDJSON, streamed)."""
-    if not await queries.run_exists(session, run_id):
-        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     first = paging.start(request, "results", offset, cursor)
-    total, items = await queries.list_results(session, run_id, limit, first, filters.conditions())
-    # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
-    response = Response(RESULT_PAGE.dump_json(items), media_type="application/json")
-    paging.finish(response, request, "results", first, len(items), total)
+    page = await queries.result_page(session, run_id, limit, first, filters.conditions())
+    if page is None:
+        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
+    total, documents = page
+    # Each result is stored as the JSON it is answered with: the page is their concatenation.
+    body = "[" + ",".join(documents) + "]"
+    response = Response(body.encode(), media_type="application/json")
+    paging.finish(response, request, "results", first, len(documents), total)
     return response
 
 

@@ -1,5 +1,5 @@
-"""Evaluation events -> ``metrics``, ``result_verdicts``, ``run_evaluations`` and
-``runs.evaluation_summary``.
+"""Evaluation events -> ``metrics``, ``result_verdicts``, ``results.document``,
+``run_evaluations`` and ``runs.evaluation_summary``.
 
 Evaluation events travel on their own topic, so they may be applied before the run or result
 they describe. Metrics are stored without a foreign key and joined on read; a run summary is
@@ -21,6 +21,7 @@ from promptworks_contracts.events import ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import any_of, unnest_rows
+from query_api.projections.result_documents import refresh_results
 from query_api.tables import metrics, result_verdicts, run_evaluations, runs
 
 
@@ -70,6 +71,8 @@ async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEv
             ),
             list(verdicts.values()),
         )
+    # Results not applied yet get theirs rendered when ResultRecorded arrives.
+    await refresh_results(session, list(latest))
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:

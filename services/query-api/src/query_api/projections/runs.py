@@ -29,6 +29,8 @@ from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
+from query_api.projections.result_documents import refresh_runs, render_new
+from query_api.projections.result_positions import number, renumber_finished
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -76,6 +78,9 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
     await session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
     # The evaluator may have been applied first (another topic): pick up its summary now.
     await copy_evaluation_summaries(session, [event.run_id for _, event in pairs])
+    # Results never precede their run on its stream, but a document shows the run's currency:
+    # render any that exist (normally none; one index probe per run).
+    await refresh_runs(session, [event.run_id for _, event in pairs])
 
 
 async def on_run_started(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -115,6 +120,7 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for received, event in pairs
     ]
+    await render_new(session, rows)
     names, source = unnest_rows(results, rows)
     inserted = await session.execute(
         pg_insert(results)
@@ -146,6 +152,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         )
     )
     await update_many(session, statement, updates)
+    # Normally none: results precede their run's terminal event on its stream.
+    await renumber_finished(session, list(counts))
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -171,6 +179,7 @@ async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -199,6 +208,7 @@ async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -214,6 +224,11 @@ async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) 
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
+
+
+def _run_ids(events: Sequence[ReceivedEvent]) -> list[UUID]:
+    return list({UUID(received.event.stream_id()): None for received in events})
 
 
 def _latest_per_run(

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from promptworks_contracts.values import AssertionFailure, Judgement, OutputChecks
+from promptworks_contracts.values import AssertionFailure, Judgement, Money, OutputChecks
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -78,6 +78,18 @@ class RunOut(_Out):
 class MoneyOut(_Out):
     amount: Decimal = Field(description='Exact, as a string: `"0.00125"`')
     currency: str
+
+
+def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
+    if amount is None or currency is None:
+        return None
+    return money_out(amount, currency)
+
+
+def money_out(amount: Decimal, currency: str) -> MoneyOut:
+    """One spelling per amount (``0.00125``): the contracts' ``Money`` makes it canonical."""
+    canonical = Money(amount=amount, currency=currency)
+    return MoneyOut(amount=canonical.amount, currency=canonical.currency)
 
 
 class MetricOut(_Out):
