@@ -1340,6 +1340,13 @@ export interface components {
              */
             cases_text?: string | null;
             /**
+             * Metadata
+             * @description Free JSON kept with each run and answered as sent (what the original frontend stored in `schema`, which now checks outputs); at most 16,000 characters.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Models
              * @description Default: one, the version's default model.
              */
@@ -1472,6 +1479,10 @@ export interface components {
          *         }
          *       ],
          *       "label": "production",
+         *       "metadata": {
+         *         "owner": "ann",
+         *         "ticket": "PW-12"
+         *       },
          *       "model_name": "echo",
          *       "notes": "smoke test",
          *       "prompt_id": "00000000-0000-0000-0000-000000000000",
@@ -1523,6 +1534,13 @@ export interface components {
             label?: string | null;
             /** Max Tokens */
             max_tokens?: number | null;
+            /**
+             * Metadata
+             * @description Free JSON kept with each run and answered as sent (what the original frontend stored in `schema`, which now checks outputs); at most 16,000 characters.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Model Name
              * @description Defaults to the version's default model, else the mock's `echo`.
@@ -3077,6 +3095,13 @@ export interface components {
              * @description The label the version was resolved from, if the run named one
              */
             label?: string | null;
+            /**
+             * Metadata
+             * @description Free JSON given when the run was created, as it was sent
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             /** Model Name */
             model_name: string;
             /** Model Version */

@@ -42,6 +42,7 @@ def run_command(body: CreateRunRequest) -> CreateRun:
         cases=all_cases(body),
         assertions=all_assertions(body),
         notes=body.notes,
+        metadata=body.metadata,
         batch_id=body.batch_id,
         budget=body.budget,
         use_cache=body.cache,
@@ -58,6 +59,7 @@ def batch_command(body: CreateBatchRequest) -> CreateBatch:
         cases=all_cases(body),
         assertions=all_assertions(body),
         notes=body.notes,
+        metadata=body.metadata,
         budget=body.budget,
         use_cache=body.cache,
     )

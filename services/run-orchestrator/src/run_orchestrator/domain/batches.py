@@ -41,6 +41,7 @@ class CreateBatch(BaseModel):
     cases: list[Case] = Field(default_factory=list, max_length=MAX_CASES)
     assertions: list[Assertion] = Field(default_factory=list)
     notes: str | None = None
+    metadata: dict[str, Any] | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="Per run (cell).")
     use_cache: bool = False
 

@@ -51,6 +51,7 @@ class CreateRun(BaseModel):
     cases: list[Case] = Field(default_factory=list, max_length=MAX_CASES)
     assertions: list[Assertion] = Field(default_factory=list)
     notes: str | None = None
+    metadata: dict[str, Any] | None = None
     batch_id: str | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="In the model's currency.")
     use_cache: bool = False

@@ -166,6 +166,7 @@ def plan_run(run_id: UUID, command: CreateRun, plan: RunPlan) -> RunCreated:
         case_metadata=[case.metadata for case in command.cases] if given_metadata else [],
         assertions=command.assertions,
         notes=command.notes,
+        metadata=command.metadata,
         batch_id=command.batch_id,
         total_calls=calls,
         label=plan.label,

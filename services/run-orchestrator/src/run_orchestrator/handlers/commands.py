@@ -166,6 +166,7 @@ class RunCommands:
                 cases=command.cases,
                 assertions=command.assertions,
                 notes=command.notes,
+                metadata=command.metadata,
                 batch_id=str(batch_id),
                 budget=command.budget,
                 use_cache=command.use_cache,
