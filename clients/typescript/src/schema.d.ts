@@ -1483,6 +1483,13 @@ export interface components {
             /** @description Evaluate with this evaluator version (its assertions and judges) instead of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run. */
             evaluator?: components["schemas"]["EvaluatorRefIn"] | null;
             /**
+             * Metadata
+             * @description Free JSON kept with each run and answered as sent (what the original frontend stored in `schema`, which now checks outputs); at most 16,000 characters.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Models
              * @description Default: one, the version's default model.
              */
@@ -1667,6 +1674,10 @@ export interface components {
          *         }
          *       ],
          *       "label": "production",
+         *       "metadata": {
+         *         "owner": "ann",
+         *         "ticket": "PW-12"
+         *       },
          *       "model_name": "echo",
          *       "notes": "smoke test",
          *       "prompt_id": "00000000-0000-0000-0000-000000000000",
@@ -1720,6 +1731,13 @@ export interface components {
             label?: string | null;
             /** Max Tokens */
             max_tokens?: number | null;
+            /**
+             * Metadata
+             * @description Free JSON kept with each run and answered as sent (what the original frontend stored in `schema`, which now checks outputs); at most 16,000 characters.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Model Name
              * @description Defaults to the version's default model, else the mock's `echo`.
@@ -3518,6 +3536,13 @@ export interface components {
              * @description The label the version was resolved from, if the run named one
              */
             label?: string | null;
+            /**
+             * Metadata
+             * @description Free JSON given when the run was created, as it was sent
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             /** Model Name */
             model_name: string;
             /** Model Version */

@@ -36,6 +36,7 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
                 "schema": {"type": "string"},
                 "notes": "smoke",
                 "batch_id": "b-1",
+                "metadata": {"ticket": "PW-12", "tags": ["ui"], "draft": {"step": 2}},
             },
             headers={"X-Correlation-ID": "corr-123"},
         )
@@ -63,6 +64,7 @@ async def test_run_on_mock_publishes_its_whole_lifecycle(harness: Any) -> None:
     assert created["parameters"]["temperature"] == 0.2
     assert [a["type"] for a in created["assertions"]] == ["contains", "json_schema"]
     assert created["notes"] == "smoke" and created["batch_id"] == "b-1"
+    assert created["metadata"] == {"ticket": "PW-12", "tags": ["ui"], "draft": {"step": 2}}
     assert created["total_calls"] == 6
 
     results = [data for envelope, data in published if envelope.type.endswith(RESULT[-19:])]
@@ -148,6 +150,8 @@ async def test_bad_requests_are_422_naming_field_and_rule(harness: Any) -> None:
         ({"cases": [{"name": "{{"}, {"name": 3}]}, "cases.1.name", "type"),
         # PostgreSQL's jsonb cannot hold NUL: refused at the edge, not a 5xx at the insert.
         ({"notes": "a\u0000b"}, "notes", "nul_character"),
+        ({"metadata": {"big": "x" * 16_000}}, "metadata", "value_error"),
+        ({"metadata": ["not", "an", "object"]}, "metadata", "dict_type"),
         ({"cases": [{"name": "A"}, {"name": "B\u0000"}]}, "cases.1.name", "nul_character"),
     ]
     async with harness.client() as client:

@@ -45,6 +45,9 @@ class RunCreated(_RunEvent):
     )
     assertions: list[Assertion] = Field(default_factory=list)
     notes: str | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free JSON the caller kept with the run; null: none given."
+    )
     batch_id: str | None = None
     total_calls: int = Field(ge=1)
     expected: list[Any] = Field(

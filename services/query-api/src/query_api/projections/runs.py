@@ -53,6 +53,7 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "case_count": max(len(event.cases), 1),
             "assertions": [a.model_dump(mode="json") for a in event.assertions],
             "notes": event.notes,
+            "metadata": event.metadata,
             "batch_id": event.batch_id,
             "total_calls": event.total_calls,
             "recorded": 0,

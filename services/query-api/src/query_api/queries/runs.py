@@ -154,6 +154,7 @@ def _run(row: Row[Any]) -> RunOut:
         succeeded=row.succeeded,
         failed=row.failed,
         notes=row.notes,
+        metadata=row._mapping["metadata"],
         batch_id=row.batch_id,
         created_at=row.created_at,
         started_at=row.started_at,

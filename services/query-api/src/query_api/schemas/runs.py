@@ -68,6 +68,9 @@ class RunOut(_Out):
     succeeded: int
     failed: int
     notes: str | None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free JSON given when the run was created, as it was sent"
+    )
     batch_id: str | None
     created_at: datetime
     started_at: datetime | None

@@ -79,6 +79,7 @@ runs = Table(
     Column("retry_of", UUID(as_uuid=True), nullable=True),
     Column("evaluator_id", UUID(as_uuid=True), nullable=True),
     Column("evaluator_version", Integer, nullable=True),
+    Column("metadata", JSONB, nullable=True, comment="Free JSON the caller kept with the run"),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
         name="ck_runs_status",

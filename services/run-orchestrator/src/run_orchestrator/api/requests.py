@@ -47,6 +47,7 @@ def run_command(body: CreateRunRequest, evaluator: Pinned = None) -> CreateRun:
         assertions=all_assertions(body) if evaluator is None else evaluator[1],
         evaluator=None if evaluator is None else evaluator[0],
         notes=body.notes,
+        metadata=body.metadata,
         batch_id=body.batch_id,
         budget=body.budget,
         use_cache=body.cache,
@@ -64,6 +65,7 @@ def batch_command(body: CreateBatchRequest, evaluator: Pinned = None) -> CreateB
         assertions=all_assertions(body) if evaluator is None else evaluator[1],
         evaluator=None if evaluator is None else evaluator[0],
         notes=body.notes,
+        metadata=body.metadata,
         budget=body.budget,
         use_cache=body.cache,
     )

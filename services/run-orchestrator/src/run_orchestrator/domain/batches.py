@@ -44,6 +44,7 @@ class CreateBatch(BaseModel):
         default=None, description="The evaluator version `assertions` come from."
     )
     notes: str | None = None
+    metadata: dict[str, Any] | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="Per run (cell).")
     use_cache: bool = False
 

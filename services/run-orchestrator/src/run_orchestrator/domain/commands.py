@@ -54,6 +54,7 @@ class CreateRun(BaseModel):
         default=None, description="The evaluator version `assertions` come from."
     )
     notes: str | None = None
+    metadata: dict[str, Any] | None = None
     batch_id: str | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="In the model's currency.")
     use_cache: bool = False

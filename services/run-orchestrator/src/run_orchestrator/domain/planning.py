@@ -167,6 +167,7 @@ def plan_run(run_id: UUID, command: CreateRun, plan: RunPlan) -> RunCreated:
         assertions=command.assertions,
         evaluator=command.evaluator,
         notes=command.notes,
+        metadata=command.metadata,
         batch_id=command.batch_id,
         total_calls=calls,
         label=plan.label,

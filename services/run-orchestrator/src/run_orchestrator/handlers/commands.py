@@ -167,6 +167,7 @@ class RunCommands:
                 assertions=command.assertions,
                 evaluator=command.evaluator,
                 notes=command.notes,
+                metadata=command.metadata,
                 batch_id=str(batch_id),
                 budget=command.budget,
                 use_cache=command.use_cache,
