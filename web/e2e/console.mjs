@@ -206,6 +206,10 @@ try {
   await other.close();
   step("a revoked key's tab is signed out");
 
+  await page.click($("nav-evaluators"));
+  await page.waitForSelector($("evaluator-table"), WAIT);
+  step("evaluators listed");
+
   // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
   // retry brings the page back.
   await page.click($("nav-runs"));

@@ -20,6 +20,7 @@ import { Usage } from "./screens/Usage";
 import { QuickTest } from "./screens/QuickTest";
 import { Providers } from "./screens/Providers";
 import { ApiKeys } from "./screens/ApiKeys";
+import { Evaluators } from "./screens/Evaluators";
 
 export function App({ initialLang }: { initialLang: Lang }) {
   const [lang, setLangState] = useState<Lang>(initialLang);
@@ -121,7 +122,7 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
     return () => { live = false; };
   }, [apiKey]);
   const section = route.name.startsWith("prompt") || route.name === "version-new" || route.name === "diff" ? "prompts"
-    : ["usage", "quick-test", "providers", "keys"].includes(route.name) ? route.name : "runs";
+    : ["usage", "quick-test", "providers", "keys", "evaluators"].includes(route.name) ? route.name : "runs";
   return (
     <Session.Provider value={session}>
       <header className="topbar">
@@ -131,6 +132,7 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
           <Link to="/runs" className={section === "runs" ? "active" : ""} testId="nav-runs">{t("nav.runs")}</Link>
           <Link to="/quick-test" className={section === "quick-test" ? "active" : ""} testId="nav-quick">{t("nav.quick")}</Link>
           <Link to="/usage" className={section === "usage" ? "active" : ""} testId="nav-usage">{t("nav.usage")}</Link>
+          <Link to="/evaluators" className={section === "evaluators" ? "active" : ""} testId="nav-evaluators">{t("nav.evaluators")}</Link>
           <Link to="/providers" className={section === "providers" ? "active" : ""} testId="nav-providers">{t("nav.providers")}</Link>
           <Link to="/keys" className={section === "keys" ? "active" : ""} testId="nav-keys">{t("nav.keys")}</Link>
         </nav>
@@ -173,6 +175,7 @@ function Screen({ route }: { route: Route }) {
     case "quick-test": return <QuickTest />;
     case "providers": return <Providers />;
     case "keys": return <ApiKeys />;
+    case "evaluators": return <Evaluators />;
     default: return <p>{t("common.notFound")}</p>;
   }
 }
