@@ -139,11 +139,14 @@ install_node() {
 }
 
 # Debian's Chromium runs the web console's browser tests (puppeteer-core drives it; a test tool's
-# own browser download is not possible here).
+# own browser download is not possible here), with a small CJK font so the Chinese screens render.
 install_chromium() {
-  if ! command -v chromium >/dev/null; then
-    note "installing chromium (apt)"
-    apt_install chromium
+  local pkgs=()
+  command -v chromium >/dev/null || pkgs+=(chromium)
+  pkg_installed fonts-wqy-microhei || pkgs+=(fonts-wqy-microhei)
+  if ((${#pkgs[@]})); then
+    note "installing ${pkgs[*]} (apt)"
+    apt_install "${pkgs[@]}"
   fi
 }
 

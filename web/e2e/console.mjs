@@ -122,6 +122,7 @@ try {
   await page.waitForSelector($("batch-status"), WAIT);
   await waitText($("batch-status"), (v) => v === "completed", "the batch to complete (live)");
   await waitText($("cell-table"), (v) => v.includes("%"), "the cells' evaluation (live)");
+  await waitText($("matrix-table"), (v) => /regressed|improved|no significant change/i.test(v), "the batch's comparison matrix");
   await shot("07-batch-progress");
   step(`batch completed, cost ${await text($("batch-cost"))}`);
 
@@ -148,14 +149,42 @@ try {
   await shot("10-usage");
   step(`usage cost: ${cost}`);
 
-  // Runs list; then a lost connection shows a retry, and the retry brings the page back.
+  // Quick test: the answer streams in (mock/echo answers the rendered prompt).
+  await page.click($("nav-quick"));
+  await waitText($("q-prompt"), (v) => v.includes(name), "the prompts offered");
+  const promptOption = await page.$$eval(`${$("q-prompt")} option`, (options, wanted) =>
+    options.find((o) => o.textContent === wanted)?.value ?? "", name);
+  if (!promptOption) throw new Error("the new prompt is not offered for a quick test");
+  await page.select($("q-prompt"), promptOption);
+  await fill($("q-variables"), '{"name": "Ada"}');
+  await page.click($("q-run"));
+  await waitText($("q-output"), (v) => v.includes("Greet Ada warmly and briefly."), "the streamed answer");
+  await page.waitForSelector($("q-record"), WAIT);
+  await shot("11-quick-test");
+  step("quick test streamed");
+
+  // Providers and models with their prices; API keys (the secret shown once).
+  await page.click($("nav-providers"));
+  await waitText($("provider-table"), (v) => v.includes("priced") && v.includes("15.00"), "the priced mock model");
+  await shot("12-providers");
+  await page.click($("nav-keys"));
+  await page.waitForSelector($("key-table"), WAIT);
+  await page.type($("k-name"), `ci ${unique}`);
+  await page.click($("k-create"));
+  await waitText($("k-secret"), (v) => v.includes("pwk_"), "the new key's secret");
+  await waitText($("key-table"), (v) => v.includes(`ci ${unique}`), "the new key in the list");
+  await shot("13-api-keys");
+  step("providers listed; API key created");
+
+  // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
+  // retry brings the page back.
   await page.click($("nav-runs"));
-  await page.waitForSelector($("run-table"), WAIT);
-  await shot("11-runs");
+  await waitText($("run-table"), (v) => (v.match(/completed/g) ?? []).length >= 4, "the batch's runs listed");
+  await shot("14-runs");
   await page.setOfflineMode(true);
   await page.click($("nav-prompts"));
   await page.waitForSelector($("retry"), WAIT);
-  await shot("12-connection-lost");
+  await shot("15-connection-lost");
   await page.setOfflineMode(false);
   await page.click($("retry"));
   await page.waitForSelector($("prompt-table"), WAIT);
@@ -166,7 +195,7 @@ try {
   await waitText($("nav-prompts"), (v) => v === "提示词", "the Chinese catalog");
   await page.type($("prompt-search"), unique);
   await waitText($("prompt-table"), (v) => v.includes(name), "the server-side search");
-  await shot("13-prompts-zh");
+  await shot("16-prompts-zh");
   step("switched to Chinese; search found the prompt");
 
   if (problems.length) throw new Error(problems.join("\n"));

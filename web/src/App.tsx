@@ -17,6 +17,9 @@ import { BatchNew } from "./screens/BatchNew";
 import { BatchDetail } from "./screens/BatchDetail";
 import { RunCompare } from "./screens/RunCompare";
 import { Usage } from "./screens/Usage";
+import { QuickTest } from "./screens/QuickTest";
+import { Providers } from "./screens/Providers";
+import { ApiKeys } from "./screens/ApiKeys";
 
 export function App({ initialLang }: { initialLang: Lang }) {
   const [lang, setLangState] = useState<Lang>(initialLang);
@@ -111,7 +114,7 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [apiKey]);
   const section = route.name.startsWith("prompt") || route.name === "version-new" || route.name === "diff" ? "prompts"
-    : route.name === "usage" ? "usage" : "runs";
+    : ["usage", "quick-test", "providers", "keys"].includes(route.name) ? route.name : "runs";
   return (
     <Session.Provider value={session}>
       <header className="topbar">
@@ -119,7 +122,10 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
         <nav>
           <Link to="/prompts" className={section === "prompts" ? "active" : ""} testId="nav-prompts">{t("nav.prompts")}</Link>
           <Link to="/runs" className={section === "runs" ? "active" : ""} testId="nav-runs">{t("nav.runs")}</Link>
+          <Link to="/quick-test" className={section === "quick-test" ? "active" : ""} testId="nav-quick">{t("nav.quick")}</Link>
           <Link to="/usage" className={section === "usage" ? "active" : ""} testId="nav-usage">{t("nav.usage")}</Link>
+          <Link to="/providers" className={section === "providers" ? "active" : ""} testId="nav-providers">{t("nav.providers")}</Link>
+          <Link to="/keys" className={section === "keys" ? "active" : ""} testId="nav-keys">{t("nav.keys")}</Link>
         </nav>
         <span className="spacer" />
         {projects && projects.length > 0 && (
@@ -151,12 +157,15 @@ function Screen({ route }: { route: Route }) {
     case "prompt": return <PromptDetail id={id} />;
     case "version-new": return <VersionEditor promptId={id} />;
     case "diff": return <VersionDiff id={id} from={route.query.get("from")} to={route.query.get("to")} />;
-    case "runs": return <RunList />;
+    case "runs": return <RunList promptId={route.query.get("prompt")} />;
     case "run": return <RunDetail id={id} />;
     case "batch-new": return <BatchNew promptId={route.query.get("prompt")} />;
     case "batch": return <BatchDetail id={id} />;
     case "compare": return <RunCompare id={id} baseline={route.query.get("baseline")} />;
     case "usage": return <Usage />;
+    case "quick-test": return <QuickTest />;
+    case "providers": return <Providers />;
+    case "keys": return <ApiKeys />;
     default: return <p>{t("common.notFound")}</p>;
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MOCK_FREE, batchEstimate, cellCost, pricingOf, promptChars } from "../src/lib/estimate";
 import { match } from "../src/lib/router";
+import { pctDelta } from "../src/lib/format";
 import { messagesToText, textToMessages } from "../src/lib/templates";
 
 const pricing = { input_per_million: "3.00", output_per_million: "15.00", currency: "USD" };
@@ -42,5 +43,14 @@ describe("routes and templates", () => {
   it("round-trips chat messages through the editor's text", () => {
     const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: "Hi {{ name }}\nthere" }];
     expect(textToMessages(messagesToText(messages))).toEqual(messages);
+  });
+});
+
+describe("formats", () => {
+  it("writes pass-rate changes as signed percentage points", () => {
+    expect(pctDelta(0.125)).toBe("+12.5 pp");
+    expect(pctDelta(-0.5)).toBe("−50.0 pp");
+    expect(pctDelta(0)).toBe("±0.0 pp");
+    expect(pctDelta(null)).toBe("—");
   });
 });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { PromptWorksClient } from "@promptworks/client";
+import { fetchProjects } from "../src/lib/projects";
 import { failureOf, formFieldOf, problemToFormErrors } from "../src/lib/problems";
 
 const problem = (errors: { field: string | null; msg: string }[]) => ({
@@ -34,5 +36,18 @@ describe("error-to-field mapping", () => {
   it("tells a lost connection from a refusal", () => {
     expect(failureOf(new TypeError("Failed to fetch"))).toMatchObject({ offline: true, status: 0 });
     expect(failureOf(problem([{ field: "name", msg: "x" }]), 422)).toMatchObject({ offline: false, status: 422, message: "invalid" });
+  });
+});
+
+describe("projects", () => {
+  const answering = (status: number, data?: unknown) => ({
+    GET: async () => ({ data, error: status >= 400 ? { type: "x", title: "t", status, detail: "d", errors: [] } : undefined, response: new Response(null, { status }) }),
+  }) as unknown as PromptWorksClient;
+
+  it("reads the key's projects, and a 404 means one project (no switcher)", async () => {
+    const items = [{ id: "p1", name: "Team A", created_at: "2026-11-01T00:00:00Z" }];
+    expect(await fetchProjects(answering(200, { items }))).toEqual(items);
+    expect(await fetchProjects(answering(404))).toBeNull();
+    await expect(fetchProjects(answering(403))).rejects.toMatchObject({ status: 403, offline: false });
   });
 });

@@ -70,6 +70,7 @@ async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -
     assert run["prompt_version_id"] == str(catalog.greeting_v2.version_id)
     assert run["prompt_version_number"] == 2
     assert (run["notes"], run["batch_id"]) == ("smoke", "batch-1")
+    assert run["metadata"] == {"ticket": "PW-12", "owner": "ann", "ui": {"pinned": True}}
     assert run["created_at"] <= run["started_at"] <= run["finished_at"]
     summary = run["evaluation_summary"]
     assert summary["evaluated"] == 4
@@ -83,6 +84,7 @@ async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -
     assert failed["status"] == "failed"
     assert failed["failure_reason"] == "provider 'nope' is not configured"
     assert failed["finished_at"] is not None and failed["evaluation_summary"] is None
+    assert failed["metadata"] is None
 
     running = (await api.client.get(f"{RUNS}/{catalog.running.run_id}")).json()
     assert running["status"] == "running" and running["case_count"] == 1

@@ -20,6 +20,9 @@ const PATTERNS: [string, RegExp][] = [
   ["run", /^\/runs\/(?<id>[^/]+)$/],
   ["compare", /^\/runs\/(?<id>[^/]+)\/compare$/],
   ["usage", /^\/usage\/?$/],
+  ["quick-test", /^\/quick-test\/?$/],
+  ["providers", /^\/providers\/?$/],
+  ["keys", /^\/keys\/?$/],
 ];
 
 export function match(pathname: string, search: string): Route {

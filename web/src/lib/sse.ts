@@ -1,6 +1,6 @@
 // Live progress (ADR 0016) over server-sent events. EventSource cannot send the API key, so the
-// stream is read with fetch and parsed here; it resumes with Last-Event-ID after a dropped
-// connection and stops on the `end` event or a 204 (the stream already ended).
+// stream is opened through the generated client (`parseAs: "stream"`) and parsed here; it
+// resumes with Last-Event-ID after a dropped connection and stops on `end` or a 204.
 
 export interface SseEvent {
   id: string | null;
@@ -44,9 +44,11 @@ export class SseParser {
   }
 }
 
+/** Opens the stream (resuming after `lastId`): the answer's status and its body. */
+export type Connect = (lastId: string | null, signal: AbortSignal) => Promise<{ status: number; body: ReadableStream<BufferSource> | null }>;
+
 export interface FollowOptions {
-  url: string;
-  headers: Record<string, string>;
+  connect: Connect;
   onEvent: (event: SseEvent) => void;
   onEnd: () => void;
   onConnectionLost: (error: unknown) => void;
@@ -55,30 +57,22 @@ export interface FollowOptions {
   maxRetries?: number;
 }
 
+/** Reads a stream's events until `end` (or a 204: it ended before), reconnecting with the last
+ * event id when the connection drops; gives up after `maxRetries` failures in a row. */
 export async function follow(options: FollowOptions): Promise<void> {
-  const { url, headers, onEvent, onEnd, onConnectionLost, signal } = options;
+  const { connect, onEvent, onEnd, onConnectionLost, signal } = options;
   let lastId: string | null = null;
   let failures = 0;
   while (!signal.aborted) {
     try {
-      const response: Response = await fetch(url, {
-        headers: { ...headers, Accept: "text/event-stream", ...(lastId ? { "Last-Event-ID": lastId } : {}) },
-        signal,
-      });
-      if (response.status === 204) return onEnd();
-      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const { status, body } = await connect(lastId, signal);
+      if (status === 204) return onEnd();
+      if (status < 200 || status >= 300 || !body) throw new Error(`HTTP ${status}`);
       failures = 0;
-      const parser = new SseParser();
-      const reader: ReadableStreamDefaultReader<string> = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      for (;;) {
-        const chunk: ReadableStreamReadResult<string> = await reader.read();
-        if (chunk.done) break;
-        const value: string = chunk.value;
-        for (const event of parser.push(value) as SseEvent[]) {
-          if (event.id) lastId = event.id;
-          if (event.event === "end") return onEnd();
-          onEvent(event);
-        }
+      for await (const event of readEvents(body)) {
+        if (event.id) lastId = event.id;
+        if (event.event === "end") return onEnd();
+        onEvent(event);
       }
     } catch (error) {
       if (signal.aborted) return;
@@ -86,5 +80,16 @@ export async function follow(options: FollowOptions): Promise<void> {
       if (failures > (options.maxRetries ?? 5)) return onConnectionLost(error);
     }
     await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 1000));
+  }
+}
+
+/** The events of one response body, as they arrive. */
+export async function* readEvents(body: ReadableStream<BufferSource>): AsyncGenerator<SseEvent> {
+  const parser = new SseParser();
+  const reader: ReadableStreamDefaultReader<string> = body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const chunk: ReadableStreamReadResult<string> = await reader.read();
+    if (chunk.done) return;
+    for (const event of parser.push(chunk.value) as SseEvent[]) yield event;
   }
 }

@@ -1,5 +1,6 @@
 // A batch's progress, live: one row per cell (version x model x parameter set), each a run.
 import { useState } from "react";
+import { pctDelta } from "../lib/format";
 import type { Schemas } from "@promptworks/client";
 import { useT } from "../i18n";
 import { call } from "../lib/api";
@@ -13,9 +14,9 @@ type Batch = Schemas["BatchOut"];
 
 export function BatchDetail({ id }: { id: string }) {
   const t = useT();
-  const { api, apiKey, project } = useSession();
+  const { api } = useSession();
   const loaded = useLoad(async () => (await call(api.GET("/api/v1/batches/{batch_id}", { params: { path: { batch_id: id } } }))).data, [api, id]);
-  const live = useLive<Batch>(loaded.data ? `/api/v1/batches/${id}/events` : null, apiKey, project, loaded.data);
+  const live = useLive<Batch>(api, loaded.data ? { batch: id } : null, loaded.data);
   const [pair, setPair] = useState<string[]>([]);
   if (loaded.failure && !loaded.data) return <FailureBox failure={loaded.failure} retry={loaded.reload} />;
   const batch = live.value ?? loaded.data;
@@ -55,6 +56,53 @@ export function BatchDetail({ id }: { id: string }) {
         </tbody>
       </table>
       <button disabled={!candidate || !baseline} data-testid="compare-cells" onClick={() => navigate(`/runs/${candidate}/compare?baseline=${baseline}`)}>{t("compare.go")}</button>
+      <Matrix batch={batch} />
     </section>
+  );
+}
+
+/** Every cell against one baseline cell (`/batches/{id}/compare`): verdict, pass-rate delta and
+ * its p-value, flipped cases; loaded once the batch has finished. */
+function Matrix({ batch }: { batch: Batch }) {
+  const t = useT();
+  const { api } = useSession();
+  const [baseline, setBaseline] = useState(batch.cells[0]?.run_id ?? "");
+  const done = batch.status !== "queued" && batch.status !== "running";
+  const loaded = useLoad(async () => {
+    if (!done || !baseline) return null;
+    return (await call(api.GET("/api/v1/batches/{batch_id}/compare", { params: { path: { batch_id: batch.id }, query: { baseline } } }))).data;
+  }, [api, batch.id, baseline, done]);
+  const cellOf = (runId: string) => batch.cells.find((c) => c.run_id === runId);
+  const label = (runId: string) => { const c = cellOf(runId); return c ? `v${c.prompt_version_number} · ${c.provider}/${c.model_name} · #${c.parameter_set}` : runId.slice(0, 8); };
+  if (!done) return null;
+  return (
+    <>
+      <h3>{t("batch.matrix")}</h3>
+      <div className="filters">
+        <span>{t("compare.baseline")}</span>
+        <select value={baseline} data-testid="matrix-baseline" onChange={(e) => setBaseline(e.target.value)}>
+          {batch.cells.map((c) => <option key={c.run_id} value={c.run_id}>{label(c.run_id)}</option>)}
+        </select>
+      </div>
+      {loaded.failure && <FailureBox failure={loaded.failure} retry={loaded.reload} />}
+      {loaded.data && (
+        <table data-testid="matrix-table">
+          <thead><tr><th>{t("batch.cell")}</th><th>{t("compare.verdict")}</th><th>{t("runs.passRate")} {t("compare.delta")}</th><th>p</th><th>{t("compare.regressions")}</th><th>{t("compare.fixes")}</th><th /></tr></thead>
+          <tbody>
+            {loaded.data.cells.filter((c) => c.run_id !== baseline).map((c) => (
+              <tr key={c.run_id}>
+                <td>{label(c.run_id)}</td>
+                <td>{c.comparison ? <span className={`verdict-chip v-${c.comparison.verdict}`}>{t(`verdict.${c.comparison.verdict}`)}</span> : "—"}</td>
+                <td>{c.comparison ? pctDelta(c.comparison.pass_rate.delta) : "—"}</td>
+                <td>{c.comparison ? c.comparison.pass_rate.p_value.toFixed(3) : "—"}</td>
+                <td>{c.comparison?.regressions.length ?? "—"}</td>
+                <td>{c.comparison?.fixes.length ?? "—"}</td>
+                <td>{c.comparison && <Link to={`/runs/${c.run_id}/compare?baseline=${baseline}`}>{t("compare.details")}</Link>}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }

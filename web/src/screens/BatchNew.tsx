@@ -1,6 +1,7 @@
 // A batch: versions x models x parameter sets over pasted cases (JSON, JSONL or CSV), with
 // assertions, repetitions and a budget; the calls and the estimated cost are shown before start.
 import { useMemo, useState } from "react";
+import type { Schemas } from "@promptworks/client";
 import { useT } from "../i18n";
 import { asFailure, call } from "../lib/api";
 import { CaseParseError, detectFormat, parseCases, type Case } from "../lib/cases";
@@ -11,6 +12,7 @@ import { navigate } from "../lib/router";
 import { templateText } from "../lib/templates";
 import { FailureBox, FieldError, GeneralErrors, useSession } from "../ui";
 
+type Batch = Schemas["CreateBatchRequest"];
 const FIELDS = ["versions", "models", "parameter_sets", "cases", "assertions", "budget", "repetitions", "name"];
 const DEFAULT_ASSERTIONS = '[\n  {"type": "max_latency_ms", "threshold": 5000}\n]';
 
@@ -74,9 +76,9 @@ export function BatchNew({ promptId }: { promptId: string | null }) {
         ...(name ? { name } : {}),
         versions: chosen.map((v) => ({ prompt_version_id: v.id })),
         models: parsed.modelList,
-        parameter_sets: parsed.sets as never,
+        parameter_sets: parsed.sets as Batch["parameter_sets"], // as typed; the API validates it
         cases: parsed.cases,
-        assertions: parsed.checks as never,
+        assertions: parsed.checks as Batch["assertions"],
         repetitions,
         ...(budget.trim() ? { budget: budget.trim() } : {}),
       } }));

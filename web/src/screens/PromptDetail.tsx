@@ -41,6 +41,7 @@ export function PromptDetail({ id }: { id: string }) {
         <div className="actions">
           <Link to={`/prompts/${id}/versions/new`} className="button" testId="new-version">{t("prompt.newVersion")}</Link>
           <Link to={`/batches/new?prompt=${id}`} className="button" testId="test-prompt">{t("prompt.test")}</Link>
+          <Link to={`/runs?prompt=${id}`} testId="prompt-runs">{t("prompt.runs")}</Link>
         </div>
       </div>
       <p className="muted">{prompt.description} · {prompt.author} · {prompt.class?.name ?? ""}</p>

@@ -15,6 +15,7 @@ export function PromptList() {
   const [classId, setClassId] = useState("");
   const [tag, setTag] = useState("");
   const [label, setLabel] = useState("");
+  const [sort, setSort] = useState("");
   const [cursors, setCursors] = useState<(string | null)[]>([null]); // cursor of each page seen
   useEffect(() => {
     const timer = setTimeout(() => { setQ(typed.trim()); setCursors([null]); }, 250);
@@ -35,11 +36,12 @@ export function PromptList() {
       ...(classId ? { class_id: classId } : {}),
       ...(tag ? { tag: [tag] } : {}),
       ...(label ? { label } : {}),
+      ...(sort ? { sort } : {}),
       ...(cursor ? { cursor } : {}),
     };
     const { data, response } = await call(api.GET("/api/v1/prompts", { params: { query } }));
     return { items: data, next: nextCursor(response), total: totalCount(response) };
-  }, [api, q, classId, tag, label, cursor]);
+  }, [api, q, classId, tag, label, sort, cursor]);
   const reset = () => setCursors([null]);
   return (
     <section>
@@ -58,6 +60,11 @@ export function PromptList() {
           {filters.data?.tags.map((g) => <option key={g.id} value={g.name}>{g.name} ({g.prompt_count})</option>)}
         </select>
         <input placeholder={t("prompts.label")} value={label} onChange={(e) => { setLabel(e.target.value.trim()); reset(); }} />
+        <select value={sort} aria-label={t("common.sort")} onChange={(e) => { setSort(e.target.value); reset(); }}>
+          <option value="">{t("prompts.sortDefault")}</option>
+          <option value="-created_at">{t("prompts.sortNewest")}</option>
+          <option value="name">{t("prompts.sortName")}</option>
+        </select>
       </div>
       {page.failure && <FailureBox failure={page.failure} retry={page.reload} />}
       {page.loading && !page.data && <Loading />}

@@ -15,10 +15,10 @@ type Run = Schemas["RunOut"];
 
 export function RunDetail({ id }: { id: string }) {
   const t = useT();
-  const { api, apiKey, project } = useSession();
+  const { api } = useSession();
   const loaded = useLoad(async () => (await call(api.GET("/api/v1/test_prompt/{run_id}", { params: { path: { run_id: id } } }))).data, [api, id]);
   const going = loaded.data ? !(["completed", "failed", "cancelled"].includes(loaded.data.status) && loaded.data.evaluation_summary) : false;
-  const live = useLive<Run>(going ? `/api/v1/test_prompt/${id}/events` : null, apiKey, project, loaded.data);
+  const live = useLive<Run>(api, going ? { run: id } : null, loaded.data);
   const [actionFailure, setActionFailure] = useState<Failure | null>(null);
   const [baseline, setBaseline] = useState("");
   const others = useLoad(async () => {
@@ -72,15 +72,19 @@ function Results({ runId, version }: { runId: string; version: number }) {
   const { api } = useSession();
   const [passed, setPassed] = useState<"" | "true" | "false">("");
   const [q, setQ] = useState("");
+  const [caseIndex, setCaseIndex] = useState("");
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const cursor = cursors[cursors.length - 1] ?? null;
   // Reloads as results arrive (version = how many are recorded), only while on the first page.
   const refreshKey = cursors.length === 1 ? version : -1;
   const page = useLoad(async () => {
-    const query = { limit: 25, ...(passed ? { passed: passed === "true" } : {}), ...(q ? { q } : {}), ...(cursor ? { cursor } : {}) };
+    const query = {
+      limit: 25, ...(passed ? { passed: passed === "true" } : {}), ...(q ? { q } : {}),
+      ...(caseIndex.trim() !== "" ? { case_index: Number(caseIndex) } : {}), ...(cursor ? { cursor } : {}),
+    };
     const { data, response } = await call(api.GET("/api/v1/test_prompt/{run_id}/results", { params: { path: { run_id: runId }, query } }));
     return { items: data, next: nextCursor(response) };
-  }, [api, runId, passed, q, cursor, refreshKey]);
+  }, [api, runId, passed, q, caseIndex, cursor, refreshKey]);
   return (
     <>
       <h3>{t("results.title")}</h3>
@@ -91,6 +95,7 @@ function Results({ runId, version }: { runId: string; version: number }) {
           <option value="false">{t("results.failed")}</option>
         </select>
         <input placeholder={t("results.search")} value={q} onChange={(e) => { setQ(e.target.value); setCursors([null]); }} />
+        <input type="number" min={0} placeholder={t("results.caseFilter")} value={caseIndex} data-testid="case-filter" onChange={(e) => { setCaseIndex(e.target.value); setCursors([null]); }} />
       </div>
       {page.failure && <FailureBox failure={page.failure} retry={page.reload} />}
       {page.data && (
@@ -100,7 +105,7 @@ function Results({ runId, version }: { runId: string; version: number }) {
             <tbody>
               {page.data.items.map((r) => (
                 <tr key={r.id}>
-                  <td>{r.case_index}</td><td>{r.repetition}</td>
+                  <td><button className="link" onClick={() => { setCaseIndex(String(r.case_index)); setCursors([null]); }}>{r.case_index}</button></td><td>{r.repetition}</td>
                   <td><pre className="snippet">{r.error ? `⚠ ${r.error}` : r.output}</pre></td>
                   <td>{r.passed === null || r.passed === undefined ? "—" : r.passed ? "✔" : "✘"}</td>
                   <td>{r.metrics.map((m) => <span key={m.name} className={`chip ${m.passed === false ? "bad" : ""}`}>{m.name}: {m.value === null ? "—" : Number(m.value.toFixed(3))}</span>)}</td>

@@ -11,18 +11,24 @@ type Run = Schemas["RunOut"];
 type Status = Run["status"];
 const STATUSES: Status[] = ["queued", "running", "completed", "failed", "cancelled"];
 
-export function RunList() {
+type RunSort = "-created_at" | "created_at" | "-finished_at" | "finished_at" | "-cost" | "cost";
+
+export function RunList({ promptId }: { promptId: string | null }) {
   const t = useT();
   const { api } = useSession();
   const [status, setStatus] = useState<Status | "">("");
+  const [sort, setSort] = useState<RunSort>("-created_at");
   const [model, setModel] = useState("");
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const cursor = cursors[cursors.length - 1] ?? null;
   const page = useLoad(async () => {
-    const query = { limit: 25, sort: "-created_at", ...(status ? { status: [status] } : {}), ...(model ? { model_name: model } : {}), ...(cursor ? { cursor } : {}) };
-    const { data, response } = await call(api.GET("/api/v1/test_prompt", { params: { query: query as never } }));
+    const query = {
+      limit: 25, sort, ...(status ? { status } : {}), ...(model ? { model_name: model } : {}),
+      ...(promptId ? { prompt_id: promptId } : {}), ...(cursor ? { cursor } : {}),
+    };
+    const { data, response } = await call(api.GET("/api/v1/test_prompt", { params: { query } }));
     return { items: data, next: nextCursor(response) };
-  }, [api, status, model, cursor]);
+  }, [api, status, model, sort, promptId, cursor]);
   return (
     <section>
       <div className="title-row">
@@ -35,6 +41,12 @@ export function RunList() {
           {STATUSES.map((s) => <option key={s} value={s}>{t(`status.${s}`)}</option>)}
         </select>
         <input placeholder={t("runs.model")} value={model} onChange={(e) => { setModel(e.target.value.trim()); setCursors([null]); }} />
+        <select value={sort} aria-label={t("common.sort")} onChange={(e) => { setSort(e.target.value as RunSort); setCursors([null]); }}>
+          <option value="-created_at">{t("runs.sortNewest")}</option>
+          <option value="-finished_at">{t("runs.sortFinished")}</option>
+          <option value="-cost">{t("runs.sortCost")}</option>
+        </select>
+        {promptId && <Link to="/runs">{t("runs.allPrompts")}</Link>}
       </div>
       {page.failure && <FailureBox failure={page.failure} retry={page.reload} />}
       {!page.data && !page.failure && <Loading />}
@@ -57,9 +69,9 @@ export function RunList() {
 
 function RunRow({ run }: { run: Run }) {
   const t = useT();
-  const { apiKey, project } = useSession();
+  const { api } = useSession();
   const going = run.status === "queued" || run.status === "running";
-  const live = useLive<Run>(going ? `/api/v1/test_prompt/${run.id}/events` : null, apiKey, project, run);
+  const live = useLive<Run>(api, going ? { run: run.id } : null, run);
   const r = live.value ?? run;
   return (
     <tr>

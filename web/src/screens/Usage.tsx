@@ -13,14 +13,17 @@ export function Usage() {
   const t = useT();
   const { api } = useSession();
   const [days, setDays] = useState(30);
+  const [model, setModel] = useState(""); // "provider/model" of the chart, or all
   const loaded = useLoad(async () => {
     const start = new Date(Date.now() - days * 86_400_000).toISOString();
+    const [provider, ...name] = model.split("/");
+    const only = model ? { provider: provider ?? "", model_name: name.join("/") } : {};
     const [overview, series] = await Promise.all([
       call(api.GET("/api/v1/usage/overview", { params: { query: { start } } })),
-      call(api.GET("/api/v1/usage/timeseries", { params: { query: { start } } })),
+      call(api.GET("/api/v1/usage/timeseries", { params: { query: { start, ...only } } })),
     ]);
     return { overview: overview.data, series: series.data };
-  }, [api, days]);
+  }, [api, days, model]);
   if (loaded.failure) return <FailureBox failure={loaded.failure} retry={loaded.reload} />;
   if (!loaded.data) return <Loading />;
   const { overview, series } = loaded.data;
@@ -39,7 +42,13 @@ export function Usage() {
         <dt>{t("usage.calls")}</dt><dd>{overview.totals.calls} ({t("usage.failed")} {overview.totals.failed_calls}, {t("usage.cached")} {overview.totals.cached_calls})</dd>
         <dt>{t("results.tokens")}</dt><dd>{overview.totals.prompt_tokens} + {overview.totals.completion_tokens} = {overview.totals.total_tokens}</dd>
       </dl>
-      <h3>{t("usage.daily")}</h3>
+      <div className="title-row">
+        <h3>{t("usage.daily")}</h3>
+        <select value={model} data-testid="usage-model" onChange={(e) => setModel(e.target.value)}>
+          <option value="">{t("usage.allModels")}</option>
+          {overview.by_model.map((g) => `${g.provider}/${g.model_name}`).map((m) => <option key={m} value={m}>{m}</option>)}
+        </select>
+      </div>
       <div className="chart" data-testid="usage-chart">
         {series.points.map((p, i) => (
           <div key={p.day} className="col" title={`${p.day}: ${costs(p.cost)}, ${p.calls}`}>

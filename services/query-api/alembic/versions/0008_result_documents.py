@@ -1,6 +1,7 @@
 """Each result's public JSON stored in the read model (``results.document``), with the columns
 its filters read (``ok``, ``failed_checks``) and their indexes, an index on the results' time
-for the usage reads, and the positions of the results of finished runs (ADR 0019).
+for the usage reads, and the positions of the results of finished runs (ADR 0019); and each
+run's free ``metadata`` (issue 12).
 
 Existing results are rendered here, in chunks, from the rows already in the read model (the
 same renderer the projection uses), so reads keep working across the upgrade without a replay.
@@ -45,6 +46,8 @@ NUMBER_FINISHED_RUNS = """
 
 
 def upgrade() -> None:
+    # The run's free metadata (the original frontend's `schema`); runs created before have none.
+    op.execute("ALTER TABLE runs ADD COLUMN IF NOT EXISTS metadata jsonb")
     for column, kind in COLUMNS.items():  # 0001 already made them on a new database
         op.execute(f"ALTER TABLE results ADD COLUMN IF NOT EXISTS {column} {kind}")
     backfill(op.get_bind())
@@ -55,6 +58,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE runs DROP COLUMN IF EXISTS metadata")
     result_positions.drop(op.get_bind(), checkfirst=True)
     for name in INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")

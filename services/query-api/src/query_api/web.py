@@ -21,7 +21,7 @@ from promptworks_eventkit.problems import problem
 
 log = structlog.get_logger(__name__)
 
-CLIENT_ROUTES = ("/prompts", "/runs", "/batches", "/usage")
+CLIENT_ROUTES = ("/prompts", "/runs", "/batches", "/usage", "/quick-test", "/providers", "/keys")
 ASSETS = "/assets/"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 CONSOLE_METHODS = frozenset({"GET", "HEAD"})

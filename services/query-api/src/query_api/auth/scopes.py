@@ -31,6 +31,7 @@ WRITE_SCOPES = (
     ("/test_prompt", "runs:write"),
     ("/batches", "runs:write"),
     ("/quick-test", "runs:write"),
+    ("/evaluators", "runs:write"),
     ("/providers", "providers:admin"),
     ("/provider-presets", "providers:admin"),
 )
