@@ -189,6 +189,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The projects the calling key reaches (an admin key: all), by id */
+        get: operations["list_projects_api_v1_projects_get"];
+        put?: never;
+        /** Create a project */
+        post: operations["create_project_api_v1_projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -806,6 +824,11 @@ export interface components {
              * @description The secret's first characters, to tell keys apart
              */
             prefix: string;
+            /**
+             * Projects
+             * @description The projects it reaches, its default first (an `admin` key: every project)
+             */
+            projects: string[];
             /** Revoked At */
             revoked_at: string | null;
             /** Revoked By */
@@ -1299,6 +1322,11 @@ export interface components {
              */
             owner?: string | null;
             /**
+             * Projects
+             * @description The projects it reaches (each must exist); the first is the one a request without `X-Project` acts in. A key with the `admin` scope reaches every project.
+             */
+            projects?: string[];
+            /**
              * Scopes
              * @description What it may do
              */
@@ -1382,6 +1410,25 @@ export interface components {
              */
             description?: string;
             /** Name */
+            name: string;
+        };
+        /**
+         * CreateProjectRequest
+         * @example {
+         *       "id": "support-bot",
+         *       "name": "Support bot"
+         *     }
+         */
+        CreateProjectRequest: {
+            /**
+             * Id
+             * @description The project's id, a slug: what `X-Project` names and keys are granted
+             */
+            id: string;
+            /**
+             * Name
+             * @description Its display name
+             */
             name: string;
         };
         /**
@@ -1651,6 +1698,11 @@ export interface components {
              * @description The secret's first characters, to tell keys apart
              */
             prefix: string;
+            /**
+             * Projects
+             * @description The projects it reaches, its default first (an `admin` key: every project)
+             */
+            projects: string[];
             /** Revoked At */
             revoked_at: string | null;
             /** Revoked By */
@@ -2556,6 +2608,23 @@ export interface components {
             type: string;
         } & {
             [key: string]: unknown;
+        };
+        /** ProjectList */
+        ProjectList: {
+            /** Items */
+            items: components["schemas"]["ProjectOut"][];
+        };
+        /** ProjectOut */
+        ProjectOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /** PromptByLabelOut */
         PromptByLabelOut: {
@@ -3656,7 +3725,10 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+        Project: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -4369,7 +4441,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4401,6 +4476,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4449,7 +4533,10 @@ export interface operations {
     create_batch_api_v1_batches_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4588,7 +4675,10 @@ export interface operations {
     get_batch_api_v1_batches__batch_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The batch's id */
                 batch_id: string;
@@ -4681,7 +4771,10 @@ export interface operations {
                 /** @description A significant fall of the pass rate larger than this is a regression */
                 max_pass_rate_drop?: number;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The batch */
                 batch_id: string;
@@ -4773,6 +4866,8 @@ export interface operations {
             header?: {
                 /** @description The `id` of the last event received: only newer snapshots are sent */
                 "Last-Event-ID"?: number | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The batch's id */
@@ -4872,11 +4967,9 @@ export interface operations {
             };
         };
     };
-    list_classes_api_v1_prompt_classes_get: {
+    list_projects_api_v1_projects_get: {
         parameters: {
             query?: {
-                /** @description Fuzzy search on name */
-                q?: string | null;
                 limit?: number;
                 /** @description Rows to skip (or use cursor) */
                 offset?: number;
@@ -4901,7 +4994,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ClassOut"][];
+                    "application/json": components["schemas"]["ProjectList"];
                 };
             };
             /** @description No API key, or one that is unknown, revoked or expired */
@@ -4960,10 +5053,218 @@ export interface operations {
             };
         };
     };
-    create_class_api_v1_prompt_classes_post: {
+    create_project_api_v1_projects_post: {
         parameters: {
             query?: never;
             header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateProjectRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `admin` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A project with this id exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_classes_api_v1_prompt_classes_get: {
+        parameters: {
+            query?: {
+                /** @description Fuzzy search on name */
+                q?: string | null;
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_class_api_v1_prompt_classes_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5102,7 +5403,10 @@ export interface operations {
     get_class_api_v1_prompt_classes__class_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -5191,7 +5495,10 @@ export interface operations {
                 /** @description Move the class's prompts out first */
                 detach?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -5309,7 +5616,10 @@ export interface operations {
     update_class_api_v1_prompt_classes__class_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -5457,7 +5767,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5489,6 +5802,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5537,7 +5859,10 @@ export interface operations {
     create_tag_api_v1_prompt_tags_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5676,7 +6001,10 @@ export interface operations {
     get_tag_api_v1_prompt_tags__tag_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -5765,7 +6093,10 @@ export interface operations {
                 /** @description Remove the tag from its prompts first */
                 detach?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -5883,7 +6214,10 @@ export interface operations {
     update_tag_api_v1_prompt_tags__tag_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -6044,7 +6378,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6076,6 +6413,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6124,7 +6470,10 @@ export interface operations {
     create_prompt_api_v1_prompts_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6268,6 +6617,8 @@ export interface operations {
             };
             header?: {
                 "if-none-match"?: string | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The prompt's id */
@@ -6362,7 +6713,10 @@ export interface operations {
     put___prompt_id__api_v1_prompts__prompt_id__put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -6504,7 +6858,10 @@ export interface operations {
     delete___prompt_id__api_v1_prompts__prompt_id__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -6646,7 +7003,10 @@ export interface operations {
     patch___prompt_id__api_v1_prompts__prompt_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -6788,7 +7148,10 @@ export interface operations {
     post___prompt_id__archive_api_v1_prompts__prompt_id__archive_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -6935,7 +7298,10 @@ export interface operations {
                 /** @description A version number */
                 to: number;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7027,7 +7393,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7119,7 +7488,10 @@ export interface operations {
     put___prompt_id__labels__label__api_v1_prompts__prompt_id__labels__label__put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7263,7 +7635,10 @@ export interface operations {
     delete___prompt_id__labels__label__api_v1_prompts__prompt_id__labels__label__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7407,7 +7782,10 @@ export interface operations {
     render_prompt_api_v1_prompts__prompt_id__render_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7515,7 +7893,10 @@ export interface operations {
     post___prompt_id__restore_api_v1_prompts__prompt_id__restore_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7657,7 +8038,10 @@ export interface operations {
     post___prompt_id__rollback_api_v1_prompts__prompt_id__rollback_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7805,7 +8189,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7897,7 +8284,10 @@ export interface operations {
     post___prompt_id__versions_api_v1_prompts__prompt_id__versions_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8039,7 +8429,10 @@ export interface operations {
     get_version_api_v1_prompts__prompt_id__versions__number__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8127,7 +8520,10 @@ export interface operations {
     list_presets_api_v1_provider_presets_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8153,6 +8549,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8201,7 +8606,10 @@ export interface operations {
     list_providers_api_v1_providers_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8227,6 +8635,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8275,7 +8692,10 @@ export interface operations {
     register_provider_api_v1_providers_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8407,7 +8827,10 @@ export interface operations {
     remove_provider_api_v1_providers__name__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 name: string;
             };
@@ -8499,7 +8922,10 @@ export interface operations {
     change_provider_api_v1_providers__name__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 name: string;
             };
@@ -8615,7 +9041,10 @@ export interface operations {
     quick_test_api_v1_quick_test_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8655,6 +9084,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `runs:write` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8732,7 +9170,10 @@ export interface operations {
                 /** @description `-` first: descending; unfinished runs last on finished_at */
                 sort?: "-created_at" | "created_at" | "-finished_at" | "finished_at" | "-cost" | "cost";
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8764,6 +9205,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8812,7 +9262,10 @@ export interface operations {
     create_run_api_v1_test_prompt_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8858,6 +9311,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `runs:write` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8933,7 +9395,10 @@ export interface operations {
     get_run_api_v1_test_prompt__run_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -9019,7 +9484,10 @@ export interface operations {
     cancel_run_api_v1_test_prompt__run_id__cancel_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -9121,7 +9589,10 @@ export interface operations {
                 /** @description A significant fall of the pass rate larger than this is a regression */
                 max_pass_rate_drop?: number;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The candidate run */
                 run_id: string;
@@ -9213,6 +9684,8 @@ export interface operations {
             header?: {
                 /** @description The `id` of the last event received: only newer snapshots are sent */
                 "Last-Event-ID"?: number | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The run's id */
@@ -9328,7 +9801,10 @@ export interface operations {
                 /** @description Text in the output (case-insensitive) */
                 q?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -9428,7 +9904,10 @@ export interface operations {
                 /** @description Text in the output (case-insensitive) */
                 q?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -9514,7 +9993,10 @@ export interface operations {
     retry_failed_api_v1_test_prompt__run_id__retry_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -9614,7 +10096,10 @@ export interface operations {
                 /** @description Until this time (exclusive) */
                 end?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9640,6 +10125,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9696,7 +10190,10 @@ export interface operations {
                 model_name?: string | null;
                 prompt_id?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9722,6 +10219,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

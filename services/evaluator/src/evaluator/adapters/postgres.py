@@ -16,6 +16,7 @@ from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
 from promptworks_contracts.values import RECORDED, Assertion, Money
+from promptworks_eventkit.messages import MessageContext
 
 
 @cache
@@ -24,8 +25,9 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 
 class PostgresEvaluationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
         self._session = session
+        self._project = (context or MessageContext()).project
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         if not new_runs:

@@ -26,11 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import Settings
+from query_api.api.ownership import RUNS_AND_BATCHES
 from query_api.queries import live as queries
 from query_api.queries.live import Snapshot
 from query_api.settings import QueryApiSettings
 
-router = APIRouter(tags=["live progress"])
+router = APIRouter(tags=["live progress"], dependencies=RUNS_AND_BATCHES)
 
 RECONNECT_MS = 2000
 """Sent as ``retry:``: how long a client waits before reconnecting after a dropped stream."""

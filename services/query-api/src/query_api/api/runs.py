@@ -15,14 +15,18 @@ from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
+from query_api.api.ownership import owned
 from query_api.api.result_params import ResultFilters, RunFilters
 from query_api.queries import runs as queries
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
+from query_api.tables import runs
 from query_api.writes import WriteTarget
 
-router = APIRouter(prefix="/test_prompt", tags=["test runs"])
+router = APIRouter(
+    prefix="/test_prompt", tags=["test runs"], dependencies=[owned(runs, "run_id", "run")]
+)
 
 RESULT_PAGE = TypeAdapter(list[ResultOut])
 
@@ -37,6 +41,7 @@ RunId = Annotated[UUID, Path(description="The run's id")]
 )
 async def list_runs(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     more: RunFilters,
@@ -61,6 +66,7 @@ async def list_runs(
         limit=limit,
         offset=first,
         more=more,
+        project=project,
     )
     paging.finish(response, request, "runs", first, len(items), total)
     return items

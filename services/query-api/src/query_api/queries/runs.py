@@ -15,6 +15,7 @@ from sqlalchemy import JSON, ColumnElement, Row, and_, func, literal_column, sel
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import Money
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
@@ -41,10 +42,12 @@ async def list_runs(
     offset: int,
     batch_id: str | None = None,
     more: RunFilter | None = None,
+    project: str = DEFAULT_PROJECT,
 ) -> tuple[int, list[RunOut]]:
-    """A page of runs (newest first, or ``more.sort``) and the total that match the filters."""
+    """A page of the project's runs (newest first, or ``more.sort``) and the total that match
+    the filters."""
     more = more or RunFilter()
-    conditions = more.conditions()
+    conditions = [r.project_id == project, *more.conditions()]
     if status is not None:
         conditions.append(r.status == status)
     if prompt_version_id is not None:
