@@ -26,8 +26,8 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 class PostgresEvaluationRepository:
     def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
+        # The context (the write port passes it) is not needed: evaluations follow their runs.
         self._session = session
-        self._project = (context or MessageContext()).project
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         if not new_runs:
