@@ -17,14 +17,15 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import NotFoundError
-from query_api.api.deps import Project, ReadSession
+from promptworks_eventkit.runtime import Runtime
+from query_api.api.deps import Project
 from query_api.tables import batches, runs
 
 
 def owned(table: Table, id_field: str, noun: str) -> Any:
     """``dependencies=[owned(...)]`` of a router whose paths name ``{<id_field>}``."""
 
-    async def check(request: Request, session: ReadSession, project: Project) -> None:
+    async def check(request: Request, project: Project) -> None:
         raw = request.path_params.get(id_field)
         if raw is None:
             return
@@ -32,7 +33,11 @@ def owned(table: Table, id_field: str, noun: str) -> Any:
             value = UUID(str(raw))
         except ValueError:
             return  # the route's own validation answers 422
-        await check_owner(session, project, table, id_field, value, noun)
+        # A short session of its own: the request's read session would stay checked out for
+        # as long as a streamed answer (live progress, exports) lasts.
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.sessions() as session:
+            await check_owner(session, project, table, id_field, value, noun)
 
     return Depends(check)
 
