@@ -29,8 +29,14 @@ async def list_batches(
     return total, [_batch(row, projected) for row in rows]
 
 
-async def get_batch(session: AsyncSession, batch_id: UUID) -> BatchOut | None:
-    row = (await session.execute(select(batches).where(b.batch_id == batch_id))).first()
+async def get_batch(
+    session: AsyncSession, batch_id: UUID, project: str | None = None
+) -> BatchOut | None:
+    """The batch (with ``project``: only if it is that project's)."""
+    query = select(batches).where(b.batch_id == batch_id)
+    if project is not None:
+        query = query.where(b.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _batch(row, await _runs(session, [batch_id]))
 
 

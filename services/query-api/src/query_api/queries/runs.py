@@ -66,8 +66,12 @@ async def list_runs(
     return total, [_run(row) for row in rows]
 
 
-async def get_run(session: AsyncSession, run_id: UUID) -> RunOut | None:
-    row = (await session.execute(select(runs).where(r.run_id == run_id))).first()
+async def get_run(session: AsyncSession, run_id: UUID, project: str | None = None) -> RunOut | None:
+    """The run (with ``project``: only if it is that project's)."""
+    query = select(runs).where(r.run_id == run_id)
+    if project is not None:
+        query = query.where(r.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _run(row)
 
 
