@@ -66,14 +66,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("prompt_counts_pkey", "prompt_counts", type_="primary")
+    # The counts of every project fold into their partition's row.
     op.execute(
-        "DELETE FROM prompt_counts a USING prompt_counts b "
-        "WHERE a.partition = b.partition AND a.project_id > b.project_id"
+        "CREATE TEMPORARY TABLE prompt_counts_0007 AS SELECT partition, sum(prompts) AS prompts, "
+        "sum(active) AS active FROM prompt_counts GROUP BY partition"
     )
-    op.create_primary_key("prompt_counts_pkey", "prompt_counts", ["partition"])
+    op.execute("DELETE FROM prompt_counts")
+    op.drop_constraint("prompt_counts_pkey", "prompt_counts", type_="primary")
     _create_indexes(with_project=False)
     for table in SCOPED:
         op.drop_column(table, "project_id")
+    op.execute(
+        "INSERT INTO prompt_counts (partition, prompts, active) "
+        "SELECT partition, prompts, active FROM prompt_counts_0007"
+    )
+    op.execute("DROP TABLE prompt_counts_0007")
+    op.create_primary_key("prompt_counts_pkey", "prompt_counts", ["partition"])
     op.drop_column("api_keys", "projects")
     op.drop_table("projects")
