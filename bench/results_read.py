@@ -10,18 +10,29 @@
    offsets) at 1 and at 16 concurrent connections, and the live stream of the finished run
    (`/events`: connect to `end`).
 
-    uv run python -m bench.results_read [--results 100000] [--requests 400]
+    uv run python -m bench.results_read [--results 100000] [--requests 400] [--durable]
+
+Without ``--durable`` it uses the running stack (``KAFKA_BOOTSTRAP_SERVERS`` and
+``DATABASE_URL_BASE``: the shared test stack runs with ``fsync`` off). With ``--durable`` it
+starts a private PostgreSQL + Kafka on free ports with durable settings (``fsync``,
+``synchronous_commit`` and ``full_page_writes`` on; ``tests/support/private_infra.py``) in a
+temporary directory, and deletes them at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -50,8 +61,17 @@ from promptworks_contracts.values import (
 )
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
+from tests.support.credentials import admin_headers
 from tests.support.fake_openai import free_port
-from tests.support.infra import create_database, drop_database, isolated_kafka, migrate, start_infra
+from tests.support.infra import (
+    Infra,
+    create_database,
+    drop_database,
+    isolated_kafka,
+    migrate,
+    start_infra,
+)
+from tests.support.private_infra import running_private_infra
 
 
 def run_events(results: int) -> tuple[uuid.UUID, list[DomainEvent]]:
@@ -184,7 +204,9 @@ async def pages(
     queue = list(range(requests))
 
     async def worker() -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=60, headers=admin_headers()
+        ) as client:
             while queue:
                 queue.pop()
                 offset = rng.randrange(0, max(1, total - 50))
@@ -209,8 +231,19 @@ async def live(client: httpx.AsyncClient, run_id: uuid.UUID) -> dict[str, Any]:
     return {"ms": round((time.perf_counter() - started) * 1000, 1), "events": events}
 
 
-async def main(results: int, requests: int) -> dict[str, Any]:
-    infra = start_infra()
+@contextlib.contextmanager
+def chosen_infra(durable: bool) -> Iterator[Infra]:
+    if not durable:
+        yield start_infra()
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
+        running_private_infra(Path(state)) as private,
+    ):
+        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
+
+
+async def main(results: int, requests: int, infra: Infra) -> dict[str, Any]:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     process = None
@@ -224,7 +257,7 @@ async def main(results: int, requests: int) -> dict[str, Any]:
         await wait_projected(url, len(events))
         projected = time.perf_counter() - started
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers=admin_headers()) as client:
             await client.get(f"/api/v1/test_prompt/{run_id}/results", params={"limit": 50})
             exported = [await export(client, run_id, process.pid) for _ in range(3)]
             one = await pages(base, run_id, results, requests, 1)
@@ -236,6 +269,8 @@ async def main(results: int, requests: int) -> dict[str, Any]:
             process.wait(timeout=30)
         await drop_database(infra, url)
     return {
+        "nproc": os.cpu_count(),
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "results": results,
         "events": len(events),
         "projection_seconds": round(projected, 1),
@@ -249,5 +284,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--results", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument(
+        "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.results, args.requests)), indent=2))
+    print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
+    with chosen_infra(args.durable) as infra:
+        print(json.dumps(asyncio.run(main(args.results, args.requests, infra)), indent=2))

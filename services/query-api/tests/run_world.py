@@ -47,6 +47,10 @@ def _version(prompt: PromptCreated, number: int, **fields: Any) -> PromptVersion
     )
 
 
+METADATA = {"ticket": "PW-12", "owner": "ann", "ui": {"pinned": True}}
+"""The free metadata of the ``done`` run (the original frontend's ``schema``)."""
+
+
 def _run(version: PromptVersionCreated, cases: int, repetitions: int, **fields: Any) -> RunCreated:
     return RunCreated(
         run_id=uuid.uuid4(),
@@ -132,7 +136,7 @@ class Catalog:
             commit_message="chat form",
             author="ann lee",
         )
-        done = _run(v2, 2, 2, notes="smoke", batch_id="batch-1")
+        done = _run(v2, 2, 2, notes="smoke", batch_id="batch-1", metadata=METADATA)
         results = [
             ResultRecorded(
                 run_id=done.run_id,

@@ -4,6 +4,7 @@ makes the projection replay the prompt topic (and only it) into them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -102,3 +103,76 @@ async def test_0003_adds_cost_and_batches_and_replays_the_run_topics(database) -
             assert [row[0] for row in left] == ["promptworks.prompt", "promptworks.prompt/p1"]
     finally:
         await engine.dispose()
+
+
+RUN_ROWS = """
+    INSERT INTO runs (run_id, prompt_id, prompt_version_id, prompt_version_number, provider,
+      model_name, parameters, repetitions, case_count, assertions, total_calls, recorded,
+      succeeded, failed, status, created_at, stream_version, currency, cost)
+    VALUES ('00000000-0000-0000-0000-0000000000a1', gen_random_uuid(), gen_random_uuid(), 1,
+      'mock', 'echo', '{}', 1, 2, '[]', 2, 2, 1, 1, 'completed', now(), 5, 'USD', 0.0025);
+    INSERT INTO results (result_id, run_id, case_index, repetition, output, latency_ms,
+      prompt_tokens, completion_tokens, total_tokens, finish_reason, error, created_at, cost)
+    VALUES
+      ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1', 0, 1,
+       'Hello Ann', 12.5, 3, 4, 7, 'stop', NULL, '2026-11-01T10:00:00.123456Z', 0.00125),
+      ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000a1', 1, 1,
+       NULL, 3.0, 0, 0, 0, NULL, 'timeout', '2026-11-01T10:00:01Z', NULL);
+    INSERT INTO metrics (result_id, name, value, passed, detail) VALUES
+      ('00000000-0000-0000-0000-0000000000b1', 'polite', NULL, false, 'no please'),
+      ('00000000-0000-0000-0000-0000000000b1', 'greets', NULL, true, NULL);
+    INSERT INTO result_verdicts (result_id, passed, score) VALUES
+      ('00000000-0000-0000-0000-0000000000b1', false, 0.5)
+"""
+
+
+async def test_0008_renders_the_documents_of_existing_results(database) -> None:
+    url = await database("query-api")
+    await alembic(url, "downgrade", "0006")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            assert "document" not in await columns(connection, "results")
+            for statement in RUN_ROWS.split(";"):
+                await connection.execute(text(statement))
+        await alembic(url, "upgrade", "head")
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text("SELECT document, ok, failed_checks FROM results ORDER BY case_index")
+                )
+            ).all()
+            numbered = (
+                await connection.execute(
+                    text("SELECT position, result_id::text FROM result_positions ORDER BY 1")
+                )
+            ).all()
+            indexes = await connection.scalars(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'results'")
+            )
+            assert {
+                "ix_results_run_ok",
+                "ix_results_failed_checks",
+                "ix_results_created_at",
+            } <= set(indexes)
+    finally:
+        await engine.dispose()
+    (greeted, ok, failed), (timed_out, ok_2, failed_2) = rows
+    # The finished run's results are numbered for paging.
+    assert [tuple(row) for row in numbered] == [
+        (0, "00000000-0000-0000-0000-0000000000b1"),
+        (1, "00000000-0000-0000-0000-0000000000b2"),
+    ]
+    assert (ok, failed, ok_2, failed_2) == (False, ["polite"], False, [])
+    # Compact JSON, exactly as the API answers it: metrics in name order, money canonical.
+    assert greeted.startswith('{"id":"00000000-0000-0000-0000-0000000000b1","run_id":')
+    document = json.loads(greeted)
+    assert document["metrics"] == [
+        {"name": "greets", "value": None, "passed": True, "detail": None},
+        {"name": "polite", "value": None, "passed": False, "detail": "no please"},
+    ]
+    assert document["cost"] == {"amount": "0.00125", "currency": "USD"}
+    assert document["created_at"] == "2026-11-01T10:00:00.123456Z"
+    assert (document["passed"], document["score"], document["tokens_used"]) == (False, 0.5, 7)
+    assert json.loads(timed_out)["error"] == "timeout"
+    assert json.loads(timed_out)["metrics"] == [] and json.loads(timed_out)["passed"] is None

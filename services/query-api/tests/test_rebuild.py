@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
 from query_api.projections import CONSUMER_NAME
+from query_api.projections.result_documents import backfill
 from query_api.tables import READ_MODEL_TABLES
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,9 @@ async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
     """What the API answers for every read: prompts, classes, tags, runs and results."""
     paths = [f"{API}/test_prompt", *prompt_paths(world)]
     for run in (catalog.done, catalog.failed, catalog.running, catalog.early):
-        paths += [f"{API}/test_prompt/{run.run_id}", f"{API}/test_prompt/{run.run_id}/results"]
+        results = f"{API}/test_prompt/{run.run_id}/results"
+        paths += [f"{API}/test_prompt/{run.run_id}", results, f"{results}?passed=false"]
+        paths += [f"{results}?limit=2&offset=1"]  # by position (finished runs)
     taken: dict[str, Any] = {}
     for path in paths:
         response = await client.get(path)
@@ -63,7 +66,34 @@ async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
         f"{API}/prompts/{world.greeting.prompt_id}/render", json={"variables": {"name": "A"}}
     )
     taken["render"] = render.json()
+    export = await client.get(f"{API}/test_prompt/{catalog.done.run_id}/results/export")
+    taken["export"] = export.text  # the stored documents, byte for byte
     return taken
+
+
+async def documents(url: str) -> list[Any]:
+    """Every stored result document with its filter columns."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT result_id, document, ok, failed_checks FROM results ORDER BY 1")
+            )
+            return [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def rerendered(url: str) -> list[Any]:
+    """The documents rendered again from the rows alone (what migration 0008 does)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE results SET document = NULL"))
+            assert await connection.run_sync(backfill) > 0
+    finally:
+        await engine.dispose()
+    return await documents(url)
 
 
 async def test_wiped_read_models_are_rebuilt_identically(
@@ -74,6 +104,11 @@ async def test_wiped_read_models_are_rebuilt_identically(
         await catalog.publish(publisher, api)
         await world.publish(publisher, api)
         before = await snapshot(api.client, catalog, world)
+    stored = await documents(settings.database_url.get_secret_value())
+    assert stored and all(row[1] is not None for row in stored)
+    # Rendered from the event as it is inserted, or from the stored rows (evaluation applied
+    # later, migration 0008's backfill): the same bytes.
+    assert await rerendered(settings.database_url.get_secret_value()) == stored
 
     engine = create_async_engine(settings.database_url.get_secret_value())
     try:
@@ -96,6 +131,8 @@ async def test_wiped_read_models_are_rebuilt_identically(
             assert await snapshot(api.client, catalog, world) == before
 
         await eventually(rebuilt)
+    # Rendered from the final rows, whatever order the topics were applied in: the same bytes.
+    assert await documents(settings.database_url.get_secret_value()) == stored
     # The replay applied every batch in bulk the first time (no retry, no one-by-one fallback).
     assert "batch failed" not in capfd.readouterr().out
     # The rebuilt models carry the same counters, statuses and metrics, not just the same rows.

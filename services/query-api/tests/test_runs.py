@@ -70,6 +70,7 @@ async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -
     assert run["prompt_version_id"] == str(catalog.greeting_v2.version_id)
     assert run["prompt_version_number"] == 2
     assert (run["notes"], run["batch_id"]) == ("smoke", "batch-1")
+    assert run["metadata"] == {"ticket": "PW-12", "owner": "ann", "ui": {"pinned": True}}
     assert run["created_at"] <= run["started_at"] <= run["finished_at"]
     summary = run["evaluation_summary"]
     assert summary["evaluated"] == 4
@@ -83,6 +84,7 @@ async def test_run_detail_has_counters_parameters_and_evaluation(api, catalog) -
     assert failed["status"] == "failed"
     assert failed["failure_reason"] == "provider 'nope' is not configured"
     assert failed["finished_at"] is not None and failed["evaluation_summary"] is None
+    assert failed["metadata"] is None
 
     running = (await api.client.get(f"{RUNS}/{catalog.running.run_id}")).json()
     assert running["status"] == "running" and running["case_count"] == 1
@@ -147,6 +149,27 @@ async def test_results_are_ordered_with_their_metrics(api, catalog) -> None:
     )
     assert page.headers["X-Total-Count"] == "4"
     assert page.json() == [body[2]]
+
+
+async def test_a_result_applied_after_its_run_finished_takes_its_place_in_the_pages(
+    api, catalog, publisher
+) -> None:
+    """A finished run's pages are read by position; a late result renumbers the run."""
+    done = catalog.done
+    late = catalog.results[0].model_copy(update={"result_id": uuid.uuid4(), "repetition": 3})
+    await publisher.publish([late])
+    await api.applied(done, publisher.version(done))
+    url = f"{RUNS}/{done.run_id}/results"
+    everything = (await api.client.get(url)).json()
+    order = [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
+    assert [(r["case_index"], r["repetition"]) for r in everything] == order
+    for offset, limit in ((0, 2), (2, 2), (4, 2), (1, 10)):
+        page = await api.client.get(url, params={"offset": offset, "limit": limit})
+        assert page.headers["X-Total-Count"] == "5"
+        assert page.json() == everything[offset : offset + limit]
+    # A filtered page skips its offset on the index instead: the same documents.
+    failed = await api.client.get(url, params={"passed": "false"})
+    assert [r["id"] for r in failed.json()] == [everything[4]["id"]]
 
 
 async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:

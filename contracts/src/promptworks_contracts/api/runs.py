@@ -9,12 +9,14 @@ product's (``model_name``, ``repetitions``, ``schema`` ...).
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from promptworks_contracts.api.evaluators import EvaluatorRefIn
 from promptworks_contracts.api.prompts import JsonFloat, JsonInt
 from promptworks_contracts.values import Assertion
 
@@ -22,6 +24,7 @@ MAX_CASES = 10_000
 MAX_REPETITIONS = 50
 MAX_CELLS = 100
 MAX_CASES_TEXT_CHARS = 10_000_000
+MAX_METADATA = 16_000
 PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
 CaseFormat = Literal["csv", "jsonl"]
@@ -96,12 +99,22 @@ class WorkIn(BaseModel):
         "columns; `jsonl`: one case object per line.",
     )
     assertions: list[Assertion] = Field(default_factory=list, max_length=100)
+    evaluator: EvaluatorRefIn | None = Field(
+        default=None,
+        description="Evaluate with this evaluator version (its assertions and judges) instead "
+        "of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run.",
+    )
     json_schema: dict[str, Any] | None = Field(
         default=None,
         alias="schema",
         description="A JSON Schema every output must match (becomes a json_schema assertion).",
     )
     notes: str | None = Field(default=None, max_length=5000)
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="Free JSON kept with each run and answered as sent (what the original "
+        "frontend stored in `schema`, which now checks outputs); at most 16,000 characters.",
+    )
     budget: Decimal | None = Field(
         default=None,
         gt=0,
@@ -116,6 +129,14 @@ class WorkIn(BaseModel):
         "parameters (seed included) and repetition were answered before is answered from it "
         "(`cached`, no cost); new answers fill it.",
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # It travels in the RunCreated event and in every answer about the run.
+        if value is not None and len(json.dumps(value, separators=(",", ":"))) > MAX_METADATA:
+            raise ValueError(f"metadata is longer than {MAX_METADATA} characters as JSON")
+        return value
 
 
 class CreateRunRequest(WorkIn, ParametersIn, ModelIn, VersionIn):
@@ -133,6 +154,7 @@ class CreateRunRequest(WorkIn, ParametersIn, ModelIn, VersionIn):
                     "repetitions": 3,
                     "cases": [{"name": "Ada"}, {"variables": {"name": "Grace"}, "expected": "Hi"}],
                     "notes": "smoke test",
+                    "metadata": {"ticket": "PW-12", "owner": "ann"},
                 }
             ]
         },

@@ -12,6 +12,7 @@ from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import (
     Assertion,
+    EvaluatorPin,
     ModelParameters,
     ModelPricing,
     ModelRef,
@@ -45,6 +46,9 @@ class RunCreated(_RunEvent, ProjectScoped):
     )
     assertions: list[Assertion] = Field(default_factory=list)
     notes: str | None = None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free JSON the caller kept with the run; null: none given."
+    )
     batch_id: str | None = None
     total_calls: int = Field(ge=1)
     expected: list[Any] = Field(
@@ -79,6 +83,11 @@ class RunCreated(_RunEvent, ProjectScoped):
     pairs: list[tuple[int, int]] | None = Field(
         default=None,
         description="Only these (case index, repetition) pairs are called; null: every pair.",
+    )
+    evaluator: EvaluatorPin | None = Field(
+        default=None,
+        description="The evaluator version whose assertions `assertions` are (pinned when the "
+        "run was created); null: the run gave its assertions inline.",
     )
 
 

@@ -26,6 +26,8 @@ from query_api.api import (
     batches,
     classes,
     comparisons,
+    evaluations,
+    evaluators,
     exports,
     live,
     projects,
@@ -47,6 +49,7 @@ from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
+from query_api.web import install_console
 from query_api.writes import ForwardedWrites
 
 
@@ -135,6 +138,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         runs,
         exports,
         batches,
+        evaluators,
+        evaluations,
         live,
         providers,
         quick_tests,
@@ -147,6 +152,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))
+    install_console(app, settings.web_dist)
     return app
 
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import TypeAdapter
 
 from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
@@ -17,8 +16,10 @@ from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.ownership import owned
-from query_api.api.result_params import ResultFilters, RunFilters
+from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
+from query_api.queries import reevaluated_results
 from query_api.queries import runs as queries
+from query_api.queries.evaluation_sources import FIRST, choose
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
 from query_api.tables import runs
@@ -27,8 +28,6 @@ from query_api.writes import WriteTarget
 router = APIRouter(
     prefix="/test_prompt", tags=["test runs"], dependencies=[owned(runs, "run_id", "run")]
 )
-
-RESULT_PAGE = TypeAdapter(list[ResultOut])
 
 RunId = Annotated[UUID, Path(description="The run's id")]
 
@@ -91,19 +90,29 @@ async def list_results(
     request: Request,
     run_id: RunId,
     filters: ResultFilters,
+    evaluation: EvaluationParam = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
-    """Ordered by (case_index, repetition); each result carries every metric recorded so far.
-    A whole run in one answer: `/results/export` (NDJSON, streamed)."""
-    if not await queries.run_exists(session, run_id):
-        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
+    """Ordered by (case_index, repetition); each result carries every metric recorded so far,
+    and its verdict, of the chosen evaluation (default: the latest). A whole run in one
+    answer: `/results/export` (NDJSON, streamed)."""
     first = paging.start(request, "results", offset, cursor)
-    total, items = await queries.list_results(session, run_id, limit, first, filters.conditions())
-    # Pages reach 10,000 results: serialise them in one pass of pydantic-core, not FastAPI's.
-    response = Response(RESULT_PAGE.dump_json(items), media_type="application/json")
-    paging.finish(response, request, "results", first, len(items), total)
+    source = await choose(session, run_id, evaluation)
+    if source is FIRST:
+        page = await queries.result_page(session, run_id, limit, first, filters.conditions())
+    elif await queries.run_exists(session, run_id):
+        page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
+    else:
+        page = None
+    if page is None:
+        raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
+    total, documents = page
+    # Each result is stored as the JSON it is answered with: the page is their concatenation.
+    body = "[" + ",".join(documents) + "]"
+    response = Response(body.encode(), media_type="application/json")
+    paging.finish(response, request, "results", first, len(documents), total)
     return response
 
 

@@ -29,6 +29,8 @@ from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
 from query_api.projections.evaluations import copy_evaluation_summaries
+from query_api.projections.result_documents import refresh_runs, render_new
+from query_api.projections.result_positions import number, renumber_finished
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -52,6 +54,7 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "case_count": max(len(event.cases), 1),
             "assertions": [a.model_dump(mode="json") for a in event.assertions],
             "notes": event.notes,
+            "metadata": event.metadata,
             "batch_id": event.batch_id,
             "total_calls": event.total_calls,
             "recorded": 0,
@@ -66,6 +69,8 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "budget": _amount(event.budget),
             "cancelled_by": None,
             "retry_of": event.retry_of,
+            "evaluator_id": event.evaluator.evaluator_id if event.evaluator else None,
+            "evaluator_version": event.evaluator.version if event.evaluator else None,
             "created_at": received.envelope.time,
             "started_at": None,
             "finished_at": None,
@@ -77,6 +82,9 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
     await session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
     # The evaluator may have been applied first (another topic): pick up its summary now.
     await copy_evaluation_summaries(session, [event.run_id for _, event in pairs])
+    # Results never precede their run on its stream, but a document shows the run's currency:
+    # render any that exist (normally none; one index probe per run).
+    await refresh_runs(session, [event.run_id for _, event in pairs])
 
 
 async def on_run_started(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -116,6 +124,7 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for received, event in pairs
     ]
+    await render_new(session, rows)
     names, source = unnest_rows(results, rows)
     inserted = await session.execute(
         pg_insert(results)
@@ -147,6 +156,8 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         )
     )
     await update_many(session, statement, updates)
+    # Normally none: results precede their run's terminal event on its stream.
+    await renumber_finished(session, list(counts))
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -172,6 +183,7 @@ async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -200,6 +212,7 @@ async def on_run_cancelled(session: AsyncSession, events: Sequence[ReceivedEvent
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
 
 
 async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -215,6 +228,11 @@ async def on_run_failed(session: AsyncSession, events: Sequence[ReceivedEvent]) 
         )
     )
     await update_many(session, statement, _latest_per_run(events, extra))
+    await number(session, _run_ids(events))
+
+
+def _run_ids(events: Sequence[ReceivedEvent]) -> list[UUID]:
+    return list({UUID(received.event.stream_id()): None for received in events})
 
 
 def _latest_per_run(

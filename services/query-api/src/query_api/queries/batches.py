@@ -9,9 +9,8 @@ from uuid import UUID
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.queries.runs import money, money_out
 from query_api.schemas.batches import BatchCellOut, BatchOut, BatchStatus
-from query_api.schemas.runs import MoneyOut
+from query_api.schemas.runs import MoneyOut, money, money_out
 from query_api.tables import batches, runs
 
 b, r = batches.c, runs.c

@@ -1,25 +1,21 @@
-"""A whole run's results as NDJSON, streamed: a server-side cursor read in chunks, each result
-serialised as the paged list answers it (``ResultOut``), so memory stays constant whatever the
-run's size. One REPEATABLE READ snapshot for the whole export."""
+"""A whole run's results as NDJSON, streamed: a server-side cursor over the stored documents
+(each exactly as the paged list answers it), read in chunks, so memory stays constant whatever
+the run's size and nothing is joined or serialised per row. One REPEATABLE READ snapshot for
+the whole export."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-from pydantic import TypeAdapter
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from query_api.queries.result_filters import ResultFilter
-from query_api.queries.runs import VERDICT_COLUMNS, metrics_json, result_fields
-from query_api.schemas.runs import ResultOut
-from query_api.tables import result_verdicts, results, runs
+from query_api.tables import results
 
-CHUNK = 2000
+CHUNK = 5000
 """Rows per cursor fetch, and per write to the client."""
-
-RESULT = TypeAdapter(ResultOut)
 
 
 async def results_ndjson(
@@ -27,16 +23,7 @@ async def results_ndjson(
 ) -> AsyncIterator[bytes]:
     res = results.c
     query = (
-        select(
-            results,
-            metrics_json(res.result_id).label("metrics"),
-            select(runs.c.currency)
-            .where(runs.c.run_id == run_id)
-            .scalar_subquery()
-            .label("currency"),
-            *VERDICT_COLUMNS,
-        )
-        .outerjoin(result_verdicts, result_verdicts.c.result_id == res.result_id)
+        select(res.document)
         .where(and_(res.run_id == run_id, *where.conditions()))
         .order_by(res.case_index, res.repetition, res.result_id)
         .execution_options(yield_per=CHUNK)
@@ -47,6 +34,4 @@ async def results_ndjson(
         )
         stream = await session.stream(query)
         async for rows in stream.partitions(CHUNK):
-            yield b"".join(
-                RESULT.dump_json(ResultOut(**result_fields(row))) + b"\n" for row in rows
-            )
+            yield ("\n".join(row[0] for row in rows) + "\n").encode()

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, not_, select
+from sqlalchemy import ColumnElement
 
-from query_api.tables import metrics, results
+from query_api.tables import results
 
-res, m = results.c, metrics.c
+res = results.c
 
 
 @dataclass(frozen=True)
@@ -27,26 +27,17 @@ class ResultFilter:
     """Text the output contains (case-insensitive)."""
 
     def conditions(self) -> list[ColumnElement[Any]]:
+        # ``ok`` and ``failed_checks`` are derived from the metrics when the result's document
+        # is rendered (projections.result_documents): indexed columns, no per-row subquery.
         found: list[ColumnElement[Any]] = []
         if self.passed is not None:
-            any_failed = exists(
-                select(m.result_id).where(m.result_id == res.result_id, m.passed.is_(False))
-            )
-            ok = and_(res.error.is_(None), not_(any_failed))
-            found.append(ok if self.passed else not_(ok))
+            found.append(res.ok == self.passed)  # equality: an index condition
         if self.failed_check is not None:
-            found.append(
-                exists(
-                    select(m.result_id).where(
-                        m.result_id == res.result_id,
-                        m.name == self.failed_check,
-                        m.passed.is_(False),
-                    )
-                )
-            )
+            found.append(res.failed_checks.contains([self.failed_check]))
         if self.case_index is not None:
             found.append(res.case_index == self.case_index)
         if self.q:
+            # A trigram index serves ILIKE '%...%' (ix_results_output_trgm).
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             found.append(res.output.ilike(pattern + "%", escape="\\"))
         return found

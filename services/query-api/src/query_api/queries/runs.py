@@ -1,35 +1,27 @@
 """Reads of runs and their results.
 
-A results page costs three queries whatever its size: the run's existence, the count, and one
-query that returns the page of results, each with its metrics aggregated by PostgreSQL.
+A results page costs two queries whatever its size (three with a filter: its count): the run's
+``recorded`` counter and status, and one indexed range read of the stored documents
+(``projections.result_documents``), answered as they are stored. A finished run's page is read
+by position (``result_positions``) at any offset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, ColumnElement, Row, and_, func, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.projects import DEFAULT_PROJECT
-from promptworks_contracts.values import Money
+from promptworks_contracts.values import EvaluatorPin
 from query_api.queries.run_filters import RunFilter
-from query_api.schemas.runs import MoneyOut, ResultOut, RunOut, RunStatus
-from query_api.tables import metrics, result_verdicts, results, runs
+from query_api.schemas.runs import RunOut, RunStatus, money
+from query_api.tables import FINISHED_STATUSES, result_positions, results, runs
 
 r = runs.c
-VERDICT_COLUMNS = (
-    result_verdicts.c.passed,
-    result_verdicts.c.score,
-    result_verdicts.c.reasons,
-    result_verdicts.c.judgements,
-    result_verdicts.c.output_checks,
-)
-"""A result's verdict, read beside it (outer join on ``result_verdicts``)."""
 
 
 async def list_runs(
@@ -79,91 +71,60 @@ async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
     return (await session.scalar(select(r.run_id).where(r.run_id == run_id))) is not None
 
 
-async def list_results(
+async def result_page(
     session: AsyncSession,
     run_id: UUID,
     limit: int,
     offset: int,
     where: Sequence[ColumnElement[Any]] = (),
-) -> tuple[int, list[ResultOut]]:
-    """A page of a run's results ordered by (case_index, repetition), metrics attached;
-    ``where``: more conditions on ``results`` (``queries.result_filters``)."""
+) -> tuple[int, list[str]] | None:
+    """A page of a run's results ordered by (case_index, repetition): (the total that match,
+    each result's stored document); None when the run does not exist. ``where``: more
+    conditions on ``results`` (``queries.result_filters``).
+
+    Unfiltered, the total is the run's ``recorded`` counter (one primary-key read that also
+    proves the run exists), not a count of 100,000 index entries.
+    """
+    run = (await session.execute(select(r.recorded, r.status).where(r.run_id == run_id))).first()
+    if run is None:
+        return None
     res = results.c
     matching = and_(res.run_id == run_id, *where)
-    total = int(
-        await session.scalar(select(func.count()).select_from(results).where(matching)) or 0
+    total = (
+        int(await session.scalar(select(func.count()).select_from(results).where(matching)) or 0)
+        if where
+        else int(run.recorded)
     )
     if total <= offset:
         return total, []
+    if not where and run.status in FINISHED_STATUSES:
+        # A finished run's results are numbered: the page is one range read at any offset.
+        p = result_positions.c
+        numbered = list(
+            await session.scalars(
+                select(res.document)
+                .join(result_positions, p.result_id == res.result_id)
+                .where(p.run_id == run_id, p.position >= offset, p.position < offset + limit)
+                .order_by(p.position)
+            )
+        )
+        if len(numbered) == min(limit, total - offset):
+            return total, numbered
+    # Otherwise the offset is skipped on the index alone; documents are read for the page only.
     page = (
-        select(results)
+        select(res.result_id, res.case_index, res.repetition)
         .where(matching)
         .order_by(res.case_index, res.repetition, res.result_id)
         .limit(limit)
         .offset(offset)
         .cte("page")
     )
-    # One query: each result of the page with its metrics aggregated (name order) in PG and
-    # its verdict (null until evaluated).
-    rows = await session.execute(
-        select(
-            page,
-            metrics_json(page.c.result_id).label("metrics"),
-            select(r.currency).where(r.run_id == run_id).scalar_subquery().label("currency"),
-            *VERDICT_COLUMNS,
-        )
-        .outerjoin(result_verdicts, result_verdicts.c.result_id == page.c.result_id)
+    documents = await session.scalars(
+        select(res.document)
+        .join(page, page.c.result_id == res.result_id)
         .order_by(page.c.case_index, page.c.repetition, page.c.result_id)
     )
-    return total, [ResultOut(**result_fields(row)) for row in rows]
-
-
-def metrics_json(result_id: ColumnElement[Any]) -> ColumnElement[Any]:
-    """The metrics of the result ``result_id`` as one JSON list, in name order."""
-    m = metrics.c
-    return (
-        select(
-            func.coalesce(
-                func.json_agg(
-                    aggregate_order_by(
-                        func.json_build_object(
-                            "name", m.name, "value", m.value, "passed", m.passed, "detail", m.detail
-                        ),
-                        m.name,
-                    )
-                ),
-                literal_column("'[]'::json"),
-                type_=JSON,
-            )
-        )
-        .where(m.result_id == result_id)
-        .scalar_subquery()
-    )
-
-
-def result_fields(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": row.result_id,
-        "run_id": row.run_id,
-        "case_index": row.case_index,
-        "repetition": row.repetition,
-        "output": row.output,
-        "latency_ms": row.latency_ms,
-        "prompt_tokens": row.prompt_tokens,
-        "completion_tokens": row.completion_tokens,
-        "total_tokens": row.total_tokens,
-        "finish_reason": row.finish_reason,
-        "error": row.error,
-        "created_at": row.created_at,
-        "cost": money(row.cost, row.currency),
-        "cached": row.cached,
-        "metrics": row.metrics,
-        "passed": row.passed,
-        "score": row.score,
-        "reasons": row.reasons or [],
-        "judgements": row.judgements or [],
-        "output_checks": row.output_checks,
-    }
+    return total, list(documents)
 
 
 def _run(row: Row[Any]) -> RunOut:
@@ -191,10 +152,16 @@ def _run(row: Row[Any]) -> RunOut:
         estimated_cost=money(row.estimated_cost, row.currency),
         budget=money(row.budget, row.currency),
         retry_of=row.retry_of,
+        evaluator=(
+            None
+            if row.evaluator_id is None
+            else EvaluatorPin(evaluator_id=row.evaluator_id, version=row.evaluator_version)
+        ),
         recorded=row.recorded,
         succeeded=row.succeeded,
         failed=row.failed,
         notes=row.notes,
+        metadata=row._mapping["metadata"],
         batch_id=row.batch_id,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -202,15 +169,3 @@ def _run(row: Row[Any]) -> RunOut:
         evaluation_summary=row.evaluation_summary,
         stream_version=row.stream_version,
     )
-
-
-def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
-    if amount is None or currency is None:
-        return None
-    return money_out(amount, currency)
-
-
-def money_out(amount: Decimal, currency: str) -> MoneyOut:
-    """One spelling per amount (``0.00125``): the contracts' ``Money`` makes it canonical."""
-    canonical = Money(amount=amount, currency=currency)
-    return MoneyOut(amount=canonical.amount, currency=canonical.currency)

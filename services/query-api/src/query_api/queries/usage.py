@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Date, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.queries.runs import money_out
+from query_api.schemas.runs import money_out
 from query_api.schemas.usage import (
     UsageFigures,
     UsageGroup,

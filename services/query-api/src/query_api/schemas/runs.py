@@ -13,7 +13,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from promptworks_contracts.values import AssertionFailure, Judgement, OutputChecks
+from promptworks_contracts.values import (
+    AssertionFailure,
+    EvaluatorPin,
+    Judgement,
+    Money,
+    OutputChecks,
+)
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -53,10 +59,18 @@ class RunOut(_Out):
     retry_of: UUID | None = Field(
         default=None, description="The run whose failed calls this run makes again"
     )
+    evaluator: EvaluatorPin | None = Field(
+        default=None,
+        description="The evaluator version the run is evaluated with (pinned at creation); "
+        "null: inline assertions",
+    )
     recorded: int = Field(description="Results recorded so far")
     succeeded: int
     failed: int
     notes: str | None
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free JSON given when the run was created, as it was sent"
+    )
     batch_id: str | None
     created_at: datetime
     started_at: datetime | None
@@ -78,6 +92,18 @@ class RunOut(_Out):
 class MoneyOut(_Out):
     amount: Decimal = Field(description='Exact, as a string: `"0.00125"`')
     currency: str
+
+
+def money(amount: Decimal | None, currency: str | None) -> MoneyOut | None:
+    if amount is None or currency is None:
+        return None
+    return money_out(amount, currency)
+
+
+def money_out(amount: Decimal, currency: str) -> MoneyOut:
+    """One spelling per amount (``0.00125``): the contracts' ``Money`` makes it canonical."""
+    canonical = Money(amount=amount, currency=currency)
+    return MoneyOut(amount=canonical.amount, currency=canonical.currency)
 
 
 class MetricOut(_Out):

@@ -7,6 +7,13 @@ Invariants:
   run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
   events (RunCreated, RunEvaluated) is applied last.
 - ``runs.status`` is written by run events only; evaluation events never touch it.
+- ``results.document`` is the result's public JSON exactly as the API answers it (the paged
+  list and the NDJSON export), re-rendered in the projection's transaction whenever the result,
+  its metrics, its verdict or its run's currency is applied (``projections.result_documents``);
+  ``ok`` and ``failed_checks`` are derived beside it so the filters read indexes, not metrics.
+- ``result_positions`` numbers the results of every finished run (0, 1, ... in the order of
+  every results list); a result applied after its run finished renumbers that run. A run still
+  running has none (its pages skip their offset on the index).
 - ``batches`` holds each batch's matrix as created; its runs' progress is read from ``runs``
   (by ``batch_id``) at read time, so a batch never needs updating.
 """
@@ -28,7 +35,7 @@ from sqlalchemy import (
     Text,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from query_api.tables._base import metadata, project_column
 
@@ -71,6 +78,9 @@ runs = Table(
     Column("budget", MONEY, nullable=True),
     Column("cancelled_by", Text, nullable=True),
     Column("retry_of", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_id", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_version", Integer, nullable=True),
+    Column("metadata", JSONB, nullable=True, comment="Free JSON the caller kept with the run"),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",
         name="ck_runs_status",
@@ -109,7 +119,36 @@ results = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("cost", MONEY, nullable=True),
     Column("cached", Boolean, nullable=False, server_default=false()),
+    Column(
+        "document",
+        Text,
+        nullable=True,
+        comment="The public JSON of the result (null only inside the transaction inserting it)",
+    ),
+    Column(
+        "ok",
+        Boolean,
+        nullable=True,
+        comment="The call succeeded and no check failed (the `passed` filter)",
+    ),
+    Column(
+        "failed_checks",
+        ARRAY(Text),
+        nullable=False,
+        server_default="{}",
+        comment="Names of the metrics whose check failed (the `failed_check` filter)",
+    ),
     Index("ix_results_run_case_repetition", "run_id", "case_index", "repetition", "result_id"),
+    Index("ix_results_run_ok", "run_id", "ok", "case_index", "repetition", "result_id"),
+    Index("ix_results_failed_checks", "failed_checks", postgresql_using="gin"),
+    # Usage reads a window of time across runs (queries.usage).
+    Index("ix_results_created_at", "created_at"),
+    Index(
+        "ix_results_output_trgm",
+        "output",
+        postgresql_using="gin",
+        postgresql_ops={"output": "gin_trgm_ops"},
+    ),
 )
 
 metrics = Table(
@@ -135,6 +174,17 @@ result_verdicts = Table(
     comment="Per result: the verdict of its latest evaluation (joined on read, like metrics)",
 )
 
+result_positions = Table(
+    "result_positions",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("result_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("run_id", "position"),
+    comment="Each result's place in its finished run, (case_index, repetition) order: a page "
+    "at any offset is one range read (numbered when the run finishes)",
+)
+
 batches = Table(
     "batches",
     metadata,
@@ -153,4 +203,12 @@ Index(
     batches.c.batch_id.desc(),
 )
 
-RUN_READ_MODEL_TABLES = (runs, run_evaluations, results, metrics, result_verdicts, batches)
+RUN_READ_MODEL_TABLES = (
+    runs,
+    run_evaluations,
+    results,
+    metrics,
+    result_verdicts,
+    result_positions,
+    batches,
+)
