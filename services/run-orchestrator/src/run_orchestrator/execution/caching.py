@@ -30,7 +30,7 @@ async def prefetch(port: ExecutorPort, state: RunState, ttl_seconds: float) -> N
             variables = created.cases[case] if created.cases else {}
             messages = render_messages(created.template, variables)
             found[(case, repetition)] = cache_key(
-                messages, created.model, created.parameters, repetition
+                messages, created.model, created.parameters, repetition, created.project_id
             )
         return found
 
