@@ -42,9 +42,14 @@ async function waitText(sel, predicate, what) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-async function fill(sel, value) {
-  await page.$eval(sel, (el) => { el.value = ""; });
-  await page.type(sel, value);
+// Replaces a field's text as a user would (select all, delete, type), so React sees each change.
+async function fill(sel, value, target = page) {
+  await target.focus(sel);
+  await target.keyboard.down("Control");
+  await target.keyboard.press("KeyA");
+  await target.keyboard.up("Control");
+  await target.keyboard.press("Backspace");
+  await target.type(sel, value);
 }
 
 try {
@@ -90,8 +95,10 @@ try {
   await shot("03-version-editor");
   await page.click($("save"));
   await page.waitForSelector($("pick-2"), WAIT);
+  await page.click($("label-1")); // "production" -> v1
+  await waitText("body", (v) => v.includes("production → v1"), "the label on v1");
   await shot("04-prompt-detail");
-  step("second version created");
+  step("second version created; production label set on v1");
 
   // Diff v1 and v2 side by side.
   await page.click($("pick-1"));
@@ -175,6 +182,33 @@ try {
   await waitText($("key-table"), (v) => v.includes(`ci ${unique}`), "the new key in the list");
   await shot("13-api-keys");
   step("providers listed; API key created");
+
+  // The new key signs in another tab (its own session); revoked, that tab is signed out.
+  const secret = (await text($("k-secret"))).match(/pwk_\S+/)?.[0] ?? "";
+  const other = await browser.newPage();
+  await other.goto(base + "/prompts", { waitUntil: "networkidle0" });
+  await other.type($("api-key"), secret);
+  await other.click($("sign-in"));
+  await other.waitForSelector($("prompt-table"), WAIT);
+  await page.bringToFront();
+  await page.$$eval(`${$("key-table")} tbody tr`, (rows, wanted) => {
+    const row = rows.find((tr) => tr.textContent?.includes(wanted));
+    row?.querySelector("button")?.click();
+  }, `ci ${unique}`);
+  // Revoked: its row loses the Revoke button.
+  await page.waitForFunction((sel, wanted) => {
+    const row = [...document.querySelectorAll(`${sel} tbody tr`)].find((tr) => tr.textContent?.includes(wanted));
+    return row !== undefined && row.querySelector("button") === null;
+  }, WAIT, $("key-table"), `ci ${unique}`);
+  await other.bringToFront();
+  await other.click($("nav-runs"));
+  await other.waitForSelector($("signed-out"), WAIT);
+  await other.close();
+  step("a revoked key's tab is signed out");
+
+  await page.click($("nav-evaluators"));
+  await page.waitForSelector($("evaluator-table"), WAIT);
+  step("evaluators listed");
 
   // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
   // retry brings the page back.

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, language and project switches, navigation, the routed screen.
 import { useEffect, useMemo, useState } from "react";
 import { I18n, saveLang, translator, useT, type Lang } from "./i18n";
-import { apiClient, asFailure, call } from "./lib/api";
+import { apiClient, asFailure, call, UNAUTHORIZED } from "./lib/api";
 import { fetchProjects, type Project } from "./lib/projects";
 import { forgetKey, storedKey, storedProject, storeKey, storeProject } from "./lib/session";
 import { useRoute, type Route } from "./lib/router";
@@ -20,6 +20,7 @@ import { Usage } from "./screens/Usage";
 import { QuickTest } from "./screens/QuickTest";
 import { Providers } from "./screens/Providers";
 import { ApiKeys } from "./screens/ApiKeys";
+import { Evaluators } from "./screens/Evaluators";
 
 export function App({ initialLang }: { initialLang: Lang }) {
   const [lang, setLangState] = useState<Lang>(initialLang);
@@ -29,12 +30,19 @@ export function App({ initialLang }: { initialLang: Lang }) {
   );
   useEffect(() => { document.documentElement.lang = lang === "zh" ? "zh-CN" : "en"; }, [lang]);
   const [apiKey, setApiKey] = useState<string | null>(storedKey());
+  const [expired, setExpired] = useState(false);
+  useEffect(() => {
+    // A key revoked or expired while in use: back to sign-in, saying why.
+    const signOut = () => { if (storedKey()) { forgetKey(); setApiKey(null); setExpired(true); } };
+    window.addEventListener(UNAUTHORIZED, signOut);
+    return () => window.removeEventListener(UNAUTHORIZED, signOut);
+  }, []);
   return (
     <I18n.Provider value={i18n}>
       {apiKey ? (
         <Console apiKey={apiKey} signOut={() => { forgetKey(); setApiKey(null); }} />
       ) : (
-        <SignIn onSignedIn={(k) => { storeKey(k); setApiKey(k); }} />
+        <SignIn expired={expired} onSignedIn={(k) => { storeKey(k); setApiKey(k); setExpired(false); }} />
       )}
     </I18n.Provider>
   );
@@ -55,7 +63,7 @@ function useI18nContext() {
   return useContext(I18n);
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
+function SignIn({ onSignedIn, expired }: { onSignedIn: (key: string) => void; expired: boolean }) {
   const t = useT();
   const [key, setKey] = useState("");
   const [failure, setFailure] = useState<Failure | null>(null);
@@ -78,6 +86,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
         <h1>PromptWorks</h1>
         <LangSwitch />
         <p className="muted">{t("signin.explain")}</p>
+        {expired && <p className="warn" data-testid="signed-out">{t("signin.expired")}</p>}
         <form onSubmit={(e) => { e.preventDefault(); void submit(); }}>
           <label>
             {t("signin.key")}
@@ -111,10 +120,9 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
       () => { if (live) setProjects(null); },
     );
     return () => { live = false; };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [apiKey]);
   const section = route.name.startsWith("prompt") || route.name === "version-new" || route.name === "diff" ? "prompts"
-    : ["usage", "quick-test", "providers", "keys"].includes(route.name) ? route.name : "runs";
+    : ["usage", "quick-test", "providers", "keys", "evaluators"].includes(route.name) ? route.name : "runs";
   return (
     <Session.Provider value={session}>
       <header className="topbar">
@@ -124,6 +132,7 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
           <Link to="/runs" className={section === "runs" ? "active" : ""} testId="nav-runs">{t("nav.runs")}</Link>
           <Link to="/quick-test" className={section === "quick-test" ? "active" : ""} testId="nav-quick">{t("nav.quick")}</Link>
           <Link to="/usage" className={section === "usage" ? "active" : ""} testId="nav-usage">{t("nav.usage")}</Link>
+          <Link to="/evaluators" className={section === "evaluators" ? "active" : ""} testId="nav-evaluators">{t("nav.evaluators")}</Link>
           <Link to="/providers" className={section === "providers" ? "active" : ""} testId="nav-providers">{t("nav.providers")}</Link>
           <Link to="/keys" className={section === "keys" ? "active" : ""} testId="nav-keys">{t("nav.keys")}</Link>
         </nav>
@@ -166,6 +175,7 @@ function Screen({ route }: { route: Route }) {
     case "quick-test": return <QuickTest />;
     case "providers": return <Providers />;
     case "keys": return <ApiKeys />;
+    case "evaluators": return <Evaluators />;
     default: return <p>{t("common.notFound")}</p>;
   }
 }

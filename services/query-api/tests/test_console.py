@@ -39,6 +39,7 @@ def dist(tmp_path: Path) -> Path:
         ("GET", "/quick-test", True),
         ("GET", "/providers", True),
         ("GET", "/keys", True),
+        ("GET", "/evaluators", True),
         ("GET", "/assets/index-abc123.js", True),
         ("POST", "/", False),
         ("DELETE", "/prompts/x", False),

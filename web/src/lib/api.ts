@@ -4,6 +4,8 @@ import { promptWorksClient, type PromptWorksClient, type Problem } from "@prompt
 import { failureOf, type Failure } from "./problems";
 
 export const PROJECT_HEADER = "X-Project";
+/** Sent on the window when the API answers 401 (the key was revoked or expired): sign in again. */
+export const UNAUTHORIZED = "promptworks:unauthorized";
 
 export function apiClient(apiKey: string, project: string | null): PromptWorksClient {
   const headers: Record<string, string> = project ? { [PROJECT_HEADER]: project } : {};
@@ -25,6 +27,7 @@ export async function call<T>(request: Promise<Answer<T>>): Promise<{ data: T; r
     throw failureOf(e); // no answer at all: offline, DNS, a reset connection
   }
   if (answer.error !== undefined || !answer.response.ok) {
+    if (answer.response.status === 401) window.dispatchEvent(new Event(UNAUTHORIZED));
     throw failureOf(answer.error ?? null, answer.response.status);
   }
   return { data: answer.data as T, response: answer.response };

@@ -15,7 +15,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
   const [failure, setFailure] = useState<Failure | null>(null);
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
-  // eslint-disable-next-line react-hooks/exhaustive-deps
   const run = useCallback(load, deps);
   useEffect(() => {
     let live = true;

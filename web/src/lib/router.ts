@@ -23,6 +23,7 @@ const PATTERNS: [string, RegExp][] = [
   ["quick-test", /^\/quick-test\/?$/],
   ["providers", /^\/providers\/?$/],
   ["keys", /^\/keys\/?$/],
+  ["evaluators", /^\/evaluators\/?$/],
 ];
 
 export function match(pathname: string, search: string): Route {

@@ -42,13 +42,21 @@ export function PromptDetail({ id }: { id: string }) {
           <Link to={`/prompts/${id}/versions/new`} className="button" testId="new-version">{t("prompt.newVersion")}</Link>
           <Link to={`/batches/new?prompt=${id}`} className="button" testId="test-prompt">{t("prompt.test")}</Link>
           <Link to={`/runs?prompt=${id}`} testId="prompt-runs">{t("prompt.runs")}</Link>
+          {prompt.archived
+            ? <button data-testid="restore" onClick={() => void act(() => call(api.POST("/api/v1/prompts/{prompt_id}/restore", { params: { path }, body: {} })))}>{t("prompt.restore")}</button>
+            : <button data-testid="archive" onClick={() => { if (window.confirm(t("prompt.archiveConfirm"))) void act(() => call(api.POST("/api/v1/prompts/{prompt_id}/archive", { params: { path }, body: {} }))); }}>{t("prompt.archive")}</button>}
         </div>
       </div>
-      <p className="muted">{prompt.description} · {prompt.author} · {prompt.class?.name ?? ""}</p>
+      <p className="muted">{[prompt.description, prompt.author, prompt.class?.name, prompt.tags.map((g) => g.name).join(", ")].filter(Boolean).join(" · ")}</p>
       {actionFailure && <FailureBox failure={actionFailure} />}
       <h3>{t("prompt.labels")}</h3>
       <div className="chips">
-        {Object.entries(prompt.labels).map(([k, v]) => <span key={k} className="chip">{k} → v{v}</span>)}
+        {Object.entries(prompt.labels).map(([k, v]) => (
+          <span key={k} className="chip">{k} → v{v}
+            {k !== "latest" && <button className="link" title={t("prompt.removeLabel")} onClick={() => void act(() => call(api.DELETE("/api/v1/prompts/{prompt_id}/labels/{label}", { params: { path: { prompt_id: id, label: k } }, body: {} })))}>✕</button>}
+          </span>
+        ))}
+        {prompt.archived && <span className="chip bad">{t("prompt.archived")}</span>}
       </div>
       <h3>{t("prompt.versions")}</h3>
       <div className="actions">
@@ -72,7 +80,7 @@ export function PromptDetail({ id }: { id: string }) {
               <td>{when(v.created_at)}</td>
               <td><pre className="snippet">{templateText(v.template).slice(0, 160)}</pre></td>
               <td className="actions">
-                <button onClick={() => void act(() => call(api.PUT("/api/v1/prompts/{prompt_id}/labels/{label}", { params: { path: { prompt_id: id, label } }, body: { version_number: v.number } })))}>{t("prompt.setLabel")}</button>
+                <button data-testid={`label-${v.number}`} onClick={() => void act(() => call(api.PUT("/api/v1/prompts/{prompt_id}/labels/{label}", { params: { path: { prompt_id: id, label } }, body: { version_number: v.number } })))}>{t("prompt.setLabel")}</button>
                 {v.number !== current && (
                   <button data-testid={`rollback-${v.number}`} onClick={() => void act(() => call(api.POST("/api/v1/prompts/{prompt_id}/rollback", { params: { path }, body: { version_number: v.number, message: `rollback to v${v.number}` } })))}>{t("prompt.rollback")}</button>
                 )}

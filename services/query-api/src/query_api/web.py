@@ -1,11 +1,11 @@
 """The web console's built files (``web/dist``, ADR 0018), served at ``/`` beside the API.
 
 Only these paths are the console's, and only for GET and HEAD: ``/`` and the client routes
-(``/prompts…``, ``/runs…``, ``/batches…``, ``/usage``), answered with ``index.html`` so a reload
-or a shared link opens the same screen, and ``/assets/<file>``, the bundles Vite names by their
-content hash, cacheable for a year. The API key middleware lets exactly these through
-(``is_console_path``); everything else still needs a key. ``index.html`` is read per request and
-never cached, so a rebuild shows at the next load without a restart.
+(``CLIENT_ROUTES``: ``/prompts…``, ``/runs…``, ``/batches…``, ``/usage`` …), answered with
+``index.html`` so a reload or a shared link opens the same screen, and ``/assets/<file>``, the
+bundles Vite names by their content hash, cacheable for a year. The API key middleware lets
+exactly these through (``is_console_path``); everything else still needs a key. ``index.html``
+is read per request and never cached, so a rebuild shows at the next load without a restart.
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ from promptworks_eventkit.problems import problem
 
 log = structlog.get_logger(__name__)
 
-CLIENT_ROUTES = ("/prompts", "/runs", "/batches", "/usage", "/quick-test", "/providers", "/keys")
+CLIENT_ROUTES = (
+    "/prompts",
+    "/runs",
+    "/batches",
+    "/usage",
+    "/quick-test",
+    "/providers",
+    "/keys",
+    "/evaluators",
+)
 ASSETS = "/assets/"
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 CONSOLE_METHODS = frozenset({"GET", "HEAD"})
