@@ -2,7 +2,8 @@
 
 1. Produces N finished runs to Kafka as real CloudEvents (``RunCreated``, ``RunStarted``,
    ``RunCompleted`` each, in stream order with contiguous versions), spread over 50 prompts,
-   3 providers and 10 batches, created over the last 30 days.
+   3 providers and 10 batches (created when produced: ``created_after`` a week ago matches
+   every run).
 2. Starts query-api as its own process on a fresh database; waits until its projection's
    offsets cover every event (then ``VACUUM (ANALYZE)``).
 3. Over real HTTP, at 1 and at 16 concurrent connections: the first page
