@@ -28,7 +28,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
 
-install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, Node.js, kustomize, the Compose schema, the Python workspace and the npm tools (fast when present)
+install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, the Kafka jars, Node.js, Chromium, kustomize, the Compose schema, the Python workspace, the npm tools and the web console's build (fast when present)
 	$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
 		|| python3 -m pip install --quiet --break-system-packages uv
 	$(INFRA) install
@@ -41,6 +41,18 @@ install: $(KUSTOMIZE_STAMP) $(COMPOSE_SCHEMA_STAMP) ## Install uv, PostgreSQL, t
 	@cd clients/typescript && if ! cmp -s package-lock.json node_modules/.package-lock.json.src; then \
 		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
 		&& cp package-lock.json node_modules/.package-lock.json.src; fi
+	@# The web console (web/): its npm packages the same way, then its build, redone only when
+	@# a source, the lockfile or the generated client changed (query-api serves web/dist at /).
+	@cd web && if ! cmp -s package-lock.json node_modules/.package-lock.json.src; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& cp package-lock.json node_modules/.package-lock.json.src; fi
+	@$(MAKE) --no-print-directory web/dist/index.html
+
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts \
+	web/package-lock.json clients/typescript/src/index.ts clients/typescript/src/schema.d.ts
+
+web/dist/index.html: $(WEB_SOURCES)
+	cd web && node_modules/.bin/vite build --logLevel warn
 
 $(KUSTOMIZE_STAMP):
 	GOBIN=$(CURDIR)/.cache/bin GOFLAGS=-modcacherw $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
@@ -87,13 +99,14 @@ TEST_WORKERS ?= 3
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
 	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile
 
-lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client
+lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client and the web console
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy contracts/src libs/eventkit/src services/*/src devstack clients/cli/src
 	$(UV) run --frozen lint-imports --no-cache
 	$(UV) run --frozen pytest -q -p no:cacheprovider tests/architecture
 	cd clients/typescript && node_modules/.bin/tsc --noEmit -p .
+	cd web && node_modules/.bin/tsc --noEmit -p .
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen

@@ -12,8 +12,14 @@ own process; ``--server fake`` uses the tests' FastAPI fake instead, which costs
    recorded ``ResultRecorded`` (``recorded_at``, the same process's clock), and from the POST
    until ``RunCompleted`` is stored.
 
-``--compare`` adds the SDK's typed ``chat.completions.create`` (how the provider called before)
-on httpx, the SDK's default client, and on aiohttp.
+``--compare`` adds the SDK's typed ``chat.completions.create`` on httpx, the SDK's default
+client, and on aiohttp; and the provider's call alone (no executor stack) through the SDK's
+generic ``post`` as it built every request before ADR 0021 (``sdk_post``) and through the
+provider's client that reuses each path's request (``templated_post``).
+
+Every figure has its wall time and the CPU seconds it cost (this process; the orchestrator
+process's from /proc): CPU time is far less sensitive than wall time to other work on the
+machine, so compare CPU figures when the machine is shared.
 
     uv run python -m bench.provider_concurrency [--calls 1000] [--concurrency 200] [--runs 3]
         [--server lean|fake] [--compare]
@@ -27,17 +33,20 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import httpx
+import httpx2
 import openai
 
 from promptworks_contracts.events import PromptVersionCreated
@@ -46,7 +55,10 @@ from promptworks_eventkit.db import asyncpg_dsn
 from run_orchestrator.domain.rendering import Message
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.providers.base import CompletionRequest
-from run_orchestrator.providers.openai_compat import OpenAICompatibleProvider
+from run_orchestrator.providers.openai_compat import (
+    OpenAICompatibleProvider,
+    TemplatedAsyncOpenAI,
+)
 from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.settings import RunOrchestratorSettings
 from tests.support.credentials import service_headers
@@ -64,6 +76,9 @@ from tests.support.kafka import envelope_for, produce
 from tests.support.service_process import service_process
 
 LATENCY = 0.2
+TIMEOUT = 60.0
+"""Generous: on a loaded machine 200 connections can take longer than the SDK's 5-s connect
+timeout to open, which fails a benchmark rather than slowing it."""
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}]}
 
 
@@ -96,7 +111,27 @@ async def fake_server(latency: float, module: str = "bench.openai_server") -> As
         await process.wait()
 
 
-async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> float:
+@dataclass(frozen=True)
+class Timing:
+    wall_s: float
+    cpu_s: float
+    """CPU seconds this process spent (user + system): far less sensitive than wall time to
+    other work on the machine."""
+
+
+async def timed(work: Awaitable[object]) -> Timing:
+    cpu, wall = time.process_time(), time.perf_counter()
+    await work
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (/proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> Timing:
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         gate = asyncio.Semaphore(concurrency)
@@ -106,12 +141,10 @@ async def aiohttp_baseline(base_url: str, calls: int, concurrency: int) -> float
                 answer.raise_for_status()
                 await answer.json()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
 
 
-async def provider_stack(base_url: str, calls: int, concurrency: int) -> float:
+async def provider_stack(base_url: str, calls: int, concurrency: int) -> Timing:
     settings = RunOrchestratorSettings(
         providers={"bench": {"base_url": base_url, "max_concurrency": concurrency}},
         max_parallel_runs=1,
@@ -132,23 +165,24 @@ async def provider_stack(base_url: str, calls: int, concurrency: int) -> float:
             await stack.complete(provider, request, concurrency)
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        # The SDK detects the platform on a client's first call; the service's client lives
+        # for the process, so that is done before timing.
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
     finally:
         await provider.aclose()
 
 
-async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str) -> float:
+async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str) -> Timing:
     """The SDK's typed ``chat.completions.create``, as the provider called it before, on
     ``httpx`` (the SDK's default client) or ``aiohttp``: the comparison."""
     http_client = (
-        openai.DefaultAioHttpClient(limits=pool_limits(concurrency))
+        openai.DefaultAioHttpClient(limits=pool_limits(concurrency), timeout=TIMEOUT)
         if transport == "aiohttp"
-        else openai.DefaultAsyncHttpxClient()
+        else openai.DefaultAsyncHttpxClient(timeout=TIMEOUT)
     )
     client = openai.AsyncOpenAI(
-        base_url=base_url, api_key="none", max_retries=0, http_client=http_client
+        base_url=base_url, api_key="none", max_retries=0, timeout=TIMEOUT, http_client=http_client
     )
     gate = asyncio.Semaphore(concurrency)
 
@@ -159,9 +193,39 @@ async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str
             )
 
     try:
-        started = time.perf_counter()
-        await asyncio.gather(*(call() for _ in range(calls)))
-        return time.perf_counter() - started
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
+    finally:
+        await client.close()
+
+
+async def sdk_post(base_url: str, calls: int, concurrency: int, templated: bool) -> Timing:
+    """One call as the provider makes it, without the executor's stack, on the SDK's aiohttp
+    client: the SDK's generic ``post`` building every request (before ADR 0021) or the
+    provider's client reusing each path's request (``templated``)."""
+    client_class = TemplatedAsyncOpenAI if templated else openai.AsyncOpenAI
+    client = client_class(
+        base_url=base_url,
+        api_key="none",
+        max_retries=0,
+        timeout=TIMEOUT,
+        http_client=openai.DefaultAioHttpClient(limits=pool_limits(concurrency), timeout=TIMEOUT),
+    )
+    gate = asyncio.Semaphore(concurrency)
+
+    async def call() -> None:
+        async with gate:
+            if isinstance(client, TemplatedAsyncOpenAI):
+                response = await client.post_json("/chat/completions", BODY)
+            else:
+                response = await client.post(
+                    "/chat/completions", body=BODY, cast_to=httpx2.Response
+                )
+            json.loads(response.content)
+
+    try:
+        await call()
+        return await timed(asyncio.gather(*(call() for _ in range(calls))))
     finally:
         await client.close()
 
@@ -192,8 +256,12 @@ async def orchestrator_runs(
                 ) as url,
                 httpx.AsyncClient(base_url=url, timeout=120, headers=service_headers()) as client,
             ):
+                pid = int((Path(run_dir) / "run-orchestrator.pid").read_text())
                 for _ in range(runs):
-                    figures.append(await one_run(client, database_url, version, calls))
+                    cpu = process_cpu_seconds(pid)
+                    figure = await one_run(client, database_url, version, calls)
+                    figure["orchestrator_cpu_s"] = round(process_cpu_seconds(pid) - cpu, 2)
+                    figures.append(figure)
     finally:
         await drop_database(infra, database_url)
         await delete_topics(kafka)
@@ -243,6 +311,13 @@ async def one_run(
     }
 
 
+def figures(timings: list[Timing]) -> dict[str, list[float]]:
+    return {
+        "wall_s": [round(t.wall_s, 3) for t in timings],
+        "cpu_s": [round(t.cpu_s, 3) for t in timings],
+    }
+
+
 SERVERS = {"lean": "bench.openai_server", "fake": "tests.support.fake_openai"}
 
 
@@ -252,13 +327,17 @@ async def main(
     async with fake_server(LATENCY, SERVERS[server]) as base_url:
         baseline = [await aiohttp_baseline(base_url, calls, concurrency) for _ in range(runs)]
         provider = [await provider_stack(base_url, calls, concurrency) for _ in range(runs)]
-        compared = {
-            f"sdk_create_{transport}_s": [
-                round(await sdk_create(base_url, calls, concurrency, transport), 3)
-                for _ in range(runs)
+        compared: dict[str, list[Timing]] = {
+            f"sdk_create_{transport}": [
+                await sdk_create(base_url, calls, concurrency, transport) for _ in range(runs)
             ]
             for transport in (("httpx", "aiohttp") if compare else ())
         }
+        for templated in (False, True) if compare else ():
+            name = "templated_post" if templated else "sdk_post"
+            compared[name] = [
+                await sdk_post(base_url, calls, concurrency, templated) for _ in range(runs)
+            ]
         orchestrated = await orchestrator_runs(base_url, calls, concurrency, runs)
     return {
         "server": SERVERS[server],
@@ -266,9 +345,9 @@ async def main(
         "concurrency": concurrency,
         "server_latency_s": LATENCY,
         "physical_limit_s": round(-(-calls // concurrency) * LATENCY, 3),
-        "aiohttp_baseline_s": [round(s, 3) for s in baseline],
-        "provider_s": [round(s, 3) for s in provider],
-        **compared,
+        "aiohttp_baseline": figures(baseline),
+        "provider": figures(provider),
+        **{name: figures(timings) for name, timings in compared.items()},
         "run_s": orchestrated,
     }
 

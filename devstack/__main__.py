@@ -85,7 +85,8 @@ def demo() -> None:
     console.print(table)
     base = stack.url("query-api")
     console.print(
-        f"\nquery-api:   {base}   (docs {base}/docs, OpenAPI {base}/api/v1/openapi.json)\n"
+        f"\nconsole:     {stack.console_url()}   (signs in as the admin; web/)\n"
+        f"query-api:   {base}   (docs {base}/docs, OpenAPI {base}/api/v1/openapi.json)\n"
         f"results:     {base}/api/v1/test_prompt/{run['id']}/results\n"
         f"admin key:   {stack.admin_key}   (kept in {stack.run_dir.parent / ADMIN_KEY_FILE}; "
         "send it as `Authorization: Bearer <key>`)\n"

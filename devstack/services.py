@@ -75,10 +75,19 @@ class Stack:
             "RUN_ORCHESTRATOR_URL": self.url("run-orchestrator"),
             "EVALUATOR_URL": self.url("evaluator"),
             "SERVICE_TOKEN": self.service_token,
-            **({"BOOTSTRAP_ADMIN_KEY": self.admin_key} if spec.name == "query-api" else {}),
+            **(self._query_api_env() if spec.name == "query-api" else {}),
             **self.extra_env.get(spec.name, {}),
         }
         return env
+
+    def _query_api_env(self) -> dict[str, str]:
+        # The web console's build (make install builds it); query-api serves it at /.
+        return {"BOOTSTRAP_ADMIN_KEY": self.admin_key, "WEB_DIST": str(REPO / "web" / "dist")}
+
+    def console_url(self) -> str:
+        """The console with the admin key in the fragment (never sent to a server; the page
+        moves it into the tab's session storage and drops it from the address bar)."""
+        return f"{self.url('query-api')}/#key={self.admin_key}"
 
     def api_headers(self) -> dict[str, str]:
         """Headers of a call to query-api as the bootstrap admin."""

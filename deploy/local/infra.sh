@@ -138,6 +138,18 @@ install_node() {
   fi
 }
 
+# Debian's Chromium runs the web console's browser tests (puppeteer-core drives it; a test tool's
+# own browser download is not possible here), with a small CJK font so the Chinese screens render.
+install_chromium() {
+  local pkgs=()
+  command -v chromium >/dev/null || pkgs+=(chromium)
+  pkg_installed fonts-wqy-microhei || pkgs+=(fonts-wqy-microhei)
+  if ((${#pkgs[@]})); then
+    note "installing ${pkgs[*]} (apt)"
+    apt_install "${pkgs[@]}"
+  fi
+}
+
 pom_hash() { sha256sum "$POM" | cut -d' ' -f1; }
 
 install_kafka_libs() {
@@ -168,6 +180,7 @@ cmd_install() {
   install_java_maven
   install_kafka_libs
   install_node
+  install_chromium
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -196,6 +196,22 @@ def test_network_policies_expose_only_query_api(overlay: tuple[str, list[Manifes
                 }
             ]
             continue
+        if name == "evaluator-ingress-from-run-orchestrator":
+            # Pinning a run's evaluator version (GET /evaluators/...), from run-orchestrator only.
+            assert selected == {"matchLabels": {"app.kubernetes.io/name": "evaluator"}}
+            assert spec["ingress"] == [
+                {
+                    "from": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {"app.kubernetes.io/name": "run-orchestrator"}
+                            }
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": 8003}],
+                }
+            ]
+            continue
         # Everything else admits query-api's pods only.
         assert name == "command-services-ingress"
         assert selected["matchExpressions"][0]["values"] == [

@@ -543,3 +543,210 @@ async def test_one_trace_spans_all_four_services_across_kafka(
         if s.kind == "CLIENT" and any(k.startswith("db.") for k in s.attributes)
     ]
     assert {s.service for s in sql} >= {"prompt-service", "run-orchestrator", "query-api"}
+
+
+# --- evaluator definitions, pinned runs, re-evaluation (ADR 0020) ------------------------------
+# In this module to share its stack: definitions through query-api (versions, history, 4xx
+# naming the field); a run pinned to its evaluator's latest version and judged by an LLM judge
+# (the built-in mock model), then re-evaluated with a newer version without calling the model
+# again; results, summary and comparison of either evaluation read back from query-api.
+
+API = "/api/v1"
+JUDGE = {
+    "type": "llm_judge",
+    "name": "judge",
+    "provider": "mock",
+    "model": "judge",
+    "dimensions": [{"name": "clarity", "description": "easy to read"}],
+    "threshold": 0,
+}
+POLITE = [{"type": "icontains", "value": "thank", "name": "polite"}]
+FAST = {"type": "max_latency_ms", "threshold": 2000, "name": "fast"}
+MENTIONS_ADA = {"type": "contains", "value": "Ada", "name": "mentions_ada"}
+SAYS_HELLO = {"type": "contains", "value": "hello", "name": "says_hello"}
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def until(check: Any, timeout: float = 60.0) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.2)
+
+
+async def test_a_pinned_judged_run_re_evaluated_with_a_new_version(
+    client: httpx.AsyncClient,
+) -> None:
+    prompt = await ok(
+        await client.post(
+            f"{API}/prompts",
+            json={
+                "name": unique("greeting"),
+                "author": "e2e",
+                "content": "Say hello to {{ name }}",
+                "variables": [{"name": "name"}],
+            },
+        ),
+        201,
+    )
+    evaluator = await ok(
+        await client.post(
+            f"{API}/evaluators",
+            json={"name": unique("greets"), "assertions": [MENTIONS_ADA, JUDGE]},
+        ),
+        201,
+    )
+    run = await ok(
+        await client.post(
+            f"{API}/test_prompt",
+            json={
+                "prompt_version_id": prompt["current_version"]["id"],
+                "provider": "mock",
+                "model_name": "echo",
+                "cases": [{"name": "Ada"}, {"name": "Grace"}],
+                "evaluator": {"evaluator_id": evaluator["id"], "version": "latest"},
+            },
+        ),
+        201,
+    )
+    run_id = run["id"]
+    pin = {"evaluator_id": evaluator["id"], "version": 1}
+    assert run["evaluator"] == pin and [a["name"] for a in run["assertions"]] == [
+        "mentions_ada",
+        "judge",
+    ]
+
+    async def evaluated_run() -> Any:
+        found = (await client.get(f"{API}/test_prompt/{run_id}")).json()
+        return found if found.get("evaluation_summary") else None
+
+    first = (await until(evaluated_run))["evaluation_summary"]
+    assert first["pass_rate"] == 0.5 and first["evaluation_id"] is None
+    # The judge was asked through run-orchestrator and scored each result (0-100).
+    results = await ok(await client.get(f"{API}/test_prompt/{run_id}/results"))
+    assert [r["passed"] for r in results] == [True, False]
+    for result in results:
+        [judgement] = result["judgements"]
+        assert judgement["name"] == "judge" and judgement["error"] is None
+        assert 0 <= judgement["score"] <= 100
+    assert first["judge_tokens"]["total_tokens"] > 0
+
+    # Version 2 (no judge: no judge call, no cost) re-evaluates the same outputs.
+    await ok(
+        await client.post(
+            f"{API}/evaluators/{evaluator['id']}/versions", json={"assertions": [SAYS_HELLO]}
+        ),
+        201,
+    )
+    url = f"{API}/test_prompt/{run_id}/evaluations"
+    asked = await client.post(url, json={"evaluator_id": evaluator["id"], "version": "latest"})
+    requested = await ok(asked, 202)
+    assert requested["evaluator"] == {"evaluator_id": evaluator["id"], "version": 2}
+    again = await ok(await client.post(url, json={"evaluator_id": evaluator["id"], "version": 2}))
+    assert again["id"] == requested["id"]
+
+    async def both_evaluated() -> Any:
+        found = (await client.get(url)).json()
+        return found if all(e["status"] == "evaluated" for e in found) else None
+
+    first_eval, second = await until(both_evaluated)
+    assert (first_eval["id"], first_eval["first"], first_eval["evaluator"]) == (run_id, True, pin)
+    assert (second["id"], second["latest"], second["summary"]["pass_rate"]) == (
+        requested["id"],
+        True,
+        1.0,
+    )
+    # Default: the latest evaluation; ?evaluation= the run's id: the first, kept.
+    latest = await ok(await client.get(f"{API}/test_prompt/{run_id}/results"))
+    assert [r["passed"] for r in latest] == [True, True]
+    assert [[m["name"] for m in r["metrics"] if m["name"] == "says_hello"] for r in latest] == [
+        ["says_hello"],
+        ["says_hello"],
+    ]
+    kept = await ok(
+        await client.get(f"{API}/test_prompt/{run_id}/results", params={"evaluation": run_id})
+    )
+    assert [r["passed"] for r in kept] == [True, False] and kept[0]["judgements"]
+    failing = await client.get(
+        f"{API}/test_prompt/{run_id}/results", params={"evaluation": run_id, "passed": "false"}
+    )
+    assert [r["case_index"] for r in failing.json()] == [1]
+    summary = (await client.get(f"{API}/test_prompt/{run_id}")).json()["evaluation_summary"]
+    assert summary["evaluation_id"] == requested["id"] and summary["pass_rate"] == 1.0
+    # The run (still the same outputs) under the new evaluation against the first one.
+    compared = await ok(
+        await client.get(
+            f"{API}/test_prompt/{run_id}/compare",
+            params={"baseline": run_id, "baseline_evaluation": run_id},
+        )
+    )
+    assert compared["pass_rate"]["delta"] == 0.5
+    assert compared["fixes"] == [{"case_index": 1, "repetition": 1}]
+    unknown = await client.get(
+        f"{API}/test_prompt/{run_id}/results", params={"evaluation": evaluator["id"]}
+    )
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "evaluation"
+
+
+async def test_evaluators_with_versions_and_history(client: httpx.AsyncClient) -> None:
+    """Definitions through query-api into the evaluator, answered with query-api's projection
+    (read your writes): versions, history, If-Match, 4xx naming the field."""
+    name = unique("support answers")
+    created = await client.post(
+        f"{API}/evaluators",
+        json={"name": name, "assertions": POLITE, "message": "first"},
+        headers={"X-Actor": "ann"},
+    )
+    evaluator = await ok(created, 201)
+    # Answered with the projection: it applied the command's events already.
+    assert created.headers["Location"] == f"{API}/evaluators/{evaluator['id']}"
+    assert evaluator["name"] == name and evaluator["latest_version"] == 1
+    assert evaluator["latest"]["assertions"][0]["value"] == "thank"
+    assert evaluator["stream_version"] == 2
+    url = f"{API}/evaluators/{evaluator['id']}"
+
+    stale = await client.post(
+        f"{url}/versions", json={"assertions": [*POLITE, FAST]}, headers={"If-Match": '"1"'}
+    )
+    assert stale.status_code == 409 and stale.json()["current_version"] == 2
+    second = await ok(
+        await client.post(
+            f"{url}/versions",
+            json={"assertions": [*POLITE, FAST], "message": "and fast"},
+            headers={"If-Match": '"2"', "X-Actor": "bob"},
+        ),
+        201,
+    )
+    assert second["latest_version"] == 2 and second["stream_version"] == 3
+    assert [a["name"] for a in second["latest"]["assertions"]] == ["polite", "fast"]
+
+    versions = await client.get(f"{url}/versions")
+    assert versions.headers["X-Total-Count"] == "2"
+    assert [v["version"] for v in versions.json()] == [2, 1]
+    first = await ok(await client.get(f"{url}/versions/1"))
+    assert first["assertions"] == evaluator["latest"]["assertions"]  # kept, unchanged
+    history = await ok(await client.get(f"{url}/history"))
+    assert [(h["kind"], h["version"], h["actor"], h["message"]) for h in history] == [
+        ("created", None, "ann", ""),
+        ("version_created", 1, "ann", "first"),
+        ("version_created", 2, "bob", "and fast"),
+    ]
+    listed = await client.get(f"{API}/evaluators", params={"q": name})
+    assert [e["id"] for e in listed.json()] == [evaluator["id"]]
+
+    missing = await client.get(f"{url}/versions/9")
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "version"
+    taken = await client.post(f"{API}/evaluators", json={"name": name, "assertions": POLITE})
+    assert taken.status_code == 409 and taken.json()["errors"][0]["field"] == "name"
+    bad = await client.post(
+        f"{API}/evaluators",
+        json={"name": "bad", "assertions": [{"type": "json_schema", "value": {"type": 7}}]},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"].startswith("assertions.0")

@@ -189,6 +189,104 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/evaluators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Evaluator definitions
+         * @description By name; best match first with ``q``.
+         */
+        get: operations["list_evaluators_api_v1_evaluators_get"];
+        put?: never;
+        /**
+         * Define an evaluator (its version 1)
+         * @description A unique name (409 otherwise) and assertions, validated as a run's are (422 naming
+         *     ``assertions.<i>...``).
+         */
+        post: operations["create_evaluator_api_v1_evaluators_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluators/{evaluator_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One evaluator with its latest version */
+        get: operations["get_evaluator_api_v1_evaluators__evaluator_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluators/{evaluator_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every change: the creation, then each version (who, why, when) */
+        get: operations["evaluator_history_api_v1_evaluators__evaluator_id__history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluators/{evaluator_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An evaluator's versions, newest first */
+        get: operations["list_versions_api_v1_evaluators__evaluator_id__versions_get"];
+        put?: never;
+        /**
+         * Add a version (it becomes the latest; earlier ones are kept)
+         * @description Assertions equal to the latest version's add nothing (a retried request is harmless).
+         *     ``If-Match: "<stream_version>"`` refuses the write (409) if someone else added one.
+         */
+        post: operations["create_version_api_v1_evaluators__evaluator_id__versions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluators/{evaluator_id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version in full */
+        get: operations["get_version_api_v1_evaluators__evaluator_id__versions__version__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -608,9 +706,51 @@ export interface paths {
          * Compare a run with a baseline run: deltas, significance, flipped cases, verdict
          * @description Results pair by (case_index, repetition). Pass/fail: exact McNemar test; every numeric
          *     metric (latency, tokens, similarity scores, judge scores ...): mean paired difference with
-         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on.
+         *     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on. Each side reads
+         *     one evaluation of its run (default: the latest); the same run under two evaluations shows
+         *     what a new evaluator changed.
          */
         get: operations["compare_api_v1_test_prompt__run_id__compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's evaluations: the first, then each re-evaluation (`latest` marks the one shown by default) */
+        get: operations["list_evaluations_api_v1_test_prompt__run_id__evaluations_get"];
+        put?: never;
+        /**
+         * Re-evaluate a finished run with an evaluator version (no model is called again)
+         * @description 202: accepted, `status` `requested` until the evaluator has evaluated every result
+         *     again (then `evaluated`, and it becomes the run's latest). The earlier evaluations are
+         *     kept. The same run and version again: 200 with the evaluation already made.
+         */
+        post: operations["reevaluate_api_v1_test_prompt__run_id__evaluations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/evaluations/{evaluation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One evaluation with its summary */
+        get: operations["get_evaluation_api_v1_test_prompt__run_id__evaluations__evaluation_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -645,8 +785,9 @@ export interface paths {
         };
         /**
          * A run's results with their metrics
-         * @description Ordered by (case_index, repetition); each result carries every metric recorded so far.
-         *     A whole run in one answer: `/results/export` (NDJSON, streamed).
+         * @description Ordered by (case_index, repetition); each result carries every metric recorded so far,
+         *     and its verdict, of the chosen evaluation (default: the latest). A whole run in one
+         *     answer: `/results/export` (NDJSON, streamed).
          */
         get: operations["list_results_api_v1_test_prompt__run_id__results_get"];
         put?: never;
@@ -1310,7 +1451,7 @@ export interface components {
          */
         CreateBatchRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Budget
              * @description Stop a run when its spend reaches this amount (the model's currency; needs a priced model).
@@ -1339,6 +1480,8 @@ export interface components {
              * @description Cases as an uploaded file's text, in `cases_format` (instead of `cases`).
              */
             cases_text?: string | null;
+            /** @description Evaluate with this evaluator version (its assertions and judges) instead of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run. */
+            evaluator?: components["schemas"]["EvaluatorRefIn"] | null;
             /**
              * Metadata
              * @description Free JSON kept with each run and answered as sent (what the original frontend stored in `schema`, which now checks outputs); at most 16,000 characters.
@@ -1390,6 +1533,58 @@ export interface components {
             description?: string;
             /** Name */
             name: string;
+        };
+        /**
+         * CreateEvaluatorRequest
+         * @example {
+         *       "assertions": [
+         *         {
+         *           "type": "icontains",
+         *           "value": "thank"
+         *         },
+         *         {
+         *           "threshold": 2000,
+         *           "type": "max_latency_ms"
+         *         }
+         *       ],
+         *       "description": "Polite, on topic, short",
+         *       "message": "first rules",
+         *       "name": "support-answers"
+         *     }
+         */
+        CreateEvaluatorRequest: {
+            /** Assertions */
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /**
+             * Message
+             * @description Why: kept in the history
+             * @default
+             */
+            message?: string;
+            /**
+             * Name
+             * @description Unique among evaluators.
+             */
+            name: string;
+        };
+        /**
+         * CreateEvaluatorVersionRequest
+         * @description A new immutable version; it becomes the evaluator's latest. Earlier versions stay.
+         */
+        CreateEvaluatorVersionRequest: {
+            /** Assertions */
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            /**
+             * Message
+             * @description Why: kept in the history
+             * @default
+             */
+            message?: string;
         };
         /**
          * CreatePromptRequest
@@ -1493,7 +1688,7 @@ export interface components {
          */
         CreateRunRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion"] | components["schemas"]["JudgeAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
             /**
              * Batch Id
              * @description Free text grouping runs (the original API).
@@ -1527,6 +1722,8 @@ export interface components {
              * @description Cases as an uploaded file's text, in `cases_format` (instead of `cases`).
              */
             cases_text?: string | null;
+            /** @description Evaluate with this evaluator version (its assertions and judges) instead of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run. */
+            evaluator?: components["schemas"]["EvaluatorRefIn"] | null;
             /**
              * Label
              * @description A label of `prompt_id` (`production`, ...), or `latest` for its highest version; resolved when the run is created and kept in its snapshot.
@@ -1863,6 +2060,195 @@ export interface components {
              */
             weight?: number;
         };
+        /** EvaluationOut */
+        EvaluationOut: {
+            /** Evaluated At */
+            evaluated_at: string | null;
+            /** @description The evaluator version it used; null: the run's inline assertions. */
+            evaluator: components["schemas"]["EvaluatorPin"] | null;
+            /**
+             * First
+             * @description The evaluation made as the run's results arrived.
+             */
+            first: boolean;
+            /**
+             * Id
+             * Format: uuid
+             * @description The run's id for its first evaluation.
+             */
+            id: string;
+            /**
+             * Latest
+             * @description What the run's results and summary show by default.
+             */
+            latest: boolean;
+            /** Requested At */
+            requested_at: string | null;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "requested" | "evaluated";
+            /**
+             * Summary
+             * @description As the run's `evaluation_summary` (pass rate, per-metric summaries ...).
+             */
+            summary: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** EvaluatorChangeOut */
+        EvaluatorChangeOut: {
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "created" | "version_created";
+            /** Message */
+            message: string;
+            /** Stream Version */
+            stream_version: number;
+            /**
+             * Version
+             * @description The version made (null for `created`).
+             */
+            version: number | null;
+        };
+        /** EvaluatorOut */
+        EvaluatorOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** @description The latest version in full. */
+            latest: components["schemas"]["EvaluatorVersionOut"] | null;
+            /** Latest Version */
+            latest_version: number;
+            /** Name */
+            name: string;
+            /**
+             * Stream Version
+             * @description Send as If-Match when adding a version.
+             */
+            stream_version: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * EvaluatorPin
+         * @description The evaluator version a run is evaluated with, resolved when the run was created.
+         */
+        EvaluatorPin: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * EvaluatorRefIn
+         * @description An evaluator version a run is evaluated with (instead of inline ``assertions``).
+         */
+        EvaluatorRefIn: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /**
+             * Version
+             * @description A version number, or `latest`: resolved when the run is created and pinned in its snapshot.
+             * @default latest
+             */
+            version?: number | "latest";
+        };
+        /** EvaluatorSummaryOut */
+        EvaluatorSummaryOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Latest Version */
+            latest_version: number;
+            /** Name */
+            name: string;
+            /** Stream Version */
+            stream_version: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EvaluatorVersionOut */
+        EvaluatorVersionOut: {
+            /**
+             * Actor
+             * @description Who made it.
+             */
+            actor: string;
+            /** Assertions */
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Output"] | components["schemas"]["JudgeAssertion"])[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /**
+             * Message
+             * @description Why it was made.
+             */
+            message: string;
+            /**
+             * Version
+             * @description Numbered from 1 without gaps; never changes.
+             */
+            version: number;
+        };
         /** HistoryEntry */
         HistoryEntry: {
             /** Actor */
@@ -2140,7 +2526,7 @@ export interface components {
          * @description The call's cost (``ResultRecorded.cost``) at most ``threshold``. A call without a known
          *     cost (unpriced model) or in another currency fails: it cannot be shown to be under.
          */
-        MaxCostAssertion: {
+        "MaxCostAssertion-Input": {
             /**
              * Currency
              * @default USD
@@ -2153,6 +2539,36 @@ export interface components {
             name?: string | null;
             /** Threshold */
             threshold: number | string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cost" | "max_cost";
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
+        };
+        /**
+         * MaxCostAssertion
+         * @description The call's cost (``ResultRecorded.cost``) at most ``threshold``. A call without a known
+         *     cost (unpriced model) or in another currency fails: it cannot be shown to be under.
+         */
+        "MaxCostAssertion-Output": {
+            /**
+             * Currency
+             * @default USD
+             */
+            currency?: string;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /** Threshold */
+            threshold: string;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2802,6 +3218,29 @@ export interface components {
             };
         };
         /**
+         * ReevaluateRequest
+         * @description ``POST /test_prompt/{id}/evaluations``: evaluate a finished run's recorded results again
+         *     with an evaluator version, without calling the model again. Asking again for the same run
+         *     and version answers the evaluation already made (it is not made twice).
+         * @example {
+         *       "evaluator_id": "00000000-0000-0000-0000-000000000000",
+         *       "version": 2
+         *     }
+         */
+        ReevaluateRequest: {
+            /**
+             * Evaluator Id
+             * Format: uuid
+             */
+            evaluator_id: string;
+            /**
+             * Version
+             * @description A version number, or `latest`: resolved when the run is created and pinned in its snapshot.
+             * @default latest
+             */
+            version?: number | "latest";
+        };
+        /**
          * RegexAssertion
          * @description An RE2 pattern searched anywhere in the output. A pattern without template syntax is
          *     compiled when the run is created, so an invalid one (or one RE2 refuses: backreferences,
@@ -3076,6 +3515,8 @@ export interface components {
             evaluation_summary: {
                 [key: string]: unknown;
             } | null;
+            /** @description The evaluator version the run is evaluated with (pinned at creation); null: inline assertions */
+            evaluator?: components["schemas"]["EvaluatorPin"] | null;
             /** Failed */
             failed: number;
             /**
@@ -4851,6 +5292,744 @@ export interface operations {
                 };
             };
             /** @description No such run or batch */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_evaluators_api_v1_evaluators_get: {
+        parameters: {
+            query?: {
+                /** @description Fuzzy search on name */
+                q?: string | null;
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorSummaryOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_evaluator_api_v1_evaluators_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEvaluatorRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorOut"];
+                };
+            };
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `runs:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rule or If-Match refused it; `errors` names the field and rule */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_evaluator_api_v1_evaluators__evaluator_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evaluator's id */
+                evaluator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    evaluator_history_api_v1_evaluators__evaluator_id__history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The evaluator's id */
+                evaluator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorChangeOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_versions_api_v1_evaluators__evaluator_id__versions_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The evaluator's id */
+                evaluator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorVersionOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_version_api_v1_evaluators__evaluator_id__versions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evaluator's id */
+                evaluator_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEvaluatorVersionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorOut"];
+                };
+            };
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `runs:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A rule or If-Match refused it; `errors` names the field and rule */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_version_api_v1_evaluators__evaluator_id__versions__version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The evaluator's id */
+                evaluator_id: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluatorVersionOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -9145,6 +10324,10 @@ export interface operations {
                 alpha?: number;
                 /** @description A significant fall of the pass rate larger than this is a regression */
                 max_pass_rate_drop?: number;
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
+                /** @description Which evaluation of the baseline run; default: its latest */
+                baseline_evaluation?: string | null;
             };
             header?: never;
             path: {
@@ -9162,6 +10345,321 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ComparisonOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_evaluations_api_v1_test_prompt__run_id__evaluations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reevaluate_api_v1_test_prompt__run_id__evaluations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReevaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description This run was re-evaluated with this version before: that one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `runs:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The run is not finished (`run_unfinished`) or its results were not kept (`results_not_kept`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_evaluation_api_v1_test_prompt__run_id__evaluations__evaluation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                run_id: string;
+                evaluation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
                 };
             };
             /** @description No API key, or one that is unknown, revoked or expired */
@@ -9340,6 +10838,8 @@ export interface operations {
     list_results_api_v1_test_prompt__run_id__results_get: {
         parameters: {
             query?: {
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
                 limit?: number;
                 /** @description Rows to skip (or use cursor) */
                 offset?: number;
@@ -9445,6 +10945,8 @@ export interface operations {
     export_results_api_v1_test_prompt__run_id__results_export_get: {
         parameters: {
             query?: {
+                /** @description Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, or the run's id for its first; default: the latest */
+                evaluation?: string | null;
                 /** @description true: results that passed; false: failed calls or failed checks */
                 passed?: boolean | null;
                 /** @description Only results where this check failed */

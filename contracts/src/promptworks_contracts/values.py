@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -149,6 +150,13 @@ class ModelSpec(_Value):
     context_length: int | None = Field(default=None, ge=1, le=100_000_000)
     pricing: ModelPricing | None = None
     limits: ModelLimits = ModelLimits()
+
+
+class EvaluatorPin(_Value):
+    """The evaluator version a run is evaluated with, resolved when the run was created."""
+
+    evaluator_id: UUID
+    version: int = Field(ge=1)
 
 
 class Money(_Value):

@@ -9,6 +9,8 @@ from promptworks_eventkit.templating import (
     MAX_EXPANSION,
     MAX_RENDERED_CHARS,
     TemplateError,
+    _bounded_output,
+    _compiled,
     render,
 )
 
@@ -43,3 +45,31 @@ def test_variables_count_towards_the_rendered_size_only() -> None:
     with pytest.raises(TemplateError) as refused:
         render(repeated, {"big": "y" * (MAX_RENDERED_CHARS // 10)})
     assert f"exceeds {MAX_RENDERED_CHARS} characters" in str(refused.value)
+
+
+SUBSTITUTIONS = [
+    "Describe {{ city }} in one line",
+    "{{city}}{{ n }}|{{ flag }}|{{ nothing }}|{{ items }}|{{ mapping }}",
+    'a {{- city -}} b {% raw %}{{ city }}{% endraw %} {"json": 1}\n\n',
+    "{{ range }} {{ city }}",  # a Jinja global unless the case names it
+    "no variables at all { }",
+]
+
+
+@pytest.mark.parametrize("source", SUBSTITUTIONS)
+def test_plain_substitutions_render_as_jinja_does(source: str) -> None:
+    variables = {
+        "city": "Zoë",
+        "n": 1.5,
+        "flag": True,
+        "nothing": None,
+        "items": [1, "a"],
+        "mapping": {"k": 2},
+    }
+    for case in (variables, {**variables, "range": "mine"}):
+        assert render(source, case) == _bounded_output(_compiled(source), case)
+
+
+def test_a_missing_variable_is_reported_the_same_way() -> None:
+    with pytest.raises(TemplateError, match="missing variable: 'city' is undefined"):
+        render("Describe {{ city }}", {})

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import SecretStr
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from evaluator.app import create_app
@@ -26,7 +27,7 @@ from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvalu
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.settings import KafkaSettings
 from services.evaluator.tests.harness import Harness, RunStream, result, run_created
-from tests.support.credentials import SERVICE_TOKEN
+from tests.support.credentials import SERVICE_TOKEN, service_headers
 from tests.support.fake_openai import FakeOpenAI, serving_fake_openai
 from tests.support.service_process import service_process
 
@@ -248,3 +249,45 @@ async def test_judges_score_retry_and_record_errors_never_as_scores(
     overall = {s.name: s for s in run.summaries}["llm_judge_0"]
     assert (overall.passed, overall.judged) == (1, 4)
     assert KEY not in json.dumps([e.event.model_dump(mode="json") for e in out])
+
+
+async def test_a_batch_rolled_back_after_its_judge_calls_does_not_pay_twice(
+    judged: tuple[Harness, FakeOpenAI],
+) -> None:
+    harness, fake = judged
+    stream = RunStream()
+    judge = {"type": "llm_judge", "provider": "judgeco", "model": "judge-1", "threshold": 60}
+    good = result(stream, 0, "GOOD answer")
+    created = run_created(stream, cases=[{"topic": "tides"}], assertions=[judge], total_calls=1)
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=1, failed=0)
+    # Something else took version 1 of the run's evaluation stream: every append of the batch
+    # conflicts AFTER the judge was asked, so the batch rolls back, is retried, then
+    # dead-lettered.
+    blocker = (
+        "INSERT INTO events (stream_id, stream_type, version, event_id, event_type, data, "
+        "metadata) VALUES (:id, 'test', 1, gen_random_uuid(), 'test.blocker', '{}', '{}')"
+    )
+    async with harness.engine.begin() as connection:
+        await connection.execute(text(blocker), {"id": str(stream.run_id)})
+    await harness.produce([stream.record(e) for e in [created, good, completed]])
+    await harness.wait_for_offsets(3)
+    letters = await harness.scalar("SELECT count(*) FROM dead_letters")
+    assert letters == 2  # the result and the completion; the run itself was stored
+    # Tried three times as a batch and once alone: the judge was asked (and paid) once.
+    assert len(fake.requests) == 1
+    assert await harness.scalar("SELECT count(*) FROM kept_judgements") == 1
+
+    async with harness.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM events WHERE event_type = 'test.blocker'"))
+    replayed = await harness.client.post(
+        "/admin/dead-letters/replay", headers={**service_headers(), "X-Actor": "ops"}
+    )
+    assert replayed.status_code == 200, replayed.text
+    async with asyncio.timeout(60):
+        out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 2)
+    [evaluated] = [e.event for e in out if isinstance(e.event, ResultEvaluated)]
+    [judgement] = evaluated.judgements
+    assert (judgement.score, judgement.attempts) == (75.0, 1)  # the kept answer
+    assert len(fake.requests) == 1  # not asked again
+    # Committed: the kept judgement is no longer needed.
+    assert await harness.scalar("SELECT count(*) FROM kept_judgements") == 0

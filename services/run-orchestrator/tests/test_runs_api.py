@@ -6,11 +6,16 @@ import asyncio
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from promptworks_contracts.values import VariableSpec
+from tests.support.credentials import service_headers
+from tests.support.fake_openai import free_port
+from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -178,14 +183,24 @@ async def test_unknown_prompt_version_is_422_after_a_bounded_wait(harness: Any) 
     assert 0.5 <= waited < 5
 
 
-async def test_providers_lists_names_and_kinds_only(harness: Any) -> None:
-    providers = {"local": {"base_url": "http://127.0.0.1:9/v1", "api_key": "sk-hidden-42"}}
+async def test_providers_lists_names_kinds_and_prices_only(harness: Any) -> None:
+    price = {"input_per_million": "1.5", "output_per_million": "2", "currency": "USD"}
+    providers = {
+        "local": {
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key": "sk-hidden-42",
+            "models": {"small": {"pricing": price}},
+        }
+    }
     async with harness.client(providers=providers) as client:
         response = await client.get("/providers")
     assert response.status_code == 200
     listed = [(p["name"], p["kind"], p["source"], p["base_url"]) for p in response.json()]
     assert listed == [("mock", "mock", "builtin", None), ("local", "openai", "config", None)]
     assert "sk-hidden" not in response.text and "127.0.0.1" not in response.text
+    # A client (the web console) estimates a run's cost from the listed prices.
+    pricing = response.json()[1]["models"]["small"]["pricing"]
+    assert (pricing["input_per_million"], pricing["output_per_million"]) == ("1.5", "2")
 
 
 async def test_cancel_stops_a_running_run_and_costs_are_exact(harness: Any) -> None:
@@ -258,3 +273,82 @@ async def test_a_case_of_the_wrong_type_is_a_422_naming_case_and_variable(harnes
             detail = response.json()["errors"][0]
             assert (detail["field"], detail["type"]) == (field, "type")
         assert await harness.fetchval("SELECT count(*) FROM runs") == 0
+
+
+async def test_runs_and_batches_pin_the_evaluator_version_they_name(
+    harness: Any, database: Any, tmp_path: Path
+) -> None:
+    """The version is asked of the real evaluator (a process) and pinned in RunCreated."""
+    version = await harness.publish_version("Hello {{ name }}")
+    evaluator_db = await database("evaluator")
+    async with service_process("evaluator", evaluator_db, harness.kafka, tmp_path) as url:
+        async with httpx.AsyncClient(base_url=url, headers=service_headers()) as evaluator:
+            created = await evaluator.post(
+                "/evaluators",
+                json={"name": "polite", "assertions": [{"type": "contains", "value": "Hello"}]},
+            )
+            assert created.status_code == 201, created.text
+            evaluator_id = created.json()["evaluator_id"]
+            second = await evaluator.post(
+                f"/evaluators/{evaluator_id}/versions",
+                json={"assertions": [{"type": "icontains", "value": "hello", "name": "hi"}]},
+            )
+            assert second.status_code == 201, second.text
+        async with harness.client(evaluator_url=url) as client:
+            batch = await client.post(
+                "/batches",
+                json={
+                    "versions": [{"prompt_version_id": str(version.version_id)}],
+                    "models": [{"provider": "mock", "model_name": "echo"}] * 2,
+                    "cases": [{"name": "Ann"}],
+                    "evaluator": {"evaluator_id": evaluator_id},  # latest: version 2
+                },
+            )
+            assert batch.status_code == 201, batch.text
+            first = await client.post(
+                "/runs",
+                json={
+                    "prompt_version_id": str(version.version_id),
+                    "cases": [{"name": "Ann"}],
+                    "evaluator": {"evaluator_id": evaluator_id, "version": 1},
+                },
+            )
+            assert first.status_code == 201, first.text
+            both = await client.post(
+                "/runs",
+                json={
+                    "prompt_version_id": str(version.version_id),
+                    "cases": [{"name": "Ann"}],
+                    "evaluator": {"evaluator_id": evaluator_id},
+                    "assertions": [{"type": "contains", "value": "x"}],
+                },
+            )
+            assert both.status_code == 422 and both.json()["errors"][0]["field"] == "evaluator"
+            missing = await client.post(
+                "/runs",
+                json={
+                    "prompt_version_id": str(version.version_id),
+                    "cases": [{"name": "Ann"}],
+                    "evaluator": {"evaluator_id": evaluator_id, "version": 9},
+                },
+            )
+            assert missing.status_code == 404
+            assert missing.json()["errors"][0]["field"] == "evaluator.version"
+    for run in batch.json()["runs"]:
+        [(_, _, snapshot)] = (await harness.stored_events(str(run["run_id"])))[:1]
+        assert snapshot["evaluator"] == {"evaluator_id": evaluator_id, "version": 2}
+        assert [a["name"] for a in snapshot["assertions"]] == ["hi"]
+    [(_, _, pinned)] = (await harness.stored_events(first.json()["run_id"]))[:1]
+    assert pinned["evaluator"] == {"evaluator_id": evaluator_id, "version": 1}
+    assert [a["type"] for a in pinned["assertions"]] == ["contains"]
+    # The evaluator gone: no run is created, and the client is told to try again.
+    async with harness.client(evaluator_url=f"http://127.0.0.1:{free_port()}") as client:
+        down = await client.post(
+            "/runs",
+            json={
+                "prompt_version_id": str(version.version_id),
+                "cases": [{"name": "Ann"}],
+                "evaluator": {"evaluator_id": evaluator_id},
+            },
+        )
+        assert down.status_code == 503

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from promptworks_contracts.api.evaluators import EvaluatorRefIn
 from promptworks_contracts.api.prompts import JsonFloat, JsonInt
 from promptworks_contracts.values import Assertion
 
@@ -98,6 +99,11 @@ class WorkIn(BaseModel):
         "columns; `jsonl`: one case object per line.",
     )
     assertions: list[Assertion] = Field(default_factory=list, max_length=100)
+    evaluator: EvaluatorRefIn | None = Field(
+        default=None,
+        description="Evaluate with this evaluator version (its assertions and judges) instead "
+        "of inline `assertions` / `schema`; `latest` is resolved now and pinned in the run.",
+    )
     json_schema: dict[str, Any] | None = Field(
         default=None,
         alias="schema",

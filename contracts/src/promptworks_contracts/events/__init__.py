@@ -1,7 +1,12 @@
 """Every PromptWorks domain event, and the table that maps a CloudEvents type to its model."""
 
 from promptworks_contracts.events.base import DomainEvent
-from promptworks_contracts.events.evaluation import ResultEvaluated, RunEvaluated
+from promptworks_contracts.events.evaluation import (
+    EvaluationRequested,
+    ResultEvaluated,
+    RunEvaluated,
+)
+from promptworks_contracts.events.evaluator import EvaluatorCreated, EvaluatorVersionCreated
 from promptworks_contracts.events.prompt import (
     PromptArchived,
     PromptClassCreated,
@@ -70,6 +75,9 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         ProviderRemoved,
         ResultEvaluated,
         RunEvaluated,
+        EvaluatorCreated,
+        EvaluatorVersionCreated,
+        EvaluationRequested,
     )
 }
 
@@ -97,6 +105,9 @@ __all__ = [
     "BatchCreated",
     "CredentialRef",
     "DomainEvent",
+    "EvaluationRequested",
+    "EvaluatorCreated",
+    "EvaluatorVersionCreated",
     "PromptArchived",
     "PromptClassCreated",
     "PromptClassDeleted",

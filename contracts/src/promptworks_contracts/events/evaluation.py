@@ -1,4 +1,10 @@
-"""Events of the evaluation aggregate (stream id = run id), emitted by the evaluator."""
+"""Events of the evaluation aggregate (stream id = run id), emitted by the evaluator.
+
+A run's stream holds its first evaluation (made as its results arrive; ``evaluation_id`` null)
+and then each re-evaluation of its stored results with an evaluator version:
+``EvaluationRequested``, the re-evaluation's ``ResultEvaluated`` events and its
+``RunEvaluated``, all carrying its ``evaluation_id``. One stream per run keeps them in order, so
+"the latest evaluation" is the last one in the stream."""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from pydantic import Field
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_contracts.values import (
+    Assertion,
     AssertionFailure,
     CaseStatistics,
+    EvaluatorPin,
     Interval,
     Judgement,
     LatencySummary,
@@ -34,6 +42,9 @@ class _EvaluationEvent(DomainEvent):
 class ResultEvaluated(_EvaluationEvent):
     event_type: ClassVar[str] = "promptworks.evaluation.result_evaluated.v1"
     result_id: UUID
+    evaluation_id: UUID | None = Field(
+        default=None, description="The re-evaluation it belongs to; null: the run's first."
+    )
     metrics: list[MetricValue] = Field(default_factory=list)
     passed: bool | None = Field(
         default=None,
@@ -65,6 +76,9 @@ class RunEvaluated(_EvaluationEvent):
     verdicts exist, the run's statistics (all optional)."""
 
     event_type: ClassVar[str] = "promptworks.evaluation.run_evaluated.v1"
+    evaluation_id: UUID | None = Field(
+        default=None, description="The re-evaluation it concludes; null: the run's first."
+    )
     evaluated: int = Field(ge=0)
     summaries: list[MetricSummary] = Field(default_factory=list)
     passed: int | None = Field(default=None, ge=0, description="Results that passed.")
@@ -87,3 +101,15 @@ class RunEvaluated(_EvaluationEvent):
     judge_tokens: TokenUsage | None = Field(
         default=None, description="Tokens of the judge calls; null: the run has no judge."
     )
+
+
+class EvaluationRequested(_EvaluationEvent):
+    """A finished run is evaluated again, without calling its model again: its recorded results
+    with this evaluator version. Its ``ResultEvaluated`` and ``RunEvaluated`` follow in the
+    stream; the earlier evaluations are kept."""
+
+    event_type: ClassVar[str] = "promptworks.evaluation.requested.v1"
+    evaluation_id: UUID
+    evaluator: EvaluatorPin
+    assertions: list[Assertion] = Field(description="The pinned version's assertions.")
+    actor: str = Field(default="", description="Who asked.")

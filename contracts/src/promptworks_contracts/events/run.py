@@ -11,6 +11,7 @@ from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import (
     Assertion,
+    EvaluatorPin,
     ModelParameters,
     ModelPricing,
     ModelRef,
@@ -81,6 +82,11 @@ class RunCreated(_RunEvent):
     pairs: list[tuple[int, int]] | None = Field(
         default=None,
         description="Only these (case index, repetition) pairs are called; null: every pair.",
+    )
+    evaluator: EvaluatorPin | None = Field(
+        default=None,
+        description="The evaluator version whose assertions `assertions` are (pinned when the "
+        "run was created); null: the run gave its assertions inline.",
     )
 
 

@@ -9,6 +9,13 @@ items (the sandbox's own limit on ``range``), ``**`` takes small exponents only,
 methods (``ljust``, ``center``, ...) small widths only, and the rendered text is counted as it
 is produced and refused past ``MAX_RENDERED_CHARS``. Values passed in (case variables) are
 not expansion and count only towards the rendered size.
+
+Most prompts only substitute variables (``Describe {{ city }}``). Those are rendered without
+Jinja's machinery (a new context per render, ~30 µs; a run renders each case twice): the parsed
+template is kept as literal text and variable names, and each name becomes ``str(value)``,
+which is what Jinja outputs for a plain name. Anything else (filters, expressions, tags, a name
+Jinja resolves to one of its globals) takes the full path. ``tests/test_templating.py`` checks
+that both paths agree.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
@@ -92,10 +99,60 @@ def _compiled(source: str) -> Any:
     return _ENV.from_string(source)
 
 
+Substitution = tuple[tuple[bool, str], ...]
+"""A template that only substitutes: (is a variable name, literal text or the name) parts."""
+
+
+@lru_cache(maxsize=1024)
+def _substitution(source: str) -> Substitution | None:
+    """``source`` as literal text and plain variable names, or None when it is more."""
+    try:
+        body = _ENV.parse(source).body
+    except Exception:  # the full path reports it
+        return None
+    parts: list[tuple[bool, str]] = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                parts.append((True, child.name))
+            else:
+                return None
+    return tuple(parts)
+
+
+def _substitute(parts: Substitution, variables: Mapping[str, Any]) -> str | None:
+    """The rendered text; None when a name is not a variable (missing, or a Jinja global:
+    the full path resolves or reports it)."""
+    chunks: list[str] = []
+    size = 0
+    for is_name, text in parts:
+        if is_name:
+            if text not in variables:
+                return None
+            text = str(variables[text])
+        size += len(text)
+        if size > MAX_RENDERED_CHARS:
+            raise TemplateError(
+                f"the rendered prompt exceeds {MAX_RENDERED_CHARS} characters; "
+                "shorten the template or its variables"
+            )
+        chunks.append(text)
+    return "".join(chunks)
+
+
 def render(source: str, variables: Mapping[str, Any]) -> str:
     """Renders ``source``; a missing variable or a sandbox violation is a ``TemplateError``."""
     if "{" not in source:
         return source  # fast path: nothing to substitute
+    parts = _substitution(source)
+    if parts is not None:
+        rendered = _substitute(parts, variables)
+        if rendered is not None:
+            return rendered
     try:
         return _bounded_output(_compiled(source), variables)
     except TemplateError:

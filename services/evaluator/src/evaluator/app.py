@@ -8,10 +8,17 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from evaluator.adapters.completions import RunOrchestratorCompletions
+from evaluator.adapters.definitions import PostgresDefinitionLookups
+from evaluator.adapters.judgements import PostgresJudgementStore
 from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.adapters.reevaluation import PostgresReevaluationRepository
+from evaluator.api.evaluators import router as evaluators_router
+from evaluator.api.reevaluations import router as reevaluations_router
 from evaluator.api.routes import router
+from evaluator.handlers.definitions import DefinitionHandlers
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.judging import JudgeQueue
+from evaluator.handlers.reevaluation import Reevaluations
 from evaluator.handlers.summaries import RunSummaries
 from evaluator.metrics import count_evaluated
 from evaluator.settings import EvaluatorSettings
@@ -34,13 +41,29 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # Judge calls go through run-orchestrator: its providers' shared limits, retries, pricing.
     token = settings.service_token.get_secret_value() if settings.service_token else None
     completions = RunOrchestratorCompletions(settings.run_orchestrator_url, service_token=token)
+    # Judgements are kept as soon as they are paid for: a rolled-back batch does not pay twice.
+    judges = JudgeQueue(
+        completions, settings.judge_concurrency, PostgresJudgementStore(runtime.sessions)
+    )
     runtime.add_consumer(
         CONSUMER_NAME,
-        EvaluationHandlers(judges=JudgeQueue(completions, settings.judge_concurrency)).router(),
+        EvaluationHandlers(judges=judges).router(),
         bind=port.joined,
         on_applied=count_evaluated,
     )
-    base = lifespan_for(runtime)
+    definitions = DefinitionHandlers(
+        PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresDefinitionLookups)
+    )
+    reevaluations = Reevaluations(
+        PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresReevaluationRepository),
+        definitions,
+        judges,
+    )
+
+    async def start_worker(runtime: Runtime) -> None:
+        runtime.spawn("reevaluations", reevaluations.run)
+
+    base = lifespan_for(runtime, extra=[start_worker])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,9 +80,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.run_summaries = RunSummaries(port)
+    app.state.definitions = definitions
+    app.state.reevaluations = reevaluations
     install_edge(app, settings, auth=service_credential(settings))
     document_service_credential(app)
     app.include_router(router)
+    app.include_router(evaluators_router)
+    app.include_router(reevaluations_router)
     app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(ops_router(lambda: runtime))
     return app

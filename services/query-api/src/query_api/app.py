@@ -25,6 +25,8 @@ from query_api.api import (
     batches,
     classes,
     comparisons,
+    evaluations,
+    evaluators,
     exports,
     live,
     prompt_writes,
@@ -44,6 +46,7 @@ from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
+from query_api.web import install_console
 from query_api.writes import ForwardedWrites
 
 
@@ -128,6 +131,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         runs,
         exports,
         batches,
+        evaluators,
+        evaluations,
         live,
         providers,
         quick_tests,
@@ -139,6 +144,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(ops_router(lambda: runtime))
+    install_console(app, settings.web_dist)
     return app
 
 

@@ -79,6 +79,11 @@ class QueryApiSettings(ServiceSettings):
         description="Requests a minute each API key may make on average (0: no limit); per "
         "query-api process.",
     )
+    web_dist: Path | None = Field(
+        default=None,
+        description="The web console's build (web/dist): served at / when it holds an "
+        "index.html; unset, query-api serves the API only.",
+    )
     rate_limit_burst: int = Field(
         default=300, ge=1, description="Requests an API key may make at once before the limit."
     )

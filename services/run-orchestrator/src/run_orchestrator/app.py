@@ -17,6 +17,7 @@ from promptworks_eventkit.service_credential import (
 )
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
+from run_orchestrator.adapters.evaluators import EvaluatorVersions
 from run_orchestrator.adapters.locks import PostgresRunLocks
 from run_orchestrator.adapters.postgres import PostgresRunRepository
 from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
@@ -82,6 +83,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         spawner.spawn("provider-catalog", catalog.keep_fresh)
 
     base = lifespan_for(runtime, extra=[keep_catalog_fresh, executor.start])
+    token = settings.service_token.get_secret_value() if settings.service_token else None
+    evaluator_versions = EvaluatorVersions(settings.evaluator_url, service_token=token)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +99,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
             await limiter.aclose()
             await rate_store.aclose()
             await providers.aclose()
+            await evaluator_versions.aclose()
 
     app = FastAPI(
         title="PromptWorks run-orchestrator",
@@ -105,6 +109,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.providers = providers
     app.state.executor = executor
+    app.state.evaluator_versions = evaluator_versions
     app.state.commands = RunCommands(
         port,
         providers,

@@ -73,6 +73,10 @@ class RunOrchestratorSettings(ServiceSettings):
     database_url: SecretStr = SecretStr(
         "postgresql+asyncpg://promptworks:promptworks@127.0.0.1:54329/run_orchestrator"
     )
+    evaluator_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Where the evaluator versions runs name are resolved (EVALUATOR_URL).",
+    )
 
     providers: dict[str, ProviderConfig] = Field(
         default_factory=dict,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from evaluator.handlers.ports import RUNNING, NewRun, RunSpec, RunState
+from promptworks_contracts.events import ResultRecorded
 
 
 @dataclass
@@ -20,6 +21,7 @@ class InMemoryEvaluationRepository:
     specs: dict[str, RunSpec] = field(default_factory=dict)
     stats: dict[str, RunStats] = field(default_factory=dict)
     outcomes: dict[str, dict[str, ResultOutcome]] = field(default_factory=dict)
+    records: dict[str, dict[str, ResultRecorded]] = field(default_factory=dict)
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         for run in new_runs:
@@ -61,3 +63,12 @@ class InMemoryEvaluationRepository:
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         return {r: list(self.outcomes[r].values()) for r in run_ids if r in self.outcomes}
+
+    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
+        for record in records:
+            self.records.setdefault(str(record.run_id), {}).setdefault(
+                str(record.result_id), record
+            )
+
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        """Nothing is kept in memory across transactions: nothing to forget."""

@@ -7,14 +7,21 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cache
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evaluator.adapters.tables import result_outcomes, run_metric_stats, runs
+from evaluator.adapters.tables import (
+    kept_judgements,
+    result_outcomes,
+    result_records,
+    run_metric_stats,
+    runs,
+)
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
+from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import RECORDED, Assertion, Money
 
 
@@ -201,3 +208,22 @@ class PostgresEvaluationRepository:
                 )
             )
         return outcomes
+
+    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
+        if not records:
+            return
+        rows = [
+            {
+                "run_id": str(r.run_id),
+                "result_id": str(r.result_id),
+                "record": r.model_dump_json(),  # JSON text: serialised once, in pydantic-core
+            }
+            for r in records
+        ]
+        await self._session.execute(pg_insert(result_records).on_conflict_do_nothing(), rows)
+
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._session.execute(
+                delete(kept_judgements).where(kept_judgements.c.key.in_(list(keys)))
+            )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -77,4 +78,63 @@ result_outcomes = Table(
     Column("judge_prompt_tokens", Integer, nullable=False, server_default="0"),
     Column("judge_completion_tokens", Integer, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_id", "result_id"),
+)
+
+# Evaluator definitions (command side, ``handlers/definitions.py``): their streams are the truth;
+# these rows are written in the command's transaction and serve lookups (a unique name, a
+# version's assertions for a run or a re-evaluation) without folding a stream.
+evaluator_definitions = Table(
+    "evaluator_definitions",
+    metadata,
+    Column("evaluator_id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("latest_version", Integer, nullable=False),
+)
+
+evaluator_versions = Table(
+    "evaluator_versions",
+    metadata,
+    Column("evaluator_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("assertions", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("evaluator_id", "version"),
+)
+
+# What re-evaluation needs (``handlers/reevaluation.py``): every recorded result as its
+# ``ResultRecorded`` event (the output, error, usage, cost, latency), kept by the runs consumer
+# in its transaction; and one row per re-evaluation, unique per (run, evaluator version), so
+# asking twice makes one. The rows are also the re-evaluation work queue: ``requested`` until
+# the worker evaluated it, in the transaction that appends its events.
+result_records = Table(
+    "result_records",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("result_id", Text, nullable=False),
+    Column("record", Text, nullable=False, comment="The event's JSON, as the consumer got it"),
+    PrimaryKeyConstraint("run_id", "result_id"),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("evaluation_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("evaluator_id", Text, nullable=False),
+    Column("evaluator_version", Integer, nullable=False),
+    Column("assertions", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="requested"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("run_id", "evaluator_id", "evaluator_version"),
+)
+
+# Judgements already paid for, kept by question key in their own transaction as soon as they
+# are answered, so a batch that rolls back after its judge calls does not pay twice; the
+# batch's transaction deletes the keys it used (``handlers/judging.py``).
+kept_judgements = Table(
+    "kept_judgements",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("judgement", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from evaluator.domain import student_t
 from promptworks_contracts.values import (
     CaseStatistics,
     Interval,
@@ -69,9 +70,7 @@ def wilson(passed: int, total: int, z: float = Z_95) -> Interval | None:
 
 def mean_interval(mean: float, std: float, count: int) -> Interval:
     """95 % interval of a mean from ``count`` ≥ 2 values: mean ± t(0.975, n-1) · s / √n."""
-    from scipy.stats import t  # imported when a summary needs it, not at start-up
-
-    half = float(t.ppf(0.975, count - 1)) * std / math.sqrt(count)
+    half = student_t.quantile(0.975, count - 1) * std / math.sqrt(count)
     return Interval(low=mean - half, high=mean + half)
 
 

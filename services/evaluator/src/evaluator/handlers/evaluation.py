@@ -127,44 +127,18 @@ class EvaluationHandlers:
         for item, event in typed(received, ResultRecorded):
             by_run.setdefault(str(event.run_id), []).append((item, event))
         states, plans = await self._known(tx.repos, by_run.keys())
-        judgements = await self._ask_judges(plans, by_run)
+        judgements = await self._ask_judges(tx.repos, plans, by_run)
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
         for run_id, results in by_run.items():
             plan, state, stats = plans[run_id], states[run_id], deltas.setdefault(run_id, {})
             evaluations: list[ResultEvaluated] = []
             for _, result in results:
-                judged = plan.judge(result, judgements.get(result.result_id))
-                accumulate(stats, judged.metrics)
-                evaluations.append(
-                    ResultEvaluated(
-                        run_id=result.run_id,
-                        result_id=result.result_id,
-                        metrics=judged.metrics,
-                        passed=judged.passed,
-                        score=judged.score,
-                        reasons=judged.reasons,
-                        parsed_output=judged.parsed_output,
-                        output_checks=judged.output_checks,
-                        judgements=judged.judgements,
-                    )
+                evaluation, outcome = evaluate_result(
+                    plan, result, judgements.get(result.result_id), stats
                 )
-                judge_usage = _usage(j.usage for j in judged.judgements)
-                outcomes.append(
-                    ResultOutcome(
-                        run_id=run_id,
-                        result_id=str(result.result_id),
-                        case_index=result.case_index,
-                        repetition=result.repetition,
-                        passed=judged.passed,
-                        latency_ms=result.latency_ms,
-                        digest=judged.digest,
-                        cost=result.cost,
-                        judge_cost=_cost(j.cost for j in judged.judgements),
-                        judge_prompt_tokens=judge_usage.prompt_tokens,
-                        judge_completion_tokens=judge_usage.completion_tokens,
-                    )
-                )
+                evaluations.append(evaluation)
+                outcomes.append(outcome)
             # One append for many causes: each event names its result; causation is left out.
             context = MessageContext.caused_by(results[0][0].envelope, causation=False)
             state.stream_version = await tx.append(
@@ -174,26 +148,25 @@ class EvaluationHandlers:
         await tx.repos.save_states(states.values())
         await tx.repos.add_stats(deltas)
         await tx.repos.add_outcomes(outcomes)
+        # Kept for re-evaluation: a later evaluation reads the results, never the model.
+        await tx.repos.add_records([result for results in by_run.values() for _, result in results])
 
     async def _ask_judges(
         self,
+        repository: EvaluationRepository,
         plans: dict[str, RunPlan],
         by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]],
     ) -> dict[UUID, dict[str, Judgement]]:
         """Every judge question of the batch, asked concurrently: result id -> name -> answer."""
-        asked = [
-            (result.result_id, question)
-            for run_id, results in by_run.items()
-            for _, result in results
-            for question in plans[run_id].judge_questions(result)
-        ]
-        if not asked or self._judges is None:
-            return {}
-        answers = await self._judges.ask([question for _, question in asked])
-        found: dict[UUID, dict[str, Judgement]] = {}
-        for (result_id, _), judgement in zip(asked, answers, strict=True):
-            found.setdefault(result_id, {})[judgement.name] = judgement
-        return found
+        return await ask_judges(
+            self._judges,
+            [
+                (plans[run_id], result)
+                for run_id, results in by_run.items()
+                for _, result in results
+            ],
+            repository,
+        )
 
     async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
         await self._summarise(tx, typed(received, RunCompleted))
@@ -234,6 +207,78 @@ class EvaluationHandlers:
                 run_id, [evaluated], state.stream_version, context=context
             )
         await tx.repos.save_states(states.values())
+
+
+async def ask_judges(
+    judges: JudgeQueue | None,
+    planned: Sequence[tuple[RunPlan, ResultRecorded]],
+    repository: EvaluationRepository,
+    evaluation_id: UUID | None = None,
+) -> dict[UUID, dict[str, Judgement]]:
+    """Every judge question of these results, asked concurrently: result id -> name -> answer.
+    Without a queue nothing is asked (the judge assertions fail ``not judged``). Idempotent
+    (``judging.py``): the keys name the evaluation, the result and the judge; the caller's
+    transaction forgets them, so they live exactly as long as they can be needed."""
+    asked = [
+        (result.result_id, question)
+        for plan, result in planned
+        for question in plan.judge_questions(result)
+    ]
+    if not asked or judges is None:
+        return {}
+    scope = str(evaluation_id or "first")
+    keys = [judgement_key(scope, result_id, question[0]) for result_id, question in asked]
+    answers = await judges.ask([question for _, question in asked], keys)
+    await repository.forget_judgements(keys)
+    found: dict[UUID, dict[str, Judgement]] = {}
+    for (result_id, _), judgement in zip(asked, answers, strict=True):
+        found.setdefault(result_id, {})[judgement.name] = judgement
+    return found
+
+
+def judgement_key(scope: str, result_id: UUID, judge: str) -> str:
+    """A judge question's idempotency key: the evaluation (``first`` or a re-evaluation's id),
+    the result, the judge assertion's name (unique within an evaluation)."""
+    return f"{scope}/{result_id}/{judge}"
+
+
+def evaluate_result(
+    plan: RunPlan,
+    result: ResultRecorded,
+    judgements: dict[str, Judgement] | None,
+    stats: RunStats,
+    evaluation_id: UUID | None = None,
+) -> tuple[ResultEvaluated, ResultOutcome]:
+    """One result's evaluation event and stored outcome; its metrics go into ``stats``."""
+    judged = plan.judge(result, judgements)
+    accumulate(stats, judged.metrics)
+    evaluation = ResultEvaluated(
+        run_id=result.run_id,
+        result_id=result.result_id,
+        evaluation_id=evaluation_id,
+        metrics=judged.metrics,
+        passed=judged.passed,
+        score=judged.score,
+        reasons=judged.reasons,
+        parsed_output=judged.parsed_output,
+        output_checks=judged.output_checks,
+        judgements=judged.judgements,
+    )
+    judge_usage = _usage(j.usage for j in judged.judgements)
+    outcome = ResultOutcome(
+        run_id=str(result.run_id),
+        result_id=str(result.result_id),
+        case_index=result.case_index,
+        repetition=result.repetition,
+        passed=judged.passed,
+        latency_ms=result.latency_ms,
+        digest=judged.digest,
+        cost=result.cost,
+        judge_cost=_cost(j.cost for j in judged.judgements),
+        judge_prompt_tokens=judge_usage.prompt_tokens,
+        judge_completion_tokens=judge_usage.completion_tokens,
+    )
+    return evaluation, outcome
 
 
 def _finished_status(event: RunCompleted | RunFailed | RunCancelled) -> str:

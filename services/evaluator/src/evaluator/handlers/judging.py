@@ -6,12 +6,19 @@
 - A re-ask quotes the unusable answer back with what was wrong with it.
 - Usage and cost add up over all attempts: every call is paid for.
 - At most ``concurrency`` judge calls of a consumer batch are in flight at once.
+- Idempotent: with a ``JudgementStore``, each question has a key (evaluation, result, judge),
+  a judgement that was paid for is kept at once in its OWN transaction, and a question whose
+  judgement is kept is not asked again. So a batch that rolls back after its judge calls
+  (a crash, a conflict) finds them on redelivery and does not pay twice. The batch's
+  transaction forgets the keys it used (``EvaluationRepository.forget_judgements``): once it
+  commits they are not needed, so the table holds only judgements of uncommitted batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 from evaluator.domain.judge import ask_again, judge_messages, overall, read_answer, response_format
 from evaluator.domain.subject import Subject, short
@@ -113,18 +120,49 @@ def _add_cost(total: Money | None, more: Money) -> Money:
     return Money(amount=total.amount + more.amount, currency=total.currency)
 
 
+class JudgementStore(Protocol):
+    """Judgements kept outside the batch's transaction, by question key."""
+
+    async def recall(self, keys: Sequence[str]) -> dict[str, Judgement]: ...
+
+    async def keep(self, key: str, judgement: Judgement) -> None: ...
+
+
+def paid_for(judgement: Judgement) -> bool:
+    """A judgement something was paid for (a failed call before any answer was not: asking
+    again, e.g. once run-orchestrator is back, is right)."""
+    return judgement.error is None or judgement.usage.total_tokens > 0 or judgement.cost is not None
+
+
 class JudgeQueue:
     """Runs a batch's judge questions concurrently, at most ``concurrency`` at once."""
 
-    def __init__(self, client: CompletionClient, concurrency: int) -> None:
+    def __init__(
+        self, client: CompletionClient, concurrency: int, store: JudgementStore | None = None
+    ) -> None:
         self._client = client
         self._gate = asyncio.Semaphore(concurrency)
+        self._store = store
 
     async def ask(
-        self, questions: Sequence[tuple[str, JudgeAssertion, Subject]]
+        self,
+        questions: Sequence[tuple[str, JudgeAssertion, Subject]],
+        keys: Sequence[str] | None = None,
     ) -> list[Judgement]:
-        async def one(name: str, assertion: JudgeAssertion, subject: Subject) -> Judgement:
-            async with self._gate:
-                return await ask_judge(self._client, name, assertion, subject)
+        """One judgement per question, in order; ``keys`` (one per question) make the asking
+        idempotent when the queue has a store."""
+        kept: dict[str, Judgement] = {}
+        if keys is not None and self._store is not None:
+            kept = await self._store.recall(keys)
 
-        return list(await asyncio.gather(*(one(*q) for q in questions)))
+        async def one(index: int, question: tuple[str, JudgeAssertion, Subject]) -> Judgement:
+            key = None if keys is None else keys[index]
+            if key is not None and key in kept:
+                return kept[key]
+            async with self._gate:
+                judgement = await ask_judge(self._client, *question)
+            if key is not None and self._store is not None and paid_for(judgement):
+                await self._store.keep(key, judgement)
+            return judgement
+
+        return list(await asyncio.gather(*(one(i, q) for i, q in enumerate(questions))))

@@ -28,6 +28,7 @@ from typing import Any, Final, Protocol
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion
 
 RUNNING: Final = "running"
@@ -94,6 +95,15 @@ class EvaluationRepository(Protocol):
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         """Every stored outcome of ``run_ids`` (runs without any are left out)."""
+        ...
+
+    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
+        """Keeps recorded results for re-evaluation (one already kept is kept)."""
+        ...
+
+    async def forget_judgements(self, keys: Sequence[str]) -> None:
+        """Drops judgements kept (``JudgementStore``) under these keys, in this transaction:
+        once it commits they are not needed again."""
         ...
 
 

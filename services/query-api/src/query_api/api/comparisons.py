@@ -10,7 +10,9 @@ from fastapi import APIRouter, Path, Query
 
 from promptworks_eventkit.errors import DomainError, NotFoundError
 from query_api.api.deps import ReadSession
+from query_api.api.result_params import EvaluationParam
 from query_api.queries import comparisons as queries
+from query_api.queries.evaluation_sources import choose
 from query_api.queries.runs import run_exists
 from query_api.schemas.comparisons import BatchComparisonOut, ComparisonOut
 
@@ -38,15 +40,30 @@ async def compare(
     baseline: Annotated[UUID, Query(description="The baseline run")],
     alpha: Alpha = 0.05,
     max_pass_rate_drop: MaxDrop = 0.0,
+    evaluation: EvaluationParam = None,
+    baseline_evaluation: Annotated[
+        UUID | None,
+        Query(description="Which evaluation of the baseline run; default: its latest"),
+    ] = None,
 ) -> ComparisonOut:
     """Results pair by (case_index, repetition). Pass/fail: exact McNemar test; every numeric
     metric (latency, tokens, similarity scores, judge scores ...): mean paired difference with
-    a 95 % paired bootstrap interval. `regressed` is what a CI job gates on."""
+    a 95 % paired bootstrap interval. `regressed` is what a CI job gates on. Each side reads
+    one evaluation of its run (default: the latest); the same run under two evaluations shows
+    what a new evaluator changed."""
     for field, run in (("run_id", run_id), ("baseline", baseline)):
         if not await run_exists(session, run):
             raise NotFoundError(f"test run {run} does not exist", field=field)
     comparison = await queries.compare_runs(
-        session, run_id, baseline, alpha=alpha, max_pass_rate_drop=max_pass_rate_drop
+        session,
+        run_id,
+        baseline,
+        alpha=alpha,
+        max_pass_rate_drop=max_pass_rate_drop,
+        evaluation=await choose(session, run_id, evaluation),
+        baseline_evaluation=await choose(
+            session, baseline, baseline_evaluation, "baseline_evaluation"
+        ),
     )
     if comparison is None:
         raise DomainError(

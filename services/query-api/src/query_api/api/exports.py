@@ -11,8 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession
-from query_api.api.result_params import ResultFilters
+from query_api.api.result_params import EvaluationParam, ResultFilters
+from query_api.queries import reevaluated_results
 from query_api.queries import runs as run_queries
+from query_api.queries.evaluation_sources import FIRST, choose
 from query_api.queries.exports import results_ndjson
 
 router = APIRouter(tags=["test runs"])
@@ -36,11 +38,16 @@ async def export_results(
     session: ReadSession,
     run_id: Annotated[UUID, Path(description="The run's id")],
     filters: ResultFilters,
+    evaluation: EvaluationParam = None,
 ) -> Response:
     if not await run_queries.run_exists(session, run_id):
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
+    source = await choose(session, run_id, evaluation)
+    sessions = request.app.state.runtime.sessions
     return StreamingResponse(
-        results_ndjson(request.app.state.runtime.sessions, run_id, filters),
+        results_ndjson(sessions, run_id, filters)
+        if source is FIRST
+        else reevaluated_results.ndjson(sessions, run_id, filters, source),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="run-{run_id}-results.ndjson"'},
     )

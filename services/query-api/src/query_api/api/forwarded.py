@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import Request
 
-from promptworks_contracts.topics import PROMPT_EVENTS
+from promptworks_contracts.topics import EVALUATION_EVENTS, PROMPT_EVENTS
 from query_api.api.deps import API_PREFIX
 from query_api.settings import QueryApiSettings
 from query_api.writes import Reader, WriteTarget
@@ -46,6 +46,31 @@ def prompt_service_target(
         service=PROMPT_SERVICE,
         url=f"{settings.prompt_service_url.rstrip('/')}{path}{query}",
         topic=PROMPT_EVENTS,
+        read=read,
+        resource_id=resource_id,
+        id_fields=id_fields,
+        location=location,
+    )
+
+
+EVALUATOR = "evaluator"
+
+
+def evaluator_target(
+    request: Request,
+    settings: QueryApiSettings,
+    read: Reader | None,
+    *,
+    resource_id: UUID | None = None,
+    id_fields: tuple[str, ...] = (),
+    location: str | None = None,
+) -> WriteTarget:
+    """The same path (without /api/v1) on the evaluator, which owns evaluator definitions."""
+    path = request.url.path.removeprefix(API_PREFIX)
+    return WriteTarget(
+        service=EVALUATOR,
+        url=f"{settings.evaluator_url.rstrip('/')}{path}",
+        topic=EVALUATION_EVENTS,
         read=read,
         resource_id=resource_id,
         id_fields=id_fields,

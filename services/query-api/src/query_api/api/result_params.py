@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Query
 
@@ -30,6 +31,14 @@ def result_filter(
 
 
 ResultFilters = Annotated[ResultFilter, Depends(result_filter)]
+
+EvaluationParam = Annotated[
+    UUID | None,
+    Query(
+        description="Which evaluation of the run (`GET /test_prompt/{id}/evaluations`): its id, "
+        "or the run's id for its first; default: the latest"
+    ),
+]
 
 
 def run_filter(

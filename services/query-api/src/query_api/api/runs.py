@@ -15,8 +15,10 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
-from query_api.api.result_params import ResultFilters, RunFilters
+from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
+from query_api.queries import reevaluated_results
 from query_api.queries import runs as queries
+from query_api.queries.evaluation_sources import FIRST, choose
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
 from query_api.writes import WriteTarget
@@ -82,14 +84,22 @@ async def list_results(
     request: Request,
     run_id: RunId,
     filters: ResultFilters,
+    evaluation: EvaluationParam = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
-    """Ordered by (case_index, repetition); each result carries every metric recorded so far.
-    A whole run in one answer: `/results/export` (NDJSON, streamed)."""
+    """Ordered by (case_index, repetition); each result carries every metric recorded so far,
+    and its verdict, of the chosen evaluation (default: the latest). A whole run in one
+    answer: `/results/export` (NDJSON, streamed)."""
     first = paging.start(request, "results", offset, cursor)
-    page = await queries.result_page(session, run_id, limit, first, filters.conditions())
+    source = await choose(session, run_id, evaluation)
+    if source is FIRST:
+        page = await queries.result_page(session, run_id, limit, first, filters.conditions())
+    elif await queries.run_exists(session, run_id):
+        page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
+    else:
+        page = None
     if page is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     total, documents = page

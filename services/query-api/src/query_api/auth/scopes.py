@@ -1,6 +1,8 @@
 """Which scope each public operation needs, decided from its method and path alone, so the
 check runs before routing and the OpenAPI document is generated from the same rule.
 
+The web console's files (``web.is_console_path``: ``/``, its client routes and its hashed
+assets, GET and HEAD only) are open: a browser loads them before anyone has signed in.
 Reads (GET, and the render preview, a POST that writes nothing) need ``read``; writes need
 the scope of what they change; key management, and anything not listed, needs ``admin``
 (fail closed). ``admin`` grants every scope.
@@ -9,6 +11,7 @@ the scope of what they change; key management, and anything not listed, needs ``
 from __future__ import annotations
 
 from query_api.api.deps import API_PREFIX
+from query_api.web import is_console_path
 
 OPEN_PATHS = frozenset(
     {
@@ -28,6 +31,7 @@ WRITE_SCOPES = (
     ("/test_prompt", "runs:write"),
     ("/batches", "runs:write"),
     ("/quick-test", "runs:write"),
+    ("/evaluators", "runs:write"),
     ("/providers", "providers:admin"),
     ("/provider-presets", "providers:admin"),
 )
@@ -39,7 +43,7 @@ def _under(path: str, collection: str) -> bool:
 
 def scope_for(method: str, path: str) -> str | None:
     """The scope ``method path`` needs; None if it is open to anyone."""
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or is_console_path(method, path):
         return None
     local = path.removeprefix(API_PREFIX)
     if _under(local, "/api-keys") or _under(local, "/admin"):

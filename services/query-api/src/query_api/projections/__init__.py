@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
     BatchCreated,
+    EvaluationRequested,
+    EvaluatorCreated,
+    EvaluatorVersionCreated,
     PromptArchived,
     PromptClassCreated,
     PromptClassDeleted,
@@ -37,7 +40,15 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_eventkit.router import EventRouter
-from query_api.projections import batches, catalog, evaluations, prompt_state, prompts, runs
+from query_api.projections import (
+    batches,
+    catalog,
+    evaluations,
+    evaluators,
+    prompt_state,
+    prompts,
+    runs,
+)
 from query_api.projections.history import with_history
 
 CONSUMER_NAME = "query-api.projections"
@@ -70,6 +81,9 @@ def build_router() -> EventRouter[AsyncSession]:
             BatchCreated: batches.on_batch_created,
             ResultEvaluated: evaluations.on_result_evaluated,
             RunEvaluated: evaluations.on_run_evaluated,
+            EvaluationRequested: evaluations.on_evaluation_requested,
+            EvaluatorCreated: evaluators.on_evaluator_created,
+            EvaluatorVersionCreated: evaluators.on_version_created,
         },
         order="stream",  # read models join at read time: only stream order matters
     )

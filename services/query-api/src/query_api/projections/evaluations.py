@@ -4,7 +4,14 @@
 Evaluation events travel on their own topic, so they may be applied before the run or result
 they describe. Metrics are stored without a foreign key and joined on read; a run summary is
 kept in ``run_evaluations`` and copied onto the run by whichever of RunCreated / RunEvaluated
-comes last. A later evaluation of the same result or run (re-evaluation) replaces the earlier.
+comes last.
+
+A run's first evaluation (``evaluation_id`` null) fills ``metrics`` and ``result_verdicts``
+(and the stored result documents); a re-evaluation's results go to ``evaluation_metrics`` /
+``evaluation_verdicts`` under its id, so every evaluation stays readable. Every evaluation is
+listed in ``evaluations`` (the first under the run's id). The run's summary
+(``run_evaluations``, ``runs.evaluation_summary``) is the latest evaluation's: the run's
+evaluation stream is applied in order, so the last one wins.
 """
 
 from __future__ import annotations
@@ -17,29 +24,75 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.events import ResultEvaluated, RunEvaluated
+from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import any_of, unnest_rows
 from query_api.projections.result_documents import refresh_results
-from query_api.tables import metrics, result_verdicts, run_evaluations, runs
+from query_api.tables import (
+    evaluation_metrics,
+    evaluation_verdicts,
+    evaluations,
+    metrics,
+    result_verdicts,
+    run_evaluations,
+    runs,
+)
+
+
+def _verdict(event: ResultEvaluated) -> dict[str, Any]:
+    return {
+        "result_id": event.result_id,
+        "passed": event.passed,
+        "score": event.score,
+        "reasons": [r.model_dump(mode="json") for r in event.reasons],
+        "judgements": [j.model_dump(mode="json") for j in event.judgements],
+        "output_checks": None
+        if event.output_checks is None
+        else event.output_checks.model_dump(mode="json"),
+    }
 
 
 async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    evaluated = typed(events, ResultEvaluated)
+    first = [e for _, e in evaluated if e.evaluation_id is None]
+    again = [e for _, e in evaluated if e.evaluation_id is not None]
+    if first:
+        await _first_evaluations(session, first)
+    if again:
+        await _reevaluations(session, again)
+
+
+async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated]) -> None:
+    """A re-evaluation's results under its id (applied again: the same rows)."""
+    verdicts: dict[tuple[UUID, UUID], dict[str, Any]] = {}
+    by_name: dict[tuple[UUID, UUID, str], dict[str, Any]] = {}
+    for event in events:
+        assert event.evaluation_id is not None
+        key = (event.evaluation_id, event.result_id)
+        verdicts[key] = {"evaluation_id": event.evaluation_id, **_verdict(event)}
+        for m in event.metrics:
+            by_name[(*key, m.name)] = {
+                "evaluation_id": event.evaluation_id,
+                "result_id": event.result_id,
+                "name": m.name,
+                "value": m.value,
+                "passed": m.passed,
+                "detail": m.detail,
+            }
+    if by_name:
+        statement = pg_insert(evaluation_metrics)
+        await session.execute(statement.on_conflict_do_nothing(), list(by_name.values()))
+    statement = pg_insert(evaluation_verdicts)
+    await session.execute(statement.on_conflict_do_nothing(), list(verdicts.values()))
+
+
+async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
-    for _, event in typed(events, ResultEvaluated):
-        verdicts[event.result_id] = {
-            "result_id": event.result_id,
-            "passed": event.passed,
-            "score": event.score,
-            "reasons": [r.model_dump(mode="json") for r in event.reasons],
-            "judgements": [j.model_dump(mode="json") for j in event.judgements],
-            "output_checks": None
-            if event.output_checks is None
-            else event.output_checks.model_dump(mode="json"),
-        }
+    for event in evaluated:
+        verdicts[event.result_id] = _verdict(event)
         latest[event.result_id] = {
             m.name: {
                 "result_id": event.result_id,
@@ -96,6 +149,52 @@ async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent
         list(latest.values()),
     )
     await copy_evaluation_summaries(session, list(latest))
+    await _evaluations_done(session, events)
+
+
+async def _evaluations_done(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    """Each evaluation's row with its summary (the first one's row is made here)."""
+    rows: dict[UUID, dict[str, Any]] = {}
+    for received, event in typed(events, RunEvaluated):
+        evaluation_id = event.evaluation_id or event.run_id
+        rows[evaluation_id] = {
+            "evaluation_id": evaluation_id,
+            "run_id": event.run_id,
+            "status": "evaluated",
+            "evaluated_at": received.envelope.time,
+            "summary": {
+                **event.model_dump(mode="json", exclude={"run_id"}),
+                "evaluated_at": received.envelope.time.isoformat(),
+            },
+            "stream_version": received.envelope.streamversion,
+        }
+    statement = pg_insert(evaluations)
+    new = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[evaluations.c.evaluation_id],
+            # A re-evaluation's row keeps its request's position; the first's is its summary's.
+            set_={"status": new.status, "evaluated_at": new.evaluated_at, "summary": new.summary},
+        ),
+        list(rows.values()),
+    )
+
+
+async def on_evaluation_requested(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    rows = [
+        {
+            "evaluation_id": event.evaluation_id,
+            "run_id": event.run_id,
+            "evaluator_id": event.evaluator.evaluator_id,
+            "evaluator_version": event.evaluator.version,
+            "status": "requested",
+            "requested_by": event.actor,
+            "requested_at": received.envelope.time,
+            "stream_version": received.envelope.streamversion,
+        }
+        for received, event in typed(events, EvaluationRequested)
+    ]
+    await session.execute(pg_insert(evaluations).on_conflict_do_nothing(), rows)
 
 
 async def copy_evaluation_summaries(session: AsyncSession, run_ids: list[UUID]) -> None:

@@ -68,6 +68,8 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
             "budget": _amount(event.budget),
             "cancelled_by": None,
             "retry_of": event.retry_of,
+            "evaluator_id": event.evaluator.evaluator_id if event.evaluator else None,
+            "evaluator_version": event.evaluator.version if event.evaluator else None,
             "created_at": received.envelope.time,
             "started_at": None,
             "finished_at": None,

@@ -1,5 +1,7 @@
 """Compare a run with a baseline on the same cases: two reads (verdicts, metric values) of
-both runs, paired by (case_index, repetition), then ``comparison_stats``."""
+both runs, paired by (case_index, repetition), then ``comparison_stats``. Each side reads one
+evaluation of its run (``evaluation_sources``: by default the latest), so a run can also be
+compared with itself under another evaluation."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from promptworks_contracts.values import Interval
 from query_api.queries.comparison_stats import (
@@ -18,6 +21,7 @@ from query_api.queries.comparison_stats import (
     normal_interval,
     paired_bootstrap,
 )
+from query_api.queries.evaluation_sources import FIRST, EvaluationSource, choose
 from query_api.schemas.comparisons import (
     BatchComparisonOut,
     CellComparisonOut,
@@ -26,18 +30,37 @@ from query_api.schemas.comparisons import (
     PairOut,
     PassRateComparison,
 )
-from query_api.tables import batches, metrics, result_verdicts, results
+from query_api.tables import batches, results
 
 MAX_LISTED: Final = 1000
+
+
+@dataclass(frozen=True)
+class Sides:
+    """The candidate and the baseline: each a run and the evaluation of it that is read."""
+
+    run_id: UUID
+    baseline_run_id: UUID
+    evaluation: EvaluationSource
+    baseline_evaluation: EvaluationSource
+
+    def metrics(self) -> tuple[NamedFromClause, NamedFromClause]:
+        return (
+            self.evaluation.metrics.alias("mc"),
+            self.baseline_evaluation.metrics.alias("mb"),
+        )
+
 
 Pair = tuple[int, int]
 
 
-async def _verdicts(session: AsyncSession, run_id: UUID) -> dict[Pair, bool | None]:
-    r, v = results.c, result_verdicts.c
+async def _verdicts(
+    session: AsyncSession, run_id: UUID, source: EvaluationSource
+) -> dict[Pair, bool | None]:
+    r, v = results.c, source.verdicts.c
     rows = await session.execute(
         select(r.case_index, r.repetition, v.passed)
-        .select_from(results.outerjoin(result_verdicts, v.result_id == r.result_id))
+        .select_from(results.outerjoin(source.verdicts, v.result_id == r.result_id))
         .where(r.run_id == run_id)
     )
     return {(case, repetition): passed for case, repetition, passed in rows}
@@ -56,12 +79,11 @@ class PairedMetric:
     std: float | None
 
 
-async def _paired_metrics(
-    session: AsyncSession, run_id: UUID, baseline_run_id: UUID
-) -> list[PairedMetric]:
+async def _paired_metrics(session: AsyncSession, sides: Sides) -> list[PairedMetric]:
     """Per metric name, aggregated in PostgreSQL over the paired results (one query)."""
+    run_id, baseline_run_id = sides.run_id, sides.baseline_run_id
     rc, rb = results.alias("rc"), results.alias("rb")
-    mc, mb = metrics.alias("mc"), metrics.alias("mb")
+    mc, mb = sides.metrics()
     difference = mc.c.value - mb.c.value
     rows = await session.execute(
         select(
@@ -89,11 +111,10 @@ async def _paired_metrics(
     return [PairedMetric(*row) for row in rows]
 
 
-async def _differences(
-    session: AsyncSession, run_id: UUID, baseline_run_id: UUID, name: str
-) -> list[float]:
+async def _differences(session: AsyncSession, sides: Sides, name: str) -> list[float]:
+    run_id, baseline_run_id = sides.run_id, sides.baseline_run_id
     rc, rb = results.alias("rc"), results.alias("rb")
-    mc, mb = metrics.alias("mc"), metrics.alias("mb")
+    mc, mb = sides.metrics()
     rows = await session.scalars(
         select(mc.c.value - mb.c.value)
         .select_from(
@@ -119,11 +140,14 @@ async def compare_runs(
     *,
     alpha: float,
     max_pass_rate_drop: float,
+    evaluation: EvaluationSource = FIRST,
+    baseline_evaluation: EvaluationSource = FIRST,
 ) -> ComparisonOut | None:
     """None when the runs share no (case_index, repetition)."""
+    sides = Sides(run_id, baseline_run_id, evaluation, baseline_evaluation)
     candidate, baseline = (
-        await _verdicts(session, run_id),
-        await _verdicts(session, baseline_run_id),
+        await _verdicts(session, run_id, evaluation),
+        await _verdicts(session, baseline_run_id, baseline_evaluation),
     )
     paired = sorted(candidate.keys() & baseline.keys())
     if not paired:
@@ -132,7 +156,7 @@ async def compare_runs(
     regressions = [p for p in judged if baseline[p] and not candidate[p]]
     fixes = [p for p in judged if candidate[p] and not baseline[p]]
     pass_rate = _pass_rate(judged, candidate, baseline, len(regressions), len(fixes), alpha)
-    compared = await _metrics(session, run_id, baseline_run_id)
+    compared = await _metrics(session, sides)
     drop = -(pass_rate.delta or 0.0)
     regressed = pass_rate.significant and drop > max_pass_rate_drop
     improved = pass_rate.significant and (pass_rate.delta or 0.0) > 0
@@ -168,6 +192,8 @@ async def compare_cells(
     max_pass_rate_drop: float,
 ) -> BatchComparisonOut:
     compared = []
+    # Each cell as its latest evaluation shows it (one re-evaluated cell keeps its new verdicts).
+    baseline_evaluation = await choose(session, baseline_run_id, None)
     for run_id in cells:
         comparison = None
         if run_id != baseline_run_id:
@@ -177,6 +203,8 @@ async def compare_cells(
                 baseline_run_id,
                 alpha=alpha,
                 max_pass_rate_drop=max_pass_rate_drop,
+                evaluation=await choose(session, run_id, None),
+                baseline_evaluation=baseline_evaluation,
             )
         compared.append(CellComparisonOut(run_id=run_id, comparison=comparison))
     return BatchComparisonOut(
@@ -219,13 +247,11 @@ def _pass_rate(
     )
 
 
-async def _metrics(
-    session: AsyncSession, run_id: UUID, baseline_run_id: UUID
-) -> list[MetricComparison]:
+async def _metrics(session: AsyncSession, sides: Sides) -> list[MetricComparison]:
     compared = []
-    for paired in await _paired_metrics(session, run_id, baseline_run_id):
+    for paired in await _paired_metrics(session, sides):
         if paired.pairs <= BOOTSTRAP_MAX_PAIRS:
-            differences = await _differences(session, run_id, baseline_run_id, paired.name)
+            differences = await _differences(session, sides, paired.name)
             delta, low, high = paired_bootstrap(differences)
         else:
             delta = paired.delta

@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.values import EvaluatorPin
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import RunOut, RunStatus, money
 from query_api.tables import FINISHED_STATUSES, result_positions, results, runs
@@ -144,6 +145,11 @@ def _run(row: Row[Any]) -> RunOut:
         estimated_cost=money(row.estimated_cost, row.currency),
         budget=money(row.budget, row.currency),
         retry_of=row.retry_of,
+        evaluator=(
+            None
+            if row.evaluator_id is None
+            else EvaluatorPin(evaluator_id=row.evaluator_id, version=row.evaluator_version)
+        ),
         recorded=row.recorded,
         succeeded=row.succeeded,
         failed=row.failed,

@@ -13,7 +13,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from promptworks_contracts.values import AssertionFailure, Judgement, Money, OutputChecks
+from promptworks_contracts.values import (
+    AssertionFailure,
+    EvaluatorPin,
+    Judgement,
+    Money,
+    OutputChecks,
+)
 
 RunStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
 
@@ -52,6 +58,11 @@ class RunOut(_Out):
     budget: MoneyOut | None = Field(default=None, description="Spend at which the run stops")
     retry_of: UUID | None = Field(
         default=None, description="The run whose failed calls this run makes again"
+    )
+    evaluator: EvaluatorPin | None = Field(
+        default=None,
+        description="The evaluator version the run is evaluated with (pinned at creation); "
+        "null: inline assertions",
     )
     recorded: int = Field(description="Results recorded so far")
     succeeded: int

@@ -7,6 +7,14 @@ rebuilds them identically (the consumer's checkpoints are wiped with them).
 from __future__ import annotations
 
 from query_api.tables._base import metadata
+from query_api.tables.evaluators import (
+    EVALUATOR_READ_MODEL_TABLES,
+    evaluation_metrics,
+    evaluation_verdicts,
+    evaluations,
+    evaluator_versions,
+    evaluators,
+)
 from query_api.tables.prompts import (
     PROMPT_READ_MODEL_TABLES,
     prompt_classes,
@@ -30,16 +38,26 @@ from query_api.tables.runs import (
     runs,
 )
 
-READ_MODEL_TABLES = (*PROMPT_READ_MODEL_TABLES, *RUN_READ_MODEL_TABLES)
+READ_MODEL_TABLES = (
+    *PROMPT_READ_MODEL_TABLES,
+    *RUN_READ_MODEL_TABLES,
+    *EVALUATOR_READ_MODEL_TABLES,
+)
 """Everything a rebuild wipes (together with this consumer's checkpoints)."""
 
 __all__ = [
+    "EVALUATOR_READ_MODEL_TABLES",
     "FINISHED_STATUSES",
     "PROMPT_READ_MODEL_TABLES",
     "READ_MODEL_TABLES",
     "RUN_READ_MODEL_TABLES",
     "RUN_STATUSES",
     "batches",
+    "evaluation_metrics",
+    "evaluation_verdicts",
+    "evaluations",
+    "evaluator_versions",
+    "evaluators",
     "metadata",
     "metrics",
     "prompt_classes",

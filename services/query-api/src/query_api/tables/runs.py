@@ -77,6 +77,8 @@ runs = Table(
     Column("budget", MONEY, nullable=True),
     Column("cancelled_by", Text, nullable=True),
     Column("retry_of", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_id", UUID(as_uuid=True), nullable=True),
+    Column("evaluator_version", Integer, nullable=True),
     Column("metadata", JSONB, nullable=True, comment="Free JSON the caller kept with the run"),
     CheckConstraint(
         "status IN ('queued', 'running', 'completed', 'failed', 'cancelled')",

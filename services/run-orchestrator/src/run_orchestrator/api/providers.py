@@ -142,11 +142,17 @@ def _catalog_out(state: ProviderState) -> ProviderOut:
 
 @router.get("/providers", response_model=list[ProviderOut])
 async def list_providers(registry: Registry, port: Port) -> list[ProviderOut]:
-    """The built-in mock, the PROVIDERS configuration (names and kinds only) and the catalog."""
+    """The built-in mock, the PROVIDERS configuration (names, kinds and the listed models'
+    prices and limits) and the catalog."""
     async with port.transaction() as tx:
         catalog = await tx.repos.list_providers()
     configured = [
-        ProviderOut(name=p.name, kind=p.kind, source="builtin" if p.kind == "mock" else "config")
+        ProviderOut(
+            name=p.name,
+            kind=p.kind,
+            source="builtin" if p.kind == "mock" else "config",
+            models=dict(p.models),
+        )
         for p in registry.describe_configured()
     ]
     return [*configured, *(_catalog_out(p.state) for p in catalog)]

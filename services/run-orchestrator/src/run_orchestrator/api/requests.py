@@ -21,7 +21,7 @@ from promptworks_contracts.api.runs import (
     VersionIn,
     WorkIn,
 )
-from promptworks_contracts.values import Assertion, JsonSchemaAssertion, ModelRef
+from promptworks_contracts.values import Assertion, EvaluatorPin, JsonSchemaAssertion, ModelRef
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.batches import CreateBatch
 from run_orchestrator.domain.cases import Case, case_from_json, parse_cases
@@ -33,14 +33,19 @@ ORIGINAL_DEFAULT_MODEL = "echo"
 PARAMETER_FIELDS = frozenset(ParametersIn.model_fields)
 
 
-def run_command(body: CreateRunRequest) -> CreateRun:
+Pinned = tuple[EvaluatorPin, list[Assertion]] | None
+"""The evaluator version a request named, resolved, with its assertions."""
+
+
+def run_command(body: CreateRunRequest, evaluator: Pinned = None) -> CreateRun:
     return CreateRun(
         version=selector(body),
         model=model_ref(body),
         parameters=overrides(body),
         repetitions=body.repetitions,
         cases=all_cases(body),
-        assertions=all_assertions(body),
+        assertions=all_assertions(body) if evaluator is None else evaluator[1],
+        evaluator=None if evaluator is None else evaluator[0],
         notes=body.notes,
         metadata=body.metadata,
         batch_id=body.batch_id,
@@ -49,7 +54,7 @@ def run_command(body: CreateRunRequest) -> CreateRun:
     )
 
 
-def batch_command(body: CreateBatchRequest) -> CreateBatch:
+def batch_command(body: CreateBatchRequest, evaluator: Pinned = None) -> CreateBatch:
     return CreateBatch(
         name=body.name,
         versions=[selector(v, f"versions.{i}.") for i, v in enumerate(body.versions)],
@@ -57,7 +62,8 @@ def batch_command(body: CreateBatchRequest) -> CreateBatch:
         parameter_sets=[overrides(parameters) for parameters in body.parameter_sets],
         repetitions=body.repetitions,
         cases=all_cases(body),
-        assertions=all_assertions(body),
+        assertions=all_assertions(body) if evaluator is None else evaluator[1],
+        evaluator=None if evaluator is None else evaluator[0],
         notes=body.notes,
         metadata=body.metadata,
         budget=body.budget,

@@ -12,6 +12,7 @@ from promptworks_contracts.api.runs import CreateBatchRequest, CreateRunRequest
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context, positions_out
+from run_orchestrator.api.evaluator_refs import pinned
 from run_orchestrator.api.requests import batch_command, run_command
 from run_orchestrator.api.schemas import (
     BatchCreatedResponse,
@@ -31,10 +32,16 @@ def get_commands(request: Request) -> RunCommands:
     return commands
 
 
-def _command(body: CreateRunRequest | CreateBatchRequest) -> CreateRun | CreateBatch:
-    """A rule the request schema could not express becomes a clear 422, never a 500."""
+async def _command(
+    request: Request, body: CreateRunRequest | CreateBatchRequest
+) -> CreateRun | CreateBatch:
+    """A rule the request schema could not express becomes a clear 422, never a 500. A named
+    evaluator version is resolved first and pinned (``api/evaluator_refs.py``)."""
+    evaluator = await pinned(request, body)
     try:
-        return run_command(body) if isinstance(body, CreateRunRequest) else batch_command(body)
+        if isinstance(body, CreateRunRequest):
+            return run_command(body, evaluator)
+        return batch_command(body, evaluator)
     except ValidationError as error:
         first = error.errors()[0]
         raise DomainError(
@@ -47,9 +54,13 @@ Commands = Annotated[RunCommands, Depends(get_commands)]
 
 @router.post("/runs", status_code=201, response_model=RunCreatedResponse)
 async def create_run(
-    body: CreateRunRequest, commands: Commands, context: Context, response: Response
+    request: Request,
+    body: CreateRunRequest,
+    commands: Commands,
+    context: Context,
+    response: Response,
 ) -> RunCreatedResponse:
-    command = _command(body)
+    command = await _command(request, body)
     assert isinstance(command, CreateRun)
     accepted = await commands.create_run(command, context)
     response.headers["ETag"] = f'"{accepted.stream_version}"'
@@ -75,10 +86,10 @@ def _created(accepted: RunAccepted) -> RunCreatedResponse:
 
 @router.post("/batches", status_code=201, response_model=BatchCreatedResponse)
 async def create_batch(
-    body: CreateBatchRequest, commands: Commands, context: Context
+    request: Request, body: CreateBatchRequest, commands: Commands, context: Context
 ) -> BatchCreatedResponse:
     """Versions x models x parameter sets over one case set: every run created at once."""
-    command = _command(body)
+    command = await _command(request, body)
     assert isinstance(command, CreateBatch)
     accepted = await commands.create_batch(command, context)
     cells = zip(accepted.batch.cells, accepted.runs, strict=True)

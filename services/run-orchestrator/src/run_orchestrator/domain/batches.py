@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from promptworks_contracts.api.runs import MAX_CASES, MAX_CELLS, MAX_REPETITIONS
 from promptworks_contracts.events import BatchCell, BatchCreated, RunCreated
-from promptworks_contracts.values import Assertion, ModelRef
+from promptworks_contracts.values import Assertion, EvaluatorPin, ModelRef
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.cases import Case
 from run_orchestrator.domain.commands import VersionSelector
@@ -40,6 +40,9 @@ class CreateBatch(BaseModel):
     repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
     cases: list[Case] = Field(default_factory=list, max_length=MAX_CASES)
     assertions: list[Assertion] = Field(default_factory=list)
+    evaluator: EvaluatorPin | None = Field(
+        default=None, description="The evaluator version `assertions` come from."
+    )
     notes: str | None = None
     metadata: dict[str, Any] | None = None
     budget: Decimal | None = Field(default=None, gt=0, description="Per run (cell).")

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from promptworks_contracts.api.runs import MAX_CASES, MAX_REPETITIONS
-from promptworks_contracts.values import Assertion, ModelRef
+from promptworks_contracts.values import Assertion, EvaluatorPin, ModelRef
 from run_orchestrator.domain.cases import Case
 
 MAX_CALLS = 100_000
@@ -50,6 +50,9 @@ class CreateRun(BaseModel):
     repetitions: int = Field(default=1, ge=1, le=MAX_REPETITIONS)
     cases: list[Case] = Field(default_factory=list, max_length=MAX_CASES)
     assertions: list[Assertion] = Field(default_factory=list)
+    evaluator: EvaluatorPin | None = Field(
+        default=None, description="The evaluator version `assertions` come from."
+    )
     notes: str | None = None
     metadata: dict[str, Any] | None = None
     batch_id: str | None = None

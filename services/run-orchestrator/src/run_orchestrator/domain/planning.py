@@ -165,6 +165,7 @@ def plan_run(run_id: UUID, command: CreateRun, plan: RunPlan) -> RunCreated:
         expected=[case.expected for case in command.cases] if given_expected else [],
         case_metadata=[case.metadata for case in command.cases] if given_metadata else [],
         assertions=command.assertions,
+        evaluator=command.evaluator,
         notes=command.notes,
         metadata=command.metadata,
         batch_id=command.batch_id,

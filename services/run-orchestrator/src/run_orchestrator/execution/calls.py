@@ -24,6 +24,8 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
+from prometheus_client import Counter, Histogram
+
 from run_orchestrator.domain.catalog import ModelLimits
 from run_orchestrator.domain.rendering import prompt_text
 from run_orchestrator.execution.backoff import backoff_seconds
@@ -115,6 +117,26 @@ def effective_limits(config: ProviderConfig, model: str) -> ModelLimits:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Meters:
+    """The metric series every successful call of a (provider, model) moves, looked up once:
+    ``labels()`` costs a few microseconds each, four times per call."""
+
+    duration: Histogram
+    ok: Counter
+    prompt_tokens: Counter
+    completion_tokens: Counter
+
+    @classmethod
+    def of(cls, labels: tuple[str, str]) -> _Meters:
+        return cls(
+            PROVIDER_CALL_DURATION.labels(*labels),
+            PROVIDER_CALLS.labels(*labels, "ok"),
+            PROVIDER_TOKENS.labels(*labels, "prompt"),
+            PROVIDER_TOKENS.labels(*labels, "completion"),
+        )
+
+
 @dataclass(frozen=True)
 class _CallPlan:
     """What one call (all its attempts) goes through: its policy and the shared gates."""
@@ -124,6 +146,7 @@ class _CallPlan:
     gate: AdaptiveConcurrency
     cost: CallCost | None
     labels: tuple[str, str]
+    meters: _Meters
 
     @property
     def key(self) -> str:
@@ -153,6 +176,7 @@ class ProviderCalls:
         self._policies: dict[tuple[str, str, int], CallPolicy] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._gates: dict[tuple[str, str], AdaptiveConcurrency] = {}
+        self._meters: dict[tuple[str, str], _Meters] = {}
 
     def gate(self, provider: str, model: str) -> AdaptiveConcurrency | None:
         return self._gates.get((provider, model))
@@ -213,8 +237,11 @@ class ProviderCalls:
         if gate is None:
             gate = AdaptiveConcurrency(policy.concurrency)
             self._gates[(name, model)] = gate
+        meters = self._meters.get((name, model))
+        if meters is None:
+            meters = self._meters[(name, model)] = _Meters.of((label(name), label(model)))
         return _CallPlan(
-            policy, breaker, gate, self._cost(policy, request), (label(name), label(model))
+            policy, breaker, gate, self._cost(policy, request), (label(name), label(model)), meters
         )
 
     def _forget(self, name: str) -> None:
@@ -285,8 +312,8 @@ class ProviderCalls:
             except Exception:  # not a provider's answer (a bug): counted, not retried
                 PROVIDER_CALLS.labels(*plan.labels, "error").inc()
                 raise
-            PROVIDER_CALL_DURATION.labels(*plan.labels).observe(time.perf_counter() - started)
-            PROVIDER_CALLS.labels(*plan.labels, "ok").inc()
+            plan.meters.duration.observe(time.perf_counter() - started)
+            plan.meters.ok.inc()
             attempt.healthy = True
             plan.gate.succeeded()
         finally:
@@ -300,8 +327,8 @@ class ProviderCalls:
 
     async def _settle(self, plan: _CallPlan, completion: Completion) -> None:
         usage = completion.usage
-        PROVIDER_TOKENS.labels(*plan.labels, "prompt").inc(usage.prompt_tokens)
-        PROVIDER_TOKENS.labels(*plan.labels, "completion").inc(usage.completion_tokens)
+        plan.meters.prompt_tokens.inc(usage.prompt_tokens)
+        plan.meters.completion_tokens.inc(usage.completion_tokens)
         if plan.cost is not None and self._limiter is not None:
             # After the slot is free: the settlement's round trip delays no other call.
             await self._limiter.adjust(plan.key, plan.cost.settled(usage.total_tokens))

@@ -165,6 +165,7 @@ class RunCommands:
                 repetitions=command.repetitions,
                 cases=command.cases,
                 assertions=command.assertions,
+                evaluator=command.evaluator,
                 notes=command.notes,
                 metadata=command.metadata,
                 batch_id=str(batch_id),

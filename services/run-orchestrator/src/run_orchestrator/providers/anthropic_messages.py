@@ -4,14 +4,24 @@ The system message travels in ``system`` (the API has no system role); ``max_tok
 required by the API, so a run without one asks for ``DEFAULT_MAX_TOKENS``. The SDK's
 ``messages.create`` (anthropic 2.x) takes no temperature or top_p: the run's snapshot keeps
 them, but they are not sent.
+
+A call goes through the SDK's generic ``post`` (authentication, base URL, headers, status errors
+as exception classes) with the body built here and the JSON answer read here, on a client that
+reuses each path's request (templates.py): the typed ``messages.create`` built a response model
+per call and the SDK rebuilt the request from scratch (ADR 0021). Streaming keeps the SDK's
+stream helper.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import httpx2
+from anthropic._models import FinalRequestOptions
+from typing_extensions import override
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.providers.base import (
@@ -23,9 +33,45 @@ from run_orchestrator.providers.base import (
 )
 from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.providers.streaming import StreamPart, TextDelta
+from run_orchestrator.providers.templates import RequestTemplates
 from run_orchestrator.settings import ProviderConfig
 
 DEFAULT_MAX_TOKENS = 1024
+MESSAGES_PATH = "/v1/messages"
+
+
+class TemplatedAsyncAnthropic(anthropic.AsyncAnthropic):
+    """The SDK's client, reusing each path's request with a new body (templates.py)."""
+
+    _templates: RequestTemplates | None = None
+    _post_options: FinalRequestOptions | None = None
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> httpx2.Response:
+        """``post(path, body=body, cast_to=httpx2.Response)`` from a copy of one options
+        model (``post`` builds it anew per call, deep-copying its defaults)."""
+        if self._post_options is None:
+            self._post_options = FinalRequestOptions.construct(method="post", url=path)
+        options = self._post_options.model_copy(update={"url": path, "json_data": body})
+        return await self.request(httpx2.Response, options)
+
+    @property
+    @override
+    def user_agent(self) -> str:
+        return f"{anthropic.AsyncAnthropic.__name__}/Python {self._version}"  # the SDK's
+
+    @override
+    def _build_request(
+        self, options: FinalRequestOptions, *, retries_taken: int = 0
+    ) -> httpx2.Request:
+        if self._templates is None:
+            self._templates = RequestTemplates()
+        return self._templates.build(
+            options,
+            retries_taken,
+            lambda: super(TemplatedAsyncAnthropic, self)._build_request(
+                options, retries_taken=retries_taken
+            ),
+        )
 
 
 class AnthropicProvider:
@@ -36,7 +82,7 @@ class AnthropicProvider:
         self.config = config  # the executor's call policy (retries, timeout, limits) reads it
         self._secret = config.api_key.get_secret_value()
         self._max_concurrency = config.max_concurrency
-        self._client = anthropic.AsyncAnthropic(
+        self._client = TemplatedAsyncAnthropic(
             api_key=self._secret,
             base_url=config.base_url,
             timeout=config.timeout_seconds,
@@ -56,18 +102,13 @@ class AnthropicProvider:
         return self._max_concurrency
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        options = _options(request)
         try:
-            response = await self._messages.create(**options)
+            response = await self._client.post_json(MESSAGES_PATH, _options(request))
         except anthropic.APIError as error:
             raise sdk_failure(error, error.message, self._secret) from None
-        except ValueError as error:  # a body that is not JSON (json.JSONDecodeError)
-            message = scrub(f"malformed response: {type(error).__name__}", self._secret)
-            raise ProviderError(message, kind="malformed") from None
         try:
-            return _completion(response)
-        except (AttributeError, TypeError) as error:
-            # The SDK does not validate bodies: a malformed one surfaces here.
+            return read_message(json.loads(response.content))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
 
@@ -102,6 +143,21 @@ def _options(request: CompletionRequest) -> dict[str, Any]:
     if parameters.stop:
         options["stop_sequences"] = list(parameters.stop)
     return options
+
+
+def read_message(answer: dict[str, Any]) -> Completion:
+    """A Messages API body as a Completion: its text blocks, usage and stop reason; raises
+    KeyError, TypeError or AttributeError when the body is not a message."""
+    text = "".join(block["text"] for block in answer["content"] if block.get("type") == "text")
+    usage = answer["usage"]
+    prompt, completion = int(usage["input_tokens"]), int(usage["output_tokens"])
+    return Completion(
+        output=text,
+        usage=TokenUsage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
+        finish_reason=answer.get("stop_reason"),
+    )
 
 
 def _completion(message: Any) -> Completion:

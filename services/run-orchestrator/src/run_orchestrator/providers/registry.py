@@ -6,7 +6,8 @@ nothing opens connections at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from promptworks_contracts.values import ModelPricing, ModelRef
@@ -25,6 +26,9 @@ MAX_POOL_SIZE = 10_000
 class ProviderInfo:
     name: str
     kind: str
+    models: Mapping[str, ModelSpec] = field(default_factory=dict)
+    """Prices and limits of the models the configuration lists (what a client needs to
+    estimate a run's cost before starting it); never a URL or a key."""
 
 
 class ProviderRegistry:
@@ -38,9 +42,11 @@ class ProviderRegistry:
         self._providers: dict[str, ModelProvider] = {}
 
     def describe_configured(self) -> list[ProviderInfo]:
-        """The mock and PROVIDERS, names and kinds only: never a URL, never a key."""
-        configured = [ProviderInfo(n, c.kind) for n, c in sorted(self._settings.providers.items())]
-        return [ProviderInfo(MOCK_PROVIDER, "mock"), *configured]
+        """The mock and PROVIDERS: names, kinds and listed models; never a URL, never a key."""
+        configured = [
+            ProviderInfo(n, c.kind, c.models) for n, c in sorted(self._settings.providers.items())
+        ]
+        return [ProviderInfo(MOCK_PROVIDER, "mock", self._settings.mock_models), *configured]
 
     def names(self) -> list[str]:
         catalog = self._catalog.names() if self._catalog else []

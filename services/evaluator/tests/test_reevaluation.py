@@ -1,0 +1,92 @@
+"""Re-evaluation on the real evaluator (PostgreSQL, Kafka): a finished run's kept results
+evaluated again with an evaluator version, without a model call; the first evaluation kept;
+asking again (or a worker restart) never evaluates twice; unknown or unfinished runs refused."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
+from promptworks_contracts.topics import EVALUATION_EVENTS
+from services.evaluator.tests.harness import Harness, sample_run
+
+pytestmark = pytest.mark.integration
+
+# Passes the two outputs that are JSON with a string city (only the first) and the error-free.
+CITY_IS_TEXT = [
+    {"type": "json_field", "path": "/city", "op": "eq", "value": "Paris", "name": "paris"},
+]
+
+
+def count_of(n: int) -> Any:
+    return lambda got: len(got) >= n
+
+
+async def test_a_finished_run_is_evaluated_again_once(evaluator: Harness) -> None:
+    sample = sample_run()
+    run_id = sample.stream.run_id
+    records = [sample.stream.record(e) for e in sample.events]
+    # Not yet known: 404; known but unfinished: 409.
+    definition = await evaluator.client.post(
+        "/evaluators", json={"name": "paris", "assertions": CITY_IS_TEXT}
+    )
+    evaluator_id = definition.json()["evaluator_id"]
+    url = f"/runs/{run_id}/evaluations"
+    unknown = await evaluator.client.post(url, json={"evaluator_id": evaluator_id})
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "run_id"
+    await evaluator.produce(records[:-1])
+    await evaluator.wait_for_offsets(len(records) - 1)
+    early = await evaluator.client.post(url, json={"evaluator_id": evaluator_id})
+    assert early.status_code == 409 and early.json()["errors"][0]["type"] == "run_unfinished"
+    await evaluator.produce(records[-1:])
+    async with asyncio.timeout(60):
+        first = await evaluator.read(EVALUATION_EVENTS, count_of(7))  # 2 definition + 5
+
+    asked = await evaluator.client.post(url, json={"evaluator_id": evaluator_id})
+    assert asked.status_code == 202, asked.text
+    evaluation_id = asked.json()["evaluation_id"]
+    assert asked.json()["evaluator"] == {"evaluator_id": evaluator_id, "version": 1}
+    again = await evaluator.client.post(url, json={"evaluator_id": evaluator_id, "version": 1})
+    assert again.status_code == 200 and again.json()["evaluation_id"] == evaluation_id
+    assert again.json()["positions"] == []
+    missing = await evaluator.client.post(url, json={"evaluator_id": evaluator_id, "version": 3})
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "version"
+
+    async with asyncio.timeout(60):
+        out = await evaluator.read(EVALUATION_EVENTS, count_of(len(first) + 6))
+    of_run = [r for r in out if r.envelope.subject == str(run_id)]
+    # The first evaluation (4 results + summary) is kept; the re-evaluation follows it.
+    assert [r.envelope.streamversion for r in of_run] == list(range(1, 12))
+    requested, *results, summary = [r.event for r in of_run[5:]]
+    assert isinstance(requested, EvaluationRequested)
+    assert str(requested.evaluation_id) == evaluation_id and requested.evaluator.version == 1
+    assert all(isinstance(r, ResultEvaluated) for r in results) and len(results) == 4
+    by_result = {r.result_id: r for r in results if isinstance(r, ResultEvaluated)}
+    assert {str(r.evaluation_id) for r in by_result.values()} == {evaluation_id}
+    # The same outputs, judged by the new rule only: only '{"city": "Paris"}' passes.
+    verdicts = [by_result[r.result_id].passed for r in sample.results]
+    assert verdicts == [True, False, False, False]
+    assert [m.name for m in by_result[sample.results[0].result_id].metrics][-1] == "paris"
+    assert isinstance(summary, RunEvaluated) and str(summary.evaluation_id) == evaluation_id
+    assert (summary.evaluated, summary.passed) == (4, 1)
+    assert summary.pass_rate == 0.25
+
+    # Nothing more happens: the row is done, a later request is the same evaluation.
+    await evaluator.wait_for_outbox_drained()
+    assert (
+        await evaluator.scalar(
+            "SELECT status FROM evaluations WHERE evaluation_id = :id", id=evaluation_id
+        )
+        == "evaluated"
+    )
+    assert (
+        await evaluator.scalar("SELECT count(*) FROM events WHERE stream_id = :id", id=str(run_id))
+        == 11
+    )
+    stranger = await evaluator.client.post(url, json={"evaluator_id": str(uuid.uuid4())})
+    assert stranger.status_code == 404
+    assert stranger.json()["errors"][0]["field"] == "evaluator_id"

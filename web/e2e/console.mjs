@@ -1,0 +1,209 @@
+// The console in a real browser (Debian's chromium, driven by puppeteer-core) against a running
+// stack: sign in, create a prompt and a second version, diff them, start a batch on the mock
+// provider, watch it, open the results, compare the two versions, see the cost; a refusal shown
+// by its field, a lost connection shown with a retry, the Chinese catalog. Saves a screenshot of
+// each screen. Usage: node console.mjs <query-api URL> <API key> <screenshot dir>
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import puppeteer from "puppeteer-core";
+
+const [base, apiKey, shots] = process.argv.slice(2);
+if (!base || !apiKey || !shots) {
+  console.error("usage: node console.mjs <url> <key> <screenshot dir>");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const WAIT = { timeout: 30_000 };
+const unique = Math.random().toString(16).slice(2, 8);
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+  defaultViewport: { width: 1280, height: 860 },
+});
+const page = await browser.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+
+const $ = (id) => `[data-testid="${id}"]`;
+const step = (name) => console.log(`ok: ${name}`);
+const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const text = (sel) => page.$eval(sel, (el) => el.textContent ?? "");
+async function waitText(sel, predicate, what) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const value = await page.$eval(sel, (el) => el.textContent ?? "").catch(() => "");
+    if (predicate(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${sel} is ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+async function fill(sel, value) {
+  await page.$eval(sel, (el) => { el.value = ""; });
+  await page.type(sel, value);
+}
+
+try {
+  // Sign in: a wrong key is refused; the right one opens the prompts.
+  await page.goto(base + "/", { waitUntil: "networkidle0" });
+  await page.select($("lang"), "en");
+  await page.type($("api-key"), "not-a-key");
+  await page.click($("sign-in"));
+  await page.waitForSelector($("failure"), WAIT);
+  await shot("01-sign-in");
+  await fill($("api-key"), apiKey);
+  await page.click($("sign-in"));
+  await page.waitForSelector($("prompt-table"), WAIT);
+  step("signed in");
+
+  // A new prompt: the API's refusal is shown next to the field it names.
+  await page.click($("new-prompt"));
+  await page.waitForSelector($("f-name"), WAIT);
+  await page.type($("f-template"), "Greet {{ name }} warmly.");
+  await page.click($("add-var"));
+  await page.type($("var-name-0"), "name");
+  await page.click($("save"));
+  await page.waitForSelector('[data-field-error="name"]', WAIT);
+  await shot("02-editor-field-error");
+  step(`refusal shown by its field: ${await text('[data-field-error="name"]')}`);
+  const name = `Greeting ${unique}`;
+  await page.type($("f-name"), name);
+  await page.type($("f-class"), "e2e");
+  await page.type($("f-tags"), "console, e2e");
+  await page.type($("f-message"), "first version");
+  await page.click($("save"));
+  await waitText($("prompt-name"), (v) => v === name, "the prompt's page");
+  step("prompt created");
+
+  // A second version, with the live preview rendered by the API.
+  await page.click($("new-version"));
+  await page.waitForSelector($("var-sample-0"), WAIT);
+  await waitText($("f-template"), (v) => v.includes("Greet"), "the current template in the editor");
+  await page.type($("var-sample-0"), "Ada");
+  await waitText($("preview"), (v) => v.includes("Greet Ada warmly."), "the rendered preview");
+  await fill($("f-template"), "Greet {{ name }} warmly and briefly.\nSign as PromptWorks.");
+  await page.type($("f-message"), "shorter, signed");
+  await shot("03-version-editor");
+  await page.click($("save"));
+  await page.waitForSelector($("pick-2"), WAIT);
+  await shot("04-prompt-detail");
+  step("second version created");
+
+  // Diff v1 and v2 side by side.
+  await page.click($("pick-1"));
+  await page.click($("pick-2"));
+  await page.click($("diff-selected"));
+  await page.waitForSelector(`${$("diff-table")} tr.d-changed`, WAIT);
+  const stats = await text($("diff-stats"));
+  if (!stats.includes("1 changed") || !stats.includes("1 added")) throw new Error(`diff stats: ${stats}`);
+  await shot("05-diff");
+  step(`diff: ${stats}`);
+
+  // A batch: both versions on two mock models (echo answers the prompt itself; priced has a
+  // price, echo none) over three pasted CSV cases.
+  await page.goBack();
+  await page.waitForSelector($("test-prompt"), WAIT);
+  await page.click($("test-prompt"));
+  await page.waitForSelector($("b-version-2"), WAIT);
+  await page.click($("b-version-1"));
+  await page.click($("b-version-2"));
+  await fill($("b-models"), "mock/echo\nmock/priced");
+  await page.type($("b-cases"), "name\nAda\nGrace\nLinus\n");
+  await fill($("b-assertions"), '[{"type": "contains", "value": "{{ name }}", "name": "mentions_name"}]');
+  await page.type($("b-budget"), "1.00");
+  const estimate = await waitText($("estimate"), (v) => v.includes("12 calls") && /[1-9]\d* ?USD|0\.0*[1-9]\d* USD/.test(v), "the calls before start");
+  await shot("06-batch-new");
+  step(`estimate: ${estimate}`);
+  await page.click($("start-batch"));
+  await page.waitForSelector($("batch-status"), WAIT);
+  await waitText($("batch-status"), (v) => v === "completed", "the batch to complete (live)");
+  await waitText($("cell-table"), (v) => v.includes("%"), "the cells' evaluation (live)");
+  await waitText($("matrix-table"), (v) => /regressed|improved|no significant change/i.test(v), "the batch's comparison matrix");
+  await shot("07-batch-progress");
+  step(`batch completed, cost ${await text($("batch-cost"))}`);
+
+  // The v2 run's results (echo), then its comparison with the v1 run.
+  await page.click($("cell-run-v2-echo"));
+  await page.waitForSelector(`${$("results-table")} tbody tr`, WAIT);
+  await waitText($("pass-rate"), (v) => v.includes("%"), "the run's pass rate");
+  const rows = await page.$$eval(`${$("results-table")} tbody tr`, (trs) => trs.length);
+  if (rows !== 3) throw new Error(`expected 3 results, saw ${rows}`);
+  await shot("08-run-results");
+  step(`results: ${rows} rows, cost ${await text($("run-cost"))}`);
+  const baseline = await page.$$eval(`${$("baseline")} option`, (options) =>
+    options.find((o) => o.textContent.includes("· v1 · echo ·"))?.value ?? "");
+  if (!baseline) throw new Error("no v1 run to compare with");
+  await page.select($("baseline"), baseline);
+  await page.click($("compare"));
+  const verdict = await waitText($("verdict"), (v) => v.length > 0, "the verdict");
+  await shot("09-compare");
+  step(`compare verdict: ${verdict}`);
+
+  // Cost and usage.
+  await page.click($("nav-usage"));
+  const cost = await waitText($("usage-cost"), (v) => /\d/.test(v), "the usage cost");
+  await shot("10-usage");
+  step(`usage cost: ${cost}`);
+
+  // Quick test: the answer streams in (mock/echo answers the rendered prompt).
+  await page.click($("nav-quick"));
+  await waitText($("q-prompt"), (v) => v.includes(name), "the prompts offered");
+  const promptOption = await page.$$eval(`${$("q-prompt")} option`, (options, wanted) =>
+    options.find((o) => o.textContent === wanted)?.value ?? "", name);
+  if (!promptOption) throw new Error("the new prompt is not offered for a quick test");
+  await page.select($("q-prompt"), promptOption);
+  await fill($("q-variables"), '{"name": "Ada"}');
+  await page.click($("q-run"));
+  await waitText($("q-output"), (v) => v.includes("Greet Ada warmly and briefly."), "the streamed answer");
+  await page.waitForSelector($("q-record"), WAIT);
+  await shot("11-quick-test");
+  step("quick test streamed");
+
+  // Providers and models with their prices; API keys (the secret shown once).
+  await page.click($("nav-providers"));
+  await waitText($("provider-table"), (v) => v.includes("priced") && v.includes("15.00"), "the priced mock model");
+  await shot("12-providers");
+  await page.click($("nav-keys"));
+  await page.waitForSelector($("key-table"), WAIT);
+  await page.type($("k-name"), `ci ${unique}`);
+  await page.click($("k-create"));
+  await waitText($("k-secret"), (v) => v.includes("pwk_"), "the new key's secret");
+  await waitText($("key-table"), (v) => v.includes(`ci ${unique}`), "the new key in the list");
+  await shot("13-api-keys");
+  step("providers listed; API key created");
+
+  // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
+  // retry brings the page back.
+  await page.click($("nav-runs"));
+  await waitText($("run-table"), (v) => (v.match(/completed/g) ?? []).length >= 4, "the batch's runs listed");
+  await shot("14-runs");
+  await page.setOfflineMode(true);
+  await page.click($("nav-prompts"));
+  await page.waitForSelector($("retry"), WAIT);
+  await shot("15-connection-lost");
+  await page.setOfflineMode(false);
+  await page.click($("retry"));
+  await page.waitForSelector($("prompt-table"), WAIT);
+  step("lost connection: retry shown and works");
+
+  // Chinese.
+  await page.select($("lang"), "zh");
+  await waitText($("nav-prompts"), (v) => v === "提示词", "the Chinese catalog");
+  await page.type($("prompt-search"), unique);
+  await waitText($("prompt-table"), (v) => v.includes(name), "the server-side search");
+  await shot("16-prompts-zh");
+  step("switched to Chinese; search found the prompt");
+
+  if (problems.length) throw new Error(problems.join("\n"));
+  console.log("ALL OK");
+} catch (error) {
+  await shot("failure").catch(() => undefined);
+  console.error(`FAILED: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
