@@ -68,3 +68,19 @@ def test_consumers_ignore_fields_added_later_within_a_version() -> None:
     newer = f'{{"prompt_id": "{prompt_id}", "name": "n", "added_in_v1_later": 1}}'
     decoded = decode_event(PromptCreated.event_type, newer)
     assert decoded == PromptCreated(prompt_id=prompt_id, name="n")
+
+
+def test_the_project_travels_as_an_extension_attribute_and_defaults_to_default() -> None:
+    """ADR 0017: ``ce_project`` on every envelope; a record from before projects (no header,
+    no ``project_id`` in its creation event) is in ``default``."""
+    in_b = envelope().model_copy(update={"project": "b"})
+    headers = in_b.to_kafka_headers()
+    assert ("ce_project", b"b") in headers
+    assert Envelope.from_kafka_headers(headers).project == "b"
+    legacy = [(k, v) for k, v in headers if k != "ce_project"]
+    assert Envelope.from_kafka_headers(legacy).project == "default"
+    with pytest.raises(MalformedEnvelopeError, match="ce_project"):
+        Envelope.from_kafka_headers([*legacy, ("ce_project", b"Not A Slug")])
+    created = PromptCreated(prompt_id=uuid.uuid4(), name="n")
+    payload = created.model_dump_json(exclude={"project_id"})
+    assert PromptCreated.model_validate_json(payload).project_id == "default"

@@ -263,6 +263,7 @@ async def test_a_batch_of_3_versions_x_2_models_x_2_parameter_sets(
             "cases": [{"name": "Ada"}, {"name": "Grace"}],
             "repetitions": 2,
             "assertions": [{"type": "contains", "value": "{{ name }}"}],
+            "metadata": {"sprint": 12, "job": "matrix"},
         },
     )
     assert response.status_code == 201, response.text
@@ -289,6 +290,8 @@ async def test_a_batch_of_3_versions_x_2_models_x_2_parameter_sets(
     assert float(batch["cost"][0]["amount"]) == pytest.approx(spent, abs=1e-12)
     runs = (await client.get("/api/v1/test_prompt", params={"batch_id": batch["id"]})).json()
     assert {r["id"] for r in runs} == {c["run_id"] for c in batch["cells"]}
+    # The batch's free metadata is kept with each of its runs.
+    assert all(r["metadata"] == {"sprint": 12, "job": "matrix"} for r in runs)
     listed = (await client.get("/api/v1/batches")).json()
     assert batch["id"] in {b["id"] for b in listed}
 

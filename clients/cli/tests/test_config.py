@@ -21,7 +21,13 @@ class Recorder(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
 
     def do_GET(self) -> None:
-        Recorder.seen.append({"path": self.path, "authorization": self.headers["Authorization"]})
+        Recorder.seen.append(
+            {
+                "path": self.path,
+                "authorization": self.headers["Authorization"],
+                "project": self.headers["X-Project"],
+            }
+        )
         body = json.dumps([]).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -49,6 +55,7 @@ def env(tmp_path: Path, **values: str | None) -> dict[str, str | None]:
         "PROMPTWORKS_URL": None,
         "PROMPTWORKS_API_KEY": None,
         "PROMPTWORKS_API_KEY_FILE": None,
+        "PROMPTWORKS_PROJECT": None,
         "PROMPTWORKS_CONFIG": str(tmp_path / "config.yaml"),
     }
     return {**base, **values}
@@ -84,3 +91,18 @@ def test_the_key_is_sent_as_a_bearer_token_from_each_source(
     monkeypatch.setenv("PROMPTWORKS_CONFIG", str(tmp_path / "config.yaml"))
     resolved = config.resolve(None, None, None)
     assert resolved.api_key == "k-saved" and "k-saved" not in repr(resolved)
+
+
+def test_the_project_is_sent_as_x_project_when_named(api_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    listing = ["prompts", "list", "--json"]
+    for args, values, expected in (
+        ([], {}, None),  # the key's default project
+        (["--project", "support"], {}, "support"),
+        ([], {"PROMPTWORKS_PROJECT": "billing"}, "billing"),
+    ):
+        result = runner.invoke(
+            app, ["--url", api_url, *args, *listing], env=env(tmp_path, **values)
+        )
+        assert result.exit_code == 0, result.stderr
+        assert Recorder.seen[-1]["project"] == expected

@@ -287,6 +287,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The projects the calling key reaches (an admin key: all), by id */
+        get: operations["list_projects_api_v1_projects_get"];
+        put?: never;
+        /** Create a project */
+        post: operations["create_project_api_v1_projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/prompt-classes": {
         parameters: {
             query?: never;
@@ -947,6 +965,11 @@ export interface components {
              * @description The secret's first characters, to tell keys apart
              */
             prefix: string;
+            /**
+             * Projects
+             * @description The projects it reaches, its default first (an `admin` key: every project)
+             */
+            projects: string[];
             /** Revoked At */
             revoked_at: string | null;
             /** Revoked By */
@@ -1440,6 +1463,11 @@ export interface components {
              */
             owner?: string | null;
             /**
+             * Projects
+             * @description The projects it reaches (each must exist); the first is the one a request without `X-Project` acts in. A key with the `admin` scope reaches every project.
+             */
+            projects?: string[];
+            /**
              * Scopes
              * @description What it may do
              */
@@ -1585,6 +1613,25 @@ export interface components {
              * @default
              */
             message?: string;
+        };
+        /**
+         * CreateProjectRequest
+         * @example {
+         *       "id": "support-bot",
+         *       "name": "Support bot"
+         *     }
+         */
+        CreateProjectRequest: {
+            /**
+             * Id
+             * @description The project's id, a slug: what `X-Project` names and keys are granted
+             */
+            id: string;
+            /**
+             * Name
+             * @description Its display name
+             */
+            name: string;
         };
         /**
          * CreatePromptRequest
@@ -1866,6 +1913,11 @@ export interface components {
              * @description The secret's first characters, to tell keys apart
              */
             prefix: string;
+            /**
+             * Projects
+             * @description The projects it reaches, its default first (an `admin` key: every project)
+             */
+            projects: string[];
             /** Revoked At */
             revoked_at: string | null;
             /** Revoked By */
@@ -2990,6 +3042,23 @@ export interface components {
             type: string;
         } & {
             [key: string]: unknown;
+        };
+        /** ProjectList */
+        ProjectList: {
+            /** Items */
+            items: components["schemas"]["ProjectOut"][];
+        };
+        /** ProjectOut */
+        ProjectOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /** PromptByLabelOut */
         PromptByLabelOut: {
@@ -4122,7 +4191,10 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+        Project: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -4835,7 +4907,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4867,6 +4942,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4915,7 +4999,10 @@ export interface operations {
     create_batch_api_v1_batches_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5054,7 +5141,10 @@ export interface operations {
     get_batch_api_v1_batches__batch_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The batch's id */
                 batch_id: string;
@@ -5147,7 +5237,10 @@ export interface operations {
                 /** @description A significant fall of the pass rate larger than this is a regression */
                 max_pass_rate_drop?: number;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The batch */
                 batch_id: string;
@@ -5239,6 +5332,8 @@ export interface operations {
             header?: {
                 /** @description The `id` of the last event received: only newer snapshots are sent */
                 "Last-Event-ID"?: number | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The batch's id */
@@ -5349,7 +5444,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5381,6 +5479,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5429,7 +5536,10 @@ export interface operations {
     create_evaluator_api_v1_evaluators_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5568,7 +5678,10 @@ export interface operations {
     get_evaluator_api_v1_evaluators__evaluator_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The evaluator's id */
                 evaluator_id: string;
@@ -5660,7 +5773,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The evaluator's id */
                 evaluator_id: string;
@@ -5758,7 +5874,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The evaluator's id */
                 evaluator_id: string;
@@ -5850,7 +5969,10 @@ export interface operations {
     create_version_api_v1_evaluators__evaluator_id__versions_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The evaluator's id */
                 evaluator_id: string;
@@ -5992,7 +6114,10 @@ export interface operations {
     get_version_api_v1_evaluators__evaluator_id__versions__version__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The evaluator's id */
                 evaluator_id: string;
@@ -6076,11 +6201,9 @@ export interface operations {
             };
         };
     };
-    list_classes_api_v1_prompt_classes_get: {
+    list_projects_api_v1_projects_get: {
         parameters: {
             query?: {
-                /** @description Fuzzy search on name */
-                q?: string | null;
                 limit?: number;
                 /** @description Rows to skip (or use cursor) */
                 offset?: number;
@@ -6105,7 +6228,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ClassOut"][];
+                    "application/json": components["schemas"]["ProjectList"];
                 };
             };
             /** @description No API key, or one that is unknown, revoked or expired */
@@ -6164,10 +6287,218 @@ export interface operations {
             };
         };
     };
-    create_class_api_v1_prompt_classes_post: {
+    create_project_api_v1_projects_post: {
         parameters: {
             query?: never;
             header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateProjectRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `admin` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A project with this id exists */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_classes_api_v1_prompt_classes_get: {
+        parameters: {
+            query?: {
+                /** @description Fuzzy search on name */
+                q?: string | null;
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_class_api_v1_prompt_classes_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6306,7 +6637,10 @@ export interface operations {
     get_class_api_v1_prompt_classes__class_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -6395,7 +6729,10 @@ export interface operations {
                 /** @description Move the class's prompts out first */
                 detach?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -6513,7 +6850,10 @@ export interface operations {
     update_class_api_v1_prompt_classes__class_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The class's id */
                 class_id: string;
@@ -6661,7 +7001,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6693,6 +7036,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6741,7 +7093,10 @@ export interface operations {
     create_tag_api_v1_prompt_tags_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6880,7 +7235,10 @@ export interface operations {
     get_tag_api_v1_prompt_tags__tag_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -6969,7 +7327,10 @@ export interface operations {
                 /** @description Remove the tag from its prompts first */
                 detach?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -7087,7 +7448,10 @@ export interface operations {
     update_tag_api_v1_prompt_tags__tag_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The tag's id */
                 tag_id: string;
@@ -7248,7 +7612,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7280,6 +7647,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7328,7 +7704,10 @@ export interface operations {
     create_prompt_api_v1_prompts_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7472,6 +7851,8 @@ export interface operations {
             };
             header?: {
                 "if-none-match"?: string | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The prompt's id */
@@ -7566,7 +7947,10 @@ export interface operations {
     put___prompt_id__api_v1_prompts__prompt_id__put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7708,7 +8092,10 @@ export interface operations {
     delete___prompt_id__api_v1_prompts__prompt_id__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7850,7 +8237,10 @@ export interface operations {
     patch___prompt_id__api_v1_prompts__prompt_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -7992,7 +8382,10 @@ export interface operations {
     post___prompt_id__archive_api_v1_prompts__prompt_id__archive_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8139,7 +8532,10 @@ export interface operations {
                 /** @description A version number */
                 to: number;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8231,7 +8627,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8323,7 +8722,10 @@ export interface operations {
     put___prompt_id__labels__label__api_v1_prompts__prompt_id__labels__label__put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8467,7 +8869,10 @@ export interface operations {
     delete___prompt_id__labels__label__api_v1_prompts__prompt_id__labels__label__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8611,7 +9016,10 @@ export interface operations {
     render_prompt_api_v1_prompts__prompt_id__render_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8719,7 +9127,10 @@ export interface operations {
     post___prompt_id__restore_api_v1_prompts__prompt_id__restore_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -8861,7 +9272,10 @@ export interface operations {
     post___prompt_id__rollback_api_v1_prompts__prompt_id__rollback_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -9009,7 +9423,10 @@ export interface operations {
                 /** @description X-Next-Cursor of the previous page (instead of offset) */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -9101,7 +9518,10 @@ export interface operations {
     post___prompt_id__versions_api_v1_prompts__prompt_id__versions_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -9243,7 +9663,10 @@ export interface operations {
     get_version_api_v1_prompts__prompt_id__versions__number__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The prompt's id */
                 prompt_id: string;
@@ -9331,7 +9754,10 @@ export interface operations {
     list_presets_api_v1_provider_presets_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9357,6 +9783,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9405,7 +9840,10 @@ export interface operations {
     list_providers_api_v1_providers_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9431,6 +9869,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9479,7 +9926,10 @@ export interface operations {
     register_provider_api_v1_providers_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9611,7 +10061,10 @@ export interface operations {
     remove_provider_api_v1_providers__name__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 name: string;
             };
@@ -9703,7 +10156,10 @@ export interface operations {
     change_provider_api_v1_providers__name__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 name: string;
             };
@@ -9819,7 +10275,10 @@ export interface operations {
     quick_test_api_v1_quick_test_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9859,6 +10318,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `runs:write` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9936,7 +10404,10 @@ export interface operations {
                 /** @description `-` first: descending; unfinished runs last on finished_at */
                 sort?: "-created_at" | "created_at" | "-finished_at" | "finished_at" | "-cost" | "cost";
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -9968,6 +10439,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10016,7 +10496,10 @@ export interface operations {
     create_run_api_v1_test_prompt_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -10062,6 +10545,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `runs:write` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10137,7 +10629,10 @@ export interface operations {
     get_run_api_v1_test_prompt__run_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10223,7 +10718,10 @@ export interface operations {
     cancel_run_api_v1_test_prompt__run_id__cancel_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10329,7 +10827,10 @@ export interface operations {
                 /** @description Which evaluation of the baseline run; default: its latest */
                 baseline_evaluation?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The candidate run */
                 run_id: string;
@@ -10415,7 +10916,10 @@ export interface operations {
     list_evaluations_api_v1_test_prompt__run_id__evaluations_get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10501,7 +11005,10 @@ export interface operations {
     reevaluate_api_v1_test_prompt__run_id__evaluations_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10643,7 +11150,10 @@ export interface operations {
     get_evaluation_api_v1_test_prompt__run_id__evaluations__evaluation_id__get: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10736,6 +11246,8 @@ export interface operations {
             header?: {
                 /** @description The `id` of the last event received: only newer snapshots are sent */
                 "Last-Event-ID"?: number | null;
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
             };
             path: {
                 /** @description The run's id */
@@ -10853,7 +11365,10 @@ export interface operations {
                 /** @description Text in the output (case-insensitive) */
                 q?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -10955,7 +11470,10 @@ export interface operations {
                 /** @description Text in the output (case-insensitive) */
                 q?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -11041,7 +11559,10 @@ export interface operations {
     retry_failed_api_v1_test_prompt__run_id__retry_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path: {
                 /** @description The run's id */
                 run_id: string;
@@ -11141,7 +11662,10 @@ export interface operations {
                 /** @description Until this time (exclusive) */
                 end?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -11167,6 +11691,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11223,7 +11756,10 @@ export interface operations {
                 model_name?: string | null;
                 prompt_id?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -11249,6 +11785,15 @@ export interface operations {
             };
             /** @description The key lacks the scope `read` (or `admin`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

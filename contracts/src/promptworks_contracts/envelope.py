@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from promptworks_contracts.projects import DEFAULT_PROJECT, PROJECT_PATTERN
+
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
 HEADER_PREFIX: Final = "ce_"
@@ -43,6 +45,12 @@ class Envelope(BaseModel):
     causationid: str | None = Field(default=None, description="Id of the message that caused it.")
     streamversion: int = Field(ge=1, description="The aggregate's version after this event.")
     traceparent: str | None = Field(default=None, description="W3C trace context.")
+    project: str = Field(
+        default=DEFAULT_PROJECT,
+        pattern=PROJECT_PATTERN,
+        description="Extension attribute: the project (tenant) of the aggregate; absent "
+        "(events older than projects): `default`.",
+    )
 
     def to_kafka_headers(self) -> list[tuple[str, bytes]]:
         headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]

@@ -55,7 +55,7 @@ notes_table = Table("contract_notes", MetaData(), Column("text", Text, nullable=
 
 
 class PostgresNotes:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext) -> None:
         self._session = session
 
     async def add(self, text: str) -> None:
@@ -258,3 +258,23 @@ async def test_concurrent_writers_at_one_version_one_wins(subject: Subject) -> N
 async def _wait(event: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout)
+
+
+async def test_the_commands_project_is_on_every_envelope_and_stamped_on_creation_events(
+    subject: Subject,
+) -> None:
+    """ADR 0017: the context's project on each envelope; ``project_id`` of creation events."""
+    stream = uuid.uuid4()
+    async with subject.port.transaction(MessageContext(project="b")) as tx:
+        await tx.append(str(stream), [_created(stream), _archived(stream)], 0)
+    async with subject.port.transaction() as tx:
+        stored = await tx.load(str(stream))
+    assert [s.envelope.project for s in stored] == ["b", "b"]
+    created = stored[0].event
+    assert isinstance(created, PromptCreated) and created.project_id == "b"
+    other = uuid.uuid4()
+    async with subject.port.transaction() as tx:  # no project named: default
+        await tx.append(str(other), [_created(other)], 0)
+        [plain] = await tx.load(str(other))
+    assert plain.envelope.project == "default"
+    assert isinstance(plain.event, PromptCreated) and plain.event.project_id == "default"

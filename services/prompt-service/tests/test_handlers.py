@@ -414,4 +414,5 @@ async def test_term_results_carry_the_state_and_positions(service: Service) -> N
         "actor": "ann",
         "name": "t",
         "color": "#ABCDEF",
+        "project_id": "default",
     }

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptVersionCreated
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.topics import PROMPT_EVENTS, RUN_EVENTS
 from promptworks_contracts.values import ChatTemplate, TextTemplate, VariableSpec
 from promptworks_eventkit.db import asyncpg_dsn
@@ -79,6 +80,7 @@ class Harness:
         text: str | None = "Hello {{ name }}",
         variables: list[VariableSpec] | None = None,
         messages: list[dict[str, str]] | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> PromptVersionCreated:
         template = (
             ChatTemplate.model_validate({"messages": messages})
@@ -100,6 +102,7 @@ class Harness:
             time=datetime.now(UTC),
             correlationid=str(uuid.uuid4()),
             streamversion=2,
+            project=project,
         )
         producer = create_producer(self.kafka, "run-orchestrator-tests")
         await producer.start()

@@ -18,6 +18,7 @@ from promptworks_contracts.values import (
 )
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.api.requests import run_command
+from run_orchestrator.domain.caching import cache_key
 from run_orchestrator.domain.cases import Case
 from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.planning import RunPlan, plan_run, total_calls
@@ -244,3 +245,14 @@ def test_providers_are_read_from_json_and_never_listed_with_keys(
 def test_provider_names_are_checked(name: str) -> None:
     with pytest.raises(ValidationError):
         RunOrchestratorSettings(providers={name: {"base_url": "http://127.0.0.1:1/v1"}})
+
+
+def test_the_response_cache_is_per_project_and_defaults_keep_their_keys() -> None:
+    messages = [Message(role="user", content="hi")]
+    model, parameters = ModelRef(provider="mock", name="echo"), ModelParameters()
+    default = cache_key(messages, model, parameters, 1)
+    assert cache_key(messages, model, parameters, 1, "default") == default
+    assert cache_key(messages, model, parameters, 1, "b") != default
+    assert cache_key(messages, model, parameters, 1, "b") != cache_key(
+        messages, model, parameters, 1, "c"
+    )

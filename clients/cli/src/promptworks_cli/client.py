@@ -39,6 +39,8 @@ class Client:
         headers = {"User-Agent": "promptworks-cli"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
+        if config.project:
+            headers["X-Project"] = config.project
         self._http = httpx.Client(base_url=config.url + API, headers=headers, timeout=timeout)
 
     def close(self) -> None:

@@ -4,7 +4,8 @@
 ``--api-key``, or a file holding the key (``PROMPTWORKS_API_KEY_FILE`` / ``--api-key-file``);
 ``promptworks configure`` saves them in ``$PROMPTWORKS_CONFIG`` (default
 ``~/.config/promptworks/config.yaml``, mode 0600). Without any key, ``.local/admin-key`` in the
-working directory is used when present (``make dev`` writes it there).
+working directory is used when present (``make dev`` writes it there). ``PROMPTWORKS_PROJECT``
+/ ``--project`` names the project every call acts in (sent as ``X-Project``; default: the key's).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ DEV_KEY_FILE = Path(".local/admin-key")
 class Config:
     url: str
     api_key: str | None
+    project: str | None = None
 
     def __repr__(self) -> str:  # never print the key
         return f"Config(url={self.url!r}, api_key={'set' if self.api_key else None})"
@@ -47,7 +49,12 @@ def load_file() -> dict[str, Any]:
     return data
 
 
-def resolve(url: str | None, api_key: str | None, api_key_file: Path | None) -> Config:
+def resolve(
+    url: str | None,
+    api_key: str | None,
+    api_key_file: Path | None,
+    project: str | None = None,
+) -> Config:
     saved = load_file()
     chosen_url = url or os.environ.get("PROMPTWORKS_URL") or saved.get("url") or DEFAULT_URL
     key = api_key or os.environ.get("PROMPTWORKS_API_KEY")
@@ -59,7 +66,8 @@ def resolve(url: str | None, api_key: str | None, api_key_file: Path | None) -> 
     key = key or saved.get("api_key")
     if key is None and DEV_KEY_FILE.is_file():
         key = DEV_KEY_FILE.read_text().strip()
-    return Config(url=str(chosen_url).rstrip("/"), api_key=key or None)
+    chosen_project = project or os.environ.get("PROMPTWORKS_PROJECT") or None
+    return Config(url=str(chosen_url).rstrip("/"), api_key=key or None, project=chosen_project)
 
 
 def save(url: str | None, api_key: str | None, api_key_file: Path | None) -> Path:

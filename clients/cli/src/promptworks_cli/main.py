@@ -45,10 +45,11 @@ class State:
     url: str | None = None
     api_key: str | None = None
     api_key_file: Path | None = None
+    project: str | None = None
     json: bool = False
 
     def client(self) -> Client:
-        return Client(config.resolve(self.url, self.api_key, self.api_key_file))
+        return Client(config.resolve(self.url, self.api_key, self.api_key_file, self.project))
 
 
 STATE = State()
@@ -68,9 +69,14 @@ def main(
     api_key_file: Annotated[
         Path | None, typer.Option(envvar="PROMPTWORKS_API_KEY_FILE", help="A file with the key")
     ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option(envvar="PROMPTWORKS_PROJECT", help="The project to act in (X-Project)"),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     STATE.url, STATE.api_key, STATE.api_key_file, STATE.json = url, api_key, api_key_file, as_json
+    STATE.project = project
 
 
 @app.command()

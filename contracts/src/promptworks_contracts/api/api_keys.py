@@ -7,6 +7,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from promptworks_contracts.api.prompts import Body
+from promptworks_contracts.projects import DEFAULT_PROJECT, PROJECT_PATTERN
+
+ProjectId = Annotated[str, Field(pattern=PROJECT_PATTERN)]
+MAX_PROJECTS_PER_KEY = 1000
 
 Scope = Literal["read", "prompts:write", "runs:write", "providers:admin", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "prompts:write", "runs:write", "providers:admin", "admin")
@@ -49,3 +53,14 @@ class CreateApiKeyRequest(Body):
             "`X-Actor` header names the actor. Other keys are their own actor.",
         ),
     ] = False
+    projects: Annotated[
+        list[ProjectId],
+        Field(
+            default_factory=lambda: [DEFAULT_PROJECT],
+            min_length=1,
+            max_length=MAX_PROJECTS_PER_KEY,
+            description="The projects it reaches (each must exist); the first is the one a "
+            "request without `X-Project` acts in. A key with the `admin` scope reaches every "
+            "project.",
+        ),
+    ]

@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import Field
 
 from promptworks_contracts.events.base import DomainEvent
+from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import PROMPT_EVENTS
 from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
 
@@ -33,7 +34,7 @@ class _PromptEvent(DomainEvent):
         return str(self.prompt_id)
 
 
-class PromptCreated(_PromptEvent):
+class PromptCreated(_PromptEvent, ProjectScoped):
     event_type: ClassVar[str] = "promptworks.prompt.created.v1"
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
@@ -120,7 +121,7 @@ class _ClassEvent(DomainEvent):
         return str(self.class_id)
 
 
-class PromptClassCreated(_ClassEvent):
+class PromptClassCreated(_ClassEvent, ProjectScoped):
     event_type: ClassVar[str] = "promptworks.prompt_class.created.v1"
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
@@ -152,7 +153,7 @@ class _TagEvent(DomainEvent):
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 
 
-class PromptTagCreated(_TagEvent):
+class PromptTagCreated(_TagEvent, ProjectScoped):
     event_type: ClassVar[str] = "promptworks.prompt_tag.created.v1"
     name: str = Field(min_length=1, max_length=100)
     color: str = Field(pattern=COLOR_PATTERN)

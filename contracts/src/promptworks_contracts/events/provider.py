@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptworks_contracts.events.base import DomainEvent
+from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import ModelLimits, ModelSpec
 
@@ -52,7 +53,7 @@ class _ProviderEvent(DomainEvent):
         return str(self.provider_id)
 
 
-class ProviderRegistered(_ProviderEvent):
+class ProviderRegistered(_ProviderEvent, ProjectScoped):
     event_type: ClassVar[str] = "promptworks.provider.registered.v1"
     provider: ProviderState
 

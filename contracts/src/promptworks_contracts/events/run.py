@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from promptworks_contracts.events.base import DomainEvent
+from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import (
     Assertion,
@@ -29,7 +30,7 @@ class _RunEvent(DomainEvent):
         return str(self.run_id)
 
 
-class RunCreated(_RunEvent):
+class RunCreated(_RunEvent, ProjectScoped):
     """Snapshots everything the run uses, so each result can be explained and reproduced."""
 
     event_type: ClassVar[str] = "promptworks.run.created.v1"
@@ -159,7 +160,7 @@ class BatchCell(BaseModel):
     parameter_set: int = Field(ge=0, description="Index into the request's parameter sets.")
 
 
-class BatchCreated(DomainEvent):
+class BatchCreated(DomainEvent, ProjectScoped):
     """A matrix of prompt versions x models x parameter sets over one case set: one run per
     cell, each created (RunCreated with this ``batch_id``) in the same transaction."""
 
@@ -188,7 +189,7 @@ class RunProgressed(_RunEvent):
     )
 
 
-class QuickTestCompleted(DomainEvent):
+class QuickTestCompleted(DomainEvent, ProjectScoped):
     """One call made to try a prompt (POST /quick-test): usage and cost, not a run. ``error``
     is set, and ``output`` is None, when the call failed."""
 

@@ -13,6 +13,7 @@ header, or else the body. Domain code names fields only; it never knows HTTP.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from starlette.middleware import Middleware
 # Strict JSON numbers in request bodies, defined with the public API's request models.
 from promptworks_contracts.api.prompts import JsonFloat as JsonFloat
 from promptworks_contracts.api.prompts import JsonInt as JsonInt
+from promptworks_contracts.projects import DEFAULT_PROJECT, PROJECT_HEADER, PROJECT_PATTERN
 from promptworks_eventkit.correlation import CorrelationId
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
@@ -50,7 +52,9 @@ CORRELATION_HEADER = "X-Correlation-ID"
 def message_context(request: Request) -> MessageContext:
     """Carries the request's correlation id (``correlation``) and trace context into the
     events: the current span's with tracing on (the command's server span), else the caller's
-    ``traceparent`` as it came (its trace goes on even where this service does not trace)."""
+    ``traceparent`` as it came (its trace goes on even where this service does not trace).
+    The project is ``X-Project`` (absent: ``default``): a command service is reached only with
+    the service credential, so the project is the one query-api checked the caller's key for."""
     correlation = (
         getattr(request.state, "correlation_id", None)
         or (request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4()))[:200]
@@ -59,7 +63,22 @@ def message_context(request: Request) -> MessageContext:
         correlation_id=correlation,
         causation_id=correlation,
         traceparent=current_traceparent() or request.headers.get("traceparent"),
+        project=request_project(request),
     )
+
+
+def request_project(request: Request) -> str:
+    """The ``X-Project`` a trusted caller named; ``default`` when absent."""
+    value = request.headers.get(PROJECT_HEADER)
+    if value is None:
+        return DEFAULT_PROJECT
+    if re.fullmatch(PROJECT_PATTERN, value) is None:
+        raise DomainError(
+            f"{PROJECT_HEADER} must be a project id ({PROJECT_PATTERN})",
+            field=PROJECT_HEADER,
+            rule="string_pattern_mismatch",
+        )
+    return value
 
 
 def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent
+from promptworks_contracts.projects import DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,19 @@ class MessageContext:
     correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     causation_id: str | None = None
     traceparent: str | None = None
+    project: str = DEFAULT_PROJECT
+    """The project (tenant) the command acts in: on every envelope, and stamped on creation
+    events (``promptworks_contracts.projects.ProjectScoped``)."""
 
     @classmethod
     def caused_by(cls, cause: Envelope, *, causation: bool = True) -> MessageContext:
-        """The context of events caused by ``cause``: same correlation and trace. With
+        """The context of events caused by ``cause``: same correlation, trace and project. With
         ``causation=False`` (one append answering many causes) no single cause is named."""
         return cls(
             correlation_id=cause.correlationid,
             causation_id=str(cause.id) if causation else None,
             traceparent=cause.traceparent,
+            project=cause.project,
         )
 
 
@@ -79,6 +84,7 @@ def new_envelopes(
             causationid=context.causation_id,
             streamversion=expected_version + offset,
             traceparent=context.traceparent,
+            project=context.project,
         )
         for offset, event in enumerate(events, start=1)
     ]

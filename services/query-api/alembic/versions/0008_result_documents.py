@@ -7,7 +7,7 @@ Existing results are rendered here, in chunks, from the rows already in the read
 same renderer the projection uses), so reads keep working across the upgrade without a replay.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from alembic import op
@@ -16,7 +16,7 @@ from query_api.projections.result_documents import backfill
 from query_api.tables import result_positions
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import event
 from starlette.middleware import Middleware
 
+from promptworks_contracts.projects import PROJECT_HEADER
 from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
@@ -29,6 +30,7 @@ from query_api.api import (
     evaluators,
     exports,
     live,
+    projects,
     prompt_writes,
     prompts,
     providers,
@@ -40,7 +42,8 @@ from query_api.api import (
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
 from query_api.auth.middleware import API_KEY_HEADER, ApiKeyAuth
-from query_api.auth.openapi import document_api_keys
+from query_api.auth.openapi import document_api_keys, document_projects
+from query_api.auth.projects import ProjectStore
 from query_api.auth.ratelimit import RateLimiter
 from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
@@ -84,15 +87,18 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.keys = KeyStore(runtime.sessions, settings.pepper())
+    app.state.projects = ProjectStore(runtime.sessions)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     auth = Middleware(
         ApiKeyAuth,
         store_of=lambda: app.state.keys,
         limiter=limiter,
         bootstrap_key=settings.bootstrap_key(),
+        projects_of=lambda: app.state.projects,
     )
     install_edge(app, settings, auth=auth)
     document_api_keys(app)
+    document_projects(app)
     install_render_error_handler(app)
     install_upstream_error_handler(app)
     if settings.cors_allow_origins:
@@ -108,6 +114,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
                 "Last-Event-ID",
                 "Authorization",
                 API_KEY_HEADER,
+                PROJECT_HEADER,
                 CORRELATION_HEADER,
                 "traceparent",
             ],
@@ -138,6 +145,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         quick_tests,
         usage,
         api_keys,
+        projects,
         admin,
     )
     for module in modules:

@@ -8,7 +8,8 @@ Invariants:
 - The call carries the service credential (``SERVICE_TOKEN``), without which the command
   services answer nothing, and who did it (``X-Actor``): the caller's API key's owner, or,
   from a key allowed to name the actor (``may_set_actor``), its ``X-Actor`` header. The
-  expected version (``If-Match``) travels with the call.
+  expected version (``If-Match``) travels with the call, and so does the project the request
+  acts in (``X-Project``, as the middleware resolved and checked it; never the caller's own).
 - The caller's correlation id (or a new one) and W3C trace context travel with the call, so the
   events the command records are correlated with the client's request.
 - A command service that cannot be reached is a 503 (nothing was written); one that accepted
@@ -24,6 +25,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from promptworks_contracts.projects import PROJECT_HEADER
 from promptworks_eventkit.http import CORRELATION_HEADER
 from promptworks_eventkit.problems import problem
 from query_api.auth.keys import Principal
@@ -76,6 +78,9 @@ class CommandForwarder:
         actor = actor_header(request)
         if actor is not None:
             headers[b"x-actor"] = actor
+        project: str | None = getattr(request.state, "project", None)
+        if project is not None:  # checked against the key by ``auth.middleware``
+            headers[PROJECT_HEADER.lower().encode()] = project.encode()
         try:
             outgoing = self._client.build_request(
                 method, url, content=await request.body() if with_body else b"", headers=headers

@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Generic, Protocol, TypeVar
 
 from promptworks_contracts.events import DomainEvent
+from promptworks_contracts.projects import ProjectScoped
 from promptworks_eventkit.messages import MessageContext, Position, StoredEvent
 
 R_co = TypeVar("R_co", covariant=True)
@@ -87,6 +88,17 @@ async def load_events(tx: Transaction[object], stream_id: str) -> list[DomainEve
     return [stored.event for stored in await tx.load(stream_id)]
 
 
+def stamp_project(events: Sequence[DomainEvent], project: str) -> list[DomainEvent]:
+    """Creation events (``ProjectScoped``) record the project of the command that created the
+    aggregate: the one place it is set, so handlers and domain code never pass it around."""
+    return [
+        event.model_copy(update={"project_id": project})
+        if isinstance(event, ProjectScoped) and event.project_id != project
+        else event
+        for event in events
+    ]
+
+
 class TransactionBase(ABC, Generic[R]):
     """What every implementation keeps the same way: its repositories, its default context,
     ``append``'s bookkeeping and the positions. Subclasses store events in ``_store_events``."""
@@ -118,8 +130,9 @@ class TransactionBase(ABC, Generic[R]):
     ) -> int:
         if not events:
             return expected_version
+        context = context or self._context
         version = await self._store_events(
-            stream_id, events, expected_version, context or self._context
+            stream_id, stamp_project(events, context.project), expected_version, context
         )
         self._positions.append(Position(stream_id, version))
         return version

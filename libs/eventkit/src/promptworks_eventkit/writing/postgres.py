@@ -67,7 +67,7 @@ class PostgresWritePort(Generic[R]):
         self,
         sessions: async_sessionmaker[AsyncSession],
         store: EventStore,
-        repos: Callable[[AsyncSession], R],
+        repos: Callable[[AsyncSession, MessageContext], R],
     ) -> None:
         self._sessions = sessions
         self._store = store
@@ -89,6 +89,5 @@ class PostgresWritePort(Generic[R]):
         self, session: AsyncSession, context: MessageContext | None = None
     ) -> PostgresTransaction[R]:
         """A transaction inside ``session``, which the caller begins and commits."""
-        return PostgresTransaction(
-            session, self._store, self._repos(session), context or MessageContext()
-        )
+        context = context or MessageContext()
+        return PostgresTransaction(session, self._store, self._repos(session, context), context)

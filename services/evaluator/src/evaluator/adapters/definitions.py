@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluator.adapters.tables import evaluator_definitions, evaluator_versions
 from promptworks_contracts.values import RECORDED, Assertion
+from promptworks_eventkit.messages import MessageContext
 
 
 @cache
@@ -20,7 +21,9 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 
 class PostgresDefinitionLookups:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
+        # The write port passes the command's context (its project: ADR 0017); names are
+        # still unique across projects here until evaluator definitions take the project.
         self._session = session
 
     async def claim(self, evaluator_id: UUID, name: str) -> bool:

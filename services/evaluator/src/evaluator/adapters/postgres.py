@@ -23,6 +23,7 @@ from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.ports import NewRun, RunSpec, RunState
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import RECORDED, Assertion, Money
+from promptworks_eventkit.messages import MessageContext
 
 
 @cache
@@ -31,7 +32,8 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 
 class PostgresEvaluationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
+        # The context (the write port passes it) is not needed: evaluations follow their runs.
         self._session = session
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:

@@ -20,6 +20,10 @@ Locking, and why it is race-free (PostgreSQL, READ COMMITTED):
   that delete is not waiting for), so these locks form no cycle in practice; a deadlock
   PostgreSQL still detects becomes a 409 "retry" (see ``promptworks_eventkit.writing.postgres``).
 - Renaming a class or tag locks its row ``FOR UPDATE`` and the unique index refuses a taken name.
+
+Projects: the repositories are bound to the command's project (``MessageContext.project``) and
+see only its rows: a prompt, class or tag of another project is "not found" (404, or 422 as a
+reference), never locked, renamed or attached, and names clash only within a project.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prompt_service.adapters.tables import classes, prompt_names, prompt_tags, tags
 from prompt_service.domain.taxonomy import Kind
 from prompt_service.handlers.ports import TermLookups
+from promptworks_eventkit.messages import MessageContext
 
 UNIQUE_VIOLATION = "23505"
 
@@ -61,19 +66,22 @@ async def _update_unless_taken(session: AsyncSession, statement: Executable) -> 
 
 
 class PostgresPromptRepos:
-    """``PromptRepos`` on the command's session."""
+    """``PromptRepos`` on the command's session, in the command's project."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
         self._session = session
+        self._project = (context or MessageContext()).project
 
     async def lock_prompt(self, prompt_id: UUID) -> bool:
-        query = select(prompt_names.c.prompt_id).where(prompt_names.c.prompt_id == prompt_id)
+        query = select(prompt_names.c.prompt_id).where(
+            prompt_names.c.prompt_id == prompt_id, prompt_names.c.project_id == self._project
+        )
         return (await self._session.execute(query.with_for_update())).first() is not None
 
     async def claim_prompt_name(self, prompt_id: UUID, class_id: UUID | None, name: str) -> bool:
         claimed = await self._session.execute(
             pg_insert(prompt_names)
-            .values(prompt_id=prompt_id, class_id=class_id, name=name)
+            .values(prompt_id=prompt_id, class_id=class_id, name=name, project_id=self._project)
             .on_conflict_do_nothing()
             .returning(prompt_names.c.prompt_id)
         )
@@ -102,7 +110,7 @@ class PostgresPromptRepos:
             await self._session.execute(insert(prompt_tags), rows)
 
     def terms(self, kind: Kind) -> TermLookups:
-        return PostgresTermLookups(self._session, _LOOKUPS[kind.lookup])
+        return PostgresTermLookups(self._session, _LOOKUPS[kind.lookup], self._project)
 
 
 async def lock_prompts_in_class(session: AsyncSession, class_id: UUID) -> list[UUID]:
@@ -117,7 +125,10 @@ async def lock_prompts_in_class(session: AsyncSession, class_id: UUID) -> list[U
 
 async def classless_clashes(session: AsyncSession, class_id: UUID) -> list[str]:
     """Names in the class that a prompt without a class already has (detaching would clash)."""
-    classless = select(prompt_names.c.name).where(prompt_names.c.class_id.is_(None))
+    project = select(classes.c.project_id).where(classes.c.class_id == class_id).scalar_subquery()
+    classless = select(prompt_names.c.name).where(
+        prompt_names.c.class_id.is_(None), prompt_names.c.project_id == project
+    )
     query = (
         select(prompt_names.c.name)
         .where(prompt_names.c.class_id == class_id, prompt_names.c.name.in_(classless))
@@ -171,11 +182,13 @@ _LOOKUPS = {
 class PostgresTermLookups:
     """``TermLookups`` on the ``classes`` or the ``tags`` table."""
 
-    def __init__(self, session: AsyncSession, lookup: _Lookup) -> None:
+    def __init__(self, session: AsyncSession, lookup: _Lookup, project: str) -> None:
         self._session = session
         self._lookup = lookup
         self._table = lookup.table
         self._id = lookup.id
+        self._in_project = lookup.table.c.project_id == project
+        self._project = project
 
     def _values(self, name: str, extra: str) -> dict[str, object]:
         column = self._lookup.extra
@@ -183,7 +196,7 @@ class PostgresTermLookups:
 
     async def lock(self, term_id: UUID) -> bool:
         """``FOR UPDATE``: a rename, a recolour or a delete of a class or tag."""
-        query = select(self._id).where(self._id == term_id).with_for_update()
+        query = select(self._id).where(self._id == term_id, self._in_project).with_for_update()
         return (await self._session.execute(query)).first() is not None
 
     async def share(self, term_ids: Sequence[UUID]) -> set[UUID]:
@@ -192,24 +205,26 @@ class PostgresTermLookups:
             return set()
         query = (
             select(self._id)
-            .where(self._id.in_(term_ids))
+            .where(self._id.in_(term_ids), self._in_project)
             .order_by(self._id)
             .with_for_update(read=True, key_share=True)
         )
         return set((await self._session.execute(query)).scalars())
 
     async def ids_by_name(self, names: Sequence[str]) -> dict[str, UUID]:
-        query = select(self._table.c.name, self._id).where(self._table.c.name.in_(names))
+        query = select(self._table.c.name, self._id).where(
+            self._table.c.name.in_(names), self._in_project
+        )
         return {name: term_id for name, term_id in await self._session.execute(query)}
 
     async def name_of(self, term_id: UUID) -> str | None:
-        query = select(self._table.c.name).where(self._id == term_id)
+        query = select(self._table.c.name).where(self._id == term_id, self._in_project)
         name: str | None = await self._session.scalar(query)
         return name
 
     async def claim(self, term_id: UUID, name: str, extra: str) -> bool:
         """Inserts a class or tag row; False when its name is taken."""
-        values = {self._id.name: term_id, **self._values(name, extra)}
+        values = {self._id.name: term_id, "project_id": self._project, **self._values(name, extra)}
         claimed = await self._session.execute(
             pg_insert(self._table).values(**values).on_conflict_do_nothing().returning(self._id)
         )

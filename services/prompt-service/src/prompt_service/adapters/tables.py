@@ -7,10 +7,14 @@ the events they mirror, so they can never disagree with the streams. How concurr
 lock them is explained in ``adapters.postgres``; what they answer, in ``handlers.ports``.
 
 Invariants:
+- Every row belongs to a project (``project_id``, the tenant); names are unique per project,
+  and the repositories only ever see the rows of the command's project, so an id of another
+  project is "not found" and never a reference.
 - ``prompt_names``: one row per prompt (archived ones included: a restore must not clash);
-  ``(class_id, name)`` unique, and ``name`` unique among prompts without a class.
-- ``classes`` / ``tags``: one row per live class / tag; deleting it removes the row (its name
-  is free again), its stream keeps the history.
+  ``(class_id, name)`` unique (a class lives in one project), and ``(project_id, name)``
+  unique among prompts without a class.
+- ``classes`` / ``tags``: one row per live class / tag, ``(project_id, name)`` unique; deleting
+  it removes the row (its name is free again), its stream keeps the history.
 - ``prompt_tags``: exactly the prompt's current ``tag_ids``.
 """
 
@@ -18,6 +22,13 @@ from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, Index, MetaData, Table, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import UUID
+
+from promptworks_contracts.projects import DEFAULT_PROJECT
+
+
+def project_column() -> Column[str]:
+    return Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT)
+
 
 metadata = MetaData()
 
@@ -30,9 +41,11 @@ prompt_names = Table(
     Column("prompt_id", UUID(as_uuid=True), primary_key=True),
     Column("class_id", UUID(as_uuid=True), nullable=True),
     Column("name", Text, nullable=False),
+    project_column(),
     Index("uq_prompt_names_class_name", "class_id", "name", unique=True),
     Index(
         "uq_prompt_names_classless_name",
+        "project_id",
         "name",
         unique=True,
         postgresql_where=text("class_id IS NULL"),
@@ -44,7 +57,8 @@ classes = Table(
     metadata,
     Column("class_id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
-    UniqueConstraint("name", name="uq_classes_name"),
+    project_column(),
+    UniqueConstraint("project_id", "name", name="uq_classes_name"),
 )
 
 tags = Table(
@@ -53,7 +67,8 @@ tags = Table(
     Column("tag_id", UUID(as_uuid=True), primary_key=True),
     Column("name", Text, nullable=False),
     Column("color", Text, nullable=False),
-    UniqueConstraint("name", name="uq_tags_name"),
+    project_column(),
+    UniqueConstraint("project_id", "name", name="uq_tags_name"),
 )
 
 prompt_tags = Table(

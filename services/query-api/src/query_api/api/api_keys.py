@@ -15,6 +15,7 @@ from promptworks_contracts.api.api_keys import CreateApiKeyRequest
 from promptworks_eventkit.errors import DomainError, NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, principal_of
+from query_api.auth.projects import ProjectStore
 from query_api.auth.store import KeyStore
 from query_api.schemas.api_keys import ApiKeyList, ApiKeyOut, CreatedApiKey
 
@@ -25,6 +26,11 @@ KeyId = Annotated[UUID, Path(description="The key's id")]
 
 def _store(request: Request) -> KeyStore:
     store: KeyStore = request.app.state.keys
+    return store
+
+
+def _projects(request: Request) -> ProjectStore:
+    store: ProjectStore = request.app.state.projects
     return store
 
 
@@ -39,6 +45,14 @@ async def create_key(
 ) -> CreatedApiKey:
     if body.expires_at is not None and body.expires_at <= datetime.now(UTC):
         raise DomainError("expires_at must be in the future", field="expires_at", rule="future")
+    missing = await _projects(request).missing(body.projects)
+    if missing:
+        index = body.projects.index(missing[0])
+        raise DomainError(
+            f"project {missing[0]!r} does not exist; create it first (POST /api/v1/projects)",
+            field=f"projects.{index}",
+            rule="not_found",
+        )
     secret, row = await _store(request).create(body, principal_of(request).actor)
     response.headers["Location"] = f"{request.url.path}/{row['id']}"
     response.headers["Cache-Control"] = "no-store"

@@ -12,13 +12,17 @@ from promptworks_contracts.api.runs import CreateBatchRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES
+from query_api.api.ownership import owned
 from query_api.queries import batches as queries
 from query_api.schemas.batches import BatchOut
+from query_api.tables import batches
 from query_api.writes import WriteTarget
 
-router = APIRouter(prefix="/batches", tags=["batches"])
+router = APIRouter(
+    prefix="/batches", tags=["batches"], dependencies=[owned(batches, "batch_id", "batch")]
+)
 
 BatchId = Annotated[UUID, Path(description="The batch's id")]
 
@@ -31,6 +35,7 @@ BatchId = Annotated[UUID, Path(description="The batch's id")]
 )
 async def list_batches(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -39,7 +44,7 @@ async def list_batches(
 ) -> list[BatchOut]:
     """Newest first, each with its cells' progress."""
     first = paging.start(request, "batches", offset, cursor)
-    total, items = await queries.list_batches(session, limit, first)
+    total, items = await queries.list_batches(session, project, limit, first)
     paging.finish(response, request, "batches", first, len(items), total)
     return items
 

@@ -10,12 +10,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from promptworks_contracts.api.taxonomy import CreateClassRequest, UpdateClassRequest
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
+from query_api.api.ownership import owned
 from query_api.queries import catalog
 from query_api.schemas.prompts import ClassOut
+from query_api.tables import prompt_classes
 
-router = APIRouter(prefix="/prompt-classes", tags=["prompt classes"])
+router = APIRouter(
+    prefix="/prompt-classes",
+    tags=["prompt classes"],
+    dependencies=[owned(prompt_classes, "class_id", "class")],
+)
 
 ClassId = Annotated[UUID, Path(description="The class's id")]
 
@@ -28,6 +34,7 @@ ClassId = Annotated[UUID, Path(description="The class's id")]
 )
 async def list_classes(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
@@ -37,14 +44,14 @@ async def list_classes(
 ) -> list[ClassOut]:
     """By name; best match first with ``q``. Counts exclude archived prompts."""
     first = paging.start(request, "classes", offset, cursor)
-    total, items = await catalog.list_classes(session, q, limit, first)
+    total, items = await catalog.list_classes(session, project, q, limit, first)
     paging.finish(response, request, "classes", first, len(items), total)
     return items
 
 
 @router.get("/{class_id}", summary="One class")
-async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
-    found = await catalog.get_class(session, class_id)
+async def get_class(session: ReadSession, project: Project, class_id: ClassId) -> ClassOut:
+    found = await catalog.get_class(session, project, class_id)
     if found is None:
         raise NotFoundError(f"class {class_id} does not exist", field="class_id")
     return found
@@ -58,12 +65,16 @@ async def get_class(session: ReadSession, class_id: ClassId) -> ClassOut:
     responses=WRITE_RESPONSES,
 )
 async def create_class(
-    request: Request, writes: Writes, settings: Settings, body: CreateClassRequest
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    project: Project,
+    body: CreateClassRequest,
 ) -> Response:
     target = prompt_service_target(
         request,
         settings,
-        catalog.get_class,
+        lambda session, class_id: catalog.get_class(session, project, class_id),
         id_fields=("class_id",),
         location="/api/v1/prompt-classes/{id}",
     )
@@ -80,10 +91,16 @@ async def update_class(
     request: Request,
     writes: Writes,
     settings: Settings,
+    project: Project,
     class_id: ClassId,
     body: UpdateClassRequest,
 ) -> Response:
-    target = prompt_service_target(request, settings, catalog.get_class, resource_id=class_id)
+    target = prompt_service_target(
+        request,
+        settings,
+        lambda session, class_id: catalog.get_class(session, project, class_id),
+        resource_id=class_id,
+    )
     return await writes.forward(request, target)
 
 

@@ -9,14 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 
 from promptworks_eventkit.errors import DomainError, NotFoundError
-from query_api.api.deps import ReadSession
+from query_api.api.deps import Project, ReadSession
+from query_api.api.ownership import RUNS_AND_BATCHES, check_owner
 from query_api.api.result_params import EvaluationParam
 from query_api.queries import comparisons as queries
 from query_api.queries.evaluation_sources import choose
 from query_api.queries.runs import run_exists
 from query_api.schemas.comparisons import BatchComparisonOut, ComparisonOut
+from query_api.tables import runs
 
-router = APIRouter(tags=["comparisons"])
+router = APIRouter(tags=["comparisons"], dependencies=RUNS_AND_BATCHES)
 
 Alpha = Annotated[float, Query(gt=0.0, lt=1.0, description="Significance level of the tests")]
 MaxDrop = Annotated[
@@ -36,6 +38,7 @@ MaxDrop = Annotated[
 )
 async def compare(
     session: ReadSession,
+    project: Project,
     run_id: Annotated[UUID, Path(description="The candidate run")],
     baseline: Annotated[UUID, Query(description="The baseline run")],
     alpha: Alpha = 0.05,
@@ -51,6 +54,7 @@ async def compare(
     a 95 % paired bootstrap interval. `regressed` is what a CI job gates on. Each side reads
     one evaluation of its run (default: the latest); the same run under two evaluations shows
     what a new evaluator changed."""
+    await check_owner(session, project, runs, "run_id", baseline, "test run", "baseline")
     for field, run in (("run_id", run_id), ("baseline", baseline)):
         if not await run_exists(session, run):
             raise NotFoundError(f"test run {run} does not exist", field=field)

@@ -44,6 +44,12 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+def project_of(request: Request) -> str:
+    """The project the request acts in (set by ``auth.middleware`` on project-scoped paths)."""
+    project: str = request.state.project
+    return project
+
+
 def set_total(response: Response, total: int) -> None:
     response.headers[TOTAL_COUNT_HEADER] = str(total)
 
@@ -62,6 +68,7 @@ def set_next(response: Response, request: Request, cursor: str | None) -> None:
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
 Writes = Annotated[ForwardedWrites, Depends(forwarded_writes)]
 Settings = Annotated[QueryApiSettings, Depends(settings)]
+Project = Annotated[str, Depends(project_of)]
 
 PAGE_HEADERS: dict[str, Any] = {
     TOTAL_COUNT_HEADER: {

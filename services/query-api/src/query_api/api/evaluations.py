@@ -15,12 +15,18 @@ from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession, Settings, Writes
 from query_api.api.forwarded import EVALUATOR, WRITE_RESPONSES
+from query_api.api.ownership import owned
 from query_api.queries import evaluations as queries
 from query_api.queries.runs import run_exists
 from query_api.schemas.evaluators import EvaluationOut
+from query_api.tables import runs
 from query_api.writes import WriteTarget
 
-router = APIRouter(prefix="/test_prompt", tags=["evaluations"])
+router = APIRouter(
+    prefix="/test_prompt",
+    tags=["evaluations"],
+    dependencies=[owned(runs, "run_id", "test run")],
+)
 
 RunId = Annotated[UUID, Path(description="The run's id")]
 

@@ -11,13 +11,14 @@ from fastapi.responses import StreamingResponse
 
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession
+from query_api.api.ownership import RUNS_AND_BATCHES
 from query_api.api.result_params import EvaluationParam, ResultFilters
 from query_api.queries import reevaluated_results
 from query_api.queries import runs as run_queries
 from query_api.queries.evaluation_sources import FIRST, choose
 from query_api.queries.exports import results_ndjson
 
-router = APIRouter(tags=["test runs"])
+router = APIRouter(tags=["test runs"], dependencies=RUNS_AND_BATCHES)
 
 
 @router.get(

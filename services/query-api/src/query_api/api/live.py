@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_eventkit.errors import NotFoundError
-from query_api.api.deps import Settings
+from query_api.api.deps import Project, Settings
 from query_api.queries import live as queries
 from query_api.queries.live import Snapshot
 from query_api.settings import QueryApiSettings
@@ -91,12 +91,13 @@ STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
 async def run_events(
     request: Request,
     settings: Settings,
+    project: Project,
     run_id: Annotated[UUID, Path(description="The run's id")],
     last_event_id: LastEventId = None,
     last_event_id_query: LastEventQuery = None,
 ) -> Response:
     async def read(session: AsyncSession) -> Snapshot | None:
-        return await queries.run_snapshot(session, run_id)
+        return await queries.run_snapshot(session, run_id, project)
 
     return await _stream(
         request, settings, read, _resume(last_event_id, last_event_id_query), f"test run {run_id}"
@@ -112,12 +113,13 @@ async def run_events(
 async def batch_events(
     request: Request,
     settings: Settings,
+    project: Project,
     batch_id: Annotated[UUID, Path(description="The batch's id")],
     last_event_id: LastEventId = None,
     last_event_id_query: LastEventQuery = None,
 ) -> Response:
     async def read(session: AsyncSession) -> Snapshot | None:
-        return await queries.batch_snapshot(session, batch_id)
+        return await queries.batch_snapshot(session, batch_id, project)
 
     return await _stream(
         request, settings, read, _resume(last_event_id, last_event_id_query), f"batch {batch_id}"

@@ -27,10 +27,14 @@ from promptworks_contracts.api.prompts import (
 )
 from query_api.api.deps import Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
+from query_api.api.ownership import owned
 from query_api.queries.prompt_reads import get_prompt
 from query_api.schemas.prompts import PromptOut
+from query_api.tables import prompts
 
-router = APIRouter(prefix="/prompts", tags=["prompts"])
+router = APIRouter(
+    prefix="/prompts", tags=["prompts"], dependencies=[owned(prompts, "prompt_id", "prompt")]
+)
 
 PromptId = Annotated[UUID, Path(description="The prompt's id")]
 Label = Annotated[str, Path(description="e.g. production, staging")]

@@ -15,10 +15,12 @@ from promptworks_eventkit.http import MAX_INT32
 from query_api.api import paging
 from query_api.api.deps import (
     CURSOR_HEADERS,
+    Project,
     ReadSession,
     set_next,
     set_total,
 )
+from query_api.api.ownership import owned
 from query_api.queries import diff, history, prompt_list, prompt_reads, render
 from query_api.queries.prompt_docs import LATEST
 from query_api.schemas.prompts import (
@@ -30,8 +32,12 @@ from query_api.schemas.prompts import (
     RenderOut,
     RenderRequest,
 )
+from query_api.tables import prompts
 
 router = APIRouter(prefix="/prompts", tags=["prompts"])
+OWNED = [owned(prompts, "prompt_id", "prompt")]
+"""On every route naming a prompt but the one read (whose single query checks the project:
+the by-label fetch applications make at run time stays ONE query)."""
 
 PROMPT_PAGE = TypeAdapter(list[PromptOut])
 PromptId = Annotated[UUID, Path(description="The prompt's id")]
@@ -46,6 +52,7 @@ _LABEL = re.compile(LABEL_PATTERN)
 )
 async def list_prompts(
     session: ReadSession,
+    project: Project,
     request: Request,
     q: Annotated[
         str | None,
@@ -77,6 +84,7 @@ async def list_prompts(
     ] = None,
 ) -> Response:
     filters = prompt_list.PromptFilters(
+        project=project,
         q=q,
         class_id=class_id,
         class_name=class_name,
@@ -104,6 +112,7 @@ async def list_prompts(
 )
 async def get_prompt(
     session: ReadSession,
+    project: Project,
     prompt_id: PromptId,
     label: Annotated[
         str | None,
@@ -112,7 +121,7 @@ async def get_prompt(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     if label is None:
-        prompt = await prompt_reads.get_prompt(session, prompt_id)
+        prompt = await prompt_reads.get_prompt(session, prompt_id, project)
         if prompt is None:
             raise prompt_reads.prompt_not_found(prompt_id)
         return Response(
@@ -124,7 +133,7 @@ async def get_prompt(
         raise DomainError(
             f"label must match {LABEL_PATTERN}", field="label", rule="string_pattern_mismatch"
         )
-    found = await prompt_reads.get_by_label(session, prompt_id, label)
+    found = await prompt_reads.get_by_label(session, prompt_id, label, project)
     headers = {"ETag": found.etag, "Cache-Control": "no-cache"}
     if if_none_match is not None and _matches(if_none_match, found.etag):
         return Response(status_code=304, headers=headers)
@@ -142,6 +151,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
     response_model=list[PromptVersionOut],
     responses={200: {"headers": CURSOR_HEADERS}},
     summary="A prompt's versions, newest first",
+    dependencies=OWNED,
 )
 async def list_versions(
     session: ReadSession,
@@ -158,7 +168,7 @@ async def list_versions(
     return versions
 
 
-@router.get("/{prompt_id}/versions/{number}", summary="One version, in full")
+@router.get("/{prompt_id}/versions/{number}", summary="One version, in full", dependencies=OWNED)
 async def get_version(
     session: ReadSession,
     prompt_id: PromptId,
@@ -172,6 +182,7 @@ async def get_version(
     response_model=RenderOut,
     response_model_exclude_none=True,
     summary="Render a version with given variables (a preview: nothing is written)",
+    dependencies=OWNED,
 )
 async def render_prompt(
     session: ReadSession, prompt_id: PromptId, body: RenderRequest
@@ -180,7 +191,7 @@ async def render_prompt(
     return await render.render_prompt(session, prompt_id, body)
 
 
-@router.get("/{prompt_id}/diff", summary="What changed between two versions")
+@router.get("/{prompt_id}/diff", summary="What changed between two versions", dependencies=OWNED)
 async def diff_versions(
     session: ReadSession,
     prompt_id: PromptId,
@@ -195,6 +206,7 @@ async def diff_versions(
     response_model=list[HistoryEntry],
     responses={200: {"headers": CURSOR_HEADERS}},
     summary="Every change to the prompt, oldest first: who, when, what, why",
+    dependencies=OWNED,
 )
 async def prompt_history(
     session: ReadSession,

@@ -14,16 +14,20 @@ from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
+from query_api.api.ownership import owned
 from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
 from query_api.queries import reevaluated_results
 from query_api.queries import runs as queries
 from query_api.queries.evaluation_sources import FIRST, choose
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
+from query_api.tables import runs
 from query_api.writes import WriteTarget
 
-router = APIRouter(prefix="/test_prompt", tags=["test runs"])
+router = APIRouter(
+    prefix="/test_prompt", tags=["test runs"], dependencies=[owned(runs, "run_id", "run")]
+)
 
 RunId = Annotated[UUID, Path(description="The run's id")]
 
@@ -36,6 +40,7 @@ RunId = Annotated[UUID, Path(description="The run's id")]
 )
 async def list_runs(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     more: RunFilters,
@@ -60,6 +65,7 @@ async def list_runs(
         limit=limit,
         offset=first,
         more=more,
+        project=project,
     )
     paging.finish(response, request, "runs", first, len(items), total)
     return items

@@ -10,12 +10,18 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from promptworks_contracts.api.taxonomy import CreateTagRequest, UpdateTagRequest
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, prompt_service_target
+from query_api.api.ownership import owned
 from query_api.queries import catalog
 from query_api.schemas.prompts import TagList, TagOut
+from query_api.tables import prompt_tags
 
-router = APIRouter(prefix="/prompt-tags", tags=["prompt tags"])
+router = APIRouter(
+    prefix="/prompt-tags",
+    tags=["prompt tags"],
+    dependencies=[owned(prompt_tags, "tag_id", "tag")],
+)
 
 TagId = Annotated[UUID, Path(description="The tag's id")]
 
@@ -27,6 +33,7 @@ TagId = Annotated[UUID, Path(description="The tag's id")]
 )
 async def list_tags(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
@@ -35,14 +42,14 @@ async def list_tags(
 ) -> TagList:
     """By name, in the original shape (``items``, ``tagged_prompt_total``)."""
     first = paging.start(request, "tags", offset, cursor)
-    total, tags = await catalog.list_tags(session, limit, first)
+    total, tags = await catalog.list_tags(session, project, limit, first)
     paging.finish(response, request, "tags", first, len(tags.items), total)
     return tags
 
 
 @router.get("/{tag_id}", summary="One tag")
-async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
-    found = await catalog.get_tag(session, tag_id)
+async def get_tag(session: ReadSession, project: Project, tag_id: TagId) -> TagOut:
+    found = await catalog.get_tag(session, project, tag_id)
     if found is None:
         raise NotFoundError(f"tag {tag_id} does not exist", field="tag_id")
     return found
@@ -56,12 +63,12 @@ async def get_tag(session: ReadSession, tag_id: TagId) -> TagOut:
     responses=WRITE_RESPONSES,
 )
 async def create_tag(
-    request: Request, writes: Writes, settings: Settings, body: CreateTagRequest
+    request: Request, writes: Writes, settings: Settings, project: Project, body: CreateTagRequest
 ) -> Response:
     target = prompt_service_target(
         request,
         settings,
-        catalog.get_tag,
+        lambda session, tag_id: catalog.get_tag(session, project, tag_id),
         id_fields=("tag_id",),
         location="/api/v1/prompt-tags/{id}",
     )
@@ -75,9 +82,19 @@ async def create_tag(
     responses=WRITE_RESPONSES,
 )
 async def update_tag(
-    request: Request, writes: Writes, settings: Settings, tag_id: TagId, body: UpdateTagRequest
+    request: Request,
+    writes: Writes,
+    settings: Settings,
+    project: Project,
+    tag_id: TagId,
+    body: UpdateTagRequest,
 ) -> Response:
-    target = prompt_service_target(request, settings, catalog.get_tag, resource_id=tag_id)
+    target = prompt_service_target(
+        request,
+        settings,
+        lambda session, tag_id: catalog.get_tag(session, project, tag_id),
+        resource_id=tag_id,
+    )
     return await writes.forward(request, target)
 
 

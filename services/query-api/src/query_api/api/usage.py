@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from promptworks_eventkit.errors import DomainError
-from query_api.api.deps import ReadSession
+from query_api.api.deps import Project, ReadSession
 from query_api.api.result_params import aware
 from query_api.queries import usage as queries
 from query_api.schemas.usage import UsageOverview, UsageSeries
@@ -33,16 +33,19 @@ def _window(
 
 
 @router.get("/overview", response_model=UsageOverview, summary="Usage totals per model and prompt")
-async def overview(session: ReadSession, start: Start = None, end: End = None) -> UsageOverview:
+async def overview(
+    session: ReadSession, project: Project, start: Start = None, end: End = None
+) -> UsageOverview:
     """Calls (failed, cached, without a price), tokens and cost per currency: in total, per
     provider and model, and per prompt, over the results recorded in [start, end)."""
     start, end = _window(start, end)
-    return await queries.overview(session, start, end)
+    return await queries.overview(session, project, start, end)
 
 
 @router.get("/timeseries", response_model=UsageSeries, summary="Usage per UTC day")
 async def timeseries(
     session: ReadSession,
+    project: Project,
     start: Start = None,
     end: End = None,
     provider: Annotated[str | None, Query(max_length=200)] = None,
@@ -52,4 +55,4 @@ async def timeseries(
     """The same figures per UTC day (days without calls are left out), optionally for one
     provider, model or prompt."""
     start, end = _window(start, end)
-    return await queries.daily(session, start, end, provider, model_name, prompt_id)
+    return await queries.daily(session, project, start, end, provider, model_name, prompt_id)

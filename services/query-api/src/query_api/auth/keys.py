@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
+
 SECRET_PREFIX = "pwk_"
 SHOWN_PREFIX_CHARS = 12
 DEFAULT_PEPPER = b"promptworks.api-key.v1"
@@ -44,9 +46,23 @@ class Principal:
     actor: str
     scopes: frozenset[str]
     may_set_actor: bool
+    projects: tuple[str, ...] = (DEFAULT_PROJECT,)
+    """The projects it was granted, its default first; an admin key reaches every project."""
 
     def allows(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def reaches(self, project: str) -> bool:
+        return self.is_admin or project in self.projects
+
+    @property
+    def default_project(self) -> str:
+        """The project of a request without ``X-Project``."""
+        return DEFAULT_PROJECT if self.is_admin else self.projects[0]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ Outcomes, each in the problem shape: 401 when the key is missing, unknown, revok
 when the key spent its rate limit. Otherwise the ``Principal`` is left in the request's state
 (``request.state.principal``) for the forwarder, which records its actor.
 
+Then the project (``auth.projects``): ``X-Project``, else the key's default project; 404 when
+it does not exist, 403 when the key is not granted it, both naming ``X-Project``. It is left in
+``request.state.project`` for every query and forwarded write.
+
 The bootstrap admin key (``BOOTSTRAP_ADMIN_KEY`` or ``BOOTSTRAP_ADMIN_KEY_FILE``) lives in the
 configuration, not the database: rotating it is changing the secret and restarting.
 """
@@ -13,6 +17,7 @@ configuration, not the database: rotating it is changing the secret and restarti
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -21,9 +26,11 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from promptworks_contracts.projects import PROJECT_HEADER, PROJECT_PATTERN
 from promptworks_eventkit.problems import problem
 from promptworks_eventkit.service_credential import bearer
 from query_api.auth.keys import Principal
+from query_api.auth.projects import ProjectStore, project_scoped
 from query_api.auth.ratelimit import RateLimiter, retry_after
 from query_api.auth.scopes import scope_for
 from query_api.auth.store import KeyStore
@@ -58,9 +65,11 @@ class ApiKeyAuth:
         store_of: Callable[[], KeyStore],
         limiter: RateLimiter,
         bootstrap_key: str | None,
+        projects_of: Callable[[], ProjectStore],
     ) -> None:
         self.app = app
         self._store_of = store_of
+        self._projects_of = projects_of
         self._limiter = limiter
         self._bootstrap = bootstrap_key.encode() if bootstrap_key else None
 
@@ -117,8 +126,51 @@ class ApiKeyAuth:
             )
             await refusal(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        if project_scoped(scope["path"]):
+            project, refused = await self._project(principal, Headers(scope=scope))
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+            state["project"] = project
         await self.app(scope, receive, send)
+
+    async def _project(
+        self, principal: Principal, headers: Headers
+    ) -> tuple[str, JSONResponse | None]:
+        named = headers.get(PROJECT_HEADER)
+        if named is None:
+            return principal.default_project, None
+        if re.fullmatch(PROJECT_PATTERN, named) is None:
+            return named, _project_refusal(
+                422,
+                "string_pattern_mismatch",
+                f"{PROJECT_HEADER} must be a project id ({PROJECT_PATTERN})",
+                kind="invalid-input",
+            )
+        try:
+            exists = await self._projects_of().exists(named)
+        except Exception:
+            log.exception("project lookup failed")
+            return named, problem(
+                503,
+                detail="the project cannot be checked right now; try again shortly",
+                kind="unavailable",
+                headers={"Retry-After": "1"},
+            )
+        if not exists:
+            return named, _project_refusal(
+                404, "not_found", f"project {named!r} does not exist", kind="not-found"
+            )
+        if not principal.reaches(named):
+            return named, _project_refusal(
+                403,
+                "project_not_granted",
+                f"the API key {principal.name!r} is not granted the project {named!r}",
+                kind="forbidden",
+            )
+        return named, None
 
     async def _authenticate(self, secret: str) -> tuple[Principal | None, str]:
         if self._bootstrap is not None and hmac.compare_digest(secret.encode(), self._bootstrap):
@@ -131,6 +183,22 @@ class ApiKeyAuth:
         if stored.expires_at is not None and stored.expires_at <= datetime.now(UTC):
             return None, "the API key has expired"
         return stored.principal, ""
+
+
+def _project_refusal(status: int, rule: str, message: str, *, kind: str) -> JSONResponse:
+    return problem(
+        status,
+        [
+            {
+                "loc": ["header", PROJECT_HEADER],
+                "field": PROJECT_HEADER,
+                "type": rule,
+                "msg": message,
+            }
+        ],
+        detail=message,
+        kind=kind,
+    )
 
 
 def _unauthorized(detail: str) -> JSONResponse:

@@ -17,6 +17,7 @@ async def on_batch_created(session: AsyncSession, events: Sequence[ReceivedEvent
     rows = [
         {
             "batch_id": event.batch_id,
+            "project_id": event.project_id,
             "name": event.name,
             "cells": [cell.model_dump(mode="json") for cell in event.cells],
             "total_calls": event.total_calls,

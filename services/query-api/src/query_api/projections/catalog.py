@@ -37,6 +37,12 @@ def _fields(received: ReceivedEvent) -> dict[str, Any]:
     return {"tag_id": event.tag_id, "name": event.name, "color": event.color}
 
 
+def _project(received: ReceivedEvent) -> str:
+    event = received.event
+    assert isinstance(event, PromptClassCreated | PromptTagCreated)
+    return event.project_id
+
+
 def _table(received: ReceivedEvent) -> tuple[Table, str]:
     if isinstance(received.event, PromptClassCreated | PromptClassUpdated):
         return prompt_classes, "class_id"
@@ -49,6 +55,7 @@ async def on_created(session: AsyncSession, events: Sequence[ReceivedEvent]) -> 
     rows = [
         {
             **_fields(received),
+            "project_id": _project(received),
             "created_at": received.envelope.time,
             "updated_at": received.envelope.time,
             "stream_version": received.envelope.streamversion,

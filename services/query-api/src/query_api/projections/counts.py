@@ -1,4 +1,5 @@
-"""``prompt_counts``: prompts and not-archived prompts per partition, moved by exact deltas."""
+"""``prompt_counts``: prompts and not-archived prompts per project and partition, moved by exact
+deltas. Keys are ``(partition, project_id)``."""
 
 from __future__ import annotations
 
@@ -9,20 +10,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from query_api.tables import prompt_counts
 
+Key = tuple[int, str]
 
-async def add(session: AsyncSession, prompts: Counter[int], active: Counter[int]) -> None:
-    """Adds the per-partition deltas (one statement)."""
+
+async def add(session: AsyncSession, prompts: Counter[Key], active: Counter[Key]) -> None:
+    """Adds the per-(partition, project) deltas (one statement)."""
     rows = [
-        {"partition": partition, "prompts": prompts[partition], "active": active[partition]}
-        for partition in sorted(prompts.keys() | active.keys())
-        if prompts[partition] or active[partition]
+        {
+            "partition": key[0],
+            "project_id": key[1],
+            "prompts": prompts[key],
+            "active": active[key],
+        }
+        for key in sorted(prompts.keys() | active.keys())
+        if prompts[key] or active[key]
     ]
     if not rows:
         return
     statement = pg_insert(prompt_counts)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=[prompt_counts.c.partition],
+            index_elements=[prompt_counts.c.project_id, prompt_counts.c.partition],
             set_={
                 "prompts": prompt_counts.c.prompts + statement.excluded.prompts,
                 "active": prompt_counts.c.active + statement.excluded.active,

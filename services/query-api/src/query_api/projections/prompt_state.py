@@ -118,10 +118,12 @@ async def on_archived_or_restored(session: AsyncSession, events: Sequence[Receiv
     counts move by exact deltas."""
     archived = isinstance(events[0].event, PromptArchived)
     partition = {UUID(received.envelope.subject): received.partition for received in events}
-    flipped = await session.scalars(
-        select(p.prompt_id).where(any_of(p.prompt_id, list(partition)), p.archived != archived)
+    flipped = await session.execute(
+        select(p.prompt_id, p.project_id).where(
+            any_of(p.prompt_id, list(partition)), p.archived != archived
+        )
     )
-    moved = Counter(partition[prompt_id] for prompt_id in flipped)
+    moved = Counter((partition[prompt_id], project) for prompt_id, project in flipped)
     value = literal(archived, Boolean())
     await update_prompts(session, events, {}, {}, lambda batch: {"archived": value})
     await counts.add(

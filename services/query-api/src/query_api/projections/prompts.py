@@ -34,6 +34,7 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
     rows = [
         {
             "prompt_id": event.prompt_id,
+            "project_id": event.project_id,
             "name": event.name,
             "description": event.description,
             "author": event.author,
@@ -55,10 +56,10 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
         pg_insert(prompts)
         .from_select(names, source)
         .on_conflict_do_nothing()
-        .returning(prompts.c.prompt_id)
+        .returning(prompts.c.prompt_id, prompts.c.project_id)
     )
     partition = {UUID(received.envelope.subject): received.partition for received in events}
-    new = Counter(partition[prompt_id] for prompt_id in inserted.scalars())
+    new = Counter((partition[prompt_id], project) for prompt_id, project in inserted.all())
     await counts.add(session, new, new)
 
 

@@ -42,6 +42,7 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
     rows: list[dict[str, Any]] = [
         {
             "run_id": event.run_id,
+            "project_id": event.project_id,
             "prompt_id": event.prompt_id,
             "prompt_version_id": event.prompt_version_id,
             "prompt_version_number": event.prompt_version_number,

@@ -17,17 +17,25 @@ b, r = batches.c, runs.c
 
 
 async def list_batches(
-    session: AsyncSession, limit: int, offset: int
+    session: AsyncSession, project: str, limit: int, offset: int
 ) -> tuple[int, list[BatchOut]]:
-    total = int(await session.scalar(select(func.count()).select_from(batches)) or 0)
-    page = select(batches).order_by(b.created_at.desc(), b.batch_id.desc()).limit(limit)
+    """A page of the project's batches, newest first."""
+    mine = b.project_id == project
+    total = int(await session.scalar(select(func.count()).where(mine)) or 0)
+    page = select(batches).where(mine).order_by(b.created_at.desc(), b.batch_id.desc()).limit(limit)
     rows = (await session.execute(page.offset(offset))).all() if total > offset else []
     projected = await _runs(session, [row.batch_id for row in rows])
     return total, [_batch(row, projected) for row in rows]
 
 
-async def get_batch(session: AsyncSession, batch_id: UUID) -> BatchOut | None:
-    row = (await session.execute(select(batches).where(b.batch_id == batch_id))).first()
+async def get_batch(
+    session: AsyncSession, batch_id: UUID, project: str | None = None
+) -> BatchOut | None:
+    """The batch (with ``project``: only if it is that project's)."""
+    query = select(batches).where(b.batch_id == batch_id)
+    if project is not None:
+        query = query.where(b.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _batch(row, await _runs(session, [batch_id]))
 
 

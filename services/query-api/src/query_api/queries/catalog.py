@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,15 +50,16 @@ def _class_out(row: Any) -> ClassOut:
 
 
 async def list_classes(
-    session: AsyncSession, q: str | None, limit: int, offset: int
+    session: AsyncSession, project: str, q: str | None, limit: int, offset: int
 ) -> tuple[int, list[ClassOut]]:
-    """By name; best match first when ``q`` is given (trigram, as for prompts)."""
+    """The project's classes by name; best match first when ``q`` is given (trigram, as for
+    prompts)."""
     term = (q or "").strip()
-    match: ColumnElement[bool] = true()
+    match: ColumnElement[bool] = c.project_id == project
     order: list[Any] = [c.name, c.class_id]
     if term:
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        match = or_(c.name.op("%>")(term), c.name.ilike(pattern))
+        match = and_(match, or_(c.name.op("%>")(term), c.name.ilike(pattern)))
         order = [func.word_similarity(term, c.name).desc(), *order]
     count = select(func.count()).select_from(prompt_classes).where(match)
     total = int(await session.scalar(count) or 0)
@@ -68,8 +69,9 @@ async def list_classes(
     return total, [_class_out(row) for row in rows]
 
 
-async def get_class(session: AsyncSession, class_id: UUID) -> ClassOut | None:
-    row = (await session.execute(_classes().where(c.class_id == class_id))).first()
+async def get_class(session: AsyncSession, project: str, class_id: UUID) -> ClassOut | None:
+    query = _classes().where(c.class_id == class_id, c.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _class_out(row)
 
 
@@ -94,18 +96,26 @@ def _tag_out(row: Any) -> TagOut:
     )
 
 
-async def list_tags(session: AsyncSession, limit: int, offset: int) -> tuple[int, TagList]:
-    """A page of tags by name, and how many there are (tags are few: the original API did not
-    page them, and the default page holds them all)."""
-    total = int(await session.scalar(select(func.count()).select_from(prompt_tags)) or 0)
-    rows = await session.execute(_tags().order_by(t.name, t.tag_id).limit(limit).offset(offset))
+async def list_tags(
+    session: AsyncSession, project: str, limit: int, offset: int
+) -> tuple[int, TagList]:
+    """A page of the project's tags by name, and how many there are (tags are few: the
+    original API did not page them, and the default page holds them all)."""
+    mine = t.project_id == project
+    total = int(await session.scalar(select(func.count()).where(mine)) or 0)
+    rows = await session.execute(
+        _tags().where(mine).order_by(t.name, t.tag_id).limit(limit).offset(offset)
+    )
     tagged = await session.scalar(
-        select(func.count()).where(func.cardinality(p.tag_ids) > 0, p.archived.is_(False))
+        select(func.count()).where(
+            p.project_id == project, func.cardinality(p.tag_ids) > 0, p.archived.is_(False)
+        )
     )
     items = [_tag_out(row) for row in rows]
     return total, TagList(items=items, tagged_prompt_total=int(tagged or 0))
 
 
-async def get_tag(session: AsyncSession, tag_id: UUID) -> TagOut | None:
-    row = (await session.execute(_tags().where(t.tag_id == tag_id))).first()
+async def get_tag(session: AsyncSession, project: str, tag_id: UUID) -> TagOut | None:
+    query = _tags().where(t.tag_id == tag_id, t.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _tag_out(row)

@@ -33,8 +33,10 @@ class Snapshot:
     """The resource as ``GET`` answers it (JSON)."""
 
 
-async def run_snapshot(session: AsyncSession, run_id: UUID) -> Snapshot | None:
-    run = await get_run(session, run_id)
+async def run_snapshot(
+    session: AsyncSession, run_id: UUID, project: str | None = None
+) -> Snapshot | None:
+    run = await get_run(session, run_id, project)
     if run is None:
         return None
     evaluated = run.evaluation_summary is not None
@@ -47,8 +49,10 @@ async def run_snapshot(session: AsyncSession, run_id: UUID) -> Snapshot | None:
     )
 
 
-async def batch_snapshot(session: AsyncSession, batch_id: UUID) -> Snapshot | None:
-    batch = await get_batch(session, batch_id)
+async def batch_snapshot(
+    session: AsyncSession, batch_id: UUID, project: str | None = None
+) -> Snapshot | None:
+    batch = await get_batch(session, batch_id, project)
     if batch is None:
         return None
     # The column holds JSON null until a summary arrives (not SQL NULL).

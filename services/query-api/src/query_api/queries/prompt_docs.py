@@ -88,8 +88,9 @@ def documents() -> Select[Any]:
     )
 
 
-def by_label(prompt_id: UUID, label: str) -> Select[Any]:
-    """The prompt's document plus the version ``label`` points to (``rv_*``, null if none)."""
+def by_label(prompt_id: UUID, label: str, project: str) -> Select[Any]:
+    """The prompt's document plus the version ``label`` points to (``rv_*``, null if none);
+    nothing when the prompt is another project's."""
     resolved = prompt_versions.alias("rv")
     if label == LATEST:
         number: ColumnElement[Any] = p.version_count
@@ -106,7 +107,7 @@ def by_label(prompt_id: UUID, label: str) -> Select[Any]:
             and_(resolved.c.prompt_id == p.prompt_id, resolved.c.number == number),
         )
         .add_columns(*version_columns(resolved, "rv_"))
-        .where(p.prompt_id == prompt_id)
+        .where(p.prompt_id == prompt_id, p.project_id == project)
     )
 
 

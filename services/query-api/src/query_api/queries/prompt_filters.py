@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, case, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from query_api.projections._util import any_of
 from query_api.queries.prompt_docs import LATEST
 from query_api.tables import prompt_classes, prompt_tags, prompts
@@ -34,6 +35,8 @@ Archived = Literal["false", "true", "all"]
 
 @dataclass(frozen=True)
 class PromptFilters:
+    project: str = DEFAULT_PROJECT
+    """Every list is one project's (``project_id`` leads each list index)."""
     q: str | None = None
     class_id: UUID | None = None
     class_name: str | None = None
@@ -52,21 +55,31 @@ class PromptFilters:
 
     def fingerprint(self) -> str:
         raw = repr(
-            (self.term, self.class_id, self.class_name, self.tags, self.label, self.archived)
+            (
+                self.project,
+                self.term,
+                self.class_id,
+                self.class_name,
+                self.tags,
+                self.label,
+                self.archived,
+            )
         )
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
     async def conditions(self, session: AsyncSession) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
+        where: list[ColumnElement[bool]] = [p.project_id == self.project]
         if self.archived != "all":
             where.append(p.archived == (self.archived == "true"))
         if self.class_id is not None:
             where.append(p.class_id == self.class_id)
         if self.class_name is not None:
-            ids = await _ids(session, c.class_id, func.lower(c.name) == self.class_name.lower())
+            named = func.lower(c.name) == self.class_name.lower()
+            ids = await _ids(session, c.class_id, and_(c.project_id == self.project, named))
             where.append(any_of(p.class_id, ids) if ids else false())
         for tag in self.tags:
-            ids = await _ids(session, t.tag_id, func.lower(t.name) == tag.lower())
+            named = func.lower(t.name) == tag.lower()
+            ids = await _ids(session, t.tag_id, and_(t.project_id == self.project, named))
             where.append(p.tag_ids.overlap(ids) if ids else false())
         if self.label == LATEST:
             where.append(p.version_count > 0)
@@ -74,7 +87,8 @@ class PromptFilters:
             where.append(p.labels.has_key(self.label))
         if self.term:
             pattern = _pattern(self.term)
-            ids = await _ids(session, c.class_id, _matches(c.name, self.term, pattern))
+            matching = _matches(c.name, self.term, pattern)
+            ids = await _ids(session, c.class_id, and_(c.project_id == self.project, matching))
             fields = (p.name, p.author)
             where.append(
                 or_(

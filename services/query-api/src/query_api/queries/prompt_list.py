@@ -132,7 +132,9 @@ async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> i
     if filters.unfiltered:
         n = prompt_counts.c
         counted = {"false": n.active, "true": n.prompts - n.active, "all": n.prompts}
-        query = select(func.coalesce(func.sum(counted[filters.archived]), 0))
+        query = select(func.coalesce(func.sum(counted[filters.archived]), 0)).where(
+            n.project_id == filters.project
+        )
     else:
         query = select(func.count()).select_from(prompts).where(where)
     return int(await session.scalar(query) or 0)

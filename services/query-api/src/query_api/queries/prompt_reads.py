@@ -27,8 +27,14 @@ p = prompts.c
 v = prompt_versions.c
 
 
-async def get_prompt(session: AsyncSession, prompt_id: UUID) -> PromptOut | None:
-    row = (await session.execute(documents().where(p.prompt_id == prompt_id))).first()
+async def get_prompt(
+    session: AsyncSession, prompt_id: UUID, project: str | None = None
+) -> PromptOut | None:
+    """The prompt (with ``project``: only if it is that project's)."""
+    query = documents().where(p.prompt_id == prompt_id)
+    if project is not None:
+        query = query.where(p.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else prompt_out(row)
 
 
@@ -39,11 +45,13 @@ class LabelledPrompt:
     etag: str
 
 
-async def get_by_label(session: AsyncSession, prompt_id: UUID, label: str) -> LabelledPrompt:
+async def get_by_label(
+    session: AsyncSession, prompt_id: UUID, label: str, project: str
+) -> LabelledPrompt:
     """ONE query on keys only. The strong ETag names the prompt's stream version and the label,
     and ends with a digest of the representation: a class or tag rename changes the body
     without touching the prompt's stream, and must change the ETag too."""
-    row = (await session.execute(by_label(prompt_id, label))).first()
+    row = (await session.execute(by_label(prompt_id, label, project))).first()
     if row is None:
         raise prompt_not_found(prompt_id)
     prompt = prompt_by_label_out(row)

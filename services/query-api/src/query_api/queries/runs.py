@@ -15,6 +15,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import EvaluatorPin
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import RunOut, RunStatus, money
@@ -33,10 +34,12 @@ async def list_runs(
     offset: int,
     batch_id: str | None = None,
     more: RunFilter | None = None,
+    project: str = DEFAULT_PROJECT,
 ) -> tuple[int, list[RunOut]]:
-    """A page of runs (newest first, or ``more.sort``) and the total that match the filters."""
+    """A page of the project's runs (newest first, or ``more.sort``) and the total that match
+    the filters."""
     more = more or RunFilter()
-    conditions = more.conditions()
+    conditions = [r.project_id == project, *more.conditions()]
     if status is not None:
         conditions.append(r.status == status)
     if prompt_version_id is not None:
@@ -55,8 +58,12 @@ async def list_runs(
     return total, [_run(row) for row in rows]
 
 
-async def get_run(session: AsyncSession, run_id: UUID) -> RunOut | None:
-    row = (await session.execute(select(runs).where(r.run_id == run_id))).first()
+async def get_run(session: AsyncSession, run_id: UUID, project: str | None = None) -> RunOut | None:
+    """The run (with ``project``: only if it is that project's)."""
+    query = select(runs).where(r.run_id == run_id)
+    if project is not None:
+        query = query.where(r.project_id == project)
+    row = (await session.execute(query)).first()
     return None if row is None else _run(row)
 
 

@@ -1,6 +1,6 @@
 """Usage of the models, from the runs' results: calls, tokens and cost per provider, model and
-prompt, and per UTC day. Amounts are summed per currency (never across currencies). Quick tests
-are not in the read model yet, so they are not counted."""
+prompt, and per UTC day, of one project. Amounts are summed per currency (never across
+currencies). Quick tests are not in the read model yet, so they are not counted."""
 
 from __future__ import annotations
 
@@ -38,13 +38,14 @@ _FIGURES = (
 
 
 def _window(
+    project: str,
     start: datetime | None,
     end: datetime | None,
     provider: str | None = None,
     model_name: str | None = None,
     prompt_id: UUID | None = None,
 ) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [r.project_id == project]
     if start is not None:
         conditions.append(res.created_at >= start)
     if end is not None:
@@ -94,9 +95,9 @@ EMPTY = _figures({"costs": {}, **dict.fromkeys(_COUNTS, 0)})
 
 
 async def overview(
-    session: AsyncSession, start: datetime | None, end: datetime | None
+    session: AsyncSession, project: str, start: datetime | None, end: datetime | None
 ) -> UsageOverview:
-    where = _window(start, end)
+    where = _window(project, start, end)
     totals = (await _grouped(session, [], where)).get((), EMPTY)
     models = await _grouped(session, [r.provider, r.model_name], where)
     prompts = await _grouped(session, [r.prompt_id], where)
@@ -115,6 +116,7 @@ async def overview(
 
 async def daily(
     session: AsyncSession,
+    project: str,
     start: datetime | None,
     end: datetime | None,
     provider: str | None,
@@ -122,7 +124,7 @@ async def daily(
     prompt_id: UUID | None,
 ) -> UsageSeries:
     day = cast(func.timezone("UTC", res.created_at), Date).label("day")
-    where = _window(start, end, provider, model_name, prompt_id)
+    where = _window(project, start, end, provider, model_name, prompt_id)
     points = await _grouped(session, [day], where)
     series = [UsagePoint(day=d, **f.model_dump()) for (d,), f in sorted(points.items())]
     return UsageSeries(start=start, end=end, points=series)

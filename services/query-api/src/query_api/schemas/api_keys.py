@@ -15,6 +15,9 @@ class ApiKeyOut(BaseModel):
     owner: str = Field(description="The actor its writes record")
     prefix: str = Field(description="The secret's first characters, to tell keys apart")
     scopes: list[str]
+    projects: list[str] = Field(
+        description="The projects it reaches, its default first (an `admin` key: every project)"
+    )
     may_set_actor: bool
     created_at: datetime
     created_by: str

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, MetaData
+from sqlalchemy import Column, Index, MetaData, Text
+
+from promptworks_contracts.projects import DEFAULT_PROJECT
 
 metadata = MetaData()
 
@@ -15,3 +17,9 @@ def trigram_index(table_name: str, column: str) -> Index:
         postgresql_using="gin",
         postgresql_ops={column: "gin_trgm_ops"},
     )
+
+
+def project_column() -> Column[str]:
+    """The project (tenant) a row belongs to, from its aggregate's events; every query filters
+    on it, and the indexes lists use start with it."""
+    return Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT)

@@ -6,7 +6,7 @@ Keys are not derived from events, so a rebuild must never touch them: this table
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Boolean, Column, DateTime, LargeBinary, Table, Text, false
+from sqlalchemy import ARRAY, Boolean, Column, DateTime, LargeBinary, Table, Text, false, text
 from sqlalchemy.dialects.postgresql import UUID
 
 from query_api.tables._base import metadata
@@ -20,6 +20,13 @@ api_keys = Table(
     Column("prefix", Text, nullable=False),
     Column("secret_digest", LargeBinary, nullable=False, unique=True),
     Column("scopes", ARRAY(Text), nullable=False),
+    Column(
+        "projects",
+        ARRAY(Text),
+        nullable=False,
+        server_default=text("ARRAY['default']"),
+        comment="The projects it reaches, the first being its default (admin keys: all)",
+    ),
     Column("may_set_actor", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", Text, nullable=False),

@@ -33,12 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from query_api.tables._base import metadata, trigram_index
+from query_api.tables._base import metadata, project_column, trigram_index
 
 prompts = Table(
     "prompts",
     metadata,
     Column("prompt_id", UUID(as_uuid=True), primary_key=True),
+    project_column(),
     Column("name", Text, nullable=False),
     Column("description", Text, nullable=False),
     Column("author", Text, nullable=False),
@@ -59,13 +60,15 @@ prompts = Table(
 )
 
 p = prompts.c
-# One per sort key (scanned backwards for the opposite direction), prompt_id as tie-breaker.
-Index("ix_prompts_updated_at", p.updated_at, p.prompt_id)
-Index("ix_prompts_created_at", p.created_at, p.prompt_id)
-Index("ix_prompts_name", p.name, p.prompt_id)
+# One per sort key (scanned backwards for the opposite direction), prompt_id as tie-breaker;
+# every list is one project's, so the project comes first.
+Index("ix_prompts_updated_at", p.project_id, p.updated_at, p.prompt_id)
+Index("ix_prompts_created_at", p.project_id, p.created_at, p.prompt_id)
+Index("ix_prompts_name", p.project_id, p.name, p.prompt_id)
 # The default list (archived hidden) in its order, and its count as an index-only scan.
 Index(
     "ix_prompts_active_updated_at",
+    p.project_id,
     p.updated_at,
     p.prompt_id,
     postgresql_where=text("NOT archived"),
@@ -130,6 +133,7 @@ prompt_classes = Table(
     "prompt_classes",
     metadata,
     Column("class_id", UUID(as_uuid=True), primary_key=True),
+    project_column(),
     Column("name", Text, nullable=False),
     Column("description", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -137,28 +141,33 @@ prompt_classes = Table(
     Column("stream_version", Integer, nullable=False),
     trigram_index("prompt_classes", "name"),
 )
-Index("ix_prompt_classes_lower_name", func.lower(prompt_classes.c.name))
+Index(
+    "ix_prompt_classes_lower_name", prompt_classes.c.project_id, func.lower(prompt_classes.c.name)
+)
 
 prompt_tags = Table(
     "prompt_tags",
     metadata,
     Column("tag_id", UUID(as_uuid=True), primary_key=True),
+    project_column(),
     Column("name", Text, nullable=False),
     Column("color", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("stream_version", Integer, nullable=False),
 )
-Index("ix_prompt_tags_lower_name", func.lower(prompt_tags.c.name))
+Index("ix_prompt_tags_lower_name", prompt_tags.c.project_id, func.lower(prompt_tags.c.name))
 
 prompt_counts = Table(
     "prompt_counts",
     metadata,
-    Column("partition", Integer, primary_key=True, comment="of topic promptworks.prompt"),
+    project_column(),
+    Column("partition", Integer, nullable=False, comment="of topic promptworks.prompt"),
     Column("prompts", BigInteger, nullable=False),
     Column("active", BigInteger, nullable=False, comment="prompts not archived"),
+    PrimaryKeyConstraint("project_id", "partition"),
 )
-"""How many prompts there are, per partition: the total of the unfiltered list without
+"""How many prompts there are, per project and partition: the total of the unfiltered list without
 counting 100,000 rows. A prompt's events all travel on one partition, owned by one consumer at
 a time, so each row has one writer and no contention."""
 

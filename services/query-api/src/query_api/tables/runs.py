@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from query_api.tables._base import metadata
+from query_api.tables._base import metadata, project_column
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
@@ -47,6 +47,7 @@ runs = Table(
     "runs",
     metadata,
     Column("run_id", UUID(as_uuid=True), primary_key=True),
+    project_column(),
     Column("prompt_id", UUID(as_uuid=True), nullable=False),
     Column("prompt_version_id", UUID(as_uuid=True), nullable=False),
     Column("prompt_version_number", Integer, nullable=False),
@@ -86,9 +87,10 @@ runs = Table(
     ),
 )
 
-# Newest first, the order of every run list; run_id breaks ties so pages never overlap.
-Index("ix_runs_created_at", runs.c.created_at.desc(), runs.c.run_id.desc())
-Index("ix_runs_status_created_at", runs.c.status, runs.c.created_at.desc())
+# Newest first, the order of every run list; run_id breaks ties so pages never overlap. Every
+# list is one project's (prompt, version and batch ids belong to one project already).
+Index("ix_runs_created_at", runs.c.project_id, runs.c.created_at.desc(), runs.c.run_id.desc())
+Index("ix_runs_status_created_at", runs.c.project_id, runs.c.status, runs.c.created_at.desc())
 Index("ix_runs_prompt_version_created_at", runs.c.prompt_version_id, runs.c.created_at.desc())
 Index("ix_runs_prompt_created_at", runs.c.prompt_id, runs.c.created_at.desc())
 Index("ix_runs_batch_created_at", runs.c.batch_id, runs.c.created_at.desc())
@@ -187,13 +189,19 @@ batches = Table(
     "batches",
     metadata,
     Column("batch_id", UUID(as_uuid=True), primary_key=True),
+    project_column(),
     Column("name", Text, nullable=True),
     Column("cells", JSONB, nullable=False, comment="The matrix: run, version, model, parameters"),
     Column("total_calls", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("stream_version", Integer, nullable=False),
 )
-Index("ix_batches_created_at", batches.c.created_at.desc(), batches.c.batch_id.desc())
+Index(
+    "ix_batches_created_at",
+    batches.c.project_id,
+    batches.c.created_at.desc(),
+    batches.c.batch_id.desc(),
+)
 
 RUN_READ_MODEL_TABLES = (
     runs,

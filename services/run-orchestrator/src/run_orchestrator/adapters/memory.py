@@ -13,6 +13,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ResultRecorded
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.commands import LATEST
@@ -39,10 +40,13 @@ class InMemoryRunRepository:
     failures: dict[UUID, set[tuple[int, int]]] = field(default_factory=dict)
     """Run id -> the pairs whose result is an error."""
 
-    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+    async def add_versions(
+        self, versions: Sequence[PromptVersionCreated], project: str = DEFAULT_PROJECT
+    ) -> None:
         for event in versions:
+            version = PromptVersion.model_validate(event, from_attributes=True)
             self.versions.setdefault(
-                event.version_id, PromptVersion.model_validate(event, from_attributes=True)
+                event.version_id, version.model_copy(update={"project_id": project})
             )
 
     async def find_version(self, version_id: UUID) -> PromptVersion | None:
@@ -62,10 +66,12 @@ class InMemoryRunRepository:
         ]
         return max(numbered)[1] if numbered else None
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+    async def add_run(self, run_id: UUID, total_calls: int, project: str = DEFAULT_PROJECT) -> None:
         if run_id in self.runs:
             raise ValueError(f"run {run_id} exists")  # the primary key on PostgreSQL
-        self.runs[run_id] = RunRow(QUEUED, total_calls, recorded=0, succeeded=0, failed=0)
+        self.runs[run_id] = RunRow(
+            QUEUED, total_calls, recorded=0, succeeded=0, failed=0, project_id=project
+        )
 
     async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
         # Transactions of the in-memory port are serialized: the row is locked anyway.

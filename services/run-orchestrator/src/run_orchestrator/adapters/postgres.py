@@ -16,8 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import TokenUsage
 from promptworks_eventkit.errors import ConflictError
+from promptworks_eventkit.messages import MessageContext
 from run_orchestrator.adapters.tables import (
     prompt_labels,
     prompt_versions,
@@ -41,7 +43,7 @@ UNIQUE_VIOLATION = "23505"
 CACHE_CHUNK = 1000
 
 
-def version_row(event: PromptVersionCreated) -> dict[str, Any]:
+def version_row(event: PromptVersionCreated, project: str = DEFAULT_PROJECT) -> dict[str, Any]:
     """The ``prompt_versions`` row of a PromptVersionCreated (JSON columns as plain data)."""
 
     def dump(value: BaseModel | None) -> Any:
@@ -56,17 +58,21 @@ def version_row(event: PromptVersionCreated) -> dict[str, Any]:
         "variables": [v.model_dump(mode="json") for v in event.variables],
         "default_model": dump(event.default_model),
         "default_parameters": dump(event.default_parameters),
+        "project_id": project,
     }
 
 
 class PostgresRunRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
+        # The context is not used to filter: the executor works on every project's runs.
         self._session = session
 
-    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+    async def add_versions(
+        self, versions: Sequence[PromptVersionCreated], project: str = DEFAULT_PROJECT
+    ) -> None:
         # Versions are immutable: one bulk INSERT per batch that ignores rows already present.
         if versions:
-            rows = [version_row(v) for v in versions]
+            rows = [version_row(v, project) for v in versions]
             await self._session.execute(pg_insert(prompt_versions).on_conflict_do_nothing(), rows)
 
     async def find_version(self, version_id: UUID) -> PromptVersion | None:
@@ -78,6 +84,7 @@ class PostgresRunRepository:
             prompt_versions.c.variables,
             prompt_versions.c.default_model,
             prompt_versions.c.default_parameters,
+            prompt_versions.c.project_id,
         ).where(prompt_versions.c.version_id == version_id)
         row = (await self._session.execute(query)).first()
         return None if row is None else PromptVersion.model_validate(row._asdict())
@@ -115,9 +122,11 @@ class PostgresRunRepository:
         found: UUID | None = (await self._session.execute(query)).scalar()
         return found
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+    async def add_run(self, run_id: UUID, total_calls: int, project: str = DEFAULT_PROJECT) -> None:
         await self._session.execute(
-            insert(runs).values(run_id=run_id, status=QUEUED, total_calls=total_calls)
+            insert(runs).values(
+                run_id=run_id, status=QUEUED, total_calls=total_calls, project_id=project
+            )
         )
 
     async def find_run(self, run_id: UUID, *, for_update: bool = False) -> RunRow | None:
@@ -129,6 +138,7 @@ class PostgresRunRepository:
             runs.c.failed,
             runs.c.cost,
             runs.c.cancel_requested_by,
+            runs.c.project_id,
         ).where(runs.c.run_id == run_id)
         if for_update:
             query = query.with_for_update()

@@ -39,6 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
+
 metadata = MetaData()
 
 prompt_versions = Table(
@@ -52,6 +54,7 @@ prompt_versions = Table(
     Column("variables", JSONB, nullable=False),
     Column("default_model", JSONB, nullable=True),
     Column("default_parameters", JSONB, nullable=True),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
 )
 
 prompt_labels = Table(
@@ -74,6 +77,7 @@ runs = Table(
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("cost", Numeric(36, 12), nullable=True),
     Column("cancel_requested_by", Text, nullable=True),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from promptworks_contracts.api.runs import QuickTestRequest
 from promptworks_contracts.events import QuickTestCompleted
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_eventkit.actor import Actor
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import Context
@@ -32,7 +33,7 @@ router = APIRouter(tags=["quick test"])
 class QuickTests(Protocol):
     """What the route needs of the quick-test runner (``execution.quick_tests``)."""
 
-    async def prepare(self, command: QuickTest) -> Any: ...
+    async def prepare(self, command: QuickTest, project: str = DEFAULT_PROJECT) -> Any: ...
 
     def run(
         self, test: Any, actor: str, context: MessageContext, *, streamed: bool
@@ -79,7 +80,7 @@ def _sse(event: str, data: str) -> bytes:
 async def quick_test(
     body: QuickTestRequest, quick_tests: QuickTestsDep, actor: Actor, context: Context
 ) -> Response:
-    prepared = await quick_tests.prepare(_command(body))
+    prepared = await quick_tests.prepare(_command(body), context.project)
     parts = quick_tests.run(prepared, actor, context, streamed=body.stream)
     if not body.stream:
         async for part in parts:

@@ -8,6 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelParameters, ModelRef, TokenUsage
 from run_orchestrator.domain.rendering import Message
 
@@ -20,13 +21,21 @@ class CachedResponse:
 
 
 def cache_key(
-    messages: list[Message], model: ModelRef, parameters: ModelParameters, repetition: int
+    messages: list[Message],
+    model: ModelRef,
+    parameters: ModelParameters,
+    repetition: int,
+    project: str = DEFAULT_PROJECT,
 ) -> str:
-    document = {
+    """Per project (ADR 0017): one project's answers never answer another's calls. The
+    ``default`` project's keys are those from before projects, so its cache stays warm."""
+    document: dict[str, object] = {
         "messages": [[m.role, m.content] for m in messages],
         "model": model.model_dump(mode="json"),
         "parameters": parameters.model_dump(mode="json"),  # the seed is one of them
         "repetition": repetition,
     }
+    if project != DEFAULT_PROJECT:
+        document["project"] = project
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
 
 
@@ -19,3 +20,5 @@ class PromptVersion(BaseModel):
     variables: list[VariableSpec]
     default_model: ModelRef | None = None
     default_parameters: ModelParameters | None = None
+    project_id: str = DEFAULT_PROJECT
+    """The project of its prompt: a run uses only versions of its own project."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import uuid4
 
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Money
@@ -30,7 +30,7 @@ async def prefetch(port: ExecutorPort, state: RunState, ttl_seconds: float) -> N
             variables = created.cases[case] if created.cases else {}
             messages = render_messages(created.template, variables)
             found[(case, repetition)] = cache_key(
-                messages, created.model, created.parameters, repetition
+                messages, created.model, created.parameters, repetition, created.project_id
             )
         return found
 
@@ -42,10 +42,9 @@ async def prefetch(port: ExecutorPort, state: RunState, ttl_seconds: float) -> N
         )
 
 
-def cached_result(
-    state: RunState, case_index: int, repetition: int, result_id: UUID
-) -> ResultRecorded | None:
-    """The result answered from the cache, or None when the cache has no answer."""
+def cached_result(state: RunState, case_index: int, repetition: int) -> ResultRecorded | None:
+    """The result answered from the cache, or None when the cache has no answer (its id is
+    drawn only for a hit: a run without the cache draws none)."""
     key = state.cache_keys.get((case_index, repetition))
     answer: CachedResponse | None = state.cache_hits.get(key) if key else None
     if answer is None:
@@ -53,7 +52,7 @@ def cached_result(
     pricing = state.created.pricing
     return ResultRecorded(
         run_id=state.run_id,
-        result_id=result_id,
+        result_id=uuid4(),
         case_index=case_index,
         repetition=repetition,
         output=answer.output,

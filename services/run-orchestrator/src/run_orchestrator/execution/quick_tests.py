@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from promptworks_contracts.events import QuickTestCompleted
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelParameters, ModelPricing, ModelRef, TokenUsage
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.messages import MessageContext
@@ -75,8 +76,10 @@ class QuickTests:
         self._calls = calls
         self._wait = prompt_wait_seconds
 
-    async def prepare(self, command: QuickTest) -> PreparedQuickTest:
-        version = await await_version(self._port, command.version, self._wait)
+    async def prepare(
+        self, command: QuickTest, project: str = DEFAULT_PROJECT
+    ) -> PreparedQuickTest:
+        version = await await_version(self._port, command.version, self._wait, project)
         model = command.model or version.default_model or FALLBACK_MODEL
         provider = self._providers.get(model.provider)
         if provider is None:

@@ -213,7 +213,7 @@ class RunExecution:
         concurrency: int,
     ) -> ResultRecorded:
         created = state.created
-        hit = cached_result(state, case_index, repetition, uuid.uuid4())
+        hit = cached_result(state, case_index, repetition)
         if hit is not None:
             return hit
         variables = created.cases[case_index] if created.cases else {}

@@ -115,7 +115,7 @@ class RunCommands:
             )
 
     async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
-        version = await self._await_version(command.version)
+        version = await self._await_version(command.version, context.project)
         model = resolve_model(command, version)
         self._check_provider(model, "provider")
         plan = RunPlan(
@@ -130,7 +130,7 @@ class RunCommands:
         created = await asyncio.to_thread(plan_run, run_id, command, plan)
         async with self._port.transaction(context) as tx:
             stream_version = await tx.append(str(run_id), [created], 0)
-            await tx.repos.add_run(run_id, created.total_calls)
+            await tx.repos.add_run(run_id, created.total_calls, context.project)
         self._on_run_created()
         return RunAccepted(
             run_id,
@@ -144,7 +144,9 @@ class RunCommands:
 
     async def create_batch(self, command: CreateBatch, context: MessageContext) -> BatchAccepted:
         specs = cells(command)
-        versions = [await self._await_version(selector) for selector in command.versions]
+        versions = [
+            await self._await_version(selector, context.project) for selector in command.versions
+        ]
         batch_id = uuid.uuid4()
         planned: list[tuple[CreateRun, RunPlan]] = []
         for spec in specs:
@@ -184,7 +186,7 @@ class RunCommands:
             await tx.append(str(batch_id), [batch], 0)
             for snapshot in created:
                 await tx.append(str(snapshot.run_id), [snapshot], 0)
-                await tx.repos.add_run(snapshot.run_id, snapshot.total_calls)
+                await tx.repos.add_run(snapshot.run_id, snapshot.total_calls, context.project)
         self._on_run_created()
         return BatchAccepted(batch, created, tx.positions)
 
@@ -193,7 +195,7 @@ class RunCommands:
         failed pairs; the finished run stays as it was."""
         async with self._port.transaction() as tx:
             row = await tx.repos.find_run(run_id)
-            if row is None:
+            if row is None or row.project_id != context.project:
                 raise NotFoundError(f"run {run_id} does not exist")
             if row.status in UNFINISHED:
                 raise ConflictError(
@@ -207,7 +209,7 @@ class RunCommands:
         if not pairs:
             raise ConflictError(f"run {run_id} has no failed calls", rule="nothing_to_retry")
         version = await self._await_version(
-            VersionSelector(prompt_version_id=snapshot.prompt_version_id)
+            VersionSelector(prompt_version_id=snapshot.prompt_version_id), context.project
         )
         retry_id = uuid.uuid4()
         created = snapshot.model_copy(
@@ -221,7 +223,7 @@ class RunCommands:
         )
         async with self._port.transaction(context) as tx:
             stream_version = await tx.append(str(retry_id), [created], 0)
-            await tx.repos.add_run(retry_id, created.total_calls)
+            await tx.repos.add_run(retry_id, created.total_calls, context.project)
         self._on_run_created()
         plan = RunPlan(
             version, snapshot.model, snapshot.parameters, snapshot.pricing, snapshot.label
@@ -244,7 +246,7 @@ class RunCommands:
     ) -> CancelAccepted:
         async with self._port.transaction(context) as tx:
             row = await tx.repos.find_run(run_id, for_update=True)
-            if row is None:
+            if row is None or row.project_id != context.project:
                 raise NotFoundError(f"run {run_id} does not exist")
             if row.status == QUEUED:
                 cancelled = RunCancelled(
@@ -265,5 +267,5 @@ class RunCommands:
                 raise ConflictError(f"run {run_id} is already {row.status}", rule="run_finished")
         return CancelAccepted(run_id, status, tx.positions)
 
-    async def _await_version(self, selector: VersionSelector) -> PromptVersion:
-        return await await_version(self._port, selector, self._prompt_wait)
+    async def _await_version(self, selector: VersionSelector, project: str) -> PromptVersion:
+        return await await_version(self._port, selector, self._prompt_wait, project)

@@ -26,6 +26,7 @@ from typing import Final, Protocol
 from uuid import UUID
 
 from promptworks_contracts.events import PromptVersionCreated, ProviderState, ResultRecorded
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_eventkit.errors import ConflictError
 from run_orchestrator.domain.caching import CachedResponse
 from run_orchestrator.domain.prompt_version import PromptVersion
@@ -52,6 +53,8 @@ class RunRow:
     """The recorded results' cost summed; None while no result had a known price."""
     cancel_requested_by: str | None = None
     """Set by POST /runs/{id}/cancel on a running run; the executor stops it."""
+    project_id: str = DEFAULT_PROJECT
+    """The project the run was created in: commands of another project do not see it."""
 
 
 class ResultAlreadyRecordedError(ConflictError):
@@ -75,7 +78,9 @@ class StoredProvider:
 
 
 class RunRepository(Protocol):
-    async def add_versions(self, versions: Sequence[PromptVersionCreated]) -> None:
+    async def add_versions(
+        self, versions: Sequence[PromptVersionCreated], project: str = DEFAULT_PROJECT
+    ) -> None:
         """Adds versions to the local copy; a version already present is kept as it is."""
         ...
 
@@ -93,7 +98,7 @@ class RunRepository(Protocol):
         """The version ``label`` points at; ``latest`` is the highest number. None: unknown."""
         ...
 
-    async def add_run(self, run_id: UUID, total_calls: int) -> None:
+    async def add_run(self, run_id: UUID, total_calls: int, project: str = DEFAULT_PROJECT) -> None:
         """Adds a ``queued`` run with nothing recorded."""
         ...
 

@@ -21,7 +21,12 @@ CONSUMER_NAME = "run-orchestrator.prompt-versions"
 
 
 async def store_versions(tx: Transaction[RunRepository], received: Sequence[ReceivedEvent]) -> None:
-    await tx.repos.add_versions([event for _, event in typed(received, PromptVersionCreated)])
+    """Each version keeps its prompt's project (its envelope's; ``default`` before projects)."""
+    by_project: dict[str, list[PromptVersionCreated]] = {}
+    for cause, event in typed(received, PromptVersionCreated):
+        by_project.setdefault(cause.envelope.project, []).append(event)
+    for project, versions in by_project.items():
+        await tx.repos.add_versions(versions, project)
 
 
 async def move_labels(tx: Transaction[RunRepository], received: Sequence[ReceivedEvent]) -> None:

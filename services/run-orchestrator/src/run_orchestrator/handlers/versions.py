@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.writing.port import WritePort
 from run_orchestrator.domain.commands import VersionSelector
@@ -19,8 +20,13 @@ VERSION_POLL_SECONDS = 0.05
 
 
 async def await_version(
-    port: WritePort[RunRepository], selector: VersionSelector, wait_seconds: float
+    port: WritePort[RunRepository],
+    selector: VersionSelector,
+    wait_seconds: float,
+    project: str = DEFAULT_PROJECT,
 ) -> PromptVersion:
+    """The version, once the local copy has it; one of another project is unknown at once
+    (never used, never revealed)."""
     deadline = time.monotonic() + wait_seconds
     while True:
         async with port.transaction() as tx:
@@ -29,6 +35,8 @@ async def await_version(
                 assert selector.prompt_id is not None and selector.label is not None
                 version_id = await tx.repos.resolve_label(selector.prompt_id, selector.label)
             version = None if version_id is None else await tx.repos.find_version(version_id)
+        if version is not None and version.project_id != project:
+            raise _unknown_version(selector)
         if version is not None:
             return version
         if time.monotonic() >= deadline:
