@@ -22,7 +22,7 @@ DCLINT_VERSION := 3.1.0
 COMPOSE_SCHEMA_STAMP := .cache/compose-spec/dclint.$(DCLINT_VERSION)
 
 .PHONY: help install infra-up infra-down infra-status infra-env infra-reset dev services-up \
-	demo down test lint schemas client bench
+	demo down test lint schemas client screenshots bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -110,6 +110,9 @@ lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-l
 
 schemas: ## Regenerate the committed JSON Schemas and AsyncAPI document from the contracts
 	$(UV) run python -m promptworks_contracts.schemagen
+
+screenshots: ## Refresh docs/screenshots/ from the browser test (a throwaway test stack, as `make test`)
+	PROMPTWORKS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_web_console.py -k whole_job
 
 client: ## Regenerate the TypeScript client's types from query-api's OpenAPI document
 	$(UV) run --frozen python -m query_api.openapi_export clients/typescript/openapi.json

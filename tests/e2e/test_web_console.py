@@ -3,11 +3,14 @@ chromium driven by puppeteer-core (``web/e2e/console.mjs``) against query-api se
 console's build, the four services running as processes. It signs in, creates a prompt and a
 second version, diffs them, starts a batch on the mock provider, follows its progress, opens the
 results, compares the two versions and reads the cost; a refusal is shown by its field and a
-lost connection with a retry. Screenshots of every screen go to docs/screenshots/."""
+lost connection with a retry. Screenshots of every screen go to a temporary folder, or to the
+folder `PROMPTWORKS_SCREENSHOTS` names (`make screenshots` refreshes docs/screenshots/ so), so
+the suite leaves the committed images alone."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
@@ -19,10 +22,10 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "web"
-SHOTS = REPO / "docs" / "screenshots"
 
 
-async def test_the_console_does_the_whole_job_in_a_browser(stack: Stack) -> None:
+async def test_the_console_does_the_whole_job_in_a_browser(stack: Stack, tmp_path: Path) -> None:
+    shots = Path(os.environ.get("PROMPTWORKS_SCREENSHOTS") or tmp_path)
     assert (WEB / "dist" / "index.html").is_file(), "the console is not built: run make install"
     assert (WEB / "node_modules" / "puppeteer-core").is_dir(), "run make install"
     assert shutil.which("chromium"), "Debian's chromium is needed (make install puts it in)"
@@ -31,7 +34,7 @@ async def test_the_console_does_the_whole_job_in_a_browser(stack: Stack) -> None
         str(WEB / "e2e" / "console.mjs"),
         stack.url("query-api"),
         stack.admin_key,
-        str(SHOTS),
+        str(shots),
         cwd=WEB,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -41,7 +44,7 @@ async def test_the_console_does_the_whole_job_in_a_browser(stack: Stack) -> None
     assert process.returncode == 0, text
     assert "ALL OK" in text, text
     for screen in ("01-sign-in", "05-diff", "07-batch-progress", "09-compare", "10-usage"):
-        assert (SHOTS / f"{screen}.png").stat().st_size > 10_000, screen
+        assert (shots / f"{screen}.png").stat().st_size > 10_000, screen
 
 
 async def test_the_console_logic_passes_its_unit_tests() -> None:
