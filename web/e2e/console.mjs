@@ -232,6 +232,22 @@ try {
   await shot("16-prompts-zh");
   step("switched to Chinese; search found the prompt");
 
+  // Archive the prompt (confirmed), find it among the archived, restore it.
+  page.on("dialog", (dialog) => void dialog.accept());
+  await page.click(`${$("prompt-table")} tbody a`);
+  await page.waitForSelector($("archive"), WAIT);
+  await page.click($("archive"));
+  await page.waitForSelector($("restore"), WAIT);
+  await page.click($("nav-prompts"));
+  await page.select($("archived-filter"), "true");
+  await page.type($("prompt-search"), unique);
+  await waitText($("prompt-table"), (v) => v.includes(name), "the archived prompt");
+  await page.click(`${$("prompt-table")} tbody a`);
+  await page.waitForSelector($("restore"), WAIT);
+  await page.click($("restore"));
+  await page.waitForSelector($("archive"), WAIT);
+  step("archived and restored");
+
   if (problems.length) throw new Error(problems.join("\n"));
   console.log("ALL OK");
 } catch (error) {

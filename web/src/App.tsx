@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { I18n, saveLang, translator, useT, type Lang } from "./i18n";
 import { apiClient, asFailure, call, UNAUTHORIZED } from "./lib/api";
-import { fetchProjects, type Project } from "./lib/projects";
+import { chooseProject, fetchProjects, type Project } from "./lib/projects";
 import { forgetKey, storedKey, storedProject, storeKey, storeProject } from "./lib/session";
 import { useRoute, type Route } from "./lib/router";
 import type { Failure } from "./lib/problems";
@@ -112,9 +112,10 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
       (list) => {
         if (!live) return;
         setProjects(list);
-        if (list && list.length > 0 && !list.some((p) => p.id === project)) {
-          storeProject(list[0]!.id);
-          setProject(list[0]!.id);
+        const chosen = list ? chooseProject(list, project) : null;
+        if (chosen !== project) {
+          storeProject(chosen);
+          setProject(chosen);
         }
       },
       () => { if (live) setProjects(null); },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PromptWorksClient } from "@promptworks/client";
-import { fetchProjects } from "../src/lib/projects";
+import { chooseProject, fetchProjects } from "../src/lib/projects";
 import { failureOf, formFieldOf, problemToFormErrors } from "../src/lib/problems";
 
 const problem = (errors: { field: string | null; msg: string }[]) => ({
@@ -49,5 +49,17 @@ describe("projects", () => {
     expect(await fetchProjects(answering(200, { items }))).toEqual(items);
     expect(await fetchProjects(answering(404))).toBeNull();
     await expect(fetchProjects(answering(403))).rejects.toMatchObject({ status: 403, offline: false });
+  });
+});
+
+describe("project choice", () => {
+  const at = "2026-11-01T00:00:00Z";
+  const projects = [{ id: "team-a", name: "A", created_at: at }, { id: "default", name: "Default", created_at: at }];
+  it("keeps a reachable stored choice, else default, else the first", () => {
+    expect(chooseProject(projects, "team-a")).toBe("team-a");
+    expect(chooseProject(projects, "gone")).toBe("default");
+    expect(chooseProject(projects, null)).toBe("default");
+    expect(chooseProject([projects[0]!], null)).toBe("team-a");
+    expect(chooseProject([], "team-a")).toBeNull();
   });
 });

@@ -16,6 +16,7 @@ export function PromptList() {
   const [tag, setTag] = useState("");
   const [label, setLabel] = useState("");
   const [sort, setSort] = useState("");
+  const [archived, setArchived] = useState<"false" | "true" | "all">("false");
   const [cursors, setCursors] = useState<(string | null)[]>([null]); // cursor of each page seen
   useEffect(() => {
     const timer = setTimeout(() => { setQ(typed.trim()); setCursors([null]); }, 250);
@@ -37,11 +38,12 @@ export function PromptList() {
       ...(tag ? { tag: [tag] } : {}),
       ...(label ? { label } : {}),
       ...(sort ? { sort } : {}),
+      ...(archived !== "false" ? { archived } : {}),
       ...(cursor ? { cursor } : {}),
     };
     const { data, response } = await call(api.GET("/api/v1/prompts", { params: { query } }));
     return { items: data, next: nextCursor(response), total: totalCount(response) };
-  }, [api, q, classId, tag, label, sort, cursor]);
+  }, [api, q, classId, tag, label, sort, archived, cursor]);
   const reset = () => setCursors([null]);
   return (
     <section>
@@ -60,6 +62,11 @@ export function PromptList() {
           {filters.data?.tags.map((g) => <option key={g.id} value={g.name}>{g.name} ({g.prompt_count})</option>)}
         </select>
         <input placeholder={t("prompts.label")} value={label} onChange={(e) => { setLabel(e.target.value.trim()); reset(); }} />
+        <select value={archived} data-testid="archived-filter" onChange={(e) => { setArchived(e.target.value as "false" | "true" | "all"); reset(); }}>
+          <option value="false">{t("prompts.active")}</option>
+          <option value="true">{t("prompts.archivedOnly")}</option>
+          <option value="all">{t("prompts.allStates")}</option>
+        </select>
         <select value={sort} aria-label={t("common.sort")} onChange={(e) => { setSort(e.target.value); reset(); }}>
           <option value="">{t("prompts.sortDefault")}</option>
           <option value="-created_at">{t("prompts.sortNewest")}</option>
@@ -77,7 +84,7 @@ export function PromptList() {
             <tbody>
               {page.data.items.map((p) => (
                 <tr key={p.id}>
-                  <td><Link to={`/prompts/${p.id}`}>{p.name}</Link></td>
+                  <td><Link to={`/prompts/${p.id}`}>{p.name}</Link>{p.archived && <span className="chip bad">{t("prompt.archived")}</span>}</td>
                   <td>{p.class?.name ?? "—"}</td>
                   <td>{p.tags.map((g) => <span key={g.id} className="chip" style={{ borderColor: g.color ?? undefined }}>{g.name}</span>)}</td>
                   <td>{Object.entries(p.labels).map(([k, v]) => <span key={k} className="chip">{k}→v{String(v)}</span>)}</td>
