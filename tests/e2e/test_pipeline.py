@@ -753,3 +753,37 @@ async def test_evaluators_with_versions_and_history(client: httpx.AsyncClient) -
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"].startswith("assertions.0")
+
+
+async def test_evaluators_belong_to_their_project(client: httpx.AsyncClient) -> None:
+    """ADR 0017: names unique per project, another project's evaluator is a 404 everywhere,
+    and a run cannot be pinned to it."""
+    project = uuid.uuid4().hex[:12]
+    other = {"X-Project": project}
+    await ok(await client.post(f"{API}/projects", json={"id": project, "name": project}), 201)
+    name = unique("tenant rules")
+    mine = await ok(
+        await client.post(f"{API}/evaluators", json={"name": name, "assertions": POLITE}), 201
+    )
+    theirs = await ok(
+        await client.post(
+            f"{API}/evaluators", json={"name": name, "assertions": POLITE}, headers=other
+        ),
+        201,
+    )
+    listed = await ok(await client.get(f"{API}/evaluators", params={"q": name}, headers=other))
+    assert [e["id"] for e in listed] == [theirs["id"]]
+    hidden = await client.get(f"{API}/evaluators/{mine['id']}", headers=other)
+    assert hidden.status_code == 404
+    assert hidden.json()["errors"][0]["field"] == "evaluator_id"
+    prompt = await create_prompt(client, name=unique("tenant prompt"))
+    pinned = await client.post(
+        f"{API}/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "cases": [{"name": "Ada"}],
+            "evaluator": {"evaluator_id": theirs["id"]},
+        },
+    )
+    assert pinned.status_code == 404, pinned.text
+    assert pinned.json()["errors"][0]["field"] == "evaluator.evaluator_id"

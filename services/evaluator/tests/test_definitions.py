@@ -91,3 +91,27 @@ async def test_bad_definitions_are_refused_naming_the_field(evaluator: Harness) 
     assert twice.status_code == 422
     assert twice.json()["errors"][0]["field"].startswith("assertions.0")
     assert await evaluator.scalar("SELECT count(*) FROM evaluator_versions") == 1
+
+
+async def test_definitions_belong_to_their_project(evaluator: Harness) -> None:
+    client = evaluator.client
+    body = {"name": "shared name", "assertions": POLITE}
+    mine = await client.post("/evaluators", json=body)
+    theirs = await client.post("/evaluators", json=body, headers={"X-Project": "acme"})
+    assert mine.status_code == 201 and theirs.status_code == 201  # names unique per project
+    acme_id = theirs.json()["evaluator_id"]
+    # Another project's evaluator is unknown: not versioned, not pinned.
+    version = await client.post(f"/evaluators/{acme_id}/versions", json={"assertions": STRICT})
+    assert version.status_code == 404
+    assert version.json()["errors"][0]["field"] == "evaluator_id"
+    pinned = await client.get(f"/evaluators/{acme_id}/versions/latest")
+    assert pinned.status_code == 404
+    own = await client.get(f"/evaluators/{acme_id}/versions/latest", headers={"X-Project": "acme"})
+    assert own.status_code == 200 and own.json()["version"] == 1
+    await evaluator.wait_for_outbox_drained()
+    created = [
+        r.event
+        for r in await evaluator.read(EVALUATION_EVENTS)
+        if isinstance(r.event, EvaluatorCreated)
+    ]
+    assert sorted(e.project_id for e in created) == ["acme", "default"]

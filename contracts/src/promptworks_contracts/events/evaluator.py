@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import Field
 
 from promptworks_contracts.events.base import DomainEvent
+from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_contracts.values import Assertion
 
@@ -24,7 +25,7 @@ class _EvaluatorEvent(DomainEvent):
         return str(self.evaluator_id)
 
 
-class EvaluatorCreated(_EvaluatorEvent):
+class EvaluatorCreated(_EvaluatorEvent, ProjectScoped):
     event_type: ClassVar[str] = "promptworks.evaluator.created.v1"
     name: str = Field(min_length=1, max_length=200)
     description: str = ""

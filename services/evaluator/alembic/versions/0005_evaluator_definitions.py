@@ -26,7 +26,20 @@ depends_on = None
 
 def upgrade() -> None:
     for table in TABLES:
-        table.create(op.get_bind())
+        table.create(op.get_bind(), checkfirst=True)
+    # Databases that ran this revision before definitions took their project (ADR 0017):
+    # names become unique per project.
+    op.execute(
+        "ALTER TABLE evaluator_definitions ADD COLUMN IF NOT EXISTS project_id TEXT NOT NULL "
+        "DEFAULT 'default'"
+    )
+    op.execute(
+        "ALTER TABLE evaluator_definitions DROP CONSTRAINT IF EXISTS evaluator_definitions_name_key"
+    )
+    op.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS ux_evaluator_definitions_project_name "
+        "ON evaluator_definitions (project_id, name)"
+    )
 
 
 def downgrade() -> None:

@@ -36,6 +36,13 @@ def upgrade() -> None:
     # 0001 made them on a new database (it creates every read-model table).
     for table in EVALUATOR_READ_MODEL_TABLES:
         table.create(op.get_bind(), checkfirst=True)
+    # Databases that ran this revision before evaluators took their project (ADR 0017).
+    op.execute(
+        "ALTER TABLE evaluators ADD COLUMN IF NOT EXISTS project_id TEXT NOT NULL DEFAULT 'default'"
+    )
+    op.execute(
+        "CREATE INDEX IF NOT EXISTS ix_evaluators_project_name ON evaluators (project_id, name)"
+    )
     # Runs pinned to an evaluator version (runs before this revision named none).
     for column, kind in (("evaluator_id", "UUID"), ("evaluator_version", "INTEGER")):
         op.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {column} {kind}")

@@ -22,15 +22,21 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 class PostgresDefinitionLookups:
     def __init__(self, session: AsyncSession, context: MessageContext | None = None) -> None:
-        # The write port passes the command's context (its project: ADR 0017); names are
-        # still unique across projects here until evaluator definitions take the project.
+        # Bound to the command's project (ADR 0017): names are unique per project, and another
+        # project's evaluator is not found (never locked, versioned or pinned).
         self._session = session
+        self._project = (context or MessageContext()).project
 
     async def claim(self, evaluator_id: UUID, name: str) -> bool:
         """Records a new evaluator under ``name``; False when the name is taken."""
         inserted = await self._session.execute(
             pg_insert(evaluator_definitions)
-            .values(evaluator_id=str(evaluator_id), name=name, latest_version=0)
+            .values(
+                evaluator_id=str(evaluator_id),
+                project_id=self._project,
+                name=name,
+                latest_version=0,
+            )
             .on_conflict_do_nothing()
             .returning(evaluator_definitions.c.evaluator_id)
         )
@@ -40,7 +46,10 @@ class PostgresDefinitionLookups:
         """Locks the evaluator's row for the transaction (versions are added one at a time)."""
         row = await self._session.execute(
             select(evaluator_definitions.c.evaluator_id)
-            .where(evaluator_definitions.c.evaluator_id == str(evaluator_id))
+            .where(
+                evaluator_definitions.c.evaluator_id == str(evaluator_id),
+                evaluator_definitions.c.project_id == self._project,
+            )
             .with_for_update()
         )
         return row.first() is not None
@@ -65,8 +74,12 @@ class PostgresDefinitionLookups:
         self, evaluator_id: UUID, version: int | None
     ) -> tuple[int, list[Assertion]] | None:
         """A version's number and assertions (``None``: the latest); None when unknown."""
-        c = evaluator_versions.c
-        query = select(c.version, c.assertions).where(c.evaluator_id == str(evaluator_id))
+        c, d = evaluator_versions.c, evaluator_definitions.c
+        query = (
+            select(c.version, c.assertions)
+            .join(evaluator_definitions, d.evaluator_id == c.evaluator_id)
+            .where(c.evaluator_id == str(evaluator_id), d.project_id == self._project)
+        )
         if version is None:
             query = query.order_by(c.version.desc()).limit(1)
         else:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -29,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from evaluator.handlers.ports import RUNNING
+from promptworks_contracts.projects import DEFAULT_PROJECT
 
 metadata = MetaData()
 
@@ -87,8 +89,11 @@ evaluator_definitions = Table(
     "evaluator_definitions",
     metadata,
     Column("evaluator_id", Text, primary_key=True),
-    Column("name", Text, nullable=False, unique=True),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
+    Column("name", Text, nullable=False),
     Column("latest_version", Integer, nullable=False),
+    # Names are unique per project (ADR 0017).
+    Index("ux_evaluator_definitions_project_name", "project_id", "name", unique=True),
 )
 
 evaluator_versions = Table(

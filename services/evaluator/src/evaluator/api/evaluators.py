@@ -82,10 +82,11 @@ async def create_evaluator_version(
 @router.get("/{evaluator_id}/versions/{version}")
 async def evaluator_version(
     request: Request,
+    context: Context,
     evaluator_id: UUID,
     version: Annotated[int | Literal["latest"], Path(description="A version number or `latest`")],
 ) -> EvaluatorVersionAnswer:
     number, assertions = await _handlers(request).version(
-        evaluator_id, None if version == "latest" else version
+        evaluator_id, None if version == "latest" else version, context
     )
     return EvaluatorVersionAnswer(evaluator_id=evaluator_id, version=number, assertions=assertions)

@@ -88,9 +88,12 @@ class DefinitionHandlers:
             await tx.append(str(evaluator_id), events, state.stream_version - len(events))
         return DefinitionWritten(state, tx.positions)
 
-    async def version(self, evaluator_id: UUID, version: int | None) -> tuple[int, list[Assertion]]:
-        """A version (``None``: the latest) to pin; 404 naming the field when unknown."""
-        async with self._port.transaction() as tx:
+    async def version(
+        self, evaluator_id: UUID, version: int | None, context: MessageContext
+    ) -> tuple[int, list[Assertion]]:
+        """A version (``None``: the latest) of the context's project's evaluator, to pin; 404
+        naming the field when unknown (another project's evaluator is unknown)."""
+        async with self._port.transaction(context) as tx:
             found = await tx.repos.version(evaluator_id, version)
         if found is None:
             if version is None:

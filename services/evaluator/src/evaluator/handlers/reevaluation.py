@@ -114,7 +114,7 @@ class Reevaluations:
         self, run_id: UUID, ref: EvaluatorRefIn, actor: str, context: MessageContext
     ) -> ReevaluationAccepted:
         number, assertions = await self._definitions.version(
-            ref.evaluator_id, None if ref.version == "latest" else ref.version
+            ref.evaluator_id, None if ref.version == "latest" else ref.version, context
         )
         pin = EvaluatorPin(evaluator_id=ref.evaluator_id, version=number)
         evaluation_id = uuid.uuid4()

@@ -15,8 +15,9 @@ from promptworks_contracts.api.evaluators import (
 from promptworks_eventkit.errors import NotFoundError
 from promptworks_eventkit.http import MAX_INT32
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
+from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.forwarded import WRITE_RESPONSES, evaluator_target
+from query_api.api.ownership import owned
 from query_api.queries import evaluators as queries
 from query_api.schemas.evaluators import (
     EvaluatorChangeOut,
@@ -24,8 +25,14 @@ from query_api.schemas.evaluators import (
     EvaluatorSummaryOut,
     EvaluatorVersionOut,
 )
+from query_api.tables import evaluators
 
-router = APIRouter(prefix="/evaluators", tags=["evaluators"])
+router = APIRouter(
+    prefix="/evaluators",
+    tags=["evaluators"],
+    # Another project's evaluator answers the 404 of one that does not exist (ADR 0017).
+    dependencies=[owned(evaluators, "evaluator_id", "evaluator")],
+)
 
 EvaluatorId = Annotated[UUID, Path(description="The evaluator's id")]
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -43,6 +50,7 @@ def _missing(evaluator_id: UUID) -> NotFoundError:
 )
 async def list_evaluators(
     session: ReadSession,
+    project: Project,
     request: Request,
     response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Fuzzy search on name")] = None,
@@ -52,7 +60,7 @@ async def list_evaluators(
 ) -> list[EvaluatorSummaryOut]:
     """By name; best match first with ``q``."""
     first = paging.start(request, "evaluators", offset, cursor)
-    total, items = await queries.list_evaluators(session, q, limit, first)
+    total, items = await queries.list_evaluators(session, project, q, limit, first)
     paging.finish(response, request, "evaluators", first, len(items), total)
     return items
 

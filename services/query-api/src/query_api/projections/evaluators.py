@@ -24,6 +24,7 @@ async def on_evaluator_created(session: AsyncSession, events: Sequence[ReceivedE
     rows = [
         {
             "evaluator_id": event.evaluator_id,
+            "project_id": event.project_id,
             "name": event.name,
             "description": event.description,
             "created_by": event.actor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import RECORDED
@@ -51,15 +51,15 @@ def _version(row: Any) -> EvaluatorVersionOut:
 
 
 async def list_evaluators(
-    session: AsyncSession, q: str | None, limit: int, offset: int
+    session: AsyncSession, project: str, q: str | None, limit: int, offset: int
 ) -> tuple[int, list[EvaluatorSummaryOut]]:
-    """By name; with ``q``, names containing it or similar to it, best match first."""
+    """The project's, by name; with ``q``, names containing it or similar to it, best first."""
     term = (q or "").strip()
-    match: ColumnElement[bool] = true()
+    match: ColumnElement[bool] = e.project_id == project
     order: list[Any] = [e.name, e.evaluator_id]
     if term:
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        match = or_(e.name.ilike(pattern), e.name.op("%>")(term))
+        match = and_(match, or_(e.name.ilike(pattern), e.name.op("%>")(term)))
         order = [func.word_similarity(term, e.name).desc(), *order]
     count = select(func.count()).select_from(evaluators).where(match)
     total = (await session.execute(count)).scalar_one()

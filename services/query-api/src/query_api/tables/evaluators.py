@@ -28,12 +28,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from query_api.tables._base import metadata, trigram_index
 
 evaluators = Table(
     "evaluators",
     metadata,
     Column("evaluator_id", UUID(as_uuid=True), primary_key=True),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
     Column("name", Text, nullable=False),
     Column("description", Text, nullable=False, server_default=""),
     Column("created_by", Text, nullable=False, server_default=""),
@@ -42,6 +44,7 @@ evaluators = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("stream_version", Integer, nullable=False),
     trigram_index("evaluators", "name"),
+    Index("ix_evaluators_project_name", "project_id", "name"),
 )
 
 evaluator_versions = Table(

@@ -13,6 +13,7 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from promptworks_contracts.api.evaluators import EvaluatorRefIn, EvaluatorVersionAnswer
+from promptworks_contracts.projects import PROJECT_HEADER
 from promptworks_contracts.values import RECORDED, Assertion, EvaluatorPin
 from promptworks_eventkit.errors import NotFoundError
 
@@ -25,13 +26,15 @@ class EvaluatorVersions:
         self._headers = {"authorization": f"Bearer {service_token}"} if service_token else {}
 
     async def resolve(
-        self, ref: EvaluatorRefIn, field: str = "evaluator"
+        self, ref: EvaluatorRefIn, project: str, field: str = "evaluator"
     ) -> tuple[EvaluatorPin, list[Assertion]]:
-        """The pinned version and its assertions; 404 naming ``field.<...>`` when unknown,
-        503 when the evaluator cannot answer (nothing is written)."""
+        """The pinned version of ``project``'s evaluator and its assertions; 404 naming
+        ``field.<...>`` when unknown (another project's is unknown), 503 when the evaluator
+        cannot answer (nothing is written)."""
         path = f"/evaluators/{ref.evaluator_id}/versions/{ref.version}"
+        headers = {**self._headers, PROJECT_HEADER: project}
         try:
-            response = await self._client.get(path, headers=self._headers)
+            response = await self._client.get(path, headers=headers)
         except httpx.HTTPError as error:
             raise HTTPException(
                 503, "the evaluator is unreachable, so the run was not created; try again"

@@ -12,11 +12,12 @@ from promptworks_contracts.api.evaluators import EvaluatorRefIn
 from promptworks_contracts.api.runs import WorkIn
 from promptworks_contracts.values import Assertion, EvaluatorPin
 from promptworks_eventkit.errors import DomainError
+from promptworks_eventkit.http import request_project
 
 
 class EvaluatorResolver(Protocol):
     async def resolve(
-        self, ref: EvaluatorRefIn, field: str = "evaluator"
+        self, ref: EvaluatorRefIn, project: str, field: str = "evaluator"
     ) -> tuple[EvaluatorPin, list[Assertion]]: ...
 
 
@@ -31,4 +32,4 @@ async def pinned(request: Request, work: WorkIn) -> tuple[EvaluatorPin, list[Ass
             rule="conflict",
         )
     resolver: EvaluatorResolver = request.app.state.evaluator_versions
-    return await resolver.resolve(work.evaluator)
+    return await resolver.resolve(work.evaluator, request_project(request))
