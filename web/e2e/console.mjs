@@ -57,21 +57,21 @@ try {
   await page.goto(base + "/", { waitUntil: "networkidle0" });
   await page.select($("lang"), "en");
   await page.type($("api-key"), "not-a-key");
-  await page.click($("sign-in"));
+  await page.locator($("sign-in")).click();
   await page.waitForSelector($("failure"), WAIT);
   await shot("01-sign-in");
   await fill($("api-key"), apiKey);
-  await page.click($("sign-in"));
+  await page.locator($("sign-in")).click();
   await page.waitForSelector($("prompt-table"), WAIT);
   step("signed in");
 
   // A new prompt: the API's refusal is shown next to the field it names.
-  await page.click($("new-prompt"));
+  await page.locator($("new-prompt")).click();
   await page.waitForSelector($("f-name"), WAIT);
   await page.type($("f-template"), "Greet {{ name }} warmly.");
-  await page.click($("add-var"));
+  await page.locator($("add-var")).click();
   await page.type($("var-name-0"), "name");
-  await page.click($("save"));
+  await page.locator($("save")).click();
   await page.waitForSelector('[data-field-error="name"]', WAIT);
   await shot("02-editor-field-error");
   step(`refusal shown by its field: ${await text('[data-field-error="name"]')}`);
@@ -80,12 +80,12 @@ try {
   await page.type($("f-class"), "e2e");
   await page.type($("f-tags"), "console, e2e");
   await page.type($("f-message"), "first version");
-  await page.click($("save"));
+  await page.locator($("save")).click();
   await waitText($("prompt-name"), (v) => v === name, "the prompt's page");
   step("prompt created");
 
   // A second version, with the live preview rendered by the API.
-  await page.click($("new-version"));
+  await page.locator($("new-version")).click();
   await page.waitForSelector($("var-sample-0"), WAIT);
   await waitText($("f-template"), (v) => v.includes("Greet"), "the current template in the editor");
   await page.type($("var-sample-0"), "Ada");
@@ -93,17 +93,17 @@ try {
   await fill($("f-template"), "Greet {{ name }} warmly and briefly.\nSign as PromptWorks.");
   await page.type($("f-message"), "shorter, signed");
   await shot("03-version-editor");
-  await page.click($("save"));
+  await page.locator($("save")).click();
   await page.waitForSelector($("pick-2"), WAIT);
-  await page.click($("label-1")); // "production" -> v1
+  await page.locator($("label-1")).click(); // "production" -> v1
   await waitText("body", (v) => v.includes("production → v1"), "the label on v1");
   await shot("04-prompt-detail");
   step("second version created; production label set on v1");
 
   // Diff v1 and v2 side by side.
-  await page.click($("pick-1"));
-  await page.click($("pick-2"));
-  await page.click($("diff-selected"));
+  await page.locator($("pick-1")).click();
+  await page.locator($("pick-2")).click();
+  await page.locator($("diff-selected")).click();
   await page.waitForSelector(`${$("diff-table")} tr.d-changed`, WAIT);
   const stats = await text($("diff-stats"));
   if (!stats.includes("1 changed") || !stats.includes("1 added")) throw new Error(`diff stats: ${stats}`);
@@ -114,10 +114,10 @@ try {
   // price, echo none) over three pasted CSV cases.
   await page.goBack();
   await page.waitForSelector($("test-prompt"), WAIT);
-  await page.click($("test-prompt"));
+  await page.locator($("test-prompt")).click();
   await page.waitForSelector($("b-version-2"), WAIT);
-  await page.click($("b-version-1"));
-  await page.click($("b-version-2"));
+  await page.locator($("b-version-1")).click();
+  await page.locator($("b-version-2")).click();
   await fill($("b-models"), "mock/echo\nmock/priced");
   await page.type($("b-cases"), "name\nAda\nGrace\nLinus\n");
   await fill($("b-assertions"), '[{"type": "contains", "value": "{{ name }}", "name": "mentions_name"}]');
@@ -125,7 +125,7 @@ try {
   const estimate = await waitText($("estimate"), (v) => v.includes("12 calls") && /[1-9]\d* ?USD|0\.0*[1-9]\d* USD/.test(v), "the calls before start");
   await shot("06-batch-new");
   step(`estimate: ${estimate}`);
-  await page.click($("start-batch"));
+  await page.locator($("start-batch")).click();
   await page.waitForSelector($("batch-status"), WAIT);
   await waitText($("batch-status"), (v) => v === "completed", "the batch to complete (live)");
   await waitText($("cell-table"), (v) => v.includes("%"), "the cells' evaluation (live)");
@@ -134,7 +134,7 @@ try {
   step(`batch completed, cost ${await text($("batch-cost"))}`);
 
   // The v2 run's results (echo), then its comparison with the v1 run.
-  await page.click($("cell-run-v2-echo"));
+  await page.locator($("cell-run-v2-echo")).click();
   await page.waitForSelector(`${$("results-table")} tbody tr`, WAIT);
   await waitText($("pass-rate"), (v) => v.includes("%"), "the run's pass rate");
   const rows = await page.$$eval(`${$("results-table")} tbody tr`, (trs) => trs.length);
@@ -145,39 +145,39 @@ try {
     options.find((o) => o.textContent.includes("· v1 · echo ·"))?.value ?? "");
   if (!baseline) throw new Error("no v1 run to compare with");
   await page.select($("baseline"), baseline);
-  await page.click($("compare"));
+  await page.locator($("compare")).click();
   const verdict = await waitText($("verdict"), (v) => v.length > 0, "the verdict");
   await shot("09-compare");
   step(`compare verdict: ${verdict}`);
 
   // Cost and usage.
-  await page.click($("nav-usage"));
+  await page.locator($("nav-usage")).click();
   const cost = await waitText($("usage-cost"), (v) => /\d/.test(v), "the usage cost");
   await shot("10-usage");
   step(`usage cost: ${cost}`);
 
   // Quick test: the answer streams in (mock/echo answers the rendered prompt).
-  await page.click($("nav-quick"));
+  await page.locator($("nav-quick")).click();
   await waitText($("q-prompt"), (v) => v.includes(name), "the prompts offered");
   const promptOption = await page.$$eval(`${$("q-prompt")} option`, (options, wanted) =>
     options.find((o) => o.textContent === wanted)?.value ?? "", name);
   if (!promptOption) throw new Error("the new prompt is not offered for a quick test");
   await page.select($("q-prompt"), promptOption);
   await fill($("q-variables"), '{"name": "Ada"}');
-  await page.click($("q-run"));
+  await page.locator($("q-run")).click();
   await waitText($("q-output"), (v) => v.includes("Greet Ada warmly and briefly."), "the streamed answer");
   await page.waitForSelector($("q-record"), WAIT);
   await shot("11-quick-test");
   step("quick test streamed");
 
   // Providers and models with their prices; API keys (the secret shown once).
-  await page.click($("nav-providers"));
+  await page.locator($("nav-providers")).click();
   await waitText($("provider-table"), (v) => v.includes("priced") && v.includes("15.00"), "the priced mock model");
   await shot("12-providers");
-  await page.click($("nav-keys"));
+  await page.locator($("nav-keys")).click();
   await page.waitForSelector($("key-table"), WAIT);
   await page.type($("k-name"), `ci ${unique}`);
-  await page.click($("k-create"));
+  await page.locator($("k-create")).click();
   await waitText($("k-secret"), (v) => v.includes("pwk_"), "the new key's secret");
   await waitText($("key-table"), (v) => v.includes(`ci ${unique}`), "the new key in the list");
   await shot("13-api-keys");
@@ -188,7 +188,7 @@ try {
   const other = await browser.newPage();
   await other.goto(base + "/prompts", { waitUntil: "networkidle0" });
   await other.type($("api-key"), secret);
-  await other.click($("sign-in"));
+  await other.locator($("sign-in")).click();
   await other.waitForSelector($("prompt-table"), WAIT);
   await page.bringToFront();
   await page.$$eval(`${$("key-table")} tbody tr`, (rows, wanted) => {
@@ -201,26 +201,26 @@ try {
     return row !== undefined && row.querySelector("button") === null;
   }, WAIT, $("key-table"), `ci ${unique}`);
   await other.bringToFront();
-  await other.click($("nav-runs"));
+  await other.locator($("nav-runs")).click();
   await other.waitForSelector($("signed-out"), WAIT);
   await other.close();
   step("a revoked key's tab is signed out");
 
-  await page.click($("nav-evaluators"));
+  await page.locator($("nav-evaluators")).click();
   await page.waitForSelector($("evaluator-table"), WAIT);
   step("evaluators listed");
 
   // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
   // retry brings the page back.
-  await page.click($("nav-runs"));
+  await page.locator($("nav-runs")).click();
   await waitText($("run-table"), (v) => (v.match(/completed/g) ?? []).length >= 4, "the batch's runs listed");
   await shot("14-runs");
   await page.setOfflineMode(true);
-  await page.click($("nav-prompts"));
+  await page.locator($("nav-prompts")).click();
   await page.waitForSelector($("retry"), WAIT);
   await shot("15-connection-lost");
   await page.setOfflineMode(false);
-  await page.click($("retry"));
+  await page.locator($("retry")).click();
   await page.waitForSelector($("prompt-table"), WAIT);
   step("lost connection: retry shown and works");
 
@@ -234,17 +234,17 @@ try {
 
   // Archive the prompt (confirmed), find it among the archived, restore it.
   page.on("dialog", (dialog) => void dialog.accept());
-  await page.click(`${$("prompt-table")} tbody a`);
+  await page.locator(`${$("prompt-table")} tbody a`).click();
   await page.waitForSelector($("archive"), WAIT);
-  await page.click($("archive"));
+  await page.locator($("archive")).click();
   await page.waitForSelector($("restore"), WAIT);
-  await page.click($("nav-prompts"));
+  await page.locator($("nav-prompts")).click();
   await page.select($("archived-filter"), "true");
   await page.type($("prompt-search"), unique);
   await waitText($("prompt-table"), (v) => v.includes(name), "the archived prompt");
-  await page.click(`${$("prompt-table")} tbody a`);
+  await page.locator(`${$("prompt-table")} tbody a`).click();
   await page.waitForSelector($("restore"), WAIT);
-  await page.click($("restore"));
+  await page.locator($("restore")).click();
   await page.waitForSelector($("archive"), WAIT);
   step("archived and restored");
 

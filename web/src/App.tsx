@@ -105,6 +105,9 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
   const route = useRoute();
   const [project, setProject] = useState<string | null>(storedProject());
   const [projects, setProjects] = useState<Project[] | null>(null);
+  // The screens mount once the project is settled: mounting before would fetch with the stored
+  // project, then remount (main is keyed by project) and fetch again.
+  const [settled, setSettled] = useState(false);
   const session: SessionState = useMemo(() => ({ api: apiClient(apiKey, project), apiKey, project }), [apiKey, project]);
   useEffect(() => {
     let live = true;
@@ -117,8 +120,9 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
           storeProject(chosen);
           setProject(chosen);
         }
+        setSettled(true);
       },
-      () => { if (live) setProjects(null); },
+      () => { if (live) { setProjects(null); setSettled(true); } },
     );
     return () => { live = false; };
   }, [apiKey]);
@@ -152,7 +156,7 @@ function Console({ apiKey, signOut }: { apiKey: string; signOut: () => void }) {
         <button className="link" onClick={signOut} data-testid="sign-out">{t("nav.signOut")}</button>
       </header>
       <main className="content" key={project ?? "-"}>
-        <Screen route={route} />
+        {settled ? <Screen route={route} /> : <p className="muted" data-testid="loading">{t("common.loading")}</p>}
       </main>
     </Session.Provider>
   );
