@@ -97,7 +97,7 @@ down: ## Stop everything `make dev` started
 TEST_WORKERS ?= 3
 
 test: install ## Run every test on real Kafka + PostgreSQL (starts a throwaway test stack)
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: install ## ruff, formatting, mypy --strict, the dependency rules (import-linter), tsc on the TS client and the web console
 	$(UV) run --frozen ruff check .
