@@ -21,10 +21,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx2
 import openai
 from openai._models import FinalRequestOptions
-from typing_extensions import override
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.providers.base import (
@@ -36,7 +34,7 @@ from run_orchestrator.providers.base import (
 )
 from run_orchestrator.providers.pool import pool_limits
 from run_orchestrator.providers.streaming import StreamPart, TextDelta
-from run_orchestrator.providers.templates import RequestTemplates
+from run_orchestrator.providers.templates import TemplatedClient
 from run_orchestrator.settings import ProviderConfig
 
 NO_KEY = "no-key"
@@ -86,38 +84,11 @@ def read_completion(answer: dict[str, Any]) -> Completion:
     )
 
 
-class TemplatedAsyncOpenAI(openai.AsyncOpenAI):
+class TemplatedAsyncOpenAI(TemplatedClient, openai.AsyncOpenAI):
     """The SDK's client, reusing each path's request with a new body (templates.py)."""
 
-    _templates: RequestTemplates | None = None
-    _post_options: FinalRequestOptions | None = None
-
-    async def post_json(self, path: str, body: dict[str, Any]) -> httpx2.Response:
-        """``post(path, body=body, cast_to=httpx2.Response)`` from a copy of one options
-        model (``post`` builds it anew per call, deep-copying its defaults)."""
-        if self._post_options is None:
-            self._post_options = FinalRequestOptions.construct(method="post", url=path)
-        options = self._post_options.model_copy(update={"url": path, "json_data": body})
-        return await self.request(httpx2.Response, options)
-
-    @property
-    @override
-    def user_agent(self) -> str:
-        return f"{openai.AsyncOpenAI.__name__}/Python {self._version}"  # the SDK's, unchanged
-
-    @override
-    def _build_request(
-        self, options: FinalRequestOptions, *, retries_taken: int = 0
-    ) -> httpx2.Request:
-        if self._templates is None:
-            self._templates = RequestTemplates()
-        return self._templates.build(
-            options,
-            retries_taken,
-            lambda: super(TemplatedAsyncOpenAI, self)._build_request(
-                options, retries_taken=retries_taken
-            ),
-        )
+    options_type = FinalRequestOptions
+    sdk_client = openai.AsyncOpenAI
 
 
 class OpenAICompatibleProvider:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx2
 
@@ -117,3 +117,37 @@ class RequestTemplates:
             self._templates[key] = RequestTemplate.of(request)
             return request
         return template.build(body_bytes(options.json_data))
+
+
+class TemplatedClient:
+    """Mixed in before an SDK client class (``class C(TemplatedClient, openai.AsyncOpenAI)``):
+    its requests built by ``RequestTemplates``, and ``post_json`` for the call path.
+
+    ``options_type`` is that SDK's ``FinalRequestOptions``; ``sdk_client`` the SDK class, whose
+    name the user agent keeps (the SDKs name it after ``type(self)``, which would be ours)."""
+
+    options_type: ClassVar[Any]
+    sdk_client: ClassVar[type]
+    _templates: RequestTemplates | None = None
+    _post_options: Any = None
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> httpx2.Response:
+        """``post(path, body=body, cast_to=httpx2.Response)`` from a copy of one options
+        model (``post`` builds it anew per call, deep-copying its defaults)."""
+        if self._post_options is None:
+            self._post_options = self.options_type.construct(method="post", url=path)
+        options = self._post_options.model_copy(update={"url": path, "json_data": body})
+        response: httpx2.Response = await self.request(httpx2.Response, options)  # type: ignore[attr-defined]
+        return response
+
+    @property
+    def user_agent(self) -> str:
+        return f"{self.sdk_client.__name__}/Python {self._version}"  # type: ignore[attr-defined]
+
+    def _build_request(self, options: Any, *, retries_taken: int = 0) -> httpx2.Request:
+        if self._templates is None:
+            self._templates = RequestTemplates()
+        sdk_build = super()._build_request  # type: ignore[misc]
+        return self._templates.build(
+            options, retries_taken, lambda: sdk_build(options, retries_taken=retries_taken)
+        )
