@@ -27,6 +27,34 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def same_path_target(
+    service: str,
+    base_url: str,
+    topic: str,
+    request: Request,
+    read: Reader | None,
+    *,
+    resource_id: UUID | None = None,
+    id_fields: tuple[str, ...] = (),
+    location: str | None = None,
+) -> WriteTarget:
+    """The same path (without /api/v1) and query string on a command service. The path is
+    taken as it came, still percent-encoded: decoded, a label such as ``%12`` would be a
+    control character that no URL may carry."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1").removeprefix(API_PREFIX)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return WriteTarget(
+        service=service,
+        url=f"{base_url.rstrip('/')}{path}{query}",
+        topic=topic,
+        read=read,
+        resource_id=resource_id,
+        id_fields=id_fields,
+        location=location,
+    )
+
+
 def prompt_service_target(
     request: Request,
     settings: QueryApiSettings,
@@ -36,17 +64,12 @@ def prompt_service_target(
     id_fields: tuple[str, ...] = (),
     location: str | None = None,
 ) -> WriteTarget:
-    """The same path (without /api/v1) and query string on prompt-service. The path is taken
-    as it came, still percent-encoded: decoded, a label such as ``%12`` would be a control
-    character that no URL may carry."""
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    path = raw_path.decode("latin-1").removeprefix(API_PREFIX)
-    query = f"?{request.url.query}" if request.url.query else ""
-    return WriteTarget(
-        service=PROMPT_SERVICE,
-        url=f"{settings.prompt_service_url.rstrip('/')}{path}{query}",
-        topic=PROMPT_EVENTS,
-        read=read,
+    return same_path_target(
+        PROMPT_SERVICE,
+        settings.prompt_service_url,
+        PROMPT_EVENTS,
+        request,
+        read,
         resource_id=resource_id,
         id_fields=id_fields,
         location=location,
@@ -65,13 +88,13 @@ def evaluator_target(
     id_fields: tuple[str, ...] = (),
     location: str | None = None,
 ) -> WriteTarget:
-    """The same path (without /api/v1) on the evaluator, which owns evaluator definitions."""
-    path = request.url.path.removeprefix(API_PREFIX)
-    return WriteTarget(
-        service=EVALUATOR,
-        url=f"{settings.evaluator_url.rstrip('/')}{path}",
-        topic=EVALUATION_EVENTS,
-        read=read,
+    """On the evaluator, which owns evaluator definitions."""
+    return same_path_target(
+        EVALUATOR,
+        settings.evaluator_url,
+        EVALUATION_EVENTS,
+        request,
+        read,
         resource_id=resource_id,
         id_fields=id_fields,
         location=location,
