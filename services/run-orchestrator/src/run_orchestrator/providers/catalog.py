@@ -26,6 +26,7 @@ import structlog
 from pydantic import SecretStr
 
 from promptworks_contracts.events import ProviderState
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelSpec
 from run_orchestrator.handlers.ports import StoredProvider
 from run_orchestrator.providers.base import ModelProvider
@@ -36,6 +37,13 @@ log = structlog.get_logger(__name__)
 ProviderFactory = Callable[[str, ProviderConfig], ModelProvider]
 Key = tuple[str, str]
 """(project, provider name)"""
+
+
+def scoped_name(project: str, name: str) -> str:
+    """The name a catalog client is built with, and so the key of its breaker, gates and
+    shared rate-limit schedule (``execution.calls``): the bare name in ``default`` (as before
+    projects), ``project/name`` elsewhere (a project id has no ``/``)."""
+    return name if project == DEFAULT_PROJECT else f"{project}/{name}"
 
 
 class CredentialUnavailableError(Exception):
@@ -117,7 +125,7 @@ class CatalogProviders:
                 "catalog provider unusable", provider=name, project=project, reason=str(error)
             )
             return None
-        client = self._factory(name, config)
+        client = self._factory(scoped_name(project, name), config)
         self._clients[key] = (entry.state, client)
         return client
 
