@@ -90,6 +90,35 @@ async def test_each_project_has_its_own_provider_catalog(harness: Any) -> None:
                 assert changed.status_code == 404, changed.text
                 removed = await client.delete("/providers/acme")
                 assert removed.status_code == 404, removed.text
+                quick = {
+                    "prompt_version_id": str(in_default.version_id),
+                    "variables": {"name": "Ann"},
+                    "provider": "acme",
+                    "model_name": "m",
+                }
+                batch = await client.post(
+                    "/batches",
+                    json={
+                        "versions": [{"prompt_version_id": str(in_default.version_id)}],
+                        "models": [{"provider": "acme", "model_name": "m"}],
+                        "cases": [{"name": "Ann"}],
+                    },
+                )
+                assert batch.status_code == 422, batch.text
+                assert batch.json()["errors"][0]["field"] == "models.0.provider"
+                tried = await client.post("/quick-test", json=quick)
+                assert tried.status_code == 422, tried.text
+                assert tried.json()["errors"][0]["field"] == "provider"
+                # A judge call names its project like a command (X-Project; absent: default).
+                judge = {
+                    "provider": "acme",
+                    "model": "m",
+                    "messages": [{"role": "user", "content": "Rate this"}],
+                }
+                unknown = await client.post("/internal/completions", json=judge)
+                assert unknown.status_code == 422, unknown.text
+                judged = await client.post("/internal/completions", json=judge, headers=IN_B)
+                assert judged.status_code == 200 and judged.json()["error"] is None, judged.text
                 # default may have its own acme (another key); PROVIDERS names stay reserved.
                 own = await client.post("/providers", json={**acme, "api_key_env": "A_API_KEY"})
                 assert own.status_code == 201, own.text
@@ -126,7 +155,7 @@ async def test_each_project_has_its_own_provider_catalog(harness: Any) -> None:
                     own.json()["timeout_seconds"],
                 )
     assert sorted(fake.authorizations) == sorted(
-        ["Bearer sk-b", "Bearer sk-a", "Bearer sk-conf", "Bearer sk-conf"]
+        ["Bearer sk-b", "Bearer sk-b", "Bearer sk-a", "Bearer sk-conf", "Bearer sk-conf"]
     )
     projects = await harness.fetchval(
         "SELECT string_agg(data->>'project_id', ',' ORDER BY position) "
