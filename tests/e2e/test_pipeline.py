@@ -333,6 +333,23 @@ async def test_a_catalog_provider_registered_through_query_api_serves_a_run(
     assert FAKE_API_KEY not in registered.text + str(listed) + str(run)
     bad = await client.post("/api/v1/providers", json={"name": "x", "base_url": "ftp://x"})
     assert bad.status_code == 422 and "base_url" in bad.text
+    # Each project has its own catalog (ADR 0017): query-api forwards X-Project, and from
+    # another project this provider is not listed, not found, and its name is free.
+    project = uuid.uuid4().hex[:12]
+    other = {"X-Project": project}
+    await ok(await client.post(f"{API}/projects", json={"id": project, "name": project}), 201)
+    theirs = await ok(await client.get("/api/v1/providers", headers=other))
+    assert name not in {p["name"] for p in theirs} and "mock" in {p["name"] for p in theirs}
+    changed = await client.patch(
+        f"/api/v1/providers/{name}", json={"timeout_seconds": 5}, headers=other
+    )
+    assert changed.status_code == 404, changed.text
+    hidden = await client.delete(f"/api/v1/providers/{name}", headers=other)
+    assert hidden.status_code == 404, hidden.text
+    same_name = {"name": name, "base_url": fake_openai.base_url, "api_key_env": "E2E_FAKE_API_KEY"}
+    await ok(await client.post("/api/v1/providers", json=same_name, headers=other), 201)
+    gone = await client.delete(f"/api/v1/providers/{name}", headers=other)
+    assert gone.status_code == 204, gone.text
     removed = await client.delete(f"/api/v1/providers/{name}")
     assert removed.status_code == 204
 

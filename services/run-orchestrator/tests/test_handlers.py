@@ -51,6 +51,18 @@ from run_orchestrator.settings import RunOrchestratorSettings
 from tests.support.kafka import envelope_for
 
 FREE = Money(amount=Decimal(0))
+
+
+class ByName:
+    """Providers by name in every project (what the executor asks of the registry)."""
+
+    def __init__(self, providers: dict[str, ModelProvider]) -> None:
+        self._providers = providers
+
+    def get(self, project: str, name: str) -> ModelProvider | None:
+        return self._providers.get(name)
+
+
 SETTINGS = RunOrchestratorSettings(flush_size=2, flush_interval_ms=5, poll_interval_seconds=0.05)
 CONTEXT = MessageContext(correlation_id="corr-42", causation_id="corr-42", traceparent="00-ab")
 
@@ -148,7 +160,7 @@ class Orchestrator:
         return event
 
     async def execute(self, run_id: uuid.UUID, provider: ModelProvider | None = None) -> None:
-        providers = {"mock": provider or MockProvider()}
+        providers = ByName({"mock": provider or MockProvider()})
         await RunExecution(self.port, providers, self.settings).execute(run_id)
 
     def stream(self, run_id: uuid.UUID) -> list[StoredEvent]:
@@ -375,7 +387,7 @@ async def test_a_resumed_run_calls_only_the_pairs_without_a_result() -> None:
 async def test_a_run_whose_provider_is_gone_fails() -> None:
     orchestrator = Orchestrator()
     accepted = await accepted_run(orchestrator)
-    await RunExecution(orchestrator.port, {}, SETTINGS).execute(accepted.run_id)
+    await RunExecution(orchestrator.port, ByName({}), SETTINGS).execute(accepted.run_id)
     stored = orchestrator.stream(accepted.run_id)
     assert kinds(stored) == ["created", "failed"]
     assert stored[-1].event == RunFailed(
@@ -397,7 +409,7 @@ async def test_a_finished_run_is_not_executed_again() -> None:
 async def test_the_executor_runs_created_runs_under_their_lock() -> None:
     orchestrator = Orchestrator()
     locks = InMemoryRunLocks()
-    executor = Executor(orchestrator.port, {"mock": MockProvider()}, locks, SETTINGS)
+    executor = Executor(orchestrator.port, ByName({"mock": MockProvider()}), locks, SETTINGS)
     version = await orchestrator.version()
     commands = RunCommands(
         orchestrator.port,
@@ -458,7 +470,7 @@ async def test_an_unreachable_rate_limit_stops_the_run_without_failed_results() 
 
         config = limited.providers["limited"]
 
-    providers = {"limited": LimitedMock()}
+    providers = ByName({"limited": LimitedMock()})
     down = ProviderCalls(limited, SharedRateLimiter(Down()))
     with pytest.raises(ExceptionGroup) as stopped:
         await RunExecution(orchestrator.port, providers, limited, down).execute(accepted.run_id)

@@ -5,11 +5,13 @@ never in an event, a response or a log line; SSRF refusals."""
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
+from promptworks_contracts.events import CredentialRef, ProviderState
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.providers import (
     CatalogRules,
@@ -18,6 +20,11 @@ from run_orchestrator.domain.providers import (
     credential_ref,
     url_host,
 )
+from run_orchestrator.handlers.ports import StoredProvider
+from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.catalog import CatalogProviders
+from run_orchestrator.providers.mock import MockProvider
+from run_orchestrator.settings import ProviderConfig
 from tests.support.fake_openai import serving_fake_openai
 
 RULES = CatalogRules(
@@ -98,6 +105,41 @@ def test_an_inline_key_needs_the_operators_encryption_key() -> None:
     with pytest.raises(DomainError) as refused:
         credential_ref(CredentialInput(api_key="k"), without)
     assert refused.value.rule == "encryption_unavailable"
+
+
+async def test_each_project_sees_its_own_catalog_entry_under_its_own_limits() -> None:
+    """Two projects' ``acme``: each project gets its own client, and another project's client
+    is named after its project, so breakers, gates and shared schedules are not shared."""
+
+    def acme(project: str, timeout: float) -> StoredProvider:
+        state = ProviderState(
+            name="acme",
+            kind="openai",
+            base_url="https://api.example.com/v1",
+            credential=CredentialRef(source="none"),
+            timeout_seconds=timeout,
+        )
+        return StoredProvider(uuid.uuid4(), state, None, project)
+
+    async def load() -> list[StoredProvider]:
+        return [acme("default", 5), acme("b", 7)]
+
+    built: dict[str, ProviderConfig] = {}
+
+    def factory(name: str, config: ProviderConfig) -> ModelProvider:
+        built[name] = config
+        return MockProvider()
+
+    catalog = CatalogProviders(
+        load, factory, secrets_dir="/nonexistent", box=None, refresh_seconds=60
+    )
+    await catalog.refresh()
+    assert catalog.names("b") == ["acme"] and catalog.names("c") == []
+    assert catalog.has("default", "acme") and not catalog.has("c", "acme")
+    assert catalog.get("c", "acme") is None
+    assert catalog.get("b", "acme") is not catalog.get("default", "acme")
+    assert {name: c.timeout_seconds for name, c in built.items()} == {"b/acme": 7, "acme": 5}
+    await catalog.aclose()
 
 
 async def test_a_registered_provider_serves_runs_and_never_shows_its_key(

@@ -217,13 +217,22 @@ async def test_catalog_providers_have_unique_names(port: Port) -> None:
     provider = StoredProvider(uuid.uuid4(), state, b"sealed")
     async with port.transaction() as tx:
         await tx.repos.save_provider(provider)
+    # Names are unique per project (ADR 0017): project b may have its own provider of that name.
+    in_b = StoredProvider(uuid.uuid4(), state, None, "b")
     async with port.transaction() as tx:
-        assert await tx.repos.find_provider(state.name) == provider
-        assert provider in await tx.repos.list_providers()
+        await tx.repos.save_provider(in_b)
+    async with port.transaction() as tx:
+        assert await tx.repos.find_provider(state.name, "default") == provider
+        assert await tx.repos.find_provider(state.name, "b") == in_b
+        assert await tx.repos.find_provider(state.name, "c") is None
+        assert provider in await tx.repos.list_providers("default")
+        assert in_b not in await tx.repos.list_providers("default")
+        assert in_b in await tx.repos.list_providers()
     with pytest.raises(ConflictError):
         async with port.transaction() as tx:
             await tx.repos.save_provider(StoredProvider(uuid.uuid4(), state))
     async with port.transaction() as tx:
         await tx.repos.delete_provider(provider.provider_id)
     async with port.transaction() as tx:
-        assert await tx.repos.find_provider(state.name) is None
+        assert await tx.repos.find_provider(state.name, "default") is None
+        assert await tx.repos.find_provider(state.name, "b") == in_b

@@ -88,14 +88,22 @@ class InMemoryRunRepository:
     async def unfinished_runs(self, limit: int) -> list[UUID]:
         return [run_id for run_id, row in self.runs.items() if row.status in UNFINISHED][:limit]
 
-    async def find_provider(self, name: str) -> StoredProvider | None:
-        return next((p for p in self.providers.values() if p.state.name == name), None)
+    async def find_provider(self, name: str, project: str) -> StoredProvider | None:
+        return next(
+            (
+                p
+                for p in self.providers.values()
+                if p.state.name == name and p.project_id == project
+            ),
+            None,
+        )
 
-    async def list_providers(self) -> list[StoredProvider]:
-        return sorted(self.providers.values(), key=lambda p: p.state.name)
+    async def list_providers(self, project: str | None = None) -> list[StoredProvider]:
+        chosen = [p for p in self.providers.values() if project in (None, p.project_id)]
+        return sorted(chosen, key=lambda p: (p.state.name, p.project_id))
 
     async def save_provider(self, provider: StoredProvider) -> None:
-        same_name = await self.find_provider(provider.state.name)
+        same_name = await self.find_provider(provider.state.name, provider.project_id)
         if same_name is not None and same_name.provider_id != provider.provider_id:
             raise ConflictError(
                 f"provider {provider.state.name!r} exists", field="name", rule="duplicate"

@@ -166,18 +166,23 @@ class PostgresRunRepository:
         )
         return list((await self._session.scalars(query)).all())
 
-    async def find_provider(self, name: str) -> StoredProvider | None:
-        query = select(provider_catalog).where(provider_catalog.c.name == name)
+    async def find_provider(self, name: str, project: str) -> StoredProvider | None:
+        c = provider_catalog.c
+        query = select(provider_catalog).where(c.project_id == project, c.name == name)
         row = (await self._session.execute(query)).first()
         return None if row is None else _provider(row)
 
-    async def list_providers(self) -> list[StoredProvider]:
-        query = select(provider_catalog).order_by(provider_catalog.c.name)
+    async def list_providers(self, project: str | None = None) -> list[StoredProvider]:
+        c = provider_catalog.c
+        query = select(provider_catalog).order_by(c.name, c.project_id)
+        if project is not None:
+            query = query.where(c.project_id == project)
         return [_provider(row) for row in await self._session.execute(query)]
 
     async def save_provider(self, provider: StoredProvider) -> None:
         values = {
             "provider_id": provider.provider_id,
+            "project_id": provider.project_id,
             "name": provider.state.name,
             "state": provider.state.model_dump(mode="json"),
             "secret": provider.secret,
@@ -281,4 +286,5 @@ def _provider(row: Any) -> StoredProvider:
         row.provider_id,
         ProviderState.model_validate(row.state),
         None if row.secret is None else bytes(row.secret),
+        row.project_id,
     )

@@ -11,6 +11,7 @@ Invariants:
   matching events, so it always agrees with the run's stream.
 - ``provider_catalog`` is the catalog as its events describe it, plus each provider's
   encrypted credential (never in an event); written in the transactions that append them.
+  Each project has its own catalog: a name is unique within its project (ADR 0017).
 - ``response_cache`` is shared by every replica: answers of runs that use the cache, by
   ``domain.caching.cache_key``; written with the results they answered, read at a run's start.
 - ``run_results`` holds one row per recorded (case, repetition), written with the
@@ -33,6 +34,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
     text,
@@ -102,10 +104,12 @@ provider_catalog = Table(
     "provider_catalog",
     metadata,
     Column("provider_id", UUID(as_uuid=True), primary_key=True),
-    Column("name", Text, nullable=False, unique=True),
+    Column("project_id", Text, nullable=False, server_default="default"),
+    Column("name", Text, nullable=False),
     Column("state", JSONB, nullable=False),
     Column("secret", LargeBinary, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("project_id", "name", name="uq_provider_catalog_project_name"),
 )
 
 response_cache = Table(

@@ -9,6 +9,7 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, Request
 
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_eventkit.http import Context
 
 router = APIRouter(tags=["internal"])
 
@@ -16,7 +17,9 @@ router = APIRouter(tags=["internal"])
 class CompletionCalls(Protocol):
     """What the route needs of ``execution.completions.CompletionCalls``."""
 
-    async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer: ...
+    async def complete(
+        self, call: CompletionCallRequest, project: str = ...
+    ) -> CompletionCallAnswer: ...
 
 
 def _calls(request: Request) -> CompletionCalls:
@@ -31,5 +34,9 @@ CallsDep = Annotated[CompletionCalls, Depends(_calls)]
     "/internal/completions",
     summary="One model call for another service (limits, retries, pricing as a run's calls)",
 )
-async def complete(body: CompletionCallRequest, calls: CallsDep) -> CompletionCallAnswer:
-    return await calls.complete(body)
+async def complete(
+    body: CompletionCallRequest, calls: CallsDep, context: Context
+) -> CompletionCallAnswer:
+    # The caller names the project whose catalog the provider is in (X-Project; absent:
+    # default), as query-api does for commands.
+    return await calls.complete(body, context.project)

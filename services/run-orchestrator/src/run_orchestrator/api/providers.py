@@ -141,11 +141,11 @@ def _catalog_out(state: ProviderState) -> ProviderOut:
 
 
 @router.get("/providers", response_model=list[ProviderOut])
-async def list_providers(registry: Registry, port: Port) -> list[ProviderOut]:
+async def list_providers(registry: Registry, port: Port, context: Context) -> list[ProviderOut]:
     """The built-in mock, the PROVIDERS configuration (names, kinds and the listed models'
-    prices and limits) and the catalog."""
+    prices and limits) and the request's project's catalog."""
     async with port.transaction() as tx:
-        catalog = await tx.repos.list_providers()
+        catalog = await tx.repos.list_providers(context.project)
     configured = [
         ProviderOut(
             name=p.name,

@@ -105,6 +105,14 @@ def provider_config(provider: ModelProvider) -> ProviderConfig | None:
     return config if isinstance(config, ProviderConfig) else None
 
 
+def limits_name(provider: ModelProvider, request: CompletionRequest) -> str:
+    """Whose breaker, gates, policies and shared schedule a call uses: the SDK client's own
+    name, which for another project's catalog provider names the project (``b/acme``, see
+    ``providers.catalog.scoped_name``), so two projects' ``acme`` never share them."""
+    name = getattr(provider, "name", None)
+    return name if isinstance(name, str) else request.model.provider
+
+
 def effective_limits(config: ProviderConfig, model: str) -> ModelLimits:
     """The model's limits, each falling back to the provider's."""
     spec = config.models.get(model)
@@ -220,7 +228,7 @@ class ProviderCalls:
     def _plan(
         self, provider: ModelProvider, request: CompletionRequest, run_concurrency: int
     ) -> _CallPlan:
-        name, model = request.model.provider, request.model.name
+        name, model = limits_name(provider, request), request.model.name
         config = provider_config(provider)
         if name in self._configs and self._configs[name] is not config:
             self._forget(name)  # rebuilt from a changed catalog entry: its new limits apply

@@ -12,6 +12,7 @@ import time
 from typing import Protocol
 
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelPricing, ModelRef
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.cost import call_cost
@@ -23,11 +24,11 @@ MAX_ERROR_CHARS = 1000
 
 
 class CompletionProviders(Protocol):
-    def get(self, name: str) -> ModelProvider | None: ...
+    def get(self, project: str, name: str) -> ModelProvider | None: ...
 
-    def names(self) -> list[str]: ...
+    def names(self, project: str) -> list[str]: ...
 
-    def pricing(self, model: ModelRef) -> ModelPricing | None: ...
+    def pricing(self, project: str, model: ModelRef) -> ModelPricing | None: ...
 
 
 class CompletionCalls:
@@ -38,12 +39,15 @@ class CompletionCalls:
         self._calls = calls
         self._concurrency = concurrency
 
-    async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer:
-        provider = self._providers.get(call.provider)
+    async def complete(
+        self, call: CompletionCallRequest, project: str = DEFAULT_PROJECT
+    ) -> CompletionCallAnswer:
+        """``project``: whose catalog names the provider (the caller's ``X-Project``)."""
+        provider = self._providers.get(project, call.provider)
         if provider is None:
             raise DomainError(
                 f"provider {call.provider!r} is not configured; "
-                f"configured providers: {self._providers.names()}",
+                f"configured providers: {self._providers.names(project)}",
                 field="provider",
                 rule="unknown_provider",
             )
@@ -67,7 +71,7 @@ class CompletionCalls:
         return CompletionCallAnswer(
             output=completion.output,
             usage=completion.usage,
-            cost=call_cost(completion.usage, self._providers.pricing(model)),
+            cost=call_cost(completion.usage, self._providers.pricing(project, model)),
             latency_ms=(time.perf_counter() - started) * 1000.0,
             finish_reason=completion.finish_reason,
         )

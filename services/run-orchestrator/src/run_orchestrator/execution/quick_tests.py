@@ -42,11 +42,11 @@ MAX_ERROR_CHARS = 1000
 
 
 class QuickTestProviders(Protocol):
-    def get(self, name: str) -> ModelProvider | None: ...
+    def get(self, project: str, name: str) -> ModelProvider | None: ...
 
-    def names(self) -> list[str]: ...
+    def names(self, project: str) -> list[str]: ...
 
-    def pricing(self, model: ModelRef) -> ModelPricing | None: ...
+    def pricing(self, project: str, model: ModelRef) -> ModelPricing | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,11 @@ class QuickTests:
     ) -> PreparedQuickTest:
         version = await await_version(self._port, command.version, self._wait, project)
         model = command.model or version.default_model or FALLBACK_MODEL
-        provider = self._providers.get(model.provider)
+        provider = self._providers.get(project, model.provider)
         if provider is None:
             raise DomainError(
                 f"provider {model.provider!r} is not configured; "
-                f"configured providers: {self._providers.names()}",
+                f"configured providers: {self._providers.names(project)}",
                 field="provider",
                 rule="unknown_provider",
             )
@@ -105,7 +105,7 @@ class QuickTests:
             variables=variables,
             messages=messages,
             provider=provider,
-            pricing=self._providers.pricing(model),
+            pricing=self._providers.pricing(project, model),
         )
 
     async def run(

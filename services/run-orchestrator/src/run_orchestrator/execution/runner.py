@@ -66,9 +66,9 @@ def error_message(error: BaseException) -> str:
 
 
 class Providers(Protocol):
-    """The configured providers by name (the registry)."""
+    """The providers a project may use, by name (the registry)."""
 
-    def get(self, name: str) -> ModelProvider | None: ...
+    def get(self, project: str, name: str) -> ModelProvider | None: ...
 
 
 class RunExecution:
@@ -100,7 +100,8 @@ class RunExecution:
     async def _execute(self, state: RunState) -> None:
         run_id = state.run_id
         name = state.created.model.provider
-        provider = self._providers.get(name)
+        # The run's own project: another project's catalog provider of that name is not its.
+        provider = self._providers.get(state.created.project_id, name)
         if provider is None:
             reason = f"provider {name!r} is not configured"
             await self._lifecycle(state, RunFailed(run_id=run_id, reason=reason), "failed")

@@ -58,11 +58,11 @@ class ProviderCatalog(Protocol):
     """Which providers are configured and what their models cost (the registry; its SDK
     clients stay out of here)."""
 
-    def is_configured(self, name: str) -> bool: ...
+    def is_configured(self, project: str, name: str) -> bool: ...
 
-    def names(self) -> list[str]: ...
+    def names(self, project: str) -> list[str]: ...
 
-    def pricing(self, model: ModelRef) -> ModelPricing | None: ...
+    def pricing(self, project: str, model: ModelRef) -> ModelPricing | None: ...
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,12 @@ class RunCommands:
         self._prompt_wait = prompt_wait_seconds
         self._on_run_created = on_run_created
 
-    def _check_provider(self, model: ModelRef, field: str) -> None:
-        if not self._providers.is_configured(model.provider):
+    def _check_provider(self, project: str, model: ModelRef, field: str) -> None:
+        # Another project's catalog provider is exactly as unknown as one that never existed.
+        if not self._providers.is_configured(project, model.provider):
             raise DomainError(
                 f"provider {model.provider!r} is not configured; "
-                f"configured providers: {self._providers.names()}",
+                f"configured providers: {self._providers.names(project)}",
                 field=field,
                 rule="unknown_provider",
             )
@@ -117,12 +118,12 @@ class RunCommands:
     async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
         version = await self._await_version(command.version, context.project)
         model = resolve_model(command, version)
-        self._check_provider(model, "provider")
+        self._check_provider(context.project, model, "provider")
         plan = RunPlan(
             version=version,
             model=model,
             parameters=resolve_parameters(command.parameters, version),
-            pricing=self._providers.pricing(model),
+            pricing=self._providers.pricing(context.project, model),
             label=command.version.label,
         )
         run_id = uuid.uuid4()
@@ -152,7 +153,7 @@ class RunCommands:
         for spec in specs:
             version, selector = versions[spec.version], command.versions[spec.version]
             model = command.models[spec.model] or version.default_model or FALLBACK_MODEL
-            self._check_provider(model, f"models.{spec.model}.provider")
+            self._check_provider(context.project, model, f"models.{spec.model}.provider")
             try:
                 parameters = resolve_parameters(command.parameter_sets[spec.parameter_set], version)
             except DomainError as error:
@@ -174,7 +175,7 @@ class RunCommands:
                 budget=command.budget,
                 use_cache=command.use_cache,
             )
-            pricing = self._providers.pricing(model)
+            pricing = self._providers.pricing(context.project, model)
             planned.append((run, RunPlan(version, model, parameters, pricing, selector.label)))
 
         def plan_all() -> list[RunCreated]:

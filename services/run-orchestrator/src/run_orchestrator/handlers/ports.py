@@ -75,6 +75,8 @@ class StoredProvider:
     provider_id: UUID
     state: ProviderState
     secret: bytes | None = None
+    project_id: str = DEFAULT_PROJECT
+    """The project whose catalog holds it (names are unique per project)."""
 
 
 class RunRepository(Protocol):
@@ -116,15 +118,17 @@ class RunRepository(Protocol):
         """Runs ``pending`` or ``running``, oldest first, at most ``limit``."""
         ...
 
-    async def find_provider(self, name: str) -> StoredProvider | None: ...
+    async def find_provider(self, name: str, project: str) -> StoredProvider | None:
+        """The provider ``name`` of ``project``'s catalog (another project's is None)."""
+        ...
 
-    async def list_providers(self) -> list[StoredProvider]:
-        """Every catalog provider, by name."""
+    async def list_providers(self, project: str | None = None) -> list[StoredProvider]:
+        """The catalog providers of ``project`` (None: of every project), by name."""
         ...
 
     async def save_provider(self, provider: StoredProvider) -> None:
-        """Adds or replaces the provider (by id); a second provider with the same name is
-        refused (``ConflictError``)."""
+        """Adds or replaces the provider (by id); a second provider with the same name in the
+        same project is refused (``ConflictError``)."""
         ...
 
     async def delete_provider(self, provider_id: UUID) -> None: ...

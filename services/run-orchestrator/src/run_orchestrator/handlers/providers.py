@@ -3,6 +3,10 @@
 Each command appends its event and writes run-orchestrator's copy (with the encrypted
 credential, which no event carries) in ONE write-port transaction. The base URL's host is
 resolved here and judged by ``domain.providers`` before anything is written.
+
+Every command acts in its context's project (ADR 0017): names are unique per project, and
+another project's provider is "not in the catalog" (404), never changed or removed. The
+built-in and PROVIDERS names are reserved in every project, since every project sees them.
 """
 
 from __future__ import annotations
@@ -84,13 +88,14 @@ class ProviderCommands:
         secret = self._seal(credential)
         provider_id = uuid.uuid4()
         async with self._port.transaction(context) as tx:
-            if await tx.repos.find_provider(state.name) is not None:
+            if await tx.repos.find_provider(state.name, context.project) is not None:
                 raise ConflictError(
                     f"provider {state.name!r} exists", field="name", rule="duplicate"
                 )
             event = ProviderRegistered(provider_id=provider_id, provider=state, actor=actor)
-            await tx.append(str(provider_id), [event], 0)
-            await tx.repos.save_provider(StoredProvider(provider_id, state, secret))
+            await tx.append(str(provider_id), [event], 0)  # stamps project_id from the context
+            stored = StoredProvider(provider_id, state, secret, context.project)
+            await tx.repos.save_provider(stored)
         self._on_change()
         return ProviderAccepted(provider_id, state, tx.positions)
 
@@ -103,7 +108,7 @@ class ProviderCommands:
         context: MessageContext,
     ) -> ProviderAccepted:
         async with self._port.transaction() as tx:
-            current = await tx.repos.find_provider(name)
+            current = await tx.repos.find_provider(name, context.project)
         if current is None:
             raise NotFoundError(f"provider {name!r} is not in the catalog", field="name")
         try:
@@ -127,13 +132,15 @@ class ProviderCommands:
                 provider_id=current.provider_id, provider=state, changed=changed, actor=actor
             )
             await tx.append(str(current.provider_id), [event], expected)
-            await tx.repos.save_provider(StoredProvider(current.provider_id, state, secret))
+            await tx.repos.save_provider(
+                StoredProvider(current.provider_id, state, secret, current.project_id)
+            )
         self._on_change()
         return ProviderAccepted(current.provider_id, state, tx.positions)
 
     async def remove(self, name: str, actor: str, context: MessageContext) -> ProviderAccepted:
         async with self._port.transaction(context) as tx:
-            current = await tx.repos.find_provider(name)
+            current = await tx.repos.find_provider(name, context.project)
             if current is None:
                 raise NotFoundError(f"provider {name!r} is not in the catalog", field="name")
             expected = await tx.version(str(current.provider_id))

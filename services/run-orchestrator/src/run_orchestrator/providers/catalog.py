@@ -1,6 +1,8 @@
 """The providers registered through the API, as this replica sees them.
 
 Invariants:
+- Each project has its own catalog: entries and clients are keyed by (project, name), so two
+  projects may each have an ``acme`` and neither reaches the other's.
 - The catalog is re-read every ``catalog_refresh_seconds`` and at once after a change made
   through this replica, so every replica converges within that interval.
 - An SDK client is built on first use and rebuilt when its provider's state changed; a
@@ -24,6 +26,7 @@ import structlog
 from pydantic import SecretStr
 
 from promptworks_contracts.events import ProviderState
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import ModelSpec
 from run_orchestrator.handlers.ports import StoredProvider
 from run_orchestrator.providers.base import ModelProvider
@@ -32,6 +35,15 @@ from run_orchestrator.settings import ProviderConfig
 log = structlog.get_logger(__name__)
 
 ProviderFactory = Callable[[str, ProviderConfig], ModelProvider]
+Key = tuple[str, str]
+"""(project, provider name)"""
+
+
+def scoped_name(project: str, name: str) -> str:
+    """The name a catalog client is built with, and so the key of its breaker, gates and
+    shared rate-limit schedule (``execution.calls``): the bare name in ``default`` (as before
+    projects), ``project/name`` elsewhere (a project id has no ``/``)."""
+    return name if project == DEFAULT_PROJECT else f"{project}/{name}"
 
 
 class CredentialUnavailableError(Exception):
@@ -57,18 +69,18 @@ class CatalogProviders:
         self._secrets_dir = Path(secrets_dir)
         self._box = box
         self._refresh_seconds = refresh_seconds
-        self._entries: dict[str, StoredProvider] = {}
-        self._clients: dict[str, tuple[ProviderState, ModelProvider]] = {}
+        self._entries: dict[Key, StoredProvider] = {}
+        self._clients: dict[Key, tuple[ProviderState, ModelProvider]] = {}
         self._changed = asyncio.Event()
 
-    def names(self) -> list[str]:
-        return sorted(self._entries)
+    def names(self, project: str) -> list[str]:
+        return sorted(name for owner, name in self._entries if owner == project)
 
-    def has(self, name: str) -> bool:
-        return name in self._entries
+    def has(self, project: str, name: str) -> bool:
+        return (project, name) in self._entries
 
-    def spec(self, provider: str, model: str) -> ModelSpec | None:
-        entry = self._entries.get(provider)
+    def spec(self, project: str, provider: str, model: str) -> ModelSpec | None:
+        entry = self._entries.get((project, provider))
         return None if entry is None else entry.state.models.get(model)
 
     def changed(self) -> None:
@@ -76,15 +88,15 @@ class CatalogProviders:
         self._changed.set()
 
     async def refresh(self) -> None:
-        entries = {p.state.name: p for p in await self._load()}
+        entries = {(p.project_id, p.state.name): p for p in await self._load()}
         self._entries = entries
         stale = [
-            n
-            for n, (state, _) in self._clients.items()
-            if entries.get(n) is None or entries[n].state != state
+            key
+            for key, (state, _) in self._clients.items()
+            if entries.get(key) is None or entries[key].state != state
         ]
-        for name in stale:
-            _, client = self._clients.pop(name)
+        for key in stale:
+            _, client = self._clients.pop(key)
             await client.aclose()
 
     async def keep_fresh(self) -> None:
@@ -98,20 +110,23 @@ class CatalogProviders:
             except Exception:
                 log.exception("reading the provider catalog failed; keeping the last copy")
 
-    def get(self, name: str) -> ModelProvider | None:
-        entry = self._entries.get(name)
+    def get(self, project: str, name: str) -> ModelProvider | None:
+        key = (project, name)
+        entry = self._entries.get(key)
         if entry is None:
             return None
-        built = self._clients.get(name)
+        built = self._clients.get(key)
         if built is not None and built[0] == entry.state:
             return built[1]
         try:
             config = self._config(entry)
         except CredentialUnavailableError as error:
-            log.warning("catalog provider unusable", provider=name, reason=str(error))
+            log.warning(
+                "catalog provider unusable", provider=name, project=project, reason=str(error)
+            )
             return None
-        client = self._factory(name, config)
-        self._clients[name] = (entry.state, client)
+        client = self._factory(scoped_name(project, name), config)
+        self._clients[key] = (entry.state, client)
         return client
 
     async def aclose(self) -> None:

@@ -1,4 +1,5 @@
-"""The configured providers by name: ``mock`` always, plus those in PROVIDERS.
+"""The providers a project may use: ``mock`` and those in PROVIDERS (in every project), plus
+the project's own catalog providers. Every lookup names the project it is made for.
 
 SDK clients are created in ``start()`` and closed in ``aclose()`` (the app's lifespan), so
 nothing opens connections at import time.
@@ -48,25 +49,27 @@ class ProviderRegistry:
         ]
         return [ProviderInfo(MOCK_PROVIDER, "mock", self._settings.mock_models), *configured]
 
-    def names(self) -> list[str]:
-        catalog = self._catalog.names() if self._catalog else []
+    def names(self, project: str) -> list[str]:
+        catalog = self._catalog.names(project) if self._catalog else []
         return [info.name for info in self.describe_configured()] + catalog
 
-    def is_configured(self, name: str) -> bool:
-        in_catalog = self._catalog is not None and self._catalog.has(name)
+    def is_configured(self, project: str, name: str) -> bool:
+        in_catalog = self._catalog is not None and self._catalog.has(project, name)
         return name == MOCK_PROVIDER or name in self._settings.providers or in_catalog
 
-    def model_spec(self, model: ModelRef) -> ModelSpec | None:
-        """What is known about the model; None when it is not listed."""
+    def model_spec(self, project: str, model: ModelRef) -> ModelSpec | None:
+        """What is known about the model in ``project``; None when it is not listed."""
         if model.provider == MOCK_PROVIDER:
             return self._settings.mock_models.get(model.name)
         config = self._settings.providers.get(model.provider)
         if config is not None:
             return config.models.get(model.name)
-        return self._catalog.spec(model.provider, model.name) if self._catalog else None
+        if self._catalog is None:
+            return None
+        return self._catalog.spec(project, model.provider, model.name)
 
-    def pricing(self, model: ModelRef) -> ModelPricing | None:
-        spec = self.model_spec(model)
+    def pricing(self, project: str, model: ModelRef) -> ModelPricing | None:
+        spec = self.model_spec(project, model)
         if spec is None:
             return FREE if model.provider == MOCK_PROVIDER else None
         return spec.pricing
@@ -83,11 +86,11 @@ class ProviderRegistry:
         for name, config in settings.providers.items():
             self._providers[name] = sdk_provider(name, config, pool_size_for(settings, config))
 
-    def get(self, name: str) -> ModelProvider | None:
+    def get(self, project: str, name: str) -> ModelProvider | None:
         static = self._providers.get(name)
         if static is not None or self._catalog is None:
             return static
-        return self._catalog.get(name)
+        return self._catalog.get(project, name)
 
     async def aclose(self) -> None:
         providers, self._providers = self._providers, {}
