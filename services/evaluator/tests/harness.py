@@ -96,10 +96,12 @@ def run_created(
     cases: list[dict[str, Any]],
     assertions: list[dict[str, Any]],
     total_calls: int,
+    project_id: str = "default",
 ) -> RunCreated:
     return RunCreated.model_validate(
         {
             "run_id": stream.run_id,
+            "project_id": project_id,
             "prompt_id": uuid.uuid4(),
             "prompt_version_id": uuid.uuid4(),
             "prompt_version_number": 1,

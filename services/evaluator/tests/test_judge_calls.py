@@ -34,6 +34,7 @@ from tests.support.service_process import service_process
 pytestmark = pytest.mark.integration
 
 KEY = "sk-judge-secret-never-recorded"
+B_KEY = "sk-project-b-judge"
 PRICE_IN, PRICE_OUT = Decimal("1.00"), Decimal("2.00")  # per million tokens
 DIMENSIONS = ("准确性", "完整性", "清晰度", "稳定性")
 
@@ -58,7 +59,7 @@ def judge_content(body: dict[str, Any]) -> str:
 @pytest.fixture
 async def judged(
     database: Any, kafka: KafkaSettings, tmp_path: Path
-) -> AsyncIterator[tuple[Harness, FakeOpenAI]]:
+) -> AsyncIterator[tuple[Harness, FakeOpenAI, str]]:
     async with serving_fake_openai() as fake:
         fake.content = judge_content
         providers = {
@@ -84,7 +85,12 @@ async def judged(
             orchestrator_db,
             kafka,
             tmp_path,
-            env={"PROVIDERS": json.dumps(providers)},
+            env={
+                "PROVIDERS": json.dumps(providers),
+                # Project b's catalog provider (test_a_judge_calls_its_runs_project_provider).
+                "ALLOW_PRIVATE_PROVIDER_URLS": "true",
+                "B_API_KEY": B_KEY,
+            },
         ) as orchestrator_url:
             url: str = await database("evaluator")
             settings = EvaluatorSettings(
@@ -101,7 +107,7 @@ async def judged(
                 async with app.router.lifespan_context(app):
                     transport = httpx.ASGITransport(app=app)
                     async with httpx.AsyncClient(transport=transport, base_url="http://e") as c:
-                        yield Harness(kafka, engine, c, producer), fake
+                        yield Harness(kafka, engine, c, producer), fake, orchestrator_url
             finally:
                 await producer.stop()
                 await engine.dispose()
@@ -115,9 +121,9 @@ def cost_of(fake_request: dict[str, Any], answer: str) -> Decimal:
 
 
 async def test_judges_score_retry_and_record_errors_never_as_scores(
-    judged: tuple[Harness, FakeOpenAI],
+    judged: tuple[Harness, FakeOpenAI, str],
 ) -> None:
-    harness, fake = judged
+    harness, fake, _ = judged
     stream = RunStream()
     assertions = [
         {"type": "llm_judge", "provider": "judgeco", "model": "judge-1", "threshold": 60},
@@ -252,9 +258,9 @@ async def test_judges_score_retry_and_record_errors_never_as_scores(
 
 
 async def test_a_batch_rolled_back_after_its_judge_calls_does_not_pay_twice(
-    judged: tuple[Harness, FakeOpenAI],
+    judged: tuple[Harness, FakeOpenAI, str],
 ) -> None:
-    harness, fake = judged
+    harness, fake, _ = judged
     stream = RunStream()
     judge = {"type": "llm_judge", "provider": "judgeco", "model": "judge-1", "threshold": 60}
     good = result(stream, 0, "GOOD answer")
@@ -291,3 +297,37 @@ async def test_a_batch_rolled_back_after_its_judge_calls_does_not_pay_twice(
     assert len(fake.requests) == 1  # not asked again
     # Committed: the kept judgement is no longer needed.
     assert await harness.scalar("SELECT count(*) FROM kept_judgements") == 0
+
+
+async def test_a_judge_calls_its_runs_project_provider(
+    judged: tuple[Harness, FakeOpenAI, str],
+) -> None:
+    """A judge names a provider by name; the name is looked up in its run's project's catalog
+    (the evaluator sends the run's project): project b's ``acme`` judges b's run with b's key,
+    and a run in ``default`` naming ``acme`` gets a judge error, never b's provider."""
+    harness, fake, orchestrator_url = judged
+    acme = {"name": "acme", "base_url": fake.base_url, "api_key_env": "B_API_KEY"}
+    async with httpx.AsyncClient(base_url=orchestrator_url) as orchestrator:
+        registered = await orchestrator.post(
+            "/providers", json=acme, headers={**service_headers(), "X-Project": "b"}
+        )
+        assert registered.status_code == 201, registered.text
+    judge = [{"type": "llm_judge", "provider": "acme", "model": "judge-1", "threshold": 60}]
+    in_b, in_default = RunStream(), RunStream()
+    records = []
+    for stream, project in ((in_b, "b"), (in_default, "default")):
+        created = run_created(
+            stream, cases=[{}], assertions=judge, total_calls=1, project_id=project
+        )
+        done = RunCompleted(run_id=stream.run_id, status="completed", succeeded=1, failed=0)
+        records += [stream.record(e) for e in (created, result(stream, 0, "GOOD"), done)]
+    await harness.produce(records)
+    async with asyncio.timeout(90):
+        out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 4)
+    by_run = {e.event.run_id: e.event for e in out if isinstance(e.event, ResultEvaluated)}
+    [b_judgement] = by_run[in_b.run_id].judgements
+    assert (b_judgement.score, b_judgement.error) == (75.0, None)
+    [default_judgement] = by_run[in_default.run_id].judgements
+    assert default_judgement.score is None
+    assert default_judgement.error is not None and "acme" in default_judgement.error
+    assert fake.authorizations == [f"Bearer {B_KEY}"]  # one call, with b's credential

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from evaluator.metrics import JUDGE_CALL_DURATION, JUDGE_CALLS
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_contracts.projects import PROJECT_HEADER
 
 PATH = "/internal/completions"
 
@@ -42,19 +43,23 @@ class RunOrchestratorCompletions:
         if service_token:
             self._headers["authorization"] = f"Bearer {service_token}"
 
-    async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer:
+    async def complete(self, call: CompletionCallRequest, project: str) -> CompletionCallAnswer:
+        """In ``project``: run-orchestrator looks the judge's provider up in that project's
+        catalog (``X-Project``, trusted from the service credential's holder)."""
         started = time.perf_counter()
-        answer = await self._complete(call)
+        answer = await self._complete(call, {**self._headers, PROJECT_HEADER: project})
         JUDGE_CALL_DURATION.observe(time.perf_counter() - started)
         JUDGE_CALLS.labels("ok" if answer.error is None else "error").inc()
         return answer
 
-    async def _complete(self, call: CompletionCallRequest) -> CompletionCallAnswer:
+    async def _complete(
+        self, call: CompletionCallRequest, headers: dict[str, str]
+    ) -> CompletionCallAnswer:
         body = call.model_dump_json(by_alias=True)
         problem = "not sent"
         for attempt in range(1, self._attempts + 1):
             try:
-                response = await self._client.post(PATH, content=body, headers=self._headers)
+                response = await self._client.post(PATH, content=body, headers=headers)
             except httpx.HTTPError as error:
                 problem = f"run-orchestrator unreachable: {type(error).__name__}"
             else:

@@ -45,6 +45,7 @@ class PostgresEvaluationRepository:
                 "assertions": [a.model_dump(mode="json") for a in run.spec.assertions],
                 "cases": run.spec.cases,
                 "expected": run.spec.expected,
+                "project_id": run.spec.project,
                 "total_calls": run.total_calls,
             }
             for run in new_runs
@@ -63,13 +64,18 @@ class PostgresEvaluationRepository:
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
         c = runs.c
         rows = await self._session.execute(
-            select(c.run_id, c.assertions, c.cases, c.expected).where(c.run_id.in_(sorted(run_ids)))
+            select(c.run_id, c.assertions, c.cases, c.expected, c.project_id).where(
+                c.run_id.in_(sorted(run_ids))
+            )
         )
         return {
             run_id: RunSpec(
-                _assertions().validate_python(assertions, context=RECORDED), cases, expected
+                _assertions().validate_python(assertions, context=RECORDED),
+                cases,
+                expected,
+                project,
             )
-            for run_id, assertions, cases, expected in rows
+            for run_id, assertions, cases, expected, project in rows
         }
 
     async def save_states(self, states: Iterable[RunState]) -> None:

@@ -41,6 +41,8 @@ runs = Table(
     Column("assertions", JSONB, nullable=False),
     Column("cases", JSONB, nullable=False),
     Column("expected", JSONB, nullable=False, server_default="[]"),
+    # The run's project: its judges call that project's providers (ADR 0017).
+    Column("project_id", Text, nullable=False, server_default="default"),
     Column("total_calls", Integer, nullable=False),
     Column("evaluated", Integer, nullable=False, server_default="0"),
     Column("stream_version", Integer, nullable=False, server_default="0"),

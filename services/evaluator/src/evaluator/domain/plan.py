@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 
@@ -39,6 +39,7 @@ from evaluator.domain.metrics import (
 )
 from evaluator.domain.output_checks import output_checks
 from promptworks_contracts.events import ResultRecorded
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import (
     Assertion,
     AssertionFailure,
@@ -94,6 +95,15 @@ def _with_dimensions(names: Sequence[str], assertions: Sequence[Assertion]) -> l
     return listed
 
 
+class JudgeQuestion(NamedTuple):
+    """One judge assertion about one result, asked in the run's project."""
+
+    name: str
+    assertion: JudgeAssertion
+    subject: Subject
+    project: str
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedCheck:
     name: str
@@ -129,6 +139,8 @@ class RunPlan:
     metric_names: tuple[str, ...]
     schemas: tuple[Draft202012Validator, ...]
     with_output_metrics: bool
+    project: str = DEFAULT_PROJECT
+    """The run's project, whose providers its judges call."""
 
     @classmethod
     def compile(
@@ -136,6 +148,7 @@ class RunPlan:
         assertions: Sequence[Assertion],
         cases: Sequence[Mapping[str, Any]],
         expected: Sequence[Any] = (),
+        project: str = DEFAULT_PROJECT,
     ) -> RunPlan:
         with_output = uses_output_metrics(assertions, expected)
         names = assertion_names(assertions, output_metrics=with_output)
@@ -166,6 +179,7 @@ class RunPlan:
             ),
             schemas=tuple(v for v in validators if not isinstance(v, str)),
             with_output_metrics=with_output,
+            project=project,
         )
 
     def variables(self, case_index: int) -> Mapping[str, Any]:
@@ -197,14 +211,14 @@ class RunPlan:
             cost=result.cost,
         )
 
-    def judge_questions(self, result: ResultRecorded) -> list[tuple[str, JudgeAssertion, Subject]]:
+    def judge_questions(self, result: ResultRecorded) -> list[JudgeQuestion]:
         """What to ask a judge model about ``result``: one question per judge assertion, none
         when the call produced no output or the criteria do not render (that fails it)."""
         if not self.has_judges:
             return []
         subject = self.subject(result)
         return [
-            (check.name, check.judge, subject)
+            JudgeQuestion(check.name, check.judge, subject, self.project)
             for check in self.checks
             if check.judge is not None and criteria_problem(check.judge, subject) is None
         ]

@@ -72,7 +72,9 @@ class PlanCache:
         missing = [run_id for run_id in run_ids if run_id not in self._plans]
         if missing:
             for run_id, spec in (await repository.load_specs(missing)).items():
-                self._plans[run_id] = RunPlan.compile(spec.assertions, spec.cases, spec.expected)
+                self._plans[run_id] = RunPlan.compile(
+                    spec.assertions, spec.cases, spec.expected, spec.project
+                )
         found = {}
         for run_id in run_ids:
             if run_id in self._plans:
@@ -106,7 +108,10 @@ class EvaluationHandlers:
                 NewRun(
                     run_id=str(event.run_id),
                     spec=RunSpec(
-                        assertions=event.assertions, cases=event.cases, expected=event.expected
+                        assertions=event.assertions,
+                        cases=event.cases,
+                        expected=event.expected,
+                        project=event.project_id,
                     ),
                     total_calls=event.total_calls,
                 )

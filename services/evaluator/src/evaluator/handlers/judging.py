@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from evaluator.domain.judge import ask_again, judge_messages, overall, read_answer, response_format
-from evaluator.domain.subject import Subject, short
+from evaluator.domain.plan import JudgeQuestion
+from evaluator.domain.subject import short
 from evaluator.handlers.ports import CompletionClient
 from promptworks_contracts.api.completions import CompletionCallRequest, CompletionMessage
 from promptworks_contracts.values import (
-    JudgeAssertion,
     Judgement,
     ModelParameters,
     ModelRef,
@@ -34,9 +34,8 @@ from promptworks_contracts.values import (
 )
 
 
-async def ask_judge(
-    client: CompletionClient, name: str, assertion: JudgeAssertion, subject: Subject
-) -> Judgement:
+async def ask_judge(client: CompletionClient, question: JudgeQuestion) -> Judgement:
+    name, assertion, subject, project = question
     messages = judge_messages(assertion, subject)
     model = ModelRef(provider=assertion.provider, name=assertion.model)
     usage = TokenUsage()
@@ -54,7 +53,8 @@ async def ask_judge(
                 ),
                 response_format=response_format(assertion.dimensions),
                 purpose="judge",
-            )
+            ),
+            project,
         )
         usage = _add_usage(usage, answer.usage)
         if answer.error is None:
@@ -146,7 +146,7 @@ class JudgeQueue:
 
     async def ask(
         self,
-        questions: Sequence[tuple[str, JudgeAssertion, Subject]],
+        questions: Sequence[JudgeQuestion],
         keys: Sequence[str] | None = None,
     ) -> list[Judgement]:
         """One judgement per question, in order; ``keys`` (one per question) make the asking
@@ -155,12 +155,12 @@ class JudgeQueue:
         if keys is not None and self._store is not None:
             kept = await self._store.recall(keys)
 
-        async def one(index: int, question: tuple[str, JudgeAssertion, Subject]) -> Judgement:
+        async def one(index: int, question: JudgeQuestion) -> Judgement:
             key = None if keys is None else keys[index]
             if key is not None and key in kept:
                 return kept[key]
             async with self._gate:
-                judgement = await ask_judge(self._client, *question)
+                judgement = await ask_judge(self._client, question)
             if key is not None and self._store is not None and paid_for(judgement):
                 await self._store.keep(key, judgement)
             return judgement

@@ -29,6 +29,7 @@ from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
 from promptworks_contracts.events import ResultRecorded
+from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import Assertion
 
 RUNNING: Final = "running"
@@ -53,6 +54,8 @@ class RunSpec:
     cases: list[dict[str, Any]]
     expected: list[Any] = field(default_factory=list)
     """Per case, its expected output or None (empty when no case gives one)."""
+    project: str = DEFAULT_PROJECT
+    """The run's project: its judges use that project's providers."""
 
 
 @dataclass(frozen=True)
@@ -112,4 +115,4 @@ class CompletionClient(Protocol):
     its shared limits, retries and pricing. Never raises for a failed call: the answer's
     ``error`` says why (also when run-orchestrator could not be reached)."""
 
-    async def complete(self, call: CompletionCallRequest) -> CompletionCallAnswer: ...
+    async def complete(self, call: CompletionCallRequest, project: str) -> CompletionCallAnswer: ...

@@ -165,7 +165,7 @@ class Reevaluations:
             state = (await tx.repos.load_states([run_id]))[run_id]
             spec = (await tx.repos.load_specs([run_id]))[run_id]
             records = await tx.repos.load_records(run_id)
-            plan = RunPlan.compile(claimed.assertions, spec.cases, spec.expected)
+            plan = RunPlan.compile(claimed.assertions, spec.cases, spec.expected, spec.project)
             judgements = await ask_judges(
                 self._judges, [(plan, r) for r in records], tx.repos, claimed.evaluation_id
             )
