@@ -273,6 +273,7 @@ try {
   await page.select($("ev-insert"), "max_latency_ms");
   await page.click($("ev-save"));
   await waitText($("evaluator-detail"), (v) => v.includes(`checks ${unique} · v2`) && v.includes("max_latency_ms"), "the evaluator's second version");
+  await waitText($(`evaluator-checks ${unique}`), (v) => v.includes("v2"), "the list showing v2");
   await shot("17-evaluators");
   step("evaluator created, version added");
 

@@ -61,12 +61,12 @@ export function Evaluators() {
           </div>
         </>
       )}
-      {open && <EvaluatorDetail id={open} />}
+      {open && <EvaluatorDetail id={open} onChanged={page.reload} />}
     </section>
   );
 }
 
-function EvaluatorDetail({ id }: { id: string }) {
+function EvaluatorDetail({ id, onChanged }: { id: string; onChanged: () => void }) {
   const t = useT();
   const { api } = useSession();
   const [adding, setAdding] = useState(false);
@@ -87,7 +87,7 @@ function EvaluatorDetail({ id }: { id: string }) {
       <pre className="snippet-full">{JSON.stringify(evaluator.latest?.assertions ?? [], null, 2)}</pre>
       {adding
         ? <EvaluatorForm evaluatorId={id} initial={JSON.stringify(evaluator.latest?.assertions ?? [], null, 2)}
-            onCancel={() => setAdding(false)} onDone={() => { setAdding(false); loaded.reload(); }} />
+            onCancel={() => setAdding(false)} onDone={() => { setAdding(false); loaded.reload(); onChanged(); }} />
         : <button type="button" data-testid="add-evaluator-version" onClick={() => setAdding(true)}>{t("evaluators.addVersion")}</button>}
       <h3>{t("prompt.history")}</h3>
       <table>
