@@ -1,11 +1,13 @@
-"""The web console in a real browser through the real stack (ADR 0018): headless Debian
-chromium driven by puppeteer-core (``web/e2e/console.mjs``) against query-api serving the
-console's build, the four services running as processes. It signs in, creates a prompt and a
-second version, diffs them, starts a batch on the mock provider, follows its progress, opens the
-results, compares the two versions and reads the cost; a refusal is shown by its field and a
-lost connection with a retry. Screenshots of every screen go to a temporary folder, or to the
-folder `PROMPTWORKS_SCREENSHOTS` names (`make screenshots` refreshes docs/screenshots/ so), so
-the suite leaves the committed images alone."""
+"""The web console in a real browser through the real stack (ADR 0018): headless Debian chromium
+driven by puppeteer-core (``web/e2e/console.mjs``) against query-api serving the console's
+build, the four services running as processes. It signs in, creates a prompt and a second
+version, diffs them, starts a batch on the mock provider, follows its progress, opens the
+results, compares the two versions and reads the cost; the editor's live preview follows the
+typed template; a catalog provider is registered, changed and removed; an evaluator is created
+and versioned; a refusal is shown by its field and a lost connection with a retry. Screenshots
+of every screen go to a temporary folder, or to the folder `PROMPTWORKS_SCREENSHOTS` names
+(`make screenshots` refreshes docs/screenshots/ so), so the suite leaves the committed images
+alone."""
 
 from __future__ import annotations
 
@@ -43,7 +45,14 @@ async def test_the_console_does_the_whole_job_in_a_browser(stack: Stack, tmp_pat
     text = output.decode(errors="replace")
     assert process.returncode == 0, text
     assert "ALL OK" in text, text
-    for screen in ("01-sign-in", "05-diff", "07-batch-progress", "09-compare", "10-usage"):
+    for screen in (
+        "01-sign-in",
+        "05-diff",
+        "07-batch-progress",
+        "09-compare",
+        "10-usage",
+        "17-evaluators",
+    ):
         assert (shots / f"{screen}.png").stat().st_size > 10_000, screen
 
 

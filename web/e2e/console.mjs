@@ -1,7 +1,9 @@
 // The console in a real browser (Debian's chromium, driven by puppeteer-core) against a running
-// stack: sign in, create a prompt and a second version, diff them, start a batch on the mock
-// provider, watch it, open the results, compare the two versions, see the cost; a refusal shown
-// by its field, a lost connection shown with a retry, the Chinese catalog. Saves a screenshot of
+// stack: sign in, create a prompt (its live preview following the typed template) and a second
+// version, diff them, start a batch on the mock provider, watch it, open the results, compare
+// the two versions, see the cost; register, change and remove a catalog provider; create an
+// evaluator and version it; a refusal shown by its field, a lost connection shown with a retry,
+// the Chinese catalog. Saves a screenshot of
 // each screen. Usage: node console.mjs <query-api URL> <API key> <screenshot dir>
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -42,6 +44,9 @@ async function waitText(sel, predicate, what) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+// Puppeteer's locators wait for an attached, visible, stable element and retry a click whose
+// element a re-render detached.
+const click = (sel) => page.locator(sel).click();
 // Replaces a field's text as a user would (select all, delete, type), so React sees each change.
 async function fill(sel, value, target = page) {
   await target.focus(sel);
@@ -62,15 +67,23 @@ try {
   await shot("01-sign-in");
   await fill($("api-key"), apiKey);
   await page.locator($("sign-in")).click();
+  // The project switcher settles first (choosing the project remounts the screen).
+  await page.waitForSelector($("project"), WAIT);
   await page.waitForSelector($("prompt-table"), WAIT);
   step("signed in");
 
   // A new prompt: the API's refusal is shown next to the field it names.
-  await page.locator($("new-prompt")).click();
+  await click($("new-prompt"));
   await page.waitForSelector($("f-name"), WAIT);
-  await page.type($("f-template"), "Greet {{ name }} warmly.");
+  // The live preview renders what is typed (POST /render): a template error names its field.
+  await page.type($("f-template"), "Greet {{ name ");
+  await waitText($("preview-error"), (v) => v.includes("template"), "the template error in the preview");
+  await fill($("f-template"), "Greet {{ name }} warmly.");
   await page.locator($("add-var")).click();
   await page.type($("var-name-0"), "name");
+  await page.type($("var-sample-0"), "Bo");
+  await waitText($("preview"), (v) => v.includes("Greet Bo warmly."), "the live preview of the typed template");
+  step("live preview follows the typed template");
   await page.locator($("save")).click();
   await page.waitForSelector('[data-field-error="name"]', WAIT);
   await shot("02-editor-field-error");
@@ -91,6 +104,7 @@ try {
   await page.type($("var-sample-0"), "Ada");
   await waitText($("preview"), (v) => v.includes("Greet Ada warmly."), "the rendered preview");
   await fill($("f-template"), "Greet {{ name }} warmly and briefly.\nSign as PromptWorks.");
+  await waitText($("preview"), (v) => v.includes("Greet Ada warmly and briefly."), "the preview of the edited template");
   await page.type($("f-message"), "shorter, signed");
   await shot("03-version-editor");
   await page.locator($("save")).click();
@@ -173,7 +187,31 @@ try {
   // Providers and models with their prices; API keys (the secret shown once).
   await page.locator($("nav-providers")).click();
   await waitText($("provider-table"), (v) => v.includes("priced") && v.includes("15.00"), "the priced mock model");
+  // Register a catalog provider (credential by env-var reference, a model with price and
+  // limits); a refusal is shown by its field; then change it and remove it.
+  const pv = `e2e-${unique}`;
+  await page.type($("pv-name"), pv);
+  await page.type($("pv-base-url"), "ftp://127.0.0.1/v1");
+  await page.type($("pv-key-env"), "E2E_API_KEY");
+  await page.type($("pm-name-0"), "e2e-model");
+  await page.type($("pm-context-0"), "8000");
+  await page.type($("pm-input-0"), "1.25");
+  await page.type($("pm-output-0"), "2.5");
+  await page.type($("pm-rpm-0"), "60");
+  await page.locator($("pv-save")).click();
+  await page.waitForSelector('[data-field-error="base_url"]', WAIT);
   await shot("12-providers");
+  await fill($("pv-base-url"), "http://127.0.0.1:9/v1");
+  await page.locator($("pv-save")).click();
+  await waitText($(`provider-${pv}`), (v) => v.includes("1.25 / 2.5"), "the registered provider");
+  await click($(`edit-${pv}`));
+  await fill($("pm-output-0"), "3");
+  await page.locator($("pv-save")).click();
+  await waitText($("provider-table"), (v) => v.includes("1.25 / 3 "), "the changed price");
+  await click($(`remove-${pv}`));
+  await click($(`confirm-remove-${pv}`));
+  await page.waitForFunction((sel) => !document.querySelector(sel), WAIT, $(`provider-${pv}`));
+  step("catalog provider registered, changed and removed");
   await page.locator($("nav-keys")).click();
   await page.waitForSelector($("key-table"), WAIT);
   await page.type($("k-name"), `ci ${unique}`);
@@ -206,9 +244,25 @@ try {
   await other.close();
   step("a revoked key's tab is signed out");
 
+  // An evaluator: refused by the assertion's field, then created; a second version added.
   await page.locator($("nav-evaluators")).click();
   await page.waitForSelector($("evaluator-table"), WAIT);
-  step("evaluators listed");
+  await click($("new-evaluator"));
+  await page.type($("ev-name"), `checks ${unique}`);
+  await fill($("ev-assertions"), '[{"type": "contains", "value": "Greet", "weight": -1}]');
+  await page.locator($("ev-save")).click();
+  await waitText('[data-field-error="assertions"]', (v) => v.includes("assertions.0") && v.includes("weight"), "the assertion's field error");
+  await fill($("ev-assertions"), '[{"type": "contains", "value": "Greet"}]');
+  await page.type($("ev-message"), "first checks");
+  await page.locator($("ev-save")).click();
+  await waitText($("evaluator-detail"), (v) => v.includes(`checks ${unique} · v1`), "the new evaluator");
+  await click($("add-evaluator-version"));
+  await page.select($("ev-insert"), "max_latency_ms");
+  await page.locator($("ev-save")).click();
+  await waitText($("evaluator-detail"), (v) => v.includes(`checks ${unique} · v2`) && v.includes("max_latency_ms"), "the evaluator's second version");
+  await waitText($(`evaluator-checks ${unique}`), (v) => v.includes("v2"), "the list showing v2");
+  await shot("17-evaluators");
+  step("evaluator created, version added");
 
   // Runs list (all four runs of the batch); then a lost connection shows a retry, and the
   // retry brings the page back.

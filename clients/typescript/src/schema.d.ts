@@ -655,6 +655,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render a template not saved yet with given variables (nothing is written)
+         * @description The same sandboxed renderer and limits as a stored version. A template error names
+         *     ``template`` (or ``messages.<i>.content``); each missing variable ``variables.<name>``.
+         */
+        post: operations["render_template_api_v1_render_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt": {
         parameters: {
             query?: never;
@@ -3401,6 +3422,28 @@ export interface components {
             /** Version Number */
             version_number: number;
         };
+        /** RenderPreviewOut */
+        RenderPreviewOut: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Messages */
+            messages?: components["schemas"]["ChatMessage"][] | null;
+            /**
+             * Missing
+             * @description Optional variables without a value (rendered empty)
+             */
+            missing: string[];
+            /** Text */
+            text?: string | null;
+            /**
+             * Unused
+             * @description Given variables the template does not use
+             */
+            unused: string[];
+        };
         /** RenderRequest */
         RenderRequest: {
             /**
@@ -3417,6 +3460,42 @@ export interface components {
              * @description A version number
              */
             version?: number | null;
+        };
+        /**
+         * RenderTemplateRequest
+         * @description A template not saved yet (the one being typed in an editor) rendered with given values:
+         *     ``template`` (text) or ``messages`` (chat), not both. Same renderer and size limits as a
+         *     stored version; nothing is written.
+         * @example {
+         *       "template": "Say hi to {{ name }}",
+         *       "variables": {
+         *         "name": "Ann"
+         *       }
+         *     }
+         */
+        RenderTemplateRequest: {
+            /**
+             * Declared
+             * @description The variables the version declares: defaults and optional ones apply
+             */
+            declared?: components["schemas"]["VariableSpec"][];
+            /**
+             * Messages
+             * @description A chat template
+             */
+            messages?: components["schemas"]["ChatMessage"][] | null;
+            /**
+             * Template
+             * @description A text template (at most 100,000 characters)
+             */
+            template?: string | null;
+            /**
+             * Variables
+             * @description Values by name
+             */
+            variables?: {
+                [key: string]: unknown;
+            };
         };
         /** ReplayAllOut */
         ReplayAllOut: {
@@ -10371,6 +10450,114 @@ export interface operations {
                 };
             };
             /** @description run-orchestrator is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    render_template_api_v1_render_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenderTemplateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderPreviewOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
             503: {
                 headers: {
                     [name: string]: unknown;

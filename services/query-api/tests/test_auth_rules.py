@@ -19,6 +19,8 @@ from query_api.auth.scopes import scope_for
         ("GET", "/api/v1/prompts", "read"),
         ("HEAD", "/api/v1/test_prompt/1/results", "read"),
         ("POST", "/api/v1/prompts/abc/render", "read"),
+        ("POST", "/api/v1/render", "read"),
+        ("GET", "/api/v1/render", "read"),
         ("POST", "/api/v1/prompts", "prompts:write"),
         ("PUT", "/api/v1/prompts/abc/labels/prod", "prompts:write"),
         ("DELETE", "/api/v1/prompt-tags/abc", "prompts:write"),

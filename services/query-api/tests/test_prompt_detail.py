@@ -152,6 +152,49 @@ async def test_render_preview(api, world) -> None:
     assert nobody.status_code == 404 and nobody.json()["errors"][0]["field"] == "prompt_id"
 
 
+async def test_render_a_template_not_saved_yet(api) -> None:
+    """The editor's live preview: what is typed, rendered by the same sandbox and limits."""
+    url = "/api/v1/render"
+    text = await api.client.post(
+        url, json={"template": "Hi {{ name | upper }}", "variables": {"name": "ann", "x": 1}}
+    )
+    assert text.status_code == 200, text.text
+    assert text.json() == {"kind": "text", "text": "Hi ANN", "missing": [], "unused": ["x"]}
+    chat = await api.client.post(
+        url,
+        json={
+            "messages": [
+                {"role": "system", "content": "Be {{ tone }}."},
+                {"role": "user", "content": "{{ q }}"},
+            ],
+            "variables": {"q": "why?"},
+            "declared": [{"name": "tone", "required": False}, {"name": "q"}],
+        },
+    )
+    assert chat.status_code == 200, chat.text
+    assert chat.json()["messages"][0] == {"role": "system", "content": "Be ."}
+    assert chat.json()["missing"] == ["tone"]
+
+    blown_up = "{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}"
+    for body, field, rule in (
+        ({"template": "Hi {{ name "}, "template", "template_invalid"),
+        (
+            {"messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": "{%"}]},
+            "messages.1.content",
+            "template_invalid",
+        ),
+        ({"template": "Hi {{ name }}"}, "variables.name", "missing"),
+        ({"template": blown_up}, "template", "render_failed"),
+        ({"template": "x" * 100_001}, "template", "string_too_long"),
+        ({"variables": {}}, "template", "template_or_messages"),
+    ):
+        refused = await api.client.post(url, json=body)
+        assert refused.status_code == 422, (field, refused.text)
+        error = refused.json()["errors"][0]
+        assert (error["field"], error["type"]) == (field, rule), refused.text
+    assert "1000000" in (await api.client.post(url, json={"template": blown_up})).text
+
+
 async def test_diff_between_versions(api, world) -> None:
     url = f"{PROMPTS}/{world.greeting.prompt_id}/diff"
     response = await api.client.get(url, params={"from": 1, "to": 3})

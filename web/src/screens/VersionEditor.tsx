@@ -1,5 +1,5 @@
 // A new prompt or a new version: text or chat template, typed variables, and a live preview of
-// the saved version rendered by the API with the values typed here.
+// the template being typed, rendered by the API with the sample values typed here.
 import { useEffect, useState } from "react";
 import type { Schemas } from "@promptworks/client";
 import { useT } from "../i18n";
@@ -39,7 +39,7 @@ export function VersionEditor({ promptId }: { promptId: string | null }) {
     setText(templateText(current.template));
     setVars(current.variables.map((v) => ({ name: v.name, type: v.type ?? "string", required: v.required ?? true, default: v.default === undefined || v.default === null ? "" : JSON.stringify(v.default), sample: "" })));
   }, [current]);
-  const preview = usePreview(promptId, current?.number ?? null, vars);
+  const preview = usePreview(kind, text, vars);
   const save = async () => {
     setSaving(true);
     setErrors(null);
@@ -124,11 +124,13 @@ export function VersionEditor({ promptId }: { promptId: string | null }) {
           </div>
           <aside className="preview" data-testid="preview">
             <h3>{t("editor.preview")}</h3>
-            {!promptId && <p className="muted">{t("editor.previewAfterSave")}</p>}
-            {preview.failure && <FailureBox failure={preview.failure} />}
+            {!preview.data && !preview.failure && <p className="muted">{t("editor.previewEmpty")}</p>}
+            {preview.failure && (preview.failure.problem?.errors?.length
+              ? <ul className="field-error" data-testid="preview-error">{preview.failure.problem.errors.map((e, i) => <li key={i}><code>{e.field}</code> {e.msg}</li>)}</ul>
+              : <FailureBox failure={preview.failure} />)}
             {preview.data && (
               <>
-                <p className="muted">{t("editor.previewOf", { n: preview.data.version_number })}</p>
+                <p className="muted">{t("editor.previewLive")}</p>
                 {preview.data.kind === "text" ? <pre>{preview.data.text}</pre> : preview.data.messages?.map((m, i) => <pre key={i}><b>{m.role}</b>{"\n"}{m.content}</pre>)}
                 {preview.data.missing.length > 0 && <p className="warn">{t("editor.missing")}: {preview.data.missing.join(", ")}</p>}
                 {preview.data.unused.length > 0 && <p className="muted">{t("editor.unused")}: {preview.data.unused.join(", ")}</p>}
@@ -156,23 +158,36 @@ function parseLoose(value: string): unknown {
   try { return JSON.parse(value); } catch { return value; }
 }
 
-/** Renders the saved version through the API as the sample values change (debounced). */
-function usePreview(promptId: string | null, version: number | null, vars: VarRow[]) {
+/** Renders the template being typed through the API (`POST /render`, the renderer runs use) as
+ * the template, the declared variables or the sample values change; debounced, and an answer
+ * that arrives after a newer edit is dropped. A refusal (template error, missing variable) is
+ * shown in the preview with the field it names. */
+function usePreview(kind: "text" | "chat", text: string, vars: VarRow[]) {
   const { api } = useSession();
-  const [data, setData] = useState<Schemas["RenderOut"] | null>(null);
+  const [data, setData] = useState<Schemas["RenderPreviewOut"] | null>(null);
   const [failure, setFailure] = useState<ReturnType<typeof asFailure> | null>(null);
-  const values = JSON.stringify(vars.filter((v) => v.name && v.sample !== "").map((v) => [v.name, v.sample]));
+  const request = JSON.stringify({
+    kind, text,
+    declared: vars.filter((v) => v.name.trim()).map((v) => ({
+      name: v.name.trim(), type: v.type, required: v.required,
+      ...(v.default.trim() ? { default: parseLoose(v.default) } : {}),
+    })),
+    variables: Object.fromEntries(vars.filter((v) => v.name.trim() && v.sample !== "").map((v) => [v.name.trim(), v.sample])),
+  });
   useEffect(() => {
-    if (!promptId || version === null) return;
+    const { kind, text, declared, variables } = JSON.parse(request) as {
+      kind: "text" | "chat"; text: string; declared: Schemas["VariableSpec"][]; variables: Record<string, unknown>;
+    };
+    if (!text.trim()) { setData(null); setFailure(null); return; }
     let live = true;
     const timer = setTimeout(() => {
-      const variables = Object.fromEntries(JSON.parse(values) as [string, string][]);
-      call(api.POST("/api/v1/prompts/{prompt_id}/render", { params: { path: { prompt_id: promptId } }, body: { version, variables } })).then(
+      const template = kind === "text" ? { template: text } : { messages: textToMessages(text) };
+      call(api.POST("/api/v1/render", { body: { ...template, declared, variables } })).then(
         ({ data }) => { if (live) { setData(data); setFailure(null); } },
-        (e: unknown) => { if (live) setFailure(asFailure(e)); },
+        (e: unknown) => { if (live) { setData(null); setFailure(asFailure(e)); } },
       );
     }, 300);
     return () => { live = false; clearTimeout(timer); };
-  }, [api, promptId, version, values]);
+  }, [api, request]);
   return { data, failure };
 }

@@ -159,3 +159,32 @@ class MessageRequest(Body):
     """Why (optional): kept in the history."""
 
     message: Message = ""
+
+
+class RenderTemplateRequest(Body):
+    """A template not saved yet (the one being typed in an editor) rendered with given values:
+    ``template`` (text) or ``messages`` (chat), not both. Same renderer and size limits as a
+    stored version; nothing is written."""
+
+    template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PROMPT_CONTENT_CHARS,
+        description=f"A text template (at most {MAX_PROMPT_CONTENT_CHARS:,} characters)",
+    )
+    messages: list[ChatMessage] | None = Field(
+        default=None, min_length=1, max_length=200, description="A chat template"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict, description="Values by name")
+    declared: list[VariableSpec] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The variables the version declares: defaults and optional ones apply",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"template": "Say hi to {{ name }}", "variables": {"name": "Ann"}}]
+        },
+    )

@@ -35,6 +35,7 @@ from query_api.api import (
     prompts,
     providers,
     quick_tests,
+    render,
     runs,
     tags,
     usage,
@@ -131,6 +132,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     modules = (
         prompts,
+        render,
         prompt_writes,
         classes,
         tags,

@@ -3,7 +3,7 @@ check runs before routing and the OpenAPI document is generated from the same ru
 
 The web console's files (``web.is_console_path``: ``/``, its client routes and its hashed
 assets, GET and HEAD only) are open: a browser loads them before anyone has signed in.
-Reads (GET, and the render preview, a POST that writes nothing) need ``read``; writes need
+Reads (GET, and the render previews, POSTs that writes nothing) need ``read``; writes need
 the scope of what they change; key management, and anything not listed, needs ``admin``
 (fail closed). ``admin`` grants every scope.
 """
@@ -52,6 +52,8 @@ def scope_for(method: str, path: str) -> str | None:
         return "read"
     if method == "POST" and local.startswith("/prompts/") and local.endswith("/render"):
         return "read"
+    if method == "POST" and local == "/render":
+        return "read"  # the preview of a template not saved yet
     for collection, scope in WRITE_SCOPES:
         if _under(local, collection):
             return scope

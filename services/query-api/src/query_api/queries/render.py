@@ -1,5 +1,6 @@
-"""A render preview: a version's template with given variables, through the platform's own
-sandboxed renderer (the one the run-orchestrator uses). A read: nothing is written.
+"""A render preview: a version's template (or one not saved yet: ``render_draft``) with given
+variables, through the platform's own sandboxed renderer (the one the run-orchestrator uses).
+A read: nothing is written.
 
 Values: the given ones, else a declared default, else "" for an optional declared variable
 (reported in ``missing``). A required declared variable or a variable the template uses
@@ -15,13 +16,25 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.values import ChatMessage, TextTemplate
+from promptworks_contracts.api.prompts import RenderTemplateRequest
+from promptworks_contracts.values import (
+    ChatMessage,
+    ChatTemplate,
+    PromptTemplate,
+    TextTemplate,
+    VariableSpec,
+)
 from promptworks_eventkit.errors import DomainError, NotFoundError
 from promptworks_eventkit.templating import TemplateError, render
 from query_api.projections.variables import template_sources, used_variables
 from query_api.queries.prompt_docs import LATEST
 from query_api.queries.prompt_reads import prompt_not_found, versions_by_number
-from query_api.schemas.prompts import PromptVersionOut, RenderOut, RenderRequest
+from query_api.schemas.prompts import (
+    PromptVersionOut,
+    RenderOut,
+    RenderPreviewOut,
+    RenderRequest,
+)
 from query_api.tables import prompts
 
 p = prompts.c
@@ -86,15 +99,49 @@ async def _version(
 
 
 def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOut:
-    sources = template_sources(version.template)
-    try:
-        used = set().union(*(used_variables(source) for source in sources))
-    except TemplateError as error:
-        raise DomainError(str(error), field="template", rule="template_invalid") from error
+    preview = render_template(version.template, version.variables, given)
+    return RenderOut(version_number=version.number, **preview.model_dump())
+
+
+def render_draft(request: RenderTemplateRequest) -> RenderPreviewOut:
+    """A template not saved yet (the editor's live preview); its errors name the field the
+    editor shows them next to: ``template`` or ``messages.<i>.content``."""
+    if (request.template is None) == (request.messages is None):
+        raise DomainError(
+            "give template (text) or messages (chat), one of them",
+            field="template",
+            rule="template_or_messages",
+        )
+    template: PromptTemplate
+    if request.template is not None:
+        template, fields = TextTemplate(text=request.template), ["template"]
+    else:
+        messages = request.messages or []
+        template = ChatTemplate(messages=messages)
+        fields = [f"messages.{i}.content" for i in range(len(messages))]
+    return render_template(template, request.declared, request.variables, fields)
+
+
+def render_template(
+    template: PromptTemplate,
+    declared_variables: list[VariableSpec],
+    given: dict[str, Any],
+    fields: list[str] | None = None,
+) -> RenderPreviewOut:
+    """``fields`` names each source for its errors; without it a parse error names
+    ``template`` and a render error ``variables`` (a stored version's template is valid)."""
+    sources = template_sources(template)
+    used: set[str] = set()
+    for i, source in enumerate(sources):
+        try:
+            used |= used_variables(source)
+        except TemplateError as error:
+            field = fields[i] if fields else "template"
+            raise DomainError(str(error), field=field, rule="template_invalid") from error
     values = dict(given)
     missing: list[str] = []
     required: list[str] = []
-    declared = {spec.name: spec for spec in version.variables}
+    declared = {spec.name: spec for spec in declared_variables}
     for name, spec in declared.items():
         if name in values:
             continue
@@ -108,19 +155,18 @@ def render_version(version: PromptVersionOut, given: dict[str, Any]) -> RenderOu
     required += sorted(used - declared.keys() - values.keys())
     if required:
         raise MissingVariablesError(required)
-    try:
-        rendered = [render(source, values) for source in sources]
-    except TemplateError as error:
-        raise DomainError(str(error), field="variables", rule="render_failed") from error
-    common = {
-        "version_number": version.number,
-        "missing": missing,
-        "unused": sorted(set(given) - used),
-    }
-    if isinstance(version.template, TextTemplate):
-        return RenderOut(kind="text", text=rendered[0], **common)
+    rendered: list[str] = []
+    for i, source in enumerate(sources):
+        try:
+            rendered.append(render(source, values))
+        except TemplateError as error:
+            field = fields[i] if fields else "variables"
+            raise DomainError(str(error), field=field, rule="render_failed") from error
+    common: dict[str, Any] = {"missing": missing, "unused": sorted(set(given) - used)}
+    if isinstance(template, TextTemplate):
+        return RenderPreviewOut(kind="text", text=rendered[0], **common)
     messages = [
         ChatMessage(role=message.role, content=text)
-        for message, text in zip(version.template.messages, rendered, strict=True)
+        for message, text in zip(template.messages, rendered, strict=True)
     ]
-    return RenderOut(kind="chat", messages=messages, **common)
+    return RenderPreviewOut(kind="chat", messages=messages, **common)

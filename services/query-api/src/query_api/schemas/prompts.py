@@ -115,13 +115,16 @@ class RenderRequest(BaseModel):
     label: str | None = Field(default=None, max_length=50, description="e.g. production")
 
 
-class RenderOut(_Out):
-    version_number: int
+class RenderPreviewOut(_Out):
     kind: Literal["text", "chat"]
     text: str | None = None
     messages: list[ChatMessage] | None = None
     missing: list[str] = Field(description="Optional variables without a value (rendered empty)")
     unused: list[str] = Field(description="Given variables the template does not use")
+
+
+class RenderOut(RenderPreviewOut):
+    version_number: int
 
 
 class Change(_Out):
