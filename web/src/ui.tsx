@@ -1,5 +1,5 @@
 // Shared pieces of every screen: the session's client, failures with a retry, field messages.
-import { createContext, useContext, type ReactNode } from "react";
+import { createContext, useContext, type Dispatch, type ReactNode, type SetStateAction } from "react";
 import type { PromptWorksClient } from "@promptworks/client";
 import { useT } from "./i18n";
 import type { Failure, FormErrors } from "./lib/problems";
@@ -77,4 +77,22 @@ export function money(m: { amount: string; currency: string } | null | undefined
 
 export function pct(x: number | null | undefined): string {
   return x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`;
+}
+
+/** Previous / next over cursor pages. `cursors` is the start of every page seen (null: the
+ * first), so going back needs no cursor from the server. */
+export function CursorPager({ cursors, setCursors, next, total }: {
+  cursors: (string | null)[];
+  setCursors: Dispatch<SetStateAction<(string | null)[]>>;
+  next: string | null | undefined;
+  total?: number | null;
+}) {
+  const t = useT();
+  return (
+    <div className="pager">
+      <button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>{t("common.prev")}</button>
+      <span className="muted">{t("common.page", { n: cursors.length })}{total != null ? ` · ${t("common.total", { n: total })}` : ""}</span>
+      <button disabled={!next} data-testid="next-page" onClick={() => setCursors((c) => [...c, next ?? null])}>{t("common.next")}</button>
+    </div>
+  );
 }

@@ -7,7 +7,7 @@ import { asFailure, call, nextCursor, type Problem } from "../lib/api";
 import { ASSERTION_SKELETONS, parseAssertions } from "../lib/assertions";
 import { useLoad } from "../lib/load";
 import { problemToFormErrors, type FormErrors } from "../lib/problems";
-import { FailureBox, FieldError, GeneralErrors, Loading, useSession, when } from "../ui";
+import { FailureBox, FieldError, GeneralErrors, Loading, useSession, when, CursorPager } from "../ui";
 
 export function Evaluators() {
   const t = useT();
@@ -54,11 +54,7 @@ export function Evaluators() {
               {page.data.items.length === 0 && <tr><td colSpan={5} className="muted">{t("common.empty")}</td></tr>}
             </tbody>
           </table>
-          <div className="pager">
-            <button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>{t("common.prev")}</button>
-            <span className="muted">{t("common.page", { n: cursors.length })}</span>
-            <button disabled={!page.data.next} onClick={() => setCursors((c) => [...c, page.data!.next])}>{t("common.next")}</button>
-          </div>
+          <CursorPager cursors={cursors} setCursors={setCursors} next={page.data.next} />
         </>
       )}
       {open && <EvaluatorDetail id={open} onChanged={page.reload} />}

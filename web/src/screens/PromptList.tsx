@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 import { useT } from "../i18n";
 import { call, nextCursor, totalCount } from "../lib/api";
 import { useLoad } from "../lib/load";
-import { FailureBox, Link, Loading, useSession, when } from "../ui";
+import { FailureBox, Link, Loading, useSession, when, CursorPager } from "../ui";
 
 const PAGE = 25;
 
@@ -95,11 +95,7 @@ export function PromptList() {
               {page.data.items.length === 0 && <tr><td colSpan={6} className="muted">{t("common.empty")}</td></tr>}
             </tbody>
           </table>
-          <div className="pager">
-            <button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>{t("common.prev")}</button>
-            <span className="muted">{t("common.page", { n: cursors.length })}{page.data.total !== null ? ` · ${t("common.total", { n: page.data.total })}` : ""}</span>
-            <button disabled={!page.data.next} data-testid="next-page" onClick={() => setCursors((c) => [...c, page.data!.next])}>{t("common.next")}</button>
-          </div>
+          <CursorPager cursors={cursors} setCursors={setCursors} next={page.data.next} total={page.data.total} />
         </>
       )}
     </section>

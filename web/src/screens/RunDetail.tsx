@@ -8,7 +8,7 @@ import { progressOf, useLive } from "../lib/live";
 import { useLoad } from "../lib/load";
 import type { Failure } from "../lib/problems";
 import { navigate } from "../lib/router";
-import { FailureBox, Link, Loading, money, pct, useSession, when } from "../ui";
+import { FailureBox, Link, Loading, money, pct, useSession, when, CursorPager } from "../ui";
 import { Progress } from "./RunList";
 
 type Run = Schemas["RunOut"];
@@ -117,11 +117,7 @@ function Results({ runId, version }: { runId: string; version: number }) {
               {page.data.items.length === 0 && <tr><td colSpan={8} className="muted">{t("common.empty")}</td></tr>}
             </tbody>
           </table>
-          <div className="pager">
-            <button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>{t("common.prev")}</button>
-            <span className="muted">{t("common.page", { n: cursors.length })}</span>
-            <button disabled={!page.data.next} onClick={() => setCursors((c) => [...c, page.data!.next])}>{t("common.next")}</button>
-          </div>
+          <CursorPager cursors={cursors} setCursors={setCursors} next={page.data.next} />
         </>
       )}
     </>

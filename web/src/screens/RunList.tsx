@@ -5,7 +5,7 @@ import { useT } from "../i18n";
 import { call, nextCursor } from "../lib/api";
 import { useLive, progressOf } from "../lib/live";
 import { useLoad } from "../lib/load";
-import { FailureBox, Link, Loading, money, useSession, when } from "../ui";
+import { FailureBox, Link, Loading, money, useSession, when, CursorPager } from "../ui";
 
 type Run = Schemas["RunOut"];
 type Status = Run["status"];
@@ -56,11 +56,7 @@ export function RunList({ promptId }: { promptId: string | null }) {
             <thead><tr><th>{t("runs.run")}</th><th>{t("runs.prompt")}</th><th>{t("runs.model")}</th><th>{t("runs.status")}</th><th>{t("runs.progress")}</th><th>{t("runs.cost")}</th><th>{t("common.created")}</th></tr></thead>
             <tbody>{page.data.items.map((r) => <RunRow key={r.id} run={r} />)}</tbody>
           </table>
-          <div className="pager">
-            <button disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>{t("common.prev")}</button>
-            <span className="muted">{t("common.page", { n: cursors.length })}</span>
-            <button disabled={!page.data.next} onClick={() => setCursors((c) => [...c, page.data!.next])}>{t("common.next")}</button>
-          </div>
+          <CursorPager cursors={cursors} setCursors={setCursors} next={page.data.next} />
         </>
       )}
     </section>
