@@ -225,12 +225,20 @@ class ConsumerRunner:
         """Idle, no batch checks the fence: check it here, so that checkpoints moved back
         (a rollback to older models) are read from even when no new event arrives."""
         assert self._fence is not None
-        async with self.batch_lock:
-            async with self._sessions() as session, session.begin():
-                moved = await self._fence(session) != self._fence_token
-            if moved:
-                log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
-                await self.seek_to_stored_offsets(list(consumer.assignment()))
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        try:
+            async with self.batch_lock:
+                async with self._sessions() as session, session.begin():
+                    moved = await self._fence(session) != self._fence_token
+                if moved:
+                    log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
+                    await self.seek_to_stored_offsets(assigned)
+        except Exception as error:
+            # The database away: the next batch checks again, in its own transaction; an idle
+            # consumer must not restart (and rebalance its group) for it.
+            log.warning("fence check failed", consumer=self.name, error=repr(error))
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Per owned partition: its high watermark (from the last fetch) minus our position."""

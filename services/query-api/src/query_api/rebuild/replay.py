@@ -270,10 +270,11 @@ async def _until(
     unknown = set(targets) - consumer.assignment()
     if unknown:
         raise RebuildError(f"partitions the replay cannot read: {sorted(unknown)}")
-    while True:
+
+    def behind() -> int:
         positions = runner.positions()
-        behind = sum(max(0, o - positions.get(tp, 0)) for tp, o in targets.items())
-        if behind == 0:
-            return
+        return sum(max(0, o - positions.get(tp, 0)) for tp, o in targets.items())
+
+    while behind() > 0:
         records = await runner.poll(consumer)
-        progress.applied(records, behind, phase)
+        progress.applied(records, behind(), phase)
