@@ -21,8 +21,9 @@ switch (ADR 0023).
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -194,6 +195,11 @@ async def _replay_and_switch(
         )
         consumer = await runner.open_assigned()
         partitions = sorted(consumer.assignment())
+        missing = {settings.kafka.topic(t) for t in router.topics} - {p.topic for p in partitions}
+        if missing:
+            # Most likely the wrong KAFKA_TOPIC_PREFIX or cluster: switching would serve empty
+            # models.
+            raise RebuildError(f"topics missing: {', '.join(sorted(missing))}")
         ends = await consumer.end_offsets(partitions)
         total = sum(ends.values())
         progress.phase(f"replaying {total:,} records of {len(partitions)} partitions into {NEXT}")
@@ -230,11 +236,27 @@ async def _replay_and_switch(
         fence_seconds = time.monotonic() - started
         return Timings(replay_events, replay_seconds, replay_cpu, fence_seconds)
     finally:
-        if consumer is not None:
-            await consumer.stop()
-        await producer.stop()
-        # Its connections name NEXT first, which no longer exists: never to be used again.
-        await engine.dispose()
+        try:
+            if consumer is not None:
+                await _stopped(consumer.stop())
+        finally:
+            try:
+                await _stopped(producer.stop())
+            finally:
+                # Its connections name NEXT first, which no longer exists: never used again.
+                await engine.dispose()
+
+
+async def _stopped(stop: Awaitable[None]) -> None:
+    """Stops a Kafka client; aiokafka can raise the CancelledError of a task of its own that
+    it cancelled on the way (a consumer stopped before its first fetch): not ours to pass on,
+    unless this task is being cancelled itself."""
+    try:
+        await stop
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def _fenced(lock: AsyncConnection, statement: str) -> float:
