@@ -78,7 +78,9 @@ class PeakMemory:
         self.cpu_seconds = {name: after[name] - self._cpu_before[name] for name in after}
 
 
-async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
+async def start_stack(
+    infra: Infra, run_dir: Path, extra_env: dict[str, dict[str, str]] | None = None
+) -> tuple[Stack, list[str]]:
     kafka = await isolated_kafka(infra)  # deleted after the run with the stack's databases
     specs = [type(s)(s.name, s.module, s.database, free_port()) for s in default_specs()]
     urls = [await create_database(infra, s.database) for s in specs]
@@ -89,7 +91,7 @@ async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
         specs=specs,
         topic_prefix=kafka.topic_prefix,
         databases={s.name: u.rsplit("/", 1)[1] for s, u in zip(specs, urls, strict=True)},
-        extra_env={"query-api": {"LOG_LEVEL": "WARNING"}},
+        extra_env={"query-api": {"LOG_LEVEL": "WARNING"}, **(extra_env or {})},
     )
     await asyncio.to_thread(stack.migrate)
     stack.start_all()
