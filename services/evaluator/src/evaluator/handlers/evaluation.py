@@ -109,7 +109,10 @@ class EvaluationHandlers:
                 RunCompleted: self.on_runs_completed,
                 RunFailed: self.on_runs_failed,
                 RunCancelled: self.on_runs_cancelled,
-            }
+            },
+            # Each run's order is kept (created, results, end); runs are independent, so a
+            # batch's results of many runs are one handler call.
+            order="stream",
         )
 
     async def on_runs_created(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
