@@ -171,7 +171,10 @@ def run_events(cases: int, repetitions: int, baseline: bool = False) -> list[Dom
 
 async def produce(kafka: KafkaSettings, events: list[DomainEvent]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, linger_ms=20, max_batch_size=1 << 20
+        bootstrap_servers=kafka.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        max_request_size=kafka.max_message_bytes,
     )
     await producer.start()
     try:
