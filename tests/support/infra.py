@@ -206,9 +206,23 @@ async def create_migrated_database(infra: Infra, service: str) -> str:
                 await connection.execute("SELECT pg_advisory_unlock($1)", lock_key)
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
         await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await _copy_settings(connection, template, name)
     finally:
         await connection.close()
     return infra.database_url(name)
+
+
+async def _copy_settings(connection: asyncpg.Connection, source: str, target: str) -> None:
+    """A database's own settings (``ALTER DATABASE ... SET``, e.g. query-api's search path to
+    its read-model schema, migration 0011) are not copied with the template: set them too."""
+    settings = await connection.fetchval(
+        "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+        "WHERE d.datname = $1 AND s.setrole = 0",
+        source,
+    )
+    for setting in settings or ():
+        name, value = setting.split("=", 1)
+        await connection.execute(f'ALTER DATABASE "{target}" SET {name} = {value}')
 
 
 async def _database_exists(connection: asyncpg.Connection, name: str) -> bool:
