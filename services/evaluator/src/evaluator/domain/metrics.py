@@ -66,7 +66,7 @@ def _metric_list() -> TypeAdapter[list[MetricValue]]:
 
 def metric_values(fields: list[dict[str, Any]]) -> list[MetricValue]:
     """Models from their fields, validated in one call (a result has ~25 metrics: one
-    ``MetricValue(...)`` each cost as much as the checks that measured them)."""
+    ``MetricValue(...)`` each cost several times the text checks that measured them)."""
     return _metric_list().validate_python(fields)
 
 
