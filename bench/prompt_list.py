@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from bench.prompt_data import Catalogue, produce_catalogue
 from promptworks_eventkit.db import asyncpg_dsn
@@ -56,7 +59,17 @@ TYPOS = [
 Params = Callable[[int], dict[str, Any]]
 
 
-def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Popen[bytes]:
+def start_query_api(
+    database_url: str,
+    kafka: Any,
+    port: int,
+    *,
+    workers: int = 1,
+    profile: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """query-api as its own process (``workers`` HTTP worker processes; ``profile``: under
+    cProfile in CPU time, ``bench.profiled``: stats written to that file when it is stopped by
+    ``stop_query_api``)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -67,8 +80,38 @@ def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Pope
         "BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         # The measured client is one key; the bench measures the queries, not the limiter.
         "RATE_LIMIT_PER_MINUTE": "0",
+        "WEB_CONCURRENCY": str(workers),
     }
-    return subprocess.Popen([sys.executable, "-m", "query_api", "serve"], env=env)
+    profiler = ["-m", "bench.profiled", profile] if profile else ["-m"]
+    return subprocess.Popen([sys.executable, *profiler, "query_api", "serve"], env=env)
+
+
+def stop_query_api(process: subprocess.Popen[bytes], profiled: bool = False) -> None:
+    """SIGINT when profiled (cProfile writes its stats on a clean exit), else SIGTERM."""
+    process.send_signal(signal.SIGINT) if profiled else process.terminate()
+    process.wait(timeout=60)
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) of query-api: the process and its worker processes."""
+    root = psutil.Process(process.pid)
+    total = 0.0
+    for each in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def stored_key_headers(base_url: str) -> dict[str, str]:
+    """A read key stored in query-api's database, created with the bootstrap key: what a real
+    client presents (its lookup is part of every request), unlike the configured bootstrap key."""
+    async with httpx.AsyncClient(base_url=base_url, headers=admin_headers()) as client:
+        answer = await client.post(
+            "/api/v1/api-keys", json={"name": "bench-reader", "scopes": ["read"]}
+        )
+        assert answer.status_code == 201, answer.text[:300]
+        return {"Authorization": f"Bearer {answer.json()['secret']}"}
 
 
 async def wait_projected(database_url: str, events: int, started: float) -> float:
