@@ -74,7 +74,11 @@ async def test_serve_with_two_workers_projects_each_event_once(
         events += [run, RunStarted(run_id=run.run_id)]
         events += [result_of(run, case) for case in range(3)]
         events.append(RunCompleted(run_id=run.run_id, status="completed", succeeded=3, failed=0))
-    async with service_process("query-api", url, kafka, tmp_path, "--workers", "2") as base:
+    # Two processes import and start the whole app at once: slow on a loaded CI machine.
+    serving = service_process(
+        "query-api", url, kafka, tmp_path, "--workers", "2", ready_within=180.0
+    )
+    async with serving as base:
         supervisor = psutil.Process(int((tmp_path / "query-api.pid").read_text()))
         # (multiprocessing's resource tracker is a child too)
         workers = [c for c in supervisor.children() if "spawn_main" in " ".join(c.cmdline())]
