@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -42,11 +38,13 @@ import psutil
 from aiokafka import AIOKafkaProducer
 
 from bench.prompt_list import (
+    chosen_infra,
     cpu_seconds,
     percentiles,
     start_query_api,
     stop_query_api,
     stored_key_headers,
+    wait_serving,
 )
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import (
@@ -69,15 +67,7 @@ from promptworks_contracts.values import (
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.fake_openai import free_port
-from tests.support.infra import (
-    Infra,
-    create_database,
-    drop_database,
-    isolated_kafka,
-    migrate,
-    start_infra,
-)
-from tests.support.private_infra import running_private_infra
+from tests.support.infra import Infra, create_database, drop_database, isolated_kafka, migrate
 
 
 def run_events(results: int) -> tuple[uuid.UUID, list[DomainEvent]]:
@@ -242,30 +232,6 @@ async def live(client: httpx.AsyncClient, run_id: uuid.UUID) -> dict[str, Any]:
     answer = await client.get(f"/api/v1/test_prompt/{run_id}/events")
     events = [line for line in answer.text.splitlines() if line.startswith("event:")]
     return {"ms": round((time.perf_counter() - started) * 1000, 1), "events": events}
-
-
-async def wait_serving(base_url: str) -> None:
-    """Until query-api answers its health check (every worker process has started by then or
-    soon after; the first requests are warm-ups)."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
-        for _ in range(240):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.25)
-    raise RuntimeError("query-api did not start")
-
-
-@contextlib.contextmanager
-def chosen_infra(durable: bool) -> Iterator[Infra]:
-    if not durable:
-        yield start_infra()
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state)) as private,
-    ):
-        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
 
 
 async def main(
