@@ -279,8 +279,11 @@ class ProviderCalls:
         return retry
 
     def _cost(self, policy: CallPolicy, request: CompletionRequest) -> CallCost | None:
-        if self._limiter is None:
-            return None
+        limits = policy.limits
+        if self._limiter is None or (
+            limits.requests_per_minute is None and limits.tokens_per_minute is None
+        ):
+            return None  # no shared schedule: no token estimate to make (the prompt's size)
         tokens = estimate_tokens(
             len(prompt_text(request.messages)),
             request.parameters.max_tokens,
