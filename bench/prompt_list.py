@@ -8,39 +8,52 @@
 3. Measures GET latency over real HTTP (httpx, one request at a time, keep-alive) for each
    scenario and prints p50/p95/p99 in ms, as a table and as JSON.
 
-    uv run python -m bench.prompt_list [--prompts 100000] [--requests 250]
+4. The issue's three targets again at 1 and at 16 concurrent connections (first page,
+   ``offset=50000``, fuzzy ``q=``), with query-api's CPU ms per request.
 
-Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. The
-database is dropped at the end.
+    uv run python -m bench.prompt_list [--prompts 100000] [--requests 250] [--durable]
+        [--workers N] [--profile F]
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack;
+``--durable``: a private PostgreSQL + Kafka with durable settings (``bench.results_read``). The
+database is dropped at the end. Requests use a read key stored in the database (its lookup is
+part of every request, as for a real client).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from bench.prompt_data import Catalogue, produce_catalogue
 from promptworks_eventkit.db import asyncpg_dsn
 from tests.support.credentials import ADMIN_KEY, admin_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
+    Infra,
     create_database,
     drop_database,
     isolated_kafka,
     migrate,
     start_infra,
 )
+from tests.support.private_infra import running_private_infra
 
 # Typos of words in names and authors (each word-similar enough to the word it misspells).
 TYPOS = [
@@ -56,7 +69,17 @@ TYPOS = [
 Params = Callable[[int], dict[str, Any]]
 
 
-def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Popen[bytes]:
+def start_query_api(
+    database_url: str,
+    kafka: Any,
+    port: int,
+    *,
+    workers: int = 1,
+    profile: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """query-api as its own process (``workers`` HTTP worker processes; ``profile``: under
+    cProfile in CPU time, ``bench.profiled``: stats written to that file when it is stopped by
+    ``stop_query_api``)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -67,8 +90,38 @@ def start_query_api(database_url: str, kafka: Any, port: int) -> subprocess.Pope
         "BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         # The measured client is one key; the bench measures the queries, not the limiter.
         "RATE_LIMIT_PER_MINUTE": "0",
+        "WEB_CONCURRENCY": str(workers),
     }
-    return subprocess.Popen([sys.executable, "-m", "query_api", "serve"], env=env)
+    profiler = ["-m", "bench.profiled", profile] if profile else ["-m"]
+    return subprocess.Popen([sys.executable, *profiler, "query_api", "serve"], env=env)
+
+
+def stop_query_api(process: subprocess.Popen[bytes], profiled: bool = False) -> None:
+    """SIGINT when profiled (cProfile writes its stats on a clean exit), else SIGTERM."""
+    process.send_signal(signal.SIGINT) if profiled else process.terminate()
+    process.wait(timeout=60)
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) of query-api: the process and its worker processes."""
+    root = psutil.Process(process.pid)
+    total = 0.0
+    for each in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def stored_key_headers(base_url: str) -> dict[str, str]:
+    """A read key stored in query-api's database, created with the bootstrap key: what a real
+    client presents (its lookup is part of every request), unlike the configured bootstrap key."""
+    async with httpx.AsyncClient(base_url=base_url, headers=admin_headers()) as client:
+        answer = await client.post(
+            "/api/v1/api-keys", json={"name": "bench-reader", "scopes": ["read"]}
+        )
+        assert answer.status_code == 201, answer.text[:300]
+        return {"Authorization": f"Bearer {answer.json()['secret']}"}
 
 
 async def wait_projected(database_url: str, events: int, started: float) -> float:
@@ -163,6 +216,30 @@ async def label_requests(
     return samples
 
 
+async def wait_serving(base_url: str) -> None:
+    """Until query-api answers its health check (every worker process has started by then or
+    soon after; the first requests are warm-ups)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        for _ in range(240):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.25)
+    raise RuntimeError("query-api did not start")
+
+
+@contextlib.contextmanager
+def chosen_infra(durable: bool) -> Iterator[Infra]:
+    if not durable:
+        yield start_infra()
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
+        running_private_infra(Path(state)) as private,
+    ):
+        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return {
@@ -174,8 +251,56 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def main(prompts: int, requests: int) -> dict[str, Any]:
-    infra = start_infra()
+async def concurrent(
+    base_url: str,
+    headers: dict[str, str],
+    path: str,
+    params: Params,
+    requests: int,
+    connections: int,
+    server: subprocess.Popen[bytes],
+) -> dict[str, Any]:
+    """``requests`` GETs over ``connections`` keep-alive connections at once: percentiles,
+    requests/s and query-api's CPU ms per request."""
+    samples: list[float] = []
+    sent = [0]
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
+            while sent[0] < requests:
+                i = sent[0]
+                sent[0] += 1
+                started = time.perf_counter()
+                answer = await client.get(path, params=params(i))
+                samples.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == 200, answer.text[:200]
+
+    cpu, started = cpu_seconds(server), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    report = percentiles(samples)
+    report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
+    report["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
+    )
+    return report
+
+
+CONCURRENT: dict[str, Params] = {
+    "first page (default)": lambda i: {},
+    "deep offset (50,000)": lambda i: {"offset": 50_000},
+    "q fuzzy (typos)": lambda i: {"q": TYPOS[i % len(TYPOS)]},
+}
+"""The issue's targets at 16 connections (p99 <= 30 ms with 100,000 prompts)."""
+
+
+async def main(
+    prompts: int,
+    requests: int,
+    infra: Infra,
+    workers: int = 1,
+    profile: str | None = None,
+    connections: int = 16,
+) -> dict[str, Any]:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     process = None
@@ -186,20 +311,33 @@ async def main(prompts: int, requests: int) -> dict[str, Any]:
         produced_in = time.perf_counter() - started
         port = free_port()
         started = time.perf_counter()
-        process = start_query_api(url, kafka, port)
+        process = start_query_api(url, kafka, port, workers=workers, profile=profile)
         projected_in = await wait_projected(url, catalogue.events, started)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=60, headers=admin_headers()
-        ) as client:
+        base = f"http://127.0.0.1:{port}"
+        await wait_serving(base)
+        headers = await stored_key_headers(base)
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
             total = (await client.get("/api/v1/prompts", params={"archived": "all"})).headers
             assert int(total["X-Total-Count"]) == prompts, total
             latencies = await measure(client, catalogue, requests)
+        at_once: dict[str, Any] = {}
+        for name, params in CONCURRENT.items():
+            at_once[name] = {
+                "1 connection": await concurrent(
+                    base, headers, "/api/v1/prompts", params, requests, 1, process
+                ),
+                f"{connections} connections": await concurrent(
+                    base, headers, "/api/v1/prompts", params, requests, connections, process
+                ),
+            }
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_query_api(process, profile is not None)
         await drop_database(infra, url)
     return {
+        "nproc": os.cpu_count(),
+        "query_api_workers": workers,
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "prompts": prompts,
         "events": catalogue.events,
         "produce_seconds": round(produced_in, 1),
@@ -207,6 +345,7 @@ async def main(prompts: int, requests: int) -> dict[str, Any]:
         "projection_events_per_second": round(catalogue.events / projected_in),
         "projection_prompts_per_second": round(prompts / projected_in),
         "latency_ms": {name: percentiles(samples) for name, samples in latencies.items()},
+        "concurrent_ms": at_once,
     }
 
 
@@ -221,8 +360,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=250, help="per scenario (>= 200)")
+    parser.add_argument(
+        "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="query-api's HTTP workers")
+    parser.add_argument("--profile", help="run query-api under cProfile, stats to this file")
     options = parser.parse_args()
-    result = asyncio.run(main(options.prompts, options.requests))
+    print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
+    with chosen_infra(options.durable) as infra:
+        result = asyncio.run(
+            main(options.prompts, options.requests, infra, options.workers, options.profile)
+        )
     print(
         f"\nprojected {result['events']:,} events ({result['prompts']:,} prompts) in "
         f"{result['projection_seconds']} s from start-up = "

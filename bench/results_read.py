@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
-import tempfile
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -40,7 +37,15 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
-from bench.prompt_list import percentiles, start_query_api
+from bench.prompt_list import (
+    chosen_infra,
+    cpu_seconds,
+    percentiles,
+    start_query_api,
+    stop_query_api,
+    stored_key_headers,
+    wait_serving,
+)
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import (
     DomainEvent,
@@ -61,17 +66,8 @@ from promptworks_contracts.values import (
 )
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
-from tests.support.credentials import admin_headers
 from tests.support.fake_openai import free_port
-from tests.support.infra import (
-    Infra,
-    create_database,
-    drop_database,
-    isolated_kafka,
-    migrate,
-    start_infra,
-)
-from tests.support.private_infra import running_private_infra
+from tests.support.infra import Infra, create_database, drop_database, isolated_kafka, migrate
 
 
 def run_events(results: int) -> tuple[uuid.UUID, list[DomainEvent]]:
@@ -197,16 +193,20 @@ async def export(client: httpx.AsyncClient, run_id: uuid.UUID, pid: int) -> dict
 
 
 async def pages(
-    base_url: str, run_id: uuid.UUID, total: int, requests: int, connections: int
+    base_url: str,
+    run_id: uuid.UUID,
+    total: int,
+    requests: int,
+    connections: int,
+    headers: dict[str, str],
+    server: subprocess.Popen[bytes],
 ) -> dict[str, Any]:
     rng = random.Random(3)
     samples: list[float] = []
     queue = list(range(requests))
 
     async def worker() -> None:
-        async with httpx.AsyncClient(
-            base_url=base_url, timeout=60, headers=admin_headers()
-        ) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
             while queue:
                 queue.pop()
                 offset = rng.randrange(0, max(1, total - 50))
@@ -217,10 +217,13 @@ async def pages(
                 samples.append((time.perf_counter() - started) * 1000)
                 assert answer.status_code == 200, answer.text[:200]
 
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     report = percentiles(samples)
     report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
+    report["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
+    )
     return report
 
 
@@ -231,19 +234,9 @@ async def live(client: httpx.AsyncClient, run_id: uuid.UUID) -> dict[str, Any]:
     return {"ms": round((time.perf_counter() - started) * 1000, 1), "events": events}
 
 
-@contextlib.contextmanager
-def chosen_infra(durable: bool) -> Iterator[Infra]:
-    if not durable:
-        yield start_infra()
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state)) as private,
-    ):
-        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
-
-
-async def main(results: int, requests: int, infra: Infra) -> dict[str, Any]:
+async def main(
+    results: int, requests: int, infra: Infra, workers: int = 1, profile: str | None = None
+) -> dict[str, Any]:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     process = None
@@ -253,23 +246,25 @@ async def main(results: int, requests: int, infra: Infra) -> dict[str, Any]:
         await produce(kafka, events)
         port = free_port()
         started = time.perf_counter()
-        process = start_query_api(url, kafka, port)
+        process = start_query_api(url, kafka, port, workers=workers, profile=profile)
         await wait_projected(url, len(events))
         projected = time.perf_counter() - started
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=120, headers=admin_headers()) as client:
+        await wait_serving(base)
+        headers = await stored_key_headers(base)
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
             await client.get(f"/api/v1/test_prompt/{run_id}/results", params={"limit": 50})
             exported = [await export(client, run_id, process.pid) for _ in range(3)]
-            one = await pages(base, run_id, results, requests, 1)
-            sixteen = await pages(base, run_id, results, requests, 16)
+            one = await pages(base, run_id, results, requests, 1, headers, process)
+            sixteen = await pages(base, run_id, results, requests, 16, headers, process)
             stream = await live(client, run_id)
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_query_api(process, profile is not None)
         await drop_database(infra, url)
     return {
         "nproc": os.cpu_count(),
+        "query_api_workers": workers,
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "results": results,
         "events": len(events),
@@ -287,7 +282,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="query-api's HTTP workers")
+    parser.add_argument("--profile", help="run query-api under cProfile, stats to this file")
     args = parser.parse_args()
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
     with chosen_infra(args.durable) as infra:
-        print(json.dumps(asyncio.run(main(args.results, args.requests, infra)), indent=2))
+        report = asyncio.run(main(args.results, args.requests, infra, args.workers, args.profile))
+        print(json.dumps(report, indent=2))

@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,12 +31,17 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.prompt_list import percentiles, start_query_api
-from bench.results_read import chosen_infra, produce
+from bench.prompt_list import (
+    cpu_seconds,
+    percentiles,
+    start_query_api,
+    stop_query_api,
+    stored_key_headers,
+)
+from bench.results_read import chosen_infra, produce, wait_serving
 from promptworks_contracts.events import DomainEvent, RunCompleted, RunCreated, RunStarted
 from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate
 from promptworks_eventkit.db import asyncpg_dsn
-from tests.support.credentials import admin_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import Infra, create_database, drop_database, isolated_kafka, migrate
 
@@ -82,15 +88,18 @@ async def wait_projected(database_url: str, events: int) -> None:
 
 
 async def scenario(
-    base_url: str, params: dict[str, Any], requests: int, connections: int
+    base_url: str,
+    params: dict[str, Any],
+    requests: int,
+    connections: int,
+    headers: dict[str, str],
+    server: subprocess.Popen[bytes],
 ) -> dict[str, Any]:
     samples: list[float] = []
     left = [requests]
 
     async def worker() -> None:
-        async with httpx.AsyncClient(
-            base_url=base_url, timeout=60, headers=admin_headers()
-        ) as client:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
             while left[0] > 0:
                 left[0] -= 1
                 started = time.perf_counter()
@@ -99,14 +108,24 @@ async def scenario(
                 assert answer.status_code == 200, answer.text[:200]
                 assert "X-Total-Count" in answer.headers
 
-    started = time.perf_counter()
+    cpu, started = cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     report = percentiles(samples)
     report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
+    report["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
+    )
     return report
 
 
-async def main(runs: int, requests: int, infra: Infra) -> dict[str, Any]:
+async def main(
+    runs: int,
+    requests: int,
+    infra: Infra,
+    workers: int = 1,
+    profile: str | None = None,
+    only: str | None = None,
+) -> dict[str, Any]:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     process = None
@@ -116,10 +135,12 @@ async def main(runs: int, requests: int, infra: Infra) -> dict[str, Any]:
         await produce(kafka, events)
         port = free_port()
         started = time.perf_counter()
-        process = start_query_api(url, kafka, port)
+        process = start_query_api(url, kafka, port, workers=workers, profile=profile)
         await wait_projected(url, len(events))
         projected = time.perf_counter() - started
         base = f"http://127.0.0.1:{port}"
+        await wait_serving(base)
+        headers = await stored_key_headers(base)
         week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat()
         scenarios: dict[str, dict[str, Any]] = {
             "first page": {"limit": 50},
@@ -131,18 +152,20 @@ async def main(runs: int, requests: int, infra: Infra) -> dict[str, Any]:
         }
         measured: dict[str, Any] = {}
         for name, params in scenarios.items():
-            await scenario(base, params, 10, 1)  # warm-up
+            if only is not None and name != only:
+                continue
+            await scenario(base, params, 10, 1, headers, process)  # warm-up
             measured[name] = {
-                "1 connection": await scenario(base, params, requests, 1),
-                "16 connections": await scenario(base, params, requests, 16),
+                "1 connection": await scenario(base, params, requests, 1, headers, process),
+                "16 connections": await scenario(base, params, requests, 16, headers, process),
             }
     finally:
         if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+            stop_query_api(process, profile is not None)
         await drop_database(infra, url)
     return {
         "nproc": os.cpu_count(),
+        "query_api_workers": workers,
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "runs": runs,
         "events": len(events),
@@ -156,7 +179,13 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--durable", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="query-api's HTTP workers")
+    parser.add_argument("--profile", help="run query-api under cProfile, stats to this file")
+    parser.add_argument("--only", help="one scenario by name, e.g. 'first page'")
     args = parser.parse_args()
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
     with chosen_infra(args.durable) as infra:
-        print(json.dumps(asyncio.run(main(args.runs, args.requests, infra)), indent=2))
+        report = asyncio.run(
+            main(args.runs, args.requests, infra, args.workers, args.profile, args.only)
+        )
+        print(json.dumps(report, indent=2))

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from query_api.auth.key_cache import KeyCache
+from query_api.auth.store import KeyStore
 from query_api.tables import READ_MODEL_TABLES
 from tests.support.credentials import SERVICE_TOKEN
 
@@ -200,3 +202,26 @@ async def test_a_key_past_its_rate_limit_is_told_when_to_retry(serve, settings) 
         assert 1 <= int(throttled.headers["Retry-After"]) <= 60
         # Another key has its own bucket (the admin key already spent one on the create).
         assert (await api.client.get(f"{API}/prompts")).status_code == 200
+
+
+async def test_another_process_stops_a_revoked_key_within_its_cache_time(api, settings) -> None:
+    """Each process keeps found keys for ``API_KEY_CACHE_SECONDS``: the revoking process
+    refuses the key at once, another (worker or replica) once its entry expires."""
+    now = [0.0]
+    other = KeyStore(api.sessions, settings.pepper(), KeyCache(5.0, clock=lambda: now[0]))
+    key = await new_key(api.client, name="cached", scopes=["read"])
+    secret = key["secret"]
+    assert (await api.client.get(f"{API}/prompts", headers=as_key(secret))).status_code == 200
+    seen = await other.find(secret)
+    assert seen is not None and seen.revoked_at is None
+
+    assert (await api.client.delete(f"{API}/api-keys/{key['id']}")).status_code == 200
+    after = await api.client.get(f"{API}/prompts", headers=as_key(secret))
+    assert refused(after, 401, "unauthorized")["detail"] == "the API key was revoked"
+    still = await other.find(secret)
+    assert still is not None and still.revoked_at is None  # the other process's entry, 5 s
+    now[0] = 5.0
+    expired = await other.find(secret)
+    assert expired is not None and expired.revoked_at is not None
+    # Only found keys are kept: an unknown secret is asked again every time.
+    assert await other.find("pwk_unknown") is None

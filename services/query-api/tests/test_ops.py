@@ -1,8 +1,20 @@
-"""OpenAPI, docs and the operations endpoints."""
+"""OpenAPI, docs and the operations endpoints; serving with several worker processes."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
+import httpx
+import psutil
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from promptworks_contracts.events import ResultRecorded, RunCompleted, RunCreated, RunStarted
+from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, TokenUsage
+from tests.support.credentials import admin_headers
+from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
 
@@ -47,4 +59,75 @@ async def test_health_readiness_and_metrics(api, eventually) -> None:
     # Requests are counted by route template, not by raw path.
     assert (
         'promptworks_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics.text
+    )
+
+
+async def test_serve_with_two_workers_projects_each_event_once(
+    database, kafka, publisher, tmp_path, eventually
+) -> None:
+    """``serve --workers 2``: two processes on one port, each with the whole service (its
+    consumer in the one group, like a replica); every event is applied once in effect."""
+    url = await database("query-api")
+    runs = [catalog_run() for _ in range(12)]
+    events: list[Any] = []
+    for run in runs:
+        events += [run, RunStarted(run_id=run.run_id)]
+        events += [result_of(run, case) for case in range(3)]
+        events.append(RunCompleted(run_id=run.run_id, status="completed", succeeded=3, failed=0))
+    # Two processes import and start the whole app at once: slow on a loaded CI machine.
+    serving = service_process(
+        "query-api", url, kafka, tmp_path, "--workers", "2", ready_within=180.0
+    )
+    async with serving as base:
+        supervisor = psutil.Process(int((tmp_path / "query-api.pid").read_text()))
+        # (multiprocessing's resource tracker is a child too)
+        workers = [c for c in supervisor.children() if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2
+        await publisher.publish(events)
+        async with httpx.AsyncClient(base_url=base, headers=admin_headers()) as client:
+
+            async def all_completed() -> None:
+                answer = await client.get("/api/v1/test_prompt", params={"status": "completed"})
+                assert answer.headers["X-Total-Count"] == str(len(runs))
+
+            await eventually(all_completed)
+            listed = (await client.get("/api/v1/test_prompt", params={"limit": 50})).json()
+            assert sorted(r["recorded"] for r in listed) == [3] * len(runs)  # once each
+            for _ in range(6):  # any worker answers, with the same read model
+                page = await client.get(f"/api/v1/test_prompt/{runs[0].run_id}/results")
+                assert page.status_code == 200 and len(page.json()) == 3
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            applied = await connection.scalar(text("SELECT sum(next_offset) FROM consumer_offsets"))
+            assert applied == len(events)
+    finally:
+        await engine.dispose()
+
+
+def catalog_run() -> RunCreated:
+    return RunCreated(
+        run_id=uuid.uuid4(),
+        prompt_id=uuid.uuid4(),
+        prompt_version_id=uuid.uuid4(),
+        prompt_version_number=1,
+        template=TextTemplate(text="Say {{ q }}"),
+        model=ModelRef(provider="mock", name="echo"),
+        parameters=ModelParameters(),
+        repetitions=1,
+        cases=[{"q": str(i)} for i in range(3)],
+        total_calls=3,
+    )
+
+
+def result_of(run: RunCreated, case: int) -> ResultRecorded:
+    return ResultRecorded(
+        run_id=run.run_id,
+        result_id=uuid.uuid4(),
+        case_index=case,
+        repetition=1,
+        output=f"said {case}",
+        latency_ms=1.0,
+        usage=TokenUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2),
+        finish_reason="stop",
     )

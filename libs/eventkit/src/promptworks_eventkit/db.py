@@ -11,8 +11,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def create_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """``pre_ping``: test each connection as it leaves the pool (with asyncpg three round trips:
+    begin, an empty statement, rollback), so one closed by a database restart is replaced before
+    use. Without it such a connection fails the statement it is used for, and SQLAlchemy then
+    replaces every connection of the pool older than that failure."""
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -68,7 +68,11 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, with_relay: bool) -> Runtime:
-        engine = create_engine(settings.database_url.get_secret_value(), settings.db_pool_size)
+        engine = create_engine(
+            settings.database_url.get_secret_value(),
+            settings.db_pool_size,
+            pre_ping=settings.db_pool_pre_ping,
+        )
         return cls(
             settings=settings,
             engine=engine,

@@ -58,6 +58,12 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db_pool_size: int = Field(default=10, ge=1)
+    db_pool_pre_ping: bool = Field(
+        default=True,
+        description="Test each database connection before use (three round trips with "
+        "asyncpg); off, a connection closed by a database restart fails one statement and the "
+        "pool is then renewed.",
+    )
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,

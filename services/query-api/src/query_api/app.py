@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
 
@@ -42,6 +42,8 @@ from query_api.api import (
 )
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
+from query_api.api.ownership import Owners
+from query_api.auth.key_cache import KeyCache
 from query_api.auth.middleware import API_KEY_HEADER, ApiKeyAuth
 from query_api.auth.openapi import document_api_keys, document_projects
 from query_api.auth.projects import ProjectStore
@@ -93,7 +95,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.settings = settings
-    app.state.keys = KeyStore(runtime.sessions, settings.pepper())
+    app.state.keys = KeyStore(
+        runtime.sessions, settings.pepper(), KeyCache(settings.api_key_cache_seconds)
+    )
+    app.state.owners = Owners()
     app.state.projects = ProjectStore(runtime.sessions)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     auth = Middleware(
@@ -135,16 +140,18 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
                 CORRELATION_HEADER,
             ],
         )
-    api = APIRouter(prefix=API_PREFIX)
+    # The most read lists first: FastAPI tries the routers in order, each one's routes in turn.
+    # No two modules serve one path (prompts and prompt_writes share paths with other methods,
+    # and keep their order), so the order changes no answer.
     modules = (
+        runs,
         prompts,
+        exports,
         render,
         prompt_writes,
         classes,
         tags,
         comparisons,
-        runs,
-        exports,
         batches,
         evaluators,
         evaluations,
@@ -157,8 +164,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         admin,
     )
     for module in modules:
-        api.include_router(module.router)
-    app.include_router(api)
+        app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops_router(lambda: runtime))
     install_console(app, settings.web_dist)
     return app

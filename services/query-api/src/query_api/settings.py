@@ -11,6 +11,12 @@ from query_api.auth.keys import DEFAULT_PEPPER
 class QueryApiSettings(ServiceSettings):
     service_name: str = "query-api"
     http_port: int = 8000
+    db_pool_pre_ping: bool = Field(
+        default=False,
+        description="Off here: a read is a few short statements, and the ping tripled its "
+        "round trips. After a database restart the reads in flight fail once (503/500) and the "
+        "pool renews its connections.",
+    )
     database_url: SecretStr = SecretStr(
         "postgresql+asyncpg://promptworks:promptworks@127.0.0.1:54329/query_api"
     )
@@ -83,6 +89,22 @@ class QueryApiSettings(ServiceSettings):
         default=None,
         description="The web console's build (web/dist): served at / when it holds an "
         "index.html; unset, query-api serves the API only.",
+    )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="How long a process keeps a found API key before reading it again (0: read "
+        "it on every request). A key revoked on another worker or replica stops working within "
+        "this time; the process that revokes it stops at once.",
+    )
+    web_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP worker processes of `query-api serve` (`--workers` wins). Each runs "
+        "the whole service (its share of the projection consumer too); on Kubernetes keep 1 and "
+        "scale replicas.",
     )
     rate_limit_burst: int = Field(
         default=300, ge=1, description="Requests an API key may make at once before the limit."

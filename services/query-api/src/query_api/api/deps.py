@@ -1,4 +1,7 @@
-"""Dependencies the routers share: a read-only session, the write forwarder, paging headers."""
+"""Dependencies the routers share: a read-only session, the write forwarder, paging headers.
+
+Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hop per request for reading an attribute."""
 
 from __future__ import annotations
 
@@ -28,12 +31,12 @@ async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def forwarded_writes(request: Request) -> ForwardedWrites:
+async def forwarded_writes(request: Request) -> ForwardedWrites:
     writes: ForwardedWrites = request.app.state.writes
     return writes
 
 
-def settings(request: Request) -> QueryApiSettings:
+async def settings(request: Request) -> QueryApiSettings:
     value: QueryApiSettings = request.app.state.settings
     return value
 
@@ -44,7 +47,7 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-def project_of(request: Request) -> str:
+async def project_of(request: Request) -> str:
     """The project the request acts in (set by ``auth.middleware`` on project-scoped paths)."""
     project: str = request.state.project
     return project

@@ -5,6 +5,10 @@ read model holds it in another project, the request stops with the same 404 an u
 gets, so a key never learns that another project's prompt, run or batch exists. An id not (yet)
 in the read model passes on: the route answers 404 itself, and the command services check
 writes in the project's own state.
+
+An aggregate's project is set by its creation event and never changes (ADR 0017), so each
+process remembers the owners it has read (``Owners``): paging through one run costs the check
+one read, not one per page. Ids not (yet) in the read model are not remembered.
 """
 
 from __future__ import annotations
@@ -22,6 +26,22 @@ from query_api.api.deps import Project
 from query_api.tables import batches, runs
 
 
+class Owners:
+    """Project of each aggregate id this process has read, bounded (cleared when full)."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._max_entries = max_entries
+        self._projects: dict[tuple[str, UUID], str] = {}
+
+    def get(self, table: Table, value: UUID) -> str | None:
+        return self._projects.get((table.name, value))
+
+    def put(self, table: Table, value: UUID, project: str) -> None:
+        if len(self._projects) >= self._max_entries:
+            self._projects.clear()
+        self._projects[(table.name, value)] = project
+
+
 def owned(table: Table, id_field: str, noun: str) -> Any:
     """``dependencies=[owned(...)]`` of a router whose paths name ``{<id_field>}``."""
 
@@ -33,11 +53,20 @@ def owned(table: Table, id_field: str, noun: str) -> Any:
             value = UUID(str(raw))
         except ValueError:
             return  # the route's own validation answers 422
-        # A short session of its own: the request's read session would stay checked out for
-        # as long as a streamed answer (live progress, exports) lasts.
-        runtime: Runtime = request.app.state.runtime
-        async with runtime.sessions() as session:
-            await check_owner(session, project, table, id_field, value, noun)
+        owners: Owners | None = getattr(request.app.state, "owners", None)
+        owner = owners.get(table, value) if owners is not None else None
+        if owner is None:
+            # A short session of its own: the request's read session would stay checked out
+            # for as long as a streamed answer (live progress, exports) lasts.
+            runtime: Runtime = request.app.state.runtime
+            async with runtime.sessions() as session:
+                owner = await session.scalar(
+                    select(table.c.project_id).where(table.c[id_field] == value)
+                )
+            if owner is not None and owners is not None:
+                owners.put(table, value, owner)
+        if owner is not None and owner != project:
+            raise NotFoundError(f"{noun} {value} does not exist", field=id_field)
 
     return Depends(check)
 

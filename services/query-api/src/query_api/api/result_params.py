@@ -14,7 +14,7 @@ from query_api.queries.result_filters import ResultFilter
 from query_api.queries.run_filters import RunFilter, RunSort
 
 
-def result_filter(
+async def result_filter(
     passed: Annotated[
         bool | None,
         Query(description="true: results that passed; false: failed calls or failed checks"),
@@ -41,7 +41,7 @@ EvaluationParam = Annotated[
 ]
 
 
-def run_filter(
+async def run_filter(
     provider: Annotated[str | None, Query(max_length=200)] = None,
     model_name: Annotated[str | None, Query(max_length=200)] = None,
     created_after: Annotated[

@@ -19,7 +19,7 @@ from query_api.api.ownership import owned
 from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
 from query_api.queries import reevaluated_results
 from query_api.queries import runs as queries
-from query_api.queries.evaluation_sources import FIRST, choose
+from query_api.queries.evaluation_sources import FIRST, choose, reevaluation
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
 from query_api.tables import runs
@@ -99,13 +99,22 @@ async def list_results(
     and its verdict, of the chosen evaluation (default: the latest). A whole run in one
     answer: `/results/export` (NDJSON, streamed)."""
     first = paging.start(request, "results", offset, cursor)
-    source = await choose(session, run_id, evaluation)
-    if source is FIRST:
-        page = await queries.result_page(session, run_id, limit, first, filters.conditions())
-    elif await queries.run_exists(session, run_id):
-        page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
+    page: tuple[int, list[str]] | None = None
+    if evaluation is None:
+        # The default (the latest evaluation) is read with the run itself: one round trip.
+        run = await queries.run_for_results(session, run_id)
+        if run is not None and run.latest is None:
+            conditions = filters.conditions()
+            page = await queries.result_page(session, run_id, limit, first, conditions, run)
+        elif run is not None:
+            source = reevaluation(run.latest)
+            page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
     else:
-        page = None
+        source = await choose(session, run_id, evaluation)
+        if source is FIRST:
+            page = await queries.result_page(session, run_id, limit, first, filters.conditions())
+        elif await queries.run_exists(session, run_id):
+            page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
     if page is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     total, documents = page

@@ -13,14 +13,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.api.api_keys import CreateApiKeyRequest
+from query_api.auth.key_cache import KeyCache
 from query_api.auth.keys import Principal, StoredKey, digest, new_secret, shown_prefix
 from query_api.tables.api_keys import api_keys
 
 
 class KeyStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], pepper: bytes) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pepper: bytes,
+        cache: KeyCache | None = None,
+    ) -> None:
         self._sessions = sessions
         self._pepper = pepper
+        self._cache = cache or KeyCache(0)
 
     def digest(self, secret: str) -> bytes:
         return digest(secret, self._pepper)
@@ -73,19 +80,23 @@ class KeyStore:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC), revoked_by=revoked_by)
             )
+        self._cache.forget(key_id)
         return await self.get(key_id)
 
     async def find(self, secret: str) -> StoredKey | None:
+        """The key ``secret`` belongs to (from the cache while its entry lasts, ``key_cache``)."""
+        hashed = self.digest(secret)
+        cached = self._cache.get(hashed)
+        if cached is not None:
+            return cached
         async with self._sessions() as session:
             row = (
-                await session.execute(
-                    select(api_keys).where(api_keys.c.secret_digest == self.digest(secret))
-                )
+                await session.execute(select(api_keys).where(api_keys.c.secret_digest == hashed))
             ).first()
         if row is None:
             return None
         key = row._mapping
-        return StoredKey(
+        found = StoredKey(
             principal=Principal(
                 key_id=key["id"],
                 name=key["name"],
@@ -97,3 +108,5 @@ class KeyStore:
             expires_at=key["expires_at"],
             revoked_at=key["revoked_at"],
         )
+        self._cache.put(hashed, found)
+        return found

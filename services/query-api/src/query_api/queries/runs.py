@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, and_, func, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import EvaluatorPin
 from query_api.queries.run_filters import RunFilter
 from query_api.schemas.runs import RunOut, RunStatus, money
-from query_api.tables import FINISHED_STATUSES, result_positions, results, runs
+from query_api.tables import FINISHED_STATUSES, evaluations, result_positions, results, runs
 
 r = runs.c
 
@@ -71,21 +71,48 @@ async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
     return (await session.scalar(select(r.run_id).where(r.run_id == run_id))) is not None
 
 
+def latest_reevaluation(run_id: UUID) -> ScalarSelect[Any]:
+    """The run's latest evaluated re-evaluation (``evaluation_sources.choose``'s default), as a
+    scalar subquery: NULL when the run has only its first evaluation."""
+    e = evaluations.c
+    return (
+        select(e.evaluation_id)
+        .where(e.run_id == run_id, e.status == "evaluated", e.evaluation_id != run_id)
+        .order_by(e.stream_version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+async def run_for_results(session: AsyncSession, run_id: UUID) -> Any:
+    """What a results page needs of its run, in one read: ``recorded``, ``status`` and
+    ``latest`` (``latest_reevaluation``); None when the run does not exist."""
+    query = select(r.recorded, r.status, latest_reevaluation(run_id).label("latest")).where(
+        r.run_id == run_id
+    )
+    return (await session.execute(query)).first()
+
+
 async def result_page(
     session: AsyncSession,
     run_id: UUID,
     limit: int,
     offset: int,
     where: Sequence[ColumnElement[Any]] = (),
+    run: Any = None,
 ) -> tuple[int, list[str]] | None:
     """A page of a run's results ordered by (case_index, repetition): (the total that match,
     each result's stored document); None when the run does not exist. ``where``: more
     conditions on ``results`` (``queries.result_filters``).
 
     Unfiltered, the total is the run's ``recorded`` counter (one primary-key read that also
-    proves the run exists), not a count of 100,000 index entries.
+    proves the run exists), not a count of 100,000 index entries. ``run``: that read, when the
+    caller made it already (``run_for_results``).
     """
-    run = (await session.execute(select(r.recorded, r.status).where(r.run_id == run_id))).first()
+    if run is None:
+        run = (
+            await session.execute(select(r.recorded, r.status).where(r.run_id == run_id))
+        ).first()
     if run is None:
         return None
     res = results.c
