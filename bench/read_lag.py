@@ -99,6 +99,7 @@ class LagWatcher:
 async def measure(
     stack: Stack, infra: Infra, calls: int, warmup: float
 ) -> tuple[LagWatcher, float, dict[str, float]]:
+    repetitions = math.ceil(calls / 10_000)  # a run takes at most 10,000 cases
     async with stack.api_client("/api/v1", timeout=120) as api:
         prompt = await api.post(
             "/prompts", json={"name": "lag", "content": "Say {{ x }}", "variables": [{"name": "x"}]}
@@ -108,13 +109,14 @@ async def measure(
             "prompt_version_id": prompt.json()["current_version"]["id"],
             "provider": "mock",
             "model_name": "echo",
-            "cases": [{"x": str(i)} for i in range(calls)],
+            "cases": [{"x": str(i)} for i in range(math.ceil(calls / repetitions))],
+            "repetitions": repetitions,
             "assertions": [{"type": "contains", "value": "Say", "name": "says"}],
         }
         pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
         with PeakMemory(pids) as usage:
             run = await api.post("/test_prompt", json=body)
-            run.raise_for_status()
+            assert run.status_code in (201, 202), run.text
             run_id = run.json()["id"]
             watcher = LagWatcher(
                 f"{infra.database_url_base}/{stack.databases['run-orchestrator']}",
@@ -138,6 +140,7 @@ async def main(
     result_rate = rate / 2  # each result is recorded, then evaluated: two events into query-api
     concurrency = max(1, math.ceil(result_rate * latency_ms / 1000))
     calls = int(result_rate * (seconds + warmup))
+    calls -= calls % math.ceil(calls / 10_000)  # whole repetitions of at most 10,000 cases
     env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_MAX_CONCURRENCY": str(concurrency)}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as run_dir:
