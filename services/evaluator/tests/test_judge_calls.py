@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 KEY = "sk-judge-secret-never-recorded"
 B_KEY = "sk-project-b-judge"
 PRICE_IN, PRICE_OUT = Decimal("1.00"), Decimal("2.00")  # per million tokens
+PRICE_EMBED = Decimal("0.10")
 DIMENSIONS = ("准确性", "完整性", "清晰度", "稳定性")
 
 
@@ -75,7 +76,13 @@ async def judged(
                             "input_per_million": str(PRICE_IN),
                             "output_per_million": str(PRICE_OUT),
                         }
-                    }
+                    },
+                    "embed-1": {
+                        "pricing": {
+                            "input_per_million": str(PRICE_EMBED),
+                            "output_per_million": "0",
+                        }
+                    },
                 },
             }
         }
@@ -331,3 +338,106 @@ async def test_a_judge_calls_its_runs_project_provider(
     assert default_judgement.score is None
     assert default_judgement.error is not None and "acme" in default_judgement.error
     assert fake.authorizations == [f"Bearer {B_KEY}"]  # one call, with b's credential
+
+
+async def test_embedding_similarity_embeds_each_text_once_per_run(
+    judged: tuple[Harness, FakeOpenAI, str],
+) -> None:
+    """Embedding cosine similarity through run-orchestrator's ``/internal/embeddings`` and the
+    loopback OpenAI fake's ``/v1/embeddings``: against the case's expected output (embedded
+    once for all repetitions) or a templated text; priced by input tokens on the result that
+    caused the call; errors fail with no similarity."""
+    harness, fake, _ = judged
+    stream = RunStream()
+    assertions = [
+        {
+            "type": "embedding_similarity",
+            "provider": "judgeco",
+            "model": "embed-1",
+            "threshold": 0.5,
+        },
+        {
+            "type": "embedding",
+            "name": "mock_embedding",
+            "provider": "mock",
+            "model": "any",
+            "value": "{{ topic }} and the moon",
+            "threshold": -1,
+            "weight": 0,
+        },
+        {"type": "embedding", "name": "lost", "provider": "nowhere", "model": "m", "weight": 0},
+    ]
+    expected = ["the tide rises with the moon", "the moon orbits the earth"]
+    created = run_created(
+        stream,
+        cases=[{"topic": "tides"}, {"topic": "orbits"}],
+        assertions=assertions,
+        total_calls=4,
+    ).model_copy(update={"expected": expected, "repetitions": 2})
+    same = result(stream, 0, "the tide rises with the moon")
+    again = result(stream, 0, "the tide rises with the moon").model_copy(update={"repetition": 2})
+    off = result(stream, 1, "bananas are yellow")
+    failed = result(stream, 1, None, error="provider timeout").model_copy(update={"repetition": 2})
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
+    records = [stream.record(e) for e in [created, same, again, off, failed, completed]]
+    await harness.produce(records)
+    async with asyncio.timeout(90):
+        out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 5)
+    evaluated = {e.event.result_id: e.event for e in out if isinstance(e.event, ResultEvaluated)}
+
+    # Three distinct texts for judgeco's model, each embedded once (one input per call).
+    embedded = [body["input"] for body in fake.embedding_requests]
+    assert sorted(text for inputs in embedded for text in inputs) == sorted(
+        ["the tide rises with the moon", "the moon orbits the earth", "bananas are yellow"]
+    )
+    assert all(len(inputs) == 1 for inputs in embedded)
+    assert {body["model"] for body in fake.embedding_requests} == {"embed-1"}
+    assert fake.authorizations == [f"Bearer {KEY}"] * 3
+
+    def comparison(result_id: Any, name: str) -> Any:
+        return next(c for c in evaluated[result_id].embeddings if c.name == name)
+
+    # Equal to its reference: 1.0, and the call (6 words) is paid by the first repetition.
+    first = comparison(same.result_id, "embedding_similarity_0")
+    assert first.similarity == pytest.approx(1.0) and first.error is None
+    assert first.usage.prompt_tokens == 6
+    assert first.cost is not None and first.cost.amount == 6 * PRICE_EMBED / 1_000_000
+    second = comparison(again.result_id, "embedding_similarity_0")
+    assert second.similarity == pytest.approx(1.0)
+    assert (second.usage.total_tokens, second.cost) == (0, None)  # cached: nothing paid again
+    assert evaluated[same.result_id].passed is True
+
+    # Unrelated words: similarity 0 < 0.5 fails, with the measured value in the reasons.
+    low = comparison(off.result_id, "embedding_similarity_0")
+    assert low.similarity == pytest.approx(0.0)
+    assert low.usage.prompt_tokens == 3 + 5  # its output and its case's reference
+    [reason] = evaluated[off.result_id].reasons
+    assert (reason.name, reason.type, reason.threshold) == (
+        "embedding_similarity_0",
+        "embedding_similarity",
+        0.5,
+    )
+    metric = {m.name: m for m in evaluated[off.result_id].metrics}["embedding_similarity_0"]
+    assert metric.value == pytest.approx(0.0) and metric.passed is False
+
+    # The mock's deterministic vectors against a templated text; free.
+    mock = comparison(same.result_id, "mock_embedding")
+    assert mock.similarity is not None and 0 < mock.similarity < 1
+    assert mock.cost is not None and mock.cost.amount == 0
+
+    # An unknown provider: an error, never a similarity.
+    lost = comparison(same.result_id, "lost")
+    assert lost.similarity is None
+    assert lost.error is not None and "provider 'nowhere' is not configured" in lost.error
+
+    # No output: not embedded, fails with why.
+    assert evaluated[failed.result_id].embeddings == []
+    failed_metric = {m.name: m for m in evaluated[failed.result_id].metrics}
+    assert failed_metric["embedding_similarity_0"].detail == "no output: provider timeout"
+
+    # The run's evaluation spend includes the embeddings.
+    [run] = [e.event for e in out if isinstance(e.event, RunEvaluated)]
+    assert run.judge_cost is not None
+    assert run.judge_cost.amount == (6 + 3 + 5) * PRICE_EMBED / 1_000_000
+    summary = {s.name: s for s in run.summaries}["embedding_similarity_0"]
+    assert (summary.count, summary.passed) == (3, 2)

@@ -16,6 +16,7 @@ from evaluator.api.evaluators import router as evaluators_router
 from evaluator.api.reevaluations import router as reevaluations_router
 from evaluator.api.routes import router
 from evaluator.handlers.definitions import DefinitionHandlers
+from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.reevaluation import Reevaluations
@@ -45,9 +46,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     judges = JudgeQueue(
         completions, settings.judge_concurrency, PostgresJudgementStore(runtime.sessions)
     )
+    embeddings = EmbeddingMeter(completions, settings.judge_concurrency)
     runtime.add_consumer(
         CONSUMER_NAME,
-        EvaluationHandlers(judges=judges).router(),
+        EvaluationHandlers(judges=judges, embeddings=embeddings).router(),
         bind=port.joined,
         on_applied=count_evaluated,
     )
@@ -58,6 +60,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresReevaluationRepository),
         definitions,
         judges,
+        embeddings,
     )
 
     async def start_worker(runtime: Runtime) -> None:

@@ -32,6 +32,7 @@ from evaluator.domain.plan import RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
 from evaluator.domain.summary import run_statistics
+from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
 from promptworks_contracts.events import (
@@ -43,7 +44,7 @@ from promptworks_contracts.events import (
     RunEvaluated,
     RunFailed,
 )
-from promptworks_contracts.values import Judgement, Money, TokenUsage
+from promptworks_contracts.values import EmbeddingComparison, Judgement, Money, TokenUsage
 from promptworks_eventkit.messages import MessageContext, ReceivedEvent
 from promptworks_eventkit.router import EventRouter, typed
 from promptworks_eventkit.writing.port import Transaction
@@ -86,10 +87,17 @@ class PlanCache:
 
 
 class EvaluationHandlers:
-    def __init__(self, plans: PlanCache | None = None, judges: JudgeQueue | None = None) -> None:
-        """``judges`` asks judge models; without one a judge assertion fails ``not judged``."""
+    def __init__(
+        self,
+        plans: PlanCache | None = None,
+        judges: JudgeQueue | None = None,
+        embeddings: EmbeddingMeter | None = None,
+    ) -> None:
+        """``judges`` asks judge models; without one a judge assertion fails ``not judged``;
+        ``embeddings`` likewise measures embedding similarities (``not measured``)."""
         self._plans = plans or PlanCache()
         self._judges = judges
+        self._embeddings = embeddings
 
     def router(self) -> EventRouter[Tx]:
         return EventRouter(
@@ -133,6 +141,10 @@ class EvaluationHandlers:
             by_run.setdefault(str(event.run_id), []).append((item, event))
         states, plans = await self._known(tx.repos, by_run.keys())
         judgements = await self._ask_judges(tx.repos, plans, by_run)
+        comparisons = await measure_embeddings(
+            self._embeddings,
+            [(plans[run_id], r) for run_id, results in by_run.items() for _, r in results],
+        )
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
         for run_id, results in by_run.items():
@@ -140,7 +152,11 @@ class EvaluationHandlers:
             evaluations: list[ResultEvaluated] = []
             for _, result in results:
                 evaluation, outcome = evaluate_result(
-                    plan, result, judgements.get(result.result_id), stats
+                    plan,
+                    result,
+                    judgements.get(result.result_id),
+                    stats,
+                    comparisons=comparisons.get(result.result_id),
                 )
                 evaluations.append(evaluation)
                 outcomes.append(outcome)
@@ -204,7 +220,7 @@ class EvaluationHandlers:
                 evaluated=state.evaluated,
                 summaries=summaries(plans[run_id].metric_names, run_stats),
                 **run_statistics(
-                    outcomes.get(run_id, []), run_stats, judged=plans[run_id].has_judges
+                    outcomes.get(run_id, []), run_stats, judged=plans[run_id].calls_models
                 ),
             )
             context = MessageContext.caused_by(item.envelope)
@@ -241,6 +257,19 @@ async def ask_judges(
     return found
 
 
+async def measure_embeddings(
+    meter: EmbeddingMeter | None,
+    planned: Sequence[tuple[RunPlan, ResultRecorded]],
+    evaluation_id: UUID | None = None,
+) -> dict[UUID, dict[str, EmbeddingComparison]]:
+    """Every embedding similarity of these results: result id -> name -> comparison. Without a
+    meter nothing is measured (the assertions fail ``not measured``)."""
+    if meter is None:
+        return {}
+    questions = [q for plan, result in planned for q in plan.embedding_questions(result)]
+    return await meter.measure(questions, str(evaluation_id or "first"))
+
+
 def judgement_key(scope: str, result_id: UUID, judge: str) -> str:
     """A judge question's idempotency key: the evaluation (``first`` or a re-evaluation's id),
     the result, the judge assertion's name (unique within an evaluation)."""
@@ -253,9 +282,11 @@ def evaluate_result(
     judgements: dict[str, Judgement] | None,
     stats: RunStats,
     evaluation_id: UUID | None = None,
+    comparisons: dict[str, EmbeddingComparison] | None = None,
 ) -> tuple[ResultEvaluated, ResultOutcome]:
-    """One result's evaluation event and stored outcome; its metrics go into ``stats``."""
-    judged = plan.judge(result, judgements)
+    """One result's evaluation event and stored outcome; its metrics go into ``stats``. The
+    judge and embedding calls' spend counts as the evaluation's (``judge_cost``)."""
+    judged = plan.judge(result, judgements, comparisons)
     accumulate(stats, judged.metrics)
     evaluation = ResultEvaluated(
         run_id=result.run_id,
@@ -268,8 +299,10 @@ def evaluate_result(
         parsed_output=judged.parsed_output,
         output_checks=judged.output_checks,
         judgements=judged.judgements,
+        embeddings=judged.embeddings,
     )
-    judge_usage = _usage(j.usage for j in judged.judgements)
+    spent: list[Judgement | EmbeddingComparison] = [*judged.judgements, *judged.embeddings]
+    judge_usage = _usage(j.usage for j in spent)
     outcome = ResultOutcome(
         run_id=str(result.run_id),
         result_id=str(result.result_id),
@@ -279,7 +312,7 @@ def evaluate_result(
         latency_ms=result.latency_ms,
         digest=judged.digest,
         cost=result.cost,
-        judge_cost=_cost(j.cost for j in judged.judgements),
+        judge_cost=_cost(j.cost for j in spent),
         judge_prompt_tokens=judge_usage.prompt_tokens,
         judge_completion_tokens=judge_usage.completion_tokens,
     )
