@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
 from uuid import UUID
 
+from evaluator.domain.advice import advice_subject
 from evaluator.domain.plan import RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
@@ -122,6 +123,7 @@ class EvaluationHandlers:
                         project=event.project_id,
                     ),
                     total_calls=event.total_calls,
+                    subject=advice_subject(event),
                 )
                 for _, event in typed(received, RunCreated)
             ]

@@ -66,6 +66,8 @@ class NewRun:
     run_id: str
     spec: RunSpec
     total_calls: int
+    subject: dict[str, Any] | None = None
+    """What the run asked its model (prompt, template, model, parameters), for advice."""
 
 
 class EvaluationRepository(Protocol):
