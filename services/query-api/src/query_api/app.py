@@ -22,6 +22,7 @@ from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
 from query_api.api import (
     admin,
+    advice,
     api_keys,
     batches,
     classes,
@@ -142,6 +143,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         batches,
         evaluators,
         evaluations,
+        advice,
         live,
         providers,
         quick_tests,
