@@ -155,7 +155,9 @@ class Advisor:
             grounds = await tx.repos.grounds(claimed.run_id)
             outcome = await ask_for_advice(self._client, claimed, grounds)
             status = GIVEN if isinstance(outcome, AdviceGiven) else FAILED
-            await tx.append(str(claimed.advice_id), [outcome], 1)
+            # The outcome's envelope names the advice's project, as its request's did.
+            context = MessageContext(project=claimed.project)
+            await tx.append(str(claimed.advice_id), [outcome], 1, context=context)
             await tx.repos.mark_advice(claimed.advice_id, status)
         return True
 
