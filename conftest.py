@@ -9,11 +9,10 @@ import pytest
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import (
     Infra,
-    create_database,
+    create_migrated_database,
     delete_topics,
     drop_database,
     isolated_kafka,
-    migrate,
     running_infra,
 )
 
@@ -43,9 +42,8 @@ async def database(infra: Infra) -> AsyncIterator[DatabaseFactory]:
     created: list[str] = []
 
     async def make(service: str) -> str:
-        url = await create_database(infra, service.replace("-", "_"))
+        url = await create_migrated_database(infra, service)
         created.append(url)
-        await migrate(service, url)
         return url
 
     yield make

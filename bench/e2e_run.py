@@ -2,24 +2,36 @@
 end to end.
 
 Timed from the POST of the run until every result and every metric is readable in query-api.
-Prints calls per second, the peak memory (RSS) and the CPU time of each service process.
+Prints calls per second, the peak memory (RSS) and the CPU time of each service process (and
+per 1,000 calls), ``nproc`` and the load average.
 
-    uv run python -m bench.e2e_run [--cases 10000] [--repetitions 1]
+    uv run python -m bench.e2e_run [--cases 10000] [--repetitions 1] [--durable] [--profile DIR]
 
 100,000 calls (the memory target): ``--cases 10000 --repetitions 10``.
 
-Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. Each
-service runs as its own process on fresh databases and its own topic prefix.
+Without ``--durable`` it uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts
+the test stack (``fsync`` off). With ``--durable`` it starts a private PostgreSQL + Kafka on free
+ports with durable settings (``fsync``, ``synchronous_commit``, ``full_page_writes`` on;
+``tests/support/private_infra.py``), deleted at the end, and also reports the CPU time of
+PostgreSQL (per service database: its backends) and of Kafka. Each service runs as its own
+process on fresh databases and its own topic prefix. ``--profile DIR`` samples each service
+with py-spy while timed (``uvx --from py-spy py-spy record -f raw``: DIR/<service>.txt, folded
+stacks; it costs CPU, so figures taken with it are not the headline).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +49,7 @@ from tests.support.infra import (
     isolated_kafka,
     start_infra,
 )
+from tests.support.private_infra import running_private_infra
 
 ASSERTIONS = [
     {"type": "contains", "value": "{{ city }}", "name": "mentions_city"},
@@ -46,13 +59,21 @@ ASSERTIONS = [
 
 
 class PeakMemory:
-    """Samples each service's RSS every 100 ms on a thread of its own."""
+    """Samples each service's RSS and CPU time every 100 ms on a thread of its own; with
+    ``infra_pids`` (a private PostgreSQL's postmaster and the Kafka broker) their CPU too:
+    PostgreSQL's by the database each backend serves (its process title), the rest as
+    ``postgres (other)`` (WAL writer, checkpointer, ...)."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], infra_pids: dict[str, int] | None = None) -> None:
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self._infra = {name: psutil.Process(pid) for name, pid in (infra_pids or {}).items()}
         self.peak_mib: dict[str, float] = dict.fromkeys(pids, 0.0)
         self.cpu_seconds: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self.infra_cpu_seconds: dict[str, float] = {}
         self._cpu_before: dict[str, float] = {}
+        # pid -> (group, CPU s when first seen, CPU s when last seen); a backend that exits
+        # between two samples loses at most 100 ms of its CPU.
+        self._infra_seen: dict[int, tuple[str, float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -61,13 +82,28 @@ class PeakMemory:
             for name, process in self._processes.items():
                 rss = process.memory_info().rss / 2**20
                 self.peak_mib[name] = max(self.peak_mib[name], rss)
+            self._sample_infra(first=False)
             self._stop.wait(0.1)
+
+    def _sample_infra(self, *, first: bool) -> None:
+        for name, root in self._infra.items():
+            with contextlib.suppress(psutil.Error):
+                for process in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        cpu = sum(process.cpu_times()[:2])
+                        known = self._infra_seen.get(process.pid)
+                        if known is None:
+                            group = _infra_group(name, process, root)
+                            self._infra_seen[process.pid] = (group, cpu if first else 0.0, cpu)
+                        else:
+                            self._infra_seen[process.pid] = (known[0], known[1], cpu)
 
     def _cpu(self) -> dict[str, float]:
         return {name: sum(process.cpu_times()[:2]) for name, process in self._processes.items()}
 
     def __enter__(self) -> PeakMemory:
         self._cpu_before = self._cpu()
+        self._sample_infra(first=True)
         self._thread.start()
         return self
 
@@ -75,10 +111,68 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         after = self._cpu()
+        self._sample_infra(first=False)
         self.cpu_seconds = {name: after[name] - self._cpu_before[name] for name in after}
+        for group, first, last in self._infra_seen.values():
+            self.infra_cpu_seconds[group] = self.infra_cpu_seconds.get(group, 0.0) + last - first
 
 
-async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
+def _infra_group(name: str, process: psutil.Process, root: psutil.Process) -> str:
+    if name != "postgres" or process.pid == root.pid:
+        return name
+    # A backend's title: "postgres: <user> <database> <client> <state>".
+    words = " ".join(process.cmdline()).split()
+    if len(words) >= 3 and words[0] == "postgres:" and words[1] == "promptworks":
+        return f"postgres {words[2].rsplit('_', 1)[0]}"
+    return "postgres (other)"
+
+
+@contextlib.contextmanager
+def sampled(pids: dict[str, int], directory: str | None) -> Iterator[None]:
+    """py-spy attached to each service while the block runs (when ``directory`` is given)."""
+    if directory is None:
+        yield
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    record = ["uvx", "--from", "py-spy", "py-spy", "record", "--nonblocking", "-r", "250"]
+    spies = [
+        subprocess.Popen(
+            [*record, "-f", "raw", "-o", f"{directory}/{name}.txt", "-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+        if name != "prompt-service"
+    ]
+    time.sleep(2.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def chosen_infra(durable: bool) -> Iterator[tuple[Infra, dict[str, int]]]:
+    """The infrastructure and, when private, the pids of its PostgreSQL and Kafka."""
+    if not durable:
+        yield start_infra(), {}
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
+        running_private_infra(Path(state)) as private,
+    ):
+        pids = {
+            "postgres": int((Path(state) / "pg/data/postmaster.pid").read_text().split()[0]),
+            "kafka": int((Path(state) / "kafka/kafka.pid").read_text().split()[0]),
+        }
+        yield Infra(private.database_url_base, private.kafka_bootstrap_servers), pids
+
+
+async def start_stack(
+    infra: Infra, run_dir: Path, extra_env: dict[str, dict[str, str]] | None = None
+) -> tuple[Stack, list[str]]:
     kafka = await isolated_kafka(infra)  # deleted after the run with the stack's databases
     specs = [type(s)(s.name, s.module, s.database, free_port()) for s in default_specs()]
     urls = [await create_database(infra, s.database) for s in specs]
@@ -89,7 +183,7 @@ async def start_stack(infra: Infra, run_dir: Path) -> tuple[Stack, list[str]]:
         specs=specs,
         topic_prefix=kafka.topic_prefix,
         databases={s.name: u.rsplit("/", 1)[1] for s, u in zip(specs, urls, strict=True)},
-        extra_env={"query-api": {"LOG_LEVEL": "WARNING"}},
+        extra_env={"query-api": {"LOG_LEVEL": "WARNING"}, **(extra_env or {})},
     )
     await asyncio.to_thread(stack.migrate)
     stack.start_all()
@@ -103,11 +197,18 @@ def stack_kafka(stack: Stack) -> KafkaSettings:
     )
 
 
-async def wait_until_readable(client: httpx.AsyncClient, run_id: str, calls: int) -> None:
+async def wait_until_readable(
+    client: httpx.AsyncClient, run_id: str, calls: int, started: float
+) -> float | None:
+    """Waits until every result and the summary are readable; returns the seconds after
+    ``started`` when query-api first showed every result recorded (where the stages meet)."""
+    all_recorded: float | None = None
     while True:
         run = (await client.get(f"/api/v1/test_prompt/{run_id}")).json()
+        if run["recorded"] >= calls and all_recorded is None:
+            all_recorded = time.perf_counter() - started
         if run["recorded"] >= calls and run.get("evaluation_summary"):
-            return
+            return all_recorded
         await asyncio.sleep(0.05)
 
 
@@ -128,9 +229,15 @@ async def count_readable(client: httpx.AsyncClient, run_id: str, metrics_each: i
         offset += len(page)
 
 
-async def main(cases: int, repetitions: int) -> dict[str, Any]:
+async def main(
+    cases: int,
+    repetitions: int,
+    infra: Infra,
+    infra_pids: dict[str, int],
+    profile: str | None = None,
+) -> dict[str, Any]:
     calls = cases * repetitions
-    infra = start_infra()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir))
         try:
@@ -154,12 +261,12 @@ async def main(cases: int, repetitions: int) -> dict[str, Any]:
                     "assertions": ASSERTIONS,
                 }
                 pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
-                with PeakMemory(pids) as memory:
+                with sampled(pids, profile), PeakMemory(pids, infra_pids) as memory:
                     started = time.perf_counter()
                     response = await client.post("/api/v1/test_prompt", json=body)
                     response.raise_for_status()
                     run_id = response.json()["id"]
-                    await wait_until_readable(client, run_id, calls)
+                    all_recorded = await wait_until_readable(client, run_id, calls, started)
                     elapsed = time.perf_counter() - started
                 readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
                 assert readable == calls, f"{readable} of {calls} results readable with metrics"
@@ -168,16 +275,24 @@ async def main(cases: int, repetitions: int) -> dict[str, Any]:
             for url in urls:
                 await drop_database(infra, url)
             await delete_topics(stack_kafka(stack))
+    cpu = {**memory.cpu_seconds, **dict(sorted(memory.infra_cpu_seconds.items()))}
     return {
+        "nproc": os.cpu_count(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "durable": bool(infra_pids),
         "cases": cases,
         "repetitions": repetitions,
         "calls": calls,
         "seconds": round(elapsed, 2),
         "calls_per_second": round(calls / elapsed),
+        "all_recorded_readable_s": all_recorded and round(all_recorded, 2),
         "peak_rss_mib": {k: round(v) for k, v in memory.peak_mib.items()},
         # CPU (user + system) each service used while timed: steadier than the wall clock when
         # other work shares the cores.
-        "cpu_seconds": {k: round(v, 2) for k, v in memory.cpu_seconds.items()},
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "cpu_seconds_per_1000_calls": {k: round(v * 1000 / calls, 3) for k, v in cpu.items()},
+        "services_cpu_seconds": round(sum(memory.cpu_seconds.values()), 2),
     }
 
 
@@ -185,6 +300,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument(
+        "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
+    )
+    parser.add_argument("--profile", metavar="DIR", help="py-spy each service into DIR")
     arguments = parser.parse_args()
-    report = asyncio.run(main(arguments.cases, arguments.repetitions))
+    with chosen_infra(arguments.durable) as (infra, infra_pids):
+        report = asyncio.run(
+            main(arguments.cases, arguments.repetitions, infra, infra_pids, arguments.profile)
+        )
     print(json.dumps(report, indent=2))

@@ -1,40 +1,50 @@
-"""Benchmark: one evaluator process evaluating a backlog of 10,000 results with eight text
-assertions plus BLEU and ROUGE-L against each case's expected output.
+"""Benchmark: evaluator processes evaluating a backlog of one run's results (10,000 by default)
+with eight text assertions plus BLEU and ROUGE-L against each case's expected output.
 
 1. Produces one run to Kafka as real CloudEvents, as run-orchestrator's relay publishes them:
    ``RunCreated`` (1,000 cases with an expected output each, 10 repetitions, the 10
    assertions), 10,000 ``ResultRecorded`` (seeded sentences of 20-40 words), ``RunCompleted``.
-2. Starts the evaluator as its own process (``python -m evaluator serve``) on a freshly
-   migrated database; it consumes the backlog.
+2. Starts ``--processes`` evaluator processes (``python -m evaluator serve``, one consumer
+   group, one database: replicas) on a freshly migrated database; they consume the backlog
+   (one partition, so one consumer) and share its evaluation (ADR 0022).
 3. Times ``RunPlan.judge`` alone over the same results in this process (CPU time), then,
    from the first result evaluated (its transaction committed) until the run's
    ``RunEvaluated`` is committed, and until the outbox has been published to Kafka too; prints
-   results/s and where the process spent its CPU time (user + system seconds of the evaluator
-   and of the machine's PostgreSQL and Kafka processes over the same window, when visible).
+   results/s, each process's share (its ``promptworks_evaluator_results_evaluated_total``) and
+   where the CPU time went (user + system seconds of each evaluator process, of the PostgreSQL
+   backends serving the bench's database, and of the Kafka broker, over the same window).
 
     uv run python -m bench.evaluator_throughput [--cases 1000] [--repetitions 10] [--profile F]
-        [--baseline]
+        [--baseline] [--processes 2] [--durable] [--claim-size 500]
 
-Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack. The
-database and the topics are dropped at the end.
+Without ``--durable`` it uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set (the shared
+test stack: ``fsync`` off), else starts the test stack. ``--durable`` starts a private
+PostgreSQL + Kafka with durable settings (``tests/support/private_infra.py``), removed at the
+end. The database and the topics are dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
@@ -45,8 +55,10 @@ from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, TokenUsage
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
+from tests.support.credentials import service_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
+    Infra,
     create_database,
     delete_topics,
     drop_database,
@@ -54,6 +66,7 @@ from tests.support.infra import (
     migrate,
     start_infra,
 )
+from tests.support.private_infra import running_private_infra
 
 ASSERTIONS: list[dict[str, Any]] = [
     {"type": "contains", "value": "{{ topic }}"},
@@ -158,7 +171,10 @@ def run_events(cases: int, repetitions: int, baseline: bool = False) -> list[Dom
 
 async def produce(kafka: KafkaSettings, events: list[DomainEvent]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap_servers, linger_ms=20, max_batch_size=1 << 20
+        bootstrap_servers=kafka.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        max_request_size=kafka.max_message_bytes,
     )
     await producer.start()
     try:
@@ -188,18 +204,32 @@ async def produce(kafka: KafkaSettings, events: list[DomainEvent]) -> None:
 
 
 def start_evaluator(
-    database_url: str, kafka: KafkaSettings, profile: str | None
+    database_url: str, kafka: KafkaSettings, profile: str | None, port: int, claim_size: int
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "HTTP_PORT": str(free_port()),
+        "HTTP_PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "EVALUATION_CLAIM_SIZE": str(claim_size),
     }
     profiler = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen([sys.executable, *profiler, "-m", "evaluator", "serve"], env=env)
+
+
+async def evaluated_by(port: int) -> int | None:
+    """What one evaluator process's workers evaluated (its Prometheus counter)."""
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=service_headers(), timeout=10
+        ) as client:
+            body = (await client.get("/metrics")).text
+    except httpx.HTTPError:
+        return None
+    found = re.search(r"^promptworks_evaluator_results_evaluated_total (\S+)$", body, re.M)
+    return None if found is None else int(float(found.group(1)))
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -213,19 +243,27 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def infrastructure_processes() -> dict[str, list[psutil.Process]]:
+def infrastructure_processes(database: str, kafka_port: int) -> dict[str, list[psutil.Process]]:
+    """The PostgreSQL backends serving ``database`` (their titles name it; other engineers'
+    databases on the same server are left out) and the broker listening on ``kafka_port``."""
     found: dict[str, list[psutil.Process]] = {"postgres": [], "kafka": []}
     for process in psutil.process_iter(["name", "cmdline"]):
-        name = process.info["name"] or ""
         cmdline = " ".join(process.info["cmdline"] or [])
-        if name.startswith("postgres"):
+        if cmdline.startswith("postgres:") and f" {database} " in f"{cmdline} ":
             found["postgres"].append(process)
         elif "kafka.Kafka" in cmdline:
-            found["kafka"].append(process)
+            with contextlib.suppress(psutil.Error):
+                if any(
+                    c.laddr and c.laddr.port == kafka_port and c.status == psutil.CONN_LISTEN
+                    for c in process.net_connections("tcp")
+                ):
+                    found["kafka"].append(process)
     return found
 
 
-async def watch(database_url: str, evaluator: psutil.Process, results: int) -> dict[str, Any]:
+async def watch(
+    database_url: str, kafka_port: int, evaluators: list[psutil.Process], results: int
+) -> dict[str, Any]:
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     infra: dict[str, list[psutil.Process]] = {}
     try:
@@ -235,9 +273,10 @@ async def watch(database_url: str, evaluator: psutil.Process, results: int) -> d
             now = time.perf_counter()
             if row is not None and row["evaluated"] > 0 and first is None:
                 first, started = now, row["evaluated"]
-                infra = infrastructure_processes()  # the evaluator's connections exist by now
+                # The evaluators' connections exist by now.
+                infra = infrastructure_processes(database_url.rsplit("/", 1)[1], kafka_port)
                 cpu_before = {
-                    "evaluator": cpu_seconds([evaluator]),
+                    **{f"evaluator_{i}": cpu_seconds([e]) for i, e in enumerate(evaluators)},
                     **{k: cpu_seconds(v) for k, v in infra.items()},
                 }
             if row is not None and row["status"] != "running":
@@ -249,11 +288,17 @@ async def watch(database_url: str, evaluator: psutil.Process, results: int) -> d
             await asyncio.sleep(0.02)
         published_at = time.perf_counter()
         cpu_after = {
-            "evaluator": cpu_seconds([evaluator]),
+            **{f"evaluator_{i}": cpu_seconds([e]) for i, e in enumerate(evaluators)},
             **{k: cpu_seconds(v) for k, v in infra.items()},
         }
         dead = await connection.fetchval("SELECT count(*) FROM dead_letters")
         assert dead == 0, f"{dead} events were dead-lettered"
+        # Events appended in one transaction share ``recorded_at`` (now() = its start): the
+        # number of worker claims, and so their average size.
+        claims = await connection.fetchval(
+            "SELECT count(DISTINCT recorded_at) FROM events WHERE event_type = $1",
+            "promptworks.evaluation.result_evaluated.v1",
+        )
         summary = json.loads(
             await connection.fetchval(
                 "SELECT data::text FROM events WHERE event_type = $1",
@@ -277,15 +322,16 @@ async def watch(database_url: str, evaluator: psutil.Process, results: int) -> d
         "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
         "wall_seconds": round(window, 2),
         "run_pass_rate": summary.get("pass_rate"),
+        "transactions_appending_results": claims,
     }
 
 
 def judge_alone(events: list[DomainEvent]) -> dict[str, float]:
-    """The checks alone, in this process: ``RunPlan.judge`` over every result (CPU time), the
-    upper bound of what the consumer around them can reach."""
+    """The checks alone, in this process: ``RunPlan.judge`` over the first 10,000 results (CPU
+    time), the upper bound of what the pipeline around them can reach."""
     created = events[0]
     assert isinstance(created, RunCreated)
-    results = [e for e in events if isinstance(e, ResultRecorded)]
+    results = [e for e in events if isinstance(e, ResultRecorded)][:10_000]
     plan = RunPlan.compile(created.assertions, created.cases, created.expected)
     started = time.process_time()
     for recorded in results:
@@ -297,11 +343,31 @@ def judge_alone(events: list[DomainEvent]) -> dict[str, float]:
     }
 
 
-async def main(cases: int, repetitions: int, profile: str | None, baseline: bool) -> dict[str, Any]:
-    infra = start_infra()
+@contextlib.contextmanager
+def chosen_infra(durable: bool) -> Iterator[Infra]:
+    if not durable:
+        yield start_infra()
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
+        running_private_infra(Path(state)) as private,
+    ):
+        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
+
+
+async def main(
+    infra: Infra,
+    cases: int,
+    repetitions: int,
+    profile: str | None,
+    baseline: bool,
+    processes: int,
+    claim_size: int,
+) -> dict[str, Any]:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "evaluator")
-    process = None
+    started: list[subprocess.Popen[bytes]] = []
+    ports = [free_port() for _ in range(processes)]
     try:
         await migrate("evaluator", url)
         events = run_events(cases, repetitions, baseline)
@@ -309,25 +375,36 @@ async def main(cases: int, repetitions: int, profile: str | None, baseline: bool
         produced = time.perf_counter()
         await produce(kafka, events)
         produce_seconds = time.perf_counter() - produced
-        process = start_evaluator(url, kafka, profile)
+        for number, port in enumerate(ports):
+            profiled = f"{profile}.{number}" if profile and processes > 1 else profile
+            started.append(start_evaluator(url, kafka, profiled, port, claim_size))
+        kafka_port = int(kafka.bootstrap_servers.rsplit(":", 1)[1])
         report = await asyncio.wait_for(
-            watch(url, psutil.Process(process.pid), cases * repetitions), timeout=900
+            watch(url, kafka_port, [psutil.Process(p.pid) for p in started], cases * repetitions),
+            timeout=1800,
+        )
+        shares = [await evaluated_by(port) for port in ports]
+        evaluator_cpu = sum(
+            v for k, v in report["cpu_seconds"].items() if k.startswith("evaluator")
         )
         return {
             "nproc": os.cpu_count(),
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+            "processes": processes,
+            "claim_size": claim_size,
             "assertions": [a["type"] for a in (BASELINE if baseline else ASSERTIONS)],
             "produce_seconds": round(produce_seconds, 2),
             "judge_alone": alone,
             **report,
-            "evaluator_results_per_cpu_second": round(
-                report["timed_results"] / report["cpu_seconds"]["evaluator"]
-            ),
+            "evaluated_by_process": shares,
+            "evaluator_results_per_cpu_second": round(report["timed_results"] / evaluator_cpu),
         }
     finally:
-        if process is not None:
+        for process in started:
             # SIGINT lets cProfile write its statistics on the way out.
             process.send_signal(signal.SIGINT) if profile else process.terminate()
-            process.wait(timeout=30)
+        for process in started:
+            process.wait(timeout=60)
         await drop_database(infra, url)
         await delete_topics(kafka)
 
@@ -340,8 +417,23 @@ if __name__ == "__main__":
     parser.add_argument(
         "--baseline", action="store_true", help="one contains check, no expected outputs"
     )
-    arguments = parser.parse_args()
-    report = asyncio.run(
-        main(arguments.cases, arguments.repetitions, arguments.profile, arguments.baseline)
+    parser.add_argument("--processes", type=int, default=1, help="evaluator replicas")
+    parser.add_argument("--claim-size", type=int, default=500, help="EVALUATION_CLAIM_SIZE")
+    parser.add_argument(
+        "--durable", action="store_true", help="a private PostgreSQL + Kafka with fsync on"
     )
+    arguments = parser.parse_args()
+    print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
+    with chosen_infra(arguments.durable) as chosen:
+        report = asyncio.run(
+            main(
+                chosen,
+                arguments.cases,
+                arguments.repetitions,
+                arguments.profile,
+                arguments.baseline,
+                arguments.processes,
+                arguments.claim_size,
+            )
+        )
     print(json.dumps(report, indent=2))

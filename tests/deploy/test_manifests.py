@@ -332,3 +332,15 @@ def test_the_example_secrets_match_what_the_pods_reference() -> None:
 
 def test_no_stale_flat_manifests_remain() -> None:
     assert sorted(p.name for p in Path(K8S).glob("*.yaml")) == ["secrets.example.yaml"]
+
+
+def test_the_rebuild_job_renders_validates_and_runs_query_api_rebuild_once() -> None:
+    manifests = render(K8S / "operations" / "rebuild")
+    assert schema_errors(manifests) == []
+    job = of_kind(manifests, "Job")["query-api-rebuild"]
+    spec = job["spec"]["template"]["spec"]
+    assert spec["containers"][0]["args"] == ["query_api", "rebuild"]
+    # Never retried by Kubernetes: a failed rebuild is looked at, then run again by hand.
+    assert job["spec"]["backoffLimit"] == 0 and spec["restartPolicy"] == "Never"
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert {"secretRef": {"name": "query-api-secrets"}} in spec["containers"][0]["envFrom"]

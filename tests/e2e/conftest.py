@@ -15,7 +15,7 @@ from devstack.services import Stack, default_specs
 from tests.support.fake_openai import FakeOpenAI, free_port, serving_fake_openai
 from tests.support.infra import (
     Infra,
-    create_database,
+    create_migrated_database,
     delete_topics,
     drop_database,
     isolated_kafka,
@@ -40,7 +40,7 @@ async def running_stack(
     """The four services as processes on fresh databases and topics; removed afterwards."""
     kafka = await isolated_kafka(infra)
     specs = default_specs()
-    databases = {s.name: await create_database(infra, s.database) for s in specs}
+    databases = {s.name: await create_migrated_database(infra, s.name) for s in specs}
     ports = [free_port() for _ in specs]
     specs = [
         type(s)(s.name, s.module, s.database, port) for s, port in zip(specs, ports, strict=True)
@@ -54,7 +54,6 @@ async def running_stack(
         databases={name: url.rsplit("/", 1)[1] for name, url in databases.items()},
         extra_env=extra_env,
     )
-    await asyncio.to_thread(stack.migrate)
     stack.start_all()
     try:
         await asyncio.to_thread(stack.wait_ready)

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from promptworks_contracts.events import PromptCreated
+from promptworks_contracts.events import PromptArchived, PromptCreated
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.messages import MessageContext
@@ -36,6 +36,47 @@ async def test_append_writes_events_and_outbox_in_one_transaction(scratch_db) ->
         rows = (await session.execute(select(outbox.c.event_id, outbox.c.key))).all()
     assert {r.event_id for r in rows} == {e.id for e in envelopes}
     assert {r.key for r in rows} == {str(stream)}
+
+
+async def test_one_statement_stores_what_each_event_and_envelope_say(scratch_db) -> None:
+    """Events of several types in one append (one statement of arrays): each stored event and
+    outbox row is its own event's JSON, envelope and Kafka headers, in version order, with a
+    correlation id that needs JSON escaping."""
+    stream = uuid.uuid4()
+    batch = [
+        created(stream, 'é "quoted"'),
+        PromptArchived(prompt_id=stream, message="a"),
+        created(stream, "x"),
+        PromptArchived(prompt_id=stream, message="b"),
+    ]
+    context = MessageContext(correlation_id='corr "1" \\ é')
+    async with scratch_db.sessions() as session, session.begin():
+        await STORE.append(session, str(stream), batch[:1], 0, context)
+        envelopes = await STORE.append(session, str(stream), batch[1:], 1, context)
+    async with scratch_db.sessions() as session:
+        stored = (
+            await session.execute(
+                select(events.c.version, events.c.event_id, events.c.data, events.c.metadata)
+                .where(events.c.version > 1)
+                .order_by(events.c.position)
+            )
+        ).all()
+        queued = (
+            await session.execute(
+                select(outbox.c.event_id, outbox.c.headers, outbox.c.value, outbox.c.key)
+                .order_by(outbox.c.id)
+                .offset(1)
+            )
+        ).all()
+    assert [row.version for row in stored] == [2, 3, 4]
+    assert [row.event_id for row in stored] == [e.id for e in envelopes]
+    assert [row.event_id for row in queued] == [e.id for e in envelopes]
+    for event, envelope, row, message in zip(batch[1:], envelopes, stored, queued, strict=True):
+        assert row.data == event.model_dump(mode="json")
+        assert row.metadata == envelope.model_dump(mode="json")
+        assert message.value == event.model_dump_json().encode()
+        assert message.key == str(stream)
+        assert message.headers == [[k, v.decode()] for k, v in envelope.to_kafka_headers()]
 
 
 async def test_rolled_back_command_leaves_nothing_behind(scratch_db) -> None:

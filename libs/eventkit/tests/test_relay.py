@@ -4,6 +4,9 @@
   still published: the relay reads unpublished rows, not "rows after the last id".
 - kill -9 between publish and mark loses nothing; the re-sent duplicates carry the same event
   ids and stream versions, so a consumer applies each event exactly once.
+- Rows sent as record batches (one per topic and partition) land where ``send`` would put
+  them (the default partitioner's choice for the key), in stream order, with their headers,
+  also when a batch fills and the next one starts.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import asyncpg
 import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
-from promptworks_contracts.events import PromptCreated
+from promptworks_contracts.events import PromptArchived, PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.eventstore import EventStore
@@ -112,6 +116,53 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
     assert sorted(r.envelope.subject for r in records) == sorted(
         [str(early_stream), str(late_stream)]
     )
+    assert await unpublished(dsn) == 0
+
+
+async def test_record_batches_keep_partitions_order_and_headers(
+    scratch_db, kafka: KafkaSettings
+) -> None:
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    streams = [uuid.uuid4() for _ in range(12)]
+    ids: dict[uuid.UUID, list[uuid.UUID]] = {s: [] for s in streams}
+    for version in range(4):  # interleaved: each transaction appends to every stream
+        async with scratch_db.sessions() as session, session.begin():
+            for stream in streams:
+                event = (
+                    PromptCreated(prompt_id=stream, name="n" * 150)
+                    if version == 0
+                    else PromptArchived(prompt_id=stream, actor="a" * 400)
+                )
+                [envelope] = await store.append(
+                    session, str(stream), [event], version, MessageContext()
+                )
+                ids[stream].append(envelope.id)
+    # A 1 KiB batch holds two or three of these records: the "batch full" path runs often.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, enable_idempotence=True, max_batch_size=1024
+    )
+    await producer.start()
+    try:
+        relay = OutboxRelay(dsn, producer)
+        connection = await asyncpg.connect(dsn)
+        try:
+            assert await relay.publish_pending(connection) == 48
+        finally:
+            await connection.close()
+        partitions = sorted(await producer.partitions_for(kafka.topic(PROMPT_EVENTS)))
+    finally:
+        await producer.stop()
+    assert len(partitions) > 1
+    records = await read_topic(kafka, PROMPT_EVENTS, 48, settle=0.5)
+    assert len(records) == 48
+    for stream in streams:
+        mine = sorted((r for r in records if r.key == str(stream).encode()), key=lambda r: r.offset)
+        expected = partitions[(murmur2(str(stream).encode()) & 0x7FFFFFFF) % len(partitions)]
+        assert {r.partition for r in mine} == {expected}
+        assert [r.envelope.streamversion for r in mine] == [1, 2, 3, 4]
+        assert [r.envelope.id for r in mine] == ids[stream]
+        assert all(r.envelope.subject == str(stream) for r in mine)
     assert await unpublished(dsn) == 0
 
 

@@ -14,12 +14,14 @@ from pydantic import TypeAdapter
 from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from evaluator.domain.checks_similarity import (
     BleuScorer,
     RougeTokenizer,
     SentenceScorer,
     rouge_scores,
+    tokenize_13a,
 )
 from evaluator.domain.plan import Evaluation, RunPlan
 from promptworks_contracts.events import ResultRecorded
@@ -319,6 +321,20 @@ def test_our_sentence_scores_equal_sacrebleus_sentence_score(tokenize: str) -> N
     for reference, output in [*random_texts(13, 300), ("北京是中国的首都。", "北京是首都")]:
         expected = BLEU(effective_order=True, tokenize=tokenize).sentence_score(output, [reference])
         assert ours_bleu.score(output, reference) == pytest.approx(expected.score / 100)
+
+
+def test_our_13a_tokenizer_equals_sacrebleus() -> None:
+    theirs = Tokenizer13a()
+    texts = [
+        *(text for pair in random_texts(17, 200) for text in pair),
+        "Price: $3.50, or 3,5 EUR -- e.g. 10-20 items; see http://x.y/z?a=b&amp;c=d.",
+        'He said "no"... (maybe) [not] {sure} ~ `code` ^_^ | a\\b <skipped> end-\nline',
+        "  ",
+        "",
+        "1.000,5 -3 a-b 4-x .5 ,x x. x,",
+    ]
+    for text in texts:
+        assert tokenize_13a(text) == theirs(text), text
 
 
 def test_cached_sentence_scores_equal_sacrebleus_sentence_score() -> None:

@@ -1,6 +1,6 @@
-"""The "evaluator.runs" consumer's handlers on the in-memory write port and repository: the
-events they are fed are built here, as the consumer runner would hand them over. No PostgreSQL,
-no Kafka: these run with both stopped."""
+"""The "evaluator.runs" consumer's handlers and the evaluation worker on the in-memory write
+port and repository: the events they are fed are built here, as the consumer runner would hand
+them over. No PostgreSQL, no Kafka: these run with both stopped."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from decimal import Decimal
 import pytest
 
 from evaluator.adapters.memory import InMemoryEvaluationRepository
-from evaluator.handlers.evaluation import EvaluationHandlers, UnknownRunError
+from evaluator.handlers.evaluation import EvaluationHandlers, PlanCache, UnknownRunError
 from evaluator.handlers.ports import EvaluationRepository, RunState
 from evaluator.handlers.summaries import RunSummaries
+from evaluator.handlers.worker import EvaluationWorker
 from promptworks_contracts.events import (
     DomainEvent,
     ResultEvaluated,
@@ -40,27 +41,49 @@ from services.evaluator.tests.harness import (
 
 @dataclass
 class Evaluator:
-    """The consumer's handlers as the runtime wires them, on the in-memory write port: one
-    transaction per batch, one plan cache for all of them."""
+    """The consumer's handlers and a worker as the runtime wires them, on the in-memory write
+    port: one transaction per batch and per claim, one plan cache for all of them."""
 
     port: InMemoryWritePort[InMemoryEvaluationRepository] = field(
         default_factory=lambda: InMemoryWritePort(InMemoryEvaluationRepository(), "/evaluator")
     )
-    router: EventRouter[Transaction[EvaluationRepository]] = field(
-        default_factory=lambda: EvaluationHandlers().router()
-    )
+    plans: PlanCache = field(default_factory=PlanCache)
+    claim_size: int = 500
+
+    @property
+    def router(self) -> EventRouter[Transaction[EvaluationRepository]]:
+        return EvaluationHandlers(self.plans).router()
+
+    def worker(self) -> EvaluationWorker:
+        return EvaluationWorker(self.port, self.plans, claim_size=self.claim_size)
 
     async def consume(self, batch: Sequence[ReceivedEvent]) -> list[Position]:
-        """Handles one batch; returns the positions of its appends, in order."""
+        """Handles one batch, then the worker evaluates what it queued; returns the positions
+        of the appends, in order."""
         async with self.port.transaction() as tx:
             await self.router(tx, batch)
-        return list(tx.positions)
+        positions = list(tx.positions)
+        before = len(self.port.outbox)
+        await self.worker().drain()
+        return positions + _positions(self.port.outbox[before:])
 
     def state(self, stream: RunStream) -> RunState:
         return self.port.repos.states[str(stream.run_id)]
 
     def emitted(self, stream: RunStream) -> list[StoredEvent]:
         return self.port.stream(str(stream.run_id))
+
+
+def _positions(stored: Sequence[StoredEvent]) -> list[Position]:
+    """One position per append (consecutive events of one stream), as ``tx.positions`` has."""
+    found: list[Position] = []
+    for event in stored:
+        position = Position(event.envelope.subject, event.envelope.streamversion)
+        if found and found[-1].stream_id == position.stream_id:
+            found[-1] = position
+        else:
+            found.append(position)
+    return found
 
 
 def received(stream: RunStream, *events: DomainEvent) -> list[ReceivedEvent]:
@@ -89,12 +112,48 @@ async def test_results_are_evaluated_and_the_run_is_summarised(batching: str) ->
     check_sample_evaluated(out, sample, completion_id=str(events[-1].envelope.id))
     assert evaluator.port.outbox == out
     run_id = str(sample.stream.run_id)
-    assert evaluator.state(sample.stream) == RunState(run_id, 4, 4, 5, "completed")
+    assert evaluator.state(sample.stream) == RunState(run_id, 4, 4, 5, "completed", recorded=4)
 
     summary = await RunSummaries(evaluator.port).of_run(run_id)
     assert summary.state == evaluator.state(sample.stream)
     assert isinstance(out[-1].event, RunEvaluated)
     assert summary.summaries == out[-1].event.summaries
+
+
+async def test_an_end_seen_before_the_last_result_is_evaluated_waits_for_the_last_worker() -> None:
+    """ADR 0022: the runs consumer queues the results and sees the end first; two workers take
+    one result per claim in turn, and the one whose claim evaluates the last result appends
+    the only summary, caused by the end event."""
+    evaluator = Evaluator()
+    sample = sample_run()
+    events = received(sample.stream, *sample.events)
+    async with evaluator.port.transaction() as tx:
+        await evaluator.router(tx, events)
+    state = evaluator.state(sample.stream)
+    assert (state.status, state.ending, state.recorded, state.evaluated) == (
+        "running",
+        "completed",
+        4,
+        0,
+    )
+    assert evaluator.emitted(sample.stream) == []
+    first, second = (
+        EvaluationWorker(evaluator.port, evaluator.plans, claim_size=1) for _ in range(2)
+    )
+    taken = [await first.work_once(), await second.work_once(), await first.work_once()]
+    assert taken == [1, 1, 1] and evaluator.state(sample.stream).status == "running"
+    assert await second.work_once() == 1
+    assert await first.work_once() == 0 and await second.work_once() == 0
+
+    check_sample_evaluated(
+        evaluator.emitted(sample.stream), sample, completion_id=str(events[-1].envelope.id)
+    )
+    # A later end (a redelivery the runner did not catch, another end type) adds nothing.
+    late = RunFailed(run_id=sample.stream.run_id, reason="late")
+    assert await evaluator.consume(received(sample.stream, late)) == []
+    assert evaluator.state(sample.stream) == RunState(
+        str(sample.stream.run_id), 4, 4, 5, "completed", recorded=4
+    )
 
 
 async def test_one_append_per_run_per_call_at_contiguous_versions() -> None:
@@ -141,7 +200,7 @@ async def test_a_run_is_summarised_once_and_later_results_are_still_evaluated() 
     assert isinstance(run, RunEvaluated) and run.evaluated == 1
     assert {s.name: s for s in run.summaries}["max_latency_ms_0"].pass_rate == 1.0
     assert out[1].envelope.causationid == str(first[2].envelope.id)
-    assert evaluator.state(stream) == RunState(str(stream.run_id), 3, 2, 3, "failed")
+    assert evaluator.state(stream) == RunState(str(stream.run_id), 3, 2, 3, "failed", recorded=2)
 
 
 @pytest.mark.parametrize("unknown_event", ["result", "completion", "failure"])

@@ -309,9 +309,9 @@ async def test_a_batch_rolled_back_after_its_judge_calls_does_not_pay_twice(
     good = result(stream, 0, "GOOD answer")
     created = run_created(stream, cases=[{"topic": "tides"}], assertions=[judge], total_calls=1)
     completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=1, failed=0)
-    # Something else took version 1 of the run's evaluation stream: every append of the batch
-    # conflicts AFTER the judge was asked, so the batch rolls back, is retried, then
-    # dead-lettered.
+    # Something else took version 1 of the run's evaluation stream: every append of the
+    # worker's claim conflicts AFTER the judge was asked, so the claim rolls back, is retried,
+    # then its result dead-lettered (ADR 0022).
     blocker = (
         "INSERT INTO events (stream_id, stream_type, version, event_id, event_type, data, "
         "metadata) VALUES (:id, 'test', 1, gen_random_uuid(), 'test.blocker', '{}', '{}')"
@@ -320,9 +320,12 @@ async def test_a_batch_rolled_back_after_its_judge_calls_does_not_pay_twice(
         await connection.execute(text(blocker), {"id": str(stream.run_id)})
     await harness.produce([stream.record(e) for e in [created, good, completed]])
     await harness.wait_for_offsets(3)
-    letters = await harness.scalar("SELECT count(*) FROM dead_letters")
-    assert letters == 2  # the result and the completion; the run itself was stored
-    # Tried three times as a batch and once alone: the judge was asked (and paid) once.
+    async with asyncio.timeout(60):
+        while not await harness.scalar("SELECT count(*) FROM dead_letters"):
+            await asyncio.sleep(0.1)
+    # The result; the completion was taken (the run waits for its last result).
+    assert await harness.scalar("SELECT event_type FROM dead_letters") == good.event_type
+    # Tried three times: the judge was asked (and paid) once.
     assert len(fake.requests) == 1
     assert await harness.scalar("SELECT count(*) FROM kept_judgements") == 1
 

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from query_api.tables import READ_MODEL_TABLES
+
 pytestmark = pytest.mark.integration
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
@@ -176,3 +178,39 @@ async def test_0008_renders_the_documents_of_existing_results(database) -> None:
     assert (document["passed"], document["score"], document["tokens_used"]) == (False, 0.5, 7)
     assert json.loads(timed_out)["error"] == "timeout"
     assert json.loads(timed_out)["metrics"] == [] and json.loads(timed_out)["passed"] is None
+
+
+async def test_0011_puts_the_read_models_in_their_schema_reachable_by_the_previous_release(
+    database,
+) -> None:
+    """Own state stays in public; the read models and their checkpoints move to read_models,
+    each with a view in public through which the previous release's connections (search path
+    public) keep reading and projecting, upserts included."""
+    url = await database("query-api")
+    previous = create_async_engine(url, connect_args={"server_settings": {"search_path": "public"}})
+    try:
+        async with previous.begin() as connection:
+            rows = await connection.execute(
+                text("SELECT table_schema, table_name, table_type FROM information_schema.tables "
+                     "WHERE table_schema IN ('public', 'read_models')")
+            )  # fmt: skip
+            kinds = {(schema, name): kind for schema, name, kind in rows}
+            own = {n for (s, n), k in kinds.items() if s == "public" and k == "BASE TABLE"}
+            assert own == {"alembic_version", "api_keys", "dead_letters", "projects"}
+            moved = [*(t.name for t in READ_MODEL_TABLES), "consumer_offsets"]
+            for name in moved:
+                assert kinds[("read_models", name)] == "BASE TABLE", name
+                assert kinds[("public", name)] == "VIEW", name
+            upsert = text(
+                "INSERT INTO prompt_counts (project_id, partition, prompts, active) "
+                "VALUES ('default', 3, 1, 1) ON CONFLICT (project_id, partition) "
+                "DO UPDATE SET prompts = prompt_counts.prompts + excluded.prompts"
+            )
+            await connection.execute(upsert)
+            await connection.execute(upsert)
+            stored = await connection.scalar(
+                text("SELECT prompts FROM read_models.prompt_counts WHERE partition = 3")
+            )
+            assert stored == 2
+    finally:
+        await previous.dispose()

@@ -1,18 +1,29 @@
 """Every read model can be rebuilt from the event topics, and equals the incremental one: every
-read endpoint answers the same JSON (and the same counts, cursors and ETags) after a replay."""
+read endpoint answers the same JSON (and the same counts, cursors and ETags) after a replay.
+
+The replay is ``query-api rebuild`` (ADR 0023): into a new schema while the API serves and
+the live projection runs, then an atomic switch. Readers see no error and no gap across it,
+events that arrive meanwhile are in the switched models exactly once, cached statements read
+the new tables, and query-api's own state (API keys, projects) is not touched."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
-from query_api.projections import CONSUMER_NAME
+from promptworks_contracts.events import RunCompleted, RunStarted
 from query_api.projections.result_documents import backfill
-from query_api.tables import READ_MODEL_TABLES
+from query_api.read_schema import LIVE, NEXT, PREVIOUS
+from query_api.rebuild.replay import rebuild, roll_back
 
 pytestmark = pytest.mark.integration
 
@@ -96,48 +107,205 @@ async def rerendered(url: str) -> list[Any]:
     return await documents(url)
 
 
-async def test_wiped_read_models_are_rebuilt_identically(
-    serve, settings, publisher, eventually, catalog_class, world_class, capfd
-) -> None:
-    catalog, world = catalog_class.build(), world_class.build()
-    async with serve(settings) as api:
-        await catalog.publish(publisher, api)
-        await world.publish(publisher, api)
-        before = await snapshot(api.client, catalog, world)
-    stored = await documents(settings.database_url.get_secret_value())
-    assert stored and all(row[1] is not None for row in stored)
-    # Rendered from the event as it is inserted, or from the stored rows (evaluation applied
-    # later, migration 0008's backfill): the same bytes.
-    assert await rerendered(settings.database_url.get_secret_value()) == stored
-
-    engine = create_async_engine(settings.database_url.get_secret_value())
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[AsyncConnection]:
+    engine = create_async_engine(url)
     try:
-        async with engine.begin() as connection:
-            names = ", ".join(table.name for table in READ_MODEL_TABLES)
-            await connection.execute(text(f"TRUNCATE {names}"))
-            for checkpoints in (consumer_offsets, consumer_stream_positions):
-                wiped = await connection.execute(
-                    delete(checkpoints).where(checkpoints.c.consumer == CONSUMER_NAME)
-                )
-                assert wiped.rowcount > 0
         async with engine.connect() as connection:
-            assert await connection.scalar(select(func.count()).select_from(text("runs"))) == 0
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
     finally:
         await engine.dispose()
 
-    async with serve(settings) as api:
 
-        async def rebuilt() -> None:
-            assert await snapshot(api.client, catalog, world) == before
+STRUCTURE = """
+    SELECT t.relname, x.relname, regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '')
+    FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_class x ON x.oid = i.indexrelid
+    WHERE t.relnamespace = to_regnamespace(:s)
+    UNION ALL SELECT t.relname, c.conname, pg_get_constraintdef(c.oid)
+    FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+    WHERE t.relnamespace = to_regnamespace(:s)
+    UNION ALL SELECT table_name, column_name, concat_ws(' ', data_type, column_default, is_nullable)
+    FROM information_schema.columns WHERE table_schema = :s
+    ORDER BY 1, 2, 3
+"""
 
-        await eventually(rebuilt)
+
+async def structure(connection: AsyncConnection, schema: str) -> list[Any]:
+    """Tables, columns, keys, constraints and indexes of a schema, by name."""
+    return [tuple(row) for row in await connection.execute(text(STRUCTURE), {"s": schema})]
+
+
+async def waiting_for(connection: AsyncConnection, table: str) -> bool:
+    """Whether a session waits for a lock on ``table``."""
+    waiting = await connection.scalar(
+        text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass(:t)"),
+        {"t": table},
+    )
+    return bool(waiting)
+
+
+async def test_rebuild_switches_to_identical_models_while_serving(
+    serve, settings, publisher, eventually, catalog_class, world_class, capfd
+) -> None:
+    catalog, world = catalog_class.build(), world_class.build()
+    url = settings.database_url.get_secret_value()
+    late = catalog.early.model_copy(
+        update={"run_id": uuid.uuid4(), "cases": [{}, {}], "total_calls": 2}
+    )
+    late_results = [
+        result.model_copy(update={"run_id": late.run_id, "result_id": uuid.uuid4()})
+        for result in catalog.results[:2]
+    ]
+    async with serve(settings) as api, serve(settings) as replica:
+        await catalog.publish(publisher, api)
+        await world.publish(publisher, api)
+        before = await snapshot(api.client, catalog, world)
+        stored = await documents(url)
+        assert stored and all(row[1] is not None for row in stored)
+        # Rendered from the event as it is inserted, or from the stored rows (evaluation
+        # applied later, migration 0008's backfill): the same bytes.
+        assert await rerendered(url) == stored
+        key = (
+            await api.client.post(f"{API}/api-keys", json={"name": "kept", "scopes": ["read"]})
+        ).json()
+        stable = [p for p in before if p.startswith(f"{API}/prompts/") or "/results" in p]
+
+        failures: list[Any] = []
+        reads = 0
+
+        async def read_through_the_switch(client: Any) -> None:
+            # Both replicas, their pools' connections and their cached statements.
+            nonlocal reads
+            while True:
+                for path in stable:
+                    response = await client.get(path)
+                    reads += 1
+                    if response.status_code != 200 or response.json() != before[path][0]:
+                        failures.append((path, response.status_code, response.text[:300]))
+                await asyncio.sleep(0.01)
+
+        readers = [
+            asyncio.create_task(read_through_the_switch(c)) for c in (api.client, replica.client)
+        ]
+        lines: list[str] = []
+        async with connected(url) as test, connected(url) as holder:
+            # Hold the rebuild back just before its switch (it drops the models an earlier
+            # rebuild kept: a table of those is in use) to publish events the replay has not
+            # read: the live models apply them, the switch must carry them over.
+            pinned = f"{PREVIOUS}.pinned"
+            await test.execute(text(f"CREATE SCHEMA {PREVIOUS}"))
+            await test.execute(text(f"CREATE TABLE {pinned} (x int)"))
+            await holder.execute(text("BEGIN"))
+            await holder.execute(text(f"SELECT * FROM {pinned}"))
+            rebuilding = asyncio.create_task(rebuild(settings, echo=lines.append))
+            await eventually(lambda: _true(waiting_for(test, pinned)), within=60.0)
+            # Meanwhile an operator starts another rebuild: refused at once.
+            second = asyncio.create_task(rebuild_command(settings))
+            await publisher.publish([late, RunStarted(run_id=late.run_id), late_results[0]])
+            await api.applied(late, 3)
+            code, output = await second
+            assert code == 1 and "another rebuild" in output, output
+            await holder.execute(text("COMMIT"))
+            report = await rebuilding
+            # After the switch: the live projection goes on from the new models' offsets.
+            finish = RunCompleted(run_id=late.run_id, status="completed", succeeded=2, failed=0)
+            await publisher.publish([late_results[1], finish])
+            await api.applied(late, 5)
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+            assert failures == [] and reads > len(stable) * 2, (failures[:3], reads)
+            assert report.events > 0 and any("switched" in line for line in lines), lines
+
+            # The replaced models are kept, structure for structure the same as the new ones.
+            assert await structure(test, LIVE) == await structure(test, PREVIOUS)
+            assert await structure(test, LIVE) and not await schemas_named(test, NEXT)
+            # Statements prepared before the switch read the new tables: change a row there
+            # only; every pooled connection of both replicas answers it.
+            demo = f"{API}/prompt-classes/{world.demo.class_id}"
+            await test.execute(
+                text(f"UPDATE {LIVE}.prompt_classes SET description = 'after' "
+                     "WHERE class_id = :c"), {"c": world.demo.class_id},
+            )  # fmt: skip
+            for _ in range(3 * settings.db_pool_size):
+                for client in (api.client, replica.client):
+                    assert (await client.get(demo)).json()["description"] == "after"
+            await test.execute(
+                text(f"UPDATE {LIVE}.prompt_classes SET description = :d WHERE class_id = :c"),
+                {"d": before[demo][0]["description"], "c": world.demo.class_id},
+            )
+
+        # The late run exactly once: two results, each once, its events each applied once.
+        run = (await api.client.get(f"{API}/test_prompt/{late.run_id}")).json()
+        assert run["status"] == "completed", run
+        page = await api.client.get(f"{API}/test_prompt/{late.run_id}/results")
+        assert page.headers["X-Total-Count"] == "2"
+        ids = sorted(r["id"] for r in page.json())
+        assert ids == sorted(str(r.result_id) for r in late_results)
+        after = await snapshot(api.client, catalog, world)
+        listed = after.pop(f"{API}/test_prompt")
+        assert listed[1][0] == "5" and before.pop(f"{API}/test_prompt")[1][0] == "4"
+        assert after == before
+        # query-api's own state survived: the key made before the rebuild still works.
+        mine = {"Authorization": f"Bearer {key['secret']}"}
+        assert (await api.client.get(f"{API}/prompt-classes", headers=mine)).status_code == 200
+
+        # Rolled back, the replaced models are live again; they lack what was applied after
+        # the switch, and each replica seeks to their offsets to apply it (the fence).
+        await roll_back(settings, echo=lines.append)
+
+        async def caught_up() -> None:
+            again = await api.client.get(f"{API}/test_prompt/{late.run_id}")
+            assert again.json() == run
+            assert await snapshot(api.client, catalog, world) == after | {
+                f"{API}/test_prompt": listed
+            }
+
+        await eventually(caught_up)
+        # A rebuild that fails once its schema exists (no broker where it looks) leaves the
+        # live models and the kept ones as they were, and no schema of its own.
+        served = await snapshot(api.client, catalog, world)
+        unreachable = settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:9"})
+        with pytest.raises(Exception):  # noqa: B017 - whatever the Kafka client raises
+            await rebuild(settings.model_copy(update={"kafka": unreachable}), echo=lines.append)
+        assert "untouched" in lines[-1], lines
+        async with connected(url) as test:
+            assert not await schemas_named(test, NEXT) and await schemas_named(test, PREVIOUS)
+        assert await snapshot(api.client, catalog, world) == served
+        output = capfd.readouterr().out
+        assert "checkpoints moved" in output
+        # The replay applied every batch in bulk the first time (no retry, no one-by-one).
+        assert "batch failed" not in output
+
     # Rendered from the final rows, whatever order the topics were applied in: the same bytes.
-    assert await documents(settings.database_url.get_secret_value()) == stored
-    # The replay applied every batch in bulk the first time (no retry, no one-by-one fallback).
-    assert "batch failed" not in capfd.readouterr().out
+    rebuilt = {row[0]: row for row in await documents(url)}
+    assert all(rebuilt[row[0]] == row for row in stored) and len(rebuilt) == len(stored) + 2
     # The rebuilt models carry the same counters, statuses and metrics, not just the same rows.
-    assert before[f"{API}/test_prompt"][1][0] == "4"
     assert len(before[f"{API}/test_prompt/{catalog.done.run_id}/results"][0]) == 4
     assert before[f"{API}/prompts?archived=all&sort=name"][1][0] == "7"
     greeting = before[f"{API}/prompts/{world.greeting.prompt_id}/history"][0]
     assert len(greeting) == 10 and greeting[-1]["summary"].startswith("renamed to greeting")
+
+
+async def _true(check: Any) -> None:
+    assert await check
+
+
+async def schemas_named(connection: AsyncConnection, name: str) -> bool:
+    return bool(
+        await connection.scalar(text("SELECT to_regnamespace(:s) IS NOT NULL"), {"s": name})
+    )
+
+
+async def rebuild_command(settings: Any) -> tuple[int, str]:
+    """``query-api rebuild`` as an operator runs it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "query_api", "rebuild",
+        env={**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),
+             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+             "KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()

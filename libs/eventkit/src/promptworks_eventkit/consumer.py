@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,6 +37,7 @@ from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.dead_letters import encode_headers
 from promptworks_eventkit.failures import is_infrastructure_failure
+from promptworks_eventkit.fence import CheckpointsMoved, Fence
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
     CONSUMER_APPLIED,
@@ -99,8 +101,12 @@ class ConsumerRunner:
         max_attempts: int = 3,
         retry_backoff: float = 0.2,
         on_applied: AppliedHook | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.name = name
+        self._fence = fence
+        self._fence_token: Any = None
+        """What ``fence`` answered when the offsets in ``_next_offsets`` were read."""
         self._on_applied = on_applied
         self._topics = list(topics)
         self._handles = handles
@@ -117,6 +123,8 @@ class ConsumerRunner:
         self._next_offsets: dict[TopicPartition, int] = {}
         """Per partition, the first offset not yet committed to ``consumer_offsets``."""
         self._consumer: AIOKafkaConsumer | None = None
+        self._replaying = False
+        """Set by ``open_assigned``: no group, so no group offsets to commit."""
         self.running = False
 
     async def run(self) -> None:
@@ -152,11 +160,85 @@ class ConsumerRunner:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
                     await self._process(consumer, batch, generation)
+                elif self._fence is not None:
+                    await self._check_fence(consumer)
                 self._record_lag(consumer)
         finally:
             self.running = False
             self.forget_lag(list(self._next_offsets))
             await consumer.stop()
+
+    async def open_assigned(self) -> AIOKafkaConsumer:
+        """A consumer outside any group, assigned every partition of the topics and sought to
+        the stored offsets: for a replay beside the live consumers (query-api's rebuild),
+        which must not take their partitions. Drive it with ``poll``; stop it when done."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=None,
+            client_id=f"{self.name}.replay",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=self._kafka.max_message_bytes,
+        )
+        partitions = await self._partitions()
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            self._consumer = consumer
+            self._replaying = True
+            await self.seek_to_stored_offsets(partitions)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _partitions(self) -> list[TopicPartition]:
+        """Every partition of the topics that exist (a missing topic has nothing to replay)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._kafka.bootstrap_servers)
+        await admin.start()
+        try:
+            present = set(await admin.list_topics())
+            names = [n for n in (self._kafka.topic(t) for t in self._topics) if n in present]
+            described = await admin.describe_topics(names) if names else []
+        finally:
+            await admin.close()
+        return sorted(
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            for partition in topic["partitions"]
+        )
+
+    async def poll(self, consumer: AIOKafkaConsumer, timeout_ms: int = 500) -> int:
+        """Fetches one batch and applies it; the number of records fetched."""
+        generation = self.generation
+        batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        if batch:
+            await self._process(consumer, batch, generation)
+        return sum(len(messages) for messages in batch.values())
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Per partition, the first offset not yet committed with the effects."""
+        return dict(self._next_offsets)
+
+    async def _check_fence(self, consumer: AIOKafkaConsumer) -> None:
+        """Idle, no batch checks the fence: check it here, so that checkpoints moved back
+        (a rollback to older models) are read from even when no new event arrives."""
+        assert self._fence is not None
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        try:
+            async with self.batch_lock:
+                async with self._sessions() as session, session.begin():
+                    moved = await self._fence(session) != self._fence_token
+                if moved:
+                    log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
+                    await self.seek_to_stored_offsets(assigned)
+        except Exception as error:
+            # The database away: the next batch checks again, in its own transaction; an idle
+            # consumer must not restart (and rebalance its group) for it.
+            log.warning("fence check failed", consumer=self.name, error=repr(error))
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Per owned partition: its high watermark (from the last fetch) minus our position."""
@@ -182,6 +264,8 @@ class ConsumerRunner:
         if consumer is None or not assigned:
             return
         async with self._sessions() as session:
+            if self._fence is not None:
+                self._fence_token = await self._fence(session)
             rows = await session.execute(
                 select(
                     consumer_offsets.c.topic,
@@ -232,12 +316,21 @@ class ConsumerRunner:
                 if m.offset >= self._next_offsets.get(tp, 0)
             ]
             if records:
-                await self._apply_with_retries(records)
+                try:
+                    await self._apply_with_retries(records)
+                except CheckpointsMoved:
+                    # Other checkpoints (a rebuild switched the read models): nothing of this
+                    # batch was committed; read again from the offsets stored with them.
+                    log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
+                    await self.seek_to_stored_offsets(list(consumer.assignment()))
+                    return
                 for tp, messages in batch.items():
                     if tp in owned:
                         self._next_offsets[tp] = max(
                             self._next_offsets.get(tp, 0), messages[-1].offset + 1
                         )
+        if self._replaying:
+            return  # a replay outside any group (``open_assigned``) has nothing to commit
         with contextlib.suppress(CommitFailedError, KafkaError):
             # Informational only (lag dashboards); the truth is in consumer_offsets.
             await consumer.commit(
@@ -251,6 +344,8 @@ class ConsumerRunner:
             try:
                 await self._apply(records, decoded, poison, sent)
                 return
+            except CheckpointsMoved:
+                raise
             except Exception as error:
                 log.warning(
                     "batch failed",
@@ -270,6 +365,8 @@ class ConsumerRunner:
             event = decoded.get(id(record))
             try:
                 await self._apply([record], {id(record): event} if event else {}, poison, sent)
+            except CheckpointsMoved:
+                raise
             except Exception as error:
                 if is_infrastructure_failure(error):
                     raise
@@ -307,6 +404,8 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
+            if self._fence is not None and await self._fence(session) != self._fence_token:
+                raise CheckpointsMoved
             # A decodable dead letter moves its stream's position like an applied event: a
             # re-sent copy of it is then a duplicate, so only an operator's replay applies it
             # (once), never a redelivery as well.

@@ -2,6 +2,11 @@
 
 ``append`` writes the events and their outbox rows inside the caller's transaction: either the
 command's events are stored AND queued for Kafka, or neither. Nothing is published from here.
+
+One statement writes an append's events, their outbox rows and the NOTIFY (``APPEND``): the
+rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event append
+costs about as much client CPU as a few single-row statements did per event (ADR 0021). Both
+inserts take the rows in version order, so per stream outbox id order is version order.
 """
 
 from __future__ import annotations
@@ -10,26 +15,46 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Text, bindparam, cast, func, insert, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.envelope import HEADER_PREFIX, Envelope
 from promptworks_contracts.events import DomainEvent, decode_event
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from promptworks_eventkit.messages import MessageContext, StoredEvent, new_envelopes
 from promptworks_eventkit.settings import KafkaSettings
-from promptworks_eventkit.tables import events, outbox
-
-INSERT_EVENTS = insert(events).values(
-    data=cast(bindparam("data_json", type_=Text), JSONB),
-    metadata=cast(bindparam("metadata_json", type_=Text), JSONB),
-)
-"""The events' JSON goes to PostgreSQL as the text pydantic made, parsed into JSONB there."""
+from promptworks_eventkit.tables import events
 
 OUTBOX_CHANNEL = "promptworks_outbox"
 """NOTIFY channel the relay listens on; notifications are delivered at commit."""
+
+APPEND = text(
+    """
+    WITH appended AS (
+        SELECT * FROM unnest(
+            CAST(:stream_types AS text[]), CAST(:versions AS integer[]),
+            CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]),
+            CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[]),
+            CAST(:headers AS text[])
+        ) WITH ORDINALITY
+        AS a(stream_type, version, event_id, event_type, data, metadata, topic, headers, n)
+    ), stored AS (
+        INSERT INTO events
+            (stream_id, stream_type, version, event_id, event_type, data, metadata, recorded_at)
+        SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS jsonb),
+               CAST(metadata AS jsonb), :recorded_at
+        FROM appended ORDER BY n
+    ), queued AS (
+        INSERT INTO outbox (event_id, topic, key, headers, value)
+        SELECT event_id, topic, :stream_id, CAST(headers AS jsonb), convert_to(data, 'UTF8')
+        FROM appended ORDER BY n
+    )
+    SELECT pg_notify(:channel, '')
+    """
+)
+"""The events' JSON goes to PostgreSQL as the text pydantic made, parsed into JSONB there; the
+same text, as UTF-8 bytes, is the Kafka message."""
 
 
 class EventStore:
@@ -82,45 +107,64 @@ class EventStore:
         if actual != expected_version:
             raise ConcurrencyConflictError(stream_id, expected_version, actual)
         now = datetime.now(UTC)
-        event_rows: list[dict[str, object]] = []
-        outbox_rows: list[dict[str, object]] = []
         envelopes = new_envelopes(
             self._source, stream_id, new_events, expected_version, context, now
         )
-        for envelope, event in zip(envelopes, new_events, strict=True):
-            # Serialised once, by pydantic (compiled): the same JSON is the stored event and
-            # the Kafka message (json.dumps of model_dump, twice, cost ~6x more; ADR 0021).
-            data = event.model_dump_json()
-            event_rows.append(
-                {
-                    "stream_id": stream_id,
-                    "stream_type": event.topic,
-                    "version": envelope.streamversion,
-                    "event_id": envelope.id,
-                    "event_type": envelope.type,
-                    "data_json": data,
-                    "metadata_json": envelope.model_dump_json(),
-                    "recorded_at": now,
-                }
-            )
-            outbox_rows.append(
-                {
-                    "event_id": envelope.id,
-                    "topic": self._kafka.topic(event.topic),
-                    "key": stream_id,
-                    "headers": [[k, v.decode()] for k, v in envelope.to_kafka_headers()],
-                    "value": data.encode(),
-                }
-            )
+        # Serialised once, by pydantic (compiled): the same JSON is the stored event and
+        # the Kafka message (json.dumps of model_dump, twice, cost ~6x more; ADR 0021).
+        data = [event.model_dump_json() for event in new_events]
+        parameters = {
+            "stream_id": stream_id,
+            "recorded_at": now,
+            "channel": OUTBOX_CHANNEL,
+            "stream_types": [event.topic for event in new_events],
+            "versions": [envelope.streamversion for envelope in envelopes],
+            "event_ids": [envelope.id for envelope in envelopes],
+            "event_types": [envelope.type for envelope in envelopes],
+            "data": data,
+            "metadata": [envelope.model_dump_json() for envelope in envelopes],
+            "topics": [self._kafka.topic(event.topic) for event in new_events],
+            "headers": outbox_headers(envelopes),
+        }
         try:
             async with session.begin_nested():
-                await session.execute(INSERT_EVENTS, event_rows)
+                await session.execute(APPEND, parameters)
         except IntegrityError as error:
             if "uq_events_stream_version" not in str(error.orig):
                 raise
             raise ConcurrencyConflictError(
                 stream_id, expected_version, await self.version(session, stream_id)
             ) from error
-        await session.execute(insert(outbox), outbox_rows)
-        await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         return envelopes
+
+
+VARYING_HEADERS = (f"{HEADER_PREFIX}id", f"{HEADER_PREFIX}type", f"{HEADER_PREFIX}streamversion")
+
+
+def outbox_headers(envelopes: Sequence[Envelope]) -> list[str]:
+    """Each envelope's Kafka headers (``Envelope.to_kafka_headers``) as the outbox's JSON text.
+
+    The envelopes of one append differ only in id, type and version (``new_envelopes``), so
+    the first one's headers, encoded once, are the template, and each envelope's three values
+    are put in their places: a UUID, a type matching ``promptworks.[a-z_.]+.v<N>`` and an
+    integer need no JSON escaping (building each from ``model_dump`` and ``json.dumps`` cost
+    ~25 µs per event, this a few µs)."""
+    if not envelopes:
+        return []
+    # Per header: its encoded pair, or the name of a varying one (filled per envelope).
+    template = [
+        name if name in VARYING_HEADERS else json.dumps([name, value.decode()])
+        for name, value in envelopes[0].to_kafka_headers()
+    ]
+    encoded: list[str] = []
+    for envelope in envelopes:
+        values = dict(
+            zip(
+                VARYING_HEADERS,
+                (str(envelope.id), envelope.type, str(envelope.streamversion)),
+                strict=True,
+            )
+        )
+        pairs = [f'["{part}", "{values[part]}"]' if part in values else part for part in template]
+        encoded.append("[" + ", ".join(pairs) + "]")
+    return encoded

@@ -72,19 +72,32 @@ def new_envelopes(
     now: datetime,
 ) -> list[Envelope]:
     """The envelopes of ``events`` appended after ``expected_version``: one id each, versions
-    ``expected_version + 1 ..``, the context's correlation, causation and trace."""
-    return [
-        Envelope(
-            id=uuid.uuid4(),
-            type=event.event_type,
-            source=source,
-            subject=stream_id,
-            time=now,
-            correlationid=context.correlation_id,
-            causationid=context.causation_id,
-            streamversion=expected_version + offset,
-            traceparent=context.traceparent,
-            project=context.project,
-        )
-        for offset, event in enumerate(events, start=1)
-    ]
+    ``expected_version + 1 ..``, the context's correlation, causation and trace.
+
+    Only the id, the type and the version differ between them: the first envelope of each
+    event type is validated, the others are copies of it with their own id and version
+    (validating each cost ~10 µs, a 500-result batch 5 ms)."""
+    validated: dict[str, Envelope] = {}
+    envelopes: list[Envelope] = []
+    for offset, event in enumerate(events, start=1):
+        version = expected_version + offset
+        first = validated.get(event.event_type)
+        if first is None:
+            first = validated[event.event_type] = Envelope(
+                id=uuid.uuid4(),
+                type=event.event_type,
+                source=source,
+                subject=stream_id,
+                time=now,
+                correlationid=context.correlation_id,
+                causationid=context.causation_id,
+                streamversion=version,
+                traceparent=context.traceparent,
+                project=context.project,
+            )
+            envelopes.append(first)
+        else:
+            envelopes.append(
+                first.model_copy(update={"id": uuid.uuid4(), "streamversion": version})
+            )
+    return envelopes

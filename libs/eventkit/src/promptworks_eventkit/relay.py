@@ -9,6 +9,12 @@ Invariants and the choices behind them:
 - A batch is sent in id order through one idempotent producer and marked published only after
   every send of it was acknowledged. A crash in between re-sends the batch: duplicates carry the
   same ``ce_id`` and stream version, which consumers skip.
+- Without tracing, rows go to Kafka as record batches built here, one per (topic, partition)
+  (``send_batch``), in id order within each: a per-message ``send`` cost ~30-50 µs of CPU
+  (metadata wait, size estimate, the pure-Python murmur2 partitioner, a future per message).
+  The partition is the producer's default partitioner's choice for the key, as ``send`` would
+  make it, computed once per key and batch, so a stream's events stay on one partition whichever
+  path sent them. With tracing on, each row is sent on its own within its span.
 - One relay per database is active: it holds a session-level advisory lock; others wait for it.
 - With tracing on, each row is sent within the trace context stored with it (``tracing``).
 - It wakes on LISTEN/NOTIFY (sent by ``EventStore.append`` at commit) and polls as a fallback.
@@ -25,6 +31,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
 from promptworks_eventkit.metrics import (
@@ -138,7 +145,10 @@ class OutboxRelay:
         rows = await connection.fetch(SELECT_BATCH, self._batch_size)
         if not rows:
             return 0
-        sends = [await self._send(row) for row in rows]
+        if tracing_enabled():
+            sends = [await self._send(row) for row in rows]
+        else:
+            sends = await self._send_batches(rows)
         await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
         latencies = await connection.fetch(MARK_PUBLISHED, [row["id"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
@@ -146,10 +156,37 @@ class OutboxRelay:
             OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
 
+    async def _send_batches(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
+        """Sends ``rows`` as one record batch per (topic, partition), in id order within each;
+        returns the futures of their acknowledgements."""
+        groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record]]] = {}
+        chosen: dict[tuple[str, bytes], int] = {}
+        partitions: dict[str, list[int]] = {}
+        for row in rows:
+            topic, key = row["topic"], row["key"].encode()
+            partition = chosen.get((topic, key))
+            if partition is None:
+                if topic not in partitions:
+                    # Sorted, as the partitioner expects (this also waits for the metadata).
+                    partitions[topic] = sorted(await self._producer.partitions_for(topic))
+                every = partitions[topic]
+                partition = chosen[(topic, key)] = _PARTITIONER(key, every, every)
+            groups.setdefault((topic, partition), []).append((key, row))
+        sends: list[asyncio.Future[Any]] = []
+        for (topic, partition), members in groups.items():
+            batch = self._producer.create_batch()
+            for key, row in members:
+                headers = [(name, value.encode()) for name, value in _headers(row["headers"])]
+                record = {"key": key, "value": row["value"], "timestamp": None, "headers": headers}
+                if batch.append(**record) is None:  # full: send it, start the next one
+                    sends.append(await self._producer.send_batch(batch, topic, partition=partition))
+                    batch = self._producer.create_batch()
+                    batch.append(**record)  # the first record always fits
+            sends.append(await self._producer.send_batch(batch, topic, partition=partition))
+        return sends
+
     async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
         headers = _headers(row["headers"])
-        if not tracing_enabled():
-            return await self._publish(row, headers)
         # Sent within the context the event was recorded in: the send span continues the
         # request's trace and names itself in the Kafka ``traceparent`` header.
         with within(_trace_of(headers)):
@@ -170,6 +207,10 @@ class OutboxRelay:
         count, oldest_age = await connection.fetchrow(BACKLOG)
         OUTBOX_BACKLOG.set(count)
         OUTBOX_OLDEST_AGE.set(oldest_age)
+
+
+_PARTITIONER = DefaultPartitioner()
+"""The producer's default: murmur2 of the key over every partition of the topic."""
 
 
 def _trace_of(headers: list[tuple[str, str]]) -> str | None:

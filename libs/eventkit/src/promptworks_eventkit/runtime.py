@@ -23,6 +23,7 @@ from promptworks_eventkit.consumer import AppliedHook, BatchHandler, ConsumerRun
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
 from promptworks_eventkit.dead_letters import ConsumerPath, DeadLetters
 from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.fence import Fence
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.problems import problem
@@ -43,6 +44,7 @@ class ConsumerSpec:
     """What the router's handlers work in, made from the batch's session."""
     max_records: int
     on_applied: AppliedHook | None = None
+    fence: Fence | None = None
 
 
 def _session_itself(session: AsyncSession) -> AsyncSession:
@@ -82,12 +84,14 @@ class Runtime:
         bind: Callable[[AsyncSession], W] = _session_itself,  # type: ignore[assignment]
         max_records: int = 2000,
         on_applied: AppliedHook | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
         batch's session itself (read models) or a write-port transaction joined to it
         (``PostgresWritePort.joined``) for consumers that append events. ``on_applied`` is told
-        each batch's events once they are committed."""
-        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records, on_applied))
+        each batch's events once they are committed; ``fence`` guards its checkpoints
+        (``fence.py``)."""
+        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records, on_applied, fence))
 
     def dead_letters(self) -> DeadLetters:
         """The operator's view of this process's consumers' dead letters (replays go through
@@ -128,6 +132,7 @@ class Runtime:
                 producer=self.producer,
                 max_records=spec.max_records,
                 on_applied=spec.on_applied,
+                fence=spec.fence,
             )
             self.consumers.append(consumer)
             self.spawn(f"consumer-{spec.name}", consumer.run)

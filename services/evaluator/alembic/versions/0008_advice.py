@@ -3,13 +3,13 @@ template, model, parameters; null for runs seen before), and one row per advice 
 which is also the advice worker's queue (``requested`` until given or failed).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
@@ -20,14 +21,17 @@ from evaluator.api.routes import router
 from evaluator.handlers.advice import Advisor
 from evaluator.handlers.definitions import DefinitionHandlers
 from evaluator.handlers.embeddings import EmbeddingMeter
-from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers
+from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers, PlanCache
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.reevaluation import Reevaluations
 from evaluator.handlers.summaries import RunSummaries
-from evaluator.metrics import count_evaluated
+from evaluator.handlers.worker import EvaluationWorker
+from evaluator.metrics import count_evaluated, count_queued
 from evaluator.settings import EvaluatorSettings
 from promptworks_eventkit.dead_letters_api import dead_letters_router
+from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.http import install_edge
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.service_credential import (
     document_service_credential,
@@ -49,12 +53,31 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     judges = JudgeQueue(
         completions, settings.judge_concurrency, PostgresJudgementStore(runtime.sessions)
     )
+    # The consumer keeps the runs' order and queues their results; the workers of every
+    # replica evaluate them (ADR 0022).
+    plans = PlanCache()
+    # Each text is embedded once per run and model in this process (ADR 0024).
     embeddings = EmbeddingMeter(completions, settings.judge_concurrency)
+    workers = [
+        EvaluationWorker(
+            port,
+            plans,
+            judges,
+            embeddings=embeddings,
+            claim_size=settings.evaluation_claim_size,
+            on_evaluated=count_evaluated,
+            transient=is_infrastructure_failure,
+        )
+        for _ in range(settings.evaluation_workers)
+    ]
+
+    def queued(applied: Sequence[ReceivedEvent]) -> None:
+        count_queued(applied)
+        for worker in workers:
+            worker.wake()
+
     runtime.add_consumer(
-        CONSUMER_NAME,
-        EvaluationHandlers(judges=judges, embeddings=embeddings).router(),
-        bind=port.joined,
-        on_applied=count_evaluated,
+        CONSUMER_NAME, EvaluationHandlers(plans).router(), bind=port.joined, on_applied=queued
     )
     definitions = DefinitionHandlers(
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresDefinitionLookups)
@@ -74,6 +97,11 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     async def start_worker(runtime: Runtime) -> None:
         runtime.spawn("reevaluations", reevaluations.run)
         runtime.spawn("advice", advisor.run)
+        for number, worker in enumerate(workers):
+            runtime.spawn(
+                f"evaluation-worker-{number}",
+                functools.partial(worker.run, settings.evaluation_poll_seconds),
+            )
 
     base = lifespan_for(runtime, extra=[start_worker])
 

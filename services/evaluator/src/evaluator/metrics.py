@@ -27,6 +27,18 @@ JUDGE_CALL_DURATION = Histogram(
 )
 
 
-def count_evaluated(applied: Sequence[ReceivedEvent]) -> None:
-    """Told each committed batch of the evaluation consumer."""
-    RESULTS_EVALUATED.inc(sum(isinstance(item.event, ResultRecorded) for item in applied))
+RESULTS_QUEUED = Counter(
+    "promptworks_evaluator_results_queued_total",
+    "Model results this process's runs consumer queued for evaluation (any replica's workers "
+    "evaluate them)",
+)
+
+
+def count_queued(applied: Sequence[ReceivedEvent]) -> None:
+    """Told each committed batch of the runs consumer."""
+    RESULTS_QUEUED.inc(sum(isinstance(item.event, ResultRecorded) for item in applied))
+
+
+def count_evaluated(evaluated: int) -> None:
+    """Told each committed claim of this process's evaluation workers."""
+    RESULTS_EVALUATED.inc(evaluated)

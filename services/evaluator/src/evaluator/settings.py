@@ -18,3 +18,19 @@ class EvaluatorSettings(ServiceSettings):
     judge_concurrency: int = Field(
         default=16, ge=1, le=1000, description="Judge calls in flight at once per process."
     )
+    evaluation_claim_size: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Queued results one worker transaction takes (ADR 0022): larger claims pay "
+        "per-transaction costs less often; smaller ones share a run more evenly over replicas.",
+    )
+    evaluation_workers: int = Field(
+        default=1, ge=1, le=64, description="Evaluation workers per process (ADR 0022)."
+    )
+    evaluation_poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=60,
+        description="How often an idle worker looks for results queued by other replicas.",
+    )

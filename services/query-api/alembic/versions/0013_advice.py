@@ -2,7 +2,7 @@
 (``prompt_versions.origin``), ADR 0024. Both are new: no event to replay.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0011
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from query_api.tables import ADVICE_READ_MODEL_TABLES
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

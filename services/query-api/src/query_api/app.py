@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy import event
 from starlette.middleware import Middleware
 
 from promptworks_contracts.projects import PROJECT_HEADER
+from promptworks_eventkit.fence import checkpoint_fence
 from promptworks_eventkit.http import CORRELATION_HEADER, install_edge
 from promptworks_eventkit.runtime import Runtime, lifespan_for, ops_router
 from promptworks_eventkit.settings import ServiceSettings
+from query_api import read_schema
 from query_api.api import (
     admin,
     advice,
@@ -60,8 +60,14 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     if not isinstance(settings, QueryApiSettings):
         raise TypeError("query-api needs QueryApiSettings")
     runtime = Runtime.build(settings, with_relay=False)
-    event.listen(runtime.engine.sync_engine, "connect", _without_jit)
-    runtime.add_consumer(CONSUMER_NAME, build_router(), max_records=MAX_RECORDS)
+    read_schema.use_schema(runtime.engine, read_schema.LIVE)
+    runtime.add_consumer(
+        CONSUMER_NAME,
+        build_router(),
+        max_records=MAX_RECORDS,
+        # A rebuild's switch moves the checkpoints: each batch checks, under the switch's lock.
+        fence=checkpoint_fence(read_schema.SWAP_FENCE_KEY),
+    )
     runtime_lifespan = lifespan_for(runtime)
     service_token = settings.service_token.get_secret_value() if settings.service_token else None
 
@@ -158,12 +164,3 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     app.include_router(ops_router(lambda: runtime))
     install_console(app, settings.web_dist)
     return app
-
-
-def _without_jit(dbapi_connection: Any, _: Any) -> None:
-    """JIT compiles a query once its estimated cost passes ``jit_above_cost``: tens of ms that
-    short API queries never win back (and search plans, see ``prompt_list``, cost a lot on
-    paper). Off for this service's connections."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET jit = off")
-    cursor.close()

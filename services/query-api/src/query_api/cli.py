@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import typer
+
 from promptworks_eventkit.cli import service_cli
+from promptworks_eventkit.logging import configure_logging
 from query_api.app import create_app
+from query_api.rebuild.replay import RebuildError, rebuild, roll_back
 from query_api.settings import QueryApiSettings
 
 app = service_cli(
@@ -11,3 +16,32 @@ app = service_cli(
     app_factory=create_app,
     alembic_ini=Path(__file__).resolve().parents[2] / "alembic.ini",
 )
+
+
+@app.command("rebuild")
+def rebuild_command(
+    keep_previous: bool = typer.Option(
+        True,
+        "--keep-previous/--drop-previous",
+        help="Keep the replaced read models (schema read_models_previous) for --rollback.",
+    ),
+    rollback: bool = typer.Option(
+        False, "--rollback", help="Switch back to the models the last rebuild replaced."
+    ),
+) -> None:
+    """Rebuild every read model from the topics into a new schema while query-api keeps
+    serving and projecting, then switch to it atomically (ADR 0023)."""
+    settings = QueryApiSettings()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    def echo(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        if rollback:
+            asyncio.run(roll_back(settings, echo=echo))
+        else:
+            asyncio.run(rebuild(settings, keep_previous=keep_previous, echo=echo))
+    except RebuildError as error:
+        typer.echo(f"rebuild: {error}", err=True)
+        raise typer.Exit(1) from None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
-from evaluator.handlers.ports import RUNNING, NewRun, RunSpec, RunState
+from evaluator.handlers.ports import RUNNING, NewRun, Queued, RunSpec, RunState
 from promptworks_contracts.events import ResultRecorded
 
 
@@ -22,6 +22,12 @@ class InMemoryEvaluationRepository:
     stats: dict[str, RunStats] = field(default_factory=dict)
     outcomes: dict[str, dict[str, ResultOutcome]] = field(default_factory=dict)
     records: dict[str, dict[str, ResultRecorded]] = field(default_factory=dict)
+    queue: list[Queued] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)
+    """Queued result seq -> failed attempts."""
+    dead: list[tuple[Queued, str]] = field(default_factory=list)
+    """Results given up on, with the error (the PostgreSQL one makes dead letters of them)."""
+    next_seq: int = 1
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         for run in new_runs:
@@ -31,7 +37,10 @@ class InMemoryEvaluationRepository:
                 )
                 self.specs[run.run_id] = copy.deepcopy(run.spec)
 
-    async def load_states(self, run_ids: Collection[str]) -> dict[str, RunState]:
+    async def load_states(
+        self, run_ids: Collection[str], *, lock: bool = False
+    ) -> dict[str, RunState]:
+        # The in-memory port runs one transaction at a time: nothing to lock.
         return {r: replace(self.states[r]) for r in run_ids if r in self.states}
 
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
@@ -44,6 +53,8 @@ class InMemoryEvaluationRepository:
                 stored.evaluated = state.evaluated
                 stored.stream_version = state.stream_version
                 stored.status = state.status
+                stored.ending = state.ending
+                stored.end_context = state.end_context
 
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         for run_id, by_name in deltas.items():
@@ -64,11 +75,45 @@ class InMemoryEvaluationRepository:
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         return {r: list(self.outcomes[r].values()) for r in run_ids if r in self.outcomes}
 
-    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
-        for record in records:
-            self.records.setdefault(str(record.run_id), {}).setdefault(
-                str(record.result_id), record
-            )
+    async def queue_results(self, queued: Sequence[Queued]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in queued:
+            run_id, result_id = str(item.record.run_id), str(item.record.result_id)
+            kept = self.records.setdefault(run_id, {})
+            if result_id in kept:
+                continue
+            kept[result_id] = item.record
+            self.queue.append(replace(item, seq=self.next_seq))
+            self.next_seq += 1
+            counts[run_id] = counts.get(run_id, 0) + 1
+        for run_id, count in counts.items():
+            if run_id in self.states:
+                self.states[run_id].recorded += count
+        return counts
+
+    async def claim_queued(self, limit: int) -> list[Queued]:
+        taken, self.queue = self.queue[:limit], self.queue[limit:]
+        return taken
+
+    async def record_failure(self, seq: int, error: str, dead_after: int) -> bool:
+        self.attempts[seq] = self.attempts.get(seq, 0) + 1
+        found = [q for q in self.queue if q.seq == seq]
+        if not found or self.attempts[seq] < dead_after:
+            return False
+        queued = found[0]
+        run_id = str(queued.record.run_id)
+        self.queue.remove(queued)
+        del self.records[run_id][str(queued.record.result_id)]
+        self.states[run_id].recorded -= 1
+        self.dead.append((queued, error))
+        return True
+
+    async def finished_runs(self, limit: int) -> list[str]:
+        return sorted(
+            run_id
+            for run_id, s in self.states.items()
+            if s.ending is not None and s.status == RUNNING and s.evaluated >= s.recorded
+        )[:limit]
 
     async def forget_judgements(self, keys: Sequence[str]) -> None:
         """Nothing is kept in memory across transactions: nothing to forget."""

@@ -52,6 +52,11 @@ runs = Table(
     Column("stream_version", Integer, nullable=False, server_default="0"),
     Column("status", Text, nullable=False, server_default=RUNNING),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Fan-out (ADR 0022): results queued by the runs consumer; the run's end status and the
+    # end event's context while its last results are still being evaluated.
+    Column("recorded", Integer, nullable=False, server_default="0"),
+    Column("ending", Text, nullable=True),
+    Column("end_context", JSONB, nullable=True),
 )
 
 run_metric_stats = Table(
@@ -124,6 +129,28 @@ result_records = Table(
     Column("result_id", Text, nullable=False),
     Column("record", Text, nullable=False, comment="The event's JSON, as the consumer got it"),
     PrimaryKeyConstraint("run_id", "result_id"),
+)
+
+# Results waiting for a worker (ADR 0022): queued by the runs consumer in its transaction,
+# deleted by the worker that evaluates them in the transaction that appends their events. The
+# context of each result's ``ResultRecorded`` travels with it to the events it causes; where it
+# came from (event id, partition, offset, stream version) makes a dead letter of a result whose
+# evaluation keeps failing.
+evaluation_queue = Table(
+    "evaluation_queue",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("result_id", Text, nullable=False),
+    Column("correlation_id", Text, nullable=False),
+    Column("traceparent", Text, nullable=True),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
+    Column("event_id", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("run_id", "result_id"),
 )
 
 evaluations = Table(

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from functools import cache
+from typing import Any, Final
+
+from pydantic import TypeAdapter
 
 from evaluator.domain.output_checks import Findings
 from evaluator.domain.subject import short
@@ -34,21 +37,37 @@ def tokens_per_second(result: ResultRecorded) -> float | None:
     return result.usage.completion_tokens / (result.latency_ms / 1000.0)
 
 
-def standard_metrics(result: ResultRecorded) -> list[MetricValue]:
+def standard_metric_values(result: ResultRecorded) -> list[dict[str, Any]]:
+    """The standard metrics as ``MetricValue`` fields (``metric_values`` makes them models)."""
     failed = result.error is not None
     usage = result.usage
     return [
-        MetricValue(name="latency_ms", value=result.latency_ms),
-        MetricValue(name="prompt_tokens", value=float(usage.prompt_tokens)),
-        MetricValue(name="completion_tokens", value=float(usage.completion_tokens)),
-        MetricValue(name="total_tokens", value=float(usage.total_tokens)),
-        MetricValue(
-            name="output_chars",
-            value=None if result.output is None else float(len(result.output)),
-        ),
-        MetricValue(name="tokens_per_second", value=tokens_per_second(result)),
-        MetricValue(name="error", value=1.0 if failed else 0.0, passed=not failed),
+        {"name": "latency_ms", "value": result.latency_ms},
+        {"name": "prompt_tokens", "value": float(usage.prompt_tokens)},
+        {"name": "completion_tokens", "value": float(usage.completion_tokens)},
+        {"name": "total_tokens", "value": float(usage.total_tokens)},
+        {
+            "name": "output_chars",
+            "value": None if result.output is None else float(len(result.output)),
+        },
+        {"name": "tokens_per_second", "value": tokens_per_second(result)},
+        {"name": "error", "value": 1.0 if failed else 0.0, "passed": not failed},
     ]
+
+
+def standard_metrics(result: ResultRecorded) -> list[MetricValue]:
+    return metric_values(standard_metric_values(result))
+
+
+@cache
+def _metric_list() -> TypeAdapter[list[MetricValue]]:
+    return TypeAdapter(list[MetricValue])
+
+
+def metric_values(fields: list[dict[str, Any]]) -> list[MetricValue]:
+    """Models from their fields, validated in one call (a result has ~25 metrics: one
+    ``MetricValue(...)`` each cost as much as the checks that measured them)."""
+    return _metric_list().validate_python(fields)
 
 
 OUTPUT_METRICS: Final = (
@@ -64,33 +83,34 @@ expected output or a JSON Schema. ``missing_fields`` and ``type_mismatches`` are
 the event's ``output_checks`` lists them."""
 
 
-def output_metrics(findings: Findings) -> list[MetricValue]:
+def output_metric_values(findings: Findings) -> list[dict[str, Any]]:
+    """The original product's metrics as ``MetricValue`` fields."""
     checks, structural = findings.checks, findings.structural
     missing = ", ".join(checks.missing_fields)
     mismatched = "; ".join(
         f"{m.path or '/'}: {m.expected}, got {m.actual}" for m in checks.type_mismatches
     )
     return [
-        MetricValue(
-            name="is_valid_json",
-            value=1.0 if checks.is_valid_json else 0.0,
-            passed=checks.is_valid_json,
-        ),
-        MetricValue(
-            name="schema_pass",
-            value=None if checks.schema_pass is None else float(checks.schema_pass),
-            passed=checks.schema_pass,
-        ),
-        MetricValue(
-            name="missing_fields",
-            value=float(findings.missing) if structural else None,
-            detail=short(missing) if missing else None,
-        ),
-        MetricValue(
-            name="type_mismatches",
-            value=float(findings.mismatched) if structural else None,
-            detail=short(mismatched) if mismatched else None,
-        ),
-        MetricValue(name="numeric_accuracy", value=checks.numeric_accuracy),
-        MetricValue(name="boolean_accuracy", value=checks.boolean_accuracy),
+        {
+            "name": "is_valid_json",
+            "value": 1.0 if checks.is_valid_json else 0.0,
+            "passed": checks.is_valid_json,
+        },
+        {
+            "name": "schema_pass",
+            "value": None if checks.schema_pass is None else float(checks.schema_pass),
+            "passed": checks.schema_pass,
+        },
+        {
+            "name": "missing_fields",
+            "value": float(findings.missing) if structural else None,
+            "detail": short(missing) if missing else None,
+        },
+        {
+            "name": "type_mismatches",
+            "value": float(findings.mismatched) if structural else None,
+            "detail": short(mismatched) if mismatched else None,
+        },
+        {"name": "numeric_accuracy", "value": checks.numeric_accuracy},
+        {"name": "boolean_accuracy", "value": checks.boolean_accuracy},
     ]

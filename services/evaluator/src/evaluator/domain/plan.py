@@ -35,8 +35,9 @@ from evaluator.domain.judge import (
 from evaluator.domain.metrics import (
     OUTPUT_METRICS,
     STANDARD_METRICS,
-    output_metrics,
-    standard_metrics,
+    metric_values,
+    output_metric_values,
+    standard_metric_values,
 )
 from evaluator.domain.output_checks import output_checks
 from evaluator.domain.subject import Reference
@@ -279,7 +280,8 @@ class RunPlan:
         ``embedding_questions`` (likewise)."""
         judgements = judgements or {}
         comparisons = comparisons or {}
-        metrics = standard_metrics(result)
+        # Metrics as fields first, made models in one call at the end (much cheaper).
+        metrics = standard_metric_values(result)
         subject = self.subject(result)
         parsed, problem = subject.parsed() if result.output is not None else (None, "no output")
         is_json = problem is None
@@ -287,7 +289,7 @@ class RunPlan:
         if self.with_output_metrics:
             findings = output_checks(result.output, parsed, problem, subject.expected, self.schemas)
             checks = findings.checks
-            metrics.extend(output_metrics(findings))
+            metrics.extend(output_metric_values(findings))
         reasons: list[AssertionFailure] = []
         if result.error is not None:
             reasons.append(AssertionFailure(name="error", type="error", detail=_cut(result.error)))
@@ -311,14 +313,17 @@ class RunPlan:
                 outcome = judge_outcome(judgement, check.judge.threshold, problem)
                 value = outcome.score  # no score for a judge error: never a made-up one
             metrics.append(
-                MetricValue(
-                    name=check.name, value=value, passed=outcome.passed, detail=outcome.detail
-                )
+                {
+                    "name": check.name,
+                    "value": value,
+                    "passed": outcome.passed,
+                    "detail": outcome.detail,
+                }
             )
             if check.judge is not None:
                 scores = dimension_values(judgements.get(check.name))
                 metrics.extend(
-                    MetricValue(name=dimension_metric(check.name, d.name), value=scores.get(d.name))
+                    {"name": dimension_metric(check.name, d.name), "value": scores.get(d.name)}
                     for d in check.judge.dimensions
                 )
             if check.weight > 0:
@@ -338,7 +343,7 @@ class RunPlan:
                         )
                     )
         return Evaluation(
-            metrics=metrics,
+            metrics=metric_values(metrics),
             passed=not reasons,
             score=passed_weight / weights if weights else None,
             reasons=reasons,

@@ -1,22 +1,22 @@
-"""The "evaluator.runs" consumer: run events in, evaluation events out, in ONE transaction.
+"""The "evaluator.runs" consumer: run events in, in ONE transaction with its offsets; the
+results it queues are evaluated by the workers of every replica (``handlers/worker.py``,
+ADR 0022).
 
 Everything a batch does happens in the write-port transaction the consumer runner binds to the
-batch's session (``PostgresWritePort.joined``), together with its offsets: the repository
-writes (runs, statistics) and the evaluation events appended with ``tx.append`` (which queues
-them in the outbox for the relay). A redelivered batch is skipped by the runner, so produced
-events are exactly-once in effect too.
+batch's session (``PostgresWritePort.joined``), together with its offsets. A redelivered batch
+is skipped by the runner, so what it writes and appends is exactly-once in effect too.
 
 Invariants:
+- The runs consumer does what needs the run's order: it stores each run from its
+  ``RunCreated`` (before any of its results, which follow on the same partition), keeps and
+  queues each result (``recorded`` counts them), and takes the run's end.
 - The evaluation stream of a run (stream id = run id) is appended at the run's stored
-  ``stream_version``, and that version moves in the same transaction, so versions are
-  contiguous from 1.
-- All results of one run within a handler call become ONE append; statistics of the whole
-  call become ONE ``add_stats``.
-- One ``RunEvaluated`` per run: it is appended when the run leaves ``running``; a later end
-  event changes nothing.
-- LLM judges are asked before a batch's results are evaluated, all the batch's questions
-  concurrently (``JudgeQueue``); a redelivered batch whose transaction rolled back asks again
-  (the calls are paid again, the evaluation is recorded once).
+  ``stream_version`` under the run row's lock, and that version moves in the same
+  transaction, so versions are contiguous from 1 whichever replica appends.
+- One ``RunEvaluated`` per run, once every queued result is evaluated: the end event
+  summarises at once when nothing is left to evaluate, else it waits in ``ending`` and the
+  worker whose commit evaluates the last result summarises (both decide under the run row's
+  lock, so exactly one of them does). A later end event changes nothing.
 - A result, completion or failure of a run whose ``RunCreated`` was not seen raises
   ``UnknownRunError`` (the call writes nothing; the batch's transaction rolls back): the runner
   retries, then dead-letters the event.
@@ -35,7 +35,15 @@ from evaluator.domain.stats import RunStats, accumulate, summaries
 from evaluator.domain.summary import run_statistics
 from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.judging import JudgeQueue
-from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
+from evaluator.handlers.ports import (
+    RUNNING,
+    EvaluationRepository,
+    NewRun,
+    Origin,
+    Queued,
+    RunSpec,
+    RunState,
+)
 from promptworks_contracts.events import (
     ResultEvaluated,
     ResultRecorded,
@@ -71,6 +79,7 @@ class PlanCache:
     async def for_runs(
         self, repository: EvaluationRepository, run_ids: Collection[str]
     ) -> dict[str, RunPlan]:
+        """The plans of ``run_ids``; ``UnknownRunError`` if a run is not stored."""
         missing = [run_id for run_id in run_ids if run_id not in self._plans]
         if missing:
             for run_id, spec in (await repository.load_specs(missing)).items():
@@ -84,21 +93,15 @@ class PlanCache:
                 found[run_id] = self._plans[run_id]
         while len(self._plans) > max(self._capacity, len(found)):
             self._plans.popitem(last=False)
+        if unknown := set(run_ids) - found.keys():
+            raise UnknownRunError(unknown)
         return found
 
 
 class EvaluationHandlers:
-    def __init__(
-        self,
-        plans: PlanCache | None = None,
-        judges: JudgeQueue | None = None,
-        embeddings: EmbeddingMeter | None = None,
-    ) -> None:
-        """``judges`` asks judge models; without one a judge assertion fails ``not judged``;
-        ``embeddings`` likewise measures embedding similarities (``not measured``)."""
+    def __init__(self, plans: PlanCache | None = None) -> None:
+        """``plans`` may be shared with the process's workers (``handlers/worker.py``)."""
         self._plans = plans or PlanCache()
-        self._judges = judges
-        self._embeddings = embeddings
 
     def router(self) -> EventRouter[Tx]:
         return EventRouter(
@@ -108,7 +111,10 @@ class EvaluationHandlers:
                 RunCompleted: self.on_runs_completed,
                 RunFailed: self.on_runs_failed,
                 RunCancelled: self.on_runs_cancelled,
-            }
+            },
+            # Each run's order is kept (created, results, end); runs are independent, so a
+            # batch's results of many runs are one handler call.
+            order="stream",
         )
 
     async def on_runs_created(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
@@ -129,107 +135,78 @@ class EvaluationHandlers:
             ]
         )
 
-    async def _known(
-        self, repository: EvaluationRepository, run_ids: Collection[str]
-    ) -> tuple[dict[str, RunState], dict[str, RunPlan]]:
-        states = await repository.load_states(run_ids)
-        if missing := set(run_ids) - states.keys():
-            raise UnknownRunError(missing)
-        return states, await self._plans.for_runs(repository, run_ids)
-
     async def on_results_recorded(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
-        by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]] = {}
-        for item, event in typed(received, ResultRecorded):
-            by_run.setdefault(str(event.run_id), []).append((item, event))
-        states, plans = await self._known(tx.repos, by_run.keys())
-        judgements = await self._ask_judges(tx.repos, plans, by_run)
-        comparisons = await measure_embeddings(
-            self._embeddings,
-            [(plans[run_id], r) for run_id, results in by_run.items() for _, r in results],
-        )
-        deltas: dict[str, RunStats] = {}
-        outcomes: list[ResultOutcome] = []
-        for run_id, results in by_run.items():
-            plan, state, stats = plans[run_id], states[run_id], deltas.setdefault(run_id, {})
-            evaluations: list[ResultEvaluated] = []
-            for _, result in results:
-                evaluation, outcome = evaluate_result(
-                    plan,
-                    result,
-                    judgements.get(result.result_id),
-                    stats,
-                    comparisons=comparisons.get(result.result_id),
-                )
-                evaluations.append(evaluation)
-                outcomes.append(outcome)
-            # One append for many causes: each event names its result; causation is left out.
-            context = MessageContext.caused_by(results[0][0].envelope, causation=False)
-            state.stream_version = await tx.append(
-                run_id, evaluations, state.stream_version, context=context
-            )
-            state.evaluated += len(evaluations)
-        await tx.repos.save_states(states.values())
-        await tx.repos.add_stats(deltas)
-        await tx.repos.add_outcomes(outcomes)
-        # Kept for re-evaluation: a later evaluation reads the results, never the model.
-        await tx.repos.add_records([result for results in by_run.values() for _, result in results])
-
-    async def _ask_judges(
-        self,
-        repository: EvaluationRepository,
-        plans: dict[str, RunPlan],
-        by_run: dict[str, list[tuple[ReceivedEvent, ResultRecorded]]],
-    ) -> dict[UUID, dict[str, Judgement]]:
-        """Every judge question of the batch, asked concurrently: result id -> name -> answer."""
-        return await ask_judges(
-            self._judges,
+        """Keeps and queues the results; the workers evaluate them."""
+        results = typed(received, ResultRecorded)
+        run_ids = {str(event.run_id) for _, event in results}
+        if missing := run_ids - (await tx.repos.load_states(run_ids)).keys():
+            raise UnknownRunError(missing)
+        await tx.repos.queue_results(
             [
-                (plans[run_id], result)
-                for run_id, results in by_run.items()
-                for _, result in results
-            ],
-            repository,
+                Queued(
+                    event,
+                    MessageContext.caused_by(item.envelope, causation=False),
+                    Origin(
+                        str(item.envelope.id),
+                        item.partition,
+                        item.offset,
+                        item.envelope.streamversion,
+                    ),
+                )
+                for item, event in results
+            ]
         )
 
     async def on_runs_completed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
-        await self._summarise(tx, typed(received, RunCompleted))
+        await self._end(tx, typed(received, RunCompleted))
 
     async def on_runs_failed(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
-        await self._summarise(tx, typed(received, RunFailed))
+        await self._end(tx, typed(received, RunFailed))
 
     async def on_runs_cancelled(self, tx: Tx, received: Sequence[ReceivedEvent]) -> None:
         # A cancelled run is summarised over the results it recorded before it stopped.
-        await self._summarise(tx, typed(received, RunCancelled))
+        await self._end(tx, typed(received, RunCancelled))
 
-    async def _summarise(
+    async def _end(
         self,
         tx: Tx,
         finished: Sequence[tuple[ReceivedEvent, RunCompleted | RunFailed | RunCancelled]],
     ) -> None:
         run_ids = {str(event.run_id) for _, event in finished}
-        states, plans = await self._known(tx.repos, run_ids)
-        stats = await tx.repos.load_stats(run_ids)
-        outcomes = await tx.repos.load_outcomes(run_ids)
+        states = await tx.repos.load_states(run_ids, lock=True)
+        if missing := run_ids - states.keys():
+            raise UnknownRunError(missing)
         for item, event in finished:
-            run_id = str(event.run_id)
-            state = states[run_id]
-            if state.status != RUNNING:
-                continue  # already summarised: one RunEvaluated per run
-            state.status = _finished_status(event)
-            run_stats = stats.get(run_id, {})
-            evaluated = RunEvaluated(
-                run_id=event.run_id,
-                evaluated=state.evaluated,
-                summaries=summaries(plans[run_id].metric_names, run_stats),
-                **run_statistics(
-                    outcomes.get(run_id, []), run_stats, judged=plans[run_id].calls_models
-                ),
-            )
-            context = MessageContext.caused_by(item.envelope)
-            state.stream_version = await tx.append(
-                run_id, [evaluated], state.stream_version, context=context
-            )
+            state = states[str(event.run_id)]
+            if state.status != RUNNING or state.ending is not None:
+                continue  # ended already: one RunEvaluated per run
+            state.ending = _finished_status(event)
+            state.end_context = MessageContext.caused_by(item.envelope)
+            if state.evaluated >= state.recorded:
+                await summarise(tx, self._plans, state)
+            # Else the worker that evaluates the run's last result summarises it.
         await tx.repos.save_states(states.values())
+
+
+async def summarise(tx: Tx, plans: PlanCache, state: RunState) -> None:
+    """Appends the run's ``RunEvaluated`` (its stored statistics and outcomes, as this
+    transaction sees them) and moves it to its end status. The caller holds the run row's lock
+    and saves the state."""
+    assert state.ending is not None and state.end_context is not None
+    run_id = state.run_id
+    plan = (await plans.for_runs(tx.repos, [run_id]))[run_id]
+    run_stats = (await tx.repos.load_stats([run_id])).get(run_id, {})
+    outcomes = (await tx.repos.load_outcomes([run_id])).get(run_id, [])
+    evaluated = RunEvaluated(
+        run_id=UUID(run_id),
+        evaluated=state.evaluated,
+        summaries=summaries(plan.metric_names, run_stats),
+        **run_statistics(outcomes, run_stats, judged=plan.calls_models),
+    )
+    state.stream_version = await tx.append(
+        run_id, [evaluated], state.stream_version, context=state.end_context
+    )
+    state.status, state.ending, state.end_context = state.ending, None, None
 
 
 async def ask_judges(

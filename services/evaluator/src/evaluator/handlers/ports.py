@@ -6,9 +6,16 @@ Invariants every implementation keeps:
 - a run is stored once, from its ``RunCreated``; its spec (assertions, cases) and
   ``total_calls`` never change afterwards: inserting a run already stored keeps the stored one;
 - ``stream_version`` is the version of the run's EVALUATION stream (the events this service
-  appended), ``evaluated`` the number of results evaluated so far; ``status`` is ``running``
-  until the run's end, then ``completed`` or ``failed`` (``RunEvaluated`` is appended exactly
-  when it leaves ``running``);
+  appended), ``recorded`` the number of results queued for evaluation, ``evaluated`` the
+  number evaluated so far; ``status`` is ``running`` until the run's end, then ``completed``,
+  ``failed`` or ``cancelled`` (``RunEvaluated`` is appended exactly when it leaves
+  ``running``). An end seen while ``evaluated < recorded`` waits in ``ending`` (with its
+  event's context) for the worker that evaluates the last result (ADR 0022);
+- a result is queued once (with its ``ResultRecorded`` kept for re-evaluation), taken by one
+  worker transaction at a time (``claim_queued`` locks and removes it: a rollback puts it back);
+- ``load_states(..., lock=True)`` locks the runs' rows until the transaction ends, in run id
+  order (no deadlock between replicas): appends to a run's evaluation stream and its counters
+  are made under that lock;
 - statistics per (run, metric) only grow by ``add_stats``, which merges a batch's deltas into
   the stored ones (``MetricStats.merge``: min/max ignore missing values);
 - loaded states and statistics are the caller's copies: changing them stores nothing until
@@ -32,6 +39,7 @@ from promptworks_contracts.api.embeddings import EmbeddingCallAnswer, EmbeddingC
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import Assertion
+from promptworks_eventkit.messages import MessageContext
 
 RUNNING: Final = "running"
 
@@ -45,6 +53,32 @@ class RunState:
     evaluated: int
     stream_version: int
     status: str
+    recorded: int = 0
+    ending: str | None = None
+    """The end status seen while results were still being evaluated (then still ``running``)."""
+    end_context: MessageContext | None = None
+    """The context of the end event in ``ending``: its summary's correlation and cause."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A recorded result waiting for evaluation, with the context of its ``ResultRecorded``."""
+
+    record: ResultRecorded
+    context: MessageContext
+    origin: Origin
+    seq: int = 0
+    """Its place in the queue (0 before it is queued)."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a queued result's ``ResultRecorded`` came from: enough to dead-letter it."""
+
+    event_id: str
+    partition: int
+    offset: int
+    stream_version: int
 
 
 @dataclass(frozen=True)
@@ -75,8 +109,11 @@ class EvaluationRepository(Protocol):
         """Stores new runs; a run already stored keeps its row (its spec never changes)."""
         ...
 
-    async def load_states(self, run_ids: Collection[str]) -> dict[str, RunState]:
-        """The states of the stored runs among ``run_ids`` (unknown ids are left out)."""
+    async def load_states(
+        self, run_ids: Collection[str], *, lock: bool = False
+    ) -> dict[str, RunState]:
+        """The states of the stored runs among ``run_ids`` (unknown ids are left out); with
+        ``lock`` their rows stay locked until the transaction ends."""
         ...
 
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
@@ -84,7 +121,8 @@ class EvaluationRepository(Protocol):
         ...
 
     async def save_states(self, states: Iterable[RunState]) -> None:
-        """Stores ``evaluated``, ``stream_version`` and ``status`` of runs already stored."""
+        """Stores ``evaluated``, ``stream_version``, ``status``, ``ending`` and
+        ``end_context`` of runs already stored (``recorded`` moves by ``queue_results``)."""
         ...
 
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
@@ -103,8 +141,27 @@ class EvaluationRepository(Protocol):
         """Every stored outcome of ``run_ids`` (runs without any are left out)."""
         ...
 
-    async def add_records(self, records: Sequence[ResultRecorded]) -> None:
-        """Keeps recorded results for re-evaluation (one already kept is kept)."""
+    async def queue_results(self, queued: Sequence[Queued]) -> dict[str, int]:
+        """Keeps recorded results (for re-evaluation too) and queues them for the workers;
+        adds to each run's ``recorded``. A result already kept is neither kept nor queued
+        again. Returns run id -> how many were queued now."""
+        ...
+
+    async def claim_queued(self, limit: int) -> list[Queued]:
+        """Takes up to ``limit`` queued results (oldest first, none parked, none another
+        transaction holds) out of the queue for this transaction."""
+        ...
+
+    async def record_failure(self, seq: int, error: str, dead_after: int) -> bool:
+        """Counts a failed evaluation of this queued result (taken alone); once it failed
+        ``dead_after`` times it becomes a dead letter of the runs consumer (an operator
+        replays it once fixed) and leaves the queue, its kept record and its run's
+        ``recorded``. True when it did."""
+        ...
+
+    async def finished_runs(self, limit: int) -> list[str]:
+        """Runs whose end waits although every queued result is evaluated (a result became a
+        dead letter meanwhile), locked (skipping those another transaction holds)."""
         ...
 
     async def forget_judgements(self, keys: Sequence[str]) -> None:

@@ -122,7 +122,7 @@ class Reevaluations:
         pin = EvaluatorPin(evaluator_id=ref.evaluator_id, version=number)
         evaluation_id = uuid.uuid4()
         async with self._port.transaction(context) as tx:
-            state = (await tx.repos.load_states([str(run_id)])).get(str(run_id))
+            state = (await tx.repos.load_states([str(run_id)], lock=True)).get(str(run_id))
             if state is None:
                 raise NotFoundError(f"run {run_id} does not exist", field="run_id")
             if state.status == RUNNING:
@@ -165,7 +165,6 @@ class Reevaluations:
             if claimed is None:
                 return False
             run_id = claimed.run_id
-            state = (await tx.repos.load_states([run_id]))[run_id]
             spec = (await tx.repos.load_specs([run_id]))[run_id]
             records = await tx.repos.load_records(run_id)
             plan = RunPlan.compile(claimed.assertions, spec.cases, spec.expected, spec.project)
@@ -196,6 +195,8 @@ class Reevaluations:
                 summaries=summaries(plan.metric_names, stats),
                 **run_statistics(outcomes, stats, judged=plan.calls_models),
             )
+            # Under the run row's lock: the fan-out workers append to the same stream.
+            state = (await tx.repos.load_states([run_id], lock=True))[run_id]
             state.stream_version = await tx.append(run_id, [*events, summary], state.stream_version)
             await tx.repos.save_states([state])
             await tx.repos.mark_evaluated(claimed.evaluation_id)

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -249,36 +249,52 @@ class PostgresRunRepository:
     async def record_results(self, run_id: UUID, results: Sequence[ResultRecorded]) -> None:
         if not results:
             return
-        rows = [
-            {
-                "run_id": run_id,
-                "case_index": r.case_index,
-                "repetition": r.repetition,
-                "result_id": r.result_id,
-                "failed": r.error is not None,
-            }
-            for r in results
-        ]
+        succeeded = sum(1 for r in results if r.error is None)
+        costs = [r.cost.amount for r in results if r.cost is not None]
         try:
-            await self._session.execute(insert(run_results), rows)
+            # One statement for the batch (arrays, encoded by asyncpg in C): SQLAlchemy's
+            # executemany prepared a parameter set per row in Python (ADR 0021).
+            await self._session.execute(
+                RECORD_RESULTS,
+                {
+                    "run_id": run_id,
+                    "case_indexes": [r.case_index for r in results],
+                    "repetitions": [r.repetition for r in results],
+                    "result_ids": [r.result_id for r in results],
+                    "failed": [r.error is not None for r in results],
+                    "recorded": len(results),
+                    "succeeded": succeeded,
+                    "failed_count": len(results) - succeeded,
+                    "cost": sum(costs) if costs else None,
+                },
+            )
         except IntegrityError as error:
             # The primary key (run_id, case_index, repetition): another writer recorded it.
             if getattr(error.orig, "sqlstate", None) != UNIQUE_VIOLATION:
                 raise
             raise ResultAlreadyRecordedError(run_id) from error
-        succeeded = sum(1 for r in results if r.error is None)
-        costs = [r.cost.amount for r in results if r.cost is not None]
-        await self._session.execute(
-            update(runs)
-            .where(runs.c.run_id == run_id)
-            .values(
-                recorded=runs.c.recorded + len(results),
-                succeeded=runs.c.succeeded + succeeded,
-                failed=runs.c.failed + (len(results) - succeeded),
-                cost=func.coalesce(runs.c.cost, 0) + sum(costs) if costs else runs.c.cost,
-                updated_at=func.now(),
-            )
+
+
+RECORD_RESULTS = text(
+    """
+    WITH recorded AS (
+        INSERT INTO run_results (run_id, case_index, repetition, result_id, failed)
+        SELECT :run_id, * FROM unnest(
+            CAST(:case_indexes AS integer[]), CAST(:repetitions AS integer[]),
+            CAST(:result_ids AS uuid[]), CAST(:failed AS boolean[])
         )
+    )
+    UPDATE runs SET
+        recorded = recorded + :recorded,
+        succeeded = succeeded + :succeeded,
+        failed = failed + :failed_count,
+        cost = CASE WHEN CAST(:cost AS numeric) IS NULL THEN cost
+                    ELSE coalesce(cost, 0) + CAST(:cost AS numeric) END,
+        updated_at = now()
+    WHERE run_id = :run_id
+    """
+)
+"""A batch's results and the run's counters, in one statement."""
 
 
 def _provider(row: Any) -> StoredProvider:

@@ -9,6 +9,7 @@ output tokens at ``max_tokens``, or ``DEFAULT_OUTPUT_TOKENS`` when the run sets 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from promptworks_contracts.values import ModelPricing, Money, TokenUsage
 
@@ -26,9 +27,15 @@ def call_cost(usage: TokenUsage, pricing: ModelPricing | None) -> Money | None:
     """A call's cost from its token usage; None when the model's price is unknown."""
     if pricing is None:
         return None
+    return _priced(usage.prompt_tokens, usage.completion_tokens, pricing)
+
+
+@lru_cache(maxsize=4096)
+def _priced(prompt_tokens: int, completion_tokens: int, pricing: ModelPricing) -> Money:
+    """Cached: a run's calls repeat a few usages at one price, and a validated Money costs
+    ~5 µs (both are immutable)."""
     amount = (
-        usage.prompt_tokens * pricing.input_per_million
-        + usage.completion_tokens * pricing.output_per_million
+        prompt_tokens * pricing.input_per_million + completion_tokens * pricing.output_per_million
     ) / MILLION
     return _money(amount, pricing.currency)
 
@@ -55,6 +62,8 @@ def add(total: Money | None, cost: Money | None) -> Money | None:
     """Running total; unknown (None) stays unknown once any call's price was unknown."""
     if total is None or cost is None:
         return None
+    if not cost.amount:  # a free call (the mock, a cached answer): the total as it is
+        return total
     return _money(total.amount + cost.amount, total.currency)
 
 

@@ -327,9 +327,12 @@ class ProviderCalls:
         return retry
 
     def _cost(self, policy: CallPolicy, tokens: Callable[[], int]) -> CallCost | None:
-        if self._limiter is None:
-            return None
-        return call_cost(policy.limits, tokens(), self._settings.rate_limit_headroom)
+        limits = policy.limits
+        if self._limiter is None or (
+            limits.requests_per_minute is None and limits.tokens_per_minute is None
+        ):
+            return None  # no shared schedule: no token estimate to make (the prompt's size)
+        return call_cost(limits, tokens(), self._settings.rate_limit_headroom)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, plan: _CallPlan) -> AsyncIterator[_Attempt]:

@@ -239,7 +239,7 @@ class RunExecution:
         except Exception as failure:
             error = error_message(failure)
         cost = call_cost(usage, created.pricing) if error is None else _no_cost(created)
-        if error is None and cost is not None:
+        if error is None and cost is not None and cost.amount:
             model = created.model
             PROVIDER_COST.labels(label(model.provider), label(model.name), cost.currency).inc(
                 float(cost.amount)

@@ -1,0 +1,177 @@
+"""Benchmark: read-model lag at a steady event rate (issue 12: p99 <= 100 ms from commit in the
+command service to readable in query-api, at a steady 1,000 events/s).
+
+The four services as processes on fresh databases and topics (``bench.e2e_run``'s stack). The
+steady source is a run on the ``mock`` model that answers after ``--latency-ms`` with
+``--concurrency`` calls in flight: run-orchestrator commits a ``ResultRecorded`` at a steady
+rate (concurrency / latency), and the evaluator a ``ResultEvaluated`` for each, so query-api
+projects about twice the result rate. ``--rate`` picks the concurrency for a total of that many
+events a second into query-api.
+
+Lag is observed, not inferred: a watcher polls, every 2 ms on one clock, run-orchestrator's
+event store (the run's stream: when each version became visible, i.e. committed) and query-api's
+``consumer_stream_positions`` (how far query-api has applied that stream, in the same
+transaction as the read model, so readable). An event's lag is the time from the first poll that
+saw it committed to the first that saw it applied; the resolution is one poll (~2-5 ms). The
+first ``--warmup`` seconds of the run are not counted.
+
+    uv run python -m bench.read_lag [--rate 1000] [--seconds 30] [--latency-ms 50] [--durable]
+
+Prints the achieved rates, the lag's p50/p95/p99/max, each service's CPU seconds over the run,
+``nproc`` and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.e2e_run import PeakMemory, stack_kafka, start_stack
+from bench.prompt_list import percentiles
+from bench.results_read import chosen_infra
+from devstack.services import Stack
+from promptworks_eventkit.db import asyncpg_dsn
+from tests.support.infra import Infra, delete_topics, drop_database
+
+POLL_SECONDS = 0.002
+RELAY_DELAYS = """
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99
+    FROM (SELECT extract(epoch FROM published_at - created_at) * 1000 AS d
+          FROM outbox WHERE key = $1 AND published_at IS NOT NULL) AS delays
+"""
+"""Where part of the lag goes: the outbox relay's delay, from the recording transaction's start
+(``created_at`` is its ``now()``) to the row marked published after the broker's ack."""
+
+
+class LagWatcher:
+    """When each event of one stream was first seen committed in the command service's event
+    store, and when first seen applied by query-api."""
+
+    def __init__(self, command_db: str, query_db: str, stream_id: str, warmup: float) -> None:
+        self._dsns = asyncpg_dsn(command_db), asyncpg_dsn(query_db)
+        self._stream = stream_id
+        self._warmup = warmup
+        self.committed_at: dict[int, float] = {}
+        self.lags_ms: list[float] = []
+        self.applied_version = 0
+        self.done = False
+        self.relay_ms: Any = None
+
+    async def run(self) -> None:
+        command, query = [await asyncpg.connect(dsn) for dsn in self._dsns]
+        started, last_committed = time.monotonic(), 0
+        try:
+            while not self.done or self.applied_version < last_committed:
+                for row in await command.fetch(
+                    "SELECT version FROM events WHERE stream_id = $1 AND version > $2",
+                    self._stream,
+                    last_committed,
+                ):
+                    self.committed_at.setdefault(row["version"], time.monotonic())
+                    last_committed = max(last_committed, row["version"])
+                applied = await query.fetchval(
+                    "SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1",
+                    self._stream,
+                )
+                seen = time.monotonic()
+                for version in range(self.applied_version + 1, (applied or 0) + 1):
+                    committed = self.committed_at.get(version, seen)
+                    if committed - started >= self._warmup:
+                        self.lags_ms.append((seen - committed) * 1000)
+                self.applied_version = max(self.applied_version, applied or 0)
+                await asyncio.sleep(POLL_SECONDS)
+            self.relay_ms = await command.fetchrow(RELAY_DELAYS, self._stream)
+        finally:
+            await command.close()
+            await query.close()
+
+
+async def measure(
+    stack: Stack, infra: Infra, calls: int, warmup: float
+) -> tuple[LagWatcher, float, dict[str, float]]:
+    async with stack.api_client("/api/v1", timeout=120) as api:
+        prompt = await api.post(
+            "/prompts", json={"name": "lag", "content": "Say {{ x }}", "variables": [{"name": "x"}]}
+        )
+        prompt.raise_for_status()
+        body = {
+            "prompt_version_id": prompt.json()["current_version"]["id"],
+            "provider": "mock",
+            "model_name": "echo",
+            "cases": [{"x": str(i)} for i in range(calls)],
+            "assertions": [{"type": "contains", "value": "Say", "name": "says"}],
+        }
+        pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
+        with PeakMemory(pids) as usage:
+            run = await api.post("/test_prompt", json=body)
+            run.raise_for_status()
+            run_id = run.json()["id"]
+            watcher = LagWatcher(
+                f"{infra.database_url_base}/{stack.databases['run-orchestrator']}",
+                f"{infra.database_url_base}/{stack.databases['query-api']}",
+                run_id,
+                warmup,
+            )
+            watching = asyncio.create_task(watcher.run())
+            started = time.monotonic()
+            while (await api.get(f"/test_prompt/{run_id}")).json()["status"] != "completed":
+                await asyncio.sleep(0.5)
+            elapsed = time.monotonic() - started
+            watcher.done = True
+            await asyncio.wait_for(watching, timeout=120)
+    return watcher, elapsed, usage.cpu_seconds
+
+
+async def main(
+    infra: Infra, rate: float, seconds: float, warmup: float, latency_ms: float
+) -> dict[str, Any]:
+    result_rate = rate / 2  # each result is recorded, then evaluated: two events into query-api
+    concurrency = max(1, math.ceil(result_rate * latency_ms / 1000))
+    calls = int(result_rate * (seconds + warmup))
+    env = {"MOCK_LATENCY_MS": str(latency_ms), "MOCK_MAX_CONCURRENCY": str(concurrency)}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as run_dir:
+        stack, urls = await start_stack(infra, Path(run_dir), {"run-orchestrator": env})
+        try:
+            watcher, elapsed, cpu = await measure(stack, infra, calls, warmup)
+        finally:
+            stack.stop_all()
+            for url in urls:
+                await drop_database(infra, url)
+            await delete_topics(stack_kafka(stack))
+    return {
+        "nproc": os.cpu_count(),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "mock": {"latency_ms": latency_ms, "concurrency": concurrency},
+        "results": calls,
+        "run_seconds": round(elapsed, 2),
+        "achieved_results_per_second": round(calls / elapsed),
+        "events_into_query_api_per_second": round(2 * calls / elapsed),
+        "lag_ms": {**percentiles(watcher.lags_ms), "max": round(max(watcher.lags_ms), 2)},
+        "relay_ms_all_events": {k: round(v, 1) for k, v in dict(watcher.relay_ms or {}).items()},
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=1000, help="events/s into query-api")
+    parser.add_argument("--seconds", type=float, default=30, help="timed seconds of the run")
+    parser.add_argument("--warmup", type=float, default=5, help="first seconds, not counted")
+    parser.add_argument("--latency-ms", type=float, default=50, help="the mock model's latency")
+    parser.add_argument("--durable", action="store_true", help="a private PostgreSQL, fsync on")
+    args = parser.parse_args()
+    with chosen_infra(args.durable) as chosen:
+        report = asyncio.run(main(chosen, args.rate, args.seconds, args.warmup, args.latency_ms))
+    print(json.dumps(report, indent=2))

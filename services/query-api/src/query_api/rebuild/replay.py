@@ -1,0 +1,280 @@
+"""The rebuild's driver: copy the live schema's structure, replay every topic into the copy,
+switch (ADR 0023).
+
+1. Only one rebuild at a time: advisory lock ``REBUILD_KEY``, held by this process's own
+   connection for the whole rebuild (a second one stops at once with a clear message).
+2. ``read_models_next`` gets the live schema's tables, empty, with their keys and unique
+   indexes (``schemas.copy_structure``).
+3. The projection, with the live one's handlers and consumer name, replays every partition of
+   the topics from the beginning into it (its own connections' search path names it first),
+   outside the live consumer group, up to the topics' end offsets as they were at the start;
+   then the remaining indexes are built and it catches up with the end offsets again.
+4. The switch: advisory lock ``SWAP_FENCE_KEY`` taken exclusively (every live batch takes it
+   shared, so the live projection pauses between two batches); the replay catches up with
+   the offsets the live models stored (never behind what readers saw); one statement renames
+   ``read_models`` to ``read_models_previous`` and ``read_models_next`` to ``read_models``;
+   the lock is released. Each live replica's next batch sees other checkpoints (its fence)
+   and seeks to the offsets stored in the new models: every event exactly once.
+5. Any failure before the switch drops ``read_models_next``: the live models were never
+   touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.db import create_engine, create_sessionmaker
+from promptworks_eventkit.kafka import create_producer
+from promptworks_eventkit.messages import ReceivedEvent
+from query_api.projections import CONSUMER_NAME, build_router
+from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
+from query_api.rebuild import schemas
+from query_api.rebuild.progress import Echo, Progress
+from query_api.settings import QueryApiSettings
+from query_api.tables import READ_MODEL_TABLES
+
+REPLAY_MAX_RECORDS = 20_000
+"""Records per replay batch (the live projection takes 5,000): fewer, larger statements."""
+
+
+class RebuildError(Exception):
+    """A rebuild that could not start or finish; the live read models are as they were."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    replay_events: int
+    """Records of the replay proper (from the beginning to the end offsets at the start)."""
+    replay_seconds: float
+    replay_cpu_seconds: float
+    """This process's CPU time during the replay proper."""
+    fence_seconds: float
+    """How long the live projection was paused for the switch."""
+
+    @property
+    def events_per_second(self) -> float:
+        return self.replay_events / self.replay_seconds if self.replay_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    """Every record applied (replay, catch-up, switch)."""
+    seconds: float
+    cpu_seconds: float
+    timings: Timings
+
+
+async def rebuild(
+    settings: QueryApiSettings, *, keep_previous: bool = True, echo: Echo = print
+) -> RebuildReport:
+    """Rebuilds every read model from the topics and switches to them (see the module)."""
+    progress = Progress(echo)
+    admin = create_async_engine(settings.database_url.get_secret_value(), poolclass=NullPool)
+    try:
+        async with admin.connect() as raw:
+            lock = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            await _only_rebuild(lock)
+            try:
+                return await _rebuild(settings, admin, lock, progress, keep_previous)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_KEY})
+    finally:
+        await admin.dispose()
+
+
+async def roll_back(settings: QueryApiSettings, *, echo: Echo = print) -> None:
+    """The previous models (kept by the last rebuild) become the live ones again, and the
+    replaced ones the previous. The live projection seeks to the previous models' offsets and
+    catches up from there."""
+    admin = create_async_engine(settings.database_url.get_secret_value(), poolclass=NullPool)
+    try:
+        async with admin.connect() as raw:
+            lock = await raw.execution_options(isolation_level="AUTOCOMMIT")
+            await _only_rebuild(lock)
+            try:
+                if not await schemas.schema_exists(lock, PREVIOUS):
+                    raise RebuildError(f"no schema {PREVIOUS} to roll back to")
+                seconds = await _fenced(lock, schemas.ROLL_BACK)
+                echo(
+                    f"rolled back: {PREVIOUS} is live again "
+                    f"(live projection paused {seconds:.3f} s)"
+                )
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_KEY})
+    finally:
+        await admin.dispose()
+
+
+async def _only_rebuild(lock: AsyncConnection) -> None:
+    got = await lock.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": REBUILD_KEY})
+    if not got:
+        raise RebuildError(
+            "another rebuild (or rollback) is running on this database "
+            f"(advisory lock {REBUILD_KEY} is held); wait for it to finish"
+        )
+
+
+async def _rebuild(
+    settings: QueryApiSettings,
+    admin: AsyncEngine,
+    lock: AsyncConnection,
+    progress: Progress,
+    keep_previous: bool,
+) -> RebuildReport:
+    await _check_live(lock)
+    # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
+    await schemas.drop(lock, NEXT)
+    switched = False
+    try:
+        async with admin.begin() as connection:
+            deferred = await schemas.copy_structure(connection, LIVE, NEXT)
+        progress.phase(f"schema {NEXT} created from {LIVE}")
+        timings = await _replay_and_switch(settings, lock, progress, deferred)
+        switched = True
+    finally:
+        if not switched:
+            await schemas.drop(lock, NEXT)
+            progress.phase(f"failed: {NEXT} dropped, the live read models are untouched")
+    seconds, cpu = progress.elapsed(), progress.cpu_seconds()
+    progress.phase(
+        f"switched: {LIVE} is the rebuilt models ({progress.events:,} events, "
+        f"replay {timings.events_per_second:,.0f} events/s; "
+        f"live projection paused {timings.fence_seconds:.3f} s)"
+    )
+    if keep_previous:
+        progress.phase(f"the replaced models are kept as {PREVIOUS} (--rollback switches back)")
+    else:
+        await schemas.drop(lock, PREVIOUS)
+        progress.phase(f"the replaced models ({PREVIOUS}) are dropped")
+    return RebuildReport(progress.events, seconds, cpu, timings)
+
+
+async def _check_live(connection: AsyncConnection) -> None:
+    if not await schemas.schema_exists(connection, LIVE):
+        raise RebuildError(f"schema {LIVE} is missing: run `query-api migrate` first")
+    live = set(await schemas.tables_of(connection, LIVE))
+    missing = sorted(t.name for t in READ_MODEL_TABLES if t.name not in live)
+    if missing:
+        # The replay would write those into public, where the live ones are.
+        raise RebuildError(f"read-model tables outside schema {LIVE}: {', '.join(missing)}")
+
+
+async def _replay_and_switch(
+    settings: QueryApiSettings, lock: AsyncConnection, progress: Progress, deferred: list[str]
+) -> Timings:
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
+    use_schema(engine, NEXT)
+    producer = create_producer(settings.kafka, f"{settings.service_name}-rebuild")
+    consumer: AIOKafkaConsumer | None = None
+    try:
+        await producer.start()  # dead letters, as the live projection sends them
+        router = build_router()
+
+        async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+            await router(session, events)
+
+        runner = ConsumerRunner(
+            name=CONSUMER_NAME,  # the live projection continues from these checkpoints
+            topics=router.topics,
+            handles=router.handles,
+            handler=handle,
+            sessions=create_sessionmaker(engine),
+            kafka=settings.kafka,
+            producer=producer,
+            max_records=REPLAY_MAX_RECORDS,
+        )
+        consumer = await runner.open_assigned()
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        total = sum(ends.values())
+        progress.phase(f"replaying {total:,} records of {len(partitions)} partitions into {NEXT}")
+        began, cpu_began, events_before = time.monotonic(), time.process_time(), progress.events
+        await _until(runner, consumer, ends, progress, "replay")
+        replay_events = progress.events - events_before
+        replay_seconds = time.monotonic() - began
+        replay_cpu = time.process_time() - cpu_began
+        progress.phase(
+            f"replayed {replay_events:,} events in {replay_seconds:.1f} s "
+            f"({replay_events / max(replay_seconds, 1e-9):,.0f} events/s, "
+            f"{replay_cpu:.1f} CPU s); building {len(deferred)} indexes"
+        )
+        async with engine.begin() as connection:
+            for statement in deferred:
+                await connection.execute(text(statement))
+            # Planner statistics for the new tables, as autovacuum would gather after a load.
+            names = ", ".join(
+                f"{NEXT}.{schemas.quoted(t)}" for t in await schemas.tables_of(connection, NEXT)
+            )
+            await connection.execute(text(f"ANALYZE {names}"))
+        progress.phase("indexes built; catching up with the topics")
+        await _until(runner, consumer, await consumer.end_offsets(partitions), progress, "catch-up")
+        await schemas.drop(lock, PREVIOUS)
+        started = time.monotonic()
+        await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SWAP_FENCE_KEY})
+        try:
+            # The live projection is between two batches now: what it stored is final.
+            live = await _live_offsets(lock, settings)
+            await _until(runner, consumer, live, progress, "switch")
+            await lock.execute(text(schemas.PROMOTE))
+        finally:
+            await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWAP_FENCE_KEY})
+        fence_seconds = time.monotonic() - started
+        return Timings(replay_events, replay_seconds, replay_cpu, fence_seconds)
+    finally:
+        if consumer is not None:
+            await consumer.stop()
+        await producer.stop()
+        # Its connections name NEXT first, which no longer exists: never to be used again.
+        await engine.dispose()
+
+
+async def _fenced(lock: AsyncConnection, statement: str) -> float:
+    started = time.monotonic()
+    await lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SWAP_FENCE_KEY})
+    try:
+        await lock.execute(text(statement))
+    finally:
+        await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWAP_FENCE_KEY})
+    return time.monotonic() - started
+
+
+async def _live_offsets(
+    lock: AsyncConnection, settings: QueryApiSettings
+) -> dict[TopicPartition, int]:
+    rows = await lock.execute(
+        text(
+            f"SELECT topic, partition, next_offset FROM {LIVE}.consumer_offsets WHERE consumer = :c"
+        ),
+        {"c": CONSUMER_NAME},
+    )
+    return {TopicPartition(settings.kafka.topic(t), p): o for t, p, o in rows}
+
+
+async def _until(
+    runner: ConsumerRunner,
+    consumer: AIOKafkaConsumer,
+    targets: dict[TopicPartition, int],
+    progress: Progress,
+    phase: str,
+) -> None:
+    """Applies records until every partition's committed position reached its target."""
+    unknown = set(targets) - consumer.assignment()
+    if unknown:
+        raise RebuildError(f"partitions the replay cannot read: {sorted(unknown)}")
+
+    def behind() -> int:
+        positions = runner.positions()
+        return sum(max(0, o - positions.get(tp, 0)) for tp, o in targets.items())
+
+    while behind() > 0:
+        records = await runner.poll(consumer)
+        progress.applied(records, behind(), phase)
