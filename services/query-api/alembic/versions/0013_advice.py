@@ -23,6 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE prompt_versions DROP COLUMN IF EXISTS origin")
-    for table in reversed(ADVICE_READ_MODEL_TABLES):
-        table.drop(op.get_bind(), checkfirst=True)
+    # Kept: 0001 creates both on a new database (it creates every read-model table as the code
+    # has them), 0011's views in ``public`` depend on them, and the previous release ignores
+    # an extra table and a nullable column of derived data.
+    pass
