@@ -152,6 +152,15 @@ Say hello to {{{{ name }}}}
     assert batch["status"] == "completed" and batch["gate"]["passed"] is True
     assert [c["prompt_version_number"] for c in batch["cells"]] == [1, 2]
 
+    # Advice on the failing run from the mock judge, its revision saved as version 3.
+    advised = await cli.json(
+        "advise", failed["id"], "--focus", "mention Linus", "--apply", "--label", "advised"
+    )
+    assert advised["status"] == "given" and advised["saved_version"] == 3
+    assert advised["advice"]["prompt_revision"]["kind"] == "text"
+    shown = (await cli("advise", failed["id"])).stdout
+    assert "Validation plan" in shown and "Revised template" in shown
+
 
 async def test_refusals_and_unknown_names_exit_with_their_codes(cli: Cli) -> None:
     missing = await cli("run", "show", str(uuid.uuid4()), code=3)

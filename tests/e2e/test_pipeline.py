@@ -804,3 +804,92 @@ async def test_evaluators_belong_to_their_project(client: httpx.AsyncClient) -> 
     )
     assert pinned.status_code == 404, pinned.text
     assert pinned.json()["errors"][0]["field"] == "evaluator.evaluator_id"
+
+
+async def test_embedding_similarity_then_advice_saved_as_a_new_version(
+    client: httpx.AsyncClient,
+) -> None:
+    """Through query-api: a run with an embedding similarity (the mock's deterministic vectors)
+    against each case's expected output; optimisation advice from the mock judge (structured
+    output), listed and read; its revision saved as a new version of the run's prompt in one
+    call, the version naming the advice; an anthropic embedding provider refused up front."""
+    prompt = await create_prompt(client)
+    similar = {
+        "type": "embedding_similarity",
+        "name": "close_to_expected",
+        "provider": "mock",
+        "model": "embed",
+        "threshold": 0.99,
+    }
+    run = await ok(
+        await client.post(
+            f"{API}/test_prompt",
+            json={
+                "prompt_version_id": prompt["current_version"]["id"],
+                "provider": "mock",
+                "model_name": "echo",
+                "cases": [
+                    {"variables": {"name": "Ada"}, "expected": "Say hello to Ada"},
+                    {"variables": {"name": "Grace"}, "expected": "Something else entirely"},
+                ],
+                "assertions": [similar],
+            },
+        ),
+        201,
+    )
+    run_id = run["id"]
+    results = await results_with_metrics(client, run_id, expected=2)
+    values = [{m["name"]: m for m in r["metrics"]}["close_to_expected"] for r in results]
+    assert values[0]["value"] == pytest.approx(1.0) and values[0]["passed"] is True
+    assert values[1]["value"] < 0.99 and values[1]["passed"] is False
+    await finished_run(client, run_id)
+
+    url = f"{API}/test_prompt/{run_id}/advice"
+    asked = await ok(
+        await client.post(url, json={"provider": "mock", "model": "judge", "focus": "Grace"}), 202
+    )
+    assert asked["status"] in ("requested", "given") and asked["run_id"] == run_id
+
+    async def given() -> Any:
+        found = (await client.get(f"{url}/{asked['id']}")).json()
+        return found if found["status"] != "requested" else None
+
+    advice = await until(given)
+    assert advice["status"] == "given", advice
+    assert (advice["model"]["provider"], advice["model"]["name"]) == ("mock", "judge")
+    assert advice["advice"]["prompt_revision"]["kind"] == "text"
+    assert {"overall_advice", "parameter_advice", "model_advice", "validation_plan"} <= set(
+        advice["advice"]
+    )
+    listed = await client.get(url)
+    assert [a["id"] for a in listed.json()] == [asked["id"]]
+    assert listed.headers["X-Total-Count"] == "1"
+
+    saved = await ok(
+        await client.post(f"{url}/{asked['id']}/apply", json={"label": "advised"}), 201
+    )
+    assert saved["id"] == prompt["id"] and saved["current_version"]["number"] == 2
+    version = await ok(await client.get(f"{API}/prompts/{prompt['id']}/versions/2"))
+    assert version["template"] == advice["advice"]["prompt_revision"]
+    assert version["origin"] == {"kind": "advice", "advice_id": asked["id"], "run_id": run_id}
+    assert version["label"] == "advised" and asked["id"] in version["commit_message"]
+    assert version["variables"] == [
+        {"name": "name", "type": "string", "required": True, "default": None, "choices": None}
+    ]
+    again = await ok(await client.get(f"{url}/{asked['id']}"))
+    assert again["saved_versions"] == [{"prompt_id": prompt["id"], "number": 2}]
+
+    unknown = await client.post(f"{url}/{uuid.uuid4()}/apply", json={})
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "advice_id"
+    refused = await client.post(
+        f"{API}/test_prompt",
+        json={
+            "prompt_version_id": prompt["current_version"]["id"],
+            "provider": "mock",
+            "model_name": "echo",
+            "cases": [{"name": "Ada"}],
+            "assertions": [{**similar, "provider": "nowhere"}],
+        },
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "assertions.0.provider"

@@ -1,6 +1,7 @@
 """A real HTTP server on loopback that speaks the OpenAI chat-completions API (whole answers
-and SSE streams), for tests and benchmarks. How it answers is told per test (``ReplyScript``:
-slow, 429 + Retry-After, 5xx, hanging, malformed); it records what it received.
+and SSE streams) and the embeddings API, for tests and benchmarks. How it answers is told per
+test (``ReplyScript``: slow, 429 + Retry-After, 5xx, hanging, malformed); it records what it
+received.
 
 As its own process (benchmarks): ``python -m tests.support.fake_openai --port 8123 --latency 0.2``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import socket
 import time
@@ -33,6 +35,9 @@ class FakeOpenAI(ReplyScript):
     content: Callable[[dict[str, Any]], str] | None = None
     """Told per test: the answer's text from the request body (default: ``fake reply to:``
     and the prompt), e.g. a judge's JSON that depends on the answer being judged."""
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding: Callable[[str], list[float]] | None = None
+    """Told per test: a text's vector (default: ``word_vector``, its words hashed)."""
 
     @property
     def base_url(self) -> str:
@@ -52,6 +57,34 @@ class FakeOpenAI(ReplyScript):
                 reply = self.next_reply()
                 await self.wait(reply)
                 return self._answer(reply, body)
+            finally:
+                self.left()
+
+        @app.post("/v1/embeddings")
+        async def embed(request: Request) -> Response:
+            self.arrived()
+            self.authorizations.append(request.headers.get("authorization", ""))
+            try:
+                body = await request.json()
+                self.embedding_requests.append(body)
+                reply = self.next_reply()
+                await self.wait(reply)
+                if reply.kind != "ok":
+                    return self._answer(reply, body)
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                vector = self.embedding or word_vector
+                tokens = sum(len(str(text).split()) for text in inputs)
+                return JSONResponse(
+                    {
+                        "object": "list",
+                        "data": [
+                            {"object": "embedding", "index": i, "embedding": vector(str(text))}
+                            for i, text in enumerate(inputs)
+                        ],
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                    }
+                )
             finally:
                 self.left()
 
@@ -95,6 +128,14 @@ class FakeOpenAI(ReplyScript):
                 "usage": usage,
             }
         )
+
+
+def word_vector(text: str, dimensions: int = 256) -> list[float]:
+    """A deterministic vector of the text's lower-cased words (each hashed to a bucket)."""
+    vector = [0.0] * dimensions
+    for word in text.lower().split():
+        vector[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % dimensions] += 1
+    return vector if any(vector) else [1.0] + [0.0] * (dimensions - 1)
 
 
 async def _chunks(model: str, answer: str, usage: dict[str, int] | None) -> AsyncIterator[bytes]:

@@ -155,6 +155,12 @@ try {
   if (rows !== 3) throw new Error(`expected 3 results, saw ${rows}`);
   await shot("08-run-results");
   step(`results: ${rows} rows, cost ${await text($("run-cost"))}`);
+  // Optimisation advice from the mock judge, on the finished run.
+  await click($("advice-ask"));
+  await page.waitForSelector($("advice-given"), WAIT);
+  await page.waitForSelector($("advice-apply"), WAIT);
+  await shot("08b-run-advice");
+  step("advice given");
   const baseline = await page.$$eval(`${$("baseline")} option`, (options) =>
     options.find((o) => o.textContent.includes("· v1 · echo ·"))?.value ?? "");
   if (!baseline) throw new Error("no v1 run to compare with");

@@ -717,6 +717,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/test_prompt/{run_id}/advice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's optimisation advice, newest first */
+        get: operations["list_advice_api_v1_test_prompt__run_id__advice_get"];
+        put?: never;
+        /**
+         * Ask a judge model for optimisation advice on a finished run
+         * @description 202 with `status` `requested`: the evaluator asks the judge model (structured output,
+         *     grounded in the run's template, summary and failing results; an unusable answer is asked
+         *     again up to `max_attempts`), then `given` with the advice or `failed` with why. Poll
+         *     `GET .../advice/{id}`.
+         */
+        post: operations["ask_for_advice_api_v1_test_prompt__run_id__advice_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/advice/{advice_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One piece of advice */
+        get: operations["get_advice_api_v1_test_prompt__run_id__advice__advice_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/test_prompt/{run_id}/advice/{advice_id}/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Save the advice's proposed revision as a new version of the run's prompt
+         * @description One call: the revision becomes the prompt's new current version (prompt-service's normal
+         *     write path, `If-Match` honoured), with the run's version's variables and model defaults,
+         *     and `origin` naming the advice and the run. Answers the prompt.
+         */
+        post: operations["apply_advice_api_v1_test_prompt__run_id__advice__advice_id__apply_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/test_prompt/{run_id}/cancel": {
         parameters: {
             query?: never;
@@ -951,6 +1014,92 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdviceOut */
+        AdviceOut: {
+            /** @description overall_advice, parameter_advice, model_advice, prompt_revision (a whole template), revision_rationale, validation_plan; null unless given */
+            advice: components["schemas"]["OptimisationAdvice"] | null;
+            /** Attempts */
+            attempts: number;
+            /** @description All attempts; null: unpriced or not finished. */
+            cost: components["schemas"]["Money"] | null;
+            /**
+             * Error
+             * @description Why no advice was given (failed).
+             */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Focus */
+            focus: string | null;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** @description The judge model asked. */
+            model: components["schemas"]["ModelRef"];
+            /**
+             * Prompt Id
+             * @description The run's prompt, where a revision is saved.
+             */
+            prompt_id: string | null;
+            /**
+             * Prompt Version Number
+             * @description The version the run used.
+             */
+            prompt_version_number: number | null;
+            /**
+             * Requested At
+             * Format: date-time
+             */
+            requested_at: string;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Saved Versions
+             * @description Prompt versions saved from its revision.
+             */
+            saved_versions?: components["schemas"]["SavedVersion"][];
+            /**
+             * Status
+             * @description requested until the judge model answered usably (given) or did not within its attempts (failed)
+             * @enum {string}
+             */
+            status: "requested" | "given" | "failed";
+            /** Stream Version */
+            stream_version: number;
+            usage: components["schemas"]["TokenUsage"] | null;
+        };
+        /**
+         * AdviceRequest
+         * @example {
+         *       "focus": "fewer invalid JSON answers",
+         *       "model": "gpt-4o",
+         *       "provider": "openai"
+         *     }
+         */
+        AdviceRequest: {
+            /**
+             * Focus
+             * @description What to improve first (free text).
+             */
+            focus?: string | null;
+            /**
+             * Max Attempts
+             * @description Asks before an unusable answer is a failure.
+             * @default 3
+             */
+            max_attempts?: number;
+            /** Model */
+            model: string;
+            /** Provider */
+            provider: string;
+        };
         /** ApiKeyList */
         ApiKeyList: {
             /** Items */
@@ -997,6 +1146,23 @@ export interface components {
             revoked_by: string | null;
             /** Scopes */
             scopes: string[];
+        };
+        /**
+         * ApplyAdviceRequest
+         * @description Saves the advice's proposed revision as a new version of the run's prompt.
+         */
+        ApplyAdviceRequest: {
+            /**
+             * Commit Message
+             * @description Default: names the advice and the run it came from.
+             * @default
+             */
+            commit_message?: string;
+            /**
+             * Label
+             * @description The new version's free-text label.
+             */
+            label?: string | null;
         };
         /**
          * AssertionFailure
@@ -1500,7 +1666,7 @@ export interface components {
          */
         CreateBatchRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"] | components["schemas"]["EmbeddingSimilarityAssertion"])[];
             /**
              * Budget
              * @description Stop a run when its spend reaches this amount (the model's currency; needs a priced model).
@@ -1603,7 +1769,7 @@ export interface components {
          */
         CreateEvaluatorRequest: {
             /** Assertions */
-            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"] | components["schemas"]["EmbeddingSimilarityAssertion"])[];
             /**
              * Description
              * @default
@@ -1627,7 +1793,7 @@ export interface components {
          */
         CreateEvaluatorVersionRequest: {
             /** Assertions */
-            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"] | components["schemas"]["EmbeddingSimilarityAssertion"])[];
             /**
              * Message
              * @description Why: kept in the history
@@ -1756,7 +1922,7 @@ export interface components {
          */
         CreateRunRequest: {
             /** Assertions */
-            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"])[];
+            assertions?: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Input"] | components["schemas"]["JudgeAssertion"] | components["schemas"]["EmbeddingSimilarityAssertion"])[];
             /**
              * Batch Id
              * @description Free text grouping runs (the original API).
@@ -1895,6 +2061,8 @@ export interface components {
              */
             messages?: components["schemas"]["ChatMessage"][] | null;
             model?: components["schemas"]["ModelRef"] | null;
+            /** @description Where the version came from when not typed by hand (the optimisation advice whose revision it saves); kept with the version. */
+            origin?: components["schemas"]["VersionOrigin"] | null;
             parameters?: components["schemas"]["ModelParameters"] | null;
             /** Variables */
             variables?: components["schemas"]["VariableSpec"][];
@@ -2074,6 +2242,47 @@ export interface components {
              * @description Tag names
              */
             tags?: string[] | null;
+        };
+        /**
+         * EmbeddingSimilarityAssertion
+         * @description Cosine similarity of the output's and the reference's embeddings (a provider's
+         *     OpenAI-compatible embeddings endpoint, or the ``mock`` provider's deterministic vectors)
+         *     at least ``threshold``. The reference is ``value`` (may use the case's variables), else the
+         *     case's ``expected``. Embedding calls go through run-orchestrator like a judge's: shared
+         *     limits, retries, breaker, priced by input tokens; each text is embedded once per run.
+         */
+        EmbeddingSimilarityAssertion: {
+            /** Model */
+            model: string;
+            /**
+             * Name
+             * @description Metric name for this check; defaults to <type>_<index in the run>.
+             */
+            name?: string | null;
+            /** Provider */
+            provider: string;
+            /**
+             * Threshold
+             * @description Cosine similarity.
+             * @default 0.8
+             */
+            threshold?: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "embedding" | "embedding-similarity" | "embedding_similarity";
+            /**
+             * Value
+             * @description The reference; default: `expected`.
+             */
+            value?: string | null;
+            /**
+             * Weight
+             * @description Weight in the result's score; 0 reports the check without it deciding whether the result passes.
+             * @default 1
+             */
+            weight?: number;
         };
         /** EndsWithAssertion */
         EndsWithAssertion: {
@@ -2300,7 +2509,7 @@ export interface components {
              */
             actor: string;
             /** Assertions */
-            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Output"] | components["schemas"]["JudgeAssertion"])[];
+            assertions: (components["schemas"]["ContainsAssertion"] | components["schemas"]["IContainsAssertion"] | components["schemas"]["ContainsAnyAssertion"] | components["schemas"]["ContainsAllAssertion"] | components["schemas"]["NotContainsAssertion"] | components["schemas"]["EqualsAssertion"] | components["schemas"]["StartsWithAssertion"] | components["schemas"]["EndsWithAssertion"] | components["schemas"]["RegexAssertion"] | components["schemas"]["IsJsonAssertion"] | components["schemas"]["JsonSchemaAssertion"] | components["schemas"]["JsonFieldAssertion"] | components["schemas"]["LevenshteinAssertion"] | components["schemas"]["SimilarityAssertion"] | components["schemas"]["BleuAssertion"] | components["schemas"]["ChrfAssertion"] | components["schemas"]["RougeAssertion"] | components["schemas"]["MaxLatencyAssertion"] | components["schemas"]["MaxCostAssertion-Output"] | components["schemas"]["JudgeAssertion"] | components["schemas"]["EmbeddingSimilarityAssertion"])[];
             /**
              * Created At
              * Format: date-time
@@ -2880,6 +3089,29 @@ export interface components {
             weight?: number;
         };
         /**
+         * OptimisationAdvice
+         * @description A judge model's advice on a finished run, as the original product offered it: overall,
+         *     parameter and model advice, a proposed revision of the template (the whole template, the
+         *     same kind as the run's) and how to validate it.
+         */
+        OptimisationAdvice: {
+            /** Model Advice */
+            model_advice: string;
+            /** Overall Advice */
+            overall_advice: string;
+            /** Parameter Advice */
+            parameter_advice: string;
+            /** Prompt Revision */
+            prompt_revision: components["schemas"]["TextTemplate"] | components["schemas"]["ChatTemplate"];
+            /**
+             * Revision Rationale
+             * @default
+             */
+            revision_rationale?: string;
+            /** Validation Plan */
+            validation_plan: string;
+        };
+        /**
          * OutputChecks
          * @description The original product's metrics of one output, against the case's ``expected`` output
          *     and the run's JSON Schemas. ``None`` = not applicable (no expected value of that kind).
@@ -3220,6 +3452,8 @@ export interface components {
              * @description 1, 2, 3 ... in creation order
              */
             number: number;
+            /** @description Where it came from: the optimisation advice whose revision it saves; null: written by hand. */
+            origin?: components["schemas"]["VersionOrigin"] | null;
             /**
              * Prompt Id
              * Format: uuid
@@ -3757,6 +3991,16 @@ export interface components {
              */
             readonly updated_at: string;
         };
+        /** SavedVersion */
+        SavedVersion: {
+            /** Number */
+            number: number;
+            /**
+             * Prompt Id
+             * Format: uuid
+             */
+            prompt_id: string;
+        };
         /**
          * SimilarityAssertion
          * @description Normalised Levenshtein similarity (rapidfuzz, 1 - distance / longer length, 0..1)
@@ -4220,6 +4464,29 @@ export interface components {
              * @description The version to run; or name `prompt_id` and `label`.
              */
             prompt_version_id?: string | null;
+        };
+        /**
+         * VersionOrigin
+         * @description Where a prompt version came from, when not typed by hand: the optimisation advice
+         *     (``advice_id``) given on a run (``run_id``) whose proposed revision it saves.
+         */
+        VersionOrigin: {
+            /**
+             * Advice Id
+             * Format: uuid
+             */
+            advice_id: string;
+            /**
+             * Kind
+             * @default advice
+             * @constant
+             */
+            kind?: "advice";
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
         };
         /** VersionSummary */
         VersionSummary: {
@@ -10893,6 +11160,483 @@ export interface operations {
             };
             /** @description The key cannot be checked right now (or the command service is unreachable) */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_advice_api_v1_test_prompt__run_id__advice_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdviceOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ask_for_advice_api_v1_test_prompt__run_id__advice_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdviceRequest"];
+            };
+        };
+        responses: {
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdviceOut"];
+                };
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `runs:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The run is not finished (`run_unfinished`) or was evaluated before advice existed (`run_predates_advice`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_advice_api_v1_test_prompt__run_id__advice__advice_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+                /** @description The advice's id */
+                advice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdviceOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    apply_advice_api_v1_test_prompt__run_id__advice__advice_id__apply_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path: {
+                /** @description The run's id */
+                run_id: string;
+                /** @description The advice's id */
+                advice_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplyAdviceRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Recorded by the command service, not yet visible here: poll the resource */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON (`errors[0].type` is `json_invalid`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `prompts:write` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource in the path does not exist */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The advice was not given (`advice_not_given`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service refused the body; `errors` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service failed mid-request; read back before retrying */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service is unreachable; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The command service did not answer in time; read back first */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -472,6 +472,24 @@ class JudgeAssertion(_Assertion):
         return dimensions
 
 
+class EmbeddingSimilarityAssertion(_Assertion):
+    """Cosine similarity of the output's and the reference's embeddings (a provider's
+    OpenAI-compatible embeddings endpoint, or the ``mock`` provider's deterministic vectors)
+    at least ``threshold``. The reference is ``value`` (may use the case's variables), else the
+    case's ``expected``. Embedding calls go through run-orchestrator like a judge's: shared
+    limits, retries, breaker, priced by input tokens; each text is embedded once per run."""
+
+    type: Literal["embedding_similarity", "embedding-similarity", "embedding"] = (
+        "embedding_similarity"
+    )
+    provider: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    model: str = Field(min_length=1, max_length=200)
+    value: str | None = Field(
+        default=None, max_length=20_000, description="The reference; default: `expected`."
+    )
+    threshold: float = Field(default=0.8, ge=-1.0, le=1.0, description="Cosine similarity.")
+
+
 Assertion = Annotated[
     ContainsAssertion
     | IContainsAssertion
@@ -492,7 +510,8 @@ Assertion = Annotated[
     | RougeAssertion
     | MaxLatencyAssertion
     | MaxCostAssertion
-    | JudgeAssertion,
+    | JudgeAssertion
+    | EmbeddingSimilarityAssertion,
     Field(discriminator="type"),
 ]
 """A check the evaluator applies to every result of a run. String values may use the case's
@@ -512,6 +531,7 @@ _TYPE_SYNONYMS: Final = {
     "latency": "max_latency_ms",
     "cost": "max_cost",
     "judge": "llm_judge",
+    "embedding": "embedding_similarity",
 }
 
 
@@ -669,3 +689,39 @@ class Judgement(_Value):
     attempts: int = Field(ge=0)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     cost: Money | None = Field(default=None, description="All attempts; null: price unknown.")
+
+
+class EmbeddingComparison(_Value):
+    """One embedding assertion's measurement for one result: the cosine similarity of the
+    output's and the reference's embeddings, or ``error`` (no similarity); ``usage`` and
+    ``cost`` are the embedding calls this result caused (a text already embedded in the run
+    costs nothing again)."""
+
+    name: str = Field(description="The assertion's metric name.")
+    model: ModelRef
+    similarity: float | None = Field(default=None, ge=-1.0, le=1.0)
+    error: str | None = Field(default=None, max_length=2000)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost: Money | None = Field(default=None, description="null: nothing paid, or unpriced.")
+
+
+class OptimisationAdvice(_Value):
+    """A judge model's advice on a finished run, as the original product offered it: overall,
+    parameter and model advice, a proposed revision of the template (the whole template, the
+    same kind as the run's) and how to validate it."""
+
+    overall_advice: str = Field(max_length=20_000)
+    parameter_advice: str = Field(max_length=20_000)
+    model_advice: str = Field(max_length=20_000)
+    prompt_revision: PromptTemplate
+    revision_rationale: str = Field(default="", max_length=20_000)
+    validation_plan: str = Field(max_length=20_000)
+
+
+class VersionOrigin(_Value):
+    """Where a prompt version came from, when not typed by hand: the optimisation advice
+    (``advice_id``) given on a run (``run_id``) whose proposed revision it saves."""
+
+    kind: Literal["advice"] = "advice"
+    advice_id: UUID
+    run_id: UUID

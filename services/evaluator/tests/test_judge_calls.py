@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -23,7 +24,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from evaluator.app import create_app
 from evaluator.metrics import JUDGE_CALLS
 from evaluator.settings import EvaluatorSettings
-from promptworks_contracts.events import ResultEvaluated, RunCompleted, RunEvaluated
+from promptworks_contracts.events import (
+    AdviceFailed,
+    AdviceGiven,
+    AdviceRequested,
+    ResultEvaluated,
+    RunCompleted,
+    RunEvaluated,
+)
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.settings import KafkaSettings
 from services.evaluator.tests.harness import Harness, RunStream, result, run_created
@@ -36,6 +44,7 @@ pytestmark = pytest.mark.integration
 KEY = "sk-judge-secret-never-recorded"
 B_KEY = "sk-project-b-judge"
 PRICE_IN, PRICE_OUT = Decimal("1.00"), Decimal("2.00")  # per million tokens
+PRICE_EMBED = Decimal("0.10")
 DIMENSIONS = ("准确性", "完整性", "清晰度", "稳定性")
 
 
@@ -45,8 +54,36 @@ def scores(*values: Any) -> str:
     return json.dumps({"scores": entries}, ensure_ascii=False)
 
 
+ADVICE = {
+    "overall_advice": "Ask for the city's country explicitly.",
+    "parameter_advice": "Lower the temperature to 0.2.",
+    "model_advice": "The mock is fine for this task.",
+    "prompt_revision": {
+        "template": "Where is {{ city }}? Answer as JSON with `city` and `country`.",
+        "rationale": "Names the fields the schema needs.",
+    },
+    "validation_plan": "Run the same cases with 3 repetitions; compare the pass rate.",
+}
+
+
+def advice_content(body: dict[str, Any]) -> str:
+    """The adviser as told: malformed, then a revision using a variable the run lacks, then
+    usable advice when the focus says so (``usable``); always the bad revision otherwise."""
+    asked = (len(body["messages"]) - 2) // 2  # earlier attempts quoted back
+    if "usable" in body["messages"][1]["content"]:
+        if asked == 0:
+            return "Here is my advice: be clearer."
+        if asked == 1:
+            bad = {**ADVICE, "prompt_revision": {"template": "{{ town }}?", "rationale": ""}}
+            return json.dumps(bad)
+        return "```json\n" + json.dumps(ADVICE) + "\n```"
+    return json.dumps({**ADVICE, "prompt_revision": {"template": "{{ town }}?", "rationale": ""}})
+
+
 def judge_content(body: dict[str, Any]) -> str:
     """The judge as told: by the answer it is shown and how often it was asked."""
+    if "expert prompt engineer" in body["messages"][0]["content"]:
+        return advice_content(body)
     question = body["messages"][1]["content"]
     asked_again = len(body["messages"]) > 2
     if "GOOD" in question:
@@ -75,7 +112,13 @@ async def judged(
                             "input_per_million": str(PRICE_IN),
                             "output_per_million": str(PRICE_OUT),
                         }
-                    }
+                    },
+                    "embed-1": {
+                        "pricing": {
+                            "input_per_million": str(PRICE_EMBED),
+                            "output_per_million": "0",
+                        }
+                    },
                 },
             }
         }
@@ -334,3 +377,201 @@ async def test_a_judge_calls_its_runs_project_provider(
     assert default_judgement.score is None
     assert default_judgement.error is not None and "acme" in default_judgement.error
     assert fake.authorizations == [f"Bearer {B_KEY}"]  # one call, with b's credential
+
+
+async def test_embedding_similarity_embeds_each_text_once_per_run(
+    judged: tuple[Harness, FakeOpenAI, str],
+) -> None:
+    """Embedding cosine similarity through run-orchestrator's ``/internal/embeddings`` and the
+    loopback OpenAI fake's ``/v1/embeddings``: against the case's expected output (embedded
+    once for all repetitions) or a templated text; priced by input tokens on the result that
+    caused the call; errors fail with no similarity."""
+    harness, fake, _ = judged
+    stream = RunStream()
+    assertions = [
+        {
+            "type": "embedding_similarity",
+            "provider": "judgeco",
+            "model": "embed-1",
+            "threshold": 0.5,
+        },
+        {
+            "type": "embedding",
+            "name": "mock_embedding",
+            "provider": "mock",
+            "model": "any",
+            "value": "{{ topic }} and the moon",
+            "threshold": -1,
+            "weight": 0,
+        },
+        {"type": "embedding", "name": "lost", "provider": "nowhere", "model": "m", "weight": 0},
+    ]
+    expected = ["the tide rises with the moon", "the moon orbits the earth"]
+    created = run_created(
+        stream,
+        cases=[{"topic": "tides"}, {"topic": "orbits"}],
+        assertions=assertions,
+        total_calls=4,
+    ).model_copy(update={"expected": expected, "repetitions": 2})
+    same = result(stream, 0, "the tide rises with the moon")
+    again = result(stream, 0, "the tide rises with the moon").model_copy(update={"repetition": 2})
+    off = result(stream, 1, "bananas are yellow")
+    failed = result(stream, 1, None, error="provider timeout").model_copy(update={"repetition": 2})
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=3, failed=1)
+    records = [stream.record(e) for e in [created, same, again, off, failed, completed]]
+    await harness.produce(records)
+    async with asyncio.timeout(90):
+        out = await harness.read(EVALUATION_EVENTS, lambda got: len(got) >= 5)
+    evaluated = {e.event.result_id: e.event for e in out if isinstance(e.event, ResultEvaluated)}
+
+    # Three distinct texts for judgeco's model, each embedded once (one input per call).
+    embedded = [body["input"] for body in fake.embedding_requests]
+    assert sorted(text for inputs in embedded for text in inputs) == sorted(
+        ["the tide rises with the moon", "the moon orbits the earth", "bananas are yellow"]
+    )
+    assert all(len(inputs) == 1 for inputs in embedded)
+    assert {body["model"] for body in fake.embedding_requests} == {"embed-1"}
+    assert fake.authorizations == [f"Bearer {KEY}"] * 3
+
+    def comparison(result_id: Any, name: str) -> Any:
+        return next(c for c in evaluated[result_id].embeddings if c.name == name)
+
+    # Equal to its reference: 1.0, and the call (6 words) is paid by the first repetition.
+    first = comparison(same.result_id, "embedding_similarity_0")
+    assert first.similarity == pytest.approx(1.0) and first.error is None
+    assert first.usage.prompt_tokens == 6
+    assert first.cost is not None and first.cost.amount == 6 * PRICE_EMBED / 1_000_000
+    second = comparison(again.result_id, "embedding_similarity_0")
+    assert second.similarity == pytest.approx(1.0)
+    assert (second.usage.total_tokens, second.cost) == (0, None)  # cached: nothing paid again
+    assert evaluated[same.result_id].passed is True
+
+    # Unrelated words: similarity 0 < 0.5 fails, with the measured value in the reasons.
+    low = comparison(off.result_id, "embedding_similarity_0")
+    assert low.similarity == pytest.approx(0.0)
+    assert low.usage.prompt_tokens == 3 + 5  # its output and its case's reference
+    [reason] = evaluated[off.result_id].reasons
+    assert (reason.name, reason.type, reason.threshold) == (
+        "embedding_similarity_0",
+        "embedding_similarity",
+        0.5,
+    )
+    metric = {m.name: m for m in evaluated[off.result_id].metrics}["embedding_similarity_0"]
+    assert metric.value == pytest.approx(0.0) and metric.passed is False
+
+    # The mock's deterministic vectors against a templated text; free.
+    mock = comparison(same.result_id, "mock_embedding")
+    assert mock.similarity is not None and 0 < mock.similarity < 1
+    assert mock.cost is not None and mock.cost.amount == 0
+
+    # An unknown provider: an error, never a similarity.
+    lost = comparison(same.result_id, "lost")
+    assert lost.similarity is None
+    assert lost.error is not None and "provider 'nowhere' is not configured" in lost.error
+
+    # No output: not embedded, fails with why.
+    assert evaluated[failed.result_id].embeddings == []
+    failed_metric = {m.name: m for m in evaluated[failed.result_id].metrics}
+    assert failed_metric["embedding_similarity_0"].detail == "no output: provider timeout"
+
+    # The run's evaluation spend includes the embeddings.
+    [run] = [e.event for e in out if isinstance(e.event, RunEvaluated)]
+    assert run.judge_cost is not None
+    assert run.judge_cost.amount == (6 + 3 + 5) * PRICE_EMBED / 1_000_000
+    summary = {s.name: s for s in run.summaries}["embedding_similarity_0"]
+    assert (summary.count, summary.passed) == (3, 2)
+
+
+async def test_advice_is_grounded_retried_when_malformed_and_failed_when_never_usable(
+    judged: tuple[Harness, FakeOpenAI, str],
+) -> None:
+    """Optimisation advice on a finished run: the judge sees the template, the summary and the
+    failing results; a malformed answer and a revision with an unknown variable are asked
+    again, then advice is recorded; an adviser that never answers usably is a failure."""
+    harness, fake, _ = judged
+    stream = RunStream()
+    created = run_created(
+        stream,
+        cases=[{"city": "Paris"}, {"city": "Lyon"}],
+        assertions=[{"type": "contains", "value": "France"}],
+        total_calls=2,
+    )
+    results = [result(stream, 0, "Paris is in France"), result(stream, 1, "No idea")]
+    completed = RunCompleted(run_id=stream.run_id, status="completed", succeeded=2, failed=0)
+    running = RunStream()
+    unfinished = run_created(running, cases=[{}], assertions=[], total_calls=1)
+    records = [stream.record(e) for e in [created, *results, completed]]
+    await harness.produce([*records, running.record(unfinished)])
+    async with asyncio.timeout(60):
+        await harness.read(
+            EVALUATION_EVENTS, lambda got: any(isinstance(e.event, RunEvaluated) for e in got)
+        )
+    headers = {**service_headers(), "X-Actor": "ana"}
+    ask = {"provider": "judgeco", "model": "judge-1", "focus": "make it usable"}
+    given = await harness.client.post(f"/runs/{stream.run_id}/advice", json=ask, headers=headers)
+    assert given.status_code == 202, given.text
+    never = await harness.client.post(
+        f"/runs/{stream.run_id}/advice",
+        json={**ask, "focus": None, "max_attempts": 2},
+        headers=headers,
+    )
+    assert never.status_code == 202, never.text
+    # Refused before anything is recorded: unfinished, another project's, unknown.
+    early = await harness.client.post(f"/runs/{running.run_id}/advice", json=ask, headers=headers)
+    assert early.status_code == 409
+    assert early.json()["errors"][0]["type"] == "run_unfinished"
+    elsewhere = await harness.client.post(
+        f"/runs/{stream.run_id}/advice", json=ask, headers={**headers, "X-Project": "b"}
+    )
+    assert elsewhere.status_code == 404
+    async with asyncio.timeout(90):
+        out = await harness.read(
+            EVALUATION_EVENTS,
+            lambda got: sum(isinstance(e.event, AdviceGiven | AdviceFailed) for e in got) >= 2,
+        )
+    by_id = {
+        e.event.advice_id: e.event
+        for e in out
+        if isinstance(e.event, AdviceRequested | AdviceGiven | AdviceFailed)
+        and not isinstance(e.event, AdviceRequested)
+    }
+    [requested] = [
+        e.event
+        for e in out
+        if isinstance(e.event, AdviceRequested)
+        and str(e.event.advice_id) == given.json()["advice_id"]
+    ]
+    assert (requested.actor, requested.focus, requested.model.name) == (
+        "ana",
+        "make it usable",
+        "judge-1",
+    )
+    assert requested.prompt_version_number == 1
+
+    advice = by_id[UUID(given.json()["advice_id"])]
+    assert isinstance(advice, AdviceGiven)
+    assert advice.attempts == 3
+    assert advice.advice.overall_advice == ADVICE["overall_advice"]
+    assert advice.advice.prompt_revision.model_dump() == {
+        "kind": "text",
+        "text": "Where is {{ city }}? Answer as JSON with `city` and `country`.",
+    }
+    assert advice.advice.validation_plan.startswith("Run the same cases")
+    assert advice.cost is not None and advice.cost.amount > 0
+    # What the adviser was shown: structured output, the template, the summary, the failure.
+    asked = [b for b in fake.requests if "make it usable" in b["messages"][1]["content"]]
+    assert len(asked) == 3
+    assert asked[0]["response_format"]["json_schema"]["name"] == "optimisation_advice"
+    question = asked[0]["messages"][1]["content"]
+    assert "Where is {{ city }}? Answer as JSON." in question
+    assert "pass rate: 0.500" in question
+    assert "case 1, repetition 1" in question and "No idea" in question
+    assert "Paris is in France" not in question  # passing results are not quoted
+    assert "not JSON" in asked[1]["messages"][3]["content"]
+    assert "['town']" in asked[2]["messages"][5]["content"]
+
+    failed = by_id[UUID(never.json()["advice_id"])]
+    assert isinstance(failed, AdviceFailed)
+    assert failed.attempts == 2
+    assert "no usable advice in 2 attempt(s)" in failed.error and "town" in failed.error
+    assert failed.usage.total_tokens > 0

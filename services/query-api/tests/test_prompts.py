@@ -69,6 +69,7 @@ async def test_a_listed_prompt_has_the_full_shape(api, world) -> None:
         "commit_message": "chat form",
         "author": "ann lee",
         "variables_report": {"undeclared": [], "unused": [], "error": None},
+        "origin": None,  # written by hand, not saved from optimisation advice
         # The original API's names, which its frontend reads.
         "version": None,
         "content": "system: Be {{ tone }}.\n\nuser: Hi {{ name }}",

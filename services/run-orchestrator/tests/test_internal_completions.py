@@ -92,3 +92,68 @@ async def test_judge_calls_are_retried_priced_and_ask_for_structured_output(
     assert 0 <= answer["score"] <= 100 and answer["reason"] == "mock"
     assert again.json()["output"] == first.json()["output"]
     assert first.json()["cost"] == {"amount": "0", "currency": "USD"}
+
+
+def embed(provider: str, model: str, *inputs: str) -> dict[str, Any]:
+    return {"provider": provider, "model": model, "inputs": list(inputs)}
+
+
+async def test_embeddings_are_retried_priced_and_refused_without_an_endpoint(
+    harness: Any,
+) -> None:
+    """POST /internal/embeddings: the OpenAI fake's ``/v1/embeddings`` through the same retry
+    policy, priced by input tokens; the mock embeds deterministically; a provider without
+    embeddings (anthropic) is a 422 at the endpoint and at run creation, naming the assertion."""
+    configured = {
+        "claude": {"kind": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "k"},
+    }
+    async with serving_fake_openai() as fake:
+        catalog = {**providers(fake), **configured}
+        catalog["fake"]["models"]["embed-1"] = {
+            "pricing": {"input_per_million": "0.5", "output_per_million": "0"}
+        }
+        version = await harness.publish_version("Hello {{ name }}")
+        async with harness.client(providers=catalog) as client:
+            fake.then(Reply.error(503))
+            answered = await client.post(
+                "/internal/embeddings", json=embed("fake", "embed-1", "the tide", "the moon")
+            )
+            assert answered.status_code == 200, answered.text
+            body = answered.json()
+            assert len(fake.embedding_requests) == 2  # the 503 was retried
+            sent = fake.embedding_requests[-1]
+            assert (sent["model"], sent["input"]) == ("embed-1", ["the tide", "the moon"])
+            assert len(body["vectors"]) == 2 and body["error"] is None
+            assert body["usage"] == {"prompt_tokens": 4, "completion_tokens": 0, "total_tokens": 4}
+            assert Decimal(body["cost"]["amount"]) == Decimal("0.5") * 4 / 1_000_000
+            assert all(a == f"Bearer {KEY}" for a in fake.authorizations)
+
+            fake.fail_with_status = 500
+            failed = await client.post("/internal/embeddings", json=embed("fake", "embed-1", "x"))
+            assert failed.status_code == 200
+            assert failed.json()["vectors"] == []
+            assert failed.json()["error"].startswith("InternalServerError (HTTP 500)")
+            assert KEY not in failed.text
+
+            first = await client.post("/internal/embeddings", json=embed("mock", "m", "a b", "a b"))
+            [one, same] = first.json()["vectors"]
+            assert one == same and abs(sum(v * v for v in one) - 1.0) < 1e-9  # unit, stable
+
+            refused = await client.post("/internal/embeddings", json=embed("claude", "c", "x"))
+            assert refused.status_code == 422
+            assert refused.json()["errors"][0]["type"] == "no_embeddings"
+
+            assertion = {"type": "embedding_similarity", "provider": "claude", "model": "c"}
+            run = {
+                "prompt_version_id": str(version.version_id),
+                "cases": [{"name": "A"}],
+                "assertions": [{"type": "contains", "value": "A"}, assertion],
+            }
+            created = await client.post("/runs", json=run)
+            assert created.status_code == 422, created.text
+            [error] = created.json()["errors"]
+            assert (error["field"], error["type"]) == ("assertions.1.provider", "no_embeddings")
+            assert "anthropic" in error["msg"]
+            fine = {**assertion, "provider": "fake", "model": "embed-1"}
+            accepted = await client.post("/runs", json={**run, "assertions": [fine]})
+            assert accepted.status_code == 201, accepted.text

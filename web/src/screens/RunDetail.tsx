@@ -9,6 +9,7 @@ import { useLoad } from "../lib/load";
 import type { Failure } from "../lib/problems";
 import { navigate } from "../lib/router";
 import { FailureBox, Link, Loading, money, pct, useSession, when, CursorPager } from "../ui";
+import { RunAdvice } from "./RunAdvice";
 import { Progress } from "./RunList";
 
 type Run = Schemas["RunOut"];
@@ -62,6 +63,7 @@ export function RunDetail({ id }: { id: string }) {
         </select>
         <button disabled={!baseline} data-testid="compare" onClick={() => navigate(`/runs/${id}/compare?baseline=${baseline}`)}>{t("compare.go")}</button>
       </div>
+      {!going && <RunAdvice runId={id} />}
       <Results runId={id} version={run.recorded} />
     </section>
   );

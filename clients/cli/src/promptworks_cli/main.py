@@ -512,6 +512,41 @@ def _find_prompt(api: Client, name: str) -> dict[str, Any] | None:
     return None
 
 
+@app.command()
+def advise(
+    run_id: Annotated[str, typer.Argument(help="A finished run's id")],
+    provider: Annotated[str, typer.Option(help="The judge model's provider")] = "mock",
+    model: Annotated[str, typer.Option(help="The judge model")] = "judge",
+    focus: Annotated[str | None, typer.Option(help="What to improve first")] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Save the revision as a new prompt version")
+    ] = False,
+    label: Annotated[str | None, typer.Option(help="The saved version's label")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the advice")] = 300.0,
+    as_json: Json = False,
+) -> None:
+    """Optimisation advice on a finished run from a judge model: overall, parameter and model
+    advice, a revised template and a plan to validate it. Exit 1 when no usable advice came."""
+    body = {"provider": provider, "model": model, "focus": focus}
+    with _api() as api:
+        asked = api.post(f"/test_prompt/{run_id}/advice", {k: v for k, v in body.items() if v})
+        path = f"/test_prompt/{run_id}/advice/{asked['id']}"
+        deadline = time.monotonic() + timeout
+        found = asked
+        while found["status"] == "requested":
+            if time.monotonic() > deadline:
+                err.print(f"[red]no advice within {timeout:g} s[/red] (still: {path})")
+                raise typer.Exit(EXIT_GATE)
+            time.sleep(0.5)
+            found = api.get(path)
+        if found["status"] == "given" and apply:
+            prompt = api.post(f"{path}/apply", {"label": label} if label else {})
+            found["saved_version"] = prompt["current_version"]["number"]
+    _emit(found, as_json, render.advice_text)
+    if found["status"] != "given":
+        raise typer.Exit(EXIT_GATE)
+
+
 def _emit(document: Any, as_json: bool, table: Any) -> None:
     if as_json or STATE.json:
         out.print_json(json.dumps(document))

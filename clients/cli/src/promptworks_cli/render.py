@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 RESULT_COLUMNS = (
@@ -139,3 +140,28 @@ def _num(value: Any) -> str:
 def _short(text: str, width: int = 60) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def advice_text(found: dict[str, Any]) -> str:
+    """Advice as a terminal reads it: each section, the revised template, the saved version."""
+    if found["status"] != "given":
+        return f"[red]no advice ({found['status']}):[/red] {found.get('error') or ''}"
+    advice = found["advice"]
+    revision = advice["prompt_revision"]
+    template = (
+        revision["text"]
+        if revision["kind"] == "text"
+        else "\n\n".join(f"[{m['role']}] {m['content']}" for m in revision["messages"])
+    )
+    sections = [
+        ("Overall", advice["overall_advice"]),
+        ("Parameters", advice["parameter_advice"]),
+        ("Model", advice["model_advice"]),
+        ("Revised template", template),
+        ("Why", advice.get("revision_rationale") or ""),
+        ("Validation plan", advice["validation_plan"]),
+    ]
+    lines = [f"[bold]{title}[/bold]\n{escape(text)}\n" for title, text in sections if text]
+    if found.get("saved_version") is not None:
+        lines.append(f"Saved as version {found['saved_version']} of prompt {found['prompt_id']}")
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ from promptworks_contracts.values import (
     ModelParameters,
     ModelRef,
     VariableSpec,
+    VersionOrigin,
 )
 
 JsonInt = Annotated[int, Strict()]
@@ -124,6 +125,11 @@ class CreateVersionRequest(VersionFields):
     )
 
     author: str = Field(default="", max_length=200, description="Defaults to the X-Actor")
+    origin: VersionOrigin | None = Field(
+        default=None,
+        description="Where the version came from when not typed by hand (the optimisation "
+        "advice whose revision it saves); kept with the version.",
+    )
 
 
 class EditPromptRequest(ReferenceFields):

@@ -1,5 +1,6 @@
 """Every PromptWorks domain event, and the table that maps a CloudEvents type to its model."""
 
+from promptworks_contracts.events.advice import AdviceFailed, AdviceGiven, AdviceRequested
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.events.evaluation import (
     EvaluationRequested,
@@ -78,6 +79,9 @@ EVENT_MODELS: dict[str, type[DomainEvent]] = {
         EvaluatorCreated,
         EvaluatorVersionCreated,
         EvaluationRequested,
+        AdviceRequested,
+        AdviceGiven,
+        AdviceFailed,
     )
 }
 
@@ -101,6 +105,9 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
 
 __all__ = [
     "EVENT_MODELS",
+    "AdviceFailed",
+    "AdviceGiven",
+    "AdviceRequested",
     "BatchCell",
     "BatchCreated",
     "CredentialRef",

@@ -19,6 +19,7 @@ from promptworks_contracts.values import (
     Assertion,
     AssertionFailure,
     CaseStatistics,
+    EmbeddingComparison,
     EvaluatorPin,
     Interval,
     Judgement,
@@ -69,6 +70,10 @@ class ResultEvaluated(_EvaluationEvent):
     judgements: list[Judgement] = Field(
         default_factory=list, description="Each judge assertion's scores and reasons (or error)."
     )
+    embeddings: list[EmbeddingComparison] = Field(
+        default_factory=list,
+        description="Each embedding assertion's similarity (or error) and what it cost.",
+    )
 
 
 class RunEvaluated(_EvaluationEvent):
@@ -96,7 +101,9 @@ class RunEvaluated(_EvaluationEvent):
     )
     cases: CaseStatistics | None = None
     judge_cost: Money | None = Field(
-        default=None, description="What the judge calls cost; null: no judge, or unpriced."
+        default=None,
+        description="What the evaluation's model calls (judges, embeddings) cost; null: none, "
+        "or unpriced.",
     )
     judge_tokens: TokenUsage | None = Field(
         default=None, description="Tokens of the judge calls; null: the run has no judge."

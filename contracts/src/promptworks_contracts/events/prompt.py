@@ -19,7 +19,13 @@ from pydantic import Field
 from promptworks_contracts.events.base import DomainEvent
 from promptworks_contracts.projects import ProjectScoped
 from promptworks_contracts.topics import PROMPT_EVENTS
-from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
+from promptworks_contracts.values import (
+    ModelParameters,
+    ModelRef,
+    PromptTemplate,
+    VariableSpec,
+    VersionOrigin,
+)
 
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,49}$"
 """Labels: lower-case, e.g. ``production``, ``staging``, ``canary-eu``."""
@@ -57,6 +63,9 @@ class PromptVersionCreated(_PromptEvent):
     default_parameters: ModelParameters | None = None
     commit_message: str = ""
     author: str = ""
+    origin: VersionOrigin | None = Field(
+        default=None, description="Where it came from (optimisation advice); null: by hand."
+    )
 
 
 class PromptLabelMoved(_PromptEvent):

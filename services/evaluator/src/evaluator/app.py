@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI
 
+from evaluator.adapters.advice import PostgresAdviceRepository
 from evaluator.adapters.completions import RunOrchestratorCompletions
 from evaluator.adapters.definitions import PostgresDefinitionLookups
 from evaluator.adapters.judgements import PostgresJudgementStore
 from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.adapters.reevaluation import PostgresReevaluationRepository
+from evaluator.api.advice import router as advice_router
 from evaluator.api.evaluators import router as evaluators_router
 from evaluator.api.reevaluations import router as reevaluations_router
 from evaluator.api.routes import router
+from evaluator.handlers.advice import Advisor
 from evaluator.handlers.definitions import DefinitionHandlers
+from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers, PlanCache
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.reevaluation import Reevaluations
@@ -52,11 +56,14 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # The consumer keeps the runs' order and queues their results; the workers of every
     # replica evaluate them (ADR 0022).
     plans = PlanCache()
+    # Each text is embedded once per run and model in this process (ADR 0024).
+    embeddings = EmbeddingMeter(completions, settings.judge_concurrency)
     workers = [
         EvaluationWorker(
             port,
             plans,
             judges,
+            embeddings=embeddings,
             claim_size=settings.evaluation_claim_size,
             on_evaluated=count_evaluated,
             transient=is_infrastructure_failure,
@@ -79,10 +86,17 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresReevaluationRepository),
         definitions,
         judges,
+        embeddings,
+    )
+
+    advisor = Advisor(
+        PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresAdviceRepository),
+        completions,
     )
 
     async def start_worker(runtime: Runtime) -> None:
         runtime.spawn("reevaluations", reevaluations.run)
+        runtime.spawn("advice", advisor.run)
         for number, worker in enumerate(workers):
             runtime.spawn(
                 f"evaluation-worker-{number}",
@@ -108,11 +122,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.run_summaries = RunSummaries(port)
     app.state.definitions = definitions
     app.state.reevaluations = reevaluations
+    app.state.advisor = advisor
     install_edge(app, settings, auth=service_credential(settings))
     document_service_credential(app)
     app.include_router(router)
     app.include_router(evaluators_router)
     app.include_router(reevaluations_router)
+    app.include_router(advice_router)
     app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(ops_router(lambda: runtime))
     return app

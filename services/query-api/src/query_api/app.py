@@ -22,6 +22,7 @@ from promptworks_eventkit.settings import ServiceSettings
 from query_api import read_schema
 from query_api.api import (
     admin,
+    advice,
     api_keys,
     batches,
     classes,
@@ -155,6 +156,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         batches,
         evaluators,
         evaluations,
+        advice,
         live,
         providers,
         quick_tests,

@@ -59,15 +59,18 @@ class CommandForwarder:
         *,
         stream: bool = False,
         with_body: bool = True,
+        body: bytes | None = None,
     ) -> httpx.Response:
-        """``method url`` with the request's body and forwarded headers; errors as above. With
-        ``stream``, the answer's body is left unread: the caller streams it and closes it."""
+        """``method url`` with the request's body (or ``body``, JSON, when given: a write
+        query-api composes) and forwarded headers; errors as above. With ``stream``, the
+        answer's body is left unread: the caller streams it and closes it."""
         # Values are sent as the bytes that came (Starlette decodes headers as latin-1, so
         # encoding back gives them exactly): a UTF-8 ``X-Actor: 张伟`` arrives intact.
+        content_type = "application/json" if body is not None else None
         headers = {
-            b"content-type": request.headers.get("content-type", "application/json").encode(
-                "latin-1"
-            ),
+            b"content-type": (
+                content_type or request.headers.get("content-type", "application/json")
+            ).encode("latin-1"),
             CORRELATION_HEADER.encode(): correlation_id(request).encode("latin-1"),
         }
         for name in FORWARDED_HEADERS:
@@ -82,9 +85,9 @@ class CommandForwarder:
         if project is not None:  # checked against the key by ``auth.middleware``
             headers[PROJECT_HEADER.lower().encode()] = project.encode()
         try:
-            outgoing = self._client.build_request(
-                method, url, content=await request.body() if with_body else b"", headers=headers
-            )
+            if body is None:
+                body = await request.body() if with_body else b""
+            outgoing = self._client.build_request(method, url, content=body, headers=headers)
             response = await self._client.send(outgoing, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             log.warning("command service unreachable", service=service, error=repr(error))

@@ -48,6 +48,8 @@ class WriteTarget:
     """Where the command's answer names a created resource, in order of preference."""
     location: str | None = None
     """The public path of a created resource, with ``{id}``."""
+    body: bytes | None = None
+    """The body to send (JSON) when query-api composes the write; None: the request's."""
 
 
 class ForwardedWrites:
@@ -95,7 +97,9 @@ class ForwardedWrites:
         )
 
     async def forward(self, request: Request, target: WriteTarget) -> Response:
-        upstream = await self._forwarder.send(target.service, request.method, target.url, request)
+        upstream = await self._forwarder.send(
+            target.service, request.method, target.url, request, body=target.body
+        )
         headers = {CORRELATION_HEADER: correlation_id(request)}
         if not 200 <= upstream.status_code < 300:
             return _pass_through(upstream, headers)

@@ -24,12 +24,14 @@ from run_orchestrator.adapters.rate_limits import PostgresRateLimitStore
 from run_orchestrator.adapters.resolver import SystemResolver
 from run_orchestrator.adapters.secret_box import FernetBox
 from run_orchestrator.api import completions as completions_api
+from run_orchestrator.api import embeddings as embeddings_api
 from run_orchestrator.api import providers as providers_api
 from run_orchestrator.api import quick_tests as quick_tests_api
 from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
 from run_orchestrator.execution.completions import CompletionCalls
+from run_orchestrator.execution.embeddings import EmbeddingCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
 from run_orchestrator.execution.quick_tests import QuickTests
 from run_orchestrator.execution.scheduler import Executor
@@ -123,6 +125,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.state.completion_calls = CompletionCalls(
         providers, calls, concurrency=settings.max_concurrency
     )
+    app.state.embedding_calls = EmbeddingCalls(
+        providers, calls, concurrency=settings.max_concurrency
+    )
     app.state.provider_commands = ProviderCommands(
         port,
         SystemResolver(),
@@ -142,5 +147,6 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     app.include_router(quick_tests_api.router)
     app.include_router(dead_letters_router(settings.service_name, runtime.dead_letters))
     app.include_router(completions_api.router)
+    app.include_router(embeddings_api.router)
     app.include_router(ops_router(lambda: runtime))
     return app

@@ -1,4 +1,5 @@
-"""``CompletionClient`` over HTTP: run-orchestrator's ``POST /internal/completions``.
+"""``CompletionClient`` and ``EmbeddingClient`` over HTTP: run-orchestrator's
+``POST /internal/completions`` and ``POST /internal/embeddings``.
 
 The one place the evaluator calls another service: it presents the service credential
 (``SERVICE_TOKEN``, ADR 0012), which run-orchestrator demands of every API call.
@@ -14,15 +15,19 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from evaluator.metrics import JUDGE_CALL_DURATION, JUDGE_CALLS
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_contracts.api.embeddings import EmbeddingCallAnswer, EmbeddingCallRequest
 from promptworks_contracts.projects import PROJECT_HEADER
 
 PATH = "/internal/completions"
+EMBEDDINGS_PATH = "/internal/embeddings"
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class RunOrchestratorCompletions:
@@ -52,30 +57,42 @@ class RunOrchestratorCompletions:
         JUDGE_CALLS.labels("ok" if answer.error is None else "error").inc()
         return answer
 
+    async def embed(self, call: EmbeddingCallRequest, project: str) -> EmbeddingCallAnswer:
+        """Texts embedded in ``project``'s provider; never raises (``error`` says why)."""
+        body = call.model_dump_json()
+        headers = {**self._headers, PROJECT_HEADER: project}
+        answer, problem = await self._post(EMBEDDINGS_PATH, body, headers, EmbeddingCallAnswer)
+        return answer or EmbeddingCallAnswer(error=problem, latency_ms=0.0)
+
     async def _complete(
         self, call: CompletionCallRequest, headers: dict[str, str]
     ) -> CompletionCallAnswer:
         body = call.model_dump_json(by_alias=True)
+        answer, problem = await self._post(PATH, body, headers, CompletionCallAnswer)
+        return answer or CompletionCallAnswer(error=problem, latency_ms=0.0)
+
+    async def _post(
+        self, path: str, body: str, headers: dict[str, str], answer_type: type[Answer]
+    ) -> tuple[Answer | None, str]:
+        """The answer, or None and why there is none (after the retries)."""
         problem = "not sent"
         for attempt in range(1, self._attempts + 1):
             try:
-                response = await self._client.post(PATH, content=body, headers=headers)
+                response = await self._client.post(path, content=body, headers=headers)
             except httpx.HTTPError as error:
                 problem = f"run-orchestrator unreachable: {type(error).__name__}"
             else:
                 if response.status_code == 200:
                     try:
-                        return CompletionCallAnswer.model_validate_json(response.content)
+                        return answer_type.model_validate_json(response.content), ""
                     except ValidationError:
-                        return CompletionCallAnswer(
-                            error="run-orchestrator answered a malformed body", latency_ms=0.0
-                        )
+                        return None, "run-orchestrator answered a malformed body"
                 problem = f"run-orchestrator answered {response.status_code}: {_detail(response)}"
                 if response.status_code < 500:
                     break  # refused (unknown provider ...): asking again changes nothing
             if attempt < self._attempts:
                 await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
-        return CompletionCallAnswer(error=problem, latency_ms=0.0)
+        return None, problem
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -98,6 +98,7 @@ class PostgresEvaluationRepository:
                 "cases": run.spec.cases,
                 "expected": run.spec.expected,
                 "project_id": run.spec.project,
+                "subject": run.subject,
                 "total_calls": run.total_calls,
             }
             for run in new_runs

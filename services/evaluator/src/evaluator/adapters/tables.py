@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -43,6 +44,9 @@ runs = Table(
     Column("expected", JSONB, nullable=False, server_default="[]"),
     # The run's project: its judges call that project's providers (ADR 0017).
     Column("project_id", Text, nullable=False, server_default="default"),
+    # What the run asked its model (prompt, template, model, parameters), for optimisation
+    # advice; null for runs seen before it existed (ADR 0024).
+    Column("subject", JSONB, nullable=True),
     Column("total_calls", Integer, nullable=False),
     Column("evaluated", Integer, nullable=False, server_default="0"),
     Column("stream_version", Integer, nullable=False, server_default="0"),
@@ -171,4 +175,21 @@ kept_judgements = Table(
     Column("key", Text, primary_key=True),
     Column("judgement", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Optimisation advice asked for (``handlers/advice.py``): one row per request, also the advice
+# worker's queue (``requested`` until given or failed, in the transaction appending the event).
+advice = Table(
+    "advice",
+    metadata,
+    Column("advice_id", Text, primary_key=True),
+    Column("run_id", Text, nullable=False),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("focus", Text, nullable=True),
+    Column("max_attempts", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="requested"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_advice_requested", "created_at", postgresql_where=text("status = 'requested'")),
 )

@@ -45,12 +45,18 @@ PREPARERS: Final[Mapping[str, Callable[[Any], Check]]] = {
     # Judged asynchronously before the plan runs (``plan.RunPlan.judge_questions``): a judge
     # assertion checked without its judgement fails.
     "llm_judge": lambda _: _not_judged,
+    # Measured the same way (``plan.RunPlan.embedding_questions``).
+    "embedding_similarity": lambda _: _not_measured,
 }
 """Canonical assertion type -> the function that compiles it into a check (the only dispatch)."""
 
 
 def _not_judged(_: Subject) -> Outcome:
     return Outcome(False, "not judged")
+
+
+def _not_measured(_: Subject) -> Outcome:
+    return Outcome(False, "not measured")
 
 
 def prepare(assertion: Assertion) -> Check:

@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 
 from evaluator.domain.assertions import Check, Subject, prepare
 from evaluator.domain.checks_json import schema_validator
+from evaluator.domain.embedding import EmbeddingQuestion, embedding_outcome, texts
 from evaluator.domain.judge import (
     criteria_problem,
     dimension_metric,
@@ -39,11 +40,14 @@ from evaluator.domain.metrics import (
     standard_metric_values,
 )
 from evaluator.domain.output_checks import output_checks
+from evaluator.domain.subject import Reference
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import (
     Assertion,
     AssertionFailure,
+    EmbeddingComparison,
+    EmbeddingSimilarityAssertion,
     JsonSchemaAssertion,
     JudgeAssertion,
     Judgement,
@@ -114,6 +118,10 @@ class PlannedCheck:
     run: Check
     judge: JudgeAssertion | None = None
     """Set for an LLM judge: its outcome comes from the judgement asked before ``judge``."""
+    embedding: EmbeddingSimilarityAssertion | None = None
+    """Set for an embedding similarity: its outcome comes from the comparison measured before
+    ``judge`` (``reference`` is its reference text)."""
+    reference: Reference | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +138,7 @@ class Evaluation:
     digest: str | None
     """A fingerprint of the output (JSON compared as values, text stripped); None without one."""
     judgements: list[Judgement]
+    embeddings: list[EmbeddingComparison]
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,8 @@ class RunPlan:
                 threshold=_threshold(assertion),
                 run=prepare(assertion),
                 judge=assertion if isinstance(assertion, JudgeAssertion) else None,
+                embedding=_embedding(assertion),
+                reference=_reference(assertion),
             )
             for name, assertion in zip(names, assertions, strict=True)
         )
@@ -224,12 +235,51 @@ class RunPlan:
             if check.judge is not None and criteria_problem(check.judge, subject) is None
         ]
 
+    @property
+    def calls_models(self) -> bool:
+        """Judges or embeddings: the run's evaluation has model calls (``judge_cost``)."""
+        return self.has_judges or self.has_embeddings
+
+    @property
+    def has_embeddings(self) -> bool:
+        return any(check.embedding is not None for check in self.checks)
+
+    def embedding_questions(self, result: ResultRecorded) -> list[EmbeddingQuestion]:
+        """The texts to embed for ``result``: one question per embedding assertion, none when
+        the result has no output or no reference (that fails it)."""
+        if not self.has_embeddings:
+            return []
+        subject = self.subject(result)
+        questions = []
+        for check in self.checks:
+            if check.embedding is None or check.reference is None:
+                continue
+            found = texts(check.embedding, check.reference, subject)
+            if isinstance(found, tuple):
+                questions.append(
+                    EmbeddingQuestion(
+                        result.result_id,
+                        check.name,
+                        check.embedding,
+                        found[0],
+                        found[1],
+                        str(result.run_id),
+                        self.project,
+                    )
+                )
+        return questions
+
     def judge(
-        self, result: ResultRecorded, judgements: Mapping[str, Judgement] | None = None
+        self,
+        result: ResultRecorded,
+        judgements: Mapping[str, Judgement] | None = None,
+        comparisons: Mapping[str, EmbeddingComparison] | None = None,
     ) -> Evaluation:
         """The result's evaluation; ``judgements`` are the answers to ``judge_questions`` by
-        assertion name (a judge assertion without one fails)."""
+        assertion name (a judge assertion without one fails), ``comparisons`` the measures of
+        ``embedding_questions`` (likewise)."""
         judgements = judgements or {}
+        comparisons = comparisons or {}
         # Metrics as fields first, made models in one call at the end (much cheaper).
         metrics = standard_metric_values(result)
         subject = self.subject(result)
@@ -246,7 +296,15 @@ class RunPlan:
         weights = passed_weight = 0.0
         for check in self.checks:
             value: float | None
-            if check.judge is None:
+            if check.embedding is not None and check.reference is not None:
+                found = texts(check.embedding, check.reference, subject)
+                outcome = embedding_outcome(
+                    comparisons.get(check.name),
+                    check.embedding.threshold,
+                    found if isinstance(found, str) else None,
+                )
+                value = outcome.score  # no similarity for an error: never a made-up one
+            elif check.judge is None:
                 outcome = check.run(subject)
                 value = outcome.score if outcome.score is not None else float(outcome.passed)
             else:
@@ -294,7 +352,18 @@ class RunPlan:
             output_checks=checks,
             digest=_digest(result.output, parsed, is_json),
             judgements=[judgements[c.name] for c in self.checks if c.name in judgements],
+            embeddings=[comparisons[c.name] for c in self.checks if c.name in comparisons],
         )
+
+
+def _embedding(assertion: Assertion) -> EmbeddingSimilarityAssertion | None:
+    return assertion if isinstance(assertion, EmbeddingSimilarityAssertion) else None
+
+
+def _reference(assertion: Assertion) -> Reference | None:
+    if isinstance(assertion, EmbeddingSimilarityAssertion):
+        return Reference(assertion.value)
+    return None
 
 
 def _threshold(assertion: Assertion) -> float | None:

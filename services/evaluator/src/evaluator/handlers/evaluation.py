@@ -28,10 +28,12 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
 from uuid import UUID
 
+from evaluator.domain.advice import advice_subject
 from evaluator.domain.plan import RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
 from evaluator.domain.summary import run_statistics
+from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import (
     RUNNING,
@@ -51,7 +53,7 @@ from promptworks_contracts.events import (
     RunEvaluated,
     RunFailed,
 )
-from promptworks_contracts.values import Judgement, Money, TokenUsage
+from promptworks_contracts.values import EmbeddingComparison, Judgement, Money, TokenUsage
 from promptworks_eventkit.messages import MessageContext, ReceivedEvent
 from promptworks_eventkit.router import EventRouter, typed
 from promptworks_eventkit.writing.port import Transaction
@@ -127,6 +129,7 @@ class EvaluationHandlers:
                         project=event.project_id,
                     ),
                     total_calls=event.total_calls,
+                    subject=advice_subject(event),
                 )
                 for _, event in typed(received, RunCreated)
             ]
@@ -198,7 +201,7 @@ async def summarise(tx: Tx, plans: PlanCache, state: RunState) -> None:
         run_id=UUID(run_id),
         evaluated=state.evaluated,
         summaries=summaries(plan.metric_names, run_stats),
-        **run_statistics(outcomes, run_stats, judged=plan.has_judges),
+        **run_statistics(outcomes, run_stats, judged=plan.calls_models),
     )
     state.stream_version = await tx.append(
         run_id, [evaluated], state.stream_version, context=state.end_context
@@ -233,6 +236,19 @@ async def ask_judges(
     return found
 
 
+async def measure_embeddings(
+    meter: EmbeddingMeter | None,
+    planned: Sequence[tuple[RunPlan, ResultRecorded]],
+    evaluation_id: UUID | None = None,
+) -> dict[UUID, dict[str, EmbeddingComparison]]:
+    """Every embedding similarity of these results: result id -> name -> comparison. Without a
+    meter nothing is measured (the assertions fail ``not measured``)."""
+    if meter is None:
+        return {}
+    questions = [q for plan, result in planned for q in plan.embedding_questions(result)]
+    return await meter.measure(questions, str(evaluation_id or "first"))
+
+
 def judgement_key(scope: str, result_id: UUID, judge: str) -> str:
     """A judge question's idempotency key: the evaluation (``first`` or a re-evaluation's id),
     the result, the judge assertion's name (unique within an evaluation)."""
@@ -245,9 +261,11 @@ def evaluate_result(
     judgements: dict[str, Judgement] | None,
     stats: RunStats,
     evaluation_id: UUID | None = None,
+    comparisons: dict[str, EmbeddingComparison] | None = None,
 ) -> tuple[ResultEvaluated, ResultOutcome]:
-    """One result's evaluation event and stored outcome; its metrics go into ``stats``."""
-    judged = plan.judge(result, judgements)
+    """One result's evaluation event and stored outcome; its metrics go into ``stats``. The
+    judge and embedding calls' spend counts as the evaluation's (``judge_cost``)."""
+    judged = plan.judge(result, judgements, comparisons)
     accumulate(stats, judged.metrics)
     evaluation = ResultEvaluated(
         run_id=result.run_id,
@@ -260,8 +278,10 @@ def evaluate_result(
         parsed_output=judged.parsed_output,
         output_checks=judged.output_checks,
         judgements=judged.judgements,
+        embeddings=judged.embeddings,
     )
-    judge_usage = _usage(j.usage for j in judged.judgements)
+    spent: list[Judgement | EmbeddingComparison] = [*judged.judgements, *judged.embeddings]
+    judge_usage = _usage(j.usage for j in spent)
     outcome = ResultOutcome(
         run_id=str(result.run_id),
         result_id=str(result.result_id),
@@ -271,7 +291,7 @@ def evaluate_result(
         latency_ms=result.latency_ms,
         digest=judged.digest,
         cost=result.cost,
-        judge_cost=_cost(j.cost for j in judged.judgements),
+        judge_cost=_cost(j.cost for j in spent),
         judge_prompt_tokens=judge_usage.prompt_tokens,
         judge_completion_tokens=judge_usage.completion_tokens,
     )

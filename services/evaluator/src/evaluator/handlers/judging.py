@@ -56,12 +56,12 @@ async def ask_judge(client: CompletionClient, question: JudgeQuestion) -> Judgem
             ),
             project,
         )
-        usage = _add_usage(usage, answer.usage)
+        usage = add_usage(usage, answer.usage)
         if answer.error is None:
             if answer.cost is None:
                 priced = False
             else:
-                cost = _add_cost(cost, answer.cost)
+                cost = add_cost(cost, answer.cost)
         if answer.error is not None:
             return _failed(name, model, f"judge call failed: {answer.error}", attempt, usage, cost)
         scores, problem_found = read_answer(answer.output or "", assertion.dimensions)
@@ -104,7 +104,7 @@ def _failed(
     )
 
 
-def _add_usage(total: TokenUsage, more: TokenUsage) -> TokenUsage:
+def add_usage(total: TokenUsage, more: TokenUsage) -> TokenUsage:
     return TokenUsage(
         prompt_tokens=total.prompt_tokens + more.prompt_tokens,
         completion_tokens=total.completion_tokens + more.completion_tokens,
@@ -112,7 +112,7 @@ def _add_usage(total: TokenUsage, more: TokenUsage) -> TokenUsage:
     )
 
 
-def _add_cost(total: Money | None, more: Money) -> Money:
+def add_cost(total: Money | None, more: Money) -> Money:
     if total is None:
         return more
     if total.currency != more.currency:  # one judge model, one price: cannot happen

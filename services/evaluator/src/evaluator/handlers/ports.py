@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from promptworks_contracts.api.completions import CompletionCallAnswer, CompletionCallRequest
+from promptworks_contracts.api.embeddings import EmbeddingCallAnswer, EmbeddingCallRequest
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import Assertion
@@ -99,6 +100,8 @@ class NewRun:
     run_id: str
     spec: RunSpec
     total_calls: int
+    subject: dict[str, Any] | None = None
+    """What the run asked its model (prompt, template, model, parameters), for advice."""
 
 
 class EvaluationRepository(Protocol):
@@ -173,3 +176,10 @@ class CompletionClient(Protocol):
     ``error`` says why (also when run-orchestrator could not be reached)."""
 
     async def complete(self, call: CompletionCallRequest, project: str) -> CompletionCallAnswer: ...
+
+
+class EmbeddingClient(Protocol):
+    """Texts embedded by run-orchestrator for the evaluator (``adapters/completions.py``), with
+    the same limits, retries and pricing; never raises (the answer's ``error`` says why)."""
+
+    async def embed(self, call: EmbeddingCallRequest, project: str) -> EmbeddingCallAnswer: ...

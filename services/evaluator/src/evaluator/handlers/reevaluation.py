@@ -33,7 +33,8 @@ from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, summaries
 from evaluator.domain.summary import run_statistics
 from evaluator.handlers.definitions import DefinitionHandlers
-from evaluator.handlers.evaluation import ask_judges, evaluate_result
+from evaluator.handlers.embeddings import EmbeddingMeter
+from evaluator.handlers.evaluation import ask_judges, evaluate_result, measure_embeddings
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import RUNNING, EvaluationRepository
 from promptworks_contracts.api.evaluators import EvaluatorRefIn
@@ -90,10 +91,12 @@ class Reevaluations:
         port: WritePort[ReevaluationRepository],
         definitions: DefinitionHandlers,
         judges: JudgeQueue | None,
+        embeddings: EmbeddingMeter | None = None,
     ) -> None:
         self._port = port
         self._definitions = definitions
         self._judges = judges
+        self._embeddings = embeddings
         self._wake = asyncio.Event()
 
     async def run(self, poll_seconds: float = 1.0) -> None:
@@ -168,12 +171,20 @@ class Reevaluations:
             judgements = await ask_judges(
                 self._judges, [(plan, r) for r in records], tx.repos, claimed.evaluation_id
             )
+            comparisons = await measure_embeddings(
+                self._embeddings, [(plan, r) for r in records], claimed.evaluation_id
+            )
             stats: RunStats = {}
             events: list[ResultEvaluated] = []
             outcomes: list[ResultOutcome] = []
             for record in records:
                 event, outcome = evaluate_result(
-                    plan, record, judgements.get(record.result_id), stats, claimed.evaluation_id
+                    plan,
+                    record,
+                    judgements.get(record.result_id),
+                    stats,
+                    claimed.evaluation_id,
+                    comparisons.get(record.result_id),
                 )
                 events.append(event)
                 outcomes.append(outcome)
@@ -182,7 +193,7 @@ class Reevaluations:
                 evaluation_id=claimed.evaluation_id,
                 evaluated=len(events),
                 summaries=summaries(plan.metric_names, stats),
-                **run_statistics(outcomes, stats, judged=plan.has_judges),
+                **run_statistics(outcomes, stats, judged=plan.calls_models),
             )
             # Under the run row's lock: the fan-out workers append to the same stream.
             state = (await tx.repos.load_states([run_id], lock=True))[run_id]

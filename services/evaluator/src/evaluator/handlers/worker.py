@@ -31,7 +31,15 @@ import structlog
 
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
-from evaluator.handlers.evaluation import PlanCache, Tx, ask_judges, evaluate_result, summarise
+from evaluator.handlers.embeddings import EmbeddingMeter
+from evaluator.handlers.evaluation import (
+    PlanCache,
+    Tx,
+    ask_judges,
+    evaluate_result,
+    measure_embeddings,
+    summarise,
+)
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import RUNNING, EvaluationRepository, Queued, RunState
 from promptworks_contracts.events import ResultEvaluated
@@ -47,6 +55,7 @@ class EvaluationWorker:
         plans: PlanCache,
         judges: JudgeQueue | None = None,
         *,
+        embeddings: EmbeddingMeter | None = None,
         claim_size: int = 500,
         dead_after: int = 3,
         on_evaluated: Callable[[int], None] | None = None,
@@ -57,6 +66,7 @@ class EvaluationWorker:
         self._port = port
         self._plans = plans
         self._judges = judges
+        self._embeddings = embeddings
         self._claim_size = claim_size
         self._dead_after = dead_after
         self._on_evaluated = on_evaluated
@@ -132,14 +142,23 @@ class EvaluationWorker:
             [(plans[run_id], q.record) for run_id, items in by_run.items() for q in items],
             repository,
         )
+        comparisons = await measure_embeddings(
+            self._embeddings,
+            [(plans[run_id], q.record) for run_id, items in by_run.items() for q in items],
+        )
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
         evaluated: dict[str, list[ResultEvaluated]] = {}
         for run_id, items in by_run.items():
             plan, stats, events = plans[run_id], deltas.setdefault(run_id, {}), []
             for queued in items:
+                result_id = queued.record.result_id
                 event, outcome = evaluate_result(
-                    plan, queued.record, judgements.get(queued.record.result_id), stats
+                    plan,
+                    queued.record,
+                    judgements.get(result_id),
+                    stats,
+                    comparisons=comparisons.get(result_id),
                 )
                 events.append(event)
                 outcomes.append(outcome)

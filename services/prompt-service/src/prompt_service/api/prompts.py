@@ -82,7 +82,7 @@ async def create_version(
         lambda: CreateVersion(
             actor=actor,
             prompt_id=prompt_id,
-            content=version_content(body, body.author),
+            content=version_content(body, body.author).model_copy(update={"origin": body.origin}),
             expected_version=expected,
         )
     )

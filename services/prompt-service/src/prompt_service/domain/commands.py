@@ -12,7 +12,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from promptworks_contracts.values import ModelParameters, ModelRef, PromptTemplate, VariableSpec
+from promptworks_contracts.values import (
+    ModelParameters,
+    ModelRef,
+    PromptTemplate,
+    VariableSpec,
+    VersionOrigin,
+)
 from promptworks_eventkit.errors import DomainError
 
 T = TypeVar("T")
@@ -52,6 +58,7 @@ class VersionContent(_Value):
     default_parameters: ModelParameters | None = None
     commit_message: str = Field(default="", max_length=2000)
     author: str = Field(default="", max_length=200)
+    origin: VersionOrigin | None = None
 
 
 class ClassRef(_Value):

@@ -65,6 +65,7 @@ def _version_event(
         default_parameters=content.default_parameters,
         commit_message=content.commit_message,
         author=content.author or actor,
+        origin=content.origin,
     )
 
 

@@ -54,6 +54,8 @@ def scope_for(method: str, path: str) -> str | None:
         return "read"
     if method == "POST" and local == "/render":
         return "read"  # the preview of a template not saved yet
+    if method == "POST" and local.startswith("/test_prompt/") and local.endswith("/apply"):
+        return "prompts:write"  # saves advice's revision as a prompt version
     for collection, scope in WRITE_SCOPES:
         if _under(local, collection):
             return scope

@@ -12,6 +12,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
+    AdviceFailed,
+    AdviceGiven,
+    AdviceRequested,
     BatchCreated,
     EvaluationRequested,
     EvaluatorCreated,
@@ -41,6 +44,7 @@ from promptworks_contracts.events import (
 )
 from promptworks_eventkit.router import EventRouter
 from query_api.projections import (
+    advice,
     batches,
     catalog,
     evaluations,
@@ -84,6 +88,9 @@ def build_router() -> EventRouter[AsyncSession]:
             EvaluationRequested: evaluations.on_evaluation_requested,
             EvaluatorCreated: evaluators.on_evaluator_created,
             EvaluatorVersionCreated: evaluators.on_version_created,
+            AdviceRequested: advice.on_advice_requested,
+            AdviceGiven: advice.on_advice_given,
+            AdviceFailed: advice.on_advice_failed,
         },
         order="stream",  # read models join at read time: only stream order matters
     )

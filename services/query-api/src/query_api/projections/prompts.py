@@ -79,6 +79,7 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
             "author": event.author,
             "created_at": received.envelope.time,
             "variables_report": _dumps(variables_report(event.template, list(event.variables))),
+            "origin": _json_or_none(event.origin),
         }
         for received, event in pairs
     ]

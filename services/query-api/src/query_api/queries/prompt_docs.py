@@ -37,6 +37,7 @@ VERSION_FIELDS = (
     "author",
     "created_at",
     "variables_report",
+    "origin",
 )
 
 

@@ -18,6 +18,7 @@ from promptworks_contracts.values import (
     ModelRef,
     PromptTemplate,
     VariableSpec,
+    VersionOrigin,
 )
 from promptworks_eventkit.http import MAX_INT32
 
@@ -54,6 +55,11 @@ class PromptVersionOut(VersionSummary):
     commit_message: str
     author: str
     variables_report: VariablesReport
+    origin: VersionOrigin | None = Field(
+        default=None,
+        description="Where it came from: the optimisation advice whose revision it saves; "
+        "null: written by hand.",
+    )
 
     @computed_field(
         description="The template as the original API's text (its frontend reads it): a text "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from query_api.tables._base import metadata
 from query_api.tables.evaluators import (
+    ADVICE_READ_MODEL_TABLES,
     EVALUATOR_READ_MODEL_TABLES,
+    advice,
     evaluation_metrics,
     evaluation_verdicts,
     evaluations,
@@ -42,16 +44,19 @@ READ_MODEL_TABLES = (
     *PROMPT_READ_MODEL_TABLES,
     *RUN_READ_MODEL_TABLES,
     *EVALUATOR_READ_MODEL_TABLES,
+    *ADVICE_READ_MODEL_TABLES,
 )
 """Everything a rebuild wipes (together with this consumer's checkpoints)."""
 
 __all__ = [
+    "ADVICE_READ_MODEL_TABLES",
     "EVALUATOR_READ_MODEL_TABLES",
     "FINISHED_STATUSES",
     "PROMPT_READ_MODEL_TABLES",
     "READ_MODEL_TABLES",
     "RUN_READ_MODEL_TABLES",
     "RUN_STATUSES",
+    "advice",
     "batches",
     "evaluation_metrics",
     "evaluation_verdicts",

@@ -101,6 +101,32 @@ evaluation_verdicts = Table(
     PrimaryKeyConstraint("evaluation_id", "result_id"),
 )
 
+# Optimisation advice on runs (ADR 0024): one row per advice stream; ``status`` requested,
+# given (``advice`` holds it) or failed (``error``).
+advice = Table(
+    "advice",
+    metadata,
+    Column("advice_id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
+    Column("provider", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("focus", Text, nullable=True),
+    Column("prompt_id", UUID(as_uuid=True), nullable=True),
+    Column("prompt_version_number", Integer, nullable=True),
+    Column("status", Text, nullable=False, comment="requested, given or failed"),
+    Column("advice", JSONB, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("usage", JSONB, nullable=True),
+    Column("cost", JSONB, nullable=True),
+    Column("requested_by", Text, nullable=False, server_default=""),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("stream_version", Integer, nullable=False),
+    Index("ix_advice_run", "run_id", "requested_at"),
+)
+
 EVALUATOR_READ_MODEL_TABLES = (
     evaluators,
     evaluator_versions,
@@ -108,3 +134,4 @@ EVALUATOR_READ_MODEL_TABLES = (
     evaluation_metrics,
     evaluation_verdicts,
 )
+ADVICE_READ_MODEL_TABLES = (advice,)

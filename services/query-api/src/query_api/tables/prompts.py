@@ -102,6 +102,8 @@ prompt_versions = Table(
         nullable=False,
         comment="{undeclared, unused}: variables the template uses without declaring, and back",
     ),
+    # Where the version came from (optimisation advice, ADR 0024); null: typed by hand.
+    Column("origin", JSONB, nullable=True),
     UniqueConstraint("prompt_id", "number", name="uq_prompt_versions_prompt_number"),
 )
 

@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from promptworks_contracts.values import ModelRef, TokenUsage
 from run_orchestrator.domain.catalog import ModelLimits
 from run_orchestrator.domain.rendering import prompt_text
 from run_orchestrator.execution.backoff import backoff_seconds
@@ -47,6 +48,9 @@ from run_orchestrator.execution.metrics import (
 from run_orchestrator.providers.base import (
     Completion,
     CompletionRequest,
+    EmbeddingProvider,
+    EmbeddingRequest,
+    Embeddings,
     FailureKind,
     ModelProvider,
     ProviderError,
@@ -98,19 +102,19 @@ def policy_for(
     )
 
 
-def provider_config(provider: ModelProvider) -> ProviderConfig | None:
+def provider_config(provider: object) -> ProviderConfig | None:
     """The configuration an SDK provider was built from (PROVIDERS or the API's catalog);
     None for the mock and for providers without one."""
     config = getattr(provider, "config", None)
     return config if isinstance(config, ProviderConfig) else None
 
 
-def limits_name(provider: ModelProvider, request: CompletionRequest) -> str:
+def limits_name(provider: object, model: ModelRef) -> str:
     """Whose breaker, gates, policies and shared schedule a call uses: the SDK client's own
     name, which for another project's catalog provider names the project (``b/acme``, see
     ``providers.catalog.scoped_name``), so two projects' ``acme`` never share them."""
     name = getattr(provider, "name", None)
-    return name if isinstance(name, str) else request.model.provider
+    return name if isinstance(name, str) else model.provider
 
 
 def effective_limits(config: ProviderConfig, model: str) -> ModelLimits:
@@ -203,6 +207,29 @@ class ProviderCalls:
             except ProviderError as error:
                 retry = await self._before_retry(error, retry, plan)
 
+    async def embed(
+        self, provider: EmbeddingProvider, request: EmbeddingRequest, run_concurrency: int
+    ) -> Embeddings:
+        """Texts embedded under the same breaker, concurrency gate, shared schedule (its
+        tokens estimated from the inputs' characters), retries and timeout as a completion."""
+        settings = self._settings
+        chars = sum(len(text) for text in request.inputs)
+        plan = self._plan_for(
+            provider,
+            request.model,
+            run_concurrency,
+            lambda: estimate_tokens(chars, 1, settings.completion_token_estimate),
+        )
+        retry = 0
+        while True:
+            try:
+                async with self._admitted(plan):
+                    embeddings = await _timed(provider.embed(request), plan.policy.timeout)
+                await self._settle(plan, embeddings.usage)
+                return embeddings
+            except ProviderError as error:
+                retry = await self._before_retry(error, retry, plan)
+
     async def stream(
         self, provider: ModelProvider, request: CompletionRequest
     ) -> AsyncIterator[StreamPart]:
@@ -228,7 +255,28 @@ class ProviderCalls:
     def _plan(
         self, provider: ModelProvider, request: CompletionRequest, run_concurrency: int
     ) -> _CallPlan:
-        name, model = limits_name(provider, request), request.model.name
+        settings = self._settings
+        return self._plan_for(
+            provider,
+            request.model,
+            run_concurrency,
+            lambda: estimate_tokens(
+                len(prompt_text(request.messages)),
+                request.parameters.max_tokens,
+                settings.completion_token_estimate,
+            ),
+        )
+
+    def _plan_for(
+        self,
+        provider: object,
+        model_ref: ModelRef,
+        run_concurrency: int,
+        tokens: Callable[[], int],
+    ) -> _CallPlan:
+        """``tokens``: the call's estimated tokens, for the shared schedule (asked only when
+        the model has limits)."""
+        name, model = limits_name(provider, model_ref), model_ref.name
         config = provider_config(provider)
         if name in self._configs and self._configs[name] is not config:
             self._forget(name)  # rebuilt from a changed catalog entry: its new limits apply
@@ -249,7 +297,7 @@ class ProviderCalls:
         if meters is None:
             meters = self._meters[(name, model)] = _Meters.of((label(name), label(model)))
         return _CallPlan(
-            policy, breaker, gate, self._cost(policy, request), (label(name), label(model)), meters
+            policy, breaker, gate, self._cost(policy, tokens), (label(name), label(model)), meters
         )
 
     def _forget(self, name: str) -> None:
@@ -278,18 +326,13 @@ class ProviderCalls:
         )
         return retry
 
-    def _cost(self, policy: CallPolicy, request: CompletionRequest) -> CallCost | None:
+    def _cost(self, policy: CallPolicy, tokens: Callable[[], int]) -> CallCost | None:
         limits = policy.limits
         if self._limiter is None or (
             limits.requests_per_minute is None and limits.tokens_per_minute is None
         ):
             return None  # no shared schedule: no token estimate to make (the prompt's size)
-        tokens = estimate_tokens(
-            len(prompt_text(request.messages)),
-            request.parameters.max_tokens,
-            self._settings.completion_token_estimate,
-        )
-        return call_cost(policy.limits, tokens, self._settings.rate_limit_headroom)
+        return call_cost(limits, tokens(), self._settings.rate_limit_headroom)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, plan: _CallPlan) -> AsyncIterator[_Attempt]:
@@ -336,8 +379,7 @@ class ProviderCalls:
             else:
                 plan.breaker.released()
 
-    async def _settle(self, plan: _CallPlan, completion: Completion) -> None:
-        usage = completion.usage
+    async def _settle(self, plan: _CallPlan, usage: TokenUsage) -> None:
         plan.meters.prompt_tokens.inc(usage.prompt_tokens)
         plan.meters.completion_tokens.inc(usage.completion_tokens)
         if plan.cost is not None and self._limiter is not None:
@@ -349,7 +391,7 @@ class ProviderCalls:
     ) -> Completion:
         async with self._admitted(plan):
             completion = await self._call(provider, request, plan.policy.timeout)
-        await self._settle(plan, completion)
+        await self._settle(plan, completion.usage)
         return completion
 
     async def _streamed_attempt(
@@ -363,7 +405,7 @@ class ProviderCalls:
                     completion = part
                 yield part
         if completion is not None:
-            await self._settle(plan, completion)
+            await self._settle(plan, completion.usage)
 
     @staticmethod
     async def _call(
@@ -378,6 +420,18 @@ class ProviderCalls:
             raise ProviderError(
                 f"TimeoutError: no answer within {timeout:g} s", kind="timeout"
             ) from None
+
+
+async def _timed(call: Awaitable[Embeddings], timeout: float | None) -> Embeddings:
+    if timeout is None:
+        return await call
+    try:
+        async with asyncio.timeout(timeout):
+            return await call
+    except TimeoutError:
+        raise ProviderError(
+            f"TimeoutError: no answer within {timeout:g} s", kind="timeout"
+        ) from None
 
 
 async def _within(

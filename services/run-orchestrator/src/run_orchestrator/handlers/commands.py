@@ -22,7 +22,13 @@ from typing import Protocol
 from uuid import UUID
 
 from promptworks_contracts.events import BatchCreated, RunCancelled, RunCreated
-from promptworks_contracts.values import ModelPricing, ModelRef, Money
+from promptworks_contracts.values import (
+    Assertion,
+    EmbeddingSimilarityAssertion,
+    ModelPricing,
+    ModelRef,
+    Money,
+)
 from promptworks_eventkit.errors import (
     ConcurrencyConflictError,
     ConflictError,
@@ -63,6 +69,8 @@ class ProviderCatalog(Protocol):
     def names(self, project: str) -> list[str]: ...
 
     def pricing(self, project: str, model: ModelRef) -> ModelPricing | None: ...
+
+    def embeddings_problem(self, project: str, name: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,23 @@ class RunCommands:
                 rule="unknown_provider",
             )
 
+    def _check_embeddings(self, project: str, assertions: Sequence[Assertion]) -> None:
+        """An embedding check names a provider of the project that has embeddings: refused
+        now, naming the assertion, rather than failing on every result later."""
+        for index, assertion in enumerate(assertions):
+            if not isinstance(assertion, EmbeddingSimilarityAssertion):
+                continue
+            field = f"assertions.{index}.provider"
+            model = ModelRef(provider=assertion.provider, name=assertion.model)
+            self._check_provider(project, model, field)
+            problem = self._providers.embeddings_problem(project, assertion.provider)
+            if problem is not None:
+                raise DomainError(
+                    f"assertions.{index} ({assertion.name or assertion.type}): {problem}",
+                    field=field,
+                    rule="no_embeddings",
+                )
+
     async def create_run(self, command: CreateRun, context: MessageContext) -> RunAccepted:
         version = await self._await_version(command.version, context.project)
         model = resolve_model(command, version)
@@ -129,6 +154,7 @@ class RunCommands:
         run_id = uuid.uuid4()
         # Rendering 10,000 cases takes a while: keep the event loop free for running runs.
         created = await asyncio.to_thread(plan_run, run_id, command, plan)
+        self._check_embeddings(context.project, created.assertions)
         async with self._port.transaction(context) as tx:
             stream_version = await tx.append(str(run_id), [created], 0)
             await tx.repos.add_run(run_id, created.total_calls, context.project)
@@ -182,6 +208,8 @@ class RunCommands:
             return [plan_run(uuid.uuid4(), run, plan) for run, plan in planned]
 
         created = await asyncio.to_thread(plan_all)
+        for snapshot in created[:1]:  # the cells share their assertions
+            self._check_embeddings(context.project, snapshot.assertions)
         batch = batch_created(batch_id, command, specs, created)
         async with self._port.transaction(context) as tx:
             await tx.append(str(batch_id), [batch], 0)

@@ -137,6 +137,42 @@ class Completion:
     finish_reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    model: ModelRef
+    inputs: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: list[list[float]]
+    """One per input, in the inputs' order."""
+    usage: TokenUsage
+    """Input tokens only (``prompt_tokens`` = ``total_tokens``)."""
+
+
+class EmbeddingProvider(Protocol):
+    """A provider that also embeds texts (OpenAI-compatible, the mock; not Anthropic)."""
+
+    kind: str
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+
+
+def embedding_provider(provider: object) -> EmbeddingProvider | None:
+    """``provider`` as an embedding provider, or None when it has no embeddings."""
+    if callable(getattr(provider, "embed", None)):
+        return provider  # type: ignore[return-value]
+    return None
+
+
+def no_embeddings_problem(kind: str, provider: str) -> str:
+    return (
+        f"provider {provider!r} ({kind}) has no embeddings endpoint; use an OpenAI-compatible "
+        "provider or `mock`"
+    )
+
+
 class ModelProvider(Protocol):
     kind: str
 

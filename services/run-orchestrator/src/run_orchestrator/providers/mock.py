@@ -6,7 +6,10 @@
   integer or number a hash of (prompt, its path) between 0 and 100, each string ``mock``;
 - any other model answers ``mock answer <hex>``, a hash of (model, prompt, case, repetition);
 - ``failure_rate`` fails that fraction of calls, chosen by hash, so a rerun fails the same ones;
-- ``latency_ms`` is awaited before answering; token usage is the word count of prompt and output.
+- ``latency_ms`` is awaited before answering; token usage is the word count of prompt and output;
+- embeddings (any model but ``fail``) are deterministic: each lower-cased word and character
+  trigram is hashed into one of ``EMBEDDING_DIMENSIONS`` signed buckets, and the vector is
+  normalised, so equal texts have cosine 1 and texts sharing words are close.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ from typing import Any
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.domain.rendering import prompt_text
-from run_orchestrator.providers.base import Completion, CompletionRequest, ProviderError
+from run_orchestrator.providers.base import (
+    Completion,
+    CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
+    ProviderError,
+)
 from run_orchestrator.providers.streaming import StreamPart, TextDelta
 
 ECHO_MODEL = "echo"
 FAIL_MODEL = "fail"
 WORDS = re.compile(r"\s*\S+\s*")
+EMBEDDING_DIMENSIONS = 64
 
 
 def _digest(salt: str, request: CompletionRequest, prompt: str) -> bytes:
@@ -78,6 +88,17 @@ class MockProvider:
             finish_reason="stop",
         )
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        if self._latency > 0:
+            await asyncio.sleep(self._latency)
+        if request.model.name == FAIL_MODEL:
+            raise ProviderError("mock model 'fail' always fails")
+        tokens = sum(len(text.split()) for text in request.inputs)
+        return Embeddings(
+            vectors=[mock_embedding(text) for text in request.inputs],
+            usage=TokenUsage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens),
+        )
+
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamPart]:
         """The whole answer, one word (with its trailing space) per delta."""
         completion = await self.complete(request)
@@ -111,3 +132,19 @@ def _fitting(schema: Any, prompt: str, path: str, depth: int = 0) -> Any:
     if isinstance(enum, list) and enum:
         return enum[0]
     return "mock"
+
+
+def mock_embedding(text: str) -> list[float]:
+    """A deterministic unit vector of the text's words and character trigrams (signed feature
+    hashing); the empty text gets the first axis."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    lowered = text.lower()
+    features = lowered.split() + [lowered[i : i + 3] for i in range(max(0, len(lowered) - 2))]
+    for feature in features:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "big") % EMBEDDING_DIMENSIONS
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = sum(v * v for v in vector) ** 0.5
+    if norm == 0.0:
+        return [1.0] + [0.0] * (EMBEDDING_DIMENSIONS - 1)
+    return [v / norm for v in vector]

@@ -28,6 +28,8 @@ from promptworks_contracts.values import TokenUsage
 from run_orchestrator.providers.base import (
     Completion,
     CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
     ProviderError,
     scrub,
     sdk_failure,
@@ -124,6 +126,27 @@ class OpenAICompatibleProvider:
         except (ValueError, KeyError, IndexError, TypeError) as error:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The embeddings endpoint (``embeddings.create``, floats), one vector per input."""
+        try:
+            answer = await self._client.embeddings.create(
+                model=request.model.name, input=request.inputs, encoding_format="float"
+            )
+        except openai.APIError as error:
+            raise sdk_failure(error, error.message, self._secret) from None
+        vectors = [item.embedding for item in sorted(answer.data, key=lambda d: d.index)]
+        if len(vectors) != len(request.inputs) or any(not v for v in vectors):
+            raise ProviderError(
+                f"malformed response: {len(vectors)} embedding(s) for "
+                f"{len(request.inputs)} input(s)",
+                kind="malformed",
+            )
+        tokens = answer.usage.prompt_tokens if answer.usage is not None else 0
+        return Embeddings(
+            vectors=vectors,
+            usage=TokenUsage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens),
+        )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamPart]:
         """The chat-completions SSE stream (``stream_options.include_usage`` for the usage)."""

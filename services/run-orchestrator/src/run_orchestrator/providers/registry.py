@@ -13,7 +13,11 @@ from decimal import Decimal
 
 from promptworks_contracts.values import ModelPricing, ModelRef
 from run_orchestrator.domain.catalog import ModelSpec
-from run_orchestrator.providers.base import ModelProvider
+from run_orchestrator.providers.base import (
+    ModelProvider,
+    embedding_provider,
+    no_embeddings_problem,
+)
 from run_orchestrator.providers.catalog import CatalogProviders
 from run_orchestrator.providers.mock import MockProvider
 from run_orchestrator.settings import MOCK_PROVIDER, ProviderConfig, RunOrchestratorSettings
@@ -56,6 +60,14 @@ class ProviderRegistry:
     def is_configured(self, project: str, name: str) -> bool:
         in_catalog = self._catalog is not None and self._catalog.has(project, name)
         return name == MOCK_PROVIDER or name in self._settings.providers or in_catalog
+
+    def embeddings_problem(self, project: str, name: str) -> str | None:
+        """Why ``name`` cannot embed texts (a kind without embeddings, e.g. anthropic); None
+        when it can or is not configured (that is ``is_configured``'s answer)."""
+        provider = self.get(project, name)
+        if provider is None or embedding_provider(provider) is not None:
+            return None
+        return no_embeddings_problem(provider.kind, name)
 
     def model_spec(self, project: str, model: ModelRef) -> ModelSpec | None:
         """What is known about the model in ``project``; None when it is not listed."""
