@@ -138,7 +138,10 @@ async def structure(connection: AsyncConnection, schema: str) -> list[Any]:
 async def waiting_for(connection: AsyncConnection, table: str) -> bool:
     """Whether a session waits for a lock on ``table``."""
     waiting = await connection.scalar(
-        text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass(:t)"),
+        text(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass(:t) "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
         {"t": table},
     )
     return bool(waiting)
