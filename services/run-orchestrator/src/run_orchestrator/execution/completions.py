@@ -31,6 +31,19 @@ class CompletionProviders(Protocol):
     def pricing(self, project: str, model: ModelRef) -> ModelPricing | None: ...
 
 
+def configured_provider(providers: CompletionProviders, project: str, name: str) -> ModelProvider:
+    """The provider ``name`` in ``project``'s catalog; a 422 naming ``provider`` otherwise."""
+    provider = providers.get(project, name)
+    if provider is None:
+        raise DomainError(
+            f"provider {name!r} is not configured; "
+            f"configured providers: {providers.names(project)}",
+            field="provider",
+            rule="unknown_provider",
+        )
+    return provider
+
+
 class CompletionCalls:
     def __init__(
         self, providers: CompletionProviders, calls: ProviderCalls, *, concurrency: int
@@ -43,14 +56,7 @@ class CompletionCalls:
         self, call: CompletionCallRequest, project: str = DEFAULT_PROJECT
     ) -> CompletionCallAnswer:
         """``project``: whose catalog names the provider (the caller's ``X-Project``)."""
-        provider = self._providers.get(project, call.provider)
-        if provider is None:
-            raise DomainError(
-                f"provider {call.provider!r} is not configured; "
-                f"configured providers: {self._providers.names(project)}",
-                field="provider",
-                rule="unknown_provider",
-            )
+        provider = configured_provider(self._providers, project, call.provider)
         model = ModelRef(provider=call.provider, name=call.model)
         request = CompletionRequest(
             model=model,

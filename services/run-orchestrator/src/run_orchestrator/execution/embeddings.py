@@ -14,7 +14,11 @@ from promptworks_contracts.values import ModelRef
 from promptworks_eventkit.errors import DomainError
 from run_orchestrator.domain.cost import call_cost
 from run_orchestrator.execution.calls import ProviderCalls
-from run_orchestrator.execution.completions import MAX_ERROR_CHARS, CompletionProviders
+from run_orchestrator.execution.completions import (
+    MAX_ERROR_CHARS,
+    CompletionProviders,
+    configured_provider,
+)
 from run_orchestrator.providers.base import (
     EmbeddingRequest,
     ProviderError,
@@ -34,14 +38,7 @@ class EmbeddingCalls:
     async def embed(
         self, call: EmbeddingCallRequest, project: str = DEFAULT_PROJECT
     ) -> EmbeddingCallAnswer:
-        provider = self._providers.get(project, call.provider)
-        if provider is None:
-            raise DomainError(
-                f"provider {call.provider!r} is not configured; "
-                f"configured providers: {self._providers.names(project)}",
-                field="provider",
-                rule="unknown_provider",
-            )
+        provider = configured_provider(self._providers, project, call.provider)
         embedder = embedding_provider(provider)
         if embedder is None:
             raise DomainError(
