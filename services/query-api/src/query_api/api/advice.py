@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.api.advice import AdviceRequest, ApplyAdviceRequest
 from promptworks_contracts.api.prompts import CreateVersionRequest
-from promptworks_contracts.topics import EVALUATION_EVENTS, PROMPT_EVENTS
+from promptworks_contracts.topics import PROMPT_EVENTS
 from promptworks_contracts.values import ChatTemplate, VersionOrigin
 from promptworks_eventkit.errors import ConflictError, NotFoundError
 from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, ReadSession, Settings, Writes
-from query_api.api.forwarded import EVALUATOR, PROMPT_SERVICE, WRITE_RESPONSES
+from query_api.api.forwarded import PROMPT_SERVICE, WRITE_RESPONSES, evaluator_run_target
 from query_api.api.ownership import owned
 from query_api.queries import advice as queries
 from query_api.queries.prompt_reads import get_prompt
@@ -104,14 +104,7 @@ async def ask_for_advice(
     async def read(session: AsyncSession, advice_id: UUID) -> AdviceOut | None:
         return await queries.get_advice(session, run_id, advice_id)
 
-    target = WriteTarget(
-        service=EVALUATOR,
-        url=f"{settings.evaluator_url.rstrip('/')}/runs/{run_id}/advice",
-        topic=EVALUATION_EVENTS,
-        read=read,
-        id_fields=("advice_id",),
-        location=f"/api/v1/test_prompt/{run_id}/advice/{{id}}",
-    )
+    target = evaluator_run_target(settings, run_id, "advice", read, "advice_id")
     return await writes.forward(request, target)
 
 

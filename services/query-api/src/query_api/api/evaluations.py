@@ -11,16 +11,14 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.api.evaluators import ReevaluateRequest
-from promptworks_contracts.topics import EVALUATION_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api.deps import ReadSession, Settings, Writes
-from query_api.api.forwarded import EVALUATOR, WRITE_RESPONSES
+from query_api.api.forwarded import WRITE_RESPONSES, evaluator_run_target
 from query_api.api.ownership import owned
 from query_api.queries import evaluations as queries
 from query_api.queries.runs import run_exists
 from query_api.schemas.evaluators import EvaluationOut
 from query_api.tables import runs
-from query_api.writes import WriteTarget
 
 router = APIRouter(
     prefix="/test_prompt",
@@ -83,12 +81,5 @@ async def reevaluate(
     async def read(session: AsyncSession, evaluation_id: UUID) -> EvaluationOut | None:
         return await queries.get_evaluation(session, run_id, evaluation_id)
 
-    target = WriteTarget(
-        service=EVALUATOR,
-        url=f"{settings.evaluator_url.rstrip('/')}/runs/{run_id}/evaluations",
-        topic=EVALUATION_EVENTS,
-        read=read,
-        id_fields=("evaluation_id",),
-        location=f"/api/v1/test_prompt/{run_id}/evaluations/{{id}}",
-    )
+    target = evaluator_run_target(settings, run_id, "evaluations", read, "evaluation_id")
     return await writes.forward(request, target)

@@ -99,3 +99,18 @@ def evaluator_target(
         id_fields=id_fields,
         location=location,
     )
+
+
+def evaluator_run_target(
+    settings: QueryApiSettings, run_id: UUID, resource: str, read: Reader, id_field: str
+) -> WriteTarget:
+    """A request about one run that the evaluator records (``resource``: ``evaluations`` or
+    ``advice``), answered with the new resource read from query-api's models."""
+    return WriteTarget(
+        service=EVALUATOR,
+        url=f"{settings.evaluator_url.rstrip('/')}/runs/{run_id}/{resource}",
+        topic=EVALUATION_EVENTS,
+        read=read,
+        id_fields=(id_field,),
+        location=f"{API_PREFIX}/test_prompt/{run_id}/{resource}/{{id}}",
+    )
