@@ -214,3 +214,27 @@ async def test_0011_puts_the_read_models_in_their_schema_reachable_by_the_previo
             assert stored == 2
     finally:
         await previous.dispose()
+
+
+async def test_a_database_the_previous_release_migrated_upgrades_to_head(database) -> None:
+    """A database at 0009 made by the release before 0011 has none of the read models later
+    migrations add (``advice``): 0011 moves what exists, 0013 creates the rest."""
+    url = await database("query-api")
+    await alembic(url, "downgrade", "0009")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            # 0013's downgrade keeps its table and column; the previous release never had them.
+            await connection.execute(text("DROP TABLE advice"))
+            await connection.execute(text("ALTER TABLE prompt_versions DROP COLUMN origin"))
+        await alembic(url, "upgrade", "head")
+        async with engine.connect() as connection:
+            schema = await connection.scalar(
+                text(
+                    "SELECT table_schema FROM information_schema.tables WHERE table_name = 'advice'"
+                )
+            )
+            assert schema == "read_models"
+            assert "origin" in await columns(connection, "prompt_versions")
+    finally:
+        await engine.dispose()

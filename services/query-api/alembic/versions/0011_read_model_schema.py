@@ -51,9 +51,18 @@ def _default_search_path(value: str | None) -> None:
 def upgrade() -> None:
     op.execute(f"CREATE SCHEMA IF NOT EXISTS {LIVE}")
     for table in MOVED:
-        op.execute(f"ALTER TABLE IF EXISTS {OWN}.{table.name} SET SCHEMA {LIVE}")
+        # The code may know read models a later migration creates (``advice``, 0013): a
+        # database the previous release migrated has no such table yet, so neither a move
+        # nor a view (the later migration creates it in ``read_models``).
         op.execute(
-            f"CREATE OR REPLACE VIEW {OWN}.{table.name} AS SELECT * FROM {LIVE}.{table.name}"
+            f"""
+            DO $$ BEGIN
+              IF to_regclass('{OWN}.{table.name}') IS NOT NULL THEN
+                ALTER TABLE {OWN}.{table.name} SET SCHEMA {LIVE};
+                CREATE VIEW {OWN}.{table.name} AS SELECT * FROM {LIVE}.{table.name};
+              END IF;
+            END $$
+            """
         )
     _default_search_path(search_path(LIVE))
 
