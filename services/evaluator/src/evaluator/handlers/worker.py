@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 
 import structlog
@@ -82,6 +83,7 @@ class EvaluationWorker:
 
     async def run(self, poll_seconds: float = 0.2) -> None:
         """Works until cancelled; woken by this process's consumer, polls for other replicas'."""
+        swept = float("-inf")
         while True:
             self._wake.clear()  # before looking: a result queued from now on wakes the wait
             try:
@@ -90,10 +92,14 @@ class EvaluationWorker:
             except Exception as error:  # the claim rolled back: its results are queued again
                 await self._failed(error)
                 continue
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("summarising ended runs failed; will retry")
+            # Stragglers only (normally the last result's transaction summarises its run): at
+            # most once a poll interval, not after every wake-up of a busy queue.
+            if time.monotonic() - swept >= poll_seconds:
+                swept = time.monotonic()
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("summarising ended runs failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_seconds)
 
