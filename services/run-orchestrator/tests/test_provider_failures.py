@@ -281,3 +281,16 @@ async def test_a_redirect_is_followed_by_the_sdk_and_gzip_is_decoded() -> None:
             assert (await provider.complete(request("fake"))).output == zipped.output
         finally:
             await provider.aclose()
+
+
+async def test_a_paths_first_wave_waits_for_its_request_and_goes_direct() -> None:
+    async with serving_fake_openai() as fake:
+        fake.latency = 0.1
+        provider = OpenAICompatibleProvider("fake", config(fake.base_url), pool_size=32)
+        try:
+            answers = await asyncio.gather(*(provider.complete(request("fake")) for _ in range(20)))
+        finally:
+            await provider.aclose()
+    assert {a.output for a in answers} == {"fake reply to: Hello there"}
+    assert provider._client.sdk_calls == 1  # the first; the other 19 went direct
+    assert len({tuple(sorted(headers)) for _, headers, _ in fake.wire}) == 1

@@ -21,6 +21,7 @@ SDK upgrade that changes how requests are built fails there, not in production.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -151,15 +152,25 @@ class TemplatedClient:
     _templates: RequestTemplates | None = None
     _post_options: Any = None
     _routes: dict[str, DirectRoute | None] | None = None
+    """Per path: its direct route; None when its calls go through the SDK (a client that does
+    not send plainly, a path that redirected); absent until its request has been built."""
+    _first_calls: dict[str, asyncio.Event] | None = None
+    sdk_calls: int = 0
+    """Calls that went through the SDK's ``request`` (a path's first, and any not direct)."""
 
     async def post_json(self, path: str, body: dict[str, Any]) -> bytes:
         """The body of the answer to a JSON POST to ``path``; the SDK's exceptions for a
         failure. The path's first call goes through the SDK's ``request`` (which builds and
         keeps the path's request); later ones straight through the SDK's aiohttp session
-        (direct.py) when the client sends plainly (no auth hooks, no custom auth)."""
-        routes = self._routes
-        if routes is None:
-            routes = self._routes = {}
+        (direct.py) when the client sends plainly (no auth hooks, no custom auth). Calls
+        that arrive while the first is being built wait for it (a few ms: the SDK detects
+        the platform once) rather than all taking the SDK's path."""
+        if self._routes is None:
+            self._routes, self._first_calls = {}, {}
+        routes, first_calls = self._routes, self._first_calls
+        assert first_calls is not None
+        if path not in routes and path in first_calls:
+            await first_calls[path].wait()
         route = routes.get(path)
         if route is not None:
             content = body_bytes(body)
@@ -176,11 +187,26 @@ class TemplatedClient:
                     return answer.body
                 failed = status_response(answer, self._sent_request(path, content))
                 raise self._make_status_error_from_response(failed)  # type: ignore[attr-defined]
+        if path not in routes and path not in first_calls:
+            first_calls[path] = asyncio.Event()
+        self.sdk_calls += 1
         try:
             return (await self._sdk_post(path, body)).content
         finally:
-            if path not in routes:
-                routes[path] = self._route(path)
+            self._routed(path)
+
+    def _routed(self, path: str) -> None:
+        """Once ``path``'s request is built: its route, and the calls waiting for it go on."""
+        routes, first_calls = self._routes, self._first_calls
+        if routes is None or first_calls is None:
+            return  # no post_json yet (another SDK call built a request)
+        if path not in routes and self._templates and self._templates.get("post", path):
+            routes[path] = self._route(path)
+        # Also when the first call failed before its request was built: the next call to
+        # arrive is the path's first then.
+        waiting = first_calls.pop(path, None)
+        if waiting is not None:
+            waiting.set()
 
     async def _sdk_post(self, path: str, body: dict[str, Any]) -> httpx2.Response:
         """``post(path, body=body, cast_to=httpx2.Response)`` from a copy of one options
@@ -232,6 +258,9 @@ class TemplatedClient:
         if self._templates is None:
             self._templates = RequestTemplates()
         sdk_build = super()._build_request  # type: ignore[misc]
-        return self._templates.build(
+        request = self._templates.build(
             options, retries_taken, lambda: sdk_build(options, retries_taken=retries_taken)
         )
+        if self._first_calls and options.url in self._first_calls:
+            self._routed(options.url)  # before the first call's answer: the others go on
+        return request
