@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -30,6 +31,24 @@ from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.tracing_setup import configure_tracing, instrument_app, shutdown_tracing
+from promptworks_eventkit.unreachable import unreachable_message
+
+UNREACHABLE_EXIT_CODE = 2
+"""A command's exit status when PostgreSQL or Kafka cannot be reached or refuses it."""
+
+
+@contextlib.contextmanager
+def explained_when_unreachable(settings: ServiceSettings) -> Iterator[None]:
+    """Turn "cannot reach PostgreSQL or Kafka" into one line on stderr and exit status 2;
+    every other error keeps its traceback."""
+    try:
+        yield
+    except Exception as error:
+        message = unreachable_message(error, settings)
+        if message is None:
+            raise
+        typer.echo(f"{settings.service_name}: {message}", err=True)
+        raise typer.Exit(UNREACHABLE_EXIT_CODE) from None
 
 
 def served_app(
@@ -117,7 +136,8 @@ def service_cli(
         config.set_main_option(
             "sqlalchemy.url", settings.database_url.get_secret_value().replace("%", "%%")
         )
-        command.upgrade(config, revision)
+        with explained_when_unreachable(settings):
+            command.upgrade(config, revision)
 
     @app.command("relay")
     def relay_only() -> None:
@@ -136,7 +156,8 @@ def service_cli(
                 await producer.stop()
 
         try:
-            asyncio.run(run())
+            with explained_when_unreachable(settings):
+                asyncio.run(run())
         finally:
             shutdown_tracing()
 
@@ -145,7 +166,8 @@ def service_cli(
         """Create the event topics and their dead-letter topics if they are missing."""
         settings = settings_factory()
         names = [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)]
-        created = asyncio.run(ensure_topics(settings.kafka, names))
+        with explained_when_unreachable(settings):
+            created = asyncio.run(ensure_topics(settings.kafka, names))
         typer.echo(f"created: {', '.join(created) if created else 'none (all present)'}")
 
     return app
