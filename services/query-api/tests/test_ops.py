@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -100,6 +101,11 @@ async def test_serve_with_two_workers_projects_each_event_once(
             for _ in range(6):  # any worker answers, with the same read model
                 page = await client.get(f"/api/v1/test_prompt/{runs[0].run_id}/results")
                 assert page.status_code == 200 and len(page.json()) == 3
+            for _ in range(4):  # and its /metrics counts what both workers applied
+                exposed = (await client.get("/metrics")).text
+                assert _sample_sum(exposed, "promptworks_consumer_events_applied_total") == len(
+                    events
+                )
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
@@ -107,6 +113,15 @@ async def test_serve_with_two_workers_projects_each_event_once(
             assert applied == len(events)
     finally:
         await engine.dispose()
+
+
+def _sample_sum(exposition: str, name: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def catalog_run() -> RunCreated:

@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from fastapi import FastAPI
 
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.exposition import MULTIPROCESS_DIR_VARIABLE
 from promptworks_eventkit.kafka import create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
@@ -62,6 +66,19 @@ def served_app(
     service = app_factory(settings, relay)
     instrument_app(service)
     return service
+
+
+@contextlib.contextmanager
+def shared_metrics_directory() -> Iterator[None]:
+    """Workers started inside keep their metrics in one fresh directory (``exposition``), so
+    each one's ``/metrics`` answers for all; deleted when they have stopped."""
+    directory = tempfile.mkdtemp(prefix="promptworks-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def worker_process_app(
@@ -105,15 +122,16 @@ def service_cli(
                     param_hint="--workers",
                 )
             configure_logging(settings.service_name, settings.log_level, settings.log_json)
-            uvicorn.run(
-                worker_app,
-                factory=True,
-                workers=count,
-                host=settings.http_host,
-                port=settings.http_port,
-                log_config=None,
-                access_log=False,
-            )
+            with shared_metrics_directory():
+                uvicorn.run(
+                    worker_app,
+                    factory=True,
+                    workers=count,
+                    host=settings.http_host,
+                    port=settings.http_port,
+                    log_config=None,
+                    access_log=False,
+                )
             return
         service = served_app(settings, app_factory, relay)
         try:
