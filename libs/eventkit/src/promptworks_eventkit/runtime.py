@@ -102,7 +102,10 @@ class Runtime:
         the same handlers the consumers run)."""
         return DeadLetters(
             self.sessions,
-            {s.name: ConsumerPath(s.router.handles, _bound(s)) for s in self.consumer_specs},
+            {
+                s.name: ConsumerPath(s.router.handles, _bound(s), s.fence)
+                for s in self.consumer_specs
+            },
         )
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
