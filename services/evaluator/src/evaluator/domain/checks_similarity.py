@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 from rapidfuzz.distance import LCSseq, Levenshtein
@@ -156,6 +156,9 @@ class _Reference(NamedTuple):
     length: int
 
 
+_smaller: Callable[[int, int], int] = min
+
+
 class BleuScorer:
     """sacrebleu's sentence BLEU against one reference, with the reference's n-grams extracted
     once per reference text (a case's expected output comes back once per repetition) and the
@@ -201,22 +204,25 @@ class BleuScorer:
         for n in range(1, self._order + 1):
             count = max(length - n + 1, 0)
             total.append(count)
+            grams: Iterable[Any]
+            lookup: Mapping[Any, int]
             if n == 1:
-                grams: Iterable[Any] = tokens
-                shared, found = ref.unigrams.__contains__, ref.unigrams.__getitem__
+                grams, lookup = tokens, ref.unigrams
             else:
-                grams = zip(*(tokens[i:] for i in range(n)), strict=False)
-                shared, found = ref.ngrams.__contains__, ref.ngrams.__getitem__
+                grams, lookup = zip(*(tokens[i:] for i in range(n)), strict=False), ref.ngrams
             distinct = set(grams)
             if len(distinct) == count:
                 # Each n-gram of the hypothesis once (most orders above 1): each shared one
                 # counts 1, the size of the intersection (in C).
-                correct.append(len(distinct & ref.keys) if n > 1 else sum(map(shared, distinct)))
+                correct.append(
+                    len(distinct & ref.keys) if n > 1 else sum(map(lookup.__contains__, distinct))
+                )
                 continue
             # Clipped matches: over the shared n-grams, the smaller of the two counts (in C).
             again = tokens if n == 1 else zip(*(tokens[i:] for i in range(n)), strict=False)
-            counted = Counter(filter(shared, again))
-            correct.append(sum(map(min, counted.values(), map(found, counted))))
+            counted: Counter[Any] = Counter(filter(lookup.__contains__, again))
+            theirs: Iterable[int] = map(lookup.__getitem__, counted)
+            correct.append(sum(map(_smaller, counted.values(), theirs)))
         return [length, ref.length, *correct, *total]
 
     def score(self, hypothesis: str, reference: str) -> float:
