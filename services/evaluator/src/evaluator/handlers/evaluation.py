@@ -259,14 +259,16 @@ def evaluate_result(
     plan: RunPlan,
     result: ResultRecorded,
     judgements: dict[str, Judgement] | None,
-    stats: RunStats,
+    stats: RunStats | None,
     evaluation_id: UUID | None = None,
     comparisons: dict[str, EmbeddingComparison] | None = None,
 ) -> tuple[ResultEvaluated, ResultOutcome]:
-    """One result's evaluation event and stored outcome; its metrics go into ``stats``. The
-    judge and embedding calls' spend counts as the evaluation's (``judge_cost``)."""
+    """One result's evaluation event and stored outcome; its metrics go into ``stats`` (None:
+    the caller adds them up, from the event's ``metrics``). The judge and embedding calls'
+    spend counts as the evaluation's (``judge_cost``)."""
     judged = plan.judge(result, judgements, comparisons)
-    accumulate(stats, judged.metrics)
+    if stats is not None:
+        accumulate(stats, judged.metrics)
     evaluation = ResultEvaluated(
         run_id=result.run_id,
         result_id=result.result_id,
