@@ -217,8 +217,8 @@ def start_evaluator(
     }
     # CPU time, not wall time: on a shared machine a wall-clock profile charges a function for
     # the time its process waited for a core (bench/profiled.py).
-    profiler = ["-m", "bench.profiled", profile] if profile else []
-    return subprocess.Popen([sys.executable, *profiler, "-m", "evaluator", "serve"], env=env)
+    command = ["-m", "bench.profiled", profile, "evaluator"] if profile else ["-m", "evaluator"]
+    return subprocess.Popen([sys.executable, *command, "serve"], env=env)
 
 
 async def evaluated_by(port: int) -> int | None:
