@@ -185,3 +185,27 @@ async def test_queued_results_are_claimed_once_in_order_and_recent_records_not_d
     assert [q.origin for q in claimed] == [q.origin for q in queued[:3]]
     assert [q.record for q in await repository.claim_queued(3)] == records[3:]
     assert await repository.claim_queued(3) == []
+
+
+def test_recent_records_keep_the_newest_within_their_bounds() -> None:
+    run_id = uuid.uuid4()
+    records = [
+        ResultRecorded(
+            run_id=run_id,
+            result_id=uuid.uuid4(),
+            case_index=0,
+            repetition=n,
+            output="x" * 10,
+            latency_ms=1.0,
+        )
+        for n in range(1, 6)
+    ]
+    recent = RecentRecords(capacity=3, max_chars=25)
+    recent.add(records[:2])
+    recent.add(records[:1])  # redelivered: once, now the newest
+    assert len(recent) == 2
+    recent.add(records[2:])  # 25 characters at most: the two oldest make room
+    assert len(recent) == 2
+    assert recent.take(str(records[1].result_id)) is None
+    assert recent.take(str(records[4].result_id)) is records[4]
+    assert recent.take(str(records[4].result_id)) is None

@@ -76,9 +76,9 @@ class RecentRecords:
     workers: a claim of one of them takes it from here instead of decoding its kept record a
     second time. Filled after the consumer's batch committed; a result's record never changes
     (its id is new when it is recorded; a redelivery or a replay carries the same event), so
-    the one here is the one kept. Bounded by count and output size: when full, nothing is
-    added (the workers take the oldest first, and decode the others from the database, as
-    they do the results another replica's consumer queued)."""
+    the one here is the one kept. Bounded by count and output size, the oldest out first: the
+    results another replica's workers claimed are never taken from here and age out (a claim
+    that misses decodes the kept record, as for another replica's results)."""
 
     def __init__(self, capacity: int = 20_000, max_chars: int = 32_000_000) -> None:
         self._capacity = capacity
@@ -89,11 +89,11 @@ class RecentRecords:
     def add(self, records: Iterable[ResultRecorded]) -> None:
         kept = self._records
         for record in records:
-            size = len(record.output or "")
-            if len(kept) >= self._capacity or self._chars + size > self._max_chars:
-                return
+            self.take(str(record.result_id))  # a redelivered one: counted once, as the newest
             kept[str(record.result_id)] = record
-            self._chars += size
+            self._chars += len(record.output or "")
+            while len(kept) > self._capacity or self._chars > self._max_chars:
+                self.take(next(iter(kept)))
 
     def take(self, result_id: str) -> ResultRecorded | None:
         record = self._records.pop(result_id, None)
