@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 
 from evaluator.domain.metrics import STANDARD_METRICS, standard_metrics
 from evaluator.domain.plan import RunPlan
-from evaluator.domain.stats import MetricStats, RunStats, accumulate, summaries
+from evaluator.domain.stats import MetricStats, RunStats, accumulate, accumulate_all, summaries
 from promptworks_contracts.events import ResultEvaluated, ResultRecorded
 from promptworks_contracts.values import Assertion, MetricValue, TokenUsage
 
@@ -120,3 +120,34 @@ def test_a_compiled_plan_evaluates_many_results_with_templated_checks() -> None:
     assert stats["contains_0"].passed == 10_000
     assert stats["json_schema_1"].passed == 10_000
     assert stats["regex_2"].passed == 10_000
+
+
+def test_statistics_added_a_metric_at_a_time_equal_those_added_a_result_at_a_time() -> None:
+    run_plan = RunPlan.compile(
+        TypeAdapter(list[Assertion]).validate_python(
+            [{"type": "contains", "value": "a"}, {"type": "rouge-l", "value": "a b c"}]
+        ),
+        [{}],
+    )
+    results = [
+        run_plan.evaluate(recorded(text, latency=latency, error=error))
+        for text, latency, error in [
+            ("a b", 120.5, None),
+            (None, 0.0, "boom"),
+            ("c b a", 99.25, None),
+            ("zzz", 1e-3, None),
+        ]
+    ]
+    one_by_one: RunStats = {}
+    for metrics in results:
+        accumulate(one_by_one, metrics)
+    together: RunStats = {}
+    accumulate_all(together, results)
+    assert together == one_by_one
+    # Results that do not carry the same metrics are added one by one.
+    mixed: RunStats = {}
+    accumulate_all(mixed, [results[0], results[1][:3]])
+    expected: RunStats = {}
+    accumulate(expected, results[0])
+    accumulate(expected, results[1][:3])
+    assert mixed == expected

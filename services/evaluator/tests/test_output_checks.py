@@ -4,6 +4,7 @@ expected output and the run's JSON Schemas."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter
 
 from evaluator.domain.metrics import OUTPUT_METRICS
 from evaluator.domain.plan import Evaluation, RunPlan, metric_names
+from evaluator.domain.subject import parse_json
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion, OutputChecks
 
@@ -166,3 +168,27 @@ def test_parsed_output_is_the_json_value_even_when_it_is_falsy() -> None:
     assert judge("0").parsed_output == 0
     assert judge("[]").parsed_output == []
     assert judge('"text"').parsed_output == "text"
+
+
+def test_plain_text_is_refused_with_json_loads_own_message() -> None:
+    texts = [
+        "",
+        "   ",
+        "\n\t x",
+        "Paris",
+        " {x",
+        "[1,",
+        "\ufeff{}",
+        "NaN",
+        "-",
+        "tru",
+        "\r\n\n  ok",
+    ]
+    for text in texts:
+        try:
+            json.loads(text)
+        except ValueError as error:
+            expected: tuple[Any, str | None] = (None, f"not JSON: {error}")
+        else:
+            expected = (json.loads(text), None)
+        assert parse_json(text) == expected, text

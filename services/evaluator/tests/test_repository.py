@@ -15,8 +15,19 @@ from evaluator.adapters.memory import InMemoryEvaluationRepository
 from evaluator.adapters.postgres import PostgresEvaluationRepository
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats
-from evaluator.handlers.ports import RUNNING, EvaluationRepository, NewRun, RunSpec, RunState
+from evaluator.handlers.ports import (
+    RUNNING,
+    EvaluationRepository,
+    NewRun,
+    Origin,
+    Queued,
+    RecentRecords,
+    RunSpec,
+    RunState,
+)
+from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion, Money
+from promptworks_eventkit.messages import MessageContext
 from tests.support.infra import Infra, create_database, drop_database, migrate
 
 ASSERTIONS = TypeAdapter(list[Assertion]).validate_python(
@@ -140,3 +151,61 @@ async def test_outcomes_are_stored_once_per_result_with_exact_costs(
     loaded = await repository.load_outcomes([run.run_id, str(uuid.uuid4())])
     assert list(loaded) == [run.run_id]
     assert sorted(loaded[run.run_id], key=lambda o: o.case_index) == [first, second]
+
+
+async def test_queued_results_are_claimed_once_in_order_and_recent_records_not_decoded_again(
+    repository: EvaluationRepository,
+) -> None:
+    run = new_run()
+    await repository.insert_runs([run])
+    records = [
+        ResultRecorded(
+            run_id=uuid.UUID(run.run_id),
+            result_id=uuid.uuid4(),
+            case_index=0,
+            repetition=n,
+            output=f"answer {n}",
+            latency_ms=10.0 + n,
+            cost=Money(amount=Decimal("0.0001")),
+        )
+        for n in range(1, 5)
+    ]
+    queued = [
+        Queued(record, MessageContext(correlation_id="c"), Origin(str(uuid.uuid4()), 0, n, n))
+        for n, record in enumerate(records)
+    ]
+    assert await repository.queue_results(queued) == {run.run_id: 4}
+    assert await repository.queue_results(queued[:1]) == {}  # redelivered: queued once
+    assert (await repository.load_states([run.run_id]))[run.run_id].recorded == 4
+    recent = RecentRecords()
+    recent.add(records[:2])
+    claimed = await repository.claim_queued(3, recent)
+    assert [q.record for q in claimed] == records[:3]
+    assert claimed[0].record is records[0] and len(recent) == 0
+    assert [q.origin for q in claimed] == [q.origin for q in queued[:3]]
+    assert [q.record for q in await repository.claim_queued(3)] == records[3:]
+    assert await repository.claim_queued(3) == []
+
+
+def test_recent_records_keep_the_newest_within_their_bounds() -> None:
+    run_id = uuid.uuid4()
+    records = [
+        ResultRecorded(
+            run_id=run_id,
+            result_id=uuid.uuid4(),
+            case_index=0,
+            repetition=n,
+            output="x" * 10,
+            latency_ms=1.0,
+        )
+        for n in range(1, 6)
+    ]
+    recent = RecentRecords(capacity=3, max_chars=25)
+    recent.add(records[:2])
+    recent.add(records[:1])  # redelivered: once, now the newest
+    assert len(recent) == 2
+    recent.add(records[2:])  # 25 characters at most: the two oldest make room
+    assert len(recent) == 2
+    assert recent.take(str(records[1].result_id)) is None
+    assert recent.take(str(records[4].result_id)) is records[4]
+    assert recent.take(str(records[4].result_id)) is None

@@ -23,11 +23,13 @@ from evaluator.handlers.definitions import DefinitionHandlers
 from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.evaluation import CONSUMER_NAME, EvaluationHandlers, PlanCache
 from evaluator.handlers.judging import JudgeQueue
+from evaluator.handlers.ports import RecentRecords
 from evaluator.handlers.reevaluation import Reevaluations
 from evaluator.handlers.summaries import RunSummaries
 from evaluator.handlers.worker import EvaluationWorker
 from evaluator.metrics import count_evaluated, count_queued
 from evaluator.settings import EvaluatorSettings
+from promptworks_contracts.events import ResultRecorded
 from promptworks_eventkit.dead_letters_api import dead_letters_router
 from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.http import install_edge
@@ -56,6 +58,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     # The consumer keeps the runs' order and queues their results; the workers of every
     # replica evaluate them (ADR 0022).
     plans = PlanCache()
+    # What this process's consumer queued, decoded: its workers do not decode it again.
+    recent = RecentRecords()
     # Each text is embedded once per run and model in this process (ADR 0024).
     embeddings = EmbeddingMeter(completions, settings.judge_concurrency)
     workers = [
@@ -64,6 +68,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
             plans,
             judges,
             embeddings=embeddings,
+            recent=recent,
             claim_size=settings.evaluation_claim_size,
             on_evaluated=count_evaluated,
             transient=is_infrastructure_failure,
@@ -73,6 +78,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
 
     def queued(applied: Sequence[ReceivedEvent]) -> None:
         count_queued(applied)
+        recent.add(e.event for e in applied if isinstance(e.event, ResultRecorded))
         for worker in workers:
             worker.wake()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
-from evaluator.handlers.ports import RUNNING, NewRun, Queued, RunSpec, RunState
+from evaluator.handlers.ports import RUNNING, NewRun, Queued, RecentRecords, RunSpec, RunState
 from promptworks_contracts.events import ResultRecorded
 
 
@@ -91,8 +91,11 @@ class InMemoryEvaluationRepository:
                 self.states[run_id].recorded += count
         return counts
 
-    async def claim_queued(self, limit: int) -> list[Queued]:
+    async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
         taken, self.queue = self.queue[:limit], self.queue[limit:]
+        if recent is not None:  # kept as objects here: nothing to decode, nothing to keep
+            for queued in taken:
+                recent.take(str(queued.record.result_id))
         return taken
 
     async def record_failure(self, seq: int, error: str, dead_after: int) -> bool:

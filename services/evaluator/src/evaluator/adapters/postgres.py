@@ -25,7 +25,7 @@ from evaluator.adapters.tables import (
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.evaluation import CONSUMER_NAME
-from evaluator.handlers.ports import NewRun, Origin, Queued, RunSpec, RunState
+from evaluator.handlers.ports import NewRun, Origin, Queued, RecentRecords, RunSpec, RunState
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.topics import RUN_EVENTS
@@ -48,9 +48,59 @@ _CLAIM = text(
             partition, "offset", stream_version
     )
     SELECT c.seq, c.correlation_id, c.traceparent, c.project_id, r.record,
-        c.event_id, c.partition, c."offset", c.stream_version
+        c.event_id, c.partition, c."offset", c.stream_version, c.result_id
     FROM claimed c JOIN result_records r USING (run_id, result_id)
     ORDER BY c.seq
+    """
+)
+
+# A batch's results kept and queued in one statement of arrays (asyncpg encodes them in C; an
+# insert of many rows through SQLAlchemy's executemany bound every value in Python): the
+# records new to ``result_records`` (a redelivered result is kept once) are queued, in the
+# batch's order (``seq`` is the order the workers take them in); the queued count per run.
+_QUEUE = text(
+    """
+    WITH given AS (
+        SELECT * FROM unnest(
+            CAST(:run_ids AS text[]), CAST(:result_ids AS text[]), CAST(:records AS text[]),
+            CAST(:correlation_ids AS text[]), CAST(:traceparents AS text[]),
+            CAST(:project_ids AS text[]), CAST(:event_ids AS text[]),
+            CAST(:partitions AS integer[]), CAST(:offsets AS bigint[]),
+            CAST(:stream_versions AS integer[])
+        ) WITH ORDINALITY AS g(run_id, result_id, record, correlation_id, traceparent,
+            project_id, event_id, partition, "offset", stream_version, n)
+    ), kept AS (
+        INSERT INTO result_records (run_id, result_id, record)
+        SELECT run_id, result_id, record FROM given ORDER BY n
+        ON CONFLICT DO NOTHING
+        RETURNING run_id, result_id
+    ), queued AS (
+        INSERT INTO evaluation_queue (run_id, result_id, correlation_id, traceparent,
+            project_id, event_id, partition, "offset", stream_version)
+        SELECT g.run_id, g.result_id, g.correlation_id, g.traceparent, g.project_id,
+            g.event_id, g.partition, g."offset", g.stream_version
+        FROM given g JOIN kept USING (run_id, result_id) ORDER BY g.n
+        RETURNING run_id
+    )
+    SELECT run_id, count(*) FROM queued GROUP BY run_id
+    """
+)
+
+# A claim's outcomes in one statement of arrays (see ``_QUEUE``).
+_OUTCOMES = text(
+    """
+    INSERT INTO result_outcomes (run_id, result_id, case_index, repetition, passed,
+        latency_ms, digest, cost_amount, cost_currency, judge_cost_amount, judge_cost_currency,
+        judge_prompt_tokens, judge_completion_tokens)
+    SELECT * FROM unnest(
+        CAST(:run_ids AS text[]), CAST(:result_ids AS text[]), CAST(:case_indexes AS integer[]),
+        CAST(:repetitions AS integer[]), CAST(:passed AS boolean[]),
+        CAST(:latencies AS double precision[]), CAST(:digests AS text[]),
+        CAST(:cost_amounts AS numeric[]), CAST(:cost_currencies AS text[]),
+        CAST(:judge_cost_amounts AS numeric[]), CAST(:judge_cost_currencies AS text[]),
+        CAST(:judge_prompt_tokens AS integer[]), CAST(:judge_completion_tokens AS integer[])
+    )
+    ON CONFLICT DO NOTHING
     """
 )
 
@@ -81,6 +131,10 @@ def _context(stored: dict[str, Any] | None) -> MessageContext | None:
 @cache
 def _assertions() -> TypeAdapter[list[Assertion]]:
     return TypeAdapter(list[Assertion])
+
+
+def _nothing(result_id: str) -> ResultRecorded | None:
+    return None
 
 
 class PostgresEvaluationRepository:
@@ -212,25 +266,26 @@ class PostgresEvaluationRepository:
     async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
         if not outcomes:
             return
-        rows = [
+        costs = [o.cost for o in outcomes]
+        judge_costs = [o.judge_cost for o in outcomes]
+        await self._session.execute(
+            _OUTCOMES,
             {
-                "run_id": o.run_id,
-                "result_id": o.result_id,
-                "case_index": o.case_index,
-                "repetition": o.repetition,
-                "passed": o.passed,
-                "latency_ms": o.latency_ms,
-                "digest": o.digest,
-                "cost_amount": None if o.cost is None else o.cost.amount,
-                "cost_currency": None if o.cost is None else o.cost.currency,
-                "judge_cost_amount": None if o.judge_cost is None else o.judge_cost.amount,
-                "judge_cost_currency": None if o.judge_cost is None else o.judge_cost.currency,
-                "judge_prompt_tokens": o.judge_prompt_tokens,
-                "judge_completion_tokens": o.judge_completion_tokens,
-            }
-            for o in outcomes
-        ]
-        await self._session.execute(pg_insert(result_outcomes).on_conflict_do_nothing(), rows)
+                "run_ids": [o.run_id for o in outcomes],
+                "result_ids": [o.result_id for o in outcomes],
+                "case_indexes": [o.case_index for o in outcomes],
+                "repetitions": [o.repetition for o in outcomes],
+                "passed": [o.passed for o in outcomes],
+                "latencies": [o.latency_ms for o in outcomes],
+                "digests": [o.digest for o in outcomes],
+                "cost_amounts": [None if c is None else c.amount for c in costs],
+                "cost_currencies": [None if c is None else c.currency for c in costs],
+                "judge_cost_amounts": [None if c is None else c.amount for c in judge_costs],
+                "judge_cost_currencies": [None if c is None else c.currency for c in judge_costs],
+                "judge_prompt_tokens": [o.judge_prompt_tokens for o in outcomes],
+                "judge_completion_tokens": [o.judge_completion_tokens for o in outcomes],
+            },
+        )
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         c = result_outcomes.c
@@ -289,41 +344,27 @@ class PostgresEvaluationRepository:
     async def queue_results(self, queued: Sequence[Queued]) -> dict[str, int]:
         if not queued:
             return {}
-        kept = await self._session.execute(
-            pg_insert(result_records)
-            .on_conflict_do_nothing()
-            .returning(result_records.c.run_id, result_records.c.result_id),
-            [
-                {
-                    "run_id": str(q.record.run_id),
-                    "result_id": str(q.record.result_id),
-                    "record": q.record.model_dump_json(),  # serialised once, in pydantic-core
-                }
-                for q in queued
-            ],
-        )
-        new = {(run_id, result_id) for run_id, result_id in kept}
-        rows = [
+        records = [q.record for q in queued]
+        contexts = [q.context for q in queued]
+        origins = [q.origin for q in queued]
+        rows = await self._session.execute(
+            _QUEUE,
             {
-                "run_id": str(q.record.run_id),
-                "result_id": str(q.record.result_id),
-                "correlation_id": q.context.correlation_id,
-                "traceparent": q.context.traceparent,
-                "project_id": q.context.project,
-                "event_id": q.origin.event_id,
-                "partition": q.origin.partition,
-                "offset": q.origin.offset,
-                "stream_version": q.origin.stream_version,
-            }
-            for q in queued
-            if (str(q.record.run_id), str(q.record.result_id)) in new
-        ]
-        counts: dict[str, int] = {}
-        for row in rows:
-            run_id = str(row["run_id"])
-            counts[run_id] = counts.get(run_id, 0) + 1
-        if rows:
-            await self._session.execute(pg_insert(evaluation_queue), rows)
+                "run_ids": [str(r.run_id) for r in records],
+                "result_ids": [str(r.result_id) for r in records],
+                # Serialised once, in pydantic-core.
+                "records": [r.model_dump_json() for r in records],
+                "correlation_ids": [c.correlation_id for c in contexts],
+                "traceparents": [c.traceparent for c in contexts],
+                "project_ids": [c.project for c in contexts],
+                "event_ids": [o.event_id for o in origins],
+                "partitions": [o.partition for o in origins],
+                "offsets": [o.offset for o in origins],
+                "stream_versions": [o.stream_version for o in origins],
+            },
+        )
+        counts = {run_id: int(count) for run_id, count in rows}
+        if counts:
             await self._session.execute(
                 update(runs)
                 .where(runs.c.run_id == bindparam("b_run_id"))
@@ -332,11 +373,12 @@ class PostgresEvaluationRepository:
             )
         return counts
 
-    async def claim_queued(self, limit: int) -> list[Queued]:
+    async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
         rows = await self._session.execute(_CLAIM, {"limit": limit})
+        take = recent.take if recent is not None else _nothing
         return [
             Queued(
-                ResultRecorded.model_validate_json(record, context=RECORDED),
+                take(result_id) or ResultRecorded.model_validate_json(record, context=RECORDED),
                 MessageContext(
                     correlation_id=correlation, traceparent=traceparent, project=project
                 ),
@@ -353,6 +395,7 @@ class PostgresEvaluationRepository:
                 partition,
                 offset,
                 stream_version,
+                result_id,
             ) in rows
         ]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple
 
 from rapidfuzz.distance import LCSseq, Levenshtein
 from sacrebleu.metrics.bleu import BLEU
@@ -92,51 +92,92 @@ class SentenceScorer:
 _REFERENCES_KEPT: Final = 4096
 
 
-# sacrebleu's 13a tokenizer (``Tokenizer13a`` then ``TokenizerRegexp``) with its first rule,
-# "surround every character of [{-~[-` -&(-+:-@/] with spaces", done by splitting on that class
-# and joining with spaces (all in C) instead of a regex whose template is expanded in Python for
-# every match (each space matches: it was most of BLEU's time). Only the number of spaces
-# differs, and the last step collapses them: the rules in between look at a separator's
-# neighbour, a space either way. The other rules are sacrebleu's own; tests compare the two on
-# random and punctuation-heavy text.
-_13A_SEPARATORS: Final = re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])")
-_13A_RULES: Final = (
-    (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
-    (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
-    (re.compile(r"([0-9])(-)"), r"\1 \2 "),
-)
+# sacrebleu's 13a tokenizer (``Tokenizer13a`` then ``TokenizerRegexp``), its rules applied
+# where they can change something, the result equal (tests compare the two on random and
+# punctuation-heavy text):
+# - "surround every character of [{-~[-` -&(-+:-@/] with spaces": by splitting on that class
+#   without the space and joining with spaces (in C), not by a regex whose template is
+#   expanded in Python for every match (every space matched: it was most of BLEU's time).
+#   Only the number of spaces differs, and the last step collapses them: the rules in between
+#   look at a separator's neighbour, whitespace either way.
+# - the period/comma and dash rules look at two adjacent characters and never match across
+#   whitespace with anything but a whitespace neighbour, so they are applied to each token
+#   that contains one of ".,-" on its own, padded with spaces (most tokens have none).
+_13A_SEPARATORS: Final = re.compile(r"([\{-\~\[-\`!-\&\(-\+\:-\@\/])")
+_13A_AFTER_NON_DIGIT: Final = re.compile(r"([^0-9])([\.,])")
+_13A_BEFORE_NON_DIGIT: Final = re.compile(r"([\.,])([^0-9])")
+_13A_DASH: Final = re.compile(r"([0-9])(-)")
 
 
 def tokenize_13a(line: str) -> str:
     """What sacrebleu's ``Tokenizer13a()(line)`` returns."""
+    return " ".join(tokens_13a(line))
+
+
+def tokens_13a(line: str) -> list[str]:
+    """The tokens of sacrebleu's ``Tokenizer13a()(line)`` (its output split on spaces)."""
     line = line.replace("<skipped>", "").replace("-\n", "").replace("\n", " ")
     if "&" in line:
         line = line.replace("&quot;", '"').replace("&amp;", "&")
         line = line.replace("&lt;", "<").replace("&gt;", ">")
-    line = " ".join(_13A_SEPARATORS.split(f" {line} "))
-    for pattern, replacement in _13A_RULES:
-        if "." in line or "," in line or "-" in line:
-            line = pattern.sub(replacement, line)
-    return " ".join(line.split())
+    pieces = _13A_SEPARATORS.split(line)
+    if len(pieces) > 1:
+        line = " ".join(pieces)
+    tokens = line.split()
+    if "." not in line and "," not in line and "-" not in line:
+        return tokens
+    found: list[str] = []
+    for token in tokens:
+        if "." in token or "," in token or "-" in token:
+            found.extend(_13a_token_rules(token))
+        else:
+            found.append(token)
+    return found
+
+
+def _13a_token_rules(token: str) -> list[str]:
+    padded = f" {token} "
+    if "." in token or "," in token:
+        padded = _13A_AFTER_NON_DIGIT.sub(r"\1 \2 ", padded)
+        padded = _13A_BEFORE_NON_DIGIT.sub(r" \1 \2", padded)
+    if "-" in token:
+        padded = _13A_DASH.sub(r"\1 \2 ", padded)
+    return padded.split()
+
+
+class _Reference(NamedTuple):
+    """One reference's n-grams, as ``BleuScorer.statistics`` looks them up."""
+
+    ngrams: Counter[tuple[str, ...]]
+    """Every n-gram (1 to the order) and its count: sacrebleu's own extraction."""
+    keys: frozenset[tuple[str, ...]]
+    unigrams: dict[str, int]
+    """The unigrams by their token (no 1-tuples to build on the hypothesis side)."""
+    length: int
+
+
+_smaller: Callable[[int, int], int] = min
 
 
 class BleuScorer:
-    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams kept and
-    the hypothesis' n-gram statistics counted with ``zip`` and ``Counter`` (sacrebleu's own
-    loop was a third of the evaluation time); the tokenizer and the score from the statistics
-    (smoothing, brevity penalty, effective order) are sacrebleu's. Tests check equality with
-    ``BLEU.sentence_score``."""
+    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams extracted
+    once per reference text (a case's expected output comes back once per repetition) and the
+    hypothesis' clipped matches counted with C-level set and map operations; the tokenizer and
+    the score from the statistics (smoothing, brevity penalty, effective order) are sacrebleu's.
+    Tests check equality with ``BLEU.sentence_score``."""
 
     def __init__(self, metric: BLEU) -> None:
         self._metric = metric
         self._order = metric.max_ngram_order
-        self._references: dict[str, tuple[Counter[tuple[str, ...]], int]] = {}
+        self._references: dict[str, _Reference] = {}
         fast = metric.tokenizer.signature() == "13a" and not metric.lowercase
-        self._tokenize: Callable[[str], str] = (
-            (lambda text: tokenize_13a(text.rstrip())) if fast else metric._preprocess_segment
+        self._tokens: Callable[[str], list[str]] = (
+            (lambda text: tokens_13a(text.rstrip()))
+            if fast
+            else (lambda text: metric._preprocess_segment(text).split())
         )
 
-    def statistics(self, hypothesis: str, reference: str) -> list[int]:
+    def _reference(self, reference: str) -> _Reference:
         known = self._references.get(reference)
         if known is None:
             if len(self._references) >= _REFERENCES_KEPT:
@@ -144,25 +185,45 @@ class BleuScorer:
             info = self._metric._extract_reference_info(
                 [self._metric._preprocess_segment(reference)]
             )
-            known = self._references[reference] = (info["ref_ngrams"], info["ref_lens"][0])
-        ref_ngrams, ref_len = known
-        tokens = self._tokenize(hypothesis).split()
+            ngrams: Counter[tuple[str, ...]] = info["ref_ngrams"]
+            known = self._references[reference] = _Reference(
+                ngrams,
+                frozenset(ngrams),
+                {gram[0]: count for gram, count in ngrams.items() if len(gram) == 1},
+                info["ref_lens"][0],
+            )
+        return known
+
+    def statistics(self, hypothesis: str, reference: str) -> list[int]:
+        """sacrebleu's sentence statistics: lengths, clipped matches and totals per order."""
+        ref = self._reference(reference)
+        tokens = self._tokens(hypothesis)
+        length = len(tokens)
         correct: list[int] = []
         total: list[int] = []
-        has, found = ref_ngrams.__contains__, ref_ngrams.__getitem__
         for n in range(1, self._order + 1):
-            grams = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
-            count = max(len(tokens) - n + 1, 0)
+            count = max(length - n + 1, 0)
             total.append(count)
-            # Clipped matches (the sum over shared n-grams of the smaller count), iterated in
-            # C: a Python-level loop per n-gram was half of BLEU's time. When every n-gram of
-            # the hypothesis occurs once (most orders above 1), each shared one counts 1.
-            if len(grams) == count:
-                correct.append(sum(map(has, grams)))
+            grams: Iterable[Any]
+            lookup: Mapping[Any, int]
+            if n == 1:
+                grams, lookup = tokens, ref.unigrams
             else:
-                common = list(filter(has, grams))
-                correct.append(sum(map(min, map(grams.__getitem__, common), map(found, common))))
-        return [len(tokens), ref_len, *correct, *total]
+                grams, lookup = zip(*(tokens[i:] for i in range(n)), strict=False), ref.ngrams
+            distinct = set(grams)
+            if len(distinct) == count:
+                # Each n-gram of the hypothesis once (most orders above 1): each shared one
+                # counts 1, the size of the intersection (in C).
+                correct.append(
+                    len(distinct & ref.keys) if n > 1 else sum(map(lookup.__contains__, distinct))
+                )
+                continue
+            # Clipped matches: over the shared n-grams, the smaller of the two counts (in C).
+            again = tokens if n == 1 else zip(*(tokens[i:] for i in range(n)), strict=False)
+            counted: Counter[Any] = Counter(filter(lookup.__contains__, again))
+            theirs: Iterable[int] = map(lookup.__getitem__, counted)
+            correct.append(sum(map(_smaller, counted.values(), theirs)))
+        return [length, ref.length, *correct, *total]
 
     def score(self, hypothesis: str, reference: str) -> float:
         stats = self.statistics(hypothesis, reference)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from evaluator.domain.output_checks import Findings
+from evaluator.domain.output_checks import PLAIN, Findings
 from evaluator.domain.subject import short
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import MetricValue
@@ -85,6 +85,19 @@ the event's ``output_checks`` lists them."""
 
 def output_metric_values(findings: Findings) -> list[dict[str, Any]]:
     """The original product's metrics as ``MetricValue`` fields."""
+    if findings is PLAIN[findings.checks.is_valid_json]:
+        return _plain_metric_values(findings.checks.is_valid_json)
+    return _metric_fields(findings)
+
+
+@cache
+def _plain_metric_values(valid_json: bool) -> list[dict[str, Any]]:
+    """The same fields for every plain-text result (``output_checks.PLAIN``): made once (the
+    caller validates them into new models, never changes them)."""
+    return _metric_fields(PLAIN[valid_json])
+
+
+def _metric_fields(findings: Findings) -> list[dict[str, Any]]:
     checks, structural = findings.checks, findings.structural
     missing = ", ".join(checks.missing_fields)
     mismatched = "; ".join(

@@ -158,6 +158,14 @@ class Findings:
     """A schema or a structured expected output applied: the counts mean something."""
 
 
+def _plain(valid_json: bool) -> Findings:
+    return Findings(OutputChecks(is_valid_json=valid_json), 0, 0, False)
+
+
+PLAIN: Final = {True: _plain(True), False: _plain(False)}
+"""The findings without a schema or a structured expected output: whether it is JSON, only."""
+
+
 def output_checks(
     output: str | None,
     parsed: Any,
@@ -167,6 +175,8 @@ def output_checks(
 ) -> Findings:
     valid_json = output is not None and parse_problem is None
     structured = structured_expected(expected)
+    if structured is _NOT_STRUCTURED and not validators:
+        return PLAIN[valid_json]
     schema_pass: bool | None = None
     missing: list[str] = []
     mismatches: list[TypeMismatch] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, mul
 
 from evaluator.domain.run_statistics import mean_interval, wilson
 from promptworks_contracts.values import MetricSummary, MetricValue
@@ -97,6 +98,40 @@ def accumulate(stats: RunStats, metrics: Iterable[MetricValue]) -> None:
         if entry is None:
             entry = stats[metric.name] = MetricStats()
         entry.add(metric)
+
+
+_name = attrgetter("name")
+_value = attrgetter("value")
+_passed = attrgetter("passed")
+
+
+def accumulate_all(stats: RunStats, results: Sequence[Sequence[MetricValue]]) -> None:
+    """``accumulate`` of each result's metrics in turn, a metric at a time over all results
+    (the results of one run carry the same metrics in the same order): sums, bounds and counts
+    in C instead of a method call per metric and result. The sums are the same additions in
+    the same order, so equal to ``accumulate``'s from empty statistics."""
+    if not results:
+        return
+    names = list(map(_name, results[0]))
+    if any(list(map(_name, metrics)) != names for metrics in results):
+        for metrics in results:
+            accumulate(stats, metrics)
+        return
+    for name, column in zip(names, zip(*results, strict=True), strict=True):
+        entry = stats.get(name)
+        if entry is None:
+            entry = stats[name] = MetricStats()
+        present = [value for value in map(_value, column) if value is not None]
+        if present:
+            entry.count += len(present)
+            entry.sum += sum(present)
+            entry.sum_squares += sum(map(mul, present, present))
+            low, high = min(present), max(present)
+            entry.min = low if entry.min is None or low < entry.min else entry.min
+            entry.max = high if entry.max is None or high > entry.max else entry.max
+        verdicts = list(map(_passed, column))
+        entry.passed += verdicts.count(True)
+        entry.failed += verdicts.count(False)
 
 
 def summaries(names: Sequence[str], stats: Mapping[str, MetricStats]) -> list[MetricSummary]:

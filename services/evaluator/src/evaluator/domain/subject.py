@@ -69,7 +69,15 @@ class Subject:
         return self._json, self._json_problem
 
 
+_JSON_STARTS: Final = frozenset('{["-0123456789tfnNI')
+"""The characters a JSON value (as ``json.loads`` reads it: NaN, Infinity too) can start with."""
+
+
 def parse_json(text: str) -> tuple[Any, str | None]:
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    if (start == len(text) or text[start] not in _JSON_STARTS) and text[:1] != "\ufeff":
+        # Plain text (most outputs): the error ``json.loads`` raises, without raising it.
+        return None, short(f"not JSON: {json.JSONDecodeError('Expecting value', text, start)}")
     try:
         return json.loads(text), None
     except (ValueError, RecursionError) as error:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
+from typing import Final
 from uuid import UUID
 
 from evaluator.domain.advice import advice_subject
@@ -259,14 +260,16 @@ def evaluate_result(
     plan: RunPlan,
     result: ResultRecorded,
     judgements: dict[str, Judgement] | None,
-    stats: RunStats,
+    stats: RunStats | None,
     evaluation_id: UUID | None = None,
     comparisons: dict[str, EmbeddingComparison] | None = None,
 ) -> tuple[ResultEvaluated, ResultOutcome]:
-    """One result's evaluation event and stored outcome; its metrics go into ``stats``. The
-    judge and embedding calls' spend counts as the evaluation's (``judge_cost``)."""
+    """One result's evaluation event and stored outcome; its metrics go into ``stats`` (None:
+    the caller adds them up, from the event's ``metrics``). The judge and embedding calls'
+    spend counts as the evaluation's (``judge_cost``)."""
     judged = plan.judge(result, judgements, comparisons)
-    accumulate(stats, judged.metrics)
+    if stats is not None:
+        accumulate(stats, judged.metrics)
     evaluation = ResultEvaluated(
         run_id=result.run_id,
         result_id=result.result_id,
@@ -281,7 +284,7 @@ def evaluate_result(
         embeddings=judged.embeddings,
     )
     spent: list[Judgement | EmbeddingComparison] = [*judged.judgements, *judged.embeddings]
-    judge_usage = _usage(j.usage for j in spent)
+    judge_usage = _usage(j.usage for j in spent) if spent else _NOTHING_SPENT
     outcome = ResultOutcome(
         run_id=str(result.run_id),
         result_id=str(result.result_id),
@@ -296,6 +299,10 @@ def evaluate_result(
         judge_completion_tokens=judge_usage.completion_tokens,
     )
     return evaluation, outcome
+
+
+_NOTHING_SPENT: Final = TokenUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+"""A result without judge or embedding calls (most): its usage is not built per result."""
 
 
 def _finished_status(event: RunCompleted | RunFailed | RunCancelled) -> str:

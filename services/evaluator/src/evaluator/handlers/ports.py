@@ -71,6 +71,40 @@ class Queued:
     """Its place in the queue (0 before it is queued)."""
 
 
+class RecentRecords:
+    """The results this process's consumer queued, as it decoded them, for this process's
+    workers: a claim of one of them takes it from here instead of decoding its kept record a
+    second time. Filled after the consumer's batch committed; a result's record never changes
+    (its id is new when it is recorded; a redelivery or a replay carries the same event), so
+    the one here is the one kept. Bounded by count and output size, the oldest out first: the
+    results another replica's workers claimed are never taken from here and age out (a claim
+    that misses decodes the kept record, as for another replica's results)."""
+
+    def __init__(self, capacity: int = 20_000, max_chars: int = 32_000_000) -> None:
+        self._capacity = capacity
+        self._max_chars = max_chars
+        self._chars = 0
+        self._records: dict[str, ResultRecorded] = {}
+
+    def add(self, records: Iterable[ResultRecorded]) -> None:
+        kept = self._records
+        for record in records:
+            self.take(str(record.result_id))  # a redelivered one: counted once, as the newest
+            kept[str(record.result_id)] = record
+            self._chars += len(record.output or "")
+            while len(kept) > self._capacity or self._chars > self._max_chars:
+                self.take(next(iter(kept)))
+
+    def take(self, result_id: str) -> ResultRecorded | None:
+        record = self._records.pop(result_id, None)
+        if record is not None:
+            self._chars -= len(record.output or "")
+        return record
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a queued result's ``ResultRecorded`` came from: enough to dead-letter it."""
@@ -147,9 +181,10 @@ class EvaluationRepository(Protocol):
         again. Returns run id -> how many were queued now."""
         ...
 
-    async def claim_queued(self, limit: int) -> list[Queued]:
+    async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
         """Takes up to ``limit`` queued results (oldest first, none parked, none another
-        transaction holds) out of the queue for this transaction."""
+        transaction holds) out of the queue for this transaction; a record found in
+        ``recent`` is taken from there, not decoded again."""
         ...
 
     async def record_failure(self, seq: int, error: str, dead_after: int) -> bool:

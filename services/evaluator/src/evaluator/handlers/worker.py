@@ -31,7 +31,7 @@ from collections.abc import Callable
 import structlog
 
 from evaluator.domain.run_statistics import ResultOutcome
-from evaluator.domain.stats import RunStats
+from evaluator.domain.stats import RunStats, accumulate_all
 from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.evaluation import (
     PlanCache,
@@ -42,7 +42,13 @@ from evaluator.handlers.evaluation import (
     summarise,
 )
 from evaluator.handlers.judging import JudgeQueue
-from evaluator.handlers.ports import RUNNING, EvaluationRepository, Queued, RunState
+from evaluator.handlers.ports import (
+    RUNNING,
+    EvaluationRepository,
+    Queued,
+    RecentRecords,
+    RunState,
+)
 from promptworks_contracts.events import ResultEvaluated
 from promptworks_eventkit.writing.port import WritePort
 
@@ -57,17 +63,20 @@ class EvaluationWorker:
         judges: JudgeQueue | None = None,
         *,
         embeddings: EmbeddingMeter | None = None,
+        recent: RecentRecords | None = None,
         claim_size: int = 500,
         dead_after: int = 3,
         on_evaluated: Callable[[int], None] | None = None,
         transient: Callable[[Exception], bool] = lambda error: False,
     ) -> None:
         """``transient`` tells a failure of the infrastructure (the database is down) from one
-        of the claim's results: only the latter count towards a dead letter."""
+        of the claim's results: only the latter count towards a dead letter. ``recent``: the
+        records this process's consumer queued, decoded (no second decode of those)."""
         self._port = port
         self._plans = plans
         self._judges = judges
         self._embeddings = embeddings
+        self._recent = recent
         self._claim_size = claim_size
         self._dead_after = dead_after
         self._on_evaluated = on_evaluated
@@ -128,7 +137,7 @@ class EvaluationWorker:
         limit = 1 if self._careful else self._claim_size
         self._claimed = []
         async with self._port.transaction() as tx:
-            claimed = await tx.repos.claim_queued(limit)
+            claimed = await tx.repos.claim_queued(limit, self._recent)
             self._claimed = [q.seq for q in claimed]
             if claimed:
                 await self._evaluate(tx, claimed)
@@ -163,11 +172,12 @@ class EvaluationWorker:
                     plan,
                     queued.record,
                     judgements.get(result_id),
-                    stats,
+                    None,
                     comparisons=comparisons.get(result_id),
                 )
                 events.append(event)
                 outcomes.append(outcome)
+            accumulate_all(stats, [event.metrics for event in events])
             evaluated[run_id] = events
         # From here on the runs' rows are locked until commit: appends, counters, summary.
         states = await repository.load_states(by_run.keys(), lock=True)
