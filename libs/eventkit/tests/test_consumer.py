@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
 from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
@@ -165,3 +167,20 @@ async def test_a_rebalance_forced_mid_batch_loses_and_doubles_nothing(scratch_db
     assert len(rows) == len({event_id for event_id, _ in rows}) == 800  # each once
     by_member = Counter(name for _, name in rows)
     assert by_member["a"] > 0 and by_member["b"] > 0, by_member  # both applied work
+
+
+def test_the_collector_is_paused_per_batch_and_restored_as_it_was() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # a second consumer's batch interleaved with the first
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first batch is still running
+    assert gc.isenabled()
+    gc.disable()  # a process that runs without the collector keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
