@@ -174,10 +174,11 @@ class ConsumerRunner:
             self.forget_lag(list(self._next_offsets))
             await consumer.stop()
 
-    async def open_assigned(self) -> AIOKafkaConsumer:
-        """A consumer outside any group, assigned every partition of the topics and sought to
-        the stored offsets: for a replay beside the live consumers (query-api's rebuild),
-        which must not take their partitions. Drive it with ``poll``; stop it when done."""
+    async def open_assigned(self, only: Sequence[TopicPartition] | None = None) -> AIOKafkaConsumer:
+        """A consumer outside any group, assigned every partition of the topics (or ``only``
+        those) and sought to the stored offsets: for a replay beside the live consumers
+        (query-api's rebuild), which must not take their partitions. Drive it with ``poll``;
+        stop it when done."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._kafka.bootstrap_servers,
             group_id=None,
@@ -188,6 +189,8 @@ class ConsumerRunner:
             max_partition_fetch_bytes=self._kafka.max_message_bytes,
         )
         partitions = await self._partitions()
+        if only is not None:
+            partitions = [tp for tp in partitions if tp in set(only)]
         await consumer.start()
         try:
             consumer.assign(partitions)

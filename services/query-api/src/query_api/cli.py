@@ -10,6 +10,7 @@ from promptworks_eventkit.cli import service_cli, worker_process_app
 from promptworks_eventkit.logging import configure_logging
 from query_api.app import create_app
 from query_api.rebuild.replay import RebuildError, rebuild, roll_back
+from query_api.rebuild.workers import default_processes
 from query_api.settings import QueryApiSettings
 
 
@@ -36,6 +37,12 @@ def rebuild_command(
     rollback: bool = typer.Option(
         False, "--rollback", help="Switch back to the models the last rebuild replaced."
     ),
+    processes: int = typer.Option(
+        default_processes(),
+        "--processes",
+        min=1,
+        help="Processes the replay is spread over (default: the CPUs, at most 8).",
+    ),
 ) -> None:
     """Rebuild every read model from the topics into a new schema while query-api keeps
     serving and projecting, then switch to it atomically (ADR 0023)."""
@@ -49,7 +56,9 @@ def rebuild_command(
         if rollback:
             asyncio.run(roll_back(settings, echo=echo))
         else:
-            asyncio.run(rebuild(settings, keep_previous=keep_previous, echo=echo))
+            asyncio.run(
+                rebuild(settings, keep_previous=keep_previous, echo=echo, processes=processes)
+            )
     except RebuildError as error:
         typer.echo(f"rebuild: {error}", err=True)
         raise typer.Exit(1) from None
