@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import Numeric, Text, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -25,7 +26,7 @@ from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate
 from promptworks_eventkit.http import PositionOut, install_edge
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import stream_levels
-from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.settings import KafkaSettings, ServiceSettings
 from promptworks_eventkit.templating import TemplateError, check
 from query_api import writes
 from query_api.api.errors import install_render_error_handler
@@ -33,6 +34,7 @@ from query_api.projections._util import unnest_rows, unnest_source
 from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
 from query_api.read_schema import LIVE, use_schema
+from query_api.rebuild.workers import assign, shares
 from query_api.tables import metrics, result_verdicts, results
 from query_api.tables.runs import MONEY
 
@@ -218,3 +220,30 @@ async def test_bulk_rows_arrive_exactly_as_json_or_as_arrays(database: Any) -> N
         assert echoed.tags == moments["tags"]
     finally:
         await engine.dispose()
+
+
+def test_the_replay_is_shared_by_partition_keeping_a_run_and_the_catalogue_whole() -> None:
+    kafka = KafkaSettings(topic_prefix="t")
+    prompt, run, evaluation = (
+        kafka.topic(t) for t in ("promptworks.prompt", "promptworks.run", "promptworks.evaluation")
+    )
+    ends = {TopicPartition(topic, p): 10 * (p + 1) for topic in (prompt, run, evaluation)
+            for p in range(3)}  # fmt: skip
+    ends[TopicPartition(run, 2)] = ends[TopicPartition(evaluation, 2)] = 0  # nothing there
+    groups = shares(kafka, ends)
+    assert sorted(groups) == sorted(
+        [
+            [TopicPartition(prompt, p) for p in range(3)],  # the catalogue in one process
+            [TopicPartition(evaluation, 0), TopicPartition(run, 0)],  # a run's two topics
+            [TopicPartition(evaluation, 1), TopicPartition(run, 1)],
+        ]
+    )
+    work = assign(groups, ends, processes=2)
+    assert len(work) == 2 and sorted(tp for share in work for tp in share) == sorted(
+        tp for group in groups for tp in group
+    )
+    # Largest first, each to the least loaded: the catalogue (60) alone, the runs (40 + 20).
+    assert sorted(sum(share.values()) for share in work) == [60, 60]
+    # Topics not partitioned alike: a run's events could be in two partitions; one share.
+    ends[TopicPartition(run, 3)] = 5
+    assert sorted(len(group) for group in shares(kafka, ends)) == [3, 7]

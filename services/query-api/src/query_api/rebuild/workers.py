@@ -39,7 +39,17 @@ class ShareDone:
 
 
 def default_processes() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+    """The CPUs this process may use (its affinity, and a cgroup v2 quota such as a
+    Kubernetes limit), at most 8."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as limit:
+            quota, period = limit.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit readable: the affinity alone
+    return max(1, min(cpus, 8))
 
 
 def shares(kafka: KafkaSettings, ends: Ends) -> list[list[TopicPartition]]:
