@@ -34,7 +34,7 @@ from query_api.projections._util import unnest_rows, unnest_source
 from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
 from query_api.read_schema import LIVE, use_schema
-from query_api.rebuild.workers import assign, shares
+from query_api.rebuild.workers import RECORDS_PER_PROCESS, assign, processes_for, shares
 from query_api.tables import metrics, result_verdicts, results
 from query_api.tables.runs import MONEY
 
@@ -247,3 +247,6 @@ def test_the_replay_is_shared_by_partition_keeping_a_run_and_the_catalogue_whole
     # Topics not partitioned alike: a run's events could be in two partitions; one share.
     ends[TopicPartition(run, 3)] = 5
     assert sorted(len(group) for group in shares(kafka, ends)) == [3, 7]
+    # Unasked, a small replay stays in one process; asked, as many as asked.
+    assert processes_for(RECORDS_PER_PROCESS - 1, None) == 1
+    assert processes_for(10, 3) == 3

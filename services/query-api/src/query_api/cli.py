@@ -10,7 +10,6 @@ from promptworks_eventkit.cli import service_cli, worker_process_app
 from promptworks_eventkit.logging import configure_logging
 from query_api.app import create_app
 from query_api.rebuild.replay import RebuildError, rebuild, roll_back
-from query_api.rebuild.workers import default_processes
 from query_api.settings import QueryApiSettings
 
 
@@ -37,11 +36,12 @@ def rebuild_command(
     rollback: bool = typer.Option(
         False, "--rollback", help="Switch back to the models the last rebuild replaced."
     ),
-    processes: int = typer.Option(
-        default_processes(),
+    processes: int | None = typer.Option(
+        None,
         "--processes",
         min=1,
-        help="Processes the replay is spread over (default: the CPUs, at most 8).",
+        help="Processes the replay is spread over (default: the CPUs the process may use, at "
+        "most 8, one per 50,000 records).",
     ),
 ) -> None:
     """Rebuild every read model from the topics into a new schema while query-api keeps

@@ -39,7 +39,7 @@ from query_api.projections import CONSUMER_NAME, build_router
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
 from query_api.rebuild.progress import Echo, Progress
-from query_api.rebuild.workers import assign, replay_in_processes, shares
+from query_api.rebuild.workers import assign, processes_for, replay_in_processes, shares
 from query_api.settings import QueryApiSettings
 from query_api.tables import READ_MODEL_TABLES
 
@@ -80,10 +80,11 @@ async def rebuild(
     *,
     keep_previous: bool = True,
     echo: Echo = print,
-    processes: int = 1,
+    processes: int | None = 1,
 ) -> RebuildReport:
     """Rebuilds every read model from the topics and switches to them (see the module);
-    the replay proper in up to ``processes`` processes (``workers``)."""
+    the replay proper in up to ``processes`` processes (``workers``; None: as many as the
+    CPUs and the records warrant)."""
     progress = Progress(echo)
     admin = create_async_engine(settings.database_url.get_secret_value(), poolclass=NullPool)
     try:
@@ -136,7 +137,7 @@ async def _rebuild(
     lock: AsyncConnection,
     progress: Progress,
     keep_previous: bool,
-    processes: int,
+    processes: int | None,
 ) -> RebuildReport:
     await _check_live(lock)
     # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
@@ -227,7 +228,7 @@ async def _replay_and_switch(
     lock: AsyncConnection,
     progress: Progress,
     deferred: list[str],
-    processes: int,
+    processes: int | None,
 ) -> Timings:
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
     use_schema(engine, NEXT)
@@ -248,7 +249,8 @@ async def _replay_and_switch(
         total = sum(ends.values())
         progress.phase(f"replaying {total:,} records of {len(partitions)} partitions into {NEXT}")
         began, cpu_began, events_before = time.monotonic(), time.process_time(), progress.events
-        work = assign(shares(settings.kafka, ends), ends, processes) if processes > 1 else []
+        spread = processes_for(total, processes)
+        work = assign(shares(settings.kafka, ends), ends, spread) if spread > 1 else []
         workers_cpu = 0.0
         if len(work) > 1:
             progress.phase(f"replaying in {len(work)} processes")

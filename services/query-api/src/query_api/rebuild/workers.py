@@ -38,6 +38,18 @@ class ShareDone:
     cpu_seconds: float
 
 
+RECORDS_PER_PROCESS = 50_000
+"""Below this many records a process more costs more than it saves (an interpreter and its
+imports, its connections and Kafka client: a few seconds on a busy machine)."""
+
+
+def processes_for(records: int, asked: int | None) -> int:
+    """``asked``, or (None) as many as the CPUs and the records warrant."""
+    if asked is not None:
+        return asked
+    return max(1, min(default_processes(), records // RECORDS_PER_PROCESS))
+
+
 def default_processes() -> int:
     """The CPUs this process may use (its affinity, and a cgroup v2 quota such as a
     Kubernetes limit), at most 8."""
