@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +27,7 @@ from tests.support.kafka import produce, read_topic
 
 from .conftest import applied
 from .helpers import (
+    CONSUMER,
     _equals,
     count_rows,
     prompt_events,
@@ -45,6 +47,9 @@ async def test_each_event_applied_once_and_redelivery_is_a_no_op(scratch_db, kaf
         # A relay that crashed between publish and mark re-sends the same events.
         await produce(kafka, records)
         await wait_until(lambda: _equals(stored_offsets(scratch_db), 600))
+        # Kafka's group offsets (dashboards, autoscalers) follow, at most a second apart and
+        # once the consumer is idle: never left behind the last batch.
+        await wait_until(lambda: _equals(group_offsets(kafka), 600))
     assert await count_rows(scratch_db, applied) == 300
     async with scratch_db.sessions() as session:
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
@@ -184,3 +189,14 @@ def test_the_collector_is_paused_per_batch_and_restored_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+async def group_offsets(kafka) -> int:
+    """The sum of the consumer group's committed offsets on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(kafka.topic(CONSUMER))
+    finally:
+        await admin.close()
+    return sum(meta.offset for meta in committed.values() if meta.offset > 0)

@@ -131,6 +131,8 @@ class ConsumerRunner:
         self._replaying = False
         """Set by ``open_assigned``: no group, so no group offsets to commit."""
         self._group_committed_at = float("-inf")
+        self._group_pending = False
+        """A batch committed to the database since Kafka's group offsets were last committed."""
         self.running = False
 
     async def run(self) -> None:
@@ -166,8 +168,11 @@ class ConsumerRunner:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
                     await self._process(consumer, batch, generation)
-                elif self._fence is not None:
-                    await self._check_fence(consumer)
+                else:
+                    if self._group_pending:  # idle: the last batches' offsets, not left behind
+                        await self._commit_group(consumer)
+                    if self._fence is not None:
+                        await self._check_fence(consumer)
                 self._record_lag(consumer)
         finally:
             self.running = False
@@ -340,12 +345,17 @@ class ConsumerRunner:
                         )
         if self._replaying:
             return  # a replay outside any group (``open_assigned``) has nothing to commit
-        now = time.monotonic()
-        if now - self._group_committed_at < GROUP_COMMIT_SECONDS:
-            return  # a broker round trip per batch would delay the next one, for a gauge
-        self._group_committed_at = now
+        self._group_pending = True
+        if time.monotonic() - self._group_committed_at >= GROUP_COMMIT_SECONDS:
+            # Not per batch: a broker round trip would delay the next batch, for a gauge.
+            await self._commit_group(consumer)
+
+    async def _commit_group(self, consumer: AIOKafkaConsumer) -> None:
+        """Kafka's group offsets up to what is committed with the effects: informational only
+        (lag dashboards, autoscalers); the truth is in consumer_offsets."""
+        self._group_committed_at, self._group_pending = time.monotonic(), False
+        owned = consumer.assignment()
         with contextlib.suppress(CommitFailedError, KafkaError):
-            # Informational only (lag dashboards); the truth is in consumer_offsets.
             await consumer.commit(
                 {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
             )
