@@ -14,17 +14,21 @@ own process; ``--server fake`` uses the tests' FastAPI fake instead, which costs
 
 ``--compare`` adds the SDK's typed ``chat.completions.create`` on httpx, the SDK's default
 client, and on aiohttp; and the provider's call alone (no executor stack) through the SDK's
-generic ``post`` as it built every request before ADR 0021 (``sdk_post``) and through the
-provider's client that reuses each path's request (``templated_post``).
+generic ``post`` as it built every request before ADR 0021 (``sdk_post``), through the SDK's
+``request`` reusing each path's request (``templated_post``, ADR 0021) and as the provider
+calls now, that request sent straight through the SDK's aiohttp session (``direct_post``).
 
 Every figure has its wall time and the CPU seconds it cost (this process; the orchestrator
 process's from /proc): CPU time is far less sensitive than wall time to other work on the
 machine, so compare CPU figures when the machine is shared.
 
     uv run python -m bench.provider_concurrency [--calls 1000] [--concurrency 200] [--runs 3]
-        [--server lean|fake] [--compare]
+        [--server lean|fake] [--compare] [--durable] [--profile DIR]
 
-Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack.
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts the test stack;
+``--durable`` starts a private PostgreSQL + Kafka with fsync on instead (deleted at the end).
+``--profile DIR`` samples the orchestrator with py-spy during the runs (DIR/run-orchestrator.txt,
+folded stacks; it costs CPU, so such figures are not headline figures).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import httpx
 import httpx2
 import openai
 
+from bench.e2e_run import chosen_infra, sampled
 from promptworks_contracts.events import PromptVersionCreated
 from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, VariableSpec
 from promptworks_eventkit.db import asyncpg_dsn
@@ -65,12 +70,12 @@ from tests.support.credentials import service_headers
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
     REPO,
+    Infra,
     create_database,
     delete_topics,
     drop_database,
     isolated_kafka,
     migrate,
-    start_infra,
 )
 from tests.support.kafka import envelope_for, produce
 from tests.support.service_process import service_process
@@ -199,11 +204,13 @@ async def sdk_create(base_url: str, calls: int, concurrency: int, transport: str
         await client.close()
 
 
-async def sdk_post(base_url: str, calls: int, concurrency: int, templated: bool) -> Timing:
+async def sdk_post(base_url: str, calls: int, concurrency: int, variant: str) -> Timing:
     """One call as the provider makes it, without the executor's stack, on the SDK's aiohttp
-    client: the SDK's generic ``post`` building every request (before ADR 0021) or the
-    provider's client reusing each path's request (``templated``)."""
-    client_class = TemplatedAsyncOpenAI if templated else openai.AsyncOpenAI
+    client: ``sdk``, the SDK's generic ``post`` building every request (before ADR 0021);
+    ``templated``, the SDK's ``request`` with each path's request reused (ADR 0021);
+    ``direct``, the provider's call now: the reused request sent straight through the SDK's
+    aiohttp session (ADR 0021's addendum, providers/direct.py)."""
+    client_class = openai.AsyncOpenAI if variant == "sdk" else TemplatedAsyncOpenAI
     client = client_class(
         base_url=base_url,
         api_key="none",
@@ -215,13 +222,16 @@ async def sdk_post(base_url: str, calls: int, concurrency: int, templated: bool)
 
     async def call() -> None:
         async with gate:
-            if isinstance(client, TemplatedAsyncOpenAI):
-                response = await client.post_json("/chat/completions", BODY)
+            if isinstance(client, TemplatedAsyncOpenAI) and variant == "direct":
+                content = await client.post_json("/chat/completions", BODY)
+            elif isinstance(client, TemplatedAsyncOpenAI):
+                content = (await client._sdk_post("/chat/completions", BODY)).content
             else:
                 response = await client.post(
                     "/chat/completions", body=BODY, cast_to=httpx2.Response
                 )
-            json.loads(response.content)
+                content = response.content
+            json.loads(content)
 
     try:
         await call()
@@ -231,9 +241,8 @@ async def sdk_post(base_url: str, calls: int, concurrency: int, templated: bool)
 
 
 async def orchestrator_runs(
-    base_url: str, calls: int, concurrency: int, runs: int
+    base_url: str, calls: int, concurrency: int, runs: int, infra: Infra, profile: str | None
 ) -> list[dict[str, float]]:
-    infra = start_infra()
     kafka = await isolated_kafka(infra)
     database_url = await create_database(infra, "bench_run_orchestrator")
     figures: list[dict[str, float]] = []
@@ -257,11 +266,12 @@ async def orchestrator_runs(
                 httpx.AsyncClient(base_url=url, timeout=120, headers=service_headers()) as client,
             ):
                 pid = int((Path(run_dir) / "run-orchestrator.pid").read_text())
-                for _ in range(runs):
-                    cpu = process_cpu_seconds(pid)
-                    figure = await one_run(client, database_url, version, calls)
-                    figure["orchestrator_cpu_s"] = round(process_cpu_seconds(pid) - cpu, 2)
-                    figures.append(figure)
+                with sampled({"run-orchestrator": pid}, profile):
+                    for _ in range(runs):
+                        cpu = process_cpu_seconds(pid)
+                        figure = await one_run(client, database_url, version, calls)
+                        figure["orchestrator_cpu_s"] = round(process_cpu_seconds(pid) - cpu, 2)
+                        figures.append(figure)
     finally:
         await drop_database(infra, database_url)
         await delete_topics(kafka)
@@ -322,8 +332,16 @@ SERVERS = {"lean": "bench.openai_server", "fake": "tests.support.fake_openai"}
 
 
 async def main(
-    calls: int, concurrency: int, runs: int, server: str, compare: bool
+    calls: int,
+    concurrency: int,
+    runs: int,
+    server: str,
+    compare: bool,
+    infra: Infra,
+    durable: bool,
+    profile: str | None,
 ) -> dict[str, Any]:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     async with fake_server(LATENCY, SERVERS[server]) as base_url:
         baseline = [await aiohttp_baseline(base_url, calls, concurrency) for _ in range(runs)]
         provider = [await provider_stack(base_url, calls, concurrency) for _ in range(runs)]
@@ -333,13 +351,16 @@ async def main(
             ]
             for transport in (("httpx", "aiohttp") if compare else ())
         }
-        for templated in (False, True) if compare else ():
-            name = "templated_post" if templated else "sdk_post"
-            compared[name] = [
-                await sdk_post(base_url, calls, concurrency, templated) for _ in range(runs)
+        for variant in ("sdk", "templated", "direct") if compare else ():
+            compared[f"{variant}_post"] = [
+                await sdk_post(base_url, calls, concurrency, variant) for _ in range(runs)
             ]
-        orchestrated = await orchestrator_runs(base_url, calls, concurrency, runs)
+        orchestrated = await orchestrator_runs(base_url, calls, concurrency, runs, infra, profile)
     return {
+        "nproc": os.cpu_count(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "durable": durable,
         "server": SERVERS[server],
         "calls": calls,
         "concurrency": concurrency,
@@ -361,6 +382,26 @@ if __name__ == "__main__":
     parser.add_argument(
         "--compare", action="store_true", help="also the SDK's typed create on httpx and aiohttp"
     )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="a private PostgreSQL + Kafka with fsync on (tests/support/private_infra.py)",
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy the orchestrator during the runs into DIR"
+    )
     args = parser.parse_args()
-    report = asyncio.run(main(args.calls, args.concurrency, args.runs, args.server, args.compare))
+    with chosen_infra(args.durable) as (infra, _):
+        report = asyncio.run(
+            main(
+                args.calls,
+                args.concurrency,
+                args.runs,
+                args.server,
+                args.compare,
+                infra,
+                args.durable,
+                args.profile,
+            )
+        )
     print(json.dumps(report, indent=2))

@@ -40,6 +40,7 @@ class FakeAnthropic(ReplyScript):
             bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
             self.api_keys.append(request.headers.get("x-api-key") or bearer)
             try:
+                self.saw(request.url.path, request.headers.raw, await request.body())
                 body = await request.json()
                 self.requests.append(body)
                 reply = self.next_reply()

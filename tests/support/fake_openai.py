@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import json
 import socket
@@ -26,6 +27,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from tests.support.fake_replies import Reply, ReplyScript
 
+MOVED = "/v1/moved"
+"""Where ``Reply.redirect()`` sends a request: the same endpoints under another path."""
+
 
 @dataclass
 class FakeOpenAI(ReplyScript):
@@ -38,6 +42,9 @@ class FakeOpenAI(ReplyScript):
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     embedding: Callable[[str], list[float]] | None = None
     """Told per test: a text's vector (default: ``word_vector``, its words hashed)."""
+    gzip: bool = False
+    """Told per test: whole answers gzip-encoded (``Content-Encoding: gzip``), as api.openai.com
+    answers a client that accepts it."""
 
     @property
     def base_url(self) -> str:
@@ -47,11 +54,13 @@ class FakeOpenAI(ReplyScript):
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
+        @app.post(f"{MOVED}/chat/completions")
         async def complete(request: Request) -> Response:
             self.arrived()
             # Recorded before any await: authorizations[i] belongs to request_times[i].
             self.authorizations.append(request.headers.get("authorization", ""))
             try:
+                self.saw(request.url.path, request.headers.raw, await request.body())
                 body = await request.json()
                 self.requests.append(body)
                 reply = self.next_reply()
@@ -91,6 +100,10 @@ class FakeOpenAI(ReplyScript):
         return app
 
     def _answer(self, reply: Reply, body: dict[str, Any]) -> Response:
+        if reply.kind == "redirect":
+            return Response(
+                status_code=reply.status, headers={"location": f"{MOVED}/chat/completions"}
+            )
         if reply.kind == "status":
             return JSONResponse(
                 {"error": {"message": "upstream exploded", "type": "server_error"}},
@@ -112,22 +125,27 @@ class FakeOpenAI(ReplyScript):
                 _chunks(body["model"], answer, usage if include_usage else None),
                 media_type="text/event-stream",
             )
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": answer},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": usage,
-            }
-        )
+        completion = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": usage,
+        }
+        if self.gzip:
+            return Response(
+                gzip.compress(json.dumps(completion).encode()),
+                media_type="application/json",
+                headers={"content-encoding": "gzip"},
+            )
+        return JSONResponse(completion)
 
 
 def word_vector(text: str, dimensions: int = 256) -> list[float]:

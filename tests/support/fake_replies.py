@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-ReplyKind = Literal["ok", "status", "hang", "malformed"]
+ReplyKind = Literal["ok", "status", "hang", "malformed", "redirect"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class Reply:
         """200 with a body that is not the API's JSON."""
         return cls("malformed")
 
+    @classmethod
+    def redirect(cls) -> Reply:
+        """307 to the same endpoint under another path (the fake serves both)."""
+        return cls("redirect", 307)
+
 
 @dataclass
 class ReplyScript:
@@ -57,6 +62,8 @@ class ReplyScript:
     script: deque[Reply] = field(default_factory=deque)
     request_times: list[float] = field(default_factory=list)
     """``time.time()`` of each request's arrival (before any scripted delay)."""
+    wire: list[tuple[str, list[tuple[str, str]], bytes]] = field(default_factory=list)
+    """Each request's path, headers (lower-cased names, in the order sent) and body bytes."""
     in_flight: int = 0
     max_in_flight: int = 0
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -69,6 +76,11 @@ class ReplyScript:
         self.request_times.append(time.time())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def saw(self, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.wire.append(
+            (path, [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers], body)
+        )
 
     def left(self) -> None:
         self.in_flight -= 1

@@ -164,3 +164,133 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Sun, 29 Nov 2026 00:00:10 GMT", now=1795910400.0) == 10.0
     assert parse_retry_after("-3") == 0.0
+
+
+# The direct path (providers/direct.py): a path's first call goes through the SDK's `request`,
+# later ones straight through the SDK's aiohttp session. Both must look the same on the wire
+# and fail the same way.
+
+
+def sent(fake: Any, index: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A request as the server saw it, its headers in a canonical order (aiohttp places
+    Content-Length where it builds it)."""
+    path, headers, body = fake.wire[index]
+    return path, sorted(headers), body
+
+
+def direct(provider: Any) -> bool:
+    """Whether the provider's next completion goes straight through the session."""
+    return any(route is not None for route in (provider._client._routes or {}).values())
+
+
+async def test_direct_calls_send_what_the_sdk_sends() -> None:
+    async with serving_fake_openai() as fake, serving_fake_anthropic() as claude:
+        providers = [
+            OpenAICompatibleProvider("fake", config(fake.base_url), pool_size=8),
+            AnthropicProvider("claude", config(claude.base_url, kind="anthropic"), pool_size=8),
+        ]
+        try:
+            for provider, server in zip(providers, (fake, claude), strict=True):
+                assert not direct(provider)
+                first = await provider.complete(request(provider.name))  # through the SDK
+                assert direct(provider)
+                second = await provider.complete(request(provider.name))  # direct
+                assert first == second and first.output and first.usage.total_tokens > 0
+                assert sent(server, 1) == sent(server, 0)
+                names = [name for name, _ in server.wire[1][1]]
+                assert "authorization" in names and "content-length" in names
+        finally:
+            for provider in providers:
+                await provider.aclose()
+
+
+async def test_direct_calls_fail_as_the_sdks_calls_do() -> None:
+    """Each failure, once on a fresh provider (the SDK's path) and once on one that already
+    called (direct): the same kind, Retry-After and recorded message."""
+    async with serving_fake_openai() as fake, serving_fake_anthropic() as claude:
+        cases = [
+            (Reply.rate_limited(retry_after=1.5), fake, "fake"),
+            (Reply.error(503), fake, "fake"),
+            (Reply.error(400), fake, "fake"),
+            (Reply.malformed(), fake, "fake"),
+            (Reply.hang(), fake, "fake"),
+            (Reply.rate_limited(retry_after=2), claude, "claude"),
+            (Reply.error(529), claude, "claude"),
+            (Reply.hang(), claude, "claude"),
+        ]
+        for reply, server, name in cases:
+            outcomes = []
+            for warmed in (False, True):
+                extra = {"timeout_seconds": 0.3}
+                if server is claude:
+                    provider: Any = AnthropicProvider(
+                        name, config(server.base_url, kind="anthropic", **extra), pool_size=8
+                    )
+                else:
+                    provider = OpenAICompatibleProvider(
+                        name, config(server.base_url, **extra), pool_size=8
+                    )
+                try:
+                    if warmed:
+                        await provider.complete(request(name))
+                        assert direct(provider)
+                    server.then(reply)
+                    error = await failure(provider, request(name))
+                    outcomes.append((error.kind, error.retry_after, str(error)))
+                finally:
+                    await provider.aclose()
+            assert outcomes[0] == outcomes[1], (reply, outcomes)
+            assert KEY not in outcomes[0][2]
+
+
+async def test_a_refused_connection_fails_the_same_on_both_paths() -> None:
+    async with serving_fake_openai() as fake:
+        base_url = fake.base_url
+    provider = OpenAICompatibleProvider("gone", config(base_url), pool_size=8)  # nobody there
+    try:
+        through_sdk = await failure(provider, request("gone"))
+        assert direct(provider)
+        straight = await failure(provider, request("gone"))
+    finally:
+        await provider.aclose()
+    assert through_sdk.kind == straight.kind == "connection"
+    assert str(through_sdk) == str(straight)
+
+
+async def test_a_redirect_is_followed_by_the_sdk_and_gzip_is_decoded() -> None:
+    async with serving_fake_openai() as fake:
+        provider = OpenAICompatibleProvider("fake", config(fake.base_url), pool_size=8)
+        try:
+            await provider.complete(request("fake"))
+            fake.gzip = True
+            zipped = await provider.complete(request("fake"))  # direct, decoded
+            assert zipped.output == "fake reply to: Hello there"
+            fake.then(Reply.redirect(), Reply.redirect())
+            moved = await provider.complete(request("fake"))
+            assert moved.output == "fake reply to: Hello there"
+            # The redirected call was sent again through the SDK, which followed the second
+            # redirect; the path's later calls go through the SDK.
+            assert [path for path, _, _ in fake.wire] == [
+                "/v1/chat/completions",
+                "/v1/chat/completions",
+                "/v1/chat/completions",
+                "/v1/chat/completions",
+                "/v1/moved/chat/completions",
+            ]
+            assert not direct(provider)
+            assert (await provider.complete(request("fake"))).output == zipped.output
+        finally:
+            await provider.aclose()
+
+
+async def test_a_paths_first_wave_waits_for_its_request_and_goes_direct() -> None:
+    async with serving_fake_openai() as fake:
+        fake.latency = 0.1
+        provider = OpenAICompatibleProvider("fake", config(fake.base_url), pool_size=32)
+        try:
+            answers = await asyncio.gather(*(provider.complete(request("fake")) for _ in range(20)))
+        finally:
+            await provider.aclose()
+    assert {a.output for a in answers} == {"fake reply to: Hello there"}
+    assert provider._client.sdk_calls == 1  # the first; the other 19 went direct
+    assert len({tuple(sorted(headers)) for _, headers, _ in fake.wire}) == 1

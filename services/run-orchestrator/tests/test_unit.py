@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
@@ -24,6 +25,7 @@ from run_orchestrator.domain.commands import CreateRun, VersionSelector
 from run_orchestrator.domain.planning import RunPlan, plan_run, total_calls
 from run_orchestrator.domain.prompt_version import PromptVersion
 from run_orchestrator.domain.rendering import Message
+from run_orchestrator.execution.collector import YOUNG_THRESHOLD, raise_young_threshold
 from run_orchestrator.execution.runner import error_message
 from run_orchestrator.providers.base import CompletionRequest, ProviderError
 from run_orchestrator.providers.mock import MockProvider
@@ -256,3 +258,16 @@ def test_the_response_cache_is_per_project_and_defaults_keep_their_keys() -> Non
     assert cache_key(messages, model, parameters, 1, "b") != cache_key(
         messages, model, parameters, 1, "c"
     )
+
+
+def test_the_young_gc_threshold_is_raised_never_lowered() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        raise_young_threshold()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
+        gc.set_threshold(YOUNG_THRESHOLD * 2, 5, 7)
+        raise_young_threshold()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD * 2, 5, 7)
+    finally:
+        gc.set_threshold(*saved)

@@ -31,6 +31,7 @@ from run_orchestrator.api import quick_tests as quick_tests_api
 from run_orchestrator.api.routes import router
 from run_orchestrator.domain.providers import CatalogRules
 from run_orchestrator.execution.calls import ProviderCalls
+from run_orchestrator.execution.collector import raise_young_threshold
 from run_orchestrator.execution.completions import CompletionCalls
 from run_orchestrator.execution.embeddings import EmbeddingCalls
 from run_orchestrator.execution.limits import SharedRateLimiter
@@ -91,6 +92,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        raise_young_threshold()  # hundreds of calls in flight (execution/collector.py)
         # Providers first: a bad provider configuration stops start-up before anything runs.
         await providers.start()
         await catalog.refresh()

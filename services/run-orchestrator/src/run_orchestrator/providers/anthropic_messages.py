@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import anthropic
 from anthropic._models import FinalRequestOptions
+from anthropic._vendor.httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.providers.base import (
@@ -39,10 +41,21 @@ MESSAGES_PATH = "/v1/messages"
 
 
 class TemplatedAsyncAnthropic(TemplatedClient, anthropic.AsyncAnthropic):
-    """The SDK's client, reusing each path's request with a new body (templates.py)."""
+    """The SDK's client, reusing each path's request with a new body (templates.py) and
+    sending JSON POSTs straight through its aiohttp session (direct.py)."""
 
     options_type = FinalRequestOptions
     sdk_client = anthropic.AsyncAnthropic
+    transport_type = AiohttpTransport
+    timeout_error = anthropic.APITimeoutError
+    connection_error = anthropic.APIConnectionError
+
+    def _map_exceptions(self) -> AbstractContextManager[None]:
+        return map_aiohttp_exceptions()
+
+    def _sends_plainly(self) -> bool:
+        # Credentials through a token cache put a fresh token on each request.
+        return super()._sends_plainly() and self._token_cache is None
 
 
 class AnthropicProvider:
@@ -74,11 +87,11 @@ class AnthropicProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            response = await self._client.post_json(MESSAGES_PATH, _options(request))
+            content = await self._client.post_json(MESSAGES_PATH, _options(request))
         except anthropic.APIError as error:
             raise sdk_failure(error, error.message, self._secret) from None
         try:
-            return read_message(json.loads(response.content))
+            return read_message(json.loads(content))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
 from openai._models import FinalRequestOptions
+from openai._vendor.httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
 
 from promptworks_contracts.values import TokenUsage
 from run_orchestrator.providers.base import (
@@ -87,10 +89,26 @@ def read_completion(answer: dict[str, Any]) -> Completion:
 
 
 class TemplatedAsyncOpenAI(TemplatedClient, openai.AsyncOpenAI):
-    """The SDK's client, reusing each path's request with a new body (templates.py)."""
+    """The SDK's client, reusing each path's request with a new body (templates.py) and
+    sending JSON POSTs straight through its aiohttp session (direct.py)."""
 
     options_type = FinalRequestOptions
     sdk_client = openai.AsyncOpenAI
+    transport_type = AiohttpTransport
+    timeout_error = openai.APITimeoutError
+    connection_error = openai.APIConnectionError
+
+    def _map_exceptions(self) -> AbstractContextManager[None]:
+        return map_aiohttp_exceptions()
+
+    def _sends_plainly(self) -> bool:
+        # A provider runtime, workload identity or key provider change requests per call.
+        return (
+            super()._sends_plainly()
+            and self._provider_runtime is None
+            and self._workload_identity_auth is None
+            and self._api_key_provider is None
+        )
 
 
 class OpenAICompatibleProvider:
@@ -118,11 +136,11 @@ class OpenAICompatibleProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         try:
-            response = await self._client.post_json(COMPLETIONS_PATH, request_body(request))
+            content = await self._client.post_json(COMPLETIONS_PATH, request_body(request))
         except openai.APIError as error:
             raise sdk_failure(error, error.message, self._secret) from None
         try:
-            return read_completion(json.loads(response.content))
+            return read_completion(json.loads(content))
         except (ValueError, KeyError, IndexError, TypeError) as error:
             message = scrub(f"malformed response: {type(error).__name__}", self._secret)
             raise ProviderError(message, kind="malformed") from None
