@@ -116,7 +116,9 @@ def profiled(path: str | None) -> Iterator[None]:
         profile.dump_stats(path)
 
 
-async def main(events: int, infra: Infra, marker: str | None, profile: str | None) -> Any:
+async def main(
+    events: int, infra: Infra, marker: str | None, profile: str | None, processes: int
+) -> Any:
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     try:
@@ -127,13 +129,14 @@ async def main(events: int, infra: Infra, marker: str | None, profile: str | Non
         settings = QueryApiSettings(database_url=SecretStr(url), kafka=kafka)
         pg_before = postgres_cpu(marker)
         with profiled(profile):
-            report = await rebuild(settings, keep_previous=False, echo=print)
+            report = await rebuild(settings, keep_previous=False, echo=print, processes=processes)
         pg_cpu = postgres_cpu(marker) - pg_before
     finally:
         await drop_database(infra, url)
     timings = report.timings
     return {
         "nproc": os.cpu_count(),
+        "processes": processes,
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "events": produced,
         "produce_seconds": round(producing, 1),
@@ -141,7 +144,7 @@ async def main(events: int, infra: Infra, marker: str | None, profile: str | Non
             "events": timings.replay_events,
             "seconds": round(timings.replay_seconds, 1),
             "events_per_second": round(timings.events_per_second),
-            "cpu_seconds_rebuild_process": round(timings.replay_cpu_seconds, 1),
+            "cpu_seconds_rebuild_processes": round(timings.replay_cpu_seconds, 1),
         },
         "rebuild_total": {
             "seconds": round(report.seconds, 1),
@@ -159,7 +162,15 @@ if __name__ == "__main__":
         "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
     )
     parser.add_argument("--profile", help="write a cProfile of the rebuild to this file")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="processes the replay is spread over"
+    )
     args = parser.parse_args()
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
     with infra_of(args.durable) as (infra, marker):
-        print(json.dumps(asyncio.run(main(args.events, infra, marker, args.profile)), indent=2))
+        print(
+            json.dumps(
+                asyncio.run(main(args.events, infra, marker, args.profile, args.processes)),
+                indent=2,
+            )
+        )

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
 from promptworks_eventkit.consumer import ConsumerRunner
+from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
@@ -24,6 +27,7 @@ from tests.support.kafka import produce, read_topic
 
 from .conftest import applied
 from .helpers import (
+    CONSUMER,
     _equals,
     count_rows,
     prompt_events,
@@ -43,6 +47,9 @@ async def test_each_event_applied_once_and_redelivery_is_a_no_op(scratch_db, kaf
         # A relay that crashed between publish and mark re-sends the same events.
         await produce(kafka, records)
         await wait_until(lambda: _equals(stored_offsets(scratch_db), 600))
+        # Kafka's group offsets (dashboards, autoscalers) follow, at most a second apart and
+        # once the consumer is idle: never left behind the last batch.
+        await wait_until(lambda: _equals(group_offsets(kafka), 600))
     assert await count_rows(scratch_db, applied) == 300
     async with scratch_db.sessions() as session:
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
@@ -165,3 +172,31 @@ async def test_a_rebalance_forced_mid_batch_loses_and_doubles_nothing(scratch_db
     assert len(rows) == len({event_id for event_id, _ in rows}) == 800  # each once
     by_member = Counter(name for _, name in rows)
     assert by_member["a"] > 0 and by_member["b"] > 0, by_member  # both applied work
+
+
+def test_the_collector_is_paused_per_batch_and_restored_as_it_was() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # a second consumer's batch interleaved with the first
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first batch is still running
+    assert gc.isenabled()
+    gc.disable()  # a process that runs without the collector keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+async def group_offsets(kafka) -> int:
+    """The sum of the consumer group's committed offsets on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(kafka.topic(CONSUMER))
+    finally:
+        await admin.close()
+    return sum(meta.offset for meta in committed.values() if meta.offset > 0)

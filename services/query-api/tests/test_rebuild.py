@@ -201,7 +201,8 @@ async def test_rebuild_switches_to_identical_models_while_serving(
             await test.execute(text(f"CREATE TABLE {pinned} (x int)"))
             await holder.execute(text("BEGIN"))
             await holder.execute(text(f"SELECT * FROM {pinned}"))
-            rebuilding = asyncio.create_task(rebuild(settings, echo=lines.append))
+            # Spread over two processes (the prompts, the runs): the same models as one.
+            rebuilding = asyncio.create_task(rebuild(settings, echo=lines.append, processes=2))
             await eventually(lambda: _true(waiting_for(test, pinned)), within=60.0)
             # Meanwhile an operator starts another rebuild: refused at once.
             second = asyncio.create_task(rebuild_command(settings))
@@ -220,6 +221,7 @@ async def test_rebuild_switches_to_identical_models_while_serving(
             await asyncio.gather(*readers, return_exceptions=True)
             assert failures == [] and reads > len(stable) * 2, (failures[:3], reads)
             assert report.events > 0 and any("switched" in line for line in lines), lines
+            assert any("replaying in 2 processes" in line for line in lines), lines
 
             # The replaced models are kept, structure for structure the same as the new ones.
             assert await structure(test, LIVE) == await structure(test, PREVIOUS)

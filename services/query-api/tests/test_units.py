@@ -1,15 +1,24 @@
 """Unit tests of the pure parts: the variables report's fast path, stream-order levels, what a
-forwarded write waits for, the answer to a render missing variables."""
+forwarded write waits for, the answer to a render missing variables; and the projection's bulk
+rows, on a real database."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 from fastapi import FastAPI
+from sqlalchemy import Numeric, Text, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import PromptCreated, PromptVersionCreated
@@ -17,12 +26,17 @@ from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate
 from promptworks_eventkit.http import PositionOut, install_edge
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import stream_levels
-from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.settings import KafkaSettings, ServiceSettings
 from promptworks_eventkit.templating import TemplateError, check
 from query_api import writes
 from query_api.api.errors import install_render_error_handler
+from query_api.projections._util import unnest_rows, unnest_source
 from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
+from query_api.read_schema import LIVE, use_schema
+from query_api.rebuild.workers import RECORDS_PER_PROCESS, assign, processes_for, shares
+from query_api.tables import metrics, result_verdicts, results
+from query_api.tables.runs import MONEY
 
 TEMPLATES = [
     "no variables at all",
@@ -146,3 +160,93 @@ async def test_missing_variables_are_one_error_each_located_in_the_body() -> Non
             for name in ("name", "greeting")
         ],
     }
+
+
+async def test_bulk_rows_arrive_exactly_as_json_or_as_arrays(database: Any) -> None:
+    """The projection's bulk writes (``_util.unnest_source``): the rows as one JSON parameter,
+    and the rows JSON cannot carry exactly (a NaN, an integer beyond 64 bits) as arrays; both
+    store the same values the rows hold."""
+    engine = create_async_engine(await database("query-api"), poolclass=NullPool)
+    use_schema(engine, LIVE)
+    result = uuid.uuid4()
+    finite = [
+        {
+            "result_id": result,
+            "name": 'quo"te\\ é ✓',
+            "value": 0.1 + 0.2,
+            "passed": True,
+            "detail": None,
+        },
+        {"result_id": result, "name": "b", "value": None, "passed": None, "detail": "{x}"},
+    ]
+    not_json = [
+        {"result_id": result, "name": "c", "value": math.nan, "passed": False, "detail": ""}
+    ]
+    verdict = {
+        "result_id": result,
+        "passed": True,
+        "score": 1e-300,
+        "reasons": '["a", 1]',
+        "judgements": "[]",
+        "output_checks": None,
+    }
+    moments = {
+        "at": datetime(2026, 11, 29, 8, 0, 0, 123456, tzinfo=UTC),
+        "n": Decimal("1E-7"),
+        "big": 2**70,
+        "tags": ['a"b', "c,d", None],
+    }
+    types = {"at": results.c.created_at.type, "n": MONEY, "big": Numeric(), "tags": ARRAY(Text())}
+    try:
+        async with engine.begin() as connection:
+            for rows in (finite, not_json):
+                names, source = unnest_rows(metrics, rows)
+                await connection.execute(metrics.insert().from_select(names, source))
+            names, source = unnest_rows(result_verdicts, [verdict])
+            await connection.execute(result_verdicts.insert().from_select(names, source))
+            stored = {
+                row.name: dict(row._mapping) for row in await connection.execute(select(metrics))
+            }
+            stored_verdict = (await connection.execute(select(result_verdicts))).one()
+            echoed = (await connection.execute(select(unnest_source(types, [moments])))).one()
+        assert [stored[row["name"]] for row in finite] == finite
+        assert math.isnan(stored["c"]["value"])
+        assert {k: v for k, v in stored["c"].items() if k != "value"} == {
+            k: v for k, v in not_json[0].items() if k != "value"
+        }
+        assert stored_verdict.reasons == ["a", 1] and stored_verdict.score == 1e-300
+        assert stored_verdict.judgements == [] and stored_verdict.output_checks is None
+        assert echoed.at == moments["at"] and echoed.n == Decimal("1E-7") and echoed.big == 2**70
+        assert echoed.tags == moments["tags"]
+    finally:
+        await engine.dispose()
+
+
+def test_the_replay_is_shared_by_partition_keeping_a_run_and_the_catalogue_whole() -> None:
+    kafka = KafkaSettings(topic_prefix="t")
+    prompt, run, evaluation = (
+        kafka.topic(t) for t in ("promptworks.prompt", "promptworks.run", "promptworks.evaluation")
+    )
+    ends = {TopicPartition(topic, p): 10 * (p + 1) for topic in (prompt, run, evaluation)
+            for p in range(3)}  # fmt: skip
+    ends[TopicPartition(run, 2)] = ends[TopicPartition(evaluation, 2)] = 0  # nothing there
+    groups = shares(kafka, ends)
+    assert sorted(groups) == sorted(
+        [
+            [TopicPartition(prompt, p) for p in range(3)],  # the catalogue in one process
+            [TopicPartition(evaluation, 0), TopicPartition(run, 0)],  # a run's two topics
+            [TopicPartition(evaluation, 1), TopicPartition(run, 1)],
+        ]
+    )
+    work = assign(groups, ends, processes=2)
+    assert len(work) == 2 and sorted(tp for share in work for tp in share) == sorted(
+        tp for group in groups for tp in group
+    )
+    # Largest first, each to the least loaded: the catalogue (60) alone, the runs (40 + 20).
+    assert sorted(sum(share.values()) for share in work) == [60, 60]
+    # Topics not partitioned alike: a run's events could be in two partitions; one share.
+    ends[TopicPartition(run, 3)] = 5
+    assert sorted(len(group) for group in shares(kafka, ends)) == [3, 7]
+    # Unasked, a small replay stays in one process; asked, as many as asked.
+    assert processes_for(RECORDS_PER_PROCESS - 1, None) == 1
+    assert processes_for(10, 3) == 3

@@ -3,8 +3,8 @@
 How it holds:
 - Offsets live in PostgreSQL (``consumer_offsets``) and are written in the SAME transaction as
   the batch's effects. On assignment the consumer seeks to them, so a crash anywhere replays
-  exactly what was not committed. Kafka's own group offsets are committed best-effort after,
-  for lag monitoring only.
+  exactly what was not committed. Kafka's own group offsets are committed best-effort after
+  (at most once a second), for lag monitoring only.
 - Per stream, events arrive in version order; an event at or below the stream's applied version
   (``consumer_stream_positions``) is a duplicate and is skipped in the same transaction.
 - A batch is processed under a lock that ``on_partitions_revoked`` also takes, so a rebalance
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.dead_letters import encode_headers
 from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.fence import CheckpointsMoved, Fence
+from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
     CONSUMER_APPLIED,
@@ -51,6 +53,9 @@ from promptworks_eventkit.tracing import enabled as tracing_enabled
 from promptworks_eventkit.tracing import processing
 
 log = structlog.get_logger(__name__)
+
+GROUP_COMMIT_SECONDS = 1.0
+"""At most one commit of Kafka's group offsets per interval: they only feed lag dashboards."""
 
 BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
 """Applies events (already deduplicated, in partition order) inside the given transaction."""
@@ -125,6 +130,9 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._replaying = False
         """Set by ``open_assigned``: no group, so no group offsets to commit."""
+        self._group_committed_at = float("-inf")
+        self._group_pending = False
+        """A batch committed to the database since Kafka's group offsets were last committed."""
         self.running = False
 
     async def run(self) -> None:
@@ -160,18 +168,22 @@ class ConsumerRunner:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
                     await self._process(consumer, batch, generation)
-                elif self._fence is not None:
-                    await self._check_fence(consumer)
+                else:
+                    if self._group_pending:  # idle: the last batches' offsets, not left behind
+                        await self._commit_group(consumer)
+                    if self._fence is not None:
+                        await self._check_fence(consumer)
                 self._record_lag(consumer)
         finally:
             self.running = False
             self.forget_lag(list(self._next_offsets))
             await consumer.stop()
 
-    async def open_assigned(self) -> AIOKafkaConsumer:
-        """A consumer outside any group, assigned every partition of the topics and sought to
-        the stored offsets: for a replay beside the live consumers (query-api's rebuild),
-        which must not take their partitions. Drive it with ``poll``; stop it when done."""
+    async def open_assigned(self, only: Sequence[TopicPartition] | None = None) -> AIOKafkaConsumer:
+        """A consumer outside any group, assigned every partition of the topics (or ``only``
+        those) and sought to the stored offsets: for a replay beside the live consumers
+        (query-api's rebuild), which must not take their partitions. Drive it with ``poll``;
+        stop it when done."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._kafka.bootstrap_servers,
             group_id=None,
@@ -182,6 +194,8 @@ class ConsumerRunner:
             max_partition_fetch_bytes=self._kafka.max_message_bytes,
         )
         partitions = await self._partitions()
+        if only is not None:
+            partitions = [tp for tp in partitions if tp in set(only)]
         await consumer.start()
         try:
             consumer.assign(partitions)
@@ -331,14 +345,24 @@ class ConsumerRunner:
                         )
         if self._replaying:
             return  # a replay outside any group (``open_assigned``) has nothing to commit
+        self._group_pending = True
+        if time.monotonic() - self._group_committed_at >= GROUP_COMMIT_SECONDS:
+            # Not per batch: a broker round trip would delay the next batch, for a gauge.
+            await self._commit_group(consumer)
+
+    async def _commit_group(self, consumer: AIOKafkaConsumer) -> None:
+        """Kafka's group offsets up to what is committed with the effects: informational only
+        (lag dashboards, autoscalers); the truth is in consumer_offsets."""
+        self._group_committed_at, self._group_pending = time.monotonic(), False
+        owned = consumer.assignment()
         with contextlib.suppress(CommitFailedError, KafkaError):
-            # Informational only (lag dashboards); the truth is in consumer_offsets.
             await consumer.commit(
-                {tp: msgs[-1].offset + 1 for tp, msgs in batch.items() if tp in owned}
+                {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
             )
 
     async def _apply_with_retries(self, records: list[_Record]) -> None:
-        decoded, poison = self._decode(records)
+        with gc_paused():  # see gc_pause: the batch's objects are not traversed again and again
+            decoded, poison = self._decode(records)
         sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -398,6 +422,16 @@ class ConsumerRunner:
         sent: set[int],
     ) -> None:
         """One transaction: dead letters, deduplicated effects, stream positions, offsets."""
+        with gc_paused():  # one attempt; not across the retries' back-off
+            await self._apply_once(records, decoded, poison, sent)
+
+    async def _apply_once(
+        self,
+        records: list[_Record],
+        decoded: dict[int, ReceivedEvent],
+        poison: dict[int, str],
+        sent: set[int],
+    ) -> None:
         dead = [r for r in records if id(r) in poison]
         for record in dead:
             if id(record) not in sent:
@@ -464,20 +498,18 @@ class ConsumerRunner:
     ) -> list[ReceivedEvent]:
         if not events:
             return []
-        streams_by_topic: dict[str, set[str]] = {}
-        for event in events:
-            streams_by_topic.setdefault(event.topic, set()).add(event.envelope.subject)
+        wanted = {(event.topic, event.envelope.subject) for event in events}
         positions = consumer_stream_positions.c
-        applied: dict[tuple[str, str], int] = {}
-        for topic, stream_ids in streams_by_topic.items():
-            rows = await session.execute(
-                select(positions.stream_id, positions.version).where(
-                    positions.consumer == self.name,
-                    positions.topic == topic,
-                    positions.stream_id.in_(sorted(stream_ids)),
-                )
+        # One read for every topic of the batch (a stream id is unique across topics in
+        # practice; a row of another topic's stream of the same id is read and ignored).
+        rows = await session.execute(
+            select(positions.topic, positions.stream_id, positions.version).where(
+                positions.consumer == self.name,
+                positions.topic.in_(sorted({topic for topic, _ in wanted})),
+                positions.stream_id.in_(sorted({stream for _, stream in wanted})),
             )
-            applied.update({(topic, s): v for s, v in rows})
+        )
+        applied: dict[tuple[str, str], int] = {(t, s): v for t, s, v in rows if (t, s) in wanted}
         fresh: list[ReceivedEvent] = []
         for event in events:
             key = (event.topic, event.envelope.subject)

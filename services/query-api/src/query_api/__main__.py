@@ -1,3 +1,4 @@
 from query_api.cli import app
 
-app()
+if __name__ == "__main__":  # the rebuild's worker processes import this module again (spawn)
+    app()

@@ -36,6 +36,13 @@ def rebuild_command(
     rollback: bool = typer.Option(
         False, "--rollback", help="Switch back to the models the last rebuild replaced."
     ),
+    processes: int | None = typer.Option(
+        None,
+        "--processes",
+        min=1,
+        help="Processes the replay is spread over (default: the CPUs the process may use, at "
+        "most 8, one per 50,000 records).",
+    ),
 ) -> None:
     """Rebuild every read model from the topics into a new schema while query-api keeps
     serving and projecting, then switch to it atomically (ADR 0023)."""
@@ -50,7 +57,9 @@ def rebuild_command(
             if rollback:
                 asyncio.run(roll_back(settings, echo=echo))
             else:
-                asyncio.run(rebuild(settings, keep_previous=keep_previous, echo=echo))
+                asyncio.run(
+                    rebuild(settings, keep_previous=keep_previous, echo=echo, processes=processes)
+                )
     except RebuildError as error:
         typer.echo(f"rebuild: {error}", err=True)
         raise typer.Exit(1) from None

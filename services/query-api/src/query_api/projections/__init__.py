@@ -9,6 +9,9 @@ prompt-stream handler is wrapped by ``history.with_history`` (history rows, stre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
@@ -42,6 +45,7 @@ from promptworks_contracts.events import (
     RunFailed,
     RunStarted,
 )
+from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
 from query_api.projections import (
     advice,
@@ -57,10 +61,29 @@ from query_api.projections.history import with_history
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 5000
+RANDOM_PAGE_COST = "1.1"
+"""The planner's cost of a random page read, for the projection's transactions only.
+
+The handlers look rows up by key for a batch at a time (``= ANY(:ids)``: metrics, verdicts,
+runs, positions). With PostgreSQL's default (4, a spinning disk's) the planner prefers a
+sequential scan of a table of tens of thousands of rows to a few hundred index probes: 25 ms
+instead of 1.2 ms per lookup, several per batch, growing with the table. 1.1 is the usual
+value for SSDs and a cached working set; set with ``SET LOCAL``, so the API's reads keep the
+database's own setting."""
+
+
+class ProjectionRouter(EventRouter[AsyncSession]):
+    """The event router, each batch's transaction first told the planner's page cost."""
+
+    async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        await work.execute(
+            text("SELECT set_config('random_page_cost', :cost, true)"), {"cost": RANDOM_PAGE_COST}
+        )
+        await super().__call__(work, events)
 
 
 def build_router() -> EventRouter[AsyncSession]:
-    return EventRouter(
+    return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
             PromptVersionCreated: with_history(prompts.on_version_created),

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,20 @@ def _verdict(event: ResultEvaluated) -> dict[str, Any]:
         "output_checks": None
         if event.output_checks is None
         else event.output_checks.model_dump(mode="json"),
+    }
+
+
+JSON_COLUMNS = ("reasons", "judgements", "output_checks")
+
+
+def _as_text(verdict: dict[str, Any]) -> dict[str, Any]:
+    """A verdict row with its JSON columns serialised (None stays NULL)."""
+    return {
+        **verdict,
+        **{
+            name: None if verdict[name] is None else orjson.dumps(verdict[name]).decode()
+            for name in JSON_COLUMNS
+        },
     }
 
 
@@ -109,7 +124,10 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
         names, source = unnest_rows(metrics, rows)
         await session.execute(metrics.insert().from_select(names, source))
     if verdicts:
-        statement = pg_insert(result_verdicts)
+        # One statement for the batch (not one parameter set per result); the JSON columns
+        # travel as text (``unnest_rows``), serialised by orjson.
+        names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts.values()])
+        statement = pg_insert(result_verdicts).from_select(names, source)
         excluded = statement.excluded
         await session.execute(
             statement.on_conflict_do_update(
@@ -121,8 +139,7 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
                     "judgements": excluded.judgements,
                     "output_checks": excluded.output_checks,
                 },
-            ),
-            list(verdicts.values()),
+            )
         )
     # Results not applied yet get theirs rendered when ResultRecorded arrives.
     await refresh_results(session, list(latest))

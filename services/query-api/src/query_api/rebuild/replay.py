@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -39,6 +39,7 @@ from query_api.projections import CONSUMER_NAME, build_router
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
 from query_api.rebuild.progress import Echo, Progress
+from query_api.rebuild.workers import assign, processes_for, replay_in_processes, shares
 from query_api.settings import QueryApiSettings
 from query_api.tables import READ_MODEL_TABLES
 
@@ -56,7 +57,7 @@ class Timings:
     """Records of the replay proper (from the beginning to the end offsets at the start)."""
     replay_seconds: float
     replay_cpu_seconds: float
-    """This process's CPU time during the replay proper."""
+    """This process's CPU time during the replay proper, and its worker processes'."""
     fence_seconds: float
     """How long the live projection was paused for the switch."""
 
@@ -75,9 +76,15 @@ class RebuildReport:
 
 
 async def rebuild(
-    settings: QueryApiSettings, *, keep_previous: bool = True, echo: Echo = print
+    settings: QueryApiSettings,
+    *,
+    keep_previous: bool = True,
+    echo: Echo = print,
+    processes: int | None = 1,
 ) -> RebuildReport:
-    """Rebuilds every read model from the topics and switches to them (see the module)."""
+    """Rebuilds every read model from the topics and switches to them (see the module);
+    the replay proper in up to ``processes`` processes (``workers``; None: as many as the
+    CPUs and the records warrant)."""
     progress = Progress(echo)
     admin = create_async_engine(settings.database_url.get_secret_value(), poolclass=NullPool)
     try:
@@ -85,7 +92,7 @@ async def rebuild(
             lock = await raw.execution_options(isolation_level="AUTOCOMMIT")
             await _only_rebuild(lock)
             try:
-                return await _rebuild(settings, admin, lock, progress, keep_previous)
+                return await _rebuild(settings, admin, lock, progress, keep_previous, processes)
             finally:
                 await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REBUILD_KEY})
     finally:
@@ -130,6 +137,7 @@ async def _rebuild(
     lock: AsyncConnection,
     progress: Progress,
     keep_previous: bool,
+    processes: int | None,
 ) -> RebuildReport:
     await _check_live(lock)
     # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
@@ -139,7 +147,7 @@ async def _rebuild(
         async with admin.begin() as connection:
             deferred = await schemas.copy_structure(connection, LIVE, NEXT)
         progress.phase(f"schema {NEXT} created from {LIVE}")
-        timings = await _replay_and_switch(settings, lock, progress, deferred)
+        timings = await _replay_and_switch(settings, lock, progress, deferred, processes)
         switched = True
     finally:
         if not switched:
@@ -169,8 +177,58 @@ async def _check_live(connection: AsyncConnection) -> None:
         raise RebuildError(f"read-model tables outside schema {LIVE}: {', '.join(missing)}")
 
 
+def _runner(
+    settings: QueryApiSettings, engine: AsyncEngine, producer: AIOKafkaProducer
+) -> ConsumerRunner:
+    """The live projection's consumer, on connections that write ``read_models_next``."""
+    router = build_router()
+
+    async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        await router(session, events)
+
+    return ConsumerRunner(
+        name=CONSUMER_NAME,  # the live projection continues from these checkpoints
+        topics=router.topics,
+        handles=router.handles,
+        handler=handle,
+        sessions=create_sessionmaker(engine),
+        kafka=settings.kafka,
+        producer=producer,
+        max_records=REPLAY_MAX_RECORDS,
+    )
+
+
+async def replay_share(settings: QueryApiSettings, targets: dict[TopicPartition, int]) -> int:
+    """One process's share of the replay proper (``workers``): its partitions from the
+    offsets stored in ``read_models_next`` up to ``targets``; the records applied."""
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
+    use_schema(engine, NEXT)
+    producer = create_producer(settings.kafka, f"{settings.service_name}-rebuild")
+    consumer: AIOKafkaConsumer | None = None
+    progress = Progress(lambda _: None)
+    try:
+        await producer.start()
+        runner = _runner(settings, engine, producer)
+        consumer = await runner.open_assigned(only=list(targets))
+        await _until(runner, consumer, targets, progress, "replay")
+        return progress.events
+    finally:
+        try:
+            if consumer is not None:
+                await _stopped(consumer.stop())
+        finally:
+            try:
+                await _stopped(producer.stop())
+            finally:
+                await engine.dispose()
+
+
 async def _replay_and_switch(
-    settings: QueryApiSettings, lock: AsyncConnection, progress: Progress, deferred: list[str]
+    settings: QueryApiSettings,
+    lock: AsyncConnection,
+    progress: Progress,
+    deferred: list[str],
+    processes: int | None,
 ) -> Timings:
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
     use_schema(engine, NEXT)
@@ -179,20 +237,7 @@ async def _replay_and_switch(
     try:
         await producer.start()  # dead letters, as the live projection sends them
         router = build_router()
-
-        async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-            await router(session, events)
-
-        runner = ConsumerRunner(
-            name=CONSUMER_NAME,  # the live projection continues from these checkpoints
-            topics=router.topics,
-            handles=router.handles,
-            handler=handle,
-            sessions=create_sessionmaker(engine),
-            kafka=settings.kafka,
-            producer=producer,
-            max_records=REPLAY_MAX_RECORDS,
-        )
+        runner = _runner(settings, engine, producer)
         consumer = await runner.open_assigned()
         partitions = sorted(consumer.assignment())
         missing = {settings.kafka.topic(t) for t in router.topics} - {p.topic for p in partitions}
@@ -204,10 +249,21 @@ async def _replay_and_switch(
         total = sum(ends.values())
         progress.phase(f"replaying {total:,} records of {len(partitions)} partitions into {NEXT}")
         began, cpu_began, events_before = time.monotonic(), time.process_time(), progress.events
-        await _until(runner, consumer, ends, progress, "replay")
+        spread = processes_for(total, processes)
+        work = assign(shares(settings.kafka, ends), ends, spread) if spread > 1 else []
+        workers_cpu = 0.0
+        if len(work) > 1:
+            progress.phase(f"replaying in {len(work)} processes")
+            done = await replay_in_processes(settings, work)
+            progress.events += sum(d.events for d in done)
+            workers_cpu = sum(d.cpu_seconds for d in done)
+            # Their offsets, stored with their effects in NEXT: where this runner continues.
+            await runner.seek_to_stored_offsets(partitions)
+        else:
+            await _until(runner, consumer, ends, progress, "replay")
         replay_events = progress.events - events_before
         replay_seconds = time.monotonic() - began
-        replay_cpu = time.process_time() - cpu_began
+        replay_cpu = time.process_time() - cpu_began + workers_cpu
         progress.phase(
             f"replayed {replay_events:,} events in {replay_seconds:.1f} s "
             f"({replay_events / max(replay_seconds, 1e-9):,.0f} events/s, "
