@@ -17,7 +17,7 @@ from query_api.api import paging
 from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
 from query_api.api.ownership import owned
 from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
-from query_api.queries import reevaluated_results
+from query_api.queries import reevaluated_results, run_documents
 from query_api.queries import runs as queries
 from query_api.queries.evaluation_sources import FIRST, choose, reevaluation
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
@@ -42,7 +42,6 @@ async def list_runs(
     session: ReadSession,
     project: Project,
     request: Request,
-    response: Response,
     more: RunFilters,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
@@ -53,22 +52,26 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
-) -> list[RunOut]:
+) -> Response:
     """Newest first unless `sort` says otherwise."""
     first = paging.start(request, "runs", offset, cursor)
-    total, items = await queries.list_runs(
-        session,
-        status=status,
-        prompt_version_id=prompt_version_id,
-        prompt_id=prompt_id,
-        batch_id=batch_id,
-        limit=limit,
-        offset=first,
-        more=more,
-        project=project,
+    filters = {
+        "status": status,
+        "prompt_version_id": prompt_version_id,
+        "prompt_id": prompt_id,
+        "batch_id": batch_id,
+        "provider": more.provider,
+        "model_name": more.model_name,
+        "created_after": more.created_after,
+        "created_before": more.created_before,
+    }
+    # The page's JSON is built by PostgreSQL (queries.run_documents): passed on as it comes.
+    total, count, body = await run_documents.page(
+        session, project, filters, more.sort, limit, first
     )
-    paging.finish(response, request, "runs", first, len(items), total)
-    return items
+    response = Response(body.encode(), media_type="application/json")
+    paging.finish(response, request, "runs", first, count, total)
+    return response
 
 
 @router.get("/{run_id}", response_model=RunOut, summary="One test run")

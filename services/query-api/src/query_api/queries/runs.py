@@ -15,47 +15,11 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import EvaluatorPin
-from query_api.queries.run_filters import RunFilter
-from query_api.schemas.runs import RunOut, RunStatus, money
+from query_api.schemas.runs import RunOut, money
 from query_api.tables import FINISHED_STATUSES, evaluations, result_positions, results, runs
 
 r = runs.c
-
-
-async def list_runs(
-    session: AsyncSession,
-    *,
-    status: RunStatus | None,
-    prompt_version_id: UUID | None,
-    prompt_id: UUID | None,
-    limit: int,
-    offset: int,
-    batch_id: str | None = None,
-    more: RunFilter | None = None,
-    project: str = DEFAULT_PROJECT,
-) -> tuple[int, list[RunOut]]:
-    """A page of the project's runs (newest first, or ``more.sort``) and the total that match
-    the filters."""
-    more = more or RunFilter()
-    conditions = [r.project_id == project, *more.conditions()]
-    if status is not None:
-        conditions.append(r.status == status)
-    if prompt_version_id is not None:
-        conditions.append(r.prompt_version_id == prompt_version_id)
-    if prompt_id is not None:
-        conditions.append(r.prompt_id == prompt_id)
-    if batch_id is not None:
-        conditions.append(r.batch_id == batch_id)
-    where = and_(*conditions) if conditions else None
-    count = select(func.count()).select_from(runs)
-    page = select(runs).order_by(*more.order()).limit(limit).offset(offset)
-    if where is not None:
-        count, page = count.where(where), page.where(where)
-    total = int(await session.scalar(count) or 0)
-    rows = (await session.execute(page)).all() if total > offset else []
-    return total, [_run(row) for row in rows]
 
 
 async def get_run(session: AsyncSession, run_id: UUID, project: str | None = None) -> RunOut | None:
