@@ -14,8 +14,9 @@ rendering for a varied set of rows, so the two cannot drift apart unnoticed. (Wh
 the spelling of a number inside a JSONB column may differ from pydantic's: ``1e-07`` comes
 back as ``0.0000001``; the values are equal.)
 
-Statements are built once per filter shape (which filters are present, and the sort) with
-bound parameters, not per request.
+One statement per page (``hot_reads``: the total, the page and its JSON in one snapshot), built
+and compiled once per filter shape (which filters are present, and the sort) with bound
+parameters, not per request.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Text,
     and_,
     bindparam,
@@ -36,9 +36,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.selectable import Subquery
 
+from query_api.hot_reads import HotReads, Prepared, constant
 from query_api.queries.run_filters import RunFilter
 from query_api.tables import runs
 
@@ -59,17 +59,20 @@ _EMPTY: ColumnElement[Any] = literal_column("'[]'::json")
 
 def iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """A timestamptz as pydantic spells it: ``2026-01-02T03:04:05Z`` or with ``.123456``."""
-    utc = func.timezone("UTC", column)
-    whole = func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-    fraction = case((func.date_trunc("second", utc) == utc, ""), else_=func.to_char(utc, ".US"))
-    return case((column.is_(None), None), else_=whole.op("||")(fraction).op("||")("Z"))
+    utc = func.timezone(constant("UTC"), column)
+    whole = func.to_char(utc, constant('YYYY-MM-DD"T"HH24:MI:SS'))
+    fraction = case(
+        (func.date_trunc(constant("second"), utc) == utc, constant("")),
+        else_=func.to_char(utc, constant(".US")),
+    )
+    return case((column.is_(None), None), else_=whole.op("||")(fraction).op("||")(constant("Z")))
 
 
 def _money(amount: ColumnElement[Any], currency: ColumnElement[Any]) -> ColumnElement[Any]:
     return case(
         (amount.is_(None) | currency.is_(None), None),
         else_=func.json_build_object(
-            "amount", cast(func.trim_scale(amount), Text), "currency", currency
+            constant("amount"), cast(func.trim_scale(amount), Text), constant("currency"), currency
         ),
     )
 
@@ -85,8 +88,8 @@ def document(row: Any) -> ColumnElement[Any]:
         ("provider", c.provider),
         ("model_name", c.model_name),
         ("model_version", c.model_version),
-        ("temperature", c.parameters.op("->")("temperature")),
-        ("top_p", c.parameters.op("->")("top_p")),
+        ("temperature", c.parameters.op("->")(constant("temperature"))),
+        ("top_p", c.parameters.op("->")(constant("top_p"))),
         ("parameters", c.parameters),
         ("repetitions", c.repetitions),
         ("case_count", c.case_count),
@@ -105,7 +108,10 @@ def document(row: Any) -> ColumnElement[Any]:
             case(
                 (c.evaluator_id.is_(None), None),
                 else_=func.json_build_object(
-                    "evaluator_id", c.evaluator_id, "version", c.evaluator_version
+                    constant("evaluator_id"),
+                    c.evaluator_id,
+                    constant("version"),
+                    c.evaluator_version,
                 ),
             ),
         ),
@@ -122,7 +128,9 @@ def document(row: Any) -> ColumnElement[Any]:
         ("stream_version", c.stream_version),
         ("updated_at", iso(func.coalesce(c.finished_at, c.started_at, c.created_at))),
     ]
-    return func.json_build_object(*(part for name, value in fields for part in (name, value)))
+    return func.json_build_object(
+        *(part for name, value in fields for part in (constant(name), value))
+    )
 
 
 def _conditions(present: tuple[str, ...]) -> list[ColumnElement[bool]]:
@@ -147,11 +155,12 @@ def _conditions(present: tuple[str, ...]) -> list[ColumnElement[bool]]:
 
 
 @cache
-def statements(present: tuple[str, ...], sort: str) -> tuple[Select[int], Select[int, str]]:
-    """(count, page) for the filters ``present`` (in ``FILTERS`` order) and ``sort``; the
-    page is one row: how many runs it holds and their JSON array (text)."""
+def statement(present: tuple[str, ...], sort: str) -> Prepared:
+    """The page for the filters ``present`` (in ``FILTERS`` order) and ``sort``, in one
+    statement (one snapshot): the total that match, how many runs the page holds and their
+    JSON array (text)."""
     where = and_(*_conditions(present))
-    count = select(func.count()).select_from(runs).where(where)
+    total = select(func.count()).select_from(runs).where(where).scalar_subquery()
     order = RunFilter(sort=sort).order()  # type: ignore[arg-type]
     page: Subquery = (
         select(runs, func.row_number().over(order_by=order).label("n"))
@@ -162,11 +171,15 @@ def statements(present: tuple[str, ...], sort: str) -> tuple[Select[int], Select
         .subquery("page")
     )
     body = func.coalesce(func.json_agg(aggregate_order_by(document(page), page.c.n)), _EMPTY)
-    return count, select(func.count(), cast(body, Text)).select_from(page)
+    return Prepared(
+        select(
+            total.label("total"), func.count().label("count"), cast(body, Text).label("body")
+        ).select_from(page)
+    )
 
 
 async def page(
-    session: AsyncSession | AsyncConnection,
+    reads: HotReads,
     project: str,
     filters: dict[str, Any],
     sort: str,
@@ -176,11 +189,8 @@ async def page(
     """(the total that match, how many runs the page holds, the page's JSON array).
     ``filters``: values by name (``FILTERS``), None for an absent filter."""
     present = tuple(name for name in FILTERS if filters.get(name) is not None)
-    values = {name: filters[name] for name in present}
-    count, rows = statements(present, sort)
-    total = int(await session.scalar(count, {"project": project, **values}) or 0)
-    if total <= offset:
-        return total, 0, "[]"
-    params = {"project": project, "limit": limit, "offset": offset, **values}
-    found = (await session.execute(rows, params)).one()
-    return total, int(found[0]), str(found[1])
+    params = {name: filters[name] for name in present}
+    params.update(project=project, limit=limit, offset=offset)
+    found = await reads.row(statement(present, sort), params)
+    assert found is not None  # an aggregate: always one row
+    return int(found["total"]), int(found["count"]), str(found["body"])
