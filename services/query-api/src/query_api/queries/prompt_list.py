@@ -11,22 +11,20 @@ from the projection's counters (``prompt_counts``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, and_, func, literal, select, text, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import DomainError
 from query_api.queries import cursor as cursors
-from query_api.queries.prompt_docs import documents, prompt_fields
+from query_api.queries import prompt_json
 from query_api.queries.prompt_filters import PromptFilters, relevance
-from query_api.schemas.prompts import PromptOut
-from query_api.tables import prompt_counts, prompts
+from query_api.tables import prompt_classes, prompt_counts, prompt_versions, prompts
 
 p = prompts.c
 
-PROMPT_LIST = TypeAdapter(list[PromptOut])
 SORTS = ("updated_at", "-updated_at", "created_at", "-created_at", "name", "-name")
 RELEVANCE = "relevance"
 
@@ -36,8 +34,20 @@ __all__ = ["SORTS", "Page", "PromptFilters", "list_prompts"]
 @dataclass(frozen=True)
 class Page:
     total: int
-    items: list[PromptOut]
+    items: list[str]
+    """Each prompt's document, JSON as the API answers it (``prompt_json``)."""
     next_cursor: str | None
+
+
+@cache
+def _documents() -> Select[Any]:
+    """Prompt documents as JSON text (``prompt_json``); callers add the page (built once)."""
+    current = prompt_versions.alias("cv")
+    return select(prompt_json.document(current).label("document")).select_from(
+        prompts.outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id).outerjoin(
+            current, current.c.version_id == p.current_version_id
+        )
+    )
 
 
 def _order(
@@ -104,7 +114,7 @@ async def list_prompts(
     )
     ordered = [page.c[f"k{i}"] for i in range(len(order))]
     query = (
-        documents()
+        _documents()
         .add_columns(*ordered, *([page.c.total] if sort == RELEVANCE else []))
         .join(page, page.c.page_id == p.prompt_id)
         .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(ordered, order, strict=True)))
@@ -123,8 +133,7 @@ async def list_prompts(
         else:
             position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
         next_cursor = cursors.encode(position)
-    items = PROMPT_LIST.validate_python([prompt_fields(row) for row in rows])
-    return Page(total, items, next_cursor)
+    return Page(total, [row.document for row in rows], next_cursor)
 
 
 async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:
