@@ -241,7 +241,7 @@ async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, worl
     from datetime import UTC, datetime
 
     from pydantic import TypeAdapter
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert
 
     from promptworks_contracts.projects import DEFAULT_PROJECT
     from query_api.queries.prompt_docs import documents, prompt_out
@@ -259,7 +259,7 @@ async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, worl
         "variables": [{"name": "tone"}, {"name": "n", "type": "enum", "choices": [1, "a"]}],
         "default_model": {"provider": "openai", "name": "gpt", "extra": True},
         "default_parameters": {"max_tokens": 5},
-        "commit_message": "first \"one\"",
+        "commit_message": 'first "one"',
         "author": "zoë",
         "created_at": datetime(2021, 5, 6, 7, 8, 9, 5, tzinfo=UTC),
         "variables_report": {"undeclared": [], "unused": ["tone"]},

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import ColumnElement, Text, literal_column
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -106,3 +107,16 @@ class HotReads:
                 statement.sql, *statement.args(params)
             )
             return row
+
+
+async def fetch_in(
+    session: AsyncSession, statement: Prepared, params: dict[str, Any]
+) -> list[asyncpg.Record]:
+    """The statement's rows, run on the session's own connection in its transaction (its
+    snapshot), without SQLAlchemy's statement and result machinery. The session must have
+    run a statement already (SQLAlchemy begins its transaction on the first)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    rows: list[asyncpg.Record] = await driver.fetch(statement.sql, *statement.args(params))
+    return rows

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, text, true, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, text, true, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import DomainError
+from query_api.hot_reads import Prepared, fetch_in
 from query_api.queries import cursor as cursors
 from query_api.queries import prompt_json
 from query_api.queries.prompt_filters import PromptFilters, relevance
@@ -40,13 +42,19 @@ class Page:
 
 
 @cache
-def _documents() -> Select[Any]:
-    """Prompt documents as JSON text (``prompt_json``); callers add the page (built once)."""
+def _documents() -> Prepared:
+    """The documents (JSON text, ``prompt_json``) of the prompts ``ids``, in that order."""
     current = prompt_versions.alias("cv")
-    return select(prompt_json.document(current).label("document")).select_from(
-        prompts.outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id).outerjoin(
-            current, current.c.version_id == p.current_version_id
+    ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+    page = func.unnest(ids).table_valued("id", with_ordinality="ord").render_derived("page")
+    return Prepared(
+        select(prompt_json.document(current))
+        .select_from(
+            page.join(prompts, p.prompt_id == page.c.id)
+            .outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id)
+            .outerjoin(current, current.c.version_id == p.current_version_id)
         )
+        .order_by(page.c.ord)
     )
 
 
@@ -103,21 +111,13 @@ async def list_prompts(
     keys = [expression.label(f"k{i}") for i, (expression, _) in enumerate(order)]
     if sort == RELEVANCE:
         keys.append(func.count().over().label("total"))
-    page = (
+    query = (
         select(p.prompt_id.label("page_id"), *keys)
         .select_from(source)
         .where(where, after)
         .order_by(*(e.desc() if d else e.asc() for e, d in order))
         .limit(limit + 1)
         .offset(offset)
-        .subquery("page")
-    )
-    ordered = [page.c[f"k{i}"] for i in range(len(order))]
-    query = (
-        _documents()
-        .add_columns(*ordered, *([page.c.total] if sort == RELEVANCE else []))
-        .join(page, page.c.page_id == p.prompt_id)
-        .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(ordered, order, strict=True)))
     )
     rows = (await session.execute(query)).all()
     if sort == RELEVANCE and rows:
@@ -133,7 +133,10 @@ async def list_prompts(
         else:
             position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
         next_cursor = cursors.encode(position)
-    return Page(total, [row.document for row in rows], next_cursor)
+    # The documents in a second statement of the same snapshot, compiled once (a statement
+    # this size costs SQLAlchemy more to look up in its cache than asyncpg to run).
+    documents = await fetch_in(session, _documents(), {"ids": [row.page_id for row in rows]})
+    return Page(total, [document for (document,) in documents], next_cursor)
 
 
 async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:
