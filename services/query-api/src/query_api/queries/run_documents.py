@@ -161,16 +161,18 @@ def statement(present: tuple[str, ...], sort: str) -> Prepared:
     JSON array (text)."""
     where = and_(*_conditions(present))
     total = select(func.count()).select_from(runs).where(where).scalar_subquery()
-    order = RunFilter(sort=sort).order()  # type: ignore[arg-type]
+    ordering = RunFilter(sort=sort)  # type: ignore[arg-type]
     page: Subquery = (
-        select(runs, func.row_number().over(order_by=order).label("n"))
+        select(runs)
         .where(where)
-        .order_by(*order)
+        .order_by(*ordering.order())
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
         .subquery("page")
     )
-    body = func.coalesce(func.json_agg(aggregate_order_by(document(page), page.c.n)), _EMPTY)
+    # Ordered in the page (an index range or a top-N sort), and again in the aggregate.
+    in_order = aggregate_order_by(document(page), *ordering.order(page.c))
+    body = func.coalesce(func.json_agg(in_order), _EMPTY)
     return Prepared(
         select(
             total.label("total"), func.count().label("count"), cast(body, Text).label("body")
