@@ -98,6 +98,15 @@ class HotReads:
             await self._pool.close()
             self._pool = None
 
+    async def rows(self, statement: Prepared, params: dict[str, Any]) -> list[asyncpg.Record]:
+        if self._pool is None:
+            raise RuntimeError("hot reads are used before the app started")
+        async with self._pool.acquire() as connection:
+            found: list[asyncpg.Record] = await connection.fetch(
+                statement.sql, *statement.args(params)
+            )
+            return found
+
     async def row(self, statement: Prepared, params: dict[str, Any]) -> asyncpg.Record | None:
         """The statement's first row (None when it has none)."""
         if self._pool is None:

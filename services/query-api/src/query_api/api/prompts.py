@@ -16,10 +16,12 @@ from query_api.api.deps import (
     CURSOR_HEADERS,
     Project,
     ReadSession,
+    read_snapshot,
     set_next,
     set_total,
 )
 from query_api.api.ownership import owned
+from query_api.hot_reads import HotReads
 from query_api.queries import diff, history, prompt_list, prompt_reads, render
 from query_api.queries.prompt_docs import LATEST
 from query_api.schemas.prompts import (
@@ -49,7 +51,6 @@ _LABEL = re.compile(LABEL_PATTERN)
     summary="List, search and filter prompts",
 )
 async def list_prompts(
-    session: ReadSession,
     project: Project,
     request: Request,
     q: Annotated[
@@ -90,7 +91,14 @@ async def list_prompts(
         label=label,
         archived=archived,
     )
-    page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
+    prompt_list.check_sort(sort)
+    if prompt_list.hot(filters, sort, cursor):
+        # The first pages of the catalogue: one statement on the hot pool (queries.prompt_list).
+        reads: HotReads = request.app.state.hot_reads
+        page = await prompt_list.hot_page(reads, filters, sort, limit, offset)
+    else:
+        async with read_snapshot(request) as session:
+            page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
     # The documents come as JSON from PostgreSQL (queries.prompt_json): passed on as they are.
     body = "[" + ",".join(page.items) + "]"
     response = Response(body.encode(), media_type="application/json")
