@@ -1,11 +1,12 @@
 """The hottest reads on asyncpg directly: statements compiled once, one statement per page.
 
-The results page and the run list are answered by one SQL statement each (ADR 0025): one
+The results page, the run list and the prompt list's unfiltered pages are answered by one SQL
+statement each (ADR 0025): one
 statement reads one snapshot, so they need no transaction, and a page's total, its run and its
 rows agree without one. Going through SQLAlchemy's session cost each request a session, a
 transaction (begin, set read only, rollback), greenlet switches and the result machinery:
 about 900 Python calls of a results page's 6,200 (``bench.request_cpu``). Here a request costs
-a pool checkout and one ``fetchrow``.
+a pool checkout and one ``fetch``.
 
 Statements are still written with SQLAlchemy Core (table objects, types) and compiled once for
 asyncpg (``Prepared``); asyncpg prepares each on first use per connection and caches it.
