@@ -185,6 +185,10 @@ async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
     empty = await api.client.get(f"{RUNS}/{catalog.running.run_id}/results")
     assert empty.json() == [] and empty.headers["X-Total-Count"] == "0"
+    # The deepest offset the API allows, on a finished run (read by position, int4): empty.
+    deepest = await api.client.get(path, params={"offset": 2**31 - 1, "limit": 10_000})
+    assert deepest.status_code == 200 and deepest.json() == []
+    assert deepest.headers["X-Total-Count"] == "4"
 
 
 async def test_the_run_list_built_by_postgresql_is_what_run_out_renders(api, catalog) -> None:

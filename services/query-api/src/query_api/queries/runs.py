@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import EvaluatorPin
+from promptworks_eventkit.http import MAX_INT32
 from query_api.hot_reads import HotReads, Prepared, constant
 from query_api.schemas.runs import RunOut, money
 from query_api.tables import FINISHED_STATUSES, evaluations, result_positions, results, runs
@@ -117,9 +118,9 @@ async def hot_result_page(
     finished and has no re-evaluation (the common case): (the run, None when it does not
     exist; (the total, the page's JSON array), None when the caller must read it otherwise:
     ``result_page`` given this run, or ``reevaluated_results``)."""
-    row = await reads.row(
-        _hot_results_page(), {"run_id": run_id, "first": offset, "end": offset + limit}
-    )
+    # Positions are int4: the page's end is capped there (no run has that many results).
+    end = min(offset + limit, MAX_INT32)
+    row = await reads.row(_hot_results_page(), {"run_id": run_id, "first": offset, "end": end})
     if row is None:
         return None, None
     run = RunForResults(row["recorded"], row["status"], row["latest"])
