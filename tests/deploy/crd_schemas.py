@@ -1,4 +1,4 @@
-"""JSON Schemas for the two custom resources the kustomizations render, a NARROWER subset of the
+"""JSON Schemas for the custom resources the kustomizations render, a NARROWER subset of the
 upstream CRDs, kept by hand: no registry we can reach ships them in a form Python can use.
 
 They cover the fields of the upstream OpenAPI schemas that our manifests use, with upstream's
@@ -6,7 +6,8 @@ types, enums, patterns and limits, and refuse every other field (``additionalPro
 false``), so a typo or a misplaced field fails like it would on a cluster. They do not check
 upstream's CEL rules. Sources (transcribed by hand):
 - Gateway API v1.2 ``gateway.networking.k8s.io_httproutes.yaml`` (standard channel), ``v1``;
-- KEDA v2.16 ``keda.sh_scaledobjects.yaml``, ``v1alpha1``.
+- KEDA v2.16 ``keda.sh_scaledobjects.yaml`` and ``keda.sh_triggerauthentications.yaml``,
+  ``v1alpha1``.
 Extend them when a manifest uses a new field (the test names the field it refused).
 """
 
@@ -201,7 +202,43 @@ SCALED_OBJECT: dict[str, Any] = _closed(
     ("apiVersion", "kind", "metadata", "spec"),
 )
 
+TRIGGER_AUTHENTICATION: dict[str, Any] = _closed(
+    {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": _METADATA,
+        "spec": _closed(
+            {
+                "secretTargetRef": {
+                    "type": "array",
+                    "items": _closed(
+                        {
+                            "parameter": {"type": "string"},
+                            "name": {"type": "string"},
+                            "key": {"type": "string"},
+                        },
+                        ("parameter", "name", "key"),
+                    ),
+                },
+                "env": {
+                    "type": "array",
+                    "items": _closed(
+                        {
+                            "parameter": {"type": "string"},
+                            "name": {"type": "string"},
+                            "containerName": {"type": "string"},
+                        },
+                        ("parameter", "name"),
+                    ),
+                },
+            }
+        ),
+    },
+    ("apiVersion", "kind", "metadata", "spec"),
+)
+
 CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTP_ROUTE,
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT,
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): TRIGGER_AUTHENTICATION,
 }

@@ -46,8 +46,7 @@ def test_every_rendered_object_validates_against_its_schema(
 
 def test_each_optional_component_renders_and_validates() -> None:
     for component, kind in (("ingress", "Ingress"), ("keda-evaluator", "ScaledObject")):
-        with composed([K8S / "overlays" / "dev"], [K8S / "components" / component]) as root:
-            manifests = render(root)
+        manifests = _with_component(component)
         assert schema_errors(manifests) == [], component
         assert list(of_kind(manifests, kind)) == ["query-api" if kind == "Ingress" else "evaluator"]
         if kind == "ScaledObject":
@@ -55,6 +54,42 @@ def test_each_optional_component_renders_and_validates() -> None:
             assert "replicas" not in of_kind(manifests, "Deployment")["evaluator"]["spec"]
             target = of_kind(manifests, "ScaledObject")["evaluator"]["spec"]["scaleTargetRef"]
             assert target["name"] in of_kind(manifests, "Deployment")
+
+
+def _with_component(component: str) -> list[Manifest]:
+    with composed([K8S / "overlays" / "dev"], [K8S / "components" / component]) as root:
+        return render(root)
+
+
+async def test_keda_scales_the_evaluator_on_its_queue_read_with_a_referenced_secret(
+    database,
+) -> None:
+    """The queue trigger's query runs on the evaluator's real schema, and its credentials come
+    from a key the example Secret defines (never rendered)."""
+    import asyncpg
+    import yaml
+
+    from promptworks_eventkit.db import asyncpg_dsn
+
+    manifests = _with_component("keda-evaluator")
+    triggers = of_kind(manifests, "ScaledObject")["evaluator"]["spec"]["triggers"]
+    [queue] = [t for t in triggers if t["type"] == "postgresql"]
+    authentication = of_kind(manifests, "TriggerAuthentication")[queue["authenticationRef"]["name"]]
+    [reference] = authentication["spec"]["secretTargetRef"]
+    assert reference["parameter"] == "connection"
+    example = {
+        d["metadata"]["name"]: d["stringData"]
+        for d in yaml.safe_load_all((K8S / "secrets.example.yaml").read_text())
+        if d
+    }
+    assert example[reference["name"]][reference["key"]].startswith("postgresql://")
+    assert of_kind(manifests, "Secret") == {}
+    connection = await asyncpg.connect(asyncpg_dsn(await database("evaluator")))
+    try:
+        depth = await connection.fetchval(queue["metadata"]["query"])
+    finally:
+        await connection.close()
+    assert depth == 0 and int(queue["metadata"]["targetQueryValue"]) > 0
 
 
 def test_the_tracing_component_sets_the_otel_variables_and_opens_the_collector_port() -> None:

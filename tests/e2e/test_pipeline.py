@@ -856,6 +856,7 @@ async def test_embedding_similarity_then_advice_saved_as_a_new_version(
 
     advice = await until(given)
     assert advice["status"] == "given", advice
+    assert advice["evaluation_id"] == run_id  # the latest, here the run's first evaluation
     assert (advice["model"]["provider"], advice["model"]["name"]) == ("mock", "judge")
     assert advice["advice"]["prompt_revision"]["kind"] == "text"
     assert {"overall_advice", "parameter_advice", "model_advice", "validation_plan"} <= set(
@@ -881,6 +882,10 @@ async def test_embedding_similarity_then_advice_saved_as_a_new_version(
 
     unknown = await client.post(f"{url}/{uuid.uuid4()}/apply", json={})
     assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "advice_id"
+    nowhere = {"provider": "mock", "model": "judge", "evaluation_id": str(uuid.uuid4())}
+    unpinned = await client.post(url, json=nowhere)
+    assert unpinned.status_code == 422
+    assert unpinned.json()["errors"][0]["field"] == "evaluation_id"
     refused = await client.post(
         f"{API}/test_prompt",
         json={

@@ -1027,6 +1027,11 @@ export interface components {
              * @description Why no advice was given (failed).
              */
             error: string | null;
+            /**
+             * Evaluation Id
+             * @description The evaluation it is grounded in (the run's id: its first); null for advice asked before evaluations were pinned.
+             */
+            evaluation_id?: string | null;
             /** Finished At */
             finished_at: string | null;
             /** Focus */
@@ -1084,6 +1089,11 @@ export interface components {
          *     }
          */
         AdviceRequest: {
+            /**
+             * Evaluation Id
+             * @description The evaluation the advice is grounded in (its summary and failing results): the run's id for its first evaluation, a re-evaluation's id for that one. Default: the run's latest finished evaluation when the advice is asked for.
+             */
+            evaluation_id?: string | null;
             /**
              * Focus
              * @description What to improve first (free text).

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
@@ -21,6 +21,7 @@ from promptworks_eventkit.dead_letters import (
     DeadLetters,
     ReplayFailedError,
 )
+from promptworks_eventkit.fence import Fence, checkpoint_fence
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
@@ -34,6 +35,7 @@ from .helpers import _equals, count_rows, prompt_events, wait_until
 pytestmark = pytest.mark.integration
 
 CONSUMER = "tests.dead-letters"
+SWITCH_KEY = 7_202_611
 
 
 class Projection:
@@ -63,7 +65,7 @@ class Projection:
 
 @contextlib.asynccontextmanager
 async def consuming(
-    scratch_db, kafka: KafkaSettings, projection: Projection
+    scratch_db, kafka: KafkaSettings, projection: Projection, fence: Fence | None = None
 ) -> AsyncIterator[DeadLetters]:
     producer: AIOKafkaProducer = create_producer(kafka, "dead-letter-test")
     await producer.start()
@@ -80,7 +82,8 @@ async def consuming(
     )
     task = asyncio.create_task(runner.run())
     try:
-        yield DeadLetters(scratch_db.sessions, {CONSUMER: ConsumerPath(router.handles, router)})
+        paths = {CONSUMER: ConsumerPath(router.handles, router, fence)}
+        yield DeadLetters(scratch_db.sessions, paths)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +163,27 @@ async def test_a_resent_copy_of_a_dead_letter_is_a_duplicate_only_the_replay_app
     async with scratch_db.sessions() as session:
         ids = (await session.execute(select(applied.c.event_id))).scalars().all()
     assert ids.count(str(broken[0][1].id)) == 1 and len(ids) == 2
+
+
+async def test_a_replay_takes_the_consumers_fence_and_waits_for_a_switch(scratch_db, kafka) -> None:
+    """While a rebuild's switch holds the fence's lock (exclusively), a replay waits for it,
+    as a batch does, then applies the event in the models that are live after it."""
+    broken = prompt_events(1, name="broken")
+    await produce(kafka, broken)
+    projection = Projection()
+    async with consuming(scratch_db, kafka, projection, checkpoint_fence(SWITCH_KEY)) as letters:
+        await wait_until(lambda: _equals(count_rows(scratch_db, dead_letters), 1))
+        projection.fixed = True
+        [letter], _ = await letters.page()
+        async with scratch_db.sessions() as switch, switch.begin():
+            await switch.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SWITCH_KEY})
+            replay = asyncio.create_task(letters.replay(letter.id, "ops"))
+            await asyncio.sleep(1.0)
+            assert not replay.done()  # held back by the switch
+            assert await count_rows(scratch_db, applied) == 0
+        replayed = await replay
+    assert replayed.status == "replayed"
+    assert await count_rows(scratch_db, applied) == 1
 
 
 async def test_an_undecodable_record_stays_open_with_its_reason(scratch_db, kafka) -> None:

@@ -90,3 +90,26 @@ async def test_a_finished_run_is_evaluated_again_once(evaluator: Harness) -> Non
     stranger = await evaluator.client.post(url, json={"evaluator_id": str(uuid.uuid4())})
     assert stranger.status_code == 404
     assert stranger.json()["errors"][0]["field"] == "evaluator_id"
+
+    # Advice is pinned to one evaluation: by default the latest finished (this re-evaluation),
+    # the run's first when named by the run's id; an unknown one is refused, nothing kept.
+    ask = {"provider": "mock", "model": "judge"}
+    advice_url = f"/runs/{run_id}/advice"
+    latest = await evaluator.client.post(advice_url, json=ask)
+    first_one = await evaluator.client.post(advice_url, json={**ask, "evaluation_id": str(run_id)})
+    unknown_one = await evaluator.client.post(
+        advice_url, json={**ask, "evaluation_id": str(uuid.uuid4())}
+    )
+    assert latest.status_code == 202 and first_one.status_code == 202, latest.text
+    assert unknown_one.status_code == 422
+    assert unknown_one.json()["errors"][0]["field"] == "evaluation_id"
+    assert unknown_one.json()["errors"][0]["type"] == "unknown_evaluation"
+    for answer, pinned in ((latest, evaluation_id), (first_one, str(run_id))):
+        advice_id = answer.json()["advice_id"]
+        requested = (
+            "SELECT data->>'evaluation_id' FROM events WHERE stream_id = :id AND version = 1"
+        )
+        assert await evaluator.scalar(requested, id=advice_id) == pinned
+        kept = "SELECT evaluation_id FROM advice WHERE advice_id = :id"
+        assert await evaluator.scalar(kept, id=advice_id) == pinned
+    assert await evaluator.scalar("SELECT count(*) FROM advice") == 2

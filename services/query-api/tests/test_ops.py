@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from promptworks_contracts.events import ResultRecorded, RunCompleted, RunCreated, RunStarted
 from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate, TokenUsage
 from tests.support.credentials import admin_headers
+from tests.support.fake_openai import free_port
 from tests.support.service_process import service_process
 
 pytestmark = pytest.mark.integration
@@ -96,6 +101,11 @@ async def test_serve_with_two_workers_projects_each_event_once(
             for _ in range(6):  # any worker answers, with the same read model
                 page = await client.get(f"/api/v1/test_prompt/{runs[0].run_id}/results")
                 assert page.status_code == 200 and len(page.json()) == 3
+            for _ in range(4):  # and its /metrics counts what both workers applied
+                exposed = (await client.get("/metrics")).text
+                assert _sample_sum(exposed, "promptworks_consumer_events_applied_total") == len(
+                    events
+                )
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
@@ -103,6 +113,15 @@ async def test_serve_with_two_workers_projects_each_event_once(
             assert applied == len(events)
     finally:
         await engine.dispose()
+
+
+def _sample_sum(exposition: str, name: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 def catalog_run() -> RunCreated:
@@ -131,3 +150,44 @@ def result_of(run: RunCreated, case: int) -> ResultRecorded:
         usage=TokenUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2),
         finish_reason="stop",
     )
+
+
+async def _command(*args: str, database_url: str, kafka: str) -> tuple[int, str]:
+    """``python -m query_api <args>`` as an operator runs it; its exit status and stderr."""
+    environment = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "query_api",
+        *args,
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, stderr.decode()
+
+
+async def test_commands_name_the_unreachable_dependency_in_one_line(infra, kafka) -> None:
+    """A missing database, a closed port or an unreachable broker ends in one line naming the
+    setting (password hidden) and exit status 2, not a traceback (aiokafka logs its own
+    connection attempts before it)."""
+    password = "promptworks"
+    missing = infra.database_url(f"missing_{uuid.uuid4().hex[:8]}")
+    assert f":{password}@" in missing
+    closed = f"postgresql+asyncpg://promptworks:{password}@127.0.0.1:{free_port()}/db"
+    cases = [
+        (("rebuild",), missing, kafka.bootstrap_servers, "does not exist"),
+        (("migrate",), closed, kafka.bootstrap_servers, "cannot connect to PostgreSQL"),
+        (("topics",), missing, f"127.0.0.1:{free_port()}", "cannot reach Kafka"),
+    ]
+    outcomes = await asyncio.gather(
+        *(_command(*args, database_url=url, kafka=servers) for args, url, servers, _ in cases)
+    )
+    for (args, _, _, reason), (status, stderr) in zip(cases, outcomes, strict=True):
+        assert status == 2, (args, stderr)
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("query-api: ") and reason in last, (args, stderr)
+        assert f":{password}@" not in stderr
+        assert ":***@" in last or "Kafka" in last
+        assert "Traceback" not in stderr

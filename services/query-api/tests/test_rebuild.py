@@ -24,6 +24,7 @@ from promptworks_contracts.events import RunCompleted, RunStarted
 from query_api.projections.result_documents import backfill
 from query_api.read_schema import LIVE, NEXT, PREVIOUS
 from query_api.rebuild.replay import rebuild, roll_back
+from query_api.rebuild.schemas import copy_structure
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +313,38 @@ async def rebuild_command(settings: Any) -> tuple[int, str]:
     output, _ = await process.communicate()
     assert process.returncode is not None
     return process.returncode, output.decode()
+
+
+async def test_the_new_models_keep_the_privileges_granted_on_the_live_ones(settings) -> None:
+    """An operator's reporting role that may read the live models (the schema, one table with
+    the grant option) may read the rebuilt ones; what PUBLIC got, PUBLIC keeps. (The copy is
+    made in a transaction rolled back at the end, as a failed rebuild's would be.)"""
+    url = settings.database_url.get_secret_value()
+    role = f"reporting_{uuid.uuid4().hex[:8]}"
+    copy = f"grants_{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(url)
+    async with connected(url) as admin:
+        await admin.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+        try:
+            async with engine.connect() as connection, connection.begin() as transaction:
+                for grant in (
+                    f"GRANT USAGE ON SCHEMA {LIVE} TO {role}",
+                    f"GRANT SELECT ON {LIVE}.runs TO {role} WITH GRANT OPTION",
+                    f"GRANT SELECT ON {LIVE}.prompts TO PUBLIC",
+                ):
+                    await connection.execute(text(grant))
+                await copy_structure(connection, LIVE, copy)
+                granted = await connection.execute(
+                    text(
+                        "SELECT has_schema_privilege(:r, :s, 'USAGE'), "
+                        "has_table_privilege(:r, :s || '.runs', 'SELECT WITH GRANT OPTION'), "
+                        "has_table_privilege(:r, :s || '.results', 'SELECT'), "
+                        "has_table_privilege('public', :s || '.prompts', 'SELECT')"
+                    ),
+                    {"r": role, "s": copy},
+                )
+                assert granted.one() == (True, True, False, True)
+                await transaction.rollback()
+        finally:
+            await engine.dispose()
+            await admin.execute(text(f"DROP ROLE {role}"))

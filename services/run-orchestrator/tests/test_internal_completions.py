@@ -157,3 +157,49 @@ async def test_embeddings_are_retried_priced_and_refused_without_an_endpoint(
             fine = {**assertion, "provider": "fake", "model": "embed-1"}
             accepted = await client.post("/runs", json={**run, "assertions": [fine]})
             assert accepted.status_code == 201, accepted.text
+
+
+async def test_embeddings_are_cached_for_every_replica_and_cost_nothing_when_reused(
+    harness: Any,
+) -> None:
+    """Texts embedded before (by this replica or another on the same database) are answered
+    from the shared cache: only the others are sent, each distinct one once, and usage and cost
+    are theirs alone. With EMBEDDING_CACHE_TTL_SECONDS=0 every text is sent."""
+    async with serving_fake_openai() as fake:
+        catalog = providers(fake)
+        catalog["fake"]["models"]["embed-1"] = {
+            "pricing": {"input_per_million": "0.5", "output_per_million": "0"}
+        }
+        async with harness.client(providers=catalog) as client:
+            first = await client.post(
+                "/internal/embeddings", json=embed("fake", "embed-1", "the tide", "the moon")
+            )
+        assert first.status_code == 200 and first.json()["cached"] == 0, first.text
+        async with harness.client(providers=catalog) as replica:
+            mixed = await replica.post(
+                "/internal/embeddings",
+                json=embed("fake", "embed-1", "the moon", "a grey sea", "a grey sea"),
+            )
+            reused = await replica.post(
+                "/internal/embeddings", json=embed("fake", "embed-1", "the tide")
+            )
+            other_model = await replica.post(
+                "/internal/embeddings", json=embed("fake", "judge-1", "the tide")
+            )
+        async with harness.client(providers=catalog, embedding_cache_ttl_seconds=0) as uncached:
+            off = await uncached.post(
+                "/internal/embeddings", json=embed("fake", "embed-1", "the tide")
+            )
+    sent = [request["input"] for request in fake.embedding_requests]
+    assert sent == [["the tide", "the moon"], ["a grey sea"], ["the tide"], ["the tide"]]
+    body = mixed.json()
+    assert body["cached"] == 1 and body["error"] is None
+    assert body["vectors"][0] == first.json()["vectors"][1]  # the moon, as first embedded
+    assert body["vectors"][1] == body["vectors"][2]
+    assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+    assert Decimal(body["cost"]["amount"]) == Decimal("0.5") * 3 / 1_000_000
+    everything = reused.json()
+    assert everything["cached"] == 1 and everything["vectors"] == [first.json()["vectors"][0]]
+    assert everything["usage"]["total_tokens"] == 0 and Decimal(everything["cost"]["amount"]) == 0
+    assert other_model.json()["cached"] == 0  # another model's vectors are other vectors
+    assert off.json()["cached"] == 0

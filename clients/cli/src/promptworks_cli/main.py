@@ -518,6 +518,12 @@ def advise(
     provider: Annotated[str, typer.Option(help="The judge model's provider")] = "mock",
     model: Annotated[str, typer.Option(help="The judge model")] = "judge",
     focus: Annotated[str | None, typer.Option(help="What to improve first")] = None,
+    evaluation: Annotated[
+        str | None,
+        typer.Option(
+            help="Ground it in this evaluation (the run's id: its first; default: latest)"
+        ),
+    ] = None,
     apply: Annotated[
         bool, typer.Option("--apply", help="Save the revision as a new prompt version")
     ] = False,
@@ -527,7 +533,7 @@ def advise(
 ) -> None:
     """Optimisation advice on a finished run from a judge model: overall, parameter and model
     advice, a revised template and a plan to validate it. Exit 1 when no usable advice came."""
-    body = {"provider": provider, "model": model, "focus": focus}
+    body = {"provider": provider, "model": model, "focus": focus, "evaluation_id": evaluation}
     with _api() as api:
         asked = api.post(f"/test_prompt/{run_id}/advice", {k: v for k, v in body.items() if v})
         path = f"/test_prompt/{run_id}/advice/{asked['id']}"

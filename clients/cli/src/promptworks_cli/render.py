@@ -162,6 +162,8 @@ def advice_text(found: dict[str, Any]) -> str:
         ("Validation plan", advice["validation_plan"]),
     ]
     lines = [f"[bold]{title}[/bold]\n{escape(text)}\n" for title, text in sections if text]
+    if found.get("evaluation_id"):
+        lines.insert(0, f"Grounded in evaluation {found['evaluation_id']}\n")
     if found.get("saved_version") is not None:
         lines.append(f"Saved as version {found['saved_version']} of prompt {found['prompt_id']}")
     return "\n".join(lines)

@@ -4,6 +4,8 @@ proposed revision as a new prompt version)."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from pydantic import ConfigDict, Field
 
 from promptworks_contracts.api.completions import PROVIDER_NAME_PATTERN
@@ -27,6 +29,12 @@ class AdviceRequest(Body):
     )
     max_attempts: int = Field(
         default=3, ge=1, le=5, description="Asks before an unusable answer is a failure."
+    )
+    evaluation_id: UUID | None = Field(
+        default=None,
+        description="The evaluation the advice is grounded in (its summary and failing "
+        "results): the run's id for its first evaluation, a re-evaluation's id for that one. "
+        "Default: the run's latest finished evaluation when the advice is asked for.",
     )
 
 

@@ -35,4 +35,10 @@ class EmbeddingCallAnswer(BaseModel):
     error: str | None = None
     usage: TokenUsage = Field(default_factory=TokenUsage)
     cost: Money | None = Field(default=None, description="null: the model has no price.")
+    cached: int = Field(
+        default=0,
+        ge=0,
+        description="How many inputs were answered from the shared embedding cache; usage and "
+        "cost are those of the others.",
+    )
     latency_ms: float = Field(ge=0)

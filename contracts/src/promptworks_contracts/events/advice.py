@@ -32,6 +32,12 @@ class AdviceRequested(_AdviceEvent, ProjectScoped):
     prompt_id: UUID | None = None
     prompt_version_number: int | None = None
     actor: str = Field(default="", description="Who asked.")
+    evaluation_id: UUID | None = Field(
+        default=None,
+        description="The evaluation the advice is grounded in: the run's id for its first "
+        "evaluation, else the re-evaluation's id. Null in advice asked before it was recorded "
+        "(grounded in the latest evaluation when it was given).",
+    )
 
 
 class AdviceGiven(_AdviceEvent):

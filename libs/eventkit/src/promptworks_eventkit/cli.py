@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-from collections.abc import Callable
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -25,11 +29,30 @@ from fastapi import FastAPI
 
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.exposition import MULTIPROCESS_DIR_VARIABLE
 from promptworks_eventkit.kafka import create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.tracing_setup import configure_tracing, instrument_app, shutdown_tracing
+from promptworks_eventkit.unreachable import unreachable_message
+
+UNREACHABLE_EXIT_CODE = 2
+"""A command's exit status when PostgreSQL or Kafka cannot be reached or refuses it."""
+
+
+@contextlib.contextmanager
+def explained_when_unreachable(settings: ServiceSettings) -> Iterator[None]:
+    """Turn "cannot reach PostgreSQL or Kafka" into one line on stderr and exit status 2;
+    every other error keeps its traceback."""
+    try:
+        yield
+    except Exception as error:
+        message = unreachable_message(error, settings)
+        if message is None:
+            raise
+        typer.echo(f"{settings.service_name}: {message}", err=True)
+        raise typer.Exit(UNREACHABLE_EXIT_CODE) from None
 
 
 def served_app(
@@ -43,6 +66,19 @@ def served_app(
     service = app_factory(settings, relay)
     instrument_app(service)
     return service
+
+
+@contextlib.contextmanager
+def shared_metrics_directory() -> Iterator[None]:
+    """Workers started inside keep their metrics in one fresh directory (``exposition``), so
+    each one's ``/metrics`` answers for all; deleted when they have stopped."""
+    directory = tempfile.mkdtemp(prefix="promptworks-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def worker_process_app(
@@ -86,15 +122,16 @@ def service_cli(
                     param_hint="--workers",
                 )
             configure_logging(settings.service_name, settings.log_level, settings.log_json)
-            uvicorn.run(
-                worker_app,
-                factory=True,
-                workers=count,
-                host=settings.http_host,
-                port=settings.http_port,
-                log_config=None,
-                access_log=False,
-            )
+            with shared_metrics_directory():
+                uvicorn.run(
+                    worker_app,
+                    factory=True,
+                    workers=count,
+                    host=settings.http_host,
+                    port=settings.http_port,
+                    log_config=None,
+                    access_log=False,
+                )
             return
         service = served_app(settings, app_factory, relay)
         try:
@@ -117,7 +154,8 @@ def service_cli(
         config.set_main_option(
             "sqlalchemy.url", settings.database_url.get_secret_value().replace("%", "%%")
         )
-        command.upgrade(config, revision)
+        with explained_when_unreachable(settings):
+            command.upgrade(config, revision)
 
     @app.command("relay")
     def relay_only() -> None:
@@ -136,7 +174,8 @@ def service_cli(
                 await producer.stop()
 
         try:
-            asyncio.run(run())
+            with explained_when_unreachable(settings):
+                asyncio.run(run())
         finally:
             shutdown_tracing()
 
@@ -145,7 +184,8 @@ def service_cli(
         """Create the event topics and their dead-letter topics if they are missing."""
         settings = settings_factory()
         names = [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)]
-        created = asyncio.run(ensure_topics(settings.kafka, names))
+        with explained_when_unreachable(settings):
+            created = asyncio.run(ensure_topics(settings.kafka, names))
         typer.echo(f"created: {', '.join(created) if created else 'none (all present)'}")
 
     return app

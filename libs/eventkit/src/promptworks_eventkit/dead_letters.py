@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import decode_event
 from promptworks_eventkit.failures import is_infrastructure_failure
+from promptworks_eventkit.fence import Fence
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.tables import consumer_stream_positions, dead_letters
 
@@ -48,10 +49,13 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
 
 @dataclass(frozen=True)
 class ConsumerPath:
-    """What a consumer does with a record: which types it handles, and the batch handler."""
+    """What a consumer does with a record: which types it handles, the batch handler, and the
+    consumer's fence (``fence.py``), taken by a replay as by a batch: a replay during a
+    rebuild's switch waits for it and lands in the models that are live after it."""
 
     handles: Callable[[str], bool]
     handler: BatchApply
+    fence: Fence | None = None
 
 
 class DeadLetterNotFoundError(LookupError):
@@ -223,6 +227,8 @@ class DeadLetters:
         except Exception as error:
             raise ReplayFailedError(f"undecodable: {error}") from error
         received = ReceivedEvent(letter.topic, letter.partition, letter.offset, envelope, event)
+        if path.fence is not None:
+            await path.fence(session)
         try:
             await path.handler(session, [received])
         except Exception as error:

@@ -55,6 +55,9 @@ CONSUMER_LAG = Gauge(
     "Events on a partition not yet applied by the consumer: the partition's high watermark "
     "minus the consumer's committed position (query-api's: its projection lag)",
     ["consumer", "topic", "partition"],
+    # Several worker processes (serve --workers): the process that owns a partition now wrote
+    # its lag last; one that lost it in a rebalance keeps an older value.
+    multiprocess_mode="mostrecent",
 )
 
 OUTBOX_PUBLISHED = Counter(
@@ -64,10 +67,12 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge(
     "promptworks_outbox_backlog_events",
     "Committed outbox rows not yet published, seen by the active relay (0 on a standby)",
+    multiprocess_mode="max",
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "promptworks_outbox_oldest_unpublished_age_seconds",
     "Age of the oldest unpublished outbox row, seen by the active relay (0 when none)",
+    multiprocess_mode="max",
 )
 OUTBOX_RELAY_LATENCY = Histogram(
     "promptworks_outbox_relay_latency_seconds",

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,6 +22,7 @@ from promptworks_eventkit.consumer import AppliedHook, BatchHandler, ConsumerRun
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
 from promptworks_eventkit.dead_letters import ConsumerPath, DeadLetters
 from promptworks_eventkit.eventstore import EventStore
+from promptworks_eventkit.exposition import CONTENT_TYPE_LATEST, exposition
 from promptworks_eventkit.fence import Fence
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
@@ -102,7 +102,10 @@ class Runtime:
         the same handlers the consumers run)."""
         return DeadLetters(
             self.sessions,
-            {s.name: ConsumerPath(s.router.handles, _bound(s)) for s in self.consumer_specs},
+            {
+                s.name: ConsumerPath(s.router.handles, _bound(s), s.fence)
+                for s in self.consumer_specs
+            },
         )
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
@@ -210,7 +213,7 @@ def ops_router(runtime_of: Callable[[], Runtime]) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

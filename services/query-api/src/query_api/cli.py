@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from fastapi import FastAPI
 
-from promptworks_eventkit.cli import service_cli, worker_process_app
+from promptworks_eventkit.cli import explained_when_unreachable, service_cli, worker_process_app
 from promptworks_eventkit.logging import configure_logging
 from query_api.app import create_app
 from query_api.rebuild.replay import RebuildError, rebuild, roll_back
@@ -46,10 +46,11 @@ def rebuild_command(
         typer.echo(line, err=True)
 
     try:
-        if rollback:
-            asyncio.run(roll_back(settings, echo=echo))
-        else:
-            asyncio.run(rebuild(settings, keep_previous=keep_previous, echo=echo))
+        with explained_when_unreachable(settings):
+            if rollback:
+                asyncio.run(roll_back(settings, echo=echo))
+            else:
+                asyncio.run(rebuild(settings, keep_previous=keep_previous, echo=echo))
     except RebuildError as error:
         typer.echo(f"rebuild: {error}", err=True)
         raise typer.Exit(1) from None

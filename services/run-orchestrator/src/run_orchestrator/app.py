@@ -17,6 +17,7 @@ from promptworks_eventkit.service_credential import (
 )
 from promptworks_eventkit.settings import ServiceSettings
 from promptworks_eventkit.writing.postgres import PostgresWritePort
+from run_orchestrator.adapters.embedding_cache import PostgresEmbeddingCache
 from run_orchestrator.adapters.evaluators import EvaluatorVersions
 from run_orchestrator.adapters.locks import PostgresRunLocks
 from run_orchestrator.adapters.postgres import PostgresRunRepository
@@ -126,7 +127,11 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         providers, calls, concurrency=settings.max_concurrency
     )
     app.state.embedding_calls = EmbeddingCalls(
-        providers, calls, concurrency=settings.max_concurrency
+        providers,
+        calls,
+        concurrency=settings.max_concurrency,
+        cache=PostgresEmbeddingCache(runtime.sessions),
+        cache_ttl_seconds=settings.embedding_cache_ttl_seconds,
     )
     app.state.provider_commands = ProviderCommands(
         port,

@@ -110,6 +110,13 @@ class RunOrchestratorSettings(ServiceSettings):
     response_cache_ttl_seconds: float = Field(
         default=7 * 24 * 3600, gt=0, description="Cached answers older than this are not used."
     )
+    embedding_cache_ttl_seconds: float = Field(
+        default=30 * 24 * 3600,
+        ge=0,
+        description="Vectors embedded for other services (the evaluator's embedding_similarity) "
+        "are kept in a cache every replica shares and reused for this long; a reused vector "
+        "costs nothing. 0 turns the cache off.",
+    )
     progress_interval_seconds: float = Field(
         default=0.5, gt=0, le=60, description="RunProgressed at most this often per run."
     )

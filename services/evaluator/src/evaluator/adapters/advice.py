@@ -1,6 +1,6 @@
 """``AdviceRepository`` on PostgreSQL: the advice rows (also the worker's queue) and what a
-run's advice is grounded in, read from the evaluator's own tables and event store (the latest
-``RunEvaluated`` of the run's stream and that evaluation's failing ``ResultEvaluated``)."""
+run's advice is grounded in, read from the evaluator's own tables and event store (the pinned
+evaluation's ``RunEvaluated`` in the run's stream and its failing ``ResultEvaluated``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from evaluator.adapters.postgres import PostgresEvaluationRepository
-from evaluator.adapters.tables import advice, result_records, runs
+from evaluator.adapters.tables import advice, evaluations, result_records, runs
 from evaluator.domain.advice import MAX_FAILING, AdviceGrounds, FailingResult
 from evaluator.handlers.advice import ClaimedAdvice, RunForAdvice
 from promptworks_contracts.api.advice import AdviceRequest
@@ -21,6 +21,7 @@ from promptworks_contracts.values import ModelRef
 from promptworks_eventkit.tables import events
 
 REQUESTED = "requested"
+EVALUATED = "evaluated"
 
 
 class PostgresAdviceRepository(PostgresEvaluationRepository):
@@ -34,7 +35,12 @@ class PostgresAdviceRepository(PostgresEvaluationRepository):
         return None if row is None else RunForAdvice(row.project_id, row.status, row.subject)
 
     async def add_advice(
-        self, advice_id: UUID, run_id: str, project: str, request: AdviceRequest
+        self,
+        advice_id: UUID,
+        run_id: str,
+        project: str,
+        request: AdviceRequest,
+        evaluation_id: UUID,
     ) -> None:
         await self._session.execute(
             pg_insert(advice).values(
@@ -45,15 +51,33 @@ class PostgresAdviceRepository(PostgresEvaluationRepository):
                 model=request.model,
                 focus=request.focus,
                 max_attempts=request.max_attempts,
+                evaluation_id=str(evaluation_id),
             )
         )
+
+    async def latest_reevaluation(self, run_id: str) -> UUID | None:
+        c = evaluations.c
+        latest = await self._session.scalar(
+            select(c.evaluation_id)
+            .where(c.run_id == run_id, c.status == EVALUATED)
+            .order_by(c.created_at.desc(), c.evaluation_id.desc())
+            .limit(1)
+        )
+        return None if latest is None else UUID(latest)
+
+    async def reevaluation_status(self, run_id: str, evaluation_id: UUID) -> str | None:
+        c = evaluations.c
+        status: str | None = await self._session.scalar(
+            select(c.status).where(c.run_id == run_id, c.evaluation_id == str(evaluation_id))
+        )
+        return status
 
     async def next_advice(self) -> ClaimedAdvice | None:
         c = advice.c
         row = (
             await self._session.execute(
                 select(c.advice_id, c.run_id, c.project_id, c.provider, c.model)
-                .add_columns(c.focus, c.max_attempts)
+                .add_columns(c.focus, c.max_attempts, c.evaluation_id)
                 .where(c.status == REQUESTED)
                 .order_by(c.created_at, c.advice_id)
                 .limit(1)
@@ -69,6 +93,7 @@ class PostgresAdviceRepository(PostgresEvaluationRepository):
             model=ModelRef(provider=row.provider, name=row.model),
             focus=row.focus,
             max_attempts=row.max_attempts,
+            evaluation_id=None if row.evaluation_id is None else UUID(row.evaluation_id),
         )
 
     async def mark_advice(self, advice_id: UUID, status: str) -> None:
@@ -76,7 +101,9 @@ class PostgresAdviceRepository(PostgresEvaluationRepository):
             update(advice).where(advice.c.advice_id == str(advice_id)).values(status=status)
         )
 
-    async def grounds(self, run_id: str) -> AdviceGrounds:
+    async def grounds(self, run_id: str, evaluation_id: UUID | None = None) -> AdviceGrounds:
+        """``evaluation_id``: the run's id names its first evaluation (whose events carry no
+        ``evaluation_id``); None, the latest one."""
         c = runs.c
         run = (
             await self._session.execute(
@@ -84,23 +111,27 @@ class PostgresAdviceRepository(PostgresEvaluationRepository):
             )
         ).one()
         e = events.c
-        latest = (
-            await self._session.execute(
-                select(e.data)
-                .where(e.stream_id == run_id, e.event_type == RunEvaluated.event_type)
-                .order_by(e.version.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        evaluation_id = latest.get("evaluation_id") if latest else None
         evaluation = e.data["evaluation_id"].astext
+        summaries = select(e.data).where(
+            e.stream_id == run_id, e.event_type == RunEvaluated.event_type
+        )
+        if evaluation_id is not None:
+            summaries = summaries.where(
+                evaluation.is_(None)
+                if str(evaluation_id) == run_id
+                else evaluation == str(evaluation_id)
+            )
+        latest = (
+            await self._session.execute(summaries.order_by(e.version.desc()).limit(1))
+        ).scalar_one_or_none()
+        chosen = latest.get("evaluation_id") if latest else None
         failing_rows = await self._session.execute(
             select(e.data)
             .where(
                 e.stream_id == run_id,
                 e.event_type == ResultEvaluated.event_type,
                 e.data["passed"].astext == "false",
-                evaluation.is_(None) if evaluation_id is None else evaluation == evaluation_id,
+                evaluation.is_(None) if chosen is None else evaluation == chosen,
             )
             .order_by(e.version)
             .limit(MAX_FAILING)

@@ -189,6 +189,7 @@ advice = Table(
     Column("model", Text, nullable=False),
     Column("focus", Text, nullable=True),
     Column("max_attempts", Integer, nullable=False),
+    Column("evaluation_id", Text, nullable=True, comment="The evaluation it is grounded in"),
     Column("status", Text, nullable=False, server_default="requested"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_advice_requested", "created_at", postgresql_where=text("status = 'requested'")),

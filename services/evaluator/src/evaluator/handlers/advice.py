@@ -3,9 +3,13 @@
 - ``request`` (the command): refuses a run that is unknown (or another project's), not finished,
   or seen before advice existed (its template was not kept), and in ONE transaction records the
   advice row and appends ``AdviceRequested`` (stream = advice id).
+  The advice is pinned to one evaluation of the run (``grounding_evaluation``): the one named
+  (the run's id for its first evaluation, else a re-evaluation's id; an unknown one is a 422
+  ``unknown_evaluation``, an unfinished one a 409 ``evaluation_pending``), by default the
+  latest finished one.
 - ``work_once`` (the worker): takes the oldest ``requested`` row (``FOR UPDATE SKIP LOCKED``:
   replicas share the queue), grounds the question in the run (``AdviceRepository.grounds``:
-  template, model, parameters, the latest evaluation's summary, failing results), asks the
+  template, model, parameters, the pinned evaluation's summary and failing results), asks the
   judge through run-orchestrator (its limits, retries, pricing), quoting an unusable answer
   back with what was wrong, up to ``max_attempts``; then in the SAME transaction appends
   ``AdviceGiven`` or ``AdviceFailed`` and marks the row. A crash rolls it back and the row is
@@ -38,7 +42,7 @@ from promptworks_contracts.api.advice import AdviceRequest
 from promptworks_contracts.api.completions import CompletionCallRequest, CompletionMessage
 from promptworks_contracts.events import AdviceFailed, AdviceGiven, AdviceRequested
 from promptworks_contracts.values import ModelParameters, ModelRef, Money, TokenUsage
-from promptworks_eventkit.errors import ConflictError, NotFoundError
+from promptworks_eventkit.errors import ConflictError, DomainError, NotFoundError
 from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.writing.port import WritePort
 
@@ -46,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 GIVEN = "given"
 FAILED = "failed"
+EVALUATED = "evaluated"
+"""A re-evaluation's status once its results are evaluated (``reevaluation``)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class ClaimedAdvice:
     model: ModelRef
     focus: str | None
     max_attempts: int
+    evaluation_id: UUID | None = None
+    """None: advice asked before evaluations were pinned (grounded in the latest)."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,25 @@ class AdviceRepository(EvaluationRepository, Protocol):
     async def run_for_advice(self, run_id: str) -> RunForAdvice | None: ...
 
     async def add_advice(
-        self, advice_id: UUID, run_id: str, project: str, request: AdviceRequest
+        self,
+        advice_id: UUID,
+        run_id: str,
+        project: str,
+        request: AdviceRequest,
+        evaluation_id: UUID,
     ) -> None: ...
 
     async def next_advice(self) -> ClaimedAdvice | None: ...
 
-    async def grounds(self, run_id: str) -> AdviceGrounds: ...
+    async def latest_reevaluation(self, run_id: str) -> UUID | None:
+        """The run's latest finished re-evaluation; None when it has only its first."""
+        ...
+
+    async def reevaluation_status(self, run_id: str, evaluation_id: UUID) -> str | None:
+        """That re-evaluation's status; None when the run has no such re-evaluation."""
+        ...
+
+    async def grounds(self, run_id: str, evaluation_id: UUID | None = None) -> AdviceGrounds: ...
 
     async def mark_advice(self, advice_id: UUID, status: str) -> None: ...
 
@@ -124,10 +145,11 @@ class Advisor:
                     "kept): run it again to get advice on it",
                     rule="run_predates_advice",
                 )
+            evaluation_id = await grounding_evaluation(tx.repos, run_id, body.evaluation_id)
             subject = run.subject
             prompt_id = subject.get("prompt_id")
             number = subject.get("prompt_version_number")
-            await tx.repos.add_advice(advice_id, str(run_id), run.project, body)
+            await tx.repos.add_advice(advice_id, str(run_id), run.project, body, evaluation_id)
             await tx.append(
                 str(advice_id),
                 [
@@ -139,6 +161,7 @@ class Advisor:
                         prompt_id=UUID(str(prompt_id)) if prompt_id else None,
                         prompt_version_number=int(str(number)) if number else None,
                         actor=actor,
+                        evaluation_id=evaluation_id,
                     )
                 ],
                 0,
@@ -152,7 +175,7 @@ class Advisor:
             claimed = await tx.repos.next_advice()
             if claimed is None:
                 return False
-            grounds = await tx.repos.grounds(claimed.run_id)
+            grounds = await tx.repos.grounds(claimed.run_id, claimed.evaluation_id)
             outcome = await ask_for_advice(self._client, claimed, grounds)
             status = GIVEN if isinstance(outcome, AdviceGiven) else FAILED
             # The outcome's envelope names the advice's project, as its request's did.
@@ -160,6 +183,29 @@ class Advisor:
             await tx.append(str(claimed.advice_id), [outcome], 1, context=context)
             await tx.repos.mark_advice(claimed.advice_id, status)
         return True
+
+
+async def grounding_evaluation(repos: AdviceRepository, run_id: UUID, wanted: UUID | None) -> UUID:
+    """The evaluation advice on ``run_id`` is grounded in: ``wanted`` (the run's id names its
+    first evaluation), else the latest finished one."""
+    if wanted is None:
+        return await repos.latest_reevaluation(str(run_id)) or run_id
+    if wanted == run_id:
+        return run_id
+    status = await repos.reevaluation_status(str(run_id), wanted)
+    if status is None:
+        raise DomainError(
+            f"run {run_id} has no evaluation {wanted}",
+            field="evaluation_id",
+            rule="unknown_evaluation",
+        )
+    if status != EVALUATED:
+        raise ConflictError(
+            f"evaluation {wanted} of run {run_id} is not finished: ask once it is",
+            field="evaluation_id",
+            rule="evaluation_pending",
+        )
+    return wanted
 
 
 async def ask_for_advice(

@@ -31,6 +31,7 @@ async def on_advice_requested(session: AsyncSession, events: Sequence[ReceivedEv
             "focus": event.focus,
             "prompt_id": event.prompt_id,
             "prompt_version_number": event.prompt_version_number,
+            "evaluation_id": event.evaluation_id,
             "status": REQUESTED,
             "requested_by": event.actor,
             "requested_at": received.envelope.time,

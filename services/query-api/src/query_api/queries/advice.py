@@ -71,6 +71,7 @@ def _out(row: Any, saved: list[SavedVersion]) -> AdviceOut:
         focus=row.focus,
         prompt_id=row.prompt_id,
         prompt_version_number=row.prompt_version_number,
+        evaluation_id=row.evaluation_id,
         advice=row.advice,
         error=row.error,
         attempts=row.attempts,

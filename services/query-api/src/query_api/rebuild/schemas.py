@@ -4,6 +4,11 @@ The structure is read from the catalog, not from the code's table definitions, s
 exactly what the migrations made (a table or index a migration adds is copied without a
 change here). Indexes that do not enforce a key are returned separately: a replay inserts
 faster without them and they are built once, after the bulk of the events.
+
+Privileges are copied too (the schema's and each table's and sequence's, with their grant
+options): an operator's read-only reporting role that may SELECT from the live read models
+may still do so after the switch. The owner is whoever runs the rebuild, as for the live ones
+(query-api's role).
 """
 
 from __future__ import annotations
@@ -93,7 +98,40 @@ async def copy_structure(connection: AsyncConnection, source: str, target: str) 
             await connection.execute(text(statement))
         else:
             later.append(statement)
+    await copy_privileges(connection, source, target)
     return later
+
+
+# Each privilege granted on the schema and on its tables and sequences to anyone but the
+# object's owner (who has them all anyway), with grantee 0 meaning PUBLIC.
+_GRANTS = text(
+    "SELECT 'SCHEMA', NULL, a.privilege_type, a.grantee, a.is_grantable "
+    "FROM pg_namespace n, aclexplode(n.nspacl) a "
+    "WHERE n.nspname = :s AND a.grantee <> n.nspowner "
+    "UNION ALL "
+    "SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.relname, "
+    "a.privilege_type, a.grantee, a.is_grantable "
+    "FROM pg_class c, aclexplode(c.relacl) a "
+    "WHERE c.relnamespace = to_regnamespace(:s) AND c.relkind IN ('r', 'p', 'S') "
+    "AND a.grantee <> c.relowner "
+    "ORDER BY 1, 2, 3, 4"
+)
+
+
+async def copy_privileges(connection: AsyncConnection, source: str, target: str) -> None:
+    """Grants on ``target`` (and its objects of the same names) what is granted on ``source``."""
+    for kind, name, privilege, grantee, grantable in await connection.execute(
+        _GRANTS, {"s": source}
+    ):
+        to = "PUBLIC" if grantee == 0 else await _role_name(connection, grantee)
+        on = quoted(target) if name is None else f"{quoted(target)}.{quoted(name)}"
+        option = " WITH GRANT OPTION" if grantable else ""
+        await connection.execute(text(f"GRANT {privilege} ON {kind} {on} TO {to}{option}"))
+
+
+async def _role_name(connection: AsyncConnection, oid: int) -> str:
+    name = await connection.scalar(text("SELECT quote_ident(pg_get_userbyid(:o))"), {"o": oid})
+    return str(name)
 
 
 def _retarget(definition: str, source: str, target: str) -> str:

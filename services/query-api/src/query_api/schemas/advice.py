@@ -29,6 +29,11 @@ class AdviceOut(BaseModel):
     focus: str | None
     prompt_id: UUID | None = Field(description="The run's prompt, where a revision is saved.")
     prompt_version_number: int | None = Field(description="The version the run used.")
+    evaluation_id: UUID | None = Field(
+        default=None,
+        description="The evaluation it is grounded in (the run's id: its first); null for "
+        "advice asked before evaluations were pinned.",
+    )
     advice: OptimisationAdvice | None = Field(
         description="overall_advice, parameter_advice, model_advice, prompt_revision (a whole "
         "template), revision_rationale, validation_plan; null unless given"

@@ -114,6 +114,7 @@ advice = Table(
     Column("focus", Text, nullable=True),
     Column("prompt_id", UUID(as_uuid=True), nullable=True),
     Column("prompt_version_number", Integer, nullable=True),
+    Column("evaluation_id", UUID(as_uuid=True), nullable=True),
     Column("status", Text, nullable=False, comment="requested, given or failed"),
     Column("advice", JSONB, nullable=True),
     Column("error", Text, nullable=True),

@@ -6,7 +6,7 @@ oldest first, returned rows are copies)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -190,3 +190,19 @@ class InMemoryRateLimitStore:
     async def adjust(self, key: str, seconds: float) -> None:
         if key in self.tat:
             self.tat[key] += seconds
+
+
+class InMemoryEmbeddingCache:
+    """``PostgresEmbeddingCache`` in a dict, for unit tests."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[list[float], datetime]] = {}
+
+    async def vectors(self, keys: Sequence[str], not_before: datetime) -> dict[str, list[float]]:
+        hits = {key: self.entries[key] for key in keys if key in self.entries}
+        return {key: vector for key, (vector, at) in hits.items() if at >= not_before}
+
+    async def store(self, vectors: Mapping[str, Sequence[float]]) -> None:
+        now = datetime.now(UTC)
+        for key, vector in vectors.items():
+            self.entries[key] = (list(vector), now)

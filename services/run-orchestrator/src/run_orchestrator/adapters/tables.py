@@ -14,6 +14,9 @@ Invariants:
   Each project has its own catalog: a name is unique within its project (ADR 0017).
 - ``response_cache`` is shared by every replica: answers of runs that use the cache, by
   ``domain.caching.cache_key``; written with the results they answered, read at a run's start.
+- ``embedding_cache`` is shared by every replica: vectors of texts embedded for other
+  services (``/internal/embeddings``), by ``domain.caching.embedding_key``, as little-endian
+  float64 bytes; read before a call, written after it, older than its TTL ignored.
 - ``run_results`` holds one row per recorded (case, repetition), written with the
   ResultRecorded batch; its primary key makes a duplicate result impossible and tells a
   resumed run what is left to do.
@@ -122,6 +125,14 @@ response_cache = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+embedding_cache = Table(
+    "embedding_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # The shared rate-limit schedules (execution/limits.py, adapters/rate_limits.py): one row per
 # (provider, model) key; ``tat`` is the GCRA's theoretical arrival time, in epoch seconds on
 # the database's clock. Created by migration 0003.
@@ -132,4 +143,12 @@ rate_limit_schedules = Table(
     Column("tat", Float(precision=53), nullable=False),
 )
 
-OWN_TABLES = (prompt_versions, prompt_labels, runs, run_results, provider_catalog, response_cache)
+OWN_TABLES = (
+    prompt_versions,
+    prompt_labels,
+    runs,
+    run_results,
+    provider_catalog,
+    response_cache,
+    embedding_cache,
+)

@@ -1,6 +1,11 @@
-"""The response cache's key: one answer per (rendered prompt, model, parameters, seed,
-repetition). The repetition is part of the key, so repetitions of a case stay independent
-samples: a cached run of 3 repetitions replays 3 answers, not one answer three times."""
+"""The caches' keys.
+
+The response cache: one answer per (rendered prompt, model, parameters, seed, repetition). The
+repetition is part of the key, so repetitions of a case stay independent samples: a cached run
+of 3 repetitions replays 3 answers, not one answer three times.
+
+The embedding cache: one vector per (project, provider, model, text); an embedding model maps
+a text to one vector, so there is nothing to sample."""
 
 from __future__ import annotations
 
@@ -38,4 +43,11 @@ def cache_key(
     if project != DEFAULT_PROJECT:
         document["project"] = project
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def embedding_key(project: str, provider: str, model: str, text: str) -> str:
+    """The shared embedding cache's key: one vector per (project, provider name, model, text).
+    Per project, like the response cache: projects name their providers independently."""
+    canonical = json.dumps([project, provider, model, text], separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -43,7 +43,9 @@ PROVIDER_COST = Counter(
     "What model calls cost at their run's price, by currency",
     ["provider", "model", "currency"],
 )
-RUNS_IN_FLIGHT = Gauge("promptworks_runs_in_flight", "Runs this process is executing")
+RUNS_IN_FLIGHT = Gauge(
+    "promptworks_runs_in_flight", "Runs this process is executing", multiprocess_mode="livesum"
+)
 
 
 def label(value: str) -> str:
