@@ -5,8 +5,8 @@ through httpx's ASGI transport (no HTTP server), with a stored read key:
 
 - a page of 50 results (`GET /test_prompt/{id}/results?limit=50&offset=100`),
 - the run list's first page (`GET /test_prompt?limit=50`),
-- the prompt list's first page (`GET /api/v1/prompts?limit=50`; no prompts: the framework's
-  share),
+- the prompt list's first page (`GET /api/v1/prompts?limit=50`; by default no prompts, the
+  framework's share; `--prompts N` loads N prompts of `bench.prompt_data`'s catalogue first),
 - `GET /healthz` (the middleware stack and routing alone).
 
 Per scenario: CPU ms per request (``time.process_time``, the lowest and the median of
@@ -15,7 +15,7 @@ round: deterministic, so comparable across runs on a loaded machine where CPU ti
 include the httpx client's share (about 600 calls per request; ``/healthz`` shows the floor).
 ``--profile DIR`` keeps each scenario's profile.
 
-    uv run python -m bench.request_cpu [--requests 100] [--rounds 6] [--profile DIR]
+    uv run python -m bench.request_cpu [--requests 100] [--rounds 6] [--profile DIR] [--prompts N]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench.prompt_data import produce_catalogue
 from bench.results_read import produce, run_events, wait_projected
 from bench.runs_read import run_events as many_runs
 from query_api.app import create_app
@@ -49,7 +50,7 @@ from tests.support.infra import (
 )
 
 
-async def measure(requests: int, rounds: int, profile_dir: Path) -> dict[str, Any]:
+async def measure(requests: int, rounds: int, profile_dir: Path, prompts: int) -> dict[str, Any]:
     infra = start_infra()
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_request_cpu")
@@ -58,6 +59,7 @@ async def measure(requests: int, rounds: int, profile_dir: Path) -> dict[str, An
         run_id, events = run_events(2000)
         _, runs = many_runs(1000)
         await produce(kafka, events + runs)
+        catalogue = await produce_catalogue(kafka, prompts) if prompts else None
         settings = QueryApiSettings(
             database_url=SecretStr(url),
             kafka=kafka,
@@ -67,7 +69,9 @@ async def measure(requests: int, rounds: int, profile_dir: Path) -> dict[str, An
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            await wait_projected(url, len(events) + len(runs))
+            await wait_projected(
+                url, len(events) + len(runs) + (catalogue.events if catalogue else 0)
+            )
             transport = httpx.ASGITransport(app=app)
             base = "http://query-api"
             async with httpx.AsyncClient(
@@ -129,18 +133,20 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=100, help="per scenario and round")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--profile", type=Path, help="keep each scenario's cProfile stats here")
+    parser.add_argument("--prompts", type=int, default=0, help="prompts in the catalogue")
     args = parser.parse_args()
     load = [round(x, 1) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as scratch:
         target = args.profile or Path(scratch)
         target.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(measure(args.requests, args.rounds, target))
+        result = asyncio.run(measure(args.requests, args.rounds, target, args.prompts))
     print(
         json.dumps(
             {
                 "nproc": os.cpu_count(),
                 "load_average_at_start": load,
                 "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+                "prompts": args.prompts,
                 "per_request": result,
             },
             indent=2,

@@ -230,3 +230,90 @@ async def test_counts_stay_exact_whatever_the_events_say(api, world, publisher) 
     assert await listed(api, archived="true", sort="name") == (["greeting", "old greeting"], "2")
     assert (await listed(api, archived="all"))[1] == "4"
     assert (await listed(api, archived="all", label="latest"))[1] == "4"  # counted rows agree
+
+
+async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, world) -> None:
+    """The prompt list's JSON is built by PostgreSQL (queries.prompt_json): for the world's
+    prompts (built from events: chat and text templates, classes, tags, labels, archived) and
+    rows with stored JSON at the edges (keys left to their defaults, unknown keys, no version,
+    an unknown tag) it equals PromptOut's own rendering of the same rows."""
+    import json
+    from datetime import UTC, datetime
+
+    from pydantic import TypeAdapter
+    from sqlalchemy import insert
+
+    from promptworks_contracts.projects import DEFAULT_PROJECT
+    from query_api.queries.prompt_docs import documents, prompt_out
+    from query_api.schemas.prompts import PromptOut
+    from query_api.tables import prompt_versions, prompts
+
+    at = datetime(2021, 5, 6, 7, 8, 9, tzinfo=UTC)
+    edge, empty, version_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    version = {
+        "version_id": version_id,
+        "prompt_id": edge,
+        "number": 1,
+        "label": "v1",
+        "template": {"kind": "chat", "messages": [{"role": "user", "content": "a\nb"}], "x": 1},
+        "variables": [{"name": "tone"}, {"name": "n", "type": "enum", "choices": [1, "a"]}],
+        "default_model": {"provider": "openai", "name": "gpt", "extra": True},
+        "default_parameters": {"max_tokens": 5},
+        "commit_message": 'first "one"',
+        "author": "zoë",
+        "created_at": datetime(2021, 5, 6, 7, 8, 9, 5, tzinfo=UTC),
+        "variables_report": {"undeclared": [], "unused": ["tone"]},
+        "origin": {"advice_id": str(uuid.uuid4()), "run_id": str(uuid.uuid4())},
+    }
+    prompt: dict[str, Any] = {
+        "project_id": DEFAULT_PROJECT,
+        "description": "edge",
+        "author": "zoë",
+        "class_id": None,
+        "labels": {},
+        "archived": False,
+        "created_at": at,
+        "updated_at": at,
+        "stream_version": 1,
+    }
+    async with api.sessions() as session, session.begin():
+        await session.execute(
+            insert(prompts).values(
+                [
+                    {
+                        **prompt,
+                        "prompt_id": edge,
+                        "name": "edge",
+                        "class_id": uuid.uuid4(),  # a class not applied yet
+                        "tag_ids": [uuid.uuid4()],  # a tag not applied yet
+                        "labels": {"latest": 7, "production": 1},
+                        "current_version_id": version_id,
+                        "current_version_number": 1,
+                        "version_count": 1,
+                    },
+                    {
+                        **prompt,
+                        "prompt_id": empty,
+                        "name": "no versions",
+                        "tag_ids": [],
+                        "current_version_id": None,
+                        "current_version_number": None,
+                        "version_count": 0,
+                    },
+                ]
+            )
+        )
+        await session.execute(insert(prompt_versions).values(version))
+    response = await api.client.get(PROMPTS, params={"archived": "all", "limit": 200})
+    assert response.status_code == 200
+    listed = response.json()
+    async with api.sessions() as session:
+        rows = {row.prompt_id: row for row in (await session.execute(documents())).all()}
+    assert len(listed) == len(rows) >= 6
+    expected = [prompt_out(rows[uuid.UUID(item["id"])]) for item in listed]
+    assert listed == json.loads(TypeAdapter(list[PromptOut]).dump_json(expected))
+    by_id = {item["id"]: item for item in listed}
+    assert by_id[str(edge)]["labels"] == {"latest": 1, "production": 1}
+    assert by_id[str(edge)]["current_version"]["content"] == "user: a\nb"
+    assert by_id[str(edge)]["current_version"]["created_at"] == "2021-05-06T07:08:09.000005Z"
+    assert by_id[str(empty)]["current_version"] is None and by_id[str(empty)]["versions"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -184,3 +185,114 @@ async def test_results_of_unknown_run_and_bad_paging(api, catalog) -> None:
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field
     empty = await api.client.get(f"{RUNS}/{catalog.running.run_id}/results")
     assert empty.json() == [] and empty.headers["X-Total-Count"] == "0"
+    # The deepest offset the API allows, on a finished run (read by position, int4): empty.
+    deepest = await api.client.get(path, params={"offset": 2**31 - 1, "limit": 10_000})
+    assert deepest.status_code == 200 and deepest.json() == []
+    assert deepest.headers["X-Total-Count"] == "4"
+
+
+async def test_the_run_list_built_by_postgresql_is_what_run_out_renders(api, catalog) -> None:
+    """The run list's JSON is built by PostgreSQL (queries.run_documents): for varied rows (the
+    catalog's, built from events, and rows with every optional field set, unset and at the
+    edges of its spelling) it equals RunOut's own rendering of the same rows."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from pydantic import TypeAdapter
+    from sqlalchemy import insert, select
+
+    from promptworks_contracts.projects import DEFAULT_PROJECT
+    from query_api.queries.runs import _run
+    from query_api.schemas.runs import RunOut
+    from query_api.tables import runs
+
+    base: dict[str, Any] = {
+        "project_id": DEFAULT_PROJECT,
+        "prompt_id": uuid.uuid4(),
+        "prompt_version_id": uuid.uuid4(),
+        "prompt_version_number": 3,
+        "provider": "openai",
+        "model_name": "gpt-x",
+        "model_version": None,
+        "parameters": {},
+        "repetitions": 1,
+        "case_count": 2,
+        "assertions": [],
+        "notes": None,
+        "batch_id": None,
+        "total_calls": 2,
+        "recorded": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "status": "queued",
+        "failure_reason": None,
+        "created_at": datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "stream_version": 1,
+    }
+    varied = [
+        {},  # every optional field null, a whole second
+        {
+            "model_version": "2024-08-06",
+            "parameters": {"temperature": 0.7, "top_p": 1, "max_tokens": 5, "stop": ["\n"]},
+            "assertions": [{"kind": "contains", "value": 'é"\\', "weight": 0.5}],
+            "notes": 'line\nbreak "quoted" \u2603',
+            "batch_id": "b-1",
+            "status": "completed",
+            "recorded": 2,
+            "succeeded": 1,
+            "failed": 1,
+            "created_at": datetime(2020, 1, 2, 3, 4, 5, 120000, tzinfo=UTC),
+            "started_at": datetime(2020, 1, 2, 3, 4, 6, 500, tzinfo=UTC),
+            "finished_at": datetime(2020, 1, 2, 3, 4, 7, tzinfo=UTC),
+            "evaluation_summary": {"evaluated": 2, "pass_rate": 0.5, "tiny": 1e-07, "n": None},
+            "label": "production",
+            "currency": "USD",
+            "cost": Decimal("0.001250000000"),
+            "estimated_cost": Decimal("0"),
+            "budget": Decimal("100.000000000000"),
+            "cancelled_by": None,
+            "retry_of": uuid.uuid4(),
+            "evaluator_id": uuid.uuid4(),
+            "evaluator_version": 4,
+            "metadata": {"z": 1, "a": {"nested": [1, 2.5, True, None]}},
+        },
+        {
+            "status": "cancelled",
+            "parameters": {"temperature": None},
+            "started_at": datetime(2020, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
+            "failure_reason": "budget reached",
+            "cancelled_by": "ann",
+            "currency": None,
+            "cost": Decimal("1.5"),  # no currency: no amount is shown
+            "metadata": {},
+        },
+        {"status": "running", "currency": "EUR", "cost": Decimal("12345678901.000000000001")},
+    ]
+    async with api.sessions() as session, session.begin():
+        for i, fields in enumerate(varied):
+            row = {**base, "run_id": uuid.uuid4(), "stream_version": i + 1, **fields}
+            await session.execute(insert(runs).values(row))
+    async with api.sessions() as session:
+        rows = (await session.execute(select(runs))).all()
+    expected = {str(row.run_id): row for row in rows}
+    assert len(expected) == len(varied) + 4
+
+    response = await api.client.get(RUNS, params={"limit": 200})
+    assert response.status_code == 200
+    assert response.headers["X-Total-Count"] == str(len(expected))
+    listed = response.json()
+    rendered = TypeAdapter(list[RunOut]).dump_json([_run(expected[r["id"]]) for r in listed])
+    assert listed == json.loads(rendered)
+    # The values that pydantic spells one way and JSON could spell another, explicitly.
+    by_status = {r["status"]: r for r in listed if r["prompt_id"] == str(base["prompt_id"])}
+    done = by_status["completed"]
+    assert done["cost"] == {"amount": "0.00125", "currency": "USD"}
+    assert done["estimated_cost"] == {"amount": "0", "currency": "USD"}
+    assert done["budget"] == {"amount": "100", "currency": "USD"}
+    assert done["created_at"] == "2020-01-02T03:04:05.120000Z"
+    assert done["started_at"] == "2020-01-02T03:04:06.000500Z"
+    assert done["updated_at"] == done["finished_at"] == "2020-01-02T03:04:07Z"
+    assert (done["temperature"], done["top_p"]) == (0.7, 1)
+    assert by_status["cancelled"]["cost"] is None
+    assert by_status["running"]["cost"] == {"amount": "12345678901.000000000001", "currency": "EUR"}
+    assert by_status["queued"]["updated_at"] == "2020-01-02T03:04:05Z"

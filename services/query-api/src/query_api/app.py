@@ -51,6 +51,7 @@ from query_api.auth.projects import ProjectStore
 from query_api.auth.ratelimit import RateLimiter
 from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
+from query_api.hot_reads import HotReads
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
 from query_api.settings import QueryApiSettings
 from query_api.web import install_console
@@ -71,6 +72,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         fence=checkpoint_fence(read_schema.SWAP_FENCE_KEY),
     )
     runtime_lifespan = lifespan_for(runtime)
+    hot = HotReads(settings.database_url.get_secret_value(), settings.db_pool_size)
     service_token = settings.service_token.get_secret_value() if settings.service_token else None
 
     @contextlib.asynccontextmanager
@@ -82,8 +84,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             app.state.writes = ForwardedWrites(
                 forwarder, runtime.sessions, settings.read_your_writes_timeout
             )
-            async with runtime_lifespan(app):
-                yield
+            await hot.start()
+            try:
+                async with runtime_lifespan(app):
+                    yield
+            finally:
+                await hot.close()
 
     app = FastAPI(
         title="PromptWorks API",
@@ -95,6 +101,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.hot_reads = hot
     app.state.settings = settings
     app.state.keys = KeyStore(
         runtime.sessions, settings.pepper(), KeyCache(settings.api_key_cache_seconds)

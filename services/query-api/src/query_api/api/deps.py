@@ -5,6 +5,7 @@ dependency in its thread pool, a thread hop per request for reading an attribute
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -21,13 +22,19 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 
 
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+@contextlib.asynccontextmanager
+async def read_snapshot(request: Request) -> AsyncIterator[AsyncSession]:
     """One snapshot per request, so a page and its total count agree with each other."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         await session.connection(
             execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         )
+        yield session
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with read_snapshot(request) as session:
         yield session
 
 

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import TypeAdapter
 
 from promptworks_contracts.events.prompt import LABEL_PATTERN
 from promptworks_eventkit.errors import DomainError
@@ -17,10 +16,12 @@ from query_api.api.deps import (
     CURSOR_HEADERS,
     Project,
     ReadSession,
+    read_snapshot,
     set_next,
     set_total,
 )
 from query_api.api.ownership import owned
+from query_api.hot_reads import HotReads
 from query_api.queries import diff, history, prompt_list, prompt_reads, render
 from query_api.queries.prompt_docs import LATEST
 from query_api.schemas.prompts import (
@@ -39,7 +40,6 @@ OWNED = [owned(prompts, "prompt_id", "prompt")]
 """On every route naming a prompt but the one read (whose single query checks the project:
 the by-label fetch applications make at run time stays ONE query)."""
 
-PROMPT_PAGE = TypeAdapter(list[PromptOut])
 PromptId = Annotated[UUID, Path(description="The prompt's id")]
 _LABEL = re.compile(LABEL_PATTERN)
 
@@ -51,7 +51,6 @@ _LABEL = re.compile(LABEL_PATTERN)
     summary="List, search and filter prompts",
 )
 async def list_prompts(
-    session: ReadSession,
     project: Project,
     request: Request,
     q: Annotated[
@@ -92,9 +91,17 @@ async def list_prompts(
         label=label,
         archived=archived,
     )
-    page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
-    # Pages carry whole documents: serialised in one pass of pydantic-core, not FastAPI's.
-    response = Response(PROMPT_PAGE.dump_json(page.items), media_type="application/json")
+    prompt_list.check_sort(sort)
+    if prompt_list.hot(filters, sort, cursor):
+        # The first pages of the catalogue: one statement on the hot pool (queries.prompt_list).
+        reads: HotReads = request.app.state.hot_reads
+        page = await prompt_list.hot_page(reads, filters, sort, limit, offset)
+    else:
+        async with read_snapshot(request) as session:
+            page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
+    # The documents come as JSON from PostgreSQL (queries.prompt_json): passed on as they are.
+    body = "[" + ",".join(page.items) + "]"
+    response = Response(body.encode(), media_type="application/json")
     set_total(response, page.total)
     set_next(response, request, page.next_cursor)
     return response

@@ -9,17 +9,27 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
 from query_api.api import paging
-from query_api.api.deps import CURSOR_HEADERS, Project, ReadSession, Settings, Writes
+from query_api.api.deps import (
+    CURSOR_HEADERS,
+    Project,
+    ReadSession,
+    Settings,
+    Writes,
+    read_snapshot,
+)
 from query_api.api.ownership import owned
 from query_api.api.result_params import EvaluationParam, ResultFilters, RunFilters
-from query_api.queries import reevaluated_results
+from query_api.hot_reads import HotReads
+from query_api.queries import reevaluated_results, run_documents
 from query_api.queries import runs as queries
 from query_api.queries.evaluation_sources import FIRST, choose, reevaluation
+from query_api.queries.result_filters import ResultFilter
 from query_api.schemas.runs import ResultOut, RunOut, RunStatus
 from query_api.settings import QueryApiSettings
 from query_api.tables import runs
@@ -39,10 +49,8 @@ RunId = Annotated[UUID, Path(description="The run's id")]
     summary="List test runs",
 )
 async def list_runs(
-    session: ReadSession,
     project: Project,
     request: Request,
-    response: Response,
     more: RunFilters,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status")] = None,
     prompt_version_id: Annotated[UUID | None, Query()] = None,
@@ -53,22 +61,25 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
-) -> list[RunOut]:
+) -> Response:
     """Newest first unless `sort` says otherwise."""
     first = paging.start(request, "runs", offset, cursor)
-    total, items = await queries.list_runs(
-        session,
-        status=status,
-        prompt_version_id=prompt_version_id,
-        prompt_id=prompt_id,
-        batch_id=batch_id,
-        limit=limit,
-        offset=first,
-        more=more,
-        project=project,
-    )
-    paging.finish(response, request, "runs", first, len(items), total)
-    return items
+    filters = {
+        "status": status,
+        "prompt_version_id": prompt_version_id,
+        "prompt_id": prompt_id,
+        "batch_id": batch_id,
+        "provider": more.provider,
+        "model_name": more.model_name,
+        "created_after": more.created_after,
+        "created_before": more.created_before,
+    }
+    # The page's JSON is built by PostgreSQL (queries.run_documents): passed on as it comes.
+    reads: HotReads = request.app.state.hot_reads
+    total, count, body = await run_documents.page(reads, project, filters, more.sort, limit, first)
+    response = Response(body.encode(), media_type="application/json")
+    paging.finish(response, request, "runs", first, count, total)
+    return response
 
 
 @router.get("/{run_id}", response_model=RunOut, summary="One test run")
@@ -86,7 +97,6 @@ async def get_run(session: ReadSession, run_id: RunId) -> RunOut:
     summary="A run's results with their metrics",
 )
 async def list_results(
-    session: ReadSession,
     request: Request,
     run_id: RunId,
     filters: ResultFilters,
@@ -99,29 +109,57 @@ async def list_results(
     and its verdict, of the chosen evaluation (default: the latest). A whole run in one
     answer: `/results/export` (NDJSON, streamed)."""
     first = paging.start(request, "results", offset, cursor)
-    page: tuple[int, list[str]] | None = None
-    if evaluation is None:
-        # The default (the latest evaluation) is read with the run itself: one round trip.
-        run = await queries.run_for_results(session, run_id)
-        if run is not None and run.latest is None:
-            conditions = filters.conditions()
-            page = await queries.result_page(session, run_id, limit, first, conditions, run)
-        elif run is not None:
-            source = reevaluation(run.latest)
-            page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
-    else:
-        source = await choose(session, run_id, evaluation)
-        if source is FIRST:
-            page = await queries.result_page(session, run_id, limit, first, filters.conditions())
-        elif await queries.run_exists(session, run_id):
-            page = await reevaluated_results.page(session, run_id, limit, first, filters, source)
+    run: queries.RunForResults | None = None
+    if evaluation is None and filters.none:
+        # The hot path: a finished run's page by position with the run itself, one statement.
+        reads: HotReads = request.app.state.hot_reads
+        run, answered = await queries.hot_result_page(reads, run_id, limit, first)
+        if run is None:
+            raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
+        if answered is not None:
+            total, body = answered
+            return _page(request, first, max(0, min(limit, total - first)), total, body)
+    async with read_snapshot(request) as session:
+        page = await _results(session, run_id, filters, evaluation, limit, first, run)
     if page is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     total, documents = page
     # Each result is stored as the JSON it is answered with: the page is their concatenation.
-    body = "[" + ",".join(documents) + "]"
+    return _page(request, first, len(documents), total, "[" + ",".join(documents) + "]")
+
+
+async def _results(
+    session: AsyncSession,
+    run_id: UUID,
+    filters: ResultFilter,
+    evaluation: UUID | None,
+    limit: int,
+    first: int,
+    run: queries.RunForResults | None,
+) -> tuple[int, list[str]] | None:
+    """A page read in the request's snapshot; ``run``: the hot path's read of it, if made."""
+    if evaluation is None:
+        if run is None:
+            # The default (the latest evaluation) is read with the run itself: one round trip.
+            run = await queries.run_for_results(session, run_id)
+        if run is not None and run.latest is None:
+            conditions = filters.conditions()
+            return await queries.result_page(session, run_id, limit, first, conditions, run)
+        if run is not None and run.latest is not None:
+            source = reevaluation(run.latest)
+            return await reevaluated_results.page(session, run_id, limit, first, filters, source)
+        return None
+    source = await choose(session, run_id, evaluation)
+    if source is FIRST:
+        return await queries.result_page(session, run_id, limit, first, filters.conditions())
+    if await queries.run_exists(session, run_id):
+        return await reevaluated_results.page(session, run_id, limit, first, filters, source)
+    return None
+
+
+def _page(request: Request, first: int, count: int, total: int, body: str) -> Response:
     response = Response(body.encode(), media_type="application/json")
-    paging.finish(response, request, "results", first, len(documents), total)
+    paging.finish(response, request, "results", first, count, total)
     return response
 
 

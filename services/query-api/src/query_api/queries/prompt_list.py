@@ -11,33 +11,56 @@ from the projection's counters (``prompt_counts``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, and_, func, literal, select, text, true, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, text, true, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import DomainError
+from query_api.hot_reads import HotReads, Prepared, fetch_in
 from query_api.queries import cursor as cursors
-from query_api.queries.prompt_docs import documents, prompt_fields
+from query_api.queries import prompt_json
 from query_api.queries.prompt_filters import PromptFilters, relevance
-from query_api.schemas.prompts import PromptOut
-from query_api.tables import prompt_counts, prompts
+from query_api.tables import prompt_classes, prompt_counts, prompt_versions, prompts
 
 p = prompts.c
 
-PROMPT_LIST = TypeAdapter(list[PromptOut])
 SORTS = ("updated_at", "-updated_at", "created_at", "-created_at", "name", "-name")
 RELEVANCE = "relevance"
 
-__all__ = ["SORTS", "Page", "PromptFilters", "list_prompts"]
+__all__ = ["SORTS", "Page", "PromptFilters", "check_sort", "hot", "hot_page", "list_prompts"]
+
+
+def check_sort(sort: str | None) -> None:
+    if sort is not None and sort not in SORTS:
+        raise DomainError(f"sort must be one of {', '.join(SORTS)}", field="sort", rule="enum")
 
 
 @dataclass(frozen=True)
 class Page:
     total: int
-    items: list[PromptOut]
+    items: list[str]
+    """Each prompt's document, JSON as the API answers it (``prompt_json``)."""
     next_cursor: str | None
+
+
+@cache
+def _documents() -> Prepared:
+    """The documents (JSON text, ``prompt_json``) of the prompts ``ids``, in that order."""
+    current = prompt_versions.alias("cv")
+    ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
+    page = func.unnest(ids).table_valued("id", with_ordinality="ord").render_derived("page")
+    return Prepared(
+        select(prompt_json.document(current))
+        .select_from(
+            page.join(prompts, p.prompt_id == page.c.id)
+            .outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id)
+            .outerjoin(current, current.c.version_id == p.current_version_id)
+        )
+        .order_by(page.c.ord)
+    )
 
 
 def _order(
@@ -60,6 +83,77 @@ def _order(
     return [(p[sort.lstrip("-")], descending), (p.prompt_id, descending)]
 
 
+def hot(filters: PromptFilters, sort: str | None, cursor: str | None) -> bool:
+    """Whether ``hot_page`` answers: no filter but the archived state, a plain sort (or the
+    default), paged by offset (a cursor's keys and the relevance search take the session)."""
+    return filters.unfiltered and not filters.term and cursor is None and sort in (None, *SORTS)
+
+
+async def hot_page(
+    reads: HotReads, filters: PromptFilters, sort: str | None, limit: int, offset: int
+) -> Page:
+    """The page, its documents and the total (the projection's counters) in one statement."""
+    sort = sort or "-updated_at"
+    rows = await reads.rows(
+        hot_statement(sort, filters.archived),
+        {"project": filters.project, "limit": limit + 1, "offset": offset},
+    )
+    if rows:
+        total = int(rows[0]["total"])
+    else:
+        found = await reads.row(_hot_count(filters.archived), {"project": filters.project})
+        total = int(found[0]) if found is not None else 0
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        position = cursors.Cursor(sort, filters.fingerprint(), key=last["k0"], last_id=last["k1"])
+        next_cursor = cursors.encode(position)
+    return Page(total, [row["document"] for row in rows], next_cursor)
+
+
+def _counted(archived: str) -> ColumnElement[Any]:
+    n = prompt_counts.c
+    counted = {"false": n.active, "true": n.prompts - n.active, "all": n.prompts}[archived]
+    return func.coalesce(func.sum(counted), 0)
+
+
+@cache
+def _hot_count(archived: str) -> Prepared:
+    n = prompt_counts.c
+    return Prepared(select(_counted(archived)).where(n.project_id == bindparam("project")))
+
+
+@cache
+def hot_statement(sort: str, archived: str) -> Prepared:
+    n = prompt_counts.c
+    project = bindparam("project", type_=p.project_id.type)
+    where = [p.project_id == project]
+    if archived != "all":
+        where.append(p.archived == (archived == "true"))
+    order = _order(sort, "", None)
+    page = (
+        select(p.prompt_id.label("page_id"), *(e.label(f"k{i}") for i, (e, _) in enumerate(order)))
+        .where(*where)
+        .order_by(*(e.desc() if d else e.asc() for e, d in order))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery("page")
+    )
+    total = select(_counted(archived)).where(n.project_id == project).scalar_subquery()
+    current = prompt_versions.alias("cv")
+    keys = [page.c.k0, page.c.k1]
+    return Prepared(
+        select(total.label("total"), *keys, prompt_json.document(current).label("document"))
+        .select_from(
+            page.join(prompts, p.prompt_id == page.c.page_id)
+            .outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id)
+            .outerjoin(current, current.c.version_id == p.current_version_id)
+        )
+        .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(keys, order, strict=True)))
+    )
+
+
 async def list_prompts(
     session: AsyncSession,
     filters: PromptFilters,
@@ -68,8 +162,6 @@ async def list_prompts(
     offset: int,
     cursor: str | None,
 ) -> Page:
-    if sort is not None and sort not in SORTS:
-        raise DomainError(f"sort must be one of {', '.join(SORTS)}", field="sort", rule="enum")
     sort = sort or (RELEVANCE if filters.term else "-updated_at")
     after: ColumnElement[bool] = true()
     if cursor is not None:
@@ -93,21 +185,13 @@ async def list_prompts(
     keys = [expression.label(f"k{i}") for i, (expression, _) in enumerate(order)]
     if sort == RELEVANCE:
         keys.append(func.count().over().label("total"))
-    page = (
+    query = (
         select(p.prompt_id.label("page_id"), *keys)
         .select_from(source)
         .where(where, after)
         .order_by(*(e.desc() if d else e.asc() for e, d in order))
         .limit(limit + 1)
         .offset(offset)
-        .subquery("page")
-    )
-    ordered = [page.c[f"k{i}"] for i in range(len(order))]
-    query = (
-        documents()
-        .add_columns(*ordered, *([page.c.total] if sort == RELEVANCE else []))
-        .join(page, page.c.page_id == p.prompt_id)
-        .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(ordered, order, strict=True)))
     )
     rows = (await session.execute(query)).all()
     if sort == RELEVANCE and rows:
@@ -123,18 +207,17 @@ async def list_prompts(
         else:
             position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
         next_cursor = cursors.encode(position)
-    items = PROMPT_LIST.validate_python([prompt_fields(row) for row in rows])
-    return Page(total, items, next_cursor)
+    # The documents in a second statement of the same snapshot, compiled once (a statement
+    # this size costs SQLAlchemy more to look up in its cache than asyncpg to run).
+    documents = await fetch_in(session, _documents(), {"ids": [row.page_id for row in rows]})
+    return Page(total, [document for (document,) in documents], next_cursor)
 
 
 async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:
     """Without filters (but the archived state) the projection's counters answer."""
     if filters.unfiltered:
         n = prompt_counts.c
-        counted = {"false": n.active, "true": n.prompts - n.active, "all": n.prompts}
-        query = select(func.coalesce(func.sum(counted[filters.archived]), 0)).where(
-            n.project_id == filters.project
-        )
+        query = select(_counted(filters.archived)).where(n.project_id == filters.project)
     else:
         query = select(func.count()).select_from(prompts).where(where)
     return int(await session.scalar(query) or 0)

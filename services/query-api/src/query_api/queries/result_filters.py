@@ -26,6 +26,16 @@ class ResultFilter:
     q: str | None = None
     """Text the output contains (case-insensitive)."""
 
+    @property
+    def none(self) -> bool:
+        """No filter given (``q=""`` filters nothing, as in ``conditions``)."""
+        return (
+            self.passed is None
+            and self.failed_check is None
+            and self.case_index is None
+            and not self.q
+        )
+
     def conditions(self) -> list[ColumnElement[Any]]:
         # ``ok`` and ``failed_checks`` are derived from the metrics when the result's document
         # is rendered (projections.result_documents): indexed columns, no per-row subquery.

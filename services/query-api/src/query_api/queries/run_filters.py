@@ -35,10 +35,17 @@ class RunFilter:
             found.append(r.created_at < self.created_before)
         return found
 
-    def order(self) -> list[UnaryExpression[Any]]:
-        """The sort, then newest first and the id: a total order, so pages never overlap."""
-        column = {"created_at": r.created_at, "finished_at": r.finished_at, "cost": r.cost}[
-            self.sort.lstrip("-")
-        ]
-        first = column.desc().nulls_last() if self.sort.startswith("-") else column.asc()
-        return [first, r.created_at.desc(), r.run_id.desc()]
+    def order(self, columns: Any = r) -> list[UnaryExpression[Any]]:
+        """The sort, then newest first and the id: a total order, so pages never overlap.
+        ``columns``: of ``runs`` or of a subquery of it.
+
+        ``created_at`` is never null: sorted on it the order is the index's
+        (``ix_runs_created_at``), so a page is an index range, not a sort of every match."""
+        name = self.sort.lstrip("-")
+        column = columns[name]
+        descending = self.sort.startswith("-")
+        if name == "created_at":
+            first = column.desc() if descending else column.asc()
+            return [first, columns.run_id.desc()]
+        first = column.desc().nulls_last() if descending else column.asc()
+        return [first, columns.created_at.desc(), columns.run_id.desc()]

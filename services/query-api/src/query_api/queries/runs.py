@@ -9,53 +9,30 @@ by position (``result_positions``) at any offset.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    and_,
+    bindparam,
+    func,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.projects import DEFAULT_PROJECT
 from promptworks_contracts.values import EvaluatorPin
-from query_api.queries.run_filters import RunFilter
-from query_api.schemas.runs import RunOut, RunStatus, money
+from promptworks_eventkit.http import MAX_INT32
+from query_api.hot_reads import HotReads, Prepared, constant
+from query_api.schemas.runs import RunOut, money
 from query_api.tables import FINISHED_STATUSES, evaluations, result_positions, results, runs
 
 r = runs.c
-
-
-async def list_runs(
-    session: AsyncSession,
-    *,
-    status: RunStatus | None,
-    prompt_version_id: UUID | None,
-    prompt_id: UUID | None,
-    limit: int,
-    offset: int,
-    batch_id: str | None = None,
-    more: RunFilter | None = None,
-    project: str = DEFAULT_PROJECT,
-) -> tuple[int, list[RunOut]]:
-    """A page of the project's runs (newest first, or ``more.sort``) and the total that match
-    the filters."""
-    more = more or RunFilter()
-    conditions = [r.project_id == project, *more.conditions()]
-    if status is not None:
-        conditions.append(r.status == status)
-    if prompt_version_id is not None:
-        conditions.append(r.prompt_version_id == prompt_version_id)
-    if prompt_id is not None:
-        conditions.append(r.prompt_id == prompt_id)
-    if batch_id is not None:
-        conditions.append(r.batch_id == batch_id)
-    where = and_(*conditions) if conditions else None
-    count = select(func.count()).select_from(runs)
-    page = select(runs).order_by(*more.order()).limit(limit).offset(offset)
-    if where is not None:
-        count, page = count.where(where), page.where(where)
-    total = int(await session.scalar(count) or 0)
-    rows = (await session.execute(page)).all() if total > offset else []
-    return total, [_run(row) for row in rows]
 
 
 async def get_run(session: AsyncSession, run_id: UUID, project: str | None = None) -> RunOut | None:
@@ -71,7 +48,7 @@ async def run_exists(session: AsyncSession, run_id: UUID) -> bool:
     return (await session.scalar(select(r.run_id).where(r.run_id == run_id))) is not None
 
 
-def latest_reevaluation(run_id: UUID) -> ScalarSelect[Any]:
+def latest_reevaluation(run_id: Any) -> ScalarSelect[Any]:
     """The run's latest evaluated re-evaluation (``evaluation_sources.choose``'s default), as a
     scalar subquery: NULL when the run has only its first evaluation."""
     e = evaluations.c
@@ -91,6 +68,69 @@ async def run_for_results(session: AsyncSession, run_id: UUID) -> Any:
         r.run_id == run_id
     )
     return (await session.execute(query)).first()
+
+
+class RunForResults(NamedTuple):
+    recorded: int
+    status: str
+    latest: UUID | None
+
+
+@cache
+def _hot_results_page() -> Prepared:
+    """``run_for_results`` and, for a finished run, its page by position, in one statement
+    (one snapshot: the total and the page agree without a transaction)."""
+    run_id = bindparam("run_id", type_=r.run_id.type)
+    p, res = result_positions.c, results.c
+    numbered = (
+        select(
+            func.count().label("count"),
+            func.string_agg(res.document, aggregate_order_by(constant(","), p.position)).label(
+                "body"
+            ),
+        )
+        .select_from(result_positions.join(results, res.result_id == p.result_id))
+        .where(
+            p.run_id == r.run_id,
+            p.position >= bindparam("first"),
+            p.position < bindparam("end"),
+            r.status.in_([constant(status) for status in FINISHED_STATUSES]),
+        )
+        .lateral("numbered")
+    )
+    return Prepared(
+        select(
+            r.recorded,
+            r.status,
+            latest_reevaluation(run_id).label("latest"),
+            numbered.c.count,
+            numbered.c.body,
+        )
+        .select_from(runs.join(numbered, true()))
+        .where(r.run_id == run_id)
+    )
+
+
+async def hot_result_page(
+    reads: HotReads, run_id: UUID, limit: int, offset: int
+) -> tuple[RunForResults | None, tuple[int, str] | None]:
+    """An unfiltered page of the run's latest evaluation, in one statement when the run has
+    finished and has no re-evaluation (the common case): (the run, None when it does not
+    exist; (the total, the page's JSON array), None when the caller must read it otherwise:
+    ``result_page`` given this run, or ``reevaluated_results``)."""
+    # Positions are int4: the page's end is capped there (no run has that many results).
+    end = min(offset + limit, MAX_INT32)
+    row = await reads.row(_hot_results_page(), {"run_id": run_id, "first": offset, "end": end})
+    if row is None:
+        return None, None
+    run = RunForResults(row["recorded"], row["status"], row["latest"])
+    if run.latest is not None:
+        return run, None
+    if run.recorded <= offset:
+        return run, (run.recorded, "[]")
+    if run.status in FINISHED_STATUSES and row["count"] == min(limit, run.recorded - offset):
+        return run, (run.recorded, "[" + row["body"] + "]")
+    return run, None  # running, or its results not numbered (yet)
 
 
 async def result_page(
