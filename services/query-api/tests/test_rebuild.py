@@ -152,6 +152,8 @@ async def test_rebuild_switches_to_identical_models_while_serving(
     serve, settings, publisher, eventually, catalog_class, world_class, capfd
 ) -> None:
     catalog, world = catalog_class.build(), world_class.build()
+    # The readers below read as fast as the replicas answer: no rate limit (tested elsewhere).
+    settings = settings.model_copy(update={"rate_limit_per_minute": 0})
     url = settings.database_url.get_secret_value()
     late = catalog.early.model_copy(
         update={"run_id": uuid.uuid4(), "cases": [{}, {}], "total_calls": 2}

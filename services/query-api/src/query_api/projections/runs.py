@@ -8,6 +8,7 @@ terminal status is never overwritten by RunStarted. Evaluation events never touc
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -28,6 +29,7 @@ from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections._util import unnest_rows, update_many
+from query_api.projections.counts import add_runs as count_runs
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.projections.result_documents import refresh_runs, render_new
 from query_api.projections.result_positions import number, renumber_finished
@@ -79,7 +81,15 @@ async def on_run_created(session: AsyncSession, events: Sequence[ReceivedEvent])
         }
         for received, event in pairs
     ]
-    await session.execute(pg_insert(runs).on_conflict_do_nothing(), rows)
+    inserted = await session.execute(
+        pg_insert(runs).on_conflict_do_nothing().returning(runs.c.run_id, runs.c.project_id),
+        rows,
+    )
+    # Only runs new to the model count (a redelivered RunCreated inserts nothing).
+    partition_of = {event.run_id: received.partition for received, event in pairs}
+    await count_runs(
+        session, Counter((partition_of[run_id], project) for run_id, project in inserted)
+    )
     # The evaluator may have been applied first (another topic): pick up its summary now.
     await copy_evaluation_summaries(session, [event.run_id for _, event in pairs])
     # Results never precede their run on its stream, but a document shows the run's currency:

@@ -16,7 +16,9 @@ back as ``0.0000001``; the values are equal.)
 
 One statement per page (``hot_reads``: the total, the page and its JSON in one snapshot), built
 and compiled once per filter shape (which filters are present, and the sort) with bound
-parameters, not per request.
+parameters, not per request. The unfiltered list's total is the projection's ``run_counts``
+(a few rows per project), not a count of the project's runs (7-10 ms of an 11 ms statement at
+10,000 runs).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from query_api.hot_reads import HotReads, Prepared, constant
 from query_api.queries.run_filters import RunFilter
-from query_api.tables import runs
+from query_api.tables import run_counts, runs
 
 FILTERS = (
     "status",
@@ -160,7 +162,15 @@ def statement(present: tuple[str, ...], sort: str) -> Prepared:
     statement (one snapshot): the total that match, how many runs the page holds and their
     JSON array (text)."""
     where = and_(*_conditions(present))
-    total = select(func.count()).select_from(runs).where(where).scalar_subquery()
+    if present:
+        total = select(func.count()).select_from(runs).where(where).scalar_subquery()
+    else:  # the project's whole list: its kept count, not a count of every run
+        n = run_counts.c
+        total = (
+            select(func.coalesce(func.sum(n.runs), 0))
+            .where(n.project_id == bindparam("project"))
+            .scalar_subquery()
+        )
     ordering = RunFilter(sort=sort)  # type: ignore[arg-type]
     page: Subquery = (
         select(runs)

@@ -36,6 +36,7 @@ from query_api.tables.runs import (
     result_positions,
     result_verdicts,
     results,
+    run_counts,
     run_evaluations,
     runs,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "result_positions",
     "result_verdicts",
     "results",
+    "run_counts",
     "run_evaluations",
     "runs",
 ]

@@ -203,8 +203,20 @@ Index(
     batches.c.batch_id.desc(),
 )
 
+run_counts = Table(
+    "run_counts",
+    metadata,
+    project_column(),
+    Column("partition", Integer, nullable=False, comment="of topic promptworks.run"),
+    Column("runs", BigInteger, nullable=False),
+    PrimaryKeyConstraint("project_id", "partition"),
+)
+"""How many runs each project has, per partition: the total of the unfiltered run list without
+counting every run (``prompt_counts``' reasoning: one writer per row, no contention)."""
+
 RUN_READ_MODEL_TABLES = (
     runs,
+    run_counts,
     run_evaluations,
     results,
     metrics,
