@@ -213,14 +213,7 @@ async def replay_share(settings: QueryApiSettings, targets: dict[TopicPartition,
         await _until(runner, consumer, targets, progress, "replay")
         return progress.events
     finally:
-        try:
-            if consumer is not None:
-                await _stopped(consumer.stop())
-        finally:
-            try:
-                await _stopped(producer.stop())
-            finally:
-                await engine.dispose()
+        await _closed(consumer, producer, engine)
 
 
 async def _replay_and_switch(
@@ -292,15 +285,23 @@ async def _replay_and_switch(
         fence_seconds = time.monotonic() - started
         return Timings(replay_events, replay_seconds, replay_cpu, fence_seconds)
     finally:
+        # Its connections name NEXT first, which no longer exists: never used again.
+        await _closed(consumer, producer, engine)
+
+
+async def _closed(
+    consumer: AIOKafkaConsumer | None, producer: AIOKafkaProducer, engine: AsyncEngine
+) -> None:
+    """Stops the replay's Kafka clients and disposes of its engine, each even if one before
+    it fails."""
+    try:
+        if consumer is not None:
+            await _stopped(consumer.stop())
+    finally:
         try:
-            if consumer is not None:
-                await _stopped(consumer.stop())
+            await _stopped(producer.stop())
         finally:
-            try:
-                await _stopped(producer.stop())
-            finally:
-                # Its connections name NEXT first, which no longer exists: never used again.
-                await engine.dispose()
+            await engine.dispose()
 
 
 async def _stopped(stop: Awaitable[None]) -> None:
