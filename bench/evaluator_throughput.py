@@ -35,12 +35,9 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -48,6 +45,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
+from bench.prompt_list import chosen_infra
 from evaluator.domain.plan import RunPlan
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent, ResultRecorded, RunCompleted, RunCreated
@@ -64,9 +62,7 @@ from tests.support.infra import (
     drop_database,
     isolated_kafka,
     migrate,
-    start_infra,
 )
-from tests.support.private_infra import running_private_infra
 
 ASSERTIONS: list[dict[str, Any]] = [
     {"type": "contains", "value": "{{ topic }}"},
@@ -343,18 +339,6 @@ def judge_alone(events: list[DomainEvent]) -> dict[str, float]:
         "cpu_seconds": round(seconds, 2),
         "results_per_cpu_second": round(len(results) / seconds),
     }
-
-
-@contextlib.contextmanager
-def chosen_infra(durable: bool) -> Iterator[Infra]:
-    if not durable:
-        yield start_infra()
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state)) as private,
-    ):
-        yield Infra(private.database_url_base, private.kafka_bootstrap_servers)
 
 
 async def main(

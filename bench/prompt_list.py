@@ -259,9 +259,10 @@ async def concurrent(
     requests: int,
     connections: int,
     server: subprocess.Popen[bytes],
+    expect_header: str | None = None,
 ) -> dict[str, Any]:
     """``requests`` GETs over ``connections`` keep-alive connections at once: percentiles,
-    requests/s and query-api's CPU ms per request."""
+    requests/s and query-api's CPU ms per request. ``expect_header``: every answer has it."""
     samples: list[float] = []
     sent = [0]
 
@@ -274,6 +275,7 @@ async def concurrent(
                 answer = await client.get(path, params=params(i))
                 samples.append((time.perf_counter() - started) * 1000)
                 assert answer.status_code == 200, answer.text[:200]
+                assert expect_header is None or expect_header in answer.headers
 
     cpu, started = cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))

@@ -39,8 +39,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.prompt_list import (
     chosen_infra,
-    cpu_seconds,
-    percentiles,
+    concurrent,
     start_query_api,
     stop_query_api,
     stored_key_headers,
@@ -201,30 +200,14 @@ async def pages(
     headers: dict[str, str],
     server: subprocess.Popen[bytes],
 ) -> dict[str, Any]:
+    """Pages of 50 at random offsets (seeded)."""
     rng = random.Random(3)
-    samples: list[float] = []
-    queue = list(range(requests))
+    path = f"/api/v1/test_prompt/{run_id}/results"
 
-    async def worker() -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
-            while queue:
-                queue.pop()
-                offset = rng.randrange(0, max(1, total - 50))
-                started = time.perf_counter()
-                answer = await client.get(
-                    f"/api/v1/test_prompt/{run_id}/results", params={"limit": 50, "offset": offset}
-                )
-                samples.append((time.perf_counter() - started) * 1000)
-                assert answer.status_code == 200, answer.text[:200]
+    def params(_: int) -> dict[str, Any]:
+        return {"limit": 50, "offset": rng.randrange(0, max(1, total - 50))}
 
-    cpu, started = cpu_seconds(server), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    report = percentiles(samples)
-    report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
-    report["server_cpu_ms_per_request"] = round(
-        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
-    )
-    return report
+    return await concurrent(base_url, headers, path, params, requests, connections, server)
 
 
 async def live(client: httpx.AsyncClient, run_id: uuid.UUID) -> dict[str, Any]:

@@ -29,16 +29,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 
 from bench.prompt_list import (
-    cpu_seconds,
-    percentiles,
+    chosen_infra,
+    concurrent,
     start_query_api,
     stop_query_api,
     stored_key_headers,
+    wait_serving,
 )
-from bench.results_read import chosen_infra, produce, wait_serving
+from bench.results_read import produce
 from promptworks_contracts.events import DomainEvent, RunCompleted, RunCreated, RunStarted
 from promptworks_contracts.values import ModelParameters, ModelRef, TextTemplate
 from promptworks_eventkit.db import asyncpg_dsn
@@ -95,27 +95,16 @@ async def scenario(
     headers: dict[str, str],
     server: subprocess.Popen[bytes],
 ) -> dict[str, Any]:
-    samples: list[float] = []
-    left = [requests]
-
-    async def worker() -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as client:
-            while left[0] > 0:
-                left[0] -= 1
-                started = time.perf_counter()
-                answer = await client.get("/api/v1/test_prompt", params=params)
-                samples.append((time.perf_counter() - started) * 1000)
-                assert answer.status_code == 200, answer.text[:200]
-                assert "X-Total-Count" in answer.headers
-
-    cpu, started = cpu_seconds(server), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    report = percentiles(samples)
-    report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
-    report["server_cpu_ms_per_request"] = round(
-        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
+    return await concurrent(
+        base_url,
+        headers,
+        "/api/v1/test_prompt",
+        lambda _: params,
+        requests,
+        connections,
+        server,
+        expect_header="X-Total-Count",
     )
-    return report
 
 
 async def main(
