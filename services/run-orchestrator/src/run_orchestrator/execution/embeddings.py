@@ -77,8 +77,8 @@ class EmbeddingCalls:
         cache = None if embedder.kind == "mock" else self._cache
         keys = [embedding_key(project, call.provider, call.model, text) for text in call.inputs]
         known = await cache.vectors(keys, datetime.now(UTC) - self._ttl) if cache else {}
-        # Each distinct text not in the cache is sent once.
-        sent = dict.fromkeys(t for t, k in zip(call.inputs, keys, strict=True) if k not in known)
+        # Each distinct text not in the cache is sent once (text -> its key).
+        sent = {t: k for t, k in zip(call.inputs, keys, strict=True) if k not in known}
         usage, fresh = TokenUsage(), {}
         if sent:
             try:
@@ -90,10 +90,7 @@ class EmbeddingCalls:
                     error=str(error)[:MAX_ERROR_CHARS],
                     latency_ms=(time.perf_counter() - started) * 1000.0,
                 )
-            fresh = {
-                embedding_key(project, call.provider, call.model, text): vector
-                for text, vector in zip(sent, embeddings.vectors, strict=True)
-            }
+            fresh = dict(zip(sent.values(), embeddings.vectors, strict=True))
             if cache:
                 await cache.store(fresh)
             known = {**known, **fresh}
