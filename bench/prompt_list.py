@@ -41,6 +41,7 @@ import asyncpg
 import httpx
 import psutil
 
+from bench import wrk_load
 from bench.prompt_data import Catalogue, produce_catalogue
 from promptworks_eventkit.db import asyncpg_dsn
 from tests.support.credentials import ADMIN_KEY, admin_headers
@@ -251,6 +252,14 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def load_client() -> str:
+    """``BENCH_HTTP_CLIENT``: ``wrk`` (the default when Debian's wrk is installed) or ``httpx``."""
+    chosen = os.environ.get("BENCH_HTTP_CLIENT") or ("wrk" if wrk_load.available() else "httpx")
+    if chosen not in {"wrk", "httpx"}:
+        raise SystemExit(f"BENCH_HTTP_CLIENT must be wrk or httpx, not {chosen!r}")
+    return chosen
+
+
 async def concurrent(
     base_url: str,
     headers: dict[str, str],
@@ -261,8 +270,45 @@ async def concurrent(
     server: subprocess.Popen[bytes],
     expect_header: str | None = None,
 ) -> dict[str, Any]:
-    """``requests`` GETs over ``connections`` keep-alive connections at once: percentiles,
-    requests/s and query-api's CPU ms per request. ``expect_header``: every answer has it."""
+    """GETs over ``connections`` keep-alive connections at once: percentiles, requests/s and
+    query-api's CPU ms per request. ``expect_header``: every answer has it (with wrk: the first,
+    checked before the load; wrk fails the run on any non-2xx answer).
+
+    With wrk: ``requests`` distinct requests, sent in turn for ``BENCH_SECONDS`` (default 8).
+    With httpx: ``requests`` requests in all; its client CPU shares the cores with the server."""
+    client = load_client()
+    cpu, started = cpu_seconds(server), time.perf_counter()
+    if client == "wrk":
+        every = [params(i) for i in range(requests)]
+        async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as check:
+            answer = await check.get(path, params=every[0])
+            assert answer.status_code == 200, answer.text[:200]
+            assert expect_header is None or expect_header in answer.headers
+        cpu, started = cpu_seconds(server), time.perf_counter()
+        seconds = float(os.environ.get("BENCH_SECONDS", "8"))
+        paths = wrk_load.request_paths(path, every)
+        report = await wrk_load.run_wrk(base_url, headers, paths, connections, seconds)
+        report = {key: round(value, 2) for key, value in report.items()}
+    else:
+        report = await httpx_concurrent(
+            base_url, headers, path, params, requests, connections, expect_header
+        )
+    count = report["requests"]
+    report["client"] = client
+    report["requests_per_second"] = round(count / (time.perf_counter() - started), 1)
+    report["server_cpu_ms_per_request"] = round((cpu_seconds(server) - cpu) * 1000 / count, 2)
+    return report
+
+
+async def httpx_concurrent(
+    base_url: str,
+    headers: dict[str, str],
+    path: str,
+    params: Params,
+    requests: int,
+    connections: int,
+    expect_header: str | None,
+) -> dict[str, Any]:
     samples: list[float] = []
     sent = [0]
 
@@ -277,14 +323,8 @@ async def concurrent(
                 assert answer.status_code == 200, answer.text[:200]
                 assert expect_header is None or expect_header in answer.headers
 
-    cpu, started = cpu_seconds(server), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
-    report = percentiles(samples)
-    report["requests_per_second"] = round(len(samples) / (time.perf_counter() - started), 1)
-    report["server_cpu_ms_per_request"] = round(
-        (cpu_seconds(server) - cpu) * 1000 / len(samples), 2
-    )
-    return report
+    return percentiles(samples)
 
 
 CONCURRENT: dict[str, Params] = {
