@@ -45,7 +45,9 @@ async def record_applies(session: AsyncSession, events: Sequence[ReceivedEvent])
 
 
 @contextlib.asynccontextmanager
-async def running_consumer(scratch_db, kafka: KafkaSettings) -> AsyncIterator[ConsumerRunner]:
+async def running_consumer(
+    scratch_db, kafka: KafkaSettings, asynchronous_commit: bool = False
+) -> AsyncIterator[ConsumerRunner]:
     producer: AIOKafkaProducer = create_producer(kafka, "consumer-test")
     await producer.start()
     router = EventRouter({PromptCreated: record_applies})
@@ -59,6 +61,7 @@ async def running_consumer(scratch_db, kafka: KafkaSettings) -> AsyncIterator[Co
         producer=producer,
         max_records=500,
         retry_backoff=0.01,
+        asynchronous_commit=asynchronous_commit,
     )
     task = asyncio.create_task(runner.run())
     try:

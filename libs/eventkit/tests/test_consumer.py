@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
@@ -22,7 +22,7 @@ from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import EventRouter
-from promptworks_eventkit.tables import dead_letters
+from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
 from tests.support.kafka import produce, read_topic
 
 from .conftest import applied
@@ -65,6 +65,37 @@ async def test_restart_resumes_from_stored_offsets_without_reapplying(scratch_db
         await wait_until(lambda: _equals(count_rows(scratch_db, applied), 150))
         await asyncio.sleep(0.5)
     assert await count_rows(scratch_db, applied) == 150
+
+
+async def test_an_asynchronous_consumer_goes_back_when_its_commits_were_lost(
+    scratch_db, kafka
+) -> None:
+    """With ``asynchronous_commit`` a database crash may lose batches already acknowledged
+    (ADR 0026; the crash itself is in query-api's ``test_backlog``). Here the loss is made by
+    hand, the way a crash leaves it: effects, stream positions and offsets back to an earlier
+    commit, behind the consumer's back. It must read the lost events again, idle or not, and
+    apply each once."""
+    await produce(kafka, prompt_events(100))
+    async with running_consumer(scratch_db, kafka, asynchronous_commit=True):
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 100))
+        async with scratch_db.sessions() as session, session.begin():
+            for table in (applied, consumer_stream_positions, consumer_offsets):
+                await session.execute(delete(table))
+        # Idle: the next poll finds the stored offsets behind its own and goes back.
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 100))
+        async with scratch_db.sessions() as session, session.begin():
+            await session.execute(delete(applied).where(applied.c.version == 1))
+            await session.execute(delete(consumer_stream_positions))
+            await session.execute(delete(consumer_offsets))
+        # Again with new events arriving: the first transaction after the loss, a batch's or
+        # an idle poll's, finds the stored offsets behind (a batch's is not committed).
+        await produce(kafka, prompt_events(50))
+        await wait_until(lambda: _equals(stored_offsets(scratch_db), 150))
+        await asyncio.sleep(0.5)
+    async with scratch_db.sessions() as session:
+        rows = await session.scalar(select(func.count()).select_from(applied))
+        distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
+    assert (rows, distinct) == (150, 150)
 
 
 async def test_poison_events_go_to_the_dlq_and_the_consumer_goes_on(scratch_db, kafka) -> None:

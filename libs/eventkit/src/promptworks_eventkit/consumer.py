@@ -14,6 +14,11 @@ How it holds:
   and ``dead_letters``, then the consumer moves on. An undecodable event goes there at once.
 - Batches are bounded (``max_records``) and handlers do database work only, so the loop never
   approaches ``max_poll_interval_ms``; long work (model calls) runs elsewhere.
+- ``asynchronous_commit`` (derived read models only, ADR 0026): each batch commits with
+  ``synchronous_commit = off``, so PostgreSQL may lose the last acknowledged batches in a crash.
+  Every such transaction (and every idle poll) first reads the stored offsets and compares them
+  with the ones kept in memory; if they differ, commits were lost (or the checkpoints moved),
+  nothing of the batch is committed and the consumer seeks back to the stored offsets.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,7 +66,16 @@ BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]
 """Applies events (already deduplicated, in partition order) inside the given transaction."""
 
 AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
-"""Told the events of a batch once they are committed (e.g. to count them); must not fail."""
+"""Told the events of a batch once they are committed (e.g. to count them); must not fail.
+With ``asynchronous_commit`` an event may be told again after a database crash."""
+
+ASYNCHRONOUS_CHECKPOINTS = text(
+    "SELECT o.topic, o.partition, o.next_offset"
+    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous"
+    " LEFT JOIN consumer_offsets AS o ON o.consumer = :consumer"
+)
+"""One round trip: this transaction's commit made asynchronous, and the offsets stored by the
+consumer's last commits that survived (no row of NULLs when none is stored)."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +121,14 @@ class ConsumerRunner:
         retry_backoff: float = 0.2,
         on_applied: AppliedHook | None = None,
         fence: Fence | None = None,
+        asynchronous_commit: bool = False,
     ) -> None:
+        """``asynchronous_commit``: only for consumers whose effects are derived data that
+        nothing else reads as a source (a read model), never for one that appends events
+        (an outbox): see the module's docstring and ADR 0026."""
         self.name = name
         self._fence = fence
+        self._asynchronous = asynchronous_commit
         self._fence_token: Any = None
         """What ``fence`` answered when the offsets in ``_next_offsets`` were read."""
         self._on_applied = on_applied
@@ -171,8 +190,8 @@ class ConsumerRunner:
                 else:
                     if self._group_pending:  # idle: the last batches' offsets, not left behind
                         await self._commit_group(consumer)
-                    if self._fence is not None:
-                        await self._check_fence(consumer)
+                    if self._fence is not None or self._asynchronous:
+                        await self._check_checkpoints(consumer)
                 self._record_lag(consumer)
         finally:
             self.running = False
@@ -235,17 +254,17 @@ class ConsumerRunner:
         """Per partition, the first offset not yet committed with the effects."""
         return dict(self._next_offsets)
 
-    async def _check_fence(self, consumer: AIOKafkaConsumer) -> None:
-        """Idle, no batch checks the fence: check it here, so that checkpoints moved back
-        (a rollback to older models) are read from even when no new event arrives."""
-        assert self._fence is not None
+    async def _check_checkpoints(self, consumer: AIOKafkaConsumer) -> None:
+        """Idle, no batch checks the fence or the stored offsets: check them here, so that
+        checkpoints moved back (a rollback to older models) or commits lost in a database crash
+        (``asynchronous_commit``) are read again even when no new event arrives."""
         assigned = list(consumer.assignment())
         if not assigned:
             return
         try:
             async with self.batch_lock:
                 async with self._sessions() as session, session.begin():
-                    moved = await self._fence(session) != self._fence_token
+                    moved = await self._checkpoints_moved(session)
                 if moved:
                     log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
                     await self.seek_to_stored_offsets(assigned)
@@ -253,6 +272,30 @@ class ConsumerRunner:
             # The database away: the next batch checks again, in its own transaction; an idle
             # consumer must not restart (and rebalance its group) for it.
             log.warning("fence check failed", consumer=self.name, error=repr(error))
+
+    async def _checkpoints_moved(self, session: AsyncSession) -> bool:
+        """Whether the session sees other checkpoints than the offsets kept in memory: the
+        fence's token changed, or (``asynchronous_commit``) an owned partition's stored offset
+        differs from the next offset in memory, i.e. commits acknowledged before were lost."""
+        if self._fence is not None and await self._fence(session) != self._fence_token:
+            return True
+        if not self._asynchronous or self._consumer is None:
+            return False
+        rows = await session.execute(ASYNCHRONOUS_CHECKPOINTS, {"consumer": self.name})
+        stored = {(t, p): o for t, p, o in rows if t is not None}
+        for tp in self._consumer.assignment():
+            expected = self._next_offsets.get(tp)
+            found = stored.get((self._kafka.logical_topic(tp.topic), tp.partition), 0)
+            if expected is not None and found != expected:
+                log.warning(
+                    "stored offsets differ from the consumer's; commits were lost",
+                    consumer=self.name,
+                    partition=f"{tp.topic}:{tp.partition}",
+                    stored=found,
+                    expected=expected,
+                )
+                return True
+        return False
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Per owned partition: its high watermark (from the last fetch) minus our position."""
@@ -438,7 +481,7 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
-            if self._fence is not None and await self._fence(session) != self._fence_token:
+            if await self._checkpoints_moved(session):
                 raise CheckpointsMoved
             # A decodable dead letter moves its stream's position like an applied event: a
             # re-sent copy of it is then a duplicate, so only an operator's replay applies it
@@ -472,6 +515,11 @@ class ConsumerRunner:
                     ],
                 )
             await self._store_offsets(session, records)
+        # Committed: what is stored is what the next transaction must find (one by one after a
+        # failed batch, several commits make up one batch).
+        for record in records:
+            tp = TopicPartition(record.physical_topic, record.partition)
+            self._next_offsets[tp] = max(self._next_offsets.get(tp, 0), record.offset + 1)
         by_type: dict[str, int] = {}
         for event in fresh:
             by_type[event.envelope.type] = by_type.get(event.envelope.type, 0) + 1

@@ -45,6 +45,7 @@ class ConsumerSpec:
     max_records: int
     on_applied: AppliedHook | None = None
     fence: Fence | None = None
+    asynchronous_commit: bool = False
 
 
 def _session_itself(session: AsyncSession) -> AsyncSession:
@@ -89,13 +90,19 @@ class Runtime:
         max_records: int = 2000,
         on_applied: AppliedHook | None = None,
         fence: Fence | None = None,
+        asynchronous_commit: bool = False,
     ) -> None:
         """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
         batch's session itself (read models) or a write-port transaction joined to it
         (``PostgresWritePort.joined``) for consumers that append events. ``on_applied`` is told
         each batch's events once they are committed; ``fence`` guards its checkpoints
-        (``fence.py``)."""
-        self.consumer_specs.append(ConsumerSpec(name, router, bind, max_records, on_applied, fence))
+        (``fence.py``). ``asynchronous_commit`` (ADR 0026) is for read models only: a consumer
+        that appends events (its outbox is read by others) must commit durably."""
+        if asynchronous_commit and bind is not _session_itself:
+            raise ValueError(f"consumer {name}: asynchronous commit is for read models only")
+        self.consumer_specs.append(
+            ConsumerSpec(name, router, bind, max_records, on_applied, fence, asynchronous_commit)
+        )
 
     def dead_letters(self) -> DeadLetters:
         """The operator's view of this process's consumers' dead letters (replays go through
@@ -140,6 +147,7 @@ class Runtime:
                 max_records=spec.max_records,
                 on_applied=spec.on_applied,
                 fence=spec.fence,
+                asynchronous_commit=spec.asynchronous_commit,
             )
             self.consumers.append(consumer)
             self.spawn(f"consumer-{spec.name}", consumer.run)

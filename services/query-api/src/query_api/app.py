@@ -70,6 +70,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         max_records=MAX_RECORDS,
         # A rebuild's switch moves the checkpoints: each batch checks, under the switch's lock.
         fence=checkpoint_fence(read_schema.SWAP_FENCE_KEY),
+        # Derived data, offsets beside it: a batch lost in a crash is projected again (ADR 0026).
+        asynchronous_commit=True,
     )
     runtime_lifespan = lifespan_for(runtime)
     hot = HotReads(settings.database_url.get_secret_value(), settings.db_pool_size)
