@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -34,8 +35,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
@@ -53,7 +53,7 @@ from promptworks_eventkit.metrics import (
     CONSUMER_LAG,
 )
 from promptworks_eventkit.settings import KafkaSettings
-from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions, dead_letters
+from promptworks_eventkit.tables import consumer_offsets, dead_letters
 from promptworks_eventkit.tracing import enabled as tracing_enabled
 from promptworks_eventkit.tracing import processing
 
@@ -68,6 +68,50 @@ BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]
 AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 """Told the events of a batch once they are committed (e.g. to count them); must not fail.
 With ``asynchronous_commit`` an event may be told again after a database crash."""
+
+CHECKPOINT = text(
+    """
+    WITH wanted AS (
+        SELECT * FROM json_to_recordset(CAST(:positions AS json))
+            AS w(topic text, stream_id text, version integer)
+    ), old AS (
+        SELECT p.topic, p.stream_id, p.version FROM consumer_stream_positions AS p
+        JOIN wanted AS w ON w.topic = p.topic AND w.stream_id = p.stream_id
+        WHERE p.consumer = :consumer
+    ), positions AS (
+        INSERT INTO consumer_stream_positions AS p (consumer, topic, stream_id, version)
+        SELECT :consumer, topic, stream_id, version FROM wanted ORDER BY topic, stream_id
+        ON CONFLICT (consumer, topic, stream_id) DO UPDATE SET version = excluded.version
+        WHERE p.version < excluded.version
+    ), offsets AS (
+        INSERT INTO consumer_offsets AS o (consumer, topic, partition, next_offset)
+        SELECT :consumer, topic, partition, next_offset
+        FROM json_to_recordset(CAST(:offsets AS json))
+            AS n(topic text, partition integer, next_offset bigint)
+        ORDER BY topic, partition
+        ON CONFLICT (consumer, topic, partition) DO UPDATE
+        SET next_offset = excluded.next_offset, updated_at = now()
+    )
+    SELECT found.kind, found.topic, found.key, found.value
+    FROM (
+        SELECT set_config('synchronous_commit',
+            coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true)
+    ) AS settings
+    LEFT JOIN (
+        SELECT 'position' AS kind, topic, stream_id AS key, version::bigint AS value FROM old
+        UNION ALL
+        SELECT 'offset', topic, partition::text, next_offset FROM consumer_offsets
+        WHERE consumer = :consumer AND CAST(:asynchronous AS boolean)
+    ) AS found ON true
+    """
+)
+"""A batch's bookkeeping, one round trip (it was three: positions read, positions written,
+offsets written): the applied version of each stream of the batch (read before it is moved:
+every part of one statement sees the same snapshot), each stream moved up to the batch's
+highest version, the next offset per partition stored, the transaction's commit made
+asynchronous or left as configured, and the offsets stored before this batch (asynchronous
+consumers only). The effects follow in the same transaction, so its order is free. Rows are
+written in key order, as before, so that two writers never wait for each other in a cycle."""
 
 ASYNCHRONOUS_CHECKPOINTS = text(
     "SELECT o.topic, o.partition, o.next_offset"
@@ -279,10 +323,15 @@ class ConsumerRunner:
         differs from the next offset in memory, i.e. commits acknowledged before were lost."""
         if self._fence is not None and await self._fence(session) != self._fence_token:
             return True
-        if not self._asynchronous or self._consumer is None:
+        if not self._asynchronous:
             return False
         rows = await session.execute(ASYNCHRONOUS_CHECKPOINTS, {"consumer": self.name})
-        stored = {(t, p): o for t, p, o in rows if t is not None}
+        return self._offsets_differ({(t, p): o for t, p, o in rows if t is not None})
+
+    def _offsets_differ(self, stored: dict[tuple[str, int], int]) -> bool:
+        """Whether an owned partition's stored offset is not the next offset in memory."""
+        if self._consumer is None:
+            return False
         for tp in self._consumer.assignment():
             expected = self._next_offsets.get(tp)
             found = stored.get((self._kafka.logical_topic(tp.topic), tp.partition), 0)
@@ -481,14 +530,17 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
-            if await self._checkpoints_moved(session):
+            if self._fence is not None and await self._fence(session) != self._fence_token:
                 raise CheckpointsMoved
             # A decodable dead letter moves its stream's position like an applied event: a
             # re-sent copy of it is then a duplicate, so only an operator's replay applies it
             # (once), never a redelivery as well.
             dead_ids = {id(decoded[id(r)]) for r in dead if id(r) in decoded}
             events = [decoded[id(r)] for r in records if id(r) in decoded]
-            fresh = [e for e in await self._deduplicate(session, events) if id(e) not in dead_ids]
+            fresh, stored = await self._checkpoint(session, records, events)
+            if self._asynchronous and self._offsets_differ(stored):
+                raise CheckpointsMoved  # commits were lost: nothing of this one is committed
+            fresh = [e for e in fresh if id(e) not in dead_ids]
             events = [e for e in events if id(e) not in dead_ids]
             if fresh:
                 if tracing_enabled():
@@ -514,7 +566,6 @@ class ConsumerRunner:
                         for r in dead
                     ],
                 )
-            await self._store_offsets(session, records)
         # Committed: what is stored is what the next transaction must find (one by one after a
         # failed batch, several commits make up one batch).
         for record in records:
@@ -541,60 +592,52 @@ class ConsumerRunner:
         ) as traced:
             await self._handler(session, traced)
 
-    async def _deduplicate(
-        self, session: AsyncSession, events: list[ReceivedEvent]
-    ) -> list[ReceivedEvent]:
-        if not events:
-            return []
-        wanted = {(event.topic, event.envelope.subject) for event in events}
-        positions = consumer_stream_positions.c
-        # One read for every topic of the batch (a stream id is unique across topics in
-        # practice; a row of another topic's stream of the same id is read and ignored).
-        rows = await session.execute(
-            select(positions.topic, positions.stream_id, positions.version).where(
-                positions.consumer == self.name,
-                positions.topic.in_(sorted({topic for topic, _ in wanted})),
-                positions.stream_id.in_(sorted({stream for _, stream in wanted})),
-            )
-        )
-        applied: dict[tuple[str, str], int] = {(t, s): v for t, s, v in rows if (t, s) in wanted}
-        fresh: list[ReceivedEvent] = []
+    async def _checkpoint(
+        self, session: AsyncSession, records: list[_Record], events: list[ReceivedEvent]
+    ) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int]]:
+        """The batch's bookkeeping in one statement (``CHECKPOINT``): reads each stream's
+        applied version and moves it to the batch's highest, stores the next offsets, sets the
+        transaction's commit mode and (``asynchronous_commit``) reads the offsets stored before
+        this batch. Returns the events not yet applied (in order) and those stored offsets."""
+        positions: dict[tuple[str, str], int] = {}
         for event in events:
             key = (event.topic, event.envelope.subject)
-            if event.envelope.streamversion > applied.get(key, 0):
-                applied[key] = event.envelope.streamversion
-                fresh.append(event)
-        if fresh:
-            touched = {(e.topic, e.envelope.subject) for e in fresh}
-            statement = pg_insert(consumer_stream_positions)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["consumer", "topic", "stream_id"],
-                    set_={"version": statement.excluded.version},
-                ),
-                [
-                    {"consumer": self.name, "topic": t, "stream_id": s, "version": applied[(t, s)]}
-                    for t, s in sorted(touched)
-                ],
-            )
-        return fresh
-
-    async def _store_offsets(self, session: AsyncSession, records: list[_Record]) -> None:
-        latest: dict[tuple[str, int], int] = {}
+            positions[key] = max(positions.get(key, 0), event.envelope.streamversion)
+        offsets: dict[tuple[str, int], int] = {}
         for record in records:
-            key = (record.topic, record.partition)
-            latest[key] = max(latest.get(key, -1), record.offset + 1)
-        statement = pg_insert(consumer_offsets)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["consumer", "topic", "partition"],
-                set_={"next_offset": statement.excluded.next_offset, "updated_at": func.now()},
-            ),
-            [
-                {"consumer": self.name, "topic": t, "partition": p, "next_offset": o}
-                for (t, p), o in sorted(latest.items())
-            ],
+            key_ = (record.topic, record.partition)
+            offsets[key_] = max(offsets.get(key_, -1), record.offset + 1)
+        rows = await session.execute(
+            CHECKPOINT,
+            {
+                "consumer": self.name,
+                "positions": json.dumps(
+                    [{"topic": t, "stream_id": s, "version": v} for (t, s), v in positions.items()]
+                ),
+                "offsets": json.dumps(
+                    [
+                        {"topic": t, "partition": p, "next_offset": o}
+                        for (t, p), o in offsets.items()
+                    ]
+                ),
+                "commit": "off" if self._asynchronous else None,
+                "asynchronous": self._asynchronous,
+            },
         )
+        applied: dict[tuple[str, str], int] = {}
+        stored: dict[tuple[str, int], int] = {}
+        for kind, topic, key, value in rows:
+            if kind == "position":
+                applied[(topic, key)] = value
+            elif kind == "offset":
+                stored[(topic, int(key))] = value
+        fresh: list[ReceivedEvent] = []
+        for event in events:
+            stream = (event.topic, event.envelope.subject)
+            if event.envelope.streamversion > applied.get(stream, 0):
+                applied[stream] = event.envelope.streamversion
+                fresh.append(event)
+        return fresh, stored
 
     async def _send_to_dlq(self, record: _Record, error: str) -> None:
         log.error(
