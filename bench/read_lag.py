@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -34,11 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.e2e_run import PeakMemory, stack_kafka, start_stack
 from bench.prompt_list import percentiles
 from bench.results_read import chosen_infra
 from devstack.services import Stack
+from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.db import asyncpg_dsn
 from tests.support.infra import Infra, delete_topics, drop_database
 
@@ -51,6 +54,55 @@ RELAY_DELAYS = """
 """
 """Where part of the lag goes: the outbox relay's delay, from the recording transaction's start
 (``created_at`` is its ``now()``) to the row marked published after the broker's ack."""
+APPLIED = """
+    SELECT (SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1),
+           (SELECT extract(epoch FROM max(updated_at))::float8 FROM consumer_offsets),
+           (SELECT sum(next_offset)::bigint FROM consumer_offsets)
+"""
+"""How far query-api applied the run's stream, when its last batch's transaction began, and
+how many records its batches have covered (all in one snapshot)."""
+WAL_SYNCS = "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
+STAGES = ("relay", "broker", "consumer_wait", "transaction")
+
+
+class Tap:
+    """Reads the run topic as it is written (outside any group): when each of the run's events
+    was first readable from the broker, and the record's own timestamp (the producer's)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap, self._topic = bootstrap, topic
+        self.timestamps: dict[tuple[str, int], float] = {}
+        """(stream id, version) -> the record's timestamp."""
+        self.tapped_at: dict[tuple[str, int], float] = {}
+        """(stream id, version) -> when the tap first read it."""
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, fetch_max_wait_ms=5
+        )
+        await consumer.start()
+        cluster = await consumer._client.fetch_all_metadata()  # the topics created by the stack
+        partitions = cluster.partitions_for_topic(self._topic) or set()
+        assert partitions, f"no topic {self._topic}"
+        consumer.assign([TopicPartition(self._topic, p) for p in partitions])
+        await consumer.seek_to_end()
+        self.consumer = consumer
+
+    async def run(self) -> None:
+        assert self.consumer is not None
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=50)
+            seen = time.time()
+            for records in batch.values():
+                for record in records:
+                    event = (record.key.decode(), int(dict(record.headers)["ce_streamversion"]))
+                    self.timestamps.setdefault(event, record.timestamp / 1000)
+                    self.tapped_at.setdefault(event, seen)
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
 
 
 class LagWatcher:
@@ -59,38 +111,50 @@ class LagWatcher:
 
     def __init__(self, command_db: str, query_db: str, stream_id: str, warmup: float) -> None:
         self._dsns = asyncpg_dsn(command_db), asyncpg_dsn(query_db)
-        self._stream = stream_id
+        self.stream = stream_id
         self._warmup = warmup
         self.committed_at: dict[int, float] = {}
         self.lags_ms: list[float] = []
         self.applied_version = 0
         self.done = False
         self.relay_ms: Any = None
+        self.counted: list[int] = []
+        """The versions whose lag is counted (after the warm-up)."""
+        self.applied_at: dict[int, float] = {}
+        self.batch_started_at: dict[int, float] = {}
+        self.batches: list[tuple[int, float]] = []
+        """Per query-api batch seen committed: its records and its transaction's seconds."""
 
     async def run(self) -> None:
         command, query = [await asyncpg.connect(dsn) for dsn in self._dsns]
-        started, last_committed = time.monotonic(), 0
+        started, last_committed = time.time(), 0
+        last_batch, last_records = None, None
         try:
             while not self.done or self.applied_version < last_committed:
                 for row in await command.fetch(
                     "SELECT version FROM events WHERE stream_id = $1 AND version > $2",
-                    self._stream,
+                    self.stream,
                     last_committed,
                 ):
-                    self.committed_at.setdefault(row["version"], time.monotonic())
+                    self.committed_at.setdefault(row["version"], time.time())
                     last_committed = max(last_committed, row["version"])
-                applied = await query.fetchval(
-                    "SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1",
-                    self._stream,
-                )
-                seen = time.monotonic()
+                applied, batch_start, records = await query.fetchrow(APPLIED, self.stream)
+                seen = time.time()
+                if batch_start is not None and batch_start != last_batch:
+                    if last_records is not None:
+                        self.batches.append((int(records - last_records), seen - batch_start))
+                    last_batch, last_records = batch_start, records
                 for version in range(self.applied_version + 1, (applied or 0) + 1):
                     committed = self.committed_at.get(version, seen)
+                    self.applied_at[version] = seen
+                    if batch_start is not None:
+                        self.batch_started_at[version] = float(batch_start)
                     if committed - started >= self._warmup:
                         self.lags_ms.append((seen - committed) * 1000)
+                        self.counted.append(version)
                 self.applied_version = max(self.applied_version, applied or 0)
                 await asyncio.sleep(POLL_SECONDS)
-            self.relay_ms = await command.fetchrow(RELAY_DELAYS, self._stream)
+            self.relay_ms = await command.fetchrow(RELAY_DELAYS, self.stream)
         finally:
             await command.close()
             await query.close()
@@ -98,7 +162,7 @@ class LagWatcher:
 
 async def measure(
     stack: Stack, infra: Infra, calls: int, warmup: float
-) -> tuple[LagWatcher, float, dict[str, float]]:
+) -> tuple[LagWatcher, Tap, float, dict[str, float]]:
     repetitions = math.ceil(calls / 10_000)  # a run takes at most 10,000 cases
     async with stack.api_client("/api/v1", timeout=120) as api:
         prompt = await api.post(
@@ -114,7 +178,9 @@ async def measure(
             "assertions": [{"type": "contains", "value": "Say", "name": "says"}],
         }
         pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
+        tap = Tap(stack.kafka_bootstrap_servers, stack_kafka(stack).topic(RUN_EVENTS))
         with PeakMemory(pids) as usage:
+            await tap.start()
             run = await api.post("/test_prompt", json=body)
             assert run.status_code in (201, 202), run.text
             run_id = run.json()["id"]
@@ -125,17 +191,55 @@ async def measure(
                 warmup,
             )
             watching = asyncio.create_task(watcher.run())
+            tapping = asyncio.create_task(tap.run())
             started = time.monotonic()
-            while (await api.get(f"/test_prompt/{run_id}")).json()["status"] != "completed":
-                await asyncio.sleep(0.5)
-            elapsed = time.monotonic() - started
-            watcher.done = True
-            await asyncio.wait_for(watching, timeout=120)
-    return watcher, elapsed, usage.cpu_seconds
+            try:
+                while (await api.get(f"/test_prompt/{run_id}")).json()["status"] != "completed":
+                    await asyncio.sleep(0.5)
+                elapsed = time.monotonic() - started
+                watcher.done = True
+                await asyncio.wait_for(watching, timeout=120)
+            finally:
+                tapping.cancel()
+                await tap.stop()
+    return watcher, tap, elapsed, usage.cpu_seconds
+
+
+def stages(watcher: LagWatcher, tap: Tap) -> dict[str, dict[str, float]]:
+    """Per stage, the percentiles of its share of each counted event's lag (ms)."""
+    shares: dict[str, list[float]] = {name: [] for name in STAGES}
+    for version in watcher.counted:
+        points = (
+            watcher.committed_at.get(version),
+            tap.timestamps.get((watcher.stream, version)),
+            tap.tapped_at.get((watcher.stream, version)),
+            watcher.batch_started_at.get(version),
+            watcher.applied_at.get(version),
+        )
+        if None in points:
+            continue  # not seen by the tap (before it started) or no batch time read
+        known = [point for point in points if point is not None]
+        for name, (start, end) in zip(STAGES, itertools.pairwise(known), strict=True):
+            shares[name].append((end - start) * 1000)
+    return {name: percentiles(values) for name, values in shares.items() if values}
+
+
+async def wal_syncs(infra: Infra, durable: bool) -> tuple[int, float] | None:
+    """The server's WAL flushes so far and their total ms (durable: a private server)."""
+    if not durable:
+        return None
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute("ALTER SYSTEM SET track_wal_io_timing = on")
+        await connection.execute("SELECT pg_reload_conf()")
+        row = await connection.fetchrow(WAL_SYNCS)
+        return int(row["wal_sync"]), float(row["wal_sync_time"])
+    finally:
+        await connection.close()
 
 
 async def main(
-    infra: Infra, rate: float, seconds: float, warmup: float, latency_ms: float
+    infra: Infra, rate: float, seconds: float, warmup: float, latency_ms: float, durable: bool
 ) -> dict[str, Any]:
     result_rate = rate / 2  # each result is recorded, then evaluated: two events into query-api
     concurrency = max(1, math.ceil(result_rate * latency_ms / 1000))
@@ -146,7 +250,9 @@ async def main(
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir), {"run-orchestrator": env})
         try:
-            watcher, elapsed, cpu = await measure(stack, infra, calls, warmup)
+            syncs_before = await wal_syncs(infra, durable)
+            watcher, tap, elapsed, cpu = await measure(stack, infra, calls, warmup)
+            syncs_after = await wal_syncs(infra, durable)
         finally:
             stack.stop_all()
             for url in urls:
@@ -163,6 +269,20 @@ async def main(
         "events_into_query_api_per_second": round(2 * calls / elapsed),
         "lag_ms": {**percentiles(watcher.lags_ms), "max": round(max(watcher.lags_ms), 2)},
         "relay_ms_all_events": {k: round(v, 1) for k, v in dict(watcher.relay_ms or {}).items()},
+        "stages_ms": stages(watcher, tap),
+        "batches": {
+            "count": len(watcher.batches),
+            "records": percentiles([float(n) for n, _ in watcher.batches]),
+            "transaction_ms": percentiles([t * 1000 for _, t in watcher.batches]),
+        },
+        "wal_syncs": syncs_after
+        and syncs_before
+        and {
+            "count": syncs_after[0] - syncs_before[0],
+            "mean_ms": round(
+                (syncs_after[1] - syncs_before[1]) / max(1, syncs_after[0] - syncs_before[0]), 2
+            ),
+        },
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
     }
 
@@ -176,5 +296,7 @@ if __name__ == "__main__":
     parser.add_argument("--durable", action="store_true", help="a private PostgreSQL, fsync on")
     args = parser.parse_args()
     with chosen_infra(args.durable) as chosen:
-        report = asyncio.run(main(chosen, args.rate, args.seconds, args.warmup, args.latency_ms))
+        report = asyncio.run(
+            main(chosen, args.rate, args.seconds, args.warmup, args.latency_ms, args.durable)
+        )
     print(json.dumps(report, indent=2))
