@@ -46,11 +46,15 @@ async def record_applies(session: AsyncSession, events: Sequence[ReceivedEvent])
 
 @contextlib.asynccontextmanager
 async def running_consumer(
-    scratch_db, kafka: KafkaSettings, asynchronous_commit: bool = False
+    scratch_db,
+    kafka: KafkaSettings,
+    asynchronous_commit: bool = False,
+    transaction_settings: dict[str, str] | None = None,
+    handler=record_applies,
 ) -> AsyncIterator[ConsumerRunner]:
     producer: AIOKafkaProducer = create_producer(kafka, "consumer-test")
     await producer.start()
-    router = EventRouter({PromptCreated: record_applies})
+    router = EventRouter({PromptCreated: handler})
     runner = ConsumerRunner(
         name=CONSUMER,
         topics=router.topics,
@@ -62,6 +66,7 @@ async def running_consumer(
         max_records=500,
         retry_backoff=0.01,
         asynchronous_commit=asynchronous_commit,
+        transaction_settings=transaction_settings,
     )
     task = asyncio.create_task(runner.run())
     try:

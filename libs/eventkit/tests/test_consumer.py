@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
@@ -96,6 +96,34 @@ async def test_an_asynchronous_consumer_goes_back_when_its_commits_were_lost(
         rows = await session.scalar(select(func.count()).select_from(applied))
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
     assert (rows, distinct) == (150, 150)
+
+
+async def test_a_batchs_transaction_has_its_settings_and_commit_mode_and_no_other_has(
+    scratch_db, kafka
+) -> None:
+    """Set by the batch's bookkeeping statement (``SET LOCAL``): the handler runs with them,
+    the next transaction on the same pooled connection does not."""
+    seen: list[tuple[str, str]] = []
+    show = text("SELECT current_setting('random_page_cost'), current_setting('synchronous_commit')")
+
+    async def handler(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        seen.append(tuple((await session.execute(show)).one()))
+
+    async with scratch_db.sessions() as session:
+        before = tuple((await session.execute(show)).one())
+    await produce(kafka, prompt_events(3))
+    async with running_consumer(
+        scratch_db,
+        kafka,
+        asynchronous_commit=True,
+        transaction_settings={"random_page_cost": "1.7"},
+        handler=handler,
+    ):
+        await wait_until(lambda: _equals(stored_offsets(scratch_db), 3))
+    async with scratch_db.sessions() as session:
+        after = tuple((await session.execute(show)).one())
+    assert seen and set(seen) == {("1.7", "off")}
+    assert after == before and before[0] != "1.7"  # the server's own (the test stack's is fast)
 
 
 async def test_poison_events_go_to_the_dlq_and_the_consumer_goes_on(scratch_db, kafka) -> None:

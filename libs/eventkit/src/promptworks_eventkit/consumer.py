@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,9 @@ CHECKPOINT = text(
     SELECT found.kind, found.topic, found.key, found.value
     FROM (
         SELECT set_config('synchronous_commit',
-            coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true)
+            coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true),
+        (SELECT count(set_config(key, value, true))
+         FROM json_each_text(CAST(:settings AS json)))
     ) AS settings
     LEFT JOIN (
         SELECT 'position' AS kind, topic, stream_id AS key, version::bigint AS value FROM old
@@ -109,9 +111,10 @@ CHECKPOINT = text(
 offsets written): the applied version of each stream of the batch (read before it is moved:
 every part of one statement sees the same snapshot), each stream moved up to the batch's
 highest version, the next offset per partition stored, the transaction's commit made
-asynchronous or left as configured, and the offsets stored before this batch (asynchronous
-consumers only). The effects follow in the same transaction, so its order is free. Rows are
-written in key order, as before, so that two writers never wait for each other in a cycle."""
+asynchronous or left as configured, the runner's ``transaction_settings`` set, and the
+offsets stored before this batch (asynchronous consumers only). The effects follow in the
+same transaction, so its order is free. Rows are written in key order, as before, so that two
+writers never wait for each other in a cycle."""
 
 ASYNCHRONOUS_CHECKPOINTS = text(
     "SELECT o.topic, o.partition, o.next_offset"
@@ -166,11 +169,15 @@ class ConsumerRunner:
         on_applied: AppliedHook | None = None,
         fence: Fence | None = None,
         asynchronous_commit: bool = False,
+        transaction_settings: Mapping[str, str] | None = None,
     ) -> None:
         """``asynchronous_commit``: only for consumers whose effects are derived data that
         nothing else reads as a source (a read model), never for one that appends events
-        (an outbox): see the module's docstring and ADR 0026."""
+        (an outbox): see the module's docstring and ADR 0026. ``transaction_settings``:
+        PostgreSQL settings for each batch's transaction (``SET LOCAL``), set by the batch's
+        bookkeeping statement rather than by a round trip of their own."""
         self.name = name
+        self._transaction_settings = json.dumps(dict(transaction_settings or {}))
         self._fence = fence
         self._asynchronous = asynchronous_commit
         self._fence_token: Any = None
@@ -622,6 +629,7 @@ class ConsumerRunner:
                 ),
                 "commit": "off" if self._asynchronous else None,
                 "asynchronous": self._asynchronous,
+                "settings": self._transaction_settings,
             },
         )
         applied: dict[tuple[str, str], int] = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ class ConsumerSpec:
     on_applied: AppliedHook | None = None
     fence: Fence | None = None
     asynchronous_commit: bool = False
+    transaction_settings: Mapping[str, str] = field(default_factory=dict)
 
 
 def _session_itself(session: AsyncSession) -> AsyncSession:
@@ -91,17 +92,28 @@ class Runtime:
         on_applied: AppliedHook | None = None,
         fence: Fence | None = None,
         asynchronous_commit: bool = False,
+        transaction_settings: Mapping[str, str] | None = None,
     ) -> None:
         """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
         batch's session itself (read models) or a write-port transaction joined to it
         (``PostgresWritePort.joined``) for consumers that append events. ``on_applied`` is told
         each batch's events once they are committed; ``fence`` guards its checkpoints
         (``fence.py``). ``asynchronous_commit`` (ADR 0026) is for read models only: a consumer
-        that appends events (its outbox is read by others) must commit durably."""
+        that appends events (its outbox is read by others) must commit durably.
+        ``transaction_settings``: PostgreSQL settings local to each batch's transaction."""
         if asynchronous_commit and bind is not _session_itself:
             raise ValueError(f"consumer {name}: asynchronous commit is for read models only")
         self.consumer_specs.append(
-            ConsumerSpec(name, router, bind, max_records, on_applied, fence, asynchronous_commit)
+            ConsumerSpec(
+                name,
+                router,
+                bind,
+                max_records,
+                on_applied,
+                fence,
+                asynchronous_commit,
+                dict(transaction_settings or {}),
+            )
         )
 
     def dead_letters(self) -> DeadLetters:
@@ -148,6 +160,7 @@ class Runtime:
                 on_applied=spec.on_applied,
                 fence=spec.fence,
                 asynchronous_commit=spec.asynchronous_commit,
+                transaction_settings=spec.transaction_settings,
             )
             self.consumers.append(consumer)
             self.spawn(f"consumer-{spec.name}", consumer.run)

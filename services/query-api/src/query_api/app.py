@@ -52,7 +52,7 @@ from query_api.auth.ratelimit import RateLimiter
 from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.hot_reads import HotReads
-from query_api.projections import CONSUMER_NAME, MAX_RECORDS, build_router
+from query_api.projections import CONSUMER_NAME, MAX_RECORDS, TRANSACTION_SETTINGS, build_router
 from query_api.settings import QueryApiSettings
 from query_api.web import install_console
 from query_api.writes import ForwardedWrites
@@ -66,12 +66,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     read_schema.use_schema(runtime.engine, read_schema.LIVE)
     runtime.add_consumer(
         CONSUMER_NAME,
-        build_router(),
+        build_router(set_page_cost=False),
         max_records=MAX_RECORDS,
         # A rebuild's switch moves the checkpoints: each batch checks, under the switch's lock.
         fence=checkpoint_fence(read_schema.SWAP_FENCE_KEY),
         # Derived data, offsets beside it: a batch lost in a crash is projected again (ADR 0026).
         asynchronous_commit=True,
+        transaction_settings=TRANSACTION_SETTINGS,  # set with the batch's bookkeeping
     )
     runtime_lifespan = lifespan_for(runtime)
     hot = HotReads(settings.database_url.get_secret_value(), settings.db_pool_size)

@@ -72,6 +72,12 @@ value for SSDs and a cached working set; set with ``SET LOCAL``, so the API's re
 database's own setting."""
 
 
+TRANSACTION_SETTINGS = {"random_page_cost": RANDOM_PAGE_COST}
+"""The projection's transaction settings, for a consumer runner that sets them itself
+(``ConsumerRunner(transaction_settings=...)``, with its bookkeeping statement: no round trip
+of their own); ``build_router(set_page_cost=False)`` then leaves them to it."""
+
+
 class ProjectionRouter(EventRouter[AsyncSession]):
     """The event router, each batch's transaction first told the planner's page cost."""
 
@@ -82,8 +88,11 @@ class ProjectionRouter(EventRouter[AsyncSession]):
         await super().__call__(work, events)
 
 
-def build_router() -> EventRouter[AsyncSession]:
-    return ProjectionRouter(
+def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
+    """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
+    live consumer's runner sets them instead (one statement fewer per batch)."""
+    kind = ProjectionRouter if set_page_cost else EventRouter
+    return kind(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
             PromptVersionCreated: with_history(prompts.on_version_created),
