@@ -342,9 +342,11 @@ class ConsumerRunner:
         for tp in self._consumer.assignment():
             expected = self._next_offsets.get(tp)
             found = stored.get((self._kafka.logical_topic(tp.topic), tp.partition), 0)
-            if expected is not None and found != expected:
+            # No offset in memory: the seek on assignment failed (the database away), and
+            # Kafka's own position may be past what survived: seek to the stored ones first.
+            if expected is None or found != expected:
                 log.warning(
-                    "stored offsets differ from the consumer's; commits were lost",
+                    "stored offsets differ from the consumer's (commits lost, or never read)",
                     consumer=self.name,
                     partition=f"{tp.topic}:{tp.partition}",
                     stored=found,
