@@ -13,10 +13,12 @@ Without ``--durable`` it uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when s
 the test stack (``fsync`` off). With ``--durable`` it starts a private PostgreSQL + Kafka on free
 ports with durable settings (``fsync``, ``synchronous_commit``, ``full_page_writes`` on;
 ``tests/support/private_infra.py``), deleted at the end, and also reports the CPU time of
-PostgreSQL (per service database: its backends) and of Kafka. Each service runs as its own
-process on fresh databases and its own topic prefix. ``--profile DIR`` samples each service
-with py-spy while timed (``uvx --from py-spy py-spy record -f raw``: DIR/<service>.txt, folded
-stacks; it costs CPU, so figures taken with it are not the headline).
+PostgreSQL (per service database: its backends) and of Kafka, and the server's WAL flushes
+while timed (``wal_syncs``: count, mean ms, per 1,000 calls; ``track_wal_io_timing`` on).
+Each service runs as its own process on fresh databases and its own topic prefix.
+``--profile DIR`` samples each service with py-spy while timed (``uvx --from py-spy py-spy
+record -f raw``: DIR/<service>.txt, folded stacks; it costs CPU, so figures taken with it are
+not the headline).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 
 from devstack.services import Stack, default_specs
+from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.fake_openai import free_port
 from tests.support.infra import (
@@ -153,6 +157,31 @@ def sampled(pids: dict[str, int], directory: str | None) -> Iterator[None]:
             spy.wait(timeout=60)
 
 
+WAL_SYNCS = "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
+
+
+async def wal_syncs(infra: Infra, durable: bool) -> tuple[int, float] | None:
+    """The server's WAL flushes so far and their total ms (durable: a private server)."""
+    if not durable:
+        return None
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute("ALTER SYSTEM SET track_wal_io_timing = on")
+        await connection.execute("SELECT pg_reload_conf()")
+        row = await connection.fetchrow(WAL_SYNCS)
+        return int(row["wal_sync"]), float(row["wal_sync_time"])
+    finally:
+        await connection.close()
+
+
+def syncs_between(before: tuple[int, float] | None, after: tuple[int, float] | None) -> Any:
+    """The WAL flushes between two ``wal_syncs`` readings: count and mean ms (or None)."""
+    if before is None or after is None:
+        return None
+    count = after[0] - before[0]
+    return {"count": count, "mean_ms": round((after[1] - before[1]) / max(1, count), 2)}
+
+
 @contextlib.contextmanager
 def chosen_infra(durable: bool) -> Iterator[tuple[Infra, dict[str, int]]]:
     """The infrastructure and, when private, the pids of its PostgreSQL and Kafka."""
@@ -241,6 +270,7 @@ async def main(
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir))
         try:
+            syncs_before = await wal_syncs(infra, bool(infra_pids))
             async with stack.api_client(timeout=120) as client:
                 prompt = (
                     await client.post(
@@ -268,6 +298,7 @@ async def main(
                     run_id = response.json()["id"]
                     all_recorded = await wait_until_readable(client, run_id, calls, started)
                     elapsed = time.perf_counter() - started
+                syncs = syncs_between(syncs_before, await wal_syncs(infra, bool(infra_pids)))
                 readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
                 assert readable == calls, f"{readable} of {calls} results readable with metrics"
         finally:
@@ -293,6 +324,8 @@ async def main(
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_seconds_per_1000_calls": {k: round(v * 1000 / calls, 3) for k, v in cpu.items()},
         "services_cpu_seconds": round(sum(memory.cpu_seconds.values()), 2),
+        # Durable: the server's WAL flushes while timed (every service's commits that waited).
+        "wal_syncs": syncs and {**syncs, "per_1000_calls": round(syncs["count"] * 1000 / calls)},
     }
 
 

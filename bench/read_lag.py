@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.e2e_run import PeakMemory, stack_kafka, start_stack
+from bench.e2e_run import PeakMemory, stack_kafka, start_stack, syncs_between, wal_syncs
 from bench.prompt_list import percentiles
 from bench.results_read import chosen_infra
 from devstack.services import Stack
@@ -61,7 +61,6 @@ APPLIED = """
 """
 """How far query-api applied the run's stream, when its last batch's transaction began, and
 how many records its batches have covered (all in one snapshot)."""
-WAL_SYNCS = "SELECT wal_sync, wal_sync_time FROM pg_stat_wal"
 STAGES = ("relay", "broker", "consumer_wait", "transaction")
 
 
@@ -224,20 +223,6 @@ def stages(watcher: LagWatcher, tap: Tap) -> dict[str, dict[str, float]]:
     return {name: percentiles(values) for name, values in shares.items() if values}
 
 
-async def wal_syncs(infra: Infra, durable: bool) -> tuple[int, float] | None:
-    """The server's WAL flushes so far and their total ms (durable: a private server)."""
-    if not durable:
-        return None
-    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
-    try:
-        await connection.execute("ALTER SYSTEM SET track_wal_io_timing = on")
-        await connection.execute("SELECT pg_reload_conf()")
-        row = await connection.fetchrow(WAL_SYNCS)
-        return int(row["wal_sync"]), float(row["wal_sync_time"])
-    finally:
-        await connection.close()
-
-
 async def main(
     infra: Infra, rate: float, seconds: float, warmup: float, latency_ms: float, durable: bool
 ) -> dict[str, Any]:
@@ -275,14 +260,7 @@ async def main(
             "records": percentiles([float(n) for n, _ in watcher.batches]),
             "transaction_ms": percentiles([t * 1000 for _, t in watcher.batches]),
         },
-        "wal_syncs": syncs_after
-        and syncs_before
-        and {
-            "count": syncs_after[0] - syncs_before[0],
-            "mean_ms": round(
-                (syncs_after[1] - syncs_before[1]) / max(1, syncs_after[0] - syncs_before[0]), 2
-            ),
-        },
+        "wal_syncs": syncs_between(syncs_before, syncs_after),
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
     }
 
