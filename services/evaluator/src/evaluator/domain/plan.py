@@ -397,4 +397,5 @@ def _digest(output: str | None, parsed: Any, is_json: bool) -> str | None:
         if is_json
         else output.strip()
     )
-    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+    # surrogatepass: JSON may spell a lone surrogate (\ud800), which UTF-8 cannot encode.
+    return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
