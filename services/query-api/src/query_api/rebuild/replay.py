@@ -3,12 +3,14 @@ switch (ADR 0023).
 
 1. Only one rebuild at a time: advisory lock ``REBUILD_KEY``, held by this process's own
    connection for the whole rebuild (a second one stops at once with a clear message).
-2. ``read_models_next`` gets the live schema's tables, empty, with their keys and unique
-   indexes (``schemas.copy_structure``).
+2. ``read_models_next`` gets the live schema's tables, empty and UNLOGGED (no WAL while they
+   are loaded), with their keys and unique indexes (``schemas.copy_structure``).
 3. The projection, with the live one's handlers and consumer name, replays every partition of
-   the topics from the beginning into it (its own connections' search path names it first),
-   outside the live consumer group, up to the topics' end offsets as they were at the start;
-   then the remaining indexes are built and it catches up with the end offsets again.
+   the topics from the beginning into it (its own connections' search path names it first,
+   and they commit without waiting for the WAL flush), outside the live consumer group, up to
+   the topics' end offsets as they were at the start, on the bulk path (``bulk``) and the run
+   topic after the others; then the tables are made logged, the remaining indexes built, and
+   it catches up with the end offsets again (the live consumer's code from here on).
 4. The switch: advisory lock ``SWAP_FENCE_KEY`` taken exclusively (every live batch takes it
    shared, so the live projection pauses between two batches); the replay catches up with
    the offsets the live models stored (never behind what readers saw); one statement renames
