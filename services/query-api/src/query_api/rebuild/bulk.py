@@ -159,7 +159,7 @@ class BulkReplay:
         ]
         if not records:
             return 0
-        events = self._decode(records)
+        events = decode(records, self._handles, self._topic)
         async with self._sessions() as session, session.begin():
             applied = await self._applied_versions(session)
             fresh: list[ReceivedEvent] = []
@@ -185,31 +185,6 @@ class BulkReplay:
         for tp, offset in ends.items():
             self._next[tp] = max(self._next.get(tp, 0), offset)
         return len(records)
-
-    def _decode(self, records: list[tuple[TopicPartition, Any]]) -> list[ReceivedEvent]:
-        """The batch's handled events in record order; raises on anything the live consumer
-        would treat otherwise (it then does)."""
-        envelopes = _ENVELOPES.validate_python(
-            [{k: v.decode("utf-8", "replace") for k, v in m.headers} for _, m in records]
-        )
-        by_type: dict[str, list[int]] = {}
-        for index, envelope in enumerate(envelopes):
-            if self._handles(envelope.type):
-                by_type.setdefault(envelope.type, []).append(index)
-        events: dict[int, DomainEvent] = {}
-        for event_type, indexes in by_type.items():
-            values = [records[i][1].value for i in indexes]
-            decoded = _events_of(event_type).validate_json(
-                b"[" + b",".join(values) + b"]", context=RECORDED
-            )
-            if len(decoded) != len(indexes):
-                raise BulkRefused(f"{event_type}: {len(decoded)} events in {len(indexes)} records")
-            events.update(zip(indexes, decoded, strict=True))
-        return [
-            ReceivedEvent(self._topic(tp), tp.partition, m.offset, envelopes[i], events[i])
-            for i, (tp, m) in enumerate(records)
-            if i in events
-        ]
 
     async def _applied_versions(self, session: AsyncSession) -> dict[tuple[str, str], int]:
         if self._applied is None:
@@ -245,6 +220,37 @@ class BulkReplay:
         if logical is None:
             logical = self._logical[tp.topic] = self._kafka.logical_topic(tp.topic)
         return logical
+
+
+def decode(
+    records: Sequence[tuple[TopicPartition, Any]],
+    handles: Callable[[str], bool],
+    logical: Callable[[TopicPartition], str],
+) -> list[ReceivedEvent]:
+    """The handled events of aiokafka ``records`` in their order (``logical``: a partition's
+    topic without the deployment prefix). Raises on anything the live consumer would treat
+    otherwise than decode (an invalid envelope or data): the bulk path then refuses the batch."""
+    envelopes = _ENVELOPES.validate_python(
+        [{k: v.decode("utf-8", "replace") for k, v in m.headers} for _, m in records]
+    )
+    by_type: dict[str, list[int]] = {}
+    for index, envelope in enumerate(envelopes):
+        if handles(envelope.type):
+            by_type.setdefault(envelope.type, []).append(index)
+    events: dict[int, DomainEvent] = {}
+    for event_type, indexes in by_type.items():
+        values = [records[i][1].value for i in indexes]
+        decoded = _events_of(event_type).validate_json(
+            b"[" + b",".join(values) + b"]", context=RECORDED
+        )
+        if len(decoded) != len(indexes):  # a value that was several (or no) JSON values
+            raise BulkRefused(f"{event_type}: {len(decoded)} events in {len(indexes)} records")
+        events.update(zip(indexes, decoded, strict=True))
+    return [
+        ReceivedEvent(logical(tp), tp.partition, m.offset, envelopes[i], events[i])
+        for i, (tp, m) in enumerate(records)
+        if i in events
+    ]
 
 
 def _json(rows: list[dict[str, Any]]) -> str:
