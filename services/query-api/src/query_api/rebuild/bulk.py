@@ -118,9 +118,6 @@ class BulkReplay:
         self.fallbacks = 0
         """Batches handed to the live consumer's code (``BulkRefused``)."""
 
-    def positions(self) -> dict[TopicPartition, int]:
-        return dict(self._next)
-
     async def until(self, targets: Targets, applied: Callable[[int, int], None]) -> None:
         """Applies records until every partition's position reached its target; ``applied``
         is told (records, records still behind) after each batch."""
