@@ -269,15 +269,18 @@ async def concurrent(
     connections: int,
     server: subprocess.Popen[bytes],
     expect_header: str | None = None,
+    database: str | None = None,
 ) -> dict[str, Any]:
     """GETs over ``connections`` keep-alive connections at once: percentiles, requests/s and
     query-api's CPU ms per request. ``expect_header``: every answer has it (with wrk: the first,
     checked before the load; wrk fails the run on any non-2xx answer).
 
     With wrk: ``requests`` distinct requests, sent in turn for ``BENCH_SECONDS`` (default 8).
-    With httpx: ``requests`` requests in all; its client CPU shares the cores with the server."""
+    With httpx: ``requests`` requests in all; its client CPU shares the cores with the server.
+    ``database``: also PostgreSQL's CPU ms per request, that of the backends serving it."""
     client = load_client()
     cpu, started = cpu_seconds(server), time.perf_counter()
+    postgres = backends_cpu_seconds(database)
     if client == "wrk":
         every = [params(i) for i in range(requests)]
         async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=headers) as check:
@@ -285,6 +288,7 @@ async def concurrent(
             assert answer.status_code == 200, answer.text[:200]
             assert expect_header is None or expect_header in answer.headers
         cpu, started = cpu_seconds(server), time.perf_counter()
+        postgres = backends_cpu_seconds(database)
         seconds = float(os.environ.get("BENCH_SECONDS", "8"))
         paths = wrk_load.request_paths(path, every)
         report = await wrk_load.run_wrk(base_url, headers, paths, connections, seconds)
@@ -297,7 +301,29 @@ async def concurrent(
     report["client"] = client
     report["requests_per_second"] = round(count / (time.perf_counter() - started), 1)
     report["server_cpu_ms_per_request"] = round((cpu_seconds(server) - cpu) * 1000 / count, 2)
+    if database is not None:
+        spent = backends_cpu_seconds(database) - postgres
+        report["postgres_cpu_ms_per_request"] = round(spent * 1000 / count, 2)
     return report
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split("?", 1)[0]
+
+
+def backends_cpu_seconds(database: str | None) -> float:
+    """CPU seconds of the PostgreSQL backends now serving ``database`` (their process titles
+    name it): query-api's pools keep theirs open, so a difference measures their work."""
+    if database is None:
+        return 0.0
+    total = 0.0
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(process.info["cmdline"] or [])
+            if title.startswith("postgres:") and f" {database} " in f"{title} ":
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 async def httpx_concurrent(
@@ -363,14 +389,13 @@ async def main(
             assert int(total["X-Total-Count"]) == prompts, total
             latencies = await measure(client, catalogue, requests)
         at_once: dict[str, Any] = {}
-        for name, params in CONCURRENT.items():
-            at_once[name] = {
-                "1 connection": await concurrent(
-                    base, headers, "/api/v1/prompts", params, requests, 1, process
-                ),
-                f"{connections} connections": await concurrent(
-                    base, headers, "/api/v1/prompts", params, requests, connections, process
-                ),
+        name = database_name(url)
+        for scenario, params in CONCURRENT.items():
+            at_once[scenario] = {
+                f"{count} connection{'s' * (count > 1)}": await concurrent(
+                    base, headers, "/api/v1/prompts", params, requests, count, process, None, name
+                )
+                for count in (1, connections)
             }
     finally:
         if process is not None:

@@ -7,6 +7,7 @@ through httpx's ASGI transport (no HTTP server), with a stored read key:
 - the run list's first page (`GET /test_prompt?limit=50`),
 - the prompt list's first page (`GET /api/v1/prompts?limit=50`; by default no prompts, the
   framework's share; `--prompts N` loads N prompts of `bench.prompt_data`'s catalogue first),
+- the prompt list searched for a typo (`?q=sumarize`, ranked by relevance),
 - `GET /healthz` (the middleware stack and routing alone).
 
 Per scenario: CPU ms per request (``time.process_time``, the lowest and the median of
@@ -88,6 +89,8 @@ async def measure(requests: int, rounds: int, profile_dir: Path, prompts: int) -
                 ),
                 "run list": ("/api/v1/test_prompt", {"limit": 50}),
                 "prompt list": ("/api/v1/prompts", {"limit": 50}),
+                # A typo of a word in names (bench.prompt_list's TYPOS), ranked by relevance.
+                "prompt search": ("/api/v1/prompts", {"limit": 50, "q": "sumarize"}),
                 "healthz": ("/healthz", {}),
             }
             report: dict[str, Any] = {}

@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaProducer
 from bench.prompt_list import (
     chosen_infra,
     concurrent,
+    database_name,
     start_query_api,
     stop_query_api,
     stored_key_headers,
@@ -199,6 +200,7 @@ async def pages(
     connections: int,
     headers: dict[str, str],
     server: subprocess.Popen[bytes],
+    database: str,
 ) -> dict[str, Any]:
     """Pages of 50 at random offsets (seeded)."""
     rng = random.Random(3)
@@ -207,7 +209,9 @@ async def pages(
     def params(_: int) -> dict[str, Any]:
         return {"limit": 50, "offset": rng.randrange(0, max(1, total - 50))}
 
-    return await concurrent(base_url, headers, path, params, requests, connections, server)
+    return await concurrent(
+        base_url, headers, path, params, requests, connections, server, database=database
+    )
 
 
 async def live(client: httpx.AsyncClient, run_id: uuid.UUID) -> dict[str, Any]:
@@ -238,8 +242,9 @@ async def main(
         async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
             await client.get(f"/api/v1/test_prompt/{run_id}/results", params={"limit": 50})
             exported = [await export(client, run_id, process.pid) for _ in range(3)]
-            one = await pages(base, run_id, results, requests, 1, headers, process)
-            sixteen = await pages(base, run_id, results, requests, 16, headers, process)
+            name = database_name(url)
+            one = await pages(base, run_id, results, requests, 1, headers, process, name)
+            sixteen = await pages(base, run_id, results, requests, 16, headers, process, name)
             stream = await live(client, run_id)
     finally:
         if process is not None:

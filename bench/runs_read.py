@@ -33,6 +33,7 @@ import asyncpg
 from bench.prompt_list import (
     chosen_infra,
     concurrent,
+    database_name,
     start_query_api,
     stop_query_api,
     stored_key_headers,
@@ -94,6 +95,7 @@ async def scenario(
     connections: int,
     headers: dict[str, str],
     server: subprocess.Popen[bytes],
+    database: str | None = None,
 ) -> dict[str, Any]:
     return await concurrent(
         base_url,
@@ -104,6 +106,7 @@ async def scenario(
         connections,
         server,
         expect_header="X-Total-Count",
+        database=database,
     )
 
 
@@ -145,8 +148,10 @@ async def main(
                 continue
             await scenario(base, params, 10, 1, headers, process)  # warm-up
             measured[name] = {
-                "1 connection": await scenario(base, params, requests, 1, headers, process),
-                "16 connections": await scenario(base, params, requests, 16, headers, process),
+                f"{count} connection{'s' * (count > 1)}": await scenario(
+                    base, params, requests, count, headers, process, database_name(url)
+                )
+                for count in (1, 16)
             }
     finally:
         if process is not None:

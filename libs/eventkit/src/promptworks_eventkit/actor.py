@@ -11,7 +11,7 @@ from promptworks_eventkit.errors import DomainError
 MAX_ACTOR_CHARS = 200
 
 
-def actor(x_actor: Annotated[str | None, Header(alias="X-Actor")] = None) -> str:
+async def actor(x_actor: Annotated[str | None, Header(alias="X-Actor")] = None) -> str:
     """``X-Actor``: who does it (free text until there is authentication); "" when absent.
     Header values travel as bytes that Starlette decodes as latin-1; clients send names such as
     ``张伟`` or ``Zoë`` in UTF-8, so the bytes are read as UTF-8 when they are valid UTF-8."""

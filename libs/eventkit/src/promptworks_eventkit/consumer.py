@@ -37,6 +37,7 @@ from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.dead_letters import encode_headers
+from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.fence import CheckpointsMoved, Fence
 from promptworks_eventkit.gc_pause import gc_paused
@@ -266,7 +267,11 @@ class ConsumerRunner:
             ).set(max(0, highwater - position))
 
     def forget_lag(self, partitions: Sequence[TopicPartition]) -> None:
-        """A partition this process no longer owns must not report a stale lag."""
+        """A partition this process no longer owns must not report a stale lag. Across worker
+        processes a series cannot be removed (prometheus-client only warns): there the new
+        owner's value wins, as the most recent (``CONSUMER_LAG``'s mode)."""
+        if shared_by_workers():
+            return
         for tp in partitions:
             with contextlib.suppress(KeyError):
                 CONSUMER_LAG.remove(

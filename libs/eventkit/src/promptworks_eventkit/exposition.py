@@ -16,12 +16,17 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
-__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROCESS_DIR_VARIABLE", "exposition"]
+__all__ = ["CONTENT_TYPE_LATEST", "MULTIPROCESS_DIR_VARIABLE", "exposition", "shared_by_workers"]
+
+
+def shared_by_workers() -> bool:
+    """Metrics live in files shared by several worker processes (``serve --workers N``)."""
+    return bool(os.environ.get(MULTIPROCESS_DIR_VARIABLE))
 
 
 def exposition() -> bytes:
     """The text format of every metric, merged across worker processes when there are several."""
-    if not os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+    if not shared_by_workers():
         return generate_latest()
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -49,7 +49,7 @@ from promptworks_eventkit.unexpected import Unexpected, failure_detail
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
-def message_context(request: Request) -> MessageContext:
+async def message_context(request: Request) -> MessageContext:
     """Carries the request's correlation id (``correlation``) and trace context into the
     events: the current span's with tracing on (the command's server span), else the caller's
     ``traceparent`` as it came (its trace goes on even where this service does not trace).
@@ -81,7 +81,7 @@ def request_project(request: Request) -> str:
     return value
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """``If-Match: "3"`` (or ``3``) is the stream version the client last saw."""
     if if_match is None or if_match.strip() == "*":
         return None

@@ -14,7 +14,7 @@ from promptworks_eventkit.http import PositionOut, positions_out
 from promptworks_eventkit.messages import Position
 
 
-def prompt_handlers(request: Request) -> PromptHandlers:
+async def prompt_handlers(request: Request) -> PromptHandlers:
     handlers: PromptHandlers = request.app.state.prompt_handlers
     return handlers
 

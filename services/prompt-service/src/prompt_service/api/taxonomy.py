@@ -8,7 +8,7 @@ Each kind keeps its own paths, bodies, answers and words; the endpoints and the 
 # No ``from __future__ import annotations`` here: the endpoints' annotations name the factory's
 # arguments (``Depends(api.new)``), so FastAPI must get them evaluated, not as strings.
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
@@ -40,9 +40,9 @@ class TermApi:
     kind: Kind
     prefix: str
     tag: str
-    new: Callable[..., NewTerm]
+    new: Callable[..., Awaitable[NewTerm]]
     """A dependency reading the create body (its type is the kind's request schema)."""
-    change: Callable[..., TermChange]
+    change: Callable[..., Awaitable[TermChange]]
     """A dependency reading the update body."""
     response: type[WriteResponse]
     create_doc: str
@@ -85,7 +85,7 @@ def taxonomy_router(api: TermApi, handlers: TaxonomyHandlers) -> APIRouter:
     router = APIRouter(prefix=api.prefix, tags=[api.tag])
     item = f"/{{{kind.id_field}}}"
 
-    def path_id(term_id: Annotated[UUID, Path(alias=kind.id_field)]) -> UUID:
+    async def path_id(term_id: Annotated[UUID, Path(alias=kind.id_field)]) -> UUID:
         """The ``/{class_id}`` (``/{tag_id}``) of the path."""
         return term_id
 

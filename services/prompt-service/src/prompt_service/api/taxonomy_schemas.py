@@ -54,17 +54,17 @@ class TermChange(NamedTuple):
     extra: str | None
 
 
-def new_class(body: CreateClassRequest) -> NewTerm:
+async def new_class(body: CreateClassRequest) -> NewTerm:
     return NewTerm(body.name, body.description)
 
 
-def class_change(body: UpdateClassRequest) -> TermChange:
+async def class_change(body: UpdateClassRequest) -> TermChange:
     return TermChange(body.name, body.description)
 
 
-def new_tag(body: CreateTagRequest) -> NewTerm:
+async def new_tag(body: CreateTagRequest) -> NewTerm:
     return NewTerm(body.name, body.color)
 
 
-def tag_change(body: UpdateTagRequest) -> TermChange:
+async def tag_change(body: UpdateTagRequest) -> TermChange:
     return TermChange(body.name, body.color)

@@ -22,7 +22,7 @@ class CompletionCalls(Protocol):
     ) -> CompletionCallAnswer: ...
 
 
-def _calls(request: Request) -> CompletionCalls:
+async def _calls(request: Request) -> CompletionCalls:
     calls: CompletionCalls = request.app.state.completion_calls
     return calls
 

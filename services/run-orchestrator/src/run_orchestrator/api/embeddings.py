@@ -20,7 +20,7 @@ class EmbeddingCalls(Protocol):
     ) -> EmbeddingCallAnswer: ...
 
 
-def _calls(request: Request) -> EmbeddingCalls:
+async def _calls(request: Request) -> EmbeddingCalls:
     calls: EmbeddingCalls = request.app.state.embedding_calls
     return calls
 

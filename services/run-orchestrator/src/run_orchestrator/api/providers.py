@@ -100,17 +100,17 @@ class PresetOut(BaseModel):
     notes: str
 
 
-def _commands(request: Request) -> ProviderCommands:
+async def _commands(request: Request) -> ProviderCommands:
     commands: ProviderCommands = request.app.state.provider_commands
     return commands
 
 
-def _port(request: Request) -> WritePort[RunRepository]:
+async def _port(request: Request) -> WritePort[RunRepository]:
     port: WritePort[RunRepository] = request.app.state.port
     return port
 
 
-def _registry(request: Request) -> ProviderRegistry:
+async def _registry(request: Request) -> ProviderRegistry:
     registry: ProviderRegistry = request.app.state.providers
     return registry
 

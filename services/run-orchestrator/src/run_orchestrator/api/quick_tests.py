@@ -40,7 +40,7 @@ class QuickTests(Protocol):
     ) -> AsyncIterator[TextDelta | Completion | QuickTestCompleted]: ...
 
 
-def _quick_tests(request: Request) -> QuickTests:
+async def _quick_tests(request: Request) -> QuickTests:
     quick_tests: QuickTests = request.app.state.quick_tests
     return quick_tests
 

@@ -27,7 +27,7 @@ from run_orchestrator.handlers.commands import RunAccepted, RunCommands
 router = APIRouter(tags=["runs"])
 
 
-def get_commands(request: Request) -> RunCommands:
+async def get_commands(request: Request) -> RunCommands:
     commands: RunCommands = request.app.state.commands
     return commands
 
