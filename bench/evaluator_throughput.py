@@ -264,13 +264,17 @@ async def watch(
 ) -> dict[str, Any]:
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     infra: dict[str, list[psutil.Process]] = {}
+    own = 0  # this watcher's statements: each is a transaction of its own, left out
     try:
         started = first = None
         while True:
             row = await connection.fetchrow("SELECT evaluated, status FROM runs LIMIT 1")
+            own += 1
             now = time.perf_counter()
             if row is not None and row["evaluated"] > 0 and first is None:
                 first, started = now, row["evaluated"]
+                commits_before = await commits(connection)
+                own = 1  # the statement that read it
                 # The evaluators' connections exist by now.
                 infra = infrastructure_processes(database_url.rsplit("/", 1)[1], kafka_port)
                 cpu_before = {
@@ -283,8 +287,12 @@ async def watch(
                 break
             await asyncio.sleep(0.02)
         while await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            own += 1
             await asyncio.sleep(0.02)
+        own += 1
         published_at = time.perf_counter()
+        await asyncio.sleep(1.0)  # PostgreSQL's statistics are flushed at most once a second
+        committed = await commits(connection) - commits_before - own - 1  # its own snapshot
         cpu_after = {
             **{f"evaluator_{i}": cpu_seconds([e]) for i, e in enumerate(evaluators)},
             **{k: cpu_seconds(v) for k, v in infra.items()},
@@ -321,7 +329,20 @@ async def watch(
         "wall_seconds": round(window, 2),
         "run_pass_rate": summary.get("pass_rate"),
         "transactions_appending_results": claims,
+        # Every transaction committed on the bench's database in the window (the consumer's
+        # batches, the workers' claims, the relay's marks, idle polls), per 1,000 results.
+        "commits_per_1000_results": round(committed / counted * 1000, 1),
     }
+
+
+async def commits(connection: asyncpg.Connection) -> int:
+    """Transactions committed on this database so far (``pg_stat_database``)."""
+    await connection.execute("SELECT pg_stat_clear_snapshot()")
+    return int(
+        await connection.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    )
 
 
 def judge_alone(events: list[DomainEvent]) -> dict[str, float]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
-from pydantic import TypeAdapter
+from jsonschema import Draft202012Validator
+from pydantic import TypeAdapter, ValidationError
 
-from evaluator.domain.metrics import STANDARD_METRICS, standard_metrics
+from evaluator.domain.metrics import STANDARD_METRICS, metric_documents, standard_metrics
 from evaluator.domain.plan import RunPlan
 from evaluator.domain.stats import MetricStats, RunStats, accumulate, accumulate_all, summaries
+from evaluator.handlers.encoded import EncodedResultEvaluated
+from evaluator.handlers.evaluation import evaluate_result, metric_fields
 from promptworks_contracts.events import ResultEvaluated, ResultRecorded
 from promptworks_contracts.values import Assertion, MetricValue, TokenUsage
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def recorded(
@@ -151,3 +158,77 @@ def test_statistics_added_a_metric_at_a_time_equal_those_added_a_result_at_a_tim
     accumulate(expected, results[0])
     accumulate(expected, results[1][:3])
     assert mixed == expected
+
+
+def test_the_encoded_event_is_what_pydantic_writes_and_follows_the_committed_schema() -> None:
+    """``evaluate_result`` encodes ``ResultEvaluated`` once, with orjson, from the metrics'
+    fields (no models): the JSON equals pydantic's for the same event (parsed), validates
+    against the committed JSON Schema, and the event reads as the plain one."""
+    schema = json.loads(
+        (ROOT / "contracts/schemas/promptworks.evaluation.result_evaluated.v1.json").read_text()
+    )
+    validator = Draft202012Validator(schema)
+    assertions = TypeAdapter(list[Assertion]).validate_python(
+        [
+            {"type": "contains", "value": "{{ city }}"},
+            {"type": "regex", "pattern": r"\d+", "name": "a_number"},
+            {"type": "json_schema", "schema": {"type": "object", "required": ["city"]}},
+            {"type": "bleu", "threshold": 0.3},
+            {"type": "rouge-l", "threshold": 0.3},
+            {"type": "levenshtein", "value": "Paris", "threshold": 2},
+            {"type": "judge", "provider": "mock", "model": "m", "name": "quality"},
+        ]
+    )
+    cases = [{"city": "Paris"}, {"city": "Oslo"}]
+    expected = [{"city": "Paris", "n": 3, "ok": True}, "Oslo is a city of 700000 people."]
+    plan = RunPlan.compile(assertions, cases, expected)
+    outputs = [
+        ('{"city": "Paris", "n": 3, "ok": true}', 0),
+        ('{"city": 1, "n": "x"}', 0),
+        ("Oslo is a city of 700000 people.", 1),
+        ("oslo", 1),
+        ('{"huge": 123456789012345678901234567890, "city": "Paris"}', 0),  # beyond orjson
+        (None, 0),
+    ]
+    for output, case in outputs:
+        result = recorded(output, case=case, error=None if output else "timeout")
+        stats: RunStats = {}
+        event, _ = evaluate_result(plan, result, None, stats)
+        plain = ResultEvaluated(
+            run_id=result.run_id,
+            result_id=result.result_id,
+            metrics=plan.judge(result).metrics,
+            passed=event.passed,
+            score=event.score,
+            reasons=event.reasons,
+            parsed_output=event.parsed_output,
+            output_checks=event.output_checks,
+        )
+        # orjson refuses integers beyond 64 bits: that event is made by pydantic, as before.
+        assert isinstance(event, EncodedResultEvaluated) == ("huge" not in (output or ""))
+        assert json.loads(event.model_dump_json()) == json.loads(plain.model_dump_json())
+        assert event == plain and event.metrics == plain.metrics
+        assert not list(validator.iter_errors(json.loads(event.model_dump_json())))
+        expected_stats: RunStats = {}
+        accumulate(expected_stats, plain.metrics)
+        assert stats == expected_stats
+        together: RunStats = {}
+        accumulate_all(together, [metric_fields(event)])
+        assert together == expected_stats
+
+
+def test_metric_fields_are_checked_against_metric_values_bounds() -> None:
+    """What ``metric_documents`` passes unvalidated is what ``MetricValue`` accepts; anything
+    else is validated (normalised, or refused with the model's error)."""
+    fields = MetricValue.model_fields
+    assert [c.max_length for c in fields["name"].metadata if hasattr(c, "max_length")] == [200]
+    assert list(fields) == ["name", "value", "passed", "detail"]
+    ok = [{"name": "m", "value": 1.5, "passed": None, "detail": "d" * 2000}]
+    assert metric_documents(ok) is ok
+    assert metric_documents([{"name": "m", "value": 2, "passed": True, "detail": None}]) == [
+        {"name": "m", "value": 2.0, "passed": True, "detail": None}
+    ]
+    with pytest.raises(ValidationError):
+        metric_documents([{"name": "m" * 201, "value": None, "passed": None, "detail": None}])
+    with pytest.raises(ValidationError):
+        metric_documents([{"name": "m", "value": None, "passed": None, "detail": "d" * 2001}])

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from evaluator.domain.metrics import OUTPUT_METRICS
 from evaluator.domain.plan import Evaluation, RunPlan, metric_names
 from evaluator.domain.subject import parse_json
+from evaluator.handlers.evaluation import evaluate_result
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.values import Assertion, OutputChecks
 
@@ -192,3 +193,23 @@ def test_plain_text_is_refused_with_json_loads_own_message() -> None:
         else:
             expected = (json.loads(text), None)
         assert parse_json(text) == expected, text
+
+
+def test_a_lone_surrogate_in_json_output_is_replaced_and_the_event_still_encodes() -> None:
+    """JSON may escape half a surrogate pair; UTF-8 cannot hold it. The parsed output keeps
+    U+FFFD in its place (a whole pair stays the character it spells), so the result is
+    evaluated and its event encoded instead of failing into a dead letter."""
+    output = '{"a": "\\ud800x", "b": "\\ud83d\\ude00", "\\udfff": 1}'
+    plan = RunPlan.compile(ASSERTIONS.validate_python([{"type": "is_json"}]), [], [])
+    record = ResultRecorded(
+        run_id=uuid.uuid4(),
+        result_id=uuid.uuid4(),
+        case_index=0,
+        repetition=1,
+        output=output,
+        latency_ms=1.0,
+    )
+    event, _ = evaluate_result(plan, record, None, {})
+    decoded = json.loads(event.model_dump_json())
+    assert decoded["parsed_output"] == {"a": "\ufffdx", "b": "\U0001f600", "\ufffd": 1}
+    assert decoded["passed"] is True

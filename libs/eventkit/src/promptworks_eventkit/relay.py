@@ -159,10 +159,10 @@ class OutboxRelay:
     async def _send_batches(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
         """Sends ``rows`` as one record batch per (topic, partition), in id order within each;
         returns the futures of their acknowledgements."""
-        groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record]]] = {}
+        groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record, Headers]]] = {}
         chosen: dict[tuple[str, bytes], int] = {}
         partitions: dict[str, list[int]] = {}
-        for row in rows:
+        for row, headers in zip(rows, _headers_of(rows), strict=True):
             topic, key = row["topic"], row["key"].encode()
             partition = chosen.get((topic, key))
             if partition is None:
@@ -171,12 +171,11 @@ class OutboxRelay:
                     partitions[topic] = sorted(await self._producer.partitions_for(topic))
                 every = partitions[topic]
                 partition = chosen[(topic, key)] = _PARTITIONER(key, every, every)
-            groups.setdefault((topic, partition), []).append((key, row))
+            groups.setdefault((topic, partition), []).append((key, row, headers))
         sends: list[asyncio.Future[Any]] = []
         for (topic, partition), members in groups.items():
             batch = self._producer.create_batch()
-            for key, row in members:
-                headers = [(name, value.encode()) for name, value in _headers(row["headers"])]
+            for key, row, headers in members:
                 record = {"key": key, "value": row["value"], "timestamp": None, "headers": headers}
                 if batch.append(**record) is None:  # full: send it, start the next one
                     sends.append(await self._producer.send_batch(batch, topic, partition=partition))
@@ -215,6 +214,20 @@ _PARTITIONER = DefaultPartitioner()
 
 def _trace_of(headers: list[tuple[str, str]]) -> str | None:
     return next((value for name, value in headers if name == "ce_traceparent"), None)
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def _headers_of(rows: list[asyncpg.Record]) -> list[Headers]:
+    """Each row's Kafka headers, encoded: the batch's JSON texts parsed as one array (one
+    parse per batch, not one per row)."""
+    texts = [row["headers"] for row in rows]
+    if all(isinstance(text, str) for text in texts):
+        every = json.loads("[" + ",".join(texts) + "]")
+    else:
+        every = [_headers(text) for text in texts]
+    return [[(str(name), str(value).encode()) for name, value in pairs] for pairs in every]
 
 
 def _headers(raw: Any) -> list[tuple[str, str]]:

@@ -35,22 +35,25 @@ from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.tables import dead_letters
 
 # Takes the oldest queued results no other transaction holds, out of the queue (a rollback puts
-# them back), with their kept records: one round trip.
+# them back): one round trip. Their kept records are read in a second one, and only those of
+# results this process's consumer did not queue (``RecentRecords``): most claims read none.
 _CLAIM = text(
     """
-    WITH claimed AS (
-        DELETE FROM evaluation_queue
-        WHERE seq IN (
-            SELECT seq FROM evaluation_queue
-            ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
-        )
-        RETURNING seq, run_id, result_id, correlation_id, traceparent, project_id, event_id,
-            partition, "offset", stream_version
+    DELETE FROM evaluation_queue
+    WHERE seq IN (
+        SELECT seq FROM evaluation_queue
+        ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
     )
-    SELECT c.seq, c.correlation_id, c.traceparent, c.project_id, r.record,
-        c.event_id, c.partition, c."offset", c.stream_version, c.result_id
-    FROM claimed c JOIN result_records r USING (run_id, result_id)
-    ORDER BY c.seq
+    RETURNING seq, correlation_id, traceparent, project_id, event_id, partition, "offset",
+        stream_version, run_id, result_id
+    """
+)
+
+_KEPT_RECORDS = text(
+    """
+    SELECT r.result_id, r.record
+    FROM unnest(CAST(:run_ids AS text[]), CAST(:result_ids AS text[])) AS k(run_id, result_id)
+    JOIN result_records r USING (run_id, result_id)
     """
 )
 
@@ -135,6 +138,12 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
 
 def _nothing(result_id: str) -> ResultRecorded | None:
     return None
+
+
+def _found(record: ResultRecorded | None, result_id: str) -> ResultRecorded:
+    if record is None:  # queued only with its kept record (``_QUEUE``), removed together
+        raise LookupError(f"queued result {result_id} has no kept record")
+    return record
 
 
 class PostgresEvaluationRepository:
@@ -374,11 +383,22 @@ class PostgresEvaluationRepository:
         return counts
 
     async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
-        rows = await self._session.execute(_CLAIM, {"limit": limit})
+        rows = sorted(await self._session.execute(_CLAIM, {"limit": limit}))  # by seq
         take = recent.take if recent is not None else _nothing
+        records = {row.result_id: take(row.result_id) for row in rows}
+        if missing := [row for row in rows if records[row.result_id] is None]:
+            kept = await self._session.execute(
+                _KEPT_RECORDS,
+                {
+                    "run_ids": [row.run_id for row in missing],
+                    "result_ids": [row.result_id for row in missing],
+                },
+            )
+            for result_id, record in kept:
+                records[result_id] = ResultRecorded.model_validate_json(record, context=RECORDED)
         return [
             Queued(
-                take(result_id) or ResultRecorded.model_validate_json(record, context=RECORDED),
+                _found(records[result_id], result_id),
                 MessageContext(
                     correlation_id=correlation, traceparent=traceparent, project=project
                 ),
@@ -390,11 +410,11 @@ class PostgresEvaluationRepository:
                 correlation,
                 traceparent,
                 project,
-                record,
                 event_id,
                 partition,
                 offset,
                 stream_version,
+                _,
                 result_id,
             ) in rows
         ]

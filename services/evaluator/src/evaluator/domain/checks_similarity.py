@@ -150,7 +150,6 @@ class _Reference(NamedTuple):
 
     ngrams: Counter[tuple[str, ...]]
     """Every n-gram (1 to the order) and its count: sacrebleu's own extraction."""
-    keys: frozenset[tuple[str, ...]]
     unigrams: dict[str, int]
     """The unigrams by their token (no 1-tuples to build on the hypothesis side)."""
     length: int
@@ -162,8 +161,9 @@ _smaller: Callable[[int, int], int] = min
 class BleuScorer:
     """sacrebleu's sentence BLEU against one reference, with the reference's n-grams extracted
     once per reference text (a case's expected output comes back once per repetition) and the
-    hypothesis' clipped matches counted with C-level set and map operations; the tokenizer and
-    the score from the statistics (smoothing, brevity penalty, effective order) are sacrebleu's.
+    hypothesis' clipped matches counted with C-level filter, set and map operations over the
+    n-grams the reference has; the tokenizer and the score from the statistics (smoothing,
+    brevity penalty, effective order) are sacrebleu's.
     Tests check equality with ``BLEU.sentence_score``."""
 
     def __init__(self, metric: BLEU) -> None:
@@ -188,7 +188,6 @@ class BleuScorer:
             ngrams: Counter[tuple[str, ...]] = info["ref_ngrams"]
             known = self._references[reference] = _Reference(
                 ngrams,
-                frozenset(ngrams),
                 {gram[0]: count for gram, count in ngrams.items() if len(gram) == 1},
                 info["ref_lens"][0],
             )
@@ -202,25 +201,22 @@ class BleuScorer:
         correct: list[int] = []
         total: list[int] = []
         for n in range(1, self._order + 1):
-            count = max(length - n + 1, 0)
-            total.append(count)
-            grams: Iterable[Any]
+            total.append(max(length - n + 1, 0))
             lookup: Mapping[Any, int]
             if n == 1:
-                grams, lookup = tokens, ref.unigrams
+                lookup = ref.unigrams
+                matched: list[Any] = list(filter(lookup.__contains__, tokens))
             else:
-                grams, lookup = zip(*(tokens[i:] for i in range(n)), strict=False), ref.ngrams
-            distinct = set(grams)
-            if len(distinct) == count:
-                # Each n-gram of the hypothesis once (most orders above 1): each shared one
-                # counts 1, the size of the intersection (in C).
-                correct.append(
-                    len(distinct & ref.keys) if n > 1 else sum(map(lookup.__contains__, distinct))
-                )
+                lookup = ref.ngrams
+                grams = zip(*(tokens[i:] for i in range(n)), strict=False)
+                matched = list(filter(lookup.__contains__, grams))
+            # Only the hypothesis' n-grams the reference has can match (in C). Each of them
+            # once (most orders above 1): each counts 1, whatever the reference's count.
+            if len(set(matched)) == len(matched):
+                correct.append(len(matched))
                 continue
             # Clipped matches: over the shared n-grams, the smaller of the two counts (in C).
-            again = tokens if n == 1 else zip(*(tokens[i:] for i in range(n)), strict=False)
-            counted: Counter[Any] = Counter(filter(lookup.__contains__, again))
+            counted: Counter[Any] = Counter(matched)
             theirs: Iterable[int] = map(lookup.__getitem__, counted)
             correct.append(sum(map(_smaller, counted.values(), theirs)))
         return [length, ref.length, *correct, *total]

@@ -38,20 +38,44 @@ def tokens_per_second(result: ResultRecorded) -> float | None:
 
 
 def standard_metric_values(result: ResultRecorded) -> list[dict[str, Any]]:
-    """The standard metrics as ``MetricValue`` fields (``metric_values`` makes them models)."""
+    """The standard metrics as ``MetricValue`` fields (``metric_values`` makes them models;
+    every field given, in the model's order, as ``metric_documents`` expects)."""
     failed = result.error is not None
     usage = result.usage
+    output = result.output
     return [
-        {"name": "latency_ms", "value": result.latency_ms},
-        {"name": "prompt_tokens", "value": float(usage.prompt_tokens)},
-        {"name": "completion_tokens", "value": float(usage.completion_tokens)},
-        {"name": "total_tokens", "value": float(usage.total_tokens)},
+        {"name": "latency_ms", "value": float(result.latency_ms), "passed": None, "detail": None},
+        {
+            "name": "prompt_tokens",
+            "value": float(usage.prompt_tokens),
+            "passed": None,
+            "detail": None,
+        },
+        {
+            "name": "completion_tokens",
+            "value": float(usage.completion_tokens),
+            "passed": None,
+            "detail": None,
+        },
+        {
+            "name": "total_tokens",
+            "value": float(usage.total_tokens),
+            "passed": None,
+            "detail": None,
+        },
         {
             "name": "output_chars",
-            "value": None if result.output is None else float(len(result.output)),
+            "value": None if output is None else float(len(output)),
+            "passed": None,
+            "detail": None,
         },
-        {"name": "tokens_per_second", "value": tokens_per_second(result)},
-        {"name": "error", "value": 1.0 if failed else 0.0, "passed": not failed},
+        {
+            "name": "tokens_per_second",
+            "value": tokens_per_second(result),
+            "passed": None,
+            "detail": None,
+        },
+        {"name": "error", "value": 1.0 if failed else 0.0, "passed": not failed, "detail": None},
     ]
 
 
@@ -68,6 +92,31 @@ def metric_values(fields: list[dict[str, Any]]) -> list[MetricValue]:
     """Models from their fields, validated in one call (a result has ~25 metrics: one
     ``MetricValue(...)`` each cost several times the text checks that measured them)."""
     return _metric_list().validate_python(fields)
+
+
+_FLOAT: Final = float
+
+
+def metric_documents(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``fields`` as the event's JSON carries them, without making models (~25 per result):
+    each field is given, in ``MetricValue``'s order, by the evaluator's own code; the
+    constraints that input could break (a name or detail too long, a value not a float) are
+    checked here, and fields that fail them are validated as models, which raises the error
+    ``MetricValue`` gives (so nothing invalid is ever encoded)."""
+    for field in fields:
+        name, value, detail = field["name"], field["value"], field["detail"]
+        if (
+            not 0 < len(name) <= _NAME_CHARS
+            or (value is not None and type(value) is not _FLOAT)
+            or (detail is not None and len(detail) > _DETAIL_CHARS)
+        ):
+            return [metric.model_dump() for metric in metric_values(fields)]
+    return fields
+
+
+_NAME_CHARS: Final = 200
+_DETAIL_CHARS: Final = 2000
+"""``MetricValue``'s bounds (tests check they match the model's)."""
 
 
 OUTPUT_METRICS: Final = (
@@ -108,22 +157,40 @@ def _metric_fields(findings: Findings) -> list[dict[str, Any]]:
             "name": "is_valid_json",
             "value": 1.0 if checks.is_valid_json else 0.0,
             "passed": checks.is_valid_json,
+            "detail": None,
         },
         {
             "name": "schema_pass",
             "value": None if checks.schema_pass is None else float(checks.schema_pass),
             "passed": checks.schema_pass,
+            "detail": None,
         },
         {
             "name": "missing_fields",
             "value": float(findings.missing) if structural else None,
+            "passed": None,
             "detail": short(missing) if missing else None,
         },
         {
             "name": "type_mismatches",
             "value": float(findings.mismatched) if structural else None,
+            "passed": None,
             "detail": short(mismatched) if mismatched else None,
         },
-        {"name": "numeric_accuracy", "value": checks.numeric_accuracy},
-        {"name": "boolean_accuracy", "value": checks.boolean_accuracy},
+        {
+            "name": "numeric_accuracy",
+            "value": _float(checks.numeric_accuracy),
+            "passed": None,
+            "detail": None,
+        },
+        {
+            "name": "boolean_accuracy",
+            "value": _float(checks.boolean_accuracy),
+            "passed": None,
+            "detail": None,
+        },
     ]
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)

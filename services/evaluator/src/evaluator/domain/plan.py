@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
@@ -124,11 +125,13 @@ class PlannedCheck:
     reference: Reference | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Evaluation:
     """One result, evaluated."""
 
-    metrics: list[MetricValue]
+    metric_fields: list[dict[str, Any]]
+    """The metrics' fields (``MetricValue``'s, each given, in its order): the event's JSON is
+    made from them (``metric_documents``) without making ~25 models per result."""
     passed: bool
     score: float | None
     reasons: list[AssertionFailure]
@@ -139,6 +142,11 @@ class Evaluation:
     """A fingerprint of the output (JSON compared as values, text stripped); None without one."""
     judgements: list[Judgement]
     embeddings: list[EmbeddingComparison]
+
+    @cached_property
+    def metrics(self) -> list[MetricValue]:
+        """The metrics as models (validated when first asked for)."""
+        return metric_values(self.metric_fields)
 
 
 @dataclass(frozen=True)
@@ -208,8 +216,9 @@ class RunPlan:
         """The result's metrics (standard, output metrics, then one per assertion)."""
         return self.judge(result).metrics
 
-    @property
+    @cached_property
     def has_judges(self) -> bool:
+        # Asked once per result (``judge_questions``): worked out once per plan.
         return any(check.judge is not None for check in self.checks)
 
     def subject(self, result: ResultRecorded) -> Subject:
@@ -240,7 +249,7 @@ class RunPlan:
         """Judges or embeddings: the run's evaluation has model calls (``judge_cost``)."""
         return self.has_judges or self.has_embeddings
 
-    @property
+    @cached_property
     def has_embeddings(self) -> bool:
         return any(check.embedding is not None for check in self.checks)
 
@@ -323,7 +332,12 @@ class RunPlan:
             if check.judge is not None:
                 scores = dimension_values(judgements.get(check.name))
                 metrics.extend(
-                    {"name": dimension_metric(check.name, d.name), "value": scores.get(d.name)}
+                    {
+                        "name": dimension_metric(check.name, d.name),
+                        "value": scores.get(d.name),
+                        "passed": None,
+                        "detail": None,
+                    }
                     for d in check.judge.dimensions
                 )
             if check.weight > 0:
@@ -343,7 +357,7 @@ class RunPlan:
                         )
                     )
         return Evaluation(
-            metrics=metric_values(metrics),
+            metric_fields=metrics,
             passed=not reasons,
             score=passed_weight / weights if weights else None,
             reasons=reasons,
@@ -383,4 +397,5 @@ def _digest(output: str | None, parsed: Any, is_json: bool) -> str | None:
         if is_json
         else output.strip()
     )
-    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+    # surrogatepass: JSON may spell a lone surrogate (\ud800), which UTF-8 cannot encode.
+    return hashlib.blake2b(canonical.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()

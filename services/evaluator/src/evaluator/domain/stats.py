@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, mul
+from operator import attrgetter, itemgetter, mul
+from typing import Any, Final
 
 from evaluator.domain.run_statistics import mean_interval, wilson
 from promptworks_contracts.values import MetricSummary, MetricValue
@@ -32,16 +33,18 @@ class MetricStats:
     sum_squares: float = 0.0
 
     def add(self, metric: MetricValue) -> None:
-        value = metric.value
+        self.add_value(metric.value, metric.passed)
+
+    def add_value(self, value: float | None, passed: bool | None) -> None:
         if value is not None:
             self.count += 1
             self.sum += value
             self.sum_squares += value * value
             self.min = value if self.min is None or value < self.min else self.min
             self.max = value if self.max is None or value > self.max else self.max
-        if metric.passed is True:
+        if passed is True:
             self.passed += 1
-        elif metric.passed is False:
+        elif passed is False:
             self.failed += 1
 
     def merge(self, other: MetricStats) -> None:
@@ -92,26 +95,37 @@ RunStats = dict[str, MetricStats]
 """Metric name -> statistics, for one run."""
 
 
-def accumulate(stats: RunStats, metrics: Iterable[MetricValue]) -> None:
+Metric = MetricValue | Mapping[str, Any]
+"""A metric as a model or as its fields (``metrics.metric_documents``): the worker adds up the
+fields it encodes, without making models."""
+
+_FROM_MODEL: Final = (attrgetter("name"), attrgetter("value"), attrgetter("passed"))
+_FROM_FIELDS: Final = (itemgetter("name"), itemgetter("value"), itemgetter("passed"))
+
+
+def _getters(metric: Metric) -> tuple[Callable[[Any], Any], ...]:
+    return _FROM_FIELDS if isinstance(metric, Mapping) else _FROM_MODEL
+
+
+def accumulate(stats: RunStats, metrics: Iterable[Metric]) -> None:
     for metric in metrics:
-        entry = stats.get(metric.name)
+        name, value, passed = _getters(metric)
+        entry = stats.get(name(metric))
         if entry is None:
-            entry = stats[metric.name] = MetricStats()
-        entry.add(metric)
+            entry = stats[name(metric)] = MetricStats()
+        entry.add_value(value(metric), passed(metric))
 
 
-_name = attrgetter("name")
-_value = attrgetter("value")
-_passed = attrgetter("passed")
-
-
-def accumulate_all(stats: RunStats, results: Sequence[Sequence[MetricValue]]) -> None:
+def accumulate_all(stats: RunStats, results: Sequence[Sequence[Metric]]) -> None:
     """``accumulate`` of each result's metrics in turn, a metric at a time over all results
     (the results of one run carry the same metrics in the same order): sums, bounds and counts
     in C instead of a method call per metric and result. The sums are the same additions in
     the same order, so equal to ``accumulate``'s from empty statistics."""
-    if not results:
+    if not results or not results[0]:
+        for metrics in results:
+            accumulate(stats, metrics)
         return
+    _name, _value, _passed = _getters(results[0][0])
     names = list(map(_name, results[0]))
     if any(list(map(_name, metrics)) != names for metrics in results):
         for metrics in results:

@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -79,9 +80,26 @@ def parse_json(text: str) -> tuple[Any, str | None]:
         # Plain text (most outputs): the error ``json.loads`` raises, without raising it.
         return None, short(f"not JSON: {json.JSONDecodeError('Expecting value', text, start)}")
     try:
-        return json.loads(text), None
+        parsed = json.loads(text)
     except (ValueError, RecursionError) as error:
         return None, short(f"not JSON: {error}")
+    # JSON may spell a lone surrogate (an escape of half a pair), which no UTF-8 text can
+    # hold: the event carrying the parsed output could not be encoded. Such halves become
+    # U+FFFD, as a UTF-8 decoder would make them.
+    return (_without_lone_surrogates(parsed) if "\\u" in text else parsed), None
+
+
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 class Outcome(NamedTuple):

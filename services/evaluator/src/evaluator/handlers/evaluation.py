@@ -26,15 +26,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 from uuid import UUID
 
+import orjson
+
 from evaluator.domain.advice import advice_subject
-from evaluator.domain.plan import RunPlan
+from evaluator.domain.metrics import metric_documents
+from evaluator.domain.plan import Evaluation, RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
 from evaluator.domain.summary import run_statistics
 from evaluator.handlers.embeddings import EmbeddingMeter
+from evaluator.handlers.encoded import EncodedResultEvaluated
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import (
     RUNNING,
@@ -265,24 +269,14 @@ def evaluate_result(
     comparisons: dict[str, EmbeddingComparison] | None = None,
 ) -> tuple[ResultEvaluated, ResultOutcome]:
     """One result's evaluation event and stored outcome; its metrics go into ``stats`` (None:
-    the caller adds them up, from the event's ``metrics``). The judge and embedding calls'
-    spend counts as the evaluation's (``judge_cost``)."""
+    the caller adds them up, from ``metric_fields(event)``). The judge and embedding calls'
+    spend counts as the evaluation's (``judge_cost``). The event's JSON is made once, from the
+    metrics' fields (``encoded.py``)."""
     judged = plan.judge(result, judgements, comparisons)
+    metrics = metric_documents(judged.metric_fields)
     if stats is not None:
-        accumulate(stats, judged.metrics)
-    evaluation = ResultEvaluated(
-        run_id=result.run_id,
-        result_id=result.result_id,
-        evaluation_id=evaluation_id,
-        metrics=judged.metrics,
-        passed=judged.passed,
-        score=judged.score,
-        reasons=judged.reasons,
-        parsed_output=judged.parsed_output,
-        output_checks=judged.output_checks,
-        judgements=judged.judgements,
-        embeddings=judged.embeddings,
-    )
+        accumulate(stats, metrics)
+    evaluation = _event(result, evaluation_id, metrics, judged)
     spent: list[Judgement | EmbeddingComparison] = [*judged.judgements, *judged.embeddings]
     judge_usage = _usage(j.usage for j in spent) if spent else _NOTHING_SPENT
     outcome = ResultOutcome(
@@ -299,6 +293,44 @@ def evaluate_result(
         judge_completion_tokens=judge_usage.completion_tokens,
     )
     return evaluation, outcome
+
+
+def metric_fields(event: ResultEvaluated) -> list[dict[str, Any]]:
+    """The metrics of an event ``evaluate_result`` made, as the fields it encoded (no models)."""
+    if isinstance(event, EncodedResultEvaluated):
+        return event.metric_documents
+    return [metric.model_dump() for metric in event.metrics]
+
+
+def _event(
+    result: ResultRecorded,
+    evaluation_id: UUID | None,
+    metrics: list[dict[str, Any]],
+    judged: Evaluation,
+) -> ResultEvaluated:
+    document = {
+        "metrics": metrics,
+        "passed": judged.passed,
+        "score": judged.score,
+        "reasons": judged.reasons,
+        "parsed_output": judged.parsed_output,
+        "output_checks": judged.output_checks,
+        "judgements": judged.judgements,
+        "embeddings": judged.embeddings,
+    }
+    try:
+        return EncodedResultEvaluated.encode(
+            result.run_id, result.result_id, evaluation_id, document
+        )
+    except orjson.JSONEncodeError:
+        # What orjson refuses and pydantic writes (an integer beyond 64 bits in a JSON
+        # output, a lone surrogate): the models, as before.
+        return ResultEvaluated(
+            run_id=result.run_id,
+            result_id=result.result_id,
+            evaluation_id=evaluation_id,
+            **document,
+        )
 
 
 _NOTHING_SPENT: Final = TokenUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)

@@ -184,7 +184,8 @@ class EvaluationRepository(Protocol):
     async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
         """Takes up to ``limit`` queued results (oldest first, none parked, none another
         transaction holds) out of the queue for this transaction; a record found in
-        ``recent`` is taken from there, not decoded again."""
+        ``recent`` is taken from there, not read and decoded again (only the others' kept
+        records are read: a second round trip, when there are any)."""
         ...
 
     async def record_failure(self, seq: int, error: str, dead_after: int) -> bool:

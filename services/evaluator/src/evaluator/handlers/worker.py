@@ -39,6 +39,7 @@ from evaluator.handlers.evaluation import (
     ask_judges,
     evaluate_result,
     measure_embeddings,
+    metric_fields,
     summarise,
 )
 from evaluator.handlers.judging import JudgeQueue
@@ -177,7 +178,7 @@ class EvaluationWorker:
                 )
                 events.append(event)
                 outcomes.append(outcome)
-            accumulate_all(stats, [event.metrics for event in events])
+            accumulate_all(stats, [metric_fields(event) for event in events])
             evaluated[run_id] = events
         # From here on the runs' rows are locked until commit: appends, counters, summary.
         states = await repository.load_states(by_run.keys(), lock=True)

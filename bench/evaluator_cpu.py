@@ -1,0 +1,85 @@
+"""Benchmark: the evaluator worker's per-result work in-process, without PostgreSQL or Kafka:
+``evaluate_result`` (the checks, the event and its outcome), the claim's statistics and the
+event's JSON, over ``bench.evaluator_throughput``'s results, in claims of 500; and the checks
+alone (``RunPlan.judge``). CPU time per result, the best of ``--rounds`` (the machine is
+shared: the best round is the least disturbed one); ``--calls`` adds cProfile's Python calls
+per result (C functions count as calls too, so fewer calls is not always less work).
+
+    uv run python -m bench.evaluator_cpu [--cases 500] [--rounds 5] [--calls]
+
+To compare with another commit, put that commit's ``services/evaluator/src``,
+``libs/eventkit/src`` and ``contracts/src`` first on ``PYTHONPATH`` and run both in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import time
+from collections.abc import Callable
+
+from bench.evaluator_throughput import run_events
+from evaluator.domain.plan import RunPlan
+from evaluator.domain.stats import accumulate_all
+from evaluator.handlers import evaluation
+from promptworks_contracts.events import ResultRecorded, RunCreated
+
+CLAIM = 500
+
+
+def main(cases: int, rounds: int, calls: bool) -> dict[str, object]:
+    events = run_events(cases, 10)
+    created = events[0]
+    assert isinstance(created, RunCreated)
+    results = [e for e in events if isinstance(e, ResultRecorded)]
+    plan = RunPlan.compile(created.assertions, created.cases, created.expected)
+    # Older commits add up the models (``event.metrics``); this one the encoded fields.
+    fields = getattr(evaluation, "metric_fields", None)
+
+    def claims() -> None:
+        for start in range(0, len(results), CLAIM):
+            made = [
+                evaluation.evaluate_result(plan, r, None, None)[0]
+                for r in results[start : start + CLAIM]
+            ]
+            accumulate_all({}, [fields(e) if fields else e.metrics for e in made])
+            for event in made:
+                event.model_dump_json()
+
+    def judge() -> None:
+        for result in results:
+            plan.judge(result)
+
+    def per_result(work: Callable[[], None]) -> float:
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.process_time()
+            work()
+            best = min(best, time.process_time() - started)
+        return round(best / len(results) * 1e6, 1)
+
+    report: dict[str, object] = {
+        "nproc": os.cpu_count(),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "results": len(results),
+        "worker_us_per_result": per_result(claims),
+        "checks_alone_us_per_result": per_result(judge),
+    }
+    if calls:
+        profiler = cProfile.Profile()
+        profiler.runcall(claims)
+        total: int = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
+        report["python_calls_per_result"] = round(total / len(results), 1)
+    return report
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", action="store_true")
+    arguments = parser.parse_args()
+    print(json.dumps(main(arguments.cases, arguments.rounds, arguments.calls), indent=2))
