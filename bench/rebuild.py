@@ -8,11 +8,13 @@
    ``python -m query_api rebuild``): replay into ``read_models_next``, the remaining indexes,
    catch-up, switch. No live query-api runs beside it (the switch then has nothing to wait
    for); the tests cover the rebuild beside live replicas.
-3. Prints the replay's events/s (from the beginning to the end offsets), its CPU seconds (this
-   process; with ``--durable`` PostgreSQL's too), the whole rebuild's wall time, ``nproc`` and
-   the load average.
+3. Prints the replay's events/s (from the beginning to the end offsets), its CPU seconds and
+   µs per event (the replaying processes'; with ``--durable`` PostgreSQL's too, up to the end
+   of the replay proper), the whole rebuild's wall time, ``nproc`` and the load average.
+   Several ``--processes`` values rebuild the same events once each, in order.
 
-    uv run python -m bench.rebuild [--events 1000000] [--durable] [--profile rebuild.prof]
+    uv run python -m bench.rebuild [--events 1000000] [--durable] [--processes 1 2]
+        [--profile rebuild.prof]
 
 Without ``--durable`` it uses the running stack (``KAFKA_BOOTSTRAP_SERVERS`` and
 ``DATABASE_URL_BASE``: the shared test stack runs with ``fsync`` off). With ``--durable``, a
@@ -117,34 +119,63 @@ def profiled(path: str | None) -> Iterator[None]:
 
 
 async def main(
-    events: int, infra: Infra, marker: str | None, profile: str | None, processes: int
+    events: int, infra: Infra, marker: str | None, profile: str | None, processes: list[int]
 ) -> Any:
+    """Produces the mix once, then rebuilds once per entry of ``processes`` (each rebuild
+    replays every topic from the beginning: the previous one's models are the live ones)."""
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
+    runs = []
     try:
         await migrate("query-api", url)
         started = time.perf_counter()
         produced = await produce_mix(kafka, events)
         producing = time.perf_counter() - started
         settings = QueryApiSettings(database_url=SecretStr(url), kafka=kafka)
-        pg_before = postgres_cpu(marker)
-        with profiled(profile):
-            report = await rebuild(settings, keep_previous=False, echo=print, processes=processes)
-        pg_cpu = postgres_cpu(marker) - pg_before
+        for spread in processes:
+            print("load average before the rebuild:", [round(x, 1) for x in os.getloadavg()])
+            runs.append(await measured(settings, marker, profile, spread))
     finally:
         await drop_database(infra, url)
-    timings = report.timings
     return {
         "nproc": os.cpu_count(),
-        "processes": processes,
-        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "events": produced,
         "produce_seconds": round(producing, 1),
+        "rebuilds": runs,
+    }
+
+
+async def measured(
+    settings: QueryApiSettings, marker: str | None, profile: str | None, processes: int
+) -> dict[str, Any]:
+    """One rebuild: its replay's events/s and CPU (the processes', PostgreSQL's) per event."""
+    pg_before = postgres_cpu(marker)
+    pg_replayed: list[float] = []
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+        if "] replayed " in line:  # the replay proper is done: PostgreSQL's CPU for it
+            pg_replayed.append(postgres_cpu(marker))
+
+    with profiled(profile):
+        report = await rebuild(settings, keep_previous=False, echo=echo, processes=processes)
+    pg_cpu = postgres_cpu(marker) - pg_before
+    timings = report.timings
+    pg_replay = pg_replayed[0] - pg_before if marker and pg_replayed else None
+    per_event = 1e6 / max(timings.replay_events, 1)
+    return {
+        "processes": processes,
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "replay": {
             "events": timings.replay_events,
             "seconds": round(timings.replay_seconds, 1),
             "events_per_second": round(timings.events_per_second),
             "cpu_seconds_rebuild_processes": round(timings.replay_cpu_seconds, 1),
+            "cpu_seconds_postgres": None if pg_replay is None else round(pg_replay, 1),
+            "cpu_us_per_event_rebuild_processes": round(timings.replay_cpu_seconds * per_event),
+            "cpu_us_per_event_postgres": None
+            if pg_replay is None
+            else round(pg_replay * per_event),
         },
         "rebuild_total": {
             "seconds": round(report.seconds, 1),
@@ -163,7 +194,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--profile", help="write a cProfile of the rebuild to this file")
     parser.add_argument(
-        "--processes", type=int, default=1, help="processes the replay is spread over"
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="processes the replay is spread over; several values: one rebuild each, in order, "
+        "of the same events",
     )
     args = parser.parse_args()
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)

@@ -17,14 +17,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from promptworks_contracts.events import RunCompleted, RunStarted
+from promptworks_contracts.topics import RUN_EVENTS
 from query_api.projections.result_documents import backfill
 from query_api.read_schema import LIVE, NEXT, PREVIOUS
 from query_api.rebuild.replay import rebuild, roll_back
 from query_api.rebuild.schemas import copy_structure
+from tests.support.kafka import envelope_for
 
 pytestmark = pytest.mark.integration
 
@@ -165,6 +168,10 @@ async def test_rebuild_switches_to_identical_models_while_serving(
     async with serve(settings) as api, serve(settings) as replica:
         await catalog.publish(publisher, api)
         await world.publish(publisher, api)
+        # A record whose data is no ResultRecorded: dead-lettered live; in the rebuild, the
+        # bulk path hands its batch to the live consumer's code, which dead-letters it again.
+        poison = await publish_undecodable(settings)
+        await eventually(lambda: _equal(dead_letters_of(url, poison), 1))
         before = await snapshot(api.client, catalog, world)
         stored = await documents(url)
         assert stored and all(row[1] is not None for row in stored)
@@ -228,6 +235,15 @@ async def test_rebuild_switches_to_identical_models_while_serving(
             # The replaced models are kept, structure for structure the same as the new ones.
             assert await structure(test, LIVE) == await structure(test, PREVIOUS)
             assert await structure(test, LIVE) and not await schemas_named(test, NEXT)
+            # Loaded UNLOGGED, made live logged (crash-safe, replicated).
+            unlogged = await test.scalar(
+                text(
+                    "SELECT count(*) FROM pg_class WHERE relpersistence <> 'p' "
+                    "AND relnamespace = to_regnamespace(:s)"
+                ),
+                {"s": LIVE},
+            )
+            assert unlogged == 0
             # Statements prepared before the switch read the new tables: change a row there
             # only; every pooled connection of both replicas answers it.
             demo = f"{API}/prompt-classes/{world.demo.class_id}"
@@ -282,8 +298,11 @@ async def test_rebuild_switches_to_identical_models_while_serving(
         assert await snapshot(api.client, catalog, world) == served
         output = capfd.readouterr().out
         assert "checkpoints moved" in output
-        # The replay applied every batch in bulk the first time (no retry, no one-by-one).
+        # The replay applied every batch the first time (no retry, no one-by-one); only the
+        # poison record's batch left the bulk path, and it was dead-lettered once more.
         assert "batch failed" not in output
+        assert output.count("bulk replay hands a batch") == 1, output
+        assert await dead_letters_of(url, poison) == 2
 
     # Rendered from the final rows, whatever order the topics were applied in: the same bytes.
     rebuilt = {row[0]: row for row in await documents(url)}
@@ -297,6 +316,41 @@ async def test_rebuild_switches_to_identical_models_while_serving(
 
 async def _true(check: Any) -> None:
     assert await check
+
+
+async def _equal(check: Any, expected: Any) -> None:
+    assert await check == expected
+
+
+async def publish_undecodable(settings: Any) -> str:
+    """A record with a valid envelope (a ResultRecorded of a new run) and data that is no
+    ResultRecorded; its event id."""
+    event = RunStarted(run_id=uuid.uuid4())
+    envelope = envelope_for(event, 1)
+    headers = [
+        (k, b"promptworks.run.result_recorded.v1" if k == "ce_type" else v)
+        for k, v in envelope.to_kafka_headers()
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.kafka.topic(RUN_EVENTS),
+            key=envelope.subject.encode(),
+            value=b'{"not": "a result"}',
+            headers=headers,
+        )
+    finally:
+        await producer.stop()
+    return str(envelope.id)
+
+
+async def dead_letters_of(url: str, event_id: str) -> int:
+    async with connected(url) as connection:
+        found = await connection.scalar(
+            text("SELECT count(*) FROM public.dead_letters WHERE event_id = :e"), {"e": event_id}
+        )
+    return int(found or 0)
 
 
 async def schemas_named(connection: AsyncConnection, name: str) -> bool:

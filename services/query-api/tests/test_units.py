@@ -14,14 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
+from pydantic import ValidationError
 from sqlalchemy import Numeric, Text, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import PromptCreated, PromptVersionCreated
+from promptworks_contracts.events import PromptCreated, PromptVersionCreated, decode_event
 from promptworks_contracts.values import ChatMessage, ChatTemplate, TextTemplate, VariableSpec
 from promptworks_eventkit.http import PositionOut, install_edge
 from promptworks_eventkit.messages import ReceivedEvent
@@ -34,6 +36,7 @@ from query_api.projections._util import unnest_rows, unnest_source
 from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
 from query_api.read_schema import LIVE, use_schema
+from query_api.rebuild.bulk import BulkRefused, decode
 from query_api.rebuild.workers import RECORDS_PER_PROCESS, assign, processes_for, shares
 from query_api.tables import metrics, result_verdicts, results
 from query_api.tables.runs import MONEY
@@ -250,3 +253,58 @@ def test_the_replay_is_shared_by_partition_keeping_a_run_and_the_catalogue_whole
     # Unasked, a small replay stays in one process; asked, as many as asked.
     assert processes_for(RECORDS_PER_PROCESS - 1, None) == 1
     assert processes_for(10, 3) == 3
+
+
+def _record(
+    tp: TopicPartition, offset: int, headers: Any, value: bytes
+) -> ConsumerRecord[Any, Any]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, None, value, None, 0, len(value),
+                          headers)  # fmt: skip
+
+
+def test_the_bulk_path_decodes_a_batch_as_the_consumer_decodes_each_event() -> None:
+    """The rebuild's bulk decoding (``rebuild.bulk.decode``): per batch, the same envelopes
+    and events as ``Envelope.from_kafka_headers`` and ``decode_event`` one at a time; what
+    they would refuse, it refuses (the batch then goes the consumer's way)."""
+    tp = TopicPartition("pw.prompt-events", 0)
+    created = PromptCreated(prompt_id=uuid.uuid4(), name="a", author="ann")
+    version = PromptVersionCreated(
+        prompt_id=created.prompt_id, version_id=uuid.uuid4(), number=1,
+        template=TextTemplate(text="Hi {{ name }}"),
+    )  # fmt: skip
+    envelopes = [
+        Envelope(id=uuid.uuid4(), type=e.event_type, source="/t", subject=e.stream_id(),
+                 time=datetime.now(UTC), correlationid="c", streamversion=i + 1)
+        for i, e in enumerate([created, version])
+    ]  # fmt: skip
+    records = [
+        (tp, _record(tp, i, envelope.to_kafka_headers(), event.model_dump_json().encode()))
+        for i, (envelope, event) in enumerate(zip(envelopes, [created, version], strict=True))
+    ]
+    unhandled = Envelope(**{**envelopes[0].model_dump(), "type": "promptworks.other.thing.v1"})
+    records.append((tp, _record(tp, 2, unhandled.to_kafka_headers(), b"{}")))
+    handled = {created.event_type, version.event_type}
+    events = decode(records, handled.__contains__, lambda _: "prompt-events")
+    assert [(e.topic, e.partition, e.offset) for e in events] == [
+        ("prompt-events", 0, 0), ("prompt-events", 0, 1),
+    ]  # fmt: skip
+    assert [e.event for e in events] == [
+        decode_event(r.headers[3][1].decode(), r.value) for _, r in records[:2]
+    ]
+    assert [e.envelope.model_dump() for e in events] == [
+        Envelope.from_kafka_headers(r.headers).model_dump() for _, r in records[:2]
+    ]
+    # A value holding two JSON values (it would shift the batch's array): refused.
+    two = (
+        tp,
+        _record(tp, 3, records[0][1].headers, records[0][1].value + b"," + records[0][1].value),
+    )
+    with pytest.raises(BulkRefused):
+        decode([records[0], two], handled.__contains__, lambda _: "prompt-events")
+    # Data the model rejects, or an envelope that is no CloudEvent: raised, as one by one.
+    bad = (tp, _record(tp, 4, records[0][1].headers, b'{"name": "no id"}'))
+    with pytest.raises(ValidationError):
+        decode([records[0], bad], handled.__contains__, lambda _: "prompt-events")
+    headless = (tp, _record(tp, 5, [("ce_type", created.event_type.encode())], b"{}"))
+    with pytest.raises(ValidationError):
+        decode([headless], handled.__contains__, lambda _: "prompt-events")

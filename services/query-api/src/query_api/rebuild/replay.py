@@ -3,12 +3,14 @@ switch (ADR 0023).
 
 1. Only one rebuild at a time: advisory lock ``REBUILD_KEY``, held by this process's own
    connection for the whole rebuild (a second one stops at once with a clear message).
-2. ``read_models_next`` gets the live schema's tables, empty, with their keys and unique
-   indexes (``schemas.copy_structure``).
+2. ``read_models_next`` gets the live schema's tables, empty and UNLOGGED (no WAL while they
+   are loaded), with their keys and unique indexes (``schemas.copy_structure``).
 3. The projection, with the live one's handlers and consumer name, replays every partition of
-   the topics from the beginning into it (its own connections' search path names it first),
-   outside the live consumer group, up to the topics' end offsets as they were at the start;
-   then the remaining indexes are built and it catches up with the end offsets again.
+   the topics from the beginning into it (its own connections' search path names it first,
+   and they commit without waiting for the WAL flush), outside the live consumer group, up to
+   the topics' end offsets as they were at the start, on the bulk path (``bulk``) and the run
+   topic after the others; then the tables are made logged, the remaining indexes built, and
+   it catches up with the end offsets again (the live consumer's code from here on).
 4. The switch: advisory lock ``SWAP_FENCE_KEY`` taken exclusively (every live batch takes it
    shared, so the live projection pauses between two batches); the replay catches up with
    the offsets the live models stored (never behind what readers saw); one statement renames
@@ -25,12 +27,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.db import create_engine, create_sessionmaker
 from promptworks_eventkit.kafka import create_producer
@@ -38,6 +42,7 @@ from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections import CONSUMER_NAME, build_router
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
+from query_api.rebuild.bulk import BulkReplay
 from query_api.rebuild.progress import Echo, Progress
 from query_api.rebuild.workers import assign, processes_for, replay_in_processes, shares
 from query_api.settings import QueryApiSettings
@@ -145,7 +150,7 @@ async def _rebuild(
     switched = False
     try:
         async with admin.begin() as connection:
-            deferred = await schemas.copy_structure(connection, LIVE, NEXT)
+            deferred = await schemas.copy_structure(connection, LIVE, NEXT, unlogged=True)
         progress.phase(f"schema {NEXT} created from {LIVE}")
         timings = await _replay_and_switch(settings, lock, progress, deferred, processes)
         switched = True
@@ -198,11 +203,67 @@ def _runner(
     )
 
 
+def _replay_engine(settings: QueryApiSettings) -> AsyncEngine:
+    """Connections that write ``read_models_next`` without waiting for each commit's WAL
+    flush (``synchronous_commit = off``): a crash loses at most the last batches of a schema
+    that is dropped and replayed anyway; the switch's own commit flushes everything before
+    it (the WAL is sequential), so the models made live are durable."""
+    engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
+    use_schema(engine, NEXT)
+
+    def no_flush_wait(dbapi_connection: Any, _: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION synchronous_commit = off")
+        cursor.close()
+        dbapi_connection.autocommit = autocommit
+
+    event.listen(engine.sync_engine, "connect", no_flush_wait)
+    return engine
+
+
+async def _bulk(
+    settings: QueryApiSettings,
+    runner: ConsumerRunner,
+    consumer: AIOKafkaConsumer,
+    engine: AsyncEngine,
+    targets: dict[TopicPartition, int],
+    progress: Progress,
+) -> None:
+    """The replay proper up to ``targets`` on the bulk path (``bulk``)."""
+    router = build_router()
+    replay = BulkReplay(
+        runner=runner,
+        consumer=consumer,
+        handler=router,
+        handles=router.handles,
+        sessions=create_sessionmaker(engine),
+        kafka=settings.kafka,
+        max_records=REPLAY_MAX_RECORDS,
+    )
+
+    def applied(records: int, behind: int) -> None:
+        progress.applied(records, behind, "replay")
+
+    # The run topic last: a result's evaluation is then stored before the result, whose
+    # document is rendered once as it is inserted (not inserted, then rendered again and
+    # updated when its evaluation comes). The models do not depend on the order of topics.
+    runs = settings.kafka.topic(RUN_EVENTS)
+    later = [tp for tp in targets if tp.topic == runs]
+    if later and len(later) < len(targets):
+        consumer.pause(*later)
+        await replay.until({tp: o for tp, o in targets.items() if tp.topic != runs}, applied)
+        consumer.resume(*later)
+    await replay.until(targets, applied)
+    if replay.fallbacks:
+        progress.phase(f"{replay.fallbacks} batches applied by the live consumer's code")
+
+
 async def replay_share(settings: QueryApiSettings, targets: dict[TopicPartition, int]) -> int:
     """One process's share of the replay proper (``workers``): its partitions from the
     offsets stored in ``read_models_next`` up to ``targets``; the records applied."""
-    engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
-    use_schema(engine, NEXT)
+    engine = _replay_engine(settings)
     producer = create_producer(settings.kafka, f"{settings.service_name}-rebuild")
     consumer: AIOKafkaConsumer | None = None
     progress = Progress(lambda _: None)
@@ -210,7 +271,7 @@ async def replay_share(settings: QueryApiSettings, targets: dict[TopicPartition,
         await producer.start()
         runner = _runner(settings, engine, producer)
         consumer = await runner.open_assigned(only=list(targets))
-        await _until(runner, consumer, targets, progress, "replay")
+        await _bulk(settings, runner, consumer, engine, targets, progress)
         return progress.events
     finally:
         await _closed(consumer, producer, engine)
@@ -223,8 +284,7 @@ async def _replay_and_switch(
     deferred: list[str],
     processes: int | None,
 ) -> Timings:
-    engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
-    use_schema(engine, NEXT)
+    engine = _replay_engine(settings)
     producer = create_producer(settings.kafka, f"{settings.service_name}-rebuild")
     consumer: AIOKafkaConsumer | None = None
     try:
@@ -253,7 +313,8 @@ async def _replay_and_switch(
             # Their offsets, stored with their effects in NEXT: where this runner continues.
             await runner.seek_to_stored_offsets(partitions)
         else:
-            await _until(runner, consumer, ends, progress, "replay")
+            await _bulk(settings, runner, consumer, engine, ends, progress)
+            await runner.seek_to_stored_offsets(partitions)  # where the bulk path stopped
         replay_events = progress.events - events_before
         replay_seconds = time.monotonic() - began
         replay_cpu = time.process_time() - cpu_began + workers_cpu
@@ -263,6 +324,8 @@ async def _replay_and_switch(
             f"{replay_cpu:.1f} CPU s); building {len(deferred)} indexes"
         )
         async with engine.begin() as connection:
+            # Written to the WAL from here on: what the switch makes live is crash-safe.
+            await schemas.set_logged(connection, NEXT)
             for statement in deferred:
                 await connection.execute(text(statement))
             # Planner statistics for the new tables, as autovacuum would gather after a load.

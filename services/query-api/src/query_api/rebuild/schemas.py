@@ -46,10 +46,15 @@ async def tables_of(connection: AsyncConnection, schema: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def copy_structure(connection: AsyncConnection, source: str, target: str) -> list[str]:
+async def copy_structure(
+    connection: AsyncConnection, source: str, target: str, *, unlogged: bool = False
+) -> list[str]:
     """Creates schema ``target`` with every table of ``source`` (columns, defaults, checks,
     primary keys, unique constraints and indexes), empty. Returns the statements that create
-    the rest (plain indexes, foreign keys), to run after the bulk load. In a transaction."""
+    the rest (plain indexes, foreign keys), to run after the bulk load. In a transaction.
+
+    ``unlogged``: the tables are created UNLOGGED (no WAL while they are loaded; emptied by a
+    crash), to be made logged (``set_logged``) before anyone reads them."""
     # Definitions printed with every name schema-qualified: nothing is visible from pg_catalog.
     await connection.execute(text("SET LOCAL search_path = pg_catalog"))
     await connection.execute(text(f"CREATE SCHEMA {quoted(target)}"))
@@ -57,7 +62,7 @@ async def copy_structure(connection: AsyncConnection, source: str, target: str) 
     for table in tables:
         await connection.execute(
             text(
-                f"CREATE TABLE {quoted(target)}.{quoted(table)} "
+                f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE {quoted(target)}.{quoted(table)} "
                 f"(LIKE {quoted(source)}.{quoted(table)} {_LIKE})"
             )
         )
@@ -100,6 +105,20 @@ async def copy_structure(connection: AsyncConnection, source: str, target: str) 
             later.append(statement)
     await copy_privileges(connection, source, target)
     return later
+
+
+async def set_logged(connection: AsyncConnection, schema: str) -> None:
+    """Makes every unlogged table of ``schema`` logged (each is written to the WAL once, in
+    one pass, with the indexes it has), their owned sequences with them."""
+    rows = await connection.execute(
+        text(
+            "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace(:s) "
+            "AND relkind = 'r' AND relpersistence = 'u' ORDER BY 1"
+        ),
+        {"s": schema},
+    )
+    for (table,) in rows.all():
+        await connection.execute(text(f"ALTER TABLE {quoted(schema)}.{quoted(table)} SET LOGGED"))
 
 
 # Each privilege granted on the schema and on its tables and sequences to anyone but the
