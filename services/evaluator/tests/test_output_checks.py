@@ -37,16 +37,18 @@ def judge(
     error: str | None = None,
 ) -> Evaluation:
     run_plan = RunPlan.compile(ASSERTIONS.validate_python(assertions or []), [], expected or [])
-    return run_plan.judge(
-        ResultRecorded(
-            run_id=uuid.uuid4(),
-            result_id=uuid.uuid4(),
-            case_index=0,
-            repetition=1,
-            output=output,
-            latency_ms=10.0,
-            error=error,
-        )
+    return run_plan.judge(recorded(output, error))
+
+
+def recorded(output: str | None, error: str | None = None) -> ResultRecorded:
+    return ResultRecorded(
+        run_id=uuid.uuid4(),
+        result_id=uuid.uuid4(),
+        case_index=0,
+        repetition=1,
+        output=output,
+        latency_ms=10.0,
+        error=error,
     )
 
 
@@ -201,15 +203,7 @@ def test_a_lone_surrogate_in_json_output_is_replaced_and_the_event_still_encodes
     evaluated and its event encoded instead of failing into a dead letter."""
     output = '{"a": "\\ud800x", "b": "\\ud83d\\ude00", "\\udfff": 1}'
     plan = RunPlan.compile(ASSERTIONS.validate_python([{"type": "is_json"}]), [], [])
-    record = ResultRecorded(
-        run_id=uuid.uuid4(),
-        result_id=uuid.uuid4(),
-        case_index=0,
-        repetition=1,
-        output=output,
-        latency_ms=1.0,
-    )
-    event, _ = evaluate_result(plan, record, None, {})
+    event, _ = evaluate_result(plan, recorded(output), None, {})
     decoded = json.loads(event.model_dump_json())
     assert decoded["parsed_output"] == {"a": "\ufffdx", "b": "\U0001f600", "\ufffd": 1}
     assert decoded["passed"] is True
