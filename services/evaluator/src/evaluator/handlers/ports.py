@@ -80,7 +80,9 @@ class RecentRecords:
     results another replica's workers claimed are never taken from here and age out (a claim
     that misses decodes the kept record, as for another replica's results)."""
 
-    def __init__(self, capacity: int = 20_000, max_chars: int = 32_000_000) -> None:
+    # Workers claim within moments of the consumer's commit: a few claims' worth is enough,
+    # and a decoded record costs a few KB of the process's memory for as long as it is kept.
+    def __init__(self, capacity: int = 5_000, max_chars: int = 8_000_000) -> None:
         self._capacity = capacity
         self._max_chars = max_chars
         self._chars = 0

@@ -60,7 +60,10 @@ from query_api.projections import (
 from query_api.projections.history import with_history
 
 CONSUMER_NAME = "query-api.projections"
-MAX_RECORDS = 5000
+MAX_RECORDS = 2000
+"""A batch's cap. Its decoded events, rows and JSON stay alive until it commits (~25 KB an
+event, the collector paused, ``gc_pause``): 5,000 held ~130 MB at a backlog's peak, and the
+process stays at its high-water mark. Per-batch statements amortise well before 2,000."""
 RANDOM_PAGE_COST = "1.1"
 """The planner's cost of a random page read, for the projection's transactions only.
 
