@@ -3,13 +3,15 @@
 Handlers run inside the consumer's transaction (effects and checkpoint commit together), get
 the events of one type (in each stream's order: eventkit's EventRouter with order="stream")
 and write each batch with a few set-based statements, never one statement per event. Every
-prompt-stream handler is wrapped by ``history.with_history`` (history rows, stream version,
-``updated_at``).
+prompt-stream handler is wrapped by ``history.with_history`` (history rows) and by
+``prompt_documents.rendered`` (the prompts' stored list documents); class and tag handlers by
+``prompt_documents.rendered_catalog`` (the documents of the prompts naming them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +48,7 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from promptworks_eventkit.router import EventRouter
+from promptworks_eventkit.router import EventRouter, TypeHandler
 from query_api.projections import (
     advice,
     batches,
@@ -58,6 +60,12 @@ from query_api.projections import (
     runs,
 )
 from query_api.projections.history import with_history
+from query_api.projections.prompt_documents import (
+    CATALOG_EVENTS,
+    lock_for_catalog,
+    rendered,
+    rendered_catalog,
+)
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 2000
@@ -82,35 +90,51 @@ of their own); ``build_router(set_page_cost=False)`` then leaves them to it."""
 
 
 class ProjectionRouter(EventRouter[AsyncSession]):
-    """The event router, each batch's transaction first told the planner's page cost."""
+    """The event router; a batch with class or tag events first takes the documents' render
+    lock exclusively (``prompt_documents``), before any prompt handler takes it shared: the
+    router applies prompt events first, and two batches that each held it shared and then
+    asked for it exclusively would deadlock. ``set_page_cost``: each transaction is first told
+    the planner's page cost."""
+
+    def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._set_page_cost = set_page_cost
 
     async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-        await work.execute(
-            text("SELECT set_config('random_page_cost', :cost, true)"), {"cost": RANDOM_PAGE_COST}
-        )
+        if self._set_page_cost:
+            await work.execute(
+                text("SELECT set_config('random_page_cost', :cost, true)"),
+                {"cost": RANDOM_PAGE_COST},
+            )
+        if any(isinstance(received.event, CATALOG_EVENTS) for received in events):
+            await lock_for_catalog(work)
         await super().__call__(work, events)
+
+
+def _prompt(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession]:
+    """A prompt handler, then its prompts' documents re-rendered, then their history rows."""
+    return with_history(rendered(handler))
 
 
 def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
     live consumer's runner sets them instead (one statement fewer per batch)."""
-    kind = ProjectionRouter if set_page_cost else EventRouter
-    return kind(
+    return ProjectionRouter(
         {
-            PromptCreated: with_history(prompts.on_prompt_created),
-            PromptVersionCreated: with_history(prompts.on_version_created),
-            PromptMetadataEdited: with_history(prompts.on_metadata_edited),
-            PromptLabelMoved: with_history(prompt_state.on_label_moved),
-            PromptLabelRemoved: with_history(prompt_state.on_label_removed),
-            PromptCurrentVersionSet: with_history(prompt_state.on_current_version_set),
-            PromptArchived: with_history(prompt_state.on_archived_or_restored),
-            PromptRestored: with_history(prompt_state.on_archived_or_restored),
-            PromptClassCreated: catalog.on_created,
-            PromptClassUpdated: catalog.on_updated,
-            PromptClassDeleted: catalog.on_class_deleted,
-            PromptTagCreated: catalog.on_created,
-            PromptTagUpdated: catalog.on_updated,
-            PromptTagDeleted: catalog.on_tag_deleted,
+            PromptCreated: _prompt(prompts.on_prompt_created),
+            PromptVersionCreated: _prompt(prompts.on_version_created),
+            PromptMetadataEdited: _prompt(prompts.on_metadata_edited),
+            PromptLabelMoved: _prompt(prompt_state.on_label_moved),
+            PromptLabelRemoved: _prompt(prompt_state.on_label_removed),
+            PromptCurrentVersionSet: _prompt(prompt_state.on_current_version_set),
+            PromptArchived: _prompt(prompt_state.on_archived_or_restored),
+            PromptRestored: _prompt(prompt_state.on_archived_or_restored),
+            PromptClassCreated: rendered_catalog(catalog.on_created),
+            PromptClassUpdated: rendered_catalog(catalog.on_updated),
+            PromptClassDeleted: rendered_catalog(catalog.on_class_deleted),
+            PromptTagCreated: rendered_catalog(catalog.on_created),
+            PromptTagUpdated: rendered_catalog(catalog.on_updated),
+            PromptTagDeleted: rendered_catalog(catalog.on_tag_deleted),
             RunCreated: runs.on_run_created,
             RunStarted: runs.on_run_started,
             ResultRecorded: runs.on_result_recorded,
@@ -128,4 +152,5 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
             AdviceFailed: advice.on_advice_failed,
         },
         order="stream",  # read models join at read time: only stream order matters
+        set_page_cost=set_page_cost,
     )
