@@ -3,9 +3,8 @@
 Handlers run inside the consumer's transaction (effects and checkpoint commit together), get
 the events of one type (in each stream's order: eventkit's EventRouter with order="stream")
 and write each batch with a few set-based statements, never one statement per event. Every
-prompt-stream handler is wrapped by ``history.with_history`` (history rows) and by
-``prompt_documents.rendered`` (the prompts' stored list documents); class and tag handlers by
-``prompt_documents.rendered_catalog`` (the documents of the prompts naming them).
+prompt-stream handler is wrapped by ``history.with_history`` (history rows); after a batch's
+handlers the router renders the stored prompt documents it touched (``prompt_documents``).
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ from promptworks_contracts.events import (
     RunStarted,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from promptworks_eventkit.router import EventRouter, TypeHandler
+from promptworks_eventkit.router import EventRouter
 from query_api.projections import (
     advice,
     batches,
@@ -60,12 +59,7 @@ from query_api.projections import (
     runs,
 )
 from query_api.projections.history import with_history
-from query_api.projections.prompt_documents import (
-    CATALOG_EVENTS,
-    lock_for_catalog,
-    rendered,
-    rendered_catalog,
-)
+from query_api.projections.prompt_documents import lock_for_catalog, render_batch, touched
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 2000
@@ -90,11 +84,10 @@ of their own); ``build_router(set_page_cost=False)`` then leaves them to it."""
 
 
 class ProjectionRouter(EventRouter[AsyncSession]):
-    """The event router; a batch with class or tag events first takes the documents' render
-    lock exclusively (``prompt_documents``), before any prompt handler takes it shared: the
-    router applies prompt events first, and two batches that each held it shared and then
-    asked for it exclusively would deadlock. ``set_page_cost``: each transaction is first told
-    the planner's page cost."""
+    """The event router; after the handlers, the stored prompt documents the batch touched are
+    rendered again (``prompt_documents.render_batch``). A batch with class or tag events takes
+    the render lock exclusively before its handlers change a catalogue row. ``set_page_cost``:
+    each transaction is first told the planner's page cost."""
 
     def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,14 +99,11 @@ class ProjectionRouter(EventRouter[AsyncSession]):
                 text("SELECT set_config('random_page_cost', :cost, true)"),
                 {"cost": RANDOM_PAGE_COST},
             )
-        if any(isinstance(received.event, CATALOG_EVENTS) for received in events):
+        documents = touched(events)
+        if documents.catalog:
             await lock_for_catalog(work)
         await super().__call__(work, events)
-
-
-def _prompt(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession]:
-    """A prompt handler, then its prompts' documents re-rendered, then their history rows."""
-    return with_history(rendered(handler))
+        await render_batch(work, documents)
 
 
 def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
@@ -121,20 +111,20 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
     live consumer's runner sets them instead (one statement fewer per batch)."""
     return ProjectionRouter(
         {
-            PromptCreated: _prompt(prompts.on_prompt_created),
-            PromptVersionCreated: _prompt(prompts.on_version_created),
-            PromptMetadataEdited: _prompt(prompts.on_metadata_edited),
-            PromptLabelMoved: _prompt(prompt_state.on_label_moved),
-            PromptLabelRemoved: _prompt(prompt_state.on_label_removed),
-            PromptCurrentVersionSet: _prompt(prompt_state.on_current_version_set),
-            PromptArchived: _prompt(prompt_state.on_archived_or_restored),
-            PromptRestored: _prompt(prompt_state.on_archived_or_restored),
-            PromptClassCreated: rendered_catalog(catalog.on_created),
-            PromptClassUpdated: rendered_catalog(catalog.on_updated),
-            PromptClassDeleted: rendered_catalog(catalog.on_class_deleted),
-            PromptTagCreated: rendered_catalog(catalog.on_created),
-            PromptTagUpdated: rendered_catalog(catalog.on_updated),
-            PromptTagDeleted: rendered_catalog(catalog.on_tag_deleted),
+            PromptCreated: with_history(prompts.on_prompt_created),
+            PromptVersionCreated: with_history(prompts.on_version_created),
+            PromptMetadataEdited: with_history(prompts.on_metadata_edited),
+            PromptLabelMoved: with_history(prompt_state.on_label_moved),
+            PromptLabelRemoved: with_history(prompt_state.on_label_removed),
+            PromptCurrentVersionSet: with_history(prompt_state.on_current_version_set),
+            PromptArchived: with_history(prompt_state.on_archived_or_restored),
+            PromptRestored: with_history(prompt_state.on_archived_or_restored),
+            PromptClassCreated: catalog.on_created,
+            PromptClassUpdated: catalog.on_updated,
+            PromptClassDeleted: catalog.on_class_deleted,
+            PromptTagCreated: catalog.on_created,
+            PromptTagUpdated: catalog.on_updated,
+            PromptTagDeleted: catalog.on_tag_deleted,
             RunCreated: runs.on_run_created,
             RunStarted: runs.on_run_started,
             ResultRecorded: runs.on_result_recorded,

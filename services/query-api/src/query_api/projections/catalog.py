@@ -2,7 +2,7 @@
 
 Classes and tags are few and change rarely, so plain multi-row statements do. Prompts hold ids
 only; the stored list documents of the prompts naming a class or tag are re-rendered after
-these handlers (``prompt_documents.rendered_catalog``, one statement), so a class or tag
+the batch's handlers (``prompt_documents.render_batch``, one statement), so a class or tag
 applied after the prompts that use it shows up on them at once. A deleted class
 or tag loses its row (prompt-service deletes only unused ones, detaching prompts first).
 """

@@ -1,24 +1,24 @@
 """Each prompt's list document, stored: ``prompt_documents`` (ADR 0027); and the search lexicon.
 
 A document (``PromptOut`` as the list answers it) is made of the prompt's row, its current
-version, its version list, its class's name and its tags' names and colours. Whatever changes
-one of them re-renders the documents it touches, in the same transaction, with ONE statement
-that has PostgreSQL build them from the rows (``projections.prompt_json``, the renderer the list
-used per read before, so the stored JSON is the same bytes):
-
-- every prompt handler (``rendered``): the prompts of its events, after its writes;
-- class and tag events (``rendered_catalog``): every prompt naming the class or tag, whatever
-  their number (one INSERT ... SELECT over the class index or the tags' GIN index).
+version, its version list, its class's name and its tags' names and colours. After a batch's
+handlers (``ProjectionRouter``, same transaction) ``render_batch`` re-renders every document
+the batch touched with ONE statement that has PostgreSQL build them from the rows
+(``prompt_json``, the renderer the list used per read before, so the stored JSON is the same
+bytes): the prompts of its prompt events, and every prompt naming a class or tag of its class
+and tag events, whatever their number (over the class index and the tags' GIN index). Once per
+batch, not per handler: a prompt created with its versions and labels in one batch is
+rendered once.
 
 Classes and tags are other streams, applied by whichever consumer owns their partition, maybe
 at the same time as a prompt's event elsewhere. So that neither side renders with the other's
-state from before it committed, renders take a transaction-scoped advisory lock: shared for a
-prompt batch, exclusive for a class or tag change. A catalogue change therefore waits for the
-prompt transactions rendering now, and renders after them with their rows visible; a prompt
-batch that comes later waits for it and sees the new names; a batch with both kinds takes it
-exclusively first (``ProjectionRouter``), never shared then exclusive (two such would
-deadlock). Names arriving after the prompts that use them re-render those prompts, so no
-order of arrival leaves a stale name behind.
+state from before it committed, renders take a transaction-scoped advisory lock: a batch with
+class or tag events exclusively, before its handlers change a catalogue row
+(``lock_for_catalog``); any other batch shared, just before it renders. A catalogue change
+therefore waits for the prompt transactions rendering now, and renders after them with their
+rows visible; a prompt batch rendering later waits for it and sees the new names. Names
+arriving after the prompts that use them re-render those prompts, so no order of arrival
+leaves a stale name behind.
 
 Created and edited prompts also add their words to ``prompt_words`` (the search lexicon).
 """
@@ -26,25 +26,32 @@ Created and edited prompts also add their words to ``prompt_words`` (the search 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import (
+    DomainEvent,
+    PromptArchived,
     PromptClassCreated,
     PromptClassDeleted,
     PromptClassUpdated,
     PromptCreated,
+    PromptCurrentVersionSet,
+    PromptLabelMoved,
+    PromptLabelRemoved,
     PromptMetadataEdited,
+    PromptRestored,
     PromptTagCreated,
     PromptTagDeleted,
     PromptTagUpdated,
+    PromptVersionCreated,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from promptworks_eventkit.router import TypeHandler
 from query_api.projections import prompt_json
 from query_api.projections._util import any_of
 from query_api.tables import (
@@ -59,14 +66,18 @@ p = prompts.c
 RENDER_KEY = 0x5057_5044  # "PWPD"
 """Advisory lock: shared while prompt events render, exclusive while a class or tag does."""
 _SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)").bindparams(key=RENDER_KEY)
-_CLASS_EVENTS = (PromptClassCreated, PromptClassUpdated, PromptClassDeleted)
-CATALOG_EVENTS = (
-    *_CLASS_EVENTS,
-    PromptTagCreated,
-    PromptTagUpdated,
-    PromptTagDeleted,
+PROMPT_STREAM_EVENTS = (
+    PromptCreated,
+    PromptVersionCreated,
+    PromptMetadataEdited,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptCurrentVersionSet,
+    PromptArchived,
+    PromptRestored,
 )
-"""The events ``rendered_catalog`` wraps: they take the render lock exclusively."""
+"""A prompt's own events: each may change its document."""
+_CLASS_EVENTS = (PromptClassCreated, PromptClassUpdated, PromptClassDeleted)
 _EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=RENDER_KEY)
 
 
@@ -99,42 +110,68 @@ def learn_words(where: ColumnElement[bool]) -> Any:
     return pg_insert(prompt_words).from_select(["word"], source).on_conflict_do_nothing()
 
 
-async def render(session: AsyncSession, prompt_ids: Sequence[UUID]) -> None:
-    """The documents of these prompts, from their rows as this transaction sees them."""
-    if prompt_ids:
-        await session.execute(_SHARED)
-        await session.execute(render_statement(any_of(p.prompt_id, prompt_ids)))
-
-
-def rendered(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession]:
-    """A prompt handler, then its prompts' documents re-rendered."""
-
-    async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-        await handler(session, events)
-        ids = list({UUID(e.envelope.subject): None for e in events})
-        await render(session, ids)
-        if isinstance(events[0].event, PromptCreated | PromptMetadataEdited):
-            await session.execute(learn_words(any_of(p.prompt_id, ids)))
-
-    return handle
-
-
 async def lock_for_catalog(session: AsyncSession) -> None:
-    """The render lock, exclusively, until the transaction ends (taken again: a no-op)."""
+    """The render lock, exclusively, until the transaction ends."""
     await session.execute(_EXCLUSIVE)
 
 
-def rendered_catalog(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession]:
-    """A class or tag handler, then the documents of every prompt naming them re-rendered."""
+_PROMPT, _LEARN, _CLASS, _TAG = range(4)
+_KIND: dict[type[DomainEvent], int] = {
+    **{kind: _PROMPT for kind in PROMPT_STREAM_EVENTS},
+    PromptCreated: _LEARN,
+    PromptMetadataEdited: _LEARN,
+    **{kind: _CLASS for kind in _CLASS_EVENTS},
+    **{kind: _TAG for kind in (PromptTagCreated, PromptTagUpdated, PromptTagDeleted)},
+}
 
-    async def handle(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-        await lock_for_catalog(session)  # before the catalogue row changes: see the module
-        await handler(session, events)
-        ids = list({UUID(e.envelope.subject): None for e in events})  # class or tag ids
-        if isinstance(events[0].event, _CLASS_EVENTS):
-            naming = any_of(p.class_id, ids)
+
+@dataclass
+class Touched:
+    """What a batch's events change of the stored documents (ids in order, once each)."""
+
+    prompts: dict[UUID, None] = field(default_factory=dict)
+    learned: dict[UUID, None] = field(default_factory=dict)
+    classes: dict[UUID, None] = field(default_factory=dict)
+    tags: dict[UUID, None] = field(default_factory=dict)
+
+    @property
+    def catalog(self) -> bool:
+        """Class or tag events: the batch takes the render lock exclusively, first."""
+        return bool(self.classes or self.tags)
+
+
+def touched(events: Sequence[ReceivedEvent]) -> Touched:
+    """One dictionary lookup per event (run and result events are most of them)."""
+    found = Touched()
+    for received in events:
+        kind = _KIND.get(type(received.event))
+        if kind is None:
+            continue
+        subject = UUID(received.envelope.subject)
+        if kind == _CLASS:
+            found.classes[subject] = None
+        elif kind == _TAG:
+            found.tags[subject] = None
         else:
-            naming = p.tag_ids.overlap(ids)
-        await session.execute(render_statement(naming))
+            found.prompts[subject] = None
+            if kind == _LEARN:
+                found.learned[subject] = None
+    return found
 
-    return handle
+
+async def render_batch(session: AsyncSession, batch: Touched) -> None:
+    """After a batch's handlers: the documents it touched (see the module), and the words of
+    its created and edited prompts. A catalogue batch holds the lock exclusively already
+    (``lock_for_catalog`` before its handlers)."""
+    where = [
+        *([any_of(p.prompt_id, list(batch.prompts))] if batch.prompts else []),
+        *([any_of(p.class_id, list(batch.classes))] if batch.classes else []),
+        *([p.tag_ids.overlap(list(batch.tags))] if batch.tags else []),
+    ]
+    if not where:
+        return
+    if not batch.catalog:
+        await session.execute(_SHARED)
+    await session.execute(render_statement(or_(*where)))
+    if batch.learned:
+        await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
