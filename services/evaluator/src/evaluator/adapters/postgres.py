@@ -34,6 +34,7 @@ from evaluator.handlers.ports import (
     RecentRecords,
     RunSpec,
     RunState,
+    UnreadableClaim,
 )
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import ResultRecorded
@@ -423,8 +424,13 @@ class PostgresEvaluationRepository:
                     "result_ids": [row.result_id for row in missing],
                 },
             )
-            for result_id, record in kept:
-                records[result_id] = ResultRecorded.model_validate_json(record, context=RECORDED)
+            try:
+                for result_id, record in kept:
+                    records[result_id] = ResultRecorded.model_validate_json(
+                        record, context=RECORDED
+                    )
+            except ValueError as error:  # pydantic's ValidationError is one
+                raise UnreadableClaim([row.seq for row in rows], error) from error
         return [
             Queued(
                 _found(records[result_id], result_id),

@@ -81,6 +81,15 @@ class Queued:
     """The re-evaluation it is queued for (None: the run's first evaluation)."""
 
 
+class UnreadableClaim(Exception):
+    """A claim's kept records could not be read back (one does not decode): the claim rolls
+    back, and its results are taken one at a time like any claim that failed."""
+
+    def __init__(self, seqs: Sequence[int], error: Exception) -> None:
+        super().__init__(f"kept records of a claim do not decode: {error!r}")
+        self.seqs = list(seqs)
+
+
 @dataclass
 class EvaluationState:
     """The mutable part of a re-evaluation queued over the workers (ADR 0022, addendum):

@@ -53,6 +53,7 @@ from evaluator.handlers.ports import (
     Queued,
     RecentRecords,
     RunState,
+    UnreadableClaim,
 )
 from promptworks_contracts.events import ResultEvaluated
 from promptworks_eventkit.writing.port import WritePort
@@ -231,6 +232,8 @@ class EvaluationWorker:
 
     async def _failed(self, error: Exception) -> None:
         claimed, self._claimed = self._claimed, []
+        if isinstance(error, UnreadableClaim):  # failed while claiming: its results
+            claimed = error.seqs
         if self._transient(error) or not claimed:
             log.warning("evaluation claim failed; will retry", error=repr(error))
             await asyncio.sleep(1.0)
