@@ -115,7 +115,7 @@ async def two_evaluators(
         await engine.dispose()
 
 
-async def test_two_processes_share_a_run_and_one_killed_mid_run_loses_and_doubles_nothing(
+async def test_two_processes_share_a_run_and_its_reevaluations_one_killed_loses_nothing(
     two_evaluators: tuple[AsyncEngine, AIOKafkaProducer, list[tuple[str, Path]]],
     kafka: KafkaSettings,
 ) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from evaluator.adapters.postgres import PostgresEvaluationRepository, context_json
 from evaluator.adapters.tables import evaluations, result_records
-from evaluator.handlers.ports import REQUESTED, EvaluationState
+from evaluator.handlers.ports import QUEUED, REQUESTED, EvaluationState
 from promptworks_contracts.values import Assertion, EvaluatorPin
 from promptworks_eventkit.messages import MessageContext
 
@@ -76,16 +76,24 @@ class PostgresReevaluationRepository(PostgresEvaluationRepository):
         return int(found.scalar_one())
 
     async def next_requested(self) -> tuple[str, str] | None:
-        c = evaluations.c
+        c, other = evaluations.c, evaluations.alias("other").c
+        busy = select(other.evaluation_id).where(other.run_id == c.run_id, other.status == QUEUED)
         row = (
             await self._session.execute(
                 select(c.run_id, c.evaluation_id)
-                .where(c.status == REQUESTED)
+                .where(c.status == REQUESTED, ~busy.exists())
                 .order_by(c.created_at, c.evaluation_id)
                 .limit(1)
             )
         ).first()
         return None if row is None else (row.run_id, row.evaluation_id)
+
+    async def another_queued(self, run_id: str) -> bool:
+        c = evaluations.c
+        found = await self._session.execute(
+            select(c.evaluation_id).where(c.run_id == run_id, c.status == QUEUED).limit(1)
+        )
+        return found.first() is not None
 
     async def queue_evaluation(self, evaluation: EvaluationState) -> int:
         context = evaluation.context

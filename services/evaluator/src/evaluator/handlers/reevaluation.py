@@ -6,10 +6,11 @@ without calling its model again. The earlier evaluations are kept.
   records the re-evaluation row (with the request's context) and appends
   ``EvaluationRequested`` to the run's evaluation stream. The same run and version asked again
   answers the re-evaluation already recorded: nothing is appended, nothing is evaluated twice.
-- ``work_once`` (the queuer): takes the oldest ``requested`` row and, under its run row's lock,
-  queues every kept result of the run for it in the evaluation queue (ONE ``INSERT ...
-  SELECT``: nothing of the run is held in this process) and counts them on the row
-  (``queued``). The workers of every replica then evaluate them like a run's first evaluation
+- ``work_once`` (the queuer): takes the oldest ``requested`` row of a run with no other
+  re-evaluation in progress (one at a time per run, in the order asked) and, under the run
+  row's lock, queues every kept result of the run for it in the evaluation queue (ONE
+  ``INSERT ... SELECT``: nothing of the run is held in this process) and counts them on the
+  row (``queued``). The workers of every replica then evaluate them like a run's first evaluation
   (``handlers/worker.py``, ADR 0022 and its addendum), appending ``ResultEvaluated`` events
   with the ``evaluation_id``; whoever counts the last one appends its ``RunEvaluated`` (a
   run without kept results gets it here at once).
@@ -62,7 +63,12 @@ class ReevaluationRepository(EvaluationRepository, Protocol):
     async def count_records(self, run_id: str) -> int: ...
 
     async def next_requested(self) -> tuple[str, str] | None:
-        """(run id, evaluation id) of the oldest re-evaluation not queued yet, not locked."""
+        """(run id, evaluation id) of the oldest re-evaluation not queued yet whose run has
+        none queued, not locked."""
+        ...
+
+    async def another_queued(self, run_id: str) -> bool:
+        """Whether a re-evaluation of this run is queued (being evaluated)."""
         ...
 
     async def queue_evaluation(self, evaluation: EvaluationState) -> int:
@@ -167,8 +173,10 @@ class Reevaluations:
             # The run's row first, then the re-evaluation's: the one lock order (ADR 0022).
             state = (await tx.repos.load_states([run_id], lock=True))[run_id]
             evaluation = (await tx.repos.load_evaluations([evaluation_id]))[evaluation_id]
-            if evaluation.status != REQUESTED:
-                return True  # another replica queued it meanwhile
+            # One re-evaluation of a run at a time, in the order asked: their summaries follow
+            # each other as the requests did (query-api's "latest" is the last applied).
+            if evaluation.status != REQUESTED or await tx.repos.another_queued(run_id):
+                return True  # another replica queued it, or another of its run, meanwhile
             evaluation.queued = await tx.repos.queue_evaluation(evaluation)
             evaluation.status = QUEUED
             if evaluation.complete:  # nothing kept to evaluate: summarised at once
