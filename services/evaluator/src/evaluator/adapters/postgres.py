@@ -160,6 +160,17 @@ def _assertions() -> TypeAdapter[list[Assertion]]:
     return TypeAdapter(list[Assertion])
 
 
+def _specs(rows: Iterable[Any]) -> dict[str, RunSpec]:
+    """Specs by key from rows of (key, assertions, cases, expected, project): definitions
+    were valid when recorded, so they are read as recorded facts."""
+    return {
+        key: RunSpec(
+            _assertions().validate_python(assertions, context=RECORDED), cases, expected, project
+        )
+        for key, assertions, cases, expected, project in rows
+    }
+
+
 def _origin(queued: Queued) -> Origin:
     if queued.origin is None:  # the consumer queues Kafka records: each has its origin
         raise ValueError(f"result {queued.record.result_id} queued without its origin")
@@ -226,15 +237,7 @@ class PostgresEvaluationRepository:
                 c.run_id.in_(sorted(run_ids))
             )
         )
-        return {
-            run_id: RunSpec(
-                _assertions().validate_python(assertions, context=RECORDED),
-                cases,
-                expected,
-                project,
-            )
-            for run_id, assertions, cases, expected, project in rows
-        }
+        return _specs(rows)
 
     async def save_states(self, states: Iterable[RunState]) -> None:
         params = [
@@ -609,15 +612,7 @@ class PostgresEvaluationRepository:
             .join_from(evaluations, runs, e.run_id == r.run_id)
             .where(e.evaluation_id.in_(sorted(evaluation_ids)))
         )
-        return {
-            evaluation_id: RunSpec(
-                _assertions().validate_python(assertions, context=RECORDED),
-                cases,
-                expected,
-                project,
-            )
-            for evaluation_id, assertions, cases, expected, project in rows
-        }
+        return _specs(rows)
 
     async def finished_evaluations(self, limit: int) -> list[tuple[str, str]]:
         rows = await self._session.execute(_FINISHED_EVALUATIONS, {"limit": limit})
