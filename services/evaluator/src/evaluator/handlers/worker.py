@@ -12,6 +12,9 @@ One claim is one transaction:
 4. a run that has ended (``ending``) and now has every queued result evaluated is summarised
    here, once: its ``RunEvaluated`` follows its last ``ResultEvaluated``.
 A crash anywhere rolls the claim back; another worker (or this one, restarted) takes it again.
+A re-evaluation's results are queued the same way (tagged with its id, ``reevaluation.py``) and
+taken in the same claims: evaluated with its pinned plan, appended with its id, counted on its
+``evaluations`` row (locked after the runs'), and summarised by whoever counts its last one.
 
 A claim that fails is taken again one result at a time, so one result that cannot be
 evaluated does not hold back the others; a result that fails ``dead_after`` times alone becomes
