@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -240,31 +240,32 @@ class PostgresEvaluationRepository:
         return _specs(rows)
 
     async def save_states(self, states: Iterable[RunState]) -> None:
-        params = [
+        rows = [
             {
-                "b_run_id": s.run_id,
-                "b_evaluated": s.evaluated,
-                "b_stream_version": s.stream_version,
-                "b_status": s.status,
-                "b_ending": s.ending,
-                "b_end_context": context_json(s.end_context),
+                "run_id": s.run_id,
+                "evaluated": s.evaluated,
+                "stream_version": s.stream_version,
+                "status": s.status,
+                "ending": s.ending,
+                "end_context": context_json(s.end_context),
             }
             for s in states
         ]
-        if not params:
+        await self._update_each(runs, "run_id", rows)
+
+    async def _update_each(self, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+        """One UPDATE of ``table`` per row (an executemany), found by ``key``."""
+        if not rows:
             return
-        statement = (
-            update(runs)
-            .where(runs.c.run_id == bindparam("b_run_id"))
-            .values(
-                evaluated=bindparam("b_evaluated"),
-                stream_version=bindparam("b_stream_version"),
-                status=bindparam("b_status"),
-                ending=bindparam("b_ending"),
-                end_context=bindparam("b_end_context", type_=runs.c.end_context.type),
-            )
+        values = {
+            name: bindparam(f"b_{name}", type_=table.c[name].type)
+            for name in rows[0]
+            if name != key
+        }
+        await self._session.execute(
+            update(table).where(table.c[key] == bindparam(f"b_{key}")).values(values),
+            [{f"b_{name}": value for name, value in row.items()} for row in rows],
         )
-        await self._session.execute(statement, params)
 
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         rows = [
@@ -583,27 +584,16 @@ class PostgresEvaluationRepository:
         }
 
     async def save_evaluations(self, states: Iterable[EvaluationState]) -> None:
-        params = [
+        rows = [
             {
-                "b_evaluation_id": s.evaluation_id,
-                "b_status": s.status,
-                "b_evaluated": s.evaluated,
-                "b_failed": s.failed,
+                "evaluation_id": s.evaluation_id,
+                "status": s.status,
+                "evaluated": s.evaluated,
+                "failed": s.failed,
             }
             for s in states
         ]
-        if params:
-            c = evaluations.c
-            await self._session.execute(
-                update(evaluations)
-                .where(c.evaluation_id == bindparam("b_evaluation_id"))
-                .values(
-                    status=bindparam("b_status"),
-                    evaluated=bindparam("b_evaluated"),
-                    failed=bindparam("b_failed"),
-                ),
-                params,
-            )
+        await self._update_each(evaluations, "evaluation_id", rows)
 
     async def load_evaluation_specs(self, evaluation_ids: Collection[str]) -> dict[str, RunSpec]:
         e, r = evaluations.c, runs.c
