@@ -21,15 +21,16 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import delete, update
+from sqlalchemy import Select, Text, delete, func, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import any_of, unnest_rows
-from query_api.projections.result_documents import refresh_results
+from query_api.projections._util import any_of, unnest_rows, unnest_source
+from query_api.projections.result_documents import render_evaluated, store_evaluated
 from query_api.tables import (
     evaluation_metrics,
     evaluation_verdicts,
@@ -55,6 +56,7 @@ def _verdict(event: ResultEvaluated) -> dict[str, Any]:
 
 
 JSON_COLUMNS = ("reasons", "judgements", "output_checks")
+METRIC_TYPES = {c.name: c.type for c in metrics.c}
 
 
 def _as_text(verdict: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +105,8 @@ async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated
 
 
 async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
+    """Two statements for the batch: the metrics and verdicts written (and the metric names
+    read in the database's order), then each result's document spliced in place."""
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
@@ -118,31 +122,77 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
             }
             for m in event.metrics
         }
-    await session.execute(delete(metrics).where(any_of(metrics.c.result_id, list(latest))))
     rows = [row for by_name in latest.values() for row in by_name.values()]
-    if rows:
-        names, source = unnest_rows(metrics, rows)
-        await session.execute(metrics.insert().from_select(names, source))
-    if verdicts:
-        # One statement for the batch (not one parameter set per result); the JSON columns
-        # travel as text (``unnest_rows``), serialised by orjson.
-        names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts.values()])
-        statement = pg_insert(result_verdicts).from_select(names, source)
-        excluded = statement.excluded
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[result_verdicts.c.result_id],
-                set_={
-                    "passed": excluded.passed,
-                    "score": excluded.score,
-                    "reasons": excluded.reasons,
-                    "judgements": excluded.judgements,
-                    "output_checks": excluded.output_checks,
-                },
-            )
-        )
+    order = await session.scalar(_write_evaluations(list(latest), rows, list(verdicts.values())))
+    rank = {name: place for place, name in enumerate(order or ())}
     # Results not applied yet get theirs rendered when ResultRecorded arrives.
-    await refresh_results(session, list(latest))
+    await store_evaluated(
+        session,
+        [
+            {
+                "result_id": result_id,
+                **render_evaluated(
+                    [
+                        {k: v for k, v in metric.items() if k != "result_id"}
+                        for metric in sorted(by_name.values(), key=lambda m: rank[m["name"]])
+                    ],
+                    verdicts[result_id],
+                ),
+            }
+            for result_id, by_name in latest.items()
+        ],
+    )
+
+
+def _write_evaluations(
+    result_ids: list[UUID], rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> Select[Any]:
+    """One statement: the results' metrics replaced by ``rows`` (those of another name deleted,
+    the others inserted or updated: disjoint rows, so one snapshot is enough), their verdicts
+    inserted or updated; it answers the batch's metric names in the order the database sorts
+    them (``ORDER BY name``, the order ``result_documents.metrics_json`` renders them in)."""
+    m = metrics.c
+    given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given") if rows else None
+    stale = delete(metrics).where(any_of(m.result_id, result_ids))
+    ctes: list[Any] = []
+    if given is not None:
+        stale = stale.where(
+            tuple_(m.result_id, m.name).not_in(select(given.c.result_id, given.c.name))
+        )
+        upsert = pg_insert(metrics).from_select(list(METRIC_TYPES), select(given))
+        new = upsert.excluded
+        ctes.append(
+            upsert.on_conflict_do_update(
+                index_elements=[m.result_id, m.name],
+                set_={"value": new.value, "passed": new.passed, "detail": new.detail},
+            )
+            .returning(m.result_id)
+            .cte("upserted")
+        )
+    ctes.append(stale.returning(m.result_id).cte("stale"))
+    names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts])
+    statement = pg_insert(result_verdicts).from_select(names, source)
+    excluded = statement.excluded
+    ctes.append(
+        statement.on_conflict_do_update(
+            index_elements=[result_verdicts.c.result_id],
+            set_={
+                "passed": excluded.passed,
+                "score": excluded.score,
+                "reasons": excluded.reasons,
+                "judgements": excluded.judgements,
+                "output_checks": excluded.output_checks,
+            },
+        )
+        .returning(result_verdicts.c.result_id)
+        .cte("verdicts")
+    )
+    if given is None:
+        return select(literal(None, ARRAY(Text))).add_cte(*ctes)
+    distinct = select(given.c.name).distinct().subquery("names")
+    return select(func.array_agg(aggregate_order_by(distinct.c.name, distinct.c.name))).add_cte(
+        *ctes
+    )
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
