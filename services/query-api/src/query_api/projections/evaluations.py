@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, Text, delete, func, literal, select, tuple_, update
+from sqlalchemy import Select, Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,7 +106,8 @@ async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated
 
 async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
     """Two statements for the batch: the metrics and verdicts written (and the metric names
-    read in the database's order), then each result's document spliced in place."""
+    read in the database's order), then each result's document spliced in place; two more
+    when a result of the batch had metrics already (evaluated again: rare)."""
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
@@ -123,7 +124,11 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
             for m in event.metrics
         }
     rows = [row for by_name in latest.values() for row in by_name.values()]
-    order = await session.scalar(_write_evaluations(list(latest), rows, list(verdicts.values())))
+    order, had = (
+        await session.execute(_write_evaluations(list(latest), rows, list(verdicts.values())))
+    ).one()
+    if had:
+        await _replace_metrics(session, had, rows)
     rank = {name: place for place, name in enumerate(order or ())}
     # Results not applied yet get theirs rendered when ResultRecorded arrives.
     await store_evaluated(
@@ -147,33 +152,17 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
 def _write_evaluations(
     result_ids: list[UUID], rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]
 ) -> Select[Any]:
-    """One statement: the results' metrics replaced by ``rows`` (those of another name deleted,
-    the others inserted or updated: disjoint rows, so one snapshot is enough), their verdicts
-    inserted or updated; it answers the batch's metric names in the order the database sorts
-    them (``ORDER BY name``, the order ``result_documents.metrics_json`` renders them in)."""
+    """One statement: the metrics of the results that have none yet inserted (a plain insert,
+    the usual case: no conflict to check row by row), every verdict inserted or updated. It
+    answers the batch's metric names in the order the database sorts them (``ORDER BY name``,
+    the order ``result_documents.metrics_json`` renders them in) and the results that had
+    metrics already (all of its parts see the database as it was before the statement)."""
     m = metrics.c
-    given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given") if rows else None
-    stale = delete(metrics).where(any_of(m.result_id, result_ids))
-    ctes: list[Any] = []
-    if given is not None:
-        stale = stale.where(
-            tuple_(m.result_id, m.name).not_in(select(given.c.result_id, given.c.name))
-        )
-        upsert = pg_insert(metrics).from_select(list(METRIC_TYPES), select(given))
-        new = upsert.excluded
-        ctes.append(
-            upsert.on_conflict_do_update(
-                index_elements=[m.result_id, m.name],
-                set_={"value": new.value, "passed": new.passed, "detail": new.detail},
-            )
-            .returning(m.result_id)
-            .cte("upserted")
-        )
-    ctes.append(stale.returning(m.result_id).cte("stale"))
+    had = select(m.result_id).where(any_of(m.result_id, result_ids)).distinct().cte("had")
     names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts])
     statement = pg_insert(result_verdicts).from_select(names, source)
     excluded = statement.excluded
-    ctes.append(
+    ctes: list[Any] = [
         statement.on_conflict_do_update(
             index_elements=[result_verdicts.c.result_id],
             set_={
@@ -186,13 +175,34 @@ def _write_evaluations(
         )
         .returning(result_verdicts.c.result_id)
         .cte("verdicts")
-    )
-    if given is None:
-        return select(literal(None, ARRAY(Text))).add_cte(*ctes)
-    distinct = select(given.c.name).distinct().subquery("names")
-    return select(func.array_agg(aggregate_order_by(distinct.c.name, distinct.c.name))).add_cte(
-        *ctes
-    )
+    ]
+    order: Any = literal(None, ARRAY(Text))
+    if rows:
+        given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given")
+        fresh = select(given).where(given.c.result_id.not_in(select(had.c.result_id)))
+        ctes.append(
+            metrics.insert()
+            .from_select(list(METRIC_TYPES), fresh)
+            .returning(m.result_id)
+            .cte("inserted")
+        )
+        distinct = select(given.c.name).distinct().subquery("names")
+        order = select(
+            func.array_agg(aggregate_order_by(distinct.c.name, distinct.c.name))
+        ).scalar_subquery()
+    return select(order, select(func.array_agg(had.c.result_id)).scalar_subquery()).add_cte(*ctes)
+
+
+async def _replace_metrics(
+    session: AsyncSession, result_ids: list[UUID], rows: list[dict[str, Any]]
+) -> None:
+    """Results evaluated again: their metrics replaced by ``rows``' (last wins)."""
+    await session.execute(delete(metrics).where(any_of(metrics.c.result_id, result_ids)))
+    again = set(result_ids)
+    replaced = [row for row in rows if row["result_id"] in again]
+    if replaced:
+        names, source = unnest_rows(metrics, replaced)
+        await session.execute(metrics.insert().from_select(names, source))
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
