@@ -90,8 +90,8 @@ def sources(where: ColumnElement[bool]) -> Select[Any]:
 def render(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The stored columns of one result (``row``: its columns, ``metrics``, ``currency`` and
     the verdict's): its document, ``ok`` and ``failed_checks``."""
-    found: list[dict[str, Any]] = row["metrics"] or []
-    failed = sorted({m["name"] for m in found if m["passed"] is False})
+    evaluated = _evaluated_fields(row["metrics"] or [], row)
+    failed = evaluated.pop("failed_checks")
     document = ResultOut(
         id=row["result_id"],
         run_id=row["run_id"],
@@ -107,12 +107,7 @@ def render(row: Mapping[Any, Any]) -> dict[str, Any]:
         created_at=row["created_at"].astimezone(UTC),  # as read back from PostgreSQL
         cost=money(row["cost"], row["currency"]),
         cached=row["cached"],
-        metrics=found,
-        passed=row["passed"],
-        score=row["score"],
-        reasons=row["reasons"] or [],
-        judgements=row["judgements"] or [],
-        output_checks=row["output_checks"],
+        **evaluated,
     )
     return {
         "result_id": row["result_id"],
@@ -244,16 +239,27 @@ def render_evaluated(
     """An evaluation's part of a document (``"metrics":[...],...,"output_checks":...``) and the
     names of its failed checks, from the evaluation alone: what ``render`` gives for the same
     metrics (in the database's name order) and verdict, whatever the result's own fields."""
-    part = _evaluated_part()(
-        metrics=metrics_in_order,
-        passed=verdict["passed"],
-        score=verdict["score"],
-        reasons=verdict["reasons"] or [],
-        judgements=verdict["judgements"] or [],
-        output_checks=verdict["output_checks"],
-    )
+    evaluated = _evaluated_fields(metrics_in_order, verdict)
+    failed = evaluated.pop("failed_checks")
+    part = _evaluated_part()(**evaluated)
     return {
         "evaluated": part.__pydantic_serializer__.to_json(part)[1:-1].decode(),
+        "failed_checks": failed,
+    }
+
+
+def _evaluated_fields(
+    metrics_in_order: list[dict[str, Any]], verdict: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``ResultOut``'s evaluated fields (``EVALUATED``) from metrics and a verdict's columns,
+    and ``failed_checks``: the names of the metrics whose check failed."""
+    return {
+        "metrics": metrics_in_order,
+        "passed": verdict["passed"],
+        "score": verdict["score"],
+        "reasons": verdict["reasons"] or [],
+        "judgements": verdict["judgements"] or [],
+        "output_checks": verdict["output_checks"],
         "failed_checks": sorted({m["name"] for m in metrics_in_order if m["passed"] is False}),
     }
 
