@@ -3,12 +3,13 @@
 # directory, and Apache Kafka 4.x (KRaft, single node) run from the official jars that
 # deploy/kafka/pom.xml resolves from Maven Central.
 #
-# Usage: deploy/local/infra.sh install|up|down|status|env|reset
+# Usage: deploy/local/infra.sh install|up|up-postgres|down|status|env|reset
 #
 #   install  install what this machine lacks (apt: postgresql, postgresql-contrib, and a JRE / Maven
 #            if absent; the Kafka jars into $PROMPTWORKS_CACHE_DIR/kafka-libs). Fast when present.
 #   up       start PostgreSQL and Kafka unless already running, wait until both answer, create the
 #            role and the service databases if absent; prints one status line.
+#   up-postgres  the same for PostgreSQL alone (tests that need a server of their own and no broker).
 #   down     stop both (succeeds when nothing runs).
 #   status   show whether each is up (exit 0 when both are up, 3 otherwise).
 #   env      print `export` lines for clients:  eval "$(deploy/local/infra.sh env)"
@@ -26,6 +27,8 @@
 #   PROMPTWORKS_KAFKA_CONTROLLER_PORT 19093
 #   PROMPTWORKS_PG_FAST               unset; 1 = fsync/synchronous_commit/full_page_writes off
 #                                     (throwaway clusters for tests and CI only; read at each start)
+#   PROMPTWORKS_PG_SETTINGS           unset; extra server settings, `name=value` separated by `;`
+#                                     (a crash test's wal_writer_delay, say; read at each start)
 #   PROMPTWORKS_KAFKA_HEAP            1g
 #   PROMPTWORKS_KAFKA_START_TIMEOUT   60 (seconds)
 #
@@ -234,7 +237,9 @@ pg_prepare_dirs() {
 }
 
 pg_write_config() {
-  local fast_settings
+  local fast_settings extra_settings
+  # `a=1;b=2` -> one `a = 1` line each; later lines win, so these override the ones above.
+  extra_settings="$(tr ';' '\n' <<<"${PROMPTWORKS_PG_SETTINGS:-}" | sed -n 's/^ *\([a-z_.]*\) *= *\(.*\)$/\1 = \2/p')"
   if [[ "$PG_FAST" == 1 ]]; then
     fast_settings="fsync = off
 synchronous_commit = off
@@ -254,6 +259,7 @@ unix_socket_directories = '$PG_SOCK_DIR'
 max_connections = 200
 password_encryption = 'scram-sha-256'
 $fast_settings
+$extra_settings
 EOF
   pg_as_owner tee "$PG_DIR/data/pg_hba.conf" >/dev/null <<EOF
 # Written by deploy/local/infra.sh. Local development only.
@@ -539,6 +545,19 @@ cmd_up() {
   echo "infra up: postgres 127.0.0.1:$PG_PORT$fast, kafka $(kafka_version) 127.0.0.1:$KAFKA_PORT, state $STATE_DIR"
 }
 
+cmd_up_postgres() {
+  lock_state
+  pg_check
+  if ! pg_running; then
+    port_open "$PG_PORT" && die "port $PG_PORT is in use by another process; set PROMPTWORKS_PG_PORT"
+    trap up_rollback EXIT
+    pg_start
+  fi
+  pg_bootstrap
+  UP_DONE=1
+  echo "infra up: postgres 127.0.0.1:$PG_PORT, state $STATE_DIR"
+}
+
 cmd_down() {
   lock_state
   kafka_stop
@@ -619,6 +638,7 @@ usage() {
 case "${1:-}" in
   install) cmd_install ;;
   up) cmd_up ;;
+  up-postgres) cmd_up_postgres ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;

@@ -31,6 +31,7 @@ from .helpers import (
     _equals,
     count_rows,
     prompt_events,
+    record_applies,
     running_consumer,
     stored_offsets,
     wait_until,
@@ -65,6 +66,32 @@ async def test_restart_resumes_from_stored_offsets_without_reapplying(scratch_db
         await wait_until(lambda: _equals(count_rows(scratch_db, applied), 150))
         await asyncio.sleep(0.5)
     assert await count_rows(scratch_db, applied) == 150
+
+
+async def test_events_larger_than_the_fetch_sizes_arrive_whole(scratch_db, kafka) -> None:
+    """The fetch sizes bound a consumer's memory in a backlog; they are not message limits: the
+    broker answers a fetch's first batch whatever its size (KIP-74). Events of ~300 KB each,
+    fetched 64 KB at a time, are all applied, each with its whole description."""
+    small_fetches = kafka.model_copy(
+        update={"fetch_max_bytes": 64 * 1024, "max_partition_fetch_bytes": 64 * 1024}
+    )
+    description = "x" * (300 * 1024)
+    records = []
+    for event, envelope in prompt_events(6):
+        records.append((event.model_copy(update={"description": description}), envelope))
+    await produce(kafka, records)
+    lengths: list[int] = []
+
+    async def whole(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+        lengths.extend(len(e.event.description) for e in events)  # type: ignore[attr-defined]
+        await record_applies(session, events)
+
+    async with running_consumer(scratch_db, small_fetches, handler=whole):
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 6))
+    async with scratch_db.sessions() as session:
+        applied_ids = set(await session.scalars(select(applied.c.event_id)))
+    assert applied_ids == {str(envelope.id) for _, envelope in records}
+    assert set(lengths) == {len(description)}
 
 
 async def test_an_asynchronous_consumer_goes_back_when_its_commits_were_lost(

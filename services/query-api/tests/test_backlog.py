@@ -31,7 +31,7 @@ from promptworks_contracts.values import MetricValue, TokenUsage
 from promptworks_eventkit.db import asyncpg_dsn
 from query_api.projections import CONSUMER_NAME
 from query_api.tables import READ_MODEL_TABLES, metrics, results, runs
-from tests.support.private_postgres import running_private_postgres
+from tests.support.private_infra import running_private_infra
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,7 @@ async def read_models(url: str) -> dict[str, list[str]]:
 
 
 async def test_acknowledged_batches_lost_in_a_crash_are_projected_again(
-    serve, settings, database, publisher, catalog_class
+    serve, settings, database, publisher, catalog_class, tmp_path
 ) -> None:
     """query-api's projection commits asynchronously (ADR 0026): PostgreSQL acknowledges a
     batch before its WAL is flushed, so a crash may lose batches already visible. The consumer
@@ -219,19 +219,20 @@ async def test_acknowledged_batches_lost_in_a_crash_are_projected_again(
     def settings_for(url: str) -> object:
         return settings.model_copy(update={"database_url": SecretStr(url)})
 
-    with running_private_postgres({"wal_writer_delay": "10000ms", "autovacuum": "off"}) as server:
+    crash_settings = {"wal_writer_delay": "10000ms", "autovacuum": "off"}
+    with running_private_infra(tmp_path, postgres_only=True, pg_settings=crash_settings) as server:
         url = server.copy_database(settings.database_url.get_secret_value())
         dsn = asyncpg_dsn(url)
         async with serve(settings_for(url)):
             # While the backlog is applied: a batch has written and not committed yet.
             await _poll(dsn, WRITING, lambda row: row[0] > 0)
-            server.crash()
-            server.start()
+            server.crash_postgres()
+            server.run("up-postgres")
             for _ in range(3):
                 # Just after the last batch was committed (and read): nothing flushed it yet.
                 acknowledged = (await _poll(dsn, complete(published), lambda row: row[0]))[1]
-                server.crash()
-                server.start()
+                server.crash_postgres()
+                server.run("up-postgres")
                 survived = (await _poll(dsn, OFFSETS, lambda _: True))[0]
                 if survived < acknowledged:
                     break

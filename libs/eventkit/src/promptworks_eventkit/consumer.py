@@ -230,8 +230,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=self._kafka.max_message_bytes,
+            fetch_max_bytes=self._kafka.fetch_max_bytes,
+            max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
         )
         self._consumer = consumer
         consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))
@@ -265,8 +265,8 @@ class ConsumerRunner:
             client_id=f"{self.name}.replay",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=self._kafka.max_message_bytes,
+            fetch_max_bytes=self._kafka.fetch_max_bytes,
+            max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
         )
         partitions = await self._partitions()
         if only is not None:

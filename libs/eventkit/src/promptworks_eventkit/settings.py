@@ -29,6 +29,21 @@ class KafkaSettings(BaseSettings):
         "many replicas must have a write); unset: the broker's default.",
     )
     max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+    # A fetch response is held whole, and copied, while its records are decoded: these bound a
+    # consumer's memory during a backlog. A message larger than either still arrives (the broker
+    # answers a fetch's first batch whatever its size, KIP-74); they are not message limits.
+    fetch_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes a consumer's fetch asks for, across partitions (Kafka's "
+        "`fetch.max.bytes`). Larger: fewer fetches in a backlog, more memory.",
+    )
+    max_partition_fetch_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes a consumer's fetch asks for per partition (Kafka's "
+        "`max.partition.fetch.bytes`).",
+    )
 
     def replication_factor(self) -> int:
         if self.topic_replication_factor is not None:
