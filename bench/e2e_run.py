@@ -53,7 +53,7 @@ from tests.support.infra import (
     isolated_kafka,
     start_infra,
 )
-from tests.support.private_infra import PrivateInfra, running_private_infra
+from tests.support.private_infra import running_private_infra
 
 ASSERTIONS = [
     {"type": "contains", "value": "{{ city }}", "name": "mentions_city"},
@@ -191,22 +191,13 @@ STATEMENTS = """
 """
 
 
-def with_statement_stats(private: PrivateInfra) -> None:
-    """Loads ``pg_stat_statements`` into the private server (a restart: it must be preloaded)."""
-    dsn = asyncpg_dsn(f"{private.database_url_base}/postgres")
-
-    async def setting(statements: list[str]) -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            for statement in statements:
-                await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(setting(["ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"]))
-    private.crash_postgres()  # a fresh cluster: its recovery takes a moment
-    private.up()
-    asyncio.run(setting(["CREATE EXTENSION pg_stat_statements"]))
+async def with_statement_stats(infra: Infra) -> None:
+    """``pg_stat_statements`` in the private server (preloaded by its start's settings)."""
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await connection.close()
 
 
 async def statement_stats(infra: Infra, top: int, calls: int) -> list[dict[str, Any]]:
@@ -236,16 +227,15 @@ async def statement_stats(infra: Infra, top: int, calls: int) -> list[dict[str, 
 @contextlib.contextmanager
 def chosen_infra(durable: bool, statements: bool = False) -> Iterator[tuple[Infra, dict[str, int]]]:
     """The infrastructure and, when private, the pids of its PostgreSQL and Kafka
-    (``statements``: with ``pg_stat_statements`` loaded)."""
+    (``statements``: with ``pg_stat_statements`` preloaded)."""
     if not durable:
         yield start_infra(), {}
         return
+    preloaded = {"shared_preload_libraries": "'pg_stat_statements'"} if statements else None
     with (
         tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state)) as private,
+        running_private_infra(Path(state), pg_settings=preloaded) as private,
     ):
-        if statements:
-            with_statement_stats(private)
         pids = {
             "postgres": int((Path(state) / "pg/data/postmaster.pid").read_text().split()[0]),
             "kafka": int((Path(state) / "kafka/kafka.pid").read_text().split()[0]),
@@ -327,6 +317,7 @@ async def main(
         try:
             syncs_before = await wal_syncs(infra, bool(infra_pids))
             if statements:
+                await with_statement_stats(infra)
                 await statement_stats(infra, 0, 1)  # a reset: the setup's are not counted
             async with stack.api_client(timeout=120) as client:
                 prompt = (
