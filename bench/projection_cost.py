@@ -34,7 +34,6 @@ import json
 import os
 import pstats
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -51,7 +50,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bench.results_read import run_events
 from promptworks_contracts.events import DomainEvent
-from promptworks_eventkit.messages import Envelope, ReceivedEvent
+from promptworks_eventkit.messages import MessageContext, ReceivedEvent, new_envelopes
 from query_api.projections import build_router
 from tests.support.infra import create_migrated_database, drop_database, start_infra
 
@@ -78,23 +77,21 @@ def backend_cpu(pid: int) -> float:
 
 
 def received(events: Sequence[DomainEvent], versions: Counter[str]) -> list[ReceivedEvent]:
-    """``events`` as the consumer hands them over: enveloped, each stream's versions following
-    on from ``versions`` (topic + stream id: the last version given, updated)."""
+    """``events`` as the consumer hands them over: enveloped as the write port envelopes them,
+    each stream's versions following on from ``versions`` (topic + stream id: the last version
+    given, updated)."""
     out = []
+    now = datetime.now(UTC)
     for offset, domain_event in enumerate(events):
         stream = domain_event.stream_id()
-        versions[domain_event.topic + stream] += 1
-        envelope = Envelope(
-            id=uuid.uuid4(),
-            type=domain_event.event_type,
-            source="/bench",
-            subject=stream,
-            time=datetime.now(UTC),
-            correlationid="bench",
-            streamversion=versions[domain_event.topic + stream],
-        )
+        key = domain_event.topic + stream
+        [envelope] = new_envelopes("/bench", stream, [domain_event], versions[key], CONTEXT, now)
+        versions[key] += 1
         out.append(ReceivedEvent(domain_event.topic, 0, offset, envelope, domain_event))
     return out
+
+
+CONTEXT = MessageContext(correlation_id="bench")
 
 
 class Counted:
