@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -137,6 +138,9 @@ _FINISHED_EVALUATIONS = text(
 )
 
 REEVALUATION_WORKER = "evaluator.reevaluation"
+
+# Rows of a summary's outcomes fetched at a time (``load_outcomes``).
+OUTCOMES_CHUNK = 5_000
 """The dead letters of re-evaluations' results: shown to operators, not replayed."""
 
 
@@ -331,57 +335,69 @@ class PostgresEvaluationRepository:
         )
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
+        """Streamed in chunks: a 100,000-result run's rows are never all held at once beside
+        its outcomes (the summary's peak memory). Equal costs are one ``Money``, a run's id one
+        string: most results of a run share both."""
         c = result_outcomes.c
-        rows = await self._session.execute(
-            select(
-                c.run_id,
-                c.result_id,
-                c.case_index,
-                c.repetition,
-                c.passed,
-                c.latency_ms,
-                c.digest,
-                c.cost_amount,
-                c.cost_currency,
-                c.judge_cost_amount,
-                c.judge_cost_currency,
-                c.judge_prompt_tokens,
-                c.judge_completion_tokens,
-            ).where(c.run_id.in_(sorted(run_ids)))
-        )
+        query = select(
+            c.run_id,
+            c.result_id,
+            c.case_index,
+            c.repetition,
+            c.passed,
+            c.latency_ms,
+            c.digest,
+            c.cost_amount,
+            c.cost_currency,
+            c.judge_cost_amount,
+            c.judge_cost_currency,
+            c.judge_prompt_tokens,
+            c.judge_completion_tokens,
+        ).where(c.run_id.in_(sorted(run_ids)))
         outcomes: dict[str, list[ResultOutcome]] = {}
-        for (
-            run_id,
-            result_id,
-            case_index,
-            repetition,
-            passed,
-            latency,
-            digest,
-            amount,
-            currency,
-            judge_amount,
-            judge_currency,
-            judge_prompt,
-            judge_completion,
-        ) in rows:
-            outcomes.setdefault(run_id, []).append(
-                ResultOutcome(
-                    run_id=run_id,
-                    result_id=result_id,
-                    case_index=case_index,
-                    repetition=repetition,
-                    passed=passed,
-                    latency_ms=latency,
-                    digest=digest,
-                    cost=None if amount is None else Money(amount=amount, currency=currency),
-                    judge_cost=None
-                    if judge_amount is None
-                    else Money(amount=judge_amount, currency=judge_currency),
-                    judge_prompt_tokens=judge_prompt,
-                    judge_completion_tokens=judge_completion,
+        money: dict[tuple[Decimal, str], Money] = {}
+
+        def cost(amount: Decimal | None, currency: str | None) -> Money | None:
+            if amount is None or currency is None:
+                return None
+            found = money.get((amount, currency))
+            if found is None:
+                found = money[(amount, currency)] = Money(amount=amount, currency=currency)
+            return found
+
+        result = await self._session.stream(query.execution_options(yield_per=OUTCOMES_CHUNK))
+        async for rows in result.partitions():
+            for (
+                run_id,
+                result_id,
+                case_index,
+                repetition,
+                passed,
+                latency,
+                digest,
+                amount,
+                currency,
+                judge_amount,
+                judge_currency,
+                judge_prompt,
+                judge_completion,
+            ) in rows:
+                run = outcomes.setdefault(run_id, [])
+                run.append(
+                    ResultOutcome(
+                        run_id=run[0].run_id if run else run_id,
+                        result_id=result_id,
+                        case_index=case_index,
+                        repetition=repetition,
+                        passed=passed,
+                        latency_ms=latency,
+                        digest=digest,
+                        cost=cost(amount, currency),
+                        judge_cost=cost(judge_amount, judge_currency),
+                        judge_prompt_tokens=judge_prompt,
+                        judge_completion_tokens=judge_completion,
+                    )
                 )
-            )
         return outcomes
 
     async def queue_results(self, queued: Sequence[Queued]) -> dict[str, int]:
