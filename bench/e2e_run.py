@@ -182,15 +182,59 @@ def syncs_between(before: tuple[int, float] | None, after: tuple[int, float] | N
     return {"count": count, "mean_ms": round((after[1] - before[1]) / max(1, count), 2)}
 
 
+STATEMENTS = """
+    SELECT d.datname AS database, s.query, s.calls, s.rows, s.total_exec_time AS exec_ms,
+           s.wal_bytes, s.shared_blks_dirtied AS dirtied
+    FROM pg_stat_statements AS s JOIN pg_database AS d ON d.oid = s.dbid
+    WHERE d.datname <> 'postgres'
+    ORDER BY s.total_exec_time DESC
+"""
+
+
+async def with_statement_stats(infra: Infra) -> None:
+    """``pg_stat_statements`` in the private server (preloaded by its start's settings)."""
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    finally:
+        await connection.close()
+
+
+async def statement_stats(infra: Infra, top: int, calls: int) -> list[dict[str, Any]]:
+    """The ``top`` statements by execution time since the last reset (then reset), per 1,000
+    calls of the run: which service's database, calls, rows, ms, WAL bytes."""
+    connection = await asyncpg.connect(asyncpg_dsn(infra.database_url("postgres")))
+    try:
+        rows = await connection.fetch(STATEMENTS)
+        await connection.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await connection.close()
+    per = 1000 / calls
+    return [
+        {
+            "database": row["database"].rsplit("_", 1)[0],
+            "query": " ".join(row["query"].split())[:160],
+            "calls_per_1000": round(row["calls"] * per, 1),
+            "rows_per_1000": round(row["rows"] * per, 1),
+            "exec_ms_per_1000": round(row["exec_ms"] * per, 1),
+            "wal_kb_per_1000": round(float(row["wal_bytes"]) * per / 1024, 1),
+            "blocks_dirtied_per_1000": round(row["dirtied"] * per, 1),
+        }
+        for row in rows[:top]
+    ]
+
+
 @contextlib.contextmanager
-def chosen_infra(durable: bool) -> Iterator[tuple[Infra, dict[str, int]]]:
-    """The infrastructure and, when private, the pids of its PostgreSQL and Kafka."""
+def chosen_infra(durable: bool, statements: bool = False) -> Iterator[tuple[Infra, dict[str, int]]]:
+    """The infrastructure and, when private, the pids of its PostgreSQL and Kafka
+    (``statements``: with ``pg_stat_statements`` preloaded)."""
     if not durable:
         yield start_infra(), {}
         return
+    preloaded = {"shared_preload_libraries": "'pg_stat_statements'"} if statements else None
     with (
         tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state)) as private,
+        running_private_infra(Path(state), pg_settings=preloaded) as private,
     ):
         pids = {
             "postgres": int((Path(state) / "pg/data/postmaster.pid").read_text().split()[0]),
@@ -264,6 +308,7 @@ async def main(
     infra: Infra,
     infra_pids: dict[str, int],
     profile: str | None = None,
+    statements: int = 0,
 ) -> dict[str, Any]:
     calls = cases * repetitions
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -271,6 +316,9 @@ async def main(
         stack, urls = await start_stack(infra, Path(run_dir))
         try:
             syncs_before = await wal_syncs(infra, bool(infra_pids))
+            if statements:
+                await with_statement_stats(infra)
+                await statement_stats(infra, 0, 1)  # a reset: the setup's are not counted
             async with stack.api_client(timeout=120) as client:
                 prompt = (
                     await client.post(
@@ -299,6 +347,7 @@ async def main(
                     all_recorded = await wait_until_readable(client, run_id, calls, started)
                     elapsed = time.perf_counter() - started
                 syncs = syncs_between(syncs_before, await wal_syncs(infra, bool(infra_pids)))
+                top = await statement_stats(infra, statements, calls) if statements else None
                 readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
                 assert readable == calls, f"{readable} of {calls} results readable with metrics"
         finally:
@@ -326,6 +375,7 @@ async def main(
         "services_cpu_seconds": round(sum(memory.cpu_seconds.values()), 2),
         # Durable: the server's WAL flushes while timed (every service's commits that waited).
         "wal_syncs": syncs and {**syncs, "per_1000_calls": round(syncs["count"] * 1000 / calls)},
+        **({"statements": top} if top is not None else {}),
     }
 
 
@@ -337,9 +387,25 @@ if __name__ == "__main__":
         "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy each service into DIR")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --durable: the N statements PostgreSQL spent most time in (pg_stat_statements)",
+    )
     arguments = parser.parse_args()
-    with chosen_infra(arguments.durable) as (infra, infra_pids):
+    if arguments.statements and not arguments.durable:
+        parser.error("--statements needs --durable (a private server it may restart)")
+    with chosen_infra(arguments.durable, bool(arguments.statements)) as (infra, infra_pids):
         report = asyncio.run(
-            main(arguments.cases, arguments.repetitions, infra, infra_pids, arguments.profile)
+            main(
+                arguments.cases,
+                arguments.repetitions,
+                infra,
+                infra_pids,
+                arguments.profile,
+                arguments.statements,
+            )
         )
     print(json.dumps(report, indent=2))

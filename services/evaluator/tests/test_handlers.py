@@ -4,15 +4,18 @@ them over. No PostgreSQL, no Kafka: these run with both stopped."""
 
 from __future__ import annotations
 
+import copy
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import pytest
+from pydantic import TypeAdapter
 
 from evaluator.adapters.memory import InMemoryEvaluationRepository
 from evaluator.handlers.evaluation import EvaluationHandlers, PlanCache, UnknownRunError
-from evaluator.handlers.ports import EvaluationRepository, RunState
+from evaluator.handlers.ports import QUEUED, EvaluationRepository, EvaluationState, Queued, RunState
 from evaluator.handlers.summaries import RunSummaries
 from evaluator.handlers.worker import EvaluationWorker
 from promptworks_contracts.events import (
@@ -24,9 +27,9 @@ from promptworks_contracts.events import (
     RunEvaluated,
     RunFailed,
 )
-from promptworks_contracts.values import Money
+from promptworks_contracts.values import Assertion, Money
 from promptworks_eventkit.errors import NotFoundError
-from promptworks_eventkit.messages import Position, ReceivedEvent, StoredEvent
+from promptworks_eventkit.messages import MessageContext, Position, ReceivedEvent, StoredEvent
 from promptworks_eventkit.router import EventRouter
 from promptworks_eventkit.writing.memory import InMemoryWritePort
 from promptworks_eventkit.writing.port import Transaction
@@ -84,6 +87,11 @@ def _positions(stored: Sequence[StoredEvent]) -> list[Position]:
         else:
             found.append(position)
     return found
+
+
+CITY_IS_PARIS = [
+    {"type": "json_field", "path": "/city", "op": "eq", "value": "Paris", "name": "paris"},
+]
 
 
 def received(stream: RunStream, *events: DomainEvent) -> list[ReceivedEvent]:
@@ -154,6 +162,58 @@ async def test_an_end_seen_before_the_last_result_is_evaluated_waits_for_the_las
     assert evaluator.state(sample.stream) == RunState(
         str(sample.stream.run_id), 4, 4, 5, "completed", recorded=4
     )
+
+
+async def test_a_reevaluation_queued_over_two_workers_is_summarised_once_by_the_last() -> None:
+    """ADR 0022's third addendum: a re-evaluation's queued results (tagged with its id) taken
+    by two workers in turn, one per claim; its events carry its id and its request's context,
+    its statistics are its own, and the worker that counts the last result summarises it."""
+    evaluator = Evaluator()
+    sample = sample_run()
+    await evaluator.consume(received(sample.stream, *sample.events))  # the first evaluation
+    run_id = str(sample.stream.run_id)
+    repository = evaluator.port.repos
+    first_stats = copy.deepcopy(repository.stats[run_id])
+    evaluation_id = str(uuid.uuid4())
+    spec = repository.specs[run_id]
+    repository.evaluation_specs[evaluation_id] = replace(
+        spec, assertions=TypeAdapter(list[Assertion]).validate_python(CITY_IS_PARIS)
+    )
+    asked = MessageContext(correlation_id="asked-again")
+    repository.evaluations[evaluation_id] = EvaluationState(
+        evaluation_id, run_id, QUEUED, queued=4, evaluated=0, failed=0, context=asked
+    )
+    for record in repository.records[run_id].values():
+        repository.queue.append(Queued(record, asked, None, repository.next_seq, evaluation_id))
+        repository.next_seq += 1
+
+    first, second = (
+        EvaluationWorker(evaluator.port, evaluator.plans, claim_size=1) for _ in range(2)
+    )
+    assert [await first.work_once(), await second.work_once(), await first.work_once()] == [1] * 3
+    assert evaluator.port.repos.evaluations[evaluation_id].status == QUEUED
+    assert len(evaluator.emitted(sample.stream)) == 8  # the first 5, three results
+    assert await second.work_once() == 1 and await first.work_once() == 0
+
+    again = evaluator.emitted(sample.stream)[5:]
+    assert [e.envelope.streamversion for e in again] == [6, 7, 8, 9, 10]
+    assert {e.envelope.correlationid for e in again} == {"asked-again"}
+    *results, summary = [e.event for e in again]
+    assert all(isinstance(r, ResultEvaluated) for r in results)
+    assert {str(r.evaluation_id) for r in results if isinstance(r, ResultEvaluated)} == {
+        evaluation_id
+    }
+    assert isinstance(summary, RunEvaluated) and str(summary.evaluation_id) == evaluation_id
+    assert (summary.evaluated, summary.passed) == (4, 1)
+    repository = evaluator.port.repos  # each transaction committed a copy
+    state = repository.evaluations[evaluation_id]
+    assert (state.status, state.evaluated, state.failed) == ("evaluated", 4, 0)
+    # The first evaluation's run state and statistics are untouched; the re-evaluation's are
+    # kept under its id.
+    assert evaluator.state(sample.stream) == RunState(run_id, 4, 4, 10, "completed", recorded=4)
+    assert repository.stats[run_id] == first_stats
+    assert repository.stats[evaluation_id]["paris"].passed == 1
+    assert len(repository.outcomes[evaluation_id]) == 4
 
 
 async def test_one_append_per_run_per_call_at_contiguous_versions() -> None:

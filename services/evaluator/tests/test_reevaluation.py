@@ -9,8 +9,14 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
+from promptworks_contracts.events import (
+    EvaluationRequested,
+    ResultEvaluated,
+    ResultRecorded,
+    RunEvaluated,
+)
 from promptworks_contracts.topics import EVALUATION_EVENTS
 from services.evaluator.tests.harness import Harness, sample_run
 
@@ -113,3 +119,62 @@ async def test_a_finished_run_is_evaluated_again_once(evaluator: Harness) -> Non
         kept = "SELECT evaluation_id FROM advice WHERE advice_id = :id"
         assert await evaluator.scalar(kept, id=advice_id) == pinned
     assert await evaluator.scalar("SELECT count(*) FROM advice") == 2
+
+
+async def test_a_result_that_keeps_failing_leaves_the_reevaluation_which_is_summarised_once(
+    evaluator: Harness,
+) -> None:
+    """ADR 0022's failures, for a re-evaluation queued over the workers: the claim that fails
+    is retried a result at a time, the others are evaluated, the failing one dead-lettered
+    after 3 attempts (as a re-evaluation's letter: the run's result, its first evaluation and
+    its counters stay as they are), and the re-evaluation is summarised once, over the rest."""
+    sample = sample_run()
+    run_id = str(sample.stream.run_id)
+    await evaluator.produce([sample.stream.record(e) for e in sample.events])
+    async with asyncio.timeout(60):
+        await evaluator.read(EVALUATION_EVENTS, count_of(5))
+    definition = await evaluator.client.post(
+        "/evaluators", json={"name": "paris", "assertions": CITY_IS_TEXT}
+    )
+    evaluator_id = definition.json()["evaluator_id"]
+    # One kept result no longer decodes: its evaluation fails every time.
+    broken = str(sample.results[1].result_id)
+    async with evaluator.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE result_records SET record = '{\"broken\": 1}' WHERE result_id = :r"),
+            {"r": broken},
+        )
+    asked = await evaluator.client.post(
+        f"/runs/{run_id}/evaluations", json={"evaluator_id": evaluator_id}
+    )
+    assert asked.status_code == 202, asked.text
+    evaluation_id = asked.json()["evaluation_id"]
+    counted = "SELECT status, queued, evaluated, failed FROM evaluations WHERE evaluation_id = :e"
+    async with asyncio.timeout(60):
+        while (await evaluator.rows(counted, e=evaluation_id))[0][0] != "evaluated":
+            await asyncio.sleep(0.1)
+    assert await evaluator.rows(counted, e=evaluation_id) == [("evaluated", 4, 3, 1)]
+    [(consumer, event_type, error, value)] = await evaluator.rows(
+        "SELECT consumer, event_type, error, value FROM dead_letters"
+    )
+    assert (consumer, event_type) == ("evaluator.reevaluation", ResultRecorded.event_type)
+    assert f"re-evaluation {evaluation_id} failed 3 times" in error and value == b'{"broken": 1}'
+    # The run's own rows are untouched: its results kept, its first evaluation as it was.
+    assert await evaluator.rows(
+        "SELECT status, recorded, evaluated FROM runs WHERE run_id = :r", r=run_id
+    ) == [("completed", 4, 4)]
+    assert await evaluator.scalar("SELECT count(*) FROM result_records") == 4
+    assert await evaluator.scalar("SELECT count(*) FROM evaluation_queue") == 0
+    again = await evaluator.rows(
+        "SELECT version, event_type, data FROM events WHERE stream_id = :r AND version > 5 "
+        "ORDER BY version",
+        r=run_id,
+    )
+    assert [kind for _, kind, _ in again] == [
+        EvaluationRequested.event_type,
+        *[ResultEvaluated.event_type] * 3,
+        RunEvaluated.event_type,
+    ]
+    assert broken not in {data.get("result_id") for _, _, data in again}
+    summary = RunEvaluated.model_validate(again[-1][2])
+    assert (str(summary.evaluation_id), summary.evaluated) == (evaluation_id, 3)

@@ -130,12 +130,15 @@ STRUCTURE = """
     WHERE t.relnamespace = to_regnamespace(:s)
     UNION ALL SELECT table_name, column_name, concat_ws(' ', data_type, column_default, is_nullable)
     FROM information_schema.columns WHERE table_schema = :s
+    UNION ALL SELECT relname, 'storage parameters', array_to_string(reloptions, ',')
+    FROM pg_class WHERE relnamespace = to_regnamespace(:s) AND reloptions IS NOT NULL
     ORDER BY 1, 2, 3
 """
 
 
 async def structure(connection: AsyncConnection, schema: str) -> list[Any]:
-    """Tables, columns, keys, constraints and indexes of a schema, by name."""
+    """Tables, columns, keys, constraints, indexes and storage parameters of a schema, by
+    name."""
     return [tuple(row) for row in await connection.execute(text(STRUCTURE), {"s": schema})]
 
 
@@ -234,6 +237,7 @@ async def test_rebuild_switches_to_identical_models_while_serving(
 
             # The replaced models are kept, structure for structure the same as the new ones.
             assert await structure(test, LIVE) == await structure(test, PREVIOUS)
+            assert ("results", "storage parameters", "fillfactor=50") in await structure(test, LIVE)
             assert await structure(test, LIVE) and not await schemas_named(test, NEXT)
             # Loaded UNLOGGED, made live logged (crash-safe, replicated).
             unlogged = await test.scalar(

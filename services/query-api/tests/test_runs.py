@@ -300,3 +300,61 @@ async def test_the_run_list_built_by_postgresql_is_what_run_out_renders(api, cat
     assert by_status["cancelled"]["cost"] is None
     assert by_status["running"]["cost"] == {"amount": "12345678901.000000000001", "currency": "EUR"}
     assert by_status["queued"]["updated_at"] == "2020-01-02T03:04:05Z"
+
+
+async def test_an_evaluation_applied_again_replaces_the_metrics_and_the_document(
+    api, catalog, publisher
+) -> None:
+    """An evaluation of an applied result is written into its stored document in place
+    (ADR 0026's addendum): applied again with other metrics, only the new ones remain, the
+    filters follow, and the document is what rendering the rows again gives."""
+    from sqlalchemy import select, text
+
+    from promptworks_contracts.events import ResultEvaluated
+    from promptworks_contracts.values import MetricValue
+    from query_api.projections.result_documents import render, sources
+    from query_api.tables import results
+
+    result = catalog.results[0]
+    again = ResultEvaluated(
+        run_id=result.run_id,
+        result_id=result.result_id,
+        metrics=[
+            MetricValue(name="Zeta", passed=False, detail="new"),
+            MetricValue(name="latency_ms", value=0.1 + 0.2),
+            MetricValue(name="a_b", value=1e-300, passed=True),
+        ],
+        passed=False,
+        score=0.25,
+    )
+    await publisher.publish([again])
+    await api.applied(again, publisher.version(again))
+    url = f"{RUNS}/{catalog.done.run_id}/results"
+    [item] = [r for r in (await api.client.get(url)).json() if r["id"] == str(result.result_id)]
+    given = {m.name: (m.name, m.value, m.passed) for m in again.metrics}
+    async with api.sessions() as session:  # in the database's name order (its collation)
+        order = await session.scalar(
+            text("SELECT array_agg(n ORDER BY n) FROM unnest(CAST(:names AS text[])) AS n"),
+            {"names": list(given)},
+        )
+    assert [(m["name"], m["value"], m["passed"]) for m in item["metrics"]] == [
+        given[name] for name in order
+    ]
+    assert (item["passed"], item["score"], item["reasons"], item["judgements"]) == (
+        False,
+        0.25,
+        [],
+        [],
+    )
+    assert item["output"] == result.output and item["tokens_used"] == 8
+    failing = (await api.client.get(url, params={"failed_check": "Zeta"})).json()
+    assert [r["id"] for r in failing] == [str(result.result_id)]
+    failed = (await api.client.get(url, params={"passed": "false"})).json()
+    assert str(result.result_id) in [r["id"] for r in failed]
+    async with api.sessions() as session:
+        stored = await session.scalar(
+            select(results.c.document).where(results.c.result_id == result.result_id)
+        )
+        row = (await session.execute(sources(results.c.result_id == result.result_id))).one()
+    assert stored == render(row._mapping)["document"]
+    assert json.loads(stored) == item

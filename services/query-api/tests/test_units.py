@@ -308,3 +308,57 @@ def test_the_bulk_path_decodes_a_batch_as_the_consumer_decodes_each_event() -> N
     headless = (tp, _record(tp, 5, [("ce_type", created.event_type.encode())], b"{}"))
     with pytest.raises(ValidationError):
         decode([headless], handled.__contains__, lambda _: "prompt-events")
+
+
+@pytest.mark.parametrize("evaluated", [False, True])
+def test_an_evaluation_spliced_into_a_document_is_the_whole_render(evaluated: bool) -> None:
+    """``store_evaluated``'s splice, as its SQL does it (``substr``/``strpos`` on the first
+    ``,"metrics":`` and ``,"test_run_id":``): the stored head and tail around the evaluated part
+    rendered alone give the bytes of a whole render, whatever the output holds."""
+    from promptworks_contracts.values import AssertionFailure
+    from query_api.projections.result_documents import (
+        AFTER_EVALUATED,
+        EVALUATED_AT,
+        NO_VERDICT,
+        render,
+        render_evaluated,
+    )
+
+    own = {
+        "result_id": uuid.uuid4(),
+        "run_id": uuid.uuid4(),
+        "case_index": 3,
+        "repetition": 1,
+        "output": 'a ,"metrics":[] and ,"test_run_id":"x" \\" 准确',
+        "latency_ms": 12.5,
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "total_tokens": 8,
+        "finish_reason": "stop",
+        "error": None,
+        "created_at": datetime(2026, 11, 29, tzinfo=UTC),
+        "cost": Decimal("0.000123"),
+        "currency": "USD",
+        "cached": False,
+    }
+    metrics = [
+        {"name": "Zeta", "value": None, "passed": False, "detail": 'says "no"'},
+        {"name": "latency_ms", "value": 0.1 + 0.2, "passed": None, "detail": None},
+    ]
+    verdict = {
+        "passed": False,
+        "score": 0.5,
+        "reasons": [AssertionFailure(name="Zeta", type="contains").model_dump(mode="json")],
+        "judgements": [],
+        "output_checks": None,
+    }
+    stored = render({**own, "metrics": [], **NO_VERDICT})["document"]
+    if evaluated:  # evaluated before: the splice replaces an earlier evaluation
+        earlier = [{"name": "old", "value": 1.0, "passed": True, "detail": None}]
+        stored = render({**own, "metrics": earlier, **verdict, "score": 1.0})["document"]
+    part = render_evaluated(metrics, verdict)
+    head = stored[: stored.index(EVALUATED_AT) + 1]
+    spliced = head + part["evaluated"] + stored[stored.index(AFTER_EVALUATED) :]
+    whole = render({**own, "metrics": metrics, **verdict})
+    assert spliced == whole["document"]
+    assert part["failed_checks"] == whole["failed_checks"] == ["Zeta"]

@@ -44,7 +44,7 @@ from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.dead_letters import encode_headers
 from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
-from promptworks_eventkit.fence import CheckpointsMoved, Fence
+from promptworks_eventkit.fence import CheckpointFence, CheckpointsMoved, Fence
 from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
@@ -93,12 +93,15 @@ CHECKPOINT = text(
         ON CONFLICT (consumer, topic, partition) DO UPDATE
         SET next_offset = excluded.next_offset, updated_at = now()
     )
-    SELECT found.kind, found.topic, found.key, found.value
+    SELECT found.kind, found.topic, found.key, found.value, settings.fence
     FROM (
         SELECT set_config('synchronous_commit',
             coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true),
         (SELECT count(set_config(key, value, true))
-         FROM json_each_text(CAST(:settings AS json)))
+         FROM json_each_text(CAST(:settings AS json))),
+        CASE WHEN CAST(:fence AS boolean) THEN """
+    + CheckpointFence.TOKEN
+    + """ END AS fence
     ) AS settings
     LEFT JOIN (
         SELECT 'position' AS kind, topic, stream_id AS key, version::bigint AS value FROM old
@@ -113,8 +116,9 @@ offsets written): the applied version of each stream of the batch (read before i
 every part of one statement sees the same snapshot), each stream moved up to the batch's
 highest version, the next offset per partition stored, the transaction's commit made
 asynchronous or left as configured, the runner's ``transaction_settings`` set, and the
-offsets stored before this batch (asynchronous consumers only). The effects follow in the
-same transaction, so its order is free. Rows are written in key order, as before, so that two
+offsets stored before this batch (asynchronous consumers only), and a ``CheckpointFence``'s
+token (its lock taken by the statement before). The effects follow in the same transaction, so
+its order is free. Rows are written in key order, as before, so that two
 writers never wait for each other in a cycle."""
 
 ASYNCHRONOUS_CHECKPOINTS = text(
@@ -544,14 +548,19 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
-            if self._fence is not None and await self._fence(session) != self._fence_token:
+            fence = self._fence
+            if isinstance(fence, CheckpointFence):
+                await fence.lock(session)  # its token comes with the bookkeeping, below
+            elif fence is not None and await fence(session) != self._fence_token:
                 raise CheckpointsMoved
             # A decodable dead letter moves its stream's position like an applied event: a
             # re-sent copy of it is then a duplicate, so only an operator's replay applies it
             # (once), never a redelivery as well.
             dead_ids = {id(decoded[id(r)]) for r in dead if id(r) in decoded}
             events = [decoded[id(r)] for r in records if id(r) in decoded]
-            fresh, stored = await self._checkpoint(session, records, events)
+            fresh, stored, token = await self._checkpoint(session, records, events)
+            if isinstance(fence, CheckpointFence) and token != self._fence_token:
+                raise CheckpointsMoved  # written to other checkpoints: rolled back
             if self._asynchronous and self._offsets_differ(stored):
                 raise CheckpointsMoved  # commits were lost: nothing of this one is committed
             fresh = [e for e in fresh if id(e) not in dead_ids]
@@ -608,11 +617,12 @@ class ConsumerRunner:
 
     async def _checkpoint(
         self, session: AsyncSession, records: list[_Record], events: list[ReceivedEvent]
-    ) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int]]:
+    ) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int], Any]:
         """The batch's bookkeeping in one statement (``CHECKPOINT``): reads each stream's
         applied version and moves it to the batch's highest, stores the next offsets, sets the
         transaction's commit mode and (``asynchronous_commit``) reads the offsets stored before
-        this batch. Returns the events not yet applied (in order) and those stored offsets."""
+        this batch. Returns the events not yet applied (in order), those stored offsets and the
+        fence's token (a ``CheckpointFence``'s, else None)."""
         positions: dict[tuple[str, str], int] = {}
         for event in events:
             key = (event.topic, event.envelope.subject)
@@ -637,11 +647,14 @@ class ConsumerRunner:
                 "commit": "off" if self._asynchronous else None,
                 "asynchronous": self._asynchronous,
                 "settings": self._transaction_settings,
+                "fence": isinstance(self._fence, CheckpointFence),
             },
         )
         applied: dict[tuple[str, str], int] = {}
         stored: dict[tuple[str, int], int] = {}
-        for kind, topic, key, value in rows:
+        token: Any = None
+        for kind, topic, key, value, fence_token in rows:
+            token = fence_token  # the same on every row
             if kind == "position":
                 applied[(topic, key)] = value
             elif kind == "offset":
@@ -652,7 +665,7 @@ class ConsumerRunner:
             if event.envelope.streamversion > applied.get(stream, 0):
                 applied[stream] = event.envelope.streamversion
                 fresh.append(event)
-        return fresh, stored
+        return fresh, stored, token
 
     async def _send_to_dlq(self, record: _Record, error: str) -> None:
         log.error(

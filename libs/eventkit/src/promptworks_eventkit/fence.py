@@ -23,15 +23,31 @@ class CheckpointsMoved(Exception):
     """The batch's transaction sees other checkpoints than the runner's offsets came from."""
 
 
-def checkpoint_fence(lock_key: int) -> Fence:
+class CheckpointFence:
     """Takes advisory lock ``lock_key`` shared for the transaction (a switch takes it
     exclusively, so it waits for the batch in flight and the next batch waits for it), then
-    names the ``consumer_offsets`` table the session's search path resolves to (its oid)."""
+    names the ``consumer_offsets`` table the session's search path resolves to (its oid).
 
-    async def fence(session: AsyncSession) -> Any:
-        # Two statements: a statement's snapshot is taken before it waits for the lock, so the
-        # table must be resolved by a statement that starts once the lock is held.
-        await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": lock_key})
-        return await session.scalar(text("SELECT to_regclass('consumer_offsets')::oid"))
+    Called, it makes both steps (two statements: a statement's snapshot is taken before it
+    waits for the lock, so the table must be resolved by a statement that starts once the lock
+    is held). A consumer runner instead takes the lock alone (``lock``) and reads the token
+    with its batch's bookkeeping statement, which starts after it (``TOKEN``): one round trip
+    fewer per batch."""
 
-    return fence
+    TOKEN = "to_regclass('consumer_offsets')::oid"
+    """The token in SQL, for a statement made once the lock is held."""
+
+    def __init__(self, lock_key: int) -> None:
+        self._key = lock_key
+
+    async def lock(self, session: AsyncSession) -> None:
+        await session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": self._key})
+
+    async def __call__(self, session: AsyncSession) -> Any:
+        await self.lock(session)
+        return await session.scalar(text(f"SELECT {self.TOKEN}"))
+
+
+def checkpoint_fence(lock_key: int) -> CheckpointFence:
+    """The fence of read models that a switch replaces by renaming schemas (ADR 0023)."""
+    return CheckpointFence(lock_key)

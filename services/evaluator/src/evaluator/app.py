@@ -76,11 +76,14 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
         for _ in range(settings.evaluation_workers)
     ]
 
+    def wake_workers() -> None:
+        for worker in workers:
+            worker.wake()
+
     def queued(applied: Sequence[ReceivedEvent]) -> None:
         count_queued(applied)
         recent.add(e.event for e in applied if isinstance(e.event, ResultRecorded))
-        for worker in workers:
-            worker.wake()
+        wake_workers()
 
     runtime.add_consumer(
         CONSUMER_NAME, EvaluationHandlers(plans).router(), bind=port.joined, on_applied=queued
@@ -88,11 +91,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     definitions = DefinitionHandlers(
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresDefinitionLookups)
     )
+    # Queues a re-evaluation's kept results; the workers of every replica evaluate them.
     reevaluations = Reevaluations(
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresReevaluationRepository),
         definitions,
-        judges,
-        embeddings,
+        plans,
+        on_queued=wake_workers,
     )
 
     advisor = Advisor(

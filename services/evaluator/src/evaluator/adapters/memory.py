@@ -11,7 +11,16 @@ from dataclasses import dataclass, field, replace
 
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
-from evaluator.handlers.ports import RUNNING, NewRun, Queued, RecentRecords, RunSpec, RunState
+from evaluator.handlers.ports import (
+    QUEUED,
+    RUNNING,
+    EvaluationState,
+    NewRun,
+    Queued,
+    RecentRecords,
+    RunSpec,
+    RunState,
+)
 from promptworks_contracts.events import ResultRecorded
 
 
@@ -28,6 +37,9 @@ class InMemoryEvaluationRepository:
     dead: list[tuple[Queued, str]] = field(default_factory=list)
     """Results given up on, with the error (the PostgreSQL one makes dead letters of them)."""
     next_seq: int = 1
+    evaluations: dict[str, EvaluationState] = field(default_factory=dict)
+    """Re-evaluations (the PostgreSQL one also keeps their assertions: ``evaluation_specs``)."""
+    evaluation_specs: dict[str, RunSpec] = field(default_factory=dict)
 
     async def insert_runs(self, new_runs: Sequence[NewRun]) -> None:
         for run in new_runs:
@@ -106,9 +118,12 @@ class InMemoryEvaluationRepository:
         queued = found[0]
         run_id = str(queued.record.run_id)
         self.queue.remove(queued)
+        self.dead.append((queued, error))
+        if queued.evaluation_id is not None:  # leaves the re-evaluation, kept for the run
+            self.evaluations[queued.evaluation_id].failed += 1
+            return True
         del self.records[run_id][str(queued.record.result_id)]
         self.states[run_id].recorded -= 1
-        self.dead.append((queued, error))
         return True
 
     async def finished_runs(self, limit: int) -> list[str]:
@@ -120,3 +135,26 @@ class InMemoryEvaluationRepository:
 
     async def forget_judgements(self, keys: Sequence[str]) -> None:
         """Nothing is kept in memory across transactions: nothing to forget."""
+
+    async def load_evaluations(self, evaluation_ids: Collection[str]) -> dict[str, EvaluationState]:
+        return {e: replace(self.evaluations[e]) for e in evaluation_ids if e in self.evaluations}
+
+    async def save_evaluations(self, states: Iterable[EvaluationState]) -> None:
+        for state in states:
+            stored = self.evaluations[state.evaluation_id]
+            stored.status, stored.evaluated, stored.failed = (
+                state.status,
+                state.evaluated,
+                state.failed,
+            )
+
+    async def load_evaluation_specs(self, evaluation_ids: Collection[str]) -> dict[str, RunSpec]:
+        specs = self.evaluation_specs
+        return {e: copy.deepcopy(specs[e]) for e in evaluation_ids if e in specs}
+
+    async def finished_evaluations(self, limit: int) -> list[tuple[str, str]]:
+        return sorted(
+            (e.run_id, e.evaluation_id)
+            for e in self.evaluations.values()
+            if e.status == QUEUED and e.complete
+        )[:limit]

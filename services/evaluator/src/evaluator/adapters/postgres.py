@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluator.adapters.tables import (
     evaluation_queue,
+    evaluations,
     kept_judgements,
     result_outcomes,
     result_records,
@@ -25,7 +27,16 @@ from evaluator.adapters.tables import (
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import MetricStats, RunStats
 from evaluator.handlers.evaluation import CONSUMER_NAME
-from evaluator.handlers.ports import NewRun, Origin, Queued, RecentRecords, RunSpec, RunState
+from evaluator.handlers.ports import (
+    EvaluationState,
+    NewRun,
+    Origin,
+    Queued,
+    RecentRecords,
+    RunSpec,
+    RunState,
+    UnreadableClaim,
+)
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import ResultRecorded
 from promptworks_contracts.topics import RUN_EVENTS
@@ -45,7 +56,7 @@ _CLAIM = text(
         ORDER BY seq LIMIT :limit FOR UPDATE SKIP LOCKED
     )
     RETURNING seq, correlation_id, traceparent, project_id, event_id, partition, "offset",
-        stream_version, run_id, result_id
+        stream_version, run_id, result_id, evaluation_id
     """
 )
 
@@ -116,7 +127,24 @@ _FINISHED_RUNS = text(
 )
 
 
-def _context_json(context: MessageContext | None) -> dict[str, Any] | None:
+# Queued re-evaluations with nothing left to evaluate (``ix_evaluations_queued``); not locked
+# here: the sweep locks their runs first, then them.
+_FINISHED_EVALUATIONS = text(
+    """
+    SELECT run_id, evaluation_id FROM evaluations
+    WHERE status = 'queued' AND evaluated + failed >= queued
+    ORDER BY run_id, evaluation_id LIMIT :limit
+    """
+)
+
+REEVALUATION_WORKER = "evaluator.reevaluation"
+
+# Rows of a summary's outcomes fetched at a time (``load_outcomes``).
+OUTCOMES_CHUNK = 5_000
+"""The dead letters of re-evaluations' results: shown to operators, not replayed."""
+
+
+def context_json(context: MessageContext | None) -> dict[str, Any] | None:
     if context is None:
         return None
     return {
@@ -134,6 +162,23 @@ def _context(stored: dict[str, Any] | None) -> MessageContext | None:
 @cache
 def _assertions() -> TypeAdapter[list[Assertion]]:
     return TypeAdapter(list[Assertion])
+
+
+def _specs(rows: Iterable[Any]) -> dict[str, RunSpec]:
+    """Specs by key from rows of (key, assertions, cases, expected, project): definitions
+    were valid when recorded, so they are read as recorded facts."""
+    return {
+        key: RunSpec(
+            _assertions().validate_python(assertions, context=RECORDED), cases, expected, project
+        )
+        for key, assertions, cases, expected, project in rows
+    }
+
+
+def _origin(queued: Queued) -> Origin:
+    if queued.origin is None:  # the consumer queues Kafka records: each has its origin
+        raise ValueError(f"result {queued.record.result_id} queued without its origin")
+    return queued.origin
 
 
 def _nothing(result_id: str) -> ResultRecorded | None:
@@ -196,42 +241,35 @@ class PostgresEvaluationRepository:
                 c.run_id.in_(sorted(run_ids))
             )
         )
-        return {
-            run_id: RunSpec(
-                _assertions().validate_python(assertions, context=RECORDED),
-                cases,
-                expected,
-                project,
-            )
-            for run_id, assertions, cases, expected, project in rows
-        }
+        return _specs(rows)
 
     async def save_states(self, states: Iterable[RunState]) -> None:
-        params = [
+        rows = [
             {
-                "b_run_id": s.run_id,
-                "b_evaluated": s.evaluated,
-                "b_stream_version": s.stream_version,
-                "b_status": s.status,
-                "b_ending": s.ending,
-                "b_end_context": _context_json(s.end_context),
+                "run_id": s.run_id,
+                "evaluated": s.evaluated,
+                "stream_version": s.stream_version,
+                "status": s.status,
+                "ending": s.ending,
+                "end_context": context_json(s.end_context),
             }
             for s in states
         ]
-        if not params:
+        await self._update_each(runs, "run_id", rows)
+
+    async def _update_each(self, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+        """One UPDATE of ``table`` per row (an executemany), found by ``key``."""
+        if not rows:
             return
-        statement = (
-            update(runs)
-            .where(runs.c.run_id == bindparam("b_run_id"))
-            .values(
-                evaluated=bindparam("b_evaluated"),
-                stream_version=bindparam("b_stream_version"),
-                status=bindparam("b_status"),
-                ending=bindparam("b_ending"),
-                end_context=bindparam("b_end_context", type_=runs.c.end_context.type),
-            )
+        values = {
+            name: bindparam(f"b_{name}", type_=table.c[name].type)
+            for name in rows[0]
+            if name != key
+        }
+        await self._session.execute(
+            update(table).where(table.c[key] == bindparam(f"b_{key}")).values(values),
+            [{f"b_{name}": value for name, value in row.items()} for row in rows],
         )
-        await self._session.execute(statement, params)
 
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         rows = [
@@ -297,57 +335,69 @@ class PostgresEvaluationRepository:
         )
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
+        """Streamed in chunks: a 100,000-result run's rows are never all held at once beside
+        its outcomes (the summary's peak memory). Equal costs are one ``Money``, a run's id one
+        string: most results of a run share both."""
         c = result_outcomes.c
-        rows = await self._session.execute(
-            select(
-                c.run_id,
-                c.result_id,
-                c.case_index,
-                c.repetition,
-                c.passed,
-                c.latency_ms,
-                c.digest,
-                c.cost_amount,
-                c.cost_currency,
-                c.judge_cost_amount,
-                c.judge_cost_currency,
-                c.judge_prompt_tokens,
-                c.judge_completion_tokens,
-            ).where(c.run_id.in_(sorted(run_ids)))
-        )
+        query = select(
+            c.run_id,
+            c.result_id,
+            c.case_index,
+            c.repetition,
+            c.passed,
+            c.latency_ms,
+            c.digest,
+            c.cost_amount,
+            c.cost_currency,
+            c.judge_cost_amount,
+            c.judge_cost_currency,
+            c.judge_prompt_tokens,
+            c.judge_completion_tokens,
+        ).where(c.run_id.in_(sorted(run_ids)))
         outcomes: dict[str, list[ResultOutcome]] = {}
-        for (
-            run_id,
-            result_id,
-            case_index,
-            repetition,
-            passed,
-            latency,
-            digest,
-            amount,
-            currency,
-            judge_amount,
-            judge_currency,
-            judge_prompt,
-            judge_completion,
-        ) in rows:
-            outcomes.setdefault(run_id, []).append(
-                ResultOutcome(
-                    run_id=run_id,
-                    result_id=result_id,
-                    case_index=case_index,
-                    repetition=repetition,
-                    passed=passed,
-                    latency_ms=latency,
-                    digest=digest,
-                    cost=None if amount is None else Money(amount=amount, currency=currency),
-                    judge_cost=None
-                    if judge_amount is None
-                    else Money(amount=judge_amount, currency=judge_currency),
-                    judge_prompt_tokens=judge_prompt,
-                    judge_completion_tokens=judge_completion,
+        money: dict[tuple[Decimal, str], Money] = {}
+
+        def cost(amount: Decimal | None, currency: str | None) -> Money | None:
+            if amount is None or currency is None:
+                return None
+            found = money.get((amount, currency))
+            if found is None:
+                found = money[(amount, currency)] = Money(amount=amount, currency=currency)
+            return found
+
+        result = await self._session.stream(query.execution_options(yield_per=OUTCOMES_CHUNK))
+        async for rows in result.partitions():
+            for (
+                run_id,
+                result_id,
+                case_index,
+                repetition,
+                passed,
+                latency,
+                digest,
+                amount,
+                currency,
+                judge_amount,
+                judge_currency,
+                judge_prompt,
+                judge_completion,
+            ) in rows:
+                run = outcomes.setdefault(run_id, [])
+                run.append(
+                    ResultOutcome(
+                        run_id=run[0].run_id if run else run_id,
+                        result_id=result_id,
+                        case_index=case_index,
+                        repetition=repetition,
+                        passed=passed,
+                        latency_ms=latency,
+                        digest=digest,
+                        cost=cost(amount, currency),
+                        judge_cost=cost(judge_amount, judge_currency),
+                        judge_prompt_tokens=judge_prompt,
+                        judge_completion_tokens=judge_completion,
+                    )
                 )
-            )
         return outcomes
 
     async def queue_results(self, queued: Sequence[Queued]) -> dict[str, int]:
@@ -355,7 +405,7 @@ class PostgresEvaluationRepository:
             return {}
         records = [q.record for q in queued]
         contexts = [q.context for q in queued]
-        origins = [q.origin for q in queued]
+        origins = [_origin(q) for q in queued]
         rows = await self._session.execute(
             _QUEUE,
             {
@@ -394,16 +444,22 @@ class PostgresEvaluationRepository:
                     "result_ids": [row.result_id for row in missing],
                 },
             )
-            for result_id, record in kept:
-                records[result_id] = ResultRecorded.model_validate_json(record, context=RECORDED)
+            try:
+                for result_id, record in kept:
+                    records[result_id] = ResultRecorded.model_validate_json(
+                        record, context=RECORDED
+                    )
+            except ValueError as error:  # pydantic's ValidationError is one
+                raise UnreadableClaim([row.seq for row in rows], error) from error
         return [
             Queued(
                 _found(records[result_id], result_id),
                 MessageContext(
                     correlation_id=correlation, traceparent=traceparent, project=project
                 ),
-                Origin(event_id, partition, offset, stream_version),
+                None if event_id is None else Origin(event_id, partition, offset, stream_version),
                 seq,
+                evaluation_id,
             )
             for (
                 seq,
@@ -416,6 +472,7 @@ class PostgresEvaluationRepository:
                 stream_version,
                 _,
                 result_id,
+                evaluation_id,
             ) in rows
         ]
 
@@ -437,6 +494,7 @@ class PostgresEvaluationRepository:
                     q.offset,
                     q.stream_version,
                     q.attempts,
+                    q.evaluation_id,
                 )
             )
         ).first()
@@ -448,6 +506,9 @@ class PostgresEvaluationRepository:
         record = (
             await self._session.execute(select(result_records.c.record).where(kept))
         ).scalar_one()
+        if row.evaluation_id is not None:
+            await self._reevaluation_failed(seq, row, record, error)
+            return True
         # The runs consumer's dead letter, as if its handler had failed on the event: an
         # operator's replay applies it through the consumer again (queued and counted anew).
         envelope = Envelope(
@@ -481,6 +542,87 @@ class PostgresEvaluationRepository:
             update(runs).where(runs.c.run_id == row.run_id).values(recorded=runs.c.recorded - 1)
         )
         return True
+
+    async def _reevaluation_failed(self, seq: int, row: Any, record: str, error: str) -> None:
+        """A re-evaluation's result that keeps failing leaves it (counted in ``failed``; the
+        run's result and its first evaluation stay as they are): a dead letter an operator
+        sees, not one to replay (no consumer applies it; the result is already kept). The
+        last one to leave lets the idle workers' sweep summarise the re-evaluation."""
+        await self._session.execute(
+            dead_letters.insert().values(
+                consumer=REEVALUATION_WORKER,
+                topic=RUN_EVENTS,
+                partition=-1,  # not from a Kafka record: queued from the kept result
+                offset=-1,
+                event_id=None,
+                event_type=ResultRecorded.event_type,
+                error=(f"re-evaluation {row.evaluation_id} failed {row.attempts} times: {error}")[
+                    :4000
+                ],
+                key=row.run_id.encode(),
+                value=record.encode(),
+            )
+        )
+        await self._session.execute(delete(evaluation_queue).where(evaluation_queue.c.seq == seq))
+        await self._session.execute(
+            update(evaluations)
+            .where(evaluations.c.evaluation_id == row.evaluation_id)
+            .values(failed=evaluations.c.failed + 1)
+        )
+
+    async def load_evaluations(self, evaluation_ids: Collection[str]) -> dict[str, EvaluationState]:
+        if not evaluation_ids:
+            return {}
+        c = evaluations.c
+        rows = await self._session.execute(
+            select(
+                c.evaluation_id,
+                c.run_id,
+                c.status,
+                c.queued,
+                c.evaluated,
+                c.failed,
+                c.request_context,
+                runs.c.project_id,
+            )
+            .join_from(evaluations, runs, c.run_id == runs.c.run_id)
+            .where(c.evaluation_id.in_(sorted(evaluation_ids)))
+            .order_by(c.evaluation_id)
+            .with_for_update(of=evaluations)
+        )
+        return {
+            row.evaluation_id: EvaluationState(
+                *row[:6],
+                # Requested before contexts were kept: a context of its own, the run's project.
+                _context(row.request_context) or MessageContext(project=row.project_id),
+            )
+            for row in rows
+        }
+
+    async def save_evaluations(self, states: Iterable[EvaluationState]) -> None:
+        rows = [
+            {
+                "evaluation_id": s.evaluation_id,
+                "status": s.status,
+                "evaluated": s.evaluated,
+                "failed": s.failed,
+            }
+            for s in states
+        ]
+        await self._update_each(evaluations, "evaluation_id", rows)
+
+    async def load_evaluation_specs(self, evaluation_ids: Collection[str]) -> dict[str, RunSpec]:
+        e, r = evaluations.c, runs.c
+        rows = await self._session.execute(
+            select(e.evaluation_id, e.assertions, r.cases, r.expected, r.project_id)
+            .join_from(evaluations, runs, e.run_id == r.run_id)
+            .where(e.evaluation_id.in_(sorted(evaluation_ids)))
+        )
+        return _specs(rows)
+
+    async def finished_evaluations(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self._session.execute(_FINISHED_EVALUATIONS, {"limit": limit})
+        return [(run_id, evaluation_id) for run_id, evaluation_id in rows]
 
     async def finished_runs(self, limit: int) -> list[str]:
         rows = await self._session.execute(_FINISHED_RUNS, {"limit": limit})

@@ -1,33 +1,47 @@
 """``ReevaluationRepository`` on PostgreSQL: the evaluation repository plus the kept results
-and the re-evaluation rows (which are also the worker's queue)."""
+and the re-evaluation rows (which are also the queuer's work list)."""
 
 from __future__ import annotations
 
-from functools import cache
 from uuid import UUID
 
-from pydantic import TypeAdapter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.adapters.postgres import PostgresEvaluationRepository, context_json
 from evaluator.adapters.tables import evaluations, result_records
-from evaluator.handlers.reevaluation import Claimed
-from promptworks_contracts.events import ResultRecorded
-from promptworks_contracts.values import RECORDED, Assertion, EvaluatorPin
+from evaluator.handlers.ports import QUEUED, REQUESTED, EvaluationState
+from promptworks_contracts.values import Assertion, EvaluatorPin
+from promptworks_eventkit.messages import MessageContext
 
-REQUESTED = "requested"
-EVALUATED = "evaluated"
-
-
-@cache
-def _assertions() -> TypeAdapter[list[Assertion]]:
-    return TypeAdapter(list[Assertion])
+# Every kept result of the run queued for the re-evaluation in ONE statement (PostgreSQL
+# copies the rows: nothing of the run passes through Python), counted on its row.
+_QUEUE_EVALUATION = text(
+    """
+    WITH queued AS (
+        INSERT INTO evaluation_queue (run_id, result_id, evaluation_id, correlation_id,
+            traceparent, project_id)
+        SELECT run_id, result_id, :evaluation_id, :correlation_id, :traceparent, :project_id
+        FROM result_records WHERE run_id = :run_id
+        ORDER BY result_id
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    UPDATE evaluations SET queued = (SELECT count(*) FROM queued)
+    WHERE evaluation_id = :evaluation_id
+    RETURNING queued
+    """
+)
 
 
 class PostgresReevaluationRepository(PostgresEvaluationRepository):
     async def claim_evaluation(
-        self, evaluation_id: UUID, run_id: str, pin: EvaluatorPin, assertions: list[Assertion]
+        self,
+        evaluation_id: UUID,
+        run_id: str,
+        pin: EvaluatorPin,
+        assertions: list[Assertion],
+        context: MessageContext,
     ) -> UUID | None:
         """Records a new re-evaluation; the existing one's id when this run was already
         re-evaluated with this version (then nothing is recorded)."""
@@ -39,6 +53,7 @@ class PostgresReevaluationRepository(PostgresEvaluationRepository):
                 evaluator_id=str(pin.evaluator_id),
                 evaluator_version=pin.version,
                 assertions=[a.model_dump(mode="json") for a in assertions],
+                request_context=context_json(context),
             )
             .on_conflict_do_nothing()
             .returning(evaluations.c.evaluation_id)
@@ -60,33 +75,36 @@ class PostgresReevaluationRepository(PostgresEvaluationRepository):
         found = await self._session.execute(count.where(result_records.c.run_id == run_id))
         return int(found.scalar_one())
 
-    async def next_requested(self) -> Claimed | None:
-        """The oldest re-evaluation still to do, locked for this transaction (others skip it)."""
-        c = evaluations.c
+    async def next_requested(self) -> tuple[str, str] | None:
+        c, other = evaluations.c, evaluations.alias("other").c
+        busy = select(other.evaluation_id).where(other.run_id == c.run_id, other.status == QUEUED)
         row = (
             await self._session.execute(
-                select(c.evaluation_id, c.run_id, c.assertions)
-                .where(c.status == REQUESTED)
+                select(c.run_id, c.evaluation_id)
+                .where(c.status == REQUESTED, ~busy.exists())
                 .order_by(c.created_at, c.evaluation_id)
                 .limit(1)
-                .with_for_update(skip_locked=True)
             )
         ).first()
-        if row is None:
-            return None
-        # Definitions were valid when pinned: read them as recorded facts.
-        assertions = _assertions().validate_python(row.assertions, context=RECORDED)
-        return Claimed(UUID(row.evaluation_id), row.run_id, assertions)
+        return None if row is None else (row.run_id, row.evaluation_id)
 
-    async def mark_evaluated(self, evaluation_id: UUID) -> None:
-        await self._session.execute(
-            update(evaluations)
-            .where(evaluations.c.evaluation_id == str(evaluation_id))
-            .values(status=EVALUATED)
+    async def another_queued(self, run_id: str) -> bool:
+        c = evaluations.c
+        found = await self._session.execute(
+            select(c.evaluation_id).where(c.run_id == run_id, c.status == QUEUED).limit(1)
         )
+        return found.first() is not None
 
-    async def load_records(self, run_id: str) -> list[ResultRecorded]:
-        c = result_records.c
-        rows = await self._session.execute(select(c.record).where(c.run_id == run_id))
-        records = [ResultRecorded.model_validate_json(row.record, context=RECORDED) for row in rows]
-        return sorted(records, key=lambda r: (r.case_index, r.repetition, str(r.result_id)))
+    async def queue_evaluation(self, evaluation: EvaluationState) -> int:
+        context = evaluation.context
+        queued = await self._session.execute(
+            _QUEUE_EVALUATION,
+            {
+                "evaluation_id": evaluation.evaluation_id,
+                "run_id": evaluation.run_id,
+                "correlation_id": context.correlation_id,
+                "traceparent": context.traceparent,
+                "project_id": context.project,
+            },
+        )
+        return int(queued.scalar_one())

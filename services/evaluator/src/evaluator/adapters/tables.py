@@ -7,6 +7,8 @@ All written in the consumer's transaction, with its offsets:
 - ``run_metric_stats``: running statistics per (run, metric), see ``domain/stats.py``.
 - ``result_outcomes``: per evaluated result what the run's statistics need (verdict, latency,
   output fingerprint, cost), see ``domain/run_statistics.py``; read once, when the run ends.
+Both are keyed by the evaluation they sum up in their ``run_id`` column: the run's id for its
+first evaluation, a re-evaluation's id for that one (ids are UUIDs: they never collide).
 """
 
 from __future__ import annotations
@@ -135,7 +137,9 @@ result_records = Table(
 # deleted by the worker that evaluates them in the transaction that appends their events. The
 # context of each result's ``ResultRecorded`` travels with it to the events it causes; where it
 # came from (event id, partition, offset, stream version) makes a dead letter of a result whose
-# evaluation keeps failing.
+# evaluation keeps failing. A re-evaluation's rows (ADR 0022, addendum) name it
+# (``evaluation_id``; null: the run's first evaluation), carry its request's context and have no
+# origin (they come from ``result_records``, not from a Kafka record).
 evaluation_queue = Table(
     "evaluation_queue",
     metadata,
@@ -145,12 +149,20 @@ evaluation_queue = Table(
     Column("correlation_id", Text, nullable=False),
     Column("traceparent", Text, nullable=True),
     Column("project_id", Text, nullable=False, server_default=DEFAULT_PROJECT),
-    Column("event_id", Text, nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("stream_version", Integer, nullable=False),
+    Column("event_id", Text, nullable=True),
+    Column("partition", Integer, nullable=True),
+    Column("offset", BigInteger, nullable=True),
+    Column("stream_version", Integer, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    UniqueConstraint("run_id", "result_id"),
+    Column("evaluation_id", Text, nullable=True),
+    # A result is queued once per evaluation (its first: evaluation_id null).
+    Index(
+        "ux_evaluation_queue_result",
+        "run_id",
+        "result_id",
+        text("coalesce(evaluation_id, '')"),
+        unique=True,
+    ),
 )
 
 evaluations = Table(
@@ -163,7 +175,16 @@ evaluations = Table(
     Column("assertions", JSONB, nullable=False),
     Column("status", Text, nullable=False, server_default="requested"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Spread over the workers of every replica (ADR 0022, addendum): ``requested`` until its
+    # kept results are queued (``queued`` of them, status ``queued``), ``evaluated`` once its
+    # summary is appended, by whoever counts the last one (``evaluated`` + ``failed`` reach
+    # ``queued``); changed only under the run row's lock. ``failed``: results dead-lettered.
+    Column("queued", Integer, nullable=False, server_default="0"),
+    Column("evaluated", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("request_context", JSONB, nullable=True, comment="The request's context"),
     UniqueConstraint("run_id", "evaluator_id", "evaluator_version"),
+    Index("ix_evaluations_queued", "evaluation_id", postgresql_where=text("status = 'queued'")),
 )
 
 # Judgements already paid for, kept by question key in their own transaction as soon as they

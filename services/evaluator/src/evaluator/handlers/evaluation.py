@@ -25,7 +25,7 @@ Invariants:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Final
 from uuid import UUID
 
@@ -41,8 +41,10 @@ from evaluator.handlers.embeddings import EmbeddingMeter
 from evaluator.handlers.encoded import EncodedResultEvaluated
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import (
+    EVALUATED,
     RUNNING,
     EvaluationRepository,
+    EvaluationState,
     NewRun,
     Origin,
     Queued,
@@ -85,20 +87,33 @@ class PlanCache:
         self, repository: EvaluationRepository, run_ids: Collection[str]
     ) -> dict[str, RunPlan]:
         """The plans of ``run_ids``; ``UnknownRunError`` if a run is not stored."""
-        missing = [run_id for run_id in run_ids if run_id not in self._plans]
-        if missing:
-            for run_id, spec in (await repository.load_specs(missing)).items():
-                self._plans[run_id] = RunPlan.compile(
+        return await self._plans_of(run_ids, repository.load_specs)
+
+    async def for_evaluations(
+        self, repository: EvaluationRepository, evaluation_ids: Collection[str]
+    ) -> dict[str, RunPlan]:
+        """The plans of re-evaluations (their pinned assertions on their runs' cases), by
+        evaluation id (never a run's: ids are UUIDs); also immutable once recorded."""
+        return await self._plans_of(evaluation_ids, repository.load_evaluation_specs)
+
+    async def _plans_of(
+        self,
+        keys: Collection[str],
+        load: Callable[[Collection[str]], Awaitable[dict[str, RunSpec]]],
+    ) -> dict[str, RunPlan]:
+        if missing := [key for key in keys if key not in self._plans]:
+            for key, spec in (await load(missing)).items():
+                self._plans[key] = RunPlan.compile(
                     spec.assertions, spec.cases, spec.expected, spec.project
                 )
         found = {}
-        for run_id in run_ids:
-            if run_id in self._plans:
-                self._plans.move_to_end(run_id)
-                found[run_id] = self._plans[run_id]
+        for key in keys:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                found[key] = self._plans[key]
         while len(self._plans) > max(self._capacity, len(found)):
             self._plans.popitem(last=False)
-        if unknown := set(run_ids) - found.keys():
+        if unknown := set(keys) - found.keys():
             raise UnknownRunError(unknown)
         return found
 
@@ -198,60 +213,96 @@ async def summarise(tx: Tx, plans: PlanCache, state: RunState) -> None:
     transaction sees them) and moves it to its end status. The caller holds the run row's lock
     and saves the state."""
     assert state.ending is not None and state.end_context is not None
-    run_id = state.run_id
-    plan = (await plans.for_runs(tx.repos, [run_id]))[run_id]
-    run_stats = (await tx.repos.load_stats([run_id])).get(run_id, {})
-    outcomes = (await tx.repos.load_outcomes([run_id])).get(run_id, [])
-    evaluated = RunEvaluated(
-        run_id=UUID(run_id),
-        evaluated=state.evaluated,
+    plan = (await plans.for_runs(tx.repos, [state.run_id]))[state.run_id]
+    await _append_summary(tx, state, plan, state.run_id, None, state.evaluated, state.end_context)
+    state.status, state.ending, state.end_context = state.ending, None, None
+
+
+async def summarise_evaluation(
+    tx: Tx, plans: PlanCache, state: RunState, evaluation: EvaluationState
+) -> None:
+    """Appends a re-evaluation's ``RunEvaluated`` (its statistics and outcomes, stored under
+    its id) and marks it ``evaluated``. The caller holds the run's and the re-evaluation's row
+    locks and saves both states."""
+    key = evaluation.evaluation_id
+    plan = (await plans.for_evaluations(tx.repos, [key]))[key]
+    await _append_summary(tx, state, plan, key, UUID(key), evaluation.evaluated, evaluation.context)
+    evaluation.status = EVALUATED
+
+
+async def _append_summary(
+    tx: Tx,
+    state: RunState,
+    plan: RunPlan,
+    key: str,
+    evaluation_id: UUID | None,
+    evaluated: int,
+    context: MessageContext,
+) -> None:
+    """``RunEvaluated`` of the evaluation whose statistics are stored under ``key``."""
+    run_stats = (await tx.repos.load_stats([key])).get(key, {})
+    outcomes = (await tx.repos.load_outcomes([key])).get(key, [])
+    summary = RunEvaluated(
+        run_id=UUID(state.run_id),
+        evaluation_id=evaluation_id,
+        evaluated=evaluated,
         summaries=summaries(plan.metric_names, run_stats),
         **run_statistics(outcomes, run_stats, judged=plan.calls_models),
     )
     state.stream_version = await tx.append(
-        run_id, [evaluated], state.stream_version, context=state.end_context
+        state.run_id, [summary], state.stream_version, context=context
     )
-    state.status, state.ending, state.end_context = state.ending, None, None
+
+
+Planned = tuple[RunPlan, ResultRecorded, str | None]
+"""A result to evaluate: its plan, its record, its re-evaluation's id (None: the first)."""
 
 
 async def ask_judges(
     judges: JudgeQueue | None,
-    planned: Sequence[tuple[RunPlan, ResultRecorded]],
+    planned: Sequence[Planned],
     repository: EvaluationRepository,
-    evaluation_id: UUID | None = None,
-) -> dict[UUID, dict[str, Judgement]]:
-    """Every judge question of these results, asked concurrently: result id -> name -> answer.
-    Without a queue nothing is asked (the judge assertions fail ``not judged``). Idempotent
-    (``judging.py``): the keys name the evaluation, the result and the judge; the caller's
-    transaction forgets them, so they live exactly as long as they can be needed."""
+) -> dict[tuple[str | None, UUID], dict[str, Judgement]]:
+    """Every judge question of these results, asked concurrently: (evaluation id, result id)
+    -> name -> answer. Without a queue nothing is asked (the judge assertions fail ``not
+    judged``). Idempotent (``judging.py``): the keys name the evaluation, the result and the
+    judge; the caller's transaction forgets them, so they live exactly as long as they can be
+    needed."""
     asked = [
-        (result.result_id, question)
-        for plan, result in planned
+        ((evaluation_id, result.result_id), question)
+        for plan, result, evaluation_id in planned
         for question in plan.judge_questions(result)
     ]
     if not asked or judges is None:
         return {}
-    scope = str(evaluation_id or "first")
-    keys = [judgement_key(scope, result_id, question[0]) for result_id, question in asked]
+    keys = [
+        judgement_key(evaluation_id or "first", result_id, question[0])
+        for (evaluation_id, result_id), question in asked
+    ]
     answers = await judges.ask([question for _, question in asked], keys)
     await repository.forget_judgements(keys)
-    found: dict[UUID, dict[str, Judgement]] = {}
-    for (result_id, _), judgement in zip(asked, answers, strict=True):
-        found.setdefault(result_id, {})[judgement.name] = judgement
+    found: dict[tuple[str | None, UUID], dict[str, Judgement]] = {}
+    for (owner, _), judgement in zip(asked, answers, strict=True):
+        found.setdefault(owner, {})[judgement.name] = judgement
     return found
 
 
 async def measure_embeddings(
-    meter: EmbeddingMeter | None,
-    planned: Sequence[tuple[RunPlan, ResultRecorded]],
-    evaluation_id: UUID | None = None,
-) -> dict[UUID, dict[str, EmbeddingComparison]]:
-    """Every embedding similarity of these results: result id -> name -> comparison. Without a
-    meter nothing is measured (the assertions fail ``not measured``)."""
+    meter: EmbeddingMeter | None, planned: Sequence[Planned]
+) -> dict[tuple[str | None, UUID], dict[str, EmbeddingComparison]]:
+    """Every embedding similarity of these results: (evaluation id, result id) -> name ->
+    comparison. Without a meter nothing is measured (the assertions fail ``not measured``)."""
     if meter is None:
         return {}
-    questions = [q for plan, result in planned for q in plan.embedding_questions(result)]
-    return await meter.measure(questions, str(evaluation_id or "first"))
+    by_scope: dict[str | None, list[Planned]] = {}
+    for item in planned:
+        by_scope.setdefault(item[2], []).append(item)
+    found: dict[tuple[str | None, UUID], dict[str, EmbeddingComparison]] = {}
+    for evaluation_id, items in by_scope.items():  # one scope per claim, nearly always
+        questions = [q for plan, result, _ in items for q in plan.embedding_questions(result)]
+        measured = await meter.measure(questions, evaluation_id or "first")
+        found.update(((evaluation_id, r), c) for r, c in measured.items())
+    return found
 
 
 def judgement_key(scope: str, result_id: UUID, judge: str) -> str:

@@ -42,6 +42,12 @@ from promptworks_contracts.values import Assertion
 from promptworks_eventkit.messages import MessageContext
 
 RUNNING: Final = "running"
+REQUESTED: Final = "requested"
+"""A re-evaluation asked for, its results not queued yet (``evaluations.status``)."""
+QUEUED: Final = "queued"
+"""A re-evaluation whose results are queued (``evaluations.status``)."""
+EVALUATED: Final = "evaluated"
+"""A re-evaluation whose summary is appended (``evaluations.status``)."""
 
 
 @dataclass
@@ -62,13 +68,47 @@ class RunState:
 
 @dataclass(frozen=True)
 class Queued:
-    """A recorded result waiting for evaluation, with the context of its ``ResultRecorded``."""
+    """A recorded result waiting for evaluation, with the context of its ``ResultRecorded``
+    (of a re-evaluation's request, for a re-evaluation's result)."""
 
     record: ResultRecorded
     context: MessageContext
-    origin: Origin
+    origin: Origin | None
+    """Where its ``ResultRecorded`` came from (None: queued for a re-evaluation)."""
     seq: int = 0
     """Its place in the queue (0 before it is queued)."""
+    evaluation_id: str | None = None
+    """The re-evaluation it is queued for (None: the run's first evaluation)."""
+
+
+class UnreadableClaim(Exception):
+    """A claim's kept records could not be read back (one does not decode): the claim rolls
+    back, and its results are taken one at a time like any claim that failed."""
+
+    def __init__(self, seqs: Sequence[int], error: Exception) -> None:
+        super().__init__(f"kept records of a claim do not decode: {error!r}")
+        self.seqs = list(seqs)
+
+
+@dataclass
+class EvaluationState:
+    """The mutable part of a re-evaluation queued over the workers (ADR 0022, addendum):
+    ``queued`` results, of which ``evaluated`` and ``failed`` (dead-lettered) so far; its
+    summary is appended when they add up, and ``status`` becomes ``evaluated``. Changed only
+    under its run row's lock."""
+
+    evaluation_id: str
+    run_id: str
+    status: str
+    queued: int
+    evaluated: int
+    failed: int
+    context: MessageContext
+    """Its request's context: the correlation, trace and project of the events it causes."""
+
+    @property
+    def complete(self) -> bool:
+        return self.status == QUEUED and self.evaluated + self.failed >= self.queued
 
 
 class RecentRecords:
@@ -205,6 +245,25 @@ class EvaluationRepository(Protocol):
     async def forget_judgements(self, keys: Sequence[str]) -> None:
         """Drops judgements kept (``JudgementStore``) under these keys, in this transaction:
         once it commits they are not needed again."""
+        ...
+
+    async def load_evaluations(self, evaluation_ids: Collection[str]) -> dict[str, EvaluationState]:
+        """The re-evaluations among ``evaluation_ids``, their rows locked until the transaction
+        ends (in id order; the caller holds their runs' rows already: runs first, always)."""
+        ...
+
+    async def save_evaluations(self, states: Iterable[EvaluationState]) -> None:
+        """Stores ``status``, ``evaluated`` and ``failed`` of these re-evaluations."""
+        ...
+
+    async def load_evaluation_specs(self, evaluation_ids: Collection[str]) -> dict[str, RunSpec]:
+        """What each re-evaluation evaluates: its pinned assertions with its run's cases,
+        expected outputs and project (unknown ids are left out)."""
+        ...
+
+    async def finished_evaluations(self, limit: int) -> list[tuple[str, str]]:
+        """(run id, evaluation id) of queued re-evaluations with nothing left to evaluate (a
+        result became a dead letter last), not locked: the caller locks runs first."""
         ...
 
 

@@ -3,14 +3,17 @@ without calling its model again. The earlier evaluations are kept.
 
 - ``request`` (the command): resolves the version, refuses a run that is unknown, unfinished, or
   whose results were not kept (evaluated before results were kept), and in ONE transaction
-  records the re-evaluation row and appends ``EvaluationRequested`` to the run's evaluation
-  stream. The same run and version asked again answers the re-evaluation already recorded:
-  nothing is appended, nothing is evaluated twice.
-- ``work_once`` (the worker): takes the oldest ``requested`` row (``FOR UPDATE SKIP LOCKED``,
-  so replicas share the queue), evaluates every kept result with the pinned assertions (judges
-  included), and in the SAME transaction appends the ``ResultEvaluated`` events and the
-  ``RunEvaluated`` (all with the ``evaluation_id``) and marks the row ``evaluated``. A crash
-  rolls all of it back and the row is taken again: evaluated once in effect.
+  records the re-evaluation row (with the request's context) and appends
+  ``EvaluationRequested`` to the run's evaluation stream. The same run and version asked again
+  answers the re-evaluation already recorded: nothing is appended, nothing is evaluated twice.
+- ``work_once`` (the queuer): takes the oldest ``requested`` row of a run with no other
+  re-evaluation in progress (one at a time per run, in the order asked) and, under the run
+  row's lock, queues every kept result of the run for it in the evaluation queue (ONE
+  ``INSERT ... SELECT``: nothing of the run is held in this process) and counts them on the
+  row (``queued``). The workers of every replica then evaluate them like a run's first evaluation
+  (``handlers/worker.py``, ADR 0022 and its addendum), appending ``ResultEvaluated`` events
+  with the ``evaluation_id``; whoever counts the last one appends its ``RunEvaluated`` (a
+  run without kept results gets it here at once).
 
 Everything goes into the run's evaluation stream (stream id = run id), so query-api applies a
 run's evaluations in order and "the latest" is the last one.
@@ -21,29 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from evaluator.domain.plan import RunPlan
-from evaluator.domain.run_statistics import ResultOutcome
-from evaluator.domain.stats import RunStats, summaries
-from evaluator.domain.summary import run_statistics
 from evaluator.handlers.definitions import DefinitionHandlers
-from evaluator.handlers.embeddings import EmbeddingMeter
-from evaluator.handlers.evaluation import ask_judges, evaluate_result, measure_embeddings
-from evaluator.handlers.judging import JudgeQueue
-from evaluator.handlers.ports import RUNNING, EvaluationRepository
-from promptworks_contracts.api.evaluators import EvaluatorRefIn
-from promptworks_contracts.events import (
-    EvaluationRequested,
-    ResultEvaluated,
-    ResultRecorded,
-    RunEvaluated,
+from evaluator.handlers.evaluation import PlanCache, summarise_evaluation
+from evaluator.handlers.ports import (
+    QUEUED,
+    REQUESTED,
+    RUNNING,
+    EvaluationRepository,
+    EvaluationState,
 )
+from promptworks_contracts.api.evaluators import EvaluatorRefIn
+from promptworks_contracts.events import EvaluationRequested
 from promptworks_contracts.values import Assertion, EvaluatorPin
 from promptworks_eventkit.errors import ConflictError, NotFoundError
 from promptworks_eventkit.messages import MessageContext, Position
@@ -52,27 +50,31 @@ from promptworks_eventkit.writing.port import WritePort
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Claimed:
-    """A re-evaluation taken by the worker."""
-
-    evaluation_id: UUID
-    run_id: str
-    assertions: list[Assertion]
-
-
 class ReevaluationRepository(EvaluationRepository, Protocol):
     async def claim_evaluation(
-        self, evaluation_id: UUID, run_id: str, pin: EvaluatorPin, assertions: list[Assertion]
+        self,
+        evaluation_id: UUID,
+        run_id: str,
+        pin: EvaluatorPin,
+        assertions: list[Assertion],
+        context: MessageContext,
     ) -> UUID | None: ...
 
     async def count_records(self, run_id: str) -> int: ...
 
-    async def next_requested(self) -> Claimed | None: ...
+    async def next_requested(self) -> tuple[str, str] | None:
+        """(run id, evaluation id) of the oldest re-evaluation not queued yet whose run has
+        none queued, not locked."""
+        ...
 
-    async def mark_evaluated(self, evaluation_id: UUID) -> None: ...
+    async def another_queued(self, run_id: str) -> bool:
+        """Whether a re-evaluation of this run is queued (being evaluated)."""
+        ...
 
-    async def load_records(self, run_id: str) -> list[ResultRecorded]: ...
+    async def queue_evaluation(self, evaluation: EvaluationState) -> int:
+        """Queues every kept result of its run for this re-evaluation (its context on each);
+        stores and returns how many (``queued``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -90,17 +92,18 @@ class Reevaluations:
         self,
         port: WritePort[ReevaluationRepository],
         definitions: DefinitionHandlers,
-        judges: JudgeQueue | None,
-        embeddings: EmbeddingMeter | None = None,
+        plans: PlanCache,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
+        """``on_queued``: results were queued (wakes this process's evaluation workers)."""
         self._port = port
         self._definitions = definitions
-        self._judges = judges
-        self._embeddings = embeddings
+        self._plans = plans
+        self._on_queued = on_queued
         self._wake = asyncio.Event()
 
     async def run(self, poll_seconds: float = 1.0) -> None:
-        """The worker: does requested re-evaluations until cancelled. Woken at once by a
+        """The queuer: queues requested re-evaluations until cancelled. Woken at once by a
         request in this process; polls for those accepted by other replicas."""
         while True:
             self._wake.clear()  # before looking: a request from now on wakes the wait below
@@ -136,7 +139,9 @@ class Reevaluations:
                     "re-evaluation existed): run it again to re-evaluate it",
                     rule="results_not_kept",
                 )
-            existing = await tx.repos.claim_evaluation(evaluation_id, str(run_id), pin, assertions)
+            existing = await tx.repos.claim_evaluation(
+                evaluation_id, str(run_id), pin, assertions, context
+            )
             if existing is None:
                 requested = EvaluationRequested(
                     run_id=run_id,
@@ -159,45 +164,26 @@ class Reevaluations:
         )
 
     async def work_once(self) -> bool:
-        """Does the oldest requested re-evaluation; False when there was none."""
+        """Queues the oldest requested re-evaluation; False when there was none."""
         async with self._port.transaction() as tx:
-            claimed = await tx.repos.next_requested()
-            if claimed is None:
+            found = await tx.repos.next_requested()
+            if found is None:
                 return False
-            run_id = claimed.run_id
-            spec = (await tx.repos.load_specs([run_id]))[run_id]
-            records = await tx.repos.load_records(run_id)
-            plan = RunPlan.compile(claimed.assertions, spec.cases, spec.expected, spec.project)
-            judgements = await ask_judges(
-                self._judges, [(plan, r) for r in records], tx.repos, claimed.evaluation_id
-            )
-            comparisons = await measure_embeddings(
-                self._embeddings, [(plan, r) for r in records], claimed.evaluation_id
-            )
-            stats: RunStats = {}
-            events: list[ResultEvaluated] = []
-            outcomes: list[ResultOutcome] = []
-            for record in records:
-                event, outcome = evaluate_result(
-                    plan,
-                    record,
-                    judgements.get(record.result_id),
-                    stats,
-                    claimed.evaluation_id,
-                    comparisons.get(record.result_id),
-                )
-                events.append(event)
-                outcomes.append(outcome)
-            summary = RunEvaluated(
-                run_id=UUID(run_id),
-                evaluation_id=claimed.evaluation_id,
-                evaluated=len(events),
-                summaries=summaries(plan.metric_names, stats),
-                **run_statistics(outcomes, stats, judged=plan.calls_models),
-            )
-            # Under the run row's lock: the fan-out workers append to the same stream.
+            run_id, evaluation_id = found
+            # The run's row first, then the re-evaluation's: the one lock order (ADR 0022).
             state = (await tx.repos.load_states([run_id], lock=True))[run_id]
-            state.stream_version = await tx.append(run_id, [*events, summary], state.stream_version)
-            await tx.repos.save_states([state])
-            await tx.repos.mark_evaluated(claimed.evaluation_id)
+            evaluation = (await tx.repos.load_evaluations([evaluation_id]))[evaluation_id]
+            # One re-evaluation of a run at a time, in the order asked: their summaries follow
+            # each other as the requests did (query-api's "latest" is the last applied).
+            if evaluation.status != REQUESTED or await tx.repos.another_queued(run_id):
+                return True  # another replica queued it, or another of its run, meanwhile
+            evaluation.queued = await tx.repos.queue_evaluation(evaluation)
+            evaluation.status = QUEUED
+            if evaluation.complete:  # nothing kept to evaluate: summarised at once
+                await summarise_evaluation(tx, self._plans, state, evaluation)
+                await tx.repos.save_states([state])
+            await tx.repos.save_evaluations([evaluation])
+        log.info("re-evaluation queued", evaluation_id=evaluation_id, results=evaluation.queued)
+        if self._on_queued is not None:
+            self._on_queued()
         return True

@@ -12,6 +12,9 @@ One claim is one transaction:
 4. a run that has ended (``ending``) and now has every queued result evaluated is summarised
    here, once: its ``RunEvaluated`` follows its last ``ResultEvaluated``.
 A crash anywhere rolls the claim back; another worker (or this one, restarted) takes it again.
+A re-evaluation's results are queued the same way (tagged with its id, ``reevaluation.py``) and
+taken in the same claims: evaluated with its pinned plan, appended with its id, counted on its
+``evaluations`` row (locked after the runs'), and summarised by whoever counts its last one.
 
 A claim that fails is taken again one result at a time, so one result that cannot be
 evaluated does not hold back the others; a result that fails ``dead_after`` times alone becomes
@@ -27,6 +30,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from uuid import UUID
 
 import structlog
 
@@ -41,14 +46,17 @@ from evaluator.handlers.evaluation import (
     measure_embeddings,
     metric_fields,
     summarise,
+    summarise_evaluation,
 )
 from evaluator.handlers.judging import JudgeQueue
 from evaluator.handlers.ports import (
     RUNNING,
     EvaluationRepository,
+    EvaluationState,
     Queued,
     RecentRecords,
     RunState,
+    UnreadableClaim,
 )
 from promptworks_contracts.events import ResultEvaluated
 from promptworks_eventkit.writing.port import WritePort
@@ -121,17 +129,36 @@ class EvaluationWorker:
         return total
 
     async def sweep(self, limit: int = 16) -> int:
-        """Summarises runs whose end waits with nothing left to evaluate; how many."""
+        """Summarises runs whose end waits, and re-evaluations, with nothing left to evaluate;
+        how many."""
         async with self._port.transaction() as tx:
             run_ids = await tx.repos.finished_runs(limit)
-            if not run_ids:
+            finished = await tx.repos.finished_evaluations(limit)
+            if not run_ids and not finished:
                 return 0
-            states = await tx.repos.load_states(run_ids, lock=True)
-            for state in states.values():
-                if _complete(state):
-                    await summarise(tx, self._plans, state)
-            await tx.repos.save_states(states.values())
-        return len(run_ids)
+            # Runs first, then their re-evaluations: the one lock order (a re-evaluation found
+            # here may have been summarised meanwhile: ``complete`` is asked again, locked).
+            states = await tx.repos.load_states(
+                {*run_ids, *(run_id for run_id, _ in finished)}, lock=True
+            )
+            reevaluations = await tx.repos.load_evaluations([e for _, e in finished])
+            await self._summarise_complete(tx, states, reevaluations)
+        return len(run_ids) + len(finished)
+
+    async def _summarise_complete(
+        self, tx: Tx, states: dict[str, RunState], reevaluations: dict[str, EvaluationState]
+    ) -> None:
+        """Summarises the ended runs and the re-evaluations with nothing left to evaluate
+        (their rows locked by this transaction), and saves them all."""
+        for state in states.values():
+            if _complete(state):
+                await summarise(tx, self._plans, state)
+        for reevaluation in reevaluations.values():
+            if reevaluation.complete:
+                state = states[reevaluation.run_id]
+                await summarise_evaluation(tx, self._plans, state, reevaluation)
+        await tx.repos.save_states(states.values())
+        await tx.repos.save_evaluations(reevaluations.values())
 
     async def work_once(self) -> int:
         """One claim; how many results it evaluated (0: nothing was queued)."""
@@ -149,55 +176,67 @@ class EvaluationWorker:
 
     async def _evaluate(self, tx: Tx, claimed: list[Queued]) -> None:
         repository = tx.repos
-        by_run: dict[str, list[Queued]] = {}
+        # A claim may hold results of several runs and of their re-evaluations: each group is
+        # one evaluation (the run's first: None), with its plan and its statistics' key.
+        groups: dict[tuple[str, str | None], list[Queued]] = {}
         for queued in claimed:
-            by_run.setdefault(str(queued.record.run_id), []).append(queued)
-        plans = await self._plans.for_runs(repository, by_run.keys())
-        judgements = await ask_judges(
-            self._judges,
-            [(plans[run_id], q.record) for run_id, items in by_run.items() for q in items],
-            repository,
-        )
-        comparisons = await measure_embeddings(
-            self._embeddings,
-            [(plans[run_id], q.record) for run_id, items in by_run.items() for q in items],
-        )
+            groups.setdefault((str(queued.record.run_id), queued.evaluation_id), []).append(queued)
+        first = {run_id for run_id, evaluation_id in groups if evaluation_id is None}
+        again = {evaluation_id for _, evaluation_id in groups if evaluation_id is not None}
+        plans = await self._plans.for_runs(repository, first) if first else {}
+        if again:
+            plans.update(await self._plans.for_evaluations(repository, again))
+        planned = [
+            (plans[evaluation_id or run_id], q.record, evaluation_id)
+            for (run_id, evaluation_id), items in groups.items()
+            for q in items
+        ]
+        judgements = await ask_judges(self._judges, planned, repository)
+        comparisons = await measure_embeddings(self._embeddings, planned)
         deltas: dict[str, RunStats] = {}
         outcomes: list[ResultOutcome] = []
-        evaluated: dict[str, list[ResultEvaluated]] = {}
-        for run_id, items in by_run.items():
-            plan, stats, events = plans[run_id], deltas.setdefault(run_id, {}), []
+        evaluated: dict[tuple[str, str | None], list[ResultEvaluated]] = {}
+        for (run_id, evaluation_id), items in groups.items():
+            key = evaluation_id or run_id  # whose statistics (tables.py)
+            plan, events = plans[key], []
+            scope = None if evaluation_id is None else UUID(evaluation_id)
             for queued in items:
-                result_id = queued.record.result_id
+                owner = (evaluation_id, queued.record.result_id)
                 event, outcome = evaluate_result(
                     plan,
                     queued.record,
-                    judgements.get(result_id),
+                    judgements.get(owner),
                     None,
-                    comparisons=comparisons.get(result_id),
+                    scope,
+                    comparisons.get(owner),
                 )
                 events.append(event)
-                outcomes.append(outcome)
-            accumulate_all(stats, [metric_fields(event) for event in events])
-            evaluated[run_id] = events
-        # From here on the runs' rows are locked until commit: appends, counters, summary.
-        states = await repository.load_states(by_run.keys(), lock=True)
-        for run_id, events in evaluated.items():
+                outcomes.append(outcome if evaluation_id is None else replace(outcome, run_id=key))
+            accumulate_all(deltas.setdefault(key, {}), [metric_fields(e) for e in events])
+            evaluated[run_id, evaluation_id] = events
+        # From here on the rows are locked until commit, runs first (run id order), then their
+        # re-evaluations (id order): appends, counters, summaries.
+        states = await repository.load_states({run_id for run_id, _ in groups}, lock=True)
+        reevaluations = await repository.load_evaluations(again) if again else {}
+        for (run_id, evaluation_id), events in evaluated.items():
             state = states[run_id]
             # One append for many causes: each event names its result; causation is left out.
+            context = groups[run_id, evaluation_id][0].context
             state.stream_version = await tx.append(
-                run_id, events, state.stream_version, context=by_run[run_id][0].context
+                run_id, events, state.stream_version, context=context
             )
-            state.evaluated += len(events)
+            if evaluation_id is None:
+                state.evaluated += len(events)
+            else:
+                reevaluations[evaluation_id].evaluated += len(events)
         await repository.add_stats(deltas)
         await repository.add_outcomes(outcomes)
-        for state in states.values():
-            if _complete(state):
-                await summarise(tx, self._plans, state)
-        await repository.save_states(states.values())
+        await self._summarise_complete(tx, states, reevaluations)
 
     async def _failed(self, error: Exception) -> None:
         claimed, self._claimed = self._claimed, []
+        if isinstance(error, UnreadableClaim):  # failed while claiming: its results
+            claimed = error.seqs
         if self._transient(error) or not claimed:
             log.warning("evaluation claim failed; will retry", error=repr(error))
             await asyncio.sleep(1.0)

@@ -21,15 +21,16 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import delete, update
+from sqlalchemy import Select, Text, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import any_of, unnest_rows
-from query_api.projections.result_documents import refresh_results
+from query_api.projections._util import any_of, unnest_rows, unnest_source
+from query_api.projections.result_documents import render_evaluated, store_evaluated
 from query_api.tables import (
     evaluation_metrics,
     evaluation_verdicts,
@@ -55,6 +56,7 @@ def _verdict(event: ResultEvaluated) -> dict[str, Any]:
 
 
 JSON_COLUMNS = ("reasons", "judgements", "output_checks")
+METRIC_TYPES = {c.name: c.type for c in metrics.c}
 
 
 def _as_text(verdict: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +105,9 @@ async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated
 
 
 async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
+    """Two statements for the batch: the metrics and verdicts written (and the metric names
+    read in the database's order), then each result's document spliced in place; two more
+    when a result of the batch had metrics already (evaluated again: rare)."""
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
@@ -118,31 +123,86 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
             }
             for m in event.metrics
         }
-    await session.execute(delete(metrics).where(any_of(metrics.c.result_id, list(latest))))
     rows = [row for by_name in latest.values() for row in by_name.values()]
-    if rows:
-        names, source = unnest_rows(metrics, rows)
-        await session.execute(metrics.insert().from_select(names, source))
-    if verdicts:
-        # One statement for the batch (not one parameter set per result); the JSON columns
-        # travel as text (``unnest_rows``), serialised by orjson.
-        names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts.values()])
-        statement = pg_insert(result_verdicts).from_select(names, source)
-        excluded = statement.excluded
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[result_verdicts.c.result_id],
-                set_={
-                    "passed": excluded.passed,
-                    "score": excluded.score,
-                    "reasons": excluded.reasons,
-                    "judgements": excluded.judgements,
-                    "output_checks": excluded.output_checks,
-                },
-            )
-        )
+    order, had = (
+        await session.execute(_write_evaluations(list(latest), rows, list(verdicts.values())))
+    ).one()
+    if had:
+        await _replace_metrics(session, had, rows)
+    rank = {name: place for place, name in enumerate(order or ())}
     # Results not applied yet get theirs rendered when ResultRecorded arrives.
-    await refresh_results(session, list(latest))
+    await store_evaluated(
+        session,
+        [
+            {
+                "result_id": result_id,
+                **render_evaluated(
+                    [
+                        {k: v for k, v in metric.items() if k != "result_id"}
+                        for metric in sorted(by_name.values(), key=lambda m: rank[m["name"]])
+                    ],
+                    verdicts[result_id],
+                ),
+            }
+            for result_id, by_name in latest.items()
+        ],
+    )
+
+
+def _write_evaluations(
+    result_ids: list[UUID], rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]
+) -> Select[Any]:
+    """One statement: the metrics of the results that have none yet inserted (a plain insert,
+    the usual case: no conflict to check row by row), every verdict inserted or updated. It
+    answers the batch's metric names in the order the database sorts them (``ORDER BY name``,
+    the order ``result_documents.metrics_json`` renders them in) and the results that had
+    metrics already (all of its parts see the database as it was before the statement)."""
+    m = metrics.c
+    had = select(m.result_id).where(any_of(m.result_id, result_ids)).distinct().cte("had")
+    names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts])
+    statement = pg_insert(result_verdicts).from_select(names, source)
+    excluded = statement.excluded
+    ctes: list[Any] = [
+        statement.on_conflict_do_update(
+            index_elements=[result_verdicts.c.result_id],
+            set_={
+                "passed": excluded.passed,
+                "score": excluded.score,
+                "reasons": excluded.reasons,
+                "judgements": excluded.judgements,
+                "output_checks": excluded.output_checks,
+            },
+        )
+        .returning(result_verdicts.c.result_id)
+        .cte("verdicts")
+    ]
+    order: Any = literal(None, ARRAY(Text))
+    if rows:
+        given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given")
+        fresh = select(given).where(given.c.result_id.not_in(select(had.c.result_id)))
+        ctes.append(
+            metrics.insert()
+            .from_select(list(METRIC_TYPES), fresh)
+            .returning(m.result_id)
+            .cte("inserted")
+        )
+        distinct = select(given.c.name).distinct().subquery("names")
+        order = select(
+            func.array_agg(aggregate_order_by(distinct.c.name, distinct.c.name))
+        ).scalar_subquery()
+    return select(order, select(func.array_agg(had.c.result_id)).scalar_subquery()).add_cte(*ctes)
+
+
+async def _replace_metrics(
+    session: AsyncSession, result_ids: list[UUID], rows: list[dict[str, Any]]
+) -> None:
+    """Results evaluated again: their metrics replaced by ``rows``' (last wins)."""
+    await session.execute(delete(metrics).where(any_of(metrics.c.result_id, result_ids)))
+    again = set(result_ids)
+    replaced = [row for row in rows if row["result_id"] in again]
+    if replaced:
+        names, source = unnest_rows(metrics, replaced)
+        await session.execute(metrics.insert().from_select(names, source))
 
 
 async def on_run_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:

@@ -14,13 +14,15 @@ before, so the stored bytes are exactly what the paged list and the export answe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from pydantic import TypeAdapter
-from sqlalchemy import JSON, ColumnElement, Connection, Select, literal_column, select
+import orjson
+from pydantic import BaseModel, TypeAdapter, create_model
+from sqlalchemy import JSON, ColumnElement, Connection, Select, Text, literal_column, select
 from sqlalchemy import func as f
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -88,8 +90,8 @@ def sources(where: ColumnElement[bool]) -> Select[Any]:
 def render(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The stored columns of one result (``row``: its columns, ``metrics``, ``currency`` and
     the verdict's): its document, ``ok`` and ``failed_checks``."""
-    found: list[dict[str, Any]] = row["metrics"] or []
-    failed = sorted({m["name"] for m in found if m["passed"] is False})
+    evaluated = _evaluated_fields(row["metrics"] or [], row)
+    failed = evaluated.pop("failed_checks")
     document = ResultOut(
         id=row["result_id"],
         run_id=row["run_id"],
@@ -105,12 +107,7 @@ def render(row: Mapping[Any, Any]) -> dict[str, Any]:
         created_at=row["created_at"].astimezone(UTC),  # as read back from PostgreSQL
         cost=money(row["cost"], row["currency"]),
         cached=row["cached"],
-        metrics=found,
-        passed=row["passed"],
-        score=row["score"],
-        reasons=row["reasons"] or [],
-        judgements=row["judgements"] or [],
-        output_checks=row["output_checks"],
+        **evaluated,
     )
     return {
         "result_id": row["result_id"],
@@ -148,46 +145,158 @@ async def refresh(session: AsyncSession, where: ColumnElement[bool]) -> None:
 async def render_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Adds ``document``, ``ok`` and ``failed_checks`` to result rows about to be inserted, so
     a new result is written once (not inserted, then updated). Their metrics and verdicts may
-    already be applied (another topic); their run's currency is read from ``runs``."""
+    already be applied (another topic); their run's currency is read from ``runs``: all three
+    in one statement."""
     ids = [row["result_id"] for row in rows]
-    m, v = metrics.c, result_verdicts.c
-    found: dict[UUID, list[dict[str, Any]]] = {}
-    # Name order as PostgreSQL sorts it: the order ``metrics_json`` aggregates in.
-    for metric in await session.execute(
-        select(m.result_id, m.name, m.value, m.passed, m.detail)
-        .where(any_of(m.result_id, ids))
-        .order_by(m.result_id, m.name)
-    ):
-        found.setdefault(metric.result_id, []).append(dict(metric._mapping))
-    verdicts = {
-        verdict.result_id: verdict._mapping
-        for verdict in await session.execute(
-            select(*VERDICT_COLUMNS, v.result_id).where(any_of(v.result_id, ids))
-        )
-    }
     run_ids = list({row["run_id"] for row in rows})
-    currencies = {
-        run_id: currency
-        for run_id, currency in await session.execute(
-            select(runs.c.run_id, runs.c.currency).where(any_of(runs.c.run_id, run_ids))
-        )
-    }
+    found_json, verdicts_json, currencies_json = (
+        await session.execute(_lookups(ids, run_ids))
+    ).one()
+    found: dict[str, list[dict[str, Any]]] = {}
+    for metric in orjson.loads(found_json):
+        found.setdefault(metric.pop("result_id"), []).append(metric)
+    verdicts = {verdict["result_id"]: verdict for verdict in orjson.loads(verdicts_json)}
+    currencies: dict[str, str | None] = orjson.loads(currencies_json)
     for row in rows:
-        metrics_of = [
-            {key: value for key, value in metric.items() if key != "result_id"}
-            for metric in found.get(row["result_id"], [])
-        ]
-        verdict = verdicts.get(row["result_id"], NO_VERDICT)
+        key = str(row["result_id"])
+        verdict = verdicts.get(key, NO_VERDICT)
         row.update(
             render(
                 {
                     **row,
-                    "metrics": metrics_of,
-                    "currency": currencies.get(row["run_id"]),
+                    "metrics": found.get(key, []),
+                    "currency": currencies.get(str(row["run_id"])),
                     **{c.name: verdict[c.name] for c in VERDICT_COLUMNS},
                 }
             )
         )
+
+
+def _json_of(
+    rows: Select[Any],
+    fields: Mapping[str, ColumnElement[Any]],
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> Any:
+    """``rows`` as one JSON array of objects (``fields``, in ``order_by``), as text: ``[]`` for
+    none."""
+    each = f.json_build_object(
+        *(x for name, c in fields.items() for x in (literal_column(f"'{name}'"), c))
+    )
+    return rows.with_only_columns(
+        f.coalesce(
+            f.json_agg(aggregate_order_by(each, *order_by) if order_by else each),
+            literal_column("'[]'::json"),
+        ).cast(Text)
+    ).scalar_subquery()
+
+
+def _lookups(ids: list[UUID], run_ids: list[UUID]) -> Select[Any]:
+    """What new results are rendered from besides themselves, as three JSON texts: their
+    metrics (in name order as PostgreSQL sorts it: the order ``metrics_json`` aggregates in),
+    their verdicts, and their runs' currencies (run id -> currency). One round trip."""
+    m, v = metrics.c, result_verdicts.c
+    currencies = f.coalesce(
+        f.json_object_agg(runs.c.run_id, runs.c.currency), literal_column("'{}'::json")
+    ).cast(Text)
+    return select(
+        _json_of(
+            select(m.result_id).where(any_of(m.result_id, ids)),
+            {c.name: c for c in (m.result_id, m.name, m.value, m.passed, m.detail)},
+            (m.result_id, m.name),
+        ),
+        _json_of(
+            select(v.result_id).where(any_of(v.result_id, ids)),
+            {c.name: c for c in (v.result_id, *VERDICT_COLUMNS)},
+        ),
+        select(currencies).where(any_of(runs.c.run_id, run_ids)).scalar_subquery(),
+    )
+
+
+EVALUATED = ("metrics", "passed", "score", "reasons", "judgements", "output_checks")
+"""The fields of ``ResultOut`` an evaluation sets: consecutive, after every field of the
+result itself and before the computed ones (``test_run_id``, ``tokens_used``)."""
+EVALUATED_AT = ',"metrics":'
+AFTER_EVALUATED = ',"test_run_id":'
+"""Where the evaluated fields start and end in a document. Unique: inside a JSON string a quote
+is always escaped, so these only match keys, and no object before or inside the evaluated
+fields has such a key."""
+
+
+@functools.cache
+def _evaluated_part() -> type[BaseModel]:
+    """A model of ``EVALUATED`` alone, with ``ResultOut``'s field definitions and config: its
+    JSON is, byte for byte, those fields' part of a ``ResultOut``'s."""
+    declared = ResultOut.model_fields
+    fields: dict[str, Any] = {
+        name: (declared[name].annotation, declared[name]) for name in EVALUATED
+    }
+    return create_model("EvaluatedPart", __config__=ResultOut.model_config, **fields)
+
+
+def render_evaluated(
+    metrics_in_order: list[dict[str, Any]], verdict: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An evaluation's part of a document (``"metrics":[...],...,"output_checks":...``) and the
+    names of its failed checks, from the evaluation alone: what ``render`` gives for the same
+    metrics (in the database's name order) and verdict, whatever the result's own fields."""
+    evaluated = _evaluated_fields(metrics_in_order, verdict)
+    failed = evaluated.pop("failed_checks")
+    part = _evaluated_part()(**evaluated)
+    return {
+        "evaluated": part.__pydantic_serializer__.to_json(part)[1:-1].decode(),
+        "failed_checks": failed,
+    }
+
+
+def _evaluated_fields(
+    metrics_in_order: list[dict[str, Any]], verdict: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``ResultOut``'s evaluated fields (``EVALUATED``) from metrics and a verdict's columns,
+    and ``failed_checks``: the names of the metrics whose check failed."""
+    return {
+        "metrics": metrics_in_order,
+        "passed": verdict["passed"],
+        "score": verdict["score"],
+        "reasons": verdict["reasons"] or [],
+        "judgements": verdict["judgements"] or [],
+        "output_checks": verdict["output_checks"],
+        "failed_checks": sorted({m["name"] for m in metrics_in_order if m["passed"] is False}),
+    }
+
+
+SPLICE_TYPES = {
+    "result_id": res.result_id.type,
+    "evaluated": res.document.type,
+    "failed_checks": res.failed_checks.type,
+}
+
+
+async def store_evaluated(session: AsyncSession, parts: Sequence[dict[str, Any]]) -> None:
+    """Writes each result's new evaluated part (``render_evaluated``, plus ``result_id``) into
+    its stored document in place, with ``ok`` and ``failed_checks``: one statement, no read of
+    the results. The result's own fields and the run's currency are what the document already
+    holds (an evaluation changes neither), so the spliced document is what ``render`` gives
+    from the rows. A result not applied yet is skipped: ``render_new`` renders it whole."""
+    if not parts:
+        return
+    source = unnest_source(SPLICE_TYPES, parts, name="evaluated")
+    document = res.document
+    await session.execute(
+        results.update()
+        .where(
+            res.result_id == source.c.result_id,
+            f.strpos(document, EVALUATED_AT) > 0,
+            f.strpos(document, AFTER_EVALUATED) > 0,
+        )
+        .values(
+            document=f.substr(document, 1, f.strpos(document, EVALUATED_AT))
+            + source.c.evaluated
+            + f.substr(document, f.strpos(document, AFTER_EVALUATED)),
+            # Unchanged values keep the update HOT (no index entry) where the page has room.
+            ok=res.error.is_(None) & (f.cardinality(source.c.failed_checks) == 0),
+            failed_checks=source.c.failed_checks,
+        )
+    )
 
 
 async def refresh_results(session: AsyncSession, result_ids: Sequence[UUID]) -> None:

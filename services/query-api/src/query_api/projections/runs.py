@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, case, func, or_, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,11 +28,11 @@ from promptworks_contracts.events import (
 from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import unnest_rows, update_many
+from query_api.projections._util import unnest_rows, unnest_source, update_many
 from query_api.projections.counts import add_runs as count_runs
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.projections.result_documents import refresh_runs, render_new
-from query_api.projections.result_positions import number, renumber_finished
+from query_api.projections.result_positions import number
 from query_api.tables import FINISHED_STATUSES, results, runs
 from query_api.tables.runs import MONEY
 
@@ -135,39 +135,67 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         for received, event in pairs
     ]
     await render_new(session, rows)
+    # Normally none: results precede their run's terminal event on its stream.
+    counted = await session.execute(_insert_and_count(rows, _latest_per_run(events, {})))
+    await number(session, [run_id for run_id, late in counted if late])
+
+
+def _insert_and_count(rows: list[dict[str, Any]], streams: list[dict[str, Any]]) -> Any:
+    """One statement: the results inserted (a replayed one is skipped), each run's counters
+    grown by the rows actually inserted and its stream version moved; it answers the runs
+    that are already finished and got results (to be numbered again)."""
     names, source = unnest_rows(results, rows)
-    inserted = await session.execute(
+    inserted = (
         pg_insert(results)
         .from_select(names, source)
         .on_conflict_do_nothing()
         .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
+        .cte("inserted")
     )
-    counts: dict[UUID, list[int]] = {}
-    spent: dict[UUID, Decimal] = {}
-    for run_id, ok, cost in inserted:
-        tally = counts.setdefault(run_id, [0, 0])
-        tally[0 if ok else 1] += 1
-        if cost is not None:
-            spent[run_id] = spent.get(run_id, Decimal(0)) + cost
-    updates = _latest_per_run(events, {})
-    for row in updates:
-        succeeded, failed = counts.get(row["b_run_id"], [0, 0])
-        row.update(b_succeeded=succeeded, b_failed=failed, b_cost=spent.get(row["b_run_id"]))
-    statement = (
-        update(runs)
-        .where(r.run_id == bindparam("b_run_id"))
-        .values(
-            recorded=r.recorded + bindparam("b_succeeded") + bindparam("b_failed"),
-            succeeded=r.succeeded + bindparam("b_succeeded"),
-            failed=r.failed + bindparam("b_failed"),
-            # Unknown stays unknown: a run without a price keeps a null cost.
-            cost=r.cost + func.coalesce(bindparam("b_cost", type_=MONEY), 0),
-            stream_version=func.greatest(r.stream_version, bindparam("b_stream_version")),
+    i = inserted.c
+    tally = (
+        select(
+            i.run_id,
+            func.count().filter(i.ok).label("succeeded"),
+            func.count().filter(~i.ok).label("failed"),
+            func.sum(i.cost).label("cost"),
         )
+        .group_by(i.run_id)
+        .subquery("tally")
     )
-    await update_many(session, statement, updates)
-    # Normally none: results precede their run's terminal event on its stream.
-    await renumber_finished(session, list(counts))
+    given = unnest_source(
+        {"b_run_id": r.run_id.type, "b_stream_version": r.stream_version.type},
+        [{k: row[k] for k in ("b_run_id", "b_stream_version")} for row in streams],
+        name="streams",
+    )
+    changes = (
+        select(
+            given.c.b_run_id.label("run_id"),
+            given.c.b_stream_version.label("stream_version"),
+            func.coalesce(tally.c.succeeded, 0).label("succeeded"),
+            func.coalesce(tally.c.failed, 0).label("failed"),
+            tally.c.cost,
+        )
+        .select_from(given.outerjoin(tally, tally.c.run_id == given.c.b_run_id))
+        .subquery("changes")
+    )
+    c = changes.c
+    return (
+        update(runs)
+        .where(r.run_id == c.run_id)
+        .values(
+            recorded=r.recorded + c.succeeded + c.failed,
+            succeeded=r.succeeded + c.succeeded,
+            failed=r.failed + c.failed,
+            # Unknown stays unknown: a run without a price keeps a null cost.
+            cost=r.cost + func.coalesce(c.cost, 0),
+            stream_version=func.greatest(r.stream_version, c.stream_version),
+        )
+        .returning(
+            r.run_id, (r.status.in_(FINISHED_STATUSES) & (c.succeeded + c.failed > 0)).label("late")
+        )
+        .add_cte(inserted)
+    )
 
 
 async def on_run_completed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:

@@ -66,6 +66,19 @@ async def copy_structure(
                 f"(LIKE {quoted(source)}.{quoted(table)} {_LIKE})"
             )
         )
+    # Storage parameters (results' fillfactor) are not copied by LIKE.
+    options = await connection.execute(
+        text(
+            "SELECT relname, array_to_string(reloptions, ', ') FROM pg_class "
+            "WHERE relnamespace = to_regnamespace(:s) AND relkind IN ('r', 'p') "
+            "AND reloptions IS NOT NULL ORDER BY 1"
+        ),
+        {"s": source},
+    )
+    for table, settings in options.all():
+        await connection.execute(
+            text(f"ALTER TABLE {quoted(target)}.{quoted(table)} SET ({settings})")
+        )
     later: list[str] = []
     constraints = await connection.execute(
         text(

@@ -42,6 +42,11 @@ from query_api.tables._base import metadata, project_column
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
 MONEY = Numeric(36, 12)
+RESULTS_FILLFACTOR = 50
+"""Half of each page of ``results`` is left free at insert: every result is rewritten once,
+when it is evaluated (its document), and a new version that fits on its page is a HOT update
+(no index entries, ADR 0026's addendum). A row is about as large as its new version, so half a
+page holds the rewrite of every row on it; the table takes twice the pages."""
 
 runs = Table(
     "runs",
@@ -149,6 +154,7 @@ results = Table(
         postgresql_using="gin",
         postgresql_ops={"output": "gin_trgm_ops"},
     ),
+    postgresql_with={"fillfactor": RESULTS_FILLFACTOR},
 )
 
 metrics = Table(
