@@ -139,7 +139,10 @@ async def wait_projected(database_url: str, events: int, started: float) -> floa
                 dead = await connection.fetchval("SELECT count(*) FROM dead_letters")
                 assert dead == 0, f"{dead} events went to the dead-letter topic"
                 # What autovacuum does within a minute of a bulk load: fresh planner statistics.
-                await connection.execute("VACUUM (ANALYZE) prompts, prompt_versions, prompt_labels")
+                await connection.execute(
+                    "VACUUM (ANALYZE) prompts, prompt_versions, prompt_labels, prompt_documents, "
+                    "prompt_words"
+                )
                 return elapsed
             await asyncio.sleep(0.25)
     finally:

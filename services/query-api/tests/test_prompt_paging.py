@@ -178,8 +178,9 @@ async def test_the_hot_queries_are_served_by_indexes(
         await engine.dispose()
 
     for params, indexes in (
-        ({"q": "greting"}, ("ix_prompts_name_trgm", "ix_prompts_author_trgm")),
-        ({"q": "demo"}, ("ix_prompts_name_trgm", "ix_prompts_class")),  # a class's name
+        ({"q": "greting"}, ("ix_prompts_words",)),  # one word: the lexicon's matches
+        ({"q": "demo"}, ("ix_prompts_class",)),  # a class's name (no word of a prompt)
+        ({"q": "ann le"}, ("ix_prompts_search_trgm",)),  # more: each text scored
         ({"tag": "email"}, ("ix_prompts_tag_ids",)),
         ({"label": "staging"}, ("ix_prompts_labels",)),
         ({"class_name": "demo"}, ("ix_prompts_class",)),

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from promptworks_contracts.events import PromptArchived, PromptClassUpdated, PromptRestored
+from promptworks_contracts.events import (
+    PromptArchived,
+    PromptClassDeleted,
+    PromptClassUpdated,
+    PromptLabelRemoved,
+    PromptMetadataEdited,
+    PromptRestored,
+    PromptTagUpdated,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +241,7 @@ async def test_counts_stay_exact_whatever_the_events_say(api, world, publisher) 
 
 
 async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, world) -> None:
-    """The prompt list's JSON is built by PostgreSQL (queries.prompt_json): for the world's
+    """The prompt list's JSON is built by PostgreSQL (projections.prompt_json): for the world's
     prompts (built from events: chat and text templates, classes, tags, labels, archived) and
     rows with stored JSON at the edges (keys left to their defaults, unknown keys, no version,
     an unknown tag) it equals PromptOut's own rendering of the same rows."""
@@ -241,9 +249,10 @@ async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, worl
     from datetime import UTC, datetime
 
     from pydantic import TypeAdapter
-    from sqlalchemy import insert
+    from sqlalchemy import insert, true
 
     from promptworks_contracts.projects import DEFAULT_PROJECT
+    from query_api.projections.prompt_documents import render_statement
     from query_api.queries.prompt_docs import documents, prompt_out
     from query_api.schemas.prompts import PromptOut
     from query_api.tables import prompt_versions, prompts
@@ -304,6 +313,8 @@ async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, worl
             )
         )
         await session.execute(insert(prompt_versions).values(version))
+        # Rows written around the projection: their list documents rendered as it renders them.
+        await session.execute(render_statement(true()))
     response = await api.client.get(PROMPTS, params={"archived": "all", "limit": 200})
     assert response.status_code == 200
     listed = response.json()
@@ -317,3 +328,59 @@ async def test_the_list_built_by_postgresql_is_what_prompt_out_renders(api, worl
     assert by_id[str(edge)]["current_version"]["content"] == "user: a\nb"
     assert by_id[str(edge)]["current_version"]["created_at"] == "2021-05-06T07:08:09.000005Z"
     assert by_id[str(empty)]["current_version"] is None and by_id[str(empty)]["versions"] == []
+
+
+async def test_stored_documents_are_what_the_list_built_per_read(api, world, publisher) -> None:
+    """Each prompt's stored list document (``prompt_documents``, kept by the projection) is
+    byte for byte the document built from its rows at read time (``prompt_json``), after the
+    world (every prompt event type; classes and tags applied after the prompts naming them)
+    and after changes to every other part: a class and a tag renamed, a label removed, the
+    metadata edited, a class deleted under a prompt."""
+    import json
+
+    from sqlalchemy import select
+
+    from query_api.projections import prompt_json
+    from query_api.tables import prompt_classes, prompt_documents, prompt_versions, prompts
+
+    greeting = world.greeting
+    more = [
+        PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description=""),
+        PromptTagUpdated(tag_id=world.onboarding.tag_id, name="welcome", color="#AA0000"),
+        PromptLabelRemoved(
+            prompt_id=greeting.prompt_id, label="staging", previous_version_number=3
+        ),
+        PromptMetadataEdited(
+            prompt_id=world.summarize.prompt_id,
+            name="summarize news",
+            author="bob stone",
+            description="short",
+            class_id=world.news.class_id,
+            tag_ids=[world.legacy.tag_id],
+            changed=["name", "description", "tag_ids"],
+        ),
+        PromptClassDeleted(class_id=world.news.class_id),
+    ]
+    await publisher.publish(more)
+    for event in more:
+        await api.applied(event, publisher.version(event))
+    current = prompt_versions.alias("cv")
+    built = select(prompts.c.prompt_id, prompt_json.document(current)).select_from(
+        prompts.outerjoin(
+            prompt_classes, prompt_classes.c.class_id == prompts.c.class_id
+        ).outerjoin(current, current.c.version_id == prompts.c.current_version_id)
+    )
+    async with api.sessions() as session:
+        expected = dict((await session.execute(built)).all())
+        stored = dict((await session.execute(select(prompt_documents))).all())
+    assert stored == expected and len(stored) == 4
+    documents = {d["name"]: d for d in map(json.loads, stored.values())}
+    assert documents["greeting"]["class"]["name"] == "showcase"
+    assert [t["name"] for t in documents["greeting"]["tags"]] == ["welcome", "email"]
+    assert "staging" not in documents["greeting"]["labels"]
+    news = documents["summarize news"]
+    assert news["class"] == {"id": str(world.news.class_id), "name": None}
+    assert news["tags"] == [{"id": str(world.legacy.tag_id), "name": "legacy", "color": "#999999"}]
+    listed = (await api.client.get(PROMPTS, params={"archived": "all", "sort": "name"})).json()
+    names_listed = [item["name"] for item in listed]
+    assert names_listed == ["greeting", "old greeting", "summarize news", "translator"]

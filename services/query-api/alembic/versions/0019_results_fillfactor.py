@@ -5,7 +5,7 @@ the result's own page and is a HOT update: no new entry in any of the table's si
 values. Pages written before keep theirs until rewritten; new results get the room.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 """
 
 from alembic import op
@@ -13,7 +13,7 @@ from alembic import op
 from query_api.tables.runs import RESULTS_FILLFACTOR
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

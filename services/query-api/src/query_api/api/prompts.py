@@ -99,7 +99,7 @@ async def list_prompts(
     else:
         async with read_snapshot(request) as session:
             page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
-    # The documents come as JSON from PostgreSQL (queries.prompt_json): passed on as they are.
+    # The documents are stored as JSON (projections.prompt_documents): passed on as they are.
     body = "[" + ",".join(page.items) + "]"
     response = Response(body.encode(), media_type="application/json")
     set_total(response, page.total)

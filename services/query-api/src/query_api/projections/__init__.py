@@ -3,13 +3,14 @@
 Handlers run inside the consumer's transaction (effects and checkpoint commit together), get
 the events of one type (in each stream's order: eventkit's EventRouter with order="stream")
 and write each batch with a few set-based statements, never one statement per event. Every
-prompt-stream handler is wrapped by ``history.with_history`` (history rows, stream version,
-``updated_at``).
+prompt-stream handler is wrapped by ``history.with_history`` (history rows); after a batch's
+handlers the router renders the stored prompt documents it touched (``prompt_documents``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,7 @@ from query_api.projections import (
     runs,
 )
 from query_api.projections.history import with_history
+from query_api.projections.prompt_documents import lock_for_catalog, render_batch, touched
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 2000
@@ -82,20 +84,32 @@ of their own); ``build_router(set_page_cost=False)`` then leaves them to it."""
 
 
 class ProjectionRouter(EventRouter[AsyncSession]):
-    """The event router, each batch's transaction first told the planner's page cost."""
+    """The event router; after the handlers, the stored prompt documents the batch touched are
+    rendered again (``prompt_documents.render_batch``). A batch with class or tag events takes
+    the render lock exclusively before its handlers change a catalogue row. ``set_page_cost``:
+    each transaction is first told the planner's page cost."""
+
+    def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._set_page_cost = set_page_cost
 
     async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
-        await work.execute(
-            text("SELECT set_config('random_page_cost', :cost, true)"), {"cost": RANDOM_PAGE_COST}
-        )
+        if self._set_page_cost:
+            await work.execute(
+                text("SELECT set_config('random_page_cost', :cost, true)"),
+                {"cost": RANDOM_PAGE_COST},
+            )
+        documents = touched(events)
+        if documents.catalog:
+            await lock_for_catalog(work)
         await super().__call__(work, events)
+        await render_batch(work, documents)
 
 
 def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
     live consumer's runner sets them instead (one statement fewer per batch)."""
-    kind = ProjectionRouter if set_page_cost else EventRouter
-    return kind(
+    return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
             PromptVersionCreated: with_history(prompts.on_version_created),
@@ -128,4 +142,5 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
             AdviceFailed: advice.on_advice_failed,
         },
         order="stream",  # read models join at read time: only stream order matters
+        set_page_cost=set_page_cost,
     )

@@ -1,8 +1,9 @@
 """Class and tag events -> ``prompt_classes``, ``prompt_tags``.
 
-Classes and tags are few and change rarely, so plain multi-row statements do. Prompts are not
-touched: they hold ids only, and names are joined at read time, so a rename is one row and a
-class or tag applied after the prompts that use it shows up on them at once. A deleted class
+Classes and tags are few and change rarely, so plain multi-row statements do. Prompts hold ids
+only; the stored list documents of the prompts naming a class or tag are re-rendered after
+the batch's handlers (``prompt_documents.render_batch``, one statement), so a class or tag
+applied after the prompts that use it shows up on them at once. A deleted class
 or tag loses its row (prompt-service deletes only unused ones, detaching prompts first).
 """
 

@@ -19,10 +19,10 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from query_api.schemas.prompts import PromptByLabelOut, PromptOut, PromptVersionOut
 from query_api.tables import prompt_classes, prompt_labels, prompt_tags, prompt_versions, prompts
+from query_api.tables.prompts import LATEST as LATEST  # where the list modules take it from
 
 p = prompts.c
 c = prompt_classes.c
-LATEST = "latest"
 _EMPTY: ColumnElement[Any] = literal_column("'[]'::json")
 
 VERSION_FIELDS = (

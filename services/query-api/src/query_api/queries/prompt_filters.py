@@ -7,8 +7,9 @@ as subqueries inside an OR, they made it fall back to scanning the table.)
 
 Search uses pg_trgm so that typos still match ("greting" finds "greeting"): a prompt matches
 when the query is word-similar (``%>``, ``pg_trgm.word_similarity_threshold``, 0.6 by default)
-to its name, author or class name, or a substring of one (``ILIKE``). Names and authors are
-served by their GIN trigram indexes, class names by theirs (``prompt_classes``).
+to its name and author (``prompts.search``: the two as one text, one GIN trigram index) or its
+class name, or a substring of one (``ILIKE``). Class names are matched and scored once per
+class (``prompt_classes``, its own trigram index), never once per prompt (ADR 0027).
 """
 
 from __future__ import annotations
@@ -18,13 +19,26 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.projects import DEFAULT_PROJECT
 from query_api.projections._util import any_of
 from query_api.queries.prompt_docs import LATEST
-from query_api.tables import prompt_classes, prompt_tags, prompts
+from query_api.tables import prompt_classes, prompt_tags, prompt_words, prompts
 
 p = prompts.c
 c = prompt_classes.c
@@ -67,7 +81,11 @@ class PromptFilters:
         )
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
-    async def conditions(self, session: AsyncSession) -> list[ColumnElement[bool]]:
+    async def conditions(
+        self, session: AsyncSession
+    ) -> tuple[list[ColumnElement[bool]], Search | None]:
+        """The WHERE conditions, and with a query its ``Search`` (match and score)."""
+        search = await find(session, self.project, self.term) if self.term else None
         where: list[ColumnElement[bool]] = [p.project_id == self.project]
         if self.archived != "all":
             where.append(p.archived == (self.archived == "true"))
@@ -85,18 +103,9 @@ class PromptFilters:
             where.append(p.version_count > 0)
         elif self.label is not None:
             where.append(p.labels.has_key(self.label))
-        if self.term:
-            pattern = _pattern(self.term)
-            matching = _matches(c.name, self.term, pattern)
-            ids = await _ids(session, c.class_id, and_(c.project_id == self.project, matching))
-            fields = (p.name, p.author)
-            where.append(
-                or_(
-                    *(_matches(f, self.term, pattern) for f in fields),
-                    *([any_of(p.class_id, ids)] if ids else []),
-                )
-            )
-        return where
+        if search is not None:
+            where.append(search.match)
+        return where, search
 
 
 async def _ids(session: AsyncSession, column: Any, condition: ColumnElement[bool]) -> list[UUID]:
@@ -108,26 +117,85 @@ def _pattern(term: str) -> str:
 
 
 def _matches(field: Any, term: str, pattern: str) -> ColumnElement[bool]:
-    return or_(field.op("%>")(term), field.ilike(pattern))
+    # The substring test first: it is cheap, and settles most matches before word similarity.
+    return or_(field.ilike(pattern), field.op("%>")(term))
 
 
-def relevance(term: str) -> tuple[Any, ColumnElement[float]]:
-    """(the FROM clause, a prompt's relevance): its best field, where a substring scores 1 and
-    anything else its word similarity. Class names are scored once per class (a few hundred
-    rows), not once per prompt."""
+@dataclass(frozen=True)
+class Search:
+    """A fuzzy query as SQL on ``prompts``: which prompts match, and how well (0-1)."""
+
+    match: ColumnElement[bool]
+    score: ColumnElement[float]
+
+
+MAX_WORDS = 1000
+"""Beyond this many matching words (a query of a letter or two) the lexicon's arrays would be
+bigger than scoring each prompt's text: the query takes the general path."""
+
+
+async def find(session: AsyncSession, project: str, term: str) -> Search:
+    """The lexicon (``prompt_words``) and the project's classes that match ``term``, with their
+    scores, in one small query; then, for a one-word query, prompts having one of those words
+    (``ix_prompts_words``: no prompt is scored on its own), else prompts whose text matches
+    (``ix_prompts_search_trgm``, each match scored). A substring scores 1, anything else its
+    word similarity; a prompt scores the best of its words (or text) and its class."""
     pattern = _pattern(term)
-
-    def field_score(field: Any) -> ColumnElement[float]:
-        return case(
-            (field.ilike(pattern), literal(1.0)),
-            else_=func.coalesce(func.word_similarity(term, field), 0.0),
+    one_word = term.isalnum()
+    w, classes = prompt_words.c, prompt_classes_scored(project, term, pattern)
+    parts = [classes]
+    if one_word:
+        words = (
+            select(
+                literal("w").label("kind"),
+                w.word.label("key"),
+                _score(w.word, term, pattern).label("score"),
+            )
+            .where(_matches(w.word, term.lower(), pattern))
+            .limit(MAX_WORDS + 1)
         )
+        parts.append(words)
+    rows = (await session.execute(union_all(*parts))).all()
+    by_class = [(UUID(key), score) for kind, key, score in rows if kind == "c"]
+    by_word = [(key, score) for kind, key, score in rows if kind == "w"]
+    class_ids = [key for key, _ in by_class]
+    class_score = _tiers(p.class_id, by_class, lambda column, keys: any_of(column, keys))
+    if one_word and len(by_word) <= MAX_WORDS:
+        matched = [word for word, _ in by_word]
+        text_match = p.words.overlap(matched) if matched else false()
+        text_score = _tiers(p.words, by_word, lambda column, keys: column.overlap(keys))
+    else:
+        text_match = _matches(p.search, term, pattern)
+        text_score = _score(p.search, term, pattern)
+    match = or_(text_match, any_of(p.class_id, class_ids)) if class_ids else text_match
+    return Search(match, func.greatest(text_score, class_score))
 
-    classes = (
-        select(c.class_id, field_score(c.name).label("score"))
-        .where(_matches(c.name, term, pattern))
-        .subquery("class_scores")
+
+def prompt_classes_scored(project: str, term: str, pattern: str) -> Select[str, str, float]:
+    """The project's classes that match, as (kind, key, score) rows like the lexicon's."""
+    return select(
+        literal("c").label("kind"),
+        cast(c.class_id, Text).label("key"),
+        _score(c.name, term, pattern).label("score"),
+    ).where(c.project_id == project, _matches(c.name, term, pattern))
+
+
+def _score(field: Any, term: str, pattern: str) -> ColumnElement[float]:
+    return case(
+        (field.ilike(pattern), literal(1.0)),
+        else_=func.coalesce(func.word_similarity(term, field), 0.0),
     )
-    source = prompts.outerjoin(classes, classes.c.class_id == p.class_id)
-    best = func.greatest(field_score(p.name), field_score(p.author), classes.c.score)
-    return source, best
+
+
+def _tiers(column: Any, scored: list[tuple[Any, float]], test: Any) -> ColumnElement[float] | None:
+    """``CASE WHEN test(column, keys of the best score) THEN that score WHEN ...``: a score per
+    distinct value (a few), not per key; None when nothing is scored."""
+    tiers: dict[float, list[Any]] = {}
+    for key, score in scored:
+        tiers.setdefault(score, []).append(key)
+    if not tiers:
+        return None
+    whens = [
+        (test(column, keys), literal(score)) for score, keys in sorted(tiers.items(), reverse=True)
+    ]
+    return case(*whens)

@@ -1,11 +1,12 @@
 """The prompt list: sorts and paging (offset or keyset cursor) over ``PromptFilters``.
 
-A page costs the filters' name lookups (tiny tables), a count and the page. The page first
-picks the page's prompt ids in the requested order (index-ordered, LIMIT/OFFSET on narrow
-rows) and only then builds their documents, so a deep offset never assembles the rows it
-skips. Ordered by relevance (``q`` without ``sort``), every match is scored anyway, so the
-count rides along as a window aggregate instead of a second scan; without filters it comes
-from the projection's counters (``prompt_counts``).
+A page costs the filters' name lookups (tiny tables), a count and the page. The page picks its
+prompt ids in the requested order (index-ordered, LIMIT/OFFSET on narrow rows) and only then
+joins their stored documents (``prompt_documents``, one primary-key probe each, ADR 0027), in
+the same statement, so a deep offset never touches the documents it skips. Ordered by
+relevance (``q`` without ``sort``), every match is scored anyway, so the count rides along as
+a window aggregate instead of a second scan; without filters it comes from the projection's
+counters (``prompt_counts``).
 """
 
 from __future__ import annotations
@@ -14,18 +15,29 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, literal, select, text, true, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import DomainError
-from query_api.hot_reads import HotReads, Prepared, fetch_in
+from query_api.hot_reads import HotReads, Prepared
 from query_api.queries import cursor as cursors
-from query_api.queries import prompt_json
-from query_api.queries.prompt_filters import PromptFilters, relevance
-from query_api.tables import prompt_classes, prompt_counts, prompt_versions, prompts
+from query_api.queries.prompt_filters import PromptFilters
+from query_api.tables import prompt_counts, prompt_documents, prompts
 
 p = prompts.c
+d = prompt_documents.c
 
 SORTS = ("updated_at", "-updated_at", "created_at", "-created_at", "name", "-name")
 RELEVANCE = "relevance"
@@ -44,23 +56,6 @@ class Page:
     items: list[str]
     """Each prompt's document, JSON as the API answers it (``prompt_json``)."""
     next_cursor: str | None
-
-
-@cache
-def _documents() -> Prepared:
-    """The documents (JSON text, ``prompt_json``) of the prompts ``ids``, in that order."""
-    current = prompt_versions.alias("cv")
-    ids = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
-    page = func.unnest(ids).table_valued("id", with_ordinality="ord").render_derived("page")
-    return Prepared(
-        select(prompt_json.document(current))
-        .select_from(
-            page.join(prompts, p.prompt_id == page.c.id)
-            .outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id)
-            .outerjoin(current, current.c.version_id == p.current_version_id)
-        )
-        .order_by(page.c.ord)
-    )
 
 
 def _order(
@@ -141,16 +136,20 @@ def hot_statement(sort: str, archived: str) -> Prepared:
         .subquery("page")
     )
     total = select(_counted(archived)).where(n.project_id == project).scalar_subquery()
-    current = prompt_versions.alias("cv")
-    keys = [page.c.k0, page.c.k1]
-    return Prepared(
-        select(total.label("total"), *keys, prompt_json.document(current).label("document"))
-        .select_from(
-            page.join(prompts, p.prompt_id == page.c.page_id)
-            .outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id)
-            .outerjoin(current, current.c.version_id == p.current_version_id)
+    return Prepared(_with_documents(page, order, total.label("total")))
+
+
+def _with_documents(
+    page: Subquery, order: list[tuple[ColumnElement[Any], bool]], *extra: ColumnElement[Any]
+) -> Select[Any]:
+    """The page's rows (``page_id``, keys ``k0``...) with their stored documents, in order."""
+    keys = [page.c[f"k{i}"] for i in range(len(order))]
+    return (
+        select(*extra, *page.c, d.document)
+        .select_from(page.join(prompt_documents, d.prompt_id == page.c.page_id))
+        .order_by(
+            *(k.desc() if desc else k.asc() for k, (_, desc) in zip(keys, order, strict=True))
         )
-        .order_by(*(k.desc() if d else k.asc() for k, (_, d) in zip(keys, order, strict=True)))
     )
 
 
@@ -179,21 +178,22 @@ async def list_prompts(
         # microseconds: on big tables the planner then prefers evaluating them on every row
         # (measured: 200+ ms at 100,000 prompts) over the GIN indexes (30 ms). Never faster.
         await session.execute(text("SET LOCAL enable_seqscan = off"))
-    where = and_(true(), *(await filters.conditions(session)))
-    source, score = relevance(filters.term) if sort == RELEVANCE else (prompts, None)
+    conditions, search = await filters.conditions(session)
+    where = and_(true(), *conditions)
+    score = search.score if search is not None and sort == RELEVANCE else None
     order = _order(sort, filters.term, score)
     keys = [expression.label(f"k{i}") for i, (expression, _) in enumerate(order)]
     if sort == RELEVANCE:
         keys.append(func.count().over().label("total"))
-    query = (
+    page = (
         select(p.prompt_id.label("page_id"), *keys)
-        .select_from(source)
         .where(where, after)
         .order_by(*(e.desc() if d else e.asc() for e, d in order))
         .limit(limit + 1)
         .offset(offset)
+        .subquery("page")
     )
-    rows = (await session.execute(query)).all()
+    rows = (await session.execute(_with_documents(page, order))).all()
     if sort == RELEVANCE and rows:
         total = int(rows[0].total)
     else:
@@ -207,10 +207,7 @@ async def list_prompts(
         else:
             position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
         next_cursor = cursors.encode(position)
-    # The documents in a second statement of the same snapshot, compiled once (a statement
-    # this size costs SQLAlchemy more to look up in its cache than asyncpg to run).
-    documents = await fetch_in(session, _documents(), {"ids": [row.page_id for row in rows]})
-    return Page(total, [document for (document,) in documents], next_cursor)
+    return Page(total, [row.document for row in rows], next_cursor)
 
 
 async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:

@@ -41,6 +41,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.selectable import Subquery
 
 from query_api.hot_reads import HotReads, Prepared, constant
+from query_api.projections.prompt_json import iso
 from query_api.queries.run_filters import RunFilter
 from query_api.tables import run_counts, runs
 
@@ -57,17 +58,6 @@ FILTERS = (
 """Optional filters of the run list, each one bound parameter of the same name."""
 
 _EMPTY: ColumnElement[Any] = literal_column("'[]'::json")
-
-
-def iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A timestamptz as pydantic spells it: ``2026-01-02T03:04:05Z`` or with ``.123456``."""
-    utc = func.timezone(constant("UTC"), column)
-    whole = func.to_char(utc, constant('YYYY-MM-DD"T"HH24:MI:SS'))
-    fraction = case(
-        (func.date_trunc(constant("second"), utc) == utc, constant("")),
-        else_=func.to_char(utc, constant(".US")),
-    )
-    return case((column.is_(None), None), else_=whole.op("||")(fraction).op("||")(constant("Z")))
 
 
 def _money(amount: ColumnElement[Any], currency: ColumnElement[Any]) -> ColumnElement[Any]:

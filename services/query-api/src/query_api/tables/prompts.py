@@ -4,8 +4,10 @@ Invariants:
 - Every row is derived from the events of topic ``promptworks.prompt`` only.
 - Prompts refer to classes and tags by id and nothing more. Classes and tags are other
   aggregates, so their events may be applied before or after the prompts that use them (other
-  partitions, other consumer instances): names are joined at read time, never copied, so no
-  order of arrival can leave a stale name behind, and nothing is dropped for want of a name.
+  partitions, other consumer instances): ``prompts`` never copies a name, and the stored list
+  documents that do are re-rendered by every class or tag event (``projections.
+  prompt_documents``), so no order of arrival leaves a stale name behind, and nothing is
+  dropped for want of a name.
 - ``prompts.labels`` ({label: version number}) and ``prompt_labels`` hold the same pointers:
   the first for lists and the ``label`` filter (GIN), the second for the by-label lookup (PK).
   ``latest`` is implied (the highest version number) and stored in neither.
@@ -13,6 +15,12 @@ Invariants:
   read time from ``details``, with the names of the moment.
 - Each list order has a btree index that ends with ``prompt_id``: the tie-breaker that makes
   keyset cursors exact.
+- ``prompt_documents`` holds each prompt's list document, rendered by PostgreSQL from the rows
+  above (``projections.prompt_json``) whenever one of its parts changes, class and tag names
+  included (ADR 0027): lists pass it on instead of building it per read.
+- ``prompts.search`` (name and author, generated) is what fuzzy search scores; one trigram
+  index serves both fields. ``prompts.words`` (its words, generated) and ``prompt_words`` (every
+  word seen) serve one-word queries without scoring each prompt (ADR 0027).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Index,
     Integer,
@@ -34,6 +43,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from query_api.tables._base import metadata, project_column, trigram_index
+
+LATEST = "latest"
+"""The label every prompt with a version has implicitly: its highest version number."""
+WORDS = "regexp_split_to_array(lower(name || ' ' || author), '[^[:alnum:]]+')"
+"""A prompt's words (``prompts.words``), as SQL over its row."""
 
 prompts = Table(
     "prompts",
@@ -53,8 +67,24 @@ prompts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("stream_version", Integer, nullable=False),
-    trigram_index("prompts", "name"),
-    trigram_index("prompts", "author"),
+    # The fields fuzzy search scores, as one text (ADR 0027). A line break separates them: a
+    # query cannot match across it by substring.
+    Column(
+        "search",
+        Text,
+        Computed("name || E'\\n' || author", persisted=True),
+        nullable=False,
+    ),
+    # The same text's words, lower case, split as pg_trgm splits words (letters and digits):
+    # a one-word query is matched against ``prompt_words`` and then by this array's index.
+    Column(
+        "words",
+        ARRAY(Text),
+        Computed(WORDS, persisted=True),
+        nullable=False,
+    ),
+    trigram_index("prompts", "search"),
+    Index("ix_prompts_words", "words", postgresql_using="gin"),
     Index("ix_prompts_tag_ids", "tag_ids", postgresql_using="gin"),
     Index("ix_prompts_labels", "labels", postgresql_using="gin"),
 )
@@ -81,6 +111,29 @@ Index(
     p.prompt_id,
     postgresql_include=["archived"],
 )
+
+prompt_documents = Table(
+    "prompt_documents",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "document",
+        Text,
+        nullable=False,
+        comment="PromptOut as the list answers it (prompt_json), kept by the projection",
+    ),
+)
+
+prompt_words = Table(
+    "prompt_words",
+    metadata,
+    Column("word", Text, primary_key=True),
+    trigram_index("prompt_words", "word"),
+    comment="Every word of every prompt's name and author, ever (the search lexicon)",
+)
+"""What a one-word query is compared with (a few rows per word, not one per prompt): the words
+it matches lead to the prompts through ``ix_prompts_words``. A word no prompt has any more
+stays; it matches no prompt."""
 
 prompt_versions = Table(
     "prompt_versions",
@@ -175,6 +228,8 @@ a time, so each row has one writer and no contention."""
 
 PROMPT_READ_MODEL_TABLES = (
     prompts,
+    prompt_documents,
+    prompt_words,
     prompt_versions,
     prompt_labels,
     prompt_history,

@@ -1,13 +1,14 @@
-"""A prompt list's documents as JSON built by PostgreSQL (ADR 0025): query-api passes them on.
+"""A prompt list's documents as JSON built by PostgreSQL (ADR 0025), stored (ADR 0027).
 
 A prompt document (``PromptOut``) joins the prompt, its class, tags, current version and
-version list; a class or tag rename touches many prompts, so documents are not stored but built
-per read, one ``json_build_object`` per prompt, where Python used to build and validate 50
-nested pydantic models per page and serialise them again.
+version list, one ``json_build_object`` per prompt, where Python used to build and validate 50
+nested pydantic models per page and serialise them again. The projection renders it whenever
+one of those parts changes and keeps it in ``prompt_documents`` (``prompt_documents``); the
+list passes the stored text on.
 
 The JSON is ``PromptOut`` field for field, in its order, computed fields included
 (``prompt_class``; a version's ``version``, ``content`` and ``updated_at``), with pydantic's
-spellings (``run_documents.iso``). The JSONB the read model keeps of a version (template,
+spellings (``iso``). The JSONB the read model keeps of a version (template,
 variables, model, parameters, variables report, origin) is rebuilt key by key as its contracts
 model reads it, defaults filled in and unknown keys left out (``extra="ignore"``), not embedded
 as stored. ``tests/test_prompts.py`` compares the list with ``PromptOut``'s own rendering for a
@@ -24,11 +25,21 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from query_api.hot_reads import constant
-from query_api.queries.prompt_docs import LATEST
-from query_api.queries.run_documents import iso
 from query_api.tables import prompt_classes, prompt_tags, prompt_versions, prompts
+from query_api.tables.prompts import LATEST
 
 _EMPTY: ColumnElement[Any] = literal_column("'[]'::json")
+
+
+def iso(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A timestamptz as pydantic spells it: ``2026-01-02T03:04:05Z`` or with ``.123456``."""
+    utc = func.timezone(constant("UTC"), column)
+    whole = func.to_char(utc, constant('YYYY-MM-DD"T"HH24:MI:SS'))
+    fraction = case(
+        (func.date_trunc(constant("second"), utc) == utc, constant("")),
+        else_=func.to_char(utc, constant(".US")),
+    )
+    return case((column.is_(None), None), else_=whole.op("||")(fraction).op("||")(constant("Z")))
 
 
 def _object(*fields: tuple[str, ColumnElement[Any] | None]) -> ColumnElement[Any]:

@@ -1,0 +1,177 @@
+"""Each prompt's list document, stored: ``prompt_documents`` (ADR 0027); and the search lexicon.
+
+A document (``PromptOut`` as the list answers it) is made of the prompt's row, its current
+version, its version list, its class's name and its tags' names and colours. After a batch's
+handlers (``ProjectionRouter``, same transaction) ``render_batch`` re-renders every document
+the batch touched with ONE statement that has PostgreSQL build them from the rows
+(``prompt_json``, the renderer the list used per read before, so the stored JSON is the same
+bytes): the prompts of its prompt events, and every prompt naming a class or tag of its class
+and tag events, whatever their number (over the class index and the tags' GIN index). Once per
+batch, not per handler: a prompt created with its versions and labels in one batch is
+rendered once.
+
+Classes and tags are other streams, applied by whichever consumer owns their partition, maybe
+at the same time as a prompt's event elsewhere. So that neither side renders with the other's
+state from before it committed, renders take a transaction-scoped advisory lock: a batch with
+class or tag events exclusively, before its handlers change a catalogue row
+(``lock_for_catalog``); any other batch shared, just before it renders. A catalogue change
+therefore waits for the prompt transactions rendering now, and renders after them with their
+rows visible; a prompt batch rendering later waits for it and sees the new names. Names
+arriving after the prompts that use them re-render those prompts, so no order of arrival
+leaves a stale name behind.
+
+Created and edited prompts also add their words to ``prompt_words`` (the search lexicon).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from promptworks_contracts.events import (
+    DomainEvent,
+    PromptArchived,
+    PromptClassCreated,
+    PromptClassDeleted,
+    PromptClassUpdated,
+    PromptCreated,
+    PromptCurrentVersionSet,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptMetadataEdited,
+    PromptRestored,
+    PromptTagCreated,
+    PromptTagDeleted,
+    PromptTagUpdated,
+    PromptVersionCreated,
+)
+from promptworks_eventkit.messages import ReceivedEvent
+from query_api.projections import prompt_json
+from query_api.projections._util import any_of
+from query_api.tables import (
+    prompt_classes,
+    prompt_documents,
+    prompt_versions,
+    prompt_words,
+    prompts,
+)
+
+p = prompts.c
+RENDER_KEY = 0x5057_5044  # "PWPD"
+"""Advisory lock: shared while prompt events render, exclusive while a class or tag does."""
+_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)").bindparams(key=RENDER_KEY)
+PROMPT_STREAM_EVENTS = (
+    PromptCreated,
+    PromptVersionCreated,
+    PromptMetadataEdited,
+    PromptLabelMoved,
+    PromptLabelRemoved,
+    PromptCurrentVersionSet,
+    PromptArchived,
+    PromptRestored,
+)
+"""A prompt's own events: each may change its document."""
+_CLASS_EVENTS = (PromptClassCreated, PromptClassUpdated, PromptClassDeleted)
+_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=RENDER_KEY)
+
+
+def render_statement(where: ColumnElement[bool]) -> Any:
+    """Upserts the documents of the prompts ``where`` selects (unchanged ones are not
+    rewritten)."""
+    current = prompt_versions.alias("cv")
+    source = (
+        select(p.prompt_id, prompt_json.document(current))
+        .select_from(
+            prompts.outerjoin(prompt_classes, prompt_classes.c.class_id == p.class_id).outerjoin(
+                current, current.c.version_id == p.current_version_id
+            )
+        )
+        .where(where)
+    )
+    statement = pg_insert(prompt_documents).from_select(["prompt_id", "document"], source)
+    return statement.on_conflict_do_update(
+        index_elements=[prompt_documents.c.prompt_id],
+        set_={"document": statement.excluded.document},
+        where=prompt_documents.c.document.is_distinct_from(statement.excluded.document),
+    )
+
+
+def learn_words(where: ColumnElement[bool]) -> Any:
+    """Adds the words of the prompts ``where`` selects to the search lexicon."""
+    word = func.unnest(p.words).label("word")
+    words = select(word).where(where).subquery("w")
+    source = select(words.c.word).distinct().where(words.c.word != "")
+    return pg_insert(prompt_words).from_select(["word"], source).on_conflict_do_nothing()
+
+
+async def lock_for_catalog(session: AsyncSession) -> None:
+    """The render lock, exclusively, until the transaction ends."""
+    await session.execute(_EXCLUSIVE)
+
+
+_PROMPT, _LEARN, _CLASS, _TAG = range(4)
+_KIND: dict[type[DomainEvent], int] = {
+    **{kind: _PROMPT for kind in PROMPT_STREAM_EVENTS},
+    PromptCreated: _LEARN,
+    PromptMetadataEdited: _LEARN,
+    **{kind: _CLASS for kind in _CLASS_EVENTS},
+    **{kind: _TAG for kind in (PromptTagCreated, PromptTagUpdated, PromptTagDeleted)},
+}
+
+
+@dataclass
+class Touched:
+    """What a batch's events change of the stored documents (ids in order, once each)."""
+
+    prompts: dict[UUID, None] = field(default_factory=dict)
+    learned: dict[UUID, None] = field(default_factory=dict)
+    classes: dict[UUID, None] = field(default_factory=dict)
+    tags: dict[UUID, None] = field(default_factory=dict)
+
+    @property
+    def catalog(self) -> bool:
+        """Class or tag events: the batch takes the render lock exclusively, first."""
+        return bool(self.classes or self.tags)
+
+
+def touched(events: Sequence[ReceivedEvent]) -> Touched:
+    """One dictionary lookup per event (run and result events are most of them)."""
+    found = Touched()
+    for received in events:
+        kind = _KIND.get(type(received.event))
+        if kind is None:
+            continue
+        subject = UUID(received.envelope.subject)
+        if kind == _CLASS:
+            found.classes[subject] = None
+        elif kind == _TAG:
+            found.tags[subject] = None
+        else:
+            found.prompts[subject] = None
+            if kind == _LEARN:
+                found.learned[subject] = None
+    return found
+
+
+async def render_batch(session: AsyncSession, batch: Touched) -> None:
+    """After a batch's handlers: the documents it touched (see the module), and the words of
+    its created and edited prompts. A catalogue batch holds the lock exclusively already
+    (``lock_for_catalog`` before its handlers)."""
+    where = [
+        *([any_of(p.prompt_id, list(batch.prompts))] if batch.prompts else []),
+        *([any_of(p.class_id, list(batch.classes))] if batch.classes else []),
+        *([p.tag_ids.overlap(list(batch.tags))] if batch.tags else []),
+    ]
+    if not where:
+        return
+    if not batch.catalog:
+        await session.execute(_SHARED)
+    await session.execute(render_statement(or_(*where)))
+    if batch.learned:
+        await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
