@@ -61,6 +61,14 @@ async def test_a_finished_run_is_evaluated_again_once(evaluator: Harness) -> Non
     assert again.json()["positions"] == []
     missing = await evaluator.client.post(url, json={"evaluator_id": evaluator_id, "version": 3})
     assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "version"
+    # Beyond PostgreSQL's integer, or below 1: named in a 422, never an overflow in the database.
+    for wrong in (2**31, 2**70, 0, -1):
+        body = {"evaluator_id": evaluator_id, "version": wrong}
+        refused = await evaluator.client.post(url, json=body)
+        assert refused.status_code == 422, (wrong, refused.text)
+        assert refused.json()["errors"][0]["field"].startswith("version"), refused.text
+    pinned = await evaluator.client.get(f"/evaluators/{evaluator_id}/versions/{2**31}")
+    assert pinned.status_code == 422, pinned.text
 
     async with asyncio.timeout(60):
         out = await evaluator.read(EVALUATION_EVENTS, count_of(len(first) + 6))

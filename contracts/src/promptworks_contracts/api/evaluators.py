@@ -9,7 +9,7 @@ an invalid regex or JSON Schema, or a judge with duplicate dimensions, is a 422 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import ConfigDict, Field
@@ -18,6 +18,9 @@ from promptworks_contracts.api.prompts import Body, Message, Name
 from promptworks_contracts.values import Assertion
 
 MAX_EVALUATOR_ASSERTIONS = 100
+MAX_VERSION = 2**31 - 1
+"""Versions are PostgreSQL ``integer``s: a larger number is a 422 naming ``version``, not an
+overflow in the database."""
 
 Assertions = list[Assertion]
 
@@ -57,7 +60,7 @@ class EvaluatorRefIn(Body):
     """An evaluator version a run is evaluated with (instead of inline ``assertions``)."""
 
     evaluator_id: UUID
-    version: int | Literal["latest"] = Field(
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | Literal["latest"] = Field(
         default="latest",
         description="A version number, or `latest`: resolved when the run is created and "
         "pinned in its snapshot.",

@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from evaluator.handlers.definitions import DefinitionHandlers, DefinitionWritten
 from promptworks_contracts.api.evaluators import (
+    MAX_VERSION,
     CreateEvaluatorRequest,
     CreateEvaluatorVersionRequest,
     EvaluatorVersionAnswer,
@@ -84,7 +85,10 @@ async def evaluator_version(
     request: Request,
     context: Context,
     evaluator_id: UUID,
-    version: Annotated[int | Literal["latest"], Path(description="A version number or `latest`")],
+    version: Annotated[
+        Annotated[int, Field(ge=1, le=MAX_VERSION)] | Literal["latest"],
+        Path(description="A version number or `latest`"),
+    ],
 ) -> EvaluatorVersionAnswer:
     number, assertions = await _handlers(request).version(
         evaluator_id, None if version == "latest" else version, context
