@@ -159,13 +159,21 @@ class Stack:
         except (FileNotFoundError, ValueError):
             return None
 
-    def wait_ready(self, timeout: float = 90.0, names: Sequence[str] | None = None) -> None:
-        """Waits until every service (or those ``names``) answers ``/readyz`` with 200."""
+    def wait_ready(
+        self,
+        timeout: float = 90.0,
+        names: Sequence[str] | None = None,
+        *,
+        supervised: bool = False,
+    ) -> None:
+        """Waits until every service (or those ``names``) answers ``/readyz`` with 200. A
+        service that exited fails at once, unless ``supervised`` (something else starts it
+        again, as Kubernetes would)."""
         deadline = time.monotonic() + timeout
         pending = set(names) if names is not None else {spec.name for spec in self.specs}
         while pending:
             for name in sorted(pending):
-                if not self.is_running(name):
+                if not self.is_running(name) and not supervised:
                     raise RuntimeError(f"{name} exited; see {self.log_file(name)}")
                 try:
                     if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:

@@ -266,8 +266,9 @@ class FaultInjector:
         await asyncio.to_thread(self.infra.up)
 
     async def settle(self) -> None:
-        """Waits until every service answers again (it may take a while after a crash)."""
-        await asyncio.to_thread(self.stack.wait_ready, 180.0)
+        """Waits until every service answers again (it may take a while after a crash); one
+        that exits meanwhile is the supervisor's to start again."""
+        await asyncio.to_thread(self.stack.wait_ready, 180.0, supervised=True)
 
     async def round(
         self, run_ids: list[str], calls_per_run: int, start_run: Callable[[], Awaitable[str]]

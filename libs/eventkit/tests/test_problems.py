@@ -172,5 +172,6 @@ async def test_a_service_not_ready_answers_the_problem_naming_what_fails() -> No
             body = problem(await client.get("/readyz"), 503, "not-ready")
     finally:
         await runtime.engine.dispose()
-    assert body["detail"] == "not ready: database"
+    # Never started, so never connected to Kafka either.
+    assert body["detail"] == "not ready: database, kafka"
     assert body["checks"]["database"].startswith("error: ")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -67,6 +68,8 @@ class Runtime:
     consumer_specs: list[ConsumerSpec] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _connecting: asyncio.Task[None] | None = None
+    """Retries Kafka in the background when it was unreachable at start."""
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, with_relay: bool) -> Runtime:
@@ -140,9 +143,41 @@ class Runtime:
         self._tasks.append(asyncio.create_task(guarded(), name=name))
 
     async def start(self) -> None:
+        """Connects to Kafka, then starts the relay and the consumers. When Kafka cannot be
+        reached, the process starts anyway (HTTP answers, commands go to the outbox) and keeps
+        trying in the background, not ready until it connects: exiting instead would put a
+        Kubernetes pod into CrashLoopBackOff, whose growing delays outlast the broker's
+        restart."""
+        if await self._connect_producer():
+            self._start_kafka_work()
+            return
+        log.warning("Kafka unreachable at start; retrying in the background")
+        self._connecting = asyncio.create_task(self._keep_connecting(), name="kafka-connect")
+
+    async def _connect_producer(self) -> bool:
+        producer = create_producer(self.settings.kafka, self.settings.service_name)
+        try:
+            await producer.start()
+        except KafkaError as error:
+            log.warning("Kafka unreachable", error=f"{type(error).__name__}: {error}")
+            # A producer whose start failed holds a half-open client: closed, and made anew.
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            return False
+        self.producer = producer
+        return True
+
+    async def _keep_connecting(self) -> None:
+        delay = 0.5
+        while not await self._connect_producer():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        log.info("Kafka reached; starting the relay and the consumers")
+        self._start_kafka_work()
+
+    def _start_kafka_work(self) -> None:
         settings = self.settings
-        self.producer = create_producer(settings.kafka, settings.service_name)
-        await self.producer.start()
+        assert self.producer is not None
         if self.with_relay:
             dsn = asyncpg_dsn(settings.database_url.get_secret_value())
             self.relay = OutboxRelay(dsn, self.producer)
@@ -171,6 +206,11 @@ class Runtime:
         gc.freeze()
 
     async def stop(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+            self._connecting = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -193,6 +233,7 @@ class Runtime:
             checks["database"] = "ok"
         except Exception as error:
             checks["database"] = f"error: {type(error).__name__}"
+        checks["kafka"] = "ok" if self.producer is not None else "connecting"
         if self.relay is not None:
             checks["outbox_relay"] = "active" if self.relay.active else "standby"
         for consumer in self.consumers:
