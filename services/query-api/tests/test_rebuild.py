@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from promptworks_contracts.events import RunCompleted, RunStarted
 from promptworks_contracts.topics import RUN_EVENTS
+from promptworks_eventkit.settings import KafkaSettings
 from query_api.projections.result_documents import backfill
 from query_api.read_schema import LIVE, NEXT, PREVIOUS
-from query_api.rebuild.replay import rebuild, roll_back
+from query_api.rebuild.replay import rebuild, replay_kafka, roll_back
 from query_api.rebuild.schemas import copy_structure
+from query_api.settings import QueryApiSettings
 from tests.support.kafka import envelope_for
 
 pytestmark = pytest.mark.integration
@@ -410,3 +412,20 @@ async def test_the_new_models_keep_the_privileges_granted_on_the_live_ones(setti
         finally:
             await engine.dispose()
             await admin.execute(text(f"DROP ROLE {role}"))
+
+
+def test_the_replay_fetches_in_bulk_and_the_live_consumer_does_not() -> None:
+    # The live 4 MiB fetch held replay batches to ~5,000 of their 20,000 records (bench.rebuild
+    # 35 % slower); the rebuild's own sizes apply to the replay only.
+    settings = QueryApiSettings(
+        kafka=KafkaSettings(fetch_max_bytes=4 * 2**20, max_partition_fetch_bytes=2**20),
+        rebuild_fetch_max_bytes=48 * 2**20,
+        rebuild_max_partition_fetch_bytes=12 * 2**20,
+    )
+    replay = replay_kafka(settings)
+    assert (replay.fetch_max_bytes, replay.max_partition_fetch_bytes) == (48 * 2**20, 12 * 2**20)
+    assert replay.bootstrap_servers == settings.kafka.bootstrap_servers
+    assert (settings.kafka.fetch_max_bytes, settings.kafka.max_partition_fetch_bytes) == (
+        4 * 2**20,
+        2**20,
+    )

@@ -106,6 +106,18 @@ class QueryApiSettings(ServiceSettings):
         "the whole service (its share of the projection consumer too); on Kubernetes keep 1 and "
         "scale replicas.",
     )
+    rebuild_fetch_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="`KAFKA_FETCH_MAX_BYTES` of `rebuild`'s replay: a bulk job fills its "
+        "20,000-record batches from larger fetches (at the live 4 MiB a batch held ~5,000 "
+        "records and the replay ran 35 % slower).",
+    )
+    rebuild_max_partition_fetch_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="`KAFKA_MAX_PARTITION_FETCH_BYTES` of `rebuild`'s replay.",
+    )
     rate_limit_burst: int = Field(
         default=300, ge=1, description="Requests an API key may make at once before the limit."
     )

@@ -39,6 +39,7 @@ from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.db import create_engine, create_sessionmaker
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
+from promptworks_eventkit.settings import KafkaSettings
 from query_api.projections import CONSUMER_NAME, build_router
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
@@ -197,9 +198,19 @@ def _runner(
         handles=router.handles,
         handler=handle,
         sessions=create_sessionmaker(engine),
-        kafka=settings.kafka,
+        kafka=replay_kafka(settings),
         producer=producer,
         max_records=REPLAY_MAX_RECORDS,
+    )
+
+
+def replay_kafka(settings: QueryApiSettings) -> KafkaSettings:
+    """The replay's Kafka settings: the live ones with the rebuild's larger fetches."""
+    return settings.kafka.model_copy(
+        update={
+            "fetch_max_bytes": settings.rebuild_fetch_max_bytes,
+            "max_partition_fetch_bytes": settings.rebuild_max_partition_fetch_bytes,
+        }
     )
 
 
