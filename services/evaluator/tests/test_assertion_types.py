@@ -333,6 +333,7 @@ def test_our_13a_tokenizer_equals_sacrebleus() -> None:
         "  ",
         "",
         "1.000,5 -3 a-b 4-x .5 ,x x. x,",
+        "a. 1. . , a, 1, -. a-. 7-. .. ,. a.. 1,. x.y. 3.5. (a). 'b', \"c\".",
     ]
     # Random strings over the characters the rules look at (digits, ".,-", separators,
     # whitespace, newlines, entities).

@@ -131,7 +131,15 @@ def tokens_13a(line: str) -> list[str]:
     found: list[str] = []
     for token in tokens:
         if "." in token or "," in token or "-" in token:
-            found.extend(_13a_token_rules(token))
+            head = token[:-1]
+            if token[-1] in ".," and "." not in head and "," not in head and "-" not in head:
+                # A word or number that ends a sentence or clause (most such tokens): the
+                # rules split off the last character, whatever precedes it.
+                if head:
+                    found.append(head)
+                found.append(token[-1])
+            else:
+                found.extend(_13a_token_rules(token))
         else:
             found.append(token)
     return found
