@@ -5,6 +5,7 @@ computed by hand in the comments (BLEU, ROUGE, Levenshtein)."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -194,6 +195,19 @@ def test_rouge_recall_and_precision_can_be_asked_for() -> None:
     assert only(recall, result("the cat")).value == pytest.approx(2 / 6)
     precision = plan({"type": "rouge_1", "value": REFERENCE, "measure": "precision"})
     assert only(precision, result("the cat")).value == pytest.approx(1.0)
+
+
+def test_rouge_tokenizer_equals_its_rule_on_random_text() -> None:
+    # The ASCII path (runs between translated spaces) against the rule itself: rouge-score's
+    # [a-z0-9]+ after lowering, plus one token per CJK character.
+    rule = re.compile(
+        "[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+    )
+    rng = random.Random(23)
+    alphabet = [chr(code) for code in range(128)] + ["é", "中", "İ", "ß", "\uff21", "한"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert RougeTokenizer().tokenize(text) == rule.findall(text.lower()), repr(text)
 
 
 def test_rouge_tokenizes_chinese_by_character_and_latin_like_rouge_score() -> None:
