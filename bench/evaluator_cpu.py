@@ -20,7 +20,6 @@ import json
 import os
 import pstats
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -31,6 +30,7 @@ from evaluator.domain.subject import Check, Subject
 from evaluator.handlers import evaluation
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import ResultRecorded, RunCreated, decode_event
+from promptworks_eventkit.messages import MessageContext, new_envelopes
 
 CLAIM = 500
 
@@ -102,17 +102,14 @@ def _run_all(check: Check, subjects: list[Subject]) -> None:
 
 def _record(result: ResultRecorded) -> tuple[list[tuple[str, bytes]], bytes]:
     """The Kafka headers and value the run orchestrator's relay gives a result."""
-    envelope = Envelope(
-        id=uuid.uuid4(),
-        type=result.event_type,
-        source="/run-orchestrator",
-        subject=result.stream_id(),
-        time=datetime.now(UTC),
-        correlationid=f"bench-{result.run_id}",
-        streamversion=2,
-        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    context = MessageContext(correlation_id=f"bench-{result.run_id}", traceparent=_TRACEPARENT)
+    [envelope] = new_envelopes(
+        "/run-orchestrator", result.stream_id(), [result], 1, context, datetime.now(UTC)
     )
     return envelope.to_kafka_headers(), result.model_dump_json().encode()
+
+
+_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 if __name__ == "__main__":
