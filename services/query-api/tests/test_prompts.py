@@ -338,11 +338,6 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     metadata edited, a class deleted under a prompt."""
     import json
 
-    from sqlalchemy import select
-
-    from query_api.projections import prompt_json
-    from query_api.tables import prompt_classes, prompt_documents, prompt_versions, prompts
-
     greeting = world.greeting
     more = [
         PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description=""),
@@ -364,15 +359,7 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     await publisher.publish(more)
     for event in more:
         await api.applied(event, publisher.version(event))
-    current = prompt_versions.alias("cv")
-    built = select(prompts.c.prompt_id, prompt_json.document(current)).select_from(
-        prompts.outerjoin(
-            prompt_classes, prompt_classes.c.class_id == prompts.c.class_id
-        ).outerjoin(current, current.c.version_id == prompts.c.current_version_id)
-    )
-    async with api.sessions() as session:
-        expected = dict((await session.execute(built)).all())
-        stored = dict((await session.execute(select(prompt_documents))).all())
+    stored, expected = await stored_and_built(api)
     assert stored == expected and len(stored) == 4
     documents = {d["name"]: d for d in map(json.loads, stored.values())}
     assert documents["greeting"]["class"]["name"] == "showcase"
@@ -384,3 +371,106 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     listed = (await api.client.get(PROMPTS, params={"archived": "all", "sort": "name"})).json()
     names_listed = [item["name"] for item in listed]
     assert names_listed == ["greeting", "old greeting", "summarize news", "translator"]
+
+
+async def stored_and_built(api: Any) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """Each prompt's stored list document, and the one the list would build from its rows now."""
+    from sqlalchemy import select
+
+    from query_api.projections import prompt_json
+    from query_api.tables import prompt_classes, prompt_documents, prompt_versions, prompts
+
+    current = prompt_versions.alias("cv")
+    built = select(prompts.c.prompt_id, prompt_json.document(current)).select_from(
+        prompts.outerjoin(
+            prompt_classes, prompt_classes.c.class_id == prompts.c.class_id
+        ).outerjoin(current, current.c.version_id == prompts.c.current_version_id)
+    )
+    async with api.sessions() as session:
+        expected = dict((await session.execute(built)).all())
+        stored = dict((await session.execute(select(prompt_documents))).all())
+    return stored, expected
+
+
+async def test_the_render_lock_keeps_a_concurrent_rename_and_edit_consistent(
+    api, world, publisher
+) -> None:
+    """A class rename and a prompt's edit into that class, applied at once by two consumers
+    (two transactions through the projection's router, in both orders): the first holds its
+    transaction open after its render while the second runs, then both commit. Without the
+    render lock (ADR 0027) the second's render does not see the first's uncommitted change
+    and the prompt keeps the class's old name; with it, the stored documents are what the list
+    builds from the rows."""
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from promptworks_contracts.envelope import Envelope
+    from promptworks_eventkit.messages import ReceivedEvent
+    from query_api.projections import build_router
+
+    router = build_router()
+
+    def received(event: Any) -> ReceivedEvent:
+        key = (event.topic, event.stream_id())
+        publisher.versions[key] = publisher.versions.get(key, 0) + 1
+        envelope = Envelope(
+            id=uuid.uuid4(),
+            type=event.event_type,
+            source="/tests",
+            subject=event.stream_id(),
+            time=datetime.now(UTC),
+            correlationid="tests",
+            streamversion=publisher.versions[key],
+        )
+        return ReceivedEvent(event.topic, 0, 0, envelope, event)
+
+    def into_demo(prompt: Any) -> PromptMetadataEdited:
+        return PromptMetadataEdited(
+            prompt_id=prompt.prompt_id,
+            name=prompt.name,
+            author=prompt.author,
+            description="",
+            class_id=world.demo.class_id,
+            tag_ids=[],
+            changed=["class_id"],
+        )
+
+    async def waiting(session: Any) -> bool:
+        waits = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        waits += " AND datname = current_database()"
+        return bool((await session.execute(text(waits))).scalar_one())
+
+    async def race(first: Any, second: Any) -> None:
+        """``first`` applied and rendered, its transaction held open until ``second`` waits
+        for it (with the lock) or is done (without it); then both commit."""
+
+        async def apply_second() -> None:
+            async with api.sessions() as session, session.begin():
+                await router(session, [received(second)])
+
+        async with api.sessions() as held, held.begin():
+            await router(held, [received(first)])
+            task = asyncio.create_task(apply_second())
+            async with api.sessions() as watcher:
+                for _ in range(200):
+                    if task.done() or await waiting(watcher):
+                        break
+                    await asyncio.sleep(0.05)
+        await task
+
+    async def class_names() -> dict[str, str]:
+        stored, expected = await stored_and_built(api)
+        assert stored == expected and len(stored) == 4
+        documents = map(json.loads, stored.values())
+        return {d["name"]: d["class"]["name"] for d in documents if d["class"]}
+
+    rename = PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description="")
+    await race(into_demo(world.summarize), rename)  # the prompt's batch first
+    assert (await class_names())["summarize article"] == "showcase"
+    again = PromptClassUpdated(class_id=world.demo.class_id, name="exhibit", description="")
+    await race(again, into_demo(world.translator))  # the rename first
+    named = await class_names()
+    assert named["translator"] == named["summarize article"] == named["greeting"] == "exhibit"
