@@ -119,12 +119,15 @@ def learn_words(where: ColumnElement[bool]) -> Any:
     return pg_insert(prompt_words).from_select(["word"], source).on_conflict_do_nothing()
 
 
-def forget_words(candidates: list[str]) -> Any:
-    """Deletes the ``candidates`` no prompt has (any project's, archived or not): one probe of
-    ``ix_prompts_words`` per candidate."""
+def forget_words(candidates: list[str], edited: list[UUID]) -> Any:
+    """Deletes the ``candidates`` no prompt has (any project's, archived or not): those the
+    ``edited`` prompts still have are kept without a look; each other one is one probe of
+    ``ix_prompts_words`` (which reads the word's whole posting list: the cost grows with the
+    number of prompts having it)."""
     w = prompt_words.c
+    kept = select(func.unnest(p.words)).where(any_of(p.prompt_id, edited))
     used = select(p.prompt_id).where(p.words.contains(array([w.word]))).exists()
-    return delete(prompt_words).where(any_of(w.word, candidates), ~used)
+    return delete(prompt_words).where(any_of(w.word, candidates), w.word.not_in(kept), ~used)
 
 
 _WORDED = frozenset({"name", "author"})
@@ -214,4 +217,4 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
     if batch.learned:
         await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
     if batch.previous_words:
-        await session.execute(forget_words(batch.previous_words))
+        await session.execute(forget_words(batch.previous_words, list(batch.renamed)))
