@@ -25,10 +25,8 @@ import json
 import random
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -37,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.prompt_data import FIRST, LAST, OBJECTS, QUALIFIERS, VERBS, _events
 from bench.prompt_list import chosen_infra
-from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import (
     DomainEvent,
     PromptClassCreated,
@@ -50,6 +47,7 @@ from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections import build_router
 from query_api.tables import prompt_words
 from tests.support.infra import create_database, drop_database, migrate
+from tests.support.kafka import envelope_for
 
 BATCH = 2000
 PRUNING = {
@@ -59,16 +57,7 @@ PRUNING = {
 
 
 def received(event: DomainEvent, version: int) -> ReceivedEvent:
-    envelope = Envelope(
-        id=uuid.uuid4(),
-        type=event.event_type,
-        source="/bench",
-        subject=event.stream_id(),
-        time=datetime.now(UTC),
-        correlationid="bench",
-        streamversion=version,
-    )
-    return ReceivedEvent(event.topic, 0, 0, envelope, event)
+    return ReceivedEvent(event.topic, 0, 0, envelope_for(event, version), event)
 
 
 class StatementClock:

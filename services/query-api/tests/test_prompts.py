@@ -395,23 +395,12 @@ async def stored_and_built(api: Any) -> tuple[dict[uuid.UUID, str], dict[uuid.UU
 def received(publisher: Any, event: Any) -> Any:
     """``event`` as a consumer would receive it, next in its stream (not published: the test
     applies it through the router itself)."""
-    from datetime import UTC, datetime
-
-    from promptworks_contracts.envelope import Envelope
     from promptworks_eventkit.messages import ReceivedEvent
+    from tests.support.kafka import envelope_for
 
     key = (event.topic, event.stream_id())
     publisher.versions[key] = publisher.versions.get(key, 0) + 1
-    envelope = Envelope(
-        id=uuid.uuid4(),
-        type=event.event_type,
-        source="/tests",
-        subject=event.stream_id(),
-        time=datetime.now(UTC),
-        correlationid="tests",
-        streamversion=publisher.versions[key],
-    )
-    return ReceivedEvent(event.topic, 0, 0, envelope, event)
+    return ReceivedEvent(event.topic, 0, 0, envelope_for(event, publisher.versions[key]), event)
 
 
 async def race(api: Any, publisher: Any, first: Any, second: Any) -> None:
