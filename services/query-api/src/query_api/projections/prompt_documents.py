@@ -23,11 +23,11 @@ leaves a stale name behind.
 Created and edited prompts also add their words to ``prompt_words`` (the search lexicon), and
 a batch whose edits may drop words (a name or author changed) deletes, after its handlers, those
 of the edited prompts' previous words that no prompt has any more (``forget_words``: a probe
-of ``ix_prompts_words`` per word the edited prompts no longer have). Such a batch takes the render lock exclusively before its
-handlers, as a catalogue batch does: every prompt batch learns its words under the lock shared,
-so the deletion waits for the batches learning now and sees their prompts; a batch learning
-later relearns a word deleted under it. Archived prompts keep their words (``archived=all``
-searches them); prompts are never deleted.
+of ``ix_prompts_words`` per word the edited prompts no longer have). Such a batch takes the
+render lock exclusively before its handlers, as a catalogue batch does: every prompt batch
+learns its words under the lock shared, so the deletion waits for the batches learning now and
+sees their prompts; a batch learning later relearns a word deleted under it. Archived prompts
+keep their words (``archived=all`` searches them); prompts are never deleted.
 """
 
 from __future__ import annotations
