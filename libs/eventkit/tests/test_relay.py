@@ -1,7 +1,7 @@
 """Outbox relay guarantees on real PostgreSQL and Kafka.
 
-- A transaction that commits late (its outbox id is lower than rows already published) is
-  still published: the relay reads unpublished rows, not "rows after the last id".
+- A transaction that commits late (its outbox position is lower than rows already published)
+  is still published: the relay reads the queue's rows, not "rows after the last position".
 - kill -9 between publish and mark loses nothing; the re-sent duplicates carry the same event
   ids and stream versions, so a consumer applies each event exactly once.
 - Rows sent as record batches (one per topic and partition) land where ``send`` would put
@@ -77,7 +77,7 @@ async def unpublished(dsn: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
         return int(
-            await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            await connection.fetchval("SELECT count(*) FROM outbox")  # a queue: all unpublished
         )
     finally:
         await connection.close()
@@ -91,7 +91,7 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
     async with running_relay(dsn, kafka):
         async with scratch_db.sessions() as writer_a:
             await writer_a.begin()
-            # Writer A takes the lower outbox id and holds its transaction open ...
+            # Writer A takes the lower position and holds its transaction open ...
             await store.append(
                 writer_a,
                 str(late_stream),
@@ -110,7 +110,7 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
                 )
             first = await read_topic(kafka, PROMPT_EVENTS, 1)
             assert first[0].envelope.subject == str(early_stream)
-            await writer_a.commit()  # A commits late, below the id already published
+            await writer_a.commit()  # A commits late, below the position already published
 
         records = await read_topic(kafka, PROMPT_EVENTS, 2, settle=1.0)
     assert sorted(r.envelope.subject for r in records) == sorted(
@@ -259,12 +259,12 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     dsn = asyncpg_dsn(scratch_db.url)
     streams = await append_prompts(scratch_db, store, 50)
 
-    # Lock the outbox rows: the relay can read and publish them, but its UPDATE ... SET
-    # published_at blocks. That pins it exactly between "broker acknowledged" and "marked".
+    # Lock the outbox rows: the relay can read and publish them, but its DELETE (the mark)
+    # blocks. That pins it exactly between "broker acknowledged" and "marked".
     blocker = await asyncpg.connect(dsn)
     transaction = blocker.transaction()
     await transaction.start()
-    await blocker.fetch("SELECT id FROM outbox FOR UPDATE")
+    await blocker.fetch("SELECT position FROM outbox FOR UPDATE")
 
     relay = await start_relay_process(scratch_db, kafka)
     published = await read_topic(kafka, PROMPT_EVENTS, 50)
@@ -272,7 +272,7 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     for _ in range(200):
         waiting = await observer.fetch(
             "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'UPDATE outbox%'"
+            "AND query LIKE 'DELETE FROM outbox%'"
         )
         if waiting:
             break
@@ -281,7 +281,7 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
 
     relay.send_signal(signal.SIGKILL)
     await relay.wait()
-    # The dead client's backend would otherwise finish the UPDATE once the lock is released;
+    # The dead client's backend would otherwise finish the DELETE once the lock is released;
     # a crashed host's connection dies with it, so end the backend as the crash would.
     await observer.execute("SELECT pg_terminate_backend($1)", waiting[0]["pid"])
     await transaction.rollback()

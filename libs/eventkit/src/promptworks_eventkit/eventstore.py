@@ -5,8 +5,13 @@ command's events are stored AND queued for Kafka, or neither. Nothing is publish
 
 One statement writes an append's events, their outbox rows and the NOTIFY (``APPEND``): the
 rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event append
-costs about as much client CPU as a few single-row statements did per event (ADR 0021). Both
-inserts take the rows in version order, so per stream outbox id order is version order.
+costs about as much client CPU as a few single-row statements did per event (ADR 0021). The
+events take their positions in version order, and an outbox row is keyed by its event's
+position, so per stream outbox order is version order.
+
+The payload is stored once (ADR 0028): ``events.data`` (``json``: the text as pydantic made
+it) is both the history aggregates load from and the Kafka message the relay sends; the outbox
+row holds only what is not in ``events`` (the topic, the Kafka headers).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,19 +47,20 @@ APPEND = text(
     ), stored AS (
         INSERT INTO events
             (stream_id, stream_type, version, event_id, event_type, data, metadata, recorded_at)
-        SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS jsonb),
-               CAST(metadata AS jsonb), :recorded_at
+        SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS json),
+               CAST(metadata AS json), :recorded_at
         FROM appended ORDER BY n
+        RETURNING position, event_id
     ), queued AS (
-        INSERT INTO outbox (event_id, topic, key, headers, value)
-        SELECT event_id, topic, :stream_id, CAST(headers AS jsonb), convert_to(data, 'UTF8')
-        FROM appended ORDER BY n
+        INSERT INTO outbox (position, topic, headers)
+        SELECT stored.position, appended.topic, CAST(appended.headers AS json)
+        FROM stored JOIN appended USING (event_id)
     )
     SELECT pg_notify(:channel, '')
     """
 )
-"""The events' JSON goes to PostgreSQL as the text pydantic made, parsed into JSONB there; the
-same text, as UTF-8 bytes, is the Kafka message."""
+"""The events' JSON goes to PostgreSQL as the text pydantic made and stays that text (``json``
+checks it, ``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message."""
 
 
 class EventStore:
@@ -77,14 +83,15 @@ class EventStore:
         from_version: int = 1,
         to_version: int | None = None,
     ) -> list[StoredEvent]:
-        query = select(events.c.event_type, events.c.data, events.c.metadata).where(
-            events.c.stream_id == stream_id, events.c.version >= from_version
-        )
+        # As text: pydantic parses the stored JSON once (no dict, no json.dumps in between).
+        query = select(
+            events.c.event_type, cast(events.c.data, Text), cast(events.c.metadata, Text)
+        ).where(events.c.stream_id == stream_id, events.c.version >= from_version)
         if to_version is not None:
             query = query.where(events.c.version <= to_version)
         rows = await session.execute(query.order_by(events.c.version))
         return [
-            StoredEvent(Envelope.model_validate(meta), decode_event(kind, json.dumps(data)))
+            StoredEvent(Envelope.model_validate_json(meta), decode_event(kind, data))
             for kind, data, meta in rows
         ]
 

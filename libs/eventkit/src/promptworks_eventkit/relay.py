@@ -1,16 +1,23 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
 Invariants and the choices behind them:
-- Rows are read by ``published_at IS NULL`` in ``id`` order, never "after the last id seen":
-  a row whose transaction commits late (its id is lower than rows already published) is still
-  unpublished and is picked up by the next pass. No late commit can be skipped.
-- Per aggregate, ``id`` order is version order: a second append to one stream waits on the
-  unique (stream_id, version) index until the first commits, so it always gets a later id.
-- A batch is sent in id order through one idempotent producer and marked published only after
-  every send of it was acknowledged. A crash in between re-sends the batch: duplicates carry the
-  same ``ce_id`` and stream version, which consumers skip.
+- The outbox is a queue (ADR 0028): every row in it is unpublished. Rows are read in
+  ``position`` order from the head, never "after the last position seen": a row whose
+  transaction commits late (its position is lower than rows already published) is still in the
+  queue and is picked up by the next pass. No late commit can be skipped.
+- Per aggregate, ``position`` order is version order: an append after version N needs version N
+  committed (the expected-version check reads committed rows; a concurrent append of the same
+  version waits on the unique (stream_id, version) index and fails), so it takes its positions
+  from the sequence after N's. Ordering by transaction id (or snapshot) instead would not give
+  this: an older transaction may append a stream's next version after a newer one committed.
+- A row's message is its event's row in ``events``: ``data``'s text as UTF-8 bytes (exactly what
+  the service serialised), keyed by ``stream_id``; the outbox row adds the topic and headers.
+- A batch is sent in position order through one idempotent producer and its rows are deleted
+  only after every send of it was acknowledged. A crash in between re-sends the batch:
+  duplicates carry the same ``ce_id`` and stream version, which consumers skip. The delete is
+  the "published" mark: the history stays in ``events``; nothing is rewritten or pruned later.
 - Without tracing, rows go to Kafka as record batches built here, one per (topic, partition)
-  (``send_batch``), in id order within each: a per-message ``send`` cost ~30-50 µs of CPU
+  (``send_batch``), in position order within each: a per-message ``send`` cost ~30-50 µs of CPU
   (metadata wait, size estimate, the pure-Python murmur2 partitioner, a future per message).
   The partition is the producer's default partitioner's choice for the key, as ``send`` would
   make it, computed once per key and batch, so a stream's events stay on one partition whichever
@@ -50,22 +57,18 @@ BACKLOG_INTERVAL = 5.0
 """Seconds between two counts of the backlog (a count reads every unpublished row)."""
 
 SELECT_BATCH = """
-    SELECT id, topic, key, headers, value FROM outbox
-    WHERE published_at IS NULL ORDER BY id LIMIT $1
+    SELECT o.position, o.topic, e.stream_id AS key, o.headers, CAST(e.data AS text) AS value
+    FROM outbox AS o JOIN events AS e USING (position) ORDER BY o.position LIMIT $1
 """
 # Returns each row's relay latency on the database clock: created (in the event's transaction)
-# -> published and marked.
+# -> published and deleted.
 MARK_PUBLISHED = (
-    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[]) "
-    "RETURNING extract(epoch FROM published_at - created_at)::float8"
+    "DELETE FROM outbox WHERE position = ANY($1::bigint[]) "
+    "RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8"
 )
 BACKLOG = """
     SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
-    FROM outbox WHERE published_at IS NULL
-"""
-PRUNE_PUBLISHED = """
-    DELETE FROM outbox WHERE published_at IS NOT NULL
-    AND published_at < now() - make_interval(secs => $1)
+    FROM outbox
 """
 
 
@@ -77,13 +80,11 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
-        retention_seconds: float = 3600.0,
     ) -> None:
         self._dsn = dsn
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._retention_seconds = retention_seconds
         self._wake = asyncio.Event()
         self.active = False
 
@@ -111,7 +112,6 @@ class OutboxRelay:
             self.active = True
             log.info("outbox relay active")
             await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
-            passes = 0
             counted_at = 0.0
             while True:
                 # Measured before publishing: while Kafka refuses writes (each attempt fails and
@@ -120,9 +120,6 @@ class OutboxRelay:
                     await self.measure_backlog(connection)
                     counted_at = time.monotonic()
                 published = await self.publish_pending(connection)
-                passes += 1
-                if passes % 100 == 0:
-                    await connection.execute(PRUNE_PUBLISHED, self._retention_seconds)
                 if published < self._batch_size:
                     await self._wait_for_work()
         finally:
@@ -149,15 +146,15 @@ class OutboxRelay:
             sends = [await self._send(row) for row in rows]
         else:
             sends = await self._send_batches(rows)
-        await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
-        latencies = await connection.fetch(MARK_PUBLISHED, [row["id"] for row in rows])
+        await asyncio.gather(*sends)  # every ack, or an exception and nothing is deleted
+        latencies = await connection.fetch(MARK_PUBLISHED, [row["position"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
         for (latency,) in latencies:
             OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
 
     async def _send_batches(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
-        """Sends ``rows`` as one record batch per (topic, partition), in id order within each;
+        """Sends ``rows`` as one record batch per (topic, partition), in position order within each;
         returns the futures of their acknowledgements."""
         groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record, Headers]]] = {}
         chosen: dict[tuple[str, bytes], int] = {}
@@ -176,7 +173,8 @@ class OutboxRelay:
         for (topic, partition), members in groups.items():
             batch = self._producer.create_batch()
             for key, row, headers in members:
-                record = {"key": key, "value": row["value"], "timestamp": None, "headers": headers}
+                value = row["value"].encode()
+                record = {"key": key, "value": value, "timestamp": None, "headers": headers}
                 if batch.append(**record) is None:  # full: send it, start the next one
                     sends.append(await self._producer.send_batch(batch, topic, partition=partition))
                     batch = self._producer.create_batch()
@@ -196,7 +194,7 @@ class OutboxRelay:
     ) -> asyncio.Future[Any]:
         sent: asyncio.Future[Any] = await self._producer.send(
             row["topic"],
-            value=row["value"],
+            value=row["value"].encode(),
             key=row["key"].encode(),
             headers=[(name, value.encode()) for name, value in headers],
         )
