@@ -34,6 +34,7 @@ from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.relay import RELAY_LOCK_KEY, OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings
+from promptworks_eventkit.tracing import set_enabled
 from tests.support.infra import REPO
 from tests.support.kafka import read_topic
 
@@ -163,6 +164,36 @@ async def test_record_batches_keep_partitions_order_and_headers(
         assert [r.envelope.streamversion for r in mine] == [1, 2, 3, 4]
         assert [r.envelope.id for r in mine] == ids[stream]
         assert all(r.envelope.subject == str(stream) for r in mine)
+    assert await unpublished(dsn) == 0
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["record-batches", "traced-sends"])
+async def test_the_message_is_the_stored_json_byte_for_byte(
+    scratch_db, kafka: KafkaSettings, traced: bool
+) -> None:
+    """The payload is stored once (``events.data``, ``json``, ADR 0028): the record's value is
+    the text the service serialised, key order and non-ASCII included, on both send paths."""
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    stream = uuid.uuid4()
+    batch = [PromptCreated(prompt_id=stream, name='é "q"'), PromptArchived(prompt_id=stream)]
+    async with scratch_db.sessions() as session, session.begin():
+        envelopes = await store.append(session, str(stream), batch, 0, MessageContext())
+    producer: AIOKafkaProducer = create_producer(kafka, "relay-test")
+    await producer.start()
+    set_enabled(traced)
+    try:
+        connection = await asyncpg.connect(dsn)
+        try:
+            assert await OutboxRelay(dsn, producer).publish_pending(connection) == 2
+        finally:
+            await connection.close()
+    finally:
+        set_enabled(False)
+        await producer.stop()
+    records = await read_topic(kafka, PROMPT_EVENTS, 2, settle=0.5)
+    assert [r.value for r in records] == [event.model_dump_json().encode() for event in batch]
+    assert [r.envelope.id for r in records] == [e.id for e in envelopes]
     assert await unpublished(dsn) == 0
 
 
