@@ -194,6 +194,7 @@ async def test_the_message_is_the_stored_json_byte_for_byte(
     records = await read_topic(kafka, PROMPT_EVENTS, 2, settle=0.5)
     assert [r.value for r in records] == [event.model_dump_json().encode() for event in batch]
     assert [r.envelope.id for r in records] == [e.id for e in envelopes]
+    assert [r.headers for r in records] == [e.to_kafka_headers() for e in envelopes]
     assert await unpublished(dsn) == 0
 
 

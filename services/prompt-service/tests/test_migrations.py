@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.relay import SELECT_BATCH
 from tests.support.infra import Infra, create_database, drop_database
@@ -100,10 +101,14 @@ async def test_0002_keeps_every_prompt_name_and_downgrades_back(
 OLD_OUTBOX = """
 INSERT INTO events (stream_id, stream_type, version, event_id, event_type, data, metadata)
 SELECT 's', 'prompt', v, ('00000000-0000-0000-0000-00000000000' || v)::uuid, 'kind',
-       ('{"z":' || v || ',"a":"x"}')::jsonb, '{"id":"m"}'::jsonb
+       ('{"z":' || v || ',"a":"x"}')::jsonb,
+       ('{"id":"m","datacontenttype":"application/json","traceparent":null,"streamversion":'
+        || v || '}')::jsonb
 FROM generate_series(1, 3) AS v;
 INSERT INTO outbox (event_id, topic, key, headers, value, published_at)
-SELECT ('00000000-0000-0000-0000-00000000000' || v)::uuid, 'topic', 's', '[["ce_id", "m"]]',
+SELECT ('00000000-0000-0000-0000-00000000000' || v)::uuid, 'topic', 's',
+       ('[["content-type", "application/json"], ["ce_id", "m"], ["ce_streamversion", "' || v
+        || '"]]')::jsonb,
        convert_to('{"z":' || v || ',"a":"x"}', 'UTF8'), CASE WHEN v = 1 THEN now() END
 FROM generate_series(1, 3) AS v;
 """
@@ -127,16 +132,25 @@ async def test_0004_carries_unpublished_outbox_rows_over_both_ways(infra: Infra)
         ]
         positions = await connection.fetch("SELECT position FROM events WHERE version > 1")
         assert [r["position"] for r in queued] == sorted(r["position"] for r in positions)
-        assert json.loads(queued[0]["headers"]) == [["ce_id", "m"]]
+        assert kafka_headers(json.loads(queued[0]["metadata"])) == [
+            ("content-type", b"application/json"),
+            ("ce_id", b"m"),
+            ("ce_streamversion", b"2"),
+        ]
 
         await alembic(url, "downgrade", "0003")
         rows = await connection.fetch(
-            "SELECT o.key, convert_from(o.value, 'UTF8') AS value, e.version FROM outbox AS o "
-            "JOIN events AS e USING (event_id) WHERE o.published_at IS NULL ORDER BY o.id"
+            "SELECT o.key, convert_from(o.value, 'UTF8') AS value, e.version, o.headers::text "
+            "FROM outbox AS o JOIN events AS e USING (event_id) WHERE o.published_at IS NULL "
+            "ORDER BY o.id"
         )
         assert [(r["key"], r["value"], r["version"]) for r in rows] == [
             ("s", '{"z":2,"a":"x"}', 2),
             ("s", '{"z":3,"a":"x"}', 3),
+        ]
+        assert [json.loads(r["headers"]) for r in rows] == [
+            [["content-type", "application/json"], ["ce_id", "m"], ["ce_streamversion", str(v)]]
+            for v in (2, 3)
         ]
         await alembic(url, "upgrade", "head")
         assert len(await connection.fetch(SELECT_BATCH, 10)) == 2

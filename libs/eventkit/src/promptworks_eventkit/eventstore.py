@@ -11,12 +11,12 @@ position, so per stream outbox order is version order.
 
 The payload is stored once (ADR 0028): ``events.data`` (``json``: the text as pydantic made
 it) is both the history aggregates load from and the Kafka message the relay sends; the outbox
-row holds only what is not in ``events`` (the topic, the Kafka headers).
+row holds only its event's position and topic (the Kafka headers are the envelope's, built by
+the relay from ``events.metadata``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -24,7 +24,7 @@ from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.envelope import HEADER_PREFIX, Envelope
+from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent, decode_event
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from promptworks_eventkit.messages import MessageContext, StoredEvent, new_envelopes
@@ -40,10 +40,9 @@ APPEND = text(
         SELECT * FROM unnest(
             CAST(:stream_types AS text[]), CAST(:versions AS integer[]),
             CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]),
-            CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[]),
-            CAST(:headers AS text[])
+            CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[])
         ) WITH ORDINALITY
-        AS a(stream_type, version, event_id, event_type, data, metadata, topic, headers, n)
+        AS a(stream_type, version, event_id, event_type, data, metadata, topic, n)
     ), stored AS (
         INSERT INTO events
             (stream_id, stream_type, version, event_id, event_type, data, metadata, recorded_at)
@@ -52,9 +51,8 @@ APPEND = text(
         FROM appended ORDER BY n
         RETURNING position, event_id
     ), queued AS (
-        INSERT INTO outbox (position, topic, headers)
-        SELECT stored.position, appended.topic, CAST(appended.headers AS json)
-        FROM stored JOIN appended USING (event_id)
+        INSERT INTO outbox (position, topic)
+        SELECT stored.position, appended.topic FROM stored JOIN appended USING (event_id)
     )
     SELECT pg_notify(:channel, '')
     """
@@ -131,7 +129,6 @@ class EventStore:
             "data": data,
             "metadata": [envelope.model_dump_json() for envelope in envelopes],
             "topics": [self._kafka.topic(event.topic) for event in new_events],
-            "headers": outbox_headers(envelopes),
         }
         try:
             async with session.begin_nested():
@@ -143,35 +140,3 @@ class EventStore:
                 stream_id, expected_version, await self.version(session, stream_id)
             ) from error
         return envelopes
-
-
-VARYING_HEADERS = (f"{HEADER_PREFIX}id", f"{HEADER_PREFIX}type", f"{HEADER_PREFIX}streamversion")
-
-
-def outbox_headers(envelopes: Sequence[Envelope]) -> list[str]:
-    """Each envelope's Kafka headers (``Envelope.to_kafka_headers``) as the outbox's JSON text.
-
-    The envelopes of one append differ only in id, type and version (``new_envelopes``), so
-    the first one's headers, encoded once, are the template, and each envelope's three values
-    are put in their places: a UUID, a type matching ``promptworks.[a-z_.]+.v<N>`` and an
-    integer need no JSON escaping (building each from ``model_dump`` and ``json.dumps`` cost
-    ~25 µs per event, this a few µs)."""
-    if not envelopes:
-        return []
-    # Per header: its encoded pair, or the name of a varying one (filled per envelope).
-    template = [
-        name if name in VARYING_HEADERS else json.dumps([name, value.decode()])
-        for name, value in envelopes[0].to_kafka_headers()
-    ]
-    encoded: list[str] = []
-    for envelope in envelopes:
-        values = dict(
-            zip(
-                VARYING_HEADERS,
-                (str(envelope.id), envelope.type, str(envelope.streamversion)),
-                strict=True,
-            )
-        )
-        pairs = [f'["{part}", "{values[part]}"]' if part in values else part for part in template]
-        encoded.append("[" + ", ".join(pairs) + "]")
-    return encoded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
+from promptworks_contracts.envelope import CONTENT_TYPE, CONTENT_TYPE_HEADER, HEADER_PREFIX
 from promptworks_eventkit.tables import COMMAND_SIDE_TABLES, CONSUMER_SIDE_TABLES
 
 
@@ -63,7 +64,6 @@ OUTBOX_QUEUE = """
     CREATE TABLE outbox_queue (
         position bigint PRIMARY KEY,
         topic text NOT NULL,
-        headers json NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now()
     )
 """
@@ -79,6 +79,17 @@ OUTBOX_TABLE = """
         published_at timestamptz
     )
 """
+
+
+HEADERS_OF_METADATA = f"""
+    jsonb_build_array(jsonb_build_array('{CONTENT_TYPE_HEADER}', '{CONTENT_TYPE}')) || coalesce(
+        (SELECT jsonb_agg(jsonb_build_array('{HEADER_PREFIX}' || m.key, m.value) ORDER BY m.n)
+         FROM json_each_text(e.metadata) WITH ORDINALITY AS m(key, value, n)
+         WHERE m.value IS NOT NULL AND m.key <> 'datacontenttype'),
+        '[]'::jsonb)
+"""
+"""The old outbox's headers column, from the event's envelope (``events.metadata``, still
+``json``: in its key order): what ``kafka_headers`` builds in the relay."""
 
 
 def _has_column(table: str, column: str) -> bool:
@@ -109,14 +120,16 @@ def _replace_outbox(new: str) -> None:
 def adopt_outbox_queue() -> None:
     """The old outbox (a copy of each payload, marked ``published_at``) becomes the queue.
 
-    In one transaction, holding its tables exclusively: ``events.data``/``metadata`` become
-    ``json``; each unpublished row's bytes (the Kafka message) are put back as its event's
-    ``data``, so what the relay sends is byte for byte what the old relay would have sent;
-    then the unpublished rows move to the queue, keyed by their event's position. A process of
-    the previous version still running fails its next append or mark (columns gone): its
-    command is rolled back, its batch re-sent by the new relay (duplicates consumers skip).
-    A database created after this change already has the queue (the first migration creates
-    ``tables.py``'s shape): nothing to do."""
+        In one transaction, holding its tables exclusively: ``events.data``/``metadata`` become
+        ``json``; each unpublished row's bytes (the Kafka message) are put back as its event's
+        ``data``, so what the relay sends is byte for byte what the old relay would have sent;
+        then the unpublished rows move to the queue, keyed by their event's position (their headers
+    are the envelope's: the relay builds them from ``events.metadata``; only their order may differ,
+    ``jsonb`` having reordered the envelope's keys). A process of
+        the previous version still running fails its next append or mark (columns gone): its
+        command is rolled back, its batch re-sent by the new relay (duplicates consumers skip).
+        A database created after this change already has the queue (the first migration creates
+        ``tables.py``'s shape): nothing to do."""
     if not _has_column("outbox", "published_at"):
         return
     op.execute(
@@ -129,8 +142,8 @@ def adopt_outbox_queue() -> None:
     )
     op.execute(OUTBOX_QUEUE)
     _carry_over(
-        "INSERT INTO outbox_queue (position, topic, headers, created_at) "
-        "SELECT e.position, o.topic, o.headers::json, o.created_at "
+        "INSERT INTO outbox_queue (position, topic, created_at) "
+        "SELECT e.position, o.topic, o.created_at "
         "FROM outbox AS o JOIN events AS e USING (event_id) WHERE o.published_at IS NULL",
         "SELECT count(*) FROM outbox WHERE published_at IS NULL",
     )
@@ -144,7 +157,7 @@ def restore_outbox_table() -> None:
     op.execute(OUTBOX_TABLE)
     _carry_over(
         "INSERT INTO outbox_table (event_id, topic, key, headers, value, created_at) "
-        "SELECT e.event_id, o.topic, e.stream_id, o.headers::jsonb, "
+        f"SELECT e.event_id, o.topic, e.stream_id, {HEADERS_OF_METADATA}, "
         "convert_to(e.data::text, 'UTF8'), o.created_at "
         "FROM outbox AS o JOIN events AS e USING (position) ORDER BY o.position",
         "SELECT count(*) FROM outbox",

@@ -11,7 +11,9 @@ Invariants and the choices behind them:
   from the sequence after N's. Ordering by transaction id (or snapshot) instead would not give
   this: an older transaction may append a stream's next version after a newer one committed.
 - A row's message is its event's row in ``events``: ``data``'s text as UTF-8 bytes (exactly what
-  the service serialised), keyed by ``stream_id``; the outbox row adds the topic and headers.
+  the service serialised), keyed by ``stream_id``, with the envelope's headers built from
+  ``metadata`` (``kafka_headers``, as ``Envelope.to_kafka_headers``); the outbox row adds the
+  topic.
 - A batch is sent in position order through one idempotent producer and its rows are deleted
   only after every send of it was acknowledged. A crash in between re-sends the batch:
   duplicates carry the same ``ce_id`` and stream version, which consumers skip. The delete is
@@ -40,6 +42,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
 from promptworks_eventkit.metrics import (
     OUTBOX_BACKLOG,
@@ -57,7 +60,8 @@ BACKLOG_INTERVAL = 5.0
 """Seconds between two counts of the backlog (a count reads every unpublished row)."""
 
 SELECT_BATCH = """
-    SELECT o.position, o.topic, e.stream_id AS key, o.headers, CAST(e.data AS text) AS value
+    SELECT o.position, o.topic, e.stream_id AS key, CAST(e.metadata AS text) AS metadata,
+           CAST(e.data AS text) AS value
     FROM outbox AS o JOIN events AS e USING (position) ORDER BY o.position LIMIT $1
 """
 # Returns each row's relay latency on the database clock: created (in the event's transaction)
@@ -142,10 +146,11 @@ class OutboxRelay:
         rows = await connection.fetch(SELECT_BATCH, self._batch_size)
         if not rows:
             return 0
+        headers = _headers_of(rows)
         if tracing_enabled():
-            sends = [await self._send(row) for row in rows]
+            sends = [await self._send(row, h) for row, h in zip(rows, headers, strict=True)]
         else:
-            sends = await self._send_batches(rows)
+            sends = await self._send_batches(rows, headers)
         await asyncio.gather(*sends)  # every ack, or an exception and nothing is deleted
         latencies = await connection.fetch(MARK_PUBLISHED, [row["position"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
@@ -153,13 +158,15 @@ class OutboxRelay:
             OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
 
-    async def _send_batches(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
+    async def _send_batches(
+        self, rows: list[asyncpg.Record], every_headers: list[Headers]
+    ) -> list[asyncio.Future[Any]]:
         """Sends ``rows`` as one record batch per (topic, partition), in position order within each;
         returns the futures of their acknowledgements."""
         groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record, Headers]]] = {}
         chosen: dict[tuple[str, bytes], int] = {}
         partitions: dict[str, list[int]] = {}
-        for row, headers in zip(rows, _headers_of(rows), strict=True):
+        for row, headers in zip(rows, every_headers, strict=True):
             topic, key = row["topic"], row["key"].encode()
             partition = chosen.get((topic, key))
             if partition is None:
@@ -182,23 +189,14 @@ class OutboxRelay:
             sends.append(await self._producer.send_batch(batch, topic, partition=partition))
         return sends
 
-    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
-        headers = _headers(row["headers"])
+    async def _send(self, row: asyncpg.Record, headers: Headers) -> asyncio.Future[Any]:
         # Sent within the context the event was recorded in: the send span continues the
         # request's trace and names itself in the Kafka ``traceparent`` header.
         with within(_trace_of(headers)):
-            return await self._publish(row, headers)
-
-    async def _publish(
-        self, row: asyncpg.Record, headers: list[tuple[str, str]]
-    ) -> asyncio.Future[Any]:
-        sent: asyncio.Future[Any] = await self._producer.send(
-            row["topic"],
-            value=row["value"].encode(),
-            key=row["key"].encode(),
-            headers=[(name, value.encode()) for name, value in headers],
-        )
-        return sent
+            sent: asyncio.Future[Any] = await self._producer.send(
+                row["topic"], value=row["value"].encode(), key=row["key"].encode(), headers=headers
+            )
+            return sent
 
     async def measure_backlog(self, connection: asyncpg.Connection) -> None:
         count, oldest_age = await connection.fetchrow(BACKLOG)
@@ -210,24 +208,15 @@ _PARTITIONER = DefaultPartitioner()
 """The producer's default: murmur2 of the key over every partition of the topic."""
 
 
-def _trace_of(headers: list[tuple[str, str]]) -> str | None:
-    return next((value for name, value in headers if name == "ce_traceparent"), None)
-
-
 Headers = list[tuple[str, bytes]]
 
 
+def _trace_of(headers: Headers) -> str | None:
+    return next((value.decode() for name, value in headers if name == "ce_traceparent"), None)
+
+
 def _headers_of(rows: list[asyncpg.Record]) -> list[Headers]:
-    """Each row's Kafka headers, encoded: the batch's JSON texts parsed as one array (one
-    parse per batch, not one per row)."""
-    texts = [row["headers"] for row in rows]
-    if all(isinstance(text, str) for text in texts):
-        every = json.loads("[" + ",".join(texts) + "]")
-    else:
-        every = [_headers(text) for text in texts]
-    return [[(str(name), str(value).encode()) for name, value in pairs] for pairs in every]
-
-
-def _headers(raw: Any) -> list[tuple[str, str]]:
-    pairs = json.loads(raw) if isinstance(raw, str) else raw
-    return [(str(name), str(value)) for name, value in pairs]
+    """Each row's Kafka headers, from its envelope: the batch's stored JSON texts parsed as one
+    array (one parse per batch, not one per row)."""
+    every = json.loads("[" + ",".join(row["metadata"] for row in rows) + "]")
+    return [kafka_headers(attributes) for attributes in every]

@@ -5,9 +5,10 @@ Invariants:
   writer into a conflict instead of a lost update. ``data`` is ``json``, not ``jsonb``: it keeps
   the text the service produced, byte for byte, which is also the Kafka message (ADR 0028).
 - ``outbox``: a queue of the events not yet published, written in the same transaction as
-  ``events``: one narrow row per event, keyed by the event's ``position`` (the payload and the
-  key are read from ``events``, never copied). The relay deletes a row only after the broker
-  acknowledged its event, so an event is never lost, at worst sent twice.
+  ``events``: one narrow row per event, keyed by the event's ``position`` (the payload, the key
+  and the envelope the headers are built from are read from ``events``, never copied). The
+  relay deletes a row only after the broker acknowledged its event, so an event is never lost,
+  at worst sent twice.
 - ``consumer_offsets``: the next offset to read per (consumer, topic, partition), committed in
   the same transaction as the consumer's effects; the consumer seeks there on assignment.
 - ``consumer_stream_positions``: the highest stream version a consumer applied per stream. Per
@@ -60,7 +61,6 @@ outbox = Table(
     # row, and both rows are written by one statement).
     Column("position", BigInteger, primary_key=True, autoincrement=False),
     Column("topic", Text, nullable=False),
-    Column("headers", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
