@@ -286,7 +286,7 @@ async def watch(
                 evaluated_at = now
                 break
             await asyncio.sleep(0.02)
-        while await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+        while await connection.fetchval("SELECT count(*) FROM outbox"):
             own += 1
             await asyncio.sleep(0.02)
         own += 1

@@ -46,14 +46,12 @@ from promptworks_eventkit.db import asyncpg_dsn
 from tests.support.infra import Infra, delete_topics, drop_database
 
 POLL_SECONDS = 0.002
-RELAY_DELAYS = """
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS p50,
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY d) AS p99
-    FROM (SELECT extract(epoch FROM published_at - created_at) * 1000 AS d
-          FROM outbox WHERE key = $1 AND published_at IS NOT NULL) AS delays
+RECORDED = """
+    SELECT version, extract(epoch FROM recorded_at)::float8 FROM events WHERE stream_id = $1
 """
-"""Where part of the lag goes: the outbox relay's delay, from the recording transaction's start
-(``created_at`` is its ``now()``) to the row marked published after the broker's ack."""
+"""Where part of the lag goes: the outbox relay's delay, from each event's append (its
+``recorded_at``, the service's clock as it appends) to the Kafka record's timestamp (the relay's
+send); the relay deletes each row once published (ADR 0028), so it is read from the tap."""
 APPLIED = """
     SELECT (SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1),
            (SELECT extract(epoch FROM max(updated_at))::float8 FROM consumer_offsets),
@@ -116,7 +114,8 @@ class LagWatcher:
         self.lags_ms: list[float] = []
         self.applied_version = 0
         self.done = False
-        self.relay_ms: Any = None
+        self.recorded_at: dict[int, float] = {}
+        """Version -> when the event was appended (``events.recorded_at``)."""
         self.counted: list[int] = []
         """The versions whose lag is counted (after the warm-up)."""
         self.applied_at: dict[int, float] = {}
@@ -153,7 +152,7 @@ class LagWatcher:
                         self.counted.append(version)
                 self.applied_version = max(self.applied_version, applied or 0)
                 await asyncio.sleep(POLL_SECONDS)
-            self.relay_ms = await command.fetchrow(RELAY_DELAYS, self.stream)
+            self.recorded_at = dict(await command.fetch(RECORDED, self.stream))
         finally:
             await command.close()
             await query.close()
@@ -202,6 +201,19 @@ async def measure(
                 tapping.cancel()
                 await tap.stop()
     return watcher, tap, elapsed, usage.cpu_seconds
+
+
+def relay_delays(watcher: LagWatcher, tap: Tap) -> dict[str, float]:
+    """p50 and p99 of every tapped event's append -> Kafka record timestamp (ms)."""
+    delays = sorted(
+        (sent - watcher.recorded_at[version]) * 1000
+        for (stream, version), sent in tap.timestamps.items()
+        if stream == watcher.stream and version in watcher.recorded_at
+    )
+    if not delays:
+        return {}
+    at = {"p50": 0.5, "p99": 0.99}
+    return {k: round(delays[min(len(delays) - 1, int(q * len(delays)))], 1) for k, q in at.items()}
 
 
 def stages(watcher: LagWatcher, tap: Tap) -> dict[str, dict[str, float]]:
@@ -253,7 +265,7 @@ async def main(
         "achieved_results_per_second": round(calls / elapsed),
         "events_into_query_api_per_second": round(2 * calls / elapsed),
         "lag_ms": {**percentiles(watcher.lags_ms), "max": round(max(watcher.lags_ms), 2)},
-        "relay_ms_all_events": {k: round(v, 1) for k, v in dict(watcher.relay_ms or {}).items()},
+        "relay_ms_all_events": relay_delays(watcher, tap),
         "stages_ms": stages(watcher, tap),
         "batches": {
             "count": len(watcher.batches),

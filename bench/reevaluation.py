@@ -11,7 +11,8 @@ results queued for the re-evaluation and claimed by the workers of every process
    times it from the request to its kept results being queued (one ``INSERT ... SELECT``) and
    to its ``RunEvaluated`` being committed; prints results/s, each process's share (its
    ``promptworks_evaluator_results_evaluated_total`` moved by the re-evaluation), the peak
-   RSS of each evaluator process (sampled every 50 ms) during the first evaluation and during
+   RSS of each evaluator process (``bench.e2e_run.PeakMemory``, sampled every 100 ms) during
+   the first evaluation and during
    the re-evaluation, and the CPU seconds of the evaluators and of the PostgreSQL backends
    serving the bench's database over the re-evaluation.
 
@@ -28,18 +29,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
 import time
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import httpx
 import psutil
 
+from bench.e2e_run import PeakMemory
 from bench.evaluator_throughput import (
     ASSERTIONS,
     BASELINE,
@@ -64,36 +64,9 @@ from tests.support.infra import (
     migrate,
 )
 
-MIB = 1 << 20
-T = TypeVar("T")
 
-
-class PeakMemory:
-    """The largest RSS each process reached while ``sample`` runs (every 50 ms)."""
-
-    def __init__(self, processes: list[psutil.Process]) -> None:
-        self._processes = processes
-        self.peaks = [0] * len(processes)
-
-    async def sample(self) -> None:
-        while True:
-            for n, process in enumerate(self._processes):
-                with contextlib.suppress(psutil.Error):
-                    self.peaks[n] = max(self.peaks[n], process.memory_info().rss)
-            await asyncio.sleep(0.05)
-
-    def mib(self) -> list[float]:
-        return [round(peak / MIB, 1) for peak in self.peaks]
-
-
-async def while_sampling(peaks: PeakMemory, work: Awaitable[T]) -> T:
-    sampler = asyncio.create_task(peaks.sample())
-    try:
-        return await work
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
+def peaks_mib(peaks: PeakMemory) -> list[float]:
+    return [round(mib, 1) for mib in peaks.peak_mib.values()]
 
 
 async def first_evaluation(connection: asyncpg.Connection, results: int) -> float:
@@ -197,29 +170,25 @@ async def main(
         for port in ports:
             started.append(start_evaluator(url, kafka, None, port, claim_size))
         evaluators = [psutil.Process(p.pid) for p in started]
+        pids = {f"evaluator-{n}": p.pid for n, p in enumerate(started)}
         connection = await asyncpg.connect(asyncpg_dsn(url))
         try:
-            first_peaks = PeakMemory(evaluators)
-            first_seconds = await while_sampling(
-                first_peaks, asyncio.wait_for(first_evaluation(connection, results), 1800)
-            )
+            with PeakMemory(pids) as first_peaks:
+                first_seconds = await asyncio.wait_for(first_evaluation(connection, results), 1800)
             infra_processes = infrastructure_processes(
                 url.rsplit("/", 1)[1], int(kafka.bootstrap_servers.rsplit(":", 1)[1])
             )
             before = [await evaluated_by(port) or 0 for port in ports]
-            again_peaks = PeakMemory(evaluators)
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{ports[0]}", headers=service_headers(), timeout=60
             ) as client:
-                report = await while_sampling(
-                    again_peaks,
-                    asyncio.wait_for(
+                with PeakMemory(pids) as again_peaks:
+                    report = await asyncio.wait_for(
                         reevaluate(
                             connection, client, str(created.run_id), evaluators, infra_processes
                         ),
                         1800,
-                    ),
-                )
+                    )
             after = [await evaluated_by(port) or 0 for port in ports]
             left = await connection.fetchval("SELECT count(*) FROM evaluation_queue")
             dead = await connection.fetchval("SELECT count(*) FROM dead_letters")
@@ -236,13 +205,13 @@ async def main(
             "first_evaluation": {
                 "assertions": [a["type"] for a in BASELINE],
                 "seconds": round(first_seconds, 2),
-                "peak_rss_mib": first_peaks.mib(),
+                "peak_rss_mib": peaks_mib(first_peaks),
             },
             "reevaluation": {
                 "assertions": [a["type"] for a in ASSERTIONS],
                 **report,
                 "evaluated_by_process": [a - b for a, b in zip(after, before, strict=True)],
-                "peak_rss_mib": again_peaks.mib(),
+                "peak_rss_mib": peaks_mib(again_peaks),
                 "results_per_evaluator_cpu_second": round(
                     report["summary_evaluated"] / evaluator_cpu
                 ),

@@ -3745,7 +3745,7 @@ export interface components {
         ReplayAllOut: {
             /**
              * Failed
-             * @description Still failing; they stay open
+             * @description Still failing, or refused (cannot be replayed correctly); they stay open
              */
             failed: components["schemas"]["ReplayFailure"][];
             /** Replayed */
@@ -4853,7 +4853,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Replayed already */
+            /** @description Replayed already, or refused as it could not be correct (`detail`) */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -7,9 +7,9 @@ The Kafka key is the aggregate id (= ``subject``) so each aggregate's events sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -24,6 +24,17 @@ CONTENT_TYPE_HEADER: Final = "content-type"
 
 class MalformedEnvelopeError(ValueError):
     """The Kafka headers do not form a valid PromptWorks CloudEvent."""
+
+
+def kafka_headers(attributes: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """An envelope's Kafka headers from its attributes in JSON form (``model_dump(mode="json")``,
+    or its stored JSON parsed: the outbox relay builds them so, without a model)."""
+    headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]
+    for name, value in attributes.items():
+        if value is None or name == "datacontenttype":
+            continue  # unset; the data's type is carried by the content-type header
+        headers.append((HEADER_PREFIX + name, str(value).encode()))
+    return headers
 
 
 class Envelope(BaseModel):
@@ -53,12 +64,7 @@ class Envelope(BaseModel):
     )
 
     def to_kafka_headers(self) -> list[tuple[str, bytes]]:
-        headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]
-        for name, value in self.model_dump(mode="json", exclude_none=True).items():
-            if name == "datacontenttype":
-                continue  # carried by the content-type header in binary mode
-            headers.append((HEADER_PREFIX + name, str(value).encode()))
-        return headers
+        return kafka_headers(self.model_dump(mode="json", exclude_none=True))
 
     @classmethod
     def from_kafka_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:

@@ -1,7 +1,7 @@
 """Outbox relay guarantees on real PostgreSQL and Kafka.
 
-- A transaction that commits late (its outbox id is lower than rows already published) is
-  still published: the relay reads unpublished rows, not "rows after the last id".
+- A transaction that commits late (its outbox position is lower than rows already published)
+  is still published: the relay reads the queue's rows, not "rows after the last position".
 - kill -9 between publish and mark loses nothing; the re-sent duplicates carry the same event
   ids and stream versions, so a consumer applies each event exactly once.
 - Rows sent as record batches (one per topic and partition) land where ``send`` would put
@@ -34,6 +34,7 @@ from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.relay import RELAY_LOCK_KEY, OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings
+from promptworks_eventkit.tracing import set_enabled
 from tests.support.infra import REPO
 from tests.support.kafka import read_topic
 
@@ -77,7 +78,7 @@ async def unpublished(dsn: str) -> int:
     connection = await asyncpg.connect(dsn)
     try:
         return int(
-            await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            await connection.fetchval("SELECT count(*) FROM outbox")  # a queue: all unpublished
         )
     finally:
         await connection.close()
@@ -91,7 +92,7 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
     async with running_relay(dsn, kafka):
         async with scratch_db.sessions() as writer_a:
             await writer_a.begin()
-            # Writer A takes the lower outbox id and holds its transaction open ...
+            # Writer A takes the lower position and holds its transaction open ...
             await store.append(
                 writer_a,
                 str(late_stream),
@@ -110,7 +111,7 @@ async def test_late_committing_transaction_is_not_skipped(scratch_db, kafka: Kaf
                 )
             first = await read_topic(kafka, PROMPT_EVENTS, 1)
             assert first[0].envelope.subject == str(early_stream)
-            await writer_a.commit()  # A commits late, below the id already published
+            await writer_a.commit()  # A commits late, below the position already published
 
         records = await read_topic(kafka, PROMPT_EVENTS, 2, settle=1.0)
     assert sorted(r.envelope.subject for r in records) == sorted(
@@ -163,6 +164,37 @@ async def test_record_batches_keep_partitions_order_and_headers(
         assert [r.envelope.streamversion for r in mine] == [1, 2, 3, 4]
         assert [r.envelope.id for r in mine] == ids[stream]
         assert all(r.envelope.subject == str(stream) for r in mine)
+    assert await unpublished(dsn) == 0
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["record-batches", "traced-sends"])
+async def test_the_message_is_the_stored_json_byte_for_byte(
+    scratch_db, kafka: KafkaSettings, traced: bool
+) -> None:
+    """The payload is stored once (``events.data``, ``json``, ADR 0028): the record's value is
+    the text the service serialised, key order and non-ASCII included, on both send paths."""
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    stream = uuid.uuid4()
+    batch = [PromptCreated(prompt_id=stream, name='é "q"'), PromptArchived(prompt_id=stream)]
+    async with scratch_db.sessions() as session, session.begin():
+        envelopes = await store.append(session, str(stream), batch, 0, MessageContext())
+    producer: AIOKafkaProducer = create_producer(kafka, "relay-test")
+    await producer.start()
+    set_enabled(traced)
+    try:
+        connection = await asyncpg.connect(dsn)
+        try:
+            assert await OutboxRelay(dsn, producer).publish_pending(connection) == 2
+        finally:
+            await connection.close()
+    finally:
+        set_enabled(False)
+        await producer.stop()
+    records = await read_topic(kafka, PROMPT_EVENTS, 2, settle=0.5)
+    assert [r.value for r in records] == [event.model_dump_json().encode() for event in batch]
+    assert [r.envelope.id for r in records] == [e.id for e in envelopes]
+    assert [r.headers for r in records] == [e.to_kafka_headers() for e in envelopes]
     assert await unpublished(dsn) == 0
 
 
@@ -259,12 +291,12 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     dsn = asyncpg_dsn(scratch_db.url)
     streams = await append_prompts(scratch_db, store, 50)
 
-    # Lock the outbox rows: the relay can read and publish them, but its UPDATE ... SET
-    # published_at blocks. That pins it exactly between "broker acknowledged" and "marked".
+    # Lock the outbox rows: the relay can read and publish them, but its DELETE (the mark)
+    # blocks. That pins it exactly between "broker acknowledged" and "marked".
     blocker = await asyncpg.connect(dsn)
     transaction = blocker.transaction()
     await transaction.start()
-    await blocker.fetch("SELECT id FROM outbox FOR UPDATE")
+    await blocker.fetch("SELECT position FROM outbox FOR UPDATE")
 
     relay = await start_relay_process(scratch_db, kafka)
     published = await read_topic(kafka, PROMPT_EVENTS, 50)
@@ -272,7 +304,7 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     for _ in range(200):
         waiting = await observer.fetch(
             "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'UPDATE outbox%'"
+            "AND query LIKE 'DELETE FROM outbox%'"
         )
         if waiting:
             break
@@ -281,7 +313,7 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
 
     relay.send_signal(signal.SIGKILL)
     await relay.wait()
-    # The dead client's backend would otherwise finish the UPDATE once the lock is released;
+    # The dead client's backend would otherwise finish the DELETE once the lock is released;
     # a crashed host's connection dies with it, so end the backend as the crash would.
     await observer.execute("SELECT pg_terminate_backend($1)", waiting[0]["pid"])
     await transaction.rollback()

@@ -24,7 +24,7 @@ from promptworks_eventkit.errors import ConcurrencyConflictError
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.messages import MessageContext, Position
 from promptworks_eventkit.settings import KafkaSettings
-from promptworks_eventkit.tables import outbox
+from promptworks_eventkit.tables import events, outbox
 from promptworks_eventkit.writing.memory import InMemoryWritePort
 from promptworks_eventkit.writing.port import WritePort, load_events
 from promptworks_eventkit.writing.postgres import PostgresWritePort
@@ -100,7 +100,11 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
 
         async def postgres_outbox() -> list[uuid.UUID]:
             async with db.sessions() as session:
-                query = select(outbox.c.event_id).order_by(outbox.c.id)
+                query = (
+                    select(events.c.event_id)
+                    .join(outbox, outbox.c.position == events.c.position)
+                    .order_by(outbox.c.position)
+                )
                 return list(await session.scalars(query))
 
         yield Subject(postgres, postgres_outbox)

@@ -381,7 +381,7 @@ class Harness:
 
     async def wait_for_outbox_drained(self) -> None:
         while True:
-            if not await self.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
+            if not await self.scalar("SELECT count(*) FROM outbox"):
                 return
             await asyncio.sleep(0.1)
 

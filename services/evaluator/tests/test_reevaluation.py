@@ -186,3 +186,98 @@ async def test_a_result_that_keeps_failing_leaves_the_reevaluation_which_is_summ
     assert broken not in {data.get("result_id") for _, _, data in again}
     summary = RunEvaluated.model_validate(again[-1][2])
     assert (str(summary.evaluation_id), summary.evaluated) == (evaluation_id, 3)
+
+    # Its summary is published without the result: the operator's replay is refused, naming
+    # why (a 409); the letter stays open with the reason; nothing is queued or counted.
+    [letter_id] = [row[0] for row in await evaluator.rows("SELECT id FROM dead_letters")]
+    replay = await evaluator.client.post(
+        f"/admin/dead-letters/{letter_id}/replay", headers={"X-Actor": "ops"}
+    )
+    assert replay.status_code == 409, replay.text
+    problem = replay.json()["errors"][0]
+    assert problem["type"] == "replay_refused" and "new evaluator version" in problem["msg"]
+    assert f"re-evaluation {evaluation_id} of run {run_id} is evaluated" in problem["msg"]
+    letter = (await evaluator.client.get(f"/admin/dead-letters/{letter_id}")).json()
+    assert letter["status"] == "open" and "published once" in letter["replay_error"]
+    every = await evaluator.client.post("/admin/dead-letters/replay", headers={"X-Actor": "ops"})
+    assert every.json()["replayed"] == [] and every.json()["failed"][0]["id"] == letter_id
+    assert await evaluator.rows(counted, e=evaluation_id) == [("evaluated", 4, 3, 1)]
+    assert await evaluator.scalar("SELECT count(*) FROM evaluation_queue") == 0
+
+
+async def test_a_reevaluation_letter_replayed_while_it_is_evaluated_is_queued_again(
+    database: Any,
+) -> None:
+    """The replay of a re-evaluation's dead letter while the re-evaluation is still being
+    evaluated (its other results pending): the result is queued for it again (the request's
+    context, no attempts) and no longer counted as failed, so its one summary will count it;
+    audited as any replay, and applied once. On the evaluator's database without workers, so
+    that nothing claims the queue in between (the workers' part is the test above)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from evaluator.adapters.postgres import REEVALUATION_WORKER
+    from evaluator.adapters.reevaluation import PostgresReevaluationRepository, ReevaluationLetters
+    from evaluator.handlers.ports import QUEUED
+    from promptworks_contracts.values import EvaluatorPin
+    from promptworks_eventkit.dead_letters import AlreadyReplayedError, DeadLetters
+    from promptworks_eventkit.messages import MessageContext
+
+    engine = create_async_engine(await database("evaluator"))
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    run_id, evaluation_id = str(uuid.uuid4()), str(uuid.uuid4())
+    first, failing = "result-a", "result-b"
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO runs (run_id, assertions, cases, total_calls, status, recorded,"
+                    " evaluated) VALUES (:r, '[]', '[]', 2, 'completed', 2, 2)"
+                ),
+                {"r": run_id},
+            )
+            await session.execute(
+                text("INSERT INTO result_records (run_id, result_id, record) VALUES (:r, :a, '{}')"
+                     ", (:r, :b, '{}')"),
+                {"r": run_id, "a": first, "b": failing},
+            )  # fmt: skip
+            repos = PostgresReevaluationRepository(session)
+            pin = EvaluatorPin(evaluator_id=uuid.uuid4(), version=1)
+            asked = MessageContext(correlation_id="asked", project="acme")
+            await repos.claim_evaluation(uuid.UUID(evaluation_id), run_id, pin, [], asked)
+            evaluation = (await repos.load_evaluations([evaluation_id]))[evaluation_id]
+            evaluation.status = QUEUED
+            assert await repos.queue_evaluation(evaluation) == 2
+            await repos.save_evaluations([evaluation])
+        seq = "SELECT seq FROM evaluation_queue WHERE result_id = :r"
+        async with sessions() as session, session.begin():
+            failed_seq = (await session.execute(text(seq), {"r": failing})).scalar_one()
+            # The workers' failure path: the last of ``dead_after`` attempts.
+            repos = PostgresReevaluationRepository(session)
+            assert await repos.record_failure(failed_seq, "ValueError('boom')", 1)
+        counts = "SELECT status, queued, evaluated, failed FROM evaluations"
+        letters = DeadLetters(sessions, {REEVALUATION_WORKER: ReevaluationLetters()})
+        [letter], total = await letters.page()
+        assert total == 1 and letter.consumer == REEVALUATION_WORKER
+        async with sessions() as session:
+            assert (await session.execute(text(counts))).all() == [("queued", 2, 0, 1)]
+
+        replayed = await letters.replay(letter.id, "ops")
+        assert (replayed.status, replayed.replayed_by, replayed.replay_error) == (
+            "replayed",
+            "ops",
+            None,
+        )
+        queue = (
+            "SELECT result_id, evaluation_id, attempts, correlation_id, project_id"
+            " FROM evaluation_queue ORDER BY result_id"
+        )
+        async with sessions() as session:
+            assert (await session.execute(text(counts))).all() == [("queued", 2, 0, 0)]
+            assert (await session.execute(text(queue))).all() == [
+                (first, evaluation_id, 0, "asked", "acme"),
+                (failing, evaluation_id, 0, "asked", "acme"),
+            ]
+        with pytest.raises(AlreadyReplayedError):
+            await letters.replay(letter.id, "ops")
+    finally:
+        await engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -12,7 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.db import asyncpg_dsn
+from promptworks_eventkit.relay import SELECT_BATCH
 from tests.support.infra import Infra, create_database, drop_database
 
 pytestmark = pytest.mark.integration
@@ -90,3 +93,67 @@ async def test_0002_keeps_every_prompt_name_and_downgrades_back(
         (PROMPT_A, "", "alpha"),
         (PROMPT_B, "", "beta"),
     ]
+
+
+# Three events of one stream in the outbox as it was before 0004 (ADR 0028): the first published,
+# the other two in flight. Their messages are the service's JSON text (keys in its order, no
+# spaces), which jsonb would reorder and space out.
+OLD_OUTBOX = """
+INSERT INTO events (stream_id, stream_type, version, event_id, event_type, data, metadata)
+SELECT 's', 'prompt', v, ('00000000-0000-0000-0000-00000000000' || v)::uuid, 'kind',
+       ('{"z":' || v || ',"a":"x"}')::jsonb,
+       ('{"id":"m","datacontenttype":"application/json","traceparent":null,"streamversion":'
+        || v || '}')::jsonb
+FROM generate_series(1, 3) AS v;
+INSERT INTO outbox (event_id, topic, key, headers, value, published_at)
+SELECT ('00000000-0000-0000-0000-00000000000' || v)::uuid, 'topic', 's',
+       ('[["content-type", "application/json"], ["ce_id", "m"], ["ce_streamversion", "' || v
+        || '"]]')::jsonb,
+       convert_to('{"z":' || v || ',"a":"x"}', 'UTF8'), CASE WHEN v = 1 THEN now() END
+FROM generate_series(1, 3) AS v;
+"""
+
+
+async def test_0004_carries_unpublished_outbox_rows_over_both_ways(infra: Infra) -> None:
+    """Upgrade: the two unpublished rows (not the published one) become the queue, keyed by
+    their events' positions, and the relay reads their exact message bytes from ``events``.
+    Downgrade: they are unpublished rows of the old outbox again, same bytes, in order."""
+    url = await create_database(infra, "prompt_service_outbox")
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await alembic(url, "upgrade", "head")
+        await alembic(url, "downgrade", "0003")  # a fresh database's 0001 builds the new shape
+        await connection.execute(OLD_OUTBOX)
+        await alembic(url, "upgrade", "0004")
+        queued = await connection.fetch(SELECT_BATCH, 10)
+        assert [(r["key"], r["value"], r["topic"]) for r in queued] == [
+            ("s", '{"z":2,"a":"x"}', "topic"),
+            ("s", '{"z":3,"a":"x"}', "topic"),
+        ]
+        positions = await connection.fetch("SELECT position FROM events WHERE version > 1")
+        assert [r["position"] for r in queued] == sorted(r["position"] for r in positions)
+        assert kafka_headers(json.loads(queued[0]["metadata"])) == [
+            ("content-type", b"application/json"),
+            ("ce_id", b"m"),
+            ("ce_streamversion", b"2"),
+        ]
+
+        await alembic(url, "downgrade", "0003")
+        rows = await connection.fetch(
+            "SELECT o.key, convert_from(o.value, 'UTF8') AS value, e.version, o.headers::text "
+            "FROM outbox AS o JOIN events AS e USING (event_id) WHERE o.published_at IS NULL "
+            "ORDER BY o.id"
+        )
+        assert [(r["key"], r["value"], r["version"]) for r in rows] == [
+            ("s", '{"z":2,"a":"x"}', 2),
+            ("s", '{"z":3,"a":"x"}', 3),
+        ]
+        assert [json.loads(r["headers"]) for r in rows] == [
+            [["content-type", "application/json"], ["ce_id", "m"], ["ce_streamversion", str(v)]]
+            for v in (2, 3)
+        ]
+        await alembic(url, "upgrade", "head")
+        assert len(await connection.fetch(SELECT_BATCH, 10)) == 2
+    finally:
+        await connection.close()
+        await drop_database(infra, url)

@@ -338,11 +338,6 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     metadata edited, a class deleted under a prompt."""
     import json
 
-    from sqlalchemy import select
-
-    from query_api.projections import prompt_json
-    from query_api.tables import prompt_classes, prompt_documents, prompt_versions, prompts
-
     greeting = world.greeting
     more = [
         PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description=""),
@@ -364,15 +359,7 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     await publisher.publish(more)
     for event in more:
         await api.applied(event, publisher.version(event))
-    current = prompt_versions.alias("cv")
-    built = select(prompts.c.prompt_id, prompt_json.document(current)).select_from(
-        prompts.outerjoin(
-            prompt_classes, prompt_classes.c.class_id == prompts.c.class_id
-        ).outerjoin(current, current.c.version_id == prompts.c.current_version_id)
-    )
-    async with api.sessions() as session:
-        expected = dict((await session.execute(built)).all())
-        stored = dict((await session.execute(select(prompt_documents))).all())
+    stored, expected = await stored_and_built(api)
     assert stored == expected and len(stored) == 4
     documents = {d["name"]: d for d in map(json.loads, stored.values())}
     assert documents["greeting"]["class"]["name"] == "showcase"
@@ -384,3 +371,161 @@ async def test_stored_documents_are_what_the_list_built_per_read(api, world, pub
     listed = (await api.client.get(PROMPTS, params={"archived": "all", "sort": "name"})).json()
     names_listed = [item["name"] for item in listed]
     assert names_listed == ["greeting", "old greeting", "summarize news", "translator"]
+
+
+async def stored_and_built(api: Any) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
+    """Each prompt's stored list document, and the one the list would build from its rows now."""
+    from sqlalchemy import select
+
+    from query_api.projections import prompt_json
+    from query_api.tables import prompt_classes, prompt_documents, prompt_versions, prompts
+
+    current = prompt_versions.alias("cv")
+    built = select(prompts.c.prompt_id, prompt_json.document(current)).select_from(
+        prompts.outerjoin(
+            prompt_classes, prompt_classes.c.class_id == prompts.c.class_id
+        ).outerjoin(current, current.c.version_id == prompts.c.current_version_id)
+    )
+    async with api.sessions() as session:
+        expected = dict((await session.execute(built)).all())
+        stored = dict((await session.execute(select(prompt_documents))).all())
+    return stored, expected
+
+
+def received(publisher: Any, event: Any) -> Any:
+    """``event`` as a consumer would receive it, next in its stream (not published: the test
+    applies it through the router itself)."""
+    from promptworks_eventkit.messages import ReceivedEvent
+    from tests.support.kafka import envelope_for
+
+    key = (event.topic, event.stream_id())
+    publisher.versions[key] = publisher.versions.get(key, 0) + 1
+    return ReceivedEvent(event.topic, 0, 0, envelope_for(event, publisher.versions[key]), event)
+
+
+async def race(api: Any, publisher: Any, first: Any, second: Any) -> None:
+    """Two consumers' batches at once, through the projection's router in two transactions:
+    ``first`` applied and rendered, its transaction held open until ``second`` waits for it (a
+    lock) or is done; then both commit."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from query_api.projections import build_router
+
+    router = build_router()
+    waits = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+
+    async def apply_second() -> None:
+        async with api.sessions() as session, session.begin():
+            await router(session, [received(publisher, second)])
+
+    async with api.sessions() as held, held.begin():
+        await router(held, [received(publisher, first)])
+        task = asyncio.create_task(apply_second())
+        async with api.sessions() as watcher:
+            for _ in range(200):
+                if task.done() or (await watcher.execute(waits)).scalar_one():
+                    break
+                await asyncio.sleep(0.05)
+    await task
+
+
+async def test_the_render_lock_keeps_a_concurrent_rename_and_edit_consistent(
+    api, world, publisher
+) -> None:
+    """A class rename and a prompt's edit into that class, applied at once by two consumers,
+    in both orders (``race``). Without the render lock (ADR 0027) the second's render does not
+    see the first's uncommitted change and the prompt keeps the class's old name (checked by
+    hand, both orders); with it, the stored documents are what the list builds from the
+    rows."""
+    import json
+
+    def into_demo(prompt: Any) -> PromptMetadataEdited:
+        return PromptMetadataEdited(
+            prompt_id=prompt.prompt_id,
+            name=prompt.name,
+            author=prompt.author,
+            description="",
+            class_id=world.demo.class_id,
+            tag_ids=[],
+            changed=["class_id"],
+        )
+
+    async def class_names() -> dict[str, str]:
+        stored, expected = await stored_and_built(api)
+        assert stored == expected and len(stored) == 4
+        documents = map(json.loads, stored.values())
+        return {d["name"]: d["class"]["name"] for d in documents if d["class"]}
+
+    rename = PromptClassUpdated(class_id=world.demo.class_id, name="showcase", description="")
+    await race(api, publisher, into_demo(world.summarize), rename)  # the prompt's batch first
+    assert (await class_names())["summarize article"] == "showcase"
+    again = PromptClassUpdated(class_id=world.demo.class_id, name="exhibit", description="")
+    await race(api, publisher, again, into_demo(world.translator))  # the rename first
+    named = await class_names()
+    assert named["translator"] == named["summarize article"] == named["greeting"] == "exhibit"
+
+
+async def lexicon(api: Any) -> tuple[set[str], set[str]]:
+    """The search lexicon, and every word the prompts have."""
+    from sqlalchemy import func, select
+
+    from query_api.tables import prompt_words, prompts
+
+    async with api.sessions() as session:
+        words = set((await session.scalars(select(prompt_words.c.word))).all())
+        used = set((await session.scalars(select(func.unnest(prompts.c.words)))).all())
+    return words, used
+
+
+async def test_the_lexicon_forgets_the_words_no_prompt_has(api, world, publisher) -> None:
+    """``prompt_words`` holds exactly the words the prompts have (ADR 0027): an edit's dropped
+    words go, a word another prompt (an archived one too) still has stays, and a prompt
+    created at the same time as an edit dropping its word (two consumers, both orders, the
+    render lock) keeps it findable."""
+    from promptworks_contracts.events import PromptCreated
+
+    words, used = await lexicon(api)
+    assert words == used and "greeting" in words and "greeter" not in words  # edited in world
+
+    def renamed(prompt: Any, name: str, author: str) -> PromptMetadataEdited:
+        return PromptMetadataEdited(
+            prompt_id=prompt.prompt_id,
+            name=name,
+            author=author,
+            class_id=prompt.class_id,
+            tag_ids=list(prompt.tag_ids),
+            changed=["name", "author"],
+        )
+
+    edits = [
+        renamed(world.summarize, "summarize digest", "bob stone"),
+        renamed(world.greeting, "greeting", "ann"),  # "lee": old greeting's (archived) author
+    ]
+    await publisher.publish(edits)
+    for event in edits:
+        await api.applied(event, publisher.version(event))
+    words, used = await lexicon(api)
+    assert words == used and "article" not in words and {"digest", "lee"} <= words
+    assert await listed(api, q="articel") == ([], "0")
+    assert await listed(api, q="diges") == (["summarize digest"], "1")
+    assert await listed(api, q="lee", archived="all") == (["old greeting"], "1")
+
+    from query_api.projections import build_router
+
+    for order, word in enumerate(("digest", "brief")):
+        async with api.sessions() as session, session.begin():  # summarize has the word
+            edit = renamed(world.summarize, f"summarize {word}", "bob stone")
+            await build_router()(session, [received(publisher, edit)])
+        drop = renamed(world.summarize, "summarize", "bob stone")
+        create = PromptCreated(prompt_id=uuid.uuid4(), name=f"{word} maker", author="eve")
+        # Without the exclusive lock the first order loses the word (checked by hand); in the
+        # second, the creation's insert waits for the deleted row's transaction anyway.
+        await race(api, publisher, *((drop, create) if order else (create, drop)))
+        words, used = await lexicon(api)
+        assert words == used and word in words, word
+        assert await listed(api, q=word) == ([f"{word} maker"], "1"), word

@@ -165,7 +165,7 @@ async def test_each_project_has_its_own_provider_catalog(harness: Any) -> None:
     # A ProviderRegistered written before projects (no project_id) belongs to default, as does
     # a catalog row from before migration 0006 (the column's default).
     legacy = await harness.fetchval(
-        "SELECT data - 'project_id' FROM events "
+        "SELECT data::jsonb - 'project_id' FROM events "
         "WHERE event_type = 'promptworks.provider.registered.v1' LIMIT 1"
     )
     assert ProviderRegistered.model_validate_json(legacy).project_id == "default"

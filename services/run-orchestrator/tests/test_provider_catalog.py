@@ -203,7 +203,10 @@ async def test_a_registered_provider_serves_runs_and_never_shows_its_key(
         "WHERE event_type LIKE 'promptworks.provider.%'"
     )
     assert '"source":"encrypted"' in catalog_events.replace(" ", "")
-    outbox = await harness.fetchval("SELECT string_agg(encode(value, 'escape'), ' ') FROM outbox")
+    # What the relay sends: each event's data (the message) and its envelope (the headers).
+    outbox = await harness.fetchval(
+        "SELECT string_agg(data::text || metadata::text, ' ') FROM events"
+    )
     everything = " ".join([*texts, catalog_events, outbox, caplog.text])
     assert SECRET not in everything
 

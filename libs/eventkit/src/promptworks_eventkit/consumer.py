@@ -35,7 +35,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
@@ -44,7 +44,7 @@ from promptworks_contracts.topics import dlq_topic
 from promptworks_eventkit.dead_letters import encode_headers
 from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
-from promptworks_eventkit.fence import CheckpointFence, CheckpointsMoved, Fence
+from promptworks_eventkit.fence import CheckpointsMoved, Fence
 from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
@@ -70,8 +70,14 @@ AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 """Told the events of a batch once they are committed (e.g. to count them); must not fail.
 With ``asynchronous_commit`` an event may be told again after a database crash."""
 
-CHECKPOINT = text(
-    """
+
+def checkpoint_statement(fence_token: str) -> TextClause:
+    """A runner's bookkeeping statement (``CHECKPOINT``), reading ``fence_token`` (its fence's
+    token in SQL, ``Fence.TOKEN``; ``NULL``: no fence)."""
+    return text(CHECKPOINT.replace("FENCE_TOKEN", fence_token))
+
+
+CHECKPOINT = """
     WITH wanted AS (
         SELECT * FROM json_to_recordset(CAST(:positions AS json))
             AS w(topic text, stream_id text, version integer)
@@ -99,9 +105,7 @@ CHECKPOINT = text(
             coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true),
         (SELECT count(set_config(key, value, true))
          FROM json_each_text(CAST(:settings AS json))),
-        CASE WHEN CAST(:fence AS boolean) THEN """
-    + CheckpointFence.TOKEN
-    + """ END AS fence
+        FENCE_TOKEN AS fence
     ) AS settings
     LEFT JOIN (
         SELECT 'position' AS kind, topic, stream_id AS key, version::bigint AS value FROM old
@@ -110,16 +114,15 @@ CHECKPOINT = text(
         WHERE consumer = :consumer AND CAST(:asynchronous AS boolean)
     ) AS found ON true
     """
-)
 """A batch's bookkeeping, one round trip (it was three: positions read, positions written,
 offsets written): the applied version of each stream of the batch (read before it is moved:
 every part of one statement sees the same snapshot), each stream moved up to the batch's
 highest version, the next offset per partition stored, the transaction's commit made
 asynchronous or left as configured, the runner's ``transaction_settings`` set, and the
-offsets stored before this batch (asynchronous consumers only), and a ``CheckpointFence``'s
-token (its lock taken by the statement before). The effects follow in the same transaction, so
-its order is free. Rows are written in key order, as before, so that two
-writers never wait for each other in a cycle."""
+offsets stored before this batch (asynchronous consumers only), and the fence's token (its
+lock taken by the statement before; ``checkpoint_statement`` puts it in). The effects follow
+in the same transaction, so its order is free. Rows are written in key order, as before, so
+that two writers never wait for each other in a cycle."""
 
 ASYNCHRONOUS_CHECKPOINTS = text(
     "SELECT o.topic, o.partition, o.next_offset"
@@ -184,6 +187,7 @@ class ConsumerRunner:
         self.name = name
         self._transaction_settings = json.dumps(dict(transaction_settings or {}))
         self._fence = fence
+        self._checkpoint_statement = checkpoint_statement(fence.TOKEN if fence else "NULL")
         self._asynchronous = asynchronous_commit
         self._fence_token: Any = None
         """What ``fence`` answered when the offsets in ``_next_offsets`` were read."""
@@ -548,18 +552,15 @@ class ConsumerRunner:
                 await self._send_to_dlq(record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
-            fence = self._fence
-            if isinstance(fence, CheckpointFence):
-                await fence.lock(session)  # its token comes with the bookkeeping, below
-            elif fence is not None and await fence(session) != self._fence_token:
-                raise CheckpointsMoved
+            if self._fence is not None:
+                await self._fence.lock(session)  # its token comes with the bookkeeping, below
             # A decodable dead letter moves its stream's position like an applied event: a
             # re-sent copy of it is then a duplicate, so only an operator's replay applies it
             # (once), never a redelivery as well.
             dead_ids = {id(decoded[id(r)]) for r in dead if id(r) in decoded}
             events = [decoded[id(r)] for r in records if id(r) in decoded]
             fresh, stored, token = await self._checkpoint(session, records, events)
-            if isinstance(fence, CheckpointFence) and token != self._fence_token:
+            if self._fence is not None and token != self._fence_token:
                 raise CheckpointsMoved  # written to other checkpoints: rolled back
             if self._asynchronous and self._offsets_differ(stored):
                 raise CheckpointsMoved  # commits were lost: nothing of this one is committed
@@ -622,7 +623,7 @@ class ConsumerRunner:
         applied version and moves it to the batch's highest, stores the next offsets, sets the
         transaction's commit mode and (``asynchronous_commit``) reads the offsets stored before
         this batch. Returns the events not yet applied (in order), those stored offsets and the
-        fence's token (a ``CheckpointFence``'s, else None)."""
+        fence's token (None without a fence)."""
         positions: dict[tuple[str, str], int] = {}
         for event in events:
             key = (event.topic, event.envelope.subject)
@@ -632,7 +633,7 @@ class ConsumerRunner:
             key_ = (record.topic, record.partition)
             offsets[key_] = max(offsets.get(key_, -1), record.offset + 1)
         rows = await session.execute(
-            CHECKPOINT,
+            self._checkpoint_statement,
             {
                 "consumer": self.name,
                 "positions": json.dumps(
@@ -647,7 +648,6 @@ class ConsumerRunner:
                 "commit": "off" if self._asynchronous else None,
                 "asynchronous": self._asynchronous,
                 "settings": self._transaction_settings,
-                "fence": isinstance(self._fence, CheckpointFence),
             },
         )
         applied: dict[tuple[str, str], int] = {}

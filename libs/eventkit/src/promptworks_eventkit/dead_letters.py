@@ -12,6 +12,11 @@ Invariants:
 - The event's stream position is not moved back: later events of its stream were applied
   meanwhile, and a replayed event is applied after them (handlers must tolerate that, see
   ADR 0013).
+- Each consumer's letters are replayed by its ``ReplayPath``: a Kafka consumer's by its own
+  handlers (``ConsumerPath``); a service's other letters (the evaluator's re-evaluation
+  results, which were no Kafka record) by a path the service registers. A path that cannot
+  apply a letter correctly any more refuses it (``ReplayRefusedError``, naming why): the
+  letter stays open with that reason, as after a failed replay.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,17 +52,6 @@ def decode_headers(stored: Sequence[Sequence[str]]) -> list[tuple[str, bytes]]:
     return [(name, base64.b64decode(value)) for name, value in stored]
 
 
-@dataclass(frozen=True)
-class ConsumerPath:
-    """What a consumer does with a record: which types it handles, the batch handler, and the
-    consumer's fence (``fence.py``), taken by a replay as by a batch: a replay during a
-    rebuild's switch waits for it and lands in the models that are live after it."""
-
-    handles: Callable[[str], bool]
-    handler: BatchApply
-    fence: Fence | None = None
-
-
 class DeadLetterNotFoundError(LookupError):
     pass
 
@@ -68,6 +62,74 @@ class AlreadyReplayedError(Exception):
 
 class ReplayFailedError(Exception):
     """The record still cannot be applied; the letter stays open with this reason."""
+
+
+class ReplayRefusedError(Exception):
+    """Applying the letter now could not be correct (the message says why); it stays open
+    with this reason."""
+
+
+class ReplayPath(Protocol):
+    async def replay(
+        self, session: AsyncSession, letter: DeadLetter, value: bytes | None, headers: Any
+    ) -> None:
+        """Applies ``letter`` (its stored record: ``value``, ``headers``) in ``session``, the
+        transaction that holds the letter's row and marks it replayed. Raises
+        ``ReplayFailedError`` (it fails again) or ``ReplayRefusedError`` (it cannot be
+        correct)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConsumerPath:
+    """What a Kafka consumer does with a record: which types it handles, the batch handler,
+    and the consumer's fence (``fence.py``), taken by a replay as by a batch: a replay during a
+    rebuild's switch waits for it and lands in the models that are live after it."""
+
+    handles: Callable[[str], bool]
+    handler: BatchApply
+    fence: Fence | None = None
+
+    async def replay(
+        self, session: AsyncSession, letter: DeadLetter, value: bytes | None, headers: Any
+    ) -> None:
+        """Through the consumer's own decoding and handler; the stream's position moves
+        forward only."""
+        if value is None or headers is None:
+            raise ReplayFailedError("the record was not kept (a letter older than replay)")
+        try:
+            envelope = Envelope.from_kafka_headers(decode_headers(headers))
+            if not self.handles(envelope.type):
+                return  # nothing this consumer does with it any more: replayed as a no-op
+            event = decode_event(envelope.type, value)
+        except Exception as error:
+            raise ReplayFailedError(f"undecodable: {error}") from error
+        received = ReceivedEvent(letter.topic, letter.partition, letter.offset, envelope, event)
+        if self.fence is not None:
+            await self.fence(session)
+        try:
+            await self.handler(session, [received])
+        except Exception as error:
+            if is_infrastructure_failure(error):
+                raise  # not the record's fault: the letter stays as it was
+            raise ReplayFailedError(f"handler failed: {error!r}") from error
+        # The stream's position only moves forward (later events may be applied already).
+        statement = pg_insert(consumer_stream_positions).values(
+            consumer=letter.consumer,
+            topic=letter.topic,
+            stream_id=envelope.subject,
+            version=envelope.streamversion,
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["consumer", "topic", "stream_id"],
+                set_={
+                    "version": func.greatest(
+                        consumer_stream_positions.c.version, statement.excluded.version
+                    )
+                },
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -112,7 +174,7 @@ def _letter(row: Any) -> DeadLetter:
 
 class DeadLetters:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], paths: Mapping[str, ConsumerPath]
+        self, sessions: async_sessionmaker[AsyncSession], paths: Mapping[str, ReplayPath]
     ) -> None:
         self._sessions = sessions
         self._paths = paths
@@ -167,7 +229,8 @@ class DeadLetters:
 
     async def replay(self, letter_id: int, actor: str) -> DeadLetter:
         """Applies the letter's record through its consumer's path; raises
-        ``DeadLetterNotFoundError``, ``AlreadyReplayedError`` or ``ReplayFailedError``."""
+        ``DeadLetterNotFoundError``, ``AlreadyReplayedError``, ``ReplayFailedError`` or
+        ``ReplayRefusedError``."""
         try:
             async with self._sessions() as session, session.begin():
                 row = (
@@ -187,7 +250,10 @@ class DeadLetters:
                 letter = _letter(row)
                 if letter.replayed_at is not None:
                     raise AlreadyReplayedError(letter_id)
-                await self._apply(session, letter, row.value, row.headers)
+                path = self._paths.get(letter.consumer)
+                if path is None:
+                    raise ReplayFailedError(f"no consumer {letter.consumer!r} in this service")
+                await path.replay(session, letter, row.value, row.headers)
                 closed = dead_letters.c.id == letter_id
                 if letter.event_id is not None:
                     # Every open copy of the same event, for this consumer.
@@ -201,7 +267,7 @@ class DeadLetters:
                     .where(closed)
                     .values(replayed_at=func.now(), replayed_by=actor, replay_error=None)
                 )
-        except ReplayFailedError as error:
+        except (ReplayFailedError, ReplayRefusedError) as error:
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(dead_letters)
@@ -210,45 +276,3 @@ class DeadLetters:
                 )
             raise
         return await self.get(letter_id)
-
-    async def _apply(
-        self, session: AsyncSession, letter: DeadLetter, value: bytes | None, headers: Any
-    ) -> None:
-        path = self._paths.get(letter.consumer)
-        if path is None:
-            raise ReplayFailedError(f"no consumer {letter.consumer!r} in this service")
-        if value is None or headers is None:
-            raise ReplayFailedError("the record was not kept (a letter older than replay)")
-        try:
-            envelope = Envelope.from_kafka_headers(decode_headers(headers))
-            if not path.handles(envelope.type):
-                return  # nothing this consumer does with it any more: replayed as a no-op
-            event = decode_event(envelope.type, value)
-        except Exception as error:
-            raise ReplayFailedError(f"undecodable: {error}") from error
-        received = ReceivedEvent(letter.topic, letter.partition, letter.offset, envelope, event)
-        if path.fence is not None:
-            await path.fence(session)
-        try:
-            await path.handler(session, [received])
-        except Exception as error:
-            if is_infrastructure_failure(error):
-                raise  # not the record's fault: the letter stays as it was
-            raise ReplayFailedError(f"handler failed: {error!r}") from error
-        # The stream's position only moves forward (later events may be applied already).
-        statement = pg_insert(consumer_stream_positions).values(
-            consumer=letter.consumer,
-            topic=letter.topic,
-            stream_id=envelope.subject,
-            version=envelope.streamversion,
-        )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["consumer", "topic", "stream_id"],
-                set_={
-                    "version": func.greatest(
-                        consumer_stream_positions.c.version, statement.excluded.version
-                    )
-                },
-            )
-        )

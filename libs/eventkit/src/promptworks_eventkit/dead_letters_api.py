@@ -21,6 +21,7 @@ from promptworks_eventkit.dead_letters import (
     DeadLetterNotFoundError,
     DeadLetters,
     ReplayFailedError,
+    ReplayRefusedError,
 )
 from promptworks_eventkit.errors import ConflictError, DomainError, NotFoundError
 
@@ -59,7 +60,9 @@ class ReplayFailure(BaseModel):
 
 class ReplayAllOut(BaseModel):
     replayed: list[DeadLetterOut]
-    failed: list[ReplayFailure] = Field(description="Still failing; they stay open")
+    failed: list[ReplayFailure] = Field(
+        description="Still failing, or refused (cannot be replayed correctly); they stay open"
+    )
 
 
 def letter_out(service: str, letter: DeadLetter) -> DeadLetterOut:
@@ -99,6 +102,12 @@ async def replay_one(
         raise NotFoundError(f"no dead letter {letter_id}", field="id") from error
     except AlreadyReplayedError as error:
         raise ConflictError(f"dead letter {letter_id} was replayed already", field="id") from error
+    except ReplayRefusedError as error:
+        raise ConflictError(
+            f"dead letter {letter_id} cannot be replayed; it stays open: {error}",
+            field="id",
+            rule="replay_refused",
+        ) from error
     except ReplayFailedError as error:
         raise DomainError(
             f"replay of dead letter {letter_id} failed; it stays open: {error}",
@@ -116,7 +125,7 @@ async def replay_all(
             letter = await letters.replay(letter_id, actor or "operator")
         except (AlreadyReplayedError, DeadLetterNotFoundError):
             continue  # closed meanwhile (a copy of an event replayed just before, or elsewhere)
-        except ReplayFailedError as error:
+        except (ReplayFailedError, ReplayRefusedError) as error:
             out.failed.append(ReplayFailure(service=service, id=letter_id, reason=str(error)))
             continue
         out.replayed.append(letter_out(service, letter))

@@ -5,21 +5,26 @@ command's events are stored AND queued for Kafka, or neither. Nothing is publish
 
 One statement writes an append's events, their outbox rows and the NOTIFY (``APPEND``): the
 rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event append
-costs about as much client CPU as a few single-row statements did per event (ADR 0021). Both
-inserts take the rows in version order, so per stream outbox id order is version order.
+costs about as much client CPU as a few single-row statements did per event (ADR 0021). The
+events take their positions in version order, and an outbox row is keyed by its event's
+position, so per stream outbox order is version order.
+
+The payload is stored once (ADR 0028): ``events.data`` (``json``: the text as pydantic made
+it) is both the history aggregates load from and the Kafka message the relay sends; the outbox
+row holds only its event's position and topic (the Kafka headers are the envelope's, built by
+the relay from ``events.metadata``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from promptworks_contracts.envelope import HEADER_PREFIX, Envelope
+from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent, decode_event
 from promptworks_eventkit.errors import ConcurrencyConflictError
 from promptworks_eventkit.messages import MessageContext, StoredEvent, new_envelopes
@@ -35,26 +40,25 @@ APPEND = text(
         SELECT * FROM unnest(
             CAST(:stream_types AS text[]), CAST(:versions AS integer[]),
             CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]),
-            CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[]),
-            CAST(:headers AS text[])
+            CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[])
         ) WITH ORDINALITY
-        AS a(stream_type, version, event_id, event_type, data, metadata, topic, headers, n)
+        AS a(stream_type, version, event_id, event_type, data, metadata, topic, n)
     ), stored AS (
         INSERT INTO events
             (stream_id, stream_type, version, event_id, event_type, data, metadata, recorded_at)
-        SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS jsonb),
-               CAST(metadata AS jsonb), :recorded_at
+        SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS json),
+               CAST(metadata AS json), :recorded_at
         FROM appended ORDER BY n
+        RETURNING position, event_id
     ), queued AS (
-        INSERT INTO outbox (event_id, topic, key, headers, value)
-        SELECT event_id, topic, :stream_id, CAST(headers AS jsonb), convert_to(data, 'UTF8')
-        FROM appended ORDER BY n
+        INSERT INTO outbox (position, topic)
+        SELECT stored.position, appended.topic FROM stored JOIN appended USING (event_id)
     )
     SELECT pg_notify(:channel, '')
     """
 )
-"""The events' JSON goes to PostgreSQL as the text pydantic made, parsed into JSONB there; the
-same text, as UTF-8 bytes, is the Kafka message."""
+"""The events' JSON goes to PostgreSQL as the text pydantic made and stays that text (``json``
+checks it, ``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message."""
 
 
 class EventStore:
@@ -77,14 +81,15 @@ class EventStore:
         from_version: int = 1,
         to_version: int | None = None,
     ) -> list[StoredEvent]:
-        query = select(events.c.event_type, events.c.data, events.c.metadata).where(
-            events.c.stream_id == stream_id, events.c.version >= from_version
-        )
+        # As text: pydantic parses the stored JSON once (no dict, no json.dumps in between).
+        query = select(
+            events.c.event_type, cast(events.c.data, Text), cast(events.c.metadata, Text)
+        ).where(events.c.stream_id == stream_id, events.c.version >= from_version)
         if to_version is not None:
             query = query.where(events.c.version <= to_version)
         rows = await session.execute(query.order_by(events.c.version))
         return [
-            StoredEvent(Envelope.model_validate(meta), decode_event(kind, json.dumps(data)))
+            StoredEvent(Envelope.model_validate_json(meta), decode_event(kind, data))
             for kind, data, meta in rows
         ]
 
@@ -124,7 +129,6 @@ class EventStore:
             "data": data,
             "metadata": [envelope.model_dump_json() for envelope in envelopes],
             "topics": [self._kafka.topic(event.topic) for event in new_events],
-            "headers": outbox_headers(envelopes),
         }
         try:
             async with session.begin_nested():
@@ -136,35 +140,3 @@ class EventStore:
                 stream_id, expected_version, await self.version(session, stream_id)
             ) from error
         return envelopes
-
-
-VARYING_HEADERS = (f"{HEADER_PREFIX}id", f"{HEADER_PREFIX}type", f"{HEADER_PREFIX}streamversion")
-
-
-def outbox_headers(envelopes: Sequence[Envelope]) -> list[str]:
-    """Each envelope's Kafka headers (``Envelope.to_kafka_headers``) as the outbox's JSON text.
-
-    The envelopes of one append differ only in id, type and version (``new_envelopes``), so
-    the first one's headers, encoded once, are the template, and each envelope's three values
-    are put in their places: a UUID, a type matching ``promptworks.[a-z_.]+.v<N>`` and an
-    integer need no JSON escaping (building each from ``model_dump`` and ``json.dumps`` cost
-    ~25 µs per event, this a few µs)."""
-    if not envelopes:
-        return []
-    # Per header: its encoded pair, or the name of a varying one (filled per envelope).
-    template = [
-        name if name in VARYING_HEADERS else json.dumps([name, value.decode()])
-        for name, value in envelopes[0].to_kafka_headers()
-    ]
-    encoded: list[str] = []
-    for envelope in envelopes:
-        values = dict(
-            zip(
-                VARYING_HEADERS,
-                (str(envelope.id), envelope.type, str(envelope.streamversion)),
-                strict=True,
-            )
-        )
-        pairs = [f'["{part}", "{values[part]}"]' if part in values else part for part in template]
-        encoded.append("[" + ", ".join(pairs) + "]")
-    return encoded

@@ -3,20 +3,34 @@
 A consumer keeps its next offsets in memory between batches (read from ``consumer_offsets`` on
 assignment). If an operator switches the database to other read models with their own
 checkpoints (query-api's rebuild renames schemas, ADR 0023), those in-memory offsets describe
-the old ones. A fence, called first in every batch's transaction and when offsets are read,
-returns a token naming the checkpoints the session sees; when it changes the runner drops the
+the old ones. A fence, taken first in every batch's transaction and when offsets are read,
+gives a token naming the checkpoints the session sees; when it changes the runner drops the
 batch and seeks to the offsets stored with the new models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-Fence = Callable[[AsyncSession], Awaitable[Any]]
+
+class Fence(Protocol):
+    """What a consumer runner needs of a fence, so that it asks no more of it than this: a
+    batch takes ``lock`` first, and its bookkeeping statement (which starts after it) reads
+    ``TOKEN``; elsewhere (offsets read, an idle check, a dead letter's replay) it is called."""
+
+    TOKEN: str
+    """The token in SQL, for a statement made once the lock is held."""
+
+    async def lock(self, session: AsyncSession) -> None:
+        """Held until the transaction ends."""
+        ...
+
+    async def __call__(self, session: AsyncSession) -> Any:
+        """``lock``, then the token (two statements)."""
+        ...
 
 
 class CheckpointsMoved(Exception):

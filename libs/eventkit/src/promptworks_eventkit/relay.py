@@ -1,16 +1,25 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
 Invariants and the choices behind them:
-- Rows are read by ``published_at IS NULL`` in ``id`` order, never "after the last id seen":
-  a row whose transaction commits late (its id is lower than rows already published) is still
-  unpublished and is picked up by the next pass. No late commit can be skipped.
-- Per aggregate, ``id`` order is version order: a second append to one stream waits on the
-  unique (stream_id, version) index until the first commits, so it always gets a later id.
-- A batch is sent in id order through one idempotent producer and marked published only after
-  every send of it was acknowledged. A crash in between re-sends the batch: duplicates carry the
-  same ``ce_id`` and stream version, which consumers skip.
+- The outbox is a queue (ADR 0028): every row in it is unpublished. Rows are read in
+  ``position`` order from the head, never "after the last position seen": a row whose
+  transaction commits late (its position is lower than rows already published) is still in the
+  queue and is picked up by the next pass. No late commit can be skipped.
+- Per aggregate, ``position`` order is version order: an append after version N needs version N
+  committed (the expected-version check reads committed rows; a concurrent append of the same
+  version waits on the unique (stream_id, version) index and fails), so it takes its positions
+  from the sequence after N's. Ordering by transaction id (or snapshot) instead would not give
+  this: an older transaction may append a stream's next version after a newer one committed.
+- A row's message is its event's row in ``events``: ``data``'s text as UTF-8 bytes (exactly what
+  the service serialised), keyed by ``stream_id``, with the envelope's headers built from
+  ``metadata`` (``kafka_headers``, as ``Envelope.to_kafka_headers``); the outbox row adds the
+  topic.
+- A batch is sent in position order through one idempotent producer and its rows are deleted
+  only after every send of it was acknowledged. A crash in between re-sends the batch:
+  duplicates carry the same ``ce_id`` and stream version, which consumers skip. The delete is
+  the "published" mark: the history stays in ``events``; nothing is rewritten or pruned later.
 - Without tracing, rows go to Kafka as record batches built here, one per (topic, partition)
-  (``send_batch``), in id order within each: a per-message ``send`` cost ~30-50 µs of CPU
+  (``send_batch``), in position order within each: a per-message ``send`` cost ~30-50 µs of CPU
   (metadata wait, size estimate, the pure-Python murmur2 partitioner, a future per message).
   The partition is the producer's default partitioner's choice for the key, as ``send`` would
   make it, computed once per key and batch, so a stream's events stay on one partition whichever
@@ -33,6 +42,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
 from promptworks_eventkit.metrics import (
     OUTBOX_BACKLOG,
@@ -50,22 +60,19 @@ BACKLOG_INTERVAL = 5.0
 """Seconds between two counts of the backlog (a count reads every unpublished row)."""
 
 SELECT_BATCH = """
-    SELECT id, topic, key, headers, value FROM outbox
-    WHERE published_at IS NULL ORDER BY id LIMIT $1
+    SELECT o.position, o.topic, e.stream_id AS key, CAST(e.metadata AS text) AS metadata,
+           CAST(e.data AS text) AS value
+    FROM outbox AS o JOIN events AS e USING (position) ORDER BY o.position LIMIT $1
 """
 # Returns each row's relay latency on the database clock: created (in the event's transaction)
-# -> published and marked.
+# -> published and deleted.
 MARK_PUBLISHED = (
-    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[]) "
-    "RETURNING extract(epoch FROM published_at - created_at)::float8"
+    "DELETE FROM outbox WHERE position = ANY($1::bigint[]) "
+    "RETURNING extract(epoch FROM clock_timestamp() - created_at)::float8"
 )
 BACKLOG = """
     SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8
-    FROM outbox WHERE published_at IS NULL
-"""
-PRUNE_PUBLISHED = """
-    DELETE FROM outbox WHERE published_at IS NOT NULL
-    AND published_at < now() - make_interval(secs => $1)
+    FROM outbox
 """
 
 
@@ -77,13 +84,11 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
-        retention_seconds: float = 3600.0,
     ) -> None:
         self._dsn = dsn
         self._producer = producer
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._retention_seconds = retention_seconds
         self._wake = asyncio.Event()
         self.active = False
 
@@ -111,7 +116,6 @@ class OutboxRelay:
             self.active = True
             log.info("outbox relay active")
             await connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
-            passes = 0
             counted_at = 0.0
             while True:
                 # Measured before publishing: while Kafka refuses writes (each attempt fails and
@@ -120,9 +124,6 @@ class OutboxRelay:
                     await self.measure_backlog(connection)
                     counted_at = time.monotonic()
                 published = await self.publish_pending(connection)
-                passes += 1
-                if passes % 100 == 0:
-                    await connection.execute(PRUNE_PUBLISHED, self._retention_seconds)
                 if published < self._batch_size:
                     await self._wait_for_work()
         finally:
@@ -145,24 +146,27 @@ class OutboxRelay:
         rows = await connection.fetch(SELECT_BATCH, self._batch_size)
         if not rows:
             return 0
+        headers = _headers_of(rows)
         if tracing_enabled():
-            sends = [await self._send(row) for row in rows]
+            sends = [await self._send(row, h) for row, h in zip(rows, headers, strict=True)]
         else:
-            sends = await self._send_batches(rows)
-        await asyncio.gather(*sends)  # every ack, or an exception and nothing is marked
-        latencies = await connection.fetch(MARK_PUBLISHED, [row["id"] for row in rows])
+            sends = await self._send_batches(rows, headers)
+        await asyncio.gather(*sends)  # every ack, or an exception and nothing is deleted
+        latencies = await connection.fetch(MARK_PUBLISHED, [row["position"] for row in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
         for (latency,) in latencies:
             OUTBOX_RELAY_LATENCY.observe(max(0.0, latency))
         return len(rows)
 
-    async def _send_batches(self, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
-        """Sends ``rows`` as one record batch per (topic, partition), in id order within each;
+    async def _send_batches(
+        self, rows: list[asyncpg.Record], every_headers: list[Headers]
+    ) -> list[asyncio.Future[Any]]:
+        """Sends ``rows`` as one record batch per (topic, partition), in position order within each;
         returns the futures of their acknowledgements."""
         groups: dict[tuple[str, int], list[tuple[bytes, asyncpg.Record, Headers]]] = {}
         chosen: dict[tuple[str, bytes], int] = {}
         partitions: dict[str, list[int]] = {}
-        for row, headers in zip(rows, _headers_of(rows), strict=True):
+        for row, headers in zip(rows, every_headers, strict=True):
             topic, key = row["topic"], row["key"].encode()
             partition = chosen.get((topic, key))
             if partition is None:
@@ -176,7 +180,8 @@ class OutboxRelay:
         for (topic, partition), members in groups.items():
             batch = self._producer.create_batch()
             for key, row, headers in members:
-                record = {"key": key, "value": row["value"], "timestamp": None, "headers": headers}
+                value = row["value"].encode()
+                record = {"key": key, "value": value, "timestamp": None, "headers": headers}
                 if batch.append(**record) is None:  # full: send it, start the next one
                     sends.append(await self._producer.send_batch(batch, topic, partition=partition))
                     batch = self._producer.create_batch()
@@ -184,23 +189,14 @@ class OutboxRelay:
             sends.append(await self._producer.send_batch(batch, topic, partition=partition))
         return sends
 
-    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
-        headers = _headers(row["headers"])
+    async def _send(self, row: asyncpg.Record, headers: Headers) -> asyncio.Future[Any]:
         # Sent within the context the event was recorded in: the send span continues the
         # request's trace and names itself in the Kafka ``traceparent`` header.
         with within(_trace_of(headers)):
-            return await self._publish(row, headers)
-
-    async def _publish(
-        self, row: asyncpg.Record, headers: list[tuple[str, str]]
-    ) -> asyncio.Future[Any]:
-        sent: asyncio.Future[Any] = await self._producer.send(
-            row["topic"],
-            value=row["value"],
-            key=row["key"].encode(),
-            headers=[(name, value.encode()) for name, value in headers],
-        )
-        return sent
+            sent: asyncio.Future[Any] = await self._producer.send(
+                row["topic"], value=row["value"].encode(), key=row["key"].encode(), headers=headers
+            )
+            return sent
 
     async def measure_backlog(self, connection: asyncpg.Connection) -> None:
         count, oldest_age = await connection.fetchrow(BACKLOG)
@@ -212,24 +208,15 @@ _PARTITIONER = DefaultPartitioner()
 """The producer's default: murmur2 of the key over every partition of the topic."""
 
 
-def _trace_of(headers: list[tuple[str, str]]) -> str | None:
-    return next((value for name, value in headers if name == "ce_traceparent"), None)
-
-
 Headers = list[tuple[str, bytes]]
 
 
+def _trace_of(headers: Headers) -> str | None:
+    return next((value.decode() for name, value in headers if name == "ce_traceparent"), None)
+
+
 def _headers_of(rows: list[asyncpg.Record]) -> list[Headers]:
-    """Each row's Kafka headers, encoded: the batch's JSON texts parsed as one array (one
-    parse per batch, not one per row)."""
-    texts = [row["headers"] for row in rows]
-    if all(isinstance(text, str) for text in texts):
-        every = json.loads("[" + ",".join(texts) + "]")
-    else:
-        every = [_headers(text) for text in texts]
-    return [[(str(name), str(value).encode()) for name, value in pairs] for pairs in every]
-
-
-def _headers(raw: Any) -> list[tuple[str, str]]:
-    pairs = json.loads(raw) if isinstance(raw, str) else raw
-    return [(str(name), str(value)) for name, value in pairs]
+    """Each row's Kafka headers, from its envelope: the batch's stored JSON texts parsed as one
+    array (one parse per batch, not one per row)."""
+    every = json.loads("[" + ",".join(row["metadata"] for row in rows) + "]")
+    return [kafka_headers(attributes) for attributes in every]

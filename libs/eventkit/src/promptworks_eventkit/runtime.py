@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from promptworks_eventkit.consumer import AppliedHook, BatchHandler, ConsumerRunner
 from promptworks_eventkit.db import asyncpg_dsn, create_engine, create_sessionmaker
-from promptworks_eventkit.dead_letters import ConsumerPath, DeadLetters
+from promptworks_eventkit.dead_letters import ConsumerPath, DeadLetters, ReplayPath
 from promptworks_eventkit.eventstore import EventStore
 from promptworks_eventkit.exposition import CONTENT_TYPE_LATEST, exposition
 from promptworks_eventkit.fence import Fence
@@ -67,6 +67,8 @@ class Runtime:
     relay: OutboxRelay | None = None
     consumer_specs: list[ConsumerSpec] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    replay_paths: dict[str, ReplayPath] = field(default_factory=dict)
+    """Replay paths of dead letters no consumer of this process wrote (``add_replay_path``)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _connecting: asyncio.Task[None] | None = None
     """Retries Kafka in the background when it was unreachable at start."""
@@ -119,16 +121,18 @@ class Runtime:
             )
         )
 
+    def add_replay_path(self, consumer: str, path: ReplayPath) -> None:
+        """How dead letters recorded as ``consumer`` by something other than a Kafka consumer
+        of this process are replayed."""
+        self.replay_paths[consumer] = path
+
     def dead_letters(self) -> DeadLetters:
-        """The operator's view of this process's consumers' dead letters (replays go through
-        the same handlers the consumers run)."""
-        return DeadLetters(
-            self.sessions,
-            {
-                s.name: ConsumerPath(s.router.handles, _bound(s), s.fence)
-                for s in self.consumer_specs
-            },
-        )
+        """The operator's view of this process's dead letters (a consumer's replays go through
+        the same handlers the consumer runs)."""
+        consumers = {
+            s.name: ConsumerPath(s.router.handles, _bound(s), s.fence) for s in self.consumer_specs
+        }
+        return DeadLetters(self.sessions, {**consumers, **self.replay_paths})
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:

@@ -1,10 +1,14 @@
 """The tables the shared machinery keeps in each service's own database.
 
 Invariants:
-- ``events``: append-only; ``UNIQUE (stream_id, version)`` turns a concurrent writer into a
-  conflict instead of a lost update.
-- ``outbox``: written in the same transaction as ``events``; the relay marks a row published
-  only after the broker acknowledged it, so a row is never lost, at worst sent twice.
+- ``events``: append-only, the history; ``UNIQUE (stream_id, version)`` turns a concurrent
+  writer into a conflict instead of a lost update. ``data`` is ``json``, not ``jsonb``: it keeps
+  the text the service produced, byte for byte, which is also the Kafka message (ADR 0028).
+- ``outbox``: a queue of the events not yet published, written in the same transaction as
+  ``events``: one narrow row per event, keyed by the event's ``position`` (the payload, the key
+  and the envelope the headers are built from are read from ``events``, never copied). The
+  relay deletes a row only after the broker acknowledged its event, so an event is never lost,
+  at worst sent twice.
 - ``consumer_offsets``: the next offset to read per (consumer, topic, partition), committed in
   the same transaction as the consumer's effects; the consumer seeks there on assignment.
 - ``consumer_stream_positions``: the highest stream version a consumer applied per stream. Per
@@ -22,7 +26,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -31,9 +34,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
 metadata = MetaData()
 
@@ -46,8 +48,8 @@ events = Table(
     Column("version", Integer, nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
     Column("event_type", Text, nullable=False),
-    Column("data", JSONB, nullable=False),
-    Column("metadata", JSONB, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("metadata", JSON, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
 )
@@ -55,15 +57,11 @@ events = Table(
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("event_id", UUID(as_uuid=True), nullable=False),
+    # The event's ``events.position`` (no sequence of its own; no foreign key: a lookup per
+    # row, and both rows are written by one statement).
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
     Column("topic", Text, nullable=False),
-    Column("key", Text, nullable=False),
-    Column("headers", JSONB, nullable=False),
-    Column("value", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("published_at", DateTime(timezone=True), nullable=True),
-    Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
 )
 
 consumer_offsets = Table(

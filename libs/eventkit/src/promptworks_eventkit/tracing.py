@@ -5,8 +5,8 @@ between services (httpx), the SQL (asyncpg), the outbox relay's send (aiokafka, 
 ``traceparent`` in the Kafka headers) and each consumer's processing of each event.
 
 How the context crosses the outbox, which publishes later, from another task:
-- an append stores the current span's ``traceparent`` in the event's envelope (the outbox row
-  keeps it as the ``ce_traceparent`` header);
+- an append stores the current span's ``traceparent`` in the event's envelope (the relay sends
+  it as the ``ce_traceparent`` header, built from the stored envelope);
 - the relay sends each row under that stored context, so aiokafka's send span is its child and
   the Kafka ``traceparent`` header names the send;
 - a consumer opens one ``process`` span per event, a child of that header (else of the

@@ -12,8 +12,8 @@ from evaluator.adapters.advice import PostgresAdviceRepository
 from evaluator.adapters.completions import RunOrchestratorCompletions
 from evaluator.adapters.definitions import PostgresDefinitionLookups
 from evaluator.adapters.judgements import PostgresJudgementStore
-from evaluator.adapters.postgres import PostgresEvaluationRepository
-from evaluator.adapters.reevaluation import PostgresReevaluationRepository
+from evaluator.adapters.postgres import REEVALUATION_WORKER, PostgresEvaluationRepository
+from evaluator.adapters.reevaluation import PostgresReevaluationRepository, ReevaluationLetters
 from evaluator.api.advice import router as advice_router
 from evaluator.api.evaluators import router as evaluators_router
 from evaluator.api.reevaluations import router as reevaluations_router
@@ -88,6 +88,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = True) -> FastAPI:
     runtime.add_consumer(
         CONSUMER_NAME, EvaluationHandlers(plans).router(), bind=port.joined, on_applied=queued
     )
+    runtime.add_replay_path(REEVALUATION_WORKER, ReevaluationLetters())
     definitions = DefinitionHandlers(
         PostgresWritePort(runtime.sessions, runtime.store, repos=PostgresDefinitionLookups)
     )

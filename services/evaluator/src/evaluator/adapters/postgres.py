@@ -138,10 +138,10 @@ _FINISHED_EVALUATIONS = text(
 )
 
 REEVALUATION_WORKER = "evaluator.reevaluation"
+"""The dead letters of re-evaluations' results (replayed by ``ReevaluationLetters``)."""
 
 # Rows of a summary's outcomes fetched at a time (``load_outcomes``).
 OUTCOMES_CHUNK = 5_000
-"""The dead letters of re-evaluations' results: shown to operators, not replayed."""
 
 
 def context_json(context: MessageContext | None) -> dict[str, Any] | None:
@@ -545,8 +545,9 @@ class PostgresEvaluationRepository:
 
     async def _reevaluation_failed(self, seq: int, row: Any, record: str, error: str) -> None:
         """A re-evaluation's result that keeps failing leaves it (counted in ``failed``; the
-        run's result and its first evaluation stay as they are): a dead letter an operator
-        sees, not one to replay (no consumer applies it; the result is already kept). The
+        run's result and its first evaluation stay as they are): a dead letter whose headers
+        name the re-evaluation and the result, which a replay queues again while the
+        re-evaluation is being evaluated (``adapters.reevaluation.ReevaluationLetters``). The
         last one to leave lets the idle workers' sweep summarise the re-evaluation."""
         await self._session.execute(
             dead_letters.insert().values(
@@ -561,6 +562,12 @@ class PostgresEvaluationRepository:
                 ],
                 key=row.run_id.encode(),
                 value=record.encode(),
+                headers=encode_headers(
+                    [
+                        ("evaluation_id", row.evaluation_id.encode()),
+                        ("result_id", row.result_id.encode()),
+                    ]
+                ),
             )
         )
         await self._session.execute(delete(evaluation_queue).where(evaluation_queue.c.seq == seq))

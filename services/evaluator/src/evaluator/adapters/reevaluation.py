@@ -1,17 +1,21 @@
 """``ReevaluationRepository`` on PostgreSQL: the evaluation repository plus the kept results
-and the re-evaluation rows (which are also the queuer's work list)."""
+and the re-evaluation rows (which are also the queuer's work list); and the replay of a
+re-evaluation's dead letters (``ReevaluationLetters``)."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluator.adapters.postgres import PostgresEvaluationRepository, context_json
-from evaluator.adapters.tables import evaluations, result_records
+from evaluator.adapters.tables import evaluation_queue, evaluations, result_records
 from evaluator.handlers.ports import QUEUED, REQUESTED, EvaluationState
 from promptworks_contracts.values import Assertion, EvaluatorPin
+from promptworks_eventkit.dead_letters import DeadLetter, ReplayRefusedError, decode_headers
 from promptworks_eventkit.messages import MessageContext
 
 # Every kept result of the run queued for the re-evaluation in ONE statement (PostgreSQL
@@ -108,3 +112,68 @@ class PostgresReevaluationRepository(PostgresEvaluationRepository):
             },
         )
         return int(queued.scalar_one())
+
+    async def requeue_result(self, evaluation: EvaluationState, result_id: str) -> bool:
+        """Queues a kept result for the re-evaluation again (its request's context, no
+        attempts); False when it is not kept or is queued already."""
+        kept = select(result_records.c.result_id).where(
+            result_records.c.run_id == evaluation.run_id, result_records.c.result_id == result_id
+        )
+        if (await self._session.execute(kept)).first() is None:
+            return False
+        context = evaluation.context
+        queued = await self._session.execute(
+            pg_insert(evaluation_queue)
+            .values(
+                run_id=evaluation.run_id,
+                result_id=result_id,
+                evaluation_id=evaluation.evaluation_id,
+                correlation_id=context.correlation_id,
+                traceparent=context.traceparent,
+                project_id=context.project,
+            )
+            .on_conflict_do_nothing()
+            .returning(evaluation_queue.c.seq)
+        )
+        return queued.first() is not None
+
+
+class ReevaluationLetters:
+    """Replays a dead letter of ``evaluator.reevaluation`` (a re-evaluation's result that
+    failed ``dead_after`` times; its headers name the evaluation and the result): the result
+    is queued for the re-evaluation again and no longer counted as failed, so the workers
+    evaluate it and the re-evaluation's one summary counts it. Only while the re-evaluation is
+    being evaluated: once summarised, its ``RunEvaluated`` is published without the result and
+    a summary is published once, so the replay is refused, naming why (evaluate the run again
+    with a new evaluator version). Lock order as everywhere: the run's row, then the
+    re-evaluation's (ADR 0022)."""
+
+    async def replay(
+        self, session: AsyncSession, letter: DeadLetter, value: bytes | None, headers: Any
+    ) -> None:
+        named = dict(decode_headers(headers or []))
+        if "evaluation_id" not in named or "result_id" not in named:
+            raise ReplayRefusedError(
+                "recorded before a re-evaluation's letter named its evaluation and result: "
+                "evaluate the run again with a new evaluator version"
+            )
+        evaluation_id, result_id = named["evaluation_id"].decode(), named["result_id"].decode()
+        repos = PostgresReevaluationRepository(session)
+        run_of = select(evaluations.c.run_id).where(evaluations.c.evaluation_id == evaluation_id)
+        run_id = (await session.execute(run_of)).scalar_one_or_none()
+        if run_id is None:
+            raise ReplayRefusedError(f"re-evaluation {evaluation_id} does not exist")
+        await repos.load_states([run_id], lock=True)
+        evaluation = (await repos.load_evaluations([evaluation_id]))[evaluation_id]
+        if evaluation.status != QUEUED:
+            raise ReplayRefusedError(
+                f"re-evaluation {evaluation_id} of run {run_id} is {evaluation.status}: its "
+                f"summary was published without result {result_id}, and a summary is "
+                "published once; evaluate the run again with a new evaluator version"
+            )
+        if not await repos.requeue_result(evaluation, result_id):
+            raise ReplayRefusedError(
+                f"result {result_id} of run {run_id} is not kept, or is queued already"
+            )
+        evaluation.failed -= 1
+        await repos.save_evaluations([evaluation])

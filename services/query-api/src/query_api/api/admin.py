@@ -169,7 +169,7 @@ async def get_dead_letter(
     summary="Replay one dead letter through its consumer (exactly once in effect)",
     responses={
         404: {"description": "No such letter"},
-        409: {"description": "Replayed already"},
+        409: {"description": "Replayed already, or refused as it could not be correct (`detail`)"},
         422: {"description": "The replay failed again; the letter stays open (`detail` says why)"},
         **RESPONSES,
     },

@@ -59,7 +59,7 @@ from query_api.projections import (
     runs,
 )
 from query_api.projections.history import with_history
-from query_api.projections.prompt_documents import lock_for_catalog, render_batch, touched
+from query_api.projections.prompt_documents import before_handlers, render_batch, touched
 
 CONSUMER_NAME = "query-api.projections"
 MAX_RECORDS = 2000
@@ -85,9 +85,9 @@ of their own); ``build_router(set_page_cost=False)`` then leaves them to it."""
 
 class ProjectionRouter(EventRouter[AsyncSession]):
     """The event router; after the handlers, the stored prompt documents the batch touched are
-    rendered again (``prompt_documents.render_batch``). A batch with class or tag events takes
-    the render lock exclusively before its handlers change a catalogue row. ``set_page_cost``:
-    each transaction is first told the planner's page cost."""
+    rendered again (``prompt_documents.render_batch``). A batch with class or tag events, or
+    edits that may drop words, takes the render lock exclusively before its handlers.
+    ``set_page_cost``: each transaction is first told the planner's page cost."""
 
     def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,8 +100,7 @@ class ProjectionRouter(EventRouter[AsyncSession]):
                 {"cost": RANDOM_PAGE_COST},
             )
         documents = touched(events)
-        if documents.catalog:
-            await lock_for_catalog(work)
+        await before_handlers(work, documents)
         await super().__call__(work, events)
         await render_batch(work, documents)
 

@@ -14,13 +14,20 @@ Classes and tags are other streams, applied by whichever consumer owns their par
 at the same time as a prompt's event elsewhere. So that neither side renders with the other's
 state from before it committed, renders take a transaction-scoped advisory lock: a batch with
 class or tag events exclusively, before its handlers change a catalogue row
-(``lock_for_catalog``); any other batch shared, just before it renders. A catalogue change
+(``before_handlers``); any other batch shared, just before it renders. A catalogue change
 therefore waits for the prompt transactions rendering now, and renders after them with their
 rows visible; a prompt batch rendering later waits for it and sees the new names. Names
 arriving after the prompts that use them re-render those prompts, so no order of arrival
 leaves a stale name behind.
 
-Created and edited prompts also add their words to ``prompt_words`` (the search lexicon).
+Created and edited prompts also add their words to ``prompt_words`` (the search lexicon), and
+a batch whose edits may drop words (a name or author changed) deletes, after its handlers, those
+of the edited prompts' previous words that no prompt has any more (``forget_words``: a probe
+of ``ix_prompts_words`` per word the edited prompts no longer have). Such a batch takes the
+render lock exclusively before its handlers, as a catalogue batch does: every prompt batch
+learns its words under the lock shared, so the deletion waits for the batches learning now and
+sees their prompts; a batch learning later relearns a word deleted under it. Archived prompts
+keep their words (``archived=all`` searches them); prompts are never deleted.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +72,8 @@ from query_api.tables import (
 
 p = prompts.c
 RENDER_KEY = 0x5057_5044  # "PWPD"
-"""Advisory lock: shared while prompt events render, exclusive while a class or tag does."""
+"""Advisory lock: shared while prompt events render (and learn words), exclusive while a class
+or tag does, or edits forget words."""
 _SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)").bindparams(key=RENDER_KEY)
 PROMPT_STREAM_EVENTS = (
     PromptCreated,
@@ -110,16 +119,24 @@ def learn_words(where: ColumnElement[bool]) -> Any:
     return pg_insert(prompt_words).from_select(["word"], source).on_conflict_do_nothing()
 
 
-async def lock_for_catalog(session: AsyncSession) -> None:
-    """The render lock, exclusively, until the transaction ends."""
-    await session.execute(_EXCLUSIVE)
+def forget_words(candidates: list[str], edited: list[UUID]) -> Any:
+    """Deletes the ``candidates`` no prompt has (any project's, archived or not): those the
+    ``edited`` prompts still have are kept without a look; each other one is one probe of
+    ``ix_prompts_words`` (which reads the word's whole posting list: the cost grows with the
+    number of prompts having it)."""
+    w = prompt_words.c
+    kept = select(func.unnest(p.words)).where(any_of(p.prompt_id, edited))
+    used = select(p.prompt_id).where(p.words.contains(array([w.word]))).exists()
+    return delete(prompt_words).where(any_of(w.word, candidates), w.word.not_in(kept), ~used)
 
 
-_PROMPT, _LEARN, _CLASS, _TAG = range(4)
+_WORDED = frozenset({"name", "author"})
+"""The fields ``prompts.words`` is made of."""
+_PROMPT, _LEARN, _EDIT, _CLASS, _TAG = range(5)
 _KIND: dict[type[DomainEvent], int] = {
     **{kind: _PROMPT for kind in PROMPT_STREAM_EVENTS},
     PromptCreated: _LEARN,
-    PromptMetadataEdited: _LEARN,
+    PromptMetadataEdited: _EDIT,
     **{kind: _CLASS for kind in _CLASS_EVENTS},
     **{kind: _TAG for kind in (PromptTagCreated, PromptTagUpdated, PromptTagDeleted)},
 }
@@ -131,13 +148,18 @@ class Touched:
 
     prompts: dict[UUID, None] = field(default_factory=dict)
     learned: dict[UUID, None] = field(default_factory=dict)
+    renamed: dict[UUID, None] = field(default_factory=dict)
+    """Prompts whose name or author an edit changed: their previous words may go unused."""
     classes: dict[UUID, None] = field(default_factory=dict)
     tags: dict[UUID, None] = field(default_factory=dict)
+    previous_words: list[str] = field(default_factory=list)
+    """The ``renamed`` prompts' words before the handlers (``before_handlers``)."""
 
     @property
-    def catalog(self) -> bool:
-        """Class or tag events: the batch takes the render lock exclusively, first."""
-        return bool(self.classes or self.tags)
+    def exclusive(self) -> bool:
+        """Class or tag events, or edits that may drop words: the batch takes the render lock
+        exclusively, before its handlers."""
+        return bool(self.classes or self.tags or self.renamed)
 
 
 def touched(events: Sequence[ReceivedEvent]) -> Touched:
@@ -154,15 +176,34 @@ def touched(events: Sequence[ReceivedEvent]) -> Touched:
             found.tags[subject] = None
         else:
             found.prompts[subject] = None
-            if kind == _LEARN:
+            if kind != _PROMPT:
                 found.learned[subject] = None
+            if kind == _EDIT and _drops_words(received.event):
+                found.renamed[subject] = None
     return found
 
 
+def _drops_words(event: DomainEvent) -> bool:
+    """An edit of the name or author (or one that does not say what it changed)."""
+    assert isinstance(event, PromptMetadataEdited)
+    return not event.changed or not _WORDED.isdisjoint(event.changed)
+
+
+async def before_handlers(session: AsyncSession, batch: Touched) -> None:
+    """Before a batch's handlers: the render lock exclusively if the batch needs it (until the
+    transaction ends), then the words its edits may drop."""
+    if batch.exclusive:
+        await session.execute(_EXCLUSIVE)
+    if batch.renamed:
+        word = func.unnest(p.words)
+        previous = select(word).where(any_of(p.prompt_id, list(batch.renamed))).distinct()
+        batch.previous_words = list((await session.scalars(previous)).all())
+
+
 async def render_batch(session: AsyncSession, batch: Touched) -> None:
-    """After a batch's handlers: the documents it touched (see the module), and the words of
-    its created and edited prompts. A catalogue batch holds the lock exclusively already
-    (``lock_for_catalog`` before its handlers)."""
+    """After a batch's handlers: the documents it touched (see the module), the words of its
+    created and edited prompts, and its edits' words no prompt has any more. A batch that needs
+    the lock exclusively holds it already (``before_handlers``)."""
     where = [
         *([any_of(p.prompt_id, list(batch.prompts))] if batch.prompts else []),
         *([any_of(p.class_id, list(batch.classes))] if batch.classes else []),
@@ -170,8 +211,10 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
     ]
     if not where:
         return
-    if not batch.catalog:
+    if not batch.exclusive:
         await session.execute(_SHARED)
     await session.execute(render_statement(or_(*where)))
     if batch.learned:
         await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
+    if batch.previous_words:
+        await session.execute(forget_words(batch.previous_words, list(batch.renamed)))

@@ -129,11 +129,11 @@ prompt_words = Table(
     metadata,
     Column("word", Text, primary_key=True),
     trigram_index("prompt_words", "word"),
-    comment="Every word of every prompt's name and author, ever (the search lexicon)",
+    comment="Every word of the prompts' names and authors (the search lexicon)",
 )
 """What a one-word query is compared with (a few rows per word, not one per prompt): the words
-it matches lead to the prompts through ``ix_prompts_words``. A word no prompt has any more
-stays; it matches no prompt."""
+it matches lead to the prompts through ``ix_prompts_words``. A word an edit leaves to no prompt
+is deleted (``projections.prompt_documents.forget_words``)."""
 
 prompt_versions = Table(
     "prompt_versions",
