@@ -5,7 +5,7 @@ alone (``RunPlan.judge``). CPU time per result, the best of ``--rounds`` (the ma
 shared: the best round is the least disturbed one); ``--calls`` adds cProfile's Python calls
 per result (C functions count as calls too, so fewer calls is not always less work).
 
-    uv run python -m bench.evaluator_cpu [--cases 500] [--rounds 5] [--calls]
+    uv run python -m bench.evaluator_cpu [--cases 500] [--rounds 5] [--calls] [--split]
 
 To compare with another commit, put that commit's ``services/evaluator/src``,
 ``libs/eventkit/src`` and ``contracts/src`` first on ``PYTHONPATH`` and run both in turn.
@@ -15,22 +15,27 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import os
 import pstats
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bench.evaluator_throughput import run_events
 from evaluator.domain.plan import RunPlan
 from evaluator.domain.stats import accumulate_all
+from evaluator.domain.subject import Check, Subject
 from evaluator.handlers import evaluation
-from promptworks_contracts.events import ResultRecorded, RunCreated
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import ResultRecorded, RunCreated, decode_event
+from promptworks_eventkit.messages import MessageContext, new_envelopes
 
 CLAIM = 500
 
 
-def main(cases: int, rounds: int, calls: bool) -> dict[str, object]:
+def main(cases: int, rounds: int, calls: bool, split: bool = False) -> dict[str, object]:
     events = run_events(cases, 10)
     created = events[0]
     assert isinstance(created, RunCreated)
@@ -68,6 +73,20 @@ def main(cases: int, rounds: int, calls: bool) -> dict[str, object]:
         "worker_us_per_result": per_result(claims),
         "checks_alone_us_per_result": per_result(judge),
     }
+    if split:
+        subjects = [plan.subject(r) for r in results]
+        report["checks_us_per_result"] = {
+            check.name: per_result(functools.partial(_run_all, check.run, subjects))
+            for check in plan.checks
+        }
+        records = [_record(result) for result in results]
+
+        def decode() -> None:
+            for headers, value in records:
+                envelope = Envelope.from_kafka_headers(headers)
+                decode_event(envelope.type, value)
+
+        report["decode_us_per_result"] = per_result(decode)
     if calls:
         profiler = cProfile.Profile()
         profiler.runcall(claims)
@@ -76,10 +95,29 @@ def main(cases: int, rounds: int, calls: bool) -> dict[str, object]:
     return report
 
 
+def _run_all(check: Check, subjects: list[Subject]) -> None:
+    for subject in subjects:
+        check(subject)
+
+
+def _record(result: ResultRecorded) -> tuple[list[tuple[str, bytes]], bytes]:
+    """The Kafka headers and value the run orchestrator's relay gives a result."""
+    context = MessageContext(correlation_id=f"bench-{result.run_id}", traceparent=_TRACEPARENT)
+    [envelope] = new_envelopes(
+        "/run-orchestrator", result.stream_id(), [result], 1, context, datetime.now(UTC)
+    )
+    return envelope.to_kafka_headers(), result.model_dump_json().encode()
+
+
+_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", action="store_true")
+    parser.add_argument("--split", action="store_true")
     arguments = parser.parse_args()
-    print(json.dumps(main(arguments.cases, arguments.rounds, arguments.calls), indent=2))
+    report = main(arguments.cases, arguments.rounds, arguments.calls, arguments.split)
+    print(json.dumps(report, indent=2))

@@ -5,6 +5,7 @@ computed by hand in the comments (BLEU, ROUGE, Levenshtein)."""
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -196,6 +197,19 @@ def test_rouge_recall_and_precision_can_be_asked_for() -> None:
     assert only(precision, result("the cat")).value == pytest.approx(1.0)
 
 
+def test_rouge_tokenizer_equals_its_rule_on_random_text() -> None:
+    # The ASCII path (runs between translated spaces) against the rule itself: rouge-score's
+    # [a-z0-9]+ after lowering, plus one token per CJK character.
+    rule = re.compile(
+        "[a-z0-9]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]"
+    )
+    rng = random.Random(23)
+    alphabet = [chr(code) for code in range(128)] + ["é", "中", "İ", "ß", "\uff21", "한"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert RougeTokenizer().tokenize(text) == rule.findall(text.lower()), repr(text)
+
+
 def test_rouge_tokenizes_chinese_by_character_and_latin_like_rouge_score() -> None:
     assert RougeTokenizer().tokenize("Don't PANIC, 42!") == ["don", "t", "panic", "42"]
     assert RougeTokenizer().tokenize("巴黎是法国的首都") == list("巴黎是法国的首都")
@@ -320,7 +334,8 @@ def test_our_sentence_scores_equal_sacrebleus_sentence_score(tokenize: str) -> N
     ours_bleu = BleuScorer(BLEU(effective_order=True, tokenize=tokenize))
     for reference, output in [*random_texts(13, 300), ("北京是中国的首都。", "北京是首都")]:
         expected = BLEU(effective_order=True, tokenize=tokenize).sentence_score(output, [reference])
-        assert ours_bleu.score(output, reference) == pytest.approx(expected.score / 100)
+        # Equal, not approximately: the verdicts must not move.
+        assert ours_bleu.score(output, reference) == expected.score / 100
 
 
 def test_our_13a_tokenizer_equals_sacrebleus() -> None:
@@ -332,7 +347,13 @@ def test_our_13a_tokenizer_equals_sacrebleus() -> None:
         "  ",
         "",
         "1.000,5 -3 a-b 4-x .5 ,x x. x,",
+        "a. 1. . , a, 1, -. a-. 7-. .. ,. a.. 1,. x.y. 3.5. (a). 'b', \"c\".",
     ]
+    # Random strings over the characters the rules look at (digits, ".,-", separators,
+    # whitespace, newlines, entities).
+    rng = random.Random(19)
+    alphabet = ["a", "B", "7", "0", ".", ",", "-", " ", "\n", "\t", "(", "$", "&amp;", "<skipped>"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(500)]
     for text in texts:
         assert tokenize_13a(text) == theirs(text), text
 

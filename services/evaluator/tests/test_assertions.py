@@ -108,6 +108,17 @@ def test_regex_searches_anywhere_in_the_output() -> None:
     assert bad.passed is False and bad.detail == r"no match for /\d{3}-\d{4}/"
 
 
+def test_regex_matches_characters_not_bytes_in_non_ascii_output() -> None:
+    # The output is searched as UTF-8 bytes: "." is still one character, classes still
+    # Unicode, anchors still the text's ends.
+    three = plan({"type": "regex", "pattern": "^.{3}$"})
+    assert verdict(three, result("日本語")).passed is True
+    assert verdict(three, result("日本")).passed is False
+    han = plan({"type": "regex", "pattern": r"^\p{Han}+ \w+é$"})
+    assert verdict(han, result("北京 café")).passed is True
+    assert verdict(han, result("Paris café")).passed is False
+
+
 def test_regex_pattern_may_use_case_variables() -> None:
     regex = plan({"type": "regex", "pattern": "^{{ word }}$"}, cases=[{"word": "yes"}])
     assert verdict(regex, result("yes")).passed is True

@@ -16,7 +16,7 @@ from evaluator.domain.stats import MetricStats, RunStats, accumulate, accumulate
 from evaluator.handlers.encoded import EncodedResultEvaluated
 from evaluator.handlers.evaluation import evaluate_result, metric_fields
 from promptworks_contracts.events import ResultEvaluated, ResultRecorded
-from promptworks_contracts.values import Assertion, MetricValue, TokenUsage
+from promptworks_contracts.values import Assertion, MetricValue, OutputChecks, TokenUsage
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -194,16 +194,7 @@ def test_the_encoded_event_is_what_pydantic_writes_and_follows_the_committed_sch
         result = recorded(output, case=case, error=None if output else "timeout")
         stats: RunStats = {}
         event, _ = evaluate_result(plan, result, None, stats)
-        plain = ResultEvaluated(
-            run_id=result.run_id,
-            result_id=result.result_id,
-            metrics=plan.judge(result).metrics,
-            passed=event.passed,
-            score=event.score,
-            reasons=event.reasons,
-            parsed_output=event.parsed_output,
-            output_checks=event.output_checks,
-        )
+        plain = made_by_pydantic(plan, result, event)
         # orjson refuses integers beyond 64 bits: that event is made by pydantic, as before.
         assert isinstance(event, EncodedResultEvaluated) == ("huge" not in (output or ""))
         assert json.loads(event.model_dump_json()) == json.loads(plain.model_dump_json())
@@ -215,6 +206,32 @@ def test_the_encoded_event_is_what_pydantic_writes_and_follows_the_committed_sch
         together: RunStats = {}
         accumulate_all(together, [metric_fields(event)])
         assert together == expected_stats
+    # Against plain-text expected outputs (no schema): the output checks are the shared ones
+    # of plain text, encoded from their dict made once; the same JSON as pydantic's.
+    plain_plan = RunPlan.compile(assertions[:2], cases, ["Paris.", "Oslo."])
+    for output in ["Paris has 2 million people.", '{"city": "Paris"}', "Paris.", "Paris."]:
+        result = recorded(output)
+        event, _ = evaluate_result(plain_plan, result, None, None)
+        plain = made_by_pydantic(plain_plan, result, event)
+        assert isinstance(event, EncodedResultEvaluated)
+        assert event.output_checks == OutputChecks(is_valid_json=output.startswith("{"))
+        assert json.loads(event.model_dump_json()) == json.loads(plain.model_dump_json())
+
+
+def made_by_pydantic(
+    plan: RunPlan, result: ResultRecorded, event: ResultEvaluated
+) -> ResultEvaluated:
+    """``event`` as the models make it (metrics validated, serialised by pydantic)."""
+    return ResultEvaluated(
+        run_id=result.run_id,
+        result_id=result.result_id,
+        metrics=plan.judge(result).metrics,
+        passed=event.passed,
+        score=event.score,
+        reasons=event.reasons,
+        parsed_output=event.parsed_output,
+        output_checks=event.output_checks,
+    )
 
 
 def test_metric_fields_are_checked_against_metric_values_bounds() -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from jsonschema import Draft202012Validator
@@ -164,6 +165,19 @@ def _plain(valid_json: bool) -> Findings:
 
 PLAIN: Final = {True: _plain(True), False: _plain(False)}
 """The findings without a schema or a structured expected output: whether it is JSON, only."""
+
+
+def checks_document(checks: OutputChecks | None) -> OutputChecks | dict[str, Any] | None:
+    """``checks`` for the event's JSON: plain text's (the same for every such result) as the
+    dict ``model_dump(mode="json")`` gives, made once (only ever encoded, never changed)."""
+    if checks is not None and checks is PLAIN[checks.is_valid_json].checks:
+        return _plain_document(checks.is_valid_json)
+    return checks
+
+
+@cache
+def _plain_document(valid_json: bool) -> dict[str, Any]:
+    return PLAIN[valid_json].checks.model_dump(mode="json")
 
 
 def output_checks(

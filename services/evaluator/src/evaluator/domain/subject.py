@@ -72,12 +72,16 @@ class Subject:
 
 _JSON_STARTS: Final = frozenset('{["-0123456789tfnNI')
 """The characters a JSON value (as ``json.loads`` reads it: NaN, Infinity too) can start with."""
+_NOT_JSON_AT_START: Final = f"not JSON: {json.JSONDecodeError('Expecting value', 'x', 0)}"
 
 
 def parse_json(text: str) -> tuple[Any, str | None]:
     start = len(text) - len(text.lstrip(" \t\n\r"))
     if (start == len(text) or text[start] not in _JSON_STARTS) and text[:1] != "\ufeff":
-        # Plain text (most outputs): the error ``json.loads`` raises, without raising it.
+        # Plain text (most outputs): the error ``json.loads`` raises, without raising it (the
+        # same message whenever the text starts at its first character).
+        if start == 0 and text:
+            return None, _NOT_JSON_AT_START
         return None, short(f"not JSON: {json.JSONDecodeError('Expecting value', text, start)}")
     try:
         parsed = json.loads(text)

@@ -33,6 +33,7 @@ import orjson
 
 from evaluator.domain.advice import advice_subject
 from evaluator.domain.metrics import metric_documents
+from evaluator.domain.output_checks import checks_document
 from evaluator.domain.plan import Evaluation, RunPlan
 from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats, accumulate, summaries
@@ -365,7 +366,7 @@ def _event(
         "score": judged.score,
         "reasons": judged.reasons,
         "parsed_output": judged.parsed_output,
-        "output_checks": judged.output_checks,
+        "output_checks": checks_document(judged.output_checks),
         "judgements": judged.judgements,
         "embeddings": judged.embeddings,
     }
