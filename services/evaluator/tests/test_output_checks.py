@@ -207,3 +207,25 @@ def test_a_lone_surrogate_in_json_output_is_replaced_and_the_event_still_encodes
     decoded = json.loads(event.model_dump_json())
     assert decoded["parsed_output"] == {"a": "\ufffdx", "b": "\U0001f600", "\ufffd": 1}
     assert decoded["passed"] is True
+
+
+def test_a_lone_surrogate_in_a_plain_output_is_matched_by_regex_as_u_fffd() -> None:
+    """RE2 matches UTF-8, which cannot hold half a surrogate pair: the output is matched with
+    U+FFFD in its place instead of the check raising (the claim failing into a dead letter)."""
+    output = "abc\ud800def"
+    plan = RunPlan.compile(
+        ASSERTIONS.validate_python(
+            [
+                {"type": "regex", "pattern": "abc.def", "name": "around"},
+                {"type": "regex", "pattern": "zzz", "name": "absent"},
+            ]
+        ),
+        [],
+        [],
+    )
+    event, _ = evaluate_result(plan, recorded(output), None, {})
+    decoded = json.loads(event.model_dump_json())
+    verdicts = {m["name"]: m for m in decoded["metrics"]}
+    assert verdicts["around"]["passed"] is True
+    assert verdicts["absent"]["passed"] is False
+    assert decoded["passed"] is False

@@ -20,6 +20,7 @@ from evaluator.domain.subject import (
     TemplatedText,
     on_output,
     short,
+    without_lone_surrogates,
 )
 from promptworks_contracts.values import (
     ContainsAllAssertion,
@@ -145,6 +146,15 @@ def _re2_options() -> Any:
 _RE2_OPTIONS: Final = _re2_options()
 
 
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON can spell half a pair), which UTF-8 cannot hold: U+FFFD in its
+        # place, as for a parsed output (``subject.parse_json``), not a failed claim.
+        return str(without_lone_surrogates(text)).encode("utf-8")
+
+
 def regex(assertion: RegexAssertion) -> Check:
     text = TemplatedText(assertion.pattern)
     compiled: dict[str, Any] = {}  # rendered pattern -> an RE2 pattern, or the error (str)
@@ -164,7 +174,7 @@ def regex(assertion: RegexAssertion) -> Check:
         # RE2 matches UTF-8 bytes either way; given a str, its wrapper encodes it and then
         # maps the match's byte offsets back to characters in Python (~2/3 of the check's
         # time), and only whether there is a match counts here.
-        if pattern.search(output.encode("utf-8")):
+        if pattern.search(_utf8(output)):
             return PASSED
         return Outcome(False, short(f"no match for /{source}/"))
 

@@ -90,19 +90,20 @@ def parse_json(text: str) -> tuple[Any, str | None]:
     # JSON may spell a lone surrogate (an escape of half a pair), which no UTF-8 text can
     # hold: the event carrying the parsed output could not be encoded. Such halves become
     # U+FFFD, as a UTF-8 decoder would make them.
-    return (_without_lone_surrogates(parsed) if "\\u" in text else parsed), None
+    return (without_lone_surrogates(parsed) if "\\u" in text else parsed), None
 
 
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
-def _without_lone_surrogates(value: Any) -> Any:
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate (in strings, keys, nested) as U+FFFD."""
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
+        return [without_lone_surrogates(item) for item in value]
     if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
     return value
 
 
