@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
-from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit import gc_pause
+from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
