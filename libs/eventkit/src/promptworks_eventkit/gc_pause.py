@@ -10,7 +10,7 @@ first collection after it (the thresholds count the allocations made while pause
 spans one batch, so memory stays bounded by the batch size. Callers lift it only after they
 dropped the batch's objects: a collection that runs while they are still referenced traverses
 every one of them and promotes the survivors, whose later older-generation collections cost
-the evaluator ~10 % of its CPU (``gc.callbacks``; ADR 0022's sixth addendum).
+the evaluator ~10 % of its CPU (``gc.callbacks``; ADR 0022, the eighth session's addendum).
 
 Nested or concurrent batches (several consumers in one process, interleaved by the event
 loop) share one pause: the collector runs again when the last one ends, and only if it was
