@@ -7,9 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+from pydantic import ValidationError
 
 from promptworks_contracts.envelope import Envelope, MalformedEnvelopeError, kafka_headers
-from promptworks_contracts.events import EVENT_MODELS, PromptCreated, decode_event
+from promptworks_contracts.events import (
+    EVENT_MODELS,
+    PromptCreated,
+    RunCreated,
+    UnknownEventTypeError,
+    decode_event,
+)
+from promptworks_contracts.values import RECORDED
 
 
 def envelope() -> Envelope:
@@ -127,3 +135,25 @@ def test_the_fast_header_paths_equal_the_plain_ones_past_the_remembered_names() 
             decoded.to_kafka_headers()
             == original.model_copy(update={"correlationid": "réq-2"}).to_kafka_headers()
         )
+
+
+def test_events_are_decoded_as_recorded_facts_and_invalid_data_is_refused() -> None:
+    """``decode_event`` calls the model's validator itself: still with ``RECORDED`` (a regex
+    that no longer compiles is read, not refused), still refusing what the model refuses."""
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    recorded = (
+        f'{{"run_id":"{ids[0]}","prompt_id":"{ids[1]}","prompt_version_id":"{ids[2]}",'
+        '"prompt_version_number":1,"template":{"kind":"text","text":"Say {{ topic }}."},'
+        '"model":{"provider":"mock","name":"echo"},"parameters":{},"repetitions":1,'
+        '"cases":[{"topic":"x"}],"assertions":[{"type":"regex","pattern":"(x"}],'
+        '"total_calls":1}'
+    )
+    decoded = decode_event(RunCreated.event_type, recorded.encode())
+    assert decoded == RunCreated.model_validate_json(recorded, context=RECORDED)
+    assert isinstance(decoded, RunCreated) and decoded.assertions[0].type == "regex"
+    with pytest.raises(ValidationError):
+        RunCreated.model_validate_json(recorded)  # a new definition must compile
+    with pytest.raises(ValidationError, match="total_calls"):
+        decode_event(RunCreated.event_type, recorded.replace('"total_calls":1', '"total_calls":0'))
+    with pytest.raises(UnknownEventTypeError):
+        decode_event("promptworks.run.unheard_of.v1", recorded)
