@@ -7,9 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+from pydantic import ValidationError
 
-from promptworks_contracts.envelope import Envelope, MalformedEnvelopeError
-from promptworks_contracts.events import EVENT_MODELS, PromptCreated, decode_event
+from promptworks_contracts.envelope import Envelope, MalformedEnvelopeError, kafka_headers
+from promptworks_contracts.events import (
+    EVENT_MODELS,
+    PromptCreated,
+    RunCreated,
+    UnknownEventTypeError,
+    decode_event,
+)
+from promptworks_contracts.values import RECORDED
 
 
 def envelope() -> Envelope:
@@ -84,3 +92,68 @@ def test_the_project_travels_as_an_extension_attribute_and_defaults_to_default()
     created = PromptCreated(prompt_id=uuid.uuid4(), name="n")
     payload = created.model_dump_json(exclude={"project_id"})
     assert PromptCreated.model_validate_json(payload).project_id == "default"
+
+
+def _headers_as_before(attributes: dict[str, object]) -> list[tuple[str, bytes]]:
+    """``kafka_headers`` before its header names were remembered: what it must still give."""
+    headers = [("content-type", b"application/json")]
+    for name, value in attributes.items():
+        if value is not None and name != "datacontenttype":
+            headers.append(("ce_" + name, str(value).encode()))
+    return headers
+
+
+def _decoded_as_before(headers: list[tuple[str, bytes]]) -> Envelope:
+    """``from_kafka_headers`` before its fast path: every ``ce_`` header, validated."""
+    attributes = {
+        name[3:]: raw.decode("utf-8", errors="replace")
+        for name, raw in headers
+        if name.startswith("ce_")
+    }
+    return Envelope.model_validate(attributes)
+
+
+def test_the_fast_header_paths_equal_the_plain_ones_past_the_remembered_names() -> None:
+    """The remembered names (bounded, as they come from the wire) change nothing: with more
+    distinct names than are kept, unknown, empty and non-UTF-8 headers, and a header twice."""
+    for number in range(100):
+        original = envelope().model_copy(update={"causationid": None, "streamversion": number + 1})
+        attributes = {**original.model_dump(mode="json"), f"x{number}": f"v{number}"}
+        headers = kafka_headers(attributes)
+        assert headers == _headers_as_before(attributes)
+        odd = [
+            *headers,
+            (f"ce_extra{number}", b"\xff\xfe"),
+            (f"other{number}", b"1"),
+            ("ce_", b""),
+            ("ce_correlationid", "réq-2".encode()),
+        ]
+        decoded = Envelope.from_kafka_headers(odd)
+        assert decoded == _decoded_as_before(odd)
+        assert decoded.correlationid == "réq-2" and decoded.streamversion == number + 1
+        assert (
+            decoded.to_kafka_headers()
+            == original.model_copy(update={"correlationid": "réq-2"}).to_kafka_headers()
+        )
+
+
+def test_events_are_decoded_as_recorded_facts_and_invalid_data_is_refused() -> None:
+    """``decode_event`` calls the model's validator itself: still with ``RECORDED`` (a regex
+    that no longer compiles is read, not refused), still refusing what the model refuses."""
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    recorded = (
+        f'{{"run_id":"{ids[0]}","prompt_id":"{ids[1]}","prompt_version_id":"{ids[2]}",'
+        '"prompt_version_number":1,"template":{"kind":"text","text":"Say {{ topic }}."},'
+        '"model":{"provider":"mock","name":"echo"},"parameters":{},"repetitions":1,'
+        '"cases":[{"topic":"x"}],"assertions":[{"type":"regex","pattern":"(x"}],'
+        '"total_calls":1}'
+    )
+    decoded = decode_event(RunCreated.event_type, recorded.encode())
+    assert decoded == RunCreated.model_validate_json(recorded, context=RECORDED)
+    assert isinstance(decoded, RunCreated) and decoded.assertions[0].type == "regex"
+    with pytest.raises(ValidationError):
+        RunCreated.model_validate_json(recorded)  # a new definition must compile
+    with pytest.raises(ValidationError, match="total_calls"):
+        decode_event(RunCreated.event_type, recorded.replace('"total_calls":1', '"total_calls":0'))
+    with pytest.raises(UnknownEventTypeError):
+        decode_event("promptworks.run.unheard_of.v1", recorded)

@@ -26,14 +26,35 @@ class MalformedEnvelopeError(ValueError):
     """The Kafka headers do not form a valid PromptWorks CloudEvent."""
 
 
+_CONTENT_TYPE_PAIR: Final = (CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())
+_NAMES_KEPT: Final = 64
+"""At most this many header names are remembered (they come from the wire too)."""
+_header_names: dict[str, str] = {}
+"""Attribute -> header name (``""``: not sent); one string object per name, hashed once."""
+_attribute_names: dict[str, str] = {}
+"""Header -> attribute name (``""``: not a ``ce_`` header)."""
+
+
+def _remembered(names: dict[str, str], name: str, made: str) -> str:
+    if len(names) < _NAMES_KEPT:
+        names[name] = made
+    return made
+
+
 def kafka_headers(attributes: Mapping[str, Any]) -> list[tuple[str, bytes]]:
     """An envelope's Kafka headers from its attributes in JSON form (``model_dump(mode="json")``,
     or its stored JSON parsed: the outbox relay builds them so, without a model)."""
-    headers = [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]
+    headers = [_CONTENT_TYPE_PAIR]
     for name, value in attributes.items():
-        if value is None or name == "datacontenttype":
-            continue  # unset; the data's type is carried by the content-type header
-        headers.append((HEADER_PREFIX + name, str(value).encode()))
+        if value is None:
+            continue  # unset
+        header = _header_names.get(name)
+        if header is None:
+            # The data's type is carried by the content-type header.
+            made = "" if name == "datacontenttype" else HEADER_PREFIX + name
+            header = _remembered(_header_names, name, made)
+        if header:
+            headers.append((header, str(value).encode()))
     return headers
 
 
@@ -68,12 +89,20 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_kafka_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Envelope:
+        # Every consumer decodes every record so (~6.5 -> 3.3 µs): the attribute names are
+        # remembered strings (not sliced and hashed anew per header) and the validator is
+        # called directly (``model_validate``'s Python wrapper costs ~0.8 µs).
         attributes: dict[str, str] = {}
         for name, raw in headers:
-            if name.startswith(HEADER_PREFIX):
-                attributes[name[len(HEADER_PREFIX) :]] = raw.decode("utf-8", errors="replace")
+            attribute = _attribute_names.get(name)
+            if attribute is None:
+                made = name[len(HEADER_PREFIX) :] if name.startswith(HEADER_PREFIX) else ""
+                attribute = _remembered(_attribute_names, name, made)
+            if attribute:
+                attributes[attribute] = raw.decode("utf-8", errors="replace")
         try:
-            return cls.model_validate(attributes)
+            envelope: Envelope = cls.__pydantic_validator__.validate_python(attributes)
+            return envelope
         except ValidationError as error:
             problems = ", ".join(
                 f"ce_{'.'.join(str(p) for p in e['loc'])} ({e['type']})" for e in error.errors()

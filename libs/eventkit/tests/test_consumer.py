@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
 from promptworks_contracts.topics import PROMPT_EVENTS, dlq_topic
+from promptworks_eventkit import gc_pause
 from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.kafka import create_producer
@@ -275,6 +276,27 @@ def test_the_collector_is_paused_per_batch_and_restored_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_an_old_pause_is_not_extended_by_the_batches_that_overlap_it(monkeypatch) -> None:
+    """Tasks whose batches always overlap (a consumer and workers) cannot keep the collector
+    off for good: past ``JOIN_SECONDS`` a new batch runs within the pause without extending it."""
+    assert gc.isenabled()
+    with contextlib.ExitStack() as first:
+        first.enter_context(gc_paused())
+        with gc_paused():  # joins: the pause is young
+            pass
+        assert not gc.isenabled()
+        monkeypatch.setattr(gc_pause, "JOIN_SECONDS", 0.0)
+        late = contextlib.ExitStack()
+        late.enter_context(gc_paused())  # the pause is old: not joined
+        assert not gc.isenabled()
+    assert gc.isenabled()  # the first batch ended: collected again, the late one still running
+    late.close()
+    assert gc.isenabled()
+    with gc_paused():  # and the next pause starts afresh
+        assert not gc.isenabled()
+    assert gc.isenabled()
 
 
 async def group_offsets(kafka) -> int:

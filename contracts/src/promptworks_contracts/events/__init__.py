@@ -100,7 +100,10 @@ def decode_event(event_type: str, data: bytes | str) -> DomainEvent:
         model = EVENT_MODELS[event_type]
     except KeyError:
         raise UnknownEventTypeError(event_type) from None
-    return model.model_validate_json(data, context=RECORDED)
+    # The validator itself: ``model_validate_json``'s Python wrapper cost ~1 of ~4.3 µs for a
+    # result, on every record every consumer decodes.
+    event: DomainEvent = model.__pydantic_validator__.validate_json(data, context=RECORDED)
+    return event
 
 
 __all__ = [

@@ -246,7 +246,7 @@ class ConsumerRunner:
                 generation = self.generation
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
-                    await self._process(consumer, batch, generation)
+                    await self._process_freed(consumer, batch, generation)
                 else:
                     if self._group_pending:  # idle: the last batches' offsets, not left behind
                         await self._commit_group(consumer)
@@ -306,9 +306,10 @@ class ConsumerRunner:
         """Fetches one batch and applies it; the number of records fetched."""
         generation = self.generation
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        fetched = sum(len(messages) for messages in batch.values())
         if batch:
-            await self._process(consumer, batch, generation)
-        return sum(len(messages) for messages in batch.values())
+            await self._process_freed(consumer, batch, generation)
+        return fetched
 
     def positions(self) -> dict[TopicPartition, int]:
         """Per partition, the first offset not yet committed with the effects."""
@@ -410,6 +411,20 @@ class ConsumerRunner:
             else:
                 consumer.seek(tp, offset)
 
+    async def _process_freed(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[Any]],
+        generation: int,
+    ) -> None:
+        """``_process`` with the collector paused (``gc_pause``) until the batch's objects
+        (aiokafka's records and what was decoded from them) are freed: the caller's ``batch``
+        is emptied, ``_process``'s own references are gone with its frame. A failing batch
+        keeps it paused across its retries (bounded by ``max_attempts`` and the batch)."""
+        with gc_paused():
+            await self._process(consumer, batch, generation)
+            batch.clear()
+
     async def _process(
         self,
         consumer: AIOKafkaConsumer,
@@ -475,8 +490,7 @@ class ConsumerRunner:
             )
 
     async def _apply_with_retries(self, records: list[_Record]) -> None:
-        with gc_paused():  # see gc_pause: the batch's objects are not traversed again and again
-            decoded, poison = self._decode(records)
+        decoded, poison = self._decode(records)  # the collector is paused (_process_freed)
         sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -536,16 +550,6 @@ class ConsumerRunner:
         sent: set[int],
     ) -> None:
         """One transaction: dead letters, deduplicated effects, stream positions, offsets."""
-        with gc_paused():  # one attempt; not across the retries' back-off
-            await self._apply_once(records, decoded, poison, sent)
-
-    async def _apply_once(
-        self,
-        records: list[_Record],
-        decoded: dict[int, ReceivedEvent],
-        poison: dict[int, str],
-        sent: set[int],
-    ) -> None:
         dead = [r for r in records if id(r) in poison]
         for record in dead:
             if id(record) not in sent:

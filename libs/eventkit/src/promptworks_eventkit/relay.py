@@ -44,6 +44,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
+from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -123,7 +124,8 @@ class OutboxRelay:
                 if time.monotonic() - counted_at >= BACKLOG_INTERVAL:
                     await self.measure_backlog(connection)
                     counted_at = time.monotonic()
-                published = await self.publish_pending(connection)
+                with gc_paused():  # lifted once the batch's rows are freed (gc_pause)
+                    published = await self.publish_pending(connection)
                 if published < self._batch_size:
                     await self._wait_for_work()
         finally:

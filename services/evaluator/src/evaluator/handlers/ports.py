@@ -131,8 +131,9 @@ class RecentRecords:
     def add(self, records: Iterable[ResultRecorded]) -> None:
         kept = self._records
         for record in records:
-            self.take(str(record.result_id))  # a redelivered one: counted once, as the newest
-            kept[str(record.result_id)] = record
+            result_id = str(record.result_id)
+            self.take(result_id)  # a redelivered one: counted once, as the newest
+            kept[result_id] = record
             self._chars += len(record.output or "")
             while len(kept) > self._capacity or self._chars > self._max_chars:
                 self.take(next(iter(kept)))
