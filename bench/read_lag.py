@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.e2e_run import PeakMemory, stack_kafka, start_stack, syncs_between, wal_syncs
 from bench.prompt_list import percentiles
@@ -60,6 +62,10 @@ APPLIED = """
 """How far query-api applied the run's stream, when its last batch's transaction began, and
 how many records its batches have covered (all in one snapshot)."""
 STAGES = ("relay", "broker", "consumer_wait", "transaction")
+PROJECTION_HISTOGRAMS = (
+    "promptworks_consumer_applied_age_seconds",
+    "promptworks_consumer_batch_duration_seconds",
+)
 
 
 class Tap:
@@ -235,6 +241,27 @@ def stages(watcher: LagWatcher, tap: Tap) -> dict[str, dict[str, float]]:
     return {name: percentiles(values) for name, values in shares.items() if values}
 
 
+async def projection_histograms(query_api_url: str) -> dict[str, dict[str, float]]:
+    """query-api's own view of its batches (``/metrics``, the whole run, warm-up included): per
+    histogram, the share of batches at or under each bucket's bound, for the projection."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.get(f"{query_api_url}/metrics")
+    answer.raise_for_status()
+    shares: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(answer.text):
+        if family.name not in PROJECTION_HISTOGRAMS:
+            continue
+        buckets = {
+            sample.labels["le"]: sample.value
+            for sample in family.samples
+            if sample.name.endswith("_bucket")
+            and sample.labels.get("consumer") == "query-api.projections"
+        }
+        total = buckets.get("+Inf", 0.0)
+        shares[family.name] = {le: round(n / total, 4) for le, n in buckets.items() if total}
+    return shares
+
+
 async def main(
     infra: Infra, rate: float, seconds: float, warmup: float, latency_ms: float, durable: bool
 ) -> dict[str, Any]:
@@ -250,6 +277,7 @@ async def main(
             syncs_before = await wal_syncs(infra, durable)
             watcher, tap, elapsed, cpu = await measure(stack, infra, calls, warmup)
             syncs_after = await wal_syncs(infra, durable)
+            own_view = await projection_histograms(stack.url("query-api"))
         finally:
             stack.stop_all()
             for url in urls:
@@ -273,6 +301,7 @@ async def main(
             "transaction_ms": percentiles([t * 1000 for _, t in watcher.batches]),
         },
         "wal_syncs": syncs_between(syncs_before, syncs_after),
+        "query_api_metrics": own_view,
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
     }
 

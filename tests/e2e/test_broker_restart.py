@@ -53,5 +53,9 @@ async def test_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(
         await asyncio.to_thread(private_infra.up)
         assert while_down > at_kill, "calls went on while the broker was down"
 
-        checked = await verify(client, stack, run_ids, WORKLOAD)
+        try:
+            checked = await verify(client, stack, run_ids, WORKLOAD)
+        except BaseException as failure:  # a restarted broker that died says why
+            failure.add_note(await asyncio.to_thread(private_infra.broker_report))
+            raise
     assert len(checked.checked) == 6

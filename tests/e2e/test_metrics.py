@@ -217,6 +217,18 @@ def check_consumers(before: dict[str, Scrape], after: dict[str, Scrape]) -> None
     }
     assert all(s["partition"].isdigit() for s in lag)
     assert after["query-api"].value("promptworks_consumer_lag_events") == 0
+    # Every batch's transaction is timed, sized and aged once; its records include every
+    # event applied (and any duplicates skipped).
+    batches = delta(before, after, "query-api", "promptworks_consumer_batch_duration_seconds_count",
+                    **query)  # fmt: skip
+    assert batches > 0
+    for histogram in ("batch_records", "applied_age_seconds"):
+        name = f"promptworks_consumer_{histogram}_count"
+        assert delta(before, after, "query-api", name, **query) == batches, histogram
+    records = delta(before, after, "query-api", "promptworks_consumer_batch_records_sum", **query)
+    assert records >= delta(before, after, "query-api", applied, **query)
+    age = delta(before, after, "query-api", "promptworks_consumer_applied_age_seconds_sum", **query)
+    assert 0 < age / batches < 60  # seconds: a fresh event's, not an epoch timestamp's
     # Nothing was dead-lettered (the series exists once something is: zero here).
     for service in SERVICES:
         assert after[service].value("promptworks_consumer_dead_letters_total") == 0

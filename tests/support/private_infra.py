@@ -21,6 +21,7 @@ from tests.support.fake_openai import free_port
 
 class PrivateInfra:
     def __init__(self, state_dir: Path, pg_settings: Mapping[str, str] | None = None) -> None:
+        self.state_dir = state_dir
         self.pg_port, self.kafka_port = free_port(), free_port()
         self.env = {
             **os.environ,
@@ -60,6 +61,20 @@ class PrivateInfra:
 
     def up(self) -> None:
         self.run("up")
+
+    def broker_report(self, lines: int = 40) -> str:
+        """For a failure's message: whether the broker runs and answers (``infra.sh status``)
+        and the end of its logs, so a broker that died after a restart says why."""
+        script = REPO / "deploy/local/infra.sh"
+        status = subprocess.run(
+            ["bash", str(script), "status"], env=self.env, capture_output=True, text=True
+        )
+        report = [f"infra.sh status (rc {status.returncode}):", status.stdout + status.stderr]
+        kafka = self.state_dir / "kafka"
+        for log in (kafka / "stdout.log", kafka / "logs" / "server.log"):
+            tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            report += [f"--- last {len(tail)} lines of {log}:", *tail]
+        return "\n".join(report)
 
     def crash_broker(self) -> None:
         self.run("crash-kafka")

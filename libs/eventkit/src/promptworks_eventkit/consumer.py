@@ -49,6 +49,9 @@ from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.metrics import (
     CONSUMER_APPLIED,
+    CONSUMER_APPLIED_AGE,
+    CONSUMER_BATCH_DURATION,
+    CONSUMER_BATCH_RECORDS,
     CONSUMER_DEAD_LETTERS,
     CONSUMER_DUPLICATES,
     CONSUMER_LAG,
@@ -142,6 +145,8 @@ class _Record:
     key: bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]]
+    timestamp: int
+    """The producer's timestamp, milliseconds since the epoch."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -452,6 +457,7 @@ class ConsumerRunner:
                     key=m.key,
                     value=m.value,
                     headers=list(m.headers or ()),
+                    timestamp=m.timestamp,
                 )
                 for tp, messages in batch.items()
                 if tp in owned
@@ -549,7 +555,29 @@ class ConsumerRunner:
         poison: dict[int, str],
         sent: set[int],
     ) -> None:
-        """One transaction: dead letters, deduplicated effects, stream positions, offsets."""
+        """One transaction: dead letters, deduplicated effects, stream positions, offsets;
+        timed and sized once committed (``_observe_batch``)."""
+        started = time.perf_counter()
+        await self._apply_once(records, decoded, poison, sent)
+        self._observe_batch(records, time.perf_counter() - started)
+
+    def _observe_batch(self, records: list[_Record], seconds: float) -> None:
+        """The committed batch's duration, size and oldest record's age (live consumers only:
+        a replay outside any group reads old records on purpose)."""
+        if not records or self._replaying:
+            return
+        CONSUMER_BATCH_DURATION.labels(self.name).observe(seconds)
+        CONSUMER_BATCH_RECORDS.labels(self.name).observe(len(records))
+        oldest = min(record.timestamp for record in records)
+        CONSUMER_APPLIED_AGE.labels(self.name).observe(max(0.0, time.time() - oldest / 1000))
+
+    async def _apply_once(
+        self,
+        records: list[_Record],
+        decoded: dict[int, ReceivedEvent],
+        poison: dict[int, str],
+        sent: set[int],
+    ) -> None:
         dead = [r for r in records if id(r) in poison]
         for record in dead:
             if id(record) not in sent:

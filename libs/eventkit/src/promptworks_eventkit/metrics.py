@@ -60,6 +60,27 @@ CONSUMER_LAG = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+CONSUMER_BATCH_DURATION = Histogram(
+    "promptworks_consumer_batch_duration_seconds",
+    "One batch's transaction, from its start to its commit (effects, bookkeeping and the "
+    "commit itself): the time a consumer is busy per batch",
+    ["consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+CONSUMER_BATCH_RECORDS = Histogram(
+    "promptworks_consumer_batch_records",
+    "Records in one batch's transaction",
+    ["consumer"],
+    buckets=(1, 5, 10, 50, 100, 500, 1000, 5000, 20000),
+)
+CONSUMER_APPLIED_AGE = Histogram(
+    "promptworks_consumer_applied_age_seconds",
+    "Per batch, from its oldest record's Kafka timestamp (when the producer sent it) to the "
+    "batch's commit: the longest any of its events waited to take effect. On separate hosts "
+    "it includes their clocks' difference",
+    ["consumer"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
 OUTBOX_PUBLISHED = Counter(
     "promptworks_outbox_published_total",
     "Outbox rows the relay published to Kafka (acknowledged by the brokers)",
