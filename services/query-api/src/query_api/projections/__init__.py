@@ -105,9 +105,14 @@ class ProjectionRouter(EventRouter[AsyncSession]):
         await render_batch(work, documents)
 
 
-def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
+def build_router(
+    set_page_cost: bool = True, results_stored: bool = True
+) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
-    live consumer's runner sets them instead (one statement fewer per batch)."""
+    live consumer's runner sets them instead (one statement fewer per batch).
+    ``results_stored=False``: the rebuild's, for a stretch of the replay in which no result
+    of the evaluated runs is stored yet (the run topic replayed after the others):
+    evaluations are not spliced into documents that do not exist."""
     return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
@@ -131,7 +136,9 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
             RunFailed: runs.on_run_failed,
             RunCancelled: runs.on_run_cancelled,
             BatchCreated: batches.on_batch_created,
-            ResultEvaluated: evaluations.on_result_evaluated,
+            ResultEvaluated: evaluations.on_result_evaluated
+            if results_stored
+            else evaluations.on_result_evaluated_before_results,
             RunEvaluated: evaluations.on_run_evaluated,
             EvaluationRequested: evaluations.on_evaluation_requested,
             EvaluatorCreated: evaluators.on_evaluator_created,

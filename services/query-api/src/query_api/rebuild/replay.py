@@ -260,11 +260,17 @@ async def _bulk(
     # The run topic last: a result's evaluation is then stored before the result, whose
     # document is rendered once as it is inserted (not inserted, then rendered again and
     # updated when its evaluation comes). The models do not depend on the order of topics.
+    # Until then no result of this share's runs is stored (a share holds every partition of
+    # its runs, `workers`), so evaluations are not spliced into documents.
     runs = settings.kafka.topic(RUN_EVENTS)
     later = [tp for tp in targets if tp.topic == runs]
     if later and len(later) < len(targets):
         consumer.pause(*later)
-        await replay.until({tp: o for tp, o in targets.items() if tp.topic != runs}, applied)
+        await replay.until(
+            {tp: o for tp, o in targets.items() if tp.topic != runs},
+            applied,
+            build_router(results_stored=False),
+        )
         consumer.resume(*later)
     await replay.until(targets, applied)
     if replay.fallbacks:
