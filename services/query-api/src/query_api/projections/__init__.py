@@ -89,9 +89,12 @@ class ProjectionRouter(EventRouter[AsyncSession]):
     edits that may drop words, takes the render lock exclusively before its handlers.
     ``set_page_cost``: each transaction is first told the planner's page cost."""
 
-    def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, set_page_cost: bool, render_documents: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._set_page_cost = set_page_cost
+        self._render_documents = render_documents
 
     async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
         if self._set_page_cost:
@@ -99,6 +102,9 @@ class ProjectionRouter(EventRouter[AsyncSession]):
                 text("SELECT set_config('random_page_cost', :cost, true)"),
                 {"cost": RANDOM_PAGE_COST},
             )
+        if not self._render_documents:
+            await super().__call__(work, events)
+            return
         documents = touched(events)
         await before_handlers(work, documents)
         await super().__call__(work, events)
@@ -106,13 +112,16 @@ class ProjectionRouter(EventRouter[AsyncSession]):
 
 
 def build_router(
-    set_page_cost: bool = True, results_stored: bool = True
+    set_page_cost: bool = True, results_stored: bool = True, render_documents: bool = True
 ) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
     live consumer's runner sets them instead (one statement fewer per batch).
-    ``results_stored=False``: the rebuild's, for a stretch of the replay in which no result
-    of the evaluated runs is stored yet (the run topic replayed after the others):
-    evaluations are not spliced into documents that do not exist."""
+    The rebuild's replay proper (a single writer of a fresh schema) passes the others:
+    ``results_stored=False`` for a stretch in which no result of the evaluated runs is stored
+    yet (the run topic replayed after the others): evaluations are not spliced into
+    documents that do not exist; ``render_documents=False``: the prompt documents and the
+    search lexicon are left to ``prompt_documents.render_all`` after the replay (each prompt
+    rendered once, not once per batch that touched it)."""
     return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
@@ -149,4 +158,5 @@ def build_router(
         },
         order="stream",  # read models join at read time: only stream order matters
         set_page_cost=set_page_cost,
+        render_documents=render_documents,
     )

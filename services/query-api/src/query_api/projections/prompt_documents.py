@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,3 +218,13 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
         await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
     if batch.previous_words:
         await session.execute(forget_words(batch.previous_words, list(batch.renamed)))
+
+
+async def render_all(session: AsyncSession) -> None:
+    """Every prompt's document and the words of every prompt: what ``render_batch`` leaves
+    after a replay whose batches did not render (``build_router(render_documents=False)``).
+    The lexicon is then the words the prompts have: those ``render_batch`` learns (a prompt's
+    words change only when it is created or edited, and each such batch learns them) less
+    those it forgets (its edits' words no prompt has any more); prompts are never deleted."""
+    await session.execute(render_statement(true()))
+    await session.execute(learn_words(true()))

@@ -34,13 +34,14 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from promptworks_contracts.topics import RUN_EVENTS
+from promptworks_contracts.topics import PROMPT_EVENTS, RUN_EVENTS
 from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.db import create_engine, create_sessionmaker
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.settings import KafkaSettings
 from query_api.projections import CONSUMER_NAME, build_router
+from query_api.projections.prompt_documents import render_all
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
 from query_api.rebuild.bulk import BulkReplay
@@ -242,8 +243,10 @@ async def _bulk(
     targets: dict[TopicPartition, int],
     progress: Progress,
 ) -> None:
-    """The replay proper up to ``targets`` on the bulk path (``bulk``)."""
-    router = build_router()
+    """The replay proper up to ``targets`` on the bulk path (``bulk``); the prompt documents
+    and the search lexicon rendered once at its end (this process replays every partition of
+    the prompt topic or none: ``workers``)."""
+    router = build_router(render_documents=False)
     replay = BulkReplay(
         runner=runner,
         consumer=consumer,
@@ -269,10 +272,13 @@ async def _bulk(
         await replay.until(
             {tp: o for tp, o in targets.items() if tp.topic != runs},
             applied,
-            build_router(results_stored=False),
+            build_router(results_stored=False, render_documents=False),
         )
         consumer.resume(*later)
     await replay.until(targets, applied)
+    if any(tp.topic == settings.kafka.topic(PROMPT_EVENTS) for tp in targets):
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await render_all(session)
     if replay.fallbacks:
         progress.phase(f"{replay.fallbacks} batches applied by the live consumer's code")
 
