@@ -215,23 +215,31 @@ def replay_kafka(settings: QueryApiSettings) -> KafkaSettings:
     )
 
 
+REPLAY_WORK_MEM = "64MB"
+"""The replay's sessions' ``work_mem``: a batch's rows unpacked by ``json_to_recordset``
+(20,000 results with their documents: ~20 MB) are kept in memory instead of a temporary file
+written and read back per statement; two sessions per replaying process."""
+
+
 def _replay_engine(settings: QueryApiSettings) -> AsyncEngine:
     """Connections that write ``read_models_next`` without waiting for each commit's WAL
     flush (``synchronous_commit = off``): a crash loses at most the last batches of a schema
     that is dropped and replayed anyway; the switch's own commit flushes everything before
-    it (the WAL is sequential), so the models made live are durable."""
+    it (the WAL is sequential), so the models made live are durable. Their ``work_mem`` is
+    ``REPLAY_WORK_MEM``."""
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
     use_schema(engine, NEXT)
 
-    def no_flush_wait(dbapi_connection: Any, _: Any) -> None:
+    def replay_session(dbapi_connection: Any, _: Any) -> None:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         cursor = dbapi_connection.cursor()
         cursor.execute("SET SESSION synchronous_commit = off")
+        cursor.execute(f"SET SESSION work_mem = '{REPLAY_WORK_MEM}'")
         cursor.close()
         dbapi_connection.autocommit = autocommit
 
-    event.listen(engine.sync_engine, "connect", no_flush_wait)
+    event.listen(engine.sync_engine, "connect", replay_session)
     return engine
 
 
