@@ -221,10 +221,13 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
 
 
 async def render_all(session: AsyncSession) -> None:
-    """Every prompt's document and the words of every prompt: what ``render_batch`` leaves
-    after a replay whose batches did not render (``build_router(render_documents=False)``).
-    The lexicon is then the words the prompts have: those ``render_batch`` learns (a prompt's
-    words change only when it is created or edited, and each such batch learns them) less
-    those it forgets (its edits' words no prompt has any more); prompts are never deleted."""
+    """Every prompt's document, and the search lexicon made again from every prompt's words:
+    what ``render_batch`` leaves after a replay whose batches did not render
+    (``build_router(render_documents=False)``; the rebuild's single writer of a new schema).
+    The lexicon ``render_batch`` keeps is the words the prompts have (a prompt's words change
+    only when it is created or edited: such a batch learns them, and forgets its edits' words
+    no prompt has any more; prompts are never deleted), so it is made from them, whatever
+    batches of the replay rendered on their own."""
     await session.execute(render_statement(true()))
+    await session.execute(delete(prompt_words))
     await session.execute(learn_words(true()))
