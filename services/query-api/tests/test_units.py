@@ -4,6 +4,7 @@ rows, on a real database."""
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 from pydantic import ValidationError
-from sqlalchemy import Numeric, Text, select
+from sqlalchemy import Numeric, Text, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -32,7 +33,7 @@ from promptworks_eventkit.settings import KafkaSettings, ServiceSettings
 from promptworks_eventkit.templating import TemplateError, check
 from query_api import writes
 from query_api.api.errors import install_render_error_handler
-from query_api.projections._util import unnest_rows, unnest_source
+from query_api.projections._util import jsonb_text, unnest_rows, unnest_source
 from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
 from query_api.read_schema import LIVE, use_schema
@@ -221,6 +222,33 @@ async def test_bulk_rows_arrive_exactly_as_json_or_as_arrays(database: Any) -> N
         assert stored_verdict.judgements == [] and stored_verdict.output_checks is None
         assert echoed.at == moments["at"] and echoed.n == Decimal("1E-7") and echoed.big == 2**70
         assert echoed.tags == moments["tags"]
+    finally:
+        await engine.dispose()
+
+
+async def test_jsonb_text_stores_what_the_standard_librarys_json_stored(database: Any) -> None:
+    """``_util.jsonb_text`` (orjson, the standard library for what orjson refuses) gives the
+    JSONB values ``json.dumps`` gave: non-ASCII, escapes, nesting, an integer beyond 64 bits;
+    a lone surrogate still fails in PostgreSQL as it did."""
+    engine = create_async_engine(await database("query-api"), poolclass=NullPool)
+    values: list[Any] = [
+        {"name": 'quo"te\\ é ✓ \n\t 日本', "class_id": None, "tags_added": ["a", "b"]},
+        {"number": 3, "label": None, "changed": [], "nested": {"x": [1, {"y": True}]}},
+        {"big": 2**70, "small": -(2**63)},
+        {"control": "\u0001\u001f", "emoji": "\U0001f600"},
+    ]
+    try:
+        async with engine.connect() as connection:
+            for value in values:
+                fast = await connection.scalar(
+                    text("SELECT CAST(:v AS jsonb)"), {"v": jsonb_text(value)}
+                )
+                standard = await connection.scalar(
+                    text("SELECT CAST(:v AS jsonb)"),
+                    {"v": json.dumps(value, separators=(",", ":"))},
+                )
+                assert fast == standard == value
+        assert jsonb_text({"s": "\ud800"}) == json.dumps({"s": "\ud800"}, separators=(",", ":"))
     finally:
         await engine.dispose()
 

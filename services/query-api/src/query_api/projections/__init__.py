@@ -89,9 +89,12 @@ class ProjectionRouter(EventRouter[AsyncSession]):
     edits that may drop words, takes the render lock exclusively before its handlers.
     ``set_page_cost``: each transaction is first told the planner's page cost."""
 
-    def __init__(self, *args: Any, set_page_cost: bool, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, set_page_cost: bool, render_documents: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._set_page_cost = set_page_cost
+        self._render_documents = render_documents
 
     async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
         if self._set_page_cost:
@@ -99,15 +102,26 @@ class ProjectionRouter(EventRouter[AsyncSession]):
                 text("SELECT set_config('random_page_cost', :cost, true)"),
                 {"cost": RANDOM_PAGE_COST},
             )
+        if not self._render_documents:
+            await super().__call__(work, events)
+            return
         documents = touched(events)
         await before_handlers(work, documents)
         await super().__call__(work, events)
         await render_batch(work, documents)
 
 
-def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
+def build_router(
+    set_page_cost: bool = True, results_stored: bool = True, render_documents: bool = True
+) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
-    live consumer's runner sets them instead (one statement fewer per batch)."""
+    live consumer's runner sets them instead (one statement fewer per batch).
+    The rebuild's replay proper (a single writer of a fresh schema) passes the others:
+    ``results_stored=False`` for a stretch in which no result of the evaluated runs is stored
+    yet (the run topic replayed after the others): evaluations are not spliced into
+    documents that do not exist; ``render_documents=False``: the prompt documents and the
+    search lexicon are left to ``prompt_documents.render_all`` after the replay (each prompt
+    rendered once, not once per batch that touched it)."""
     return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
@@ -131,7 +145,9 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
             RunFailed: runs.on_run_failed,
             RunCancelled: runs.on_run_cancelled,
             BatchCreated: batches.on_batch_created,
-            ResultEvaluated: evaluations.on_result_evaluated,
+            ResultEvaluated: evaluations.on_result_evaluated
+            if results_stored
+            else evaluations.on_result_evaluated_before_results,
             RunEvaluated: evaluations.on_run_evaluated,
             EvaluationRequested: evaluations.on_evaluation_requested,
             EvaluatorCreated: evaluators.on_evaluator_created,
@@ -142,4 +158,5 @@ def build_router(set_page_cost: bool = True) -> EventRouter[AsyncSession]:
         },
         order="stream",  # read models join at read time: only stream order matters
         set_page_cost=set_page_cost,
+        render_documents=render_documents,
     )

@@ -13,6 +13,7 @@ not know) go the old way, as one array parameter per column.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -148,3 +149,14 @@ def last_per_key(items: Iterable[tuple[Any, dict[str, Any]]]) -> list[dict[str, 
     for key, row in items:
         latest[key] = row
     return list(latest.values())
+
+
+def jsonb_text(value: Any) -> str:
+    """``value`` (no floats: orjson writes a NaN as null) as JSON text for a JSONB column:
+    orjson's (in C), or the standard library's for what orjson refuses (integers beyond 64
+    bits, lone surrogates), so nothing fails that did not before. The spellings differ
+    (orjson leaves non-ASCII unescaped), not the JSONB PostgreSQL stores from them."""
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, separators=(",", ":"))

@@ -71,11 +71,26 @@ def _as_text(verdict: dict[str, Any]) -> dict[str, Any]:
 
 
 async def on_result_evaluated(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
+    await _result_evaluated(session, events, splice=True)
+
+
+async def on_result_evaluated_before_results(
+    session: AsyncSession, events: Sequence[ReceivedEvent]
+) -> None:
+    """The rebuild's, while no result of these runs is stored yet (it replays the run topic
+    after this one): the metrics and verdicts written, no document spliced (the splice would
+    match no row); each result's ``render_new`` renders it whole from them."""
+    await _result_evaluated(session, events, splice=False)
+
+
+async def _result_evaluated(
+    session: AsyncSession, events: Sequence[ReceivedEvent], *, splice: bool
+) -> None:
     evaluated = typed(events, ResultEvaluated)
     first = [e for _, e in evaluated if e.evaluation_id is None]
     again = [e for _, e in evaluated if e.evaluation_id is not None]
     if first:
-        await _first_evaluations(session, first)
+        await _first_evaluations(session, first, splice=splice)
     if again:
         await _reevaluations(session, again)
 
@@ -104,10 +119,12 @@ async def _reevaluations(session: AsyncSession, events: Sequence[ResultEvaluated
     await session.execute(statement.on_conflict_do_nothing(), list(verdicts.values()))
 
 
-async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEvaluated]) -> None:
+async def _first_evaluations(
+    session: AsyncSession, evaluated: Sequence[ResultEvaluated], *, splice: bool
+) -> None:
     """Two statements for the batch: the metrics and verdicts written (and the metric names
-    read in the database's order), then each result's document spliced in place; two more
-    when a result of the batch had metrics already (evaluated again: rare)."""
+    read in the database's order), then (``splice``) each result's document spliced in place;
+    two more when a result of the batch had metrics already (evaluated again: rare)."""
     # The last evaluation of a result in the batch wins; within it, the last metric of a name.
     latest: dict[UUID, dict[str, dict[str, Any]]] = {}
     verdicts: dict[UUID, dict[str, Any]] = {}
@@ -129,6 +146,8 @@ async def _first_evaluations(session: AsyncSession, evaluated: Sequence[ResultEv
     ).one()
     if had:
         await _replace_metrics(session, had, rows)
+    if not splice:
+        return
     rank = {name: place for place, name in enumerate(order or ())}
     # Results not applied yet get theirs rendered when ResultRecorded arrives.
     await store_evaluated(

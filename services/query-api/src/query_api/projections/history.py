@@ -9,7 +9,7 @@ events arrive in.
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,7 @@ from promptworks_contracts.events import (
 )
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import TypeHandler
-from query_api.projections._util import any_of, unnest_rows
+from query_api.projections._util import any_of, jsonb_text, unnest_rows
 from query_api.tables import prompt_history, prompts
 
 p = prompts.c
@@ -47,6 +47,7 @@ def with_history(handler: TypeHandler[AsyncSession]) -> TypeHandler[AsyncSession
     return handle
 
 
+@functools.cache
 def event_name(event_type: str) -> str:
     """``promptworks.prompt.version_created.v1`` -> ``version_created``."""
     return event_type.split(".")[2]
@@ -101,17 +102,22 @@ async def _record(
     session: AsyncSession, events: Sequence[ReceivedEvent], before: dict[UUID, Metadata]
 ) -> None:
     rows = []
+    prompt_ids: dict[str, UUID] = {}  # a prompt's events come together: parsed once
     for received in events:
         message, detail = details(received.event, before)
+        subject = received.envelope.subject
+        prompt_id = prompt_ids.get(subject)
+        if prompt_id is None:
+            prompt_id = prompt_ids[subject] = UUID(subject)
         rows.append(
             {
-                "prompt_id": UUID(received.envelope.subject),
+                "prompt_id": prompt_id,
                 "stream_version": received.envelope.streamversion,
                 "type": event_name(received.envelope.type),
                 "actor": str(getattr(received.event, "actor", "")),
                 "at": received.envelope.time,
                 "message": message,
-                "details": json.dumps(detail, separators=(",", ":")),
+                "details": jsonb_text(detail),
             }
         )
     names, source = unnest_rows(prompt_history, rows)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -218,3 +218,16 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
         await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
     if batch.previous_words:
         await session.execute(forget_words(batch.previous_words, list(batch.renamed)))
+
+
+async def render_all(session: AsyncSession) -> None:
+    """Every prompt's document, and the search lexicon made again from every prompt's words:
+    what ``render_batch`` leaves after a replay whose batches did not render
+    (``build_router(render_documents=False)``; the rebuild's single writer of a new schema).
+    The lexicon ``render_batch`` keeps is the words the prompts have (a prompt's words change
+    only when it is created or edited: such a batch learns them, and forgets its edits' words
+    no prompt has any more; prompts are never deleted), so it is made from them, whatever
+    batches of the replay rendered on their own."""
+    await session.execute(render_statement(true()))
+    await session.execute(delete(prompt_words))
+    await session.execute(learn_words(true()))

@@ -7,10 +7,8 @@ same statement batch. Within a handler's events the last move of a (prompt, labe
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Boolean, Integer, Text, delete, literal, select
@@ -27,7 +25,13 @@ from promptworks_contracts.events import (
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import any_of, last_per_key, unnest_rows, unnest_source
+from query_api.projections._util import (
+    any_of,
+    jsonb_text,
+    last_per_key,
+    unnest_rows,
+    unnest_source,
+)
 from query_api.projections.prompt_rows import ID, update_prompts
 from query_api.tables import prompt_labels, prompts
 
@@ -67,7 +71,7 @@ async def on_label_moved(session: AsyncSession, events: Sequence[ReceivedEvent])
         session,
         events,
         {"patch": JSONB()},
-        {k: {"patch": _json_object(v)} for k, v in patches.items()},
+        {k: {"patch": jsonb_text(v)} for k, v in patches.items()},
         lambda batch: {"labels": p.labels.op("||")(batch.c.patch)},
     )
 
@@ -129,7 +133,3 @@ async def on_archived_or_restored(session: AsyncSession, events: Sequence[Receiv
     await counts.add(
         session, Counter(), Counter({k: -v if archived else v for k, v in moved.items()})
     )
-
-
-def _json_object(values: dict[str, Any]) -> str:
-    return json.dumps(values, separators=(",", ":"))

@@ -7,7 +7,6 @@ moved in the same UPDATE (``prompt_rows.update_prompts``).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, Pr
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import unnest_rows
+from query_api.projections._util import jsonb_text, unnest_rows
 from query_api.projections.prompt_rows import ID, update_prompts
 from query_api.projections.variables import variables_report
 from query_api.tables import prompt_versions, prompts
@@ -78,7 +77,7 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
             "commit_message": event.commit_message,
             "author": event.author,
             "created_at": received.envelope.time,
-            "variables_report": _dumps(variables_report(event.template, list(event.variables))),
+            "variables_report": jsonb_text(variables_report(event.template, list(event.variables))),
             "origin": _json_or_none(event.origin),
         }
         for received, event in pairs
@@ -124,10 +123,6 @@ async def on_metadata_edited(session: AsyncSession, events: Sequence[ReceivedEve
     await update_prompts(
         session, events, fields, latest, lambda batch: {name: batch.c[name] for name in fields}
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _json_list(values: Sequence[Any]) -> str:

@@ -156,7 +156,7 @@ async def render_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
     for metric in orjson.loads(found_json):
         found.setdefault(metric.pop("result_id"), []).append(metric)
     verdicts = {verdict["result_id"]: verdict for verdict in orjson.loads(verdicts_json)}
-    currencies: dict[str, str | None] = orjson.loads(currencies_json)
+    currencies = {UUID(run_id): c for run_id, c in orjson.loads(currencies_json).items()}
     for row in rows:
         key = str(row["result_id"])
         verdict = verdicts.get(key, NO_VERDICT)
@@ -165,8 +165,8 @@ async def render_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
                 {
                     **row,
                     "metrics": found.get(key, []),
-                    "currency": currencies.get(str(row["run_id"])),
-                    **{c.name: verdict[c.name] for c in VERDICT_COLUMNS},
+                    "currency": currencies.get(row["run_id"]),
+                    **{name: verdict[name] for name in NO_VERDICT},
                 }
             )
         )

@@ -277,10 +277,12 @@ def _latest_per_run(
     events: Sequence[ReceivedEvent], extra: dict[UUID, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """One parameter set per run: the last event's time and stream version (+ ``extra``)."""
-    latest: dict[UUID, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for received in events:
-        run_id = UUID(received.event.stream_id())
-        latest[run_id] = {
+        stream = received.event.stream_id()
+        seen = latest.get(stream)  # a run's results come together: its id parsed once
+        run_id: UUID = UUID(stream) if seen is None else seen["b_run_id"]
+        latest[stream] = {
             "b_run_id": run_id,
             "b_time": received.envelope.time,
             "b_stream_version": received.envelope.streamversion,

@@ -118,9 +118,15 @@ class BulkReplay:
         self.fallbacks = 0
         """Batches handed to the live consumer's code (``BulkRefused``)."""
 
-    async def until(self, targets: Targets, applied: Callable[[int, int], None]) -> None:
+    async def until(
+        self,
+        targets: Targets,
+        applied: Callable[[int, int], None],
+        handler: Handler | None = None,
+    ) -> None:
         """Applies records until every partition's position reached its target; ``applied``
-        is told (records, records still behind) after each batch."""
+        is told (records, records still behind) after each batch. ``handler``: in place of
+        the replay's own, for this stretch (a refused batch still goes to the live code)."""
 
         def behind() -> int:
             return sum(max(0, o - self._next.get(tp, 0)) for tp, o in targets.items())
@@ -129,12 +135,12 @@ class BulkReplay:
             # The collector paused from the fetch (aiokafka makes a dozen objects a record) to
             # the commit; the batch's objects are gone when it resumes.
             with gc_paused():
-                count, refused = await self._step()
+                count, refused = await self._step(handler or self._handler)
             if refused is not None:
                 count = await self._fall_back(refused)
             applied(count, behind())
 
-    async def _step(self) -> tuple[int, Targets | None]:
+    async def _step(self, handler: Handler) -> tuple[int, Targets | None]:
         """One batch fetched and applied: (records, None), or (0, the batch's end offsets) if
         the bulk path refused it (nothing committed)."""
         batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
@@ -142,12 +148,14 @@ class BulkReplay:
         if not ends:
             return 0, None
         try:
-            return await self._apply(batch, ends), None
+            return await self._apply(batch, ends, handler), None
         except Exception as error:
             log.info("bulk replay hands a batch to the consumer", error=repr(error))
             return 0, ends
 
-    async def _apply(self, batch: dict[TopicPartition, list[Any]], ends: Targets) -> int:
+    async def _apply(
+        self, batch: dict[TopicPartition, list[Any]], ends: Targets, handler: Handler
+    ) -> int:
         records = [
             (tp, m)
             for tp, messages in batch.items()
@@ -168,7 +176,7 @@ class BulkReplay:
                     moved[key] = version
                     fresh.append(event)
             if fresh:
-                await self._handler(session, fresh)
+                await handler(session, fresh)
                 rows = [{"topic": t, "stream_id": s, "version": v} for (t, s), v in moved.items()]
                 await session.execute(
                     _POSITIONS, {"consumer": self._runner.name, "rows": _json(rows)}

@@ -34,13 +34,14 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from promptworks_contracts.topics import RUN_EVENTS
+from promptworks_contracts.topics import PROMPT_EVENTS, RUN_EVENTS
 from promptworks_eventkit.consumer import ConsumerRunner
 from promptworks_eventkit.db import create_engine, create_sessionmaker
 from promptworks_eventkit.kafka import create_producer
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.settings import KafkaSettings
 from query_api.projections import CONSUMER_NAME, build_router
+from query_api.projections.prompt_documents import render_all
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
 from query_api.rebuild.bulk import BulkReplay
@@ -214,23 +215,31 @@ def replay_kafka(settings: QueryApiSettings) -> KafkaSettings:
     )
 
 
+REPLAY_WORK_MEM = "64MB"
+"""The replay's sessions' ``work_mem``: a batch's rows unpacked by ``json_to_recordset``
+(20,000 results with their documents: ~20 MB) are kept in memory instead of a temporary file
+written and read back per statement; two sessions per replaying process."""
+
+
 def _replay_engine(settings: QueryApiSettings) -> AsyncEngine:
     """Connections that write ``read_models_next`` without waiting for each commit's WAL
     flush (``synchronous_commit = off``): a crash loses at most the last batches of a schema
     that is dropped and replayed anyway; the switch's own commit flushes everything before
-    it (the WAL is sequential), so the models made live are durable."""
+    it (the WAL is sequential), so the models made live are durable. Their ``work_mem`` is
+    ``REPLAY_WORK_MEM``."""
     engine = create_engine(settings.database_url.get_secret_value(), pool_size=2)
     use_schema(engine, NEXT)
 
-    def no_flush_wait(dbapi_connection: Any, _: Any) -> None:
+    def replay_session(dbapi_connection: Any, _: Any) -> None:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         cursor = dbapi_connection.cursor()
         cursor.execute("SET SESSION synchronous_commit = off")
+        cursor.execute(f"SET SESSION work_mem = '{REPLAY_WORK_MEM}'")
         cursor.close()
         dbapi_connection.autocommit = autocommit
 
-    event.listen(engine.sync_engine, "connect", no_flush_wait)
+    event.listen(engine.sync_engine, "connect", replay_session)
     return engine
 
 
@@ -242,8 +251,10 @@ async def _bulk(
     targets: dict[TopicPartition, int],
     progress: Progress,
 ) -> None:
-    """The replay proper up to ``targets`` on the bulk path (``bulk``)."""
-    router = build_router()
+    """The replay proper up to ``targets`` on the bulk path (``bulk``); the prompt documents
+    and the search lexicon rendered once at its end (this process replays every partition of
+    the prompt topic or none: ``workers``)."""
+    router = build_router(render_documents=False)
     replay = BulkReplay(
         runner=runner,
         consumer=consumer,
@@ -260,13 +271,22 @@ async def _bulk(
     # The run topic last: a result's evaluation is then stored before the result, whose
     # document is rendered once as it is inserted (not inserted, then rendered again and
     # updated when its evaluation comes). The models do not depend on the order of topics.
+    # Until then no result of this share's runs is stored (a share holds every partition of
+    # its runs, `workers`), so evaluations are not spliced into documents.
     runs = settings.kafka.topic(RUN_EVENTS)
     later = [tp for tp in targets if tp.topic == runs]
     if later and len(later) < len(targets):
         consumer.pause(*later)
-        await replay.until({tp: o for tp, o in targets.items() if tp.topic != runs}, applied)
+        await replay.until(
+            {tp: o for tp, o in targets.items() if tp.topic != runs},
+            applied,
+            build_router(results_stored=False, render_documents=False),
+        )
         consumer.resume(*later)
     await replay.until(targets, applied)
+    if any(tp.topic == settings.kafka.topic(PROMPT_EVENTS) for tp in targets):
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await render_all(session)
     if replay.fallbacks:
         progress.phase(f"{replay.fallbacks} batches applied by the live consumer's code")
 
