@@ -28,19 +28,20 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
+from promptworks_eventkit.consumer_checkpoints import ASYNCHRONOUS_CHECKPOINTS, checkpoint_statement
+from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, header
 from promptworks_eventkit.dead_letters import encode_headers
 from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
@@ -72,81 +73,6 @@ BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]
 AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 """Told the events of a batch once they are committed (e.g. to count them); must not fail.
 With ``asynchronous_commit`` an event may be told again after a database crash."""
-
-
-def checkpoint_statement(fence_token: str) -> TextClause:
-    """A runner's bookkeeping statement (``CHECKPOINT``), reading ``fence_token`` (its fence's
-    token in SQL, ``Fence.TOKEN``; ``NULL``: no fence)."""
-    return text(CHECKPOINT.replace("FENCE_TOKEN", fence_token))
-
-
-CHECKPOINT = """
-    WITH wanted AS (
-        SELECT * FROM json_to_recordset(CAST(:positions AS json))
-            AS w(topic text, stream_id text, version integer)
-    ), old AS (
-        SELECT p.topic, p.stream_id, p.version FROM consumer_stream_positions AS p
-        JOIN wanted AS w ON w.topic = p.topic AND w.stream_id = p.stream_id
-        WHERE p.consumer = :consumer
-    ), positions AS (
-        INSERT INTO consumer_stream_positions AS p (consumer, topic, stream_id, version)
-        SELECT :consumer, topic, stream_id, version FROM wanted ORDER BY topic, stream_id
-        ON CONFLICT (consumer, topic, stream_id) DO UPDATE SET version = excluded.version
-        WHERE p.version < excluded.version
-    ), offsets AS (
-        INSERT INTO consumer_offsets AS o (consumer, topic, partition, next_offset)
-        SELECT :consumer, topic, partition, next_offset
-        FROM json_to_recordset(CAST(:offsets AS json))
-            AS n(topic text, partition integer, next_offset bigint)
-        ORDER BY topic, partition
-        ON CONFLICT (consumer, topic, partition) DO UPDATE
-        SET next_offset = excluded.next_offset, updated_at = now()
-    )
-    SELECT found.kind, found.topic, found.key, found.value, settings.fence
-    FROM (
-        SELECT set_config('synchronous_commit',
-            coalesce(CAST(:commit AS text), current_setting('synchronous_commit')), true),
-        (SELECT count(set_config(key, value, true))
-         FROM json_each_text(CAST(:settings AS json))),
-        FENCE_TOKEN AS fence
-    ) AS settings
-    LEFT JOIN (
-        SELECT 'position' AS kind, topic, stream_id AS key, version::bigint AS value FROM old
-        UNION ALL
-        SELECT 'offset', topic, partition::text, next_offset FROM consumer_offsets
-        WHERE consumer = :consumer AND CAST(:asynchronous AS boolean)
-    ) AS found ON true
-    """
-"""A batch's bookkeeping, one round trip (it was three: positions read, positions written,
-offsets written): the applied version of each stream of the batch (read before it is moved:
-every part of one statement sees the same snapshot), each stream moved up to the batch's
-highest version, the next offset per partition stored, the transaction's commit made
-asynchronous or left as configured, the runner's ``transaction_settings`` set, and the
-offsets stored before this batch (asynchronous consumers only), and the fence's token (its
-lock taken by the statement before; ``checkpoint_statement`` puts it in). The effects follow
-in the same transaction, so its order is free. Rows are written in key order, as before, so
-that two writers never wait for each other in a cycle."""
-
-ASYNCHRONOUS_CHECKPOINTS = text(
-    "SELECT o.topic, o.partition, o.next_offset"
-    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous"
-    " LEFT JOIN consumer_offsets AS o ON o.consumer = :consumer"
-)
-"""One round trip: this transaction's commit made asynchronous, and the offsets stored by the
-consumer's last commits that survived (no row of NULLs when none is stored)."""
-
-
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    physical_topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]]
-    timestamp: int
-    """The producer's timestamp, milliseconds since the epoch."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -449,7 +375,7 @@ class ConsumerRunner:
             # partition's records over twice (a fetch that was in flight across a metadata
             # refresh), and a dead letter must not be sent twice.
             records = [
-                _Record(
+                ConsumedRecord(
                     topic=self._kafka.logical_topic(tp.topic),
                     physical_topic=tp.topic,
                     partition=tp.partition,
@@ -495,7 +421,7 @@ class ConsumerRunner:
                 {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
             )
 
-    async def _apply_with_retries(self, records: list[_Record]) -> None:
+    async def _apply_with_retries(self, records: list[ConsumedRecord]) -> None:
         decoded, poison = self._decode(records)  # the collector is paused (_process_freed)
         sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
@@ -510,7 +436,7 @@ class ConsumerRunner:
                     consumer=self.name,
                     attempt=attempt,
                     error=repr(error),
-                    correlation_ids=_correlations(records),
+                    correlation_ids=correlations(records),
                 )
                 if attempt == self._max_attempts and is_infrastructure_failure(error):
                     # The database or broker is down: no event is to blame. Give up the batch
@@ -531,7 +457,9 @@ class ConsumerRunner:
                 poison[id(record)] = f"handler failed: {error!r}"
                 await self._apply([record], {id(record): event} if event else {}, poison, sent)
 
-    def _decode(self, records: list[_Record]) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
+    def _decode(
+        self, records: list[ConsumedRecord]
+    ) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
         decoded: dict[int, ReceivedEvent] = {}
         poison: dict[int, str] = {}
         for record in records:
@@ -550,7 +478,7 @@ class ConsumerRunner:
 
     async def _apply(
         self,
-        records: list[_Record],
+        records: list[ConsumedRecord],
         decoded: dict[int, ReceivedEvent],
         poison: dict[int, str],
         sent: set[int],
@@ -561,7 +489,7 @@ class ConsumerRunner:
         await self._apply_once(records, decoded, poison, sent)
         self._observe_batch(records, time.perf_counter() - started)
 
-    def _observe_batch(self, records: list[_Record], seconds: float) -> None:
+    def _observe_batch(self, records: list[ConsumedRecord], seconds: float) -> None:
         """The committed batch's duration, size and oldest record's age (live consumers only:
         a replay outside any group reads old records on purpose)."""
         if not records or self._replaying:
@@ -573,7 +501,7 @@ class ConsumerRunner:
 
     async def _apply_once(
         self,
-        records: list[_Record],
+        records: list[ConsumedRecord],
         decoded: dict[int, ReceivedEvent],
         poison: dict[int, str],
         sent: set[int],
@@ -612,8 +540,8 @@ class ConsumerRunner:
                             "topic": r.topic,
                             "partition": r.partition,
                             "offset": r.offset,
-                            "event_id": _header(r, "ce_id"),
-                            "event_type": _header(r, "ce_type"),
+                            "event_id": header(r, "ce_id"),
+                            "event_type": header(r, "ce_type"),
                             "error": poison[id(r)][:4000],
                             "key": r.key,
                             "value": r.value,
@@ -639,7 +567,7 @@ class ConsumerRunner:
             self._on_applied(fresh)
 
     async def _handle_traced(
-        self, session: AsyncSession, records: list[_Record], fresh: list[ReceivedEvent]
+        self, session: AsyncSession, records: list[ConsumedRecord], fresh: list[ReceivedEvent]
     ) -> None:
         """The handler within one process span per event (``tracing.processing``)."""
         headers = {(r.topic, r.partition, r.offset): r.headers for r in records}
@@ -649,7 +577,7 @@ class ConsumerRunner:
             await self._handler(session, traced)
 
     async def _checkpoint(
-        self, session: AsyncSession, records: list[_Record], events: list[ReceivedEvent]
+        self, session: AsyncSession, records: list[ConsumedRecord], events: list[ReceivedEvent]
     ) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int], Any]:
         """The batch's bookkeeping in one statement (``CHECKPOINT``): reads each stream's
         applied version and moves it to the batch's highest, stores the next offsets, sets the
@@ -699,7 +627,7 @@ class ConsumerRunner:
                 fresh.append(event)
         return fresh, stored, token
 
-    async def _send_to_dlq(self, record: _Record, error: str) -> None:
+    async def _send_to_dlq(self, record: ConsumedRecord, error: str) -> None:
         log.error(
             "poison event sent to dead-letter topic",
             consumer=self.name,
@@ -707,7 +635,7 @@ class ConsumerRunner:
             partition=record.partition,
             offset=record.offset,
             error=error,
-            correlation_id=_header(record, "ce_correlationid"),
+            correlation_id=header(record, "ce_correlationid"),
         )
         headers = [
             *record.headers,
@@ -720,22 +648,3 @@ class ConsumerRunner:
         await self._producer.send_and_wait(
             dlq_topic(record.physical_topic), value=record.value, key=record.key, headers=headers
         )
-
-
-def _header(record: _Record, name: str) -> str | None:
-    for key, value in record.headers:
-        if key == name:
-            return value.decode("utf-8", errors="replace")
-    return None
-
-
-def _correlations(records: Sequence[_Record], most: int = 5) -> list[str]:
-    """The distinct correlation ids of a batch's events (a few): what to search the logs for."""
-    found: dict[str, None] = {}
-    for record in records:
-        correlation = _header(record, "ce_correlationid")
-        if correlation is not None:
-            found[correlation] = None
-            if len(found) == most:
-                break
-    return list(found)
