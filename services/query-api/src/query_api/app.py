@@ -122,7 +122,9 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     install_edge(app, settings, auth=auth)
     # Innermost, after the edge and the key's project: the hottest pages before FastAPI's routing.
-    app.user_middleware.append(Middleware(HotRoutes, api=app, router=runs.router))
+    app.user_middleware.append(
+        Middleware(HotRoutes, api=app, routers=(runs.router, prompts.router))
+    )
     document_api_keys(app)
     document_projects(app)
     install_render_error_handler(app)

@@ -1,17 +1,17 @@
 """The hottest reads answered before FastAPI's routing (``HotRoutes``; ADR 0029).
 
-A page of a run's results and the run list's pages cost query-api ~0.7 ms of CPU each, and
-less than half of it is the page: the rest is FastAPI matching the route, solving its
-dependencies and validating each query parameter per request. Their plain shapes (no filter,
-no cursor, no other parameter; ``limit`` and ``offset`` as plain digits in range) are answered
-here, innermost of the middleware (the edge, authentication and the project have run), with
-the route's own code: the same statement (``HotReads``), the same ownership check
-(``ownership.owner_of``) and the same response (``paging.page_response``): the same bytes.
-Anything else (another parameter, a value FastAPI would refuse or parse otherwise, a run that
-does not exist or is another project's, a page the one statement cannot answer) goes on to
-FastAPI as before; the results page's run, already read, goes with it (``result_page``).
-``scope["route"]`` is set to the route FastAPI would have chosen, so the HTTP metrics and
-traces name the same template.
+A page of a run's results, the run list's and the prompt list's first pages cost query-api
+0.5-0.9 ms of CPU each in-process, and half or more of it is not the page: FastAPI matching
+the route, solving its dependencies and validating each query parameter, per request. Their
+plain shapes (no filter, sort or cursor; ``limit`` and ``offset`` alone, each once, as plain
+digits in range) are answered here, innermost of the middleware (the edge, the key and its
+project have run), with the routes' own code: the same statement (``HotReads``), the same
+ownership check (``ownership.owner_of``), the same response and headers
+(``paging.page_response``, ``prompts.page_response``): the same bytes. Anything else (another
+parameter, a value FastAPI would refuse or parse otherwise, a run that does not exist or is
+another project's, a page the one statement cannot answer) goes on to FastAPI as before; the
+results page's run, already read, goes with it (``result_page``). ``scope["route"]`` is set
+to the route FastAPI would have chosen: the HTTP metrics and traces name the same template.
 """
 
 from __future__ import annotations
@@ -26,19 +26,22 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from promptworks_eventkit.http import MAX_INT32
-from query_api.api import paging
+from query_api.api import paging, prompts
 from query_api.api.deps import API_PREFIX
 from query_api.api.ownership import owner_of
 from query_api.hot_reads import HotReads
-from query_api.queries import run_documents
+from query_api.queries import prompt_list, run_documents
 from query_api.queries import runs as queries
+from query_api.queries.prompt_filters import PromptFilters
 from query_api.queries.run_filters import DEFAULT_SORT
 from query_api.tables import runs
 
 RUNS = "/test_prompt"
 RESULTS = RUNS + "/{run_id}/results"
-"""The routes' templates in the runs router (``router``), as FastAPI names them in the scope."""
+PROMPTS = "/prompts"
+"""The routes' templates in their routers (``routers``), as FastAPI names them in the scope."""
 _RUNS_PATH = API_PREFIX + RUNS
+_PROMPTS_PATH = API_PREFIX + PROMPTS
 _RESULTS_PATH = re.compile(
     re.escape(_RUNS_PATH)
     + r"/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/results"
@@ -87,18 +90,19 @@ def answered_results(
 
 
 class HotRoutes:
-    """ASGI middleware, the innermost; ``api``: the FastAPI app (its state), ``router``: the
-    runs router, whose routes these are."""
+    """ASGI middleware, the innermost; ``api``: the FastAPI app (its state), ``routers``: the
+    routers whose routes these are (the runs' and the prompts')."""
 
-    def __init__(self, app: ASGIApp, api: Any, router: APIRouter) -> None:
+    def __init__(self, app: ASGIApp, api: Any, routers: tuple[APIRouter, ...]) -> None:
         self.app = app
         self._api = api
         self._routes = {
             route.path: route
+            for router in routers
             for route in router.routes
             if isinstance(route, APIRoute) and "GET" in (route.methods or ())
         }
-        assert {RUNS, RESULTS} <= self._routes.keys(), "the runs router's routes moved"
+        assert {RUNS, RESULTS, PROMPTS} <= self._routes.keys(), "the hot routes moved"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -115,6 +119,8 @@ class HotRoutes:
             return None
         if path == _RUNS_PATH:
             return await self._runs(scope, project)
+        if path == _PROMPTS_PATH:
+            return await self._prompts(scope, project)
         matched = _RESULTS_PATH.fullmatch(path)
         if matched is not None:
             return await self._results(scope, project, UUID(matched.group(1)))
@@ -133,6 +139,17 @@ class HotRoutes:
         )
         scope["route"] = self._routes[RUNS]
         return paging.page_response(Request(scope), "runs", first, count, total, body)
+
+    async def _prompts(self, scope: Scope, project: str) -> Response | None:
+        """``list_prompts`` unfiltered, by its default sort, archived prompts hidden."""
+        page = _paging(scope, paging.PROMPTS_LIMIT)
+        if page is None:
+            return None
+        limit, first = page
+        reads: HotReads = self._api.state.hot_reads
+        found = await prompt_list.hot_page(reads, PromptFilters(project), None, limit, first)
+        scope["route"] = self._routes[PROMPTS]
+        return prompts.page_response(Request(scope), found)
 
     async def _results(self, scope: Scope, project: str, run_id: UUID) -> Response | None:
         """``list_results`` of the latest evaluation, unfiltered, by offset."""

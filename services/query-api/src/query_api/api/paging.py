@@ -24,6 +24,8 @@ RUNS_LIMIT = (50, 200)
 """The run list's ``limit``: its default and its largest."""
 RESULTS_LIMIT = (1000, 10_000)
 """A run's results' ``limit``: its default and its largest."""
+PROMPTS_LIMIT = (50, 200)
+"""The prompt list's ``limit``: its default and its largest."""
 
 Offset = Annotated[int, Query(ge=0, le=MAX_INT32, description="Rows to skip (or use cursor)")]
 CursorParam = Annotated[
