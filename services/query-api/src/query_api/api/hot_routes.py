@@ -117,54 +117,48 @@ class HotRoutes:
         project = scope.get("state", {}).get("project")
         if project is None or scope.get("root_path"):
             return None
+        run_id: UUID | None = None
         if path == _RUNS_PATH:
-            return await self._runs(scope, project)
-        if path == _PROMPTS_PATH:
-            return await self._prompts(scope, project)
-        matched = _RESULTS_PATH.fullmatch(path)
-        if matched is not None:
-            return await self._results(scope, project, UUID(matched.group(1)))
+            template, limits = RUNS, paging.RUNS_LIMIT
+        elif path == _PROMPTS_PATH:
+            template, limits = PROMPTS, paging.PROMPTS_LIMIT
+        elif (matched := _RESULTS_PATH.fullmatch(path)) is not None:
+            template, limits, run_id = RESULTS, paging.RESULTS_LIMIT, UUID(matched.group(1))
+        else:
+            return None
+        page = _paging(scope, limits)
+        if page is None:
+            return None
+        limit, first = page
+        reads: HotReads = self._api.state.hot_reads
+        if run_id is not None:
+            answer = await _results(scope, self._api.state, reads, project, run_id, limit, first)
+        elif template == RUNS:
+            # ``list_runs`` without filters, sorted by its default.
+            filters: dict[str, Any] = {}
+            total, count, body = await run_documents.page(
+                reads, project, filters, DEFAULT_SORT, limit, first
+            )
+            answer = paging.page_response(Request(scope), "runs", first, count, total, body)
+        else:
+            # ``list_prompts`` unfiltered, by its default sort, archived prompts hidden.
+            found = await prompt_list.hot_page(reads, PromptFilters(project), None, limit, first)
+            answer = prompts.page_response(Request(scope), found)
+        if answer is not None:
+            scope["route"] = self._routes[template]
+        return answer
+
+
+async def _results(
+    scope: Scope, state: Any, reads: HotReads, project: str, run_id: UUID, limit: int, first: int
+) -> Response | None:
+    """``list_results`` of the latest evaluation, unfiltered, by offset."""
+    owner = await owner_of(state, runs, "run_id", run_id)
+    if owner is not None and owner != project:
+        return None  # the route answers the 404
+    read = await queries.hot_result_page(reads, run_id, limit, first)
+    run, answered = read
+    if run is None or answered is None:
+        scope.setdefault("state", {})[_PRE_READ] = ((run_id, limit, first), read)
         return None
-
-    async def _runs(self, scope: Scope, project: str) -> Response | None:
-        """``list_runs`` without filters, sorted by its default."""
-        page = _paging(scope, paging.RUNS_LIMIT)
-        if page is None:
-            return None
-        limit, first = page
-        reads: HotReads = self._api.state.hot_reads
-        filters: dict[str, Any] = {}
-        total, count, body = await run_documents.page(
-            reads, project, filters, DEFAULT_SORT, limit, first
-        )
-        scope["route"] = self._routes[RUNS]
-        return paging.page_response(Request(scope), "runs", first, count, total, body)
-
-    async def _prompts(self, scope: Scope, project: str) -> Response | None:
-        """``list_prompts`` unfiltered, by its default sort, archived prompts hidden."""
-        page = _paging(scope, paging.PROMPTS_LIMIT)
-        if page is None:
-            return None
-        limit, first = page
-        reads: HotReads = self._api.state.hot_reads
-        found = await prompt_list.hot_page(reads, PromptFilters(project), None, limit, first)
-        scope["route"] = self._routes[PROMPTS]
-        return prompts.page_response(Request(scope), found)
-
-    async def _results(self, scope: Scope, project: str, run_id: UUID) -> Response | None:
-        """``list_results`` of the latest evaluation, unfiltered, by offset."""
-        page = _paging(scope, paging.RESULTS_LIMIT)
-        if page is None:
-            return None
-        limit, first = page
-        owner = await owner_of(self._api.state, runs, "run_id", run_id)
-        if owner is not None and owner != project:
-            return None  # the route answers the 404
-        reads: HotReads = self._api.state.hot_reads
-        read = await queries.hot_result_page(reads, run_id, limit, first)
-        run, answered = read
-        if run is None or answered is None:
-            scope.setdefault("state", {})[_PRE_READ] = ((run_id, limit, first), read)
-            return None
-        scope["route"] = self._routes[RESULTS]
-        return answered_results(Request(scope), limit, first, answered)
+    return answered_results(Request(scope), limit, first, answered)
