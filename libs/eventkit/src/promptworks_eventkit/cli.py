@@ -7,7 +7,8 @@ one bootstrap of every service process (``served_app``; each HTTP worker process
 ``serve --workers N`` (a service that names its ``worker_app``) starts N uvicorn worker
 processes on one socket; each builds the whole app with its background work, as a replica would.
 uvicorn picks uvloop and httptools (dependencies of eventkit) over asyncio's loop and h11: per
-request about 280 fewer Python calls in the protocol and the loop (``bench/README.md``).
+request about 280 fewer Python calls in the protocol and the loop (``bench/README.md``); an
+answer's head and body go out in one write (``http_protocol``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
+from promptworks_eventkit import http_protocol
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.exposition import MULTIPROCESS_DIR_VARIABLE
 from promptworks_eventkit.kafka import create_producer, ensure_topics
@@ -131,6 +133,7 @@ def service_cli(
                     port=settings.http_port,
                     log_config=None,
                     access_log=False,
+                    http=http_protocol.PROTOCOL,
                 )
             return
         service = served_app(settings, app_factory, relay)
@@ -141,6 +144,7 @@ def service_cli(
                 port=settings.http_port,
                 log_config=None,
                 access_log=False,
+                http=http_protocol.PROTOCOL,
             )
         finally:
             shutdown_tracing()

@@ -43,6 +43,7 @@ from query_api.api import (
 )
 from query_api.api.deps import API_PREFIX, NEXT_CURSOR_HEADER, TOTAL_COUNT_HEADER
 from query_api.api.errors import install_render_error_handler
+from query_api.api.hot_routes import HotRoutes
 from query_api.api.ownership import Owners
 from query_api.auth.key_cache import KeyCache
 from query_api.auth.middleware import API_KEY_HEADER, ApiKeyAuth
@@ -120,6 +121,10 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         projects_of=lambda: app.state.projects,
     )
     install_edge(app, settings, auth=auth)
+    # Innermost, after the edge and the key's project: the hottest pages before FastAPI's routing.
+    app.user_middleware.append(
+        Middleware(HotRoutes, api=app, routers=(runs.router, prompts.router))
+    )
     document_api_keys(app)
     document_projects(app)
     install_render_error_handler(app)

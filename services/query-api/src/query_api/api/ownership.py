@@ -42,6 +42,24 @@ class Owners:
         self._projects[(table.name, value)] = project
 
 
+async def owner_of(state: Any, table: Table, id_field: str, value: UUID) -> str | None:
+    """The project of aggregate ``value`` (None while the read model does not hold it), as
+    the process remembers it (``state.owners``) or read in a short session of its own: the
+    request's read session would stay checked out for as long as a streamed answer (live
+    progress, exports) lasts. ``state``: the app's."""
+    owners: Owners | None = getattr(state, "owners", None)
+    owner = owners.get(table, value) if owners is not None else None
+    if owner is None:
+        runtime: Runtime = state.runtime
+        async with runtime.sessions() as session:
+            owner = await session.scalar(
+                select(table.c.project_id).where(table.c[id_field] == value)
+            )
+        if owner is not None and owners is not None:
+            owners.put(table, value, owner)
+    return owner
+
+
 def owned(table: Table, id_field: str, noun: str) -> Any:
     """``dependencies=[owned(...)]`` of a router whose paths name ``{<id_field>}``."""
 
@@ -53,18 +71,7 @@ def owned(table: Table, id_field: str, noun: str) -> Any:
             value = UUID(str(raw))
         except ValueError:
             return  # the route's own validation answers 422
-        owners: Owners | None = getattr(request.app.state, "owners", None)
-        owner = owners.get(table, value) if owners is not None else None
-        if owner is None:
-            # A short session of its own: the request's read session would stay checked out
-            # for as long as a streamed answer (live progress, exports) lasts.
-            runtime: Runtime = request.app.state.runtime
-            async with runtime.sessions() as session:
-                owner = await session.scalar(
-                    select(table.c.project_id).where(table.c[id_field] == value)
-                )
-            if owner is not None and owners is not None:
-                owners.put(table, value, owner)
+        owner = await owner_of(request.app.state, table, id_field, value)
         if owner is not None and owner != project:
             raise NotFoundError(f"{noun} {value} does not exist", field=id_field)
 

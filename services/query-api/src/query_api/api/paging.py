@@ -20,6 +20,12 @@ from query_api.api.deps import set_next, set_total
 from query_api.queries.cursor import Cursor, decode, encode
 
 PAGING_PARAMETERS = frozenset({"limit", "offset", "cursor"})
+RUNS_LIMIT = (50, 200)
+"""The run list's ``limit``: its default and its largest."""
+RESULTS_LIMIT = (1000, 10_000)
+"""A run's results' ``limit``: its default and its largest."""
+PROMPTS_LIMIT = (50, 200)
+"""The prompt list's ``limit``: its default and its largest."""
 
 Offset = Annotated[int, Query(ge=0, le=MAX_INT32, description="Rows to skip (or use cursor)")]
 CursorParam = Annotated[
@@ -63,3 +69,12 @@ def finish(
     if count and following < total:
         cursor = Cursor(sort=name, filters=fingerprint(request), offset=following)
         set_next(response, request, encode(cursor))
+
+
+def page_response(
+    request: Request, name: str, first: int, count: int, total: int, body: str
+) -> Response:
+    """A page of ``count`` rows whose JSON (an array) is ``body``, with its paging headers."""
+    response = Response(body.encode(), media_type="application/json")
+    finish(response, request, name, first, count, total)
+    return response

@@ -76,7 +76,7 @@ async def list_prompts(
             "-name; with q and no sort: best match first"
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=paging.PROMPTS_LIMIT[1])] = paging.PROMPTS_LIMIT[0],
     offset: Annotated[int, Query(ge=0, le=MAX_INT32)] = 0,
     cursor: Annotated[
         str | None, Query(max_length=1000, description="X-Next-Cursor of the previous page")
@@ -99,7 +99,12 @@ async def list_prompts(
     else:
         async with read_snapshot(request) as session:
             page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
-    # The documents are stored as JSON (projections.prompt_documents): passed on as they are.
+    return page_response(request, page)
+
+
+def page_response(request: Request, page: prompt_list.Page) -> Response:
+    """The page's documents, stored as JSON (``projections.prompt_documents``), passed on as
+    they are, with its paging headers."""
     body = "[" + ",".join(page.items) + "]"
     response = Response(body.encode(), media_type="application/json")
     set_total(response, page.total)

@@ -11,7 +11,7 @@ from fastapi import Depends, Query
 from promptworks_eventkit.errors import DomainError
 from promptworks_eventkit.http import MAX_INT32
 from query_api.queries.result_filters import ResultFilter
-from query_api.queries.run_filters import RunFilter, RunSort
+from query_api.queries.run_filters import DEFAULT_SORT, RunFilter, RunSort
 
 
 async def result_filter(
@@ -50,7 +50,7 @@ async def run_filter(
     created_before: Annotated[datetime | None, Query(description="Created before")] = None,
     sort: Annotated[
         RunSort, Query(description="`-` first: descending; unfinished runs last on finished_at")
-    ] = "-created_at",
+    ] = DEFAULT_SORT,
 ) -> RunFilter:
     return RunFilter(
         provider,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.api.runs import CreateRunRequest
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.errors import NotFoundError
-from query_api.api import paging
+from query_api.api import hot_routes, paging
 from query_api.api.deps import (
     CURSOR_HEADERS,
     Project,
@@ -58,7 +58,7 @@ async def list_runs(
     batch_id: Annotated[
         str | None, Query(max_length=200, description="Only the runs of this batch")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=paging.RUNS_LIMIT[1])] = paging.RUNS_LIMIT[0],
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
@@ -77,9 +77,7 @@ async def list_runs(
     # The page's JSON is built by PostgreSQL (queries.run_documents): passed on as it comes.
     reads: HotReads = request.app.state.hot_reads
     total, count, body = await run_documents.page(reads, project, filters, more.sort, limit, first)
-    response = Response(body.encode(), media_type="application/json")
-    paging.finish(response, request, "runs", first, count, total)
-    return response
+    return paging.page_response(request, "runs", first, count, total, body)
 
 
 @router.get("/{run_id}", response_model=RunOut, summary="One test run")
@@ -101,7 +99,7 @@ async def list_results(
     run_id: RunId,
     filters: ResultFilters,
     evaluation: EvaluationParam = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=paging.RESULTS_LIMIT[1])] = paging.RESULTS_LIMIT[0],
     offset: paging.Offset = 0,
     cursor: paging.CursorParam = None,
 ) -> Response:
@@ -113,19 +111,19 @@ async def list_results(
     if evaluation is None and filters.none:
         # The hot path: a finished run's page by position with the run itself, one statement.
         reads: HotReads = request.app.state.hot_reads
-        run, answered = await queries.hot_result_page(reads, run_id, limit, first)
+        run, answered = await hot_routes.result_page(request.scope, reads, run_id, limit, first)
         if run is None:
             raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
         if answered is not None:
-            total, body = answered
-            return _page(request, first, max(0, min(limit, total - first)), total, body)
+            return hot_routes.answered_results(request, limit, first, answered)
     async with read_snapshot(request) as session:
         page = await _results(session, run_id, filters, evaluation, limit, first, run)
     if page is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
     total, documents = page
     # Each result is stored as the JSON it is answered with: the page is their concatenation.
-    return _page(request, first, len(documents), total, "[" + ",".join(documents) + "]")
+    body = "[" + ",".join(documents) + "]"
+    return paging.page_response(request, "results", first, len(documents), total, body)
 
 
 async def _results(
@@ -155,12 +153,6 @@ async def _results(
     if await queries.run_exists(session, run_id):
         return await reevaluated_results.page(session, run_id, limit, first, filters, source)
     return None
-
-
-def _page(request: Request, first: int, count: int, total: int, body: str) -> Response:
-    response = Response(body.encode(), media_type="application/json")
-    paging.finish(response, request, "results", first, count, total)
-    return response
 
 
 @router.post(

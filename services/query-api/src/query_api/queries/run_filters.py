@@ -13,6 +13,7 @@ from query_api.tables import runs
 r = runs.c
 
 RunSort = Literal["-created_at", "created_at", "-finished_at", "finished_at", "-cost", "cost"]
+DEFAULT_SORT: RunSort = "-created_at"
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class RunFilter:
     model_name: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
-    sort: RunSort = "-created_at"
+    sort: RunSort = DEFAULT_SORT
 
     def conditions(self) -> list[ColumnElement[Any]]:
         found: list[ColumnElement[Any]] = []
