@@ -187,8 +187,10 @@ try {
   await page.locator($("q-run")).click();
   await waitText($("q-output"), (v) => v.includes("Greet Ada warmly and briefly."), "the streamed answer");
   await page.waitForSelector($("q-record"), WAIT);
+  // The call is in the history once query-api has projected it (the screen reads it again).
+  await waitText($("q-history"), (v) => v.includes("Greet Ada warmly and briefly.") && v.includes("mock/echo"), "the call in the quick-test history");
   await shot("11-quick-test");
-  step("quick test streamed");
+  step("quick test streamed, then listed in the history");
 
   // Providers and models with their prices; API keys (the secret shown once).
   await page.locator($("nav-providers")).click();

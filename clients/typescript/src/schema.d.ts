@@ -655,6 +655,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/quick-tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The quick-test history
+         * @description The project's quick tests, newest first, each with its output (or error), usage and
+         *     cost. A quick test is readable here once query-api has applied its event (moments after
+         *     `POST /quick-test` answers).
+         */
+        get: operations["list_quick_tests_api_v1_quick_tests_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quick-tests/{quick_test_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One quick test */
+        get: operations["get_quick_test_api_v1_quick_tests__quick_test_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/render": {
         parameters: {
             query?: never;
@@ -944,7 +983,8 @@ export interface paths {
         /**
          * Usage totals per model and prompt
          * @description Calls (failed, cached, without a price), tokens and cost per currency: in total, per
-         *     provider and model, and per prompt, over the results recorded in [start, end).
+         *     provider and model, and per prompt, over the calls made in [start, end): the runs'
+         *     results and the quick tests (`quick_test_calls` counts those).
          */
         get: operations["overview_api_v1_usage_overview_get"];
         put?: never;
@@ -3486,6 +3526,79 @@ export interface components {
              */
             readonly version: string | null;
         };
+        /** QuickTestOut */
+        QuickTestOut: {
+            /**
+             * Actor
+             * @description Who made the call
+             */
+            actor: string;
+            /** @description null on a model without a price */
+            cost: components["schemas"]["MoneyOut"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Error
+             * @description Why the call failed; null when it succeeded
+             */
+            error: string | null;
+            /** Finish Reason */
+            finish_reason: string | null;
+            /**
+             * Id
+             * Format: uuid
+             * @description The `quick_test_id` that `POST /quick-test` answered
+             */
+            id: string;
+            /**
+             * Label
+             * @description The label the version was asked by, if any
+             */
+            label: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Model Name */
+            model_name: string;
+            /**
+             * Output
+             * @description null when the call failed
+             */
+            output: string | null;
+            /**
+             * Parameters
+             * @description Every sampling parameter the call used
+             */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /**
+             * Prompt Id
+             * Format: uuid
+             */
+            prompt_id: string;
+            /**
+             * Prompt Version Id
+             * Format: uuid
+             */
+            prompt_version_id: string;
+            /** Prompt Version Number */
+            prompt_version_number: number;
+            /** Provider */
+            provider: string;
+            /**
+             * Streamed
+             * @description Answered as server-sent events
+             */
+            streamed: boolean;
+            usage: components["schemas"]["QuickTestUsageOut"];
+            /** Variables */
+            variables: {
+                [key: string]: unknown;
+            };
+        };
         /**
          * QuickTestRequest
          * @description One call to try a prompt version: answered whole, or streamed as server-sent events
@@ -3550,6 +3663,15 @@ export interface components {
             variables?: {
                 [key: string]: unknown;
             };
+        };
+        /** QuickTestUsageOut */
+        QuickTestUsageOut: {
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Total Tokens */
+            total_tokens: number;
         };
         /**
          * ReevaluateRequest
@@ -4288,6 +4410,11 @@ export interface components {
             failed_calls: number;
             /** Prompt Tokens */
             prompt_tokens: number;
+            /**
+             * Quick Test Calls
+             * @description Quick tests (`POST /quick-test`) among the calls
+             */
+            quick_test_calls: number;
             /** Total Tokens */
             total_tokens: number;
             /**
@@ -4325,6 +4452,11 @@ export interface components {
             prompt_tokens: number;
             /** Provider */
             provider?: string | null;
+            /**
+             * Quick Test Calls
+             * @description Quick tests (`POST /quick-test`) among the calls
+             */
+            quick_test_calls: number;
             /** Total Tokens */
             total_tokens: number;
             /**
@@ -4380,6 +4512,11 @@ export interface components {
             failed_calls: number;
             /** Prompt Tokens */
             prompt_tokens: number;
+            /**
+             * Quick Test Calls
+             * @description Quick tests (`POST /quick-test`) among the calls
+             */
+            quick_test_calls: number;
             /** Total Tokens */
             total_tokens: number;
             /**
@@ -10727,6 +10864,198 @@ export interface operations {
                 };
             };
             /** @description run-orchestrator is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_quick_tests_api_v1_quick_tests_get: {
+        parameters: {
+            query?: {
+                prompt_id?: string | null;
+                provider?: string | null;
+                model_name?: string | null;
+                /** @description true: only failed calls; false: only answered ones */
+                failed?: boolean | null;
+                limit?: number;
+                /** @description Rows to skip (or use cursor) */
+                offset?: number;
+                /** @description X-Next-Cursor of the previous page (instead of offset) */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description `<next page URL>; rel="next"` */
+                    Link?: string;
+                    /** @description Pass as `cursor` for the next page; absent on the last page */
+                    "X-Next-Cursor"?: string;
+                    /** @description How many items match, over all pages */
+                    "X-Total-Count"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuickTestOut"][];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such project (`X-Project`), or nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_quick_test_api_v1_quick_tests__quick_test_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project (tenant) the request acts in; absent: the key's first granted project (`default` for an admin key). 403 when the key is not granted it, 404 when it does not exist. */
+                "X-Project"?: components["parameters"]["Project"];
+            };
+            path: {
+                /** @description The quick test's id (`quick_test_id`) */
+                quick_test_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuickTestOut"];
+                };
+            };
+            /** @description No API key, or one that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope `read` (or `admin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing has the id in the path */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A parameter or the body broke a rule: `errors` names each field and rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key made too many requests: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The server failed; the answer carries nothing of the failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key cannot be checked right now (or the command service is unreachable) */
             503: {
                 headers: {
                     [name: string]: unknown;

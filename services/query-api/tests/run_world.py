@@ -11,6 +11,7 @@ from typing import Any
 from promptworks_contracts.events import (
     PromptCreated,
     PromptVersionCreated,
+    QuickTestCompleted,
     ResultEvaluated,
     ResultRecorded,
     RunCompleted,
@@ -119,6 +120,7 @@ class Catalog:
     running: RunCreated
     early: RunCreated
     results: list[ResultRecorded]
+    quick_test: QuickTestCompleted
 
     @classmethod
     def build(cls) -> Catalog:
@@ -165,6 +167,23 @@ class Catalog:
             running=_run(summarize_v1, 0, 3),
             early=_run(v2, 1, 1),
             results=results,
+            quick_test=QuickTestCompleted(
+                quick_test_id=uuid.uuid4(),
+                prompt_id=greeting.prompt_id,
+                prompt_version_id=v2.version_id,
+                prompt_version_number=2,
+                label="latest",
+                model=ModelRef(provider="openai", name="gpt-4o-mini"),
+                parameters=ModelParameters(temperature=0.3),
+                variables={"name": "Ada"},
+                output="Hi Ada",
+                usage=TokenUsage(prompt_tokens=4, completion_tokens=2, total_tokens=6),
+                cost=Money(amount=Decimal("0.000012"), currency="USD"),
+                latency_ms=42.0,
+                finish_reason="stop",
+                streamed=True,
+                actor="ann",
+            ),
         )
 
     async def publish(self, publisher: Any, api: Any) -> None:
@@ -195,13 +214,14 @@ class Catalog:
                 self.running, RunStarted(run_id=self.running.run_id),
                 early, RunStarted(run_id=early.run_id),
                 RunCompleted(run_id=early.run_id, status="completed", succeeded=1, failed=0),
+                self.quick_test,
             ]
         )  # fmt: skip
         # 3. The rest of the evaluations, after their results.
         await publisher.publish([_metrics(results[2]), _metrics(results[3]), summary])
         for event in (self.greeting, self.summarize, self.translator, done, early):
             await api.applied(event, publisher.version(event))
-        for event in (self.failed, self.running, summary):
+        for event in (self.failed, self.running, summary, self.quick_test):
             await api.applied(event, publisher.version(event))
 
 

@@ -64,8 +64,10 @@ def prompt_paths(world: Any) -> list[str]:
 
 
 async def snapshot(client: Any, catalog: Any, world: Any) -> dict[str, Any]:
-    """What the API answers for every read: prompts, classes, tags, runs and results."""
+    """What the API answers for every read: prompts, classes, tags, runs, results and quick
+    tests."""
     paths = [f"{API}/test_prompt", *prompt_paths(world)]
+    paths += [f"{API}/quick-tests", f"{API}/quick-tests/{catalog.quick_test.quick_test_id}"]
     for run in (catalog.done, catalog.failed, catalog.running, catalog.early):
         results = f"{API}/test_prompt/{run.run_id}/results"
         paths += [f"{API}/test_prompt/{run.run_id}", results, f"{results}?passed=false"]
@@ -333,6 +335,7 @@ COMPARED = (
     "results",
     "metrics",
     "result_verdicts",
+    "quick_tests",
 )
 
 

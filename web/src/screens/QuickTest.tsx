@@ -1,12 +1,16 @@
 // Quick test: one prompt version on one model, the answer streamed as it is generated
-// (`POST /quick-test` with `stream`: `delta` events, then `done` with the recorded call).
-import { useState } from "react";
+// (`POST /quick-test` with `stream`: `delta` events, then `done` with the recorded call), and
+// the project's quick-test history (`GET /quick-tests`).
+import { useEffect, useState } from "react";
 import { useT } from "../i18n";
 import { asFailure, call } from "../lib/api";
 import { useLoad } from "../lib/load";
 import { problemToFormErrors, type FormErrors } from "../lib/problems";
 import { readEvents } from "../lib/sse";
-import { FieldError, GeneralErrors, useSession } from "../ui";
+import { FailureBox, FieldError, GeneralErrors, money, useSession, when } from "../ui";
+
+const HISTORY = 20;
+const SEEN_TRIES = 20; // the history is read from the projection: it shows a call moments later
 
 const FIELDS = ["prompt_id", "provider", "model_name", "variables", "temperature", "max_tokens", "label"];
 
@@ -23,8 +27,19 @@ export function QuickTest() {
   const [record, setRecord] = useState<Record<string, unknown> | null>(null);
   const [errors, setErrors] = useState<FormErrors | null>(null);
   const [busy, setBusy] = useState(false);
+  const history = useLoad(async () => (await call(api.GET("/api/v1/quick-tests", { params: { query: { limit: HISTORY } } }))).data, [api]);
+  const { reload } = history;
+  const latest = history.data?.[0]?.id;
+  const made = typeof record?.["quick_test_id"] === "string" ? record["quick_test_id"] : null;
+  const [tries, setTries] = useState(0);
+  useEffect(() => {
+    // Read the history again until it shows the call just made.
+    if (!made || latest === made || tries >= SEEN_TRIES || history.loading) return;
+    const timer = setTimeout(() => { setTries((n) => n + 1); reload(); }, 300);
+    return () => clearTimeout(timer);
+  }, [made, latest, tries, history.loading, reload]);
   const start = async () => {
-    setErrors(null); setOutput(""); setRecord(null);
+    setErrors(null); setOutput(""); setRecord(null); setTries(0);
     let vars: Record<string, unknown>;
     try { vars = JSON.parse(variables || "{}") as Record<string, unknown>; }
     catch { setErrors({ fields: { variables: [t("quick.badJson")] }, general: [] }); return; }
@@ -78,6 +93,24 @@ export function QuickTest() {
       <h3>{t("results.output")}</h3>
       <pre className="preview" data-testid="q-output">{output || (busy ? "…" : "")}</pre>
       {record && <pre className="snippet" data-testid="q-record">{JSON.stringify({ usage: record["usage"], cost: record["cost"], latency_ms: record["latency_ms"] }, null, 2)}</pre>}
+      <h3>{t("quick.history")}</h3>
+      {history.failure && <FailureBox failure={history.failure} retry={reload} />}
+      <table data-testid="q-history">
+        <thead><tr><th>{t("quick.when")}</th><th>{t("runs.model")}</th><th>{t("results.output")}</th><th>{t("results.tokens")}</th><th>{t("results.latency")}</th><th>{t("runs.cost")}</th></tr></thead>
+        <tbody>
+          {history.data?.map((q) => (
+            <tr key={q.id} data-testid={`q-history-${q.id}`}>
+              <td>{when(q.created_at)}</td>
+              <td>{q.provider}/{q.model_name}</td>
+              <td className={q.error ? "field-error" : undefined}>{q.error ?? q.output}</td>
+              <td>{q.usage.total_tokens}</td>
+              <td>{Math.round(q.latency_ms)} ms</td>
+              <td>{money(q.cost)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {history.data?.length === 0 && <p className="muted">{t("common.empty")}</p>}
     </section>
   );
 }

@@ -39,7 +39,7 @@ export function Usage() {
       </div>
       <dl className="facts" data-testid="usage-totals">
         <dt>{t("runs.cost")}</dt><dd data-testid="usage-cost">{costs(overview.totals.cost)}</dd>
-        <dt>{t("usage.calls")}</dt><dd>{overview.totals.calls} ({t("usage.failed")} {overview.totals.failed_calls}, {t("usage.cached")} {overview.totals.cached_calls})</dd>
+        <dt>{t("usage.calls")}</dt><dd>{overview.totals.calls} ({t("usage.failed")} {overview.totals.failed_calls}, {t("usage.cached")} {overview.totals.cached_calls}, {t("usage.quick")} <span data-testid="usage-quick">{overview.totals.quick_test_calls}</span>)</dd>
         <dt>{t("results.tokens")}</dt><dd>{overview.totals.prompt_tokens} + {overview.totals.completion_tokens} = {overview.totals.total_tokens}</dd>
       </dl>
       <div className="title-row">

@@ -1,5 +1,5 @@
-"""/api/v1/usage: calls, tokens and cost of the model calls of runs, per provider, model and
-prompt, and per UTC day (the original product's usage screens)."""
+"""/api/v1/usage: calls, tokens and cost of the model calls of runs and quick tests, per
+provider, model and prompt, and per UTC day (the original product's usage screens)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ async def overview(
     session: ReadSession, project: Project, start: Start = None, end: End = None
 ) -> UsageOverview:
     """Calls (failed, cached, without a price), tokens and cost per currency: in total, per
-    provider and model, and per prompt, over the results recorded in [start, end)."""
+    provider and model, and per prompt, over the calls made in [start, end): the runs'
+    results and the quick tests (`quick_test_calls` counts those)."""
     start, end = _window(start, end)
     return await queries.overview(session, project, start, end)
 

@@ -37,6 +37,7 @@ from promptworks_contracts.events import (
     PromptTagDeleted,
     PromptTagUpdated,
     PromptVersionCreated,
+    QuickTestCompleted,
     ResultEvaluated,
     ResultRecorded,
     RunCancelled,
@@ -56,6 +57,7 @@ from query_api.projections import (
     evaluators,
     prompt_state,
     prompts,
+    quick_tests,
     runs,
 )
 from query_api.projections.history import with_history
@@ -155,6 +157,7 @@ def build_router(
             AdviceRequested: advice.on_advice_requested,
             AdviceGiven: advice.on_advice_given,
             AdviceFailed: advice.on_advice_failed,
+            QuickTestCompleted: quick_tests.on_quick_test_completed,
         },
         order="stream",  # read models join at read time: only stream order matters
         set_page_cost=set_page_cost,

@@ -1,6 +1,6 @@
-"""Usage of the models, from the runs' results: calls, tokens and cost per provider, model and
-prompt, and per UTC day, of one project. Amounts are summed per currency (never across
-currencies). Quick tests are not in the read model yet, so they are not counted."""
+"""Usage of the models: calls, tokens and cost per provider, model and prompt, and per UTC day,
+of one project, over the runs' results and the quick tests (``quick_tests``) together. Amounts
+are summed per currency (never across currencies)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Date, and_, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    cast,
+    false,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from query_api.schemas.runs import money_out
@@ -21,19 +31,36 @@ from query_api.schemas.usage import (
     UsagePoint,
     UsageSeries,
 )
-from query_api.tables import results, runs
+from query_api.tables import quick_tests, results, runs
 
-res, r = results.c, runs.c
+res, r, q = results.c, runs.c, quick_tests.c
+
+# Every model call, one row each: a run's result (its run gives the model, prompt and
+# currency) or a quick test. PostgreSQL pushes the window's conditions into both branches.
+calls = union_all(
+    select(
+        r.project_id, r.provider, r.model_name, r.prompt_id, r.currency, res.created_at,
+        res.error, res.cached, res.prompt_tokens, res.completion_tokens, res.total_tokens,
+        res.cost, false().label("quick"),
+    ).select_from(results.join(runs, res.run_id == r.run_id)),
+    select(
+        q.project_id, q.provider, q.model_name, q.prompt_id, q.currency, q.created_at,
+        q.error, false().label("cached"), q.prompt_tokens, q.completion_tokens,
+        q.total_tokens, q.cost, true().label("quick"),
+    ),
+).subquery("calls")  # fmt: skip
+c = calls.c
 
 _FIGURES = (
     func.count().label("calls"),
-    func.count().filter(res.error.is_not(None)).label("failed_calls"),
-    func.count().filter(res.cached).label("cached_calls"),
-    func.coalesce(func.sum(res.prompt_tokens), 0).label("prompt_tokens"),
-    func.coalesce(func.sum(res.completion_tokens), 0).label("completion_tokens"),
-    func.coalesce(func.sum(res.total_tokens), 0).label("total_tokens"),
-    func.sum(res.cost).label("cost"),
-    func.count().filter(r.currency.is_(None)).label("uncosted_calls"),
+    func.count().filter(c.error.is_not(None)).label("failed_calls"),
+    func.count().filter(c.cached).label("cached_calls"),
+    func.count().filter(c.quick).label("quick_test_calls"),
+    func.coalesce(func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
+    func.coalesce(func.sum(c.completion_tokens), 0).label("completion_tokens"),
+    func.coalesce(func.sum(c.total_tokens), 0).label("total_tokens"),
+    func.sum(c.cost).label("cost"),
+    func.count().filter(c.currency.is_(None)).label("uncosted_calls"),
 )
 
 
@@ -45,30 +72,25 @@ def _window(
     model_name: str | None = None,
     prompt_id: UUID | None = None,
 ) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = [r.project_id == project]
+    conditions: list[ColumnElement[bool]] = [c.project_id == project]
     if start is not None:
-        conditions.append(res.created_at >= start)
+        conditions.append(c.created_at >= start)
     if end is not None:
-        conditions.append(res.created_at < end)
+        conditions.append(c.created_at < end)
     if provider is not None:
-        conditions.append(r.provider == provider)
+        conditions.append(c.provider == provider)
     if model_name is not None:
-        conditions.append(r.model_name == model_name)
+        conditions.append(c.model_name == model_name)
     if prompt_id is not None:
-        conditions.append(r.prompt_id == prompt_id)
-    return and_(res.run_id == r.run_id, *conditions)
+        conditions.append(c.prompt_id == prompt_id)
+    return and_(*conditions)
 
 
 async def _grouped(
     session: AsyncSession, keys: Sequence[ColumnElement[Any]], where: ColumnElement[bool]
 ) -> dict[tuple[Any, ...], UsageFigures]:
     """Figures per key, the per-currency rows of each key folded into one."""
-    query = (
-        select(*keys, r.currency, *_FIGURES)
-        .select_from(results.join(runs, res.run_id == r.run_id))
-        .where(where)
-        .group_by(*keys, r.currency)
-    )
+    query = select(*keys, c.currency, *_FIGURES).where(where).group_by(*keys, c.currency)
     folded: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in (await session.execute(query)).all():
         key = tuple(row[: len(keys)])
@@ -81,8 +103,8 @@ async def _grouped(
 
 
 _COUNTS = (
-    "calls", "failed_calls", "cached_calls", "prompt_tokens", "completion_tokens",
-    "total_tokens", "uncosted_calls",
+    "calls", "failed_calls", "cached_calls", "quick_test_calls", "prompt_tokens",
+    "completion_tokens", "total_tokens", "uncosted_calls",
 )  # fmt: skip
 
 
@@ -99,8 +121,8 @@ async def overview(
 ) -> UsageOverview:
     where = _window(project, start, end)
     totals = (await _grouped(session, [], where)).get((), EMPTY)
-    models = await _grouped(session, [r.provider, r.model_name], where)
-    prompts = await _grouped(session, [r.prompt_id], where)
+    models = await _grouped(session, [c.provider, c.model_name], where)
+    prompts = await _grouped(session, [c.prompt_id], where)
     by_model = [
         UsageGroup(provider=p, model_name=m, **f.model_dump()) for (p, m), f in models.items()
     ]
@@ -123,7 +145,7 @@ async def daily(
     model_name: str | None,
     prompt_id: UUID | None,
 ) -> UsageSeries:
-    day = cast(func.timezone("UTC", res.created_at), Date).label("day")
+    day = cast(func.timezone("UTC", c.created_at), Date).label("day")
     where = _window(project, start, end, provider, model_name, prompt_id)
     points = await _grouped(session, [day], where)
     series = [UsagePoint(day=d, **f.model_dump()) for (d,), f in sorted(points.items())]

@@ -1,4 +1,5 @@
-"""Response bodies of the usage endpoints: calls, tokens and cost of model calls."""
+"""Response bodies of the usage endpoints: calls, tokens and cost of model calls (runs' results
+and quick tests)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class UsageFigures(BaseModel):
     calls: int = Field(description="Model calls recorded (cached answers included)")
     failed_calls: int
     cached_calls: int = Field(description="Answered from the response cache (no cost)")
+    quick_test_calls: int = Field(description="Quick tests (`POST /quick-test`) among the calls")
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int

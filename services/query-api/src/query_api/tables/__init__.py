@@ -29,6 +29,7 @@ from query_api.tables.prompts import (
     prompt_words,
     prompts,
 )
+from query_api.tables.quick_tests import QUICK_TEST_READ_MODEL_TABLES, quick_tests
 from query_api.tables.runs import (
     FINISHED_STATUSES,
     RUN_READ_MODEL_TABLES,
@@ -48,6 +49,7 @@ READ_MODEL_TABLES = (
     *RUN_READ_MODEL_TABLES,
     *EVALUATOR_READ_MODEL_TABLES,
     *ADVICE_READ_MODEL_TABLES,
+    *QUICK_TEST_READ_MODEL_TABLES,
 )
 """Everything a rebuild wipes (together with this consumer's checkpoints)."""
 
@@ -56,6 +58,7 @@ __all__ = [
     "EVALUATOR_READ_MODEL_TABLES",
     "FINISHED_STATUSES",
     "PROMPT_READ_MODEL_TABLES",
+    "QUICK_TEST_READ_MODEL_TABLES",
     "READ_MODEL_TABLES",
     "RUN_READ_MODEL_TABLES",
     "RUN_STATUSES",
@@ -77,6 +80,7 @@ __all__ = [
     "prompt_versions",
     "prompt_words",
     "prompts",
+    "quick_tests",
     "result_positions",
     "result_verdicts",
     "results",
