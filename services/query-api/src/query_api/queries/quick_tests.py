@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from query_api.queries.conditions import equal_where_given
 from query_api.schemas.quick_tests import QuickTestOut, QuickTestUsageOut
 from query_api.schemas.runs import money
 from query_api.tables import quick_tests
@@ -23,13 +24,12 @@ def where(
     failed: bool | None = None,
 ) -> list[ColumnElement[bool]]:
     """The conditions of the list's filters (None: not filtered)."""
-    conditions: list[ColumnElement[bool]] = [q.project_id == project]
-    if prompt_id is not None:
-        conditions.append(q.prompt_id == prompt_id)
-    if provider is not None:
-        conditions.append(q.provider == provider)
-    if model_name is not None:
-        conditions.append(q.model_name == model_name)
+    conditions = [
+        q.project_id == project,
+        *equal_where_given(
+            (q.prompt_id, prompt_id), (q.provider, provider), (q.model_name, model_name)
+        ),
+    ]
     if failed is not None:
         conditions.append(q.error.is_not(None) if failed else q.error.is_(None))
     return conditions

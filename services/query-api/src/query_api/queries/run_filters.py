@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, UnaryExpression
 
+from query_api.queries.conditions import equal_where_given
 from query_api.tables import runs
 
 r = runs.c
@@ -25,11 +26,9 @@ class RunFilter:
     sort: RunSort = DEFAULT_SORT
 
     def conditions(self) -> list[ColumnElement[Any]]:
-        found: list[ColumnElement[Any]] = []
-        if self.provider is not None:
-            found.append(r.provider == self.provider)
-        if self.model_name is not None:
-            found.append(r.model_name == self.model_name)
+        found: list[ColumnElement[Any]] = [
+            *equal_where_given((r.provider, self.provider), (r.model_name, self.model_name))
+        ]
         if self.created_after is not None:
             found.append(r.created_at >= self.created_after)
         if self.created_before is not None:

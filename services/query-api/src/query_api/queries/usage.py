@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from query_api.queries.conditions import equal_where_given
 from query_api.schemas.runs import money_out
 from query_api.schemas.usage import (
     UsageFigures,
@@ -77,12 +78,9 @@ def _window(
         conditions.append(c.created_at >= start)
     if end is not None:
         conditions.append(c.created_at < end)
-    if provider is not None:
-        conditions.append(c.provider == provider)
-    if model_name is not None:
-        conditions.append(c.model_name == model_name)
-    if prompt_id is not None:
-        conditions.append(c.prompt_id == prompt_id)
+    conditions += equal_where_given(
+        (c.provider, provider), (c.model_name, model_name), (c.prompt_id, prompt_id)
+    )
     return and_(*conditions)
 
 
