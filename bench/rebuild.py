@@ -10,8 +10,8 @@
    for); the tests cover the rebuild beside live replicas.
 3. Prints the replay's events/s (from the beginning to the end offsets), its CPU seconds and
    µs per event (the replaying processes'; with ``--durable`` PostgreSQL's too, up to the end
-   of the replay proper), the whole rebuild's wall time, ``nproc`` and the load average.
-   Several ``--processes`` values rebuild the same events once each, in order.
+   of the replay proper), the whole rebuild's wall time, ``nproc`` and the load average;
+   with several processes, the largest one's peak RSS. Several ``--processes`` values rebuild the same events once each, in order.
 
     uv run python -m bench.rebuild [--events 1000000] [--durable] [--processes 1 2]
         [--profile rebuild.prof]
@@ -29,6 +29,7 @@ import contextlib
 import cProfile
 import json
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -176,6 +177,13 @@ async def measured(
             "cpu_us_per_event_postgres": None
             if pg_replay is None
             else round(pg_replay * per_event),
+            # The largest replaying process's peak (the processes are children that have
+            # exited); with one process the replay runs in this one, beside the production.
+            "peak_rss_mib_largest_replay_process": round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            )
+            if processes > 1
+            else None,
         },
         "rebuild_total": {
             "seconds": round(report.seconds, 1),
