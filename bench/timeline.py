@@ -33,30 +33,34 @@ from promptworks_contracts.events import (
 @dataclass(frozen=True)
 class Stage:
     """Seconds after the start when the stage's first and last transaction committed (or its
-    first and last record was published), how many transactions (batches), how many rows."""
+    first and last record was published), how many transactions (batches), how many rows, and
+    how many of them the first one committed (what the next stage could start with)."""
 
     first_s: float
     last_s: float
     commits: int
     rows: int
+    first_rows: int = 0
 
     def __str__(self) -> str:
         if not self.commits:  # a moment (what a poll saw), not a stage
             return f"{self.first_s:.2f} s"
         span = f"{self.first_s:.2f} -> {self.last_s:.2f} s"
-        return f"{span}, {self.commits} commits, {self.rows} rows"
+        first = f" (first {self.first_rows})" if self.commits > 1 else ""
+        return f"{span}, {self.commits} commits, {self.rows} rows{first}"
 
 
 def stage(commits: list[tuple[float, int]], started: float) -> Stage | None:
     """The stage of ``commits`` (epoch seconds of a transaction, its rows); None when empty."""
     if not commits:
         return None
-    times = [at for at, _ in commits]
+    ordered = sorted(commits)
     return Stage(
-        first_s=round(min(times) - started, 3),
-        last_s=round(max(times) - started, 3),
+        first_s=round(ordered[0][0] - started, 3),
+        last_s=round(ordered[-1][0] - started, 3),
         commits=len(commits),
         rows=sum(rows for _, rows in commits),
+        first_rows=ordered[0][1],
     )
 
 

@@ -40,7 +40,7 @@ async def test_each_transaction_is_one_commit_at_its_commit_time(tmp_path: Path)
     assert before <= first[0] <= between <= second[0] <= after
     stage = timeline.stage(commits["a"], before)
     assert stage is not None
-    assert (stage.commits, stage.rows) == (2, 3)
+    assert (stage.commits, stage.rows, stage.first_rows) == (2, 3, 2)
     assert stage.first_s == round(first[0] - before, 3)
     assert stage.last_s == round(second[0] - before, 3)
 
@@ -67,7 +67,7 @@ async def test_publish_times_are_the_records_of_the_type(kafka: KafkaSettings) -
 
 def test_stages_are_ordered_by_their_start_and_absent_ones_left_out() -> None:
     stages = {
-        "later": timeline.Stage(1.5, 4.0, 20, 10_000),
+        "later": timeline.Stage(1.5, 4.0, 20, 10_000, 500),
         "never": None,
         "sooner": timeline.Stage(0.25, 0.25, 1, 1),
         "polled": timeline.Stage(2.0, 2.0, 0, 0),
@@ -75,7 +75,7 @@ def test_stages_are_ordered_by_their_start_and_absent_ones_left_out() -> None:
 
     assert timeline.ordered(stages) == {
         "sooner": "0.25 -> 0.25 s, 1 commits, 1 rows",
-        "later": "1.50 -> 4.00 s, 20 commits, 10000 rows",
+        "later": "1.50 -> 4.00 s, 20 commits, 10000 rows (first 500)",
         "polled": "2.00 s",
     }
     assert timeline.stage([], 0.0) is None
