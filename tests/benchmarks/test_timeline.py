@@ -61,8 +61,8 @@ async def test_publish_times_are_the_records_of_the_type(kafka: KafkaSettings) -
 
     found = await timeline.published(kafka.bootstrap_servers, topic, {"stage": "wanted"})
 
-    assert len(found["stage"]) == 3
-    assert all(before - 0.001 <= at <= after + 0.001 and rows == 1 for at, rows in found["stage"])
+    assert sum(rows for _, rows in found["stage"]) == 3
+    assert all(before - 0.001 <= at <= after + 0.001 for at, _ in found["stage"])
 
 
 def test_stages_are_ordered_by_their_start_and_absent_ones_left_out() -> None:
