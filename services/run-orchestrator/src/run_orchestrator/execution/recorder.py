@@ -11,6 +11,10 @@ Invariants:
 - The first flush is small (``first_flush_size``) and each next one twice the last, up to
   ``flush_size``: the evaluator and query-api start on a run's first results while the
   orchestrator goes on, instead of waiting for a full batch and its longer transaction.
+- Calls that never suspend (the mock, cached answers) yield to the loop after each result
+  while a flush is due or running, so the recorder's steps wait for at most one call per
+  worker rather than a hundred: without it the first flush waited until the buffer was full
+  (2,000 results), and each flush's round trips for the workers to fill it again.
 - A stale expected version or a duplicate (case, repetition) means another writer: the
   recorder fails for good and the run's execution stops; buffered results are dropped and
   the run resumes from what the database holds.
@@ -69,6 +73,7 @@ class ResultRecorder:
         self._max_buffer = 4 * flush_size
         self._buffer: list[ResultRecorded] = []
         self._added = 0
+        self._flushing = False
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._closing = False
@@ -107,7 +112,9 @@ class ResultRecorder:
             await self._drained.wait()
         if self._failure is not None:
             raise RecorderFailedError(str(self._failure))
-        if self._added % YIELD_EVERY == 0:
+        if self._flushing or len(self._buffer) >= self._batch_size:
+            await asyncio.sleep(0)  # the recorder's next step goes before more calls
+        elif self._added % YIELD_EVERY == 0:
             # Calls that never suspend (the mock without latency) must not starve the loop.
             await asyncio.sleep(0)
 
@@ -122,7 +129,11 @@ class ResultRecorder:
                     self._buffer and (timed_out or self._closing)
                 ):
                     batch = self._buffer[: self._batch_size]
-                    await self._flush(batch)
+                    self._flushing = True
+                    try:
+                        await self._flush(batch)
+                    finally:
+                        self._flushing = False
                     del self._buffer[: len(batch)]
                     self._batch_size = min(2 * self._batch_size, self._flush_size)
                     self._drained.set()
