@@ -350,23 +350,6 @@ async def test_a_run_executes_on_the_mock_and_records_every_result_in_batches() 
     assert sum(batches) == 6 and max(batches) <= SETTINGS.flush_size
 
 
-async def test_the_first_flush_is_small_and_each_next_one_twice_the_last() -> None:
-    """The evaluator and query-api start on a small first batch; the batches then grow to
-    flush_size (no flush is due by time here: the interval is long)."""
-    settings = RunOrchestratorSettings(flush_size=16, first_flush_size=2, flush_interval_ms=60_000)
-    orchestrator = Orchestrator(settings=settings)
-    version = await orchestrator.version()
-    names = [f"n{i}" for i in range(20)]
-    command = create_run(version.version_id, names=names, repetitions=2)
-    accepted = await orchestrator.commands.create_run(command, CONTEXT)
-    await orchestrator.execute(accepted.run_id)
-
-    assert orchestrator.port.repos.batches == [2, 4, 8, 16, 10]  # the rest when the calls end
-    stored = orchestrator.stream(accepted.run_id)
-    assert kinds(stored) == ["created", "started", *["result_recorded"] * 40, "completed"]
-    assert [s.envelope.streamversion for s in stored] == list(range(1, 44))
-
-
 async def test_a_resumed_run_calls_only_the_pairs_without_a_result() -> None:
     orchestrator = Orchestrator()
     accepted = await accepted_run(orchestrator)

@@ -91,13 +91,6 @@ class RunOrchestratorSettings(ServiceSettings):
     max_concurrency: int = Field(default=64, ge=1, le=10_000, description="Calls per run.")
     max_parallel_runs: int = Field(default=16, ge=1, le=1000, description="Runs per process.")
     flush_size: int = Field(default=500, ge=1, le=10_000)
-    first_flush_size: int = Field(
-        default=50,
-        ge=1,
-        le=10_000,
-        description="A run's first batch of results (each next one twice the last, up to "
-        "flush_size): the evaluator and query-api start on it sooner.",
-    )
     flush_interval_ms: float = Field(default=100.0, gt=0)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
     rate_limit_headroom: float = Field(

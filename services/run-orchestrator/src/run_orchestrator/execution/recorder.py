@@ -8,13 +8,6 @@ Invariants:
 - Flushes run one at a time in the recorder's own task, so versions stay contiguous while the
   calls go on; a batch is flushed when ``flush_size`` results are buffered or ``interval``
   after the previous flush, whichever comes first.
-- The first flush is small (``first_flush_size``) and each next one twice the last, up to
-  ``flush_size``: the evaluator and query-api start on a run's first results while the
-  orchestrator goes on, instead of waiting for a full batch and its longer transaction.
-- Calls that never suspend (the mock, cached answers) yield to the loop after each result
-  while a flush is due or running, so the recorder's steps wait for at most one call per
-  worker rather than a hundred: without it the first flush waited until the buffer was full
-  (2,000 results), and each flush's round trips for the workers to fill it again.
 - A stale expected version or a duplicate (case, repetition) means another writer: the
   recorder fails for good and the run's execution stops; buffered results are dropped and
   the run resumes from what the database holds.
@@ -60,20 +53,16 @@ class ResultRecorder:
         flush_size: int,
         interval: float,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
-        first_flush_size: int | None = None,
     ) -> None:
         self._port = port
         self._state = state
         self._progress_interval = progress_interval
         self._last_progress = time.monotonic()
         self._flush_size = flush_size
-        self._batch_size = min(first_flush_size or flush_size, flush_size)
-        """The next flush's size: grows from ``first_flush_size`` to ``flush_size``."""
         self._interval = interval
         self._max_buffer = 4 * flush_size
         self._buffer: list[ResultRecorded] = []
         self._added = 0
-        self._flushing = False
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._closing = False
@@ -105,16 +94,14 @@ class ResultRecorder:
             raise RecorderFailedError(str(self._failure))
         self._buffer.append(result)
         self._added += 1
-        if len(self._buffer) >= self._batch_size:
+        if len(self._buffer) >= self._flush_size:
             self._wake.set()
         while len(self._buffer) >= self._max_buffer and self._failure is None:
             self._drained.clear()
             await self._drained.wait()
         if self._failure is not None:
             raise RecorderFailedError(str(self._failure))
-        if self._flushing or len(self._buffer) >= self._batch_size:
-            await asyncio.sleep(0)  # the recorder's next step goes before more calls
-        elif self._added % YIELD_EVERY == 0:
+        if self._added % YIELD_EVERY == 0:
             # Calls that never suspend (the mock without latency) must not starve the loop.
             await asyncio.sleep(0)
 
@@ -122,20 +109,15 @@ class ResultRecorder:
         try:
             while True:
                 timed_out = False
-                if not self._closing and len(self._buffer) < self._batch_size:
+                if not self._closing and len(self._buffer) < self._flush_size:
                     timed_out = not await wait_event(self._wake, self._interval)
                 self._wake.clear()
-                while len(self._buffer) >= self._batch_size or (
+                while len(self._buffer) >= self._flush_size or (
                     self._buffer and (timed_out or self._closing)
                 ):
-                    batch = self._buffer[: self._batch_size]
-                    self._flushing = True
-                    try:
-                        await self._flush(batch)
-                    finally:
-                        self._flushing = False
+                    batch = self._buffer[: self._flush_size]
+                    await self._flush(batch)
                     del self._buffer[: len(batch)]
-                    self._batch_size = min(2 * self._batch_size, self._flush_size)
                     self._drained.set()
                 if self._closing and not self._buffer:
                     return

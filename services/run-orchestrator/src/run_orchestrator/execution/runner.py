@@ -186,7 +186,6 @@ class RunExecution:
             self._port,
             state,
             flush_size=self._settings.flush_size,
-            first_flush_size=self._settings.first_flush_size,
             interval=self._settings.flush_interval_ms / 1000.0,
             progress_interval=self._settings.progress_interval_seconds,
         )
