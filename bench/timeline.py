@@ -21,14 +21,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from promptworks_contracts.events import (
-    ResultEvaluated,
-    ResultRecorded,
-    RunCompleted,
-    RunCreated,
-    RunEvaluated,
-    RunStarted,
-)
+from promptworks_contracts import events
 
 
 @dataclass(frozen=True)
@@ -72,15 +65,15 @@ def _of_type(event_type: str) -> tuple[str, str]:
 # database (the service's) -> stage -> (table, condition): rows inserted once, never updated.
 STAGES: dict[str, dict[str, tuple[str, str]]] = {
     "run-orchestrator": {
-        "run created (orchestrator)": _of_type(RunCreated.event_type),
-        "run started (orchestrator)": _of_type(RunStarted.event_type),
-        "results recorded (orchestrator's flushes)": _of_type(ResultRecorded.event_type),
-        "run completed (orchestrator)": _of_type(RunCompleted.event_type),
+        "run created (orchestrator)": _of_type(events.RunCreated.event_type),
+        "run started (orchestrator)": _of_type(events.RunStarted.event_type),
+        "results recorded (orchestrator's flushes)": _of_type(events.ResultRecorded.event_type),
+        "run completed (orchestrator)": _of_type(events.RunCompleted.event_type),
     },
     "evaluator": {
         "results queued (evaluator's consumer)": ("result_records", "true"),
-        "results evaluated (evaluator's claims)": _of_type(ResultEvaluated.event_type),
-        "run summarised (evaluator)": _of_type(RunEvaluated.event_type),
+        "results evaluated (evaluator's claims)": _of_type(events.ResultEvaluated.event_type),
+        "run summarised (evaluator)": _of_type(events.RunEvaluated.event_type),
     },
     "query-api": {
         "verdicts projected (query-api's batches)": ("result_verdicts", "true"),
@@ -91,9 +84,11 @@ STAGES: dict[str, dict[str, tuple[str, str]]] = {
 
 # topic -> stage -> the records' ce_type.
 PUBLISHED: dict[str, dict[str, str]] = {
-    "promptworks.run": {"results published (orchestrator's relay)": ResultRecorded.event_type},
+    "promptworks.run": {
+        "results published (orchestrator's relay)": events.ResultRecorded.event_type
+    },
     "promptworks.evaluation": {
-        "evaluations published (evaluator's relay)": ResultEvaluated.event_type
+        "evaluations published (evaluator's relay)": events.ResultEvaluated.event_type
     },
 }
 
