@@ -14,7 +14,9 @@ the test stack (``fsync`` off). With ``--durable`` it starts a private PostgreSQ
 ports with durable settings (``fsync``, ``synchronous_commit``, ``full_page_writes`` on;
 ``tests/support/private_infra.py``), deleted at the end, and also reports the CPU time of
 PostgreSQL (per service database: its backends) and of Kafka, and the server's WAL flushes
-while timed (``wal_syncs``: count, mean ms, per 1,000 calls; ``track_wal_io_timing`` on).
+while timed (``wal_syncs``: count, mean ms, per 1,000 calls; ``track_wal_io_timing`` on), and
+the run's ``timeline``: when each stage committed its first and last rows (``bench.timeline``).
+Each consumer's batches while timed: ``consumer_batches``.
 Each service runs as its own process on fresh databases and its own topic prefix.
 ``--profile DIR`` samples each service with py-spy while timed (``uvx --from py-spy py-spy
 record -f raw``: DIR/<service>.txt, folded stacks; it costs CPU, so figures taken with it are
