@@ -14,7 +14,9 @@ the test stack (``fsync`` off). With ``--durable`` it starts a private PostgreSQ
 ports with durable settings (``fsync``, ``synchronous_commit``, ``full_page_writes`` on;
 ``tests/support/private_infra.py``), deleted at the end, and also reports the CPU time of
 PostgreSQL (per service database: its backends) and of Kafka, and the server's WAL flushes
-while timed (``wal_syncs``: count, mean ms, per 1,000 calls; ``track_wal_io_timing`` on).
+while timed (``wal_syncs``: count, mean ms, per 1,000 calls; ``track_wal_io_timing`` on), and
+the run's ``timeline``: when each stage committed its first and last rows (``bench.timeline``).
+Each consumer's batches while timed: ``consumer_batches``.
 Each service runs as its own process on fresh databases and its own topic prefix.
 ``--profile DIR`` samples each service with py-spy while timed (``uvx --from py-spy py-spy
 record -f raw``: DIR/<service>.txt, folded stacks; it costs CPU, so figures taken with it are
@@ -41,6 +43,7 @@ import asyncpg
 import httpx
 import psutil
 
+from bench import timeline
 from devstack.services import Stack, default_specs
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
@@ -231,10 +234,13 @@ def chosen_infra(durable: bool, statements: bool = False) -> Iterator[tuple[Infr
     if not durable:
         yield start_infra(), {}
         return
-    preloaded = {"shared_preload_libraries": "'pg_stat_statements'"} if statements else None
+    # Commit timestamps date each row's transaction for the timeline (bench.timeline).
+    settings = {"track_commit_timestamp": "on"}
+    if statements:
+        settings["shared_preload_libraries"] = "'pg_stat_statements'"
     with (
         tempfile.TemporaryDirectory(prefix="pw-bench-durable-") as state,
-        running_private_infra(Path(state), pg_settings=preloaded) as private,
+        running_private_infra(Path(state), pg_settings=settings) as private,
     ):
         pids = {
             "postgres": int((Path(state) / "pg/data/postmaster.pid").read_text().split()[0]),
@@ -272,17 +278,51 @@ def stack_kafka(stack: Stack) -> KafkaSettings:
 
 async def wait_until_readable(
     client: httpx.AsyncClient, run_id: str, calls: int, started: float
-) -> float | None:
+) -> tuple[float | None, float | None]:
     """Waits until every result and the summary are readable; returns the seconds after
-    ``started`` when query-api first showed every result recorded (where the stages meet)."""
+    ``started`` when query-api first showed a result recorded, and every result (where the
+    stages meet)."""
+    first_recorded: float | None = None
     all_recorded: float | None = None
     while True:
         run = (await client.get(f"/api/v1/test_prompt/{run_id}")).json()
+        if run["recorded"] > 0 and first_recorded is None:
+            first_recorded = time.perf_counter() - started
         if run["recorded"] >= calls and all_recorded is None:
             all_recorded = time.perf_counter() - started
         if run["recorded"] >= calls and run.get("evaluation_summary"):
-            return all_recorded
+            return first_recorded, all_recorded
         await asyncio.sleep(0.05)
+
+
+async def consumer_metrics(stack: Stack) -> dict[str, dict[str, float]]:
+    """Every service's consumers' batch counters now (``bench.timeline.consumer_batches``)."""
+    found: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for spec in stack.specs:
+            exposition = (await client.get(f"http://127.0.0.1:{spec.port}/metrics")).text
+            found |= timeline.consumer_batches(exposition)
+    return found
+
+
+async def stages_timeline(
+    stack: Stack, urls: list[str], started_epoch: float, polled: dict[str, float | None]
+) -> dict[str, str]:
+    """Each stage's first and last commit (or publish) after the POST (``bench.timeline``),
+    with what the bench's polling of query-api saw (``polled``)."""
+    commits: dict[str, list[tuple[float, int]]] = {}
+    for spec, url in zip(stack.specs, urls, strict=True):
+        if spec.name in timeline.STAGES:
+            commits |= await timeline.committed(asyncpg_dsn(url), timeline.STAGES[spec.name])
+    kafka = stack_kafka(stack)
+    for topic, types in timeline.PUBLISHED.items():
+        commits |= await timeline.published(kafka.bootstrap_servers, kafka.topic(topic), types)
+    stages = {name: timeline.stage(times, started_epoch) for name, times in commits.items()}
+    seen = {
+        name: timeline.Stage(round(at, 3), round(at, 3), 0, 0) if at is not None else None
+        for name, at in polled.items()
+    }
+    return timeline.ordered({**stages, **seen})
 
 
 async def count_readable(client: httpx.AsyncClient, run_id: str, metrics_each: int) -> int:
@@ -339,17 +379,29 @@ async def main(
                     "assertions": ASSERTIONS,
                 }
                 pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
+                batches_before = await consumer_metrics(stack)
                 with sampled(pids, profile), PeakMemory(pids, infra_pids) as memory:
-                    started = time.perf_counter()
+                    started, started_epoch = time.perf_counter(), time.time()
                     response = await client.post("/api/v1/test_prompt", json=body)
                     response.raise_for_status()
                     run_id = response.json()["id"]
-                    all_recorded = await wait_until_readable(client, run_id, calls, started)
+                    first_recorded, all_recorded = await wait_until_readable(
+                        client, run_id, calls, started
+                    )
                     elapsed = time.perf_counter() - started
                 syncs = syncs_between(syncs_before, await wal_syncs(infra, bool(infra_pids)))
                 top = await statement_stats(infra, statements, calls) if statements else None
                 readable = await count_readable(client, run_id, metrics_each=len(ASSERTIONS))
                 assert readable == calls, f"{readable} of {calls} results readable with metrics"
+                batches = timeline.batches_between(batches_before, await consumer_metrics(stack))
+                polled = {
+                    "first result readable (query-api, polled)": first_recorded,
+                    "every result readable (query-api, polled)": all_recorded,
+                    "summary readable (query-api, polled)": elapsed,
+                }
+                stages = None
+                if infra_pids:  # commit timestamps: the private server's setting
+                    stages = await stages_timeline(stack, urls, started_epoch, polled)
         finally:
             stack.stop_all()
             for url in urls:
@@ -376,6 +428,10 @@ async def main(
         # Durable: the server's WAL flushes while timed (every service's commits that waited).
         "wal_syncs": syncs and {**syncs, "per_1000_calls": round(syncs["count"] * 1000 / calls)},
         **({"statements": top} if top is not None else {}),
+        # Durable: when each stage ran (bench.timeline), by its first commit or publish.
+        **({"timeline": stages} if stages is not None else {}),
+        # Each consumer's batches while timed and the time they took (its busy seconds).
+        "consumer_batches": batches,
     }
 
 
