@@ -52,7 +52,6 @@ class KafkaSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=50,
         ge=1,
-        le=500,
         description="The longest a consumer's fetch waits on the broker for records (Kafka's "
         "`fetch.max.wait.ms`). Lower: a shorter stall after a slow batch, more idle fetches.",
     )
