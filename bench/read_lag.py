@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import itertools
 import json
 import math
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -61,7 +63,8 @@ APPLIED = """
 """
 """How far query-api applied the run's stream, when its last batch's transaction began, and
 how many records its batches have covered (all in one snapshot)."""
-STAGES = ("relay", "broker", "consumer_wait", "transaction")
+STAGES = ("relay", "broker", "behind_batch", "fetch", "transaction")
+"""``behind_batch`` + ``fetch`` is the former ``consumer_wait`` (tapped -> its batch began)."""
 PROJECTION_HISTOGRAMS = (
     "promptworks_consumer_applied_age_seconds",
     "promptworks_consumer_batch_duration_seconds",
@@ -128,6 +131,8 @@ class LagWatcher:
         self.batch_started_at: dict[int, float] = {}
         self.batches: list[tuple[int, float]] = []
         """Per query-api batch seen committed: its records and its transaction's seconds."""
+        self.batch_spans: list[tuple[float, float]] = []
+        """Per query-api batch seen committed: when it began, when first seen committed."""
 
     async def run(self) -> None:
         command, query = [await asyncpg.connect(dsn) for dsn in self._dsns]
@@ -145,6 +150,7 @@ class LagWatcher:
                 applied, batch_start, records = await query.fetchrow(APPLIED, self.stream)
                 seen = time.time()
                 if batch_start is not None and batch_start != last_batch:
+                    self.batch_spans.append((float(batch_start), seen))
                     if last_records is not None:
                         self.batches.append((int(records - last_records), seen - batch_start))
                     last_batch, last_records = batch_start, records
@@ -222,23 +228,51 @@ def relay_delays(watcher: LagWatcher, tap: Tap) -> dict[str, float]:
     return {k: round(delays[min(len(delays) - 1, int(q * len(delays)))], 1) for k, q in at.items()}
 
 
-def stages(watcher: LagWatcher, tap: Tap) -> dict[str, dict[str, float]]:
-    """Per stage, the percentiles of its share of each counted event's lag (ms)."""
-    shares: dict[str, list[float]] = {name: [] for name in STAGES}
+def stage_points(watcher: LagWatcher, tap: Tap) -> dict[int, list[float]]:
+    """Per counted event, its lag's stages in ms (``STAGES``), where every clock saw it. The
+    wait in query-api is split at the commit of the batch before the event's own (first seen
+    committed): ``behind_batch`` is the part of it after the tap read the event (0 if that
+    batch had committed already), ``fetch`` the rest (the next fetch, decoding, scheduling)."""
+    starts = [start for start, _ in watcher.batch_spans]
+    points: dict[int, list[float]] = {}
     for version in watcher.counted:
-        points = (
+        times = (
             watcher.committed_at.get(version),
             tap.timestamps.get((watcher.stream, version)),
             tap.tapped_at.get((watcher.stream, version)),
             watcher.batch_started_at.get(version),
             watcher.applied_at.get(version),
         )
-        if None in points:
+        if None in times:
             continue  # not seen by the tap (before it started) or no batch time read
-        known = [point for point in points if point is not None]
-        for name, (start, end) in zip(STAGES, itertools.pairwise(known), strict=True):
-            shares[name].append((end - start) * 1000)
-    return {name: percentiles(values) for name, values in shares.items() if values}
+        committed, sent, tapped, began, applied = (float(t or 0.0) for t in times)
+        before = bisect.bisect_left(starts, began) - 1  # the batch that began before its own
+        previous_seen = watcher.batch_spans[before][1] if before >= 0 else tapped
+        behind = min(max(tapped, previous_seen), began)
+        marks = (committed, sent, tapped, behind, began, applied)
+        points[version] = [(end - start) * 1000 for start, end in itertools.pairwise(marks)]
+    return points
+
+
+def stages(points: dict[int, list[float]]) -> dict[str, dict[str, float]]:
+    """Per stage, the percentiles of its share of each counted event's lag (ms)."""
+    shares = list(zip(*points.values(), strict=True)) if points else []
+    return {name: percentiles(list(values)) for name, values in zip(STAGES, shares, strict=True)}
+
+
+def slowest(watcher: LagWatcher, points: dict[int, list[float]]) -> dict[str, float]:
+    """The slowest 1 % of the counted events (lag at or over its p99): how many, their mean
+    lag and the mean of each stage (ms): where the tail's time goes."""
+    lags = dict(zip(watcher.counted, watcher.lags_ms, strict=True))
+    cut = percentiles(watcher.lags_ms)["p99"]
+    tail = [version for version in points if lags[version] >= cut]
+    if not tail:
+        return {}
+    means = {
+        name: round(statistics.fmean(points[v][i] for v in tail), 1)
+        for i, name in enumerate(STAGES)
+    }
+    return {"events": len(tail), "lag": round(statistics.fmean(lags[v] for v in tail), 1), **means}
 
 
 async def projection_histograms(query_api_url: str) -> dict[str, dict[str, float]]:
@@ -283,6 +317,7 @@ async def main(
             for url in urls:
                 await drop_database(infra, url)
             await delete_topics(stack_kafka(stack))
+    points = stage_points(watcher, tap)
     return {
         "nproc": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
@@ -294,7 +329,8 @@ async def main(
         "events_into_query_api_per_second": round(2 * calls / elapsed),
         "lag_ms": {**percentiles(watcher.lags_ms), "max": round(max(watcher.lags_ms), 2)},
         "relay_ms_all_events": relay_delays(watcher, tap),
-        "stages_ms": stages(watcher, tap),
+        "stages_ms": stages(points),
+        "slowest_1pct_ms": slowest(watcher, points),
         "batches": {
             "count": len(watcher.batches),
             "records": percentiles([float(n) for n, _ in watcher.batches]),

@@ -6,7 +6,7 @@
   ids and stream versions, so a consumer applies each event exactly once.
 - Rows sent as record batches (one per topic and partition) land where ``send`` would put
   them (the default partitioner's choice for the key), in stream order, with their headers,
-  also when a batch fills and the next one starts.
+  also when a batch fills and the next one starts; they leave without the producer's linger.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -165,6 +166,33 @@ async def test_record_batches_keep_partitions_order_and_headers(
         assert [r.envelope.id for r in mine] == ids[stream]
         assert all(r.envelope.subject == str(stream) for r in mine)
     assert await unpublished(dsn) == 0
+
+
+async def test_a_record_batch_does_not_wait_out_the_producers_linger(
+    scratch_db, kafka: KafkaSettings
+) -> None:
+    """The relay hands the producer whole batches: closed, they leave at once. Left open, each
+    waited ``linger_ms`` (5 ms in the services) for records nobody would add, and the relay
+    with it. Here a 3 s linger would show."""
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    await append_prompts(scratch_db, store, 3)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, enable_idempotence=True, linger_ms=3000
+    )
+    await producer.start()
+    try:
+        await producer.partitions_for(kafka.topic(PROMPT_EVENTS))  # metadata, not timed
+        connection = await asyncpg.connect(dsn)
+        try:
+            started = time.monotonic()
+            assert await OutboxRelay(dsn, producer).publish_pending(connection) == 3
+            assert time.monotonic() - started < 1.5
+        finally:
+            await connection.close()
+    finally:
+        await producer.stop()
+    assert len(await read_topic(kafka, PROMPT_EVENTS, 3, settle=0.2)) == 3
 
 
 @pytest.mark.parametrize("traced", [False, True], ids=["record-batches", "traced-sends"])

@@ -166,6 +166,7 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
             fetch_max_bytes=self._kafka.fetch_max_bytes,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
         )
         self._consumer = consumer
@@ -201,6 +202,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_bytes=self._kafka.fetch_max_bytes,
+            fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
         )
         partitions = await self._partitions()

@@ -23,7 +23,8 @@ Invariants and the choices behind them:
   (metadata wait, size estimate, the pure-Python murmur2 partitioner, a future per message).
   The partition is the producer's default partitioner's choice for the key, as ``send`` would
   make it, computed once per key and batch, so a stream's events stay on one partition whichever
-  path sent them. With tracing on, each row is sent on its own within its span.
+  path sent them. With tracing on, each row is sent on its own within its span. A batch is
+  closed before it is sent, so it does not wait out the producer's linger.
 - One relay per database is active: it holds a session-level advisory lock; others wait for it.
 - With tracing on, each row is sent within the trace context stored with it (``tracing``).
 - It wakes on LISTEN/NOTIFY (sent by ``EventStore.append`` at commit) and polls as a fallback.
@@ -185,11 +186,20 @@ class OutboxRelay:
                 value = row["value"].encode()
                 record = {"key": key, "value": value, "timestamp": None, "headers": headers}
                 if batch.append(**record) is None:  # full: send it, start the next one
-                    sends.append(await self._producer.send_batch(batch, topic, partition=partition))
+                    sends.append(await self._send_closed(batch, topic, partition))
                     batch = self._producer.create_batch()
                     batch.append(**record)  # the first record always fits
-            sends.append(await self._producer.send_batch(batch, topic, partition=partition))
+            sends.append(await self._send_closed(batch, topic, partition))
         return sends
+
+    async def _send_closed(self, batch: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+        """Sends a whole batch. Closed, it leaves at once: an open one lingers ``linger_ms`` for
+        records nobody will add (5 ms of every event's relay delay, the relay idle meanwhile)."""
+        batch.close()
+        sent: asyncio.Future[Any] = await self._producer.send_batch(
+            batch, topic, partition=partition
+        )
+        return sent
 
     async def _send(self, row: asyncpg.Record, headers: Headers) -> asyncio.Future[Any]:
         # Sent within the context the event was recorded in: the send span continues the

@@ -45,6 +45,17 @@ class KafkaSettings(BaseSettings):
         "`max.partition.fetch.bytes`).",
     )
 
+    # aiokafka fetches a partition again only once its fetched records are consumed; after
+    # 100 ms unconsumed (a slow batch) it fetches the node's other partitions alone, and the
+    # consumed one waits for that fetch, which idle partitions hold for this long (ADR 0026's
+    # addendum of the ninth session). It bounds that stall; an idle consumer fetches this often.
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        description="The longest a consumer's fetch waits on the broker for records (Kafka's "
+        "`fetch.max.wait.ms`). Lower: a shorter stall after a slow batch, more idle fetches.",
+    )
+
     def replication_factor(self) -> int:
         if self.topic_replication_factor is not None:
             return self.topic_replication_factor
