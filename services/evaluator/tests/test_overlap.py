@@ -30,27 +30,12 @@ from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.writing.port import Transaction
 from promptworks_eventkit.writing.postgres import PostgresWritePort
-from services.evaluator.tests.harness import RunStream, result, run_created
+from services.evaluator.tests.harness import WORDS, RunStream, result, run_created
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 RESULTS = 400
 CLAIM = 25  # 16 claims a run: many overlaps
-WORDS = [
-    "the",
-    "river",
-    "and",
-    "mountain",
-    "city",
-    "old",
-    "new",
-    "bright",
-    "quiet",
-    "people",
-    "walk",
-    "along",
-    "road",
-]
 ASSERTIONS: list[dict[str, Any]] = [
     {"type": "contains", "value": "river"},
     {"type": "regex", "pattern": "^the"},
