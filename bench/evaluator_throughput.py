@@ -277,6 +277,7 @@ async def watch(
                 own = 1  # the statement that read it
                 # The evaluators' connections exist by now.
                 infra = infrastructure_processes(database_url.rsplit("/", 1)[1], kafka_port)
+                sched_before = [main_thread_sched(e.pid) for e in evaluators]
                 cpu_before = {
                     **{f"evaluator_{i}": cpu_seconds([e]) for i, e in enumerate(evaluators)},
                     **{k: cpu_seconds(v) for k, v in infra.items()},
@@ -291,6 +292,7 @@ async def watch(
             await asyncio.sleep(0.02)
         own += 1
         published_at = time.perf_counter()
+        sched_after = [main_thread_sched(e.pid) for e in evaluators]
         await asyncio.sleep(1.0)  # PostgreSQL's statistics are flushed at most once a second
         committed = await commits(connection) - commits_before - own - 1  # its own snapshot
         cpu_after = {
@@ -326,6 +328,17 @@ async def watch(
         "results_per_second_evaluated": round(counted / (evaluated_at - first)),
         "results_per_second_published": round(counted / window),
         "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
+        # Each evaluator's event-loop thread over the window: on a core, runnable but waiting
+        # for one (a busy machine), and the rest, blocked with nothing to run (waiting on
+        # PostgreSQL or Kafka): the time overlapping claims can fill.
+        "evaluator_loop_seconds": [
+            {
+                "running": round(after[0] - before[0], 2),
+                "waiting_for_a_core": round(after[1] - before[1], 2),
+                "blocked": round(window - (after[0] - before[0]) - (after[1] - before[1]), 2),
+            }
+            for before, after in zip(sched_before, sched_after, strict=True)
+        ],
         "wall_seconds": round(window, 2),
         "run_pass_rate": summary.get("pass_rate"),
         "transactions_appending_results": claims,
@@ -333,6 +346,14 @@ async def watch(
         # batches, the workers' claims, the relay's marks, idle polls), per 1,000 results.
         "commits_per_1000_results": round(committed / counted * 1000, 1),
     }
+
+
+def main_thread_sched(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread ran and waited runnable for a core so far (Linux
+    ``schedstat``)."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as stat:
+        running, waiting, _ = stat.read().split()
+    return int(running) / 1e9, int(waiting) / 1e9
 
 
 async def commits(connection: asyncpg.Connection) -> int:

@@ -34,6 +34,24 @@ from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef,
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.settings import KafkaSettings
 
+WORDS = [
+    "the",
+    "river",
+    "and",
+    "mountain",
+    "city",
+    "old",
+    "new",
+    "bright",
+    "quiet",
+    "people",
+    "walk",
+    "along",
+    "road",
+]
+"""The words of the generated runs' outputs and expected outputs (BLEU and ROUGE-L have
+something to match)."""
+
 
 @dataclass(frozen=True)
 class Record:

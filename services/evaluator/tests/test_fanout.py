@@ -32,7 +32,7 @@ from promptworks_contracts.events import (
 )
 from promptworks_contracts.topics import RUN_EVENTS
 from promptworks_eventkit.settings import KafkaSettings
-from services.evaluator.tests.harness import RunStream, result, run_created
+from services.evaluator.tests.harness import WORDS, RunStream, result, run_created
 from tests.support.credentials import service_headers
 from tests.support.service_process import service_process
 
@@ -41,21 +41,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 RESULTS = 1500
 # Small claims, a short poll: the replicas alternate many times within one run.
 ENV = {"EVALUATION_CLAIM_SIZE": "15", "EVALUATION_POLL_SECONDS": "0.05"}
-WORDS = [
-    "the",
-    "river",
-    "and",
-    "mountain",
-    "city",
-    "old",
-    "new",
-    "bright",
-    "quiet",
-    "people",
-    "walk",
-    "along",
-    "road",
-]
 
 
 # The re-evaluations' two versions: other checks than the run's, so other verdicts.

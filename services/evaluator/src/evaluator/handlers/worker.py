@@ -12,6 +12,8 @@ One claim is one transaction:
 4. a run that has ended (``ending``) and now has every queued result evaluated is summarised
    here, once: its ``RunEvaluated`` follows its last ``ResultEvaluated``.
 A crash anywhere rolls the claim back; another worker (or this one, restarted) takes it again.
+The loop keeps one claim ahead (``_overlapped``): claim N+1 is taken and checked (steps 1-2)
+while claim N's writes and commit (3-4) are in PostgreSQL, and N+1 writes once N has ended.
 A re-evaluation's results are queued the same way (tagged with its id, ``reevaluation.py``) and
 taken in the same claims: evaluated with its pinned plan, appended with its id, counted on its
 ``evaluations`` row (locked after the runs'), and summarised by whoever counts its last one.
@@ -29,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 from uuid import UUID
 
 import structlog
@@ -94,6 +97,7 @@ class EvaluationWorker:
         self._careful = 0
         """Claims still to take one result at a time (after a claim failed)."""
         self._claimed: list[int] = []
+        """The results of ``work_once``'s claim (for its failure)."""
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -105,15 +109,18 @@ class EvaluationWorker:
         swept = float("-inf")
         while True:
             self._wake.clear()  # before looking: a result queued from now on wakes the wait
-            try:
-                # The collector paused for the claim, lifted once its objects are freed with
-                # work_once's frame (eventkit's gc_pause): ~9 % of the evaluator's CPU otherwise.
-                with gc_paused():
-                    evaluated = await self.work_once()
-                if evaluated:
+            if self._careful:  # after a failed claim: one result at a time, one claim at once
+                try:
+                    # The collector paused for the claim, lifted once its objects are freed
+                    # with work_once's frame (eventkit's gc_pause): ~9 % of the CPU otherwise.
+                    with gc_paused():
+                        evaluated = await self.work_once()
+                    if evaluated:
+                        continue
+                except Exception as error:  # the claim rolled back: its results are queued again
+                    await self._failed(error, self._claimed)
                     continue
-            except Exception as error:  # the claim rolled back: its results are queued again
-                await self._failed(error)
+            elif await self._overlapped():
                 continue
             # Stragglers only (normally the last result's transaction summarises its run): at
             # most once a poll interval, not after every wake-up of a busy queue.
@@ -125,6 +132,52 @@ class EvaluationWorker:
                     log.exception("summarising ended runs failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll_seconds)
+
+    async def _overlapped(self) -> int:
+        """Claims back to back until one finds nothing or one fails; how many results they
+        evaluated. Each claim is taken and its checks computed while the previous one's
+        writes and commit are in PostgreSQL (one claim ahead, never more): one claim at a
+        time, the process waited on those writes with nothing else to run (~0.6 s of a 3.65 s
+        bench run; bench/README.md, "overlap"). Each claim is its own transaction, as in
+        ``work_once``; their writes are made one at a time, in claim order."""
+        total = 0
+        writing: _Claim | None = None
+        current: _Claim | None = None
+        try:
+            while True:
+                claim = _Claim()
+                current = claim
+                claim.start(self._claim_paused(claim, self._claim_size, writing))
+                await claim.checked.wait()
+                if writing is not None:
+                    settled = await self._settle(writing)
+                    writing = None
+                    if settled is None:  # failed: no claim ahead until that is sorted out
+                        break
+                    total += settled
+                if not claim.seqs or claim.done():  # nothing queued, failed, or ended
+                    break
+                writing, current = claim, None
+            return total + (await self._settle(claim) or 0)
+        finally:  # cancelled (the process stops): a claim in flight rolls back; ended ones stay
+            for left in (writing, current):
+                if left is not None:
+                    await left.cancel()
+
+    async def _claim_paused(self, claim: _Claim, limit: int, after: _Claim | None) -> int:
+        # The collector paused for the claim, lifted once ``_claim``'s frame (its objects) is
+        # gone (eventkit's gc_pause); claims overlapping each other share the pause.
+        with gc_paused():
+            return await self._claim(claim, limit, after)
+
+    async def _settle(self, claim: _Claim) -> int | None:
+        """How many results the claim evaluated once it ended; None when it failed (its
+        results are queued again and taken as after any failed claim)."""
+        try:
+            return await claim.result()
+        except Exception as error:
+            await self._failed(error, claim.seqs)
+            return None
 
     async def drain(self) -> int:
         """Works until the queue is empty (tests, tools); how many results it evaluated."""
@@ -167,19 +220,38 @@ class EvaluationWorker:
 
     async def work_once(self) -> int:
         """One claim; how many results it evaluated (0: nothing was queued)."""
-        limit = 1 if self._careful else self._claim_size
-        self._claimed = []
-        async with self._port.transaction() as tx:
-            claimed = await tx.repos.claim_queued(limit, self._recent)
-            self._claimed = [q.seq for q in claimed]
-            if claimed:
-                await self._evaluate(tx, claimed)
+        claim = _Claim()
+        self._claimed = claim.seqs
+        evaluated = await self._claim(claim, 1 if self._careful else self._claim_size, None)
         self._careful = max(0, self._careful - 1)
-        if claimed and self._on_evaluated is not None:
-            self._on_evaluated(len(claimed))
-        return len(claimed)
+        return evaluated
 
-    async def _evaluate(self, tx: Tx, claimed: list[Queued]) -> None:
+    async def _claim(self, claim: _Claim, limit: int, after: _Claim | None) -> int:
+        """One claim in one transaction: take up to ``limit`` queued results, compute their
+        checks, then (once ``after``, the claim before it, has ended) lock, append, count and
+        commit. ``claim.checked`` is set once the checks are done, or nothing was queued, or
+        it failed before."""
+        try:
+            async with self._port.transaction() as tx:
+                queued = await tx.repos.claim_queued(limit, self._recent)
+                claim.seqs.extend(q.seq for q in queued)
+                if not queued:
+                    return 0
+                checked = await self._check(tx, queued)
+                claim.checked.set()
+                if after is not None:
+                    # One writer at a time, in claim order: the run rows' lock would order them
+                    # anyway, and this bounds the lookahead to one claim.
+                    await after.ended()
+                await self._write(tx, checked)
+        finally:
+            claim.checked.set()
+        if self._on_evaluated is not None:
+            self._on_evaluated(len(queued))
+        return len(queued)
+
+    async def _check(self, tx: Tx, claimed: list[Queued]) -> _Checked:
+        """The claim's judges asked and checks computed; no run row is locked yet."""
         repository = tx.repos
         # A claim may hold results of several runs and of their re-evaluations: each group is
         # one evaluation (the run's first: None), with its plan and its statistics' key.
@@ -198,9 +270,8 @@ class EvaluationWorker:
         ]
         judgements = await ask_judges(self._judges, planned, repository)
         comparisons = await measure_embeddings(self._embeddings, planned)
-        deltas: dict[str, RunStats] = {}
-        outcomes: list[ResultOutcome] = []
-        evaluated: dict[tuple[str, str | None], list[ResultEvaluated]] = {}
+        checked = _Checked(groups, again)
+        done = 0
         for (run_id, evaluation_id), items in groups.items():
             key = evaluation_id or run_id  # whose statistics (tables.py)
             plan, events = plans[key], []
@@ -216,14 +287,24 @@ class EvaluationWorker:
                     comparisons.get(owner),
                 )
                 events.append(event)
-                outcomes.append(outcome if evaluation_id is None else replace(outcome, run_id=key))
-            accumulate_all(deltas.setdefault(key, {}), [metric_fields(e) for e in events])
-            evaluated[run_id, evaluation_id] = events
-        # From here on the rows are locked until commit, runs first (run id order), then their
-        # re-evaluations (id order): appends, counters, summaries.
+                checked.outcomes.append(
+                    outcome if evaluation_id is None else replace(outcome, run_id=key)
+                )
+                done += 1
+                if done % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+            accumulate_all(checked.deltas.setdefault(key, {}), [metric_fields(e) for e in events])
+            checked.events[run_id, evaluation_id] = events
+        return checked
+
+    async def _write(self, tx: Tx, checked: _Checked) -> None:
+        """The claim's appends, counters, statistics, outcomes and summaries. From here on the
+        rows are locked until commit, runs first (run id order), then their re-evaluations
+        (id order)."""
+        repository, groups, again = tx.repos, checked.groups, checked.again
         states = await repository.load_states({run_id for run_id, _ in groups}, lock=True)
         reevaluations = await repository.load_evaluations(again) if again else {}
-        for (run_id, evaluation_id), events in evaluated.items():
+        for (run_id, evaluation_id), events in checked.events.items():
             state = states[run_id]
             # One append for many causes: each event names its result; causation is left out.
             context = groups[run_id, evaluation_id][0].context
@@ -234,12 +315,11 @@ class EvaluationWorker:
                 state.evaluated += len(events)
             else:
                 reevaluations[evaluation_id].evaluated += len(events)
-        await repository.add_stats(deltas)
-        await repository.add_outcomes(outcomes)
+        await repository.add_stats(checked.deltas)
+        await repository.add_outcomes(checked.outcomes)
         await self._summarise_complete(tx, states, reevaluations)
 
-    async def _failed(self, error: Exception) -> None:
-        claimed, self._claimed = self._claimed, []
+    async def _failed(self, error: Exception, claimed: list[int]) -> None:
         if isinstance(error, UnreadableClaim):  # failed while claiming: its results
             claimed = error.seqs
         if self._transient(error) or not claimed:
@@ -271,3 +351,55 @@ def _complete(state: RunState) -> bool:
     return (
         state.status == RUNNING and state.ending is not None and state.evaluated >= state.recorded
     )
+
+
+YIELD_EVERY: Final = 32
+"""Results checked between two yields to the event loop (~4 ms of CPU): the previous claim's
+writes, and the consumer, get their answers from PostgreSQL promptly, not after a whole claim's
+checks (a claim's ~8 round trips would each wait that long)."""
+
+
+@dataclass
+class _Checked:
+    """A claim's checks, computed: what its writes need."""
+
+    groups: dict[tuple[str, str | None], list[Queued]]
+    again: set[str]
+    """The re-evaluations among the groups."""
+    events: dict[tuple[str, str | None], list[ResultEvaluated]] = field(default_factory=dict)
+    deltas: dict[str, RunStats] = field(default_factory=dict)
+    outcomes: list[ResultOutcome] = field(default_factory=list)
+
+
+class _Claim:
+    """One claim of ``EvaluationWorker._overlapped``, run as its own task."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        """Its queued results, once taken (for its failure)."""
+        self.checked = asyncio.Event()
+        """Set once its checks are computed (or nothing was queued, or it failed)."""
+        self._task: asyncio.Task[int] | None = None
+
+    def start(self, work: Coroutine[Any, Any, int]) -> None:
+        self._task = asyncio.create_task(work)
+
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def result(self) -> int:
+        assert self._task is not None
+        return await self._task
+
+    async def ended(self) -> None:
+        """Waits until it committed or failed (its failure is for its own ``result``)."""
+        assert self._task is not None
+        await asyncio.wait([self._task])
+
+    async def cancel(self) -> None:
+        """Cancels it if it is still running and waits until it ended (rolled back)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
