@@ -11,7 +11,8 @@
 3. Prints the replay's events/s (from the beginning to the end offsets), its CPU seconds and
    µs per event (the replaying processes'; with ``--durable`` PostgreSQL's too, up to the end
    of the replay proper), the whole rebuild's wall time, ``nproc`` and the load average;
-   with several processes, the largest one's peak RSS. Several ``--processes`` values rebuild the same events once each, in order.
+   with several processes, the largest one's peak RSS. Several ``--processes`` values
+   rebuild the same events once each, in order.
 
     uv run python -m bench.rebuild [--events 1000000] [--durable] [--processes 1 2]
         [--profile rebuild.prof]
