@@ -20,6 +20,7 @@ from .helpers import prompt_events, record_applies, running_consumer, wait_until
 pytestmark = pytest.mark.integration
 
 SLOW_BATCH_SECONDS = 1.5
+CONTROL_TRIES = 3
 
 
 async def test_an_event_behind_a_slow_batch_is_fetched_without_waiting_out_idle_partitions(
@@ -30,10 +31,19 @@ async def test_an_event_behind_a_slow_batch_is_fetched_without_waiting_out_idle_
     the partition, once consumed, waits for that fetch, which idle partitions hold for
     ``fetch_max_wait_ms`` (aiokafka's default: 500 ms; ADR 0026's ninth-session addendum). With
     the settings' default an event behind a slow batch is handled soon after it; with a long
-    wait (the control) it waits that fetch out."""
+    wait (the control) it waits that fetch out.
+
+    The control depends on when aiokafka's fetches go out relative to the produced events; on
+    a loaded machine a fetch may return the follower before the idle fetch is sent, and then
+    nothing stalls. So it has three tries: the stall must show in at least one."""
     assert await stall_after_a_slow_batch(scratch_db, kafka) < 0.75
     long_wait = kafka.model_copy(update={"fetch_max_wait_ms": 4000})
-    assert await stall_after_a_slow_batch(scratch_db, long_wait) > 2.0
+    stalls = []
+    for _ in range(CONTROL_TRIES):
+        stalls.append(await stall_after_a_slow_batch(scratch_db, long_wait))
+        if stalls[-1] > 2.0:
+            break
+    assert max(stalls) > 2.0, stalls
 
 
 async def stall_after_a_slow_batch(scratch_db, kafka: KafkaSettings) -> float:
