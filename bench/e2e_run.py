@@ -6,8 +6,12 @@ Prints calls per second, the peak memory (RSS) and the CPU time of each service 
 per 1,000 calls), ``nproc`` and the load average.
 
     uv run python -m bench.e2e_run [--cases 10000] [--repetitions 1] [--durable] [--profile DIR]
+        [--warmup CASES]
 
-100,000 calls (the memory target): ``--cases 10000 --repetitions 10``.
+100,000 calls (the memory target): ``--cases 10000 --repetitions 10``. ``--warmup CASES``
+first runs CASES other cases to the end, untimed: the figure of a stack in its steady state
+rather than of the first run after it started (the broker's JIT, the services' first
+statements).
 
 Without ``--durable`` it uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL_BASE when set, else starts
 the test stack (``fsync`` off). With ``--durable`` it starts a private PostgreSQL + Kafka on free
@@ -317,12 +321,26 @@ async def stages_timeline(
     kafka = stack_kafka(stack)
     for topic, types in timeline.PUBLISHED.items():
         commits |= await timeline.published(kafka.bootstrap_servers, kafka.topic(topic), types)
-    stages = {name: timeline.stage(times, started_epoch) for name, times in commits.items()}
+    stages = {  # a warm-up run's commits came before the start
+        name: timeline.stage([c for c in times if c[0] >= started_epoch], started_epoch)
+        for name, times in commits.items()
+    }
     seen = {
         name: timeline.Stage(round(at, 3), round(at, 3), 0, 0) if at is not None else None
         for name, at in polled.items()
     }
     return timeline.ordered({**stages, **seen})
+
+
+async def warm_up(client: httpx.AsyncClient, body: dict[str, Any], cases: int) -> None:
+    """A run of ``cases`` other cases, like the measured one, until its summary is readable:
+    the stack's steady state (connections open, statements prepared, the broker's code
+    compiled by its JIT) rather than the first run after start."""
+    warm = {**body, "cases": [{"city": f"warm-{i}"} for i in range(cases)]}
+    response = await client.post("/api/v1/test_prompt", json=warm)
+    response.raise_for_status()
+    calls = cases * int(body["repetitions"])
+    await wait_until_readable(client, response.json()["id"], calls, time.perf_counter())
 
 
 async def count_readable(client: httpx.AsyncClient, run_id: str, metrics_each: int) -> int:
@@ -349,16 +367,13 @@ async def main(
     infra_pids: dict[str, int],
     profile: str | None = None,
     statements: int = 0,
+    warmup: int = 0,
 ) -> dict[str, Any]:
     calls = cases * repetitions
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory() as run_dir:
         stack, urls = await start_stack(infra, Path(run_dir))
         try:
-            syncs_before = await wal_syncs(infra, bool(infra_pids))
-            if statements:
-                await with_statement_stats(infra)
-                await statement_stats(infra, 0, 1)  # a reset: the setup's are not counted
             async with stack.api_client(timeout=120) as client:
                 prompt = (
                     await client.post(
@@ -378,6 +393,12 @@ async def main(
                     "repetitions": repetitions,
                     "assertions": ASSERTIONS,
                 }
+                if warmup:
+                    await warm_up(client, body, warmup)
+                syncs_before = await wal_syncs(infra, bool(infra_pids))
+                if statements:
+                    await with_statement_stats(infra)
+                    await statement_stats(infra, 0, 1)  # a reset: the setup's are not counted
                 pids = {s.name: stack.pid(s.name) or 0 for s in stack.specs}
                 batches_before = await consumer_metrics(stack)
                 with sampled(pids, profile), PeakMemory(pids, infra_pids) as memory:
@@ -413,6 +434,7 @@ async def main(
         "load_average_at_start": load_at_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "durable": bool(infra_pids),
+        "warmup_cases": warmup,
         "cases": cases,
         "repetitions": repetitions,
         "calls": calls,
@@ -450,6 +472,13 @@ if __name__ == "__main__":
         metavar="N",
         help="with --durable: the N statements PostgreSQL spent most time in (pg_stat_statements)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="CASES",
+        help="first a run of CASES other cases, not timed (the steady state, not a cold start)",
+    )
     arguments = parser.parse_args()
     if arguments.statements and not arguments.durable:
         parser.error("--statements needs --durable (a private server it may restart)")
@@ -462,6 +491,7 @@ if __name__ == "__main__":
                 infra_pids,
                 arguments.profile,
                 arguments.statements,
+                arguments.warmup,
             )
         )
     print(json.dumps(report, indent=2))
