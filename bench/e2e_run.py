@@ -47,7 +47,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench import timeline
+from bench import thread_cpu, timeline
 from devstack.services import Stack, default_specs
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
@@ -85,6 +85,9 @@ class PeakMemory:
         # pid -> (group, CPU s when first seen, CPU s when last seen); a backend that exits
         # between two samples loses at most 100 ms of its CPU.
         self._infra_seen: dict[int, tuple[str, float, float]] = {}
+        self._broker_before: dict[str, float] = {}
+        self.broker_threads: dict[str, float] = {}
+        """The broker's CPU seconds by thread group while timed (``bench.thread_cpu``)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -113,6 +116,8 @@ class PeakMemory:
         return {name: sum(process.cpu_times()[:2]) for name, process in self._processes.items()}
 
     def __enter__(self) -> PeakMemory:
+        if "kafka" in self._infra:
+            self._broker_before = thread_cpu.by_group(self._infra["kafka"].pid)
         self._cpu_before = self._cpu()
         self._sample_infra(first=True)
         self._thread.start()
@@ -126,6 +131,9 @@ class PeakMemory:
         self.cpu_seconds = {name: after[name] - self._cpu_before[name] for name in after}
         for group, first, last in self._infra_seen.values():
             self.infra_cpu_seconds[group] = self.infra_cpu_seconds.get(group, 0.0) + last - first
+        if "kafka" in self._infra:
+            after_broker = thread_cpu.by_group(self._infra["kafka"].pid)
+            self.broker_threads = thread_cpu.spent(self._broker_before, after_broker)
 
 
 def _infra_group(name: str, process: psutil.Process, root: psutil.Process) -> str:
@@ -446,6 +454,8 @@ async def main(
         # other work shares the cores.
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
         "cpu_seconds_per_1000_calls": {k: round(v * 1000 / calls, 3) for k, v in cpu.items()},
+        # Durable: the broker's CPU by thread group (requests, sockets, the JIT, the collector).
+        **({"kafka_threads_cpu_seconds": memory.broker_threads} if memory.broker_threads else {}),
         "services_cpu_seconds": round(sum(memory.cpu_seconds.values()), 2),
         # Durable: the server's WAL flushes while timed (every service's commits that waited).
         "wal_syncs": syncs and {**syncs, "per_1000_calls": round(syncs["count"] * 1000 / calls)},
