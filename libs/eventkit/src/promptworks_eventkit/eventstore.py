@@ -3,7 +3,8 @@
 ``append`` writes the events and their outbox rows inside the caller's transaction: either the
 command's events are stored AND queued for Kafka, or neither. Nothing is published from here.
 
-One statement writes an append's events, their outbox rows and the NOTIFY (``APPEND``): the
+One statement checks the stream's version and writes an append's events, their outbox rows
+and the NOTIFY (``APPEND``: one round trip, no savepoint; ADR 0022's tenth addendum): the
 rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event append
 costs about as much client CPU as a few single-row statements did per event (ADR 0021). The
 events take their positions in version order, and an outbox row is keyed by its event's
@@ -21,7 +22,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Text, cast, func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.envelope import Envelope
@@ -36,29 +36,54 @@ OUTBOX_CHANNEL = "promptworks_outbox"
 
 APPEND = text(
     """
-    WITH appended AS (
+    WITH current AS (
+        SELECT coalesce(max(version), 0) AS version FROM events WHERE stream_id = :stream_id
+    ), appended AS (
         SELECT * FROM unnest(
             CAST(:stream_types AS text[]), CAST(:versions AS integer[]),
             CAST(:event_ids AS uuid[]), CAST(:event_types AS text[]),
             CAST(:data AS text[]), CAST(:metadata AS text[]), CAST(:topics AS text[])
         ) WITH ORDINALITY
         AS a(stream_type, version, event_id, event_type, data, metadata, topic, n)
+        WHERE (SELECT version FROM current) = CAST(:expected AS integer)
     ), stored AS (
         INSERT INTO events
             (stream_id, stream_type, version, event_id, event_type, data, metadata, recorded_at)
         SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS json),
                CAST(metadata AS json), :recorded_at
         FROM appended ORDER BY n
+        ON CONFLICT ON CONSTRAINT uq_events_stream_version DO NOTHING
         RETURNING position, event_id
     ), queued AS (
         INSERT INTO outbox (position, topic)
         SELECT stored.position, appended.topic FROM stored JOIN appended USING (event_id)
     )
-    SELECT pg_notify(:channel, '')
+    SELECT (SELECT version FROM current) AS actual, (SELECT count(*) FROM stored) AS stored,
+        (SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT FROM stored)) AS notified
     """
 )
-"""The events' JSON goes to PostgreSQL as the text pydantic made and stays that text (``json``
-checks it, ``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message."""
+"""One round trip: the version check, the events, their outbox rows and the NOTIFY (a stale
+version inserts nothing; no savepoint: the transaction stays usable without one). The events'
+JSON goes to PostgreSQL as the text pydantic made and stays that text (``json`` checks it,
+``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message.
+
+A writer that committed the same versions after this statement's snapshot (a race both sides
+checked the version for) is met by ``ON CONFLICT``: its versions are skipped, so fewer events
+are stored than given, and ``append`` removes those it stored (``UNDO``)."""
+
+UNDO = text(
+    """
+    WITH undone AS (
+        DELETE FROM events WHERE event_id = ANY(CAST(:event_ids AS uuid[])) RETURNING position
+    ), unqueued AS (
+        DELETE FROM outbox WHERE position IN (SELECT position FROM undone)
+    )
+    SELECT coalesce(max(version), 0) FROM events
+    WHERE stream_id = :stream_id AND event_id <> ALL(CAST(:event_ids AS uuid[]))
+    """
+)
+"""A raced append's events taken back (those it stored after the winner's versions); the
+stream's version without them."""
 
 
 class EventStore:
@@ -103,14 +128,12 @@ class EventStore:
     ) -> list[Envelope]:
         """Appends ``new_events`` after ``expected_version`` and queues them in the outbox.
 
-        Raises ``ConcurrencyConflictError`` when the stream moved on. The check before the
-        insert gives a clear message; the unique constraint is what makes it race-free.
+        Raises ``ConcurrencyConflictError`` when the stream moved on, having written nothing
+        (the transaction stays usable). The check in the statement gives a clear message; the
+        unique constraint is what makes it race-free.
         """
         if not new_events:
             return []
-        actual = await self.version(session, stream_id)
-        if actual != expected_version:
-            raise ConcurrencyConflictError(stream_id, expected_version, actual)
         now = datetime.now(UTC)
         envelopes = new_envelopes(
             self._source, stream_id, new_events, expected_version, context, now
@@ -118,25 +141,25 @@ class EventStore:
         # Serialised once, by pydantic (compiled): the same JSON is the stored event and
         # the Kafka message (json.dumps of model_dump, twice, cost ~6x more; ADR 0021).
         data = [event.model_dump_json() for event in new_events]
+        event_ids = [envelope.id for envelope in envelopes]
         parameters = {
             "stream_id": stream_id,
+            "expected": expected_version,
             "recorded_at": now,
             "channel": OUTBOX_CHANNEL,
             "stream_types": [event.topic for event in new_events],
             "versions": [envelope.streamversion for envelope in envelopes],
-            "event_ids": [envelope.id for envelope in envelopes],
+            "event_ids": event_ids,
             "event_types": [envelope.type for envelope in envelopes],
             "data": data,
             "metadata": [envelope.model_dump_json() for envelope in envelopes],
             "topics": [self._kafka.topic(event.topic) for event in new_events],
         }
-        try:
-            async with session.begin_nested():
-                await session.execute(APPEND, parameters)
-        except IntegrityError as error:
-            if "uq_events_stream_version" not in str(error.orig):
-                raise
-            raise ConcurrencyConflictError(
-                stream_id, expected_version, await self.version(session, stream_id)
-            ) from error
+        actual, stored, _ = (await session.execute(APPEND, parameters)).one()
+        if actual != expected_version:
+            raise ConcurrencyConflictError(stream_id, expected_version, actual)
+        if stored != len(new_events):  # raced: a writer committed these versions meanwhile
+            undo = {"stream_id": stream_id, "event_ids": event_ids}
+            actual = (await session.execute(UNDO, undo)).scalar_one()
+            raise ConcurrencyConflictError(stream_id, expected_version, actual)
         return envelopes
