@@ -315,9 +315,11 @@ class EvaluationWorker:
                 state.evaluated += len(events)
             else:
                 reevaluations[evaluation_id].evaluated += len(events)
-        await repository.add_stats(checked.deltas)
-        await repository.add_outcomes(checked.outcomes)
-        await self._summarise_complete(tx, states, reevaluations)
+        # One round trip for the counters, statistics and outcomes; a run to summarise (or a
+        # re-evaluation to count) then reads them back and is saved again.
+        await repository.save_evaluated(states.values(), checked.deltas, checked.outcomes)
+        if reevaluations or any(_complete(state) for state in states.values()):
+            await self._summarise_complete(tx, states, reevaluations)
 
     async def _failed(self, error: Exception, claimed: list[int]) -> None:
         if isinstance(error, UnreadableClaim):  # failed while claiming: its results
