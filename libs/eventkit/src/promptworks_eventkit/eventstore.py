@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Text, cast, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Text, cast, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from promptworks_contracts.envelope import Envelope
 from promptworks_contracts.events import DomainEvent, decode_event
@@ -52,38 +54,31 @@ APPEND = text(
         SELECT :stream_id, stream_type, version, event_id, event_type, CAST(data AS json),
                CAST(metadata AS json), :recorded_at
         FROM appended ORDER BY n
-        ON CONFLICT ON CONSTRAINT uq_events_stream_version DO NOTHING
         RETURNING position, event_id
     ), queued AS (
         INSERT INTO outbox (position, topic)
         SELECT stored.position, appended.topic FROM stored JOIN appended USING (event_id)
     )
-    SELECT (SELECT version FROM current) AS actual, (SELECT count(*) FROM stored) AS stored,
+    SELECT (SELECT version FROM current) AS actual,
         (SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT FROM stored)) AS notified
     """
 )
 """One round trip: the version check, the events, their outbox rows and the NOTIFY (a stale
-version inserts nothing; no savepoint: the transaction stays usable without one). The events'
-JSON goes to PostgreSQL as the text pydantic made and stays that text (``json`` checks it,
-``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message.
+version inserts nothing and leaves the transaction usable: no savepoint is needed for it). The
+events' JSON goes to PostgreSQL as the text pydantic made and stays that text (``json`` checks
+it, ``jsonb`` would reparse and reorder it); as UTF-8 bytes it is the Kafka message.
 
-A writer that committed the same versions after this statement's snapshot (a race both sides
-checked the version for) is met by ``ON CONFLICT``: its versions are skipped, so fewer events
-are stored than given, and ``append`` removes those it stored (``UNDO``)."""
+A writer that commits the same versions after this statement's snapshot (a race: both checked
+the version before either inserted) makes the insert fail on ``uq_events_stream_version``: the
+transaction is aborted, so nothing is written. Not ``ON CONFLICT DO NOTHING``, which would keep
+it usable: its speculative insertion cost PostgreSQL ~50 % more per inserted row (bench/README,
+"claim"), for a race that is rare."""
 
-UNDO = text(
-    """
-    WITH undone AS (
-        DELETE FROM events WHERE event_id = ANY(CAST(:event_ids AS uuid[])) RETURNING position
-    ), unqueued AS (
-        DELETE FROM outbox WHERE position IN (SELECT position FROM undone)
+
+def _version_query(stream_id: str) -> Select[Any]:
+    return select(func.coalesce(func.max(events.c.version), 0)).where(
+        events.c.stream_id == stream_id
     )
-    SELECT coalesce(max(version), 0) FROM events
-    WHERE stream_id = :stream_id AND event_id <> ALL(CAST(:event_ids AS uuid[]))
-    """
-)
-"""A raced append's events taken back (those it stored after the winner's versions); the
-stream's version without them."""
 
 
 class EventStore:
@@ -93,10 +88,17 @@ class EventStore:
 
     async def version(self, session: AsyncSession, stream_id: str) -> int:
         """The stream's current version; 0 when it has no events."""
-        query = select(func.coalesce(func.max(events.c.version), 0)).where(
-            events.c.stream_id == stream_id
-        )
-        return int((await session.execute(query)).scalar_one())
+        return int((await session.execute(_version_query(stream_id))).scalar_one())
+
+    async def _committed_version(self, session: AsyncSession, stream_id: str) -> int:
+        """The stream's committed version, read on a connection of its own: the session's
+        transaction is aborted (only a race comes here, a rare one)."""
+        bind = session.bind
+        engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError(f"a session bound to {bind!r}: no engine to read the version with")
+        async with engine.connect() as connection:
+            return int((await connection.execute(_version_query(stream_id))).scalar_one())
 
     async def load(
         self,
@@ -128,9 +130,10 @@ class EventStore:
     ) -> list[Envelope]:
         """Appends ``new_events`` after ``expected_version`` and queues them in the outbox.
 
-        Raises ``ConcurrencyConflictError`` when the stream moved on, having written nothing
-        (the transaction stays usable). The check in the statement gives a clear message; the
-        unique constraint is what makes it race-free.
+        Raises ``ConcurrencyConflictError`` when the stream moved on, having written nothing:
+        found stale by the statement's check, the transaction stays usable; beaten by a
+        concurrent writer (the unique constraint, which is what makes it race-free), the
+        transaction is aborted.
         """
         if not new_events:
             return []
@@ -141,7 +144,6 @@ class EventStore:
         # Serialised once, by pydantic (compiled): the same JSON is the stored event and
         # the Kafka message (json.dumps of model_dump, twice, cost ~6x more; ADR 0021).
         data = [event.model_dump_json() for event in new_events]
-        event_ids = [envelope.id for envelope in envelopes]
         parameters = {
             "stream_id": stream_id,
             "expected": expected_version,
@@ -149,17 +151,19 @@ class EventStore:
             "channel": OUTBOX_CHANNEL,
             "stream_types": [event.topic for event in new_events],
             "versions": [envelope.streamversion for envelope in envelopes],
-            "event_ids": event_ids,
+            "event_ids": [envelope.id for envelope in envelopes],
             "event_types": [envelope.type for envelope in envelopes],
             "data": data,
             "metadata": [envelope.model_dump_json() for envelope in envelopes],
             "topics": [self._kafka.topic(event.topic) for event in new_events],
         }
-        actual, stored, _ = (await session.execute(APPEND, parameters)).one()
+        try:
+            actual, _ = (await session.execute(APPEND, parameters)).one()
+        except IntegrityError as error:
+            if "uq_events_stream_version" not in str(error.orig):
+                raise
+            actual = await self._committed_version(session, stream_id)
+            raise ConcurrencyConflictError(stream_id, expected_version, actual) from error
         if actual != expected_version:
-            raise ConcurrencyConflictError(stream_id, expected_version, actual)
-        if stored != len(new_events):  # raced: a writer committed these versions meanwhile
-            undo = {"stream_id": stream_id, "event_ids": event_ids}
-            actual = (await session.execute(UNDO, undo)).scalar_one()
             raise ConcurrencyConflictError(stream_id, expected_version, actual)
         return envelopes
