@@ -358,7 +358,7 @@ def _complete(state: RunState) -> bool:
 YIELD_EVERY: Final = 32
 """Results checked between two yields to the event loop (~4 ms of CPU): the previous claim's
 writes, and the consumer, get their answers from PostgreSQL promptly, not after a whole claim's
-checks (a claim's ~8 round trips would each wait that long)."""
+checks (each of a claim's round trips would wait that long)."""
 
 
 @dataclass
