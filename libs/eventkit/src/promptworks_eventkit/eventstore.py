@@ -4,9 +4,9 @@
 command's events are stored AND queued for Kafka, or neither. Nothing is published from here.
 
 One statement checks the stream's version and writes an append's events, their outbox rows
-and the NOTIFY (``APPEND``: one round trip, no savepoint; ADR 0022's tenth addendum): the
-rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event append
-costs about as much client CPU as a few single-row statements did per event (ADR 0021). The
+and the NOTIFY (``APPEND``: one round trip, no savepoint; ADR 0022's tenth-session addendum):
+the rows go to PostgreSQL as arrays (``unnest``), which asyncpg encodes in C, so a 500-event
+append costs about as much client CPU as a few single-row statements did per event (ADR 0021). The
 events take their positions in version order, and an outbox row is keyed by its event's
 position, so per stream outbox order is version order.
 
