@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from promptworks_contracts.envelope import kafka_headers
 from promptworks_contracts.events import PromptArchived, PromptCreated
@@ -138,3 +138,68 @@ async def test_two_concurrent_appends_at_one_version_one_wins_one_conflicts(scra
     async with scratch_db.sessions() as session:
         assert await STORE.version(session, str(stream)) == 1
         assert await session.scalar(select(func.count()).select_from(outbox)) == 1
+
+
+async def test_a_stale_append_writes_nothing_and_the_transaction_goes_on(scratch_db) -> None:
+    """The version is checked in the append's one statement (no savepoint): a stale append
+    fails without aborting the transaction, which may append again at the right version."""
+    stream = uuid.uuid4()
+    async with scratch_db.sessions() as session, session.begin():
+        await STORE.append(session, str(stream), [created(stream)], 0, MessageContext())
+    async with scratch_db.sessions() as session, session.begin():
+        with pytest.raises(ConcurrencyConflictError) as raised:
+            await STORE.append(
+                session, str(stream), [created(stream, "stale")], 0, MessageContext()
+            )
+        assert raised.value.actual == 1
+        await STORE.append(session, str(stream), [created(stream, "next")], 1, MessageContext())
+    async with scratch_db.sessions() as session:
+        names = (await session.execute(select(events.c.data).order_by(events.c.version))).all()
+        assert [row.data["name"] for row in names] == ["p", "next"]
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 2
+
+
+async def test_a_raced_append_longer_than_the_winners_stores_nothing(scratch_db) -> None:
+    """Both writers check version 0 in their statements; the loser's two events meet the
+    winner's one (its version 1 taken, its version 2 free): its statement fails as a whole,
+    it learns the winner's version (read on a connection of its own: its transaction is
+    aborted), and nothing of it is stored."""
+    stream = uuid.uuid4()
+    async with scratch_db.sessions() as winner, scratch_db.sessions() as loser:
+        won = await winner.begin()
+        await STORE.append(winner, str(stream), [created(stream, "winner")], 0, MessageContext())
+        lost = await loser.begin()
+        raced = asyncio.create_task(
+            STORE.append(
+                loser,
+                str(stream),
+                [created(stream, "loser"), PromptArchived(prompt_id=stream, message="x")],
+                0,
+                MessageContext(),
+            )
+        )
+        await _until_a_backend_waits_on_a_lock(scratch_db)  # the loser's insert, on version 1
+        await won.commit()
+        with pytest.raises(ConcurrencyConflictError) as raised:
+            await raced
+        assert raised.value.actual == 1
+        await lost.rollback()
+    async with scratch_db.sessions() as session:
+        stored = (await session.execute(select(events.c.data).order_by(events.c.version))).all()
+        assert [row.data["name"] for row in stored] == ["winner"]
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 1
+
+
+async def _until_a_backend_waits_on_a_lock(scratch_db) -> None:
+    for _ in range(200):
+        async with scratch_db.sessions() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the raced append never waited on the winner's row")

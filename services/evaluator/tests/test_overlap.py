@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.domain.run_statistics import ResultOutcome
 from evaluator.domain.stats import RunStats
 from evaluator.handlers.evaluation import EvaluationHandlers, PlanCache
+from evaluator.handlers.ports import RunState
 from evaluator.handlers.worker import EvaluationWorker
 from promptworks_contracts.events import DomainEvent, RunCompleted
 from promptworks_eventkit.db import create_engine, create_sessionmaker
@@ -93,16 +95,20 @@ class Watched:
 
     def repos(self, session: AsyncSession, context: MessageContext) -> Any:
         repository = PostgresEvaluationRepository(session, context)
-        add_stats = repository.add_stats
+        save_evaluated = repository.save_evaluated
 
-        async def failing_once(deltas: Mapping[str, RunStats]) -> None:
+        async def failing_once(
+            states: Iterable[RunState],
+            deltas: Mapping[str, RunStats],
+            outcomes: Sequence[ResultOutcome],
+        ) -> None:
             self.writes += 1
             if self.writes == self.fail_at:
                 self.failed.append(self.open)
                 raise RuntimeError("injected: the claim's statistics were not written")
-            await add_stats(deltas)
+            await save_evaluated(states, deltas, outcomes)
 
-        repository.add_stats = failing_once  # type: ignore[method-assign]
+        repository.save_evaluated = failing_once  # type: ignore[method-assign]
         return repository
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import TypeAdapter
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from evaluator.adapters.memory import InMemoryEvaluationRepository
@@ -209,3 +210,50 @@ def test_recent_records_keep_the_newest_within_their_bounds() -> None:
     assert recent.take(str(records[1].result_id)) is None
     assert recent.take(str(records[4].result_id)) is records[4]
     assert recent.take(str(records[4].result_id)) is None
+
+
+@pytest.mark.integration
+async def test_saved_states_and_statistics_are_stored_as_they_always_were(
+    postgres: EvaluationRepository,
+) -> None:
+    """The rows as SQL sees them (the columns' text): an ended run's context as JSON, no
+    context as JSON ``null`` (what SQLAlchemy's JSONB stored for None), statistics merged
+    with the bounds of the side that has them."""
+    assert isinstance(postgres, PostgresEvaluationRepository)
+    ended, running = new_run(), new_run()
+    await postgres.insert_runs([ended, running])
+    context = MessageContext(correlation_id="c-1", causation_id="e-1", project="p")
+    await postgres.save_states(
+        [
+            RunState(ended.run_id, 4, 4, 9, RUNNING, ending="completed", end_context=context),
+            RunState(running.run_id, 4, 2, 3, RUNNING),
+        ]
+    )
+    await postgres.add_stats({ended.run_id: {"a": MetricStats(2, 3.5, 1.25, 2.25, 1, 1, 7.0)}})
+    await postgres.add_stats({ended.run_id: {"a": MetricStats(1, 0.1, None, None, 0, 2, 0.01)}})
+    rows = await postgres._session.execute(
+        text(
+            "SELECT evaluated, stream_version, status, ending, end_context::text,"
+            " end_context IS NULL FROM runs WHERE run_id = ANY(:ids) ORDER BY evaluated DESC"
+        ),
+        {"ids": [ended.run_id, running.run_id]},
+    )
+    assert [tuple(row) for row in rows] == [
+        (
+            4,
+            9,
+            RUNNING,
+            "completed",
+            '{"project": "p", "traceparent": null, "causation_id": "e-1", "correlation_id": "c-1"}',
+            False,
+        ),
+        (2, 3, RUNNING, None, "null", False),
+    ]
+    stats = await postgres._session.execute(
+        text(
+            "SELECT count, sum::text, sum_squares::text, min::text, max::text, passed, failed"
+            " FROM run_metric_stats WHERE run_id = :id"
+        ),
+        {"id": ended.run_id},
+    )
+    assert [tuple(row) for row in stats] == [(3, "3.6", "7.01", "1.25", "2.25", 1, 3)]

@@ -68,6 +68,16 @@ class InMemoryEvaluationRepository:
                 stored.ending = state.ending
                 stored.end_context = state.end_context
 
+    async def save_evaluated(
+        self,
+        states: Iterable[RunState],
+        deltas: Mapping[str, RunStats],
+        outcomes: Sequence[ResultOutcome],
+    ) -> None:
+        await self.save_states(states)
+        await self.add_stats(deltas)
+        await self.add_outcomes(outcomes)
+
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         for run_id, by_name in deltas.items():
             stored = self.stats.setdefault(run_id, {})

@@ -3,6 +3,7 @@ call is ONE statement for the whole batch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,21 +101,55 @@ _QUEUE = text(
     """
 )
 
-# A claim's outcomes in one statement of arrays (see ``_QUEUE``).
-_OUTCOMES = text(
+# A claim's statistics, outcomes and run states in ONE statement of arrays (see ``_QUEUE``):
+# three writes, one round trip (each sub-statement a different table; the runs' rows are
+# locked by the claim already). A part with empty arrays writes nothing.
+_EVALUATED = text(
     """
-    INSERT INTO result_outcomes (run_id, result_id, case_index, repetition, passed,
-        latency_ms, digest, cost_amount, cost_currency, judge_cost_amount, judge_cost_currency,
-        judge_prompt_tokens, judge_completion_tokens)
-    SELECT * FROM unnest(
-        CAST(:run_ids AS text[]), CAST(:result_ids AS text[]), CAST(:case_indexes AS integer[]),
-        CAST(:repetitions AS integer[]), CAST(:passed AS boolean[]),
-        CAST(:latencies AS double precision[]), CAST(:digests AS text[]),
-        CAST(:cost_amounts AS numeric[]), CAST(:cost_currencies AS text[]),
-        CAST(:judge_cost_amounts AS numeric[]), CAST(:judge_cost_currencies AS text[]),
-        CAST(:judge_prompt_tokens AS integer[]), CAST(:judge_completion_tokens AS integer[])
+    WITH stats AS (
+        INSERT INTO run_metric_stats AS s
+            (run_id, name, count, sum, sum_squares, min, max, passed, failed)
+        SELECT * FROM unnest(
+            CAST(:stat_run_ids AS text[]), CAST(:stat_names AS text[]),
+            CAST(:stat_counts AS bigint[]), CAST(:stat_sums AS double precision[]),
+            CAST(:stat_squares AS double precision[]), CAST(:stat_mins AS double precision[]),
+            CAST(:stat_maxes AS double precision[]), CAST(:stat_passed AS bigint[]),
+            CAST(:stat_failed AS bigint[])
+        )
+        ON CONFLICT (run_id, name) DO UPDATE SET
+            count = s.count + excluded.count,
+            sum = s.sum + excluded.sum,
+            sum_squares = s.sum_squares + excluded.sum_squares,
+            -- LEAST/GREATEST ignore NULLs: a side without values leaves the other's bound.
+            min = least(s.min, excluded.min),
+            max = greatest(s.max, excluded.max),
+            passed = s.passed + excluded.passed,
+            failed = s.failed + excluded.failed
+    ), outcomes AS (
+        INSERT INTO result_outcomes (run_id, result_id, case_index, repetition, passed,
+            latency_ms, digest, cost_amount, cost_currency, judge_cost_amount,
+            judge_cost_currency, judge_prompt_tokens, judge_completion_tokens)
+        SELECT * FROM unnest(
+            CAST(:run_ids AS text[]), CAST(:result_ids AS text[]),
+            CAST(:case_indexes AS integer[]), CAST(:repetitions AS integer[]),
+            CAST(:passed AS boolean[]), CAST(:latencies AS double precision[]),
+            CAST(:digests AS text[]), CAST(:cost_amounts AS numeric[]),
+            CAST(:cost_currencies AS text[]), CAST(:judge_cost_amounts AS numeric[]),
+            CAST(:judge_cost_currencies AS text[]), CAST(:judge_prompt_tokens AS integer[]),
+            CAST(:judge_completion_tokens AS integer[])
+        )
+        ON CONFLICT DO NOTHING
+    ), states AS (
+        UPDATE runs SET evaluated = g.evaluated, stream_version = g.stream_version,
+            status = g.status, ending = g.ending, end_context = CAST(g.end_context AS jsonb)
+        FROM unnest(
+            CAST(:state_run_ids AS text[]), CAST(:state_evaluated AS integer[]),
+            CAST(:state_versions AS integer[]), CAST(:state_statuses AS text[]),
+            CAST(:state_endings AS text[]), CAST(:state_contexts AS text[])
+        ) AS g(run_id, evaluated, stream_version, status, ending, end_context)
+        WHERE runs.run_id = g.run_id
     )
-    ON CONFLICT DO NOTHING
+    SELECT 1
     """
 )
 
@@ -244,18 +279,7 @@ class PostgresEvaluationRepository:
         return _specs(rows)
 
     async def save_states(self, states: Iterable[RunState]) -> None:
-        rows = [
-            {
-                "run_id": s.run_id,
-                "evaluated": s.evaluated,
-                "stream_version": s.stream_version,
-                "status": s.status,
-                "ending": s.ending,
-                "end_context": context_json(s.end_context),
-            }
-            for s in states
-        ]
-        await self._update_each(runs, "run_id", rows)
+        await self._save(states, {}, ())
 
     async def _update_each(self, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
         """One UPDATE of ``table`` per row (an executemany), found by ``key``."""
@@ -272,30 +296,66 @@ class PostgresEvaluationRepository:
         )
 
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
-        rows = [
-            {"run_id": run_id, "name": name, **vars(stats)}
+        await self._save((), deltas, ())
+
+    async def save_evaluated(
+        self,
+        states: Iterable[RunState],
+        deltas: Mapping[str, RunStats],
+        outcomes: Sequence[ResultOutcome],
+    ) -> None:
+        await self._save(states, deltas, outcomes)
+
+    async def _save(
+        self,
+        states: Iterable[RunState],
+        deltas: Mapping[str, RunStats],
+        outcomes: Sequence[ResultOutcome],
+    ) -> None:
+        """``_EVALUATED``: any of the three writes, in one round trip."""
+        stats = [
+            (run_id, name, value)
             for run_id, by_name in deltas.items()
-            for name, stats in by_name.items()
+            for name, value in by_name.items()
         ]
-        if not rows:
+        saved = list(states)
+        if not (stats or outcomes or saved):
             return
-        insert = pg_insert(run_metric_stats)
-        stored, new = run_metric_stats.c, insert.excluded
+        costs = [o.cost for o in outcomes]
+        judge_costs = [o.judge_cost for o in outcomes]
         await self._session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[stored.run_id, stored.name],
-                set_={
-                    "count": stored.count + new.count,
-                    "sum": stored.sum + new.sum,
-                    "sum_squares": stored.sum_squares + new.sum_squares,
-                    # LEAST/GREATEST ignore NULLs: a side without values leaves the other's bound.
-                    "min": func.least(stored.min, new.min),
-                    "max": func.greatest(stored.max, new.max),
-                    "passed": stored.passed + new.passed,
-                    "failed": stored.failed + new.failed,
-                },
-            ),
-            rows,
+            _EVALUATED,
+            {
+                "stat_run_ids": [run_id for run_id, _, _ in stats],
+                "stat_names": [name for _, name, _ in stats],
+                "stat_counts": [v.count for _, _, v in stats],
+                "stat_sums": [v.sum for _, _, v in stats],
+                "stat_squares": [v.sum_squares for _, _, v in stats],
+                "stat_mins": [v.min for _, _, v in stats],
+                "stat_maxes": [v.max for _, _, v in stats],
+                "stat_passed": [v.passed for _, _, v in stats],
+                "stat_failed": [v.failed for _, _, v in stats],
+                "run_ids": [o.run_id for o in outcomes],
+                "result_ids": [o.result_id for o in outcomes],
+                "case_indexes": [o.case_index for o in outcomes],
+                "repetitions": [o.repetition for o in outcomes],
+                "passed": [o.passed for o in outcomes],
+                "latencies": [o.latency_ms for o in outcomes],
+                "digests": [o.digest for o in outcomes],
+                "cost_amounts": [None if c is None else c.amount for c in costs],
+                "cost_currencies": [None if c is None else c.currency for c in costs],
+                "judge_cost_amounts": [None if c is None else c.amount for c in judge_costs],
+                "judge_cost_currencies": [None if c is None else c.currency for c in judge_costs],
+                "judge_prompt_tokens": [o.judge_prompt_tokens for o in outcomes],
+                "judge_completion_tokens": [o.judge_completion_tokens for o in outcomes],
+                "state_run_ids": [s.run_id for s in saved],
+                "state_evaluated": [s.evaluated for s in saved],
+                "state_versions": [s.stream_version for s in saved],
+                "state_statuses": [s.status for s in saved],
+                "state_endings": [s.ending for s in saved],
+                # JSON ``null`` for no context, as SQLAlchemy's JSONB stored None.
+                "state_contexts": [json.dumps(context_json(s.end_context)) for s in saved],
+            },
         )
 
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
@@ -311,28 +371,7 @@ class PostgresEvaluationRepository:
         return stats
 
     async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
-        if not outcomes:
-            return
-        costs = [o.cost for o in outcomes]
-        judge_costs = [o.judge_cost for o in outcomes]
-        await self._session.execute(
-            _OUTCOMES,
-            {
-                "run_ids": [o.run_id for o in outcomes],
-                "result_ids": [o.result_id for o in outcomes],
-                "case_indexes": [o.case_index for o in outcomes],
-                "repetitions": [o.repetition for o in outcomes],
-                "passed": [o.passed for o in outcomes],
-                "latencies": [o.latency_ms for o in outcomes],
-                "digests": [o.digest for o in outcomes],
-                "cost_amounts": [None if c is None else c.amount for c in costs],
-                "cost_currencies": [None if c is None else c.currency for c in costs],
-                "judge_cost_amounts": [None if c is None else c.amount for c in judge_costs],
-                "judge_cost_currencies": [None if c is None else c.currency for c in judge_costs],
-                "judge_prompt_tokens": [o.judge_prompt_tokens for o in outcomes],
-                "judge_completion_tokens": [o.judge_completion_tokens for o in outcomes],
-            },
-        )
+        await self._save((), {}, outcomes)
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         """Streamed in chunks: a 100,000-result run's rows are never all held at once beside

@@ -202,6 +202,15 @@ class EvaluationRepository(Protocol):
         ``end_context`` of runs already stored (``recorded`` moves by ``queue_results``)."""
         ...
 
+    async def save_evaluated(
+        self,
+        states: Iterable[RunState],
+        deltas: Mapping[str, RunStats],
+        outcomes: Sequence[ResultOutcome],
+    ) -> None:
+        """``save_states``, ``add_stats`` and ``add_outcomes`` at once: a claim's writes."""
+        ...
+
     async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         """Merges a batch's statistics (run id -> metric name -> delta) into the stored ones."""
         ...

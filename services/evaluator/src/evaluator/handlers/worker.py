@@ -315,9 +315,11 @@ class EvaluationWorker:
                 state.evaluated += len(events)
             else:
                 reevaluations[evaluation_id].evaluated += len(events)
-        await repository.add_stats(checked.deltas)
-        await repository.add_outcomes(checked.outcomes)
-        await self._summarise_complete(tx, states, reevaluations)
+        # One round trip for the counters, statistics and outcomes; a run to summarise (or a
+        # re-evaluation to count) then reads them back and is saved again.
+        await repository.save_evaluated(states.values(), checked.deltas, checked.outcomes)
+        if reevaluations or any(_complete(state) for state in states.values()):
+            await self._summarise_complete(tx, states, reevaluations)
 
     async def _failed(self, error: Exception, claimed: list[int]) -> None:
         if isinstance(error, UnreadableClaim):  # failed while claiming: its results
@@ -356,7 +358,7 @@ def _complete(state: RunState) -> bool:
 YIELD_EVERY: Final = 32
 """Results checked between two yields to the event loop (~4 ms of CPU): the previous claim's
 writes, and the consumer, get their answers from PostgreSQL promptly, not after a whole claim's
-checks (a claim's ~8 round trips would each wait that long)."""
+checks (each of a claim's round trips would wait that long)."""
 
 
 @dataclass
