@@ -46,7 +46,13 @@ from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_
 from query_api.rebuild import schemas
 from query_api.rebuild.bulk import BulkReplay
 from query_api.rebuild.progress import Echo, Progress
-from query_api.rebuild.workers import assign, processes_for, replay_in_processes, shares
+from query_api.rebuild.workers import (
+    assign,
+    prepare,
+    processes_for,
+    replay_in_processes,
+    shares,
+)
 from query_api.settings import QueryApiSettings
 from query_api.tables import READ_MODEL_TABLES
 
@@ -147,6 +153,8 @@ async def _rebuild(
     processes: int | None,
 ) -> RebuildReport:
     await _check_live(lock)
+    if processes != 1:
+        prepare()  # the replay's processes' imports run while the schema is copied
     # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
     await schemas.drop(lock, NEXT)
     switched = False
@@ -338,7 +346,15 @@ async def _replay_and_switch(
         workers_cpu = 0.0
         if len(work) > 1:
             progress.phase(f"replaying in {len(work)} processes")
+            spawned = time.time()
             done = await replay_in_processes(settings, work)
+            for share, d in zip(work, done, strict=True):
+                topics = ", ".join(sorted({tp.topic.rsplit(".", 1)[-1] for tp in share}))
+                progress.phase(
+                    f"a process replayed {d.events:,} events ({topics}) from "
+                    f"{d.started - spawned:.1f} to {d.ended - spawned:.1f} s "
+                    f"after the spawn ({d.cpu_seconds:.1f} CPU s)"
+                )
             progress.events += sum(d.events for d in done)
             workers_cpu = sum(d.cpu_seconds for d in done)
             # Their offsets, stored with their effects in NEXT: where this runner continues.
