@@ -44,7 +44,7 @@ from typing import Any
 import psutil
 from pydantic import SecretStr
 
-from bench.e2e_run import statement_stats, with_statement_stats
+from bench.e2e_run import add_statements_argument, statement_stats, with_statement_stats
 from bench.prompt_data import produce_catalogue
 from bench.results_read import produce, run_events
 from promptworks_eventkit.settings import KafkaSettings
@@ -229,14 +229,10 @@ if __name__ == "__main__":
         help="processes the replay is spread over; several values: one rebuild each, in order, "
         "of the same events",
     )
-    parser.add_argument(
-        "--statements",
-        type=int,
-        default=0,
-        metavar="N",
-        help="with --durable: the N statements PostgreSQL spent most time in (pg_stat_statements)",
-    )
+    add_statements_argument(parser)
     args = parser.parse_args()
+    if args.statements and not args.durable:
+        parser.error("--statements needs --durable (a private server)")
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
     with infra_of(args.durable, args.statements > 0) as (infra, marker):
         print(
