@@ -34,7 +34,6 @@ import contextlib
 import cProfile
 import json
 import os
-import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -197,13 +196,11 @@ async def measured(
             "cpu_us_per_event_postgres": None
             if pg_replay is None
             else round(pg_replay * per_event),
-            # The largest replaying process's peak (the processes are children that have
-            # exited); with one process the replay runs in this one, beside the production.
-            "peak_rss_mib_largest_replay_process": round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            )
-            if processes > 1
-            else None,
+            # The largest replaying process's peak (with one process the replay runs in this
+            # one, beside the production: not reported).
+            "peak_rss_mib_largest_replay_process": None
+            if timings.peak_rss_mib is None
+            else round(timings.peak_rss_mib),
         },
         "rebuild_total": {
             "seconds": round(report.seconds, 1),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ class ShareDone:
     """When the process began its share and when it ended it (``time.time()``: one clock for
     every process), for the rebuild's account of its processes."""
     ended: float
+    peak_rss_mib: float
+    """The process's peak resident memory."""
 
 
 RECORDS_PER_PROCESS = 50_000
@@ -143,7 +146,8 @@ def _replay_share(
 ) -> ShareDone:
     cpu, started = time.process_time(), time.time()
     events = asyncio.run(_replay(settings, dict(targets)))
-    return ShareDone(events, time.process_time() - cpu, started, time.time())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return ShareDone(events, time.process_time() - cpu, started, time.time(), peak)
 
 
 async def _replay(settings: QueryApiSettings, targets: Ends) -> int:
