@@ -52,8 +52,8 @@ class ShareDone:
 
 
 RECORDS_PER_PROCESS = 50_000
-"""Below this many records a process more costs more than it saves (an interpreter and its
-imports, its connections and Kafka client: a few seconds on a busy machine)."""
+"""Below this many records a process more costs more than it saves (the fork server's imports,
+once, then each process's connections and Kafka client: a few seconds on a busy machine)."""
 
 
 def processes_for(records: int, asked: int | None) -> int:
