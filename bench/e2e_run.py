@@ -215,6 +215,16 @@ async def with_statement_stats(infra: Infra) -> None:
         await connection.close()
 
 
+def add_statements_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --durable: the N statements PostgreSQL spent most time in (pg_stat_statements)",
+    )
+
+
 async def statement_stats(infra: Infra, top: int, calls: int) -> list[dict[str, Any]]:
     """The ``top`` statements by execution time since the last reset (then reset), per 1,000
     calls of the run: which service's database, calls, rows, ms, WAL bytes."""
@@ -475,13 +485,7 @@ if __name__ == "__main__":
         "--durable", action="store_true", help="a private PostgreSQL with fsync on (see above)"
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy each service into DIR")
-    parser.add_argument(
-        "--statements",
-        type=int,
-        default=0,
-        metavar="N",
-        help="with --durable: the N statements PostgreSQL spent most time in (pg_stat_statements)",
-    )
+    add_statements_argument(parser)
     parser.add_argument(
         "--warmup",
         type=int,

@@ -15,7 +15,11 @@
    rebuild the same events once each, in order.
 
     uv run python -m bench.rebuild [--events 1000000] [--durable] [--processes 1 2]
-        [--profile rebuild.prof]
+        [--profile rebuild.prof] [--statements 15]
+
+``--statements N`` (with ``--durable``): the private server preloads ``pg_stat_statements`` and
+each rebuild reports the N statements PostgreSQL spent most time in, per 1,000 replayed events
+(the whole rebuild's: the replay's statements, then making the tables logged and the indexes).
 
 Without ``--durable`` it uses the running stack (``KAFKA_BOOTSTRAP_SERVERS`` and
 ``DATABASE_URL_BASE``: the shared test stack runs with ``fsync`` off). With ``--durable``, a
@@ -30,7 +34,6 @@ import contextlib
 import cProfile
 import json
 import os
-import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,6 +43,7 @@ from typing import Any
 import psutil
 from pydantic import SecretStr
 
+from bench.e2e_run import add_statements_argument, statement_stats, with_statement_stats
 from bench.prompt_data import produce_catalogue
 from bench.results_read import produce, run_events
 from promptworks_eventkit.settings import KafkaSettings
@@ -92,14 +96,16 @@ def postgres_cpu(marker: str | None) -> float:
 
 
 @contextlib.contextmanager
-def infra_of(durable: bool) -> Iterator[tuple[Infra, str | None]]:
-    """The stack, and (durable) the private PostgreSQL's directory, to find its processes."""
+def infra_of(durable: bool, statements: bool = False) -> Iterator[tuple[Infra, str | None]]:
+    """The stack, and (durable) the private PostgreSQL's directory, to find its processes
+    (``statements``: with ``pg_stat_statements`` preloaded)."""
     if not durable:
         yield start_infra(), None
         return
+    settings = {"shared_preload_libraries": "'pg_stat_statements'"} if statements else {}
     with (
         tempfile.TemporaryDirectory(prefix="pw-bench-rebuild-") as state,
-        running_private_infra(Path(state)) as private,
+        running_private_infra(Path(state), pg_settings=settings) as private,
     ):
         # The cluster lives where the state's `pg` link points (deploy/local/infra.sh).
         cluster = os.path.realpath(Path(state) / "pg")
@@ -121,10 +127,17 @@ def profiled(path: str | None) -> Iterator[None]:
 
 
 async def main(
-    events: int, infra: Infra, marker: str | None, profile: str | None, processes: list[int]
+    events: int,
+    infra: Infra,
+    marker: str | None,
+    profile: str | None,
+    processes: list[int],
+    statements: int = 0,
 ) -> Any:
     """Produces the mix once, then rebuilds once per entry of ``processes`` (each rebuild
     replays every topic from the beginning: the previous one's models are the live ones)."""
+    if statements:
+        await with_statement_stats(infra)
     kafka = await isolated_kafka(infra)
     url = await create_database(infra, "query_api_bench")
     runs = []
@@ -136,7 +149,12 @@ async def main(
         settings = QueryApiSettings(database_url=SecretStr(url), kafka=kafka)
         for spread in processes:
             print("load average before the rebuild:", [round(x, 1) for x in os.getloadavg()])
+            if statements:
+                await statement_stats(infra, 0, 1)  # reset: the production's are not ours
             runs.append(await measured(settings, marker, profile, spread))
+            if statements:
+                replayed = runs[-1]["replay"]["events"]
+                runs[-1]["statements"] = await statement_stats(infra, statements, replayed)
     finally:
         await drop_database(infra, url)
     return {
@@ -178,13 +196,11 @@ async def measured(
             "cpu_us_per_event_postgres": None
             if pg_replay is None
             else round(pg_replay * per_event),
-            # The largest replaying process's peak (the processes are children that have
-            # exited); with one process the replay runs in this one, beside the production.
-            "peak_rss_mib_largest_replay_process": round(
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            )
-            if processes > 1
-            else None,
+            # The largest replaying process's peak (with one process the replay runs in this
+            # one, beside the production: not reported).
+            "peak_rss_mib_largest_replay_process": None
+            if timings.peak_rss_mib is None
+            else round(timings.peak_rss_mib),
         },
         "rebuild_total": {
             "seconds": round(report.seconds, 1),
@@ -210,12 +226,17 @@ if __name__ == "__main__":
         help="processes the replay is spread over; several values: one rebuild each, in order, "
         "of the same events",
     )
+    add_statements_argument(parser)
     args = parser.parse_args()
+    if args.statements and not args.durable:
+        parser.error("--statements needs --durable (a private server)")
     print("load average at start:", [round(x, 1) for x in os.getloadavg()], flush=True)
-    with infra_of(args.durable) as (infra, marker):
+    with infra_of(args.durable, args.statements > 0) as (infra, marker):
         print(
             json.dumps(
-                asyncio.run(main(args.events, infra, marker, args.profile, args.processes)),
+                asyncio.run(
+                    main(args.events, infra, marker, args.profile, args.processes, args.statements)
+                ),
                 indent=2,
             )
         )

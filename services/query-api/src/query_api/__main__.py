@@ -1,4 +1,4 @@
 from query_api.cli import app
 
-if __name__ == "__main__":  # the rebuild's worker processes import this module again (spawn)
+if __name__ == "__main__":  # not when a rebuild's worker process imports this module
     app()

@@ -46,7 +46,13 @@ from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_
 from query_api.rebuild import schemas
 from query_api.rebuild.bulk import BulkReplay
 from query_api.rebuild.progress import Echo, Progress
-from query_api.rebuild.workers import assign, processes_for, replay_in_processes, shares
+from query_api.rebuild.workers import (
+    assign,
+    prepare,
+    processes_for,
+    replay_in_processes,
+    shares,
+)
 from query_api.settings import QueryApiSettings
 from query_api.tables import READ_MODEL_TABLES
 
@@ -67,6 +73,8 @@ class Timings:
     """This process's CPU time during the replay proper, and its worker processes'."""
     fence_seconds: float
     """How long the live projection was paused for the switch."""
+    peak_rss_mib: float | None = None
+    """The largest replaying process's peak resident memory (replayed in several)."""
 
     @property
     def events_per_second(self) -> float:
@@ -147,6 +155,8 @@ async def _rebuild(
     processes: int | None,
 ) -> RebuildReport:
     await _check_live(lock)
+    if processes != 1:
+        prepare()  # the replay's processes' imports run while the schema is copied
     # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
     await schemas.drop(lock, NEXT)
     switched = False
@@ -335,12 +345,21 @@ async def _replay_and_switch(
         began, cpu_began, events_before = time.monotonic(), time.process_time(), progress.events
         spread = processes_for(total, processes)
         work = assign(shares(settings.kafka, ends), ends, spread) if spread > 1 else []
-        workers_cpu = 0.0
+        workers_cpu, peak_rss = 0.0, None
         if len(work) > 1:
             progress.phase(f"replaying in {len(work)} processes")
+            spawned = time.time()
             done = await replay_in_processes(settings, work)
+            for share, d in zip(work, done, strict=True):
+                topics = ", ".join(sorted({tp.topic.rsplit(".", 1)[-1] for tp in share}))
+                progress.phase(
+                    f"a process replayed {d.events:,} events ({topics}) from "
+                    f"{d.started - spawned:.1f} to {d.ended - spawned:.1f} s after the spawn "
+                    f"({d.cpu_seconds:.1f} CPU s, peak RSS {d.peak_rss_mib:.0f} MiB)"
+                )
             progress.events += sum(d.events for d in done)
             workers_cpu = sum(d.cpu_seconds for d in done)
+            peak_rss = max(d.peak_rss_mib for d in done)
             # Their offsets, stored with their effects in NEXT: where this runner continues.
             await runner.seek_to_stored_offsets(partitions)
         else:
@@ -377,7 +396,7 @@ async def _replay_and_switch(
         finally:
             await lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWAP_FENCE_KEY})
         fence_seconds = time.monotonic() - started
-        return Timings(replay_events, replay_seconds, replay_cpu, fence_seconds)
+        return Timings(replay_events, replay_seconds, replay_cpu, fence_seconds, peak_rss)
     finally:
         # Its connections name NEXT first, which no longer exists: never used again.
         await _closed(consumer, producer, engine)
