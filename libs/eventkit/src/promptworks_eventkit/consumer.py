@@ -142,6 +142,8 @@ class ConsumerRunner:
         """Counts assignments: a batch fetched across one is dropped (see ``_process``)."""
         self._seeks = 0
         """Counts seeks to the stored offsets: a batch fetched across one is dropped too."""
+        self.dropped = 0
+        """Batches dropped (and read again) because they were fetched across either."""
         self._next_offsets: dict[TopicPartition, int] = {}
         """Per partition, the first offset not yet committed to ``consumer_offsets``."""
         self._consumer: AIOKafkaConsumer | None = None
@@ -392,6 +394,7 @@ class ConsumerRunner:
                 # from the stored offsets: nothing skipped, nothing (not even a dead letter)
                 # handled twice. The batch fetched ahead meets this after any seek of the one
                 # before it.
+                self.dropped += 1
                 await self.seek_to_stored_offsets(list(consumer.assignment()))
                 return
             owned = consumer.assignment()
