@@ -4,6 +4,7 @@ PostgreSQL: filtered by what that one committed, dropped and read again across a
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 from collections.abc import Sequence
 
@@ -12,6 +13,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.events import PromptCreated
+from promptworks_eventkit.consumer_batch import FetchedBatch, dropped
+from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.tables import consumer_offsets, consumer_stream_positions
 from tests.support.kafka import envelope_for, produce
@@ -86,3 +89,20 @@ async def test_a_batch_fetched_ahead_across_a_seek_back_is_dropped_and_read_agai
         rows = await session.scalar(select(func.count()).select_from(applied))
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
     assert (rows, distinct) == (201, 201)
+
+
+async def test_a_batch_fetched_ahead_and_never_applied_lets_the_collector_go() -> None:
+    """A consumer that stops (or fails) with a batch fetched ahead lets go of its pause of the
+    collector: otherwise the collector would stay off for the life of the process."""
+    assert gc.isenabled()
+    fetched = FetchedBatch(generation=0, seeks=0)
+    fetched.pause.enter_context(gc_paused())
+
+    async def fetch() -> FetchedBatch | None:
+        return fetched
+
+    task = asyncio.create_task(fetch())
+    await asyncio.wait([task])
+    assert not gc.isenabled()
+    await dropped(task)
+    assert gc.isenabled()

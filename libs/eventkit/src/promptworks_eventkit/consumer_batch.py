@@ -126,11 +126,15 @@ async def fetch_batch(
 
 
 async def dropped(task: asyncio.Task[FetchedBatch | None] | None) -> None:
-    """A fetch ahead cancelled and waited for (a failure of it is of no use any more); the
-    caller's own cancellation still propagates."""
+    """A fetch ahead cancelled and waited for (a failure of it is of no use any more; a batch
+    it fetched is let go, and the collector with it); the caller's own cancellation still
+    propagates."""
     if task is None:
         return
     task.cancel()
     await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()  # retrieved: not logged as "never retrieved"
+    if task.cancelled() or task.exception() is not None:
+        return  # the exception retrieved: not logged as "never retrieved"
+    fetched = task.result()
+    if fetched is not None:
+        fetched.pause.close()
