@@ -141,7 +141,11 @@ class ConsumerRunner:
         self.generation = 0
         """Counts assignments: a batch fetched across one is dropped (see ``_process``)."""
         self._seeks = 0
-        """Counts seeks to the stored offsets: a batch fetched across one is dropped too."""
+        """Counts seeks to the stored offsets, once done: a batch fetched across one is dropped
+        too (aiokafka returns no record of an old position after a seek, but a batch fetched
+        ahead may have been returned before it)."""
+        self._ahead: asyncio.Task[FetchedBatch | None] | None = None
+        """The next batch's fetch, started once the current batch was accepted (``_process``)."""
         self.dropped = 0
         """Batches dropped (and read again) because they were fetched across either."""
         self._next_offsets: dict[TopicPartition, int] = {}
@@ -180,20 +184,17 @@ class ConsumerRunner:
         )
         self._consumer = consumer
         consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))
-        ahead: asyncio.Task[FetchedBatch | None] | None = None
         try:
             await consumer.start()
             self.running = True
             while True:
+                ahead, self._ahead = self._ahead, None
                 fetched = await (ahead if ahead is not None else self._fetch(consumer))
-                ahead = None
+                del ahead
                 if fetched is not None:
-                    # Meanwhile the next batch is fetched and decoded: its Python work done
-                    # while this one's statements run in PostgreSQL (the other CPU). The
-                    # collector stays paused until this batch is freed (``fetched.pause``).
+                    # The collector stays paused until this batch is freed (``fetched.pause``).
                     with fetched.pause:
-                        ahead = asyncio.create_task(self._fetch(consumer))
-                        await self._process(consumer, fetched)
+                        await self._process(consumer, fetched, fetch_ahead=True)
                         del fetched
                 else:
                     if self._group_pending:  # idle: the last batches' offsets, not left behind
@@ -203,6 +204,7 @@ class ConsumerRunner:
                 self._record_lag(consumer)
         finally:
             self.running = False
+            ahead, self._ahead = self._ahead, None
             await dropped(ahead)  # its getmany done before the consumer stops
             self.forget_lag(list(self._next_offsets))
             await consumer.stop()
@@ -365,7 +367,14 @@ class ConsumerRunner:
         consumer = self._consumer
         if consumer is None or not assigned:
             return
-        self._seeks += 1  # before the first await: a fetch that overlaps it is dropped
+        try:
+            await self._seek_to_stored_offsets(consumer, assigned)
+        finally:
+            self._seeks += 1  # the seeks made: a batch fetched before now is dropped
+
+    async def _seek_to_stored_offsets(
+        self, consumer: AIOKafkaConsumer, assigned: Sequence[TopicPartition]
+    ) -> None:
         async with self._sessions() as session:
             if self._fence is not None:
                 self._fence_token = await self._fence(session)
@@ -385,7 +394,14 @@ class ConsumerRunner:
             else:
                 consumer.seek(tp, offset)
 
-    async def _process(self, consumer: AIOKafkaConsumer, fetched: FetchedBatch) -> None:
+    async def _process(
+        self, consumer: AIOKafkaConsumer, fetched: FetchedBatch, fetch_ahead: bool = False
+    ) -> None:
+        """Applies the batch; ``fetch_ahead``: once it is accepted (not fetched across an
+        assignment or a seek), the next batch is fetched and decoded meanwhile (``_ahead``),
+        its Python work done while this one's statements run in PostgreSQL (the other CPU).
+        Not before: a fetch begun before the seek of a dropped batch would be dropped in turn,
+        and so on for ever."""
         async with self.batch_lock:
             if (fetched.generation, fetched.seeks) != (self.generation, self._seeks):
                 # Partitions were (re)assigned, or the consumer sought to the stored offsets
@@ -397,6 +413,8 @@ class ConsumerRunner:
                 self.dropped += 1
                 await self.seek_to_stored_offsets(list(consumer.assignment()))
                 return
+            if fetch_ahead:
+                self._ahead = asyncio.create_task(self._fetch(consumer))
             owned = consumer.assignment()
             # A record below the committed position was applied already (by the batch before
             # this one, if it was fetched ahead of its commit; or aiokafka handed a partition's
