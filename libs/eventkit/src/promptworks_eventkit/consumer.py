@@ -37,14 +37,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from promptworks_contracts.envelope import Envelope
+from promptworks_contracts.events import decode_event
 from promptworks_contracts.topics import dlq_topic
-from promptworks_eventkit.consumer_batch import (
-    FetchedBatch,
-    copy_records,
-    decode_into,
-    dropped,
-    fetch_batch,
-)
 from promptworks_eventkit.consumer_checkpoints import ASYNCHRONOUS_CHECKPOINTS, checkpoint_statement
 from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, header
 from promptworks_eventkit.dead_letters import encode_headers
@@ -140,14 +135,6 @@ class ConsumerRunner:
         self.batch_lock = asyncio.Lock()
         self.generation = 0
         """Counts assignments: a batch fetched across one is dropped (see ``_process``)."""
-        self._seeks = 0
-        """Counts seeks to the stored offsets, once done: a batch fetched across one is dropped
-        too (aiokafka returns no record of an old position after a seek, but a batch fetched
-        ahead may have been returned before it)."""
-        self._ahead: asyncio.Task[FetchedBatch | None] | None = None
-        """The next batch's fetch, started once the current batch was accepted (``_process``)."""
-        self.dropped = 0
-        """Batches dropped (and read again) because they were fetched across either."""
         self._next_offsets: dict[TopicPartition, int] = {}
         """Per partition, the first offset not yet committed to ``consumer_offsets``."""
         self._consumer: AIOKafkaConsumer | None = None
@@ -188,14 +175,10 @@ class ConsumerRunner:
             await consumer.start()
             self.running = True
             while True:
-                ahead, self._ahead = self._ahead, None
-                fetched = await (ahead if ahead is not None else self._fetch(consumer))
-                del ahead
-                if fetched is not None:
-                    # The collector stays paused until this batch is freed (``fetched.pause``).
-                    with fetched.pause:
-                        await self._process(consumer, fetched, fetch_ahead=True)
-                        del fetched
+                generation = self.generation
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                if batch:
+                    await self._process_freed(consumer, batch, generation)
                 else:
                     if self._group_pending:  # idle: the last batches' offsets, not left behind
                         await self._commit_group(consumer)
@@ -204,8 +187,6 @@ class ConsumerRunner:
                 self._record_lag(consumer)
         finally:
             self.running = False
-            ahead, self._ahead = self._ahead, None
-            await dropped(ahead)  # its getmany done before the consumer stops
             self.forget_lag(list(self._next_offsets))
             await consumer.stop()
 
@@ -255,36 +236,13 @@ class ConsumerRunner:
         )
 
     async def poll(self, consumer: AIOKafkaConsumer, timeout_ms: int = 500) -> int:
-        """Fetches one batch and applies it (nothing fetched ahead: the caller decides whether
-        to poll again); the number of records fetched."""
-        fetched = self._fetching()
+        """Fetches one batch and applies it; the number of records fetched."""
+        generation = self.generation
         batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
-        if not batch:
-            return 0
-        with gc_paused():  # until the batch's objects are freed (``gc_pause``)
-            fetched.records = copy_records(batch, self._kafka.logical_topic)
-            batch.clear()
-            for records in fetched.records.values():
-                decode_into(fetched, records, self._handles)
-            count = len(fetched)
-            await self._process(consumer, fetched)
-            del fetched
-        return count
-
-    def _fetching(self) -> FetchedBatch:
-        """An empty batch with the counters as they are before its fetch begins."""
-        return FetchedBatch(self.generation, self._seeks)
-
-    async def _fetch(self, consumer: AIOKafkaConsumer) -> FetchedBatch | None:
-        """The next batch, copied and decoded (``consumer_batch.fetch_batch``)."""
-        return await fetch_batch(
-            consumer,
-            self._fetching(),
-            max_records=self._max_records,
-            timeout_ms=500,
-            logical_topic=self._kafka.logical_topic,
-            handles=self._handles,
-        )
+        fetched = sum(len(messages) for messages in batch.values())
+        if batch:
+            await self._process_freed(consumer, batch, generation)
+        return fetched
 
     def positions(self) -> dict[TopicPartition, int]:
         """Per partition, the first offset not yet committed with the effects."""
@@ -367,14 +325,6 @@ class ConsumerRunner:
         consumer = self._consumer
         if consumer is None or not assigned:
             return
-        try:
-            await self._seek_to_stored_offsets(consumer, assigned)
-        finally:
-            self._seeks += 1  # the seeks made: a batch fetched before now is dropped
-
-    async def _seek_to_stored_offsets(
-        self, consumer: AIOKafkaConsumer, assigned: Sequence[TopicPartition]
-    ) -> None:
         async with self._sessions() as session:
             if self._fence is not None:
                 self._fence_token = await self._fence(session)
@@ -394,52 +344,67 @@ class ConsumerRunner:
             else:
                 consumer.seek(tp, offset)
 
-    async def _process(
-        self, consumer: AIOKafkaConsumer, fetched: FetchedBatch, fetch_ahead: bool = False
+    async def _process_freed(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[Any]],
+        generation: int,
     ) -> None:
-        """Applies the batch; ``fetch_ahead``: once it is accepted (not fetched across an
-        assignment or a seek), the next batch is fetched and decoded meanwhile (``_ahead``),
-        its Python work done while this one's statements run in PostgreSQL (the other CPU).
-        Not before: a fetch begun before the seek of a dropped batch would be dropped in turn,
-        and so on for ever."""
+        """``_process`` with the collector paused (``gc_pause``) until the batch's objects
+        (aiokafka's records and what was decoded from them) are freed: the caller's ``batch``
+        is emptied, ``_process``'s own references are gone with its frame. A failing batch
+        keeps it paused across its retries (bounded by ``max_attempts`` and the batch)."""
+        with gc_paused():
+            await self._process(consumer, batch, generation)
+            batch.clear()
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[Any]],
+        generation: int,
+    ) -> None:
         async with self.batch_lock:
-            if (fetched.generation, fetched.seeks) != (self.generation, self._seeks):
-                # Partitions were (re)assigned, or the consumer sought to the stored offsets
-                # (checkpoints moved, commits lost), while this batch was fetched: it may
-                # predate the seek. Drop it and seek again, so its records are read once more
-                # from the stored offsets: nothing skipped, nothing (not even a dead letter)
-                # handled twice. The batch fetched ahead meets this after any seek of the one
-                # before it.
-                self.dropped += 1
+            if generation != self.generation:
+                # Partitions were (re)assigned while this batch was fetched, and the assignment
+                # seeked to the stored offsets: the batch may predate that seek. Drop it and
+                # seek again, so its records are read once more from the stored offsets:
+                # nothing skipped, nothing (not even a dead letter) handled twice.
                 await self.seek_to_stored_offsets(list(consumer.assignment()))
                 return
-            if fetch_ahead:
-                self._ahead = asyncio.create_task(self._fetch(consumer))
             owned = consumer.assignment()
-            # A record below the committed position was applied already (by the batch before
-            # this one, if it was fetched ahead of its commit; or aiokafka handed a partition's
-            # records over twice: a fetch in flight across a metadata refresh), and a dead
-            # letter must not be sent twice.
+            # A record below the committed position was applied already: aiokafka can hand a
+            # partition's records over twice (a fetch that was in flight across a metadata
+            # refresh), and a dead letter must not be sent twice.
             records = [
-                record
-                for tp, partition_records in fetched.records.items()
+                ConsumedRecord(
+                    topic=self._kafka.logical_topic(tp.topic),
+                    physical_topic=tp.topic,
+                    partition=tp.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value,
+                    headers=list(m.headers or ()),
+                    timestamp=m.timestamp,
+                )
+                for tp, messages in batch.items()
                 if tp in owned
-                for record in partition_records
-                if record.offset >= self._next_offsets.get(tp, 0)
+                for m in messages
+                if m.offset >= self._next_offsets.get(tp, 0)
             ]
             if records:
                 try:
-                    await self._apply_with_retries(records, fetched.decoded, fetched.poison)
+                    await self._apply_with_retries(records)
                 except CheckpointsMoved:
                     # Other checkpoints (a rebuild switched the read models): nothing of this
                     # batch was committed; read again from the offsets stored with them.
                     log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
                     await self.seek_to_stored_offsets(list(consumer.assignment()))
                     return
-                for tp, partition_records in fetched.records.items():
+                for tp, messages in batch.items():
                     if tp in owned:
                         self._next_offsets[tp] = max(
-                            self._next_offsets.get(tp, 0), partition_records[-1].offset + 1
+                            self._next_offsets.get(tp, 0), messages[-1].offset + 1
                         )
         if self._replaying:
             return  # a replay outside any group (``open_assigned``) has nothing to commit
@@ -458,15 +423,8 @@ class ConsumerRunner:
                 {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
             )
 
-    async def _apply_with_retries(
-        self,
-        records: list[ConsumedRecord],
-        decoded: dict[int, ReceivedEvent],
-        poison: dict[int, str],
-    ) -> None:
-        """``decoded`` and ``poison`` (by ``id`` of the record; ``poison`` grows with the
-        events the handler fails on) may hold records of the batch that are not in
-        ``records`` (applied already): only ``records``' are read."""
+    async def _apply_with_retries(self, records: list[ConsumedRecord]) -> None:
+        decoded, poison = self._decode(records)  # the collector is paused (_process_freed)
         sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -500,6 +458,25 @@ class ConsumerRunner:
                     raise
                 poison[id(record)] = f"handler failed: {error!r}"
                 await self._apply([record], {id(record): event} if event else {}, poison, sent)
+
+    def _decode(
+        self, records: list[ConsumedRecord]
+    ) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
+        decoded: dict[int, ReceivedEvent] = {}
+        poison: dict[int, str] = {}
+        for record in records:
+            try:
+                envelope = Envelope.from_kafka_headers(record.headers)
+                if not self._handles(envelope.type):
+                    continue  # not this consumer's business: just move the offset past it
+                event = decode_event(envelope.type, record.value)
+            except Exception as error:
+                poison[id(record)] = f"undecodable: {error}"
+                continue
+            decoded[id(record)] = ReceivedEvent(
+                record.topic, record.partition, record.offset, envelope, event
+            )
+        return decoded, poison
 
     async def _apply(
         self,
