@@ -38,7 +38,14 @@ from query_api.projections.variables import used_variables, variables_report
 from query_api.queries.render import MissingVariablesError
 from query_api.read_schema import LIVE, use_schema
 from query_api.rebuild.bulk import BulkRefused, decode
-from query_api.rebuild.workers import RECORDS_PER_PROCESS, assign, processes_for, shares
+from query_api.rebuild.workers import (
+    RECORDS_PER_PROCESS,
+    assign,
+    default_processes,
+    may_spread,
+    processes_for,
+    shares,
+)
 from query_api.tables import metrics, result_verdicts, results
 from query_api.tables.runs import MONEY
 
@@ -281,6 +288,11 @@ def test_the_replay_is_shared_by_partition_keeping_a_run_and_the_catalogue_whole
     # Unasked, a small replay stays in one process; asked, as many as asked.
     assert processes_for(RECORDS_PER_PROCESS - 1, None) == 1
     assert processes_for(10, 3) == 3
+    # A fork server only where more than one process can replay: never with one CPU or one
+    # process asked.
+    assert may_spread(3) and not may_spread(1)
+    assert may_spread(None) == (default_processes() > 1)
+    assert processes_for(100 * RECORDS_PER_PROCESS, None) == 1 or may_spread(None)
 
 
 def _record(

@@ -48,6 +48,7 @@ from query_api.rebuild.bulk import BulkReplay
 from query_api.rebuild.progress import Echo, Progress
 from query_api.rebuild.workers import (
     assign,
+    may_spread,
     prepare,
     processes_for,
     replay_in_processes,
@@ -155,7 +156,7 @@ async def _rebuild(
     processes: int | None,
 ) -> RebuildReport:
     await _check_live(lock)
-    if processes != 1:
+    if may_spread(processes):
         prepare()  # the replay's processes' imports run while the schema is copied
     # A schema left by a rebuild that died (we hold the rebuild lock: nobody else uses it).
     await schemas.drop(lock, NEXT)

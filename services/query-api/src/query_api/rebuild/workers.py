@@ -63,6 +63,12 @@ def processes_for(records: int, asked: int | None) -> int:
     return max(1, min(default_processes(), records // RECORDS_PER_PROCESS))
 
 
+def may_spread(asked: int | None) -> bool:
+    """Whether ``processes_for`` can come to more than one process (whatever the records):
+    if not, the rebuild needs no fork server."""
+    return (asked if asked is not None else default_processes()) > 1
+
+
 def default_processes() -> int:
     """The CPUs this process may use (its affinity, and a cgroup v2 quota such as a
     Kubernetes limit), at most 8."""
