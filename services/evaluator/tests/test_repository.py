@@ -117,11 +117,11 @@ async def test_statistics_merge_and_min_max_ignore_missing_values(
     run = new_run()
     await repository.insert_runs([run])
     no_values = MetricStats(passed=1)
-    await repository.add_stats(
-        {run.run_id: {"a": MetricStats(2, 3.0, 1.0, 2.0, 1, 1), "b": no_values}}
+    await repository.save_evaluated(
+        (), {run.run_id: {"a": MetricStats(2, 3.0, 1.0, 2.0, 1, 1), "b": no_values}}, ()
     )
-    await repository.add_stats(
-        {run.run_id: {"a": MetricStats(passed=2), "b": MetricStats(1, 5.0, 5.0, 5.0, 0, 1)}}
+    await repository.save_evaluated(
+        (), {run.run_id: {"a": MetricStats(passed=2), "b": MetricStats(1, 5.0, 5.0, 5.0, 0, 1)}}, ()
     )
     loaded = await repository.load_stats([run.run_id])
     assert loaded == {
@@ -131,7 +131,9 @@ async def test_statistics_merge_and_min_max_ignore_missing_values(
         }
     }
     loaded[run.run_id]["a"].count = 99  # a copy: stores nothing
-    await repository.add_stats({run.run_id: {"a": MetricStats(1, 7.0, 0.5, 7.0, 0, 0)}})
+    await repository.save_evaluated(
+        (), {run.run_id: {"a": MetricStats(1, 7.0, 0.5, 7.0, 0, 0)}}, ()
+    )
     stored = (await repository.load_stats([run.run_id]))[run.run_id]
     assert stored["a"] == MetricStats(3, 10.0, 0.5, 7.0, 3, 1)
 
@@ -147,8 +149,8 @@ async def test_outcomes_are_stored_once_per_result_with_exact_costs(
     )
     second = ResultOutcome(run.run_id, str(uuid.uuid4()), 1, 2, False, 30.0, None, None)
     elsewhere = ResultOutcome(other.run_id, str(uuid.uuid4()), 0, 1, True, 1.0, None, None)
-    await repository.add_outcomes([first, second, elsewhere])
-    await repository.add_outcomes([first])  # redelivered: kept once
+    await repository.save_evaluated((), {}, [first, second, elsewhere])
+    await repository.save_evaluated((), {}, [first])  # redelivered: kept once
     loaded = await repository.load_outcomes([run.run_id, str(uuid.uuid4())])
     assert list(loaded) == [run.run_id]
     assert sorted(loaded[run.run_id], key=lambda o: o.case_index) == [first, second]
@@ -229,8 +231,11 @@ async def test_saved_states_and_statistics_are_stored_as_they_always_were(
             RunState(running.run_id, 4, 2, 3, RUNNING),
         ]
     )
-    await postgres.add_stats({ended.run_id: {"a": MetricStats(2, 3.5, 1.25, 2.25, 1, 1, 7.0)}})
-    await postgres.add_stats({ended.run_id: {"a": MetricStats(1, 0.1, None, None, 0, 2, 0.01)}})
+    for delta in (
+        MetricStats(2, 3.5, 1.25, 2.25, 1, 1, 7.0),
+        MetricStats(1, 0.1, None, None, 0, 2, 0.01),
+    ):
+        await postgres.save_evaluated((), {ended.run_id: {"a": delta}}, ())
     rows = await postgres._session.execute(
         text(
             "SELECT evaluated, stream_version, status, ending, end_context::text,"

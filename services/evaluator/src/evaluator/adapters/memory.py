@@ -75,10 +75,6 @@ class InMemoryEvaluationRepository:
         outcomes: Sequence[ResultOutcome],
     ) -> None:
         await self.save_states(states)
-        await self.add_stats(deltas)
-        await self.add_outcomes(outcomes)
-
-    async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
         for run_id, by_name in deltas.items():
             stored = self.stats.setdefault(run_id, {})
             for name, delta in by_name.items():
@@ -86,13 +82,11 @@ class InMemoryEvaluationRepository:
                     stored[name].merge(delta)
                 else:
                     stored[name] = replace(delta)
+        for outcome in outcomes:
+            self.outcomes.setdefault(outcome.run_id, {}).setdefault(outcome.result_id, outcome)
 
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
         return {r: copy.deepcopy(self.stats[r]) for r in run_ids if r in self.stats}
-
-    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
-        for outcome in outcomes:
-            self.outcomes.setdefault(outcome.run_id, {}).setdefault(outcome.result_id, outcome)
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         return {r: list(self.outcomes[r].values()) for r in run_ids if r in self.outcomes}

@@ -295,9 +295,6 @@ class PostgresEvaluationRepository:
             [{f"b_{name}": value for name, value in row.items()} for row in rows],
         )
 
-    async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
-        await self._save((), deltas, ())
-
     async def save_evaluated(
         self,
         states: Iterable[RunState],
@@ -369,9 +366,6 @@ class PostgresEvaluationRepository:
         for run_id, name, *values in rows:
             stats.setdefault(run_id, {})[name] = MetricStats(*values)
         return stats
-
-    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
-        await self._save((), {}, outcomes)
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
         """Streamed in chunks: a 100,000-result run's rows are never all held at once beside

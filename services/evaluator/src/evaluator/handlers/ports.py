@@ -208,19 +208,13 @@ class EvaluationRepository(Protocol):
         deltas: Mapping[str, RunStats],
         outcomes: Sequence[ResultOutcome],
     ) -> None:
-        """``save_states``, ``add_stats`` and ``add_outcomes`` at once: a claim's writes."""
-        ...
-
-    async def add_stats(self, deltas: Mapping[str, RunStats]) -> None:
-        """Merges a batch's statistics (run id -> metric name -> delta) into the stored ones."""
+        """A claim's writes at once: ``save_states``; a batch's statistics (run id -> metric
+        name -> delta) merged into the stored ones; the outcomes of evaluated results stored
+        (one already stored is kept). Any of the three may be empty."""
         ...
 
     async def load_stats(self, run_ids: Collection[str]) -> dict[str, RunStats]:
         """The stored statistics of ``run_ids`` (runs without any are left out)."""
-        ...
-
-    async def add_outcomes(self, outcomes: Sequence[ResultOutcome]) -> None:
-        """Stores the outcomes of evaluated results (one already stored is kept)."""
         ...
 
     async def load_outcomes(self, run_ids: Collection[str]) -> dict[str, list[ResultOutcome]]:
