@@ -47,7 +47,7 @@ class ResultFilter:
         if self.case_index is not None:
             found.append(res.case_index == self.case_index)
         if self.q:
-            # Read on the run's own rows (no trigram index since 0022: ADR 0019's addendum).
+            # A trigram index serves ILIKE '%...%' (ix_results_output_trgm).
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             found.append(res.output.ilike(pattern + "%", escape="\\"))
         return found

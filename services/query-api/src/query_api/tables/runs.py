@@ -148,8 +148,12 @@ results = Table(
     Index("ix_results_failed_checks", "failed_checks", postgresql_using="gin"),
     # Usage reads a window of time across runs (queries.usage).
     Index("ix_results_created_at", "created_at"),
-    # No trigram index on ``output`` (0022, ADR 0019's addendum): every result paid ~50 entries
-    # of it at insert for a search that is always within one run, which its run's rows serve.
+    Index(
+        "ix_results_output_trgm",
+        "output",
+        postgresql_using="gin",
+        postgresql_ops={"output": "gin_trgm_ops"},
+    ),
     postgresql_with={"fillfactor": RESULTS_FILLFACTOR},
 )
 
