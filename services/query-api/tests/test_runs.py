@@ -358,3 +358,56 @@ async def test_an_evaluation_applied_again_replaces_the_metrics_and_the_document
         row = (await session.execute(sources(results.c.result_id == result.result_id))).one()
     assert stored == render(row._mapping)["document"]
     assert json.loads(stored) == item
+
+
+async def test_a_verdict_that_says_nothing_has_no_row_and_replaces_an_earlier_one(
+    api, catalog, publisher
+) -> None:
+    """A verdict without pass or fail, score, reasons, judgements or output checks is not
+    stored (every read joins verdicts outer and renders a missing row the same); applied after
+    a verdict that said something, it removes it: the last evaluation wins, as before."""
+    from sqlalchemy import func, select
+
+    from promptworks_contracts.events import ResultEvaluated
+    from promptworks_contracts.values import MetricValue
+    from query_api.projections.result_documents import render, sources
+    from query_api.tables import result_verdicts, results
+
+    result = catalog.results[0]
+    url = f"{RUNS}/{catalog.done.run_id}/results"
+
+    async def applied(passed: bool | None, score: float | None) -> tuple[dict[str, Any], int]:
+        event = ResultEvaluated(
+            run_id=result.run_id,
+            result_id=result.result_id,
+            metrics=[MetricValue(name="latency_ms", value=1.5)],
+            passed=passed,
+            score=score,
+        )
+        await publisher.publish([event])
+        await api.applied(event, publisher.version(event))
+        [item] = [r for r in (await api.client.get(url)).json() if r["id"] == str(result.result_id)]
+        async with api.sessions() as session:
+            where = result_verdicts.c.result_id == result.result_id
+            rows = await session.scalar(
+                select(func.count()).select_from(result_verdicts).where(where)
+            )
+            stored = await session.scalar(
+                select(results.c.document).where(results.c.result_id == result.result_id)
+            )
+            row = (await session.execute(sources(results.c.result_id == result.result_id))).one()
+        assert stored == render(row._mapping)["document"]  # what rendering the rows gives
+        assert json.loads(stored) == item
+        return item, int(rows or 0)
+
+    said, rows = await applied(passed=True, score=0.5)
+    assert (said["passed"], said["score"], rows) == (True, 0.5, 1)
+    silent, rows = await applied(passed=None, score=None)
+    assert (silent["passed"], silent["score"], silent["reasons"], silent["judgements"]) == (
+        None,
+        None,
+        [],
+        [],
+    )
+    assert silent["output_checks"] is None and rows == 0
+    assert [m["name"] for m in silent["metrics"]] == ["latency_ms"]
