@@ -76,12 +76,7 @@ STAGES: dict[str, dict[str, tuple[str, str]]] = {
         "run summarised (evaluator)": _of_type(events.RunEvaluated.event_type),
     },
     "query-api": {
-        # One metric per result (each has every assertion's): a verdict that says nothing
-        # has no row in result_verdicts.
-        "evaluations projected (query-api's batches)": (
-            "metrics",
-            "name = (SELECT min(name) FROM metrics)",
-        ),
+        "verdicts projected (query-api's batches)": ("result_verdicts", "true"),
         "run finished projected (query-api)": ("result_positions", "true"),
         "summary projected (query-api)": ("run_evaluations", "true"),
     },

@@ -7,11 +7,11 @@ kept in ``run_evaluations`` and copied onto the run by whichever of RunCreated /
 comes last.
 
 A run's first evaluation (``evaluation_id`` null) fills ``metrics`` and ``result_verdicts``
-(a verdict that says nothing has no row: ``_says_nothing``) and the stored result documents; a
-re-evaluation's results go to ``evaluation_metrics`` / ``evaluation_verdicts`` under its id, so
-every evaluation stays readable. Every evaluation is listed in ``evaluations`` (the first under
-the run's id). The run's summary (``run_evaluations``, ``runs.evaluation_summary``) is the
-latest evaluation's: the run's evaluation stream is applied in order, so the last one wins.
+(and the stored result documents); a re-evaluation's results go to ``evaluation_metrics`` /
+``evaluation_verdicts`` under its id, so every evaluation stays readable. Every evaluation is
+listed in ``evaluations`` (the first under the run's id). The run's summary
+(``run_evaluations``, ``runs.evaluation_summary``) is the latest evaluation's: the run's
+evaluation stream is applied in order, so the last one wins.
 """
 
 from __future__ import annotations
@@ -168,61 +168,33 @@ async def _first_evaluations(
     )
 
 
-def _says_nothing(verdict: dict[str, Any]) -> bool:
-    """No pass or fail, score, reason, judgement or output check (the verdict of a run without
-    a judge: most). Not stored: every reader joins ``result_verdicts`` outer and renders a
-    missing row exactly as such a verdict (``result_documents.render``: the same document),
-    so each result is spared a row and its index entry."""
-    return (
-        verdict["passed"] is None
-        and verdict["score"] is None
-        and not verdict["reasons"]
-        and not verdict["judgements"]
-        and verdict["output_checks"] is None
-    )
-
-
 def _write_evaluations(
     result_ids: list[UUID], rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]
 ) -> Select[Any]:
     """One statement: the metrics of the results that have none yet inserted (a plain insert,
-    the usual case: no conflict to check row by row), every verdict inserted or updated (one
-    that says nothing deleted instead: ``_says_nothing``). It
+    the usual case: no conflict to check row by row), every verdict inserted or updated. It
     answers the batch's metric names in the order the database sorts them (``ORDER BY name``,
     the order ``result_documents.metrics_json`` renders them in) and the results that had
     metrics already (all of its parts see the database as it was before the statement)."""
     m = metrics.c
     had = select(m.result_id).where(any_of(m.result_id, result_ids)).distinct().cte("had")
-    ctes: list[Any] = []
-    said = [_as_text(v) for v in verdicts if not _says_nothing(v)]
-    if said:
-        names, source = unnest_rows(result_verdicts, said)
-        statement = pg_insert(result_verdicts).from_select(names, source)
-        excluded = statement.excluded
-        ctes.append(
-            statement.on_conflict_do_update(
-                index_elements=[result_verdicts.c.result_id],
-                set_={
-                    "passed": excluded.passed,
-                    "score": excluded.score,
-                    "reasons": excluded.reasons,
-                    "judgements": excluded.judgements,
-                    "output_checks": excluded.output_checks,
-                },
-            )
-            .returning(result_verdicts.c.result_id)
-            .cte("verdicts")
+    names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts])
+    statement = pg_insert(result_verdicts).from_select(names, source)
+    excluded = statement.excluded
+    ctes: list[Any] = [
+        statement.on_conflict_do_update(
+            index_elements=[result_verdicts.c.result_id],
+            set_={
+                "passed": excluded.passed,
+                "score": excluded.score,
+                "reasons": excluded.reasons,
+                "judgements": excluded.judgements,
+                "output_checks": excluded.output_checks,
+            },
         )
-    silent = [v["result_id"] for v in verdicts if _says_nothing(v)]
-    if silent:
-        # Not stored; a verdict an earlier evaluation of the result stored goes (the last wins).
-        v = result_verdicts.c
-        ctes.append(
-            delete(result_verdicts)
-            .where(any_of(v.result_id, silent))
-            .returning(v.result_id)
-            .cte("cleared")
-        )
+        .returning(result_verdicts.c.result_id)
+        .cte("verdicts")
+    ]
     order: Any = literal(None, ARRAY(Text))
     if rows:
         given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given")

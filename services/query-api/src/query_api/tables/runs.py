@@ -3,9 +3,6 @@
 Invariants:
 - ``metrics`` has no foreign key to ``results``: evaluation events travel on another topic and
   may be applied before the result they measure. Reads join the two.
-- ``result_verdicts`` has no row for a verdict that says nothing (no pass or fail, score,
-  reason, judgement or output check): every read joins it outer, and renders a missing row
-  exactly as such a verdict.
 - ``run_evaluations`` keeps each run's evaluation summary even when it is applied before the
   run exists; ``runs.evaluation_summary`` is a copy of it, filled in by whichever of the two
   events (RunCreated, RunEvaluated) is applied last.
