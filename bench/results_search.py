@@ -20,21 +20,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 from collections import Counter
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.projection_cost import backend_cpu, received
+from bench.projection_cost import backend_cpu, machine, migrated_engine, received
 from bench.results_read import run_events
 from query_api.projections import build_router
 from query_api.queries.result_filters import ResultFilter
 from query_api.queries.runs import result_page
-from tests.support.infra import create_migrated_database, drop_database, start_infra
 
 TERMS = ("question 4321", "question 12", "lorem")
 """Ten results of 100,000 (one case's repetitions); 1,110 (cases 12, 120-129, 1200-1299);
@@ -74,11 +72,8 @@ async def timed(session: AsyncSession, run_id: Any, term: str, requests: int) ->
 
 
 async def main(results: int, requests: int) -> dict[str, Any]:
-    infra = start_infra()
-    url = await create_migrated_database(infra, "query-api")
-    engine = create_async_engine(url, pool_size=1)
     sides: dict[str, dict[str, Any]] = {}
-    try:
+    async with migrated_engine() as engine:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         run_id = await project(sessions, results)
         for side in ("with the trigram index (as migrated)", "without it"):
@@ -88,16 +83,7 @@ async def main(results: int, requests: int) -> dict[str, Any]:
                 await session.execute(text("ANALYZE results"))
                 await session.commit()
                 sides[side] = {t: await timed(session, run_id, t, requests) for t in TERMS}
-    finally:
-        await engine.dispose()
-        await drop_database(infra, url)
-    return {
-        "nproc": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "results": results,
-        "requests": requests,
-        "sides": sides,
-    }
+    return {**machine(), "results": results, "requests": requests, "sides": sides}
 
 
 if __name__ == "__main__":
