@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import os
 import pstats
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -199,11 +200,25 @@ async def main(results: int, batch: int, rounds: int) -> dict[str, Any]:
     return report
 
 
-async def one_round(results: int, batch: int, profiled: bool) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def migrated_engine() -> AsyncIterator[AsyncEngine]:
+    """An engine (one connection) on a fresh migrated query-api database, dropped at the end."""
     infra = start_infra()
     url = await create_migrated_database(infra, "query-api")
     engine = create_async_engine(url, pool_size=1)
     try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await drop_database(infra, url)
+
+
+def machine() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+async def one_round(results: int, batch: int, profiled: bool) -> dict[str, Any]:
+    async with migrated_engine() as engine:
         counted = Counted(engine)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         _, events = run_events(results)
@@ -220,16 +235,7 @@ async def one_round(results: int, batch: int, profiled: bool) -> dict[str, Any]:
             name: await apply(sessions, counted, items, batch, profiled)
             for name, items in phases.items()
         }
-    finally:
-        await engine.dispose()
-        await drop_database(infra, url)
-    return {
-        "nproc": os.cpu_count(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "results": results,
-        "batch": batch,
-        "phases": report,
-    }
+    return {**machine(), "results": results, "batch": batch, "phases": report}
 
 
 if __name__ == "__main__":

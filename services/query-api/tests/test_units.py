@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -402,3 +403,85 @@ def test_an_evaluation_spliced_into_a_document_is_the_whole_render(evaluated: bo
     whole = render({**own, "metrics": metrics, **verdict})
     assert spliced == whole["document"]
     assert part["failed_checks"] == whole["failed_checks"] == ["Zeta"]
+
+
+def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
+    """``result_json`` (orjson, from the values as they are) against the models validated and
+    serialised (``_model_json``, ``_model_document``: as before) on edge values: floats of
+    every magnitude and bit pattern and non-finite ones, strings with quotes, escapes, control
+    characters and non-ASCII text, times with and without microseconds, every reason field.
+    What it declines (judgements, output checks, a cost, an int for a float, keys in another
+    order, a lone surrogate) the models write."""
+    import random
+
+    from promptworks_contracts.values import AssertionFailure
+    from query_api.projections.result_documents import _model_document, _model_json
+    from query_api.projections.result_json import document_json, evaluated_json
+
+    chosen = random.Random(7)
+    floats = [0.0, -0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, 1e16, 1e22, 123456789.125, -2.5e-7]
+    floats += [math.inf, -math.inf, math.nan, 1.7976931348623157e308, 115.0, 12.5]
+    floats += [chosen.uniform(-1e6, 1e6) for _ in range(200)]
+    floats += [struct.unpack("d", chosen.randbytes(8))[0] for _ in range(400)]
+    texts = ['says "no"', "a\\b", "tab\there\nnew\rline", "\x00\x01\x1f\x7f", "准确 ✓ 🙂"]
+    texts += ["\u2028\u2029", "</script>", "", "a" * 300]
+    for index, value in enumerate(floats):
+        text = texts[index % len(texts)]
+        metrics = [
+            {"name": text or "n", "value": value, "passed": None, "detail": text},
+            {"name": "ok", "value": None, "passed": index % 2 == 0, "detail": None},
+        ]
+        reasons = [
+            AssertionFailure(
+                name=text[:200], type="bleu", detail=text, value=value, threshold=0.5
+            ).model_dump(mode="json"),
+            AssertionFailure(name="plain", type="contains").model_dump(mode="json"),
+        ]
+        evaluated = {
+            "metrics": metrics,
+            "passed": [None, True, False][index % 3],
+            "score": [None, value, 0.5][index % 3],
+            "reasons": reasons[: index % 3],
+            "judgements": [],
+            "output_checks": None,
+        }
+        part = evaluated_json(evaluated)
+        assert part is not None and part == _model_json(evaluated), (value, text)
+        row = {
+            "result_id": uuid.uuid4(),
+            "run_id": uuid.uuid4(),
+            "case_index": index,
+            "repetition": index % 7 + 1,
+            "output": [text, None][index % 2],
+            "latency_ms": abs(value) if math.isfinite(value) else 0.5,
+            "prompt_tokens": index * 3,
+            "completion_tokens": 2**40 + index,
+            "total_tokens": 2**40 + index * 4,
+            "finish_reason": ["stop", None][index % 2],
+            "error": [None, text][index % 2],
+            "cached": index % 5 == 0,
+        }
+        at = datetime(2026, 11, 30, 4, 5, 6, [0, 120000, 1, 999999][index % 4], tzinfo=UTC)
+        document = document_json(row, at, None, evaluated)
+        assert document is not None
+        assert document == _model_document(row, at, None, evaluated), (value, text)
+    plain = {"metrics": [], "passed": None, "score": None, "reasons": [], "judgements": []}
+    reason = AssertionFailure(name="n", type="t").model_dump(mode="json")
+    for declined in (
+        {**plain, "output_checks": {"is_valid_json": True}},
+        {**plain, "judgements": [{"judge": "x"}], "output_checks": None},
+        {**plain, "metrics": [{"name": "n", "value": 1, "passed": None, "detail": None}]},
+        {**plain, "metrics": [{"value": 1.0, "name": "n", "passed": None, "detail": None}]},
+        {**plain, "score": 1, "output_checks": None},
+        {**plain, "reasons": [dict(reversed(reason.items()))], "output_checks": None},
+        {**plain, "reasons": [{**reason, "weight": 1}], "output_checks": None},
+        {**plain, "metrics": [{"name": "\ud800", "value": None, "passed": None, "detail": None}]},
+    ):
+        assert evaluated_json({"output_checks": None, **declined}) is None
+    from query_api.schemas.runs import MoneyOut
+
+    cost = MoneyOut(amount="0.5", currency="USD")
+    assert document_json(row, at, cost, {**plain, "output_checks": None}) is None
+    assert (
+        document_json({**row, "latency_ms": 3}, at, None, {**plain, "output_checks": None}) is None
+    )

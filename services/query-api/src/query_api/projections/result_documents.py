@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from query_api.projections._util import any_of, unnest_source
-from query_api.schemas.runs import ResultOut, money
+from query_api.projections.result_json import document_json, evaluated_json
+from query_api.schemas.runs import MoneyOut, ResultOut, money
 from query_api.tables import metrics, result_verdicts, results, runs
 
 RESULT = TypeAdapter(ResultOut)
@@ -92,6 +93,21 @@ def render(row: Mapping[Any, Any]) -> dict[str, Any]:
     the verdict's): its document, ``ok`` and ``failed_checks``."""
     evaluated = _evaluated_fields(row["metrics"] or [], row)
     failed = evaluated.pop("failed_checks")
+    cost = money(row["cost"], row["currency"])
+    created_at = row["created_at"].astimezone(UTC)  # as read back from PostgreSQL
+    return {
+        "result_id": row["result_id"],
+        "document": document_json(row, created_at, cost, evaluated)
+        or _model_document(row, created_at, cost, evaluated),
+        "ok": row["error"] is None and not failed,
+        "failed_checks": failed,
+    }
+
+
+def _model_document(
+    row: Mapping[Any, Any], created_at: datetime, cost: MoneyOut | None, evaluated: dict[str, Any]
+) -> str:
+    """The document as ``ResultOut`` validates and serialises it (``document_json`` declined)."""
     document = ResultOut(
         id=row["result_id"],
         run_id=row["run_id"],
@@ -104,17 +120,12 @@ def render(row: Mapping[Any, Any]) -> dict[str, Any]:
         total_tokens=row["total_tokens"],
         finish_reason=row["finish_reason"],
         error=row["error"],
-        created_at=row["created_at"].astimezone(UTC),  # as read back from PostgreSQL
-        cost=money(row["cost"], row["currency"]),
+        created_at=created_at,
+        cost=cost,
         cached=row["cached"],
         **evaluated,
     )
-    return {
-        "result_id": row["result_id"],
-        "document": RESULT.dump_json(document).decode(),
-        "ok": row["error"] is None and not failed,
-        "failed_checks": failed,
-    }
+    return RESULT.dump_json(document).decode()
 
 
 DOCUMENT_TYPES = {
@@ -241,11 +252,17 @@ def render_evaluated(
     metrics (in the database's name order) and verdict, whatever the result's own fields."""
     evaluated = _evaluated_fields(metrics_in_order, verdict)
     failed = evaluated.pop("failed_checks")
-    part = _evaluated_part()(**evaluated)
     return {
-        "evaluated": part.__pydantic_serializer__.to_json(part)[1:-1].decode(),
+        "evaluated": evaluated_json(evaluated) or _model_json(evaluated),
         "failed_checks": failed,
     }
+
+
+def _model_json(evaluated: Mapping[str, Any]) -> str:
+    """The evaluated fields validated into ``_evaluated_part`` and serialised: their exact
+    part of a ``ResultOut``'s JSON."""
+    part = _evaluated_part()(**evaluated)
+    return part.__pydantic_serializer__.to_json(part)[1:-1].decode()
 
 
 def _evaluated_fields(
