@@ -327,6 +327,25 @@ async def test_rebuild_switches_to_identical_models_while_serving(
     assert len(greeting) == 10 and greeting[-1]["summary"].startswith("renamed to greeting")
 
 
+async def test_one_process_renders_the_catalogue_beside_the_runs(
+    serve, settings, publisher, catalog_class, world_class
+) -> None:
+    """One process replays the prompt topic and the runs: the prompt documents and the lexicon
+    are rendered while the run topic is replayed (the prompt partitions paused meanwhile), on
+    a connection of their own; the models equal the live ones row for row."""
+    catalog, world = catalog_class.build(), world_class.build()
+    async with serve(settings) as api:
+        await catalog.publish(publisher, api)
+        await world.publish(publisher, api)
+        lines: list[str] = []
+        report = await rebuild(settings, echo=lines.append, processes=1)
+        assert report.events > 0 and any("beside the run topic" in line for line in lines), lines
+        async with connected(settings.database_url.get_secret_value()) as test:
+            for table in COMPARED:
+                live, replaced = await rows(test, LIVE, table), await rows(test, PREVIOUS, table)
+                assert live == replaced and (live or table == "quick_tests"), table
+
+
 COMPARED = (
     "prompt_documents",
     "prompt_words",

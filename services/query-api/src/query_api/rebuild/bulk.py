@@ -172,7 +172,7 @@ class BulkReplay:
                     count, refused = await self._apply_or_refuse(fetched, handler or self._handler)
                     del fetched
                     if refused is not None:  # the live consumer's code takes the batch over
-                        await _dropped(ahead)
+                        await dropped(ahead)
                         ahead = None
                         count = await self._fall_back(refused)
                     batches += 1
@@ -180,7 +180,7 @@ class BulkReplay:
                         gc.collect()
                     applied(count, behind())
             finally:
-                await _dropped(ahead)
+                await dropped(ahead)
 
     async def _fetch(self) -> _Fetched | None:
         """The next batch, decoded; None if nothing came within the fetch's wait."""
@@ -358,15 +358,16 @@ def _advanced(positions: Targets, ends: Targets) -> Targets:
     return {**positions, **{tp: max(positions.get(tp, 0), o) for tp, o in ends.items()}}
 
 
-async def _dropped(task: asyncio.Task[Any] | None) -> None:
-    """A fetch ahead that is no longer wanted (the consumer is about to seek, or the replay
-    failed), cancelled and waited for; what it fetched or raised is of no use any more."""
+async def dropped(task: asyncio.Task[Any] | None) -> None:
+    """A task whose work is no longer wanted (a fetch ahead when the consumer is about to seek,
+    or anything when the replay failed), cancelled and waited for; what it returned or raised
+    is of no use any more (logged)."""
     if task is None:
         return
     task.cancel()
     await asyncio.wait([task])  # a cancellation of the caller itself still propagates
     if not task.cancelled() and task.exception() is not None:
-        log.info("bulk replay drops a fetch ahead", error=repr(task.exception()))
+        log.info("bulk replay drops a task", error=repr(task.exception()))
 
 
 def _json(rows: list[dict[str, Any]]) -> str:

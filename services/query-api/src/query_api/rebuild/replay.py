@@ -44,7 +44,7 @@ from query_api.projections import CONSUMER_NAME, build_router
 from query_api.projections.prompt_documents import render_all
 from query_api.read_schema import LIVE, NEXT, PREVIOUS, REBUILD_KEY, SWAP_FENCE_KEY, use_schema
 from query_api.rebuild import schemas
-from query_api.rebuild.bulk import BulkReplay
+from query_api.rebuild.bulk import BulkReplay, dropped
 from query_api.rebuild.progress import Echo, Progress
 from query_api.rebuild.workers import (
     assign,
@@ -263,8 +263,9 @@ async def _bulk(
     progress: Progress,
 ) -> None:
     """The replay proper up to ``targets`` on the bulk path (``bulk``); the prompt documents
-    and the search lexicon rendered once at its end (this process replays every partition of
-    the prompt topic or none: ``workers``)."""
+    and the search lexicon rendered once (this process replays every partition of the prompt
+    topic or none: ``workers``): while the run topic is replayed if it has some of it, else at
+    the end."""
     router = build_router(render_documents=False)
     replay = BulkReplay(
         runner=runner,
@@ -286,6 +287,8 @@ async def _bulk(
     # its runs, `workers`), so evaluations are not spliced into documents.
     runs = settings.kafka.topic(RUN_EVENTS)
     later = [tp for tp in targets if tp.topic == runs]
+    catalogue = [tp for tp in targets if tp.topic == settings.kafka.topic(PROMPT_EVENTS)]
+    rendering: asyncio.Task[None] | None = None
     if later and len(later) < len(targets):
         consumer.pause(*later)
         await replay.until(
@@ -294,12 +297,31 @@ async def _bulk(
             build_router(results_stored=False, render_documents=False),
         )
         consumer.resume(*later)
-    await replay.until(targets, applied)
-    if any(tp.topic == settings.kafka.topic(PROMPT_EVENTS) for tp in targets):
-        async with create_sessionmaker(engine)() as session, session.begin():
-            await render_all(session)
+        if catalogue:
+            # The catalogue is complete: its documents are rendered (PostgreSQL's work, one
+            # statement) on a connection of their own while the runs are replayed, not after
+            # them. Its partitions are paused meanwhile: a prompt event produced since the
+            # targets were taken is left to the catch-up, which renders its document.
+            consumer.pause(*catalogue)
+            rendering = asyncio.create_task(_render_all(engine))
+            progress.phase("prompt documents rendered beside the run topic's replay")
+    try:
+        await replay.until(targets, applied)
+    except BaseException:
+        await dropped(rendering)  # its transaction rolled back
+        raise
+    if rendering is not None:
+        await rendering
+        consumer.resume(*catalogue)
+    elif catalogue:
+        await _render_all(engine)
     if replay.fallbacks:
         progress.phase(f"{replay.fallbacks} batches applied by the live consumer's code")
+
+
+async def _render_all(engine: AsyncEngine) -> None:
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await render_all(session)
 
 
 async def replay_share(settings: QueryApiSettings, targets: dict[TopicPartition, int]) -> int:
