@@ -215,7 +215,7 @@ async def test_a_reevaluation_letter_replayed_while_it_is_evaluated_is_queued_ag
     that nothing claims the queue in between (the workers' part is the test above)."""
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    from evaluator.adapters.postgres import REEVALUATION_WORKER
+    from evaluator.adapters.postgres_queue import REEVALUATION_WORKER
     from evaluator.adapters.reevaluation import PostgresReevaluationRepository, ReevaluationLetters
     from evaluator.handlers.ports import QUEUED
     from promptworks_contracts.values import EvaluatorPin

@@ -12,7 +12,8 @@ from evaluator.adapters.advice import PostgresAdviceRepository
 from evaluator.adapters.completions import RunOrchestratorCompletions
 from evaluator.adapters.definitions import PostgresDefinitionLookups
 from evaluator.adapters.judgements import PostgresJudgementStore
-from evaluator.adapters.postgres import REEVALUATION_WORKER, PostgresEvaluationRepository
+from evaluator.adapters.postgres import PostgresEvaluationRepository
+from evaluator.adapters.postgres_queue import REEVALUATION_WORKER
 from evaluator.adapters.reevaluation import PostgresReevaluationRepository, ReevaluationLetters
 from evaluator.api.advice import router as advice_router
 from evaluator.api.evaluators import router as evaluators_router
