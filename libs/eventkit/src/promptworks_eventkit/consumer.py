@@ -37,12 +37,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from promptworks_contracts.envelope import Envelope
-from promptworks_contracts.events import decode_event
-from promptworks_contracts.topics import dlq_topic
-from promptworks_eventkit.consumer_checkpoints import ASYNCHRONOUS_CHECKPOINTS, checkpoint_statement
-from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, header
-from promptworks_eventkit.dead_letters import encode_headers
+from promptworks_eventkit.consumer_checkpoints import (
+    ASYNCHRONOUS_CHECKPOINTS,
+    checkpoint,
+    checkpoint_statement,
+)
+from promptworks_eventkit.consumer_dead_letters import dead_letter_row, send_to_dlq
+from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, decode
 from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.fence import CheckpointsMoved, Fence
@@ -424,7 +425,7 @@ class ConsumerRunner:
             )
 
     async def _apply_with_retries(self, records: list[ConsumedRecord]) -> None:
-        decoded, poison = self._decode(records)  # the collector is paused (_process_freed)
+        decoded, poison = decode(records, self._handles)  # the collector is paused (_process_freed)
         sent: set[int] = set()  # dead letters already on the DLQ topic: sent once, not per try
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -459,25 +460,6 @@ class ConsumerRunner:
                 poison[id(record)] = f"handler failed: {error!r}"
                 await self._apply([record], {id(record): event} if event else {}, poison, sent)
 
-    def _decode(
-        self, records: list[ConsumedRecord]
-    ) -> tuple[dict[int, ReceivedEvent], dict[int, str]]:
-        decoded: dict[int, ReceivedEvent] = {}
-        poison: dict[int, str] = {}
-        for record in records:
-            try:
-                envelope = Envelope.from_kafka_headers(record.headers)
-                if not self._handles(envelope.type):
-                    continue  # not this consumer's business: just move the offset past it
-                event = decode_event(envelope.type, record.value)
-            except Exception as error:
-                poison[id(record)] = f"undecodable: {error}"
-                continue
-            decoded[id(record)] = ReceivedEvent(
-                record.topic, record.partition, record.offset, envelope, event
-            )
-        return decoded, poison
-
     async def _apply(
         self,
         records: list[ConsumedRecord],
@@ -511,7 +493,7 @@ class ConsumerRunner:
         dead = [r for r in records if id(r) in poison]
         for record in dead:
             if id(record) not in sent:
-                await self._send_to_dlq(record, poison[id(record)])
+                await send_to_dlq(self._producer, self.name, record, poison[id(record)])
                 sent.add(id(record))
         async with self._sessions() as session, session.begin():
             if self._fence is not None:
@@ -521,7 +503,15 @@ class ConsumerRunner:
             # (once), never a redelivery as well.
             dead_ids = {id(decoded[id(r)]) for r in dead if id(r) in decoded}
             events = [decoded[id(r)] for r in records if id(r) in decoded]
-            fresh, stored, token = await self._checkpoint(session, records, events)
+            fresh, stored, token = await checkpoint(
+                session,
+                self._checkpoint_statement,
+                consumer=self.name,
+                records=records,
+                events=events,
+                asynchronous=self._asynchronous,
+                settings=self._transaction_settings,
+            )
             if self._fence is not None and token != self._fence_token:
                 raise CheckpointsMoved  # written to other checkpoints: rolled back
             if self._asynchronous and self._offsets_differ(stored):
@@ -536,21 +526,7 @@ class ConsumerRunner:
             if dead:
                 await session.execute(
                     dead_letters.insert(),
-                    [
-                        {
-                            "consumer": self.name,
-                            "topic": r.topic,
-                            "partition": r.partition,
-                            "offset": r.offset,
-                            "event_id": header(r, "ce_id"),
-                            "event_type": header(r, "ce_type"),
-                            "error": poison[id(r)][:4000],
-                            "key": r.key,
-                            "value": r.value,
-                            "headers": encode_headers(r.headers),
-                        }
-                        for r in dead
-                    ],
+                    [dead_letter_row(self.name, r, poison[id(r)]) for r in dead],
                 )
         # Committed: what is stored is what the next transaction must find (one by one after a
         # failed batch, several commits make up one batch).
@@ -577,76 +553,3 @@ class ConsumerRunner:
             self.name, fresh, [headers[(e.topic, e.partition, e.offset)] for e in fresh]
         ) as traced:
             await self._handler(session, traced)
-
-    async def _checkpoint(
-        self, session: AsyncSession, records: list[ConsumedRecord], events: list[ReceivedEvent]
-    ) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int], Any]:
-        """The batch's bookkeeping in one statement (``CHECKPOINT``): reads each stream's
-        applied version and moves it to the batch's highest, stores the next offsets, sets the
-        transaction's commit mode and (``asynchronous_commit``) reads the offsets stored before
-        this batch. Returns the events not yet applied (in order), those stored offsets and the
-        fence's token (None without a fence)."""
-        positions: dict[tuple[str, str], int] = {}
-        for event in events:
-            key = (event.topic, event.envelope.subject)
-            positions[key] = max(positions.get(key, 0), event.envelope.streamversion)
-        offsets: dict[tuple[str, int], int] = {}
-        for record in records:
-            key_ = (record.topic, record.partition)
-            offsets[key_] = max(offsets.get(key_, -1), record.offset + 1)
-        rows = await session.execute(
-            self._checkpoint_statement,
-            {
-                "consumer": self.name,
-                "positions": json.dumps(
-                    [{"topic": t, "stream_id": s, "version": v} for (t, s), v in positions.items()]
-                ),
-                "offsets": json.dumps(
-                    [
-                        {"topic": t, "partition": p, "next_offset": o}
-                        for (t, p), o in offsets.items()
-                    ]
-                ),
-                "commit": "off" if self._asynchronous else None,
-                "asynchronous": self._asynchronous,
-                "settings": self._transaction_settings,
-            },
-        )
-        applied: dict[tuple[str, str], int] = {}
-        stored: dict[tuple[str, int], int] = {}
-        token: Any = None
-        for kind, topic, key, value, fence_token in rows:
-            token = fence_token  # the same on every row
-            if kind == "position":
-                applied[(topic, key)] = value
-            elif kind == "offset":
-                stored[(topic, int(key))] = value
-        fresh: list[ReceivedEvent] = []
-        for event in events:
-            stream = (event.topic, event.envelope.subject)
-            if event.envelope.streamversion > applied.get(stream, 0):
-                applied[stream] = event.envelope.streamversion
-                fresh.append(event)
-        return fresh, stored, token
-
-    async def _send_to_dlq(self, record: ConsumedRecord, error: str) -> None:
-        log.error(
-            "poison event sent to dead-letter topic",
-            consumer=self.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=error,
-            correlation_id=header(record, "ce_correlationid"),
-        )
-        headers = [
-            *record.headers,
-            ("dlq_consumer", self.name.encode()),
-            ("dlq_error", error[:4000].encode()),
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
-        ]
-        await self._producer.send_and_wait(
-            dlq_topic(record.physical_topic), value=record.value, key=record.key, headers=headers
-        )

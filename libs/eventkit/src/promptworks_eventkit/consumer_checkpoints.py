@@ -4,7 +4,14 @@ idle check's read of the stored offsets (``asynchronous_commit``, ADR 0026)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from promptworks_eventkit.consumer_records import ConsumedRecord
+from promptworks_eventkit.messages import ReceivedEvent
 
 
 def checkpoint_statement(fence_token: str) -> TextClause:
@@ -67,3 +74,59 @@ ASYNCHRONOUS_CHECKPOINTS = text(
 )
 """One round trip: this transaction's commit made asynchronous, and the offsets stored by the
 consumer's last commits that survived (no row of NULLs when none is stored)."""
+
+
+async def checkpoint(
+    session: AsyncSession,
+    statement: TextClause,
+    *,
+    consumer: str,
+    records: list[ConsumedRecord],
+    events: list[ReceivedEvent],
+    asynchronous: bool,
+    settings: str,
+) -> tuple[list[ReceivedEvent], dict[tuple[str, int], int], Any]:
+    """A batch's bookkeeping in one statement (``statement``, a ``checkpoint_statement``):
+    reads each stream's applied version and moves it to the batch's highest, stores the next
+    offsets, sets the transaction's commit mode and ``settings`` (JSON) and (``asynchronous``)
+    reads the offsets stored before this batch. Returns the events not yet applied (in order),
+    those stored offsets and the fence's token (None without a fence)."""
+    positions: dict[tuple[str, str], int] = {}
+    for event in events:
+        key = (event.topic, event.envelope.subject)
+        positions[key] = max(positions.get(key, 0), event.envelope.streamversion)
+    offsets: dict[tuple[str, int], int] = {}
+    for record in records:
+        key_ = (record.topic, record.partition)
+        offsets[key_] = max(offsets.get(key_, -1), record.offset + 1)
+    rows = await session.execute(
+        statement,
+        {
+            "consumer": consumer,
+            "positions": json.dumps(
+                [{"topic": t, "stream_id": s, "version": v} for (t, s), v in positions.items()]
+            ),
+            "offsets": json.dumps(
+                [{"topic": t, "partition": p, "next_offset": o} for (t, p), o in offsets.items()]
+            ),
+            "commit": "off" if asynchronous else None,
+            "asynchronous": asynchronous,
+            "settings": settings,
+        },
+    )
+    applied: dict[tuple[str, str], int] = {}
+    stored: dict[tuple[str, int], int] = {}
+    token: Any = None
+    for kind, topic, key, value, fence_token in rows:
+        token = fence_token  # the same on every row
+        if kind == "position":
+            applied[(topic, key)] = value
+        elif kind == "offset":
+            stored[(topic, int(key))] = value
+    fresh: list[ReceivedEvent] = []
+    for event in events:
+        stream = (event.topic, event.envelope.subject)
+        if event.envelope.streamversion > applied.get(stream, 0):
+            applied[stream] = event.envelope.streamversion
+            fresh.append(event)
+    return fresh, stored, token
