@@ -21,7 +21,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from itertools import repeat
-from operator import add, mul
 from typing import Any, Final, NamedTuple
 
 from rapidfuzz.distance import LCSseq, Levenshtein
@@ -157,29 +156,37 @@ def _13a_token_rules(token: str) -> list[str]:
 
 class _Reference(NamedTuple):
     """One reference's n-grams, as ``BleuScorer.statistics`` looks them up: each token is a
-    number (its index in ``vocabulary``), each n-gram the number its tokens' numbers spell in
-    base ``base`` (distinct n-grams of one order, distinct numbers), an int being cheaper to
-    make, hash and compare than a tuple of strings."""
+    number (its index in ``vocabulary``; the hypothesis' other tokens are -1, in none of the
+    reference's n-grams), an n-gram of order 1 its token's number, of a higher order the tuple
+    of its tokens' numbers (small ints: hashed and compared cheaply, made by ``zip`` in C)."""
 
     vocabulary: dict[str, int]
-    base: int
-    """One more than the largest token number: the hypothesis' other tokens are ``base - 1``,
-    so no n-gram with one of them is among the reference's."""
-    orders: list[Counter[int]]
-    """Per order (1 to the metric's), every n-gram's number and its count: sacrebleu's own
-    extraction, renumbered."""
+    orders: list[Counter[Any]]
+    """Per order (1 to the metric's), every n-gram and its count in the reference."""
+    single: list[bool]
+    """Per order, whether every n-gram occurs once in the reference (then a hypothesis'
+    clipped matches are its distinct n-grams the reference has: no counting)."""
     length: int
 
 
 _smaller: Callable[[int, int], int] = min
+_UNKNOWN: Final = -1
+
+
+def _grams(numbers: list[int], n: int) -> Iterable[Any]:
+    """The n-grams of ``numbers`` in ``_Reference``'s form, in order (as sacrebleu's
+    ``extract_all_word_ngrams`` takes them)."""
+    if n == 1:
+        return numbers
+    return zip(*[numbers[k:] for k in range(n)], strict=False)
 
 
 class BleuScorer:
-    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams extracted
-    once per reference text (a case's expected output comes back once per repetition) and the
-    hypothesis' clipped matches counted with C-level map, filter and set operations over
-    numbered n-grams; the tokenizer and the score from the statistics (smoothing, brevity
-    penalty, effective order) are sacrebleu's.
+    """sacrebleu's sentence BLEU against one reference, with the reference's n-grams counted
+    once per reference text (a case's expected output comes back once per repetition and per
+    re-evaluation) and the hypothesis' clipped matches counted with C-level map, filter, set
+    and Counter operations over numbered n-grams; the tokenizer and the score from the
+    statistics (smoothing, brevity penalty, effective order) are sacrebleu's.
     Tests check equality with ``BLEU.sentence_score``."""
 
     def __init__(self, metric: BLEU) -> None:
@@ -198,23 +205,15 @@ class BleuScorer:
         if known is None:
             if len(self._references) >= _REFERENCES_KEPT:
                 self._references.clear()
-            info = self._metric._extract_reference_info(
-                [self._metric._preprocess_segment(reference)]
-            )
-            ngrams: Counter[tuple[str, ...]] = info["ref_ngrams"]
-            vocabulary: dict[str, int] = {}
-            for gram in ngrams:
-                for token in gram:
-                    vocabulary.setdefault(token, len(vocabulary))
-            base = len(vocabulary) + 1
-            orders: list[Counter[int]] = [Counter() for _ in range(self._order)]
-            for gram, count in ngrams.items():
-                number = 0
-                for token in gram:
-                    number = number * base + vocabulary[token]
-                orders[len(gram) - 1][number] = count
+            # sacrebleu's ``_extract_reference_info`` for one reference: the tokens of the
+            # same preprocessing, every n-gram of order 1 to the metric's counted.
+            tokens = self._tokens(reference)
+            vocabulary = {token: number for number, token in enumerate(dict.fromkeys(tokens))}
+            numbers = list(map(vocabulary.__getitem__, tokens))
+            orders = [Counter(_grams(numbers, n)) for n in range(1, self._order + 1)]
+            single = [all(count == 1 for count in order.values()) for order in orders]
             known = self._references[reference] = _Reference(
-                vocabulary, base, orders, info["ref_lens"][0]
+                vocabulary, orders, single, len(tokens)
             )
         return known
 
@@ -223,21 +222,21 @@ class BleuScorer:
         ref = self._reference(reference)
         tokens = self._tokens(hypothesis)
         length = len(tokens)
-        base = ref.base
-        numbers = list(map(ref.vocabulary.get, tokens, repeat(base - 1)))
-        grams = numbers
+        numbers = list(map(ref.vocabulary.get, tokens, repeat(_UNKNOWN)))
+        single = ref.single
         correct: list[int] = []
         total: list[int] = []
+        grams: Iterable[Any] = numbers
+        shifted = [numbers]  # the n-grams of order n: zip of the first n
         for n, lookup in enumerate(ref.orders, start=1):
             total.append(max(length - n + 1, 0))
-            if n > 1:  # the n-gram at i: the (n-1)-gram at i, then the token at i + n - 1
-                grams = list(map(add, map(mul, grams[:-1], repeat(base)), numbers[n - 1 :]))
-            # Only the hypothesis' n-grams the reference has can match (in C).
-            matched = list(filter(lookup.__contains__, grams))
-            # Each of them once (most orders above 1): each counts 1, whatever the
-            # reference's count.
-            if len(set(matched)) == len(matched):
-                correct.append(len(matched))
+            if n > 1:
+                shifted.append(numbers[n - 1 :])
+                grams = zip(*shifted, strict=False)
+            # Only the hypothesis' n-grams the reference has can match (filtered in C).
+            matched = filter(lookup.__contains__, grams)
+            if single[n - 1]:  # each shared n-gram counts once, however often it comes
+                correct.append(len(set(matched)))
                 continue
             # Clipped matches: over the shared n-grams, the smaller of the two counts (in C).
             counted = Counter(matched)
