@@ -154,18 +154,26 @@ def _13a_token_rules(token: str) -> list[str]:
     return padded.split()
 
 
-class _Reference(NamedTuple):
-    """One reference's n-grams, as ``BleuScorer.statistics`` looks them up: each token is a
-    number (its index in ``vocabulary``; the hypothesis' other tokens are -1, in none of the
-    reference's n-grams), an n-gram of order 1 its token's number, of a higher order the tuple
-    of its tokens' numbers (small ints: hashed and compared cheaply, made by ``zip`` in C)."""
+class _Order(NamedTuple):
+    """A reference's n-grams of one order, as ``BleuScorer.statistics`` looks them up: an
+    n-gram of order 1 is its token's number (its index in the reference's vocabulary; the
+    hypothesis' other tokens are -1, in none of the reference's n-grams), of a higher order
+    the tuple of its tokens' numbers (small ints: hashed and compared cheaply, made by ``zip``
+    in C)."""
 
+    once: frozenset[Any]
+    """The n-grams the reference has once: each of them the hypothesis has is one match,
+    however often it has it (counted by one C-level ``intersection``)."""
+    repeated: list[Any]
+    """The n-grams the reference has more than once (few: mostly words such as "the")..."""
+    counts: list[int]
+    """... and how often: each matches as often as the smaller of the two counts."""
+
+
+class _Reference(NamedTuple):
     vocabulary: dict[str, int]
-    orders: list[Counter[Any]]
-    """Per order (1 to the metric's), every n-gram and its count in the reference."""
-    single: list[bool]
-    """Per order, whether every n-gram occurs once in the reference (then a hypothesis'
-    clipped matches are its distinct n-grams the reference has: no counting)."""
+    orders: list[_Order]
+    """Per order, 1 to the metric's."""
     length: int
 
 
@@ -174,18 +182,30 @@ _UNKNOWN: Final = -1
 
 
 def _grams(numbers: list[int], n: int) -> Iterable[Any]:
-    """The n-grams of ``numbers`` in ``_Reference``'s form, in order (as sacrebleu's
+    """The n-grams of ``numbers`` in ``_Order``'s form, in order (as sacrebleu's
     ``extract_all_word_ngrams`` takes them)."""
     if n == 1:
         return numbers
     return zip(*[numbers[k:] for k in range(n)], strict=False)
 
 
+def _order(grams: Iterable[Any]) -> _Order:
+    counted = Counter(grams)
+    if not counted or max(counted.values()) == 1:  # most orders above 1
+        return _Order(frozenset(counted), [], [])
+    repeated = [(gram, count) for gram, count in counted.items() if count > 1]
+    return _Order(
+        frozenset(gram for gram, count in counted.items() if count == 1),
+        [gram for gram, _ in repeated],
+        [count for _, count in repeated],
+    )
+
+
 class BleuScorer:
     """sacrebleu's sentence BLEU against one reference, with the reference's n-grams counted
     once per reference text (a case's expected output comes back once per repetition and per
-    re-evaluation) and the hypothesis' clipped matches counted with C-level map, filter, set
-    and Counter operations over numbered n-grams; the tokenizer and the score from the
+    re-evaluation) and the hypothesis' clipped matches counted with C-level ``zip``, set
+    intersections and ``list.count`` over numbered n-grams; the tokenizer and the score from the
     statistics (smoothing, brevity penalty, effective order) are sacrebleu's.
     Tests check equality with ``BLEU.sentence_score``."""
 
@@ -210,11 +230,8 @@ class BleuScorer:
             tokens = self._tokens(reference)
             vocabulary = {token: number for number, token in enumerate(dict.fromkeys(tokens))}
             numbers = list(map(vocabulary.__getitem__, tokens))
-            orders = [Counter(_grams(numbers, n)) for n in range(1, self._order + 1)]
-            single = [all(count == 1 for count in order.values()) for order in orders]
-            known = self._references[reference] = _Reference(
-                vocabulary, orders, single, len(tokens)
-            )
+            orders = [_order(_grams(numbers, n)) for n in range(1, self._order + 1)]
+            known = self._references[reference] = _Reference(vocabulary, orders, len(tokens))
         return known
 
     def statistics(self, hypothesis: str, reference: str) -> list[int]:
@@ -223,25 +240,23 @@ class BleuScorer:
         tokens = self._tokens(hypothesis)
         length = len(tokens)
         numbers = list(map(ref.vocabulary.get, tokens, repeat(_UNKNOWN)))
-        single = ref.single
         correct: list[int] = []
         total: list[int] = []
         grams: Iterable[Any] = numbers
         shifted = [numbers]  # the n-grams of order n: zip of the first n
-        for n, lookup in enumerate(ref.orders, start=1):
+        for n, (once, repeated, counts) in enumerate(ref.orders, start=1):
             total.append(max(length - n + 1, 0))
             if n > 1:
                 shifted.append(numbers[n - 1 :])
                 grams = zip(*shifted, strict=False)
-            # Only the hypothesis' n-grams the reference has can match (filtered in C).
-            matched = filter(lookup.__contains__, grams)
-            if single[n - 1]:  # each shared n-gram counts once, however often it comes
-                correct.append(len(set(matched)))
+            if not repeated:
+                correct.append(len(once.intersection(grams)))
                 continue
-            # Clipped matches: over the shared n-grams, the smaller of the two counts (in C).
-            counted = Counter(matched)
-            theirs: Iterable[int] = map(lookup.__getitem__, counted)
-            correct.append(sum(map(_smaller, counted.values(), theirs)))
+            listed = grams if isinstance(grams, list) else list(grams)
+            # Clipped matches (in C): one for each shared n-gram the reference has once, the
+            # smaller of the two counts for those it repeats.
+            found = map(listed.count, repeated)
+            correct.append(len(once.intersection(listed)) + sum(map(_smaller, found, counts)))
         return [length, ref.length, *correct, *total]
 
     def score(self, hypothesis: str, reference: str) -> float:
