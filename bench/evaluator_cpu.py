@@ -2,7 +2,9 @@
 ``evaluate_result`` (the checks, the event and its outcome), the claim's statistics and the
 event's JSON, over ``bench.evaluator_throughput``'s results, in claims of 500; and the checks
 alone (``RunPlan.judge``). CPU time per result, the best of ``--rounds`` (the machine is
-shared: the best round is the least disturbed one); ``--calls`` adds cProfile's Python calls
+shared: the best round is the least disturbed one), each round on the same plan (what it keeps
+per reference text made in the first round) and, ``cold``, on a plan of its own (made for
+each case's first result, as in a run of 10 repetitions); ``--calls`` adds cProfile's Python calls
 per result (C functions count as calls too, so fewer calls is not always less work).
 
     uv run python -m bench.evaluator_cpu [--cases 500] [--rounds 5] [--calls] [--split]
@@ -44,7 +46,7 @@ def main(cases: int, rounds: int, calls: bool, split: bool = False) -> dict[str,
     # Older commits add up the models (``event.metrics``); this one the encoded fields.
     fields = getattr(evaluation, "metric_fields", None)
 
-    def claims() -> None:
+    def claims(plan: RunPlan = plan) -> None:
         for start in range(0, len(results), CLAIM):
             made = [
                 evaluation.evaluate_result(plan, r, None, None)[0]
@@ -54,7 +56,7 @@ def main(cases: int, rounds: int, calls: bool, split: bool = False) -> dict[str,
             for event in made:
                 event.model_dump_json()
 
-    def judge() -> None:
+    def judge(plan: RunPlan = plan) -> None:
         for result in results:
             plan.judge(result)
 
@@ -66,18 +68,37 @@ def main(cases: int, rounds: int, calls: bool, split: bool = False) -> dict[str,
             best = min(best, time.process_time() - started)
         return round(best / len(results) * 1e6, 1)
 
+    def cold(work: Callable[[RunPlan], None]) -> float:
+        """``work`` on a plan compiled for the round (untimed): what a plan keeps per
+        reference is made once per case, as in a run, not once for every round."""
+        plans = iter(
+            [
+                RunPlan.compile(created.assertions, created.cases, created.expected)
+                for _ in range(rounds)
+            ]
+        )
+        return per_result(lambda: work(next(plans)))
+
     report: dict[str, object] = {
         "nproc": os.cpu_count(),
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "results": len(results),
         "worker_us_per_result": per_result(claims),
+        "worker_cold_us_per_result": cold(claims),
         "checks_alone_us_per_result": per_result(judge),
+        "checks_alone_cold_us_per_result": cold(judge),
     }
     if split:
         subjects = [plan.subject(r) for r in results]
         report["checks_us_per_result"] = {
             check.name: per_result(functools.partial(_run_all, check.run, subjects))
             for check in plan.checks
+        }
+        report["checks_cold_us_per_result"] = {
+            check.name: cold(
+                lambda fresh, i=i: _run_all(fresh.checks[i].run, subjects)  # type: ignore[misc]
+            )
+            for i, check in enumerate(plan.checks)
         }
         records = [_record(result) for result in results]
 
