@@ -188,8 +188,11 @@ async def start_run(client: httpx.AsyncClient, version_id: str, workload: Worklo
             "assertions": [{"type": "contains", "value": "{{ word }}"}],
         },
     )
-    assert response.status_code == 201, response.text
-    run_id: str = response.json()["id"]
+    # 202: recorded, but query-api's projection was not there within its read-your-writes wait
+    # (a loaded machine); the run goes on all the same, and the fault tests read it back later.
+    assert response.status_code in (201, 202), response.text
+    body = response.json()
+    run_id: str = body["id"] if response.status_code == 201 else body["run_id"]
     return run_id
 
 
