@@ -48,6 +48,7 @@ import httpx
 import psutil
 
 from bench import thread_cpu, timeline
+from bench.machine import python_gauge_seconds
 from devstack.services import Stack, default_specs
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.settings import KafkaSettings
@@ -454,6 +455,7 @@ async def main(
     cpu = {**memory.cpu_seconds, **dict(sorted(memory.infra_cpu_seconds.items()))}
     return {
         "nproc": os.cpu_count(),
+        "python_gauge_seconds": python_gauge_seconds(),
         "load_average_at_start": load_at_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "durable": bool(infra_pids),

@@ -45,6 +45,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 
+from bench.machine import python_gauge_seconds
 from bench.prompt_list import chosen_infra
 from evaluator.domain.plan import RunPlan
 from promptworks_contracts.envelope import Envelope
@@ -417,6 +418,7 @@ async def main(
         )
         return {
             "nproc": os.cpu_count(),
+            "python_gauge_seconds": python_gauge_seconds(),
             "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
             "processes": processes,
             "claim_size": claim_size,

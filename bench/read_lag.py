@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.e2e_run import PeakMemory, stack_kafka, start_stack, syncs_between, wal_syncs
+from bench.machine import python_gauge_seconds
 from bench.prompt_list import percentiles
 from bench.results_read import chosen_infra
 from devstack.services import Stack
@@ -320,6 +321,7 @@ async def main(
     points = stage_points(watcher, tap)
     return {
         "nproc": os.cpu_count(),
+        "python_gauge_seconds": python_gauge_seconds(),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "mock": {"latency_ms": latency_ms, "concurrency": concurrency},

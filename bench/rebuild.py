@@ -44,6 +44,7 @@ import psutil
 from pydantic import SecretStr
 
 from bench.e2e_run import add_statements_argument, statement_stats, with_statement_stats
+from bench.machine import python_gauge_seconds
 from bench.prompt_data import produce_catalogue
 from bench.results_read import produce, run_events
 from promptworks_eventkit.settings import KafkaSettings
@@ -159,6 +160,7 @@ async def main(
         await drop_database(infra, url)
     return {
         "nproc": os.cpu_count(),
+        "python_gauge_seconds": python_gauge_seconds(),
         "events": produced,
         "produce_seconds": round(producing, 1),
         "rebuilds": runs,
