@@ -10,6 +10,7 @@ import pytest
 
 from promptworks_eventkit.metrics import HTTP_REQUESTS
 from query_api.api.hot_routes import HotRoutes
+from query_api.pages.metrics import FROM_CACHE
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ async def test_hot_prompt_pages_are_the_routes_answers(api, world, monkeypatch) 
 
 async def same_answers(api: Any, monkeypatch: Any, here: list[str], elsewhere: list[str]) -> None:
     """``here`` are answered by ``HotRoutes``, ``elsewhere`` are not; each is answered as the
-    routes answer it, status, headers and body."""
+    routes answer it, status, headers and body, and ``here`` again from the page cache."""
     answered: list[str] = []
     original = HotRoutes._answer
 
@@ -100,6 +101,10 @@ async def same_answers(api: Any, monkeypatch: Any, here: list[str], elsewhere: l
     hot = [await _answer(api, url) for url in here + elsewhere]
     assert [a.rstrip("?") for a in answered] == here
     assert {status for status, _, _ in hot[: len(here)]} == {200}
+    # Asked again, each is served from the worker's page cache, byte for byte the same.
+    served = FROM_CACHE._value.get()
+    assert [await _answer(api, url) for url in here] == hot[: len(here)]
+    assert FROM_CACHE._value.get() == served + len(here)
 
     async def never(self: HotRoutes, scope: Any) -> None:
         return None

@@ -53,6 +53,8 @@ from query_api.auth.ratelimit import RateLimiter
 from query_api.auth.store import KeyStore
 from query_api.forwarding import CommandForwarder, install_upstream_error_handler
 from query_api.hot_reads import HotReads
+from query_api.pages.cache import PageCache
+from query_api.pages.listener import ChangeListener
 from query_api.projections import CONSUMER_NAME, MAX_RECORDS, TRANSACTION_SETTINGS, build_router
 from query_api.settings import QueryApiSettings
 from query_api.web import install_console
@@ -67,7 +69,7 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     read_schema.use_schema(runtime.engine, read_schema.LIVE)
     runtime.add_consumer(
         CONSUMER_NAME,
-        build_router(set_page_cost=False),
+        build_router(set_page_cost=False, announce_changes=True),
         max_records=MAX_RECORDS,
         # A rebuild's switch moves the checkpoints: each batch checks, under the switch's lock.
         fence=checkpoint_fence(read_schema.SWAP_FENCE_KEY),
@@ -77,6 +79,12 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     runtime_lifespan = lifespan_for(runtime)
     hot = HotReads(settings.database_url.get_secret_value(), settings.db_pool_size)
+    pages = PageCache(settings.page_cache_bytes) if settings.page_cache_bytes else None
+    listener = (
+        ChangeListener(settings.database_url.get_secret_value(), pages)
+        if pages is not None
+        else None
+    )
     service_token = settings.service_token.get_secret_value() if settings.service_token else None
 
     @contextlib.asynccontextmanager
@@ -90,9 +98,13 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
             )
             await hot.start()
             try:
+                if listener is not None:
+                    await listener.start()
                 async with runtime_lifespan(app):
                     yield
             finally:
+                if listener is not None:
+                    await listener.close()
                 await hot.close()
 
     app = FastAPI(
@@ -106,6 +118,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.hot_reads = hot
+    app.state.page_cache = pages
+    app.state.page_listener = listener
     app.state.settings = settings
     app.state.keys = KeyStore(
         runtime.sessions, settings.pepper(), KeyCache(settings.api_key_cache_seconds)

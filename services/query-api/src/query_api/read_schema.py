@@ -31,6 +31,13 @@ SWAP_FENCE_KEY = 0x5057_5357  # "PWSW"
 REBUILD_KEY = 0x5057_5242  # "PWRB"
 """Advisory lock: held for a whole rebuild or rollback, so only one runs at a time."""
 
+CHANGES_CHANNEL = "read_models_changed"
+"""NOTIFY channel: every transaction that changes the live models names the projects it
+changed (``projections.changes``), a switch of schemas names ``EVERY_PROJECT``; the workers'
+page caches listen (``pages``). Notifications are delivered at commit, and only then."""
+EVERY_PROJECT = "*"
+"""The payload of a change to every project's models (a rebuild's switch or its rollback)."""
+
 
 def search_path(first: str) -> str:
     return f"{first}, {OWN}"

@@ -118,6 +118,14 @@ class QueryApiSettings(ServiceSettings):
         ge=64 * 1024,
         description="`KAFKA_MAX_PARTITION_FETCH_BYTES` of `rebuild`'s replay.",
     )
+    page_cache_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Memory each worker may keep the hottest pages' answers in (a run's results "
+        "page, the first pages of the run and prompt lists), served until their project's "
+        "read models change: a worker hears every change over PostgreSQL's LISTEN before "
+        "serving a kept page (ADR 0030). 0: every page is read from PostgreSQL.",
+    )
     rate_limit_burst: int = Field(
         default=300, ge=1, description="Requests an API key may make at once before the limit."
     )

@@ -12,6 +12,10 @@ parameter, a value FastAPI would refuse or parse otherwise, a run that does not 
 another project's, a page the one statement cannot answer) goes on to FastAPI as before; the
 results page's run, already read, goes with it (``result_page``). ``scope["route"]`` is set
 to the route FastAPI would have chosen: the HTTP metrics and traces name the same template.
+
+Each answer is kept in the worker's ``PageCache`` (ADR 0030) and served from it to the same
+project's same URL until that project's models change; before serving a kept page the
+``ChangeListener`` makes sure every change committed before the request was heard.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from query_api.api import paging, prompts
 from query_api.api.deps import API_PREFIX
 from query_api.api.ownership import owner_of
 from query_api.hot_reads import HotReads
+from query_api.pages.cache import CachedPage, PageCache
+from query_api.pages.listener import ChangeListener
+from query_api.pages.metrics import FROM_CACHE, FROM_POSTGRES
 from query_api.queries import prompt_list, run_documents
 from query_api.queries import runs as queries
 from query_api.queries.prompt_filters import PromptFilters
@@ -112,11 +119,30 @@ class HotRoutes:
                 return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope) -> Response | None:
+    async def _answer(self, scope: Scope) -> CachedPage | None:
+        """The kept answer, or the page read (and kept when it may be), or None: FastAPI's."""
         path: str = scope["path"]
         project = scope.get("state", {}).get("project")
         if project is None or scope.get("root_path"):
             return None
+        cache: PageCache | None = self._api.state.page_cache
+        if cache is None:
+            return _cached(await self._read(scope, path, project))
+        key = (project, path, scope["query_string"])
+        if cache.holds(key):
+            listener: ChangeListener = self._api.state.page_listener
+            if await listener.heard_up_to_now() and (kept := cache.get(key)) is not None:
+                scope["route"] = self._routes[_template_of(path)]
+                FROM_CACHE.inc()
+                return kept
+        token = cache.token(project)
+        page = _cached(await self._read(scope, path, project))
+        if page is not None:
+            FROM_POSTGRES.inc()
+            cache.keep(key, page, token)
+        return page
+
+    async def _read(self, scope: Scope, path: str, project: str) -> Response | None:
         run_id: UUID | None = None
         if path == _RUNS_PATH:
             template, limits = RUNS, paging.RUNS_LIMIT
@@ -147,6 +173,18 @@ class HotRoutes:
         if answer is not None:
             scope["route"] = self._routes[template]
         return answer
+
+
+def _template_of(path: str) -> str:
+    """The route template of a hot path (one ``_read`` answered)."""
+    return RUNS if path == _RUNS_PATH else PROMPTS if path == _PROMPTS_PATH else RESULTS
+
+
+def _cached(answer: Response | None) -> CachedPage | None:
+    """The answer as the cache keeps it: the same status, headers and body."""
+    if answer is None:
+        return None
+    return CachedPage(answer.status_code, tuple(answer.raw_headers), bytes(answer.body))
 
 
 async def _results(

@@ -60,6 +60,7 @@ from query_api.projections import (
     quick_tests,
     runs,
 )
+from query_api.projections.changes import announce
 from query_api.projections.history import with_history
 from query_api.projections.prompt_documents import before_handlers, render_batch, touched
 
@@ -89,14 +90,21 @@ class ProjectionRouter(EventRouter[AsyncSession]):
     """The event router; after the handlers, the stored prompt documents the batch touched are
     rendered again (``prompt_documents.render_batch``). A batch with class or tag events, or
     edits that may drop words, takes the render lock exclusively before its handlers.
-    ``set_page_cost``: each transaction is first told the planner's page cost."""
+    ``set_page_cost``: each transaction is first told the planner's page cost;
+    ``announce_changes``: last, it names the projects it changed (``changes.announce``)."""
 
     def __init__(
-        self, *args: Any, set_page_cost: bool, render_documents: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        set_page_cost: bool,
+        render_documents: bool = True,
+        announce_changes: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._set_page_cost = set_page_cost
         self._render_documents = render_documents
+        self._announce_changes = announce_changes
 
     async def __call__(self, work: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
         if self._set_page_cost:
@@ -106,15 +114,20 @@ class ProjectionRouter(EventRouter[AsyncSession]):
             )
         if not self._render_documents:
             await super().__call__(work, events)
-            return
-        documents = touched(events)
-        await before_handlers(work, documents)
-        await super().__call__(work, events)
-        await render_batch(work, documents)
+        else:
+            documents = touched(events)
+            await before_handlers(work, documents)
+            await super().__call__(work, events)
+            await render_batch(work, documents)
+        if self._announce_changes:
+            await announce(work, events)
 
 
 def build_router(
-    set_page_cost: bool = True, results_stored: bool = True, render_documents: bool = True
+    set_page_cost: bool = True,
+    results_stored: bool = True,
+    render_documents: bool = True,
+    announce_changes: bool = False,
 ) -> EventRouter[AsyncSession]:
     """``set_page_cost``: the router sets ``TRANSACTION_SETTINGS`` in each transaction; the
     live consumer's runner sets them instead (one statement fewer per batch).
@@ -123,7 +136,9 @@ def build_router(
     yet (the run topic replayed after the others): evaluations are not spliced into
     documents that do not exist; ``render_documents=False``: the prompt documents and the
     search lexicon are left to ``prompt_documents.render_all`` after the replay (each prompt
-    rendered once, not once per batch that touched it)."""
+    rendered once, not once per batch that touched it). ``announce_changes``: the live
+    projection's (query-api's workers), whose batches change the models the page caches keep;
+    a rebuild writes a schema nobody reads until its switch, which announces itself."""
     return ProjectionRouter(
         {
             PromptCreated: with_history(prompts.on_prompt_created),
@@ -162,4 +177,5 @@ def build_router(
         order="stream",  # read models join at read time: only stream order matters
         set_page_cost=set_page_cost,
         render_documents=render_documents,
+        announce_changes=announce_changes,
     )

@@ -18,7 +18,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from query_api.read_schema import LIVE, NEXT, PREVIOUS
+from query_api.read_schema import CHANGES_CHANNEL, EVERY_PROJECT, LIVE, NEXT, PREVIOUS
 
 _LIKE = (
     "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING IDENTITY "
@@ -177,11 +177,13 @@ async def drop(connection: AsyncConnection, schema: str) -> None:
 
 
 def _renames(*steps: tuple[str, str]) -> str:
-    """One statement (atomic) renaming schemas in order."""
+    """One statement (atomic) renaming schemas in order; at its commit every project's live
+    models have changed, so the workers' page caches are told so (``CHANGES_CHANNEL``)."""
     body = " ".join(
         f"EXECUTE 'ALTER SCHEMA {quoted(old)} RENAME TO {quoted(new)}';" for old, new in steps
     )
-    return f"DO $$ BEGIN {body} END $$"
+    told = f"PERFORM pg_notify('{CHANGES_CHANNEL}', '{EVERY_PROJECT}');"
+    return f"DO $$ BEGIN {body} {told} END $$"
 
 
 PROMOTE = _renames((LIVE, PREVIOUS), (NEXT, LIVE))
