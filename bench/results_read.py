@@ -41,6 +41,7 @@ from bench.prompt_list import (
     chosen_infra,
     concurrent,
     database_name,
+    page_cache_bytes,
     start_query_api,
     stop_query_api,
     stored_key_headers,
@@ -253,6 +254,7 @@ async def main(
     return {
         "nproc": os.cpu_count(),
         "query_api_workers": workers,
+        "page_cache_bytes": page_cache_bytes(),
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "results": results,
         "events": len(events),
