@@ -33,6 +33,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,6 +76,19 @@ BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]
 AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 """Told the events of a batch once they are committed (e.g. to count them); must not fail.
 With ``asynchronous_commit`` an event may be told again after a database crash."""
+
+
+ASSIGNORS = (RangePartitionAssignor, RoundRobinPartitionAssignor)
+"""How a group shares partitions among its members: by range first, so that partition *p* of
+every topic a group reads goes to one member (topics of equal partition counts). A consumer
+whose handlers join streams across topics keyed alike (query-api's projection: a run's results
+on the run topic and their evaluations on the evaluation topic, both keyed by the run) then has
+one writer per run, whatever the number of replicas; aiokafka's default, round robin over all
+topic-partitions, gave run-events *p* and evaluation-events *p* to different members whenever
+the members did not divide the partitions between them evenly (three partitions a topic: four
+members or more), and two transactions that each missed the other's uncommitted rows left a
+result's document without its evaluation. Round robin second: a member offering only it (a
+rolling upgrade) keeps the group on it until every member offers range."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -169,6 +184,7 @@ class ConsumerRunner:
             fetch_max_bytes=self._kafka.fetch_max_bytes,
             fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
+            partition_assignment_strategy=ASSIGNORS,
         )
         self._consumer = consumer
         consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))

@@ -1,0 +1,145 @@
+"""Several query-api replicas project one topic set together: each run has one writer.
+
+A result's document joins its result (run topic) and its evaluation (evaluation topic), both
+keyed by the run. Two replicas that applied them at once, each in a transaction that missed the
+other's uncommitted rows, left the document without its evaluation, for good. eventkit's
+consumers share partitions by range (``consumer.ASSIGNORS``): partition *p* of both topics goes
+to one replica. Four replicas on three partitions a topic is the case round robin split: with
+aiokafka's default assignor this test found results without their evaluation in 3 runs of 3
+(ADR 0031).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from promptworks_contracts.events import (
+    PromptCreated,
+    ResultEvaluated,
+    ResultRecorded,
+    RunCompleted,
+    RunCreated,
+    RunStarted,
+)
+from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS
+from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
+from query_api.projections import CONSUMER_NAME
+
+pytestmark = pytest.mark.integration
+
+REPLICAS = 4
+RUNS = 30
+RESULTS = 60
+
+
+def _assignment(api: Any) -> set[TopicPartition]:
+    """The partitions the replica's projection consumer holds now."""
+    consumer = api.app.state.runtime.consumers[0]._consumer
+    return set(consumer.assignment()) if consumer is not None else set()
+
+
+def _run_events(run_id: uuid.UUID) -> list[Any]:
+    created = RunCreated(
+        run_id=run_id,
+        prompt_id=uuid.uuid4(),
+        prompt_version_id=uuid.uuid4(),
+        prompt_version_number=1,
+        template=TextTemplate(text="Hi {{ name }}"),
+        model=ModelRef(provider="mock", name="echo"),
+        parameters=ModelParameters(),
+        repetitions=1,
+        cases=[{"name": f"user{i}"} for i in range(RESULTS)],
+        total_calls=RESULTS,
+    )
+    recorded = [
+        ResultRecorded(
+            run_id=run_id,
+            result_id=uuid.uuid4(),
+            case_index=i,
+            repetition=1,
+            output=f"Hi user{i}",
+            latency_ms=1.0,
+        )
+        for i in range(RESULTS)
+    ]
+    # Each evaluation right behind its result: both topics hold the same runs at once.
+    interleaved: list[Any] = []
+    for result in recorded:
+        interleaved += [
+            result,
+            ResultEvaluated(
+                run_id=run_id,
+                result_id=result.result_id,
+                metrics=[MetricValue(name="contains_0", passed=True, detail="checked")],
+            ),
+        ]
+    done = RunCompleted(run_id=run_id, status="completed", succeeded=RESULTS, failed=0)
+    return [created, RunStarted(run_id=run_id), *interleaved, done]
+
+
+async def _group(kafka: Any) -> tuple[str, str, int]:
+    """The projection's consumer group: its state, protocol (assignor) and member count."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([kafka.topic(CONSUMER_NAME)])
+        group = response.to_object()["groups"][0]
+        return group["state"], group["protocol"], len(group["members"])
+    finally:
+        await admin.close()
+
+
+async def test_replicas_share_partitions_so_that_each_run_has_one_writer(
+    settings: Any, serve: Any, publisher: Any, eventually: Any
+) -> None:
+    kafka = settings.kafka
+    topics = [kafka.topic(RUN_EVENTS), kafka.topic(EVALUATION_EVENTS)]
+    # Every topic exists before the replicas subscribe (a run's first events, a prompt).
+    first = _run_events(uuid.uuid4())
+    await publisher.publish(
+        [*first[:4], PromptCreated(prompt_id=uuid.uuid4(), name="p", author="a")]
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        apis = [await stack.enter_async_context(serve(settings)) for _ in range(REPLICAS)]
+
+        async def stable() -> dict[TopicPartition, int]:
+            assert await _group(kafka) == ("Stable", "range", REPLICAS)
+            owners: dict[TopicPartition, int] = {}
+            for index, api in enumerate(apis):
+                for partition in _assignment(api):
+                    assert partition not in owners, "a partition assigned twice"
+                    owners[partition] = index
+            assert {p.topic for p in owners} >= set(topics), "not assigned yet"
+            return owners
+
+        owners = await eventually(stable, within=60.0)
+        partitions = {p.partition for p in owners if p.topic in topics}
+        assert len(partitions) >= 3 and len(set(owners.values())) >= 3
+        for partition in partitions:
+            run_owner = owners[TopicPartition(kafka.topic(RUN_EVENTS), partition)]
+            evaluation_owner = owners[TopicPartition(kafka.topic(EVALUATION_EVENTS), partition)]
+            assert run_owner == evaluation_owner, f"partition {partition} has two writers"
+
+        # Results and their evaluations at once, on both topics, to the replicas together.
+        run_ids = [uuid.uuid4() for _ in range(RUNS)]
+        events = [event for run_id in run_ids for event in _run_events(run_id)]
+        await publisher.publish(events)
+        last_of_stream = {(e.topic, e.stream_id()): e for e in events}
+        for event in last_of_stream.values():
+            await apis[0].applied(event, publisher.version(event))
+
+        for run_id in run_ids:
+            answer = await apis[0].client.get(
+                f"/api/v1/test_prompt/{run_id}/results", params={"limit": RESULTS}
+            )
+            assert answer.status_code == 200
+            documents = answer.json()
+            assert len(documents) == RESULTS
+            unevaluated = [d["id"] for d in documents if not d["metrics"]]
+            assert unevaluated == [], f"run {run_id}: results without their evaluation"
