@@ -12,6 +12,7 @@ aiokafka's default assignor this test found results without their evaluation in 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import uuid
 from typing import Any
 
@@ -24,14 +25,14 @@ from promptworks_contracts.events import (
     ResultEvaluated,
     ResultRecorded,
     RunCompleted,
-    RunCreated,
     RunStarted,
 )
 from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS
-from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
+from promptworks_contracts.values import MetricValue
 from query_api.projections import CONSUMER_NAME
 
 pytestmark = pytest.mark.integration
+run_world = importlib.import_module("services.query-api.tests.run_world")
 
 REPLICAS = 4
 RUNS = 30
@@ -45,18 +46,8 @@ def _assignment(api: Any) -> set[TopicPartition]:
 
 
 def _run_events(run_id: uuid.UUID) -> list[Any]:
-    created = RunCreated(
-        run_id=run_id,
-        prompt_id=uuid.uuid4(),
-        prompt_version_id=uuid.uuid4(),
-        prompt_version_number=1,
-        template=TextTemplate(text="Hi {{ name }}"),
-        model=ModelRef(provider="mock", name="echo"),
-        parameters=ModelParameters(),
-        repetitions=1,
-        cases=[{"name": f"user{i}"} for i in range(RESULTS)],
-        total_calls=RESULTS,
-    )
+    version = run_world._version(run_world._prompt("greeting", "ann"), 1)
+    created = run_world._run(version, RESULTS, 1).model_copy(update={"run_id": run_id})
     recorded = [
         ResultRecorded(
             run_id=run_id,
