@@ -4,9 +4,9 @@ A result's document joins its result (run topic) and its evaluation (evaluation 
 keyed by the run. Two replicas that applied them at once, each in a transaction that missed the
 other's uncommitted rows, left the document without its evaluation, for good. eventkit's
 consumers share partitions by range (``consumer.ASSIGNORS``): partition *p* of both topics goes
-to one replica. Four replicas on three partitions a topic is the case round robin split: with
-aiokafka's default assignor this test found results without their evaluation in 3 runs of 3
-(ADR 0031).
+to one replica. Three replicas on four partitions a topic is a case round robin split; with
+aiokafka's default assignor the same test (then four replicas on three partitions) found results
+without their evaluation in 3 runs of 3 (ADR 0031).
 """
 
 from __future__ import annotations
@@ -21,20 +21,26 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from promptworks_contracts.events import (
-    PromptCreated,
     ResultEvaluated,
     ResultRecorded,
     RunCompleted,
     RunStarted,
 )
-from promptworks_contracts.topics import EVALUATION_EVENTS, RUN_EVENTS
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, EVALUATION_EVENTS, RUN_EVENTS
 from promptworks_contracts.values import MetricValue
+from promptworks_eventkit.kafka import ensure_topics
 from query_api.projections import CONSUMER_NAME
+from tests.support.infra import delete_topics
 
 pytestmark = pytest.mark.integration
 run_world = importlib.import_module("services.query-api.tests.run_world")
 
-REPLICAS = 4
+REPLICAS = 3
+PARTITIONS = 4
+"""Round robin over the three topics' twelve partitions puts run-events *p* and
+evaluation-events *p* eight places apart: on different members of three. Range gives every
+member a partition of each topic (no idle member: deployments keep replicas at most
+``KAFKA_TOPIC_PARTITIONS``)."""
 RUNS = 30
 RESULTS = 60
 
@@ -89,30 +95,38 @@ async def _group(kafka: Any) -> tuple[str, str, int]:
 async def test_replicas_share_partitions_so_that_each_run_has_one_writer(
     settings: Any, serve: Any, publisher: Any, eventually: Any
 ) -> None:
-    kafka = settings.kafka
-    topics = [kafka.topic(RUN_EVENTS), kafka.topic(EVALUATION_EVENTS)]
-    # Every topic exists before the replicas subscribe (a run's first events, a prompt).
-    first = _run_events(uuid.uuid4())
-    await publisher.publish(
-        [*first[:4], PromptCreated(prompt_id=uuid.uuid4(), name="p", author="a")]
+    kafka = settings.kafka.model_copy(
+        update={"topic_prefix": f"r{uuid.uuid4().hex[:8]}.", "topic_partitions": PARTITIONS}
     )
+    await ensure_topics(kafka, ALL_EVENT_TOPICS)
+    settings = settings.model_copy(update={"kafka": kafka})
+    publisher = type(publisher)(kafka)
+    try:
+        await _replicas_share(settings, serve, publisher, eventually)
+    finally:
+        await delete_topics(kafka)
+
+
+async def _replicas_share(settings: Any, serve: Any, publisher: Any, eventually: Any) -> None:
+    kafka = settings.kafka
     async with contextlib.AsyncExitStack() as stack:
         apis = [await stack.enter_async_context(serve(settings)) for _ in range(REPLICAS)]
 
         async def stable() -> dict[TopicPartition, int]:
-            assert await _group(kafka) == ("Stable", "range", REPLICAS)
+            group = await _group(kafka)
+            assert group == ("Stable", "range", REPLICAS), f"the group is {group}"
             owners: dict[TopicPartition, int] = {}
             for index, api in enumerate(apis):
                 for partition in _assignment(api):
                     assert partition not in owners, "a partition assigned twice"
                     owners[partition] = index
-            assert {p.topic for p in owners} >= set(topics), "not assigned yet"
+            # Each replica applies its share of the new generation's assignment.
+            assert len(owners) == len(ALL_EVENT_TOPICS) * PARTITIONS, "not assigned yet"
+            assert len(set(owners.values())) == REPLICAS, "not assigned yet"
             return owners
 
         owners = await eventually(stable, within=60.0)
-        partitions = {p.partition for p in owners if p.topic in topics}
-        assert len(partitions) >= 3 and len(set(owners.values())) >= 3
-        for partition in partitions:
+        for partition in range(PARTITIONS):
             run_owner = owners[TopicPartition(kafka.topic(RUN_EVENTS), partition)]
             evaluation_owner = owners[TopicPartition(kafka.topic(EVALUATION_EVENTS), partition)]
             assert run_owner == evaluation_owner, f"partition {partition} has two writers"

@@ -34,7 +34,6 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -78,17 +77,18 @@ AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 With ``asynchronous_commit`` an event may be told again after a database crash."""
 
 
-ASSIGNORS = (RangePartitionAssignor, RoundRobinPartitionAssignor)
-"""How a group shares partitions among its members: by range first, so that partition *p* of
-every topic a group reads goes to one member (topics of equal partition counts). A consumer
-whose handlers join streams across topics keyed alike (query-api's projection: a run's results
-on the run topic and their evaluations on the evaluation topic, both keyed by the run) then has
-one writer per run, whatever the number of replicas; aiokafka's default, round robin over all
+ASSIGNORS = (RangePartitionAssignor,)
+"""How a group shares partitions among its members: by range, so that partition *p* of every
+topic a group reads goes to one member (topics of equal partition counts). A consumer whose
+handlers join streams across topics keyed alike (query-api's projection: a run's results on the
+run topic and their evaluations on the evaluation topic, both keyed by the run) then has one
+writer per run, whatever the number of replicas; aiokafka's default, round robin over all
 topic-partitions, gave run-events *p* and evaluation-events *p* to different members whenever
-the members did not divide the partitions between them evenly (three partitions a topic: four
-members or more), and two transactions that each missed the other's uncommitted rows left a
-result's document without its evaluation. Round robin second: a member offering only it (a
-rolling upgrade) keeps the group on it until every member offers range."""
+the member count did not divide their distance in that order, and two transactions that each
+missed the other's uncommitted rows left a result's document without its evaluation (ADR 0031).
+Range alone: offering round robin as well (for rolling upgrades) sent groups of three or four
+in-process members into rebalances that did not settle for a minute, in most runs on a fresh
+broker."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
