@@ -3,7 +3,7 @@
 A result's document joins its result (run topic) and its evaluation (evaluation topic), both
 keyed by the run. Two replicas that applied them at once, each in a transaction that missed the
 other's uncommitted rows, left the document without its evaluation, for good. eventkit's
-consumers share partitions by range (``consumer.ASSIGNORS``): partition *p* of both topics goes
+consumers share partitions by range (``consumer.CO_PARTITIONED``): partition *p* of both topics goes
 to one replica. Three replicas on four partitions a topic is a case round robin split; with
 aiokafka's default assignor the same test (then four replicas on three partitions) found results
 without their evaluation in 3 runs of 3 (ADR 0031).

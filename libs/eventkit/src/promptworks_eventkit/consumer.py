@@ -34,6 +34,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -77,18 +78,19 @@ AppliedHook = Callable[[Sequence[ReceivedEvent]], None]
 With ``asynchronous_commit`` an event may be told again after a database crash."""
 
 
-ASSIGNORS = (RangePartitionAssignor,)
-"""How a group shares partitions among its members: by range, so that partition *p* of every
-topic a group reads goes to one member (topics of equal partition counts). A consumer whose
-handlers join streams across topics keyed alike (query-api's projection: a run's results on the
-run topic and their evaluations on the evaluation topic, both keyed by the run) then has one
-writer per run, whatever the number of replicas; aiokafka's default, round robin over all
-topic-partitions, gave run-events *p* and evaluation-events *p* to different members whenever
-the member count did not divide their distance in that order, and two transactions that each
-missed the other's uncommitted rows left a result's document without its evaluation (ADR 0031).
-Range alone: offering round robin as well (for rolling upgrades) sent groups of three or four
-in-process members into rebalances that did not settle for a minute, in most runs on a fresh
-broker."""
+CO_PARTITIONED = (RangePartitionAssignor,)
+"""The assignor of a group whose handlers join streams across topics keyed alike (query-api's
+projection: a run's results on the run topic, their evaluations on the evaluation topic, both
+keyed by the run): by range, partition *p* of every topic goes to one member (topics of equal
+partition counts), so each run has one writer whatever the number of replicas. aiokafka's
+default, round robin over all topic-partitions, gave run-events *p* and evaluation-events *p* to
+different members whenever the member count did not divide their distance in that order, and two
+transactions that each missed the other's uncommitted rows left a result's document without its
+evaluation (ADR 0031). Range alone: offering round robin as well (for rolling upgrades) sent
+groups of three or four in-process members into rebalances that did not settle for a minute, in
+most runs on a fresh broker."""
+SHARED = (RoundRobinPartitionAssignor,)
+"""Every other group's (aiokafka's default): no handler of theirs joins streams across topics."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -125,13 +127,16 @@ class ConsumerRunner:
         fence: Fence | None = None,
         asynchronous_commit: bool = False,
         transaction_settings: Mapping[str, str] | None = None,
+        co_partitioned: bool = False,
     ) -> None:
         """``asynchronous_commit``: only for consumers whose effects are derived data that
         nothing else reads as a source (a read model), never for one that appends events
         (an outbox): see the module's docstring and ADR 0026. ``transaction_settings``:
         PostgreSQL settings for each batch's transaction (``SET LOCAL``), set by the batch's
-        bookkeeping statement rather than by a round trip of their own."""
+        bookkeeping statement rather than by a round trip of their own. ``co_partitioned``:
+        the group's partitions shared by range (``CO_PARTITIONED``)."""
         self.name = name
+        self._assignors = CO_PARTITIONED if co_partitioned else SHARED
         self._transaction_settings = json.dumps(dict(transaction_settings or {}))
         self._fence = fence
         self._checkpoint_statement = checkpoint_statement(fence.TOKEN if fence else "NULL")
@@ -184,7 +189,7 @@ class ConsumerRunner:
             fetch_max_bytes=self._kafka.fetch_max_bytes,
             fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
             max_partition_fetch_bytes=self._kafka.max_partition_fetch_bytes,
-            partition_assignment_strategy=ASSIGNORS,
+            partition_assignment_strategy=self._assignors,
         )
         self._consumer = consumer
         consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))

@@ -48,6 +48,7 @@ class ConsumerSpec:
     fence: Fence | None = None
     asynchronous_commit: bool = False
     transaction_settings: Mapping[str, str] = field(default_factory=dict)
+    co_partitioned: bool = False
 
 
 def _session_itself(session: AsyncSession) -> AsyncSession:
@@ -98,6 +99,7 @@ class Runtime:
         fence: Fence | None = None,
         asynchronous_commit: bool = False,
         transaction_settings: Mapping[str, str] | None = None,
+        co_partitioned: bool = False,
     ) -> None:
         """Runs ``router`` on a consumer group ``name``. Handlers get ``bind(session)``: the
         batch's session itself (read models) or a write-port transaction joined to it
@@ -105,7 +107,8 @@ class Runtime:
         each batch's events once they are committed; ``fence`` guards its checkpoints
         (``fence.py``). ``asynchronous_commit`` (ADR 0026) is for read models only: a consumer
         that appends events (its outbox is read by others) must commit durably.
-        ``transaction_settings``: PostgreSQL settings local to each batch's transaction."""
+        ``transaction_settings``: PostgreSQL settings local to each batch's transaction.
+        ``co_partitioned``: partition *p* of every topic to one member (``ConsumerRunner``)."""
         if asynchronous_commit and bind is not _session_itself:
             raise ValueError(f"consumer {name}: asynchronous commit is for read models only")
         self.consumer_specs.append(
@@ -118,6 +121,7 @@ class Runtime:
                 fence,
                 asynchronous_commit,
                 dict(transaction_settings or {}),
+                co_partitioned,
             )
         )
 
@@ -200,6 +204,7 @@ class Runtime:
                 fence=spec.fence,
                 asynchronous_commit=spec.asynchronous_commit,
                 transaction_settings=spec.transaction_settings,
+                co_partitioned=spec.co_partitioned,
             )
             self.consumers.append(consumer)
             self.spawn(f"consumer-{spec.name}", consumer.run)

@@ -76,6 +76,8 @@ def create_app(settings: ServiceSettings, with_relay: bool = False) -> FastAPI:
         # Derived data, offsets beside it: a batch lost in a crash is projected again (ADR 0026).
         asynchronous_commit=True,
         transaction_settings=TRANSACTION_SETTINGS,  # set with the batch's bookkeeping
+        # A run's results and their evaluations, on two topics, to one replica (ADR 0031).
+        co_partitioned=True,
     )
     runtime_lifespan = lifespan_for(runtime)
     hot = HotReads(settings.database_url.get_secret_value(), settings.db_pool_size)
