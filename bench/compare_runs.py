@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.prompt_list import start_query_api
+from bench.prompt_list import start_query_api, stored_key_headers, wait_serving
 from promptworks_contracts.events import DomainEvent, ResultEvaluated, ResultRecorded, RunCreated
 from promptworks_contracts.values import MetricValue, ModelParameters, ModelRef, TextTemplate
 from promptworks_eventkit.db import asyncpg_dsn
@@ -141,7 +141,11 @@ async def main(cases: int, repetitions: int, requests: int) -> dict[str, Any]:
         params = {"baseline": baseline[0].stream_id()}
         samples = []
         body: dict[str, Any] = {}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        base = f"http://127.0.0.1:{port}"
+        await wait_serving(base)
+        # A key stored in query-api's database, as a real client sends (``bench.prompt_list``).
+        headers = await stored_key_headers(base)
+        async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
             for i in range(-2, requests):
                 started = time.perf_counter()
                 response = await client.get(path, params=params)
