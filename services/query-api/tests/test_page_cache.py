@@ -205,6 +205,35 @@ async def test_a_page_is_served_from_memory_until_a_change_of_its_project_is_pro
 
 
 @pytest.mark.integration
+async def test_another_worker_hears_what_this_one_projected(
+    api: Any, catalog: Any, publisher: Any, settings: Any
+) -> None:
+    """A second worker (its own listener and cache, no consumer) drops the project's pages
+    once the first worker's projection committed a change: the notification crosses
+    processes through PostgreSQL, not through the projecting worker's memory."""
+    other = PageCache(1_000_000)
+    listener = ChangeListener(settings.database_url.get_secret_value(), other)
+    await listener.start()
+    try:
+        key = ("default", f"{RUNS}/{catalog.running.run_id}/results", b"")
+        assert other.keep(key, _page(), other.token("default"))
+        result = ResultRecorded(
+            run_id=catalog.running.run_id,
+            result_id=uuid.uuid4(),
+            case_index=0,
+            repetition=2,
+            output="Hi again",
+            latency_ms=5.0,
+        )
+        await publisher.publish([result])
+        await api.applied(result, publisher.version(result))
+        assert await listener.heard_up_to_now()
+        assert not other.holds(key)
+    finally:
+        await listener.close()
+
+
+@pytest.mark.integration
 async def test_a_deaf_worker_reads_from_postgres_and_keeps_pages_again_once_it_hears(
     api: Any, catalog: Any, eventually: Any
 ) -> None:
