@@ -25,5 +25,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
     );
     return () => { live = false; };
   }, [run, tick]);
-  return { data, failure, loading, reload: () => setTick((n) => n + 1) };
+  const reload = useCallback(() => setTick((n) => n + 1), []); // stable: an effect may depend on it
+  return { data, failure, loading, reload };
 }

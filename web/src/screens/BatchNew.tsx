@@ -1,6 +1,6 @@
 // A batch: versions x models x parameter sets over pasted cases (JSON, JSONL or CSV), with
 // assertions, repetitions and a budget; the calls and the estimated cost are shown before start.
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { Schemas } from "@promptworks/client";
 import { useT } from "../i18n";
 import { asFailure, call } from "../lib/api";
@@ -29,6 +29,14 @@ export function BatchNew({ promptId }: { promptId: string | null }) {
     const { data } = await call(api.GET("/api/v1/providers"));
     return (Array.isArray(data) ? data : []) as Provider[];
   }, [api]);
+  // The estimate's prices come from this list: while it cannot be read (a provider service
+  // restarting, a timeout), every cell would show as unpriced, so it is shown and read again.
+  const providersFailed = providers.failure !== null;
+  useEffect(() => {
+    if (!providersFailed) return;
+    const timer = setTimeout(providers.reload, 2000);
+    return () => clearTimeout(timer);
+  }, [providersFailed, providers.reload]);
   const [picked, setPicked] = useState<string[]>([]);
   const [models, setModels] = useState("mock/echo");
   const [paramSets, setParamSets] = useState('[{"temperature": 0}]');
@@ -96,6 +104,7 @@ export function BatchNew({ promptId }: { promptId: string | null }) {
     <section>
       <h2>{t("batch.new")}</h2>
       {prompts.failure && <FailureBox failure={prompts.failure} retry={prompts.reload} />}
+      {providers.failure && <FailureBox failure={providers.failure} retry={providers.reload} />}
       <GeneralErrors errors={errors} />
       <form className="editor" onSubmit={(e) => { e.preventDefault(); void start(); }}>
         <div className="grid2">
