@@ -167,6 +167,18 @@ async def test_a_rebuilds_switch_drops_every_project(settings: Any) -> None:
         await listener.close()
 
 
+def _result(run_id: uuid.UUID, repetition: int) -> ResultRecorded:
+    """A new result of the catalogue's running run (a change of its project)."""
+    return ResultRecorded(
+        run_id=run_id,
+        result_id=uuid.uuid4(),
+        case_index=0,
+        repetition=repetition,
+        output="Hi",
+        latency_ms=5.0,
+    )
+
+
 def _counts() -> tuple[float, float]:
     return FROM_CACHE._value.get(), FROM_POSTGRES._value.get()
 
@@ -188,14 +200,7 @@ async def test_a_page_is_served_from_memory_until_a_change_of_its_project_is_pro
     assert first == again and first[0] == 200 and first[1]["x-total-count"] == "0"
     assert _counts() == (before[0] + 1, before[1] + 1)  # read once, then served from memory
 
-    result = ResultRecorded(
-        run_id=running.run_id,
-        result_id=uuid.uuid4(),
-        case_index=0,
-        repetition=1,
-        output="Hi",
-        latency_ms=5.0,
-    )
+    result = _result(running.run_id, repetition=1)
     await publisher.publish([result])
     await api.applied(result, publisher.version(result))
     status, headers, body = await _get(api, url)  # at once: the change was heard first
@@ -217,14 +222,7 @@ async def test_another_worker_hears_what_this_one_projected(
     try:
         key = ("default", f"{RUNS}/{catalog.running.run_id}/results", b"")
         assert other.keep(key, _page(), other.token("default"))
-        result = ResultRecorded(
-            run_id=catalog.running.run_id,
-            result_id=uuid.uuid4(),
-            case_index=0,
-            repetition=2,
-            output="Hi again",
-            latency_ms=5.0,
-        )
+        result = _result(catalog.running.run_id, repetition=2)
         await publisher.publish([result])
         await api.applied(result, publisher.version(result))
         assert await listener.heard_up_to_now()
