@@ -72,12 +72,20 @@ async def test_hot_prompt_pages_are_the_routes_answers(api, world, monkeypatch) 
         f"{prompts}?limit=2&offset=1",
         f"{prompts}?offset=1000",
         f"{prompts}?limit=200",
+        f"{prompts}?q=greeting",  # a one-word search (ADR 0032)
+        f"{prompts}?q=Greting&limit=1&offset=1",
+        f"{prompts}?q=%C3%A9t%C3%A9",  # letters, percent-encoded as UTF-8
     ]
     left_to_fastapi = [
         f"{prompts}?limit=201",
         f"{prompts}?archived=all",
         f"{prompts}?sort=name",
-        f"{prompts}?q=greeting",
+        f"{prompts}?q=ann%20lee",  # two words
+        f"{prompts}?q=",
+        f"{prompts}?q=greeting&q=x",
+        f"{prompts}?q=greeting&sort=name",
+        f"{prompts}?q={'x' * 201}",
+        f"{prompts}?q=%FF",  # not UTF-8
         f"{prompts}?tag=nope",
         f"{prompts}?cursor=abc",
         f"{prompts}?limit=1&limit=1",

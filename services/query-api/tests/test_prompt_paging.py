@@ -173,13 +173,14 @@ async def test_the_hot_queries_are_served_by_indexes(
         await eventually(loaded)
         async with engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("VACUUM ANALYZE prompts"))
+            await connection.execute(text("VACUUM ANALYZE prompts, prompt_tokens"))
     finally:
         await engine.dispose()
 
     for params, indexes in (
-        ({"q": "greting"}, ("ix_prompts_words",)),  # one word: the lexicon's matches
-        ({"q": "demo"}, ("ix_prompts_class",)),  # a class's name (no word of a prompt)
+        # One word sorted otherwise than by relevance: the lexicon's matches.
+        ({"q": "greting", "sort": "-updated_at"}, ("ix_prompts_words",)),
+        ({"q": "demo", "sort": "-updated_at"}, ("ix_prompts_class",)),  # a class's name
         ({"q": "ann le"}, ("ix_prompts_search_trgm",)),  # more: each text scored
         ({"tag": "email"}, ("ix_prompts_tag_ids",)),
         ({"label": "staging"}, ("ix_prompts_labels",)),
@@ -199,6 +200,11 @@ async def test_the_hot_queries_are_served_by_indexes(
         rows = await raw.driver_connection.fetch(f"EXPLAIN {first.sql}", *first.args(params))
     first_page = "\n".join(row[0] for row in rows)
     assert "ix_prompts_active_updated_at" in first_page, first_page
+    # One word by relevance: each matched word's (and class's) first prompts in index order.
+    for q in ("greting", "demo"):
+        for plan in await search_plans(api, q):
+            assert "ix_prompt_tokens_rank" in plan, plan
+            assert "Seq Scan on prompt" not in plan and "Bitmap" not in plan, plan
     by_label = await plans(api, f"{PROMPTS}/{world.greeting.prompt_id}", {"label": "production"})
     assert len(by_label) == 1, "fetch by label is ONE query"
     for index in ("prompts_pkey", "prompt_labels_pkey", "uq_prompt_versions_prompt_number"):
@@ -206,3 +212,29 @@ async def test_the_hot_queries_are_served_by_indexes(
     # Classes and tags are a few hundred rows: scanning them is the planner's right call.
     for big in ("prompts", "prompt_versions", "prompt_labels"):
         assert f"Seq Scan on {big} " not in by_label[0], by_label[0]
+
+
+async def search_plans(api: Any, q: str) -> list[str]:
+    """The plans of a one-word search's page and count (``queries.prompt_search``) as they run
+    on the hot pool: prepared, with the tokens the query matches."""
+    from query_api.projections.prompt_tokens import class_token
+    from query_api.queries.prompt_filters import matched
+    from query_api.queries.prompt_search import count_statement, page_statement
+
+    reads = api.app.state.hot_reads
+    found = await matched(reads.rows, "default", q, 65)
+    assert found, q
+    params = {
+        "project": "default",
+        "tokens": [key if kind == "w" else class_token(key) for kind, key, _ in found],
+        "scores": [score for _, _, score in found],
+        "exact": q,
+        "reach": 51,
+        "limit": 51,
+        "offset": 0,
+    }
+    plans = []
+    for statement in (page_statement("false", len(found) == 1), count_statement("false", False)):
+        rows = await reads.rows(statement.explained(), params)
+        plans.append("\n".join(row[0] for row in rows))
+    return plans

@@ -66,6 +66,12 @@ class Prepared:
     def args(self, params: dict[str, Any]) -> list[Any]:
         return [params[n] if n in params else self._compiled[n] for n in self._names]
 
+    def explained(self) -> Prepared:
+        """The same statement under ``EXPLAIN`` (its plan as it runs, same parameters)."""
+        copy = Prepared.__new__(Prepared)
+        copy.sql, copy._names, copy._compiled = "EXPLAIN " + self.sql, self._names, self._compiled
+        return copy
+
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
     def get_reset_query(self) -> str:

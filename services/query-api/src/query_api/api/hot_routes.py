@@ -37,7 +37,7 @@ from query_api.hot_reads import HotReads
 from query_api.pages.cache import CachedPage, PageCache
 from query_api.pages.listener import ChangeListener
 from query_api.pages.metrics import FROM_CACHE, FROM_POSTGRES
-from query_api.queries import prompt_list, run_documents
+from query_api.queries import prompt_list, prompt_search, run_documents
 from query_api.queries import runs as queries
 from query_api.queries.prompt_filters import PromptFilters
 from query_api.queries.run_filters import DEFAULT_SORT
@@ -58,23 +58,35 @@ _PRE_READ = "hot_result_page"
 """The scope's state key of a results page's run read here, for the route."""
 
 ResultRead = tuple[queries.RunForResults | None, tuple[int, str] | None]
+_Query = tuple[int, int, str | None]
+"""A hot query: limit, offset and the prompt list's one-word search (or None)."""
 
 
-def _paging(scope: Scope, limits: tuple[int, int]) -> tuple[int, int] | None:
-    """``(limit, offset)`` when the query holds nothing but them, each once, as digits in
-    range; None otherwise (FastAPI then parses, refuses or serves the rest)."""
+def _paging(scope: Scope, limits: tuple[int, int], search: bool = False) -> _Query | None:
+    """``(limit, offset, q)`` when the query holds nothing but them, each once: the first two
+    as digits in range, ``q`` (where ``search``) as letters and digits (a one-word search);
+    None otherwise (FastAPI then parses, refuses or serves the rest)."""
     default_limit, max_limit = limits
     values = {"limit": default_limit, "offset": 0}
+    q = None
     seen = set()
+    # Parsed as Starlette parses it for FastAPI (percent escapes as UTF-8).
     for name, raw in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
-        if name not in values or name in seen or _DIGITS.fullmatch(raw) is None:
+        if name in seen:
             return None
         seen.add(name)
-        values[name] = int(raw)
+        if search and name == "q":
+            if not raw.isalnum() or len(raw) > prompts.Q_MAX_LENGTH:
+                return None
+            q = raw
+        elif name not in values or _DIGITS.fullmatch(raw) is None:
+            return None
+        else:
+            values[name] = int(raw)
     limit, offset = values["limit"], values["offset"]
     if not 1 <= limit <= max_limit or offset > MAX_INT32:
         return None
-    return limit, offset
+    return limit, offset, q
 
 
 async def result_page(
@@ -152,10 +164,10 @@ class HotRoutes:
             template, limits, run_id = RESULTS, paging.RESULTS_LIMIT, UUID(matched.group(1))
         else:
             return None
-        page = _paging(scope, limits)
+        page = _paging(scope, limits, search=template == PROMPTS)
         if page is None:
             return None
-        limit, first = page
+        limit, first, q = page
         reads: HotReads = self._api.state.hot_reads
         if run_id is not None:
             answer = await _results(scope, self._api.state, reads, project, run_id, limit, first)
@@ -166,10 +178,17 @@ class HotRoutes:
                 reads, project, filters, DEFAULT_SORT, limit, first
             )
             answer = paging.page_response(Request(scope), "runs", first, count, total, body)
-        else:
+        elif q is None:
             # ``list_prompts`` unfiltered, by its default sort, archived prompts hidden.
             found = await prompt_list.hot_page(reads, PromptFilters(project), None, limit, first)
             answer = prompts.page_response(Request(scope), found)
+        else:
+            # ``list_prompts`` searching one word by relevance (None: a query for its path).
+            search = PromptFilters(project, q=q)
+            searched = await prompt_search.relevance_page(reads, search, limit, first, None)
+            if searched is None:
+                return None
+            answer = prompts.page_response(Request(scope), searched)
         if answer is not None:
             scope["route"] = self._routes[template]
         return answer

@@ -22,7 +22,7 @@ from query_api.api.deps import (
 )
 from query_api.api.ownership import owned
 from query_api.hot_reads import HotReads
-from query_api.queries import diff, history, prompt_list, prompt_reads, render
+from query_api.queries import diff, history, prompt_list, prompt_reads, prompt_search, render
 from query_api.queries.prompt_docs import LATEST
 from query_api.schemas.prompts import (
     DiffOut,
@@ -41,6 +41,7 @@ OWNED = [owned(prompts, "prompt_id", "prompt")]
 the by-label fetch applications make at run time stays ONE query)."""
 
 PromptId = Annotated[UUID, Path(description="The prompt's id")]
+Q_MAX_LENGTH = 200
 _LABEL = re.compile(LABEL_PATTERN)
 
 
@@ -55,7 +56,7 @@ async def list_prompts(
     request: Request,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Fuzzy search on name, author and class name"),
+        Query(max_length=Q_MAX_LENGTH, description="Fuzzy search on name, author and class name"),
     ] = None,
     class_id: Annotated[UUID | None, Query(description="Only prompts of this class")] = None,
     class_name: Annotated[str | None, Query(max_length=200, description="Class, by name")] = None,
@@ -92,11 +93,15 @@ async def list_prompts(
         archived=archived,
     )
     prompt_list.check_sort(sort)
+    reads: HotReads = request.app.state.hot_reads
+    page: prompt_list.Page | None = None
     if prompt_list.hot(filters, sort, cursor):
         # The first pages of the catalogue: one statement on the hot pool (queries.prompt_list).
-        reads: HotReads = request.app.state.hot_reads
         page = await prompt_list.hot_page(reads, filters, sort, limit, offset)
-    else:
+    elif prompt_search.applies(filters, sort):
+        # A one-word search by relevance, in index order (queries.prompt_search).
+        page = await prompt_search.relevance_page(reads, filters, limit, offset, cursor)
+    if page is None:
         async with read_snapshot(request) as session:
             page = await prompt_list.list_prompts(session, filters, sort, limit, offset, cursor)
     return page_response(request, page)

@@ -20,6 +20,8 @@ rows visible; a prompt batch rendering later waits for it and sees the new names
 arriving after the prompts that use them re-render those prompts, so no order of arrival
 leaves a stale name behind.
 
+The same step keeps each touched prompt's search tokens (``prompt_tokens``, ADR 0032).
+
 Created and edited prompts also add their words to ``prompt_words`` (the search lexicon), and
 a batch whose edits may drop words (a name or author changed) deletes, after its handlers, those
 of the edited prompts' previous words that no prompt has any more (``forget_words``: a probe
@@ -60,7 +62,7 @@ from promptworks_contracts.events import (
     PromptVersionCreated,
 )
 from promptworks_eventkit.messages import ReceivedEvent
-from query_api.projections import prompt_json
+from query_api.projections import prompt_json, prompt_tokens
 from query_api.projections._util import any_of
 from query_api.tables import (
     prompt_classes,
@@ -201,9 +203,9 @@ async def before_handlers(session: AsyncSession, batch: Touched) -> None:
 
 
 async def render_batch(session: AsyncSession, batch: Touched) -> None:
-    """After a batch's handlers: the documents it touched (see the module), the words of its
-    created and edited prompts, and its edits' words no prompt has any more. A batch that needs
-    the lock exclusively holds it already (``before_handlers``)."""
+    """After a batch's handlers: the documents it touched (see the module), its prompts' search
+    tokens, the words of its created and edited prompts, and its edits' words no prompt has any
+    more. A batch that needs the lock exclusively holds it already (``before_handlers``)."""
     where = [
         *([any_of(p.prompt_id, list(batch.prompts))] if batch.prompts else []),
         *([any_of(p.class_id, list(batch.classes))] if batch.classes else []),
@@ -214,6 +216,7 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
     if not batch.exclusive:
         await session.execute(_SHARED)
     await session.execute(render_statement(or_(*where)))
+    await prompt_tokens.index_batch(session, list(batch.prompts), list(batch.learned))
     if batch.learned:
         await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
     if batch.previous_words:
@@ -221,13 +224,14 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
 
 
 async def render_all(session: AsyncSession) -> None:
-    """Every prompt's document, and the search lexicon made again from every prompt's words:
-    what ``render_batch`` leaves after a replay whose batches did not render
+    """Every prompt's document and search tokens, and the search lexicon made again from every
+    prompt's words: what ``render_batch`` leaves after a replay whose batches did not render
     (``build_router(render_documents=False)``; the rebuild's single writer of a new schema).
     The lexicon ``render_batch`` keeps is the words the prompts have (a prompt's words change
     only when it is created or edited: such a batch learns them, and forgets its edits' words
     no prompt has any more; prompts are never deleted), so it is made from them, whatever
     batches of the replay rendered on their own."""
     await session.execute(render_statement(true()))
+    await prompt_tokens.index_all(session)
     await session.execute(delete(prompt_words))
     await session.execute(learn_words(true()))

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Select,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -36,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.projects import DEFAULT_PROJECT
+from query_api.hot_reads import Prepared, fetch_in
 from query_api.projections._util import any_of
 from query_api.queries.prompt_docs import LATEST
 from query_api.tables import prompt_classes, prompt_tags, prompt_words, prompts
@@ -116,7 +119,7 @@ def _pattern(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _matches(field: Any, term: str, pattern: str) -> ColumnElement[bool]:
+def _matches(field: Any, term: Any, pattern: Any) -> ColumnElement[bool]:
     # The substring test first: it is cheap, and settles most matches before word similarity.
     return or_(field.ilike(pattern), field.op("%>")(term))
 
@@ -133,6 +136,46 @@ MAX_WORDS = 1000
 """Beyond this many matching words (a query of a letter or two) the lexicon's arrays would be
 bigger than scoring each prompt's text: the query takes the general path."""
 
+Matched = list[tuple[str, str, float]]
+"""(kind, key, score): a class (``c``, its id) or a lexicon word (``w``) the query matches."""
+
+
+async def matched(run: Any, project: str, term: str, words: int) -> Matched:
+    """The project's classes and at most ``words`` lexicon words that match ``term``, with
+    their scores, in one statement; ``run(statement, params)`` runs it (a session's
+    ``fetch_in`` or the hot pool's ``rows``)."""
+    params = {
+        "project": project,
+        "term": term,
+        "word_term": term.lower(),
+        "pattern": _pattern(term),
+        "words": words,
+    }
+    return [(kind, key, score) for kind, key, score in await run(_matched(), params)]
+
+
+@cache
+def _matched() -> Prepared:
+    term, pattern = bindparam("term", type_=Text), bindparam("pattern", type_=Text)
+    word_term = bindparam("word_term", type_=Text)
+    project = bindparam("project", type_=Text)
+    w = prompt_words.c
+    classes = select(
+        literal("c").label("kind"),
+        cast(c.class_id, Text).label("key"),
+        _score(c.name, term, pattern).label("score"),
+    ).where(c.project_id == project, _matches(c.name, term, pattern))
+    words = (
+        select(
+            literal("w").label("kind"),
+            w.word.label("key"),
+            _score(w.word, word_term, pattern).label("score"),
+        )
+        .where(_matches(w.word, word_term, pattern))
+        .limit(bindparam("words", type_=BigInteger))
+    )
+    return Prepared(union_all(classes, words))
+
 
 async def find(session: AsyncSession, project: str, term: str) -> Search:
     """The lexicon (``prompt_words``) and the project's classes that match ``term``, with their
@@ -140,47 +183,30 @@ async def find(session: AsyncSession, project: str, term: str) -> Search:
     (``ix_prompts_words``: no prompt is scored on its own), else prompts whose text matches
     (``ix_prompts_search_trgm``, each match scored). A substring scores 1, anything else its
     word similarity; a prompt scores the best of its words (or text) and its class."""
-    pattern = _pattern(term)
     one_word = term.isalnum()
-    w, classes = prompt_words.c, prompt_classes_scored(project, term, pattern)
-    parts = [classes]
-    if one_word:
-        words = (
-            select(
-                literal("w").label("kind"),
-                w.word.label("key"),
-                _score(w.word, term, pattern).label("score"),
-            )
-            .where(_matches(w.word, term.lower(), pattern))
-            .limit(MAX_WORDS + 1)
-        )
-        parts.append(words)
-    rows = (await session.execute(union_all(*parts))).all()
+    rows = await matched(
+        lambda statement, params: fetch_in(session, statement, params),
+        project,
+        term,
+        MAX_WORDS + 1 if one_word else 0,
+    )
     by_class = [(UUID(key), score) for kind, key, score in rows if kind == "c"]
     by_word = [(key, score) for kind, key, score in rows if kind == "w"]
     class_ids = [key for key, _ in by_class]
     class_score = _tiers(p.class_id, by_class, lambda column, keys: any_of(column, keys))
     if one_word and len(by_word) <= MAX_WORDS:
-        matched = [word for word, _ in by_word]
-        text_match = p.words.overlap(matched) if matched else false()
+        found = [word for word, _ in by_word]
+        text_match = p.words.overlap(found) if found else false()
         text_score = _tiers(p.words, by_word, lambda column, keys: column.overlap(keys))
     else:
+        pattern = _pattern(term)
         text_match = _matches(p.search, term, pattern)
         text_score = _score(p.search, term, pattern)
     match = or_(text_match, any_of(p.class_id, class_ids)) if class_ids else text_match
     return Search(match, func.greatest(text_score, class_score))
 
 
-def prompt_classes_scored(project: str, term: str, pattern: str) -> Select[str, str, float]:
-    """The project's classes that match, as (kind, key, score) rows like the lexicon's."""
-    return select(
-        literal("c").label("kind"),
-        cast(c.class_id, Text).label("key"),
-        _score(c.name, term, pattern).label("score"),
-    ).where(c.project_id == project, _matches(c.name, term, pattern))
-
-
-def _score(field: Any, term: str, pattern: str) -> ColumnElement[float]:
+def _score(field: Any, term: Any, pattern: Any) -> ColumnElement[float]:
     return case(
         (field.ilike(pattern), literal(1.0)),
         else_=func.coalesce(func.word_similarity(term, field), 0.0),

@@ -42,7 +42,17 @@ d = prompt_documents.c
 SORTS = ("updated_at", "-updated_at", "created_at", "-created_at", "name", "-name")
 RELEVANCE = "relevance"
 
-__all__ = ["SORTS", "Page", "PromptFilters", "check_sort", "hot", "hot_page", "list_prompts"]
+__all__ = [
+    "RELEVANCE",
+    "SORTS",
+    "Page",
+    "PromptFilters",
+    "check_sort",
+    "hot",
+    "hot_page",
+    "list_prompts",
+    "start_offset",
+]
 
 
 def check_sort(sort: str | None) -> None:
@@ -163,12 +173,8 @@ async def list_prompts(
 ) -> Page:
     sort = sort or (RELEVANCE if filters.term else "-updated_at")
     after: ColumnElement[bool] = true()
-    if cursor is not None:
-        if offset:
-            raise DomainError(
-                "give offset or cursor, not both", field="offset", rule="cursor_and_offset"
-            )
-        position = cursors.decode(cursor, sort, filters.fingerprint(), "_at" in sort)
+    position = _position(sort, filters, offset, cursor)
+    if position is not None:
         if position.offset is not None:
             offset = position.offset
         else:
@@ -208,6 +214,36 @@ async def list_prompts(
             position = cursors.Cursor(sort, filters.fingerprint(), key=last.k0, last_id=last.k1)
         next_cursor = cursors.encode(position)
     return Page(total, [row.document for row in rows], next_cursor)
+
+
+def _position(
+    sort: str, filters: PromptFilters, offset: int, cursor: str | None
+) -> cursors.Cursor | None:
+    """The cursor's position (a 422 if it is foreign, or given with an offset)."""
+    if cursor is None:
+        return None
+    if offset:
+        raise DomainError(
+            "give offset or cursor, not both", field="offset", rule="cursor_and_offset"
+        )
+    position = cursors.decode(cursor, sort, filters.fingerprint(), "_at" in sort)
+    if (sort == RELEVANCE) != (position.offset is not None):
+        # Only a forged cursor: relevance pages by offset, every other sort by key.
+        raise DomainError(
+            "malformed cursor: pass the X-Next-Cursor of the previous page",
+            field="cursor",
+            rule="invalid_cursor",
+        )
+    return position
+
+
+def start_offset(sort: str, filters: PromptFilters, offset: int, cursor: str | None) -> int:
+    """Where a page sorted by ``sort`` (relevance: an offset cursor) starts."""
+    position = _position(sort, filters, offset, cursor)
+    if position is None:
+        return offset
+    assert position.offset is not None  # checked by _position
+    return position.offset
 
 
 async def _count(session: AsyncSession, filters: PromptFilters, where: Any) -> int:

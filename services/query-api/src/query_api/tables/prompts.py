@@ -20,7 +20,9 @@ Invariants:
   included (ADR 0027): lists pass it on instead of building it per read.
 - ``prompts.search`` (name and author, generated) is what fuzzy search scores; one trigram
   index serves both fields. ``prompts.words`` (its words, generated) and ``prompt_words`` (every
-  word seen) serve one-word queries without scoring each prompt (ADR 0027).
+  word seen) serve one-word queries without scoring each prompt (ADR 0027); ``prompt_tokens``
+  (each prompt once per word and for its class, with its ranking keys) serves their best
+  matches in index order (ADR 0032).
 """
 
 from __future__ import annotations
@@ -135,6 +137,48 @@ prompt_words = Table(
 it matches lead to the prompts through ``ix_prompts_words``. A word an edit leaves to no prompt
 is deleted (``projections.prompt_documents.forget_words``)."""
 
+prompt_tokens = Table(
+    "prompt_tokens",
+    metadata,
+    Column("prompt_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "token",
+        Text,
+        nullable=False,
+        comment="one of the prompt's words (prompts.words), or 'c:' and its class id",
+    ),
+    project_column(),
+    Column("archived", Boolean, nullable=False),
+    Column("name_is_token", Boolean, nullable=False, comment="lower(name) = token"),
+    Column("name_length", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("prompt_id", "token"),
+    comment="Each prompt once per word of its name and author and once for its class, with "
+    "its relevance ranking keys: the search's best matches in index order (ADR 0032)",
+    # Autovacuum sooner than by default (20 % of the rows): the page's count is an index-only
+    # scan, which reads the table for every row on a page vacuum has not marked all-visible.
+    postgresql_with={
+        "autovacuum_vacuum_scale_factor": "0.02",
+        "autovacuum_vacuum_insert_scale_factor": "0.02",
+    },
+)
+"""A one-word search's best matches without scoring each matching prompt: the words and classes
+the query matches (``prompt_words``, ``prompt_classes``) become tokens, and each token's
+prompts are read in relevance order (within a token every prompt scores the same) from
+``ix_prompt_tokens_rank``, ``offset + limit`` of them at most (``queries.prompt_search``).
+Kept by the projection with each prompt's document (``projections.prompt_tokens``)."""
+t_ = prompt_tokens.c
+Index(
+    "ix_prompt_tokens_rank",
+    t_.project_id,
+    t_.token,
+    t_.archived,
+    t_.name_is_token.desc(),
+    t_.name_length,
+    t_.updated_at.desc(),
+    t_.prompt_id.desc(),
+)
+
 prompt_versions = Table(
     "prompt_versions",
     metadata,
@@ -230,6 +274,7 @@ PROMPT_READ_MODEL_TABLES = (
     prompts,
     prompt_documents,
     prompt_words,
+    prompt_tokens,
     prompt_versions,
     prompt_labels,
     prompt_history,
