@@ -149,7 +149,7 @@ async def wait_projected(database_url: str, events: int, started: float) -> floa
                 # What autovacuum does within a minute of a bulk load: fresh planner statistics.
                 await connection.execute(
                     "VACUUM (ANALYZE) prompts, prompt_versions, prompt_labels, prompt_documents, "
-                    "prompt_words"
+                    "prompt_tokens, prompt_words"
                 )
                 return elapsed
             await asyncio.sleep(0.25)

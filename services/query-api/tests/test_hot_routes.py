@@ -41,8 +41,13 @@ async def test_hot_pages_are_the_routes_answers_byte_for_byte(api, catalog, monk
         f"{RUNS}?limit=2&offset=1",
         f"{RUNS}?offset=100",
         f"{RUNS}?limit=200",
+        f"{RUNS}/{done}",  # one run, as a progress view polls it
+        f"{RUNS}/{running}",
     ]
     left_to_fastapi = [
+        f"{RUNS}/{uuid.uuid4()}",  # no such run: the route's 404
+        f"{RUNS}/{str(running).upper()}",
+        f"{RUNS}/{running}?x=1",
         f"{RUNS}/{uuid.uuid4()}/results",  # no such run: the route's 404
         f"{RUNS}/{str(done).upper()}/results",  # not the canonical spelling
         f"{results}?limit=0",

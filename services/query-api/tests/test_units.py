@@ -410,13 +410,14 @@ def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
     serialised (``_model_json``, ``_model_document``: as before) on edge values: floats of
     every magnitude and bit pattern and non-finite ones, strings with quotes, escapes, control
     characters and non-ASCII text, times with and without microseconds, every reason field.
-    What it declines (judgements, output checks, a cost, an int for a float, keys in another
-    order, a lone surrogate) the models write."""
+    What it declines (judgements, output checks, an int for a float, keys in another order, a
+    lone surrogate) the models write."""
     import random
 
     from promptworks_contracts.values import AssertionFailure
     from query_api.projections.result_documents import _model_document, _model_json
     from query_api.projections.result_json import document_json, evaluated_json
+    from query_api.schemas.runs import money_out
 
     chosen = random.Random(7)
     floats = [0.0, -0.0, 1.0, 0.1 + 0.2, 1e-300, 5e-324, 1e16, 1e22, 123456789.125, -2.5e-7]
@@ -425,6 +426,10 @@ def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
     floats += [struct.unpack("d", chosen.randbytes(8))[0] for _ in range(400)]
     texts = ['says "no"', "a\\b", "tab\there\nnew\rline", "\x00\x01\x1f\x7f", "准确 ✓ 🙂"]
     texts += ["\u2028\u2029", "</script>", "", "a" * 300]
+    # Amounts as a run's cost is stored (numeric(24, 12)) in every spelling a sum can take.
+    amounts = ["0", "0E-12", "0.000000000000", "0.001250000000", "1E+2", "100.000000000000"]
+    amounts += ["123456789012.123456789012", "0.000000000001", "7.5"]
+    costs = [None, *(money_out(Decimal(a), c) for a in amounts for c in ("USD", "CNY"))]
     for index, value in enumerate(floats):
         text = texts[index % len(texts)]
         metrics = [
@@ -462,9 +467,10 @@ def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
             "cached": index % 5 == 0,
         }
         at = datetime(2026, 11, 30, 4, 5, 6, [0, 120000, 1, 999999][index % 4], tzinfo=UTC)
-        document = document_json(row, at, None, evaluated)
+        cost = costs[index % len(costs)]
+        document = document_json(row, at, cost, evaluated)
         assert document is not None
-        assert document == _model_document(row, at, None, evaluated), (value, text)
+        assert document == _model_document(row, at, cost, evaluated), (value, text, cost)
     plain = {"metrics": [], "passed": None, "score": None, "reasons": [], "judgements": []}
     reason = AssertionFailure(name="n", type="t").model_dump(mode="json")
     for declined in (
@@ -478,10 +484,6 @@ def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
         {**plain, "metrics": [{"name": "\ud800", "value": None, "passed": None, "detail": None}]},
     ):
         assert evaluated_json({"output_checks": None, **declined}) is None
-    from query_api.schemas.runs import MoneyOut
-
-    cost = MoneyOut(amount="0.5", currency="USD")
-    assert document_json(row, at, cost, {**plain, "output_checks": None}) is None
     assert (
         document_json({**row, "latency_ms": 3}, at, None, {**plain, "output_checks": None}) is None
     )

@@ -4,14 +4,16 @@ A page of a run's results, the run list's and the prompt list's first pages cost
 0.5-0.9 ms of CPU each in-process, and half or more of it is not the page: FastAPI matching
 the route, solving its dependencies and validating each query parameter, per request. Their
 plain shapes (no filter, sort or cursor; ``limit`` and ``offset`` alone, each once, as plain
-digits in range) are answered here, innermost of the middleware (the edge, the key and its
-project have run), with the routes' own code: the same statement (``HotReads``), the same
-ownership check (``ownership.owner_of``), the same response and headers
-(``paging.page_response``, ``prompts.page_response``): the same bytes. Anything else (another
-parameter, a value FastAPI would refuse or parse otherwise, a run that does not exist or is
-another project's, a page the one statement cannot answer) goes on to FastAPI as before; the
-results page's run, already read, goes with it (``result_page``). ``scope["route"]`` is set
-to the route FastAPI would have chosen: the HTTP metrics and traces name the same template.
+digits in range; for the prompt list also a one-word ``q``, ADR 0032), and one run without a
+query string (what a progress view polls), are answered here, innermost of the middleware
+(the edge, the key and its project have run), with the routes' own code: the same statement
+(``HotReads``), the same ownership check (``ownership.owner_of``), the same response and
+headers (``paging.page_response``, ``prompts.page_response``, ``run_response``): the same
+bytes. Anything else (another parameter, a value FastAPI would refuse or parse otherwise, a
+run that does not exist or is another project's, a page the one statement cannot answer) goes
+on to FastAPI as before; the results page's run, already read, goes with it
+(``result_page``). ``scope["route"]`` is set to the route FastAPI would have chosen: the HTTP
+metrics and traces name the same template.
 
 Each answer is kept in the worker's ``PageCache`` (ADR 0030) and served from it to the same
 project's same URL until that project's models change; before serving a kept page the
@@ -44,15 +46,16 @@ from query_api.queries.run_filters import DEFAULT_SORT
 from query_api.tables import runs
 
 RUNS = "/test_prompt"
-RESULTS = RUNS + "/{run_id}/results"
+RUN = RUNS + "/{run_id}"
+RESULTS = RUN + "/results"
 PROMPTS = "/prompts"
 """The routes' templates in their routers (``routers``), as FastAPI names them in the scope."""
 _RUNS_PATH = API_PREFIX + RUNS
 _PROMPTS_PATH = API_PREFIX + PROMPTS
-_RESULTS_PATH = re.compile(
-    re.escape(_RUNS_PATH)
-    + r"/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/results"
+_RUN_PATH = re.compile(
+    re.escape(_RUNS_PATH) + r"/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 )
+_RESULTS_PATH = re.compile(_RUN_PATH.pattern + "/results")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _PRE_READ = "hot_result_page"
 """The scope's state key of a results page's run read here, for the route."""
@@ -100,6 +103,11 @@ async def result_page(
     return await queries.hot_result_page(reads, run_id, limit, first)
 
 
+def run_response(body: str) -> Response:
+    """A run's document as ``get_run`` answers it."""
+    return Response(body.encode(), media_type="application/json")
+
+
 def answered_results(
     request: Request, limit: int, first: int, answered: tuple[int, str]
 ) -> Response:
@@ -121,7 +129,7 @@ class HotRoutes:
             for route in router.routes
             if isinstance(route, APIRoute) and "GET" in (route.methods or ())
         }
-        assert {RUNS, RESULTS, PROMPTS} <= self._routes.keys(), "the hot routes moved"
+        assert {RUNS, RUN, RESULTS, PROMPTS} <= self._routes.keys(), "the hot routes moved"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -156,6 +164,8 @@ class HotRoutes:
 
     async def _read(self, scope: Scope, path: str, project: str) -> Response | None:
         run_id: UUID | None = None
+        if (one := _RUN_PATH.fullmatch(path)) is not None:
+            return await self._run(scope, project, UUID(one.group(1)))
         if path == _RUNS_PATH:
             template, limits = RUNS, paging.RUNS_LIMIT
         elif path == _PROMPTS_PATH:
@@ -193,10 +203,25 @@ class HotRoutes:
             scope["route"] = self._routes[template]
         return answer
 
+    async def _run(self, scope: Scope, project: str, run_id: UUID) -> Response | None:
+        """``get_run``, without a query string; None (the route's 404) for a run the project
+        does not have."""
+        if scope["query_string"]:
+            return None
+        body = await run_documents.one(self._api.state.hot_reads, project, run_id)
+        if body is None:
+            return None
+        scope["route"] = self._routes[RUN]
+        return run_response(body)
+
 
 def _template_of(path: str) -> str:
     """The route template of a hot path (one ``_read`` answered)."""
-    return RUNS if path == _RUNS_PATH else PROMPTS if path == _PROMPTS_PATH else RESULTS
+    if path == _RUNS_PATH:
+        return RUNS
+    if path == _PROMPTS_PATH:
+        return PROMPTS
+    return RUN if _RUN_PATH.fullmatch(path) else RESULTS
 
 
 def _cached(answer: Response | None) -> CachedPage | None:

@@ -18,7 +18,6 @@ from query_api.api import hot_routes, paging
 from query_api.api.deps import (
     CURSOR_HEADERS,
     Project,
-    ReadSession,
     Settings,
     Writes,
     read_snapshot,
@@ -81,11 +80,12 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunOut, summary="One test run")
-async def get_run(session: ReadSession, run_id: RunId) -> RunOut:
-    run = await queries.get_run(session, run_id)
-    if run is None:
+async def get_run(request: Request, project: Project, run_id: RunId) -> Response:
+    """The run as the list shows it (``run_documents``: its JSON built by PostgreSQL)."""
+    body = await run_documents.one(request.app.state.hot_reads, project, run_id)
+    if body is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
-    return run
+    return hot_routes.run_response(body)
 
 
 @router.get(

@@ -13,8 +13,10 @@ what this module therefore checks before writing (declining with None):
   ``1``) and an int field an int; both write floats alike, non-finite ones as ``null``;
 - strings escaped alike (both RFC 8259, non-ASCII unescaped); a lone surrogate, which orjson
   refuses, declines;
-- no judgements, no output checks and no cost (their models are not compared here: most
-  results have none of them);
+- no judgements and no output checks (their models are not compared here: most results have
+  none of them);
+- a cost as ``MoneyOut`` has it (its amount canonical, ``money_out``), written as pydantic
+  writes a ``Decimal``: its ``str``;
 - ``created_at`` aware, in UTC: pydantic writes ``Z``, as ``OPT_UTC_Z`` does.
 
 ``test_units`` compares the two on edge values (floats of every magnitude and bit pattern,
@@ -71,7 +73,7 @@ def document_json(
 ) -> str | None:
     """A whole document (``result_documents.render``'s fields), or None where the models must
     write it."""
-    if cost is not None or row["latency_ms"].__class__ is not float:
+    if row["latency_ms"].__class__ is not float:
         return None
     if row["cached"].__class__ is not bool or any(row[name].__class__ is not int for name in INTS):
         return None
@@ -93,7 +95,9 @@ def document_json(
                 "finish_reason": row["finish_reason"],
                 "error": row["error"],
                 "created_at": created_at,
-                "cost": None,
+                "cost": None
+                if cost is None
+                else {"amount": str(cost.amount), "currency": cost.currency},
                 "cached": row["cached"],
             },
             option=orjson.OPT_UTC_Z,

@@ -196,3 +196,19 @@ async def page(
     found = await reads.row(statement(present, sort), params)
     assert found is not None  # an aggregate: always one row
     return int(found["total"]), int(found["count"]), str(found["body"])
+
+
+@cache
+def _one() -> Prepared:
+    r = runs.c
+    found = select(cast(document(runs), Text)).where(
+        r.run_id == bindparam("run_id", type_=r.run_id.type), r.project_id == bindparam("project")
+    )
+    return Prepared(found)
+
+
+async def one(reads: HotReads, project: str, run_id: Any) -> str | None:
+    """One run's document (``GET /test_prompt/{id}``), or None when the project has no such
+    run. The same JSON as the run's item in the list, read in one statement."""
+    found = await reads.row(_one(), {"project": project, "run_id": run_id})
+    return None if found is None else str(found[0])
