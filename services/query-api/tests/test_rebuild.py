@@ -330,8 +330,8 @@ async def test_rebuild_switches_to_identical_models_while_serving(
 async def test_one_process_renders_the_catalogue_beside_the_runs(
     serve, settings, publisher, catalog_class, world_class
 ) -> None:
-    """One process replays the prompt topic and the runs: the prompt documents and the lexicon
-    are rendered while the run topic is replayed (the prompt partitions paused meanwhile), on
+    """One process replays the prompt topic and the runs: the prompt documents, search tokens
+    and the lexicon are rendered while the run topic is replayed (the prompt partitions paused meanwhile), on
     a connection of their own; the models equal the live ones row for row."""
     catalog, world = catalog_class.build(), world_class.build()
     async with serve(settings) as api:
@@ -348,6 +348,7 @@ async def test_one_process_renders_the_catalogue_beside_the_runs(
 
 COMPARED = (
     "prompt_documents",
+    "prompt_tokens",
     "prompt_words",
     "prompts",
     "prompt_history",
