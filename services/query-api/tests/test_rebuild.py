@@ -331,8 +331,8 @@ async def test_one_process_renders_the_catalogue_beside_the_runs(
     serve, settings, publisher, catalog_class, world_class
 ) -> None:
     """One process replays the prompt topic and the runs: the prompt documents, search tokens
-    and the lexicon are rendered while the run topic is replayed (the prompt partitions paused meanwhile), on
-    a connection of their own; the models equal the live ones row for row."""
+    and the lexicon are rendered while the run topic is replayed (the prompt partitions paused
+    meanwhile), on a connection of their own; the models equal the live ones row for row."""
     catalog, world = catalog_class.build(), world_class.build()
     async with serve(settings) as api:
         await catalog.publish(publisher, api)

@@ -81,7 +81,7 @@ async def list_runs(
 
 @router.get("/{run_id}", response_model=RunOut, summary="One test run")
 async def get_run(request: Request, project: Project, run_id: RunId) -> Response:
-    """The run as the list shows it (``run_documents``: its JSON built by PostgreSQL)."""
+    # The run's item of the list (run_documents: its JSON built by PostgreSQL, ADR 0029).
     body = await run_documents.one(request.app.state.hot_reads, project, run_id)
     if body is None:
         raise NotFoundError(f"test run {run_id} does not exist", field="run_id")
