@@ -238,3 +238,52 @@ async def test_a_database_the_previous_release_migrated_upgrades_to_head(databas
             assert "origin" in await columns(connection, "prompt_versions")
     finally:
         await engine.dispose()
+
+
+async def test_0022_makes_the_search_tokens_of_existing_prompts(database) -> None:
+    """Prompts already in the read model get their tokens on the upgrade (no replay), and a
+    table a downgrade kept is made again whole (a stale token goes)."""
+    url = await database("query-api")
+    await alembic(url, "downgrade", "0021")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO prompts (prompt_id, name, description, author, class_id, tag_ids,"
+                    " labels, archived, version_count, created_at, updated_at, stream_version)"
+                    " VALUES ('00000000-0000-0000-0000-0000000000a1', 'Code Review', '', 'ann',"
+                    " '00000000-0000-0000-0000-0000000000c1', '{}', '{}', false, 0, now(),"
+                    " '2026-11-01T10:00:00Z', 1),"
+                    " ('00000000-0000-0000-0000-0000000000a2', 'review', '', 'bob lee', NULL,"
+                    " '{}', '{}', true, 0, now(), '2026-11-02T10:00:00Z', 1)"
+                )
+            )
+            # Kept by 0022's downgrade, then left behind by a release that does not keep it.
+            await connection.execute(
+                text(
+                    "INSERT INTO prompt_tokens VALUES ('00000000-0000-0000-0000-0000000000a1',"
+                    " 'stale', 'default', false, false, 5, now())"
+                )
+            )
+        await alembic(url, "upgrade", "head")
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT right(prompt_id::text, 2), token, archived, name_is_token,"
+                        " name_length, updated_at::date::text FROM prompt_tokens"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert sorted(tuple(row) for row in rows) == [
+        ("a1", "ann", False, False, 11, "2026-11-01"),
+        ("a1", "c:00000000-0000-0000-0000-0000000000c1", False, False, 11, "2026-11-01"),
+        ("a1", "code", False, False, 11, "2026-11-01"),
+        ("a1", "review", False, False, 11, "2026-11-01"),
+        ("a2", "bob", True, False, 6, "2026-11-02"),
+        ("a2", "lee", True, False, 6, "2026-11-02"),
+        ("a2", "review", True, True, 6, "2026-11-02"),
+    ]
