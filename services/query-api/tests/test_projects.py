@@ -113,6 +113,11 @@ async def test_two_projects_never_see_each_others_prompts_or_runs(
             for params in ({}, {"q": "greeting"}, {"q": "bob"}, {"q": "ann"}, {"tag": "faq"}):
                 page = await ok(await admin.get(f"{API}/prompts", params=params, headers=key))
                 assert other["id"] not in {p["id"] for p in page}, params
+            # The same word in both projects: each search counts its own project's prompt.
+            for q in ("greeting", "greting", "support"):  # a name, a typo, the class's name
+                found = await admin.get(f"{API}/prompts", params={"q": q}, headers=key)
+                assert [p["id"] for p in await ok(found)] == [own["id"]], q
+                assert found.headers["X-Total-Count"] == "1", q
             everything = await admin.get(f"{API}/prompts", headers=key)
             assert [p["id"] for p in await ok(everything)] == [own["id"]]
             assert everything.headers["X-Total-Count"] == "1"
