@@ -31,6 +31,7 @@ class Cli:
 
     def __init__(self, stack: Stack, home: Path) -> None:
         self.home = home
+        self.stack = stack
         self.env = {
             "PROMPTWORKS_URL": stack.url("query-api"),
             "PROMPTWORKS_CONFIG": str(home / "config.yaml"),
@@ -53,11 +54,24 @@ class Cli:
                 timeout=120,
             )
             returncode = done.returncode
+            assert returncode == code, self._diagnosis(args, returncode, done.stderr, env)
         else:
             done = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=self.env)
             returncode = done.exit_code
         assert returncode == code, f"{args}: exit {returncode}\n{done.stderr}"
         return done
+
+    def _diagnosis(self, args: Any, returncode: int, stderr: str, env: dict[str, str]) -> str:
+        """A process's failure with what it was given (variable names, not secrets) and the
+        end of query-api's log: a once-seen 401 for the stack's own key left nothing else."""
+        given = sorted(k for k in env if k.startswith("PROMPTWORKS_") or "proxy" in k.lower())
+        same_key = env.get("PROMPTWORKS_API_KEY") == self.stack.admin_key
+        log = self.stack.log_file("query-api")
+        tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
+        head = [f"{args}: exit {returncode}", stderr, f"environment: {given}"]
+        return "\n".join(
+            [*head, f"the stack's admin key: {same_key}", "query-api's log, last lines:", *tail]
+        )
 
     async def json(self, *args: str, code: int = 0, process: bool = False) -> Any:
         return json.loads((await self("--json", *args, code=code, process=process)).stdout)
