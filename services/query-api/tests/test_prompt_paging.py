@@ -193,11 +193,9 @@ async def test_the_hot_queries_are_served_by_indexes(
     # The first page is one statement on the hot pool (not SQLAlchemy's): explained as it runs.
     from query_api.queries.prompt_list import hot_statement
 
-    first = hot_statement("-updated_at", "false")
-    async with api.sessions() as session:
-        raw = await (await session.connection()).get_raw_connection()
-        params = {"project": "default", "limit": 51, "offset": 0}
-        rows = await raw.driver_connection.fetch(f"EXPLAIN {first.sql}", *first.args(params))
+    first = hot_statement("-updated_at", "false").explained()
+    params = {"project": "default", "limit": 51, "offset": 0}
+    rows = await api.app.state.hot_reads.rows(first, params)
     first_page = "\n".join(row[0] for row in rows)
     assert "ix_prompts_active_updated_at" in first_page, first_page
     # One word by relevance: each matched word's (and class's) first prompts in index order.

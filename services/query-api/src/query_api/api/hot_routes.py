@@ -197,6 +197,7 @@ class HotRoutes:
             search = PromptFilters(project, q=q)
             searched = await prompt_search.relevance_page(reads, search, limit, first, None)
             if searched is None:
+                scope.setdefault("state", {})[prompt_search.DECLINED] = True
                 return None
             answer = prompts.page_response(Request(scope), searched)
         if answer is not None:

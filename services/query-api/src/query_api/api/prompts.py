@@ -98,8 +98,11 @@ async def list_prompts(
     if prompt_list.hot(filters, sort, cursor):
         # The first pages of the catalogue: one statement on the hot pool (queries.prompt_list).
         page = await prompt_list.hot_page(reads, filters, sort, limit, offset)
-    elif prompt_search.applies(filters, sort):
-        # A one-word search by relevance, in index order (queries.prompt_search).
+    elif prompt_search.applies(filters, sort) and not hasattr(
+        request.state, prompt_search.DECLINED
+    ):
+        # A one-word search by relevance, in index order (queries.prompt_search), unless
+        # HotRoutes found it matches too much for that path already.
         page = await prompt_search.relevance_page(reads, filters, limit, offset, cursor)
     if page is None:
         async with read_snapshot(request) as session:

@@ -54,6 +54,9 @@ d = prompt_documents.c
 MAX_TOKENS = 64
 """Beyond this many matched words and classes (a query of a letter or two), reading each one's
 first page costs more than scoring the matches once: ``list_prompts`` answers."""
+DECLINED = "prompt_search_declined"
+"""The request's state key ``HotRoutes`` sets when this path declined its query (too many
+matches), so the route goes to ``list_prompts`` without asking again."""
 
 
 def applies(filters: PromptFilters, sort: str | None) -> bool:
