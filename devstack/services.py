@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,7 +169,8 @@ class Stack:
     ) -> None:
         """Waits until every service (or those ``names``) answers ``/readyz`` with 200. A
         service that exited fails at once, unless ``supervised`` (something else starts it
-        again, as Kubernetes would)."""
+        again, as Kubernetes would); one whose port another process holds fails at once too
+        (``PortTakenError``)."""
         deadline = time.monotonic() + timeout
         pending = set(names) if names is not None else {spec.name for spec in self.specs}
         while pending:
@@ -177,12 +179,27 @@ class Stack:
                     raise RuntimeError(f"{name} exited; see {self.log_file(name)}")
                 try:
                     if httpx.get(f"{self.url(name)}/readyz", timeout=2).status_code == 200:
+                        self._check_answered_by(name)
                         pending.discard(name)
                 except httpx.HTTPError:
                     pass
             if pending and time.monotonic() > deadline:
                 raise TimeoutError(f"not ready after {timeout:.0f}s: {sorted(pending)}")
             time.sleep(0.2)
+
+    def _check_answered_by(self, name: str) -> None:
+        """Raises ``PortTakenError`` when another process holds ``name``'s port: its ``/readyz``
+        answered, so the service itself will fail to bind, and everything after would talk to
+        a stranger (an old stack's query-api refusing this stack's admin key)."""
+        pid, port = self.pid(name), self.spec(name).port
+        if pid is None or not _alive(pid) or _listens(pid, port):
+            return  # not ours to judge, or gone (the caller reports an exit)
+        holder = _listener_of(port)
+        raise PortTakenError(
+            f"{name}: port {port} is held by another process"
+            f"{f' (pid {holder})' if holder is not None else ''}, not by {name} (pid {pid}); "
+            "stop it or choose another port"
+        )
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         pid = self.pid(name)
@@ -203,6 +220,39 @@ class Stack:
 
     def describe(self) -> str:
         return json.dumps({s.name: self.url(s.name) for s in self.specs}, indent=2)
+
+
+class PortTakenError(RuntimeError):
+    """A service's port answers, but from a process that is not the service."""
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` or one of its descendants (uvicorn's workers) listens on TCP ``port``."""
+    try:
+        root = psutil.Process(pid)
+        family = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for process in family:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections):
+            return True
+    return False
+
+
+def _listener_of(port: int) -> int | None:
+    """The pid listening on TCP ``port``, when this user may see it."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    return next(
+        (c.pid for c in connections if c.status == psutil.CONN_LISTEN and c.laddr.port == port),
+        None,
+    )
 
 
 def new_admin_key() -> str:
