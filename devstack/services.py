@@ -155,10 +155,14 @@ class Stack:
         return pid is not None and _alive(pid)
 
     def pid(self, name: str) -> int | None:
+        """The pid ``name`` was started with; None when none was, or when that pid now belongs
+        to another program (pids are reused, 32,768 of them by default on Linux), so a stale
+        pid file never makes ``stop`` signal a stranger's process group."""
         try:
-            return int(self.pid_file(name).read_text())
+            pid = int(self.pid_file(name).read_text())
         except (FileNotFoundError, ValueError):
             return None
+        return None if _runs_other_program(pid, self.spec(name).module) else pid
 
     def wait_ready(
         self,
@@ -203,9 +207,7 @@ class Stack:
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         pid = self.pid(name)
-        if pid is None:
-            return
-        if _alive(pid):
+        if pid is not None and _alive(pid):
             os.killpg(pid, sig)
             deadline = time.monotonic() + timeout
             while _alive(pid) and time.monotonic() < deadline:
@@ -224,6 +226,15 @@ class Stack:
 
 class PortTakenError(RuntimeError):
     """A service's port answers, but from a process that is not the service."""
+
+
+def _runs_other_program(pid: int, module: str) -> bool:
+    """Whether ``pid`` is alive and not ``python -m <module> serve`` (gone or a zombie: no)."""
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return False
+    return bool(command) and command[1:4] != ["-m", module, "serve"]
 
 
 def _listens(pid: int, port: int) -> bool:

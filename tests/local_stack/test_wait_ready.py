@@ -4,6 +4,7 @@ CLI or a test would talk to the stranger, e.g. get 401s for this stack's admin k
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -63,3 +64,15 @@ def test_the_service_itself_answering_is_ready(tmp_path: Path) -> None:
         assert stack.is_running(NAME)
     finally:
         stack.stop(NAME)
+
+
+def test_a_stale_pid_file_never_names_another_program(tmp_path: Path) -> None:
+    # The pid file outlived its service and the pid went to another program (here, this
+    # test's own process): stop must not signal it, is_running must not count it.
+    stack = stand_in_stack(tmp_path, free_port(), ready_after=0)
+    tmp_path.mkdir(exist_ok=True)
+    stack.pid_file(NAME).write_text(str(os.getpid()))
+    assert stack.pid(NAME) is None
+    assert not stack.is_running(NAME)
+    stack.stop(NAME)  # would SIGTERM pytest's own process group
+    assert not stack.pid_file(NAME).exists()
