@@ -9,7 +9,8 @@ about 900 Python calls of a results page's 6,200 (``bench.request_cpu``). Here a
 a pool checkout and one ``fetch``.
 
 Statements are still written with SQLAlchemy Core (table objects, types) and compiled once for
-asyncpg (``Prepared``); asyncpg prepares each on first use per connection and caches it.
+asyncpg (``prepared.Prepared``); asyncpg prepares each on first use per connection and caches
+it.
 
 The pool is query-api's second, of ``DB_POOL_SIZE`` connections per process like the
 SQLAlchemy engine's (that one keeps every other read, the API keys and the projection). Its
@@ -23,54 +24,13 @@ pre-ping, ADR 0019); the pool then replaces that connection.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Text, literal_column
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ClauseElement
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from promptworks_eventkit.db import asyncpg_dsn
 from query_api import read_schema
-
-
-@cache
-def _dialect() -> PGDialect_asyncpg:
-    return PGDialect_asyncpg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
-
-
-def constant(value: str) -> ColumnElement[Any]:
-    """A string constant written into the SQL, not sent as a parameter: the statement reads as
-    it is meant (``pg_stat_statements``, ``EXPLAIN``) and no value is sent per request."""
-    return literal_column("'" + value.replace("'", "''") + "'", Text)
-
-
-class Prepared:
-    """A Core statement compiled once to asyncpg's SQL (``$1``, ``$2`` ...). Parameters are
-    given by their ``bindparam`` names; a name absent from a call takes the value compiled in
-    (a literal compared with, for example). Lists of constants go in as ``constant``s (an
-    ``in_`` of plain values would be an expanding parameter, rendered per call)."""
-
-    def __init__(self, statement: ClauseElement) -> None:
-        compiled = statement.compile(
-            dialect=_dialect(), compile_kwargs={"render_postcompile": True}
-        )
-        assert isinstance(compiled, SQLCompiler)
-        self.sql = compiled.string
-        self._names = tuple(compiled.positiontup or ())
-        self._compiled = dict(compiled.params)
-
-    def args(self, params: dict[str, Any]) -> list[Any]:
-        return [params[n] if n in params else self._compiled[n] for n in self._names]
-
-    def explained(self) -> Prepared:
-        """The same statement under ``EXPLAIN`` (its plan as it runs, same parameters)."""
-        copy = Prepared.__new__(Prepared)
-        copy.sql, copy._names, copy._compiled = "EXPLAIN " + self.sql, self._names, self._compiled
-        return copy
+from query_api.prepared import Prepared
 
 
 class _Connection(asyncpg.Connection):  # type: ignore[misc]
@@ -123,16 +83,3 @@ class HotReads:
                 statement.sql, *statement.args(params)
             )
             return row
-
-
-async def fetch_in(
-    session: AsyncSession, statement: Prepared, params: dict[str, Any]
-) -> list[asyncpg.Record]:
-    """The statement's rows, run on the session's own connection in its transaction (its
-    snapshot), without SQLAlchemy's statement and result machinery. The session must have
-    run a statement already (SQLAlchemy begins its transaction on the first)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    rows: list[asyncpg.Record] = await driver.fetch(statement.sql, *statement.args(params))
-    return rows

@@ -64,9 +64,17 @@ def unnest_source(
     Every row has the keys of ``types`` (others are ignored). A JSON column's value is already
     serialized JSON text (or None); an ARRAY column's value is a list.
     """
-    payload = _rows_json(types, rows)
+    payload = rows_json(types, rows)
     if payload is None:
         return _array_source(types, rows, name)
+    return json_source(types, name, payload)
+
+
+def json_source(
+    types: Mapping[str, TypeEngine[Any]], name: str = "batch", payload: str | None = None
+) -> Subquery:
+    """The derived table of ``unnest_source`` from the JSON text ``payload`` (``rows_json``),
+    its parameter ``j_<name>``: given here, or (None) given when the statement runs."""
     source = (
         func.json_to_recordset(cast(bindparam(f"j_{name}", payload, type_=Text), JSON))
         .table_valued(*(sql_column(c, Text() if _as_json(t) else t) for c, t in types.items()))
@@ -89,7 +97,7 @@ def _decimal(value: Any) -> str:
     raise TypeError(f"not carried as JSON: {type(value).__name__}")
 
 
-def _rows_json(
+def rows_json(
     types: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[str, Any]]
 ) -> str | None:
     """The rows as one JSON text, or None if JSON cannot carry them exactly: orjson writes a
@@ -135,6 +143,11 @@ def unnest_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[s
 def any_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     """``column = ANY(:values)``: one array parameter however many values."""
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def any_in(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column = ANY(:name)``, the array given when the statement runs."""
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
 
 
 async def update_many(session: AsyncSession, statement: Update, rows: list[dict[str, Any]]) -> None:

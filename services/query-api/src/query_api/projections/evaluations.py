@@ -21,7 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, Text, delete, func, literal, select, update
+from sqlalchemy import Select, Subquery, Text, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import any_of, unnest_rows, unnest_source
+from query_api.projections._util import any_in, any_of, unnest_rows
+from query_api.projections.batched import RowSources, execute_batched
 from query_api.projections.result_documents import render_evaluated, store_evaluated
 from query_api.tables import (
     evaluation_metrics,
@@ -57,6 +58,10 @@ def _verdict(event: ResultEvaluated) -> dict[str, Any]:
 
 JSON_COLUMNS = ("reasons", "judgements", "output_checks")
 METRIC_TYPES = {c.name: c.type for c in metrics.c}
+VERDICT_TYPES = {
+    name: result_verdicts.c[name].type for name in ("result_id", "passed", "score", *JSON_COLUMNS)
+}
+"""The columns of ``_verdict``'s rows."""
 
 
 def _as_text(verdict: dict[str, Any]) -> dict[str, Any]:
@@ -141,9 +146,13 @@ async def _first_evaluations(
             for m in event.metrics
         }
     rows = [row for by_name in latest.values() for row in by_name.values()]
-    order, had = (
-        await session.execute(_write_evaluations(list(latest), rows, list(verdicts.values())))
-    ).one()
+    verdict_rows = [_as_text(v) for v in verdicts.values()]
+    sources: RowSources = {"batch": (VERDICT_TYPES, verdict_rows)}
+    if rows:
+        sources = {**sources, "given": (METRIC_TYPES, rows)}
+    [(order, had)] = await execute_batched(
+        session, _write_evaluations, sources, {"result_ids": list(latest)}
+    )
     if had:
         await _replace_metrics(session, had, rows)
     if not splice:
@@ -168,18 +177,19 @@ async def _first_evaluations(
     )
 
 
-def _write_evaluations(
-    result_ids: list[UUID], rows: list[dict[str, Any]], verdicts: list[dict[str, Any]]
-) -> Select[Any]:
-    """One statement: the metrics of the results that have none yet inserted (a plain insert,
-    the usual case: no conflict to check row by row), every verdict inserted or updated. It
-    answers the batch's metric names in the order the database sorts them (``ORDER BY name``,
-    the order ``result_documents.metrics_json`` renders them in) and the results that had
-    metrics already (all of its parts see the database as it was before the statement)."""
+def _write_evaluations(batch: Subquery, given: Subquery | None = None) -> Select[Any]:
+    """One statement: the metrics (``given``) of the results that have none yet inserted (a
+    plain insert, the usual case: no conflict to check row by row), every verdict
+    (``batch``) inserted or updated. It answers the batch's metric names in the order the
+    database sorts them (``ORDER BY name``, the order ``result_documents.metrics_json``
+    renders them in) and the results (of ``result_ids``) that had metrics already (all of its
+    parts see the database as it was before the statement)."""
     m = metrics.c
-    had = select(m.result_id).where(any_of(m.result_id, result_ids)).distinct().cte("had")
-    names, source = unnest_rows(result_verdicts, [_as_text(v) for v in verdicts])
-    statement = pg_insert(result_verdicts).from_select(names, source)
+    had = select(m.result_id).where(any_in(m.result_id, "result_ids")).distinct().cte("had")
+    names = list(batch.c.keys())
+    statement = pg_insert(result_verdicts).from_select(
+        names, select(*(batch.c[name] for name in names))
+    )
     excluded = statement.excluded
     ctes: list[Any] = [
         statement.on_conflict_do_update(
@@ -196,16 +206,16 @@ def _write_evaluations(
         .cte("verdicts")
     ]
     order: Any = literal(None, ARRAY(Text))
-    if rows:
-        given = select(unnest_source(METRIC_TYPES, rows, name="given")).cte("given")
-        fresh = select(given).where(given.c.result_id.not_in(select(had.c.result_id)))
+    if given is not None:
+        rows = select(given).cte("given")
+        fresh = select(rows).where(rows.c.result_id.not_in(select(had.c.result_id)))
         ctes.append(
             metrics.insert()
             .from_select(list(METRIC_TYPES), fresh)
             .returning(m.result_id)
             .cte("inserted")
         )
-        distinct = select(given.c.name).distinct().subquery("names")
+        distinct = select(rows.c.name).distinct().subquery("names")
         order = select(
             func.array_agg(aggregate_order_by(distinct.c.name, distinct.c.name))
         ).scalar_subquery()

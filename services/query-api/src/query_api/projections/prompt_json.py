@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Text, case, cast, func, literal_column, se
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from query_api.hot_reads import constant
+from query_api.prepared import constant
 from query_api.tables import prompt_classes, prompt_tags, prompt_versions, prompts
 from query_api.tables.prompts import LATEST
 

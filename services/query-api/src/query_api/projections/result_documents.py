@@ -22,12 +22,23 @@ from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, create_model
-from sqlalchemy import JSON, ColumnElement, Connection, Select, Text, literal_column, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Select,
+    Subquery,
+    Text,
+    Update,
+    literal_column,
+    select,
+)
 from sqlalchemy import func as f
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.projections._util import any_of, unnest_source
+from query_api.projections._util import any_in, any_of, unnest_source
+from query_api.projections.batched import execute_batched
 from query_api.projections.result_json import document_json, evaluated_json
 from query_api.schemas.runs import MoneyOut, ResultOut, money
 from query_api.tables import metrics, result_verdicts, results, runs
@@ -160,9 +171,9 @@ async def render_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
     in one statement."""
     ids = [row["result_id"] for row in rows]
     run_ids = list({row["run_id"] for row in rows})
-    found_json, verdicts_json, currencies_json = (
-        await session.execute(_lookups(ids, run_ids))
-    ).one()
+    [(found_json, verdicts_json, currencies_json)] = await execute_batched(
+        session, _lookups, params={"ids": ids, "run_ids": run_ids}
+    )
     found: dict[str, list[dict[str, Any]]] = {}
     for metric in orjson.loads(found_json):
         found.setdefault(metric.pop("result_id"), []).append(metric)
@@ -201,25 +212,26 @@ def _json_of(
     ).scalar_subquery()
 
 
-def _lookups(ids: list[UUID], run_ids: list[UUID]) -> Select[Any]:
-    """What new results are rendered from besides themselves, as three JSON texts: their
-    metrics (in name order as PostgreSQL sorts it: the order ``metrics_json`` aggregates in),
-    their verdicts, and their runs' currencies (run id -> currency). One round trip."""
+def _lookups() -> Select[Any]:
+    """What new results (``ids``) are rendered from besides themselves, as three JSON texts:
+    their metrics (in name order as PostgreSQL sorts it: the order ``metrics_json`` aggregates
+    in), their verdicts, and their runs' (``run_ids``) currencies (run id -> currency). One
+    round trip."""
     m, v = metrics.c, result_verdicts.c
     currencies = f.coalesce(
         f.json_object_agg(runs.c.run_id, runs.c.currency), literal_column("'{}'::json")
     ).cast(Text)
     return select(
         _json_of(
-            select(m.result_id).where(any_of(m.result_id, ids)),
+            select(m.result_id).where(any_in(m.result_id, "ids")),
             {c.name: c for c in (m.result_id, m.name, m.value, m.passed, m.detail)},
             (m.result_id, m.name),
         ),
         _json_of(
-            select(v.result_id).where(any_of(v.result_id, ids)),
+            select(v.result_id).where(any_in(v.result_id, "ids")),
             {c.name: c for c in (v.result_id, *VERDICT_COLUMNS)},
         ),
-        select(currencies).where(any_of(runs.c.run_id, run_ids)).scalar_subquery(),
+        select(currencies).where(any_in(runs.c.run_id, "run_ids")).scalar_subquery(),
     )
 
 
@@ -294,11 +306,14 @@ async def store_evaluated(session: AsyncSession, parts: Sequence[dict[str, Any]]
     the results. The result's own fields and the run's currency are what the document already
     holds (an evaluation changes neither), so the spliced document is what ``render`` gives
     from the rows. A result not applied yet is skipped: ``render_new`` renders it whole."""
-    if not parts:
-        return
-    source = unnest_source(SPLICE_TYPES, parts, name="evaluated")
-    document = res.document
-    await session.execute(
+    if parts:
+        await execute_batched(session, _splice, {"evaluated": (SPLICE_TYPES, parts)})
+
+
+def _splice(evaluated: Subquery) -> Update:
+    """``store_evaluated``'s statement, from its rows ``evaluated``."""
+    source, document = evaluated, res.document
+    return (
         results.update()
         .where(
             res.result_id == source.c.result_id,

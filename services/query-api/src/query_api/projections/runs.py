@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import Subquery, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,9 @@ from promptworks_contracts.events import (
 from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import unnest_rows, unnest_source, update_many
+from query_api.prepared import constant
+from query_api.projections._util import update_many
+from query_api.projections.batched import execute_batched
 from query_api.projections.counts import add_runs as count_runs
 from query_api.projections.evaluations import copy_evaluation_summaries
 from query_api.projections.result_documents import refresh_runs, render_new
@@ -135,19 +137,30 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         for received, event in pairs
     ]
     await render_new(session, rows)
+    streams = [{k: row[k] for k in STREAM_TYPES} for row in _latest_per_run(events, {})]
+    counted = await execute_batched(
+        session,
+        _insert_and_count,
+        {
+            "batch": ({name: results.c[name].type for name in rows[0]}, rows),
+            "streams": (STREAM_TYPES, streams),
+        },
+    )
     # Normally none: results precede their run's terminal event on its stream.
-    counted = await session.execute(_insert_and_count(rows, _latest_per_run(events, {})))
     await number(session, [run_id for run_id, late in counted if late])
 
 
-def _insert_and_count(rows: list[dict[str, Any]], streams: list[dict[str, Any]]) -> Any:
-    """One statement: the results inserted (a replayed one is skipped), each run's counters
-    grown by the rows actually inserted and its stream version moved; it answers the runs
-    that are already finished and got results (to be numbered again)."""
-    names, source = unnest_rows(results, rows)
+STREAM_TYPES = {"b_run_id": r.run_id.type, "b_stream_version": r.stream_version.type}
+
+
+def _insert_and_count(batch: Subquery, streams: Subquery) -> Any:
+    """One statement: the results of ``batch`` inserted (a replayed one is skipped), each run's
+    counters grown by the rows actually inserted and its stream version moved (``streams``);
+    it answers the runs that are already finished and got results (to be numbered again)."""
+    names = list(batch.c.keys())
     inserted = (
         pg_insert(results)
-        .from_select(names, source)
+        .from_select(names, select(*(batch.c[name] for name in names)))
         .on_conflict_do_nothing()
         .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
         .cte("inserted")
@@ -163,11 +176,7 @@ def _insert_and_count(rows: list[dict[str, Any]], streams: list[dict[str, Any]])
         .group_by(i.run_id)
         .subquery("tally")
     )
-    given = unnest_source(
-        {"b_run_id": r.run_id.type, "b_stream_version": r.stream_version.type},
-        [{k: row[k] for k in ("b_run_id", "b_stream_version")} for row in streams],
-        name="streams",
-    )
+    given = streams
     changes = (
         select(
             given.c.b_run_id.label("run_id"),
@@ -192,7 +201,12 @@ def _insert_and_count(rows: list[dict[str, Any]], streams: list[dict[str, Any]])
             stream_version=func.greatest(r.stream_version, c.stream_version),
         )
         .returning(
-            r.run_id, (r.status.in_(FINISHED_STATUSES) & (c.succeeded + c.failed > 0)).label("late")
+            r.run_id,
+            # Constants, not an expanding IN: the statement is compiled once (``batched``).
+            (
+                r.status.in_([constant(s) for s in FINISHED_STATUSES])
+                & (c.succeeded + c.failed > 0)
+            ).label("late"),
         )
         .add_cte(inserted)
     )

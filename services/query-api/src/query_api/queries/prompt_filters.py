@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.projects import DEFAULT_PROJECT
-from query_api.hot_reads import Prepared, fetch_in
+from query_api.prepared import Prepared, fetch_in
 from query_api.projections._util import any_of
 from query_api.queries.prompt_docs import LATEST
 from query_api.tables import prompt_classes, prompt_tags, prompt_words, prompts

@@ -31,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_eventkit.errors import DomainError
-from query_api.hot_reads import HotReads, Prepared
+from query_api.hot_reads import HotReads
+from query_api.prepared import Prepared
 from query_api.queries import cursor as cursors
 from query_api.queries.prompt_filters import PromptFilters
 from query_api.tables import prompt_counts, prompt_documents, prompts

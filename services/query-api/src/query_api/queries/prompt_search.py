@@ -41,7 +41,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 
-from query_api.hot_reads import HotReads, Prepared
+from query_api.hot_reads import HotReads
+from query_api.prepared import Prepared
 from query_api.projections.prompt_tokens import class_token
 from query_api.queries import cursor as cursors
 from query_api.queries.prompt_filters import PromptFilters, matched

@@ -40,7 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.selectable import Subquery
 
-from query_api.hot_reads import HotReads, Prepared, constant
+from query_api.hot_reads import HotReads
+from query_api.prepared import Prepared, constant
 from query_api.projections.prompt_json import iso
 from query_api.queries.run_filters import RunFilter
 from query_api.tables import run_counts, runs

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from promptworks_contracts.values import EvaluatorPin
 from promptworks_eventkit.http import MAX_INT32
-from query_api.hot_reads import HotReads, Prepared, constant
+from query_api.hot_reads import HotReads
+from query_api.prepared import Prepared, constant
 from query_api.schemas.runs import RunOut, money
 from query_api.tables import FINISHED_STATUSES, evaluations, result_positions, results, runs
 

@@ -1,0 +1,56 @@
+"""The projection's statements that run with every batch, compiled once per shape and run on the
+session's asyncpg connection in its transaction (``prepared.fetch_in``).
+
+A statement is written as a function of its row sources (keyword arguments: each a batch's rows
+as a derived table) and of named ``bindparam``s. ``execute_batched`` gives it JSON row sources
+whose payloads are parameters (``_util.json_source``), compiles it once for each shape (the
+function and its sources' columns) and keeps it: a batch then costs the rows' JSON and one
+``fetch``. Built per batch and run by SQLAlchemy, the same statements cost a third of
+query-api's CPU at 50 events a batch (``bench/README.md``, "prepared").
+
+Rows JSON cannot carry exactly (``_util.rows_json``: a non-finite float, say) are built into
+the statement the array way (``_util.unnest_source``) and run through SQLAlchemy, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.types import TypeEngine
+
+from query_api.prepared import Prepared, fetch_in
+from query_api.projections._util import json_source, rows_json, unnest_source
+
+Columns = Mapping[str, TypeEngine[Any]]
+RowSources = Mapping[str, tuple[Columns, Sequence[Mapping[str, Any]]]]
+"""Per source (the builder's keyword): its columns and types, and its rows (not empty)."""
+
+_compiled: dict[Hashable, Prepared] = {}
+
+
+async def execute_batched(
+    session: AsyncSession,
+    build: Callable[..., Executable],
+    sources: RowSources | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Sequence[Sequence[Any]]:
+    """The rows of ``build(**sources)`` run with ``params`` (an empty list without
+    ``RETURNING``)."""
+    given = sources or {}
+    payloads = {name: rows_json(types, rows) for name, (types, rows) in given.items()}
+    if any(payload is None for payload in payloads.values()):
+        statement = build(
+            **{name: unnest_source(types, rows, name) for name, (types, rows) in given.items()}
+        )
+        return (await session.execute(statement, dict(params or {}))).all()
+    shape = (build, tuple((name, tuple(types.items())) for name, (types, _) in given.items()))
+    prepared = _compiled.get(shape)
+    if prepared is None:
+        statement = build(**{name: json_source(types, name) for name, (types, _) in given.items()})
+        assert isinstance(statement, ClauseElement)
+        prepared = _compiled[shape] = Prepared(statement)
+    values = {f"j_{name}": payload for name, payload in payloads.items()}
+    return await fetch_in(session, prepared, {**values, **(params or {})})
