@@ -8,8 +8,10 @@ events. Per phase it counts what the handlers do, all deterministic (a loaded ma
 none of them, unlike CPU or wall time):
 
 - ``statements``: round trips to PostgreSQL the handlers make (SQLAlchemy's cursor events; an
-  ``executemany`` is one, its parameter sets are ``parameter_sets``). The consumer's own per
-  batch (``BEGIN``, the fence's two, the bookkeeping, ``COMMIT``) are not in it.
+  ``executemany`` is one, its parameter sets are ``parameter_sets``; and asyncpg's query
+  logger for the statements run on the driver directly, ``projections.batched``). The
+  consumer's own per batch (``BEGIN``, the fence's two, the bookkeeping, ``COMMIT``) are not
+  in it.
 - ``rows``: per table, rows inserted, updated (of which HOT: no index touched), deleted
   (``pg_stat_xact_user_tables``, read in each batch's transaction before it commits).
 - ``index_entries``: index entries written, computed: rows inserted or updated other than HOT,
@@ -111,6 +113,14 @@ class Counted:
             self.parameter_sets += len(params) if isinstance(params, list) else 1
             self.texts[" ".join(statement.split())[:90]] += 1
 
+    def logged(self, query: Any) -> None:
+        """asyncpg's query logger: the statements run on the driver directly (``Prepared``
+        through ``fetch_in``), which SQLAlchemy's cursor events do not see."""
+        if self.on:
+            self.statements += 1
+            self.parameter_sets += 1
+            self.texts[" ".join(query.query.split())[:90]] += 1
+
 
 async def apply(
     sessions: async_sessionmaker[AsyncSession],
@@ -135,11 +145,14 @@ async def apply(
             counted.on, counted.statements, counted.parameter_sets = True, 0, 0
             counted.texts = Counter()
             database_started, started = backend_cpu(pid), time.process_time()
-            if profiled:
-                profile.enable()
-            await router(session, events[start : start + batch])
-            if profiled:
-                profile.disable()
+            raw = await (await session.connection()).get_raw_connection()
+            with raw.driver_connection.query_logger(counted.logged):
+                if profiled:
+                    profile.enable()
+                await router(session, events[start : start + batch])
+                if profiled:
+                    profile.disable()
+                await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
             cpu += time.process_time() - started
             database_cpu += backend_cpu(pid) - database_started
             counted.on = False
