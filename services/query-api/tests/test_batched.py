@@ -8,6 +8,7 @@ import math
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import Insert, Subquery, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -71,3 +72,20 @@ async def test_a_batch_statement_is_compiled_once_and_runs_in_the_transaction(
     assert name == "b" and math.isnan(value)
     assert (counted, left) == (4, 0)  # written in the transaction, gone with its rollback
     assert sum(1 for shape in batched._compiled if shape[0] is insert_metrics) == 1
+
+
+async def test_a_builder_closing_over_a_batch_is_refused(database: Any) -> None:
+    # Its values would be compiled into the statement kept for every later batch.
+    engine = create_async_engine(await database("query-api"), poolclass=NullPool)
+    use_schema(engine, LIVE)
+    ids = [uuid.uuid4()]
+
+    def stale() -> Any:
+        return select(func.count()).where(metrics.c.result_id == ids[0])
+
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            with pytest.raises(TypeError, match="must not be a closure"):
+                await execute_batched(session, stale)
+    finally:
+        await engine.dispose()

@@ -39,6 +39,9 @@ async def execute_batched(
 ) -> Sequence[Sequence[Any]]:
     """The rows of ``build(**sources)`` run with ``params`` (an empty list without
     ``RETURNING``)."""
+    if getattr(build, "__closure__", None) is not None:
+        # A closure could carry one batch's values into the statement compiled for all.
+        raise TypeError(f"{build!r}: a batch statement's builder must not be a closure")
     given = sources or {}
     payloads = {name: rows_json(types, rows) for name, (types, rows) in given.items()}
     if any(payload is None for payload in payloads.values()):
