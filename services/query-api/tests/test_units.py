@@ -487,3 +487,67 @@ def test_documents_written_by_orjson_are_what_pydantic_writes() -> None:
     assert (
         document_json({**row, "latency_ms": 3}, at, None, {**plain, "output_checks": None}) is None
     )
+
+
+def test_a_result_read_back_is_written_by_orjson_byte_for_byte() -> None:
+    """Metrics and a verdict as PostgreSQL gives them back (an integral float as an int, a
+    reason's keys in JSONB's order, the score as an int): ``as_written`` makes them what the
+    evaluation wrote, so orjson writes the document (it declined them before), and the bytes
+    are those of the models given the values as written."""
+    from promptworks_contracts.values import AssertionFailure
+    from query_api.projections.result_documents import (
+        _evaluated_fields,
+        _model_document,
+        as_written,
+        render,
+    )
+    from query_api.projections.result_json import document_json
+
+    own = {
+        "result_id": uuid.uuid4(),
+        "run_id": uuid.uuid4(),
+        "case_index": 0,
+        "repetition": 1,
+        "output": "out",
+        "latency_ms": 12.5,
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "total_tokens": 8,
+        "finish_reason": "stop",
+        "error": None,
+        "created_at": datetime(2026, 11, 30, tzinfo=UTC),
+        "cost": None,
+        "currency": None,
+        "cached": False,
+    }
+    written = [
+        {"name": "chars", "value": 42.0, "passed": None, "detail": None},
+        {"name": "contains", "value": 0.0, "passed": False, "detail": "x"},
+        {"name": "latency_ms", "value": 12.5, "passed": None, "detail": None},
+    ]
+    reason = AssertionFailure(name="contains", type="contains", value=0.0, threshold=1.0)
+    verdict = {
+        "passed": False,
+        "score": 1.0,
+        "reasons": [reason.model_dump(mode="json")],
+        "judgements": [],
+        "output_checks": None,
+    }
+    read_back = [{**m, "value": 42 if m["name"] == "chars" else m["value"]} for m in written]
+    read_back[1]["value"] = 0
+    # JSONB keeps an object's keys shortest first, then bytewise.
+    as_dumped = verdict["reasons"][0]
+    jsonb_order = {k: as_dumped[k] for k in sorted(as_dumped, key=lambda k: (len(k), k))}
+    assert tuple(jsonb_order) != tuple(as_dumped)
+    stored = {**verdict, "score": 1, "reasons": [jsonb_order]}
+
+    metrics, made = as_written(read_back, stored)
+    assert metrics == written and made["reasons"] == verdict["reasons"] and made["score"] == 1.0
+    fields = _evaluated_fields(metrics, made)
+    fields.pop("failed_checks")
+    at = own["created_at"]
+    assert document_json(own, at, None, fields) is not None  # orjson writes it
+    models = _evaluated_fields(written, verdict)
+    models.pop("failed_checks")
+    document = render({**own, "metrics": read_back, **stored})["document"]
+    assert document == _model_document(own, at, None, models)

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from query_api.projections._util import any_in, any_of, unnest_source
 from query_api.projections.batched import execute_batched
-from query_api.projections.result_json import document_json, evaluated_json
+from query_api.projections.result_json import REASON_FIELDS, document_json, evaluated_json
 from query_api.schemas.runs import MoneyOut, ResultOut, money
 from query_api.tables import metrics, result_verdicts, results, runs
 
@@ -102,7 +102,7 @@ def sources(where: ColumnElement[bool]) -> Select[Any]:
 def render(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The stored columns of one result (``row``: its columns, ``metrics``, ``currency`` and
     the verdict's): its document, ``ok`` and ``failed_checks``."""
-    evaluated = _evaluated_fields(row["metrics"] or [], row)
+    evaluated = _evaluated_fields(*as_written(row["metrics"] or [], row))
     failed = evaluated.pop("failed_checks")
     cost = money(row["cost"], row["currency"])
     created_at = row["created_at"].astimezone(UTC)  # as read back from PostgreSQL
@@ -113,6 +113,31 @@ def render(row: Mapping[Any, Any]) -> dict[str, Any]:
         "ok": row["error"] is None and not failed,
         "failed_checks": failed,
     }
+
+
+def as_written(
+    metrics: list[dict[str, Any]], verdict: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], Mapping[str, Any]]:
+    """A result's metrics and verdict as its evaluation wrote them, from their rows read back:
+    PostgreSQL's JSON writes a float column's integral value as an integer (``42``, not
+    ``42.0``), and a reason comes back from JSONB with its keys in JSONB's order. Made as the
+    models hold them, they are written by orjson (``result_json`` declines an int for a float
+    and keys in another order); the bytes are the models' either way."""
+    if any(m["value"].__class__ is int for m in metrics):  # not a bool: its class is bool
+        metrics = [
+            {**m, "value": float(m["value"])} if m["value"].__class__ is int else m for m in metrics
+        ]
+    score, reasons = verdict["score"], verdict["reasons"] or []
+    if score.__class__ is int or any(tuple(r) != REASON_FIELDS for r in reasons):
+        verdict = {
+            **verdict,
+            "score": float(score) if score.__class__ is int else score,
+            "reasons": [
+                {k: r[k] for k in REASON_FIELDS} if set(r) == set(REASON_FIELDS) else r
+                for r in reasons
+            ],
+        }
+    return metrics, verdict
 
 
 def _model_document(
