@@ -89,3 +89,31 @@ async def test_a_builder_closing_over_a_batch_is_refused(database: Any) -> None:
                 await execute_batched(session, stale)
     finally:
         await engine.dispose()
+
+
+def count_given(given: Subquery) -> Any:
+    return select(func.count()).select_from(given)
+
+
+async def test_column_types_made_anew_per_call_are_refused(database: Any) -> None:
+    # Each call a new shape: every batch would compile again and be kept for good.
+    from sqlalchemy import Float, Text
+
+    engine = create_async_engine(await database("query-api"), poolclass=NullPool)
+    use_schema(engine, LIVE)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            stable = {"name": Text(), "value": Float()}
+            for _ in range(batched.SHAPES_PER_BUILDER + 2):  # one shape, many batches
+                [(one,)] = await execute_batched(
+                    session, count_given, {"given": (stable, [{"name": "a", "value": 1.0}])}
+                )
+                assert one == 1
+            with pytest.raises(RuntimeError, match="declare its sources' column types once"):
+                for _ in range(batched.SHAPES_PER_BUILDER + 1):
+                    fresh = {"name": Text(), "value": Float()}
+                    await execute_batched(
+                        session, count_given, {"given": (fresh, [{"name": "a", "value": 1.0}])}
+                    )
+    finally:
+        await engine.dispose()

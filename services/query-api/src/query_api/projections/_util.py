@@ -133,11 +133,15 @@ def _array_source(
     return select(*columns).subquery(name)
 
 
+def columns_of(source: Subquery) -> tuple[list[str], Select[Any]]:
+    """(column names, a SELECT of them) of a row source, for ``insert(table).from_select``."""
+    names = list(source.c.keys())
+    return names, select(*(source.c[name] for name in names))
+
+
 def unnest_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], Select[Any]]:
     """(column names, a SELECT that yields ``rows``) for ``insert(table).from_select``."""
-    names = list(rows[0])
-    source = unnest_source({n: table.c[n].type for n in names}, rows)
-    return names, select(*(source.c[n] for n in names))
+    return columns_of(unnest_source({n: table.c[n].type for n in rows[0]}, rows))
 
 
 def any_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:

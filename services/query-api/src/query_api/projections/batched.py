@@ -29,6 +29,10 @@ RowSources = Mapping[str, tuple[Columns, Sequence[Mapping[str, Any]]]]
 """Per source (the builder's keyword): its columns and types, and its rows (not empty)."""
 
 _compiled: dict[Hashable, Prepared] = {}
+_shapes: dict[Any, int] = {}
+SHAPES_PER_BUILDER = 16
+"""More shapes of one builder mean its sources' column types are made anew per call: each
+batch would then compile again and be kept for good (a leak), so that is refused."""
 
 
 async def execute_batched(
@@ -52,6 +56,12 @@ async def execute_batched(
     shape = (build, tuple((name, tuple(types.items())) for name, (types, _) in given.items()))
     prepared = _compiled.get(shape)
     if prepared is None:
+        _shapes[build] = made = _shapes.get(build, 0) + 1
+        if made > SHAPES_PER_BUILDER:
+            raise RuntimeError(
+                f"{build!r} was compiled for {made} shapes: declare its sources' column types "
+                "once (module constants or table columns), not per call"
+            )
         statement = build(**{name: json_source(types, name) for name, (types, _) in given.items()})
         assert isinstance(statement, ClauseElement)
         prepared = _compiled[shape] = Prepared(statement)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Subquery, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,8 @@ from promptworks_contracts.events import (
 )
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import TypeHandler
-from query_api.projections._util import any_of, jsonb_text, unnest_rows
+from query_api.projections._util import any_of, columns_of, jsonb_text
+from query_api.projections.batched import execute_batched
 from query_api.tables import prompt_history, prompts
 
 p = prompts.c
@@ -120,10 +121,12 @@ async def _record(
                 "details": jsonb_text(detail),
             }
         )
-    names, source = unnest_rows(prompt_history, rows)
-    await session.execute(
-        pg_insert(prompt_history).from_select(names, source).on_conflict_do_nothing()
-    )
+    types = {name: prompt_history.c[name].type for name in rows[0]}
+    await execute_batched(session, _insert_history, {"batch": (types, rows)})
+
+
+def _insert_history(batch: Subquery) -> Any:
+    return pg_insert(prompt_history).from_select(*columns_of(batch)).on_conflict_do_nothing()
 
 
 def _str(value: UUID | None) -> str | None:

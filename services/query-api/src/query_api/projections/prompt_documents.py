@@ -63,7 +63,8 @@ from promptworks_contracts.events import (
 )
 from promptworks_eventkit.messages import ReceivedEvent
 from query_api.projections import prompt_json, prompt_tokens
-from query_api.projections._util import any_of
+from query_api.projections._util import any_in, any_of
+from query_api.projections.batched import execute_batched
 from query_api.tables import (
     prompt_classes,
     prompt_documents,
@@ -111,6 +112,14 @@ def render_statement(where: ColumnElement[bool]) -> Any:
         set_={"document": statement.excluded.document},
         where=prompt_documents.c.document.is_distinct_from(statement.excluded.document),
     )
+
+
+def _render_prompts() -> Any:
+    return render_statement(any_in(p.prompt_id, "prompts"))
+
+
+def _learn_prompts() -> Any:
+    return learn_words(any_in(p.prompt_id, "learned"))
 
 
 def learn_words(where: ColumnElement[bool]) -> Any:
@@ -215,10 +224,13 @@ async def render_batch(session: AsyncSession, batch: Touched) -> None:
         return
     if not batch.exclusive:
         await session.execute(_SHARED)
-    await session.execute(render_statement(or_(*where)))
+    if batch.classes or batch.tags:
+        await session.execute(render_statement(or_(*where)))
+    else:  # prompts' own events alone: the usual batch, its statement compiled once
+        await execute_batched(session, _render_prompts, params={"prompts": list(batch.prompts)})
     await prompt_tokens.index_batch(session, list(batch.prompts), list(batch.learned))
     if batch.learned:
-        await session.execute(learn_words(any_of(p.prompt_id, list(batch.learned))))
+        await execute_batched(session, _learn_prompts, params={"learned": list(batch.learned)})
     if batch.previous_words:
         await session.execute(forget_words(batch.previous_words, list(batch.renamed)))
 

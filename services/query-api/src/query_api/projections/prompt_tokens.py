@@ -29,7 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from query_api.projections._util import any_of
+from query_api.projections._util import any_in
+from query_api.projections.batched import execute_batched
 from query_api.tables import prompt_tokens, prompts
 
 p = prompts.c
@@ -80,24 +81,28 @@ def index_statement(where: ColumnElement[bool]) -> Any:
     )
 
 
-def forget_statement(prompt_ids: list[UUID]) -> Any:
-    """Deletes the tokens of ``prompt_ids`` their rows no longer have (an edit changed the
-    name, author or class)."""
+def forget_statement() -> Any:
+    """Deletes the tokens of the prompts ``changed`` their rows no longer have (an edit changed
+    the name, author or class)."""
     kept = (
         select(p.prompt_id)
         .where(p.prompt_id == t.prompt_id, t.token == any_(_token_array()))
         .exists()
     )
-    return delete(prompt_tokens).where(any_of(t.prompt_id, prompt_ids), ~kept)
+    return delete(prompt_tokens).where(any_in(t.prompt_id, "changed"), ~kept)
+
+
+def _index_touched() -> Any:
+    return index_statement(any_in(p.prompt_id, "touched"))
 
 
 async def index_batch(session: AsyncSession, touched: list[UUID], changed: list[UUID]) -> None:
     """After a batch's handlers: the tokens of the ``touched`` prompts, and the stale tokens of
-    the ``changed`` ones (created or edited)."""
+    the ``changed`` ones (created or edited). Both statements are compiled once (ADR 0033)."""
     if touched:
-        await session.execute(index_statement(any_of(p.prompt_id, touched)))
+        await execute_batched(session, _index_touched, params={"touched": touched})
     if changed:
-        await session.execute(forget_statement(changed))
+        await execute_batched(session, forget_statement, params={"changed": changed})
 
 
 async def index_all(session: AsyncSession) -> None:

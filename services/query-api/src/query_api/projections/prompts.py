@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Text
+from sqlalchemy import Integer, Subquery, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,8 @@ from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, Pr
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import jsonb_text, unnest_rows
+from query_api.projections._util import columns_of, jsonb_text
+from query_api.projections.batched import execute_batched
 from query_api.projections.prompt_rows import ID, update_prompts
 from query_api.projections.variables import variables_report
 from query_api.tables import prompt_versions, prompts
@@ -50,15 +51,10 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
         }
         for received, event in typed(events, PromptCreated)
     ]
-    names, source = unnest_rows(prompts, rows)
-    inserted = await session.execute(
-        pg_insert(prompts)
-        .from_select(names, source)
-        .on_conflict_do_nothing()
-        .returning(prompts.c.prompt_id, prompts.c.project_id)
-    )
+    types = {name: prompts.c[name].type for name in rows[0]}
+    inserted = await execute_batched(session, _insert_prompts, {"batch": (types, rows)})
     partition = {UUID(received.envelope.subject): received.partition for received in events}
-    new = Counter((partition[prompt_id], project) for prompt_id, project in inserted.all())
+    new = Counter((partition[prompt_id], project) for prompt_id, project in inserted)
     await counts.add(session, new, new)
 
 
@@ -82,10 +78,8 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for received, event in pairs
     ]
-    names, source = unnest_rows(prompt_versions, rows)
-    await session.execute(
-        pg_insert(prompt_versions).from_select(names, source).on_conflict_do_nothing()
-    )
+    types = {name: prompt_versions.c[name].type for name in rows[0]}
+    await execute_batched(session, _insert_versions, {"batch": (types, rows)})
     # The new version becomes the current one; numbers are gapless, so the highest is the count.
     latest = {e.prompt_id: {"version_id": e.version_id, "number": e.number} for _, e in pairs}
     await update_prompts(
@@ -123,6 +117,15 @@ async def on_metadata_edited(session: AsyncSession, events: Sequence[ReceivedEve
     await update_prompts(
         session, events, fields, latest, lambda batch: {name: batch.c[name] for name in fields}
     )
+
+
+def _insert_prompts(batch: Subquery) -> Any:
+    statement = pg_insert(prompts).from_select(*columns_of(batch)).on_conflict_do_nothing()
+    return statement.returning(prompts.c.prompt_id, prompts.c.project_id)
+
+
+def _insert_versions(batch: Subquery) -> Any:
+    return pg_insert(prompt_versions).from_select(*columns_of(batch)).on_conflict_do_nothing()
 
 
 def _json_list(values: Sequence[Any]) -> str:
