@@ -36,6 +36,7 @@ import cProfile
 import json
 import os
 import pstats
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -51,6 +52,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bench.prompt_data import prompt_events
 from bench.results_read import run_events
 from promptworks_contracts.events import DomainEvent
 from promptworks_eventkit.messages import MessageContext, ReceivedEvent, new_envelopes
@@ -146,7 +148,9 @@ async def apply(
             counted.texts = Counter()
             database_started, started = backend_cpu(pid), time.process_time()
             raw = await (await session.connection()).get_raw_connection()
-            with raw.driver_connection.query_logger(counted.logged):
+            driver = raw.driver_connection
+            assert driver is not None
+            with driver.query_logger(counted.logged):
                 if profiled:
                     profile.enable()
                 await router(session, events[start : start + batch])
@@ -200,10 +204,10 @@ async def apply(
     }
 
 
-async def main(results: int, batch: int, rounds: int) -> dict[str, Any]:
-    report = await one_round(results, batch, profiled=True)
+async def main(results: int, batch: int, rounds: int, prompts: int) -> dict[str, Any]:
+    report = await one_round(results, batch, prompts, profiled=True)
     for _ in range(rounds):
-        timed = await one_round(results, batch, profiled=False)
+        timed = await one_round(results, batch, prompts, profiled=False)
         for name, phase in report["phases"].items():
             for side, value in timed["phases"][name]["cpu_us_per_event"].items():
                 lowest = phase.setdefault("cpu_us_per_event_lowest", {})
@@ -230,7 +234,7 @@ def machine() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-async def one_round(results: int, batch: int, profiled: bool) -> dict[str, Any]:
+async def one_round(results: int, batch: int, prompts: int, profiled: bool) -> dict[str, Any]:
     async with migrated_engine() as engine:
         counted = Counted(engine)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -244,6 +248,9 @@ async def one_round(results: int, batch: int, profiled: bool) -> dict[str, Any]:
             "ResultEvaluated": received(evaluated, versions),
             "run completed, evaluated": received(finished, versions),
         }
+        if prompts:
+            catalogue = list(prompt_events(prompts, random.Random(7)))
+            phases["prompt catalogue"] = received(catalogue, versions)
         report = {
             name: await apply(sessions, counted, items, batch, profiled)
             for name, items in phases.items()
@@ -256,5 +263,12 @@ if __name__ == "__main__":
     parser.add_argument("--results", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=500, help="events per transaction")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (CPU: the lowest)")
+    parser.add_argument(
+        "--prompts",
+        type=int,
+        default=0,
+        help="also a phase of this many prompts' events (bench.prompt_data's catalogue)",
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.results, args.batch, args.rounds)), indent=2))
+    report = asyncio.run(main(args.results, args.batch, args.rounds, args.prompts))
+    print(json.dumps(report, indent=2))

@@ -66,7 +66,9 @@ class Catalogue:
     tag_names: list[str] = field(default_factory=lambda: list(TAG_NAMES))
 
 
-def _events(count: int, rng: random.Random) -> Iterator[DomainEvent]:
+def prompt_events(count: int, rng: random.Random) -> Iterator[DomainEvent]:
+    """The catalogue's events: classes, tags, then each prompt's creation, versions, labels
+    and (some) archive."""
     classes = [
         PromptClassCreated(class_id=uuid.UUID(int=rng.getrandbits(128)), name=name)
         for name in CLASS_NAMES
@@ -133,7 +135,7 @@ async def produce_catalogue(kafka: KafkaSettings, count: int, seed: int = 7) -> 
     await producer.start()
     try:
         pending = []
-        for event in _events(count, rng):
+        for event in prompt_events(count, rng):
             subject = event.stream_id()
             versions[subject] = versions.get(subject, 0) + 1
             clock += timedelta(milliseconds=5)

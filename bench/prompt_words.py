@@ -33,7 +33,7 @@ import asyncpg
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.prompt_data import FIRST, LAST, OBJECTS, QUALIFIERS, VERBS, _events
+from bench.prompt_data import FIRST, LAST, OBJECTS, QUALIFIERS, VERBS, prompt_events
 from bench.prompt_list import chosen_infra
 from promptworks_contracts.events import (
     DomainEvent,
@@ -149,7 +149,7 @@ async def main(prompts: int, edits: int, durable: bool) -> dict[str, Any]:
             sessions = create_sessionmaker(engine)
             router = build_router()
             kept = (PromptClassCreated, PromptTagCreated, PromptCreated)
-            catalogue = [e for e in _events(prompts, random.Random(7)) if isinstance(e, kept)]
+            catalogue = [e for e in prompt_events(prompts, random.Random(7)) if isinstance(e, kept)]
             started = time.perf_counter()
             for i in range(0, len(catalogue), BATCH):
                 async with sessions() as session, session.begin():
