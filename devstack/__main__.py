@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.demo import run_demo
-from devstack.services import REPO, Stack, new_admin_key
+from devstack.services import REPO, PortTakenError, Stack, new_admin_key
 
 ADMIN_KEY_FILE = "admin-key"
 """In the state directory (``.local``): the local bootstrap admin key, for the demo and a CLI."""
@@ -62,7 +62,12 @@ def up() -> None:
         stack.create_topics()
     with console.status("starting services"):
         stack.start_all()
-        stack.wait_ready()
+        try:
+            stack.wait_ready()
+        except PortTakenError as taken:
+            stack.stop_all()  # what this command started; never the other process
+            console.print(f"[red]{taken}[/red]")
+            raise typer.Exit(1) from taken
     console.print("[green]services ready[/green]")
 
 
