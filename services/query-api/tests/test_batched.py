@@ -109,7 +109,9 @@ async def test_column_types_made_anew_per_call_are_refused(database: Any) -> Non
                     session, count_given, {"given": (stable, [{"name": "a", "value": 1.0}])}
                 )
                 assert one == 1
-            with pytest.raises(RuntimeError, match="declare its sources' column types once"):
+            with pytest.raises(
+                RuntimeError, match="declare the builder and its sources' column types once"
+            ):
                 for _ in range(batched.SHAPES_PER_BUILDER + 1):
                     fresh = {"name": Text(), "value": Float()}
                     await execute_batched(

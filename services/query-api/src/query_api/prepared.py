@@ -1,7 +1,7 @@
 """Statements written in SQLAlchemy Core, compiled once for asyncpg, and run without SQLAlchemy's
 execution machinery: the hot reads on their own pool (``hot_reads``), and statements run on a
 session's own connection inside its transaction (``fetch_in``): the lexicon of a search, and
-the projection's statements that run with every batch (``projections._util.execute_batched``).
+the projection's statements that run with every batch (``projections.batched``).
 
 Per statement, SQLAlchemy's execution costs a cache key computed over the whole construct (a
 construct built per call has no memoised key), a compiled-cache lookup, parameter processing

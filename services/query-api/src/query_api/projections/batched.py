@@ -31,8 +31,8 @@ RowSources = Mapping[str, tuple[Columns, Sequence[Mapping[str, Any]]]]
 _compiled: dict[Hashable, Prepared] = {}
 _shapes: dict[Any, int] = {}
 SHAPES_PER_BUILDER = 16
-"""More shapes of one builder mean its sources' column types are made anew per call: each
-batch would then compile again and be kept for good (a leak), so that is refused."""
+"""More shapes of one builder mean it (a lambda) or its sources' column types are made anew per
+call: each batch would then compile again and be kept for good (a leak), so that is refused."""
 
 
 async def execute_batched(
@@ -59,8 +59,9 @@ async def execute_batched(
         _shapes[build] = made = _shapes.get(build, 0) + 1
         if made > SHAPES_PER_BUILDER:
             raise RuntimeError(
-                f"{build!r} was compiled for {made} shapes: declare its sources' column types "
-                "once (module constants or table columns), not per call"
+                f"{build!r} was compiled for {made} shapes: declare the builder and its "
+                "sources' column types once (module functions, constants or table columns), "
+                "not per call"
             )
         statement = build(**{name: json_source(types, name) for name, (types, _) in given.items()})
         assert isinstance(statement, ClauseElement)
