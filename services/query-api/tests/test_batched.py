@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from query_api.projections import batched
-from query_api.projections._util import any_in
+from query_api.projections._util import any_in, columns_of
 from query_api.projections.batched import execute_batched
 from query_api.projections.evaluations import METRIC_TYPES
 from query_api.read_schema import LIVE, use_schema
@@ -22,11 +22,8 @@ from query_api.tables import metrics
 
 
 def insert_metrics(given: Subquery) -> Insert:
-    names = list(given.c.keys())
     return (
-        metrics.insert()
-        .from_select(names, select(*(given.c[name] for name in names)))
-        .returning(metrics.c.name, metrics.c.value)
+        metrics.insert().from_select(*columns_of(given)).returning(metrics.c.name, metrics.c.value)
     )
 
 

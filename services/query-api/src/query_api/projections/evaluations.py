@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from promptworks_contracts.events import EvaluationRequested, ResultEvaluated, RunEvaluated
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
-from query_api.projections._util import any_in, any_of, unnest_rows
+from query_api.projections._util import any_in, any_of, columns_of, unnest_rows
 from query_api.projections.batched import RowSources, execute_batched
 from query_api.projections.result_documents import render_evaluated, store_evaluated
 from query_api.tables import (
@@ -186,10 +186,7 @@ def _write_evaluations(batch: Subquery, given: Subquery | None = None) -> Select
     parts see the database as it was before the statement)."""
     m = metrics.c
     had = select(m.result_id).where(any_in(m.result_id, "result_ids")).distinct().cte("had")
-    names = list(batch.c.keys())
-    statement = pg_insert(result_verdicts).from_select(
-        names, select(*(batch.c[name] for name in names))
-    )
+    statement = pg_insert(result_verdicts).from_select(*columns_of(batch))
     excluded = statement.excluded
     ctes: list[Any] = [
         statement.on_conflict_do_update(

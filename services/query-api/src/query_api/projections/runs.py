@@ -29,7 +29,7 @@ from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.prepared import constant
-from query_api.projections._util import update_many
+from query_api.projections._util import columns_of, update_many
 from query_api.projections.batched import execute_batched
 from query_api.projections.counts import add_runs as count_runs
 from query_api.projections.evaluations import copy_evaluation_summaries
@@ -157,10 +157,9 @@ def _insert_and_count(batch: Subquery, streams: Subquery) -> Any:
     """One statement: the results of ``batch`` inserted (a replayed one is skipped), each run's
     counters grown by the rows actually inserted and its stream version moved (``streams``);
     it answers the runs that are already finished and got results (to be numbered again)."""
-    names = list(batch.c.keys())
     inserted = (
         pg_insert(results)
-        .from_select(names, select(*(batch.c[name] for name in names)))
+        .from_select(*columns_of(batch))
         .on_conflict_do_nothing()
         .returning(results.c.run_id, results.c.error.is_(None).label("ok"), results.c.cost)
         .cte("inserted")
@@ -176,7 +175,7 @@ def _insert_and_count(batch: Subquery, streams: Subquery) -> Any:
         .group_by(i.run_id)
         .subquery("tally")
     )
-    given = streams
+    given = streams  # each run's latest stream version in the batch
     changes = (
         select(
             given.c.b_run_id.label("run_id"),
