@@ -351,6 +351,28 @@ def test_the_bulk_path_decodes_a_batch_as_the_consumer_decodes_each_event() -> N
         decode([headless], handled.__contains__, lambda _: "prompt-events")
 
 
+def result_row(**given: Any) -> dict[str, Any]:
+    """A result's own columns as the projection renders them, with ``given`` changed."""
+    return {
+        "result_id": uuid.uuid4(),
+        "run_id": uuid.uuid4(),
+        "case_index": 0,
+        "repetition": 1,
+        "output": "out",
+        "latency_ms": 12.5,
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "total_tokens": 8,
+        "finish_reason": "stop",
+        "error": None,
+        "created_at": datetime(2026, 11, 30, tzinfo=UTC),
+        "cost": None,
+        "currency": None,
+        "cached": False,
+        **given,
+    }
+
+
 @pytest.mark.parametrize("evaluated", [False, True])
 def test_an_evaluation_spliced_into_a_document_is_the_whole_render(evaluated: bool) -> None:
     """``store_evaluated``'s splice, as its SQL does it (``substr``/``strpos`` on the first
@@ -365,23 +387,13 @@ def test_an_evaluation_spliced_into_a_document_is_the_whole_render(evaluated: bo
         render_evaluated,
     )
 
-    own = {
-        "result_id": uuid.uuid4(),
-        "run_id": uuid.uuid4(),
-        "case_index": 3,
-        "repetition": 1,
-        "output": 'a ,"metrics":[] and ,"test_run_id":"x" \\" 准确',
-        "latency_ms": 12.5,
-        "prompt_tokens": 5,
-        "completion_tokens": 3,
-        "total_tokens": 8,
-        "finish_reason": "stop",
-        "error": None,
-        "created_at": datetime(2026, 11, 29, tzinfo=UTC),
-        "cost": Decimal("0.000123"),
-        "currency": "USD",
-        "cached": False,
-    }
+    own = result_row(
+        case_index=3,
+        output='a ,"metrics":[] and ,"test_run_id":"x" \\" 准确',
+        created_at=datetime(2026, 11, 29, tzinfo=UTC),
+        cost=Decimal("0.000123"),
+        currency="USD",
+    )
     metrics = [
         {"name": "Zeta", "value": None, "passed": False, "detail": 'says "no"'},
         {"name": "latency_ms", "value": 0.1 + 0.2, "passed": None, "detail": None},
@@ -503,23 +515,7 @@ def test_a_result_read_back_is_written_by_orjson_byte_for_byte() -> None:
     )
     from query_api.projections.result_json import document_json
 
-    own = {
-        "result_id": uuid.uuid4(),
-        "run_id": uuid.uuid4(),
-        "case_index": 0,
-        "repetition": 1,
-        "output": "out",
-        "latency_ms": 12.5,
-        "prompt_tokens": 5,
-        "completion_tokens": 3,
-        "total_tokens": 8,
-        "finish_reason": "stop",
-        "error": None,
-        "created_at": datetime(2026, 11, 30, tzinfo=UTC),
-        "cost": None,
-        "currency": None,
-        "cached": False,
-    }
+    own = result_row()
     written = [
         {"name": "chars", "value": 42.0, "passed": None, "detail": None},
         {"name": "contains", "value": 0.0, "passed": False, "detail": "x"},
