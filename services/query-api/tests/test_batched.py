@@ -82,7 +82,7 @@ async def test_a_builder_closing_over_a_batch_is_refused(database: Any) -> None:
 
     try:
         async with async_sessionmaker(engine)() as session, session.begin():
-            with pytest.raises(TypeError, match="must not be a closure"):
+            with pytest.raises(TypeError, match="not made with a closure"):
                 await execute_batched(session, stale)
     finally:
         await engine.dispose()

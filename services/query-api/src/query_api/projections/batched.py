@@ -40,31 +40,45 @@ async def execute_batched(
     build: Callable[..., Executable],
     sources: RowSources | None = None,
     params: Mapping[str, Any] | None = None,
+    variant: Callable[..., Any] | None = None,
 ) -> Sequence[Sequence[Any]]:
     """The rows of ``build(**sources)`` run with ``params`` (an empty list without
-    ``RETURNING``)."""
-    if getattr(build, "__closure__", None) is not None:
-        # A closure could carry one batch's values into the statement compiled for all.
-        raise TypeError(f"{build!r}: a batch statement's builder must not be a closure")
+    ``RETURNING``); with a ``variant`` (a function the statement is made with, e.g. what an
+    update sets), ``build(variant, **sources)``, compiled once per variant."""
+    for part in (build, variant):
+        if getattr(part, "__closure__", None) is not None:
+            # A closure could carry one batch's values into the statement compiled for all.
+            raise TypeError(f"{part!r}: a batch statement is not made with a closure")
     given = sources or {}
+    made = build if variant is None else (build, variant)
     payloads = {name: rows_json(types, rows) for name, (types, rows) in given.items()}
     if any(payload is None for payload in payloads.values()):
-        statement = build(
-            **{name: unnest_source(types, rows, name) for name, (types, rows) in given.items()}
+        statement = _made(
+            build,
+            variant,
+            {name: unnest_source(t, rows, name) for name, (t, rows) in given.items()},
         )
         return (await session.execute(statement, dict(params or {}))).all()
-    shape = (build, tuple((name, tuple(types.items())) for name, (types, _) in given.items()))
+    shape = (made, tuple((name, tuple(types.items())) for name, (types, _) in given.items()))
     prepared = _compiled.get(shape)
     if prepared is None:
-        _shapes[build] = made = _shapes.get(build, 0) + 1
-        if made > SHAPES_PER_BUILDER:
+        _shapes[build] = count = _shapes.get(build, 0) + 1
+        if count > SHAPES_PER_BUILDER:
             raise RuntimeError(
-                f"{build!r} was compiled for {made} shapes: declare the builder and its "
+                f"{build!r} was compiled for {count} shapes: declare the builder and its "
                 "sources' column types once (module functions, constants or table columns), "
                 "not per call"
             )
-        statement = build(**{name: json_source(types, name) for name, (types, _) in given.items()})
+        statement = _made(
+            build, variant, {name: json_source(types, name) for name, (types, _) in given.items()}
+        )
         assert isinstance(statement, ClauseElement)
         prepared = _compiled[shape] = Prepared(statement)
     values = {f"j_{name}": payload for name, payload in payloads.items()}
     return await fetch_in(session, prepared, {**values, **(params or {})})
+
+
+def _made(
+    build: Callable[..., Executable], variant: Callable[..., Any] | None, sources: Any
+) -> Executable:
+    return build(**sources) if variant is None else build(variant, **sources)

@@ -18,12 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeEngine
 
 from promptworks_eventkit.messages import ReceivedEvent
-from query_api.projections._util import unnest_source
+from query_api.projections.batched import execute_batched
 from query_api.tables import prompts
 
 p = prompts.c
 ID = PG_UUID(as_uuid=True)
 Values = Callable[[Subquery], Mapping[str, Any]]
+FRESHNESS: Mapping[str, TypeEngine[Any]] = {
+    "prompt_id": ID,
+    "sv": Integer(),
+    "at": DateTime(timezone=True),
+}
+CURRENT_VERSION: Mapping[str, TypeEngine[Any]] = {"version_id": ID, "number": Integer()}
+"""The fields of a handler that moves a prompt's current version."""
 
 
 async def update_prompts(
@@ -34,7 +41,8 @@ async def update_prompts(
     values: Values,
 ) -> None:
     """``rows`` holds ``fields`` for each prompt of ``events``; ``values(batch)`` says what to
-    set from them (``batch.c.<field>``)."""
+    set from them (``batch.c.<field>``). The statement is compiled once per ``values``
+    (``batched``): ``fields`` and ``values`` are declared once, at module level, not per call."""
     fresh: dict[UUID, tuple[int, Any]] = {}
     for received in events:  # in stream order: the last event of a prompt is its newest
         fresh[UUID(received.envelope.subject)] = (
@@ -45,10 +53,12 @@ async def update_prompts(
         {"prompt_id": prompt_id, "sv": sv, "at": at, **rows.get(prompt_id, {})}
         for prompt_id, (sv, at) in fresh.items()
     ]
-    batch = unnest_source(
-        {"prompt_id": ID, "sv": Integer(), "at": DateTime(timezone=True), **fields}, data
-    )
-    await session.execute(
+    types = {**FRESHNESS, **fields}
+    await execute_batched(session, _update, {"batch": (types, data)}, variant=values)
+
+
+def _update(values: Values, batch: Subquery) -> Any:
+    return (
         update(prompts)
         .where(p.prompt_id == batch.c.prompt_id)
         .values(

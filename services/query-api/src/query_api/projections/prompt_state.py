@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Integer, Text, delete, literal, select
+from sqlalchemy import Boolean, Subquery, Text, delete, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from promptworks_contracts.events import (
     PromptArchived,
@@ -32,7 +34,7 @@ from query_api.projections._util import (
     unnest_rows,
     unnest_source,
 )
-from query_api.projections.prompt_rows import ID, update_prompts
+from query_api.projections.prompt_rows import CURRENT_VERSION, ID, update_prompts
 from query_api.tables import prompt_labels, prompts
 
 p = prompts.c
@@ -67,13 +69,8 @@ async def on_label_moved(session: AsyncSession, events: Sequence[ReceivedEvent])
     patches: dict[UUID, dict[str, int]] = {}
     for move in moves:
         patches.setdefault(move["prompt_id"], {})[move["label"]] = move["version_number"]
-    await update_prompts(
-        session,
-        events,
-        {"patch": JSONB()},
-        {k: {"patch": jsonb_text(v)} for k, v in patches.items()},
-        lambda batch: {"labels": p.labels.op("||")(batch.c.patch)},
-    )
+    rows = {k: {"patch": jsonb_text(v)} for k, v in patches.items()}
+    await update_prompts(session, events, LABEL_PATCH, rows, _labels_patched)
 
 
 async def on_label_removed(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -90,13 +87,8 @@ async def on_label_removed(session: AsyncSession, events: Sequence[ReceivedEvent
             prompt_labels.c.prompt_id == pairs.c.prompt_id, prompt_labels.c.label == pairs.c.label
         )
     )
-    await update_prompts(
-        session,
-        events,
-        {"labels": ARRAY(Text())},
-        {k: {"labels": v} for k, v in removed.items()},
-        lambda batch: {"labels": p.labels.op("-")(batch.c.labels)},
-    )
+    rows = {k: {"labels": v} for k, v in removed.items()}
+    await update_prompts(session, events, LABELS_REMOVED, rows, _labels_removed)
 
 
 async def on_current_version_set(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -104,16 +96,7 @@ async def on_current_version_set(session: AsyncSession, events: Sequence[Receive
         event.prompt_id: {"version_id": event.version_id, "number": event.version_number}
         for _, event in typed(events, PromptCurrentVersionSet)
     }
-    await update_prompts(
-        session,
-        events,
-        {"version_id": ID, "number": Integer()},
-        latest,
-        lambda batch: {
-            "current_version_id": batch.c.version_id,
-            "current_version_number": batch.c.number,
-        },
-    )
+    await update_prompts(session, events, CURRENT_VERSION, latest, _current_version_set)
 
 
 async def on_archived_or_restored(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
@@ -128,8 +111,30 @@ async def on_archived_or_restored(session: AsyncSession, events: Sequence[Receiv
         )
     )
     moved = Counter((partition[prompt_id], project) for prompt_id, project in flipped)
-    value = literal(archived, Boolean())
-    await update_prompts(session, events, {}, {}, lambda batch: {"archived": value})
+    rows = {prompt_id: {"archived": archived} for prompt_id in partition}
+    await update_prompts(session, events, ARCHIVED, rows, _archived)
     await counts.add(
         session, Counter(), Counter({k: -v if archived else v for k, v in moved.items()})
     )
+
+
+# What each handler's prompt update sets: declared once, so each statement is compiled once.
+LABEL_PATCH: dict[str, TypeEngine[Any]] = {"patch": JSONB()}
+LABELS_REMOVED: dict[str, TypeEngine[Any]] = {"labels": ARRAY(Text())}
+ARCHIVED: dict[str, TypeEngine[Any]] = {"archived": Boolean()}
+
+
+def _labels_patched(batch: Subquery) -> dict[str, Any]:
+    return {"labels": p.labels.op("||")(batch.c.patch)}
+
+
+def _labels_removed(batch: Subquery) -> dict[str, Any]:
+    return {"labels": p.labels.op("-")(batch.c.labels)}
+
+
+def _current_version_set(batch: Subquery) -> dict[str, Any]:
+    return {"current_version_id": batch.c.version_id, "current_version_number": batch.c.number}
+
+
+def _archived(batch: Subquery) -> dict[str, Any]:
+    return {"archived": batch.c.archived}

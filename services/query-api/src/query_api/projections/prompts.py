@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Subquery, Text
+from sqlalchemy import Subquery, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeEngine
 
 from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, PromptVersionCreated
 from promptworks_eventkit.messages import ReceivedEvent
@@ -23,7 +24,7 @@ from promptworks_eventkit.router import typed
 from query_api.projections import counts
 from query_api.projections._util import columns_of, jsonb_text
 from query_api.projections.batched import execute_batched
-from query_api.projections.prompt_rows import ID, update_prompts
+from query_api.projections.prompt_rows import CURRENT_VERSION, ID, update_prompts
 from query_api.projections.variables import variables_report
 from query_api.tables import prompt_versions, prompts
 
@@ -82,28 +83,33 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
     await execute_batched(session, _insert_versions, {"batch": (types, rows)})
     # The new version becomes the current one; numbers are gapless, so the highest is the count.
     latest = {e.prompt_id: {"version_id": e.version_id, "number": e.number} for _, e in pairs}
-    await update_prompts(
-        session,
-        events,
-        {"version_id": ID, "number": Integer()},
-        latest,
-        lambda batch: {
-            "current_version_id": batch.c.version_id,
-            "current_version_number": batch.c.number,
-            "version_count": batch.c.number,
-        },
-    )
+    await update_prompts(session, events, CURRENT_VERSION, latest, _new_current_version)
+
+
+def _new_current_version(batch: Subquery) -> dict[str, Any]:
+    return {
+        "current_version_id": batch.c.version_id,
+        "current_version_number": batch.c.number,
+        "version_count": batch.c.number,
+    }
+
+
+METADATA: dict[str, TypeEngine[Any]] = {
+    "name": Text(),
+    "description": Text(),
+    "author": Text(),
+    "class_id": ID,
+    "tag_ids": ARRAY(ID),
+}
+"""The fields of ``PromptMetadataEdited`` a prompt's row takes."""
+
+
+def _metadata(batch: Subquery) -> dict[str, Any]:
+    return {name: batch.c[name] for name in METADATA}
 
 
 async def on_metadata_edited(session: AsyncSession, events: Sequence[ReceivedEvent]) -> None:
     """The event carries the full metadata after the edit: the last one of a prompt wins."""
-    fields: dict[str, Any] = {
-        "name": Text(),
-        "description": Text(),
-        "author": Text(),
-        "class_id": ID,
-        "tag_ids": ARRAY(ID),
-    }
     latest = {
         event.prompt_id: {
             "name": event.name,
@@ -114,9 +120,7 @@ async def on_metadata_edited(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for _, event in typed(events, PromptMetadataEdited)
     }
-    await update_prompts(
-        session, events, fields, latest, lambda batch: {name: batch.c[name] for name in fields}
-    )
+    await update_prompts(session, events, METADATA, latest, _metadata)
 
 
 def _insert_prompts(batch: Subquery) -> Any:
