@@ -194,6 +194,9 @@ async def test_a_page_is_served_from_memory_until_a_change_of_its_project_is_pro
 ) -> None:
     running = catalog.running
     url = f"{RUNS}/{running.run_id}/results"
+    # The fixture's last changes may still be on their way to the listener: heard during the
+    # first read, they would (rightly) stop its page being kept.
+    assert await api.app.state.page_listener.heard_up_to_now()
     before = _counts()
     first = await _get(api, url)
     again = await _get(api, url)
