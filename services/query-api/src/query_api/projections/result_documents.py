@@ -337,21 +337,21 @@ async def store_evaluated(session: AsyncSession, parts: Sequence[dict[str, Any]]
 
 def _splice(evaluated: Subquery) -> Update:
     """``store_evaluated``'s statement, from its rows ``evaluated``."""
-    source, document = evaluated, res.document
+    document = res.document
     return (
         results.update()
         .where(
-            res.result_id == source.c.result_id,
+            res.result_id == evaluated.c.result_id,
             f.strpos(document, EVALUATED_AT) > 0,
             f.strpos(document, AFTER_EVALUATED) > 0,
         )
         .values(
             document=f.substr(document, 1, f.strpos(document, EVALUATED_AT))
-            + source.c.evaluated
+            + evaluated.c.evaluated
             + f.substr(document, f.strpos(document, AFTER_EVALUATED)),
             # Unchanged values keep the update HOT (no index entry) where the page has room.
-            ok=res.error.is_(None) & (f.cardinality(source.c.failed_checks) == 0),
-            failed_checks=source.c.failed_checks,
+            ok=res.error.is_(None) & (f.cardinality(evaluated.c.failed_checks) == 0),
+            failed_checks=evaluated.c.failed_checks,
         )
     )
 

@@ -175,16 +175,15 @@ def _insert_and_count(batch: Subquery, streams: Subquery) -> Any:
         .group_by(i.run_id)
         .subquery("tally")
     )
-    given = streams  # each run's latest stream version in the batch
     changes = (
         select(
-            given.c.b_run_id.label("run_id"),
-            given.c.b_stream_version.label("stream_version"),
+            streams.c.b_run_id.label("run_id"),
+            streams.c.b_stream_version.label("stream_version"),
             func.coalesce(tally.c.succeeded, 0).label("succeeded"),
             func.coalesce(tally.c.failed, 0).label("failed"),
             tally.c.cost,
         )
-        .select_from(given.outerjoin(tally, tally.c.run_id == given.c.b_run_id))
+        .select_from(streams.outerjoin(tally, tally.c.run_id == streams.c.b_run_id))
         .subquery("changes")
     )
     c = changes.c
