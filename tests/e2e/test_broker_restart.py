@@ -21,6 +21,7 @@ from tests.support.faults import (
     orchestrator_progress,
     private_stack,
     query_api_client,
+    services_report,
     start_runs,
     verify,
 )
@@ -55,7 +56,8 @@ async def test_broker_killed_and_restarted_mid_run_loses_and_doubles_nothing(
 
         try:
             checked = await verify(client, stack, run_ids, WORKLOAD)
-        except BaseException as failure:  # a restarted broker that died says why
+        except BaseException as failure:  # says why: the broker's state and the services' errors
             failure.add_note(await asyncio.to_thread(private_infra.broker_report))
+            failure.add_note(services_report(stack))
             raise
     assert len(checked.checked) == 6

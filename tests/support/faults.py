@@ -522,3 +522,28 @@ async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]
 def query_api_client(stack: Stack) -> httpx.AsyncClient:
     """The fault tests' client of query-api, as the stack's bootstrap admin."""
     return stack.api_client(timeout=30)
+
+
+def services_report(stack: Stack, lines: int = 30) -> str:
+    """Each service's last warnings and errors, repeats folded (``×N``): a run that did not
+    finish after a fault says which service stopped making progress, when, and why."""
+    report: list[str] = []
+    for name in SERVICES:
+        path = stack.log_file(name)
+        text = path.read_text(errors="replace") if path.exists() else ""
+        folded: list[tuple[str, int]] = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = {"event": line, "level": "?"}
+            if not isinstance(entry, dict) or entry.get("level") in ("debug", "info"):
+                continue
+            what = f"{entry.get('logger', '')} {entry.get('event', '')} {entry.get('error', '')}"
+            if folded and folded[-1][0].endswith(what):
+                folded[-1] = (folded[-1][0], folded[-1][1] + 1)
+            else:
+                folded.append((f"{entry.get('timestamp', '?')} {what}", 1))
+        report.append(f"--- {name}: last warnings and errors of {path}:")
+        report += [f"{line} ×{count}" if count > 1 else line for line, count in folded[-lines:]]
+    return "\n".join(report)
