@@ -51,6 +51,7 @@ async def running_consumer(
     asynchronous_commit: bool = False,
     transaction_settings: dict[str, str] | None = None,
     handler=record_applies,
+    stall_seconds: float | None = None,
 ) -> AsyncIterator[ConsumerRunner]:
     producer: AIOKafkaProducer = create_producer(kafka, "consumer-test")
     await producer.start()
@@ -67,6 +68,7 @@ async def running_consumer(
         retry_backoff=0.01,
         asynchronous_commit=asynchronous_commit,
         transaction_settings=transaction_settings,
+        stall_seconds=stall_seconds,
     )
     task = asyncio.create_task(runner.run())
     try:

@@ -14,6 +14,9 @@ How it holds:
   and ``dead_letters``, then the consumer moves on. An undecodable event goes there at once.
 - Batches are bounded (``max_records``) and handlers do database work only, so the loop never
   approaches ``max_poll_interval_ms``; long work (model calls) runs elsewhere.
+- A consumer that makes no progress for ``stall_seconds`` (no batch applied, and idle probes
+  find it neither caught up nor, owning nothing, in its group) gets a new Kafka client
+  (``consumer_watchdog``, ADR 0034): aiokafka's can stay wedged after a broker restart.
 - ``asynchronous_commit`` (derived read models only, ADR 0026): each batch commits with
   ``synchronous_commit = off``, so PostgreSQL may lose the last acknowledged batches in a crash.
   Every such transaction (and every idle poll) first reads the stored offsets and compares them
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +50,7 @@ from promptworks_eventkit.consumer_checkpoints import (
 )
 from promptworks_eventkit.consumer_dead_letters import dead_letter_row, send_to_dlq
 from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, decode
+from promptworks_eventkit.consumer_watchdog import STOP_SECONDS, ConsumerStalled, Watchdog
 from promptworks_eventkit.exposition import shared_by_workers
 from promptworks_eventkit.failures import is_infrastructure_failure
 from promptworks_eventkit.fence import CheckpointsMoved, Fence
@@ -59,6 +64,7 @@ from promptworks_eventkit.metrics import (
     CONSUMER_DEAD_LETTERS,
     CONSUMER_DUPLICATES,
     CONSUMER_LAG,
+    CONSUMER_RESTARTS,
 )
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import consumer_offsets, dead_letters
@@ -69,6 +75,8 @@ log = structlog.get_logger(__name__)
 
 GROUP_COMMIT_SECONDS = 1.0
 """At most one commit of Kafka's group offsets per interval: they only feed lag dashboards."""
+GROUP_COMMIT_TIMEOUT = 5.0
+"""The longest a group commit may hold the consume loop; it is tried again a second later."""
 
 BatchHandler = Callable[[AsyncSession, Sequence[ReceivedEvent]], Awaitable[None]]
 """Applies events (already deduplicated, in partition order) inside the given transaction."""
@@ -128,13 +136,15 @@ class ConsumerRunner:
         asynchronous_commit: bool = False,
         transaction_settings: Mapping[str, str] | None = None,
         co_partitioned: bool = False,
+        stall_seconds: float | None = None,
     ) -> None:
         """``asynchronous_commit``: only for consumers whose effects are derived data that
         nothing else reads as a source (a read model), never for one that appends events
         (an outbox): see the module's docstring and ADR 0026. ``transaction_settings``:
         PostgreSQL settings for each batch's transaction (``SET LOCAL``), set by the batch's
         bookkeeping statement rather than by a round trip of their own. ``co_partitioned``:
-        the group's partitions shared by range (``CO_PARTITIONED``)."""
+        the group's partitions shared by range (``CO_PARTITIONED``). ``stall_seconds``: the
+        watchdog's window (default: ``KafkaSettings.consumer_stall_seconds``)."""
         self.name = name
         self._assignors = CO_PARTITIONED if co_partitioned else SHARED
         self._transaction_settings = json.dumps(dict(transaction_settings or {}))
@@ -165,16 +175,28 @@ class ConsumerRunner:
         self._group_pending = False
         """A batch committed to the database since Kafka's group offsets were last committed."""
         self.running = False
+        self._client_id = f"{name}.{uuid.uuid4().hex[:12]}"
+        """Unique per runner: the watchdog finds this member among its group's by it."""
+        self._watchdog = Watchdog(
+            kafka=kafka,
+            group=kafka.topic(name),
+            stall_seconds=stall_seconds or kafka.consumer_stall_seconds,
+        )
 
     async def run(self) -> None:
-        """Consumes until cancelled; restarts the Kafka consumer after failures."""
+        """Consumes until cancelled; a new Kafka consumer after a failure or a stall."""
         while True:
             try:
-                await self._consume()
+                await self._watchdog.guard(self._consume())
             except asyncio.CancelledError:
                 raise
+            except ConsumerStalled as stall:
+                self.running = False
+                CONSUMER_RESTARTS.labels(self.name, "stalled").inc()
+                log.error("consumer stalled; a new client", consumer=self.name, why=str(stall))
             except Exception:
                 self.running = False
+                CONSUMER_RESTARTS.labels(self.name, "failed").inc()
                 log.exception("consumer failed; restarting", consumer=self.name)
                 await asyncio.sleep(1.0)
 
@@ -182,7 +204,7 @@ class ConsumerRunner:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._kafka.bootstrap_servers,
             group_id=self._kafka.topic(self.name),
-            client_id=self.name,
+            client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
@@ -206,11 +228,17 @@ class ConsumerRunner:
                         await self._commit_group(consumer)
                     if self._fence is not None or self._asynchronous:
                         await self._check_checkpoints(consumer)
+                    if self._watchdog.probe_due():
+                        await self._watchdog.probe(consumer, self._client_id, self._next_offsets)
                 self._record_lag(consumer)
         finally:
             self.running = False
             self.forget_lag(list(self._next_offsets))
-            await consumer.stop()
+            try:
+                async with asyncio.timeout(STOP_SECONDS):
+                    await consumer.stop()
+            except TimeoutError:
+                log.warning("consumer did not stop in time; abandoned", consumer=self.name)
 
     async def open_assigned(self, only: Sequence[TopicPartition] | None = None) -> AIOKafkaConsumer:
         """A consumer outside any group, assigned every partition of the topics (or ``only``
@@ -428,6 +456,7 @@ class ConsumerRunner:
                         self._next_offsets[tp] = max(
                             self._next_offsets.get(tp, 0), messages[-1].offset + 1
                         )
+            self._watchdog.mark()  # fetched and applied: progress
         if self._replaying:
             return  # a replay outside any group (``open_assigned``) has nothing to commit
         self._group_pending = True
@@ -440,10 +469,13 @@ class ConsumerRunner:
         (lag dashboards, autoscalers); the truth is in consumer_offsets."""
         self._group_committed_at, self._group_pending = time.monotonic(), False
         owned = consumer.assignment()
-        with contextlib.suppress(CommitFailedError, KafkaError):
-            await consumer.commit(
-                {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
-            )
+        # Bounded: aiokafka retries a commit until the coordinator answers, which would hold
+        # the loop (fetches, fence checks, the watchdog's probes) for a whole broker outage.
+        with contextlib.suppress(CommitFailedError, KafkaError, TimeoutError):
+            async with asyncio.timeout(GROUP_COMMIT_TIMEOUT):
+                await consumer.commit(
+                    {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
+                )
 
     async def _apply_with_retries(self, records: list[ConsumedRecord]) -> None:
         decoded, poison = decode(records, self._handles)  # the collector is paused (_process_freed)

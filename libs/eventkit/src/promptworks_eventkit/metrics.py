@@ -50,6 +50,12 @@ CONSUMER_DEAD_LETTERS = Counter(
     "Events a consumer could not apply and sent to the topic's dead-letter topic",
     ["consumer", "topic"],
 )
+CONSUMER_RESTARTS = Counter(
+    "promptworks_consumer_restarts_total",
+    "Kafka clients a consumer replaced, by why: `failed` (an error escaped its loop) or "
+    "`stalled` (no progress for the watchdog's window, ADR 0034)",
+    ["consumer", "reason"],
+)
 CONSUMER_LAG = Gauge(
     "promptworks_consumer_lag_events",
     "Events on a partition not yet applied by the consumer: the partition's high watermark "

@@ -56,6 +56,13 @@ class KafkaSettings(BaseSettings):
         "`fetch.max.wait.ms`). Lower: a shorter stall after a slow batch, more idle fetches.",
     )
 
+    consumer_stall_seconds: float = Field(
+        default=60.0,
+        ge=1.0,
+        description="A consumer that applies nothing for this long, and is neither caught up "
+        "nor (owning no partition) a member of its group, gets a new Kafka client (ADR 0034).",
+    )
+
     def replication_factor(self) -> int:
         if self.topic_replication_factor is not None:
             return self.topic_replication_factor
