@@ -525,7 +525,7 @@ def query_api_client(stack: Stack) -> httpx.AsyncClient:
 
 
 def services_report(stack: Stack, lines: int = 30) -> str:
-    """Each service's last warnings and errors, repeats folded (``×N``): a run that did not
+    """Each service's last warnings and errors, repeats folded (``(N times)``): a run that did not
     finish after a fault says which service stopped making progress, when, and why."""
     report: list[str] = []
     for name in SERVICES:
@@ -545,5 +545,5 @@ def services_report(stack: Stack, lines: int = 30) -> str:
             else:
                 folded.append((f"{entry.get('timestamp', '?')} {what}", 1))
         report.append(f"--- {name}: last warnings and errors of {path}:")
-        report += [f"{line} ×{count}" if count > 1 else line for line, count in folded[-lines:]]
+        report += [f"{line} ({n} times)" if n > 1 else line for line, n in folded[-lines:]]
     return "\n".join(report)
