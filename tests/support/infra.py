@@ -161,6 +161,18 @@ async def migrate(service: str, database_url: str) -> None:
         raise RuntimeError(f"{service} migrate failed:\n{output.decode()}")
 
 
+async def alembic(ini: Path, database_url: str, *args: str) -> None:
+    """Runs Alembic (``upgrade 0011``, ``downgrade -1``) in its own process, with
+    ``DATABASE_URL`` pointing at one test's database only: a migration test's steps."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alembic", "-c", str(ini), *args,
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+
+
 @functools.cache
 def migrations_digest(service: str) -> str:
     """A digest of everything a service's ``migrate`` runs: its Alembic scripts, its source

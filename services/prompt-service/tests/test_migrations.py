@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import pytest
 from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.relay import SELECT_BATCH
-from tests.support.infra import Infra, create_database, drop_database
+from tests.support.infra import Infra, alembic, create_database, drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -36,21 +33,10 @@ CREATE TABLE prompt_names (
 """
 
 
-async def alembic(url: str, *args: str) -> None:
-    """Runs Alembic in its own process, DATABASE_URL pointing at this test's database only."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args,
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    assert process.returncode == 0, output.decode()
-
-
 @pytest.fixture
 async def database_at_0001(infra: Infra) -> AsyncIterator[tuple[str, Any]]:
     url = await create_database(infra, "prompt_service_migration")
-    await alembic(url, "upgrade", "0001")
+    await alembic(ALEMBIC_INI, url, "upgrade", "0001")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(SHAPE_0001)
@@ -70,7 +56,7 @@ async def test_0002_keeps_every_prompt_name_and_downgrades_back(
     database_at_0001: tuple[str, Any],
 ) -> None:
     url, connection = database_at_0001
-    await alembic(url, "upgrade", "head")
+    await alembic(ALEMBIC_INI, url, "upgrade", "head")
     rows = await connection.fetch(
         "SELECT prompt_id, class_id, name FROM prompt_names ORDER BY name"
     )
@@ -87,7 +73,7 @@ async def test_0002_keeps_every_prompt_name_and_downgrades_back(
             "INSERT INTO prompt_names (prompt_id, name) VALUES (gen_random_uuid(), 'alpha')"
         )
 
-    await alembic(url, "downgrade", "0001")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0001")
     rows = await connection.fetch("SELECT prompt_id, class_name, name FROM prompt_names")
     assert sorted((r["prompt_id"], r["class_name"], r["name"]) for r in rows) == [
         (PROMPT_A, "", "alpha"),
@@ -121,10 +107,11 @@ async def test_0004_carries_unpublished_outbox_rows_over_both_ways(infra: Infra)
     url = await create_database(infra, "prompt_service_outbox")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await alembic(url, "upgrade", "head")
-        await alembic(url, "downgrade", "0003")  # a fresh database's 0001 builds the new shape
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
+        # A fresh database's 0001 builds the new shape.
+        await alembic(ALEMBIC_INI, url, "downgrade", "0003")
         await connection.execute(OLD_OUTBOX)
-        await alembic(url, "upgrade", "0004")
+        await alembic(ALEMBIC_INI, url, "upgrade", "0004")
         queued = await connection.fetch(SELECT_BATCH, 10)
         assert [(r["key"], r["value"], r["topic"]) for r in queued] == [
             ("s", '{"z":2,"a":"x"}', "topic"),
@@ -138,7 +125,7 @@ async def test_0004_carries_unpublished_outbox_rows_over_both_ways(infra: Infra)
             ("ce_streamversion", b"2"),
         ]
 
-        await alembic(url, "downgrade", "0003")
+        await alembic(ALEMBIC_INI, url, "downgrade", "0003")
         rows = await connection.fetch(
             "SELECT o.key, convert_from(o.value, 'UTF8') AS value, e.version, o.headers::text "
             "FROM outbox AS o JOIN events AS e USING (event_id) WHERE o.published_at IS NULL "
@@ -152,7 +139,7 @@ async def test_0004_carries_unpublished_outbox_rows_over_both_ways(infra: Infra)
             [["content-type", "application/json"], ["ce_id", "m"], ["ce_streamversion", str(v)]]
             for v in (2, 3)
         ]
-        await alembic(url, "upgrade", "head")
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
         assert len(await connection.fetch(SELECT_BATCH, 10)) == 2
     finally:
         await connection.close()

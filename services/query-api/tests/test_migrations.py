@@ -3,10 +3,7 @@ makes the projection replay the prompt topic (and only it) into them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,20 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from query_api.tables import READ_MODEL_TABLES
+from tests.support.infra import alembic
 
 pytestmark = pytest.mark.integration
 
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-
-
-async def alembic(url: str, *args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), *args,
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    assert process.returncode == 0, output.decode()
 
 
 async def columns(connection: AsyncConnection, table: str) -> set[str]:
@@ -50,7 +38,7 @@ CHECKPOINTS = """
 
 async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(database) -> None:
     url = await database("query-api")
-    await alembic(url, "downgrade", "0001")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0001")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
@@ -58,7 +46,7 @@ async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(data
             assert await columns(connection, "prompt_labels") == set()
             for statement in CHECKPOINTS.split(";"):
                 await connection.execute(text(statement))
-        await alembic(url, "upgrade", "0002")
+        await alembic(ALEMBIC_INI, url, "upgrade", "0002")
         async with engine.connect() as connection:
             shape = await columns(connection, "prompts")
             assert {"class_id", "tag_ids", "labels", "archived"} <= shape
@@ -76,7 +64,7 @@ async def test_0002_reshapes_the_prompt_models_and_replays_the_prompt_topic(data
 
 async def test_0003_adds_cost_and_batches_and_replays_the_run_topics(database) -> None:
     url = await database("query-api")
-    await alembic(url, "downgrade", "0002")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0002")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
@@ -90,7 +78,7 @@ async def test_0003_adds_cost_and_batches_and_replays_the_run_topics(database) -
                     " ('query-api.projections', 'promptworks.evaluation', 0, 5)"
                 )
             )
-        await alembic(url, "upgrade", "head")
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
         async with engine.connect() as connection:
             assert {"cost", "currency", "label", "retry_of", "cancelled_by"} <= await columns(
                 connection, "runs"
@@ -130,14 +118,14 @@ RUN_ROWS = """
 
 async def test_0008_renders_the_documents_of_existing_results(database) -> None:
     url = await database("query-api")
-    await alembic(url, "downgrade", "0006")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0006")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
             assert "document" not in await columns(connection, "results")
             for statement in RUN_ROWS.split(";"):
                 await connection.execute(text(statement))
-        await alembic(url, "upgrade", "head")
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
         async with engine.connect() as connection:
             rows = (
                 await connection.execute(
@@ -220,14 +208,14 @@ async def test_a_database_the_previous_release_migrated_upgrades_to_head(databas
     """A database at 0009 made by the release before 0011 has none of the read models later
     migrations add (``advice``): 0011 moves what exists, 0013 creates the rest."""
     url = await database("query-api")
-    await alembic(url, "downgrade", "0009")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0009")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
             # 0013's downgrade keeps its table and column; the previous release never had them.
             await connection.execute(text("DROP TABLE advice"))
             await connection.execute(text("ALTER TABLE prompt_versions DROP COLUMN origin"))
-        await alembic(url, "upgrade", "head")
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
         async with engine.connect() as connection:
             schema = await connection.scalar(
                 text(
@@ -244,7 +232,7 @@ async def test_0022_makes_the_search_tokens_of_existing_prompts(database) -> Non
     """Prompts already in the read model get their tokens on the upgrade (no replay), and a
     table a downgrade kept is made again whole (a stale token goes)."""
     url = await database("query-api")
-    await alembic(url, "downgrade", "0021")
+    await alembic(ALEMBIC_INI, url, "downgrade", "0021")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
@@ -266,7 +254,7 @@ async def test_0022_makes_the_search_tokens_of_existing_prompts(database) -> Non
                     " 'stale', 'default', false, false, 5, now())"
                 )
             )
-        await alembic(url, "upgrade", "head")
+        await alembic(ALEMBIC_INI, url, "upgrade", "head")
         async with engine.connect() as connection:
             rows = (
                 await connection.execute(
