@@ -169,7 +169,9 @@ async def test_a_result_that_keeps_failing_leaves_the_reevaluation_which_is_summ
     assert f"re-evaluation {evaluation_id} failed 3 times" in error and value == b'{"broken": 1}'
     # The run's own rows are untouched: its results kept, its first evaluation as it was.
     assert await evaluator.rows(
-        "SELECT status, recorded, evaluated FROM runs WHERE run_id = :r", r=run_id
+        "SELECT status, recorded, evaluated FROM runs JOIN recorded_results USING (run_id)"
+        " WHERE run_id = :r",
+        r=run_id,
     ) == [("completed", 4, 4)]
     assert await evaluator.scalar("SELECT count(*) FROM result_records") == 4
     assert await evaluator.scalar("SELECT count(*) FROM evaluation_queue") == 0
@@ -230,9 +232,13 @@ async def test_a_reevaluation_letter_replayed_while_it_is_evaluated_is_queued_ag
         async with sessions() as session, session.begin():
             await session.execute(
                 text(
-                    "INSERT INTO runs (run_id, assertions, cases, total_calls, status, recorded,"
-                    " evaluated) VALUES (:r, '[]', '[]', 2, 'completed', 2, 2)"
+                    "INSERT INTO runs (run_id, assertions, cases, total_calls, status, evaluated)"
+                    " VALUES (:r, '[]', '[]', 2, 'completed', 2)"
                 ),
+                {"r": run_id},
+            )
+            await session.execute(
+                text("INSERT INTO recorded_results (run_id, recorded) VALUES (:r, 2)"),
                 {"r": run_id},
             )
             await session.execute(

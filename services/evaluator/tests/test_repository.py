@@ -3,6 +3,7 @@ in memory holds on PostgreSQL (the ``memory`` cases need no infrastructure)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -156,27 +157,33 @@ async def test_outcomes_are_stored_once_per_result_with_exact_costs(
     assert sorted(loaded[run.run_id], key=lambda o: o.case_index) == [first, second]
 
 
+def results_of(run: NewRun, count: int) -> list[Queued]:
+    """``count`` results of the run, as the runs consumer queues them."""
+    return [
+        Queued(
+            ResultRecorded(
+                run_id=uuid.UUID(run.run_id),
+                result_id=uuid.uuid4(),
+                case_index=0,
+                repetition=n,
+                output=f"answer {n}",
+                latency_ms=10.0 + n,
+                cost=Money(amount=Decimal("0.0001")),
+            ),
+            MessageContext(correlation_id="c"),
+            Origin(str(uuid.uuid4()), 0, n, n),
+        )
+        for n in range(1, count + 1)
+    ]
+
+
 async def test_queued_results_are_claimed_once_in_order_and_recent_records_not_decoded_again(
     repository: EvaluationRepository,
 ) -> None:
     run = new_run()
     await repository.insert_runs([run])
-    records = [
-        ResultRecorded(
-            run_id=uuid.UUID(run.run_id),
-            result_id=uuid.uuid4(),
-            case_index=0,
-            repetition=n,
-            output=f"answer {n}",
-            latency_ms=10.0 + n,
-            cost=Money(amount=Decimal("0.0001")),
-        )
-        for n in range(1, 5)
-    ]
-    queued = [
-        Queued(record, MessageContext(correlation_id="c"), Origin(str(uuid.uuid4()), 0, n, n))
-        for n, record in enumerate(records)
-    ]
+    queued = results_of(run, 4)
+    records = [q.record for q in queued]
     assert await repository.queue_results(queued) == {run.run_id: 4}
     assert await repository.queue_results(queued[:1]) == {}  # redelivered: queued once
     assert (await repository.load_states([run.run_id]))[run.run_id].recorded == 4
@@ -262,3 +269,24 @@ async def test_saved_states_and_statistics_are_stored_as_they_always_were(
         {"id": ended.run_id},
     )
     assert [tuple(row) for row in stats] == [(3, "3.6", "7.01", "1.25", "2.25", 1, 3)]
+
+
+@pytest.mark.integration
+async def test_results_are_queued_and_counted_while_a_worker_holds_the_run_row(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The workers hold a run's row locked from their writes to their commit; the runs
+    consumer queues and counts the run's results meanwhile without waiting for it (the count
+    has a table of its own). The worker that locks the row next reads the count, whole."""
+    run = new_run()
+    async with sessions() as session, session.begin():
+        await PostgresEvaluationRepository(session).insert_runs([run])
+    async with sessions() as worker, worker.begin():
+        held = await PostgresEvaluationRepository(worker).load_states([run.run_id], lock=True)
+        assert held[run.run_id].recorded == 0
+        async with asyncio.timeout(10), sessions() as consumer, consumer.begin():
+            counts = await PostgresEvaluationRepository(consumer).queue_results(results_of(run, 3))
+        assert counts == {run.run_id: 3}
+    async with sessions() as session, session.begin():
+        states = await PostgresEvaluationRepository(session).load_states([run.run_id], lock=True)
+    assert states[run.run_id].recorded == 3

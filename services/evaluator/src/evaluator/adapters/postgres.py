@@ -18,6 +18,7 @@ from evaluator.adapters.postgres_queue import PostgresQueue
 from evaluator.adapters.tables import (
     evaluations,
     kept_judgements,
+    recorded_results,
     result_outcomes,
     run_metric_stats,
     runs,
@@ -85,11 +86,14 @@ _EVALUATED = text(
     """
 )
 
+# Candidates only: the sweep locks them again with ``load_states``, which reads the counts after
+# the locks (see there), and summarises those that are complete.
 _FINISHED_RUNS = text(
     """
-    SELECT run_id FROM runs
-    WHERE ending IS NOT NULL AND status = 'running' AND evaluated >= recorded
-    ORDER BY run_id LIMIT :limit FOR UPDATE SKIP LOCKED
+    SELECT run_id FROM runs LEFT JOIN recorded_results USING (run_id)
+    WHERE ending IS NOT NULL AND status = 'running'
+        AND evaluated >= coalesce(recorded_results.recorded, 0)
+    ORDER BY run_id LIMIT :limit FOR UPDATE OF runs SKIP LOCKED
     """
 )
 
@@ -175,15 +179,42 @@ class PostgresEvaluationRepository(PostgresQueue):
                 c.evaluated,
                 c.stream_version,
                 c.status,
-                c.recorded,
                 c.ending,
                 c.end_context,
             )
             .where(c.run_id.in_(sorted(run_ids)))
             .order_by(c.run_id)  # one lock order for every replica: no deadlock
         )
-        rows = await self._session.execute(query.with_for_update() if lock else query)
-        return {row.run_id: RunState(*row[:7], _context(row.end_context)) for row in rows}
+        rows = (await self._session.execute(query.with_for_update() if lock else query)).all()
+        # A statement of its own, started once the locks are granted: a FOR UPDATE that waited
+        # re-reads the locked rows only, so a count joined to it could predate the run's end
+        # and summarise the run before its last results were evaluated.
+        recorded = (
+            dict(
+                (
+                    await self._session.execute(
+                        select(recorded_results.c.run_id, recorded_results.c.recorded).where(
+                            recorded_results.c.run_id.in_([row.run_id for row in rows])
+                        )
+                    )
+                ).all()
+            )
+            if rows
+            else {}
+        )
+        return {
+            row.run_id: RunState(
+                row.run_id,
+                row.total_calls,
+                row.evaluated,
+                row.stream_version,
+                row.status,
+                recorded.get(row.run_id, 0),
+                row.ending,
+                _context(row.end_context),
+            )
+            for row in rows
+        }
 
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
         c = runs.c

@@ -9,10 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evaluator.adapters.tables import evaluation_queue, evaluations, result_records, runs
+from evaluator.adapters.tables import (
+    evaluation_queue,
+    evaluations,
+    recorded_results,
+    result_records,
+)
 from evaluator.handlers.evaluation import CONSUMER_NAME
 from evaluator.handlers.ports import Origin, Queued, RecentRecords, UnreadableClaim
 from promptworks_contracts.envelope import Envelope
@@ -49,7 +54,8 @@ _KEPT_RECORDS = text(
 # A batch's results kept and queued in one statement of arrays (asyncpg encodes them in C; an
 # insert of many rows through SQLAlchemy's executemany bound every value in Python): the
 # records new to ``result_records`` (a redelivered result is kept once) are queued, in the
-# batch's order (``seq`` is the order the workers take them in); the queued count per run.
+# batch's order (``seq`` is the order the workers take them in), and counted per run in
+# ``recorded_results``; the queued count per run.
 _QUEUE = text(
     """
     WITH given AS (
@@ -73,8 +79,16 @@ _QUEUE = text(
             g.event_id, g.partition, g."offset", g.stream_version
         FROM given g JOIN kept USING (run_id, result_id) ORDER BY g.n
         RETURNING run_id
+    ), counted AS (
+        SELECT run_id, count(*)::integer AS n FROM queued GROUP BY run_id
+    ), added AS (
+        -- Only the runs consumer adds here (a run's results come from one partition), so
+        -- the add never waits on the workers, who lock the run's row in runs, not this one.
+        INSERT INTO recorded_results (run_id, recorded)
+        SELECT run_id, n FROM counted ORDER BY run_id
+        ON CONFLICT (run_id) DO UPDATE SET recorded = recorded_results.recorded + excluded.recorded
     )
-    SELECT run_id, count(*) FROM queued GROUP BY run_id
+    SELECT run_id, n FROM counted
     """
 )
 
@@ -126,15 +140,7 @@ class PostgresQueue:
                 "stream_versions": [o.stream_version for o in origins],
             },
         )
-        counts = {run_id: int(count) for run_id, count in rows}
-        if counts:
-            await self._session.execute(
-                update(runs)
-                .where(runs.c.run_id == bindparam("b_run_id"))
-                .values(recorded=runs.c.recorded + bindparam("b_count")),
-                [{"b_run_id": r, "b_count": n} for r, n in sorted(counts.items())],
-            )
-        return counts
+        return {run_id: int(count) for run_id, count in rows}
 
     async def claim_queued(self, limit: int, recent: RecentRecords | None = None) -> list[Queued]:
         rows = sorted(await self._session.execute(_CLAIM, {"limit": limit}))  # by seq
@@ -242,8 +248,12 @@ class PostgresQueue:
         )
         await self._session.execute(delete(evaluation_queue).where(q.seq == seq))
         await self._session.execute(delete(result_records).where(kept))
+        # Taken from the count like a result never queued (a replay counts it again). Rare, so
+        # the consumer's wait on this row, until this transaction commits, does not matter.
         await self._session.execute(
-            update(runs).where(runs.c.run_id == row.run_id).values(recorded=runs.c.recorded - 1)
+            update(recorded_results)
+            .where(recorded_results.c.run_id == row.run_id)
+            .values(recorded=recorded_results.c.recorded - 1)
         )
         return True
 

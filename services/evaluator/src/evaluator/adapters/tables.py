@@ -54,11 +54,21 @@ runs = Table(
     Column("stream_version", Integer, nullable=False, server_default="0"),
     Column("status", Text, nullable=False, server_default=RUNNING),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    # Fan-out (ADR 0022): results queued by the runs consumer; the run's end status and the
-    # end event's context while its last results are still being evaluated.
-    Column("recorded", Integer, nullable=False, server_default="0"),
+    # Fan-out (ADR 0022): the run's end status and the end event's context while its last
+    # results are still being evaluated.
     Column("ending", Text, nullable=True),
     Column("end_context", JSONB, nullable=True),
+)
+
+# Per run, the results the runs consumer queued for evaluation. A table of its own (ADR 0022's
+# fifteenth-session addendum): the consumer adds to it without waiting for the run's row, which the
+# workers hold locked from their writes to their commit; a worker reads it only once it holds
+# that lock (``load_states``), so it sees every result queued before the run's end.
+recorded_results = Table(
+    "recorded_results",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("recorded", Integer, nullable=False),
 )
 
 run_metric_stats = Table(
