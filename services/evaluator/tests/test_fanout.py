@@ -251,8 +251,8 @@ async def check_evaluated_once(
         assert counted == ("evaluated", RESULTS, RESULTS, 0)
     state = await one(
         engine,
-        "SELECT status, recorded, evaluated, ending FROM runs JOIN recorded_results USING (run_id)"
-        " WHERE run_id = :r",
+        "SELECT status, r.recorded, evaluated, ending"
+        " FROM runs JOIN recorded_results r USING (run_id) WHERE run_id = :r",
         r=run_id,
     )
     assert state == ("completed", RESULTS, RESULTS, None)

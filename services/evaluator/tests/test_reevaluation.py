@@ -169,7 +169,7 @@ async def test_a_result_that_keeps_failing_leaves_the_reevaluation_which_is_summ
     assert f"re-evaluation {evaluation_id} failed 3 times" in error and value == b'{"broken": 1}'
     # The run's own rows are untouched: its results kept, its first evaluation as it was.
     assert await evaluator.rows(
-        "SELECT status, recorded, evaluated FROM runs JOIN recorded_results USING (run_id)"
+        "SELECT status, r.recorded, evaluated FROM runs JOIN recorded_results r USING (run_id)"
         " WHERE run_id = :r",
         r=run_id,
     ) == [("completed", 4, 4)]

@@ -277,16 +277,21 @@ async def test_results_are_queued_and_counted_while_a_worker_holds_the_run_row(
 ) -> None:
     """The workers hold a run's row locked from their writes to their commit; the runs
     consumer queues and counts the run's results meanwhile without waiting for it (the count
-    has a table of its own). The worker that locks the row next reads the count, whole."""
+    has a table of its own). The worker that locks the row next reads the count, whole: with
+    what a replica of the release before counted in the old column."""
     run = new_run()
     async with sessions() as session, session.begin():
         await PostgresEvaluationRepository(session).insert_runs([run])
+        # Two results counted by a replica of the release before 0012, in the old column.
+        await session.execute(
+            text("UPDATE runs SET recorded = 2 WHERE run_id = :r"), {"r": run.run_id}
+        )
     async with sessions() as worker, worker.begin():
         held = await PostgresEvaluationRepository(worker).load_states([run.run_id], lock=True)
-        assert held[run.run_id].recorded == 0
+        assert held[run.run_id].recorded == 2
         async with asyncio.timeout(10), sessions() as consumer, consumer.begin():
             counts = await PostgresEvaluationRepository(consumer).queue_results(results_of(run, 3))
         assert counts == {run.run_id: 3}
     async with sessions() as session, session.begin():
         states = await PostgresEvaluationRepository(session).load_states([run.run_id], lock=True)
-    assert states[run.run_id].recorded == 3
+    assert states[run.run_id].recorded == 2 + 3

@@ -3,8 +3,10 @@ its own, ``recorded_results``, which only the runs consumer adds to: it no longe
 the run's row, which the evaluation workers hold locked from their writes to their commit (ADR
 0022's fifteenth-session addendum). The counts are carried over both ways.
 
-Stop every evaluator replica before upgrading (``evaluator migrate`` then start the new
-version): a replica of the version before would still add to ``runs.recorded``.
+``runs.recorded`` stays (zero after the move), and the new code adds it to the new count, so a
+replica of the release before that still adds to it is counted. The release before reads only
+that column, though: stop every evaluator replica for this upgrade (deploy/README.md, "Upgrade
+and migration order").
 
 Revision ID: 0012
 Revises: 0011
@@ -29,12 +31,12 @@ def upgrade() -> None:
         "INSERT INTO recorded_results (run_id, recorded) "
         "SELECT run_id, recorded FROM runs WHERE recorded <> 0"
     )
-    op.drop_column("runs", "recorded")
+    op.execute("UPDATE runs SET recorded = 0 WHERE recorded <> 0")
 
 
 def downgrade() -> None:
-    op.add_column("runs", sa.Column("recorded", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
-        "UPDATE runs SET recorded = r.recorded FROM recorded_results r WHERE r.run_id = runs.run_id"
+        "UPDATE runs SET recorded = runs.recorded + r.recorded "
+        "FROM recorded_results r WHERE r.run_id = runs.run_id"
     )
     op.drop_table("recorded_results")

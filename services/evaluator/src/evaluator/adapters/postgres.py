@@ -92,7 +92,7 @@ _FINISHED_RUNS = text(
     """
     SELECT run_id FROM runs LEFT JOIN recorded_results USING (run_id)
     WHERE ending IS NOT NULL AND status = 'running'
-        AND evaluated >= coalesce(recorded_results.recorded, 0)
+        AND evaluated >= runs.recorded + coalesce(recorded_results.recorded, 0)
     ORDER BY run_id LIMIT :limit FOR UPDATE OF runs SKIP LOCKED
     """
 )
@@ -179,6 +179,7 @@ class PostgresEvaluationRepository(PostgresQueue):
                 c.evaluated,
                 c.stream_version,
                 c.status,
+                c.recorded,
                 c.ending,
                 c.end_context,
             )
@@ -209,7 +210,7 @@ class PostgresEvaluationRepository(PostgresQueue):
                 row.evaluated,
                 row.stream_version,
                 row.status,
-                recorded.get(row.run_id, 0),
+                row.recorded + recorded.get(row.run_id, 0),
                 row.ending,
                 _context(row.end_context),
             )

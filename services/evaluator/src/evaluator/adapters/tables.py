@@ -56,6 +56,10 @@ runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Fan-out (ADR 0022): the run's end status and the end event's context while its last
     # results are still being evaluated.
+    # Results queued, as a release before migration 0012 counted them; 0012 moved the counts to
+    # ``recorded_results``. Kept, and added to that count, for a replica of that release still
+    # running (expand now, drop in a later release).
+    Column("recorded", Integer, nullable=False, server_default="0"),
     Column("ending", Text, nullable=True),
     Column("end_context", JSONB, nullable=True),
 )
