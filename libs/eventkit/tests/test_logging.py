@@ -1,5 +1,8 @@
-"""The libraries' own log lines (standard ``logging``: aiokafka, uvicorn) are JSON lines like
-the service's own: with a timestamp, the level, the service and the logger's name."""
+"""The libraries' own log lines (standard ``logging``: aiokafka, asyncio, uvicorn) are JSON
+lines like the service's own: with a timestamp, the level, the service and the logger's name.
+
+(uvicorn's loggers are not used here: a test elsewhere may start uvicorn with its default log
+configuration, which stops them propagating to the root; the services start it without one.)"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ def test_a_library_line_is_a_json_line_with_its_time_level_service_and_logger(
     try:
         raise ZeroDivisionError("division by zero")
     except ZeroDivisionError:
-        logging.getLogger("uvicorn.error").exception("request failed")
+        logging.getLogger("asyncio").exception("task failed")
     logging.getLogger("aiokafka.conn").info("below aiokafka's level: not written")
     structlog.get_logger("tests").info("own line", answer=42)
 
@@ -28,7 +31,7 @@ def test_a_library_line_is_a_json_line_with_its_time_level_service_and_logger(
 
     assert [line["event"] for line in lines] == [
         "Unable connect to node with id 1",
-        "request failed",
+        "task failed",
         "own line",
     ]
     library, failure, own = lines
