@@ -9,6 +9,7 @@ It runs on a private PostgreSQL + Kafka (``private_infra``), never on the shared
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tests.support.faults import (
     create_prompt,
     private_stack,
     query_api_client,
+    services_report,
     start_run,
     verify,
 )
@@ -49,7 +51,13 @@ async def test_one_fault_round_loses_and_doubles_nothing(
             # Each fault struck while calls were still being made.
             assert injector.log.all_mid_run(), (seed, injector.log.mid_run)
             await injector.settle()
-            checked = await verify(client, stack, run_ids, WORKLOAD)
+            try:
+                checked = await verify(client, stack, run_ids, WORKLOAD)
+            except BaseException as failure:  # says why, as test_broker_restart's does
+                failure.add_note(f"seed {seed}; {injector.log.describe()}")
+                failure.add_note(await asyncio.to_thread(private_infra.broker_report))
+                failure.add_note(services_report(stack))
+                raise
     assert injector.log.describe().startswith("1 round(s)"), injector.log.describe()
     assert sorted(injector.log.kills) == sorted(SERVICES)
     assert (injector.log.postgres_crashes, injector.log.broker_crashes) == (1, 1)
