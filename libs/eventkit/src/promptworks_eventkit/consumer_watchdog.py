@@ -95,9 +95,9 @@ class Watchdog:
     async def _describe_group(self) -> tuple[str, set[str]]:
         """The group's state and its members' client ids, as its coordinator describes them."""
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._kafka.bootstrap_servers)
-            await admin.start()
-            self._admin = admin
+            # Kept before it starts: a start that fails is closed by ``_drop_admin`` too.
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._kafka.bootstrap_servers)
+            await self._admin.start()
         [response] = await self._admin.describe_consumer_groups([self._group])
         [group] = response.to_object()["groups"]
         return group["state"], {member["client_id"] for member in group["members"]}
@@ -120,12 +120,12 @@ class Watchdog:
                 done, _ = await asyncio.wait({task}, timeout=self.probe_seconds)
                 if done:
                     return task.result()
-                if self.stalled_for() >= self.stall_seconds:
+                if (stalled := self.stalled_for()) >= self.stall_seconds:
                     break
             task.cancel()
             # Its ``finally`` stops the client; a client that never stops is abandoned.
             await asyncio.wait({task}, timeout=STOP_SECONDS)
-            raise ConsumerStalled(f"no progress for {self.stalled_for():.0f} s")
+            raise ConsumerStalled(f"no progress for {stalled:.0f} s")
         finally:
             if not task.done():  # the runner itself cancelled (the service stops)
                 task.cancel()
