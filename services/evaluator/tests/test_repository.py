@@ -295,3 +295,30 @@ async def test_results_are_queued_and_counted_while_a_worker_holds_the_run_row(
     async with sessions() as session, session.begin():
         states = await PostgresEvaluationRepository(session).load_states([run.run_id], lock=True)
     assert states[run.run_id].recorded == 2 + 3
+
+
+@pytest.mark.integration
+async def test_a_dead_letter_is_taken_from_a_count_the_release_before_kept(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A result that keeps failing leaves its run's count. For a run counted by a release
+    before 0012 (in ``runs.recorded`` only) the new table has no row yet: one is made, -1."""
+    run = new_run()
+    async with sessions() as session, session.begin():
+        repository = PostgresEvaluationRepository(session)
+        await repository.insert_runs([run])
+        await repository.queue_results(results_of(run, 1))
+        # Counted as the release before counted it.
+        for moved in (
+            "DELETE FROM recorded_results WHERE run_id = :r",
+            "UPDATE runs SET recorded = 1 WHERE run_id = :r",
+        ):
+            await session.execute(text(moved), {"r": run.run_id})
+        seq = await session.scalar(
+            text("SELECT seq FROM evaluation_queue WHERE run_id = :r"), {"r": run.run_id}
+        )
+    async with sessions() as session, session.begin():
+        assert await PostgresEvaluationRepository(session).record_failure(seq, "boom", 1)
+    async with sessions() as session, session.begin():
+        states = await PostgresEvaluationRepository(session).load_states([run.run_id], lock=True)
+    assert states[run.run_id].recorded == 0

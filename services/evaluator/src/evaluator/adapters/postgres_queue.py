@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evaluator.adapters.tables import (
@@ -249,11 +250,14 @@ class PostgresQueue:
         await self._session.execute(delete(evaluation_queue).where(q.seq == seq))
         await self._session.execute(delete(result_records).where(kept))
         # Taken from the count like a result never queued (a replay counts it again). Rare, so
-        # the consumer's wait on this row, until this transaction commits, does not matter.
+        # the consumer's wait on this row, until this transaction commits, does not matter. An
+        # upsert: a run counted in ``runs.recorded`` alone (a release before 0012) has no row.
+        taken = pg_insert(recorded_results).values(run_id=row.run_id, recorded=-1)
         await self._session.execute(
-            update(recorded_results)
-            .where(recorded_results.c.run_id == row.run_id)
-            .values(recorded=recorded_results.c.recorded - 1)
+            taken.on_conflict_do_update(
+                index_elements=[recorded_results.c.run_id],
+                set_={"recorded": recorded_results.c.recorded - 1},
+            )
         )
         return True
 
