@@ -139,9 +139,15 @@ def columns_of(source: Subquery) -> tuple[list[str], Select[Any]]:
     return names, select(*(source.c[name] for name in names))
 
 
+def column_types(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The table's types of the columns ``rows`` carry (the table's own type objects, so a
+    statement made from them is compiled once: ``batched``)."""
+    return {name: table.c[name].type for name in rows[0]}
+
+
 def unnest_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], Select[Any]]:
     """(column names, a SELECT that yields ``rows``) for ``insert(table).from_select``."""
-    return columns_of(unnest_source({n: table.c[n].type for n in rows[0]}, rows))
+    return columns_of(unnest_source(column_types(table, rows), rows))
 
 
 def any_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:

@@ -28,7 +28,7 @@ from promptworks_contracts.events import (
 )
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import TypeHandler
-from query_api.projections._util import any_of, columns_of, jsonb_text
+from query_api.projections._util import any_of, column_types, columns_of, jsonb_text
 from query_api.projections.batched import execute_batched
 from query_api.tables import prompt_history, prompts
 
@@ -121,7 +121,7 @@ async def _record(
                 "details": jsonb_text(detail),
             }
         )
-    types = {name: prompt_history.c[name].type for name in rows[0]}
+    types = column_types(prompt_history, rows)
     await execute_batched(session, _insert_history, {"batch": (types, rows)})
 
 

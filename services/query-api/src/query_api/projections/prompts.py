@@ -22,7 +22,7 @@ from promptworks_contracts.events import PromptCreated, PromptMetadataEdited, Pr
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.projections import counts
-from query_api.projections._util import columns_of, jsonb_text
+from query_api.projections._util import column_types, columns_of, jsonb_text
 from query_api.projections.batched import execute_batched
 from query_api.projections.prompt_rows import CURRENT_VERSION, ID, update_prompts
 from query_api.projections.variables import variables_report
@@ -52,7 +52,7 @@ async def on_prompt_created(session: AsyncSession, events: Sequence[ReceivedEven
         }
         for received, event in typed(events, PromptCreated)
     ]
-    types = {name: prompts.c[name].type for name in rows[0]}
+    types = column_types(prompts, rows)
     inserted = await execute_batched(session, _insert_prompts, {"batch": (types, rows)})
     partition = {UUID(received.envelope.subject): received.partition for received in events}
     new = Counter((partition[prompt_id], project) for prompt_id, project in inserted)
@@ -79,7 +79,7 @@ async def on_version_created(session: AsyncSession, events: Sequence[ReceivedEve
         }
         for received, event in pairs
     ]
-    types = {name: prompt_versions.c[name].type for name in rows[0]}
+    types = column_types(prompt_versions, rows)
     await execute_batched(session, _insert_versions, {"batch": (types, rows)})
     # The new version becomes the current one; numbers are gapless, so the highest is the count.
     latest = {e.prompt_id: {"version_id": e.version_id, "number": e.number} for _, e in pairs}
