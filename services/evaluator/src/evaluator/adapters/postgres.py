@@ -187,22 +187,7 @@ class PostgresEvaluationRepository(PostgresQueue):
             .order_by(c.run_id)  # one lock order for every replica: no deadlock
         )
         rows = (await self._session.execute(query.with_for_update() if lock else query)).all()
-        # A statement of its own, started once the locks are granted: a FOR UPDATE that waited
-        # re-reads the locked rows only, so a count joined to it could predate the run's end
-        # and summarise the run before its last results were evaluated.
-        recorded = (
-            dict(
-                (
-                    await self._session.execute(
-                        select(recorded_results.c.run_id, recorded_results.c.recorded).where(
-                            recorded_results.c.run_id.in_([row.run_id for row in rows])
-                        )
-                    )
-                ).all()
-            )
-            if rows
-            else {}
-        )
+        recorded = await self._recorded([row.run_id for row in rows]) if rows else {}
         return {
             row.run_id: RunState(
                 row.run_id,
@@ -216,6 +201,15 @@ class PostgresEvaluationRepository(PostgresQueue):
             )
             for row in rows
         }
+
+    async def _recorded(self, run_ids: list[str]) -> dict[str, int]:
+        """The runs' counts of queued results (``recorded_results``). A statement of its own,
+        started once ``load_states``' locks are granted: a FOR UPDATE that waited re-reads the
+        locked rows only, so a count joined to it could predate the run's end and summarise the
+        run before its last results were evaluated."""
+        r = recorded_results.c
+        counts = select(r.run_id, r.recorded).where(r.run_id.in_(run_ids))
+        return {run_id: recorded for run_id, recorded in await self._session.execute(counts)}
 
     async def load_specs(self, run_ids: Collection[str]) -> dict[str, RunSpec]:
         c = runs.c
