@@ -180,6 +180,7 @@ class ConsumerRunner:
         self._watchdog = Watchdog(
             kafka=kafka,
             group=kafka.topic(name),
+            client_id=self._client_id,
             stall_seconds=stall_seconds or kafka.consumer_stall_seconds,
         )
 
@@ -229,7 +230,7 @@ class ConsumerRunner:
                     if self._fence is not None or self._asynchronous:
                         await self._check_checkpoints(consumer)
                     if self._watchdog.probe_due():
-                        await self._watchdog.probe(consumer, self._client_id, self._next_offsets)
+                        await self._watchdog.probe(consumer, self._next_offsets)
                 self._record_lag(consumer)
         finally:
             self.running = False

@@ -45,9 +45,13 @@ class ConsumerStalled(Exception):
 
 
 class Watchdog:
-    def __init__(self, *, kafka: KafkaSettings, group: str, stall_seconds: float) -> None:
+    def __init__(
+        self, *, kafka: KafkaSettings, group: str, client_id: str, stall_seconds: float
+    ) -> None:
         self._kafka = kafka
         self._group = group
+        self._client_id = client_id
+        """The consumer's client id, unique to it: how the probe finds it among the members."""
         self.stall_seconds = stall_seconds
         self.probe_seconds = min(15.0, max(0.5, stall_seconds / 4))
         """Between two probes of an idle consumer: several chances within one window."""
@@ -68,7 +72,7 @@ class Watchdog:
         return time.monotonic() - self._probed_at >= self.probe_seconds
 
     async def probe(
-        self, consumer: AIOKafkaConsumer, client_id: str, next_offsets: Mapping[TopicPartition, int]
+        self, consumer: AIOKafkaConsumer, next_offsets: Mapping[TopicPartition, int]
     ) -> None:
         """Marks the consumer healthy if it is caught up; else asks the group's coordinator: a
         rebalance under way (the consumer waits for it, rightly) or, owning nothing, being a
@@ -84,7 +88,7 @@ class Watchdog:
                         self.mark()
                         return
                 state, members = await self._describe_group()
-                healthy = state in REBALANCING or (not owned and client_id in members)
+                healthy = state in REBALANCING or (not owned and self._client_id in members)
         except Exception as error:  # a broker away, an admin client gone bad: not healthy
             log.info("consumer probe failed", group=self._group, error=repr(error))
             await self._drop_admin()
