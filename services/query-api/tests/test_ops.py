@@ -156,9 +156,16 @@ def result_of(run: RunCreated, case: int) -> ResultRecorded:
     )
 
 
-async def _command(*args: str, database_url: str, kafka: str) -> tuple[int, str]:
+async def _command(
+    *args: str, database_url: str, kafka: str, extra: dict[str, str] | None = None
+) -> tuple[int, str]:
     """``python -m query_api <args>`` as an operator runs it; its exit status and stderr."""
-    environment = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        **(extra or {}),
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -195,3 +202,19 @@ async def test_commands_name_the_unreachable_dependency_in_one_line(infra, kafka
         assert f":{password}@" not in stderr
         assert ":***@" in last or "Kafka" in last
         assert "Traceback" not in stderr
+
+
+async def test_commands_name_an_invalid_setting_in_one_line(infra, kafka) -> None:
+    """An invalid setting (a nested one, ``KAFKA_``, and a service's own) ends in one line per
+    variable naming it and the rule, never its value, and exit status 2: no traceback."""
+    url = infra.database_url("unused")
+    invalid = {"KAFKA_CONSUMER_STALL_SECONDS": "nan", "DB_POOL_SIZE": "secret-looking-x"}
+    for args in (("topics",), ("rebuild",)):
+        for variable, value in invalid.items():
+            status, stderr = await _command(
+                *args, database_url=url, kafka=kafka.bootstrap_servers, extra={variable: value}
+            )
+            assert status == 2, (args, stderr)
+            [line] = stderr.strip().splitlines()
+            assert line.startswith(f"invalid setting {variable}: "), (args, line)
+            assert value not in stderr and "Traceback" not in stderr

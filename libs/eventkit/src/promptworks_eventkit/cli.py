@@ -21,12 +21,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit import http_protocol
@@ -35,12 +37,33 @@ from promptworks_eventkit.exposition import MULTIPROCESS_DIR_VARIABLE
 from promptworks_eventkit.kafka import create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
-from promptworks_eventkit.settings import ServiceSettings
+from promptworks_eventkit.settings import KafkaSettings, ServiceSettings
 from promptworks_eventkit.tracing_setup import configure_tracing, instrument_app, shutdown_tracing
 from promptworks_eventkit.unreachable import unreachable_message
 
 UNREACHABLE_EXIT_CODE = 2
 """A command's exit status when PostgreSQL or Kafka cannot be reached or refuses it."""
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+INVALID_SETTINGS_EXIT_CODE = 2
+"""A command's exit status when a setting in the environment is invalid."""
+
+
+def load_settings(settings_factory: Callable[[], S]) -> S:
+    """The service's settings from the environment; an invalid one is a line on stderr per
+    variable (its name and the rule, never its value: it may be a secret) and exit status 2,
+    not a traceback."""
+    try:
+        return settings_factory()
+    except ValidationError as invalid:
+        nested = invalid.title == KafkaSettings.__name__  # built by its own default factory
+        prefix = KafkaSettings.model_config.get("env_prefix", "") if nested else ""
+        for error in invalid.errors():
+            variable = prefix + "__".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"invalid setting {variable}: {error['msg']}", err=True)
+        raise typer.Exit(INVALID_SETTINGS_EXIT_CODE) from None
 
 
 @contextlib.contextmanager
@@ -89,7 +112,7 @@ def worker_process_app(
 ) -> FastAPI:
     """What a service's ``worker_app`` returns: the app of one HTTP worker process."""
     atexit.register(shutdown_tracing)
-    return served_app(settings_factory(), app_factory, False)
+    return served_app(load_settings(settings_factory), app_factory, False)
 
 
 def service_cli(
@@ -115,7 +138,7 @@ def service_cli(
         ),
     ) -> None:
         """Serve the HTTP API and run the service's background work."""
-        settings = settings_factory()
+        settings = load_settings(settings_factory)
         count = workers or int(getattr(settings, "web_concurrency", 1))
         if count > 1:
             if worker_app is None:
@@ -152,7 +175,7 @@ def service_cli(
     @app.command()
     def migrate(revision: str = "head") -> None:
         """Apply this service's Alembic migrations to DATABASE_URL."""
-        settings = settings_factory()
+        settings = load_settings(settings_factory)
         config = Config(str(alembic_ini))
         config.set_main_option("script_location", str(alembic_ini.parent / "alembic"))
         config.set_main_option(
@@ -164,7 +187,7 @@ def service_cli(
     @app.command("relay")
     def relay_only() -> None:
         """Run only the outbox relay (for a dedicated relay process)."""
-        settings = settings_factory()
+        settings = load_settings(settings_factory)
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
         configure_tracing(settings.service_name)
 
@@ -186,7 +209,7 @@ def service_cli(
     @app.command()
     def topics() -> None:
         """Create the event topics and their dead-letter topics if they are missing."""
-        settings = settings_factory()
+        settings = load_settings(settings_factory)
         names = [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)]
         with explained_when_unreachable(settings):
             created = asyncio.run(ensure_topics(settings.kafka, names))

@@ -59,6 +59,7 @@ class KafkaSettings(BaseSettings):
     consumer_stall_seconds: float = Field(
         default=60.0,
         ge=1.0,
+        allow_inf_nan=False,
         description="A consumer that applies nothing for this long, and is neither caught up "
         "nor (owning no partition) a member of its group, gets a new Kafka client (ADR 0034).",
     )

@@ -6,7 +6,12 @@ from pathlib import Path
 import typer
 from fastapi import FastAPI
 
-from promptworks_eventkit.cli import explained_when_unreachable, service_cli, worker_process_app
+from promptworks_eventkit.cli import (
+    explained_when_unreachable,
+    load_settings,
+    service_cli,
+    worker_process_app,
+)
 from promptworks_eventkit.logging import configure_logging
 from query_api.app import create_app
 from query_api.rebuild.replay import RebuildError, rebuild, roll_back
@@ -46,7 +51,7 @@ def rebuild_command(
 ) -> None:
     """Rebuild every read model from the topics into a new schema while query-api keeps
     serving and projecting, then switch to it atomically (ADR 0023)."""
-    settings = QueryApiSettings()
+    settings = load_settings(QueryApiSettings)
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     def echo(line: str) -> None:
