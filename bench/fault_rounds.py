@@ -30,6 +30,7 @@ from tests.support.faults import (
     private_stack,
     query_api_client,
     start_run,
+    trace_results,
     verify,
 )
 from tests.support.private_infra import running_private_infra
@@ -45,7 +46,12 @@ async def one_round(
         run_ids, workload.calls_per_run, lambda: start_run(client, version_id, workload)
     )
     await injector.settle()
-    checked = await verify(client, stack, run_ids, workload)
+    try:
+        checked = await verify(client, stack, run_ids, workload)
+    except AssertionError as failure:
+        failure.add_note(injector.log.describe())
+        failure.add_note(await trace_results(stack, run_ids))
+        raise
     print(f"round {injector.log.rounds}: {len(run_ids)} runs, {time.monotonic() - started:.0f} s")
     for label, recorded, total in injector.log.mid_run[-6:]:
         print(f"  {label} at {recorded}/{total} calls of the newest run")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import os
 import random
@@ -31,7 +32,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from devstack.services import Stack, _alive, default_specs
-from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
+from promptworks_contracts.topics import ALL_EVENT_TOPICS, RUN_EVENTS, dlq_topic
 from promptworks_eventkit.db import asyncpg_dsn
 from tests.support.fake_openai import free_port
 from tests.support.private_infra import PrivateInfra
@@ -487,6 +488,16 @@ def _pair(data: Any) -> tuple[int, int]:
 
 async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]]:
     """Every record's ``ce_id`` on ``topic`` (prefixed for the stack), and each partition's end."""
+    ends: dict[int, int] = {}
+    ids = [headers.get("ce_id", b"").decode() for headers in await _records(stack, topic, ends)]
+    return ids, ends
+
+
+async def _records(
+    stack: Stack, topic: str, ends: dict[int, int] | None = None
+) -> list[dict[str, bytes]]:
+    """Every record's headers on ``topic`` (prefixed for the stack), in each partition's order;
+    ``ends`` is filled with each partition's end offset."""
     physical = f"{stack.topic_prefix}{topic}"
     # Without a group, a subscription is assigned every partition of the topic.
     consumer = AIOKafkaConsumer(
@@ -496,27 +507,84 @@ async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]
         group_id=None,
         auto_offset_reset="earliest",
     )
+    records: list[dict[str, bytes]] = []
     await consumer.start()
     try:
         async with asyncio.timeout(30):
             while not (partitions := sorted(consumer.assignment())):
                 await asyncio.sleep(0.05)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        ids: list[str] = []
-        remaining = {tp for tp in partitions if ends[tp] > 0}
+        end_offsets = await consumer.end_offsets(partitions)
+        if ends is not None:
+            ends.update({tp.partition: end_offsets[tp] for tp in partitions})
+        remaining = {tp for tp in partitions if end_offsets[tp] > 0}
         async with asyncio.timeout(60):
             while remaining:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)
                 for tp, messages in batch.items():
-                    for message in messages:
-                        headers = dict(message.headers or ())
-                        ids.append(headers.get("ce_id", b"").decode())
-                    if messages and messages[-1].offset + 1 >= ends[tp]:
+                    records += (dict(message.headers or ()) for message in messages)
+                    if messages and messages[-1].offset + 1 >= end_offsets[tp]:
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return ids, {tp.partition: ends[tp] for tp in partitions}
+    return records
+
+
+async def trace_results(stack: Stack, run_ids: list[str]) -> str:
+    """Where each run's results got to, stage by stage: the orchestrator's event store, the run
+    topic (and whether a result's first copy came after a later version of its stream, which
+    every consumer would skip as a duplicate), the evaluator, and query-api. A run whose read
+    model misses results says which hop lost them."""
+    lines: list[str] = []
+    for run_id in run_ids:
+        stored = await fetch(
+            stack,
+            "run-orchestrator",
+            "SELECT version, event_type FROM events WHERE stream_id = $1 ORDER BY version",
+            run_id,
+        )
+        versions = [r["version"] for r in stored if r["event_type"] == RESULT_RECORDED]
+        order = await _stream_versions(stack, RUN_EVENTS, run_id)
+        first = list(dict.fromkeys(order))  # each version where its first copy is
+        highest = itertools.accumulate(first, max)
+        late = [v for v, before in zip(first[1:], highest, strict=False) if v < before]
+        missing = sorted({r["version"] for r in stored} - set(first))
+        outcomes = await fetch(
+            stack,
+            "evaluator",
+            "SELECT (SELECT count(*) FROM result_outcomes WHERE run_id = $1) AS outcomes, "
+            "(SELECT evaluated FROM runs WHERE run_id = $1) AS evaluated",
+            run_id,
+        )
+        read = await fetch(
+            stack,
+            "query-api",
+            "SELECT (SELECT count(*) FROM results WHERE run_id = $1::uuid) AS results, "
+            "(SELECT recorded FROM runs WHERE run_id = $1::uuid) AS recorded, "
+            "(SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1) AS applied",
+            run_id,
+        )
+        dead = {
+            service: (await fetch(stack, service, "SELECT count(*) AS n FROM dead_letters"))[0]["n"]
+            for service in CONSUMING_SERVICES
+        }
+        lines.append(
+            f"run {run_id}: dead letters {dead}; orchestrator stored {len(versions)} results "
+            f"(stream versions {len(stored)}); on {RUN_EVENTS}: {len(order)} copies, "
+            f"{len(first)} versions, {len(late)} first seen after a later one {late[:10]}, "
+            f"{len(missing)} missing {missing[:10]}; evaluator "
+            f"{dict(outcomes[0])}; query-api {dict(read[0])}"
+        )
+    return "\n".join(lines)
+
+
+async def _stream_versions(stack: Stack, topic: str, stream_id: str) -> list[int]:
+    """The stream versions of ``stream_id``'s records on ``topic``, in log order."""
+    versions: list[int] = []
+    for headers in await _records(stack, topic):
+        if headers.get("ce_subject") == stream_id.encode():
+            versions.append(int(headers.get("ce_streamversion", b"0")))
+    return versions
 
 
 def query_api_client(stack: Stack) -> httpx.AsyncClient:
