@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,6 +125,41 @@ async def test_an_asynchronous_consumer_goes_back_when_its_commits_were_lost(
         rows = await session.scalar(select(func.count()).select_from(applied))
         distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
     assert (rows, distinct) == (150, 150)
+
+
+async def test_a_client_positioned_past_the_stored_offsets_skips_nothing(scratch_db, kafka) -> None:
+    """The Kafka client fetches from its own position. After an assignment whose seek to the
+    stored offsets failed (the database away), that is Kafka's group offset, which runs ahead
+    of stored offsets that a crash took back (``asynchronous_commit``). Here the client is
+    moved past the stored offset by hand, the way that leaves it: the runner must notice that
+    the records do not start at its next offset, go back, and apply every event once."""
+    await produce(kafka, prompt_events(30))
+    async with running_consumer(scratch_db, kafka) as runner:
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 30))
+        client = runner._consumer
+        assert client is not None and client.assignment()
+        owned = sorted(client.assignment())
+        client.pause(*owned)  # the new events wait until the client is moved
+        before = await client.end_offsets(owned)
+        await produce(kafka, prompt_events(90))
+        after = await client.end_offsets(owned)
+        busiest = max(owned, key=lambda tp: after[tp] - before[tp])
+        assert after[busiest] - before[busiest] >= 5
+        refused = gaps_refused()
+        client.seek(busiest, before[busiest] + 3)  # three stored-next records passed over
+        client.resume(*owned)
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 120))
+    assert gaps_refused() >= refused + 1
+    async with scratch_db.sessions() as session:
+        distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
+    assert (await count_rows(scratch_db, applied), distinct) == (120, 120)
+
+
+def gaps_refused() -> float:
+    sample = REGISTRY.get_sample_value(
+        "promptworks_consumer_gaps_refused_total", {"consumer": CONSUMER}
+    )
+    return sample or 0.0
 
 
 async def test_a_batchs_transaction_has_its_settings_and_commit_mode_and_no_other_has(

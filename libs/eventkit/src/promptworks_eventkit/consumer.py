@@ -9,6 +9,10 @@ How it holds:
   (``consumer_stream_positions``) is a duplicate and is skipped in the same transaction.
 - A batch is processed under a lock that ``on_partitions_revoked`` also takes, so a rebalance
   waits for the batch in flight to commit, and only partitions still assigned are processed.
+- Records are applied only from the stored offsets (ADR 0035): a fetch whose records do not
+  start at a partition's next offset (the client's position ran ahead, say to Kafka's group
+  offset after a failed seek) is dropped and the client sought back. One client at a time:
+  a client the runner replaced neither applies nor moves positions.
 - A batch whose handler fails is retried with backoff; if it keeps failing, its events are
   applied one by one and the one that still fails goes to ``<topic>.dlq`` (error in headers)
   and ``dead_letters``, then the consumer moves on. An undecodable event goes there at once.
@@ -63,6 +67,7 @@ from promptworks_eventkit.metrics import (
     CONSUMER_BATCH_RECORDS,
     CONSUMER_DEAD_LETTERS,
     CONSUMER_DUPLICATES,
+    CONSUMER_GAPS,
     CONSUMER_LAG,
     CONSUMER_RESTARTS,
 )
@@ -102,18 +107,28 @@ SHARED = (RoundRobinPartitionAssignor,)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: ConsumerRunner) -> None:
+    """One client's listener: a client the runner has replaced (``ConsumerRunner.run``) is
+    left alone, and never moves the current client's positions or offsets."""
+
+    def __init__(self, runner: ConsumerRunner, consumer: AIOKafkaConsumer) -> None:
         self._runner = runner
+        self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Waits for the batch in flight: its effects and offsets commit together, or not at all.
         async with self._runner.batch_lock:
-            self._runner.forget_lag(revoked)
+            if self._runner.current(self._consumer):
+                self._runner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         # Under the lock: the offsets it seeks to must include the batch in flight, if any.
         async with self._runner.batch_lock:
+            if not self._runner.current(self._consumer):
+                return
             self._runner.generation += 1
+            # Forgotten first: if the seek fails (the database away), the client fetches from
+            # Kafka's group offsets, and no batch is applied until a seek succeeds (_process).
+            self._runner.forget_positions(assigned)
             await self._runner.seek_to_stored_offsets(assigned)
 
 
@@ -215,11 +230,14 @@ class ConsumerRunner:
             partition_assignment_strategy=self._assignors,
         )
         self._consumer = consumer
-        consumer.subscribe([self._kafka.topic(t) for t in self._topics], listener=_Rebalance(self))
+        topics = [self._kafka.topic(t) for t in self._topics]
+        consumer.subscribe(topics, listener=_Rebalance(self, consumer))
         try:
             await consumer.start()
             self.running = True
-            while True:
+            # Until replaced: a loop the watchdog gave up on (its cancel not taken in time) ends
+            # at its next turn instead of consuming beside its successor.
+            while self.current(consumer):
                 generation = self.generation
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 if batch:
@@ -299,6 +317,15 @@ class ConsumerRunner:
         """Per partition, the first offset not yet committed with the effects."""
         return dict(self._next_offsets)
 
+    def current(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether ``consumer`` is the runner's client (not one it replaced)."""
+        return consumer is self._consumer
+
+    def forget_positions(self, partitions: Sequence[TopicPartition]) -> None:
+        """Unknown until the next seek to the stored offsets: no batch of theirs is applied."""
+        for tp in partitions:
+            self._next_offsets.pop(tp, None)
+
     async def _check_checkpoints(self, consumer: AIOKafkaConsumer) -> None:
         """Idle, no batch checks the fence or the stored offsets: check them here, so that
         checkpoints moved back (a rollback to older models) or commits lost in a database crash
@@ -308,6 +335,8 @@ class ConsumerRunner:
             return
         try:
             async with self.batch_lock:
+                if not self.current(consumer):
+                    return
                 async with self._sessions() as session, session.begin():
                     moved = await self._checkpoints_moved(session)
                 if moved:
@@ -416,6 +445,8 @@ class ConsumerRunner:
         generation: int,
     ) -> None:
         async with self.batch_lock:
+            if not self.current(consumer):
+                return  # replaced (the watchdog gave up on this loop): its successor applies
             if generation != self.generation:
                 # Partitions were (re)assigned while this batch was fetched, and the assignment
                 # seeked to the stored offsets: the batch may predate that seek. Drop it and
@@ -424,6 +455,9 @@ class ConsumerRunner:
                 await self.seek_to_stored_offsets(list(consumer.assignment()))
                 return
             owned = consumer.assignment()
+            if not await self._contiguous(consumer, batch, owned):
+                await self.seek_to_stored_offsets(list(owned))
+                return
             # A record below the committed position was applied already: aiokafka can hand a
             # partition's records over twice (a fetch that was in flight across a metadata
             # refresh), and a dead letter must not be sent twice.
@@ -464,6 +498,41 @@ class ConsumerRunner:
         if time.monotonic() - self._group_committed_at >= GROUP_COMMIT_SECONDS:
             # Not per batch: a broker round trip would delay the next batch, for a gauge.
             await self._commit_group(consumer)
+
+    async def _contiguous(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, list[Any]],
+        owned: set[TopicPartition],
+    ) -> bool:
+        """Whether each owned partition's new records start at its next offset (the one after
+        the last applied, as stored with the effects). The client's position normally is that
+        offset, but not always: after an assignment whose seek failed (the database away) it is
+        Kafka's group offset, which runs ahead of stored offsets lost in a crash
+        (``asynchronous_commit``); applying from there would skip records for good. Event topics
+        have no gaps of their own (no transactions, no compaction); a gap is accepted only where
+        the broker no longer has the records before it (the log's start moved past them)."""
+        for tp, messages in batch.items():
+            if tp not in owned or not messages:
+                continue
+            expected = self._next_offsets.get(tp)  # None: the assignment's seek failed
+            first = messages[0].offset if expected is None else None
+            if expected is not None:
+                first = next((m.offset for m in messages if m.offset >= expected), None)
+                if first is None or first == expected:
+                    continue  # duplicates only, or the next records
+                if (await consumer.beginning_offsets([tp]))[tp] >= first:
+                    continue  # offsets expected..first-1 are gone from the broker
+            log.warning(
+                "records do not follow the stored offsets; seeking to them",
+                consumer=self.name,
+                partition=f"{tp.topic}:{tp.partition}",
+                expected=expected,
+                first=first,
+            )
+            CONSUMER_GAPS.labels(self.name).inc()
+            return False
+        return True
 
     async def _commit_group(self, consumer: AIOKafkaConsumer) -> None:
         """Kafka's group offsets up to what is committed with the effects: informational only

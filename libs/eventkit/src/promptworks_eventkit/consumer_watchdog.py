@@ -127,8 +127,11 @@ class Watchdog:
                 if (stalled := self.stalled_for()) >= self.stall_seconds:
                     break
             task.cancel()
-            # Its ``finally`` stops the client; a client that never stops is abandoned.
+            # Its ``finally`` stops the client; a client that never stops is abandoned (the
+            # runner's successor client makes its loop and listener inert).
             await asyncio.wait({task}, timeout=STOP_SECONDS)
+            if not task.done():
+                log.error("a stalled consume loop did not stop; abandoned", group=self._group)
             raise ConsumerStalled(f"no progress for {stalled:.0f} s")
         finally:
             if not task.done():  # the runner itself cancelled (the service stops)

@@ -56,6 +56,12 @@ CONSUMER_RESTARTS = Counter(
     "`stalled` (no progress for the watchdog's window, ADR 0034)",
     ["consumer", "reason"],
 )
+CONSUMER_GAPS = Counter(
+    "promptworks_consumer_gaps_refused_total",
+    "Fetches whose records did not start at the stored next offset (the client's position ran "
+    "ahead of what was applied); each was dropped and the client sought to the stored offsets",
+    ["consumer"],
+)
 CONSUMER_LAG = Gauge(
     "promptworks_consumer_lag_events",
     "Events on a partition not yet applied by the consumer: the partition's high watermark "
