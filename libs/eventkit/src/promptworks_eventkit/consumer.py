@@ -368,15 +368,17 @@ class ConsumerRunner:
             # No offset in memory: the seek on assignment failed (the database away), and
             # Kafka's own position may be past what survived: seek to the stored ones first.
             if expected is None or found != expected:
-                log.warning(
+                self._warn(
                     "stored offsets differ from the consumer's (commits lost, or never read)",
-                    consumer=self.name,
-                    partition=f"{tp.topic}:{tp.partition}",
+                    tp,
                     stored=found,
                     expected=expected,
                 )
                 return True
         return False
+
+    def _warn(self, message: str, tp: TopicPartition, **offsets: int | None) -> None:
+        log.warning(message, consumer=self.name, partition=f"{tp.topic}:{tp.partition}", **offsets)
 
     def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Per owned partition: its high watermark (from the last fetch) minus our position."""
@@ -523,10 +525,9 @@ class ConsumerRunner:
                     continue  # duplicates only, or the next records
                 if (await consumer.beginning_offsets([tp]))[tp] >= first:
                     continue  # offsets expected..first-1 are gone from the broker
-            log.warning(
+            self._warn(
                 "records do not follow the stored offsets; seeking to them",
-                consumer=self.name,
-                partition=f"{tp.topic}:{tp.partition}",
+                tp,
                 expected=expected,
                 first=first,
             )
