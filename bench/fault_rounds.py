@@ -27,6 +27,7 @@ from tests.support.faults import (
     FaultInjector,
     Workload,
     create_prompt,
+    describe,
     private_stack,
     query_api_client,
     start_run,
@@ -50,7 +51,7 @@ async def one_round(
         checked = await verify(client, stack, run_ids, workload)
     except AssertionError as failure:
         failure.add_note(injector.log.describe())
-        failure.add_note(await trace_results(stack, run_ids))
+        failure.add_note(describe(await trace_results(stack, run_ids)))
         raise
     print(f"round {injector.log.rounds}: {len(run_ids)} runs, {time.monotonic() - started:.0f} s")
     for label, recorded, total in injector.log.mid_run[-6:]:

@@ -20,6 +20,7 @@ from tests.support.faults import (
     FaultInjector,
     Workload,
     create_prompt,
+    describe,
     private_stack,
     query_api_client,
     services_report,
@@ -56,7 +57,7 @@ async def test_one_fault_round_loses_and_doubles_nothing(
                 checked = await verify(client, stack, run_ids, WORKLOAD)
             except BaseException as failure:  # says why, as test_broker_restart's does
                 failure.add_note(f"seed {seed}; {injector.log.describe()}")
-                failure.add_note(await trace_results(stack, run_ids))
+                failure.add_note(describe(await trace_results(stack, run_ids)))
                 failure.add_note(await asyncio.to_thread(private_infra.broker_report))
                 failure.add_note(services_report(stack))
                 raise

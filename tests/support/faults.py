@@ -473,8 +473,11 @@ async def verify(
         for row in rows:
             end = ends[(row["topic"], row["partition"])]
             assert row["next_offset"] == end, (service, dict(row), end)
+    for trace in await trace_results(stack, run_ids):
+        assert trace.in_order, trace.describe()
     v.ok(
         f"Kafka: every stored event on its topic ({len(stored_ids)} ids), none on a DLQ; "
+        "each run's stream on one partition, first copies in version order; "
         f"duplicate copies {v.kafka_duplicates}, all read (consumer offsets at each "
         "partition's end) and dropped (effects above once)"
     )
@@ -489,15 +492,15 @@ def _pair(data: Any) -> tuple[int, int]:
 async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]]:
     """Every record's ``ce_id`` on ``topic`` (prefixed for the stack), and each partition's end."""
     ends: dict[int, int] = {}
-    ids = [headers.get("ce_id", b"").decode() for headers in await _records(stack, topic, ends)]
+    ids = [headers.get("ce_id", b"").decode() for _, headers in await _records(stack, topic, ends)]
     return ids, ends
 
 
 async def _records(
     stack: Stack, topic: str, ends: dict[int, int] | None = None
-) -> list[dict[str, bytes]]:
-    """Every record's headers on ``topic`` (prefixed for the stack), in each partition's order;
-    ``ends`` is filled with each partition's end offset."""
+) -> list[tuple[int, dict[str, bytes]]]:
+    """Every record's partition and headers on ``topic`` (prefixed for the stack), in each
+    partition's order; ``ends`` is filled with each partition's end offset."""
     physical = f"{stack.topic_prefix}{topic}"
     # Without a group, a subscription is assigned every partition of the topic.
     consumer = AIOKafkaConsumer(
@@ -507,7 +510,7 @@ async def _records(
         group_id=None,
         auto_offset_reset="earliest",
     )
-    records: list[dict[str, bytes]] = []
+    records: list[tuple[int, dict[str, bytes]]] = []
     await consumer.start()
     try:
         async with asyncio.timeout(30):
@@ -522,7 +525,7 @@ async def _records(
             while remaining:
                 batch = await consumer.getmany(timeout_ms=500, max_records=5000)
                 for tp, messages in batch.items():
-                    records += (dict(message.headers or ()) for message in messages)
+                    records += ((tp.partition, dict(m.headers or ())) for m in messages)
                     if messages and messages[-1].offset + 1 >= end_offsets[tp]:
                         remaining.discard(tp)
     finally:
@@ -530,12 +533,49 @@ async def _records(
     return records
 
 
-async def trace_results(stack: Stack, run_ids: list[str]) -> str:
+@dataclass
+class ResultTrace:
+    """Where one run's results got to, hop by hop (``trace_results``)."""
+
+    run_id: str
+    stored_results: int
+    stored_versions: int
+    partitions: list[int]
+    """The run topic's partitions holding the run's stream: one, unless a key went astray."""
+    copies: int
+    late: list[int]
+    """Versions whose first copy on the topic came after a later version's: every consumer
+    skips them as duplicates."""
+    missing: list[int]
+    """Stored versions with no copy on the topic."""
+    evaluator: dict[str, Any]
+    query_api: dict[str, Any]
+    dead_letters: dict[str, int]
+
+    @property
+    def in_order(self) -> bool:
+        return len(self.partitions) == 1 and not self.late and not self.missing
+
+    def describe(self) -> str:
+        return (
+            f"run {self.run_id}: orchestrator stored {self.stored_results} results "
+            f"({self.stored_versions} stream versions); on {RUN_EVENTS} partitions "
+            f"{self.partitions}: {self.copies} copies, {len(self.late)} first seen after a "
+            f"later version {self.late[:10]}, {len(self.missing)} missing {self.missing[:10]}; "
+            f"evaluator {self.evaluator}; query-api {self.query_api}; dead letters "
+            f"{self.dead_letters}"
+        )
+
+
+async def trace_results(stack: Stack, run_ids: list[str]) -> list[ResultTrace]:
     """Where each run's results got to, stage by stage: the orchestrator's event store, the run
-    topic (and whether a result's first copy came after a later version of its stream, which
-    every consumer would skip as a duplicate), the evaluator, and query-api. A run whose read
-    model misses results says which hop lost them."""
-    lines: list[str] = []
+    topic (one partition, first copies in version order), the evaluator, and query-api. A run
+    whose read model misses results says which hop lost them."""
+    dead = {
+        service: (await fetch(stack, service, "SELECT count(*) AS n FROM dead_letters"))[0]["n"]
+        for service in CONSUMING_SERVICES
+    }
+    traces: list[ResultTrace] = []
     for run_id in run_ids:
         stored = await fetch(
             stack,
@@ -543,13 +583,10 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> str:
             "SELECT version, event_type FROM events WHERE stream_id = $1 ORDER BY version",
             run_id,
         )
-        versions = [r["version"] for r in stored if r["event_type"] == RESULT_RECORDED]
-        order = await _stream_versions(stack, RUN_EVENTS, run_id)
+        order, partitions = await _stream_versions(stack, RUN_EVENTS, run_id)
         first = list(dict.fromkeys(order))  # each version where its first copy is
         highest = itertools.accumulate(first, max)
-        late = [v for v, before in zip(first[1:], highest, strict=False) if v < before]
-        missing = sorted({r["version"] for r in stored} - set(first))
-        outcomes = await fetch(
+        evaluator = await fetch(
             stack,
             "evaluator",
             "SELECT (SELECT count(*) FROM result_outcomes WHERE run_id = $1) AS outcomes, "
@@ -564,27 +601,37 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> str:
             "(SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1) AS applied",
             run_id,
         )
-        dead = {
-            service: (await fetch(stack, service, "SELECT count(*) AS n FROM dead_letters"))[0]["n"]
-            for service in CONSUMING_SERVICES
-        }
-        lines.append(
-            f"run {run_id}: dead letters {dead}; orchestrator stored {len(versions)} results "
-            f"(stream versions {len(stored)}); on {RUN_EVENTS}: {len(order)} copies, "
-            f"{len(first)} versions, {len(late)} first seen after a later one {late[:10]}, "
-            f"{len(missing)} missing {missing[:10]}; evaluator "
-            f"{dict(outcomes[0])}; query-api {dict(read[0])}"
+        traces.append(
+            ResultTrace(
+                run_id=run_id,
+                stored_results=sum(r["event_type"] == RESULT_RECORDED for r in stored),
+                stored_versions=len(stored),
+                partitions=sorted(partitions),
+                copies=len(order),
+                late=[v for v, top in zip(first[1:], highest, strict=False) if v < top],
+                missing=sorted({r["version"] for r in stored} - set(first)),
+                evaluator=dict(evaluator[0]),
+                query_api=dict(read[0]),
+                dead_letters=dead,
+            )
         )
-    return "\n".join(lines)
+    return traces
 
 
-async def _stream_versions(stack: Stack, topic: str, stream_id: str) -> list[int]:
-    """The stream versions of ``stream_id``'s records on ``topic``, in log order."""
+def describe(traces: list[ResultTrace]) -> str:
+    return "\n".join(trace.describe() for trace in traces)
+
+
+async def _stream_versions(stack: Stack, topic: str, stream_id: str) -> tuple[list[int], set[int]]:
+    """The stream versions of ``stream_id``'s records on ``topic``, in log order, and the
+    partitions they are on (one, unless a key went astray)."""
     versions: list[int] = []
-    for headers in await _records(stack, topic):
+    partitions: set[int] = set()
+    for partition, headers in await _records(stack, topic):
         if headers.get("ce_subject") == stream_id.encode():
             versions.append(int(headers.get("ce_streamversion", b"0")))
-    return versions
+            partitions.add(partition)
+    return versions, partitions
 
 
 def query_api_client(stack: Stack) -> httpx.AsyncClient:
