@@ -18,12 +18,12 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import psutil
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 from sqlalchemy import select
 
@@ -52,10 +52,14 @@ pytestmark = pytest.mark.integration
 
 
 @contextlib.asynccontextmanager
-async def running_relay(dsn: str, kafka: KafkaSettings) -> AsyncIterator[OutboxRelay]:
+async def running_relay(
+    dsn: str,
+    kafka: KafkaSettings,
+    renew: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+) -> AsyncIterator[OutboxRelay]:
     producer: AIOKafkaProducer = create_producer(kafka, "relay-test")
     await producer.start()
-    relay = OutboxRelay(dsn, producer, poll_interval=0.2)
+    relay = OutboxRelay(dsn, producer, poll_interval=0.2, renew=renew)
     task = asyncio.create_task(relay.run())
     try:
         yield relay
@@ -371,6 +375,46 @@ async def test_kill_9_between_publish_and_mark_loses_and_duplicates_nothing(
     async with scratch_db.sessions() as session:
         rows = (await session.execute(select(applied.c.stream_id))).scalars().all()
     assert sorted(rows) == sorted(streams)
+
+
+async def test_a_producer_the_broker_refuses_is_replaced_and_nothing_is_lost(
+    scratch_db, kafka: KafkaSettings
+) -> None:
+    """aiokafka fails a batch that waited out its timeout for a partition without a leader
+    after giving it sequence numbers, and never resets them: from then on the broker refuses
+    every batch of that partition (``OutOfOrderSequenceNumber``) for the producer's life.
+    That state is made here directly, as the expired batch leaves it (its sequences taken,
+    nothing written). The relay replaces the producer and publishes every row once, in order."""
+    store = EventStore("/tests", kafka)
+    dsn = asyncpg_dsn(scratch_db.url)
+    made: list[AIOKafkaProducer] = []
+
+    async def renew() -> AIOKafkaProducer:
+        producer = create_producer(kafka, "relay-test-renewed")
+        await producer.start()
+        made.append(producer)
+        return producer
+
+    before = renewals()
+    async with running_relay(dsn, kafka, renew=renew) as relay:
+        first = await append_prompts(scratch_db, store, 10)
+        await wait_until(lambda: _equals(unpublished(dsn), 0))
+        original = relay._producer
+        topic = kafka.topic(PROMPT_EVENTS)
+        for partition in await original.partitions_for(topic):
+            original._txn_manager.increment_sequence_number(TopicPartition(topic, partition), 3)
+        later = await append_prompts(scratch_db, store, 10)
+        await wait_until(lambda: _equals(unpublished(dsn), 0))
+        assert relay._producer is not original and made == [relay._producer]
+    assert renewals() == before + 1
+    records = await read_topic(kafka, PROMPT_EVENTS, 20, settle=0.5)
+    assert sorted(r.envelope.subject for r in records) == sorted(first + later)
+
+
+def renewals() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("promptworks_outbox_producer_renewals_total") or 0.0
 
 
 async def test_backlog_and_relay_latency_are_measured(scratch_db, kafka: KafkaSettings) -> None:

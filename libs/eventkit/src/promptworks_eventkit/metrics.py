@@ -97,6 +97,11 @@ OUTBOX_PUBLISHED = Counter(
     "promptworks_outbox_published_total",
     "Outbox rows the relay published to Kafka (acknowledged by the brokers)",
 )
+OUTBOX_PRODUCER_RENEWALS = Counter(
+    "promptworks_outbox_producer_renewals_total",
+    "Kafka producers the relay replaced because the broker refused the old one's idempotence "
+    "state (out-of-order sequence, unknown producer id, fenced epoch)",
+)
 OUTBOX_BACKLOG = Gauge(
     "promptworks_outbox_backlog_events",
     "Committed outbox rows not yet published, seen by the active relay (0 on a standby)",

@@ -28,6 +28,11 @@ Invariants and the choices behind them:
 - One relay per database is active: it holds a session-level advisory lock; others wait for it.
 - With tracing on, each row is sent within the trace context stored with it (``tracing``).
 - It wakes on LISTEN/NOTIFY (sent by ``EventStore.append`` at commit) and polls as a fallback.
+- A producer whose idempotence state went bad is replaced (``renew``, ADR 0035's addendum):
+  aiokafka fails a batch that waited out its timeout for a partition without a leader *after*
+  giving it sequence numbers, and never resets them, so every later batch of that partition
+  is refused (``OutOfOrderSequenceNumber``) for the producer's life. A new producer has a new
+  id and starts its sequences afresh; the rows are still in the queue and go out in order.
 """
 
 from __future__ import annotations
@@ -36,11 +41,19 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from aiokafka.partitioner import DefaultPartitioner
 
 from promptworks_contracts.envelope import kafka_headers
@@ -49,6 +62,7 @@ from promptworks_eventkit.gc_pause import gc_paused
 from promptworks_eventkit.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
+    OUTBOX_PRODUCER_RENEWALS,
     OUTBOX_PUBLISHED,
     OUTBOX_RELAY_LATENCY,
 )
@@ -60,6 +74,16 @@ log = structlog.get_logger(__name__)
 RELAY_LOCK_KEY = 0x5057_4F42  # "PWOB": one active relay per database
 BACKLOG_INTERVAL = 5.0
 """Seconds between two counts of the backlog (a count reads every unpublished row)."""
+PRODUCER_STATE_ERRORS = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+    ProducerClosed,
+)
+"""Failures no retry of the same producer can get past: its id, epoch or sequences are no
+longer the broker's (or it is closed)."""
+PRODUCER_STOP_SECONDS = 10.0
 
 SELECT_BATCH = """
     SELECT o.position, o.topic, e.stream_id AS key, CAST(e.metadata AS text) AS metadata,
@@ -86,9 +110,17 @@ class OutboxRelay:
         *,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
+        renew: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
+        """``renew``: makes (and starts) a producer of the relay's own, used in place of the
+        current one when that one's idempotence state went bad (``PRODUCER_STATE_ERRORS``);
+        without it, the relay retries with the producer it has."""
         self._dsn = dsn
         self._producer = producer
+        self._renew = renew
+        self._owned: AIOKafkaProducer | None = None
+        """The producer ``renew`` made, stopped when replaced or when the relay stops; the one
+        given at construction is the caller's."""
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -96,15 +128,40 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Runs until cancelled; reconnects after database or broker failures."""
-        while True:
-            try:
-                await self._run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.active = False
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(1.0)
+        try:
+            while True:
+                try:
+                    await self._run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    self.active = False
+                    log.exception("outbox relay failed; retrying")
+                    if isinstance(error, PRODUCER_STATE_ERRORS) and self._renew is not None:
+                        await self._replace_producer(error)
+                    await asyncio.sleep(1.0)
+        finally:
+            await self._stop_owned()
+
+    async def _replace_producer(self, error: Exception) -> None:
+        """A new producer for the next pass (a failed start is retried at the next failure)."""
+        assert self._renew is not None
+        try:
+            producer = await self._renew()
+        except Exception as failure:
+            log.warning("a new relay producer could not start", error=repr(failure))
+            return
+        await self._stop_owned()
+        self._producer = self._owned = producer
+        OUTBOX_PRODUCER_RENEWALS.inc()
+        log.warning("relay producer replaced", reason=type(error).__name__)
+
+    async def _stop_owned(self) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(PRODUCER_STOP_SECONDS):
+                    await owned.stop()
 
     async def _run_once(self) -> None:
         connection: asyncpg.Connection = await asyncpg.connect(self._dsn)

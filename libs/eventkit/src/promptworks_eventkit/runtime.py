@@ -175,6 +175,17 @@ class Runtime:
         self.producer = producer
         return True
 
+    async def _relay_producer(self) -> AIOKafkaProducer:
+        """A started producer of the relay's own (it replaces one the broker no longer takes)."""
+        producer = create_producer(self.settings.kafka, f"{self.settings.service_name}.relay")
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        return producer
+
     async def _keep_connecting(self) -> None:
         delay = 0.5
         while not await self._connect_producer():
@@ -188,7 +199,7 @@ class Runtime:
         assert self.producer is not None
         if self.with_relay:
             dsn = asyncpg_dsn(settings.database_url.get_secret_value())
-            self.relay = OutboxRelay(dsn, self.producer)
+            self.relay = OutboxRelay(dsn, self.producer, renew=self._relay_producer)
             self.spawn("outbox-relay", self.relay.run)
         for spec in self.consumer_specs:
             consumer = ConsumerRunner(
