@@ -22,7 +22,6 @@ outside, with public calls only:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Mapping
 
@@ -30,6 +29,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from promptworks_eventkit.kafka import stop_quietly
 from promptworks_eventkit.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -109,9 +109,7 @@ class Watchdog:
     async def _drop_admin(self) -> None:
         admin, self._admin = self._admin, None
         if admin is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(STOP_SECONDS):
-                    await admin.close()
+            await stop_quietly(admin.close(), STOP_SECONDS)
 
     async def guard(self, loop: Awaitable[None]) -> None:
         """Runs the consume loop; cancels it and raises ``ConsumerStalled`` once it has gone

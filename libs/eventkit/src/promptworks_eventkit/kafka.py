@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,6 +32,14 @@ def create_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
         max_request_size=kafka.max_message_bytes,
         request_timeout_ms=30_000,
     )
+
+
+async def stop_quietly(stopping: Awaitable[None], seconds: float) -> None:
+    """Awaits a dropped client's stop (or close) for at most ``seconds``, its failure ignored:
+    one that never stops, say with the broker away, must not hold its owner."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(seconds):
+            await stopping
 
 
 async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]:

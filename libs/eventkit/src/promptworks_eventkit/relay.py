@@ -59,6 +59,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from promptworks_contracts.envelope import kafka_headers
 from promptworks_eventkit.eventstore import OUTBOX_CHANNEL
 from promptworks_eventkit.gc_pause import gc_paused
+from promptworks_eventkit.kafka import stop_quietly
 from promptworks_eventkit.metrics import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -159,9 +160,7 @@ class OutboxRelay:
     async def _stop_owned(self) -> None:
         owned, self._owned = self._owned, None
         if owned is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(PRODUCER_STOP_SECONDS):
-                    await owned.stop()
+            await stop_quietly(owned.stop(), PRODUCER_STOP_SECONDS)
 
     async def _run_once(self) -> None:
         connection: asyncpg.Connection = await asyncpg.connect(self._dsn)
