@@ -492,20 +492,19 @@ def _pair(data: Any) -> tuple[int, int]:
 async def _read_ids(stack: Stack, topic: str) -> tuple[list[str], dict[int, int]]:
     """Every record's ``ce_id`` on ``topic`` (prefixed for the stack), and each partition's end."""
     ends: dict[int, int] = {}
-    ids = [headers.get("ce_id", b"").decode() for _, headers in await _records(stack, topic, ends)]
-    return ids, ends
+    records = await read_records(stack.kafka_bootstrap_servers, stack.topic_prefix + topic, ends)
+    return [headers.get("ce_id", b"").decode() for _, headers in records], ends
 
 
-async def _records(
-    stack: Stack, topic: str, ends: dict[int, int] | None = None
+async def read_records(
+    bootstrap_servers: str, topic: str, ends: dict[int, int] | None = None
 ) -> list[tuple[int, dict[str, bytes]]]:
-    """Every record's partition and headers on ``topic`` (prefixed for the stack), in each
+    """Every record's partition and headers on ``topic`` (its name on the broker), in each
     partition's order; ``ends`` is filled with each partition's end offset."""
-    physical = f"{stack.topic_prefix}{topic}"
     # Without a group, a subscription is assigned every partition of the topic.
     consumer = AIOKafkaConsumer(
-        physical,
-        bootstrap_servers=stack.kafka_bootstrap_servers,
+        topic,
+        bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
@@ -589,16 +588,18 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> list[ResultTrace]:
         evaluator = await fetch(
             stack,
             "evaluator",
-            "SELECT (SELECT count(*) FROM result_outcomes WHERE run_id = $1) AS outcomes, "
-            "(SELECT evaluated FROM runs WHERE run_id = $1) AS evaluated",
+            "SELECT (SELECT count(*) FROM result_outcomes WHERE run_id::text = $1::text) "
+            "AS outcomes, (SELECT evaluated FROM runs WHERE run_id::text = $1::text) AS evaluated",
             run_id,
         )
         read = await fetch(
             stack,
             "query-api",
-            "SELECT (SELECT count(*) FROM results WHERE run_id = $1::uuid) AS results, "
-            "(SELECT recorded FROM runs WHERE run_id = $1::uuid) AS recorded, "
-            "(SELECT max(version) FROM consumer_stream_positions WHERE stream_id = $1) AS applied",
+            # One type for the parameter (text), cast where a column is a uuid.
+            "SELECT (SELECT count(*) FROM results WHERE run_id = CAST($1::text AS uuid)) "
+            "AS results, (SELECT recorded FROM runs WHERE run_id = CAST($1::text AS uuid)) "
+            "AS recorded, (SELECT max(version) FROM consumer_stream_positions "
+            "WHERE stream_id = $1::text) AS applied",
             run_id,
         )
         traces.append(
@@ -627,7 +628,8 @@ async def _stream_versions(stack: Stack, topic: str, stream_id: str) -> tuple[li
     partitions they are on (one, unless a key went astray)."""
     versions: list[int] = []
     partitions: set[int] = set()
-    for partition, headers in await _records(stack, topic):
+    records = await read_records(stack.kafka_bootstrap_servers, stack.topic_prefix + topic)
+    for partition, headers in records:
         if headers.get("ce_subject") == stream_id.encode():
             versions.append(int(headers.get("ce_streamversion", b"0")))
             partitions.add(partition)
