@@ -70,9 +70,10 @@ async def drained(dsn: str, timeout: float) -> int:
     """Waits until the outbox is empty (or ``timeout``); returns the rows left."""
     connection = await asyncpg.connect(dsn)
     try:
-        async with contextlib.suppress(TimeoutError), asyncio.timeout(timeout):
-            while await connection.fetchval("SELECT count(*) FROM outbox"):
-                await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while await connection.fetchval("SELECT count(*) FROM outbox"):
+                    await asyncio.sleep(0.5)
         return int(await connection.fetchval("SELECT count(*) FROM outbox"))
     finally:
         await connection.close()
