@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +106,22 @@ async def stored_offsets(scratch_db) -> int:
             select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0))
         )
     return int(total or 0)
+
+
+def restarts(reason: str) -> float:
+    """How often the test consumer replaced its Kafka client, by why (ADR 0034)."""
+    sample = REGISTRY.get_sample_value(
+        "promptworks_consumer_restarts_total", {"consumer": CONSUMER, "reason": reason}
+    )
+    return sample or 0.0
+
+
+def gaps_refused() -> float:
+    """Fetches the test consumer refused for not starting at its stored offsets (ADR 0035)."""
+    sample = REGISTRY.get_sample_value(
+        "promptworks_consumer_gaps_refused_total", {"consumer": CONSUMER}
+    )
+    return sample or 0.0
 
 
 async def _equals(value, expected: int) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from prometheus_client import REGISTRY
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,8 +31,10 @@ from .helpers import (
     CONSUMER,
     _equals,
     count_rows,
+    gaps_refused,
     prompt_events,
     record_applies,
+    restarts,
     running_consumer,
     stored_offsets,
     wait_until,
@@ -155,11 +156,28 @@ async def test_a_client_positioned_past_the_stored_offsets_skips_nothing(scratch
     assert (await count_rows(scratch_db, applied), distinct) == (120, 120)
 
 
-def gaps_refused() -> float:
-    sample = REGISTRY.get_sample_value(
-        "promptworks_consumer_gaps_refused_total", {"consumer": CONSUMER}
-    )
-    return sample or 0.0
+async def test_an_idle_consumer_whose_seek_failed_seeks_again(scratch_db, kafka) -> None:
+    """A seek on assignment that failed (the database away) leaves the partitions' next offsets
+    unknown. With no new event to fetch, the idle loop seeks again by itself (not a minute
+    later, through the watchdog), and what follows is applied once."""
+    await produce(kafka, prompt_events(20))
+    async with running_consumer(scratch_db, kafka) as runner:
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 20))
+        assert runner._consumer is not None
+        owned = sorted(runner._consumer.assignment())
+        failures = restarts("failed")
+        runner.forget_positions(owned)  # what the failed seek leaves
+
+        async def known() -> bool:
+            return all(tp in runner.positions() for tp in owned)
+
+        await wait_until(known, timeout=10)
+        await produce(kafka, prompt_events(10))
+        await wait_until(lambda: _equals(count_rows(scratch_db, applied), 30))
+        assert restarts("failed") == failures  # sought by the idle loop, not after a crash
+    async with scratch_db.sessions() as session:
+        distinct = await session.scalar(select(func.count(func.distinct(applied.c.event_id))))
+    assert (await count_rows(scratch_db, applied), distinct) == (30, 30)
 
 
 async def test_a_batchs_transaction_has_its_settings_and_commit_mode_and_no_other_has(

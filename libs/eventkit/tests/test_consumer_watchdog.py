@@ -11,26 +11,25 @@ import asyncio
 import contextlib
 
 import pytest
-from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from promptworks_eventkit.consumer import ConsumerRunner
 from tests.support.kafka import produce
 
 from .conftest import applied
-from .helpers import CONSUMER, _equals, count_rows, prompt_events, running_consumer, wait_until
+from .helpers import (
+    _equals,
+    count_rows,
+    prompt_events,
+    restarts,
+    running_consumer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
 WINDOW = 4.0
 """The watchdog's window in these tests (the default is 60 s)."""
-
-
-def restarts(reason: str) -> float:
-    sample = REGISTRY.get_sample_value(
-        "promptworks_consumer_restarts_total", {"consumer": CONSUMER, "reason": reason}
-    )
-    return sample or 0.0
 
 
 async def distinct_applied(scratch_db) -> int:

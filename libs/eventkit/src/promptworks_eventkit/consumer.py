@@ -245,7 +245,7 @@ class ConsumerRunner:
                 else:
                     if self._group_pending:  # idle: the last batches' offsets, not left behind
                         await self._commit_group(consumer)
-                    if self._fence is not None or self._asynchronous:
+                    if self._fence is not None or self._asynchronous or self._unsought(consumer):
                         await self._check_checkpoints(consumer)
                     if self._watchdog.probe_due():
                         await self._watchdog.probe(consumer, self._next_offsets)
@@ -326,10 +326,15 @@ class ConsumerRunner:
         for tp in partitions:
             self._next_offsets.pop(tp, None)
 
+    def _unsought(self, consumer: AIOKafkaConsumer) -> bool:
+        """Whether an owned partition's next offset is unknown (its assignment's seek failed)."""
+        return any(tp not in self._next_offsets for tp in consumer.assignment())
+
     async def _check_checkpoints(self, consumer: AIOKafkaConsumer) -> None:
         """Idle, no batch checks the fence or the stored offsets: check them here, so that
-        checkpoints moved back (a rollback to older models) or commits lost in a database crash
-        (``asynchronous_commit``) are read again even when no new event arrives."""
+        checkpoints moved back (a rollback to older models), commits lost in a database crash
+        (``asynchronous_commit``) or an assignment's failed seek are read again even when no
+        new event arrives."""
         assigned = list(consumer.assignment())
         if not assigned:
             return
@@ -337,8 +342,10 @@ class ConsumerRunner:
             async with self.batch_lock:
                 if not self.current(consumer):
                     return
-                async with self._sessions() as session, session.begin():
-                    moved = await self._checkpoints_moved(session)
+                moved = self._unsought(consumer)
+                if not moved:
+                    async with self._sessions() as session, session.begin():
+                        moved = await self._checkpoints_moved(session)
                 if moved:
                     log.info("checkpoints moved; seeking to the stored offsets", consumer=self.name)
                     await self.seek_to_stored_offsets(assigned)
@@ -540,13 +547,14 @@ class ConsumerRunner:
         (lag dashboards, autoscalers); the truth is in consumer_offsets."""
         self._group_committed_at, self._group_pending = time.monotonic(), False
         owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
+        if not offsets:
+            return  # none known yet (the assignment's seek failed): aiokafka refuses an empty one
         # Bounded: aiokafka retries a commit until the coordinator answers, which would hold
         # the loop (fetches, fence checks, the watchdog's probes) for a whole broker outage.
         with contextlib.suppress(CommitFailedError, KafkaError, TimeoutError):
             async with asyncio.timeout(GROUP_COMMIT_TIMEOUT):
-                await consumer.commit(
-                    {tp: offset for tp, offset in self._next_offsets.items() if tp in owned}
-                )
+                await consumer.commit(offsets)
 
     async def _apply_with_retries(self, records: list[ConsumedRecord]) -> None:
         decoded, poison = decode(records, self._handles)  # the collector is paused (_process_freed)
