@@ -53,6 +53,7 @@ from promptworks_eventkit.consumer_checkpoints import (
     checkpoint_statement,
 )
 from promptworks_eventkit.consumer_dead_letters import dead_letter_row, send_to_dlq
+from promptworks_eventkit.consumer_positions import Gap, gaps
 from promptworks_eventkit.consumer_records import ConsumedRecord, correlations, decode
 from promptworks_eventkit.consumer_watchdog import STOP_SECONDS, ConsumerStalled, Watchdog
 from promptworks_eventkit.exposition import shared_by_workers
@@ -130,6 +131,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             # Kafka's group offsets, and no batch is applied until a seek succeeds (_process).
             self._runner.forget_positions(assigned)
             await self._runner.seek_to_stored_offsets(assigned)
+
+
+async def _gone_before(consumer: AIOKafkaConsumer, gap: Gap) -> bool:
+    """Whether the broker no longer has the records before ``gap`` (the log's start moved
+    past them): nothing there to apply."""
+    start = (await consumer.beginning_offsets([gap.partition]))[gap.partition]
+    return bool(start >= gap.first)
 
 
 class ConsumerRunner:
@@ -514,29 +522,17 @@ class ConsumerRunner:
         batch: dict[TopicPartition, list[Any]],
         owned: set[TopicPartition],
     ) -> bool:
-        """Whether each owned partition's new records start at its next offset (the one after
-        the last applied, as stored with the effects). The client's position normally is that
-        offset, but not always: after an assignment whose seek failed (the database away) it is
-        Kafka's group offset, which runs ahead of stored offsets lost in a crash
-        (``asynchronous_commit``); applying from there would skip records for good. Event topics
-        have no gaps of their own (no transactions, no compaction); a gap is accepted only where
-        the broker no longer has the records before it (the log's start moved past them)."""
-        for tp, messages in batch.items():
-            if tp not in owned or not messages:
+        """Whether each owned partition's new records start at its next offset
+        (``consumer_positions``). A gap is accepted only where the broker no longer has the
+        records before it (the log's start moved past them)."""
+        for gap in gaps(batch, owned, self._next_offsets):
+            if gap.expected is not None and await _gone_before(consumer, gap):
                 continue
-            expected = self._next_offsets.get(tp)  # None: the assignment's seek failed
-            first = messages[0].offset if expected is None else None
-            if expected is not None:
-                first = next((m.offset for m in messages if m.offset >= expected), None)
-                if first is None or first == expected:
-                    continue  # duplicates only, or the next records
-                if (await consumer.beginning_offsets([tp]))[tp] >= first:
-                    continue  # offsets expected..first-1 are gone from the broker
             self._warn(
                 "records do not follow the stored offsets; seeking to them",
-                tp,
-                expected=expected,
-                first=first,
+                gap.partition,
+                expected=gap.expected,
+                first=gap.first,
             )
             CONSUMER_GAPS.labels(self.name).inc()
             return False
