@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer
 
 from devstack.services import Stack, _alive, default_specs
@@ -214,6 +215,23 @@ async def orchestrator_progress(stack: Stack, run_ids: list[str]) -> int:
     return int(rows[0]["recorded"])
 
 
+def serving(stack: Stack, name: str) -> list[int]:
+    """The pids of ``name``'s ``serve`` processes of this stack (its topic prefix and port)."""
+    spec = stack.spec(name)
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if spec.module not in cmdline or "serve" not in cmdline:
+            continue
+        with contextlib.suppress(psutil.Error):
+            environ = process.environ()
+            if environ.get("KAFKA_TOPIC_PREFIX") == stack.topic_prefix and environ.get(
+                "HTTP_PORT"
+            ) == str(spec.port):
+                found.append(process.info["pid"])
+    return sorted(found)
+
+
 class FaultInjector:
     """Strikes the faults, and meanwhile supervises the services as a deployment would
     (Kubernetes restarts a process that exits): a service that exits on its own, say because
@@ -225,6 +243,11 @@ class FaultInjector:
         self.draw = draw
         self.log = FaultLog()
         self._supervisor: asyncio.Task[None] | None = None
+        self._killing: set[str] = set()
+        """Services ``kill_service`` is killing and starting again: not the supervisor's. While
+        the kill waits in its thread, the supervisor would find the service gone and start a
+        copy, and the kill's own start a second one: two processes, one untracked (it held
+        the port once, and the tracked one never answered)."""
 
     async def __aenter__(self) -> FaultInjector:
         self._supervisor = asyncio.create_task(self._supervise())
@@ -240,16 +263,20 @@ class FaultInjector:
         while True:
             await asyncio.sleep(0.5)
             for name in SERVICES:
-                if not self.stack.is_running(name):
+                if name not in self._killing and not self.stack.is_running(name):
                     self.log.exits[name] += 1
                     self.stack.start(name)
 
     async def kill_service(self, name: str) -> None:
         pid = self.stack.pid(name)
         assert pid is not None and _alive(pid), f"{name} is not running"
-        await asyncio.to_thread(self._kill_group, pid)
-        self.log.kills[name] += 1
-        self.stack.start(name)  # at once, before the supervisor would count an exit
+        self._killing.add(name)
+        try:
+            await asyncio.to_thread(self._kill_group, pid)
+            self.log.kills[name] += 1
+            self.stack.start(name)
+        finally:
+            self._killing.discard(name)
 
     @staticmethod
     def _kill_group(pid: int) -> None:
@@ -271,8 +298,11 @@ class FaultInjector:
 
     async def settle(self) -> None:
         """Waits until every service answers again (it may take a while after a crash); one
-        that exits meanwhile is the supervisor's to start again."""
+        that exits meanwhile is the supervisor's to start again. Then each runs once: a second
+        copy would be a harness fault, not the system's."""
         await asyncio.to_thread(self.stack.wait_ready, 180.0, supervised=True)
+        copies = {name: serving(self.stack, name) for name in SERVICES}
+        assert all(len(pids) == 1 for pids in copies.values()), copies
 
     async def round(
         self, run_ids: list[str], calls_per_run: int, start_run: Callable[[], Awaitable[str]]
