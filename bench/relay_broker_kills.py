@@ -36,7 +36,7 @@ from promptworks_eventkit.messages import MessageContext
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings
 from promptworks_eventkit.tables import metadata
-from tests.support.faults import read_records
+from tests.support.faults import StreamCopies, read_records, streams_on
 from tests.support.private_infra import PrivateInfra, running_private_infra
 
 
@@ -92,19 +92,13 @@ def broken_streams(
     records: list[tuple[int, dict[str, bytes]]], stored: dict[str, int]
 ) -> list[str]:
     """Each stream that is not on one partition with every version's first copy in order."""
-    order: dict[str, list[int]] = {}
-    partitions: dict[str, set[int]] = {}
-    for partition, headers in records:
-        stream = headers["ce_subject"].decode()
-        order.setdefault(stream, []).append(int(headers["ce_streamversion"]))
-        partitions.setdefault(stream, set()).add(partition)
+    on_topic = streams_on(records)
     broken = []
     for stream, top in stored.items():
-        first = list(dict.fromkeys(order.get(stream, [])))
-        if first != list(range(1, top + 1)) or len(partitions.get(stream, ())) != 1:
-            broken.append(
-                f"{stream}: partitions {sorted(partitions.get(stream, ()))}, {first[:20]}"
-            )
+        copies = on_topic.get(stream, StreamCopies())
+        if copies.first != list(range(1, top + 1)) or len(copies.partitions) != 1:
+            on = sorted(copies.partitions)
+            broken.append(f"{stream}: partitions {on}, first copies {copies.first[:20]}")
     return broken
 
 

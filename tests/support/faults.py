@@ -573,8 +573,7 @@ class ResultTrace:
     """The run topic's partitions holding the run's stream: one, unless a key went astray."""
     copies: int
     late: list[int]
-    """Versions whose first copy on the topic came after a later version's: every consumer
-    skips them as duplicates."""
+    """``StreamCopies.late``."""
     missing: list[int]
     """Stored versions with no copy on the topic."""
     evaluator: dict[str, Any]
@@ -604,6 +603,8 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> list[ResultTrace]:
         service: (await fetch(stack, service, "SELECT count(*) AS n FROM dead_letters"))[0]["n"]
         for service in CONSUMING_SERVICES
     }
+    topic = stack.topic_prefix + RUN_EVENTS
+    on_topic = streams_on(await read_records(stack.kafka_bootstrap_servers, topic))
     traces: list[ResultTrace] = []
     for run_id in run_ids:
         stored = await fetch(
@@ -612,9 +613,7 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> list[ResultTrace]:
             "SELECT version, event_type FROM events WHERE stream_id = $1 ORDER BY version",
             run_id,
         )
-        order, partitions = await _stream_versions(stack, RUN_EVENTS, run_id)
-        first = list(dict.fromkeys(order))  # each version where its first copy is
-        highest = itertools.accumulate(first, max)
+        copies = on_topic.get(run_id, StreamCopies())
         evaluator = await fetch(
             stack,
             "evaluator",
@@ -637,10 +636,10 @@ async def trace_results(stack: Stack, run_ids: list[str]) -> list[ResultTrace]:
                 run_id=run_id,
                 stored_results=sum(r["event_type"] == RESULT_RECORDED for r in stored),
                 stored_versions=len(stored),
-                partitions=sorted(partitions),
-                copies=len(order),
-                late=[v for v, top in zip(first[1:], highest, strict=False) if v < top],
-                missing=sorted({r["version"] for r in stored} - set(first)),
+                partitions=sorted(copies.partitions),
+                copies=len(copies.versions),
+                late=copies.late,
+                missing=sorted({r["version"] for r in stored} - set(copies.versions)),
                 evaluator=dict(evaluator[0]),
                 query_api=dict(read[0]),
                 dead_letters=dead,
@@ -653,17 +652,35 @@ def describe(traces: list[ResultTrace]) -> str:
     return "\n".join(trace.describe() for trace in traces)
 
 
-async def _stream_versions(stack: Stack, topic: str, stream_id: str) -> tuple[list[int], set[int]]:
-    """The stream versions of ``stream_id``'s records on ``topic``, in log order, and the
-    partitions they are on (one, unless a key went astray)."""
-    versions: list[int] = []
-    partitions: set[int] = set()
-    records = await read_records(stack.kafka_bootstrap_servers, stack.topic_prefix + topic)
+@dataclass
+class StreamCopies:
+    """One stream's records on a topic: their versions in log order and their partitions."""
+
+    versions: list[int] = field(default_factory=list)
+    partitions: set[int] = field(default_factory=set)
+
+    @property
+    def first(self) -> list[int]:
+        """Each version once, where its first copy is."""
+        return list(dict.fromkeys(self.versions))
+
+    @property
+    def late(self) -> list[int]:
+        """Versions whose first copy came after a later version's: every consumer skips them
+        as duplicates."""
+        first = self.first
+        highest = itertools.accumulate(first, max)
+        return [v for v, top in zip(first[1:], highest, strict=False) if v < top]
+
+
+def streams_on(records: list[tuple[int, dict[str, bytes]]]) -> dict[str, StreamCopies]:
+    """``read_records``' records grouped by stream (``ce_subject``)."""
+    streams: dict[str, StreamCopies] = {}
     for partition, headers in records:
-        if headers.get("ce_subject") == stream_id.encode():
-            versions.append(int(headers.get("ce_streamversion", b"0")))
-            partitions.add(partition)
-    return versions, partitions
+        copies = streams.setdefault(headers.get("ce_subject", b"").decode(), StreamCopies())
+        copies.versions.append(int(headers.get("ce_streamversion", b"0")))
+        copies.partitions.add(partition)
+    return streams
 
 
 def query_api_client(stack: Stack) -> httpx.AsyncClient:

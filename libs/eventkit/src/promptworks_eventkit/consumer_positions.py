@@ -11,6 +11,7 @@ whether a gap is real (the records before it still exist) or the log's start mov
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -34,7 +35,7 @@ class Gap:
 
 def gaps(
     batch: Mapping[Partition, Sequence[_Record]],
-    owned: set[Partition] | frozenset[Partition],
+    owned: AbstractSet[Partition],
     next_offsets: Mapping[Partition, int],
 ) -> list[Gap]:
     """Each owned partition of ``batch`` whose new records (those at or past its next offset)

@@ -163,24 +163,23 @@ class Runtime:
         self._connecting = asyncio.create_task(self._keep_connecting(), name="kafka-connect")
 
     async def _connect_producer(self) -> bool:
-        producer = create_producer(self.settings.kafka, self.settings.service_name)
         try:
-            await producer.start()
+            self.producer = await self._started_producer(self.settings.service_name)
         except KafkaError as error:
             log.warning("Kafka unreachable", error=f"{type(error).__name__}: {error}")
-            # A producer whose start failed holds a half-open client: closed, and made anew.
-            with contextlib.suppress(Exception):
-                await producer.stop()
             return False
-        self.producer = producer
         return True
 
     async def _relay_producer(self) -> AIOKafkaProducer:
         """A started producer of the relay's own (it replaces one the broker no longer takes)."""
-        producer = create_producer(self.settings.kafka, f"{self.settings.service_name}.relay")
+        return await self._started_producer(f"{self.settings.service_name}.relay")
+
+    async def _started_producer(self, client_id: str) -> AIOKafkaProducer:
+        producer = create_producer(self.settings.kafka, client_id)
         try:
             await producer.start()
         except BaseException:
+            # A producer whose start failed holds a half-open client: closed, and made anew.
             with contextlib.suppress(Exception):
                 await producer.stop()
             raise

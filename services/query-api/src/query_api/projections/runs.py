@@ -29,7 +29,7 @@ from promptworks_contracts.values import Money
 from promptworks_eventkit.messages import ReceivedEvent
 from promptworks_eventkit.router import typed
 from query_api.prepared import constant
-from query_api.projections._util import columns_of, update_many
+from query_api.projections._util import column_types, columns_of, update_many
 from query_api.projections.batched import execute_batched
 from query_api.projections.counts import add_runs as count_runs
 from query_api.projections.evaluations import copy_evaluation_summaries
@@ -142,7 +142,7 @@ async def on_result_recorded(session: AsyncSession, events: Sequence[ReceivedEve
         session,
         _insert_and_count,
         {
-            "batch": ({name: results.c[name].type for name in rows[0]}, rows),
+            "batch": (column_types(results, rows), rows),
             "streams": (STREAM_TYPES, streams),
         },
     )
