@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from promptworks_eventkit.kafka import ensure_topics
+from promptworks_eventkit.kafka import TopicsNotCreated, created_and_refused, ensure_topics
 from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import Infra, delete_topics
 
@@ -38,6 +39,37 @@ async def test_topics_get_the_configured_partitions_replicas_and_min_insync(infr
     finally:
         await admin.close()
         await delete_topics(kafka)
+
+
+async def test_a_topic_the_broker_refuses_is_an_error_naming_it_and_why(infra: Infra) -> None:
+    # More replicas than the one test broker: the broker answers the topic's error in its
+    # response (aiokafka raises nothing), and ensure_topics must not report it as created.
+    kafka = KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        topic_partitions=1,
+        topic_replication_factor=3,
+    )
+    try:
+        with pytest.raises(TopicsNotCreated) as raised:
+            await ensure_topics(kafka, ["promptworks.run"])
+        name = kafka.topic("promptworks.run")
+        assert list(raised.value.refused) == [name]
+        assert "InvalidReplicationFactor" in raised.value.refused[name]
+        assert name in str(raised.value)
+    finally:
+        await delete_topics(kafka)
+
+
+def test_a_topic_that_exists_already_is_neither_created_nor_refused() -> None:
+    # A broker's metadata can lag its controller: a topic listed as missing may answer
+    # TOPIC_ALREADY_EXISTS (36), which is the state ensure_topics wanted.
+    created, refused = created_and_refused(
+        [("a", 0, None), ("b", 36, "Topic 'b' already exists."), ("c", 38, "")]
+    )
+    assert created == {"a"}
+    assert list(refused) == ["c"]
+    assert refused["c"].startswith("InvalidReplicationFactorError (")
 
 
 def test_replication_factor_defaults_to_three_with_several_brokers() -> None:

@@ -34,7 +34,7 @@ from promptworks_contracts.topics import ALL_EVENT_TOPICS, dlq_topic
 from promptworks_eventkit import http_protocol
 from promptworks_eventkit.db import asyncpg_dsn
 from promptworks_eventkit.exposition import MULTIPROCESS_DIR_VARIABLE
-from promptworks_eventkit.kafka import create_producer, ensure_topics
+from promptworks_eventkit.kafka import TopicsNotCreated, create_producer, ensure_topics
 from promptworks_eventkit.logging import configure_logging
 from promptworks_eventkit.relay import OutboxRelay
 from promptworks_eventkit.settings import KafkaSettings, ServiceSettings
@@ -212,7 +212,11 @@ def service_cli(
         settings = load_settings(settings_factory)
         names = [*ALL_EVENT_TOPICS, *(dlq_topic(t) for t in ALL_EVENT_TOPICS)]
         with explained_when_unreachable(settings):
-            created = asyncio.run(ensure_topics(settings.kafka, names))
+            try:
+                created = asyncio.run(ensure_topics(settings.kafka, names))
+            except TopicsNotCreated as refused:
+                typer.echo(f"{settings.service_name}: {refused}", err=True)
+                raise typer.Exit(1) from None
         typer.echo(f"created: {', '.join(created) if created else 'none (all present)'}")
 
     return app
