@@ -218,3 +218,22 @@ async def test_commands_name_an_invalid_setting_in_one_line(infra, kafka) -> Non
             [line] = stderr.strip().splitlines()
             assert line.startswith(f"invalid setting {variable}: "), (args, line)
             assert value not in stderr and "Traceback" not in stderr
+
+
+async def test_topics_names_each_topic_the_broker_refuses_and_exits_1(infra) -> None:
+    """Three replicas asked of the one test broker: the broker refuses every topic, and the
+    `topics` step says so, topic by topic with the broker's reason, instead of reporting them
+    created (aiokafka returns per-topic errors without raising)."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    status, stderr = await _command(
+        "topics",
+        database_url=infra.database_url("unused"),
+        kafka=infra.kafka_bootstrap_servers,
+        extra={"KAFKA_TOPIC_PREFIX": prefix, "KAFKA_TOPIC_REPLICATION_FACTOR": "3"},
+    )
+    assert status == 1, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("query-api: the broker refused to create topics: "), line
+    assert f"{prefix}promptworks.run: InvalidReplicationFactorError (" in line
+    assert f"{prefix}promptworks.run.dlq: InvalidReplicationFactorError (" in line
+    assert "Traceback" not in stderr
