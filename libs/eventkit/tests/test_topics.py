@@ -14,14 +14,19 @@ from promptworks_eventkit.settings import KafkaSettings
 from tests.support.infra import Infra, delete_topics
 
 
-async def test_topics_get_the_configured_partitions_replicas_and_min_insync(infra: Infra) -> None:
-    kafka = KafkaSettings(
+def prefixed(infra: Infra, partitions: int, replicas: int, min_insync: int | None) -> KafkaSettings:
+    """Settings for topics under a prefix of the test's own."""
+    return KafkaSettings(
         bootstrap_servers=infra.kafka_bootstrap_servers,
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
-        topic_partitions=2,
-        topic_replication_factor=1,
-        topic_min_insync_replicas=1,
+        topic_partitions=partitions,
+        topic_replication_factor=replicas,
+        topic_min_insync_replicas=min_insync,
     )
+
+
+async def test_topics_get_the_configured_partitions_replicas_and_min_insync(infra: Infra) -> None:
+    kafka = prefixed(infra, partitions=2, replicas=1, min_insync=1)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
     await admin.start()
     try:
@@ -44,12 +49,7 @@ async def test_topics_get_the_configured_partitions_replicas_and_min_insync(infr
 async def test_a_topic_the_broker_refuses_is_an_error_naming_it_and_why(infra: Infra) -> None:
     # More replicas than the one test broker: the broker answers the topic's error in its
     # response (aiokafka raises nothing), and ensure_topics must not report it as created.
-    kafka = KafkaSettings(
-        bootstrap_servers=infra.kafka_bootstrap_servers,
-        topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
-        topic_partitions=1,
-        topic_replication_factor=3,
-    )
+    kafka = prefixed(infra, partitions=1, replicas=3, min_insync=None)
     try:
         with pytest.raises(TopicsNotCreated) as raised:
             await ensure_topics(kafka, ["promptworks.run"])
