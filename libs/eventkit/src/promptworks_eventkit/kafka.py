@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
@@ -19,6 +20,8 @@ EVENT_TOPIC_CONFIG = {
     "retention.bytes": "-1",
     "cleanup.policy": "delete",
 }
+READY_SECONDS = 30.0
+"""How long ``ensure_topics`` waits for the topics it created to be led."""
 
 
 def create_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
@@ -85,17 +88,14 @@ async def ensure_topics(kafka: KafkaSettings, names: Iterable[str]) -> list[str]
         await admin.close()
 
 
-READY_SECONDS = 30.0
-
-
 async def until_led(
     admin: AIOKafkaAdminClient, names: list[str], partitions: int, seconds: float
 ) -> None:
     """Waits until the metadata shows each topic with all its partitions led."""
     waiting = names
-    deadline = asyncio.get_running_loop().time() + seconds
+    deadline = time.monotonic() + seconds
     while waiting:
-        if asyncio.get_running_loop().time() > deadline:
+        if time.monotonic() > deadline:
             raise TimeoutError(f"topics created but not led after {seconds:.0f} s: {waiting}")
         described = await admin.describe_topics(waiting)
         led = {
